@@ -1,0 +1,85 @@
+//! The pure routing core of vmkstack: IPv4 prefixes, a fast longest-prefix-match table, and a
+//! netstack's routing table under the ESX VMkernel rules (connected subnets, one default
+//! gateway, static routes whose gateway must sit on a vmknic subnet), with `explain` for
+//! "which vmknic and gateway would traffic to X use?".
+//!
+//! No I/O, no threads, no smoltcp: everything here is deterministic and unit-tested.
+
+pub mod lpm;
+pub mod prefix;
+#[cfg(feature = "synth")]
+pub mod synth;
+pub mod table;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use lpm::LpmTable;
+pub use prefix::{check_network, netmask_len, parse_addr, parse_netmask, parse_network, PrefixError};
+pub use table::{
+    Explanation, NextHop, Origin, Route, RouteEntry, RouteError, RoutingTable, GATEWAY_UNREACHABLE,
+};
+
+/// A vmknic's identity: the `N` of `vmkN`. Ordering follows the number, which is how ESX
+/// decides which vmknic owns a shared subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct VmknicId(pub u32);
+
+/// A vmknic name that is not `vmkN`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("`{0}` is not a vmknic name (expected vmk0, vmk1, ...)")]
+pub struct VmknicNameError(pub String);
+
+impl fmt::Display for VmknicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "vmk{}", self.0)
+    }
+}
+
+impl FromStr for VmknicId {
+    type Err = VmknicNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s
+            .strip_prefix("vmk")
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|d| d.len() == 1 || !d.starts_with('0'))
+            .ok_or_else(|| VmknicNameError(s.to_string()))?;
+        digits
+            .parse()
+            .map(VmknicId)
+            .map_err(|_| VmknicNameError(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for VmknicId {
+    type Error = VmknicNameError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<VmknicId> for String {
+    fn from(id: VmknicId) -> String {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_vmknic_id() {
+        assert_eq!("vmk0".parse(), Ok(VmknicId(0)));
+        assert_eq!("vmk12".parse(), Ok(VmknicId(12)));
+        assert_eq!(VmknicId(3).to_string(), "vmk3");
+        for bad in ["vmk", "vmk01", "eth0", "vmk-1", "vmk1a", "vmk99999999999"] {
+            assert!(bad.parse::<VmknicId>().is_err(), "{bad}");
+        }
+        assert!(VmknicId(2) < VmknicId(10));
+    }
+}
