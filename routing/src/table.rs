@@ -537,3 +537,207 @@ impl RoutingTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+    fn n(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+    fn vmk(i: u32) -> VmknicId {
+        VmknicId(i)
+    }
+
+    /// The ESX article: iSCSI_SAN 192.168.1.100/24 (vmk0), VMotion 192.168.2.100/24 (vmk1).
+    fn article() -> RoutingTable {
+        let mut t = RoutingTable::new();
+        t.set_vmknic(vmk0(), vec![n("192.168.1.100/24")], true);
+        t.set_vmknic(vmk(1), vec![n("192.168.2.100/24")], true);
+        t
+    }
+    fn vmk0() -> VmknicId {
+        vmk(0)
+    }
+
+    #[test]
+    fn test_connected_routes_from_enabled_vmknics() {
+        let mut t = article();
+        t.set_vmknic(vmk(2), vec![n("198.18.7.1/24")], false);
+        let rows: Vec<_> = t
+            .entries()
+            .into_iter()
+            .map(|e| (e.network.to_string(), e.gateway, e.vmknic))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("192.168.1.0/24".to_string(), None, Some(vmk(0))),
+                ("192.168.2.0/24".to_string(), None, Some(vmk(1))),
+            ],
+            "the disabled vmk2 gives no route"
+        );
+        assert_eq!(t.explain(a("198.18.7.9")), Err(RouteError::NoRoute(a("198.18.7.9"))));
+        assert!(t.set_vmknic_enabled(vmk(2), true));
+        assert_eq!(t.explain(a("198.18.7.9")).unwrap().vmknic, vmk(2));
+    }
+
+    #[test]
+    fn test_shared_subnet_owned_by_lowest_vmknic() {
+        let mut t = RoutingTable::new();
+        // Added in the "wrong" order: ownership follows the vmk number, not insertion.
+        t.set_vmknic(vmk(3), vec![n("198.18.1.30/24")], true);
+        t.set_vmknic(vmk(1), vec![n("198.18.1.10/24")], true);
+        let e = t.explain(a("198.18.1.99")).unwrap();
+        assert_eq!((e.vmknic, e.source), (vmk(1), a("198.18.1.10")));
+        assert_eq!(t.entries().len(), 1, "one Local Subnet row for the shared subnet");
+        // Disabling the owner hands the subnet to the next vmknic.
+        t.set_vmknic_enabled(vmk(1), false);
+        let e = t.explain(a("198.18.1.99")).unwrap();
+        assert_eq!((e.vmknic, e.source), (vmk(3), a("198.18.1.30")));
+    }
+
+    #[test]
+    fn test_one_default_gateway_replaced() {
+        let mut t = article();
+        t.set_default_gateway(a("192.168.1.1")).unwrap();
+        t.set_default_gateway(a("192.168.2.1")).unwrap();
+        assert_eq!(t.default_gateway(), Some(a("192.168.2.1")));
+        let defaults: Vec<_> = t.entries().into_iter().filter(|e| e.origin == Origin::Default).collect();
+        assert_eq!(defaults.len(), 1);
+        let e = t.explain(a("203.0.113.5")).unwrap();
+        assert_eq!(e.gateway, Some(a("192.168.2.1")));
+        assert_eq!((e.vmknic, e.source, e.origin), (vmk(1), a("192.168.2.100"), Origin::Default));
+        assert_eq!(t.clear_default_gateway(), Ok(a("192.168.2.1")));
+        assert_eq!(t.clear_default_gateway(), Err(RouteError::NoDefaultGateway));
+        assert!(t.explain(a("203.0.113.5")).is_err());
+    }
+
+    #[test]
+    fn test_off_subnet_default_gateway_refused_with_esx_text() {
+        let mut t = article();
+        t.set_default_gateway(a("192.168.1.1")).unwrap();
+        let err = t.set_default_gateway(a("192.168.0.254")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network"
+        );
+        assert_eq!(t.default_gateway(), Some(a("192.168.1.1")), "unchanged");
+    }
+
+    #[test]
+    fn test_startup_keeps_off_subnet_gateway_inactive() {
+        let vmknics = vec![
+            (vmk(0), vec![n("192.168.1.100/24")], true),
+            (vmk(1), vec![n("192.168.2.100/24")], true),
+        ];
+        let (t, problems) = RoutingTable::from_config(vmknics, Some(a("192.168.0.254")), vec![]);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].to_string(), GATEWAY_UNREACHABLE);
+        let last = t.entries().pop().unwrap();
+        assert_eq!(
+            (last.network, last.gateway, last.vmknic, last.active),
+            (Ipv4Net::default(), Some(a("192.168.0.254")), None, false)
+        );
+        assert!(t.lookup(a("203.0.113.1")).is_none());
+    }
+
+    #[test]
+    fn test_static_route_gateway_rules() {
+        let mut t = article();
+        let err = t.add_static(n("192.168.100.0/24"), a("192.168.0.1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to add route to 192.168.100.0/24 via 192.168.0.1 as there are not VMkernel interfaces on the same network"
+        );
+        assert!(t.entries().iter().all(|e| e.origin != Origin::Static), "nothing added");
+        t.add_static(n("192.168.100.0/24"), a("192.168.2.1")).unwrap();
+        let e = t.explain(a("192.168.100.20")).unwrap();
+        assert_eq!(
+            (e.vmknic, e.gateway, e.next_hop, e.source, e.origin),
+            (vmk(1), Some(a("192.168.2.1")), a("192.168.2.1"), a("192.168.2.100"), Origin::Static)
+        );
+        assert_eq!(
+            e.to_string(),
+            "192.168.100.20 via 192.168.2.1 dev vmk1 src 192.168.2.100 route 192.168.100.0/24 (static)"
+        );
+    }
+
+    #[test]
+    fn test_static_route_errors() {
+        let mut t = article();
+        t.add_static(n("198.18.0.0/24"), a("192.168.1.1")).unwrap();
+        assert_eq!(
+            t.add_static(n("198.18.0.0/24"), a("192.168.2.1")),
+            Err(RouteError::Duplicate { network: n("198.18.0.0/24"), gateway: a("192.168.1.1") })
+        );
+        assert_eq!(
+            t.add_static(n("192.168.2.0/24"), a("192.168.1.1")),
+            Err(RouteError::ConnectedSubnet { network: n("192.168.2.0/24"), vmknic: vmk(1) })
+        );
+        assert_eq!(t.add_static(n("0.0.0.0/0"), a("192.168.1.1")), Err(RouteError::DefaultAsStatic));
+        assert!(matches!(
+            t.add_static(n("198.18.9.7/24"), a("192.168.1.1")),
+            Err(RouteError::Prefix(_))
+        ));
+        assert_eq!(
+            t.add_static(n("198.18.9.0/24"), a("192.168.1.100")),
+            Err(RouteError::GatewayIsLocal { gateway: a("192.168.1.100"), vmknic: vmk(0) })
+        );
+        let err = t.remove_static(n("198.18.5.0/24")).unwrap_err();
+        assert_eq!(err.to_string(), "no static route to 198.18.5.0/24");
+        assert_eq!(t.remove_static(n("198.18.0.0/24")), Ok(a("192.168.1.1")));
+        assert!(t.explain(a("198.18.0.1")).is_err());
+        // Re-adding after removal works.
+        t.add_static(n("198.18.0.0/24"), a("192.168.2.1")).unwrap();
+        assert_eq!(t.explain(a("198.18.0.1")).unwrap().vmknic, vmk(1));
+    }
+
+    #[test]
+    fn test_listing_order_static_local_default() {
+        let mut t = article();
+        t.set_default_gateway(a("192.168.1.254")).unwrap();
+        t.add_static(n("198.19.0.0/16"), a("192.168.2.1")).unwrap();
+        t.add_static(n("198.18.100.0/24"), a("192.168.1.1")).unwrap();
+        let rows: Vec<_> = t.entries().into_iter().map(|e| (e.network.to_string(), e.origin)).collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("198.18.100.0/24".to_string(), Origin::Static),
+                ("198.19.0.0/16".to_string(), Origin::Static),
+                ("192.168.1.0/24".to_string(), Origin::Connected),
+                ("192.168.2.0/24".to_string(), Origin::Connected),
+                ("0.0.0.0/0".to_string(), Origin::Default),
+            ]
+        );
+    }
+
+    #[test]
+    fn test_routes_follow_vmknic_state() {
+        let mut t = article();
+        t.add_static(n("198.18.100.0/24"), a("192.168.2.1")).unwrap();
+        t.set_default_gateway(a("192.168.2.254")).unwrap();
+        t.set_vmknic_enabled(vmk(1), false);
+        let rows = t.entries();
+        assert!(rows.iter().filter(|e| e.origin != Origin::Connected).all(|e| !e.active));
+        assert!(t.lookup(a("198.18.100.1")).is_none());
+        t.set_vmknic_enabled(vmk(1), true);
+        assert_eq!(t.explain(a("198.18.100.1")).unwrap().vmknic, vmk(1));
+        assert_eq!(t.explain(a("203.0.113.1")).unwrap().gateway, Some(a("192.168.2.254")));
+    }
+
+    #[test]
+    fn test_longest_prefix_wins_over_default_and_connected() {
+        let mut t = RoutingTable::new();
+        t.set_vmknic(vmk(0), vec![n("198.18.0.10/16")], true);
+        t.set_vmknic(vmk(1), vec![n("198.19.1.10/24")], true);
+        t.set_default_gateway(a("198.18.0.1")).unwrap();
+        t.add_static(n("198.18.5.0/24"), a("198.19.1.1")).unwrap();
+        assert_eq!(t.explain(a("198.18.5.5")).unwrap().vmknic, vmk(1), "static /24 beats /16");
+        assert_eq!(t.explain(a("198.18.6.5")).unwrap().origin, Origin::Connected);
+        assert_eq!(t.explain(a("8.8.8.8")).unwrap().origin, Origin::Default);
+    }
+}
