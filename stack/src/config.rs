@@ -1,0 +1,807 @@
+//! The configuration file: one netstack, its vmknics, static routes and default gateway.
+//!
+//! Like esx.conf it is the single store of what the stack should be. It is read in two steps:
+//! TOML into [`RawConfig`] (strings as written, unknown keys refused), then [`RawConfig::validate`]
+//! into a typed [`Config`], collecting every bad value as an error that names the file, the key,
+//! the value and the rule it breaks. A default gateway outside every vmknic subnet is *not* a
+//! configuration error: as on ESX the stack starts and reports it (see [`Config::routing`]).
+//!
+//! ```toml
+//! netstack = "defaultTcpipStack"
+//! forwarding = false
+//! default_gateway = "192.168.1.1"
+//!
+//! [[vmknic]]
+//! name = "vmk0"
+//! portgroup = "iSCSI_SAN"
+//! ip = "192.168.1.100"
+//! netmask = "255.255.255.0"     # or prefix_len = 24, or ip = "192.168.1.100/24"
+//!
+//! [[route]]
+//! network = "192.168.100.0/24"  # or network = "192.168.100.0" with netmask = "255.255.255.0"
+//! gateway = "192.168.1.1"
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use vmkstack_routing::{
+    netmask_len, parse_addr, parse_network, prefix::network_with_mask, RouteError, RoutingTable,
+    VmknicId,
+};
+use vmkstack_vmknic::{validate_tap_name, MacAddr, DEFAULT_MTU, MAX_MTU, MIN_MTU};
+
+/// ESXi's name for the default netstack.
+pub const DEFAULT_NETSTACK: &str = "defaultTcpipStack";
+
+/// The file as written: strings and numbers, before any rule is checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Netstack name (default `defaultTcpipStack`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netstack: Option<String>,
+    /// Forward between vmknics (default off, as the VMkernel does not forward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<bool>,
+    /// The one default gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_gateway: Option<String>,
+    /// VMkernel interfaces.
+    #[serde(default, rename = "vmknic", skip_serializing_if = "Vec::is_empty")]
+    pub vmknics: Vec<RawVmknic>,
+    /// Static routes.
+    #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RawRoute>,
+}
+
+/// One `[[vmknic]]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVmknic {
+    /// `vmkN`.
+    pub name: String,
+    /// Port group (the name `esxcfg-vmknic` uses).
+    pub portgroup: String,
+    /// `a.b.c.d` (with `netmask` or `prefix_len`) or `a.b.c.d/len`.
+    pub ip: String,
+    /// Dotted netmask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<String>,
+    /// Prefix length, instead of a netmask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<i64>,
+    /// More addresses, each `a.b.c.d/len`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_addresses: Vec<String>,
+    /// MAC address (default: stable, locally administered, derived from the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// MTU, 68-9000 (default 1500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<i64>,
+    /// Enabled (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// TAP device name (default: the vmknic name), at most 15 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<String>,
+    /// Linux bridge for the TAP's kernel side to join (the port group's switch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// Network namespace to move the TAP's kernel side into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+}
+
+/// One `[[route]]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// `a.b.c.d/len`, or `a.b.c.d` with `netmask`.
+    pub network: String,
+    /// Dotted netmask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<String>,
+    /// The gateway, on a vmknic subnet.
+    pub gateway: String,
+}
+
+/// A validated netstack configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Netstack name.
+    pub netstack: String,
+    /// Forward between vmknics.
+    pub forwarding: bool,
+    /// The configured default gateway, reachable or not.
+    pub default_gateway: Option<Ipv4Addr>,
+    /// VMkernel interfaces, in vmk order.
+    pub vmknics: Vec<VmknicConfig>,
+    /// Static routes in file order.
+    pub routes: Vec<StaticRoute>,
+}
+
+/// A validated vmknic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmknicConfig {
+    /// `vmkN`.
+    pub id: VmknicId,
+    /// Port group.
+    pub portgroup: String,
+    /// Primary address with prefix length (host bits are the address).
+    pub address: Ipv4Net,
+    /// Further addresses.
+    pub extra_addresses: Vec<Ipv4Net>,
+    /// MAC address.
+    pub mac: MacAddr,
+    /// True when the MAC came from the file rather than from the name.
+    pub mac_configured: bool,
+    /// MTU.
+    pub mtu: u16,
+    /// Enabled.
+    pub enabled: bool,
+    /// TAP device name.
+    pub tap: String,
+    /// Bridge to join.
+    pub bridge: Option<String>,
+    /// Namespace for the TAP's kernel side.
+    pub netns: Option<String>,
+}
+
+impl VmknicConfig {
+    /// Every address, primary first.
+    pub fn addresses(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+        std::iter::once(self.address).chain(self.extra_addresses.iter().copied())
+    }
+}
+
+/// A validated static route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute {
+    /// Destination network.
+    pub network: Ipv4Net,
+    /// Gateway.
+    pub gateway: Ipv4Addr,
+}
+
+/// One bad value: where it is, what it is, and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, such as `vmknic[1] (vmk1).mtu`.
+    pub key: String,
+    /// The value as written.
+    pub value: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: {}", self.key, self.value, self.rule)
+    }
+}
+
+/// Why a configuration file was refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, a wrong type, or an unknown key (toml's message points at the line).
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// One or more values break a rule.
+    #[error("{file}: {} problem{}:\n{}", .problems.len(), if .problems.len() == 1 { "" } else { "s" },
+        .problems.iter().map(|p| format!("  {file}: {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Every bad value found.
+        problems: Vec<Problem>,
+    },
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        raw.validate().map_err(|problems| ConfigError::Invalid {
+            file: file.to_string(),
+            problems,
+        })
+    }
+
+    /// The routing table this configuration gives, built as ESX starts up: unreachable
+    /// gateways and routes are kept inactive and reported (the default gateway with ESX's
+    /// exact message).
+    pub fn routing(&self) -> (RoutingTable, Vec<RouteError>) {
+        RoutingTable::from_config(
+            self.vmknics
+                .iter()
+                .map(|v| (v.id, v.addresses().collect(), v.enabled)),
+            self.default_gateway,
+            self.routes.iter().map(|r| (r.network, r.gateway)),
+        )
+    }
+
+    /// The file form, for writing back (defaults are written out explicitly).
+    pub fn to_raw(&self) -> RawConfig {
+        RawConfig {
+            netstack: Some(self.netstack.clone()),
+            forwarding: Some(self.forwarding),
+            default_gateway: self.default_gateway.map(|g| g.to_string()),
+            vmknics: self
+                .vmknics
+                .iter()
+                .map(|v| RawVmknic {
+                    name: v.id.to_string(),
+                    portgroup: v.portgroup.clone(),
+                    ip: v.address.to_string(),
+                    netmask: None,
+                    prefix_len: None,
+                    extra_addresses: v.extra_addresses.iter().map(|a| a.to_string()).collect(),
+                    mac: v.mac_configured.then(|| v.mac.to_string()),
+                    mtu: Some(i64::from(v.mtu)),
+                    enabled: Some(v.enabled),
+                    tap: Some(v.tap.clone()),
+                    bridge: v.bridge.clone(),
+                    netns: v.netns.clone(),
+                })
+                .collect(),
+            routes: self
+                .routes
+                .iter()
+                .map(|r| RawRoute {
+                    network: r.network.to_string(),
+                    netmask: None,
+                    gateway: r.gateway.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// TOML text of this configuration.
+    pub fn to_toml(&self) -> String {
+        // Serializing plain strings, numbers and arrays of tables cannot fail.
+        toml::to_string(&self.to_raw()).unwrap_or_default()
+    }
+}
+
+/// Collects problems while validating.
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn bad(&mut self, key: impl Into<String>, value: impl fmt::Display, rule: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            value: format!("\"{value}\""),
+            rule: rule.into(),
+        });
+    }
+    fn bad_num(&mut self, key: impl Into<String>, value: i64, rule: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            value: value.to_string(),
+            rule: rule.into(),
+        });
+    }
+}
+
+/// Addresses a vmknic must not have.
+fn martian(addr: Ipv4Addr) -> Option<&'static str> {
+    let o = addr.octets();
+    if o[0] == 0 {
+        Some("0.0.0.0/8 is not a host address")
+    } else if addr.is_loopback() {
+        Some("127.0.0.0/8 is loopback")
+    } else if addr.is_multicast() {
+        Some("224.0.0.0/4 is multicast")
+    } else if o[0] >= 240 {
+        Some("240.0.0.0/4 is reserved (and 255.255.255.255 is broadcast)")
+    } else {
+        None
+    }
+}
+
+/// An interface address `ip/len`: a host on its subnet, not its network or broadcast address.
+fn check_host(c: &mut Checker, key: &str, text: &str, net: Ipv4Net) -> Option<Ipv4Net> {
+    if let Some(rule) = martian(net.addr()) {
+        c.bad(key, text, rule);
+        return None;
+    }
+    if net.prefix_len() == 0 {
+        c.bad(key, text, "a vmknic subnet needs a prefix length of 1-32");
+        return None;
+    }
+    if net.prefix_len() <= 30 && (net.addr() == net.network() || net.addr() == net.broadcast()) {
+        let what = if net.addr() == net.network() {
+            "network"
+        } else {
+            "broadcast"
+        };
+        c.bad(key, text, format!("{} is the {what} address of {}", net.addr(), net.trunc()));
+        return None;
+    }
+    Some(net)
+}
+
+fn parse_ifname(c: &mut Checker, key: &str, name: &str) {
+    if let Err(e) = validate_tap_name(name) {
+        c.bad(key, name, e.to_string().replacen("TAP name", "interface name", 1));
+    }
+}
+
+impl RawConfig {
+    /// Checks every rule and returns the typed configuration, or every problem found.
+    pub fn validate(&self) -> Result<Config, Vec<Problem>> {
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        let netstack = self
+            .netstack
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NETSTACK.to_string());
+        if netstack.is_empty() || netstack.chars().any(|ch| ch.is_whitespace() || ch == '/') {
+            c.bad("netstack", &netstack, "a netstack name is one word without `/`");
+        }
+        let default_gateway = self.default_gateway.as_deref().and_then(|g| {
+            parse_addr(g)
+                .map_err(|e| c.bad("default_gateway", g, e.to_string()))
+                .ok()
+        });
+
+        let mut vmknics = Vec::new();
+        for (i, v) in self.vmknics.iter().enumerate() {
+            if let Some(vc) = validate_vmknic(&mut c, i, v) {
+                vmknics.push(vc);
+            }
+        }
+        check_vmknic_set(&mut c, &vmknics);
+        vmknics.sort_by_key(|v| v.id);
+
+        let mut routes = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = format!("route[{i}]");
+            let network = match &r.netmask {
+                None => parse_network(&r.network),
+                Some(m) => parse_addr(&r.network).and_then(|a| {
+                    let mask = parse_addr(m)?;
+                    network_with_mask(a, mask)
+                }),
+            };
+            let network = match network {
+                Ok(n) => n,
+                Err(e) => {
+                    let shown = match &r.netmask {
+                        Some(m) => format!("{} {}", r.network, m),
+                        None => r.network.clone(),
+                    };
+                    c.bad(format!("{key}.network"), shown, e.to_string());
+                    continue;
+                }
+            };
+            if network.prefix_len() == 0 {
+                c.bad(
+                    format!("{key}.network"),
+                    &r.network,
+                    "0.0.0.0/0 is the default route; set `default_gateway` instead",
+                );
+                continue;
+            }
+            let gateway = match parse_addr(&r.gateway) {
+                Ok(g) => g,
+                Err(e) => {
+                    c.bad(format!("{key}.gateway"), &r.gateway, e.to_string());
+                    continue;
+                }
+            };
+            if !seen.insert(network) {
+                c.bad(
+                    format!("{key}.network"),
+                    &r.network,
+                    format!("a route to {network} is already configured"),
+                );
+                continue;
+            }
+            routes.push(StaticRoute { network, gateway });
+        }
+
+        if c.problems.is_empty() {
+            Ok(Config {
+                netstack,
+                forwarding: self.forwarding.unwrap_or(false),
+                default_gateway,
+                vmknics,
+                routes,
+            })
+        } else {
+            Err(c.problems)
+        }
+    }
+}
+
+fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicConfig> {
+    let before = c.problems.len();
+    let key = |field: &str| format!("vmknic[{i}] ({}).{field}", v.name);
+    let id = v
+        .name
+        .parse::<VmknicId>()
+        .map_err(|e| c.bad(format!("vmknic[{i}].name"), &v.name, e.to_string()))
+        .ok();
+    if v.portgroup.trim().is_empty() {
+        c.bad(key("portgroup"), &v.portgroup, "a port group name must not be empty");
+    }
+
+    // The primary address: `ip/len`, or `ip` with exactly one of netmask / prefix_len.
+    let address = match (v.ip.split_once('/'), &v.netmask, v.prefix_len) {
+        (Some(_), None, None) => v
+            .ip
+            .parse::<Ipv4Net>()
+            .map_err(|_| c.bad(key("ip"), &v.ip, "expected a.b.c.d/len with len 1-32"))
+            .ok(),
+        (Some(_), _, _) => {
+            c.bad(key("ip"), &v.ip, "give the prefix length once: in `ip` or in `netmask`/`prefix_len`");
+            None
+        }
+        (None, Some(_), Some(_)) => {
+            c.bad(key("netmask"), v.netmask.as_deref().unwrap_or(""), "give `netmask` or `prefix_len`, not both");
+            None
+        }
+        (None, None, None) => {
+            c.bad(key("ip"), &v.ip, "needs a netmask: `netmask`, `prefix_len` or ip/len");
+            None
+        }
+        (None, mask, len) => {
+            let ip = parse_addr(&v.ip)
+                .map_err(|e| c.bad(key("ip"), &v.ip, e.to_string()))
+                .ok();
+            let len = match (mask, len) {
+                (Some(m), _) => parse_addr(m)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| netmask_len(m).map_err(|e| e.to_string()))
+                    .map_err(|e| c.bad(key("netmask"), m, e))
+                    .ok(),
+                (None, Some(l)) if (0..=32).contains(&l) => Some(l as u8),
+                (None, Some(l)) => {
+                    c.bad_num(key("prefix_len"), l, "a prefix length is 1-32");
+                    None
+                }
+                (None, None) => None,
+            };
+            ip.zip(len).and_then(|(ip, len)| Ipv4Net::new(ip, len).ok())
+        }
+    };
+    let address = address.and_then(|a| check_host(c, &key("ip"), &v.ip, a));
+
+    let mut extra = Vec::new();
+    for (j, text) in v.extra_addresses.iter().enumerate() {
+        let k = key(&format!("extra_addresses[{j}]"));
+        match text.parse::<Ipv4Net>() {
+            Ok(n) => extra.extend(check_host(c, &k, text, n)),
+            Err(_) => c.bad(k, text, "expected a.b.c.d/len with len 1-32"),
+        }
+    }
+
+    let (mac, mac_configured) = match &v.mac {
+        Some(m) => match m.parse::<MacAddr>() {
+            Ok(mac) if mac.is_unicast() => (mac, true),
+            Ok(_) => {
+                c.bad(key("mac"), m, "a vmknic MAC must be unicast and not all zeros");
+                (MacAddr([0; 6]), true)
+            }
+            Err(e) => {
+                c.bad(key("mac"), m, e.to_string());
+                (MacAddr([0; 6]), true)
+            }
+        },
+        None => (MacAddr::local_from_name(&v.name), false),
+    };
+
+    let mtu = match v.mtu {
+        None => DEFAULT_MTU,
+        Some(m) if (i64::from(MIN_MTU)..=i64::from(MAX_MTU)).contains(&m) => m as u16,
+        Some(m) => {
+            c.bad_num(key("mtu"), m, format!("MTU must be between {MIN_MTU} and {MAX_MTU}"));
+            DEFAULT_MTU
+        }
+    };
+
+    let tap = v.tap.clone().unwrap_or_else(|| v.name.clone());
+    if let Err(e) = validate_tap_name(&tap) {
+        c.bad(key("tap"), &tap, e.to_string());
+    }
+    if let Some(b) = &v.bridge {
+        parse_ifname(c, &key("bridge"), b);
+    }
+    if let Some(ns) = &v.netns {
+        if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
+            c.bad(key("netns"), ns, "a namespace name is a non-empty file name without `/`");
+        }
+    }
+
+    if c.problems.len() > before {
+        return None;
+    }
+    Some(VmknicConfig {
+        id: id?,
+        portgroup: v.portgroup.clone(),
+        address: address?,
+        extra_addresses: extra,
+        mac,
+        mac_configured,
+        mtu,
+        enabled: v.enabled.unwrap_or(true),
+        tap,
+        bridge: v.bridge.clone(),
+        netns: v.netns.clone(),
+    })
+}
+
+/// Rules across vmknics: unique names, port groups, TAPs, MACs and addresses; subnets that
+/// overlap must be equal (a shared subnet belongs to the lowest vmknic, as on ESX).
+fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
+    let mut names = HashMap::new();
+    let mut portgroups = HashMap::new();
+    let mut taps = HashMap::new();
+    let mut macs = HashMap::new();
+    let mut addrs: Vec<(Ipv4Net, VmknicId)> = Vec::new();
+    for v in vmknics {
+        let key = |field: &str| format!("vmknic ({}).{field}", v.id);
+        if let Some(other) = names.insert(v.id, v.id) {
+            c.bad(key("name"), v.id, format!("{other} is defined twice"));
+        }
+        if let Some(other) = portgroups.insert(v.portgroup.clone(), v.id) {
+            c.bad(key("portgroup"), &v.portgroup, format!("port group already used by {other}"));
+        }
+        if let Some(other) = taps.insert(v.tap.clone(), v.id) {
+            c.bad(key("tap"), &v.tap, format!("TAP name already used by {other}"));
+        }
+        if let Some(other) = macs.insert(v.mac, v.id) {
+            c.bad(key("mac"), v.mac, format!("MAC already used by {other}"));
+        }
+        for a in v.addresses() {
+            for &(b, owner) in &addrs {
+                if a.addr() == b.addr() {
+                    c.bad(key("ip"), a, format!("address {} is already used by {owner}", a.addr()));
+                } else if a.trunc() != b.trunc()
+                    && (a.trunc().contains(&b.network()) || b.trunc().contains(&a.network()))
+                {
+                    c.bad(
+                        key("ip"),
+                        a,
+                        format!("subnet {} overlaps {} of {owner}", a.trunc(), b.trunc()),
+                    );
+                }
+            }
+            addrs.push((a, v.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARTICLE: &str = r#"
+default_gateway = "192.168.0.254"
+
+[[vmknic]]
+name = "vmk0"
+portgroup = "iSCSI_SAN"
+ip = "192.168.1.100"
+netmask = "255.255.255.0"
+
+[[vmknic]]
+name = "vmk1"
+portgroup = "VMotion"
+ip = "192.168.2.100/24"
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::parse(text, "t.toml") {
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(|p| p.to_string()).collect()
+            }
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    fn vmknic(extra: &str) -> String {
+        format!("[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\nip = \"198.18.1.1/24\"\n{extra}\n")
+    }
+
+    #[test]
+    fn test_parse_article() {
+        let cfg = Config::parse(ARTICLE, "seed.toml").unwrap();
+        assert_eq!(cfg.netstack, DEFAULT_NETSTACK);
+        assert!(!cfg.forwarding);
+        assert_eq!(cfg.vmknics.len(), 2);
+        assert_eq!(cfg.vmknics[0].address.to_string(), "192.168.1.100/24");
+        assert_eq!(cfg.vmknics[1].address.to_string(), "192.168.2.100/24");
+        assert_eq!(cfg.vmknics[0].mtu, 1500);
+        assert_eq!(cfg.vmknics[0].tap, "vmk0");
+        assert_eq!(cfg.vmknics[0].mac, MacAddr::local_from_name("vmk0"));
+        let (_, problems) = cfg.routing();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].to_string(), vmkstack_routing::GATEWAY_UNREACHABLE);
+    }
+
+    #[test]
+    fn test_round_trip() {
+        let cfg = Config::parse(ARTICLE, "seed.toml").unwrap();
+        let again = Config::parse(&cfg.to_toml(), "again.toml").unwrap();
+        assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn test_mtu_range() {
+        let p = problems(&vmknic("mtu = 9001"));
+        assert_eq!(p, vec!["vmknic[0] (vmk0).mtu = 9001: MTU must be between 68 and 9000"]);
+        assert_eq!(problems(&vmknic("mtu = 67")).len(), 1);
+        assert!(Config::parse(&vmknic("mtu = 9000"), "t").is_ok());
+        assert!(Config::parse(&vmknic("mtu = 68"), "t").is_ok());
+    }
+
+    #[test]
+    fn test_non_contiguous_netmask() {
+        let text = "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\nip = \"198.18.1.1\"\nnetmask = \"255.0.255.0\"\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("vmknic[0] (vmk0).netmask = \"255.0.255.0\": netmask 255.0.255.0 is not contiguous"), "{}", p[0]);
+    }
+
+    #[test]
+    fn test_tap_name_too_long() {
+        let p = problems(&vmknic("tap = \"abcdefghijklmnop\""));
+        assert_eq!(
+            p,
+            vec!["vmknic[0] (vmk0).tap = \"abcdefghijklmnop\": TAP name `abcdefghijklmnop` is 16 bytes; Linux allows at most 15"]
+        );
+    }
+
+    #[test]
+    fn test_unknown_key_names_it() {
+        let err = Config::parse(&vmknic("speed = 10"), "t.toml").unwrap_err().to_string();
+        assert!(err.starts_with("t.toml: "), "{err}");
+        assert!(err.contains("unknown field `speed`"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        let err = Config::parse("gateway = \"1.2.3.4\"\n", "t.toml").unwrap_err().to_string();
+        assert!(err.contains("unknown field `gateway`"), "{err}");
+    }
+
+    #[test]
+    fn test_duplicates_and_overlaps() {
+        let text = r#"
+[[vmknic]]
+name = "vmk0"
+portgroup = "a"
+ip = "198.18.1.1/24"
+[[vmknic]]
+name = "vmk0"
+portgroup = "b"
+ip = "198.18.2.1/24"
+tap = "t1"
+mac = "02:00:00:00:00:01"
+[[vmknic]]
+name = "vmk2"
+portgroup = "a"
+ip = "198.18.1.1/24"
+[[vmknic]]
+name = "vmk3"
+portgroup = "d"
+ip = "198.18.0.5/16"
+"#;
+        let p = problems(text).join("\n");
+        assert!(p.contains("vmknic (vmk0).name = \"vmk0\": vmk0 is defined twice"), "{p}");
+        assert!(p.contains("port group already used by vmk0"), "{p}");
+        assert!(p.contains("address 198.18.1.1 is already used by vmk0"), "{p}");
+        assert!(p.contains("subnet 198.18.0.0/16 overlaps 198.18.1.0/24 of vmk0"), "{p}");
+    }
+
+    #[test]
+    fn test_shared_subnet_is_allowed() {
+        let text = r#"
+[[vmknic]]
+name = "vmk1"
+portgroup = "a"
+ip = "198.18.1.11/24"
+[[vmknic]]
+name = "vmk0"
+portgroup = "b"
+ip = "198.18.1.10/24"
+"#;
+        let cfg = Config::parse(text, "t").unwrap();
+        assert_eq!(cfg.vmknics[0].id, VmknicId(0), "sorted in vmk order");
+        let (t, problems) = cfg.routing();
+        assert!(problems.is_empty());
+        assert_eq!(t.explain("198.18.1.50".parse().unwrap()).unwrap().vmknic, VmknicId(0));
+    }
+
+    #[test]
+    fn test_bad_values_each_named() {
+        let cases = [
+            ("ip = \"198.18.1.0/24\"", "198.18.1.0 is the network address of 198.18.1.0/24"),
+            ("ip = \"127.0.0.1/8\"", "127.0.0.0/8 is loopback"),
+            ("ip = \"198.18.1.300/24\"", "expected a.b.c.d/len"),
+            ("mac = \"01:00:5e:00:00:01\"", "must be unicast"),
+            ("mac = \"zz\"", "is not a MAC address"),
+            ("name = \"eth0\"", "is not a vmknic name"),
+            ("netns = \"a/b\"", "without `/`"),
+            ("bridge = \"a bridge\"", "interface name"),
+        ];
+        for (line, want) in cases {
+            // Later keys in a TOML table cannot repeat, so build the vmknic from scratch.
+            let mut fields = vec![
+                ("name", "name = \"vmk0\""),
+                ("portgroup", "portgroup = \"pg\""),
+                ("ip", "ip = \"198.18.1.1/24\""),
+            ];
+            let k = line.split(' ').next().unwrap();
+            fields.retain(|(f, _)| *f != k);
+            let text = format!("[[vmknic]]\n{}\n{line}\n", fields.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n"));
+            let p = problems(&text).join("\n");
+            assert!(p.contains(want), "{line}: {p}");
+        }
+    }
+
+    #[test]
+    fn test_routes() {
+        let base = vmknic("");
+        let ok = format!("{base}[[route]]\nnetwork = \"198.18.100.0\"\nnetmask = \"255.255.255.0\"\ngateway = \"198.18.1.254\"\n");
+        let cfg = Config::parse(&ok, "t").unwrap();
+        assert_eq!(cfg.routes[0].network.to_string(), "198.18.100.0/24");
+        let host_bits = format!("{base}[[route]]\nnetwork = \"198.18.100.7/24\"\ngateway = \"198.18.1.254\"\n");
+        assert_eq!(
+            problems(&host_bits),
+            vec!["route[0].network = \"198.18.100.7/24\": 198.18.100.7/24 has host bits set; the network is 198.18.100.0/24"]
+        );
+        let dup = format!("{ok}[[route]]\nnetwork = \"198.18.100.0/24\"\ngateway = \"198.18.1.253\"\n");
+        assert!(problems(&dup)[0].contains("already configured"));
+        let default = format!("{base}[[route]]\nnetwork = \"0.0.0.0/0\"\ngateway = \"198.18.1.254\"\n");
+        assert!(problems(&default)[0].contains("set `default_gateway` instead"));
+    }
+
+    #[test]
+    fn test_errors_name_the_file() {
+        let err = Config::parse(&vmknic("mtu = 9001"), "lab/site.toml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "lab/site.toml: 1 problem:\n  lab/site.toml: vmknic[0] (vmk0).mtu = 9001: MTU must be between 68 and 9000"
+        );
+        let err = Config::load(Path::new("/nonexistent/vmkstack.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/vmkstack.toml: cannot read"), "{err}");
+    }
+}
