@@ -243,11 +243,9 @@ fn from_clap(err: clap::Error) -> UsageError {
     let text = err.render().to_string();
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            UsageError::Help { text }
+            UsageError::Help(text)
         }
-        _ => UsageError::Flags {
-            message: text.trim_end().to_string(),
-        },
+        _ => UsageError::Flags(text.trim_end().to_string()),
     }
 }
 
@@ -292,46 +290,47 @@ where
 {
     let args = RouteArgs::try_parse_from(argv).map_err(from_clap)?;
     let pos: Vec<&str> = args.args.iter().map(String::as_str).collect();
-    let inv = |action| Invocation {
+    let flags = [
+        (args.add, "-a"),
+        (args.del, "-d"),
+        (args.list, "-l"),
+        (args.neighbors, "-n"),
+    ];
+    let action = flags
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag));
+    let i = Invocation {
         program: ROUTE,
         action,
     };
-    let arity = |invocation, expected| UsageError::Arguments {
-        invocation,
-        expected,
-        got: pos.len(),
+    let arity = |expected| {
+        let got = pos.len();
+        Err(i.error(Problem::Arguments { expected, got }))
     };
     if args.list || args.neighbors {
-        let (invocation, command) = if args.list {
-            (inv(Some("-l")), RouteCommand::List)
-        } else {
-            (inv(Some("-n")), RouteCommand::Neighbors)
-        };
-        return if pos.is_empty() {
-            Ok(command)
-        } else {
-            Err(arity(invocation, "no arguments"))
+        return match (pos.is_empty(), args.list) {
+            (false, _) => arity("no arguments"),
+            (true, true) => Ok(RouteCommand::List),
+            (true, false) => Ok(RouteCommand::Neighbors),
         };
     }
     if args.add {
-        let i = inv(Some("-a"));
         let (network, gateway) = match pos.as_slice() {
-            ["default", gw] => return Ok(RouteCommand::SetDefault(gateway(i, gw)?)),
+            ["default", gw] => (Ipv4Net::default(), gateway(i, gw)?),
+            // A bare address and a gateway: the prefix length or netmask is missing.
             [net, _] if !net.contains('/') && parse_addr(net).is_ok() => {
-                return Err(arity(i, ROUTE_ADD_FORMS))
+                return arity(ROUTE_ADD_FORMS)
             }
             [net, gw] => (prefix(i, net)?, gateway(i, gw)?),
             [net, mask, gw] => (network_mask(i, net, mask)?, gateway(i, gw)?),
-            _ => return Err(arity(i, ROUTE_ADD_FORMS)),
+            _ => return arity(ROUTE_ADD_FORMS),
         };
-        return Ok(if network.prefix_len() == 0 {
-            RouteCommand::SetDefault(gateway)
-        } else {
-            RouteCommand::Add { network, gateway }
+        return Ok(match network.prefix_len() {
+            0 => RouteCommand::SetDefault(gateway),
+            _ => RouteCommand::Add { network, gateway },
         });
     }
     if args.del {
-        let i = inv(Some("-d"));
         let (network, gateway) = match pos.as_slice() {
             ["default"] => (Ipv4Net::default(), None),
             ["default", gw] => (Ipv4Net::default(), Some(gateway(i, gw)?)),
@@ -339,27 +338,22 @@ where
             [net, gw] if net.contains('/') => (prefix(i, net)?, Some(gateway(i, gw)?)),
             [net, mask] => (network_mask(i, net, mask)?, None),
             [net, mask, gw] => (network_mask(i, net, mask)?, Some(gateway(i, gw)?)),
-            _ => return Err(arity(i, ROUTE_DEL_FORMS)),
+            _ => return arity(ROUTE_DEL_FORMS),
         };
-        return Ok(if network.prefix_len() == 0 {
-            RouteCommand::ClearDefault { gateway }
-        } else {
-            RouteCommand::Delete { network, gateway }
+        return Ok(match network.prefix_len() {
+            0 => RouteCommand::ClearDefault { gateway },
+            _ => RouteCommand::Delete { network, gateway },
         });
     }
     match pos.as_slice() {
         [] => Ok(RouteCommand::ShowDefault),
-        [gw] => Ok(RouteCommand::SetDefault(gateway(inv(None), gw)?)),
-        _ => Err(arity(inv(None), "no arguments or `<gateway>`")),
+        [gw] => Ok(RouteCommand::SetDefault(gateway(i, gw)?)),
+        _ => arity("no arguments or `<gateway>`"),
     }
 }
 
-fn address(invocation: Invocation, what: &'static str, error: PrefixError) -> UsageError {
-    UsageError::Address {
-        invocation,
-        what,
-        error,
-    }
+fn address(i: Invocation, what: &'static str, error: PrefixError) -> UsageError {
+    i.error(Problem::Address { what, error })
 }
 
 fn gateway(i: Invocation, s: &str) -> Result<Ipv4Addr, UsageError> {
@@ -373,20 +367,14 @@ fn prefix(i: Invocation, s: &str) -> Result<Ipv4Net, UsageError> {
 fn netmask(i: Invocation, s: &str) -> Result<u8, UsageError> {
     parse_netmask(s).map_err(|e| match e {
         PrefixError::Netmask(_) => address(i, "netmask", e),
-        _ => UsageError::Netmask {
-            invocation: i,
-            value: s.to_string(),
-        },
+        _ => i.error(Problem::Netmask(s.to_string())),
     })
 }
 
 fn network_mask(i: Invocation, net: &str, mask: &str) -> Result<Ipv4Net, UsageError> {
     let addr = parse_addr(net).map_err(|e| address(i, "network", e))?;
     let len = netmask(i, mask)?;
-    let net = Ipv4Net::new(addr, len).map_err(|_| UsageError::Netmask {
-        invocation: i,
-        value: mask.to_string(),
-    })?;
+    let net = Ipv4Net::new(addr, len).map_err(|_| i.error(Problem::Netmask(mask.to_string())))?;
     check_network(net).map_err(|e| address(i, "network", e))
 }
 
@@ -445,7 +433,7 @@ where
     let a = VmknicArgs::try_parse_from(argv).map_err(from_clap)?;
     let inv = |action| Invocation {
         program: VMKNIC,
-        action,
+        action: Some(action),
     };
     let options = [
         ("-i/--ip", a.ip.is_some()),
@@ -453,67 +441,64 @@ where
         ("-m/--mtu", a.mtu.is_some()),
         ("-M/--mac", a.mac.is_some()),
     ];
-    // Refuses every given option not in `allowed`.
-    let only = |invocation, allowed: &[&str]| match options
-        .iter()
-        .find(|(name, given)| *given && !allowed.contains(name))
-    {
-        Some((option, _)) => Err(UsageError::Conflict { invocation, option }),
-        None => Ok(()),
+    // Refuses the first given option that is not in `allowed`.
+    let only = |i: Invocation, allowed: &[&str]| {
+        let extra = options
+            .iter()
+            .find(|(name, given)| *given && !allowed.contains(name));
+        extra.map_or(Ok(()), |(name, _)| Err(i.error(Problem::Conflict(name))))
     };
     if a.list {
-        let i = inv(Some("-l"));
-        only(i, &[])?;
-        if !a.portgroup.is_empty() {
-            return Err(UsageError::Arguments {
-                invocation: i,
+        only(inv("-l"), &[])?;
+        let got = a.portgroup.len();
+        return match got {
+            0 => Ok(VmknicCommand::List),
+            _ => Err(inv("-l").error(Problem::Arguments {
                 expected: "no arguments",
-                got: a.portgroup.len(),
-            });
-        }
-        return Ok(VmknicCommand::List);
+                got,
+            })),
+        };
     }
     if a.add {
-        let i = inv(Some("-a"));
-        let ip = a.ip.as_deref().ok_or(UsageError::Missing {
-            invocation: i,
-            option: "-i/--ip <ip>",
-        })?;
-        let mask = a.netmask.as_deref().ok_or(UsageError::Missing {
-            invocation: i,
-            option: "-n/--netmask <netmask>",
-        })?;
-        let portgroup = portgroup(i, &a.portgroup)?;
+        let i = inv("-a");
+        let ip =
+            a.ip.as_deref()
+                .ok_or(i.error(Problem::Missing("-i/--ip <ip>")));
+        let mask = a.netmask.as_deref();
+        let mask = mask.ok_or(i.error(Problem::Missing("-n/--netmask <netmask>")));
+        let (ip, mask, portgroup) = (ip?, mask?, portgroup(i, &a.portgroup)?);
         let (ip, prefix_len) = interface_address(i, ip, mask)?;
-        let mtu = a.mtu.as_deref().map(|m| mtu(i, m)).transpose()?;
-        let mac = a.mac.as_deref().map(|m| mac(i, m)).transpose()?;
         return Ok(VmknicCommand::Add {
             portgroup,
             ip,
             prefix_len,
-            mtu,
-            mac,
+            mtu: a.mtu.as_deref().map(|m| mtu(i, m)).transpose()?,
+            mac: a.mac.as_deref().map(|m| mac(i, m)).transpose()?,
         });
     }
     let simple: [(bool, &'static str, fn(String) -> VmknicCommand); 3] = [
         (a.del, "-d", |portgroup| VmknicCommand::Delete { portgroup }),
-        (a.enable, "-e", |portgroup| VmknicCommand::Enable { portgroup }),
-        (a.disable, "-D", |portgroup| VmknicCommand::Disable { portgroup }),
+        (a.enable, "-e", |portgroup| VmknicCommand::Enable {
+            portgroup,
+        }),
+        (a.disable, "-D", |portgroup| VmknicCommand::Disable {
+            portgroup,
+        }),
     ];
     if let Some((_, flag, make)) = simple.into_iter().find(|(given, _, _)| *given) {
-        let i = inv(Some(flag));
-        only(i, &[])?;
-        return Ok(make(portgroup(i, &a.portgroup)?));
+        only(inv(flag), &[])?;
+        return Ok(make(portgroup(inv(flag), &a.portgroup)?));
     }
     if a.ip.is_some() || a.netmask.is_some() {
-        let i = inv(Some("-i"));
+        let i = inv("-i");
         only(i, &["-i/--ip", "-n/--netmask"])?;
         let (Some(ip), Some(mask)) = (a.ip.as_deref(), a.netmask.as_deref()) else {
-            let option = if a.ip.is_none() { "-i/--ip <ip>" } else { "-n/--netmask <netmask>" };
-            return Err(UsageError::Missing {
-                invocation: i,
-                option,
-            });
+            let missing = if a.ip.is_none() {
+                "-i/--ip <ip>"
+            } else {
+                "-n/--netmask <netmask>"
+            };
+            return Err(i.error(Problem::Missing(missing)));
         };
         let portgroup = portgroup(i, &a.portgroup)?;
         let (ip, prefix_len) = interface_address(i, ip, mask)?;
@@ -524,85 +509,75 @@ where
         });
     }
     if let Some(m) = a.mtu.as_deref() {
-        let i = inv(Some("-m"));
-        only(i, &["-m/--mtu"])?;
-        let portgroup = portgroup(i, &a.portgroup)?;
-        let mtu = mtu(i, m)?;
+        only(inv("-m"), &["-m/--mtu"])?;
+        let portgroup = portgroup(inv("-m"), &a.portgroup)?;
+        let mtu = mtu(inv("-m"), m)?;
         return Ok(VmknicCommand::SetMtu { portgroup, mtu });
     }
-    Err(UsageError::NoAction {
-        invocation: inv(None),
-        expected: VMKNIC_ACTIONS,
-    })
+    let i = Invocation {
+        program: VMKNIC,
+        action: None,
+    };
+    Err(i.error(Problem::NoAction))
 }
 
 fn portgroup(i: Invocation, given: &[String]) -> Result<String, UsageError> {
     match given {
-        [name] if name.trim().is_empty() => Err(UsageError::EmptyPortGroup { invocation: i }),
+        [name] if name.trim().is_empty() => Err(i.error(Problem::EmptyPortGroup)),
         [name] => Ok(name.clone()),
-        _ => Err(UsageError::Arguments {
-            invocation: i,
+        _ => Err(i.error(Problem::Arguments {
             expected: "one port group name (quote a name with spaces)",
             got: given.len(),
-        }),
+        })),
     }
 }
 
 fn interface_address(i: Invocation, ip: &str, mask: &str) -> Result<(Ipv4Addr, u8), UsageError> {
     let ip = parse_addr(ip).map_err(|e| address(i, "IP address", e))?;
     let prefix_len = netmask(i, mask)?;
-    let subnet = Ipv4Net::new(ip, prefix_len).ok().filter(|_| prefix_len <= 30);
+    let subnet = Ipv4Net::new(ip, prefix_len)
+        .ok()
+        .filter(|_| prefix_len <= 30);
     let reason = if ip.is_unspecified() {
-        Some("it is the unspecified address")
+        "it is the unspecified address"
     } else if ip.is_loopback() {
-        Some("it is a loopback address")
+        "it is a loopback address"
     } else if ip.is_multicast() {
-        Some("it is a multicast address")
+        "it is a multicast address"
     } else if ip.is_broadcast() {
-        Some("it is the limited broadcast address")
+        "it is the limited broadcast address"
     } else if prefix_len == 0 {
-        Some("a netmask of length 0 leaves no subnet")
+        "a netmask of length 0 leaves no subnet"
     } else if subnet.is_some_and(|s| s.network() == ip) {
-        Some("it is the network address of its subnet")
+        "it is the network address of its subnet"
     } else if subnet.is_some_and(|s| s.broadcast() == ip) {
-        Some("it is the broadcast address of its subnet")
+        "it is the broadcast address of its subnet"
     } else {
-        None
+        return Ok((ip, prefix_len));
     };
-    match reason {
-        Some(reason) => Err(UsageError::UnusableAddress {
-            invocation: i,
-            ip,
-            prefix_len,
-            reason,
-        }),
-        None => Ok((ip, prefix_len)),
-    }
+    Err(i.error(Problem::UnusableAddress {
+        ip,
+        prefix_len,
+        reason,
+    }))
 }
 
 fn mtu(i: Invocation, s: &str) -> Result<u16, UsageError> {
-    let value: u64 = s.trim().parse().map_err(|_| UsageError::MtuSyntax {
-        invocation: i,
-        value: s.to_string(),
-    })?;
+    let value: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| i.error(Problem::MtuSyntax(s.to_string())))?;
     u16::try_from(value)
         .ok()
         .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
-        .ok_or(UsageError::MtuRange {
-            invocation: i,
-            mtu: value,
-        })
+        .ok_or(i.error(Problem::MtuRange(value)))
 }
 
 fn mac(i: Invocation, s: &str) -> Result<MacAddr, UsageError> {
-    let mac: MacAddr = s.parse().map_err(|error| UsageError::Mac {
-        invocation: i,
-        error,
-    })?;
-    if mac.is_unicast() {
-        Ok(mac)
-    } else {
-        Err(UsageError::MacNotUnicast { invocation: i, mac })
+    let mac: MacAddr = s.parse().map_err(|e| i.error(Problem::Mac(e)))?;
+    match mac.is_unicast() {
+        true => Ok(mac),
+        false => Err(i.error(Problem::MacNotUnicast(mac))),
     }
 }
 
@@ -647,7 +622,10 @@ mod tests {
             gateway: ip("192.168.0.1"),
         };
         assert_eq!(route("-a 192.168.100.0/24 192.168.0.1"), Ok(add.clone()));
-        assert_eq!(route("-a 192.168.100.0 255.255.255.0 192.168.0.1"), Ok(add.clone()));
+        assert_eq!(
+            route("-a 192.168.100.0 255.255.255.0 192.168.0.1"),
+            Ok(add.clone())
+        );
         assert_eq!(route("--add 192.168.100.0 24 192.168.0.1"), Ok(add));
         let set = Ok(RouteCommand::SetDefault(ip("192.168.0.1")));
         assert_eq!(route("192.168.0.1"), set);
@@ -669,7 +647,10 @@ mod tests {
         assert_eq!(route("-d 192.168.100.0/24"), Ok(del(None)));
         assert_eq!(route("-d 192.168.100.0/24 192.168.0.1"), Ok(del(gw)));
         assert_eq!(route("--del 192.168.100.0 255.255.255.0"), Ok(del(None)));
-        assert_eq!(route("-d 192.168.100.0 255.255.255.0 192.168.0.1"), Ok(del(gw)));
+        assert_eq!(
+            route("-d 192.168.100.0 255.255.255.0 192.168.0.1"),
+            Ok(del(gw))
+        );
         let clear = |gateway| Ok(RouteCommand::ClearDefault { gateway });
         assert_eq!(route("-d default"), clear(None));
         assert_eq!(route("-d default 192.168.0.1"), clear(gw));
@@ -688,19 +669,40 @@ mod tests {
             "esxcfg-route -a: expected `default <gateway>`, `<network>/<len> <gateway>` or \
              `<network> <netmask> <gateway>`, got 1 argument"
         );
-        assert_contains(&route_err("-a"), &["esxcfg-route -a: expected", "got 0 arguments"]);
+        assert_contains(
+            &route_err("-a"),
+            &["esxcfg-route -a: expected", "got 0 arguments"],
+        );
         // A bare network and a gateway: the prefix length or netmask is missing.
-        assert_contains(&route_err("-a 192.168.100.0 192.168.0.1"), &["got 2 arguments"]);
+        assert_contains(
+            &route_err("-a 192.168.100.0 192.168.0.1"),
+            &["got 2 arguments"],
+        );
         assert_contains(&route_err("-a default"), &["got 1 argument"]);
-        assert_contains(&route_err("-a 10.0.0.0 255.0.0.0 10.0.0.1 x"), &["got 4 arguments"]);
-        assert_contains(&route_err("-d"), &["-d: expected `default [<gateway>]`", "got 0"]);
-        assert_contains(&route_err("-d 10.0.0.0 255.0.0.0 1.1.1.1 2.2.2.2"), &["got 4 arguments"]);
+        assert_contains(
+            &route_err("-a 10.0.0.0 255.0.0.0 10.0.0.1 x"),
+            &["got 4 arguments"],
+        );
+        assert_contains(
+            &route_err("-d"),
+            &["-d: expected `default [<gateway>]`", "got 0"],
+        );
+        assert_contains(
+            &route_err("-d 10.0.0.0 255.0.0.0 1.1.1.1 2.2.2.2"),
+            &["got 4 arguments"],
+        );
         assert_eq!(
             route_err("192.168.0.1 192.168.0.2"),
             "esxcfg-route: expected no arguments or `<gateway>`, got 2 arguments"
         );
-        assert_eq!(route_err("-l 10.0.0.1"), "esxcfg-route -l: expected no arguments, got 1 argument");
-        assert_contains(&route_err("-n default"), &["esxcfg-route -n: expected no arguments"]);
+        assert_eq!(
+            route_err("-l 10.0.0.1"),
+            "esxcfg-route -l: expected no arguments, got 1 argument"
+        );
+        assert_contains(
+            &route_err("-n default"),
+            &["esxcfg-route -n: expected no arguments"],
+        );
     }
 
     #[test]
@@ -726,9 +728,18 @@ mod tests {
             &route_err("-a 192.168.100.0/24 192.168.0.300"),
             &["invalid gateway", "`192.168.0.300` is not an IPv4 address"],
         );
-        assert_contains(&route_err("-a 192.168.100.0/33 192.168.0.1"), &["invalid network"]);
-        assert_contains(&route_err("gateway"), &["esxcfg-route: invalid gateway", "`gateway`"]);
-        assert_contains(&route_err("-d 192.168.100.0"), &["`192.168.100.0` is not an IPv4 prefix"]);
+        assert_contains(
+            &route_err("-a 192.168.100.0/33 192.168.0.1"),
+            &["invalid network"],
+        );
+        assert_contains(
+            &route_err("gateway"),
+            &["esxcfg-route: invalid gateway", "`gateway`"],
+        );
+        assert_contains(
+            &route_err("-d 192.168.100.0"),
+            &["`192.168.100.0` is not an IPv4 prefix"],
+        );
         assert_contains(&route_err("-d default x"), &["invalid gateway: `x`"]);
     }
 
@@ -736,13 +747,22 @@ mod tests {
     fn test_route_flag_errors_and_help() {
         let conflict = route("-a -d 10.0.0.0/8 10.0.0.1").unwrap_err();
         assert!(matches!(conflict, UsageError::Flags { .. }));
-        assert_contains(&conflict.to_string(), &["'--add' cannot be used with '--del'"]);
+        assert_contains(
+            &conflict.to_string(),
+            &["'--add' cannot be used with '--del'"],
+        );
         assert_contains(&route_err("-l -n"), &["cannot be used with"]);
-        assert_contains(&route_err("-x"), &["unexpected argument '-x'", "Usage: esxcfg-route"]);
+        assert_contains(
+            &route_err("-x"),
+            &["unexpected argument '-x'", "Usage: esxcfg-route"],
+        );
         for flag in ["-h", "--help"] {
             let help = route(flag).unwrap_err();
             assert!(help.is_help());
-            assert_contains(&help.to_string(), &["esxcfg-route -a default", "--neighbor-list"]);
+            assert_contains(
+                &help.to_string(),
+                &["esxcfg-route -a default", "--neighbor-list"],
+            );
         }
     }
 
@@ -755,9 +775,23 @@ mod tests {
             mtu,
             mac,
         };
-        let base = ["-a", "-i", "192.168.1.100", "-n", "255.255.255.0", "iSCSI_SAN"];
+        let base = [
+            "-a",
+            "-i",
+            "192.168.1.100",
+            "-n",
+            "255.255.255.0",
+            "iSCSI_SAN",
+        ];
         assert_eq!(vmknic(&base), Ok(add(None, None)));
-        let long = ["--add", "--ip", "192.168.1.100", "--netmask", "24", "iSCSI_SAN"];
+        let long = [
+            "--add",
+            "--ip",
+            "192.168.1.100",
+            "--netmask",
+            "24",
+            "iSCSI_SAN",
+        ];
         assert_eq!(vmknic(&long), Ok(add(None, None)));
         let full = [&base[..], &["-m", "9000", "--mac", "00:50:56:aa:bb:cc"]].concat();
         let mac = "00:50:56:aa:bb:cc".parse().ok();
@@ -765,12 +799,24 @@ mod tests {
         assert_eq!(vmknic(&["-l"]), Ok(VmknicCommand::List));
         assert_eq!(vmknic(&["--list"]), Ok(VmknicCommand::List));
         let pg = || "VM Kernel".to_string();
-        assert_eq!(vmknic(&["-d", "VM Kernel"]), Ok(VmknicCommand::Delete { portgroup: pg() }));
-        assert_eq!(vmknic(&["--del", "VM Kernel"]), Ok(VmknicCommand::Delete { portgroup: pg() }));
-        assert_eq!(vmknic(&["-e", "VM Kernel"]), Ok(VmknicCommand::Enable { portgroup: pg() }));
+        assert_eq!(
+            vmknic(&["-d", "VM Kernel"]),
+            Ok(VmknicCommand::Delete { portgroup: pg() })
+        );
+        assert_eq!(
+            vmknic(&["--del", "VM Kernel"]),
+            Ok(VmknicCommand::Delete { portgroup: pg() })
+        );
+        assert_eq!(
+            vmknic(&["-e", "VM Kernel"]),
+            Ok(VmknicCommand::Enable { portgroup: pg() })
+        );
         let enable = vmknic(&["--enable-vmknic", "VM Kernel"]);
         assert_eq!(enable, Ok(VmknicCommand::Enable { portgroup: pg() }));
-        assert_eq!(vmknic(&["-D", "VM Kernel"]), Ok(VmknicCommand::Disable { portgroup: pg() }));
+        assert_eq!(
+            vmknic(&["-D", "VM Kernel"]),
+            Ok(VmknicCommand::Disable { portgroup: pg() })
+        );
         let disable = vmknic(&["--disable-vmknic", "VM Kernel"]);
         assert_eq!(disable, Ok(VmknicCommand::Disable { portgroup: pg() }));
         let set_mtu = VmknicCommand::SetMtu {
@@ -784,7 +830,10 @@ mod tests {
             ip: ip("10.0.0.5"),
             prefix_len: 31,
         };
-        assert_eq!(vmknic(&["-i", "10.0.0.5", "-n", "31", "VM Kernel"]), Ok(set_addr));
+        assert_eq!(
+            vmknic(&["-i", "10.0.0.5", "-n", "31", "VM Kernel"]),
+            Ok(set_addr)
+        );
     }
 
     #[test]
@@ -797,9 +846,18 @@ mod tests {
             add("10.0.0.5", "24", &["-m", "9001"]),
             "esxcfg-vmknic -a: MTU 9001 is out of range (68-9000)"
         );
-        assert_contains(&add("10.0.0.5", "24", &["-m", "67"]), &["MTU 67 is out of range (68-9000)"]);
-        assert_contains(&add("10.0.0.5", "24", &["-m", "big"]), &["`big` is not an MTU"]);
-        assert_contains(&vmknic_err(&["-m", "70000", "pg"]), &["-m: MTU 70000 is out of range"]);
+        assert_contains(
+            &add("10.0.0.5", "24", &["-m", "67"]),
+            &["MTU 67 is out of range (68-9000)"],
+        );
+        assert_contains(
+            &add("10.0.0.5", "24", &["-m", "big"]),
+            &["`big` is not an MTU"],
+        );
+        assert_contains(
+            &vmknic_err(&["-m", "70000", "pg"]),
+            &["-m: MTU 70000 is out of range"],
+        );
         assert_contains(
             &add("10.0.0.5", "24", &["-M", "00:50:56:aa:bb"]),
             &["`00:50:56:aa:bb` is not a MAC address"],
@@ -812,10 +870,19 @@ mod tests {
             &add("10.0.0.256", "24", &[]),
             &["invalid IP address: `10.0.0.256` is not an IPv4 address"],
         );
-        assert_contains(&add("10.0.0.5", "255.0.255.0", &[]), &["255.0.255.0 is not contiguous"]);
+        assert_contains(
+            &add("10.0.0.5", "255.0.255.0", &[]),
+            &["255.0.255.0 is not contiguous"],
+        );
         assert_contains(&add("10.0.0.5", "33", &[]), &["`33` is not a netmask"]);
-        assert_contains(&add("10.0.0.0", "24", &[]), &["10.0.0.0/24", "network address"]);
-        assert_contains(&add("10.0.0.255", "24", &[]), &["broadcast address of its subnet"]);
+        assert_contains(
+            &add("10.0.0.0", "24", &[]),
+            &["10.0.0.0/24", "network address"],
+        );
+        assert_contains(
+            &add("10.0.0.255", "24", &[]),
+            &["broadcast address of its subnet"],
+        );
         assert_contains(&add("224.0.0.1", "24", &[]), &["multicast"]);
         assert_contains(&add("0.0.0.0", "8", &[]), &["unspecified"]);
         assert_contains(&add("10.0.0.5", "0", &[]), &["length 0"]);
@@ -834,8 +901,14 @@ mod tests {
             vmknic_err(&["-a", "-n", "24", "pg"]),
             "esxcfg-vmknic -a: missing -i/--ip <ip>"
         );
-        assert_contains(&vmknic_err(&["-a", "-i", "10.0.0.5", "pg"]), &["missing -n/--netmask"]);
-        assert_contains(&vmknic_err(&["-i", "10.0.0.5", "pg"]), &["-i: missing -n/--netmask"]);
+        assert_contains(
+            &vmknic_err(&["-a", "-i", "10.0.0.5", "pg"]),
+            &["missing -n/--netmask"],
+        );
+        assert_contains(
+            &vmknic_err(&["-i", "10.0.0.5", "pg"]),
+            &["-i: missing -n/--netmask"],
+        );
         assert_contains(&vmknic_err(&["-n", "24", "pg"]), &["-i: missing -i/--ip"]);
         assert_contains(
             &vmknic_err(&["-a", "-d", "pg"]),
@@ -846,18 +919,42 @@ mod tests {
             vmknic_err(&["-d", "-m", "1500", "pg"]),
             "esxcfg-vmknic -d: -m/--mtu cannot be used with this action"
         );
-        assert_contains(&vmknic_err(&["-l", "-i", "10.0.0.5"]), &["-l: -i/--ip cannot be used"]);
-        assert_contains(&vmknic_err(&["-l", "pg"]), &["-l: expected no arguments, got 1"]);
-        assert_contains(&vmknic_err(&["-M", "00:50:56:aa:bb:cc", "pg"]), &["no action given"]);
-        assert_contains(&vmknic_err(&["-m", "1500", "-M", "00:50:56:aa:bb:cc", "pg"]), &["-M/--mac"]);
+        assert_contains(
+            &vmknic_err(&["-l", "-i", "10.0.0.5"]),
+            &["-l: -i/--ip cannot be used"],
+        );
+        assert_contains(
+            &vmknic_err(&["-l", "pg"]),
+            &["-l: expected no arguments, got 1"],
+        );
+        assert_contains(
+            &vmknic_err(&["-M", "00:50:56:aa:bb:cc", "pg"]),
+            &["no action given"],
+        );
+        assert_contains(
+            &vmknic_err(&["-m", "1500", "-M", "00:50:56:aa:bb:cc", "pg"]),
+            &["-M/--mac"],
+        );
         assert_contains(
             &vmknic_err(&["-i", "10.0.0.5", "-n", "24", "-m", "1500", "pg"]),
             &["-i: -m/--mtu cannot be used"],
         );
-        assert_contains(&vmknic_err(&["pg"]), &["esxcfg-vmknic: no action given; expected one of"]);
-        assert_contains(&vmknic_err(&["-d"]), &["-d: expected one port group name", "got 0"]);
-        assert_contains(&vmknic_err(&["-e", " "]), &["-e: the port group name is empty"]);
-        assert_contains(&vmknic_err(&["-m"]), &["a value is required for '--mtu <MTU>'"]);
+        assert_contains(
+            &vmknic_err(&["pg"]),
+            &["esxcfg-vmknic: no action given; expected one of"],
+        );
+        assert_contains(
+            &vmknic_err(&["-d"]),
+            &["-d: expected one port group name", "got 0"],
+        );
+        assert_contains(
+            &vmknic_err(&["-e", " "]),
+            &["-e: the port group name is empty"],
+        );
+        assert_contains(
+            &vmknic_err(&["-m"]),
+            &["a value is required for '--mtu <MTU>'"],
+        );
         assert!(vmknic(&["--help"]).is_err_and(|e| e.is_help() && e.to_string().contains("-M")));
     }
 
@@ -865,8 +962,19 @@ mod tests {
     fn test_serde_round_trip() {
         let commands = [
             serde_json::to_string(&route("-a 192.168.100.0/24 192.168.0.1").unwrap()),
-            serde_json::to_string(&vmknic(&["-a", "-i", "10.0.0.5", "-n", "24", "-M",
-                "02:00:00:00:00:01", "pg"]).unwrap()),
+            serde_json::to_string(
+                &vmknic(&[
+                    "-a",
+                    "-i",
+                    "10.0.0.5",
+                    "-n",
+                    "24",
+                    "-M",
+                    "02:00:00:00:00:01",
+                    "pg",
+                ])
+                .unwrap(),
+            ),
         ];
         let route_json = commands[0].as_ref().unwrap();
         let back: RouteCommand = serde_json::from_str(route_json).unwrap();

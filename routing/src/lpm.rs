@@ -51,6 +51,9 @@ pub struct LpmTable<V> {
     l3_free: Vec<u32>,
     /// Route storage; id 0 is the unused "no route" slot.
     entries: Vec<Option<Entry<V>>>,
+    /// Prefix length per id, kept apart from `entries` so that updates compare lengths
+    /// without touching the (larger) route storage.
+    lens: Vec<u8>,
     free_ids: Vec<u32>,
     /// Exact index, ordered by (network, length): the listing order.
     index: BTreeMap<(u32, u8), u32>,
@@ -98,6 +101,7 @@ impl<V> LpmTable<V> {
             l2_free: Vec::new(),
             l3_free: Vec::new(),
             entries: vec![None],
+            lens: vec![0],
             free_ids: Vec::new(),
             index: BTreeMap::new(),
             len_count: [0; 33],
@@ -168,7 +172,7 @@ impl<V> LpmTable<V> {
 
     #[inline]
     fn prefix_len_of(&self, id: u32) -> u8 {
-        self.entry(id).map_or(0, |e| e.prefix.prefix_len())
+        self.lens.get(id as usize).copied().unwrap_or(0)
     }
 
     /// The id of the longest prefix covering `addr`, or 0. Three dependent loads at most.
@@ -215,10 +219,12 @@ impl<V> LpmTable<V> {
         let id = match self.free_ids.pop() {
             Some(id) => {
                 self.entries[id as usize] = entry;
+                self.lens[id as usize] = len;
                 id
             }
             None => {
                 self.entries.push(entry);
+                self.lens.push(len);
                 (self.entries.len() - 1) as u32
             }
         };
@@ -273,6 +279,8 @@ impl<V> LpmTable<V> {
     /// recurses into child chunks (level `next`: 2 or 3).
     fn overwrite_shorter(&mut self, level: u8, chunk: usize, range: (usize, usize), id: u32) {
         let len = self.prefix_len_of(id);
+        // Expanded prefixes leave long runs of equal words: decide once per run.
+        let mut last = (u32::MAX, false);
         for i in range.0..range.1 {
             let e = match level {
                 1 => self.l1[i],
@@ -281,7 +289,12 @@ impl<V> LpmTable<V> {
             };
             if e & CHILD != 0 {
                 self.overwrite_shorter(level + 1, (e & !CHILD) as usize, (0, CHUNK), id);
-            } else if e == NONE || self.prefix_len_of(e) < len {
+                continue;
+            }
+            if e != last.0 {
+                last = (e, e == NONE || self.prefix_len_of(e) < len);
+            }
+            if last.1 {
                 match level {
                     1 => self.l1[i] = id,
                     2 => self.l2[chunk * CHUNK + i] = id,
