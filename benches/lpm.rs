@@ -90,9 +90,15 @@ fn lookups(c: &mut Criterion) {
             let addrs = synth::addresses(&prefixes, BATCH, matching, 7);
             let mut g = c.benchmark_group(format!("lookup/{label}/{kind}"));
             g.throughput(Throughput::Elements(BATCH as u64));
-            g.bench_function("vmkstack", |b| b.iter(|| run_lookups(&ours, black_box(&addrs))));
-            g.bench_function("prefix-trie", |b| b.iter(|| run_lookups(&trie, black_box(&addrs))));
-            g.bench_function("treebitmap", |b| b.iter(|| run_lookups(&tbm, black_box(&addrs))));
+            g.bench_function("vmkstack", |b| {
+                b.iter(|| run_lookups(&ours, black_box(&addrs)))
+            });
+            g.bench_function("prefix-trie", |b| {
+                b.iter(|| run_lookups(&trie, black_box(&addrs)))
+            });
+            g.bench_function("treebitmap", |b| {
+                b.iter(|| run_lookups(&tbm, black_box(&addrs)))
+            });
             g.finish();
         }
     }

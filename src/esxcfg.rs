@@ -257,8 +257,10 @@ fn from_clap(err: clap::Error) -> UsageError {
     color = ColorChoice::Never,
     group(ArgGroup::new("action").multiple(false)),
     override_usage = "esxcfg-route [<gateway>]\n       \
-        esxcfg-route -a default <gateway> | <network>/<len> <gateway> | <network> <netmask> <gateway>\n       \
-        esxcfg-route -d default [<gateway>] | <network>/<len> [<gateway>] | <network> <netmask> [<gateway>]\n       \
+        esxcfg-route -a default <gateway> | <network>/<len> <gateway> | \
+        <network> <netmask> <gateway>\n       \
+        esxcfg-route -d default [<gateway>] | <network>/<len> [<gateway>] | \
+        <network> <netmask> [<gateway>]\n       \
         esxcfg-route -l | -n",
     after_help = "Examples:\n  esxcfg-route 192.168.0.1\n  esxcfg-route -a default 192.168.0.1\n  \
         esxcfg-route -a 192.168.100.0/24 192.168.0.1\n  \
@@ -430,6 +432,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    use VmknicCommand::{Delete, Disable, Enable};
     let a = VmknicArgs::try_parse_from(argv).map_err(from_clap)?;
     let inv = |action| Invocation {
         program: VMKNIC,
@@ -461,12 +464,13 @@ where
     }
     if a.add {
         let i = inv("-a");
-        let ip =
-            a.ip.as_deref()
-                .ok_or(i.error(Problem::Missing("-i/--ip <ip>")));
-        let mask = a.netmask.as_deref();
-        let mask = mask.ok_or(i.error(Problem::Missing("-n/--netmask <netmask>")));
-        let (ip, mask, portgroup) = (ip?, mask?, portgroup(i, &a.portgroup)?);
+        let missing = |option| i.error(Problem::Missing(option));
+        let ip = a.ip.as_deref().ok_or_else(|| missing("-i/--ip <ip>"))?;
+        let mask = a
+            .netmask
+            .as_deref()
+            .ok_or_else(|| missing("-n/--netmask <netmask>"))?;
+        let portgroup = portgroup(i, &a.portgroup)?;
         let (ip, prefix_len) = interface_address(i, ip, mask)?;
         return Ok(VmknicCommand::Add {
             portgroup,
@@ -476,14 +480,10 @@ where
             mac: a.mac.as_deref().map(|m| mac(i, m)).transpose()?,
         });
     }
-    let simple: [(bool, &'static str, fn(String) -> VmknicCommand); 3] = [
-        (a.del, "-d", |portgroup| VmknicCommand::Delete { portgroup }),
-        (a.enable, "-e", |portgroup| VmknicCommand::Enable {
-            portgroup,
-        }),
-        (a.disable, "-D", |portgroup| VmknicCommand::Disable {
-            portgroup,
-        }),
+    let simple: [(bool, &'static str, PortGroupCommand); 3] = [
+        (a.del, "-d", |portgroup| Delete { portgroup }),
+        (a.enable, "-e", |portgroup| Enable { portgroup }),
+        (a.disable, "-D", |portgroup| Disable { portgroup }),
     ];
     if let Some((_, flag, make)) = simple.into_iter().find(|(given, _, _)| *given) {
         only(inv(flag), &[])?;
@@ -520,6 +520,9 @@ where
     };
     Err(i.error(Problem::NoAction))
 }
+
+/// Builds a command that names only a port group.
+type PortGroupCommand = fn(String) -> VmknicCommand;
 
 fn portgroup(i: Invocation, given: &[String]) -> Result<String, UsageError> {
     match given {
@@ -570,7 +573,7 @@ fn mtu(i: Invocation, s: &str) -> Result<u16, UsageError> {
     u16::try_from(value)
         .ok()
         .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
-        .ok_or(i.error(Problem::MtuRange(value)))
+        .ok_or_else(|| i.error(Problem::MtuRange(value)))
 }
 
 fn mac(i: Invocation, s: &str) -> Result<MacAddr, UsageError> {
@@ -589,399 +592,202 @@ mod tests {
         parse_esxcfg_route(std::iter::once(ROUTE).chain(args.split_whitespace()))
     }
 
-    fn route_err(args: &str) -> String {
-        route(args).expect_err(args).to_string()
+    fn vmknic(args: &str) -> Result<VmknicCommand, UsageError> {
+        parse_esxcfg_vmknic(std::iter::once(VMKNIC).chain(args.split_whitespace()))
     }
 
-    fn vmknic(args: &[&str]) -> Result<VmknicCommand, UsageError> {
-        parse_esxcfg_vmknic(std::iter::once(VMKNIC).chain(args.iter().copied()))
-    }
-
-    fn vmknic_err(args: &[&str]) -> String {
-        vmknic(args).expect_err(&args.join(" ")).to_string()
-    }
-
-    fn net(s: &str) -> Ipv4Net {
-        s.parse().unwrap()
-    }
-
-    fn ip(s: &str) -> Ipv4Addr {
-        s.parse().unwrap()
-    }
-
-    fn assert_contains(message: &str, parts: &[&str]) {
-        for part in parts {
-            assert!(message.contains(part), "`{message}` lacks `{part}`");
+    fn check_errors<T>(cases: &[(&str, &str)], parse: fn(&str) -> Result<T, UsageError>) {
+        for (args, want) in cases {
+            let message = parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(want), "{args}: `{message}` lacks `{want}`");
         }
     }
 
     #[test]
-    fn test_route_article_examples() {
-        let add = RouteCommand::Add {
-            network: net("192.168.100.0/24"),
-            gateway: ip("192.168.0.1"),
+    fn test_parse_route() {
+        use RouteCommand::*;
+        let gw: Ipv4Addr = "192.168.0.1".parse().unwrap();
+        let network: Ipv4Net = "192.168.100.0/24".parse().unwrap();
+        let add = || Add {
+            network,
+            gateway: gw,
         };
-        assert_eq!(route("-a 192.168.100.0/24 192.168.0.1"), Ok(add.clone()));
-        assert_eq!(
-            route("-a 192.168.100.0 255.255.255.0 192.168.0.1"),
-            Ok(add.clone())
-        );
-        assert_eq!(route("--add 192.168.100.0 24 192.168.0.1"), Ok(add));
-        let set = Ok(RouteCommand::SetDefault(ip("192.168.0.1")));
-        assert_eq!(route("192.168.0.1"), set);
-        assert_eq!(route("-a default 192.168.0.1"), set);
-        assert_eq!(route("-a 0.0.0.0/0 192.168.0.1"), set);
-        assert_eq!(route("-a 0.0.0.0 0.0.0.0 192.168.0.1"), set);
-        assert_eq!(route(""), Ok(RouteCommand::ShowDefault));
+        let del = |gateway| Delete { network, gateway };
+        let clear = |gateway| ClearDefault { gateway };
+        #[rustfmt::skip]
+        let cases = [
+            // The article's examples.
+            ("-a 192.168.100.0/24 192.168.0.1", add()),
+            ("-a 192.168.100.0 255.255.255.0 192.168.0.1", add()),
+            ("192.168.0.1", SetDefault(gw)),
+            ("-a default 192.168.0.1", SetDefault(gw)),
+            ("", ShowDefault),
+            ("--add 192.168.100.0 24 192.168.0.1", add()),
+            ("-a 0.0.0.0/0 192.168.0.1", SetDefault(gw)),
+            ("-a 0.0.0.0 0.0.0.0 192.168.0.1", SetDefault(gw)),
+            ("-d 192.168.100.0/24", del(None)),
+            ("-d 192.168.100.0/24 192.168.0.1", del(Some(gw))),
+            ("--del 192.168.100.0 255.255.255.0", del(None)),
+            ("-d 192.168.100.0 255.255.255.0 192.168.0.1", del(Some(gw))),
+            ("-d default", clear(None)),
+            ("-d default 192.168.0.1", clear(Some(gw))),
+            ("-d 0.0.0.0/0", clear(None)),
+            ("-d 0.0.0.0 0.0.0.0 192.168.0.1", clear(Some(gw))),
+            ("-l", List),
+            ("--list", List),
+            ("-n", Neighbors),
+            ("--neighbor-list", Neighbors),
+        ];
+        for (args, want) in cases {
+            assert_eq!(route(args), Ok(want), "{args}");
+        }
         let full_path = ["/usr/sbin/esxcfg-route", "-l"];
-        assert_eq!(parse_esxcfg_route(full_path), Ok(RouteCommand::List));
+        assert_eq!(parse_esxcfg_route(full_path), Ok(List));
     }
 
     #[test]
-    fn test_route_delete_list_neighbors() {
-        let gw = Some(ip("192.168.0.1"));
-        let del = |gateway| RouteCommand::Delete {
-            network: net("192.168.100.0/24"),
-            gateway,
-        };
-        assert_eq!(route("-d 192.168.100.0/24"), Ok(del(None)));
-        assert_eq!(route("-d 192.168.100.0/24 192.168.0.1"), Ok(del(gw)));
-        assert_eq!(route("--del 192.168.100.0 255.255.255.0"), Ok(del(None)));
-        assert_eq!(
-            route("-d 192.168.100.0 255.255.255.0 192.168.0.1"),
-            Ok(del(gw))
-        );
-        let clear = |gateway| Ok(RouteCommand::ClearDefault { gateway });
-        assert_eq!(route("-d default"), clear(None));
-        assert_eq!(route("-d default 192.168.0.1"), clear(gw));
-        assert_eq!(route("-d 0.0.0.0/0"), clear(None));
-        assert_eq!(route("-d 0.0.0.0 0.0.0.0 192.168.0.1"), clear(gw));
-        assert_eq!(route("-l"), Ok(RouteCommand::List));
-        assert_eq!(route("--list"), Ok(RouteCommand::List));
-        assert_eq!(route("-n"), Ok(RouteCommand::Neighbors));
-        assert_eq!(route("--neighbor-list"), Ok(RouteCommand::Neighbors));
-    }
-
-    #[test]
-    fn test_route_wrong_arity() {
-        assert_eq!(
-            route_err("-a 192.168.100.0/24"),
-            "esxcfg-route -a: expected `default <gateway>`, `<network>/<len> <gateway>` or \
-             `<network> <netmask> <gateway>`, got 1 argument"
-        );
-        assert_contains(
-            &route_err("-a"),
-            &["esxcfg-route -a: expected", "got 0 arguments"],
-        );
-        // A bare network and a gateway: the prefix length or netmask is missing.
-        assert_contains(
-            &route_err("-a 192.168.100.0 192.168.0.1"),
-            &["got 2 arguments"],
-        );
-        assert_contains(&route_err("-a default"), &["got 1 argument"]);
-        assert_contains(
-            &route_err("-a 10.0.0.0 255.0.0.0 10.0.0.1 x"),
-            &["got 4 arguments"],
-        );
-        assert_contains(
-            &route_err("-d"),
-            &["-d: expected `default [<gateway>]`", "got 0"],
-        );
-        assert_contains(
-            &route_err("-d 10.0.0.0 255.0.0.0 1.1.1.1 2.2.2.2"),
-            &["got 4 arguments"],
-        );
-        assert_eq!(
-            route_err("192.168.0.1 192.168.0.2"),
-            "esxcfg-route: expected no arguments or `<gateway>`, got 2 arguments"
-        );
-        assert_eq!(
-            route_err("-l 10.0.0.1"),
-            "esxcfg-route -l: expected no arguments, got 1 argument"
-        );
-        assert_contains(
-            &route_err("-n default"),
-            &["esxcfg-route -n: expected no arguments"],
-        );
-    }
-
-    #[test]
-    fn test_route_bad_values() {
-        assert_eq!(
-            route_err("-a 192.168.100.7/24 192.168.0.1"),
-            "esxcfg-route -a: invalid network: 192.168.100.7/24 has host bits set; the network \
-             is 192.168.100.0/24"
-        );
-        assert_contains(
-            &route_err("-a 192.168.100.7 255.255.255.0 192.168.0.1"),
-            &["invalid network", "the network is 192.168.100.0/24"],
-        );
-        assert_contains(
-            &route_err("-a 192.168.100.0 255.0.255.0 192.168.0.1"),
-            &["invalid netmask", "netmask 255.0.255.0 is not contiguous"],
-        );
-        assert_contains(
-            &route_err("-a 192.168.100.0 mask 192.168.0.1"),
-            &["`mask` is not a netmask"],
-        );
-        assert_contains(
-            &route_err("-a 192.168.100.0/24 192.168.0.300"),
-            &["invalid gateway", "`192.168.0.300` is not an IPv4 address"],
-        );
-        assert_contains(
-            &route_err("-a 192.168.100.0/33 192.168.0.1"),
-            &["invalid network"],
-        );
-        assert_contains(
-            &route_err("gateway"),
-            &["esxcfg-route: invalid gateway", "`gateway`"],
-        );
-        assert_contains(
-            &route_err("-d 192.168.100.0"),
-            &["`192.168.100.0` is not an IPv4 prefix"],
-        );
-        assert_contains(&route_err("-d default x"), &["invalid gateway: `x`"]);
-    }
-
-    #[test]
-    fn test_route_flag_errors_and_help() {
-        let conflict = route("-a -d 10.0.0.0/8 10.0.0.1").unwrap_err();
-        assert!(matches!(conflict, UsageError::Flags { .. }));
-        assert_contains(
-            &conflict.to_string(),
-            &["'--add' cannot be used with '--del'"],
-        );
-        assert_contains(&route_err("-l -n"), &["cannot be used with"]);
-        assert_contains(
-            &route_err("-x"),
-            &["unexpected argument '-x'", "Usage: esxcfg-route"],
-        );
+    fn test_parse_route_errors() {
+        let forms = "esxcfg-route -a: expected `default <gateway>`, `<network>/<len> <gateway>` \
+                     or `<network> <netmask> <gateway>`, got 1 argument";
+        let host_bits = "esxcfg-route -a: invalid network: 192.168.100.7/24 has host bits set; \
+                         the network is 192.168.100.0/24";
+        #[rustfmt::skip]
+        let cases = [
+            ("-a 192.168.100.0/24", forms),
+            ("-a 192.168.100.7/24 192.168.0.1", host_bits),
+            ("-a", "esxcfg-route -a: expected `default <gateway>`"),
+            ("-a default", "got 1 argument"),
+            // A bare network and a gateway: the prefix length or netmask is missing.
+            ("-a 192.168.100.0 192.168.0.1", "got 2 arguments"),
+            ("-a 10.0.0.0 255.0.0.0 10.0.0.1 10.0.0.2", "got 4 arguments"),
+            ("-d", "esxcfg-route -d: expected `default [<gateway>]`"),
+            ("-d 10.0.0.0 255.0.0.0 10.0.0.1 10.0.0.2", "got 4 arguments"),
+            ("1.1.1.1 2.2.2.2", "esxcfg-route: expected no arguments or `<gateway>`, got 2"),
+            ("-l 10.0.0.1", "esxcfg-route -l: expected no arguments, got 1 argument"),
+            ("-n default", "esxcfg-route -n: expected no arguments"),
+            ("-a 192.168.100.7 255.255.255.0 10.0.0.1", "the network is 192.168.100.0/24"),
+            ("-a 10.0.0.0 255.0.255.0 10.0.0.1", "invalid netmask: netmask 255.0.255.0 is not"),
+            ("-a 10.0.0.0 mask 10.0.0.1", "`mask` is not a netmask"),
+            ("-a 10.1.0.0/16 10.0.0.300", "invalid gateway: `10.0.0.300` is not an IPv4"),
+            ("-a 10.1.0.0/33 10.0.0.1", "invalid network: `10.1.0.0/33` is not an IPv4 prefix"),
+            ("gateway", "esxcfg-route: invalid gateway: `gateway`"),
+            ("-d 192.168.100.0", "`192.168.100.0` is not an IPv4 prefix"),
+            ("-d default x", "invalid gateway: `x`"),
+            ("-a -d 10.0.0.0/8 10.0.0.1", "the argument '--add' cannot be used with '--del'"),
+            ("-l -n", "cannot be used with"),
+            ("-x", "unexpected argument '-x'"),
+        ];
+        check_errors(&cases, route);
+        assert!(matches!(route("-l -a"), Err(UsageError::Flags(_))));
         for flag in ["-h", "--help"] {
             let help = route(flag).unwrap_err();
-            assert!(help.is_help());
-            assert_contains(
-                &help.to_string(),
-                &["esxcfg-route -a default", "--neighbor-list"],
-            );
+            assert!(help.is_help() && help.to_string().contains("-a default <gateway>"));
+            assert!(help.to_string().contains("--neighbor-list"));
         }
     }
 
     #[test]
-    fn test_vmknic_forms() {
-        let add = |mtu, mac| VmknicCommand::Add {
-            portgroup: "iSCSI_SAN".into(),
-            ip: ip("192.168.1.100"),
-            prefix_len: 24,
-            mtu,
-            mac,
-        };
-        let base = [
-            "-a",
-            "-i",
-            "192.168.1.100",
-            "-n",
-            "255.255.255.0",
-            "iSCSI_SAN",
-        ];
-        assert_eq!(vmknic(&base), Ok(add(None, None)));
-        let long = [
-            "--add",
-            "--ip",
-            "192.168.1.100",
-            "--netmask",
-            "24",
-            "iSCSI_SAN",
-        ];
-        assert_eq!(vmknic(&long), Ok(add(None, None)));
-        let full = [&base[..], &["-m", "9000", "--mac", "00:50:56:aa:bb:cc"]].concat();
+    fn test_parse_vmknic() {
+        use VmknicCommand::*;
+        let ip = Ipv4Addr::new(192, 168, 1, 100);
+        let pg = || "pg".to_string();
         let mac = "00:50:56:aa:bb:cc".parse().ok();
-        assert_eq!(vmknic(&full), Ok(add(Some(9000), mac)));
-        assert_eq!(vmknic(&["-l"]), Ok(VmknicCommand::List));
-        assert_eq!(vmknic(&["--list"]), Ok(VmknicCommand::List));
-        let pg = || "VM Kernel".to_string();
+        #[rustfmt::skip]
+        let cases = [
+            ("-a -i 192.168.1.100 -n 255.255.255.0 pg",
+             Add { portgroup: pg(), ip, prefix_len: 24, mtu: None, mac: None }),
+            ("--add --ip 192.168.1.100 --netmask 31 pg",
+             Add { portgroup: pg(), ip, prefix_len: 31, mtu: None, mac: None }),
+            ("-a -i 192.168.1.100 -n 24 -m 9000 -M 00:50:56:aa:bb:cc pg",
+             Add { portgroup: pg(), ip, prefix_len: 24, mtu: Some(9000), mac }),
+            ("--add --ip 192.168.1.100 -n 24 --mtu 68 --mac 00-50-56-AA-BB-CC pg",
+             Add { portgroup: pg(), ip, prefix_len: 24, mtu: Some(68), mac }),
+            ("-l", List),
+            ("--list", List),
+            ("-d pg", Delete { portgroup: pg() }),
+            ("--del pg", Delete { portgroup: pg() }),
+            ("-e pg", Enable { portgroup: pg() }),
+            ("--enable-vmknic pg", Enable { portgroup: pg() }),
+            ("-D pg", Disable { portgroup: pg() }),
+            ("--disable-vmknic pg", Disable { portgroup: pg() }),
+            ("-m 68 pg", SetMtu { portgroup: pg(), mtu: 68 }),
+            ("--mtu 9000 pg", SetMtu { portgroup: pg(), mtu: 9000 }),
+            ("-i 192.168.1.100 -n 29 pg", SetAddress { portgroup: pg(), ip, prefix_len: 29 }),
+            ("--ip 192.168.1.100 --netmask 255.255.255.254 pg",
+             SetAddress { portgroup: pg(), ip, prefix_len: 31 }),
+        ];
+        for (args, want) in cases {
+            assert_eq!(vmknic(args), Ok(want), "{args}");
+        }
+        // A port group name with a space arrives as one (quoted) argv element.
+        let spaced = parse_esxcfg_vmknic([VMKNIC, "-e", "VM Kernel"]);
         assert_eq!(
-            vmknic(&["-d", "VM Kernel"]),
-            Ok(VmknicCommand::Delete { portgroup: pg() })
-        );
-        assert_eq!(
-            vmknic(&["--del", "VM Kernel"]),
-            Ok(VmknicCommand::Delete { portgroup: pg() })
-        );
-        assert_eq!(
-            vmknic(&["-e", "VM Kernel"]),
-            Ok(VmknicCommand::Enable { portgroup: pg() })
-        );
-        let enable = vmknic(&["--enable-vmknic", "VM Kernel"]);
-        assert_eq!(enable, Ok(VmknicCommand::Enable { portgroup: pg() }));
-        assert_eq!(
-            vmknic(&["-D", "VM Kernel"]),
-            Ok(VmknicCommand::Disable { portgroup: pg() })
-        );
-        let disable = vmknic(&["--disable-vmknic", "VM Kernel"]);
-        assert_eq!(disable, Ok(VmknicCommand::Disable { portgroup: pg() }));
-        let set_mtu = VmknicCommand::SetMtu {
-            portgroup: pg(),
-            mtu: 68,
-        };
-        assert_eq!(vmknic(&["-m", "68", "VM Kernel"]), Ok(set_mtu.clone()));
-        assert_eq!(vmknic(&["--mtu", "68", "VM Kernel"]), Ok(set_mtu));
-        let set_addr = VmknicCommand::SetAddress {
-            portgroup: pg(),
-            ip: ip("10.0.0.5"),
-            prefix_len: 31,
-        };
-        assert_eq!(
-            vmknic(&["-i", "10.0.0.5", "-n", "31", "VM Kernel"]),
-            Ok(set_addr)
+            spaced,
+            Ok(Enable {
+                portgroup: "VM Kernel".into()
+            })
         );
     }
 
     #[test]
-    fn test_vmknic_bad_values() {
-        let add = |ip: &'static str, mask: &'static str, extra: &[&'static str]| {
-            let args = [&["-a", "-i", ip, "-n", mask, "pg"][..], extra].concat();
-            vmknic_err(&args)
-        };
-        assert_eq!(
-            add("10.0.0.5", "24", &["-m", "9001"]),
-            "esxcfg-vmknic -a: MTU 9001 is out of range (68-9000)"
-        );
-        assert_contains(
-            &add("10.0.0.5", "24", &["-m", "67"]),
-            &["MTU 67 is out of range (68-9000)"],
-        );
-        assert_contains(
-            &add("10.0.0.5", "24", &["-m", "big"]),
-            &["`big` is not an MTU"],
-        );
-        assert_contains(
-            &vmknic_err(&["-m", "70000", "pg"]),
-            &["-m: MTU 70000 is out of range"],
-        );
-        assert_contains(
-            &add("10.0.0.5", "24", &["-M", "00:50:56:aa:bb"]),
-            &["`00:50:56:aa:bb` is not a MAC address"],
-        );
-        assert_contains(
-            &add("10.0.0.5", "24", &["-M", "01:00:5e:00:00:01"]),
-            &["01:00:5e:00:00:01 cannot be a vmknic MAC address"],
-        );
-        assert_contains(
-            &add("10.0.0.256", "24", &[]),
-            &["invalid IP address: `10.0.0.256` is not an IPv4 address"],
-        );
-        assert_contains(
-            &add("10.0.0.5", "255.0.255.0", &[]),
-            &["255.0.255.0 is not contiguous"],
-        );
-        assert_contains(&add("10.0.0.5", "33", &[]), &["`33` is not a netmask"]);
-        assert_contains(
-            &add("10.0.0.0", "24", &[]),
-            &["10.0.0.0/24", "network address"],
-        );
-        assert_contains(
-            &add("10.0.0.255", "24", &[]),
-            &["broadcast address of its subnet"],
-        );
-        assert_contains(&add("224.0.0.1", "24", &[]), &["multicast"]);
-        assert_contains(&add("0.0.0.0", "8", &[]), &["unspecified"]);
-        assert_contains(&add("10.0.0.5", "0", &[]), &["length 0"]);
-    }
-
-    #[test]
-    fn test_vmknic_wrong_forms() {
-        assert_eq!(
-            vmknic_err(&["-a", "-i", "10.0.0.5", "-n", "24"]),
-            "esxcfg-vmknic -a: expected one port group name (quote a name with spaces), got 0 \
-             arguments"
-        );
-        let two = vmknic_err(&["-a", "-i", "10.0.0.5", "-n", "24", "VM", "Kernel"]);
-        assert_contains(&two, &["got 2 arguments"]);
-        assert_eq!(
-            vmknic_err(&["-a", "-n", "24", "pg"]),
-            "esxcfg-vmknic -a: missing -i/--ip <ip>"
-        );
-        assert_contains(
-            &vmknic_err(&["-a", "-i", "10.0.0.5", "pg"]),
-            &["missing -n/--netmask"],
-        );
-        assert_contains(
-            &vmknic_err(&["-i", "10.0.0.5", "pg"]),
-            &["-i: missing -n/--netmask"],
-        );
-        assert_contains(&vmknic_err(&["-n", "24", "pg"]), &["-i: missing -i/--ip"]);
-        assert_contains(
-            &vmknic_err(&["-a", "-d", "pg"]),
-            &["'--add' cannot be used with '--del'"],
-        );
-        assert_contains(&vmknic_err(&["-e", "-D", "pg"]), &["cannot be used with"]);
-        assert_eq!(
-            vmknic_err(&["-d", "-m", "1500", "pg"]),
-            "esxcfg-vmknic -d: -m/--mtu cannot be used with this action"
-        );
-        assert_contains(
-            &vmknic_err(&["-l", "-i", "10.0.0.5"]),
-            &["-l: -i/--ip cannot be used"],
-        );
-        assert_contains(
-            &vmknic_err(&["-l", "pg"]),
-            &["-l: expected no arguments, got 1"],
-        );
-        assert_contains(
-            &vmknic_err(&["-M", "00:50:56:aa:bb:cc", "pg"]),
-            &["no action given"],
-        );
-        assert_contains(
-            &vmknic_err(&["-m", "1500", "-M", "00:50:56:aa:bb:cc", "pg"]),
-            &["-M/--mac"],
-        );
-        assert_contains(
-            &vmknic_err(&["-i", "10.0.0.5", "-n", "24", "-m", "1500", "pg"]),
-            &["-i: -m/--mtu cannot be used"],
-        );
-        assert_contains(
-            &vmknic_err(&["pg"]),
-            &["esxcfg-vmknic: no action given; expected one of"],
-        );
-        assert_contains(
-            &vmknic_err(&["-d"]),
-            &["-d: expected one port group name", "got 0"],
-        );
-        assert_contains(
-            &vmknic_err(&["-e", " "]),
-            &["-e: the port group name is empty"],
-        );
-        assert_contains(
-            &vmknic_err(&["-m"]),
-            &["a value is required for '--mtu <MTU>'"],
-        );
-        assert!(vmknic(&["--help"]).is_err_and(|e| e.is_help() && e.to_string().contains("-M")));
+    fn test_parse_vmknic_errors() {
+        let no_pg = "esxcfg-vmknic -a: expected one port group name (quote a name with spaces), \
+                     got 0 arguments";
+        #[rustfmt::skip]
+        let cases = [
+            ("-a -i 10.0.0.5 -n 24 -m 9001 pg", "vmknic -a: MTU 9001 is out of range (68-9000)"),
+            ("-a -i 10.0.0.5 -n 24 -m 67 pg", "MTU 67 is out of range (68-9000)"),
+            ("-a -i 10.0.0.5 -n 24 -m big pg", "`big` is not an MTU (expected a number from 68"),
+            ("-m 70000 pg", "esxcfg-vmknic -m: MTU 70000 is out of range"),
+            ("-a -i 10.0.0.5 -n 24 -M 00:50:56:aa:bb pg", "`00:50:56:aa:bb` is not a MAC address"),
+            ("-a -i 10.0.0.5 -n 24 -M 01:00:5e:00:00:01 pg", "cannot be a vmknic MAC address"),
+            ("-a -i 10.0.0.256 -n 24 pg", "invalid IP address: `10.0.0.256` is not an IPv4"),
+            ("-a -i 10.0.0.5 -n 255.0.255.0 pg", "netmask 255.0.255.0 is not contiguous"),
+            ("-a -i 10.0.0.5 -n 33 pg", "`33` is not a netmask"),
+            ("-a -i 10.0.0.0 -n 24 pg", "10.0.0.0/24 cannot be a vmknic address: it is the net"),
+            ("-i 10.0.0.255 -n 24 pg", "-i: 10.0.0.255/24 cannot be a vmknic address: it is the"),
+            ("-a -i 224.0.0.1 -n 24 pg", "multicast"),
+            ("-a -i 0.0.0.0 -n 8 pg", "unspecified"),
+            ("-a -i 10.0.0.5 -n 0 pg", "length 0"),
+            ("-a -i 10.0.0.5 -n 24", no_pg),
+            ("-a -i 10.0.0.5 -n 24 VM Kernel", "got 2 arguments"),
+            ("-d", "esxcfg-vmknic -d: expected one port group name"),
+            ("-a -n 24 pg", "esxcfg-vmknic -a: missing -i/--ip <ip>"),
+            ("-a -i 10.0.0.5 pg", "esxcfg-vmknic -a: missing -n/--netmask <netmask>"),
+            ("-i 10.0.0.5 pg", "esxcfg-vmknic -i: missing -n/--netmask"),
+            ("-n 24 pg", "esxcfg-vmknic -i: missing -i/--ip"),
+            ("-a -d pg", "the argument '--add' cannot be used with '--del'"),
+            ("-e -D pg", "cannot be used with"),
+            ("-d -m 1500 pg", "esxcfg-vmknic -d: -m/--mtu cannot be used with this action"),
+            ("-l -i 10.0.0.5", "esxcfg-vmknic -l: -i/--ip cannot be used"),
+            ("-l pg", "esxcfg-vmknic -l: expected no arguments, got 1 argument"),
+            ("-m 1500 -M 00:50:56:aa:bb:cc pg", "-m: -M/--mac cannot be used"),
+            ("-i 10.0.0.5 -n 24 -m 1500 pg", "-i: -m/--mtu cannot be used"),
+            ("-M 00:50:56:aa:bb:cc pg", "esxcfg-vmknic: no action given; expected one of -l, -a"),
+            ("pg", "esxcfg-vmknic: no action given"),
+            ("-m", "a value is required for '--mtu <MTU>'"),
+        ];
+        check_errors(&cases, vmknic);
+        let empty = parse_esxcfg_vmknic([VMKNIC, "-e", " "]).unwrap_err();
+        assert_eq!(empty.problem(), Some(&Problem::EmptyPortGroup));
+        let help = vmknic("--help").unwrap_err();
+        assert!(help.is_help() && help.to_string().contains("--enable-vmknic"));
     }
 
     #[test]
     fn test_serde_round_trip() {
-        let commands = [
-            serde_json::to_string(&route("-a 192.168.100.0/24 192.168.0.1").unwrap()),
-            serde_json::to_string(
-                &vmknic(&[
-                    "-a",
-                    "-i",
-                    "10.0.0.5",
-                    "-n",
-                    "24",
-                    "-M",
-                    "02:00:00:00:00:01",
-                    "pg",
-                ])
-                .unwrap(),
-            ),
-        ];
-        let route_json = commands[0].as_ref().unwrap();
-        let back: RouteCommand = serde_json::from_str(route_json).unwrap();
-        assert_eq!(Ok(back), route("-a 192.168.100.0/24 192.168.0.1"));
-        let vmknic_json = commands[1].as_ref().unwrap();
-        assert!(vmknic_json.contains("02:00:00:00:00:01"));
-        let back: VmknicCommand = serde_json::from_str(vmknic_json).unwrap();
-        assert!(matches!(back, VmknicCommand::Add { prefix_len: 24, .. }));
+        let route_cmd = route("-a 192.168.100.0/24 192.168.0.1").unwrap();
+        let json = serde_json::to_string(&route_cmd).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RouteCommand>(&json).unwrap(),
+            route_cmd
+        );
+        let vmknic_cmd = vmknic("-a -i 10.0.0.5 -n 24 -M 02:00:00:00:00:01 pg").unwrap();
+        let json = serde_json::to_string(&vmknic_cmd).unwrap();
+        assert!(json.contains("\"02:00:00:00:00:01\""), "{json}");
+        assert_eq!(
+            serde_json::from_str::<VmknicCommand>(&json).unwrap(),
+            vmknic_cmd
+        );
     }
 }

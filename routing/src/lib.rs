@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use lpm::LpmTable;
-pub use prefix::{check_network, netmask_len, parse_addr, parse_netmask, parse_network, PrefixError};
+pub use prefix::{
+    check_network, netmask_len, parse_addr, parse_netmask, parse_network, PrefixError,
+};
 pub use table::{
     Explanation, NextHop, Origin, Route, RouteEntry, RouteError, RoutingTable, GATEWAY_UNREACHABLE,
 };

@@ -202,7 +202,8 @@ impl<V> LpmTable<V> {
     /// Longest-prefix match returning only the value (skips building the prefix).
     #[inline]
     pub fn lookup_value(&self, addr: Ipv4Addr) -> Option<&V> {
-        self.entry(self.lookup_id(u32::from(addr))).map(|e| &e.value)
+        self.entry(self.lookup_id(u32::from(addr)))
+            .map(|e| &e.value)
     }
 
     /// Inserts `prefix` (host bits are ignored) and returns the value it replaced, if any.
@@ -404,7 +405,12 @@ impl<V> LpmTable<V> {
 }
 
 /// Takes a chunk from the free list or grows `words`, and fills it with `fill`.
-fn alloc_chunk(words: &mut Vec<u32>, counts: &mut Vec<u32>, free: &mut Vec<u32>, fill: u32) -> usize {
+fn alloc_chunk(
+    words: &mut Vec<u32>,
+    counts: &mut Vec<u32>,
+    free: &mut Vec<u32>,
+    fill: u32,
+) -> usize {
     let c = match free.pop() {
         Some(c) => c as usize,
         None => {
@@ -449,9 +455,18 @@ mod tests {
         assert_eq!(look(&t, "198.1.1.1"), Some(("198.0.0.0/8".into(), 8)));
         assert_eq!(look(&t, "198.19.7.7"), Some(("198.18.0.0/15".into(), 15)));
         assert_eq!(look(&t, "198.18.1.1"), Some(("198.18.1.0/24".into(), 24)));
-        assert_eq!(look(&t, "198.18.1.129"), Some(("198.18.1.128/25".into(), 25)));
-        assert_eq!(look(&t, "198.18.1.200"), Some(("198.18.1.200/32".into(), 32)));
-        assert_eq!(look(&t, "198.18.1.201"), Some(("198.18.1.128/25".into(), 25)));
+        assert_eq!(
+            look(&t, "198.18.1.129"),
+            Some(("198.18.1.128/25".into(), 25))
+        );
+        assert_eq!(
+            look(&t, "198.18.1.200"),
+            Some(("198.18.1.200/32".into(), 32))
+        );
+        assert_eq!(
+            look(&t, "198.18.1.201"),
+            Some(("198.18.1.128/25".into(), 25))
+        );
         assert_eq!(look(&t, "199.0.0.1"), None);
     }
 
@@ -461,7 +476,10 @@ mod tests {
         t.insert(net("198.18.1.200/32"), 32);
         t.insert(net("198.18.1.0/24"), 24);
         t.insert(net("198.0.0.0/8"), 8);
-        assert_eq!(look(&t, "198.18.1.200"), Some(("198.18.1.200/32".into(), 32)));
+        assert_eq!(
+            look(&t, "198.18.1.200"),
+            Some(("198.18.1.200/32".into(), 32))
+        );
         assert_eq!(look(&t, "198.18.1.201"), Some(("198.18.1.0/24".into(), 24)));
         assert_eq!(look(&t, "198.18.2.1"), Some(("198.0.0.0/8".into(), 8)));
     }
@@ -490,8 +508,15 @@ mod tests {
         assert_eq!(t.remove(net("198.18.1.0/24")), Some(24));
         assert_eq!(look(&t, "198.18.1.7"), Some(("198.18.0.0/16".into(), 16)));
         assert_eq!(t.l2_free.len(), 1, "the /16's chunk is freed");
-        assert_eq!(t.l1[(u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 16) as usize] & CHILD, 0);
-        assert_eq!(t.remove(net("198.18.1.0/24")), None, "removing twice finds nothing");
+        assert_eq!(
+            t.l1[(u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 16) as usize] & CHILD,
+            0
+        );
+        assert_eq!(
+            t.remove(net("198.18.1.0/24")),
+            None,
+            "removing twice finds nothing"
+        );
         // Re-adding reuses the freed chunk and id.
         t.insert(net("198.18.1.7/32"), 99);
         assert_eq!(look(&t, "198.18.1.7"), Some(("198.18.1.7/32".into(), 99)));
@@ -502,7 +527,11 @@ mod tests {
     fn test_replace_value_and_get() {
         let mut t = LpmTable::new();
         assert_eq!(t.insert(net("198.18.5.0/24"), 1), None);
-        assert_eq!(t.insert(net("198.18.5.9/24"), 2), Some(1), "host bits ignored");
+        assert_eq!(
+            t.insert(net("198.18.5.9/24"), 2),
+            Some(1),
+            "host bits ignored"
+        );
         assert_eq!(t.get(net("198.18.5.0/24")), Some(&2));
         assert_eq!(t.get(net("198.18.5.0/25")), None);
         assert_eq!(t.len(), 1);
@@ -511,7 +540,11 @@ mod tests {
     #[test]
     fn test_iter_listing_order() {
         let mut t = LpmTable::new();
-        for (p, v) in [("198.19.0.0/16", 3), ("198.18.0.0/24", 2), ("198.18.0.0/15", 1)] {
+        for (p, v) in [
+            ("198.19.0.0/16", 3),
+            ("198.18.0.0/24", 2),
+            ("198.18.0.0/15", 1),
+        ] {
             t.insert(net(p), v);
         }
         let got: Vec<_> = t.iter().map(|(p, v)| (p.to_string(), *v)).collect();
@@ -533,7 +566,10 @@ mod tests {
         t.insert(net("128.0.0.0/1"), 3);
         assert_eq!(look(&t, "0.0.0.0"), Some(("0.0.0.0/32".into(), 1)));
         assert_eq!(look(&t, "0.0.0.1"), None);
-        assert_eq!(look(&t, "255.255.255.255"), Some(("255.255.255.255/32".into(), 2)));
+        assert_eq!(
+            look(&t, "255.255.255.255"),
+            Some(("255.255.255.255/32".into(), 2))
+        );
         assert_eq!(look(&t, "255.255.255.254"), Some(("128.0.0.0/1".into(), 3)));
     }
 }

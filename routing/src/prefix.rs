@@ -23,7 +23,9 @@ pub enum PrefixError {
         network: Ipv4Net,
     },
     /// A netmask whose one bits are not contiguous, such as 255.0.255.0.
-    #[error("netmask {0} is not contiguous (its one bits must all come first, as in 255.255.255.0)")]
+    #[error(
+        "netmask {0} is not contiguous (its one bits must all come first, as in 255.255.255.0)"
+    )]
     Netmask(Ipv4Addr),
 }
 
@@ -97,8 +99,14 @@ mod tests {
             parse_network("192.168.100.0/24").map(|n| n.to_string()),
             Ok("192.168.100.0/24".into())
         );
-        assert!(matches!(parse_network("192.168.100.0"), Err(PrefixError::Syntax(_))));
-        assert!(matches!(parse_network("192.168.100.0/33"), Err(PrefixError::Syntax(_))));
+        assert!(matches!(
+            parse_network("192.168.100.0"),
+            Err(PrefixError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_network("192.168.100.0/33"),
+            Err(PrefixError::Syntax(_))
+        ));
     }
 
     #[test]
@@ -117,7 +125,10 @@ mod tests {
         assert_eq!(netmask_len("255.255.255.255".parse().unwrap()), Ok(32));
         assert_eq!(netmask_len("255.255.254.0".parse().unwrap()), Ok(23));
         let e = netmask_len("255.0.255.0".parse().unwrap()).unwrap_err();
-        assert!(e.to_string().contains("255.0.255.0 is not contiguous"), "{e}");
+        assert!(
+            e.to_string().contains("255.0.255.0 is not contiguous"),
+            "{e}"
+        );
         assert_eq!(parse_netmask("/16"), Ok(16));
         assert_eq!(parse_netmask("255.255.0.0"), Ok(16));
         assert!(parse_netmask("33").is_err());
@@ -125,10 +136,16 @@ mod tests {
 
     #[test]
     fn test_network_with_mask() {
-        let n = network_with_mask("192.168.100.0".parse().unwrap(), "255.255.255.0".parse().unwrap());
+        let n = network_with_mask(
+            "192.168.100.0".parse().unwrap(),
+            "255.255.255.0".parse().unwrap(),
+        );
         assert_eq!(n.map(|n| n.to_string()), Ok("192.168.100.0/24".into()));
         assert!(matches!(
-            network_with_mask("192.168.100.1".parse().unwrap(), "255.255.255.0".parse().unwrap()),
+            network_with_mask(
+                "192.168.100.1".parse().unwrap(),
+                "255.255.255.0".parse().unwrap()
+            ),
             Err(PrefixError::HostBits { .. })
         ));
     }

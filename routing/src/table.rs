@@ -258,13 +258,12 @@ impl RoutingTable {
     /// Sets (replaces) the one default gateway. Refused, changing nothing, when the gateway
     /// lies on no enabled vmknic subnet.
     pub fn set_default_gateway(&mut self, gateway: Ipv4Addr) -> Result<(), RouteError> {
-        self.check_gateway(gateway)
-            .map_err(|e| match e {
-                RouteError::RouteGatewayUnreachable { gateway, .. } => {
-                    RouteError::GatewayUnreachable { gateway }
-                }
-                e => e,
-            })?;
+        self.check_gateway(gateway).map_err(|e| match e {
+            RouteError::RouteGatewayUnreachable { gateway, .. } => {
+                RouteError::GatewayUnreachable { gateway }
+            }
+            e => e,
+        })?;
         self.default_gateway = Some(gateway);
         self.rebuild_default();
         Ok(())
@@ -272,7 +271,10 @@ impl RoutingTable {
 
     /// Removes the default gateway.
     pub fn clear_default_gateway(&mut self) -> Result<Ipv4Addr, RouteError> {
-        let gw = self.default_gateway.take().ok_or(RouteError::NoDefaultGateway)?;
+        let gw = self
+            .default_gateway
+            .take()
+            .ok_or(RouteError::NoDefaultGateway)?;
         self.lpm.remove(Ipv4Net::default());
         Ok(gw)
     }
@@ -312,7 +314,10 @@ impl RoutingTable {
             network,
             Route {
                 prefix: network,
-                next_hop: NextHop::Gateway { via: gateway, vmknic },
+                next_hop: NextHop::Gateway {
+                    via: gateway,
+                    vmknic,
+                },
                 origin: Origin::Static,
                 source,
             },
@@ -457,7 +462,10 @@ impl RoutingTable {
     fn check_gateway(&self, gateway: Ipv4Addr) -> Result<(VmknicId, Ipv4Addr), RouteError> {
         for (&id, v) in &self.vmknics {
             if v.addrs.iter().any(|a| a.addr() == gateway) {
-                return Err(RouteError::GatewayIsLocal { gateway, vmknic: id });
+                return Err(RouteError::GatewayIsLocal {
+                    gateway,
+                    vmknic: id,
+                });
             }
         }
         self.connected()
@@ -473,7 +481,11 @@ impl RoutingTable {
 
     /// The vmknic's address on `net`, or its first address.
     fn source_on(&self, id: VmknicId, net: Ipv4Net) -> Ipv4Addr {
-        let addrs = self.vmknics.get(&id).map(|v| v.addrs.as_slice()).unwrap_or(&[]);
+        let addrs = self
+            .vmknics
+            .get(&id)
+            .map(|v| v.addrs.as_slice())
+            .unwrap_or(&[]);
         addrs
             .iter()
             .find(|a| a.trunc() == net)
@@ -509,7 +521,10 @@ impl RoutingTable {
                     network,
                     Route {
                         prefix: network,
-                        next_hop: NextHop::Gateway { via: gateway, vmknic },
+                        next_hop: NextHop::Gateway {
+                            via: gateway,
+                            vmknic,
+                        },
                         origin: Origin::Static,
                         source,
                     },
@@ -580,7 +595,10 @@ mod tests {
             ],
             "the disabled vmk2 gives no route"
         );
-        assert_eq!(t.explain(a("198.18.7.9")), Err(RouteError::NoRoute(a("198.18.7.9"))));
+        assert_eq!(
+            t.explain(a("198.18.7.9")),
+            Err(RouteError::NoRoute(a("198.18.7.9")))
+        );
         assert!(t.set_vmknic_enabled(vmk(2), true));
         assert_eq!(t.explain(a("198.18.7.9")).unwrap().vmknic, vmk(2));
     }
@@ -593,7 +611,11 @@ mod tests {
         t.set_vmknic(vmk(1), vec![n("198.18.1.10/24")], true);
         let e = t.explain(a("198.18.1.99")).unwrap();
         assert_eq!((e.vmknic, e.source), (vmk(1), a("198.18.1.10")));
-        assert_eq!(t.entries().len(), 1, "one Local Subnet row for the shared subnet");
+        assert_eq!(
+            t.entries().len(),
+            1,
+            "one Local Subnet row for the shared subnet"
+        );
         // Disabling the owner hands the subnet to the next vmknic.
         t.set_vmknic_enabled(vmk(1), false);
         let e = t.explain(a("198.18.1.99")).unwrap();
@@ -606,11 +628,18 @@ mod tests {
         t.set_default_gateway(a("192.168.1.1")).unwrap();
         t.set_default_gateway(a("192.168.2.1")).unwrap();
         assert_eq!(t.default_gateway(), Some(a("192.168.2.1")));
-        let defaults: Vec<_> = t.entries().into_iter().filter(|e| e.origin == Origin::Default).collect();
+        let defaults: Vec<_> = t
+            .entries()
+            .into_iter()
+            .filter(|e| e.origin == Origin::Default)
+            .collect();
         assert_eq!(defaults.len(), 1);
         let e = t.explain(a("203.0.113.5")).unwrap();
         assert_eq!(e.gateway, Some(a("192.168.2.1")));
-        assert_eq!((e.vmknic, e.source, e.origin), (vmk(1), a("192.168.2.100"), Origin::Default));
+        assert_eq!(
+            (e.vmknic, e.source, e.origin),
+            (vmk(1), a("192.168.2.100"), Origin::Default)
+        );
         assert_eq!(t.clear_default_gateway(), Ok(a("192.168.2.1")));
         assert_eq!(t.clear_default_gateway(), Err(RouteError::NoDefaultGateway));
         assert!(t.explain(a("203.0.113.5")).is_err());
@@ -648,17 +677,29 @@ mod tests {
     #[test]
     fn test_static_route_gateway_rules() {
         let mut t = article();
-        let err = t.add_static(n("192.168.100.0/24"), a("192.168.0.1")).unwrap_err();
+        let err = t
+            .add_static(n("192.168.100.0/24"), a("192.168.0.1"))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "Unable to add route to 192.168.100.0/24 via 192.168.0.1 as there are not VMkernel interfaces on the same network"
         );
-        assert!(t.entries().iter().all(|e| e.origin != Origin::Static), "nothing added");
-        t.add_static(n("192.168.100.0/24"), a("192.168.2.1")).unwrap();
+        assert!(
+            t.entries().iter().all(|e| e.origin != Origin::Static),
+            "nothing added"
+        );
+        t.add_static(n("192.168.100.0/24"), a("192.168.2.1"))
+            .unwrap();
         let e = t.explain(a("192.168.100.20")).unwrap();
         assert_eq!(
             (e.vmknic, e.gateway, e.next_hop, e.source, e.origin),
-            (vmk(1), Some(a("192.168.2.1")), a("192.168.2.1"), a("192.168.2.100"), Origin::Static)
+            (
+                vmk(1),
+                Some(a("192.168.2.1")),
+                a("192.168.2.1"),
+                a("192.168.2.100"),
+                Origin::Static
+            )
         );
         assert_eq!(
             e.to_string(),
@@ -672,20 +713,32 @@ mod tests {
         t.add_static(n("198.18.0.0/24"), a("192.168.1.1")).unwrap();
         assert_eq!(
             t.add_static(n("198.18.0.0/24"), a("192.168.2.1")),
-            Err(RouteError::Duplicate { network: n("198.18.0.0/24"), gateway: a("192.168.1.1") })
+            Err(RouteError::Duplicate {
+                network: n("198.18.0.0/24"),
+                gateway: a("192.168.1.1")
+            })
         );
         assert_eq!(
             t.add_static(n("192.168.2.0/24"), a("192.168.1.1")),
-            Err(RouteError::ConnectedSubnet { network: n("192.168.2.0/24"), vmknic: vmk(1) })
+            Err(RouteError::ConnectedSubnet {
+                network: n("192.168.2.0/24"),
+                vmknic: vmk(1)
+            })
         );
-        assert_eq!(t.add_static(n("0.0.0.0/0"), a("192.168.1.1")), Err(RouteError::DefaultAsStatic));
+        assert_eq!(
+            t.add_static(n("0.0.0.0/0"), a("192.168.1.1")),
+            Err(RouteError::DefaultAsStatic)
+        );
         assert!(matches!(
             t.add_static(n("198.18.9.7/24"), a("192.168.1.1")),
             Err(RouteError::Prefix(_))
         ));
         assert_eq!(
             t.add_static(n("198.18.9.0/24"), a("192.168.1.100")),
-            Err(RouteError::GatewayIsLocal { gateway: a("192.168.1.100"), vmknic: vmk(0) })
+            Err(RouteError::GatewayIsLocal {
+                gateway: a("192.168.1.100"),
+                vmknic: vmk(0)
+            })
         );
         let err = t.remove_static(n("198.18.5.0/24")).unwrap_err();
         assert_eq!(err.to_string(), "no static route to 198.18.5.0/24");
@@ -701,8 +754,13 @@ mod tests {
         let mut t = article();
         t.set_default_gateway(a("192.168.1.254")).unwrap();
         t.add_static(n("198.19.0.0/16"), a("192.168.2.1")).unwrap();
-        t.add_static(n("198.18.100.0/24"), a("192.168.1.1")).unwrap();
-        let rows: Vec<_> = t.entries().into_iter().map(|e| (e.network.to_string(), e.origin)).collect();
+        t.add_static(n("198.18.100.0/24"), a("192.168.1.1"))
+            .unwrap();
+        let rows: Vec<_> = t
+            .entries()
+            .into_iter()
+            .map(|e| (e.network.to_string(), e.origin))
+            .collect();
         assert_eq!(
             rows,
             vec![
@@ -718,15 +776,22 @@ mod tests {
     #[test]
     fn test_routes_follow_vmknic_state() {
         let mut t = article();
-        t.add_static(n("198.18.100.0/24"), a("192.168.2.1")).unwrap();
+        t.add_static(n("198.18.100.0/24"), a("192.168.2.1"))
+            .unwrap();
         t.set_default_gateway(a("192.168.2.254")).unwrap();
         t.set_vmknic_enabled(vmk(1), false);
         let rows = t.entries();
-        assert!(rows.iter().filter(|e| e.origin != Origin::Connected).all(|e| !e.active));
+        assert!(rows
+            .iter()
+            .filter(|e| e.origin != Origin::Connected)
+            .all(|e| !e.active));
         assert!(t.lookup(a("198.18.100.1")).is_none());
         t.set_vmknic_enabled(vmk(1), true);
         assert_eq!(t.explain(a("198.18.100.1")).unwrap().vmknic, vmk(1));
-        assert_eq!(t.explain(a("203.0.113.1")).unwrap().gateway, Some(a("192.168.2.254")));
+        assert_eq!(
+            t.explain(a("203.0.113.1")).unwrap().gateway,
+            Some(a("192.168.2.254"))
+        );
     }
 
     #[test]
@@ -736,8 +801,15 @@ mod tests {
         t.set_vmknic(vmk(1), vec![n("198.19.1.10/24")], true);
         t.set_default_gateway(a("198.18.0.1")).unwrap();
         t.add_static(n("198.18.5.0/24"), a("198.19.1.1")).unwrap();
-        assert_eq!(t.explain(a("198.18.5.5")).unwrap().vmknic, vmk(1), "static /24 beats /16");
-        assert_eq!(t.explain(a("198.18.6.5")).unwrap().origin, Origin::Connected);
+        assert_eq!(
+            t.explain(a("198.18.5.5")).unwrap().vmknic,
+            vmk(1),
+            "static /24 beats /16"
+        );
+        assert_eq!(
+            t.explain(a("198.18.6.5")).unwrap().origin,
+            Origin::Connected
+        );
         assert_eq!(t.explain(a("8.8.8.8")).unwrap().origin, Origin::Default);
     }
 }

@@ -351,7 +351,11 @@ fn check_host(c: &mut Checker, key: &str, text: &str, net: Ipv4Net) -> Option<Ip
         } else {
             "broadcast"
         };
-        c.bad(key, text, format!("{} is the {what} address of {}", net.addr(), net.trunc()));
+        c.bad(
+            key,
+            text,
+            format!("{} is the {what} address of {}", net.addr(), net.trunc()),
+        );
         return None;
     }
     Some(net)
@@ -359,7 +363,11 @@ fn check_host(c: &mut Checker, key: &str, text: &str, net: Ipv4Net) -> Option<Ip
 
 fn parse_ifname(c: &mut Checker, key: &str, name: &str) {
     if let Err(e) = validate_tap_name(name) {
-        c.bad(key, name, e.to_string().replacen("TAP name", "interface name", 1));
+        c.bad(
+            key,
+            name,
+            e.to_string().replacen("TAP name", "interface name", 1),
+        );
     }
 }
 
@@ -374,7 +382,11 @@ impl RawConfig {
             .clone()
             .unwrap_or_else(|| DEFAULT_NETSTACK.to_string());
         if netstack.is_empty() || netstack.chars().any(|ch| ch.is_whitespace() || ch == '/') {
-            c.bad("netstack", &netstack, "a netstack name is one word without `/`");
+            c.bad(
+                "netstack",
+                &netstack,
+                "a netstack name is one word without `/`",
+            );
         }
         let default_gateway = self.default_gateway.as_deref().and_then(|g| {
             parse_addr(g)
@@ -462,26 +474,42 @@ fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicCon
         .map_err(|e| c.bad(format!("vmknic[{i}].name"), &v.name, e.to_string()))
         .ok();
     if v.portgroup.trim().is_empty() {
-        c.bad(key("portgroup"), &v.portgroup, "a port group name must not be empty");
+        c.bad(
+            key("portgroup"),
+            &v.portgroup,
+            "a port group name must not be empty",
+        );
     }
 
     // The primary address: `ip/len`, or `ip` with exactly one of netmask / prefix_len.
     let address = match (v.ip.split_once('/'), &v.netmask, v.prefix_len) {
-        (Some(_), None, None) => v
-            .ip
-            .parse::<Ipv4Net>()
-            .map_err(|_| c.bad(key("ip"), &v.ip, "expected a.b.c.d/len with len 1-32"))
-            .ok(),
+        (Some(_), None, None) => {
+            v.ip.parse::<Ipv4Net>()
+                .map_err(|_| c.bad(key("ip"), &v.ip, "expected a.b.c.d/len with len 1-32"))
+                .ok()
+        }
         (Some(_), _, _) => {
-            c.bad(key("ip"), &v.ip, "give the prefix length once: in `ip` or in `netmask`/`prefix_len`");
+            c.bad(
+                key("ip"),
+                &v.ip,
+                "give the prefix length once: in `ip` or in `netmask`/`prefix_len`",
+            );
             None
         }
         (None, Some(_), Some(_)) => {
-            c.bad(key("netmask"), v.netmask.as_deref().unwrap_or(""), "give `netmask` or `prefix_len`, not both");
+            c.bad(
+                key("netmask"),
+                v.netmask.as_deref().unwrap_or(""),
+                "give `netmask` or `prefix_len`, not both",
+            );
             None
         }
         (None, None, None) => {
-            c.bad(key("ip"), &v.ip, "needs a netmask: `netmask`, `prefix_len` or ip/len");
+            c.bad(
+                key("ip"),
+                &v.ip,
+                "needs a netmask: `netmask`, `prefix_len` or ip/len",
+            );
             None
         }
         (None, mask, len) => {
@@ -519,7 +547,11 @@ fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicCon
         Some(m) => match m.parse::<MacAddr>() {
             Ok(mac) if mac.is_unicast() => (mac, true),
             Ok(_) => {
-                c.bad(key("mac"), m, "a vmknic MAC must be unicast and not all zeros");
+                c.bad(
+                    key("mac"),
+                    m,
+                    "a vmknic MAC must be unicast and not all zeros",
+                );
                 (MacAddr([0; 6]), true)
             }
             Err(e) => {
@@ -534,7 +566,11 @@ fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicCon
         None => DEFAULT_MTU,
         Some(m) if (i64::from(MIN_MTU)..=i64::from(MAX_MTU)).contains(&m) => m as u16,
         Some(m) => {
-            c.bad_num(key("mtu"), m, format!("MTU must be between {MIN_MTU} and {MAX_MTU}"));
+            c.bad_num(
+                key("mtu"),
+                m,
+                format!("MTU must be between {MIN_MTU} and {MAX_MTU}"),
+            );
             DEFAULT_MTU
         }
     };
@@ -548,7 +584,11 @@ fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicCon
     }
     if let Some(ns) = &v.netns {
         if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
-            c.bad(key("netns"), ns, "a namespace name is a non-empty file name without `/`");
+            c.bad(
+                key("netns"),
+                ns,
+                "a namespace name is a non-empty file name without `/`",
+            );
         }
     }
 
@@ -584,10 +624,18 @@ fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
             c.bad(key("name"), v.id, format!("{other} is defined twice"));
         }
         if let Some(other) = portgroups.insert(v.portgroup.clone(), v.id) {
-            c.bad(key("portgroup"), &v.portgroup, format!("port group already used by {other}"));
+            c.bad(
+                key("portgroup"),
+                &v.portgroup,
+                format!("port group already used by {other}"),
+            );
         }
         if let Some(other) = taps.insert(v.tap.clone(), v.id) {
-            c.bad(key("tap"), &v.tap, format!("TAP name already used by {other}"));
+            c.bad(
+                key("tap"),
+                &v.tap,
+                format!("TAP name already used by {other}"),
+            );
         }
         if let Some(other) = macs.insert(v.mac, v.id) {
             c.bad(key("mac"), v.mac, format!("MAC already used by {other}"));
@@ -595,7 +643,11 @@ fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
         for a in v.addresses() {
             for &(b, owner) in &addrs {
                 if a.addr() == b.addr() {
-                    c.bad(key("ip"), a, format!("address {} is already used by {owner}", a.addr()));
+                    c.bad(
+                        key("ip"),
+                        a,
+                        format!("address {} is already used by {owner}", a.addr()),
+                    );
                 } else if a.trunc() != b.trunc()
                     && (a.trunc().contains(&b.network()) || b.trunc().contains(&a.network()))
                 {
@@ -640,7 +692,9 @@ ip = "192.168.2.100/24"
     }
 
     fn vmknic(extra: &str) -> String {
-        format!("[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\nip = \"198.18.1.1/24\"\n{extra}\n")
+        format!(
+            "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\nip = \"198.18.1.1/24\"\n{extra}\n"
+        )
     }
 
     #[test]
@@ -656,7 +710,10 @@ ip = "192.168.2.100/24"
         assert_eq!(cfg.vmknics[0].mac, MacAddr::local_from_name("vmk0"));
         let (_, problems) = cfg.routing();
         assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].to_string(), vmkstack_routing::GATEWAY_UNREACHABLE);
+        assert_eq!(
+            problems[0].to_string(),
+            vmkstack_routing::GATEWAY_UNREACHABLE
+        );
     }
 
     #[test]
@@ -669,7 +726,10 @@ ip = "192.168.2.100/24"
     #[test]
     fn test_mtu_range() {
         let p = problems(&vmknic("mtu = 9001"));
-        assert_eq!(p, vec!["vmknic[0] (vmk0).mtu = 9001: MTU must be between 68 and 9000"]);
+        assert_eq!(
+            p,
+            vec!["vmknic[0] (vmk0).mtu = 9001: MTU must be between 68 and 9000"]
+        );
         assert_eq!(problems(&vmknic("mtu = 67")).len(), 1);
         assert!(Config::parse(&vmknic("mtu = 9000"), "t").is_ok());
         assert!(Config::parse(&vmknic("mtu = 68"), "t").is_ok());
@@ -680,7 +740,13 @@ ip = "192.168.2.100/24"
         let text = "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\nip = \"198.18.1.1\"\nnetmask = \"255.0.255.0\"\n";
         let p = problems(text);
         assert_eq!(p.len(), 1);
-        assert!(p[0].starts_with("vmknic[0] (vmk0).netmask = \"255.0.255.0\": netmask 255.0.255.0 is not contiguous"), "{}", p[0]);
+        assert!(
+            p[0].starts_with(
+                "vmknic[0] (vmk0).netmask = \"255.0.255.0\": netmask 255.0.255.0 is not contiguous"
+            ),
+            "{}",
+            p[0]
+        );
     }
 
     #[test]
@@ -694,11 +760,15 @@ ip = "192.168.2.100/24"
 
     #[test]
     fn test_unknown_key_names_it() {
-        let err = Config::parse(&vmknic("speed = 10"), "t.toml").unwrap_err().to_string();
+        let err = Config::parse(&vmknic("speed = 10"), "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("t.toml: "), "{err}");
         assert!(err.contains("unknown field `speed`"), "{err}");
         assert!(err.contains("line 5"), "{err}");
-        let err = Config::parse("gateway = \"1.2.3.4\"\n", "t.toml").unwrap_err().to_string();
+        let err = Config::parse("gateway = \"1.2.3.4\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `gateway`"), "{err}");
     }
 
@@ -725,10 +795,19 @@ portgroup = "d"
 ip = "198.18.0.5/16"
 "#;
         let p = problems(text).join("\n");
-        assert!(p.contains("vmknic (vmk0).name = \"vmk0\": vmk0 is defined twice"), "{p}");
+        assert!(
+            p.contains("vmknic (vmk0).name = \"vmk0\": vmk0 is defined twice"),
+            "{p}"
+        );
         assert!(p.contains("port group already used by vmk0"), "{p}");
-        assert!(p.contains("address 198.18.1.1 is already used by vmk0"), "{p}");
-        assert!(p.contains("subnet 198.18.0.0/16 overlaps 198.18.1.0/24 of vmk0"), "{p}");
+        assert!(
+            p.contains("address 198.18.1.1 is already used by vmk0"),
+            "{p}"
+        );
+        assert!(
+            p.contains("subnet 198.18.0.0/16 overlaps 198.18.1.0/24 of vmk0"),
+            "{p}"
+        );
     }
 
     #[test]
@@ -747,13 +826,19 @@ ip = "198.18.1.10/24"
         assert_eq!(cfg.vmknics[0].id, VmknicId(0), "sorted in vmk order");
         let (t, problems) = cfg.routing();
         assert!(problems.is_empty());
-        assert_eq!(t.explain("198.18.1.50".parse().unwrap()).unwrap().vmknic, VmknicId(0));
+        assert_eq!(
+            t.explain("198.18.1.50".parse().unwrap()).unwrap().vmknic,
+            VmknicId(0)
+        );
     }
 
     #[test]
     fn test_bad_values_each_named() {
         let cases = [
-            ("ip = \"198.18.1.0/24\"", "198.18.1.0 is the network address of 198.18.1.0/24"),
+            (
+                "ip = \"198.18.1.0/24\"",
+                "198.18.1.0 is the network address of 198.18.1.0/24",
+            ),
             ("ip = \"127.0.0.1/8\"", "127.0.0.0/8 is loopback"),
             ("ip = \"198.18.1.300/24\"", "expected a.b.c.d/len"),
             ("mac = \"01:00:5e:00:00:01\"", "must be unicast"),
@@ -771,7 +856,14 @@ ip = "198.18.1.10/24"
             ];
             let k = line.split(' ').next().unwrap();
             fields.retain(|(f, _)| *f != k);
-            let text = format!("[[vmknic]]\n{}\n{line}\n", fields.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n"));
+            let text = format!(
+                "[[vmknic]]\n{}\n{line}\n",
+                fields
+                    .iter()
+                    .map(|(_, l)| *l)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
             let p = problems(&text).join("\n");
             assert!(p.contains(want), "{line}: {p}");
         }
@@ -783,25 +875,35 @@ ip = "198.18.1.10/24"
         let ok = format!("{base}[[route]]\nnetwork = \"198.18.100.0\"\nnetmask = \"255.255.255.0\"\ngateway = \"198.18.1.254\"\n");
         let cfg = Config::parse(&ok, "t").unwrap();
         assert_eq!(cfg.routes[0].network.to_string(), "198.18.100.0/24");
-        let host_bits = format!("{base}[[route]]\nnetwork = \"198.18.100.7/24\"\ngateway = \"198.18.1.254\"\n");
+        let host_bits =
+            format!("{base}[[route]]\nnetwork = \"198.18.100.7/24\"\ngateway = \"198.18.1.254\"\n");
         assert_eq!(
             problems(&host_bits),
             vec!["route[0].network = \"198.18.100.7/24\": 198.18.100.7/24 has host bits set; the network is 198.18.100.0/24"]
         );
-        let dup = format!("{ok}[[route]]\nnetwork = \"198.18.100.0/24\"\ngateway = \"198.18.1.253\"\n");
+        let dup =
+            format!("{ok}[[route]]\nnetwork = \"198.18.100.0/24\"\ngateway = \"198.18.1.253\"\n");
         assert!(problems(&dup)[0].contains("already configured"));
-        let default = format!("{base}[[route]]\nnetwork = \"0.0.0.0/0\"\ngateway = \"198.18.1.254\"\n");
+        let default =
+            format!("{base}[[route]]\nnetwork = \"0.0.0.0/0\"\ngateway = \"198.18.1.254\"\n");
         assert!(problems(&default)[0].contains("set `default_gateway` instead"));
     }
 
     #[test]
     fn test_errors_name_the_file() {
-        let err = Config::parse(&vmknic("mtu = 9001"), "lab/site.toml").unwrap_err().to_string();
+        let err = Config::parse(&vmknic("mtu = 9001"), "lab/site.toml")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "lab/site.toml: 1 problem:\n  lab/site.toml: vmknic[0] (vmk0).mtu = 9001: MTU must be between 68 and 9000"
         );
-        let err = Config::load(Path::new("/nonexistent/vmkstack.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("/nonexistent/vmkstack.toml: cannot read"), "{err}");
+        let err = Config::load(Path::new("/nonexistent/vmkstack.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/nonexistent/vmkstack.toml: cannot read"),
+            "{err}"
+        );
     }
 }

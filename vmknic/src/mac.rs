@@ -20,15 +20,19 @@ impl MacAddr {
     /// The broadcast address ff:ff:ff:ff:ff:ff.
     pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
 
-    /// A stable, locally administered unicast MAC derived from `name` (FNV-1a), so that a
-    /// vmknic keeps its MAC across restarts without one being configured. The first byte is
-    /// 0x02 | hash bits with the multicast bit clear.
+    /// A stable, locally administered unicast MAC derived from `name` (FNV-1a, then the
+    /// splitmix64 finalizer so that `vmk0` and `vmk1` differ in every byte), so that a vmknic
+    /// keeps its MAC across restarts without one being configured. The first byte has the
+    /// locally administered bit set and the multicast bit clear.
     pub fn local_from_name(name: &str) -> MacAddr {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in name.bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
         let b = h.to_be_bytes();
         MacAddr([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
     }
@@ -104,7 +108,13 @@ mod tests {
         assert_eq!(m.0, [0x00, 0x50, 0x56, 0xaa, 0xbb, 0x0c]);
         assert_eq!(m.to_string(), "00:50:56:aa:bb:0c");
         assert_eq!("00-50-56-aa-bb-0c".parse::<MacAddr>(), Ok(m));
-        for bad in ["", "00:50:56:aa:bb", "00:50:56:aa:bb:cc:dd", "0:50:56:aa:bb:cc", "zz:50:56:aa:bb:cc"] {
+        for bad in [
+            "",
+            "00:50:56:aa:bb",
+            "00:50:56:aa:bb:cc:dd",
+            "0:50:56:aa:bb:cc",
+            "zz:50:56:aa:bb:cc",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }

@@ -51,7 +51,10 @@ mod tests {
         assert_eq!(validate_tap_name("vmk0"), Ok(()));
         assert_eq!(validate_tap_name("abcdefghijklmno"), Ok(()));
         let e = validate_tap_name("abcdefghijklmnop").unwrap_err();
-        assert_eq!(e.to_string(), "TAP name `abcdefghijklmnop` is 16 bytes; Linux allows at most 15");
+        assert_eq!(
+            e.to_string(),
+            "TAP name `abcdefghijklmnop` is 16 bytes; Linux allows at most 15"
+        );
         assert!(validate_tap_name("").is_err());
         assert!(validate_tap_name("a b").is_err());
         assert!(validate_tap_name("a/b").is_err());
