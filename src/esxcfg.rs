@@ -18,7 +18,9 @@ use clap::{ArgGroup, ColorChoice, Parser};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use vmkstack_routing::{check_network, parse_addr, parse_netmask, parse_network, PrefixError};
+use vmkstack_routing::{
+    check_network, host_address_problem, parse_addr, parse_netmask, parse_network, PrefixError,
+};
 use vmkstack_vmknic::{MacAddr, MacParseError, MAX_MTU, MIN_MTU};
 
 const ROUTE: &str = "esxcfg-route";
@@ -198,7 +200,7 @@ pub enum Problem {
         /// Its prefix length.
         prefix_len: u8,
         /// Why not.
-        reason: &'static str,
+        reason: String,
     },
     /// An MTU (as written) that is not a number.
     #[error("`{0}` is not an MTU (expected a number from {MIN_MTU} to {MAX_MTU})")]
@@ -538,24 +540,10 @@ fn portgroup(i: Invocation, given: &[String]) -> Result<String, UsageError> {
 fn interface_address(i: Invocation, ip: &str, mask: &str) -> Result<(Ipv4Addr, u8), UsageError> {
     let ip = parse_addr(ip).map_err(|e| address(i, "IP address", e))?;
     let prefix_len = netmask(i, mask)?;
-    let subnet = Ipv4Net::new(ip, prefix_len)
+    let Some(reason) = Ipv4Net::new(ip, prefix_len)
         .ok()
-        .filter(|_| prefix_len <= 30);
-    let reason = if ip.is_unspecified() {
-        "it is the unspecified address"
-    } else if ip.is_loopback() {
-        "it is a loopback address"
-    } else if ip.is_multicast() {
-        "it is a multicast address"
-    } else if ip.is_broadcast() {
-        "it is the limited broadcast address"
-    } else if prefix_len == 0 {
-        "a netmask of length 0 leaves no subnet"
-    } else if subnet.is_some_and(|s| s.network() == ip) {
-        "it is the network address of its subnet"
-    } else if subnet.is_some_and(|s| s.broadcast() == ip) {
-        "it is the broadcast address of its subnet"
-    } else {
+        .and_then(host_address_problem)
+    else {
         return Ok((ip, prefix_len));
     };
     Err(i.error(Problem::UnusableAddress {
@@ -659,21 +647,21 @@ mod tests {
             ("-a default", "got 1 argument"),
             // A bare network and a gateway: the prefix length or netmask is missing.
             ("-a 192.168.100.0 192.168.0.1", "got 2 arguments"),
-            ("-a 10.0.0.0 255.0.0.0 10.0.0.1 10.0.0.2", "got 4 arguments"),
+            ("-a 198.18.0.0 255.0.0.0 198.18.0.1 198.18.0.2", "got 4 arguments"),
             ("-d", "esxcfg-route -d: expected `default [<gateway>]`"),
-            ("-d 10.0.0.0 255.0.0.0 10.0.0.1 10.0.0.2", "got 4 arguments"),
+            ("-d 198.18.0.0 255.0.0.0 198.18.0.1 198.18.0.2", "got 4 arguments"),
             ("1.1.1.1 2.2.2.2", "esxcfg-route: expected no arguments or `<gateway>`, got 2"),
-            ("-l 10.0.0.1", "esxcfg-route -l: expected no arguments, got 1 argument"),
+            ("-l 198.18.0.1", "esxcfg-route -l: expected no arguments, got 1 argument"),
             ("-n default", "esxcfg-route -n: expected no arguments"),
-            ("-a 192.168.100.7 255.255.255.0 10.0.0.1", "the network is 192.168.100.0/24"),
-            ("-a 10.0.0.0 255.0.255.0 10.0.0.1", "invalid netmask: netmask 255.0.255.0 is not"),
-            ("-a 10.0.0.0 mask 10.0.0.1", "`mask` is not a netmask"),
-            ("-a 10.1.0.0/16 10.0.0.300", "invalid gateway: `10.0.0.300` is not an IPv4"),
-            ("-a 10.1.0.0/33 10.0.0.1", "invalid network: `10.1.0.0/33` is not an IPv4 prefix"),
+            ("-a 192.168.100.7 255.255.255.0 198.18.0.1", "the network is 192.168.100.0/24"),
+            ("-a 198.18.0.0 255.0.255.0 198.18.0.1", "invalid netmask: netmask 255.0.255.0 is not"),
+            ("-a 198.18.0.0 mask 198.18.0.1", "`mask` is not a netmask"),
+            ("-a 10.1.0.0/16 198.18.0.300", "invalid gateway: `198.18.0.300` is not an IPv4"),
+            ("-a 10.1.0.0/33 198.18.0.1", "invalid network: `10.1.0.0/33` is not an IPv4 prefix"),
             ("gateway", "esxcfg-route: invalid gateway: `gateway`"),
             ("-d 192.168.100.0", "`192.168.100.0` is not an IPv4 prefix"),
             ("-d default x", "invalid gateway: `x`"),
-            ("-a -d 10.0.0.0/8 10.0.0.1", "the argument '--add' cannot be used with '--del'"),
+            ("-a -d 198.18.0.0/8 198.18.0.1", "the argument '--add' cannot be used with '--del'"),
             ("-l -n", "cannot be used with"),
             ("-x", "unexpected argument '-x'"),
         ];
@@ -735,34 +723,34 @@ mod tests {
                      got 0 arguments";
         #[rustfmt::skip]
         let cases = [
-            ("-a -i 10.0.0.5 -n 24 -m 9001 pg", "vmknic -a: MTU 9001 is out of range (68-9000)"),
-            ("-a -i 10.0.0.5 -n 24 -m 67 pg", "MTU 67 is out of range (68-9000)"),
-            ("-a -i 10.0.0.5 -n 24 -m big pg", "`big` is not an MTU (expected a number from 68"),
+            ("-a -i 198.18.0.5 -n 24 -m 9001 pg", "vmknic -a: MTU 9001 is out of range (68-9000)"),
+            ("-a -i 198.18.0.5 -n 24 -m 67 pg", "MTU 67 is out of range (68-9000)"),
+            ("-a -i 198.18.0.5 -n 24 -m big pg", "`big` is not an MTU (expected a number from 68"),
             ("-m 70000 pg", "esxcfg-vmknic -m: MTU 70000 is out of range"),
-            ("-a -i 10.0.0.5 -n 24 -M 00:50:56:aa:bb pg", "`00:50:56:aa:bb` is not a MAC address"),
-            ("-a -i 10.0.0.5 -n 24 -M 01:00:5e:00:00:01 pg", "cannot be a vmknic MAC address"),
-            ("-a -i 10.0.0.256 -n 24 pg", "invalid IP address: `10.0.0.256` is not an IPv4"),
-            ("-a -i 10.0.0.5 -n 255.0.255.0 pg", "netmask 255.0.255.0 is not contiguous"),
-            ("-a -i 10.0.0.5 -n 33 pg", "`33` is not a netmask"),
-            ("-a -i 10.0.0.0 -n 24 pg", "10.0.0.0/24 cannot be a vmknic address: it is the net"),
-            ("-i 10.0.0.255 -n 24 pg", "-i: 10.0.0.255/24 cannot be a vmknic address: it is the"),
+            ("-a -i 198.18.0.5 -n 24 -M 00:50:56:aa:bb pg", "`00:50:56:aa:bb` is not a MAC address"),
+            ("-a -i 198.18.0.5 -n 24 -M 01:00:5e:00:00:01 pg", "cannot be a vmknic MAC address"),
+            ("-a -i 198.18.0.256 -n 24 pg", "invalid IP address: `198.18.0.256` is not an IPv4"),
+            ("-a -i 198.18.0.5 -n 255.0.255.0 pg", "netmask 255.0.255.0 is not contiguous"),
+            ("-a -i 198.18.0.5 -n 33 pg", "`33` is not a netmask"),
+            ("-a -i 198.18.0.0 -n 24 pg", "198.18.0.0/24 cannot be a vmknic address: 198.18.0.0 is the network address"),
+            ("-i 198.18.0.255 -n 24 pg", "-i: 198.18.0.255/24 cannot be a vmknic address: 198.18.0.255 is the broadcast"),
             ("-a -i 224.0.0.1 -n 24 pg", "multicast"),
-            ("-a -i 0.0.0.0 -n 8 pg", "unspecified"),
-            ("-a -i 10.0.0.5 -n 0 pg", "length 0"),
-            ("-a -i 10.0.0.5 -n 24", no_pg),
-            ("-a -i 10.0.0.5 -n 24 VM Kernel", "got 2 arguments"),
+            ("-a -i 0.0.0.0 -n 8 pg", "0.0.0.0/8 is not a host address"),
+            ("-a -i 198.18.0.5 -n 0 pg", "needs a prefix length of 1-32"),
+            ("-a -i 198.18.0.5 -n 24", no_pg),
+            ("-a -i 198.18.0.5 -n 24 VM Kernel", "got 2 arguments"),
             ("-d", "esxcfg-vmknic -d: expected one port group name"),
             ("-a -n 24 pg", "esxcfg-vmknic -a: missing -i/--ip <ip>"),
-            ("-a -i 10.0.0.5 pg", "esxcfg-vmknic -a: missing -n/--netmask <netmask>"),
-            ("-i 10.0.0.5 pg", "esxcfg-vmknic -i: missing -n/--netmask"),
+            ("-a -i 198.18.0.5 pg", "esxcfg-vmknic -a: missing -n/--netmask <netmask>"),
+            ("-i 198.18.0.5 pg", "esxcfg-vmknic -i: missing -n/--netmask"),
             ("-n 24 pg", "esxcfg-vmknic -i: missing -i/--ip"),
             ("-a -d pg", "the argument '--add' cannot be used with '--del'"),
             ("-e -D pg", "cannot be used with"),
             ("-d -m 1500 pg", "esxcfg-vmknic -d: -m/--mtu cannot be used with this action"),
-            ("-l -i 10.0.0.5", "esxcfg-vmknic -l: -i/--ip cannot be used"),
+            ("-l -i 198.18.0.5", "esxcfg-vmknic -l: -i/--ip cannot be used"),
             ("-l pg", "esxcfg-vmknic -l: expected no arguments, got 1 argument"),
             ("-m 1500 -M 00:50:56:aa:bb:cc pg", "-m: -M/--mac cannot be used"),
-            ("-i 10.0.0.5 -n 24 -m 1500 pg", "-i: -m/--mtu cannot be used"),
+            ("-i 198.18.0.5 -n 24 -m 1500 pg", "-i: -m/--mtu cannot be used"),
             ("-M 00:50:56:aa:bb:cc pg", "esxcfg-vmknic: no action given; expected one of -l, -a"),
             ("pg", "esxcfg-vmknic: no action given"),
             ("-m", "a value is required for '--mtu <MTU>'"),
@@ -782,7 +770,7 @@ mod tests {
             serde_json::from_str::<RouteCommand>(&json).unwrap(),
             route_cmd
         );
-        let vmknic_cmd = vmknic("-a -i 10.0.0.5 -n 24 -M 02:00:00:00:00:01 pg").unwrap();
+        let vmknic_cmd = vmknic("-a -i 198.18.0.5 -n 24 -M 02:00:00:00:00:01 pg").unwrap();
         let json = serde_json::to_string(&vmknic_cmd).unwrap();
         assert!(json.contains("\"02:00:00:00:00:01\""), "{json}");
         assert_eq!(

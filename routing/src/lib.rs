@@ -19,7 +19,8 @@ use thiserror::Error;
 
 pub use lpm::LpmTable;
 pub use prefix::{
-    check_network, netmask_len, parse_addr, parse_netmask, parse_network, PrefixError,
+    check_network, host_address_problem, netmask_len, parse_addr, parse_netmask, parse_network,
+    PrefixError,
 };
 pub use table::{
     Explanation, NextHop, Origin, Route, RouteEntry, RouteError, RoutingTable, GATEWAY_UNREACHABLE,

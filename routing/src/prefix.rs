@@ -89,6 +89,31 @@ pub fn network_with_mask(addr: Ipv4Addr, mask: Ipv4Addr) -> Result<Ipv4Net, Pref
     check_network(net)
 }
 
+/// Why `net` (an address with its prefix length, as `192.168.1.100/24`) cannot be a vmknic's
+/// address, or `None` when it can. One rule for the config file and the command line.
+pub fn host_address_problem(net: Ipv4Net) -> Option<String> {
+    let ip = net.addr();
+    let first = ip.octets()[0];
+    let reason = if first == 0 {
+        "0.0.0.0/8 is not a host address".to_string()
+    } else if ip.is_loopback() {
+        "127.0.0.0/8 is loopback".to_string()
+    } else if ip.is_multicast() {
+        "224.0.0.0/4 is multicast".to_string()
+    } else if first >= 240 {
+        "240.0.0.0/4 is reserved (and 255.255.255.255 is broadcast)".to_string()
+    } else if net.prefix_len() == 0 {
+        "a vmknic subnet needs a prefix length of 1-32".to_string()
+    } else if net.prefix_len() <= 30 && ip == net.network() {
+        format!("{ip} is the network address of {}", net.trunc())
+    } else if net.prefix_len() <= 30 && ip == net.broadcast() {
+        format!("{ip} is the broadcast address of {}", net.trunc())
+    } else {
+        return None;
+    };
+    Some(reason)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +157,30 @@ mod tests {
         assert_eq!(parse_netmask("/16"), Ok(16));
         assert_eq!(parse_netmask("255.255.0.0"), Ok(16));
         assert!(parse_netmask("33").is_err());
+    }
+
+    #[test]
+    fn test_host_address_problem() {
+        let p = |s: &str| host_address_problem(s.parse().unwrap());
+        assert_eq!(p("192.168.1.100/24"), None);
+        assert_eq!(p("198.18.0.1/31"), None);
+        assert_eq!(
+            p("198.18.0.0/31"),
+            None,
+            "/31 has no network or broadcast address"
+        );
+        assert_eq!(
+            p("198.18.1.0/24").unwrap(),
+            "198.18.1.0 is the network address of 198.18.1.0/24"
+        );
+        assert!(p("198.18.1.255/24")
+            .unwrap()
+            .contains("broadcast address of 198.18.1.0/24"));
+        assert!(p("127.0.0.1/8").unwrap().contains("loopback"));
+        assert!(p("0.0.0.0/8").is_some());
+        assert!(p("224.0.0.1/24").unwrap().contains("multicast"));
+        assert!(p("255.255.255.255/32").is_some());
+        assert!(p("198.18.0.1/0").is_some());
     }
 
     #[test]

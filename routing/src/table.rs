@@ -101,6 +101,27 @@ pub struct Route {
     pub source: Ipv4Addr,
 }
 
+impl Route {
+    /// A route through `gateway`, leaving by `vmknic` with `source` as its source address.
+    pub fn via(
+        prefix: Ipv4Net,
+        gateway: Ipv4Addr,
+        vmknic: VmknicId,
+        source: Ipv4Addr,
+        origin: Origin,
+    ) -> Route {
+        Route {
+            prefix,
+            next_hop: NextHop::Gateway {
+                via: gateway,
+                vmknic,
+            },
+            origin,
+            source,
+        }
+    }
+}
+
 /// One row of the route listing (`esxcfg-route -l`), active or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteEntry {
@@ -312,15 +333,7 @@ impl RoutingTable {
         self.statics.insert(network, gateway);
         self.lpm.insert(
             network,
-            Route {
-                prefix: network,
-                next_hop: NextHop::Gateway {
-                    via: gateway,
-                    vmknic,
-                },
-                origin: Origin::Static,
-                source,
-            },
+            Route::via(network, gateway, vmknic, source, Origin::Static),
         );
         Ok(())
     }
@@ -519,15 +532,7 @@ impl RoutingTable {
             if let Ok((vmknic, source)) = self.check_gateway(gateway) {
                 self.lpm.insert(
                     network,
-                    Route {
-                        prefix: network,
-                        next_hop: NextHop::Gateway {
-                            via: gateway,
-                            vmknic,
-                        },
-                        origin: Origin::Static,
-                        source,
-                    },
+                    Route::via(network, gateway, vmknic, source, Origin::Static),
                 );
             }
         }
@@ -542,12 +547,7 @@ impl RoutingTable {
         if let Ok((vmknic, source)) = self.check_gateway(gw) {
             self.lpm.insert(
                 Ipv4Net::default(),
-                Route {
-                    prefix: Ipv4Net::default(),
-                    next_hop: NextHop::Gateway { via: gw, vmknic },
-                    origin: Origin::Default,
-                    source,
-                },
+                Route::via(Ipv4Net::default(), gw, vmknic, source, Origin::Default),
             );
         }
     }

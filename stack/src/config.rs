@@ -31,8 +31,8 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vmkstack_routing::{
-    netmask_len, parse_addr, parse_network, prefix::network_with_mask, RouteError, RoutingTable,
-    VmknicId,
+    host_address_problem, netmask_len, parse_addr, parse_network, prefix::network_with_mask,
+    RouteError, RoutingTable, VmknicId,
 };
 use vmkstack_vmknic::{validate_tap_name, MacAddr, DEFAULT_MTU, MAX_MTU, MIN_MTU};
 
@@ -319,46 +319,15 @@ impl Checker {
     }
 }
 
-/// Addresses a vmknic must not have.
-fn martian(addr: Ipv4Addr) -> Option<&'static str> {
-    let o = addr.octets();
-    if o[0] == 0 {
-        Some("0.0.0.0/8 is not a host address")
-    } else if addr.is_loopback() {
-        Some("127.0.0.0/8 is loopback")
-    } else if addr.is_multicast() {
-        Some("224.0.0.0/4 is multicast")
-    } else if o[0] >= 240 {
-        Some("240.0.0.0/4 is reserved (and 255.255.255.255 is broadcast)")
-    } else {
-        None
-    }
-}
-
 /// An interface address `ip/len`: a host on its subnet, not its network or broadcast address.
 fn check_host(c: &mut Checker, key: &str, text: &str, net: Ipv4Net) -> Option<Ipv4Net> {
-    if let Some(rule) = martian(net.addr()) {
-        c.bad(key, text, rule);
-        return None;
+    match host_address_problem(net) {
+        Some(rule) => {
+            c.bad(key, text, rule);
+            None
+        }
+        None => Some(net),
     }
-    if net.prefix_len() == 0 {
-        c.bad(key, text, "a vmknic subnet needs a prefix length of 1-32");
-        return None;
-    }
-    if net.prefix_len() <= 30 && (net.addr() == net.network() || net.addr() == net.broadcast()) {
-        let what = if net.addr() == net.network() {
-            "network"
-        } else {
-            "broadcast"
-        };
-        c.bad(
-            key,
-            text,
-            format!("{} is the {what} address of {}", net.addr(), net.trunc()),
-        );
-        return None;
-    }
-    Some(net)
 }
 
 fn parse_ifname(c: &mut Checker, key: &str, name: &str) {
