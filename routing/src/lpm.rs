@@ -8,10 +8,10 @@
 //! memory follows the table's contents. The default route (/0) lives beside the trie instead of
 //! being expanded into every word, which keeps adding or removing it O(1).
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use rustc_hash::FxHashMap;
 
 /// Marks a word that points to a child chunk rather than holding a route id.
 const CHILD: u32 = 1 << 31;
@@ -55,8 +55,9 @@ pub struct LpmTable<V> {
     /// without touching the (larger) route storage.
     lens: Vec<u8>,
     free_ids: Vec<u32>,
-    /// Exact index, ordered by (network, length): the listing order.
-    index: BTreeMap<(u32, u8), u32>,
+    /// Exact index: `key(network, length)` to id. Keys are routes an admin configured, not
+    /// packet contents, so a fast non-keyed hash is fine here.
+    index: FxHashMap<u64, u32>,
     /// How many prefixes of each length exist, to skip empty lengths on removal.
     len_count: [u32; 33],
     /// Id of the /0 route, or `NONE`.
@@ -73,6 +74,12 @@ impl<V: std::fmt::Debug> std::fmt::Debug for LpmTable<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
+}
+
+/// The exact-index key of a prefix.
+#[inline]
+fn key(addr: u32, len: u8) -> u64 {
+    (u64::from(addr) << 8) | u64::from(len)
 }
 
 #[inline]
@@ -103,7 +110,7 @@ impl<V> LpmTable<V> {
             entries: vec![None],
             lens: vec![0],
             free_ids: Vec::new(),
-            index: BTreeMap::new(),
+            index: FxHashMap::default(),
             len_count: [0; 33],
             default: NONE,
         }
@@ -132,21 +139,25 @@ impl<V> LpmTable<V> {
             + (self.l2.capacity() + self.l3.capacity()) * 4
             + (self.l2_count.capacity() + self.l3_count.capacity()) * 4
             + self.entries.capacity() * size_of::<Option<Entry<V>>>()
-            // A BTreeMap node holds up to 11 keys and values; count ~1.5 words of overhead each.
-            + self.index.len() * (size_of::<(u32, u8)>() + size_of::<u32>() + 12)
+            // A hash map slot holds the key and value plus one control byte.
+            + self.index.capacity() * (size_of::<u64>() + size_of::<u32>() + 1)
     }
 
     /// Exact match: the value stored for `prefix` (host bits are ignored).
     pub fn get(&self, prefix: Ipv4Net) -> Option<&V> {
         let p = prefix.trunc();
-        let id = *self.index.get(&(u32::from(p.network()), p.prefix_len()))?;
+        let id = *self
+            .index
+            .get(&key(u32::from(p.network()), p.prefix_len()))?;
         self.entry(id).map(|e| &e.value)
     }
 
     /// Exact match, mutable. Changing a value never changes which prefix wins a lookup.
     pub fn get_mut(&mut self, prefix: Ipv4Net) -> Option<&mut V> {
         let p = prefix.trunc();
-        let id = *self.index.get(&(u32::from(p.network()), p.prefix_len()))?;
+        let id = *self
+            .index
+            .get(&key(u32::from(p.network()), p.prefix_len()))?;
         self.entries
             .get_mut(id as usize)
             .and_then(Option::as_mut)
@@ -159,10 +170,16 @@ impl<V> LpmTable<V> {
     }
 
     /// Iterates over every prefix in listing order: by network address, then by length.
+    /// (Sorts on each call: listings are rare, lookups and updates are not.)
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Net, &V)> + '_ {
-        self.index
-            .values()
-            .filter_map(|&id| self.entry(id).map(|e| (e.prefix, &e.value)))
+        let mut all: Vec<(Ipv4Net, &V)> = self
+            .entries
+            .iter()
+            .flatten()
+            .map(|e| (e.prefix, &e.value))
+            .collect();
+        all.sort_unstable_by_key(|(p, _)| (u32::from(p.network()), p.prefix_len()));
+        all.into_iter()
     }
 
     #[inline]
@@ -170,10 +187,6 @@ impl<V> LpmTable<V> {
         self.entries.get(id as usize).and_then(Option::as_ref)
     }
 
-    #[inline]
-    fn prefix_len_of(&self, id: u32) -> u8 {
-        self.lens.get(id as usize).copied().unwrap_or(0)
-    }
 
     /// The id of the longest prefix covering `addr`, or 0. Three dependent loads at most.
     #[inline]
@@ -211,7 +224,7 @@ impl<V> LpmTable<V> {
         let prefix = prefix.trunc();
         let addr = u32::from(prefix.network());
         let len = prefix.prefix_len();
-        if let Some(&id) = self.index.get(&(addr, len)) {
+        if let Some(&id) = self.index.get(&key(addr, len)) {
             if let Some(e) = self.entries.get_mut(id as usize).and_then(Option::as_mut) {
                 return Some(std::mem::replace(&mut e.value, value));
             }
@@ -229,7 +242,7 @@ impl<V> LpmTable<V> {
                 (self.entries.len() - 1) as u32
             }
         };
-        self.index.insert((addr, len), id);
+        self.index.insert(key(addr, len), id);
         self.len_count[len as usize] += 1;
         if len == 0 {
             self.default = id;
@@ -244,7 +257,7 @@ impl<V> LpmTable<V> {
         let prefix = prefix.trunc();
         let addr = u32::from(prefix.network());
         let len = prefix.prefix_len();
-        let id = self.index.remove(&(addr, len))?;
+        let id = self.index.remove(&key(addr, len))?;
         self.len_count[len as usize] -= 1;
         if len == 0 {
             self.default = NONE;
@@ -263,7 +276,7 @@ impl<V> LpmTable<V> {
         (1..len)
             .rev()
             .filter(|&l| self.len_count[l as usize] > 0)
-            .find_map(|l| self.index.get(&(addr & mask(l), l)).copied())
+            .find_map(|l| self.index.get(&key(addr & mask(l), l)).copied())
             .unwrap_or(NONE)
     }
 
@@ -274,55 +287,6 @@ impl<V> LpmTable<V> {
         let shift = 32 - top - bits;
         let start = ((addr >> shift) & ((1u32 << bits) - 1)) as usize;
         (start, start + (1usize << (top + bits - len)))
-    }
-
-    /// Writes `id` over every word in `words` that holds no route or a shorter prefix, and
-    /// recurses into child chunks (level `next`: 2 or 3).
-    fn overwrite_shorter(&mut self, level: u8, chunk: usize, range: (usize, usize), id: u32) {
-        let len = self.prefix_len_of(id);
-        // Expanded prefixes leave long runs of equal words: decide once per run.
-        let mut last = (u32::MAX, false);
-        for i in range.0..range.1 {
-            let e = match level {
-                1 => self.l1[i],
-                2 => self.l2[chunk * CHUNK + i],
-                _ => self.l3[chunk * CHUNK + i],
-            };
-            if e & CHILD != 0 {
-                self.overwrite_shorter(level + 1, (e & !CHILD) as usize, (0, CHUNK), id);
-                continue;
-            }
-            if e != last.0 {
-                last = (e, e == NONE || self.prefix_len_of(e) < len);
-            }
-            if last.1 {
-                match level {
-                    1 => self.l1[i] = id,
-                    2 => self.l2[chunk * CHUNK + i] = id,
-                    _ => self.l3[chunk * CHUNK + i] = id,
-                }
-            }
-        }
-    }
-
-    /// Writes `cover` over every word that holds `id`, recursing into child chunks.
-    fn replace_id(&mut self, level: u8, chunk: usize, range: (usize, usize), id: u32, cover: u32) {
-        for i in range.0..range.1 {
-            let e = match level {
-                1 => self.l1[i],
-                2 => self.l2[chunk * CHUNK + i],
-                _ => self.l3[chunk * CHUNK + i],
-            };
-            if e & CHILD != 0 {
-                self.replace_id(level + 1, (e & !CHILD) as usize, (0, CHUNK), id, cover);
-            } else if e == id {
-                match level {
-                    1 => self.l1[i] = cover,
-                    2 => self.l2[chunk * CHUNK + i] = cover,
-                    _ => self.l3[chunk * CHUNK + i] = cover,
-                }
-            }
-        }
     }
 
     /// The level-2 chunk under the /16 of `addr`, created (filled with the word it replaces)
@@ -351,24 +315,68 @@ impl<V> LpmTable<V> {
     }
 
     fn paint_insert(&mut self, addr: u32, len: u8, id: u32) {
+        // Chunks are created first; then the levels are borrowed apart so that the fill loops
+        // run over plain slices.
+        let (c2, c3) = match len {
+            0..=16 => (0, 0),
+            17..=24 => {
+                let c2 = self.l2_chunk(addr);
+                self.l2_count[c2] += 1;
+                (c2, 0)
+            }
+            _ => {
+                let c2 = self.l2_chunk(addr);
+                self.l2_count[c2] += 1;
+                let c3 = self.l3_chunk(c2, addr);
+                self.l3_count[c3] += 1;
+                (c2, c3)
+            }
+        };
+        let (l1, l2, l3, lens) = (&mut self.l1[..], &mut self.l2, &mut self.l3, &self.lens[..]);
+        let mut fill_l3 =
+            |c: usize| fill(&mut l3[c * CHUNK..(c + 1) * CHUNK], lens, id, len, |_| {});
         if len <= 16 {
-            self.overwrite_shorter(1, 0, Self::span(addr, len, 0, 16), id);
+            let (s, e) = Self::span(addr, len, 0, 16);
+            let mut fill_l2 = |c: usize| {
+                fill(
+                    &mut l2[c * CHUNK..(c + 1) * CHUNK],
+                    lens,
+                    id,
+                    len,
+                    &mut fill_l3,
+                )
+            };
+            fill(&mut l1[s..e], lens, id, len, &mut fill_l2);
         } else if len <= 24 {
-            let c2 = self.l2_chunk(addr);
-            self.l2_count[c2] += 1;
-            self.overwrite_shorter(2, c2, Self::span(addr, len, 16, 8), id);
+            let (s, e) = Self::span(addr, len, 16, 8);
+            fill(
+                &mut l2[c2 * CHUNK + s..c2 * CHUNK + e],
+                lens,
+                id,
+                len,
+                &mut fill_l3,
+            );
         } else {
-            let c2 = self.l2_chunk(addr);
-            self.l2_count[c2] += 1;
-            let c3 = self.l3_chunk(c2, addr);
-            self.l3_count[c3] += 1;
-            self.overwrite_shorter(3, c3, Self::span(addr, len, 24, 8), id);
+            let (s, e) = Self::span(addr, len, 24, 8);
+            fill(
+                &mut l3[c3 * CHUNK + s..c3 * CHUNK + e],
+                lens,
+                id,
+                len,
+                |_| {},
+            );
         }
     }
 
     fn paint_remove(&mut self, addr: u32, len: u8, id: u32, cover: u32) {
         if len <= 16 {
-            self.replace_id(1, 0, Self::span(addr, len, 0, 16), id, cover);
+            let (s, e) = Self::span(addr, len, 0, 16);
+            let (l2, l3) = (&mut self.l2, &mut self.l3);
+            let mut in_l3 =
+                |c: usize| replace(&mut l3[c * CHUNK..(c + 1) * CHUNK], id, cover, |_| {});
+            let mut in_l2 =
+                |c: usize| replace(&mut l2[c * CHUNK..(c + 1) * CHUNK], id, cover, &mut in_l3);
+            replace(&mut self.l1[s..e], id, cover, &mut in_l2);
             return;
         }
         // A prefix longer than /16 has a level-2 chunk; the `else` arms only guard against a
@@ -380,7 +388,16 @@ impl<V> LpmTable<V> {
         }
         let c2 = (e1 & !CHILD) as usize;
         if len <= 24 {
-            self.replace_id(2, c2, Self::span(addr, len, 16, 8), id, cover);
+            let (s, e) = Self::span(addr, len, 16, 8);
+            let l3 = &mut self.l3;
+            let mut in_l3 =
+                |c: usize| replace(&mut l3[c * CHUNK..(c + 1) * CHUNK], id, cover, |_| {});
+            replace(
+                &mut self.l2[c2 * CHUNK + s..c2 * CHUNK + e],
+                id,
+                cover,
+                &mut in_l3,
+            );
         } else {
             let l2_slot = c2 * CHUNK + ((addr >> 8) & 0xff) as usize;
             let e2 = self.l2[l2_slot];
@@ -388,7 +405,13 @@ impl<V> LpmTable<V> {
                 return;
             }
             let c3 = (e2 & !CHILD) as usize;
-            self.replace_id(3, c3, Self::span(addr, len, 24, 8), id, cover);
+            let (s, e) = Self::span(addr, len, 24, 8);
+            replace(
+                &mut self.l3[c3 * CHUNK + s..c3 * CHUNK + e],
+                id,
+                cover,
+                |_| {},
+            );
             self.l3_count[c3] -= 1;
             if self.l3_count[c3] == 0 {
                 // No prefix longer than /24 is left here: every word now holds the same cover.
@@ -400,6 +423,40 @@ impl<V> LpmTable<V> {
         if self.l2_count[c2] == 0 {
             self.l1[l1_slot] = self.l2[c2 * CHUNK];
             self.l2_free.push(c2 as u32);
+        }
+    }
+}
+
+/// Writes `id` (a prefix of length `len`) over every word that holds no route or a shorter
+/// prefix; `child` is called for each word that points to a child chunk.
+#[inline]
+fn fill(words: &mut [u32], lens: &[u8], id: u32, len: u8, mut child: impl FnMut(usize)) {
+    // Expanded prefixes leave long runs of equal words: decide once per run.
+    let mut last = (u32::MAX, false);
+    for w in words {
+        let e = *w;
+        if e & CHILD != 0 {
+            child((e & !CHILD) as usize);
+            continue;
+        }
+        if e != last.0 {
+            let shorter = e == NONE || lens.get(e as usize).is_some_and(|&l| l < len);
+            last = (e, shorter);
+        }
+        if last.1 {
+            *w = id;
+        }
+    }
+}
+
+/// Writes `cover` over every word that holds `id`; `child` is called for child pointers.
+#[inline]
+fn replace(words: &mut [u32], id: u32, cover: u32, mut child: impl FnMut(usize)) {
+    for w in words {
+        if *w & CHILD != 0 {
+            child((*w & !CHILD) as usize);
+        } else if *w == id {
+            *w = cover;
         }
     }
 }
