@@ -32,6 +32,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
+    /// addresses, and forward between them when `forwarding = true`.
+    ///
+    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created.
+    Daemon {
+        /// Configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Control socket path.
+        #[arg(long, value_name = "PATH", env = "VMKSTACK_CONTROL",
+              default_value = vmkstack_stack::daemon::DEFAULT_CONTROL)]
+        control: PathBuf,
+        /// Log level or filter (as RUST_LOG: error, warn, info, debug, trace).
+        #[arg(long, value_name = "FILTER")]
+        log: Option<String>,
+    },
+}
+
+/// Logs to stderr; `--log` wins over RUST_LOG, and the default is `info`.
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn daemon(config: &std::path::Path, control: &std::path::Path, log: Option<&str>) -> ExitCode {
+    init_logging(log);
+    let shutdown = match vmkstack_stack::daemon::shutdown_on_signals() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("vmkstack: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match vmkstack_stack::daemon::run(config, control, shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmkstack: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -68,5 +117,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Daemon {
+            config,
+            control,
+            log,
+        } => daemon(&config, &control, log.as_deref()),
     }
 }

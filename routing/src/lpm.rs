@@ -187,7 +187,6 @@ impl<V> LpmTable<V> {
         self.entries.get(id as usize).and_then(Option::as_ref)
     }
 
-
     /// The id of the longest prefix covering `addr`, or 0. Three dependent loads at most.
     #[inline]
     fn lookup_id(&self, addr: u32) -> u32 {

@@ -1,6 +1,13 @@
-//! The vmkstack daemon: a netstack's configuration (this crate's single store, like esx.conf)
-//! and, with the data plane, its event loop, forwarding and control API.
+//! The vmkstack daemon: a netstack's configuration (the single store, like esx.conf), its data
+//! plane (TAP vmknics, the routing core, forwarding, the smoltcp endpoint) and the daemon that
+//! runs it.
 
 pub mod config;
+pub mod counters;
+pub mod daemon;
+pub mod device;
+pub mod netstack;
+pub mod packet;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
+pub use netstack::{Netstack, SocketError, StackError};

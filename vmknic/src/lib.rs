@@ -1,11 +1,20 @@
 //! One VMkernel interface (vmknic): its MAC address and TAP device rules. Ethernet, ARP and
 //! the neighbour table join this crate with the data plane.
 
+pub mod arp;
+pub mod eth;
 pub mod mac;
+pub mod neighbor;
 pub mod tap;
 
+pub use arp::{ArpAction, ArpOp, ArpRepr, ARP_FRAME_LEN};
+pub use eth::{DropReason, Ingress, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
 pub use mac::{MacAddr, MacParseError};
+pub use neighbor::{
+    NeighborConfig, NeighborEntry, NeighborEvent, NeighborTable, Resolve, State as NeighborState,
+};
 pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
+pub use tap::{Tap, TapError};
 
 /// Smallest MTU a vmknic accepts (RFC 791's minimum datagram every host must take).
 pub const MIN_MTU: u16 = 68;

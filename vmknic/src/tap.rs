@@ -1,6 +1,18 @@
-//! TAP device naming rules (the device itself arrives with the data plane).
+//! A vmknic's TAP device and the naming rules for it.
+//!
+//! The daemon holds the TAP's file descriptor; the kernel-side netdev is the vmknic's "wire"
+//! (DESIGN.md, "A vmknic and its wire"). It stays in the daemon's namespace, joins a Linux
+//! bridge, or moves into another namespace; the descriptor stays valid throughout.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::process::Command;
 
 use thiserror::Error;
+use tun_rs::{DeviceBuilder, Layer, SyncDevice};
+
+use crate::MacAddr;
 
 /// Longest Linux interface name (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = 15;
@@ -40,6 +52,282 @@ pub fn validate_tap_name(name: &str) -> Result<(), TapNameError> {
         return Err(TapNameError::BadChar(name.to_string()));
     }
     Ok(())
+}
+
+/// A step of [`Tap`] set-up that failed. Every variant names the TAP; those that come from the
+/// kernel or from `ip` carry the cause (with `ip`'s stderr) as their source.
+#[derive(Debug, Error)]
+pub enum TapError {
+    /// The name is one the kernel would refuse.
+    #[error(transparent)]
+    Name(#[from] TapNameError),
+    /// Opening `/dev/net/tun` or `TUNSETIFF` failed (no CAP_NET_ADMIN, or the name is taken).
+    #[error("cannot create TAP `{tap}`")]
+    Create {
+        /// The requested name.
+        tap: String,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The kernel created the device under another name (e.g. a `%d` pattern).
+    #[error("TAP `{tap}` was created as `{actual}`")]
+    Renamed {
+        /// The requested name.
+        tap: String,
+        /// The name the kernel chose.
+        actual: String,
+    },
+    /// Setting the netdev's MTU failed.
+    #[error("cannot set MTU {mtu} on TAP `{tap}`")]
+    Mtu {
+        /// The TAP name.
+        tap: String,
+        /// The MTU asked for.
+        mtu: u16,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Bringing the netdev up failed.
+    #[error("cannot bring TAP `{tap}` up")]
+    Up {
+        /// The TAP name.
+        tap: String,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Making the descriptor non-blocking failed.
+    #[error("cannot make TAP `{tap}` non-blocking")]
+    NonBlocking {
+        /// The TAP name.
+        tap: String,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Moving the kernel side into a namespace (or bringing it up there) failed.
+    #[error("cannot move TAP `{tap}` into network namespace `{netns}`")]
+    Netns {
+        /// The TAP name.
+        tap: String,
+        /// The target namespace.
+        netns: String,
+        /// `ip`'s failure, with its stderr.
+        #[source]
+        source: io::Error,
+    },
+    /// Joining a Linux bridge failed.
+    #[error("cannot join TAP `{tap}` to bridge `{bridge}`")]
+    Bridge {
+        /// The TAP name.
+        tap: String,
+        /// The bridge.
+        bridge: String,
+        /// `ip`'s failure, with its stderr.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One TAP device (layer 2, no packet-information header, offloads off for now) owned by the
+/// daemon. The device is not persistent: dropping the `Tap` closes the descriptor and the
+/// kernel deletes the netdev, in whichever namespace it is.
+///
+/// Two MACs are involved and they differ on purpose. [`Tap::mac`] is the vmknic's MAC: the
+/// daemon writes frames with it as source and answers ARP with it. The kernel-side netdev keeps
+/// its own random MAC, which the daemon never sets: a host attached to the TAP sees the vmknic's
+/// MAC only in frames, and Linux never considers that MAC local.
+pub struct Tap {
+    dev: SyncDevice,
+    name: String,
+    mac: MacAddr,
+    mtu: u16,
+    /// The namespace the kernel side was moved into; `None` while it is in the daemon's.
+    netns: Option<String>,
+}
+
+impl fmt::Debug for Tap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tap")
+            .field("name", &self.name)
+            .field("fd", &self.dev.as_raw_fd())
+            .field("mac", &self.mac)
+            .field("mtu", &self.mtu)
+            .field("netns", &self.netns)
+            .finish()
+    }
+}
+
+impl Tap {
+    /// Validates the name, creates the TAP (`IFF_TAP | IFF_NO_PI`, no vnet header), sets the
+    /// netdev's MTU (so that the kernel side takes frames that large), brings it up and makes the
+    /// descriptor non-blocking. The kernel's name for the device must equal `name`; a name
+    /// already in use in this namespace is an error.
+    ///
+    /// `mac` is the vmknic's wire MAC, kept for the caller ([`Tap::mac`]) and for logs only: it
+    /// is NOT configured on the netdev (see [`Tap`]).
+    pub fn create(name: &str, mac: MacAddr, mtu: u16) -> Result<Tap, TapError> {
+        validate_tap_name(name)?;
+        let tap = || name.to_string();
+        let dev = DeviceBuilder::new()
+            .name(name)
+            .layer(Layer::L2)
+            .packet_information(false)
+            .offload(false)
+            .inherit_enable_state()
+            .build_sync()
+            .map_err(|source| TapError::Create { tap: tap(), source })?;
+        let actual = dev
+            .name()
+            .map_err(|source| TapError::Create { tap: tap(), source })?;
+        if actual != name {
+            return Err(TapError::Renamed { tap: tap(), actual });
+        }
+        dev.set_mtu(mtu).map_err(|source| TapError::Mtu {
+            tap: tap(),
+            mtu,
+            source,
+        })?;
+        dev.enabled(true)
+            .map_err(|source| TapError::Up { tap: tap(), source })?;
+        dev.set_nonblocking(true)
+            .map_err(|source| TapError::NonBlocking { tap: tap(), source })?;
+        tracing::info!(tap = name, %mac, mtu, fd = dev.as_raw_fd(), "TAP created");
+        Ok(Tap {
+            dev,
+            name: name.to_string(),
+            mac,
+            mtu,
+            netns: None,
+        })
+    }
+
+    /// Joins the kernel side to the Linux bridge `bridge` (`ip link set dev NAME master BR`),
+    /// in the namespace the kernel side is in now (so call [`Tap::move_to_netns`] first when
+    /// both are configured; moving later takes the TAP off the bridge). The bridge must exist.
+    pub fn join_bridge(&self, bridge: &str) -> Result<(), TapError> {
+        self.ip(&["link", "set", "dev", &self.name, "master", bridge])
+            .map_err(|source| TapError::Bridge {
+                tap: self.name.clone(),
+                bridge: bridge.to_string(),
+                source,
+            })?;
+        tracing::info!(tap = %self.name, bridge, "TAP joined bridge");
+        Ok(())
+    }
+
+    /// Moves the kernel side into the named namespace `netns` (`ip link set dev NAME netns NS`)
+    /// and brings it up there (`ip -n NS link set dev NAME up`; a move takes a netdev down).
+    /// The MTU and the descriptor survive the move; later [`Tap::join_bridge`] calls act there.
+    pub fn move_to_netns(&mut self, netns: &str) -> Result<(), TapError> {
+        let fail = |tap: &str, source| TapError::Netns {
+            tap: tap.to_string(),
+            netns: netns.to_string(),
+            source,
+        };
+        self.ip(&["link", "set", "dev", &self.name, "netns", netns])
+            .map_err(|e| fail(&self.name, e))?;
+        self.netns = Some(netns.to_string());
+        self.ip(&["link", "set", "dev", &self.name, "up"])
+            .map_err(|e| fail(&self.name, e))?;
+        tracing::info!(tap = %self.name, netns, "TAP moved into namespace");
+        Ok(())
+    }
+
+    /// The interface name (also the vmknic's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The vmknic's wire MAC given to [`Tap::create`] (not the netdev's own MAC).
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    /// The MTU set on the netdev.
+    pub fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    /// The namespace the kernel side was moved into, if any.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// Non-blocking read of one frame into `buf` (a frame longer than `buf` is truncated);
+    /// `Ok(None)` when nothing is waiting (EAGAIN).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match self.dev.recv(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Non-blocking write of one frame; `Ok(false)` when the kernel cannot take it now (EAGAIN)
+    /// and the caller counts a drop. A frame shorter than an Ethernet header is an error.
+    pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
+        loop {
+            match self.dev.send(frame) {
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The descriptor, for epoll/mio registration; it stays owned by the `Tap`.
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.dev.as_raw_fd()
+    }
+
+    /// Runs `ip [-n NETNS] ARGS` in the namespace the kernel side is in now. Set-up only,
+    /// never per packet.
+    fn ip(&self, args: &[&str]) -> io::Result<()> {
+        let mut full: Vec<&str> = Vec::with_capacity(args.len() + 2);
+        if let Some(ns) = &self.netns {
+            full.extend(["-n", ns.as_str()]);
+        }
+        full.extend_from_slice(args);
+        let line = format!("ip {}", full.join(" "));
+        let out = Command::new("ip")
+            .args(&full)
+            .output()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run `{line}`: {e}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(io::Error::other(format!(
+            "`{line}` failed ({}): {}",
+            out.status,
+            stderr.trim()
+        )))
+    }
+}
+
+impl AsRawFd for Tap {
+    fn as_raw_fd(&self) -> RawFd {
+        self.dev.as_raw_fd()
+    }
+}
+
+impl AsFd for Tap {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.dev.as_fd()
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        tracing::info!(tap = %self.name, "TAP closed; the kernel deletes the device");
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,83 @@
+//! Per-vmknic counters: packets and bytes each way, and drops by reason.
+
+use serde::Serialize;
+use vmkstack_vmknic::DropReason;
+
+/// Counters of one vmknic. Plain integers: only the data-plane thread writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames received from the wire.
+    pub rx_packets: u64,
+    /// Bytes received from the wire.
+    pub rx_bytes: u64,
+    /// Frames sent to the wire.
+    pub tx_packets: u64,
+    /// Bytes sent to the wire.
+    pub tx_bytes: u64,
+    /// Packets forwarded out of this vmknic.
+    pub forwarded: u64,
+    /// Packets delivered to the local endpoint.
+    pub delivered: u64,
+    /// ICMP errors sent because of packets received here.
+    pub icmp_errors: u64,
+    drops: [u64; DropReason::ALL.len()],
+}
+
+/// The serializable view of [`Counters`], with drops by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountersView {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets forwarded out of this vmknic.
+    pub forwarded: u64,
+    /// Packets delivered locally.
+    pub delivered: u64,
+    /// ICMP errors sent.
+    pub icmp_errors: u64,
+    /// Non-zero drop counters, by reason.
+    pub drops: Vec<(String, u64)>,
+}
+
+impl Counters {
+    /// Counts one dropped packet.
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        if let Some(c) = self.drops.get_mut(reason.index()) {
+            *c += 1;
+        }
+    }
+
+    /// Drops counted for `reason`.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason.index()).copied().unwrap_or(0)
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// The view for listings and JSON.
+    pub fn view(&self) -> CountersView {
+        CountersView {
+            rx_packets: self.rx_packets,
+            rx_bytes: self.rx_bytes,
+            tx_packets: self.tx_packets,
+            tx_bytes: self.tx_bytes,
+            forwarded: self.forwarded,
+            delivered: self.delivered,
+            icmp_errors: self.icmp_errors,
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_string(), self.drops(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,876 @@
+//! One netstack (ESXi: `defaultTcpipStack`): its vmknics on TAP devices, one routing table,
+//! one neighbour table, one smoltcp endpoint holding every vmknic address, and the event loop
+//! that moves frames between them.
+//!
+//! Every IP packet that leaves, forwarded or sent by smoltcp, goes through the same routing
+//! core: LPM lookup, egress vmknic, next hop, neighbour resolution (with a bounded pending queue,
+//! so the first packet to a new neighbour is sent once ARP answers), Ethernet header, TAP.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Cidr};
+use thiserror::Error;
+use tracing::{debug, info, warn};
+use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
+use vmkstack_vmknic::arp;
+use vmkstack_vmknic::eth::{self, DropReason, Ingress, ETHERTYPE_IPV4, ETH_HDR};
+use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborEvent, NeighborTable, Resolve};
+use vmkstack_vmknic::{Tap, TapError};
+
+use crate::config::{Config, VmknicConfig};
+use crate::counters::Counters;
+use crate::device::{IpDevice, Ring};
+use crate::packet::{self, IcmpError, RateLimiter};
+
+/// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
+const FRAME: usize = 9216 + ETH_HDR;
+/// Packet slots between smoltcp and the routing core, each way.
+const DEVICE_SLOTS: usize = 128;
+/// Frames read from one TAP before the others get their turn.
+const RX_BUDGET: usize = 64;
+/// ICMP errors built while another borrow is live, sent right after.
+const DEFERRED_ICMP: usize = 32;
+/// The mio token of the wake-up (control messages); vmknic `i` uses `Token(i)`.
+const WAKER: Token = Token(usize::MAX - 1);
+
+/// Why a netstack could not start.
+#[derive(Debug, Error)]
+pub enum StackError {
+    /// A TAP device could not be set up.
+    #[error("{vmknic}: {source}")]
+    Tap {
+        /// The vmknic.
+        vmknic: VmknicId,
+        /// What failed.
+        #[source]
+        source: TapError,
+    },
+    /// epoll could not be set up.
+    #[error("event loop: {0}")]
+    Poll(#[source] io::Error),
+}
+
+/// Why an application socket could not be opened.
+#[derive(Debug, Error)]
+pub enum SocketError {
+    /// No route to the destination (`sendto() failed (No route to host)` on ESX).
+    #[error(transparent)]
+    NoRoute(#[from] RouteError),
+    /// The named vmknic does not exist or is disabled.
+    #[error("{0} is not an enabled vmknic")]
+    NoVmknic(VmknicId),
+    /// smoltcp refused the connect.
+    #[error("connect: {0}")]
+    Connect(#[from] tcp::ConnectError),
+    /// smoltcp refused the bind.
+    #[error("bind: {0}")]
+    Bind(#[from] udp::BindError),
+}
+
+/// One vmknic at run time.
+pub struct Vmknic {
+    /// Its configuration.
+    pub cfg: VmknicConfig,
+    /// Its counters.
+    pub counters: Counters,
+    tap: Option<Tap>,
+    /// The TAP may still hold frames (mio is edge-triggered).
+    readable: bool,
+}
+
+impl Vmknic {
+    /// True when the vmknic holds `ip`.
+    fn has_addr(&self, ip: Ipv4Addr) -> bool {
+        self.cfg.addresses().any(|a| a.addr() == ip)
+    }
+
+    /// Its address on the subnet holding `peer`, or its primary address.
+    fn addr_toward(&self, peer: Ipv4Addr) -> Ipv4Addr {
+        self.cfg
+            .addresses()
+            .find(|a| a.contains(&peer))
+            .unwrap_or(self.cfg.address)
+            .addr()
+    }
+
+    /// Writes one frame; counts it or the drop.
+    fn send(&mut self, frame: &[u8]) {
+        let Some(tap) = &self.tap else {
+            self.counters.drop(DropReason::Disabled);
+            return;
+        };
+        match tap.send(frame) {
+            Ok(true) => {
+                self.counters.tx_packets += 1;
+                self.counters.tx_bytes += frame.len() as u64;
+            }
+            Ok(false) => self.counters.drop(DropReason::QueueFull),
+            Err(e) => {
+                debug!(vmknic = %self.cfg.id, "send: {e}");
+                self.counters.drop(DropReason::Other);
+            }
+        }
+    }
+}
+
+/// A netstack with its event loop. Embedders call [`Netstack::run_once`] in a loop and use
+/// [`Netstack::tcp_connect`], [`Netstack::udp_bind`] and [`Netstack::sockets`] for traffic.
+pub struct Netstack {
+    name: String,
+    forwarding: bool,
+    routing: RoutingTable,
+    vmknics: Vec<Vmknic>,
+    neighbors: NeighborTable,
+    iface: Interface,
+    device: IpDevice,
+    sockets: SocketSet<'static>,
+    poll: Poll,
+    events: Events,
+    waker: std::sync::Arc<Waker>,
+    /// One received frame.
+    rx_buf: Box<[u8]>,
+    /// One frame being built (ARP, packets leaving through the routing core).
+    tx_buf: Box<[u8]>,
+    /// Fragments being built.
+    frag_buf: Box<[u8]>,
+    /// ICMP errors waiting to be routed.
+    deferred: Ring,
+    icmp_limit: RateLimiter,
+    ident: u16,
+    epoch: Instant,
+    next_port: u16,
+}
+
+fn smol_now(epoch: Instant) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(epoch.elapsed().as_micros() as i64)
+}
+
+impl Netstack {
+    /// Builds the netstack of `cfg`: creates each enabled vmknic's TAP (MTU, up, bridge,
+    /// namespace), sends a gratuitous ARP for each address, and returns the routing problems
+    /// found at start-up (the default gateway's with ESX's message); the stack runs anyway.
+    pub fn new(cfg: &Config) -> Result<(Netstack, Vec<RouteError>), StackError> {
+        let (routing, problems) = cfg.routing();
+        let poll = Poll::new().map_err(StackError::Poll)?;
+        let waker =
+            std::sync::Arc::new(Waker::new(poll.registry(), WAKER).map_err(StackError::Poll)?);
+        let mut vmknics = Vec::new();
+        for (i, v) in cfg.vmknics.iter().enumerate() {
+            let tap = if v.enabled {
+                let err = |source| StackError::Tap {
+                    vmknic: v.id,
+                    source,
+                };
+                let mut tap = Tap::create(&v.tap, v.mac, v.mtu).map_err(err)?;
+                if let Some(br) = &v.bridge {
+                    tap.join_bridge(br).map_err(err)?;
+                }
+                if let Some(ns) = &v.netns {
+                    tap.move_to_netns(ns).map_err(err)?;
+                }
+                let fd: RawFd = tap.as_raw_fd();
+                poll.registry()
+                    .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
+                    .map_err(StackError::Poll)?;
+                info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = %v.address,
+                    portgroup = %v.portgroup, "vmknic up");
+                Some(tap)
+            } else {
+                info!(vmknic = %v.id, "vmknic disabled");
+                None
+            };
+            vmknics.push(Vmknic {
+                cfg: v.clone(),
+                counters: Counters::default(),
+                tap,
+                readable: true,
+            });
+        }
+
+        let mtu = cfg
+            .vmknics
+            .iter()
+            .filter(|v| v.enabled)
+            .map(|v| usize::from(v.mtu))
+            .min()
+            .unwrap_or(1500);
+        let mut device = IpDevice::new(DEVICE_SLOTS, FRAME, mtu);
+        let epoch = Instant::now();
+        let mut iface = Interface::new(
+            IfaceConfig::new(HardwareAddress::Ip),
+            &mut device,
+            smol_now(epoch),
+        );
+        let mut first = None;
+        iface.update_ip_addrs(|addrs| {
+            for v in cfg.vmknics.iter().filter(|v| v.enabled) {
+                for a in v.addresses() {
+                    first.get_or_insert(a.addr());
+                    let cidr = IpCidr::Ipv4(Ipv4Cidr::new(a.addr(), a.prefix_len()));
+                    if addrs.push(cidr).is_err() {
+                        warn!(address = %a, "smoltcp address table full; address not local");
+                    }
+                }
+            }
+        });
+        // smoltcp only checks that *some* route exists before sending; the real decision is
+        // ours (every packet it emits goes through the routing core).
+        if let Some(any) = first {
+            let _ = iface.routes_mut().add_default_ipv4_route(any);
+        }
+
+        let mut stack = Netstack {
+            name: cfg.netstack.clone(),
+            forwarding: cfg.forwarding,
+            routing,
+            vmknics,
+            neighbors: NeighborTable::new(NeighborConfig::default()),
+            iface,
+            device,
+            sockets: SocketSet::new(Vec::new()),
+            poll,
+            events: Events::with_capacity(64),
+            waker,
+            rx_buf: vec![0; FRAME].into_boxed_slice(),
+            tx_buf: vec![0; FRAME].into_boxed_slice(),
+            frag_buf: vec![0; FRAME].into_boxed_slice(),
+            deferred: Ring::new(DEFERRED_ICMP, 576),
+            icmp_limit: RateLimiter::new(100, 50),
+            ident: 1,
+            epoch,
+            next_port: 49152,
+        };
+        for i in 0..stack.vmknics.len() {
+            stack.announce(i);
+        }
+        info!(netstack = %stack.name, forwarding = stack.forwarding, "netstack started");
+        Ok((stack, problems))
+    }
+
+    /// Sends a gratuitous ARP for every address of vmknic `i`.
+    fn announce(&mut self, i: usize) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        let addrs: Vec<Ipv4Addr> = v.cfg.addresses().map(|a| a.addr()).collect();
+        for ip in addrs {
+            let n = arp::write_gratuitous(&mut self.tx_buf, v.cfg.mac, ip);
+            if n > 0 {
+                v.send(&self.tx_buf[..n]);
+            }
+        }
+    }
+
+    /// The netstack's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The routing table.
+    pub fn routing(&self) -> &RoutingTable {
+        &self.routing
+    }
+
+    /// The vmknics, in vmk order.
+    pub fn vmknics(&self) -> &[Vmknic] {
+        &self.vmknics
+    }
+
+    /// The neighbour table.
+    pub fn neighbors(&self) -> &NeighborTable {
+        &self.neighbors
+    }
+
+    /// smoltcp's sockets, for applications.
+    pub fn sockets(&mut self) -> &mut SocketSet<'static> {
+        &mut self.sockets
+    }
+
+    /// A handle that wakes the event loop from another thread.
+    pub fn waker(&self) -> std::sync::Arc<Waker> {
+        self.waker.clone()
+    }
+
+    /// Opens a TCP connection from the stack to `remote`. The source address is the egress
+    /// vmknic's, as the routing core chooses it, or `via`'s when given (ESX `-I vmkN`).
+    pub fn tcp_connect(
+        &mut self,
+        remote: SocketAddrV4,
+        via: Option<VmknicId>,
+        rx_buf: usize,
+        tx_buf: usize,
+    ) -> Result<SocketHandle, SocketError> {
+        let source = self.source_for(*remote.ip(), via)?;
+        let mut sock = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; rx_buf]),
+            tcp::SocketBuffer::new(vec![0; tx_buf]),
+        );
+        sock.set_nagle_enabled(false);
+        let port = self.ephemeral_port();
+        sock.connect(
+            self.iface.context(),
+            IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port()),
+            IpEndpoint::new(IpAddress::Ipv4(source), port),
+        )?;
+        Ok(self.sockets.add(sock))
+    }
+
+    /// Binds a UDP socket on the source address the routing core picks for `toward`.
+    pub fn udp_bind(
+        &mut self,
+        toward: Ipv4Addr,
+        via: Option<VmknicId>,
+        port: u16,
+    ) -> Result<SocketHandle, SocketError> {
+        let source = self.source_for(toward, via)?;
+        let meta = || vec![udp::PacketMetadata::EMPTY; 64];
+        let mut sock = udp::Socket::new(
+            udp::PacketBuffer::new(meta(), vec![0; 65536]),
+            udp::PacketBuffer::new(meta(), vec![0; 65536]),
+        );
+        let port = if port == 0 {
+            self.ephemeral_port()
+        } else {
+            port
+        };
+        sock.bind(IpEndpoint::new(IpAddress::Ipv4(source), port))?;
+        Ok(self.sockets.add(sock))
+    }
+
+    fn ephemeral_port(&mut self) -> u16 {
+        let p = self.next_port;
+        self.next_port = if p == u16::MAX { 49152 } else { p + 1 };
+        p
+    }
+
+    /// The source address for traffic to `dst`: the egress vmknic's (or `via`'s) address.
+    pub fn source_for(
+        &self,
+        dst: Ipv4Addr,
+        via: Option<VmknicId>,
+    ) -> Result<Ipv4Addr, SocketError> {
+        match via {
+            Some(id) => self
+                .vmknics
+                .iter()
+                .find(|v| v.cfg.id == id && v.tap.is_some())
+                .map(|v| v.addr_toward(dst))
+                .ok_or(SocketError::NoVmknic(id)),
+            None => Ok(self.routing.explain(dst)?.source),
+        }
+    }
+
+    /// Waits for frames or timers (at most `max_wait`), then handles everything ready: frames
+    /// from every TAP, smoltcp's sockets and timers, ARP retries and expiries.
+    pub fn run_once(&mut self, max_wait: Duration) -> io::Result<()> {
+        let now = Instant::now();
+        let mut timeout = max_wait;
+        if let Some(d) = self.iface.poll_delay(smol_now(self.epoch), &self.sockets) {
+            timeout = timeout.min(Duration::from_micros(d.total_micros()));
+        }
+        if let Some(at) = self.neighbors.next_deadline() {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if self.vmknics.iter().any(|v| v.readable && v.tap.is_some()) {
+            timeout = Duration::ZERO;
+        }
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for ev in self.events.iter() {
+            if let Some(v) = self.vmknics.get_mut(ev.token().0) {
+                v.readable = true;
+            }
+        }
+        for i in 0..self.vmknics.len() {
+            self.read_tap(i);
+        }
+        self.poll_local();
+        self.poll_neighbors();
+        Ok(())
+    }
+
+    /// Runs smoltcp and routes what it sent (call after changing a socket to send promptly).
+    pub fn poll_local(&mut self) {
+        let now = smol_now(self.epoch);
+        self.iface.poll(now, &mut self.device, &mut self.sockets);
+        let at = Instant::now();
+        while let Some(pkt) = self.device.tx.front() {
+            route_local(
+                &self.routing,
+                &mut self.neighbors,
+                &mut self.vmknics,
+                &mut self.tx_buf,
+                pkt,
+                at,
+            );
+            self.device.tx.pop();
+        }
+        self.flush_deferred();
+    }
+
+    fn read_tap(&mut self, i: usize) {
+        for _ in 0..RX_BUDGET {
+            let Some(v) = self.vmknics.get_mut(i) else {
+                return;
+            };
+            if !v.readable {
+                return;
+            }
+            let Some(tap) = &v.tap else {
+                v.readable = false;
+                return;
+            };
+            match tap.recv(&mut self.rx_buf) {
+                Ok(Some(n)) => {
+                    v.counters.rx_packets += 1;
+                    v.counters.rx_bytes += n as u64;
+                    self.handle_frame(i, n);
+                }
+                Ok(None) => {
+                    v.readable = false;
+                    return;
+                }
+                Err(e) => {
+                    warn!(vmknic = %v.cfg.id, "read: {e}");
+                    v.readable = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn count(&mut self, i: usize, reason: DropReason) {
+        if let Some(v) = self.vmknics.get_mut(i) {
+            v.counters.drop(reason);
+        }
+    }
+
+    fn handle_frame(&mut self, i: usize, n: usize) {
+        let Some(v) = self.vmknics.get(i) else {
+            return;
+        };
+        let frame = &self.rx_buf[..n];
+        match eth::classify(frame, v.cfg.mac) {
+            Err(r) => self.count(i, r),
+            Ok(Ingress::Arp) => self.handle_arp(i, n),
+            Ok(Ingress::Ipv4) => self.handle_ipv4(i, n),
+        }
+    }
+
+    fn handle_arp(&mut self, i: usize, n: usize) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        let action = arp::handle(
+            &self.rx_buf[..n],
+            v.cfg.mac,
+            |ip| v.cfg.addresses().any(|a| a.addr() == ip),
+            &mut self.tx_buf,
+        );
+        let action = match action {
+            Ok(a) => a,
+            Err(r) => {
+                v.counters.drop(r);
+                return;
+            }
+        };
+        if let Some(r) = action.drop {
+            v.counters.drop(r);
+        }
+        if let Some(len) = action.reply_len {
+            v.send(&self.tx_buf[..len]);
+        }
+        if let Some((ip, mac)) = action.learn {
+            let now = Instant::now();
+            if self
+                .neighbors
+                .learn(ip, mac, i as u32, action.update_only, now)
+            {
+                self.send_pending(ip);
+            }
+        }
+    }
+
+    /// Sends every packet that waited for `ip` to resolve.
+    fn send_pending(&mut self, ip: Ipv4Addr) {
+        let Self {
+            neighbors,
+            vmknics,
+            tx_buf,
+            ..
+        } = self;
+        neighbors.drain_ready(ip, |vmk, mac, pkt| {
+            let Some(v) = vmknics.get_mut(vmk as usize) else {
+                return;
+            };
+            let len = ETH_HDR + pkt.len();
+            if len > tx_buf.len() {
+                v.counters.drop(DropReason::TooBig);
+                return;
+            }
+            eth::write_header(tx_buf, mac, v.cfg.mac, ETHERTYPE_IPV4);
+            tx_buf[ETH_HDR..len].copy_from_slice(pkt);
+            v.send(&tx_buf[..len]);
+        });
+    }
+
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.vmknics
+            .iter()
+            .any(|v| v.tap.is_some() && v.has_addr(ip))
+    }
+
+    fn handle_ipv4(&mut self, i: usize, n: usize) {
+        let info = match packet::parse_ipv4(&self.rx_buf[ETH_HDR..n]) {
+            Ok(info) => info,
+            Err(packet::PacketError::BadChecksum) => return self.count(i, DropReason::BadChecksum),
+            Err(packet::PacketError::Truncated) => return self.count(i, DropReason::Truncated),
+            Err(_) => return self.count(i, DropReason::BadIpv4),
+        };
+        let end = ETH_HDR + info.total_len;
+        if packet::is_martian(info.src) {
+            return self.count(i, DropReason::Martian);
+        }
+        if self.is_local(info.dst) {
+            if self.device.rx.push(&self.rx_buf[ETH_HDR..end]) {
+                if let Some(v) = self.vmknics.get_mut(i) {
+                    v.counters.delivered += 1;
+                }
+            } else {
+                self.count(i, DropReason::QueueFull);
+            }
+            return;
+        }
+        let directed_broadcast = self.vmknics.iter().any(|v| {
+            v.cfg
+                .addresses()
+                .any(|a| a.prefix_len() < 31 && a.broadcast() == info.dst)
+        });
+        if packet::is_martian(info.dst) || directed_broadcast {
+            return self.count(i, DropReason::Martian);
+        }
+        if !self.forwarding {
+            return self.count(i, DropReason::ForwardingOff);
+        }
+        // Packets with IP options (source route, record route, ...) are not forwarded: a lab
+        // router takes no part in source routing. Fragments are forwarded as routers do (a
+        // host that learned a smaller path MTU fragments its own UDP), unless they cannot be
+        // part of a valid datagram.
+        if info.has_options {
+            return self.count(i, DropReason::IpOptions);
+        }
+        if info.more_frags || info.frag_offset > 0 {
+            let payload = info.total_len.saturating_sub(info.header_len);
+            let misaligned = info.more_frags && payload % 8 != 0;
+            let too_long = usize::from(info.frag_offset) + payload > 65535;
+            if misaligned || too_long || payload == 0 {
+                return self.count(i, DropReason::Fragment);
+            }
+        }
+        self.forward(i, end, info);
+    }
+
+    fn forward(&mut self, i: usize, end: usize, info: packet::Ipv4Info) {
+        if info.ttl <= 1 {
+            self.icmp_error(i, IcmpError::TimeExceeded, end);
+            return self.count(i, DropReason::TtlExceeded);
+        }
+        let Some(route) = self.routing.lookup(info.dst).copied() else {
+            self.icmp_error(i, IcmpError::NetUnreachable, end);
+            return self.count(i, DropReason::NoRoute);
+        };
+        let Some(e) = index_of(&self.vmknics, route.next_hop.vmknic()) else {
+            return self.count(i, DropReason::NoRoute);
+        };
+        let mtu = self.vmknics.get(e).map_or(0, |v| v.cfg.mtu);
+        let next_hop = route.next_hop.neighbor_for(info.dst);
+        if info.total_len > usize::from(mtu) && info.dont_frag {
+            self.icmp_error(i, IcmpError::FragNeeded { mtu }, end);
+            return self.count(i, DropReason::TooBig);
+        }
+        packet::decrement_ttl(&mut self.rx_buf[ETH_HDR..end]);
+        let now = Instant::now();
+        if let Some(v) = self.vmknics.get_mut(e) {
+            v.counters.forwarded += 1;
+        }
+        if info.total_len > usize::from(mtu) {
+            // Without DF: fragments are built one at a time in `frag_buf` and each goes
+            // through the neighbour path.
+            let Self {
+                rx_buf,
+                frag_buf,
+                neighbors,
+                vmknics,
+                tx_buf,
+                ..
+            } = self;
+            let mut unreachable = false;
+            let res = packet::fragment(&rx_buf[ETH_HDR..end], mtu, frag_buf, |f| {
+                unreachable |= !emit_ip(neighbors, vmknics, tx_buf, e, next_hop, f, now);
+            });
+            if res.is_err() {
+                self.count(i, DropReason::BadIpv4);
+            } else if unreachable {
+                self.icmp_error(i, IcmpError::HostUnreachable, end);
+            }
+            return;
+        }
+        // Fast path: a known neighbour; rewrite the MACs in place and write the frame.
+        if let Some(mac) = self.neighbors.lookup(next_hop, now) {
+            if let Some(v) = self.vmknics.get_mut(e) {
+                eth::write_header(&mut self.rx_buf, mac, v.cfg.mac, ETHERTYPE_IPV4);
+                v.send(&self.rx_buf[..end]);
+            }
+            return;
+        }
+        let reachable = emit_ip(
+            &mut self.neighbors,
+            &mut self.vmknics,
+            &mut self.tx_buf,
+            e,
+            next_hop,
+            &self.rx_buf[ETH_HDR..end],
+            now,
+        );
+        if !reachable {
+            self.icmp_error(i, IcmpError::HostUnreachable, end);
+        }
+    }
+
+    /// Queues an ICMP error about the packet in `rx_buf[ETH_HDR..end]`, received on vmknic
+    /// `i`, and sends it.
+    fn icmp_error(&mut self, i: usize, kind: IcmpError, end: usize) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        let original = &self.rx_buf[ETH_HDR..end];
+        if push_icmp(
+            &mut self.deferred,
+            &mut self.icmp_limit,
+            &mut self.ident,
+            kind,
+            original,
+            v,
+        ) {
+            v.counters.icmp_errors += 1;
+        }
+        self.flush_deferred();
+    }
+
+    /// Routes the queued ICMP errors.
+    fn flush_deferred(&mut self) {
+        let now = Instant::now();
+        while let Some(pkt) = self.deferred.front() {
+            route_local(
+                &self.routing,
+                &mut self.neighbors,
+                &mut self.vmknics,
+                &mut self.tx_buf,
+                pkt,
+                now,
+            );
+            self.deferred.pop();
+        }
+    }
+
+    fn poll_neighbors(&mut self) {
+        let now = Instant::now();
+        let Self {
+            neighbors,
+            vmknics,
+            tx_buf,
+            deferred,
+            icmp_limit,
+            ident,
+            ..
+        } = self;
+        neighbors.poll_events(now, |event| match event {
+            NeighborEvent::Retry { vmknic, ip } => {
+                if let Some(v) = vmknics.get_mut(vmknic as usize) {
+                    arp_request(v, tx_buf, ip);
+                }
+            }
+            NeighborEvent::Failed {
+                vmknic,
+                ip,
+                packet: pkt,
+            } => {
+                debug!(neighbor = %ip, "neighbour unreachable");
+                let Some(v) = vmknics.get_mut(vmknic as usize) else {
+                    return;
+                };
+                v.counters.drop(DropReason::NeighborUnreachable);
+                // Packets the stack sent itself get no ICMP error (their source is ours).
+                let ours = packet::parse_ipv4(pkt).is_ok_and(|p| v.has_addr(p.src));
+                if !ours {
+                    push_icmp(
+                        deferred,
+                        icmp_limit,
+                        ident,
+                        IcmpError::HostUnreachable,
+                        pkt,
+                        v,
+                    );
+                }
+            }
+        });
+        self.flush_deferred();
+    }
+}
+
+/// The index of an enabled vmknic.
+fn index_of(vmknics: &[Vmknic], id: VmknicId) -> Option<usize> {
+    vmknics
+        .iter()
+        .position(|v| v.cfg.id == id && v.tap.is_some())
+}
+
+/// Broadcasts an ARP request for `target` from vmknic `v`.
+fn arp_request(v: &mut Vmknic, frame: &mut [u8], target: Ipv4Addr) {
+    let src = v.addr_toward(target);
+    let n = arp::write_request(frame, v.cfg.mac, src, target);
+    if n > 0 {
+        v.send(&frame[..n]);
+    }
+}
+
+/// Sends the IP packet `pkt` out of vmknic `e` toward `next_hop`, building the frame in
+/// `frame`, or queues it until ARP answers. False when the neighbour is known unreachable.
+fn emit_ip(
+    neighbors: &mut NeighborTable,
+    vmknics: &mut [Vmknic],
+    frame: &mut [u8],
+    e: usize,
+    next_hop: Ipv4Addr,
+    pkt: &[u8],
+    now: Instant,
+) -> bool {
+    let Some(v) = vmknics.get_mut(e) else {
+        return true;
+    };
+    match neighbors.resolve(next_hop, e as u32, pkt, now) {
+        Resolve::Ready(mac) => {
+            let len = ETH_HDR + pkt.len();
+            match frame.get_mut(..len) {
+                Some(f) => {
+                    eth::write_header(f, mac, v.cfg.mac, ETHERTYPE_IPV4);
+                    f[ETH_HDR..].copy_from_slice(pkt);
+                    v.send(&frame[..len]);
+                }
+                None => v.counters.drop(DropReason::TooBig),
+            }
+        }
+        Resolve::Queued { send_request } => {
+            if send_request {
+                arp_request(v, frame, next_hop);
+            }
+        }
+        Resolve::Unreachable => {
+            v.counters.drop(DropReason::NeighborUnreachable);
+            return false;
+        }
+        Resolve::Dropped(r) => v.counters.drop(r),
+    }
+    true
+}
+
+/// Routes a packet the stack sent itself (smoltcp's, or an ICMP error) like any other: LPM,
+/// egress vmknic, next hop.
+fn route_local(
+    routing: &RoutingTable,
+    neighbors: &mut NeighborTable,
+    vmknics: &mut [Vmknic],
+    frame: &mut [u8],
+    pkt: &[u8],
+    now: Instant,
+) {
+    let Ok(info) = packet::parse_ipv4(pkt) else {
+        return;
+    };
+    let Some(route) = routing.lookup(info.dst) else {
+        debug!(dst = %info.dst, "local packet: no route");
+        return;
+    };
+    let Some(e) = index_of(vmknics, route.next_hop.vmknic()) else {
+        return;
+    };
+    let next_hop = route.next_hop.neighbor_for(info.dst);
+    let _ = emit_ip(neighbors, vmknics, frame, e, next_hop, pkt, now);
+}
+
+/// Builds an ICMP error about `original` from vmknic `v`'s address into `deferred`, if
+/// allowed (RFC 1812 rules and the rate limit). True when one was queued.
+fn push_icmp(
+    deferred: &mut Ring,
+    limit: &mut RateLimiter,
+    ident: &mut u16,
+    kind: IcmpError,
+    original: &[u8],
+    v: &Vmknic,
+) -> bool {
+    if !packet::may_send_icmp_error(original) {
+        return false;
+    }
+    let Ok(info) = packet::parse_ipv4(original) else {
+        return false;
+    };
+    if !limit.allow(Instant::now()) {
+        return false;
+    }
+    let src = v.addr_toward(info.src);
+    *ident = ident.wrapping_add(1);
+    let slot = deferred.slot_size();
+    let Some(buf) = deferred.reserve(slot) else {
+        return false;
+    };
+    let n = packet::write_icmp_error(buf, kind, original, src, *ident);
+    if n == 0 {
+        return false;
+    }
+    deferred.commit(n);
+    true
+}
+
+impl Drop for Netstack {
+    fn drop(&mut self) {
+        for v in &mut self.vmknics {
+            if let Some(tap) = v.tap.take() {
+                let c = v.counters.view();
+                let drops: Vec<String> = c.drops.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+                info!(
+                    vmknic = %v.cfg.id,
+                    tap = %tap.name(),
+                    rx_packets = c.rx_packets,
+                    rx_bytes = c.rx_bytes,
+                    tx_packets = c.tx_packets,
+                    tx_bytes = c.tx_bytes,
+                    forwarded = c.forwarded,
+                    delivered = c.delivered,
+                    icmp_errors = c.icmp_errors,
+                    drops = %drops.join(","),
+                    "vmknic down"
+                );
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Netstack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Netstack")
+            .field("name", &self.name)
+            .field("forwarding", &self.forwarding)
+            .field("vmknics", &self.vmknics.len())
+            .finish()
+    }
+}

@@ -1,0 +1,257 @@
+//! Shared harness for the root package's root-only integration tests (`mod common;`): network
+//! namespaces, veth pairs between them, and background processes stopped by their own PID.
+//!
+//! Lab rules (DESIGN.md, "Lab conventions"): everything happens inside namespaces created here,
+//! named `vmks-<pid>-<n>[-<tag>]` and deleted on drop, also when a test panics; nothing is
+//! configured in the root namespace; addresses come from 198.18.0.0/15.
+//!
+//! Drop order matters. Locals drop in reverse order of declaration, so declare every [`Proc`]
+//! AFTER the [`Netns`] it runs in: the process is then stopped before its namespace is deleted
+//! (a namespace outlives `ip netns del` while a process is still inside it).
+//!
+//! ```ignore
+//! let Some(()) = common::require_root("forwards_between_vmknics") else { return };
+//! let router = common::Netns::new("router");
+//! let daemon = router.spawn("vmkstack", &["daemon", "--config", cfg]); // after `router`
+//! ```
+
+// Each test binary uses its own subset of the helpers.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long [`Proc`] waits after SIGTERM before it sends SIGKILL (daemons such as
+/// nfs-ganesha take a few seconds to exit).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether this process runs as root (effective UID 0), read from `/proc/self/status`.
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// Skips a root-only test outside CI (prints "SKIPPED: <test> needs root" to stderr and
+/// returns None); in CI (env `CI` set) a non-root run panics so that CI never counts a skip as
+/// a pass. Use as `let Some(()) = require_root("name") else { return };`.
+pub fn require_root(test: &str) -> Option<()> {
+    if is_root() {
+        return Some(());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs root, and CI must not count a skip as a pass"
+    );
+    eprintln!("SKIPPED: {test} needs root");
+    None
+}
+
+/// Waits until `f()` is true or `timeout` passes (polling every 10 ms); returns whether it
+/// became true.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Formats a finished command's status, stdout and stderr for a panic message.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "{}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `cmd`, panicking with its output unless it succeeds; returns stdout.
+fn checked(mut cmd: Command) -> String {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(o.status.success(), "{cmd:?} failed: {}", describe(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A network namespace with a unique name `vmks-<pid>-<n>-<tag>`, deleted on Drop (also on
+/// panic); `lo` is up.
+#[derive(Debug)]
+pub struct Netns {
+    /// The name, for `ip -n` and `ip netns exec`.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates the namespace and brings `lo` up. `tag` (letters, digits, `-`, `_`; at most 16
+    /// kept) only makes `ip netns list` readable. Panics if `ip` fails.
+    pub fn new(tag: &str) -> Netns {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let mut name = format!(
+            "vmks-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(16)
+            .collect();
+        if !tag.is_empty() {
+            name = format!("{name}-{tag}");
+        }
+        let mut add = Command::new("ip");
+        add.args(["netns", "add", &name]);
+        checked(add);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A `Command` for `ip netns exec NAME cmd args`. `ip netns exec` execs `cmd` itself
+    /// (no fork), so a spawned child's PID is `cmd`'s own.
+    pub fn command(&self, cmd: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, cmd]).args(args);
+        c
+    }
+
+    /// Runs `ip netns exec NAME cmd args` and returns its output (panics only if `ip` cannot
+    /// be started).
+    pub fn exec(&self, cmd: &str, args: &[&str]) -> Output {
+        self.command(cmd, args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd} in {}: {e}", self.name))
+    }
+
+    /// Like [`Netns::exec`], but panics with stdout and stderr unless it succeeds; returns
+    /// stdout.
+    pub fn run(&self, cmd: &str, args: &[&str]) -> String {
+        checked(self.command(cmd, args))
+    }
+
+    /// Runs `ip -n NAME args` (panics unless it succeeds); returns stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut c = Command::new("ip");
+        c.args(["-n", &self.name]).args(args);
+        checked(c)
+    }
+
+    /// Spawns `cmd args` in the background inside the namespace (stdin and stdout null,
+    /// stderr inherited); the guard stops it by PID on Drop. Declare it after this `Netns`.
+    /// For other stdio, build with [`Netns::command`] and use [`Proc::spawn`].
+    pub fn spawn(&self, cmd: &str, args: &[&str]) -> Proc {
+        let mut c = self.command(cmd, args);
+        c.stdin(Stdio::null()).stdout(Stdio::null());
+        Proc::spawn(c)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        match Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output()
+        {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!("cannot delete netns {}: {}", self.name, describe(&o)),
+            Err(e) => eprintln!("cannot delete netns {}: {e}", self.name),
+        }
+    }
+}
+
+/// Panics unless `addr` ("198.18.3.1/24") lies in the lab range 198.18.0.0/15.
+fn assert_lab_addr(addr: &str) {
+    let ip = addr.split('/').next().unwrap_or_default();
+    assert!(
+        ip.starts_with("198.18.") || ip.starts_with("198.19."),
+        "test address {addr} is outside 198.18.0.0/15"
+    );
+}
+
+/// A veth pair between two namespaces: `a_if` in `a` with `a_addr`, `b_if` in `b` with `b_addr`
+/// (CIDR such as "198.18.3.1/24", from 198.18.0.0/15; "" for no address, e.g. a bridge port),
+/// both up. The pair is created inside `a`, never in the root namespace, and goes away with
+/// either namespace.
+pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) {
+    a.ip(&[
+        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name,
+    ]);
+    for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
+        if !addr.is_empty() {
+            assert_lab_addr(addr);
+            ns.ip(&["addr", "add", addr, "dev", ifname]);
+        }
+        ns.ip(&["link", "set", "dev", ifname, "up"]);
+    }
+}
+
+/// A background process killed (SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]) and waited for
+/// on Drop, by its own PID only. Once the child has been reaped it is never signalled again.
+#[derive(Debug)]
+pub struct Proc {
+    /// The child; tests may read its pipes or `try_wait` it.
+    pub child: Child,
+}
+
+impl Proc {
+    /// Spawns `cmd`; panics if it cannot start.
+    pub fn spawn(mut cmd: Command) -> Proc {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+        Proc { child }
+    }
+
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit, for tests that check a clean shutdown. After
+    /// [`STOP_TIMEOUT`] it sends SIGKILL, and the returned status shows the kill.
+    pub fn stop(mut self) -> ExitStatus {
+        self.terminate()
+            .unwrap_or_else(|e| panic!("cannot stop pid {}: {e}", self.pid()))
+    }
+
+    fn terminate(&mut self) -> std::io::Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        let pid = self.pid().to_string();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("pid {pid} ignored SIGTERM for {STOP_TIMEOUT:?}; sending SIGKILL");
+        self.child.kill()?;
+        self.child.wait()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Err(e) = self.terminate() {
+            eprintln!("cannot stop pid {}: {e}", self.pid());
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The data plane with real TAP devices in namespaces these tests create (root only; skipped
+//! with a message outside CI, a failure inside CI when not root).
+//!
+//! Lab: the daemon runs in namespace `stack`; vmk0's TAP is moved into host namespace `h1`
+//! (198.18.1.0/24) and vmk1's into `h2` (198.18.2.0/24).
+
+mod common;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{require_root, wait_until, Netns, Proc};
+
+const VMK0_MAC: &str = "02:00:00:00:01:01";
+const VMK1_MAC: &str = "02:00:00:00:02:01";
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("scratch dir");
+        Scratch(d)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Two hosts on two vmknic subnets.
+struct Lab {
+    dir: Scratch,
+    stack: Netns,
+    h1: Netns,
+    h2: Netns,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        Lab {
+            dir: Scratch::new(tag),
+            stack: Netns::new("stack"),
+            h1: Netns::new("h1"),
+            h2: Netns::new("h2"),
+        }
+    }
+
+    fn config(&self, forwarding: bool, vmk1_mtu: u16, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"forwarding = {forwarding}
+{extra}
+[[vmknic]]
+name = "vmk0"
+portgroup = "A"
+ip = "198.18.1.1/24"
+mac = "{VMK0_MAC}"
+netns = "{h1}"
+
+[[vmknic]]
+name = "vmk1"
+portgroup = "B"
+ip = "198.18.2.1/24"
+mac = "{VMK1_MAC}"
+mtu = {vmk1_mtu}
+netns = "{h2}"
+"#,
+            h1 = self.h1.name,
+            h2 = self.h2.name,
+        );
+        let p = self.dir.file("vmkstack.toml");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Starts the daemon (stderr to a file) and configures the hosts once their TAPs appear.
+    fn start(&self, config: &std::path::Path) -> Proc {
+        let log = File::create(self.dir.file("daemon.log")).expect("log file");
+        let ctl = self.dir.file("ctl.sock");
+        let mut cmd = self.stack.command(
+            env!("CARGO_BIN_EXE_vmkstack"),
+            &[
+                "daemon",
+                "--config",
+                config.to_str().expect("utf-8 path"),
+                "--control",
+                ctl.to_str().expect("utf-8 path"),
+                "--log",
+                "debug",
+            ],
+        );
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        let daemon = Proc::spawn(cmd);
+        for (ns, dev, addr, gw) in [
+            (&self.h1, "vmk0", "198.18.1.10/24", "198.18.1.1"),
+            (&self.h2, "vmk1", "198.18.2.10/24", "198.18.2.1"),
+        ] {
+            let up = wait_until(Duration::from_secs(10), || {
+                ns.exec("ip", &["link", "show", dev]).status.success()
+            });
+            assert!(up, "{dev} never appeared in {}: {}", ns.name, self.log());
+            ns.ip(&["addr", "add", addr, "dev", dev]);
+            ns.ip(&["link", "set", dev, "up"]);
+            ns.ip(&["route", "add", "default", "via", gw]);
+        }
+        daemon
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.file("daemon.log")).unwrap_or_default()
+    }
+}
+
+fn ping(ns: &Netns, args: &[&str]) -> (bool, String) {
+    let o = ns.exec("ping", args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// Pings until one answer arrives (ARP and the TAPs take a moment to settle).
+fn ping_ok(ns: &Netns, dst: &str) -> String {
+    let mut last = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        let (ok, text) = ping(ns, &["-c", "1", "-W", "1", dst]);
+        last = text;
+        ok
+    });
+    assert!(ok, "no answer from {dst} in {}: {last}", ns.name);
+    last
+}
+
+/// The counters the daemon logs for `vmknic` when it stops (`key=value` pairs).
+fn counters<'a>(log: &'a str, vmknic: &str) -> &'a str {
+    log.lines()
+        .rev()
+        .find(|l| l.contains("vmknic down") && l.contains(&format!("vmknic={vmknic}")))
+        .unwrap_or_else(|| panic!("no counters for {vmknic} in the log:\n{log}"))
+}
+
+fn counter(line: &str, key: &str) -> u64 {
+    line.split(|c: char| c.is_whitespace() || c == ',' || c == '"')
+        .map(|w| w.strip_prefix("drops=").unwrap_or(w))
+        .find_map(|w| {
+            w.strip_prefix(&format!("{key}="))
+                .or_else(|| w.strip_prefix(&format!("{key}:")))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn vmknics_answer_ping_and_hosts_learn_their_macs() {
+    let Some(()) = require_root("vmknics_answer_ping_and_hosts_learn_their_macs") else {
+        return;
+    };
+    let lab = Lab::new("ping");
+    let cfg = lab.config(false, 1500, "");
+    let daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.1.1");
+    ping_ok(&lab.h2, "198.18.2.1");
+    // The far vmknic's address is local to the stack, so it answers even with forwarding off.
+    ping_ok(&lab.h1, "198.18.2.1");
+    let neigh = lab.h1.ip(&["neigh", "show", "198.18.1.1"]);
+    assert!(neigh.contains(VMK0_MAC), "h1 learned {neigh}");
+    let neigh = lab.h2.ip(&["neigh", "show", "198.18.2.1"]);
+    assert!(neigh.contains(VMK1_MAC), "h2 learned {neigh}");
+    let status = daemon.stop();
+    assert!(status.success(), "daemon exit {status}: {}", lab.log());
+    // Every TAP went with the daemon.
+    assert!(!lab
+        .h1
+        .exec("ip", &["link", "show", "vmk0"])
+        .status
+        .success());
+    assert!(!lab
+        .h2
+        .exec("ip", &["link", "show", "vmk1"])
+        .status
+        .success());
+}
+
+#[test]
+fn forwards_ping_and_tcp_with_ttl_decrement() {
+    let Some(()) = require_root("forwards_ping_and_tcp_with_ttl_decrement") else {
+        return;
+    };
+    let lab = Lab::new("fwd");
+    let cfg = lab.config(true, 1500, "");
+    let daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.2.10");
+    let (ok, out) = ping(&lab.h1, &["-c", "3", "-i", "0.2", "198.18.2.10"]);
+    assert!(ok, "{out}");
+    // h2 answers with TTL 64; one router hop later h1 sees 63.
+    assert!(out.contains("ttl=63"), "{out}");
+
+    // A TCP stream through the stack, both ways in one: iperf3.
+    let server = lab
+        .h2
+        .spawn("iperf3", &["-s", "-1", "-B", "198.18.2.10", "-p", "5201"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        lab.h2.run("ss", &["-ltn"]).contains("198.18.2.10:5201")
+    }));
+    let out = lab.h1.run(
+        "iperf3",
+        &["-c", "198.18.2.10", "-p", "5201", "-t", "2", "-f", "m"],
+    );
+    eprintln!("iperf3 through vmkstack:\n{out}");
+    let receiver = out
+        .lines()
+        .find(|l| l.contains("receiver"))
+        .unwrap_or_else(|| panic!("no receiver line: {out}"));
+    let mbits: f64 = receiver
+        .split_whitespace()
+        .zip(receiver.split_whitespace().skip(1))
+        .find_map(|(v, unit)| (unit == "Mbits/sec").then(|| v.parse().ok()).flatten())
+        .unwrap_or(0.0);
+    assert!(mbits > 1.0, "TCP through the stack: {receiver}");
+    drop(server);
+    let status = daemon.stop();
+    assert!(status.success(), "{}", lab.log());
+    let vmk1 = counters(&lab.log(), "vmk1").to_string();
+    assert!(counter(&vmk1, "forwarded") > 100, "{vmk1}");
+}
+
+#[test]
+fn forwarding_off_nothing_crosses() {
+    let Some(()) = require_root("forwarding_off_nothing_crosses") else {
+        return;
+    };
+    let lab = Lab::new("nofwd");
+    let cfg = lab.config(false, 1500, "");
+    let daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.1.1");
+    let (ok, out) = ping(&lab.h1, &["-c", "2", "-i", "0.2", "-W", "1", "198.18.2.10"]);
+    assert!(!ok, "crossed with forwarding off: {out}");
+    let status = daemon.stop();
+    assert!(status.success());
+    let log = lab.log();
+    assert!(
+        counter(counters(&log, "vmk0"), "forwarding_off") >= 2,
+        "{log}"
+    );
+    assert_eq!(counter(counters(&log, "vmk1"), "forwarded"), 0);
+}
+
+#[test]
+fn icmp_errors_and_fragmentation() {
+    let Some(()) = require_root("icmp_errors_and_fragmentation") else {
+        return;
+    };
+    let lab = Lab::new("icmp");
+    let cfg = lab.config(true, 1280, "");
+    let _daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.2.10");
+
+    // A 1400-byte UDP datagram without DF crosses the 1280-byte vmk1 in fragments that the
+    // stack makes, and arrives whole. (First: after the DF ping below, h1 would know the path
+    // MTU and fragment by itself.)
+    let recv = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.2.10", 9999))
+s.settimeout(5)
+data, peer = s.recvfrom(65535)
+print(len(data), data[:4].decode(), data[-4:].decode())
+"#;
+    let send = r#"
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT: no DF
+payload = b"HEAD" + b"x" * 1392 + b"TAIL"
+for _ in range(3):
+    s.sendto(payload, ("198.18.2.10", 9999))
+    time.sleep(0.2)
+"#;
+    let receiver = lab
+        .h2
+        .command("python3", &["-c", recv])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 receiver");
+    assert!(wait_until(Duration::from_secs(5), || {
+        lab.h2.run("ss", &["-lun"]).contains("198.18.2.10:9999")
+    }));
+    lab.h1.run("python3", &["-c", send]);
+    let out = receiver.wait_with_output().expect("receiver output");
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(got.trim(), "1400 HEAD TAIL", "{}", lab.log());
+
+    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "2", "-t", "1", "198.18.2.10"]);
+    assert!(
+        !ok && out.contains("From 198.18.1.1") && out.contains("Time to live exceeded"),
+        "{out}"
+    );
+
+    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "2", "198.19.99.1"]);
+    assert!(!ok && out.contains("Destination Net Unreachable"), "{out}");
+
+    let (ok, out) = ping(
+        &lab.h1,
+        &[
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1300",
+            "198.18.2.10",
+        ],
+    );
+    assert!(!ok && out.contains("mtu = 1280"), "{out}");
+}
+
+#[test]
+fn article_config_starts_with_gateway_message() {
+    let Some(()) = require_root("article_config_starts_with_gateway_message") else {
+        return;
+    };
+    let lab = Lab::new("article");
+    // The article's layout on lab addresses: the gateway is on neither vmknic subnet.
+    let cfg = lab.config(false, 1500, "default_gateway = \"198.18.0.254\"");
+    let daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.1.1");
+    ping_ok(&lab.h2, "198.18.2.1");
+    let status = daemon.stop();
+    assert!(status.success());
+    let log = lab.log();
+    assert!(
+        log.lines().any(|l| l
+            == "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network"),
+        "{log}"
+    );
+}
+
+#[test]
+fn malformed_frames_are_counted_and_never_forwarded() {
+    let Some(()) = require_root("malformed_frames_are_counted_and_never_forwarded") else {
+        return;
+    };
+    let lab = Lab::new("malformed");
+    let cfg = lab.config(true, 1500, "");
+    let daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.1.1");
+    let h1_mac = lab
+        .h1
+        .ip(&["-br", "link", "show", "vmk0"])
+        .split_whitespace()
+        .nth(2)
+        .expect("h1 MAC")
+        .to_string();
+    // Every frame targets h2 (198.18.2.10): forwarding any of them would reach vmk1.
+    let inject = format!(
+        r#"
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return (~s) & 0xffff
+def ip(ihl=5, opts=b"", frag=0, bad_sum=False, total=None, payload=b"U" * 16):
+    hlen = ihl * 4
+    tot = total if total is not None else 20 + len(opts) + len(payload)
+    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tot, 1, frag, 64, 17, 0,
+                    socket.inet_aton("198.18.1.10"), socket.inet_aton("198.18.2.10")) + opts
+    c = csum(h[:max(hlen, 20)] if len(h) >= hlen else h)
+    if bad_sum: c ^= 0x5555
+    h = h[:10] + struct.pack("!H", c) + h[12:]
+    return h + payload
+ours = bytes.fromhex("{vmk0}".replace(":", ""))
+src = bytes.fromhex("{h1}".replace(":", ""))
+eth = lambda dst, t: dst + src + struct.pack("!H", t)
+arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src + socket.inet_aton("198.18.1.10") + b"\0" * 6 + socket.inet_aton("198.18.1.77")
+frames = [
+    eth(ours, 0x0800)[:14] + b"\x45\x00",                  # truncated
+    eth(ours, 0x0800) + ip(total=200),                     # total length beyond the frame
+    eth(ours, 0x0800) + ip(ihl=4),                         # bad IHL
+    eth(ours, 0x0800) + ip(bad_sum=True),                  # bad header checksum
+    eth(ours, 0x0800) + ip(ihl=6, opts=b"\x01\x01\x01\x00"),  # IP options
+    eth(ours, 0x0800) + ip(frag=0x2000, payload=b"U" * 13),  # MF with a ragged payload
+    eth(ours, 0x0800) + ip(frag=0x1fff),                   # a fragment ending past 65535
+    eth(ours, 0x88b5) + b"\0" * 46,                        # unknown ethertype
+    eth(b"\xff" * 6, 0x0806) + arp,                        # ARP for another host
+    eth(bytes.fromhex("020000009999"), 0x0800) + ip(),     # another MAC
+    eth(ours, 0x0806) + b"\0" * 5,                         # garbage ARP
+]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vmk0", 0))
+for _ in range(3):
+    for f in frames:
+        s.send(f)
+"#,
+        vmk0 = VMK0_MAC,
+        h1 = h1_mac,
+    );
+    lab.h1.run("python3", &["-c", &inject]);
+    // Still alive and answering.
+    ping_ok(&lab.h1, "198.18.1.1");
+    let status = daemon.stop();
+    assert!(status.success(), "{}", lab.log());
+    let log = lab.log();
+    let vmk0 = counters(&log, "vmk0");
+    for reason in [
+        "truncated",
+        "bad_ipv4",
+        "bad_checksum",
+        "ip_options",
+        "fragment",
+        "unknown_ethertype",
+        "arp_not_for_us",
+        "not_for_us",
+        "bad_arp",
+    ] {
+        assert!(counter(vmk0, reason) >= 3, "{reason} not counted: {vmk0}");
+    }
+    assert_eq!(counter(counters(&log, "vmk1"), "forwarded"), 0, "{log}");
+}
+
+#[test]
+fn second_daemon_on_same_control_path_is_refused_and_stale_socket_is_replaced() {
+    // No vmknics: no TAPs, so this runs without root too.
+    let dir = Scratch::new("lock");
+    let cfg = dir.file("empty.toml");
+    std::fs::write(&cfg, "forwarding = false\n").expect("config");
+    let ctl = dir.file("ctl.sock");
+    // A stale socket file from a killed daemon.
+    std::fs::write(&ctl, "").expect("stale socket");
+    let spawn = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vmkstack"));
+        c.args([
+            "daemon",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--control",
+            ctl.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        c
+    };
+    let first = Proc::spawn(spawn());
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::metadata(&ctl).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_socket()
+        })
+    }));
+    let second = spawn().output().expect("second daemon");
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another vmkstack daemon is running on"),
+        "{err}"
+    );
+    let status = first.stop();
+    assert!(status.success(), "{status}");
+    assert!(!ctl.exists(), "socket removed on shutdown");
+}

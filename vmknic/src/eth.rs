@@ -1,0 +1,241 @@
+//! Ethernet II framing for a vmknic: ingress checks, header writing and drop reasons.
+//!
+//! smoltcp's `EthernetFrame` needs its `medium-ethernet` feature, which the workspace does not
+//! enable (the netstack's smoltcp `Interface` uses `Medium::Ip`), so the 14-byte header is read
+//! here through `first_chunk`, which cannot panic.
+
+use crate::MacAddr;
+
+/// Length of an Ethernet II header (no VLAN tag, no FCS).
+pub const ETH_HDR: usize = 14;
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])* $name:ident => $str:literal,)*) => {
+        /// Why a frame or packet was dropped (also used as counter index).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in `index` order.
+            pub const ALL: [DropReason; Self::COUNT] = [$(DropReason::$name,)*];
+            /// Number of reasons (the length of a counter array).
+            pub const COUNT: usize = [$($str,)*].len();
+
+            /// The snake_case name used in counters and listings, e.g. `not_for_us`.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $str,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than its headers.
+    Truncated => "truncated",
+    /// Destination MAC neither ours nor broadcast.
+    NotForUs => "not_for_us",
+    /// EtherType other than IPv4 or ARP.
+    UnknownEthertype => "unknown_ethertype",
+    /// Malformed or unsupported ARP packet.
+    BadArp => "bad_arp",
+    /// ARP request or reply about an address that is not ours.
+    ArpNotForUs => "arp_not_for_us",
+    /// Malformed IPv4 header.
+    BadIpv4 => "bad_ipv4",
+    /// Wrong header checksum.
+    BadChecksum => "bad_checksum",
+    /// Source or destination never forwarded (0/8, 127/8, broadcast, multicast).
+    Martian => "martian",
+    /// TTL would reach zero.
+    TtlExceeded => "ttl_exceeded",
+    /// No route to the destination.
+    NoRoute => "no_route",
+    /// The next hop does not answer ARP.
+    NeighborUnreachable => "neighbor_unreachable",
+    /// A bounded queue or table is full.
+    QueueFull => "queue_full",
+    /// Larger than a buffer or the egress MTU.
+    TooBig => "too_big",
+    /// An IP fragment (not handled on this path).
+    Fragment => "fragment",
+    /// An IPv4 header with options (not handled on this path).
+    IpOptions => "ip_options",
+    /// The interface is disabled.
+    Disabled => "disabled",
+    /// A packet to forward while IP forwarding is off.
+    ForwardingOff => "forwarding_off",
+    /// Anything else.
+    Other => "other",
+}
+
+impl DropReason {
+    /// Position in `ALL` (a counter index below `COUNT`).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an accepted frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// An IPv4 packet after `ETH_HDR` bytes.
+    Ipv4,
+    /// An ARP packet after `ETH_HDR` bytes.
+    Arp,
+}
+
+/// The six bytes at `at` as a MAC (zero if out of range).
+pub(crate) fn mac_at(b: &[u8], at: usize) -> MacAddr {
+    MacAddr(
+        b.get(at..)
+            .and_then(|s| s.first_chunk::<6>())
+            .copied()
+            .unwrap_or_default(),
+    )
+}
+
+/// Checks a received frame for a vmknic with MAC `ours`: long enough, dst is ours or broadcast,
+/// ethertype IPv4 or ARP.
+pub fn classify(frame: &[u8], ours: MacAddr) -> Result<Ingress, DropReason> {
+    let hdr = frame
+        .first_chunk::<ETH_HDR>()
+        .ok_or(DropReason::Truncated)?;
+    let dst = mac_at(hdr, 0);
+    if dst != ours && dst != MacAddr::BROADCAST {
+        return Err(DropReason::NotForUs);
+    }
+    match u16::from_be_bytes([hdr[12], hdr[13]]) {
+        ETHERTYPE_IPV4 => Ok(Ingress::Ipv4),
+        ETHERTYPE_ARP => Ok(Ingress::Arp),
+        _ => Err(DropReason::UnknownEthertype),
+    }
+}
+
+/// Writes an Ethernet header at the front of `buf` (also the MAC rewrite of the forwarding
+/// path). Returns `ETH_HDR`, or 0 and writes nothing if `buf` is shorter than a header.
+pub fn write_header(buf: &mut [u8], dst: MacAddr, src: MacAddr, ethertype: u16) -> usize {
+    let Some(hdr) = buf.first_chunk_mut::<ETH_HDR>() else {
+        return 0;
+    };
+    hdr[..6].copy_from_slice(&dst.0);
+    hdr[6..12].copy_from_slice(&src.0);
+    hdr[12..].copy_from_slice(&ethertype.to_be_bytes());
+    ETH_HDR
+}
+
+/// The source MAC of `frame`, if it holds a whole header.
+pub fn src_mac(frame: &[u8]) -> Option<MacAddr> {
+    frame.first_chunk::<ETH_HDR>().map(|h| mac_at(h, 6))
+}
+
+/// The bytes after the Ethernet header (empty if `frame` is shorter than a header).
+pub fn payload(frame: &[u8]) -> &[u8] {
+    frame.get(ETH_HDR..).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: MacAddr = MacAddr([0x02, 0x50, 0x56, 0x00, 0x00, 0x01]);
+    const PEER: MacAddr = MacAddr([0x02, 0x50, 0x56, 0x00, 0x00, 0x02]);
+
+    static FRAME_BYTES: [u8; 18] = [
+        0x02, 0x50, 0x56, 0x00, 0x00, 0x01, // dst
+        0x02, 0x50, 0x56, 0x00, 0x00, 0x02, // src
+        0x08, 0x00, // IPv4
+        0x45, 0x00, 0x00, 0x14, // payload
+    ];
+
+    fn with(dst: MacAddr, ethertype: u16) -> [u8; 18] {
+        let mut f = FRAME_BYTES;
+        assert_eq!(write_header(&mut f, dst, PEER, ethertype), ETH_HDR);
+        f
+    }
+
+    #[test]
+    fn test_parse() {
+        assert_eq!(classify(&FRAME_BYTES, OURS), Ok(Ingress::Ipv4));
+        assert_eq!(src_mac(&FRAME_BYTES), Some(PEER));
+        assert_eq!(payload(&FRAME_BYTES), &[0x45, 0x00, 0x00, 0x14]);
+    }
+
+    #[test]
+    fn test_emit() {
+        let mut buf = [0u8; 18];
+        buf[ETH_HDR..].copy_from_slice(&FRAME_BYTES[ETH_HDR..]);
+        assert_eq!(write_header(&mut buf, OURS, PEER, ETHERTYPE_IPV4), ETH_HDR);
+        assert_eq!(buf, FRAME_BYTES);
+    }
+
+    #[test]
+    fn test_emit_too_short() {
+        let mut buf = [0xaau8; 13];
+        assert_eq!(write_header(&mut buf, OURS, PEER, ETHERTYPE_ARP), 0);
+        assert_eq!(buf, [0xaa; 13]);
+    }
+
+    #[test]
+    fn test_classify() {
+        assert_eq!(classify(&FRAME_BYTES, OURS), Ok(Ingress::Ipv4));
+        let arp = with(MacAddr::BROADCAST, ETHERTYPE_ARP);
+        assert_eq!(classify(&arp, OURS), Ok(Ingress::Arp));
+        // Exactly a header is enough for classification.
+        assert_eq!(classify(&FRAME_BYTES[..ETH_HDR], OURS), Ok(Ingress::Ipv4));
+    }
+
+    #[test]
+    fn test_classify_not_for_us() {
+        assert_eq!(classify(&FRAME_BYTES, PEER), Err(DropReason::NotForUs));
+        let mcast = with(
+            MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]),
+            ETHERTYPE_IPV4,
+        );
+        assert_eq!(classify(&mcast, OURS), Err(DropReason::NotForUs));
+    }
+
+    #[test]
+    fn test_classify_unknown_ethertype() {
+        for ethertype in [0x86dd, 0x8100, 0x0000] {
+            let f = with(OURS, ethertype);
+            assert_eq!(classify(&f, OURS), Err(DropReason::UnknownEthertype));
+        }
+    }
+
+    #[test]
+    fn test_classify_truncated() {
+        for len in 0..ETH_HDR {
+            assert_eq!(
+                classify(&FRAME_BYTES[..len], OURS),
+                Err(DropReason::Truncated)
+            );
+            assert_eq!(src_mac(&FRAME_BYTES[..len]), None);
+            assert!(payload(&FRAME_BYTES[..len]).is_empty());
+        }
+    }
+
+    #[test]
+    fn test_drop_reason_index_and_names() {
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert!(names.insert(r.as_str()), "duplicate {r}");
+        }
+        assert_eq!(DropReason::NotForUs.as_str(), "not_for_us");
+        assert_eq!(DropReason::Other.index(), DropReason::COUNT - 1);
+    }
+}

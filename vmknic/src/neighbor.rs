@@ -1,0 +1,870 @@
+//! The neighbour (ARP) table: IPv4 next hop → MAC, bounded, with a bounded pending queue so that
+//! the first packets to an unresolved neighbour wait for ARP instead of being lost.
+//!
+//! Pure: the caller passes the time in (`now: Instant`) and sends ARP requests and ICMP errors
+//! through callbacks. All packet buffers come from one pool allocated in `new`; the entry map
+//! reserves `capacity` up front, so nothing allocates per packet or per neighbour.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use crate::eth::DropReason;
+use crate::MacAddr;
+
+/// Limits and timers of a `NeighborTable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborConfig {
+    /// Most entries (default 1024).
+    pub capacity: usize,
+    /// Most packets waiting for one neighbour (default 16).
+    pub pending_per_neighbor: usize,
+    /// Most packets waiting in all (default 256); the pool holds this many buffers.
+    pub pending_total: usize,
+    /// Bytes per queued packet (default 9216, a jumbo frame).
+    pub buf_size: usize,
+    /// How long a learned entry stays valid (default 20 minutes, as ESX).
+    pub reachable: Duration,
+    /// ARP requests re-sent after the first before giving up (default 3).
+    pub retries: u32,
+    /// Wait after the first request (default 1 s); it doubles after each retry.
+    pub first_retry: Duration,
+    /// How long a failed entry answers "unreachable" without re-ARPing (default 3 s).
+    pub failed_hold: Duration,
+}
+
+impl Default for NeighborConfig {
+    fn default() -> Self {
+        NeighborConfig {
+            capacity: 1024,
+            pending_per_neighbor: 16,
+            pending_total: 256,
+            buf_size: 9216,
+            reachable: Duration::from_secs(20 * 60),
+            retries: 3,
+            first_retry: Duration::from_secs(1),
+            failed_hold: Duration::from_secs(3),
+        }
+    }
+}
+
+/// State of a neighbour entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// ARP request sent, no answer yet; packets are queued.
+    Incomplete,
+    /// MAC known.
+    Reachable,
+    /// No answer after every retry.
+    Failed,
+}
+
+impl State {
+    /// Lower-case name for listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Incomplete => "incomplete",
+            State::Reachable => "reachable",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// One entry, for listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborEntry {
+    /// Neighbour address.
+    pub ip: Ipv4Addr,
+    /// Its MAC, when known.
+    pub mac: Option<MacAddr>,
+    /// The vmknic it is reached through.
+    pub vmknic: u32,
+    /// State.
+    pub state: State,
+    /// Time to the entry's next timer: expiry (Reachable, Failed) or next retry (Incomplete).
+    pub expires_in: Option<Duration>,
+    /// Packets waiting for it.
+    pub queued: usize,
+}
+
+/// Outcome of `NeighborTable::resolve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolve {
+    /// Send now to this MAC.
+    Ready(MacAddr),
+    /// Queued; when `send_request` the caller must send an ARP request now.
+    Queued {
+        /// A new resolution started.
+        send_request: bool,
+    },
+    /// Neighbour known unreachable (failed): caller sends ICMP Host Unreachable.
+    Unreachable,
+    /// Queue or table full, or packet too big: packet dropped and counted.
+    Dropped(DropReason),
+}
+
+/// A timer outcome reported by `NeighborTable::poll_events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighborEvent<'a> {
+    /// Send another ARP request for `ip` on `vmknic`.
+    Retry {
+        /// Egress vmknic.
+        vmknic: u32,
+        /// Neighbour being resolved.
+        ip: Ipv4Addr,
+    },
+    /// `ip` did not answer: `packet` (queued for it) gets ICMP Host Unreachable.
+    Failed {
+        /// Egress vmknic.
+        vmknic: u32,
+        /// Neighbour that failed.
+        ip: Ipv4Addr,
+        /// One queued IP packet, freed after the callback.
+        packet: &'a [u8],
+    },
+}
+
+/// A FIFO of pool slots linked through `Pool::next`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Queue {
+    head: Option<usize>,
+    tail: Option<usize>,
+    len: usize,
+}
+
+/// `count` buffers of `size` bytes in one allocation, with a free list.
+struct Pool {
+    data: Vec<u8>,
+    size: usize,
+    lens: Vec<usize>,
+    next: Vec<Option<usize>>,
+    /// Free slots; its capacity is the slot count, so pushes never reallocate.
+    free: Vec<usize>,
+}
+
+impl Pool {
+    fn new(count: usize, size: usize) -> Pool {
+        Pool {
+            data: vec![0; count.saturating_mul(size)],
+            size,
+            lens: vec![0; count],
+            next: vec![None; count],
+            free: (0..count).rev().collect(),
+        }
+    }
+
+    fn in_use(&self) -> usize {
+        self.lens.len() - self.free.len()
+    }
+
+    /// Copies `packet` (at most `size` bytes, checked by the caller) to the tail of `q`.
+    fn push(&mut self, q: &mut Queue, packet: &[u8]) -> bool {
+        let Some(slot) = self.free.pop() else {
+            return false;
+        };
+        let start = slot * self.size;
+        let (Some(dst), Some(len), Some(next)) = (
+            self.data.get_mut(start..start + packet.len()),
+            self.lens.get_mut(slot),
+            self.next.get_mut(slot),
+        ) else {
+            self.free.push(slot);
+            return false;
+        };
+        dst.copy_from_slice(packet);
+        *len = packet.len();
+        *next = None;
+        match q.tail.and_then(|t| self.next.get_mut(t)) {
+            Some(link) => *link = Some(slot),
+            None => q.head = Some(slot),
+        }
+        q.tail = Some(slot);
+        q.len += 1;
+        true
+    }
+
+    /// Unlinks the head of `q`; the caller reads it with `packet` and then `release`s it.
+    fn pop(&mut self, q: &mut Queue) -> Option<usize> {
+        let slot = q.head?;
+        q.head = self.next.get(slot).copied().flatten();
+        if q.head.is_none() {
+            q.tail = None;
+        }
+        q.len = q.len.saturating_sub(1);
+        Some(slot)
+    }
+
+    fn packet(&self, slot: usize) -> &[u8] {
+        let start = slot * self.size;
+        let len = self.lens.get(slot).copied().unwrap_or(0);
+        self.data.get(start..start + len).unwrap_or_default()
+    }
+
+    fn release(&mut self, slot: usize) {
+        self.free.push(slot);
+    }
+
+    /// Hands every packet of `q` to `f` in order and frees it.
+    fn drain(&mut self, q: &mut Queue, mut f: impl FnMut(&[u8])) {
+        while let Some(slot) = self.pop(q) {
+            f(self.packet(slot));
+            self.release(slot);
+        }
+    }
+}
+
+struct Entry {
+    mac: Option<MacAddr>,
+    vmknic: u32,
+    state: State,
+    /// Next retry (Incomplete) or expiry (Reachable, Failed).
+    deadline: Instant,
+    /// ARP requests sent for the current resolution (Incomplete).
+    sent: u32,
+    queue: Queue,
+}
+
+/// `now + d`, saturating instead of panicking on overflow.
+fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// Wait after the `sent`-th request: `first`, then doubling.
+fn backoff(first: Duration, sent: u32) -> Duration {
+    first.saturating_mul(2u32.saturating_pow(sent.saturating_sub(1)))
+}
+
+/// The bounded neighbour table with its pending queues.
+pub struct NeighborTable {
+    cfg: NeighborConfig,
+    entries: HashMap<Ipv4Addr, Entry>,
+    pool: Pool,
+    /// No timer is due before this (a lower bound; `poll` recomputes it).
+    next_timer: Option<Instant>,
+}
+
+impl NeighborTable {
+    /// An empty table; allocates the pending pool (`pending_total` × `buf_size` bytes) and the
+    /// entry map once.
+    pub fn new(cfg: NeighborConfig) -> Self {
+        NeighborTable {
+            entries: HashMap::with_capacity(cfg.capacity),
+            pool: Pool::new(cfg.pending_total, cfg.buf_size),
+            next_timer: None,
+            cfg,
+        }
+    }
+
+    fn arm(&mut self, at: Instant) {
+        self.next_timer = Some(self.next_timer.map_or(at, |t| t.min(at)));
+    }
+
+    /// The MAC of `ip` if it is Reachable and not expired.
+    pub fn lookup(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let e = self.entries.get(&ip)?;
+        (e.state == State::Reachable && now < e.deadline)
+            .then_some(e.mac)
+            .flatten()
+    }
+
+    /// Frees room for one more entry: evicts the Failed or expired entry with the earliest
+    /// deadline. False if the table is full of live entries.
+    fn make_room(&mut self, now: Instant) -> bool {
+        if self.entries.len() < self.cfg.capacity {
+            return true;
+        }
+        let victim = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.state == State::Failed || (e.state == State::Reachable && e.deadline <= now)
+            })
+            .min_by_key(|(_, e)| e.deadline)
+            .map(|(ip, _)| *ip);
+        victim.is_some_and(|ip| self.remove(ip))
+    }
+
+    /// Resolves `ip` (reached through vmknic `vmknic`) for the IP packet `packet`: Ready if
+    /// known; otherwise copies the packet into a pooled buffer in the neighbour's pending queue
+    /// (bounded per neighbour and in total) and creates an Incomplete entry (bounded table:
+    /// when full, evict the oldest Failed or expired entry, else refuse with
+    /// `Dropped(QueueFull)`). A known entry on another vmknic is resolved again on `vmknic`.
+    /// After `learn`, call `drain_ready` before sending new packets so that order is kept.
+    pub fn resolve(&mut self, ip: Ipv4Addr, vmknic: u32, packet: &[u8], now: Instant) -> Resolve {
+        if packet.len() > self.cfg.buf_size {
+            return Resolve::Dropped(DropReason::TooBig);
+        }
+        let mut queued = 0;
+        if let Some(e) = self.entries.get(&ip) {
+            match (e.state, e.mac) {
+                (State::Reachable, Some(mac)) if e.vmknic == vmknic && now < e.deadline => {
+                    return Resolve::Ready(mac)
+                }
+                (State::Failed, _) if now < e.deadline => return Resolve::Unreachable,
+                _ => queued = e.queue.len,
+            }
+        }
+        if queued >= self.cfg.pending_per_neighbor || self.pool.free.is_empty() {
+            return Resolve::Dropped(DropReason::QueueFull);
+        }
+        let first_deadline = after(now, self.cfg.first_retry);
+        let fresh = Entry {
+            mac: None,
+            vmknic,
+            state: State::Incomplete,
+            deadline: first_deadline,
+            sent: 1,
+            queue: Queue::default(),
+        };
+        let send_request = match self.entries.get_mut(&ip) {
+            Some(e) if e.state == State::Incomplete && e.vmknic == vmknic => false,
+            Some(e) => {
+                // Expired, failed long enough ago, or moved to another vmknic: start again and
+                // keep whatever is queued.
+                *e = Entry {
+                    queue: e.queue,
+                    ..fresh
+                };
+                true
+            }
+            None => {
+                if !self.make_room(now) {
+                    return Resolve::Dropped(DropReason::QueueFull);
+                }
+                self.entries.insert(ip, fresh);
+                true
+            }
+        };
+        if send_request {
+            self.arm(first_deadline);
+        }
+        let Self { entries, pool, .. } = self;
+        match entries
+            .get_mut(&ip)
+            .map(|e| pool.push(&mut e.queue, packet))
+        {
+            Some(true) => Resolve::Queued { send_request },
+            _ => Resolve::Dropped(DropReason::QueueFull),
+        }
+    }
+
+    /// Learns ip→mac (ARP). `update_only` refreshes existing entries (of the same vmknic) only.
+    /// Returns true if an entry was created/updated. Pending packets of that neighbour become
+    /// available through `drain_ready`.
+    pub fn learn(
+        &mut self,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        vmknic: u32,
+        update_only: bool,
+        now: Instant,
+    ) -> bool {
+        let deadline = after(now, self.cfg.reachable);
+        match self.entries.get_mut(&ip) {
+            Some(e) => {
+                if update_only && e.vmknic != vmknic {
+                    return false;
+                }
+                e.mac = Some(mac);
+                e.vmknic = vmknic;
+                e.state = State::Reachable;
+                e.deadline = deadline;
+                e.sent = 0;
+            }
+            None => {
+                if update_only || !self.make_room(now) {
+                    return false;
+                }
+                let e = Entry {
+                    mac: Some(mac),
+                    vmknic,
+                    state: State::Reachable,
+                    deadline,
+                    sent: 0,
+                    queue: Queue::default(),
+                };
+                self.entries.insert(ip, e);
+            }
+        }
+        self.arm(deadline);
+        true
+    }
+
+    /// Calls `f(vmknic, mac, packet)` for each packet queued for `ip` now that it is resolved,
+    /// in arrival order, then frees their buffers. Does nothing unless `ip` is Reachable.
+    pub fn drain_ready(&mut self, ip: Ipv4Addr, mut f: impl FnMut(u32, MacAddr, &[u8])) {
+        let Self { entries, pool, .. } = self;
+        let Some(e) = entries.get_mut(&ip) else {
+            return;
+        };
+        if let (State::Reachable, Some(mac)) = (e.state, e.mac) {
+            let vmknic = e.vmknic;
+            pool.drain(&mut e.queue, |p| f(vmknic, mac, p));
+        }
+    }
+
+    /// Timers: for each Incomplete neighbour whose retry time has come, either calls
+    /// `retry(vmknic, ip)` (caller sends another ARP request; the wait doubles) or, after
+    /// `retries`, marks it Failed and calls `failed(vmknic, ip, packet)` for each queued packet
+    /// (caller sends ICMP Host Unreachable), freeing them. Removes Reachable entries
+    /// `reachable` after they were learned, and Failed entries after `failed_hold`.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        mut retry: impl FnMut(u32, Ipv4Addr),
+        mut failed: impl FnMut(u32, Ipv4Addr, &[u8]),
+    ) {
+        self.poll_events(now, |ev| match ev {
+            NeighborEvent::Retry { vmknic, ip } => retry(vmknic, ip),
+            NeighborEvent::Failed { vmknic, ip, packet } => failed(vmknic, ip, packet),
+        });
+    }
+
+    /// `poll` with one callback, for callers whose two callbacks would borrow the same state.
+    pub fn poll_events(&mut self, now: Instant, mut f: impl FnMut(NeighborEvent<'_>)) {
+        if self.next_timer.is_none_or(|t| now < t) {
+            return;
+        }
+        let Self {
+            cfg,
+            entries,
+            pool,
+            next_timer,
+        } = self;
+        let mut next: Option<Instant> = None;
+        entries.retain(|&ip, e| {
+            if now >= e.deadline {
+                match e.state {
+                    State::Incomplete if e.sent <= cfg.retries => {
+                        f(NeighborEvent::Retry {
+                            vmknic: e.vmknic,
+                            ip,
+                        });
+                        e.sent += 1;
+                        e.deadline = after(now, backoff(cfg.first_retry, e.sent));
+                    }
+                    State::Incomplete => {
+                        e.state = State::Failed;
+                        e.deadline = after(now, cfg.failed_hold);
+                        let vmknic = e.vmknic;
+                        pool.drain(&mut e.queue, |packet| {
+                            f(NeighborEvent::Failed { vmknic, ip, packet })
+                        });
+                    }
+                    State::Reachable | State::Failed => {
+                        pool.drain(&mut e.queue, |_| {});
+                        return false;
+                    }
+                }
+            }
+            next = Some(next.map_or(e.deadline, |n| n.min(e.deadline)));
+            true
+        });
+        *next_timer = next;
+    }
+
+    /// When `poll` next needs to run (None if no timer is pending). Never later than the
+    /// real next timer; it may be earlier after removals, which only costs an idle `poll`.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.next_timer
+    }
+
+    /// Removes `ip`, discarding its queued packets. True if it was there.
+    pub fn remove(&mut self, ip: Ipv4Addr) -> bool {
+        match self.entries.remove(&ip) {
+            Some(mut e) => {
+                self.pool.drain(&mut e.queue, |_| {});
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every entry reached through `vmknic` (it went down or lost its address),
+    /// discarding their queued packets.
+    pub fn flush_vmknic(&mut self, vmknic: u32) {
+        let Self { entries, pool, .. } = self;
+        entries.retain(|_, e| {
+            if e.vmknic == vmknic {
+                pool.drain(&mut e.queue, |_| {});
+            }
+            e.vmknic != vmknic
+        });
+    }
+
+    /// Every entry, sorted by vmknic then address (allocates: for the control plane).
+    pub fn entries(&self, now: Instant) -> Vec<NeighborEntry> {
+        let mut v: Vec<NeighborEntry> = self
+            .entries
+            .iter()
+            .map(|(ip, e)| NeighborEntry {
+                ip: *ip,
+                mac: e.mac,
+                vmknic: e.vmknic,
+                state: e.state,
+                expires_in: Some(e.deadline.saturating_duration_since(now)),
+                queued: e.queue.len,
+            })
+            .collect();
+        v.sort_by_key(|e| (e.vmknic, e.ip));
+        v
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Packets waiting in all queues.
+    pub fn pending(&self) -> usize {
+        self.pool.in_use()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC_A: MacAddr = MacAddr([0x02, 0x50, 0x56, 0x00, 0x00, 0x0a]);
+    const MAC_B: MacAddr = MacAddr([0x02, 0x50, 0x56, 0x00, 0x00, 0x0b]);
+
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 0, n)
+    }
+
+    fn small() -> NeighborConfig {
+        NeighborConfig {
+            capacity: 4,
+            pending_per_neighbor: 3,
+            pending_total: 5,
+            buf_size: 64,
+            ..NeighborConfig::default()
+        }
+    }
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    type Polled = (Vec<(u32, Ipv4Addr)>, Vec<(u32, Ipv4Addr, Vec<u8>)>);
+
+    /// Polls at `now`; returns (retried, failed packets).
+    fn poll(t: &mut NeighborTable, now: Instant) -> Polled {
+        let (mut r, mut f) = (vec![], vec![]);
+        t.poll(
+            now,
+            |v, i| r.push((v, i)),
+            |v, i, p| f.push((v, i, p.to_vec())),
+        );
+        (r, f)
+    }
+
+    fn drained(t: &mut NeighborTable, i: Ipv4Addr) -> Vec<(u32, MacAddr, Vec<u8>)> {
+        let mut out = vec![];
+        t.drain_ready(i, |v, m, p| out.push((v, m, p.to_vec())));
+        out
+    }
+
+    #[test]
+    fn test_resolve_queues_and_requests_once() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        assert_eq!(
+            t.resolve(ip(1), 0, b"one", t0),
+            Resolve::Queued { send_request: true }
+        );
+        assert_eq!(
+            t.resolve(ip(1), 0, b"two", t0),
+            Resolve::Queued {
+                send_request: false
+            }
+        );
+        assert_eq!((t.len(), t.pending()), (1, 2));
+        assert_eq!(t.lookup(ip(1), t0), None);
+        assert_eq!(t.next_deadline(), Some(at(t0, 1000)));
+    }
+
+    #[test]
+    fn test_learn_drains_in_order() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        for p in [&b"first"[..], b"second", b"third"] {
+            assert!(matches!(t.resolve(ip(1), 7, p, t0), Resolve::Queued { .. }));
+        }
+        assert!(drained(&mut t, ip(1)).is_empty(), "not resolved yet");
+        assert!(t.learn(ip(1), MAC_A, 7, false, at(t0, 5)));
+        let got = drained(&mut t, ip(1));
+        let want: Vec<_> = [&b"first"[..], b"second", b"third"]
+            .iter()
+            .map(|p| (7, MAC_A, p.to_vec()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(t.pending(), 0);
+        assert_eq!(t.lookup(ip(1), at(t0, 5)), Some(MAC_A));
+        assert_eq!(t.resolve(ip(1), 7, b"x", at(t0, 6)), Resolve::Ready(MAC_A));
+    }
+
+    #[test]
+    fn test_queue_bounds() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        for _ in 0..3 {
+            assert!(matches!(
+                t.resolve(ip(1), 0, b"p", t0),
+                Resolve::Queued { .. }
+            ));
+        }
+        assert_eq!(
+            t.resolve(ip(1), 0, b"p", t0),
+            Resolve::Dropped(DropReason::QueueFull)
+        );
+        for _ in 0..2 {
+            assert!(matches!(
+                t.resolve(ip(2), 0, b"p", t0),
+                Resolve::Queued { .. }
+            ));
+        }
+        // Pool (5) exhausted: a new neighbour is refused without creating an entry.
+        assert_eq!(
+            t.resolve(ip(3), 0, b"p", t0),
+            Resolve::Dropped(DropReason::QueueFull)
+        );
+        assert_eq!((t.len(), t.pending()), (2, 5));
+        // Draining gives the buffers back.
+        t.learn(ip(1), MAC_A, 0, false, t0);
+        assert_eq!(drained(&mut t, ip(1)).len(), 3);
+        assert_eq!(
+            t.resolve(ip(3), 0, b"p", t0),
+            Resolve::Queued { send_request: true }
+        );
+    }
+
+    #[test]
+    fn test_too_big() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        assert!(matches!(
+            t.resolve(ip(1), 0, &[0; 64], t0),
+            Resolve::Queued { .. }
+        ));
+        assert_eq!(
+            t.resolve(ip(1), 0, &[0; 65], t0),
+            Resolve::Dropped(DropReason::TooBig)
+        );
+    }
+
+    #[test]
+    fn test_capacity_evicts_failed_or_expired() {
+        let t0 = Instant::now();
+        let cfg = NeighborConfig {
+            retries: 0,
+            ..small()
+        };
+        let mut t = NeighborTable::new(cfg);
+        for n in 1..=4 {
+            assert!(t.learn(ip(n), MAC_A, 0, false, t0));
+        }
+        // Full of live entries: refused.
+        assert!(!t.learn(ip(5), MAC_B, 0, false, t0));
+        assert_eq!(
+            t.resolve(ip(5), 0, b"p", t0),
+            Resolve::Dropped(DropReason::QueueFull)
+        );
+        // Once they expire, the oldest is evicted.
+        let later = t0 + Duration::from_secs(20 * 60);
+        t.learn(ip(2), MAC_A, 0, false, at(t0, 1));
+        t.learn(ip(3), MAC_A, 0, false, at(t0, 2));
+        t.learn(ip(4), MAC_A, 0, false, at(t0, 3));
+        assert_eq!(
+            t.resolve(ip(5), 0, b"p", later),
+            Resolve::Queued { send_request: true }
+        );
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.lookup(ip(1), later), None);
+        assert!(t.entries(later).iter().all(|e| e.ip != ip(1)));
+        // A failed entry is evicted too (ip 5 fails after the first wait with retries = 0).
+        let (_, failed) = poll(&mut t, later + Duration::from_secs(1));
+        assert_eq!(failed.len(), 1);
+        let now = later + Duration::from_secs(1);
+        for n in 2..=4 {
+            t.learn(ip(n), MAC_A, 0, false, now);
+        }
+        assert!(t.learn(ip(6), MAC_B, 0, false, now));
+        assert_eq!(t.lookup(ip(6), now), Some(MAC_B));
+        assert!(t.entries(now).iter().all(|e| e.ip != ip(5)));
+    }
+
+    #[test]
+    fn test_retry_backoff_then_failed() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        t.resolve(ip(1), 3, b"a", t0);
+        t.resolve(ip(1), 3, b"b", t0);
+        // Requests at 0 (by the caller), then retries at 1 s, 3 s and 7 s; fails at 15 s.
+        for (ms, want) in [
+            (999, 0),
+            (1000, 1),
+            (2999, 0),
+            (3000, 1),
+            (6999, 0),
+            (7000, 1),
+            (14_999, 0),
+        ] {
+            let (r, f) = poll(&mut t, at(t0, ms));
+            assert_eq!(r.len(), want, "at {ms} ms");
+            assert!(r.iter().all(|x| *x == (3, ip(1))));
+            assert!(f.is_empty());
+        }
+        assert_eq!(t.next_deadline(), Some(at(t0, 15_000)));
+        let mut events = 0;
+        t.poll_events(at(t0, 14_999), |_| events += 1);
+        assert_eq!(events, 0);
+        let (r, f) = poll(&mut t, at(t0, 15_000));
+        assert!(r.is_empty());
+        assert_eq!(
+            f,
+            vec![(3, ip(1), b"a".to_vec()), (3, ip(1), b"b".to_vec())]
+        );
+        assert_eq!(t.pending(), 0);
+        assert_eq!(t.entries(at(t0, 15_000))[0].state, State::Failed);
+        // Unreachable for failed_hold, without a new request.
+        assert_eq!(
+            t.resolve(ip(1), 3, b"c", at(t0, 17_999)),
+            Resolve::Unreachable
+        );
+        assert_eq!(t.pending(), 0);
+        // Then a new resolution starts.
+        assert_eq!(
+            t.resolve(ip(1), 3, b"c", at(t0, 18_000)),
+            Resolve::Queued { send_request: true }
+        );
+        let (r, _) = poll(&mut t, at(t0, 19_000));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn test_failed_entry_expires() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(NeighborConfig {
+            retries: 0,
+            ..small()
+        });
+        t.resolve(ip(1), 0, b"a", t0);
+        assert_eq!(poll(&mut t, at(t0, 1000)).1.len(), 1);
+        assert_eq!(t.next_deadline(), Some(at(t0, 4000)));
+        poll(&mut t, at(t0, 4000));
+        assert!(t.is_empty());
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn test_reachable_expires_after_20_minutes() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        assert!(t.learn(ip(1), MAC_A, 0, false, t0));
+        let expiry = t0 + Duration::from_secs(20 * 60);
+        assert_eq!(t.next_deadline(), Some(expiry));
+        assert_eq!(
+            t.lookup(ip(1), expiry - Duration::from_millis(1)),
+            Some(MAC_A)
+        );
+        assert_eq!(t.lookup(ip(1), expiry), None);
+        // An expired entry re-resolves instead of answering from stale state.
+        assert_eq!(
+            t.resolve(ip(1), 0, b"p", expiry),
+            Resolve::Queued { send_request: true }
+        );
+        t.remove(ip(1));
+        t.learn(ip(1), MAC_A, 0, false, t0);
+        poll(&mut t, expiry);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn test_update_only() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        assert!(!t.learn(ip(1), MAC_A, 0, true, t0));
+        assert!(t.is_empty());
+        t.learn(ip(1), MAC_A, 0, false, t0);
+        assert!(t.learn(ip(1), MAC_B, 0, true, at(t0, 10)));
+        assert_eq!(t.lookup(ip(1), at(t0, 10)), Some(MAC_B));
+        // Not from another vmknic.
+        assert!(!t.learn(ip(1), MAC_A, 1, true, at(t0, 10)));
+        // An update completes a pending resolution too.
+        t.resolve(ip(2), 0, b"p", t0);
+        assert!(t.learn(ip(2), MAC_A, 0, true, t0));
+        assert_eq!(drained(&mut t, ip(2)), vec![(0, MAC_A, b"p".to_vec())]);
+    }
+
+    #[test]
+    fn test_other_vmknic_re_resolves() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        t.learn(ip(1), MAC_A, 0, false, t0);
+        assert_eq!(
+            t.resolve(ip(1), 1, b"p", t0),
+            Resolve::Queued { send_request: true }
+        );
+        t.learn(ip(1), MAC_B, 1, false, t0);
+        assert_eq!(drained(&mut t, ip(1)), vec![(1, MAC_B, b"p".to_vec())]);
+    }
+
+    #[test]
+    fn test_remove_and_flush_free_buffers() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        t.resolve(ip(1), 0, b"p", t0);
+        t.resolve(ip(2), 1, b"p", t0);
+        t.resolve(ip(3), 1, b"p", t0);
+        assert!(t.remove(ip(1)));
+        assert!(!t.remove(ip(1)));
+        t.flush_vmknic(1);
+        assert!(t.is_empty());
+        assert_eq!(t.pending(), 0);
+        poll(&mut t, at(t0, 1000));
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn test_entries_listing() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(small());
+        t.learn(ip(2), MAC_A, 0, false, t0);
+        t.resolve(ip(1), 0, b"p", t0);
+        let l = t.entries(at(t0, 250));
+        assert_eq!(l.len(), 2);
+        assert_eq!(
+            (l[0].ip, l[0].state, l[0].mac, l[0].queued),
+            (ip(1), State::Incomplete, None, 1)
+        );
+        assert_eq!(l[0].expires_in, Some(Duration::from_millis(750)));
+        assert_eq!(
+            (l[1].ip, l[1].state.as_str(), l[1].mac),
+            (ip(2), "reachable", Some(MAC_A))
+        );
+    }
+
+    #[test]
+    fn test_zero_capacity() {
+        let t0 = Instant::now();
+        let cfg = NeighborConfig {
+            capacity: 0,
+            pending_total: 0,
+            ..small()
+        };
+        let mut t = NeighborTable::new(cfg);
+        assert_eq!(
+            t.resolve(ip(1), 0, b"p", t0),
+            Resolve::Dropped(DropReason::QueueFull)
+        );
+        assert!(!t.learn(ip(1), MAC_A, 0, false, t0));
+    }
+}

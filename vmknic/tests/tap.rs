@@ -1,0 +1,196 @@
+//! The TAP device against the real kernel (root only).
+//!
+//! Nothing touches the daemon's (root) namespace: each root test re-runs itself inside a fresh
+//! "daemon" namespace (`ip netns exec`), where the TAP is created, and a second "wire"
+//! namespace receives the TAP's kernel side. Both are named `vmks-<pid>-<n>` and deleted on
+//! drop, also when the test fails.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use vmkstack_vmknic::{MacAddr, Tap, TapError, TapNameError};
+
+/// Set in the re-run child: the name of the wire namespace.
+const WIRE_NS_ENV: &str = "VMKS_TAP_TEST_WIRE_NS";
+
+/// A namespace deleted on drop.
+struct Ns {
+    name: String,
+}
+
+impl Ns {
+    fn new() -> Ns {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "vmks-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name]);
+        let ns = Ns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `ip ARGS`, panicking with its output on failure; returns stdout.
+fn ip(args: &[&str]) -> String {
+    let o = Command::new("ip").args(args).output().expect("run ip");
+    assert!(o.status.success(), "ip {}: {}", args.join(" "), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// Runs `body(wire_ns)` inside a fresh daemon namespace by re-running this test there. Outside
+/// CI a non-root run prints a skip; in CI (env `CI` set) it fails.
+fn in_netns(test: &str, body: impl FnOnce(&str)) {
+    if let Ok(wire) = std::env::var(WIRE_NS_ENV) {
+        body(&wire);
+        return;
+    }
+    if !is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test} needs root, and CI must not count a skip as a pass"
+        );
+        eprintln!("SKIPPED: {test} needs root");
+        return;
+    }
+    let daemon = Ns::new();
+    let wire = Ns::new();
+    let exe = std::env::current_exe().expect("test binary path");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &daemon.name])
+        .arg(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(WIRE_NS_ENV, &wire.name)
+        .output()
+        .expect("re-run the test in its namespace");
+    let out = text(&o);
+    assert!(o.status.success(), "{test} in {}: {out}", daemon.name);
+    assert!(out.contains("1 passed"), "{test} did not run: {out}");
+}
+
+fn tap_name(suffix: char) -> String {
+    format!("vt{}{suffix}", std::process::id() % 100_000)
+}
+
+/// Whether `frame` is an ARP request for `target`.
+fn is_arp_request_for(frame: &[u8], target: [u8; 4]) -> bool {
+    frame.len() >= 42
+        && frame[12..14] == [0x08, 0x06]
+        && frame[20..22] == [0x00, 0x01]
+        && frame[38..42] == target
+}
+
+#[test]
+fn test_bad_name() {
+    let e = Tap::create("abcdefghijklmnop", MacAddr::local_from_name("x"), 1500).unwrap_err();
+    assert!(
+        matches!(e, TapError::Name(TapNameError::TooLong(_))),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn test_wire_in_netns_sees_arp_and_vanishes_on_drop() {
+    in_netns("test_wire_in_netns_sees_arp_and_vanishes_on_drop", |wire| {
+        let name = tap_name('a');
+        let mac = MacAddr::local_from_name(&name);
+        let mut tap = Tap::create(&name, mac, 9000).expect("create TAP");
+        assert_eq!(tap.name(), name);
+        tap.move_to_netns(wire).expect("move TAP");
+        assert_eq!(tap.netns(), Some(wire));
+        let link = ip(&["-n", wire, "link", "show", "dev", &name]);
+        assert!(link.contains("mtu 9000") && link.contains(",UP"), "{link}");
+        assert!(
+            !link.contains(&mac.to_string()),
+            "the vmknic MAC must not be the netdev's: {link}"
+        );
+        ip(&["-n", wire, "addr", "add", "198.18.7.1/24", "dev", &name]);
+
+        let mut ping = Command::new("ip")
+            .args(["netns", "exec", wire, "ping", "-c1", "-W1", "198.18.7.2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ping");
+        let mut buf = [0u8; 9100];
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut arp = None;
+        while arp.is_none() && Instant::now() < deadline {
+            match tap.recv(&mut buf).expect("recv") {
+                Some(n) if is_arp_request_for(&buf[..n], [198, 18, 7, 2]) => {
+                    arp = Some(buf[..n].to_vec())
+                }
+                Some(_) => {}
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        let _ = ping.wait();
+        let arp = arp.expect("an ARP request for 198.18.7.2 within a second");
+        assert_eq!(arp[0..6], [0xff; 6], "broadcast");
+        assert_ne!(arp[6..12], mac.0, "sent by the kernel side's own MAC");
+        assert_eq!(arp[28..32], [198, 18, 7, 1], "sender IP");
+
+        drop(tap);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let gone = loop {
+            let o = Command::new("ip")
+                .args(["-n", wire, "link", "show", "dev", &name])
+                .output()
+                .expect("run ip");
+            if !o.status.success() {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            gone,
+            "{name} still exists in {wire} after the TAP was dropped"
+        );
+    });
+}
+
+#[test]
+fn test_duplicate_name() {
+    in_netns("test_duplicate_name", |_| {
+        let name = tap_name('d');
+        let mac = MacAddr::local_from_name(&name);
+        let _first = Tap::create(&name, mac, 1500).expect("first TAP");
+        let e = Tap::create(&name, mac, 1500).unwrap_err();
+        assert!(
+            matches!(&e, TapError::Create { tap, .. } if *tap == name),
+            "{e:?}"
+        );
+    });
+}
