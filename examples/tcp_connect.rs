@@ -3,8 +3,10 @@
 //! the egress vmknic's), sends a message and prints the echo.
 //!
 //! ```sh
-//! cargo run --example tcp_connect -- CONFIG IP:PORT [MESSAGE]
+//! cargo run --example tcp_connect -- CONFIG IP:PORT [MESSAGE [SETTLE_MS]]
 //! ```
+//! SETTLE_MS runs the stack that long before connecting (for a peer that configures its side
+//! of the TAP once it appears).
 //! Run as root, in a network namespace of your own: it creates the config's TAP devices.
 
 use std::net::SocketAddrV4;
@@ -17,10 +19,14 @@ use vmkstack_stack::{Config, Netstack};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(config), Some(remote)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: tcp_connect CONFIG IP:PORT [MESSAGE]");
+        eprintln!("usage: tcp_connect CONFIG IP:PORT [MESSAGE [SETTLE_MS]]");
         return ExitCode::from(2);
     };
     let message = args.get(2).map_or("hello vmkstack", String::as_str);
+    let settle = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
     let remote: SocketAddrV4 = match remote.parse() {
         Ok(r) => r,
         Err(e) => {
@@ -28,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(config, remote, message) {
+    match run(config, remote, message, settle) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcp_connect: {e}");
@@ -41,6 +47,7 @@ fn run(
     config: &str,
     remote: SocketAddrV4,
     message: &str,
+    settle: Duration,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::load(config.as_ref())?;
     let (mut stack, problems) = Netstack::new(&cfg)?;
@@ -49,6 +56,10 @@ fn run(
     }
     let explanation = stack.routing().explain(*remote.ip())?;
     println!("route: {explanation}");
+    let until = Instant::now() + settle;
+    while Instant::now() < until {
+        stack.run_once(Duration::from_millis(10))?;
+    }
 
     let start = Instant::now();
     let handle = stack.tcp_connect(remote, None, 65536, 65536)?;
