@@ -327,6 +327,35 @@ for _ in range(3):
 }
 
 #[test]
+fn unresolvable_next_hop_gets_host_unreachable_and_first_packet_waits_for_arp() {
+    let Some(()) = require_root("unresolvable_next_hop_gets_host_unreachable") else {
+        return;
+    };
+    let lab = Lab::new("hostunreach");
+    let cfg = lab.config(true, 1500, "");
+    let daemon = lab.start(&cfg);
+    ping_ok(&lab.h1, "198.18.1.1");
+    // Nobody has 198.18.2.99: ARP gives up after about 3.5 s and the sender hears why.
+    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "8", "198.18.2.99"]);
+    assert!(
+        !ok && out.contains("From 198.18.1.1") && out.contains("Destination Host Unreachable"),
+        "{out}"
+    );
+    // h2 has never talked to the stack: its first ping waits in the neighbour queue while
+    // ARP resolves h2, and is answered (no loss on the first packet).
+    lab.h2.ip(&["neigh", "flush", "all"]);
+    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "3", "198.18.2.10"]);
+    assert!(ok && out.contains("1 received"), "{out}");
+    let status = daemon.stop();
+    assert!(status.success());
+    let log = lab.log();
+    assert!(
+        counter(counters(&log, "vmk1"), "neighbor_unreachable") >= 1,
+        "{log}"
+    );
+}
+
+#[test]
 fn article_config_starts_with_gateway_message() {
     let Some(()) = require_root("article_config_starts_with_gateway_message") else {
         return;

@@ -654,13 +654,14 @@ impl Netstack {
             return;
         };
         let original = &self.rx_buf[ETH_HDR..end];
+        let source = |peer| Some(v.addr_toward(peer));
         if push_icmp(
             &mut self.deferred,
             &mut self.icmp_limit,
             &mut self.ident,
             kind,
             original,
-            v,
+            source,
         ) {
             v.counters.icmp_errors += 1;
         }
@@ -686,6 +687,7 @@ impl Netstack {
     fn poll_neighbors(&mut self) {
         let now = Instant::now();
         let Self {
+            routing,
             neighbors,
             vmknics,
             tx_buf,
@@ -706,20 +708,21 @@ impl Netstack {
                 packet: pkt,
             } => {
                 debug!(neighbor = %ip, "neighbour unreachable");
-                let Some(v) = vmknics.get_mut(vmknic as usize) else {
-                    return;
-                };
-                v.counters.drop(DropReason::NeighborUnreachable);
                 // Packets the stack sent itself get no ICMP error (their source is ours).
-                let ours = packet::parse_ipv4(pkt).is_ok_and(|p| v.has_addr(p.src));
+                let ours = packet::parse_ipv4(pkt)
+                    .is_ok_and(|p| vmknics.iter().any(|x| x.has_addr(p.src)));
+                if let Some(v) = vmknics.get_mut(vmknic as usize) {
+                    v.counters.drop(DropReason::NeighborUnreachable);
+                }
                 if !ours {
+                    let source = |peer| routing.lookup(peer).map(|r| r.source);
                     push_icmp(
                         deferred,
                         icmp_limit,
                         ident,
                         IcmpError::HostUnreachable,
                         pkt,
-                        v,
+                        source,
                     );
                 }
             }
@@ -808,15 +811,16 @@ fn route_local(
     let _ = emit_ip(neighbors, vmknics, frame, e, next_hop, pkt, now);
 }
 
-/// Builds an ICMP error about `original` from vmknic `v`'s address into `deferred`, if
-/// allowed (RFC 1812 rules and the rate limit). True when one was queued.
+/// Builds an ICMP error about `original` into `deferred`, if allowed (RFC 1812 rules and the
+/// rate limit). Its source is what `source(original_src)` picks: the address of the vmknic
+/// facing the original sender, as Linux routers do. True when one was queued.
 fn push_icmp(
     deferred: &mut Ring,
     limit: &mut RateLimiter,
     ident: &mut u16,
     kind: IcmpError,
     original: &[u8],
-    v: &Vmknic,
+    source: impl FnOnce(Ipv4Addr) -> Option<Ipv4Addr>,
 ) -> bool {
     if !packet::may_send_icmp_error(original) {
         return false;
@@ -824,10 +828,12 @@ fn push_icmp(
     let Ok(info) = packet::parse_ipv4(original) else {
         return false;
     };
+    let Some(src) = source(info.src) else {
+        return false;
+    };
     if !limit.allow(Instant::now()) {
         return false;
     }
-    let src = v.addr_toward(info.src);
     *ident = ident.wrapping_add(1);
     let slot = deferred.slot_size();
     let Some(buf) = deferred.reserve(slot) else {
