@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Forwarding benchmark: vmkstack between two TAP vmknics beside the Linux kernel forwarding in
+# a router namespace, one topology shape, measured in the same run:
+#
+#   client ns -- subnet A -- router -- subnet B -- server ns
+#
+# (a) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true)
+# (b) router = a Linux namespace with two veth pairs and ip_forward=1
+#
+# Measures iperf3 TCP x1 and x4, UDP 64 B and 1472 B at full rate (packets/s received and
+# loss), ping RTT p50/p99, the daemon's CPU seconds per GB forwarded and its peak RSS, and
+# prints a table with the ratio vmkstack/kernel. Everything runs in namespaces it creates
+# (vmks-bench-<pid>-*), removed on exit and on failure; addresses are 198.18.0.0/15.
+#
+#   scripts/bench-forward.sh            # full run (about 1 minute)
+#   scripts/bench-forward.sh --quick    # smoke test (CI): checks that it works, not how fast
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=5
+pings=500
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+  secs=1
+  pings=50
+  quick=1
+fi
+[ "$(id -u)" -eq 0 ] || { echo "bench-forward.sh: run as root (it creates namespaces and TAPs)" >&2; exit 1; }
+for tool in ip iperf3 ping python3; do
+  command -v "$tool" >/dev/null || { echo "bench-forward.sh: needs $tool (apt-get install -y iproute2 iperf3 iputils-ping python3)" >&2; exit 1; }
+done
+
+profile=release
+[ $quick -eq 1 ] && profile=dev
+if [ $profile = release ]; then
+  cargo build --release --quiet --bin vmkstack
+  bin=target/release/vmkstack
+else
+  cargo build --quiet --bin vmkstack
+  bin=target/debug/vmkstack
+fi
+
+p="vmks-bench-$$"
+work=$(mktemp -d "/tmp/$p.XXXX")
+daemon_pid=""
+cleanup() {
+  set +e
+  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  for ns in c1 s1 st c2 r2 s2; do ip netns del "$p-$ns" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+for ns in c1 s1 st c2 r2 s2; do
+  ip netns add "$p-$ns"
+  ip -n "$p-$ns" link set lo up
+done
+x() { ns=$1; shift; ip netns exec "$p-$ns" "$@"; }
+
+# (a) vmkstack
+cat > "$work/vmkstack.toml" <<EOF
+forwarding = true
+[[vmknic]]
+name = "vmk0"
+portgroup = "A"
+ip = "198.18.10.1/24"
+netns = "$p-c1"
+[[vmknic]]
+name = "vmk1"
+portgroup = "B"
+ip = "198.18.11.1/24"
+netns = "$p-s1"
+EOF
+# Not through the `x` function: `ip netns exec` must be the background job itself, so that
+# $! is the daemon's own PID (ip execs it) for the CPU and RSS readings and the final SIGTERM.
+ip netns exec "$p-st" "$bin" daemon --config "$work/vmkstack.toml" --control "$work/ctl.sock" \
+  --log warn < /dev/null > /dev/null 2> "$work/daemon.log" &
+daemon_pid=$!
+for i in $(seq 100); do
+  ip -n "$p-c1" link show vmk0 >/dev/null 2>&1 && ip -n "$p-s1" link show vmk1 >/dev/null 2>&1 && break
+  sleep 0.05
+done
+ip -n "$p-c1" addr add 198.18.10.2/24 dev vmk0; ip -n "$p-c1" link set vmk0 up
+ip -n "$p-c1" route add default via 198.18.10.1
+ip -n "$p-s1" addr add 198.18.11.2/24 dev vmk1; ip -n "$p-s1" link set vmk1 up
+ip -n "$p-s1" route add default via 198.18.11.1
+
+# (b) the kernel
+ip -n "$p-c2" link add eth0 type veth peer name a0 netns "$p-r2"
+ip -n "$p-s2" link add eth0 type veth peer name b0 netns "$p-r2"
+ip -n "$p-c2" addr add 198.18.20.2/24 dev eth0; ip -n "$p-c2" link set eth0 up
+ip -n "$p-s2" addr add 198.18.21.2/24 dev eth0; ip -n "$p-s2" link set eth0 up
+ip -n "$p-r2" addr add 198.18.20.1/24 dev a0; ip -n "$p-r2" link set a0 up
+ip -n "$p-r2" addr add 198.18.21.1/24 dev b0; ip -n "$p-r2" link set b0 up
+x r2 sysctl -qw net.ipv4.ip_forward=1
+ip -n "$p-c2" route add default via 198.18.20.1
+ip -n "$p-s2" route add default via 198.18.21.1
+
+x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path does not forward" >&2; cat "$work/daemon.log" >&2; exit 1; }
+x c2 ping -c 3 -i 0.2 -W 2 198.18.21.2 >/dev/null || { echo "kernel path does not forward" >&2; exit 1; }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon_pid/stat"; }
+
+# iperf3 JSON → one figure. $1: client ns, $2: server ns, $3: server address, rest: client args.
+iperf() {
+  local cns=$1 sns=$2 addr=$3; shift 3
+  ip netns exec "$p-$sns" iperf3 -s -1 -B "$addr" -p 5201 < /dev/null > /dev/null 2>&1 &
+  local spid=$!
+  for i in $(seq 100); do x "$sns" ss -ltn | grep -q "$addr:5201" && break; sleep 0.02; done
+  x "$cns" iperf3 -c "$addr" -p 5201 -t "$secs" -J "$@" > "$work/iperf.json" || true
+  wait "$spid" 2>/dev/null || true
+  python3 - "$work/iperf.json" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print("0 0 0 0"); sys.exit()
+e = r.get("end", {})
+udp = r.get("start", {}).get("test_start", {}).get("protocol") == "UDP"
+if not udp:
+    rx = e.get("sum_received", {})
+    print(rx.get("bits_per_second", 0) / 1e9, rx.get("bytes", 0), 0, 0)
+else:
+    # The receiver's view: datagrams that arrived, per second.
+    s = e.get("sum_received") or e.get("sum", {})
+    secs = s.get("seconds", 1) or 1
+    pkts = s.get("packets", 0) - s.get("lost_packets", 0)
+    print(pkts / secs, s.get("bytes", 0), s.get("lost_percent", 0), 0)
+PY
+}
+
+# ping → "p50 p99" in microseconds.
+rtt() {
+  x "$1" ping -c "$pings" -i 0.002 -W 1 -q "$2" >/dev/null 2>&1 || true
+  x "$1" ping -c "$pings" -i 0.002 -W 1 "$2" 2>/dev/null | python3 -c '
+import re, sys
+t = sorted(float(m) for m in re.findall(r"time=([0-9.]+) ms", sys.stdin.read()))
+if not t: print("0 0"); sys.exit()
+q = lambda p: t[min(len(t) - 1, int(p * len(t)))] * 1000
+print("%.0f %.0f" % (q(0.5), q(0.99)))'
+}
+
+declare -A A B
+bytes_a=0
+t0=$(cpu_ticks)
+read -r A[tcp1] b _ _ < <(iperf c1 s1 198.18.11.2); bytes_a=$((bytes_a + ${b%.*}))
+read -r B[tcp1] _ _ _ < <(iperf c2 s2 198.18.21.2)
+read -r A[tcp4] b _ _ < <(iperf c1 s1 198.18.11.2 -P 4); bytes_a=$((bytes_a + ${b%.*}))
+read -r B[tcp4] _ _ _ < <(iperf c2 s2 198.18.21.2 -P 4)
+read -r A[udp64] b A[udp64loss] _ < <(iperf c1 s1 198.18.11.2 -u -b 0 -l 64); bytes_a=$((bytes_a + ${b%.*}))
+read -r B[udp64] _ B[udp64loss] _ < <(iperf c2 s2 198.18.21.2 -u -b 0 -l 64)
+read -r A[udp1472] b A[udp1472loss] _ < <(iperf c1 s1 198.18.11.2 -u -b 0 -l 1472); bytes_a=$((bytes_a + ${b%.*}))
+read -r B[udp1472] _ B[udp1472loss] _ < <(iperf c2 s2 198.18.21.2 -u -b 0 -l 1472)
+t1=$(cpu_ticks)
+read -r A[p50] A[p99] < <(rtt c1 198.18.11.2)
+read -r B[p50] B[p99] < <(rtt c2 198.18.21.2)
+hz=$(getconf CLK_TCK)
+cpu_s=$(python3 -c "print(($t1 - $t0) / $hz)")
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
+cpu_per_gb=$(python3 -c "b = $bytes_a; print('%.2f' % ($cpu_s / (b / 1e9)) if b else 'n/a')")
+
+ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else 'n/a')"; }
+echo
+echo "vmkstack forwarding vs the Linux kernel ($(nproc) cores, kernel $(uname -r), ${secs}s per test, $profile build)"
+printf '%-28s %14s %14s %8s\n' "measure" "vmkstack" "kernel" "ratio"
+printf '%-28s %14.2f %14.2f %8s\n' "TCP x1 (Gbit/s)" "${A[tcp1]}" "${B[tcp1]}" "$(ratio "${A[tcp1]}" "${B[tcp1]}")"
+printf '%-28s %14.2f %14.2f %8s\n' "TCP x4 (Gbit/s)" "${A[tcp4]}" "${B[tcp4]}" "$(ratio "${A[tcp4]}" "${B[tcp4]}")"
+printf '%-28s %14.0f %14.0f %8s\n' "UDP 64 B (packets/s rx)" "${A[udp64]}" "${B[udp64]}" "$(ratio "${A[udp64]}" "${B[udp64]}")"
+printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 64 B loss" "${A[udp64loss]}" "${B[udp64loss]}" ""
+printf '%-28s %14.0f %14.0f %8s\n' "UDP 1472 B (packets/s rx)" "${A[udp1472]}" "${B[udp1472]}" "$(ratio "${A[udp1472]}" "${B[udp1472]}")"
+printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 1472 B loss" "${A[udp1472loss]}" "${B[udp1472loss]}" ""
+printf '%-28s %14s %14s %8s\n' "ping RTT p50 (us)" "${A[p50]}" "${B[p50]}" "$(ratio "${A[p50]}" "${B[p50]}")"
+printf '%-28s %14s %14s %8s\n' "ping RTT p99 (us)" "${A[p99]}" "${B[p99]}" "$(ratio "${A[p99]}" "${B[p99]}")"
+printf '%-28s %14s %14s\n' "daemon CPU s per GB" "$cpu_per_gb" "-"
+printf '%-28s %14s %14s\n' "daemon peak RSS (MiB)" "$(python3 -c "print('%.1f' % ($rss_kib / 1024))")" "-"
+
+if [ $quick -eq 1 ]; then
+  # Smoke test: both paths carried traffic.
+  python3 -c "import sys; sys.exit(0 if float('${A[tcp1]}') > 0 and float('${B[tcp1]}') > 0 else 1)" \
+    || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
+  echo "bench-forward.sh --quick: ok"
+fi
