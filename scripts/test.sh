@@ -35,3 +35,14 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+
+# Whole-system smoke test of the forwarding benchmark (checks it works, not how fast).
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== scripts/bench-forward.sh --quick"
+  scripts/bench-forward.sh --quick
+elif [ -n "${CI:-}" ]; then
+  echo "test.sh: CI must run as root (namespaces, TAPs)" >&2
+  exit 1
+else
+  echo "SKIPPED: scripts/bench-forward.sh --quick needs root"
+fi

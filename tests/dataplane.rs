@@ -626,3 +626,51 @@ while True:
     assert!(ms < 500.0, "connect took {ms} ms: {text}");
     assert!(stdout.contains("echo: hello iSCSI"), "{text}");
 }
+
+#[test]
+fn vmknic_joins_a_bridge_as_its_port_group() {
+    let Some(()) = require_root("vmknic_joins_a_bridge_as_its_port_group") else {
+        return;
+    };
+    // The port group is a Linux bridge in the daemon's namespace; a host hangs off it by veth.
+    let dir = Scratch::new("bridge");
+    let stack = Netns::new("stack");
+    let host = Netns::new("host");
+    stack.ip(&["link", "add", "pg-iscsi", "type", "bridge"]);
+    stack.ip(&["link", "set", "pg-iscsi", "up"]);
+    common::veth(&stack, "pg-port1", "", &host, "eth0", "198.18.1.20/24");
+    stack.ip(&["link", "set", "pg-port1", "master", "pg-iscsi"]);
+    let cfg = dir.file("bridge.toml");
+    std::fs::write(
+        &cfg,
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI\"\nip = \"198.18.1.1/24\"\n\
+         mac = \"02:00:00:00:01:01\"\nbridge = \"pg-iscsi\"\n",
+    )
+    .expect("config");
+    let ctl = dir.file("ctl.sock");
+    let mut cmd = stack.command(
+        env!("CARGO_BIN_EXE_vmkstack"),
+        &[
+            "daemon",
+            "--config",
+            cfg.to_str().expect("utf-8"),
+            "--control",
+            ctl.to_str().expect("utf-8"),
+        ],
+    );
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let daemon = Proc::spawn(cmd);
+    assert!(wait_until(Duration::from_secs(10), || {
+        stack
+            .exec("ip", &["link", "show", "master", "pg-iscsi"])
+            .stdout
+            .windows(4)
+            .any(|w| w == b"vmk0")
+    }));
+    ping_ok(&host, "198.18.1.1");
+    assert!(host
+        .ip(&["neigh", "show", "198.18.1.1"])
+        .contains("02:00:00:00:01:01"));
+    assert!(daemon.stop().success());
+    assert!(!stack.exec("ip", &["link", "show", "vmk0"]).status.success());
+}
