@@ -1,6 +1,6 @@
 //! Per-vmknic counters: packets and bytes each way, and drops by reason.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vmkstack_vmknic::DropReason;
 
 /// Counters of one vmknic. Plain integers: only the data-plane thread writes them.
@@ -24,7 +24,7 @@ pub struct Counters {
 }
 
 /// The serializable view of [`Counters`], with drops by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountersView {
     /// Frames received.
     pub rx_packets: u64,

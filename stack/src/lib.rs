@@ -3,6 +3,7 @@
 //! runs it.
 
 pub mod config;
+pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod device;
