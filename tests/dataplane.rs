@@ -465,8 +465,9 @@ fn second_daemon_on_same_control_path_is_refused_and_stale_socket_is_replaced() 
     let cfg = dir.file("empty.toml");
     std::fs::write(&cfg, "forwarding = false\n").expect("config");
     let ctl = dir.file("ctl.sock");
-    // A stale socket file from a killed daemon.
-    std::fs::write(&ctl, "").expect("stale socket");
+    // A stale socket file from a killed daemon: bound, then abandoned.
+    drop(std::os::unix::net::UnixListener::bind(&ctl).expect("stale socket"));
+    assert!(ctl.exists());
     let spawn = || {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vmkstack"));
         c.args([
@@ -482,11 +483,9 @@ fn second_daemon_on_same_control_path_is_refused_and_stale_socket_is_replaced() 
         c
     };
     let first = Proc::spawn(spawn());
+    // Ready when the socket answers (the stale one refuses connections).
     assert!(wait_until(Duration::from_secs(5), || {
-        std::fs::metadata(&ctl).is_ok_and(|m| {
-            use std::os::unix::fs::FileTypeExt;
-            m.file_type().is_socket()
-        })
+        std::os::unix::net::UnixStream::connect(&ctl).is_ok()
     }));
     let second = spawn().output().expect("second daemon");
     assert!(!second.status.success());
@@ -498,6 +497,17 @@ fn second_daemon_on_same_control_path_is_refused_and_stale_socket_is_replaced() 
     let status = first.stop();
     assert!(status.success(), "{status}");
     assert!(!ctl.exists(), "socket removed on shutdown");
+    assert!(
+        !dir.file("ctl.sock.lock").exists(),
+        "lock file removed on shutdown"
+    );
+
+    // A regular file in the way is not ours to delete.
+    std::fs::write(&ctl, "not a socket").expect("file");
+    let out = spawn().output().expect("daemon");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read_to_string(&ctl).unwrap_or_default(), "not a socket");
 }
 
 /// The example program that embeds the stack (built by `cargo test` with the examples).

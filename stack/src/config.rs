@@ -52,6 +52,10 @@ pub struct RawConfig {
     /// The one default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_gateway: Option<String>,
+    /// A group whose members may change the stack through the control socket (default:
+    /// root only; the socket is then mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_group: Option<String>,
     /// VMkernel interfaces.
     #[serde(default, rename = "vmknic", skip_serializing_if = "Vec::is_empty")]
     pub vmknics: Vec<RawVmknic>,
@@ -121,6 +125,8 @@ pub struct Config {
     pub forwarding: bool,
     /// The configured default gateway, reachable or not.
     pub default_gateway: Option<Ipv4Addr>,
+    /// The group allowed to change state through the control socket.
+    pub control_group: Option<String>,
     /// VMkernel interfaces, in vmk order.
     pub vmknics: Vec<VmknicConfig>,
     /// Static routes in file order.
@@ -260,6 +266,7 @@ impl Config {
             netstack: Some(self.netstack.clone()),
             forwarding: Some(self.forwarding),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
+            control_group: self.control_group.clone(),
             vmknics: self
                 .vmknics
                 .iter()
@@ -363,6 +370,11 @@ impl RawConfig {
                 .ok()
         });
 
+        if let Some(g) = &self.control_group {
+            if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {
+                c.bad("control_group", g, "a group name is one word without `:`");
+            }
+        }
         let mut vmknics = Vec::new();
         for (i, v) in self.vmknics.iter().enumerate() {
             if let Some(vc) = validate_vmknic(&mut c, i, v) {
@@ -425,6 +437,7 @@ impl RawConfig {
                 netstack,
                 forwarding: self.forwarding.unwrap_or(false),
                 default_gateway,
+                control_group: self.control_group.clone(),
                 vmknics,
                 routes,
             })

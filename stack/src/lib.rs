@@ -9,6 +9,8 @@ pub mod daemon;
 pub mod device;
 pub mod netstack;
 pub mod packet;
+pub mod server;
+mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
 pub use netstack::{Netstack, SocketError, StackError};

@@ -25,6 +25,11 @@ use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborEvent, NeighborTable, Re
 use vmkstack_vmknic::{Tap, TapError};
 
 use crate::config::{Config, VmknicConfig};
+
+mod ops;
+mod probe;
+
+pub use probe::{PingError, PingId, ProbeError, ProbeId};
 use crate::counters::Counters;
 use crate::device::{IpDevice, Ring};
 use crate::packet::{self, IcmpError, RateLimiter};
@@ -55,6 +60,15 @@ pub enum StackError {
     /// epoll could not be set up.
     #[error("event loop: {0}")]
     Poll(#[source] io::Error),
+    /// The TAP's carrier could not be switched.
+    #[error("{vmknic}: carrier: {source}")]
+    Carrier {
+        /// The vmknic.
+        vmknic: VmknicId,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Why an application socket could not be opened.
@@ -83,9 +97,17 @@ pub struct Vmknic {
     tap: Option<Tap>,
     /// The TAP may still hold frames (mio is edge-triggered).
     readable: bool,
+    /// False once removed at run time (the slot keeps its index, which tokens and the
+    /// neighbour table use, and is reused if the same vmkN comes back).
+    present: bool,
 }
 
 impl Vmknic {
+    /// Present, enabled and with a TAP: takes part in routing and delivery.
+    fn active(&self) -> bool {
+        self.present && self.cfg.enabled && self.tap.is_some()
+    }
+
     /// True when the vmknic holds `ip`.
     fn has_addr(&self, ip: Ipv4Addr) -> bool {
         self.cfg.addresses().any(|a| a.addr() == ip)
@@ -146,6 +168,36 @@ pub struct Netstack {
     ident: u16,
     epoch: Instant,
     next_port: u16,
+    probes: probe::Probes,
+}
+
+/// Creates a vmknic's TAP: MTU, up, bridge, namespace, registered with `poll` under `token`.
+/// A disabled vmknic gets its TAP too, with the carrier off (the cable is pulled).
+fn open_tap(v: &VmknicConfig, poll: &Poll, token: Token) -> Result<Tap, StackError> {
+    let err = |source| StackError::Tap {
+        vmknic: v.id,
+        source,
+    };
+    let mut tap = Tap::create(&v.tap, v.mac, v.mtu).map_err(err)?;
+    if let Some(br) = &v.bridge {
+        tap.join_bridge(br).map_err(err)?;
+    }
+    if let Some(ns) = &v.netns {
+        tap.move_to_netns(ns).map_err(err)?;
+    }
+    if !v.enabled {
+        tap.set_carrier(false).map_err(|e| StackError::Carrier {
+            vmknic: v.id,
+            source: e,
+        })?;
+    }
+    let fd: RawFd = tap.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&fd), token, Interest::READABLE)
+        .map_err(StackError::Poll)?;
+    info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = %v.address,
+        portgroup = %v.portgroup, enabled = v.enabled, "vmknic up");
+    Ok(tap)
 }
 
 fn smol_now(epoch: Instant) -> smoltcp::time::Instant {
@@ -163,69 +215,29 @@ impl Netstack {
             std::sync::Arc::new(Waker::new(poll.registry(), WAKER).map_err(StackError::Poll)?);
         let mut vmknics = Vec::new();
         for (i, v) in cfg.vmknics.iter().enumerate() {
-            let tap = if v.enabled {
-                let err = |source| StackError::Tap {
-                    vmknic: v.id,
-                    source,
-                };
-                let mut tap = Tap::create(&v.tap, v.mac, v.mtu).map_err(err)?;
-                if let Some(br) = &v.bridge {
-                    tap.join_bridge(br).map_err(err)?;
-                }
-                if let Some(ns) = &v.netns {
-                    tap.move_to_netns(ns).map_err(err)?;
-                }
-                let fd: RawFd = tap.as_raw_fd();
-                poll.registry()
-                    .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
-                    .map_err(StackError::Poll)?;
-                info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = %v.address,
-                    portgroup = %v.portgroup, "vmknic up");
-                Some(tap)
-            } else {
-                info!(vmknic = %v.id, "vmknic disabled");
-                None
-            };
+            let tap = open_tap(v, &poll, Token(i))?;
             vmknics.push(Vmknic {
                 cfg: v.clone(),
                 counters: Counters::default(),
-                tap,
+                tap: Some(tap),
                 readable: true,
+                present: true,
             });
         }
 
         let mtu = cfg
             .vmknics
             .iter()
-            .filter(|v| v.enabled)
             .map(|v| usize::from(v.mtu))
             .min()
             .unwrap_or(1500);
         let mut device = IpDevice::new(DEVICE_SLOTS, FRAME, mtu);
         let epoch = Instant::now();
-        let mut iface = Interface::new(
+        let iface = Interface::new(
             IfaceConfig::new(HardwareAddress::Ip),
             &mut device,
             smol_now(epoch),
         );
-        let mut first = None;
-        iface.update_ip_addrs(|addrs| {
-            for v in cfg.vmknics.iter().filter(|v| v.enabled) {
-                for a in v.addresses() {
-                    first.get_or_insert(a.addr());
-                    let cidr = IpCidr::Ipv4(Ipv4Cidr::new(a.addr(), a.prefix_len()));
-                    if addrs.push(cidr).is_err() {
-                        warn!(address = %a, "smoltcp address table full; address not local");
-                    }
-                }
-            }
-        });
-        // smoltcp only checks that *some* route exists before sending; the real decision is
-        // ours (every packet it emits goes through the routing core).
-        if let Some(any) = first {
-            let _ = iface.routes_mut().add_default_ipv4_route(any);
-        }
-
         let mut stack = Netstack {
             name: cfg.netstack.clone(),
             forwarding: cfg.forwarding,
@@ -246,7 +258,9 @@ impl Netstack {
             ident: 1,
             epoch,
             next_port: 49152,
+            probes: probe::Probes::new(),
         };
+        stack.refresh_addrs();
         for i in 0..stack.vmknics.len() {
             stack.announce(i);
         }
@@ -254,9 +268,33 @@ impl Netstack {
         Ok((stack, problems))
     }
 
+    /// Gives smoltcp the addresses of every active vmknic.
+    fn refresh_addrs(&mut self) {
+        let mut first = None;
+        let vmknics = &self.vmknics;
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            for v in vmknics.iter().filter(|v| v.active()) {
+                for a in v.cfg.addresses() {
+                    first.get_or_insert(a.addr());
+                    let cidr = IpCidr::Ipv4(Ipv4Cidr::new(a.addr(), a.prefix_len()));
+                    if addrs.push(cidr).is_err() {
+                        warn!(address = %a, "smoltcp address table full; address not local");
+                    }
+                }
+            }
+        });
+        // smoltcp only checks that *some* route exists before sending; the real decision is
+        // ours (every packet it emits goes through the routing core).
+        self.iface.routes_mut().remove_default_ipv4_route();
+        if let Some(any) = first {
+            let _ = self.iface.routes_mut().add_default_ipv4_route(any);
+        }
+    }
+
     /// Sends a gratuitous ARP for every address of vmknic `i`.
     fn announce(&mut self, i: usize) {
-        let Some(v) = self.vmknics.get_mut(i) else {
+        let Some(v) = self.vmknics.get_mut(i).filter(|v| v.active()) else {
             return;
         };
         let addrs: Vec<Ipv4Addr> = v.cfg.addresses().map(|a| a.addr()).collect();
@@ -360,7 +398,7 @@ impl Netstack {
             Some(id) => self
                 .vmknics
                 .iter()
-                .find(|v| v.cfg.id == id && v.tap.is_some())
+                .find(|v| v.cfg.id == id && v.active())
                 .map(|v| v.addr_toward(dst))
                 .ok_or(SocketError::NoVmknic(id)),
             None => Ok(self.routing.explain(dst)?.source),
@@ -375,7 +413,10 @@ impl Netstack {
         if let Some(d) = self.iface.poll_delay(smol_now(self.epoch), &self.sockets) {
             timeout = timeout.min(Duration::from_micros(d.total_micros()));
         }
-        if let Some(at) = self.neighbors.next_deadline() {
+        for at in [self.neighbors.next_deadline(), self.probes.next_deadline()]
+            .into_iter()
+            .flatten()
+        {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
         if self.vmknics.iter().any(|v| v.readable && v.tap.is_some()) {
@@ -401,21 +442,41 @@ impl Netstack {
 
     /// Runs smoltcp and routes what it sent (call after changing a socket to send promptly).
     pub fn poll_local(&mut self) {
-        let now = smol_now(self.epoch);
-        self.iface.poll(now, &mut self.device, &mut self.sockets);
-        let at = Instant::now();
-        while let Some(pkt) = self.device.tx.front() {
-            route_local(
-                &self.routing,
-                &mut self.neighbors,
-                &mut self.vmknics,
-                &mut self.tx_buf,
-                pkt,
-                at,
-            );
-            self.device.tx.pop();
+        // Packets smoltcp sends to one of our own addresses loop back into it (or complete a
+        // ping); the loop ends because each round only moves what is queued.
+        for _ in 0..4 {
+            let now = smol_now(self.epoch);
+            self.iface.poll(now, &mut self.device, &mut self.sockets);
+            let at = Instant::now();
+            let mut looped = false;
+            let Self {
+                routing,
+                neighbors,
+                vmknics,
+                tx_buf,
+                device,
+                probes,
+                ..
+            } = self;
+            let IpDevice { rx, tx, .. } = device;
+            while let Some(pkt) = tx.front() {
+                match local_destination(vmknics, pkt) {
+                    Some(info) => {
+                        looped = true;
+                        // A full rx ring drops, as a congested loopback would.
+                        if !probes.echo_reply(pkt, &info, at) {
+                            rx.push(pkt);
+                        }
+                    }
+                    None => route_local(routing, neighbors, vmknics, tx_buf, pkt, at),
+                }
+                tx.pop();
+            }
+            self.flush_deferred();
+            if !looped {
+                break;
+            }
         }
-        self.flush_deferred();
     }
 
     fn read_tap(&mut self, i: usize) {
@@ -434,7 +495,11 @@ impl Netstack {
                 Ok(Some(n)) => {
                     v.counters.rx_packets += 1;
                     v.counters.rx_bytes += n as u64;
-                    self.handle_frame(i, n);
+                    if v.active() {
+                        self.handle_frame(i, n);
+                    } else {
+                        v.counters.drop(DropReason::Disabled);
+                    }
                 }
                 Ok(None) => {
                     v.readable = false;
@@ -527,7 +592,7 @@ impl Netstack {
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         self.vmknics
             .iter()
-            .any(|v| v.tap.is_some() && v.has_addr(ip))
+            .any(|v| v.active() && v.has_addr(ip))
     }
 
     fn handle_ipv4(&mut self, i: usize, n: usize) {
@@ -542,6 +607,16 @@ impl Netstack {
             return self.count(i, DropReason::Martian);
         }
         if self.is_local(info.dst) {
+            if info.protocol == 1
+                && self
+                    .probes
+                    .echo_reply(&self.rx_buf[ETH_HDR..end], &info, Instant::now())
+            {
+                if let Some(v) = self.vmknics.get_mut(i) {
+                    v.counters.delivered += 1;
+                }
+                return;
+            }
             if self.device.rx.push(&self.rx_buf[ETH_HDR..end]) {
                 if let Some(v) = self.vmknics.get_mut(i) {
                     v.counters.delivered += 1;
@@ -694,6 +769,7 @@ impl Netstack {
             deferred,
             icmp_limit,
             ident,
+            probes,
             ..
         } = self;
         neighbors.poll_events(now, |event| match event {
@@ -714,7 +790,9 @@ impl Netstack {
                 if let Some(v) = vmknics.get_mut(vmknic as usize) {
                     v.counters.drop(DropReason::NeighborUnreachable);
                 }
-                if !ours {
+                if ours {
+                    probes.neighbor_failed(pkt);
+                } else {
                     let source = |peer| routing.lookup(peer).map(|r| r.source);
                     push_icmp(
                         deferred,
@@ -731,11 +809,20 @@ impl Netstack {
     }
 }
 
+/// The header of a packet the stack sent to one of its own addresses.
+fn local_destination(vmknics: &[Vmknic], pkt: &[u8]) -> Option<packet::Ipv4Info> {
+    let info = packet::parse_ipv4(pkt).ok()?;
+    vmknics
+        .iter()
+        .any(|v| v.active() && v.has_addr(info.dst))
+        .then_some(info)
+}
+
 /// The index of an enabled vmknic.
 fn index_of(vmknics: &[Vmknic], id: VmknicId) -> Option<usize> {
     vmknics
         .iter()
-        .position(|v| v.cfg.id == id && v.tap.is_some())
+        .position(|v| v.cfg.id == id && v.active())
 }
 
 /// Broadcasts an ARP request for `target` from vmknic `v`.

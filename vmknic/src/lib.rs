@@ -5,6 +5,7 @@ pub mod arp;
 pub mod eth;
 pub mod mac;
 pub mod neighbor;
+pub mod sys;
 pub mod tap;
 
 pub use arp::{ArpAction, ArpOp, ArpRepr, ARP_FRAME_LEN};

@@ -282,6 +282,25 @@ impl Tap {
         }
     }
 
+    /// Turns the carrier on or off (a disabled vmknic: the wire is unplugged, the host side
+    /// keeps its addresses and routes).
+    pub fn set_carrier(&self, on: bool) -> io::Result<()> {
+        crate::sys::set_carrier(self.dev.as_raw_fd(), on)
+    }
+
+    /// Changes the netdev's MTU, wherever its kernel side lives now.
+    pub fn set_mtu(&mut self, mtu: u16) -> Result<(), TapError> {
+        let name = self.name.clone();
+        self.ip(&["link", "set", "dev", &name, "mtu", &mtu.to_string()])
+            .map_err(|source| TapError::Mtu {
+                tap: name.clone(),
+                mtu,
+                source,
+            })?;
+        self.mtu = mtu;
+        Ok(())
+    }
+
     /// The descriptor, for epoll/mio registration; it stays owned by the `Tap`.
     pub fn as_raw_fd(&self) -> RawFd {
         self.dev.as_raw_fd()

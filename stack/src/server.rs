@@ -1,0 +1,289 @@
+//! The control socket's server side: a thread accepts clients, a thread per client (bounded)
+//! reads request lines, checks the caller's rights, and hands each parsed request to the event
+//! loop over a bounded channel, waking it. A slow, silent or hostile client only ever holds
+//! its own thread: the data plane and the other clients go on.
+
+use std::io::{BufRead, BufReader, ErrorKind as IoKind, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use mio::Waker;
+use tracing::{debug, info, warn};
+
+use crate::control::{parse_request, Action, ErrorKind, RemoteError, Response, MAX_LINE};
+use crate::sys::{peer_cred, PeerCred};
+
+/// Clients served at once; more are told the daemon is busy.
+pub const MAX_CLIENTS: usize = 32;
+/// A client that sends nothing for this long is disconnected.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests waiting for the event loop at once.
+pub const QUEUE_DEPTH: usize = 256;
+/// Longest wait for the event loop's answer (pings and probes carry their own, shorter,
+/// timeouts).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A request for the event loop, with the way back to its client.
+pub struct Pending {
+    /// What to do.
+    pub action: Action,
+    /// Where the answer goes.
+    pub reply: Sender<Response>,
+}
+
+/// Who may change state.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Members of this group (by ID) may change state; root always may.
+    pub group: Option<(String, u32)>,
+}
+
+impl Policy {
+    /// True when `cred` may change state: root, or a member (primary or supplementary) of
+    /// the configured group.
+    pub fn may_change(&self, cred: &PeerCred) -> bool {
+        if cred.uid == 0 {
+            return true;
+        }
+        let Some((_, gid)) = &self.group else {
+            return false;
+        };
+        cred.gid == *gid || supplementary_groups(cred.pid).contains(gid)
+    }
+
+    /// The refusal a caller without rights gets.
+    fn refusal(&self, cred: &PeerCred) -> RemoteError {
+        let who = match &self.group {
+            Some((name, _)) => format!("root or a member of group {name}"),
+            None => "root".to_string(),
+        };
+        RemoteError::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "permission denied: uid {} may list but not change the stack (changes need {who})",
+                cred.uid
+            ),
+        )
+    }
+}
+
+/// The supplementary groups of process `pid`, from /proc (empty if it is gone).
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|g| g.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Looks a group up in /etc/group: its ID.
+pub fn group_id(name: &str) -> Option<u32> {
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next()? == name).then(|| f.nth(1)?.parse().ok())?
+        })
+}
+
+/// The running server; [`Server::stop`] ends the accept thread.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    path: PathBuf,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `listener` (bound at `path`) until stopped.
+    pub fn spawn(
+        listener: UnixListener,
+        path: PathBuf,
+        queue: Sender<Pending>,
+        waker: Arc<Waker>,
+        policy: Policy,
+    ) -> std::io::Result<Server> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let active = Arc::new(AtomicUsize::new(0));
+        let stop2 = stop.clone();
+        let accept = std::thread::Builder::new()
+            .name("vmkstack-control".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if stop2.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = conn else { continue };
+                    if active.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                        let busy = RemoteError::new(
+                            ErrorKind::Busy,
+                            format!("too many control clients (limit {MAX_CLIENTS}); try again"),
+                        );
+                        let _ = (&stream).write_all(Response::err(busy).to_line().as_bytes());
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::Relaxed);
+                    let (queue, waker, policy, active) =
+                        (queue.clone(), waker.clone(), policy.clone(), active.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("vmkstack-client".into())
+                        .spawn(move || {
+                            serve_client(stream, &queue, &waker, &policy);
+                            active.fetch_sub(1, Ordering::Relaxed);
+                        });
+                    if let Err(e) = spawned {
+                        warn!("cannot start a control client thread: {e}");
+                    }
+                }
+            })?;
+        Ok(Server {
+            stop,
+            path,
+            accept: Some(accept),
+        })
+    }
+
+    /// Stops accepting (client threads end with their clients or their idle timeout).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the blocking accept.
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads request lines until the client leaves, idles out, or breaks the protocol.
+fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, policy: &Policy) {
+    let cred = match peer_cred(&stream) {
+        Ok(c) => c,
+        Err(e) => {
+            debug!("control client without credentials: {e}");
+            return;
+        }
+    };
+    let may_change = policy.may_change(&cred);
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    loop {
+        let mut line = Vec::new();
+        let n = match (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
+                debug!(uid = cred.uid, "control client idle; closing");
+                return;
+            }
+            Err(_) => return,
+        };
+        if n == 0 {
+            return;
+        }
+        if line.last() != Some(&b'\n') && line.len() > MAX_LINE {
+            let e = RemoteError::new(
+                ErrorKind::TooLong,
+                format!("request longer than {MAX_LINE} bytes; closing the connection"),
+            );
+            let _ = writer.write_all(Response::err(e).to_line().as_bytes());
+            return;
+        }
+        let resp = match std::str::from_utf8(&line) {
+            Err(_) => Response::err(RemoteError::new(ErrorKind::BadRequest, "request is not UTF-8")),
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => answer(text.trim_end(), &cred, may_change, queue, waker, policy),
+        };
+        if writer.write_all(resp.to_line().as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// One request: parse, check rights, queue for the loop, wait for its answer.
+fn answer(
+    text: &str,
+    cred: &PeerCred,
+    may_change: bool,
+    queue: &Sender<Pending>,
+    waker: &Waker,
+    policy: &Policy,
+) -> Response {
+    let req = match parse_request(text) {
+        Ok(r) => r,
+        Err(e) => return Response::err(e),
+    };
+    if req.action.changes_state() && !may_change {
+        info!(uid = cred.uid, pid = cred.pid, "refused a state change from a caller without rights");
+        return Response::err(policy.refusal(cred));
+    }
+    let (tx, rx) = bounded(1);
+    match queue.try_send(Pending {
+        action: req.action,
+        reply: tx,
+    }) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            return Response::err(RemoteError::new(
+                ErrorKind::Busy,
+                format!("{QUEUE_DEPTH} requests are already waiting; try again"),
+            ))
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Response::err(RemoteError::new(ErrorKind::Io, "the daemon is shutting down"))
+        }
+    }
+    let _ = waker.wake();
+    rx.recv_timeout(REPLY_TIMEOUT).unwrap_or_else(|_| {
+        Response::err(RemoteError::new(
+            ErrorKind::Timeout,
+            "the event loop did not answer in time",
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_policy() {
+        let root = PeerCred {
+            pid: 1,
+            uid: 0,
+            gid: 0,
+        };
+        let user = PeerCred {
+            pid: i32::MAX,
+            uid: 1000,
+            gid: 1000,
+        };
+        let none = Policy { group: None };
+        assert!(none.may_change(&root));
+        assert!(!none.may_change(&user));
+        assert!(none.refusal(&user).message.contains("changes need root"));
+        let group = Policy {
+            group: Some(("vmkadmin".into(), 1000)),
+        };
+        assert!(group.may_change(&user));
+        let other = Policy {
+            group: Some(("vmkadmin".into(), 4242)),
+        };
+        assert!(!other.may_change(&user));
+        assert!(other.refusal(&user).message.contains("group vmkadmin"));
+    }
+
+    #[test]
+    fn test_group_id_of_root() {
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-vmks"), None);
+    }
+}
