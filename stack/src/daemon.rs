@@ -76,7 +76,10 @@ impl ControlPath {
     /// Takes `<control>.lock` (refusing if another daemon holds it), then replaces any stale
     /// socket left by a killed daemon and binds a fresh one: mode 0600, or 0660 with the
     /// control group.
-    fn acquire(control: &Path, group: Option<u32>) -> Result<(ControlPath, UnixListener), DaemonError> {
+    fn acquire(
+        control: &Path,
+        group: Option<u32>,
+    ) -> Result<(ControlPath, UnixListener), DaemonError> {
         let ctl = control.display().to_string();
         let io_err = |source| DaemonError::Control {
             path: ctl.clone(),
@@ -222,7 +225,10 @@ impl Daemon {
             .find(|v| v.id.to_string() == name || v.portgroup == name)
             .map(|v| v.id)
             .ok_or_else(|| {
-                RemoteError::new(ErrorKind::NotFound, format!("no vmknic or port group named `{name}`"))
+                RemoteError::new(
+                    ErrorKind::NotFound,
+                    format!("no vmknic or port group named `{name}`"),
+                )
             })
     }
 
@@ -295,11 +301,16 @@ impl Daemon {
                 if self.stack.remove_neighbor(ip) {
                     Ok(Value::Null)
                 } else {
-                    Err(RemoteError::new(ErrorKind::NotFound, format!("no neighbour {ip}")))
+                    Err(RemoteError::new(
+                        ErrorKind::NotFound,
+                        format!("no neighbour {ip}"),
+                    ))
                 }
             }),
             Action::RouteAdd { network, gateway } => self.route_add(&network, &gateway),
-            Action::RouteRemove { network, gateway } => self.route_remove(&network, gateway.as_deref()),
+            Action::RouteRemove { network, gateway } => {
+                self.route_remove(&network, gateway.as_deref())
+            }
             Action::GatewaySet { gateway } => self.gateway_set(&gateway),
             Action::GatewayClear { gateway } => self.gateway_clear(gateway.as_deref()),
             Action::VmknicAdd { vmknic } => self.vmknic_add(vmknic),
@@ -316,7 +327,18 @@ impl Daemon {
                 ttl,
                 timeout_ms,
                 seq,
-            } => return self.ping(&destination, vmknic.as_deref(), size, df, ttl, timeout_ms, seq, reply),
+            } => {
+                return self.ping(
+                    &destination,
+                    vmknic.as_deref(),
+                    size,
+                    df,
+                    ttl,
+                    timeout_ms,
+                    seq,
+                    reply,
+                )
+            }
             Action::TcpProbe {
                 destination,
                 port,
@@ -387,7 +409,9 @@ impl Daemon {
         if let Some(g) = gateway {
             let g = addr(g)?;
             if g != current {
-                return Err(invalid(format!("the default gateway is {current}, not {g}")));
+                return Err(invalid(format!(
+                    "the default gateway is {current}, not {g}"
+                )));
             }
         }
         let mut table = self.stack.routing().clone();
@@ -411,7 +435,12 @@ impl Daemon {
         let mut raw = self.cfg.to_raw();
         raw.vmknics.push(v);
         let new = Self::validated(raw)?;
-        let Some(vc) = new.vmknics.iter().find(|x| x.id.to_string() == name).cloned() else {
+        let Some(vc) = new
+            .vmknics
+            .iter()
+            .find(|x| x.id.to_string() == name)
+            .cloned()
+        else {
             return Err(invalid(format!("`{name}` is not a vmknic name")));
         };
         self.stack.add_vmknic(&vc).map_err(stack_error)?;
@@ -517,7 +546,10 @@ impl Daemon {
             Err(e) => return Outcome::Done(Err(e)),
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, 120_000)));
-        match self.stack.probe_start(SocketAddrV4::new(dst, port), via, timeout) {
+        match self
+            .stack
+            .probe_start(SocketAddrV4::new(dst, port), via, timeout)
+        {
             Ok(id) => {
                 self.probes.insert(id, reply.clone());
                 Outcome::Later

@@ -29,10 +29,10 @@ use crate::config::{Config, VmknicConfig};
 mod ops;
 mod probe;
 
-pub use probe::{PingError, PingId, ProbeError, ProbeId};
 use crate::counters::Counters;
 use crate::device::{IpDevice, Ring};
 use crate::packet::{self, IcmpError, RateLimiter};
+pub use probe::{PingError, PingId, ProbeError, ProbeId};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
 const FRAME: usize = 9216 + ETH_HDR;
@@ -179,11 +179,12 @@ fn open_tap(v: &VmknicConfig, poll: &Poll, token: Token) -> Result<Tap, StackErr
         source,
     };
     let mut tap = Tap::create(&v.tap, v.mac, v.mtu).map_err(err)?;
-    if let Some(br) = &v.bridge {
-        tap.join_bridge(br).map_err(err)?;
-    }
+    // Into the namespace first: a bridge named together with a namespace lives there.
     if let Some(ns) = &v.netns {
         tap.move_to_netns(ns).map_err(err)?;
+    }
+    if let Some(br) = &v.bridge {
+        tap.join_bridge(br).map_err(err)?;
     }
     if !v.enabled {
         tap.set_carrier(false).map_err(|e| StackError::Carrier {
@@ -555,7 +556,14 @@ impl Netstack {
         if let Some(len) = action.reply_len {
             v.send(&self.tx_buf[..len]);
         }
-        if let Some((ip, mac)) = action.learn {
+        // Learn only neighbours on this wire's subnets that are not our own addresses: a
+        // host may ARP from an address of another interface (Linux arp_announce=0), and that
+        // must not teach us a MAC for a subnet behind another vmknic.
+        let on_wire = action
+            .learn
+            .filter(|(ip, _)| v.cfg.addresses().any(|a| a.contains(ip)));
+        let learn = on_wire.filter(|(ip, _)| !self.is_local(*ip));
+        if let Some((ip, mac)) = learn {
             let now = Instant::now();
             if self
                 .neighbors
@@ -589,10 +597,17 @@ impl Netstack {
         });
     }
 
+    /// The broadcast address of a connected subnet.
+    fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
+        self.vmknics.iter().filter(|v| v.active()).any(|v| {
+            v.cfg
+                .addresses()
+                .any(|a| a.prefix_len() < 31 && a.broadcast() == ip)
+        })
+    }
+
     fn is_local(&self, ip: Ipv4Addr) -> bool {
-        self.vmknics
-            .iter()
-            .any(|v| v.active() && v.has_addr(ip))
+        self.vmknics.iter().any(|v| v.active() && v.has_addr(ip))
     }
 
     fn handle_ipv4(&mut self, i: usize, n: usize) {
@@ -603,7 +618,12 @@ impl Netstack {
             Err(_) => return self.count(i, DropReason::BadIpv4),
         };
         let end = ETH_HDR + info.total_len;
-        if packet::is_martian(info.src) {
+        // Martian sources (RFC 1812 5.3.7), including our own addresses and the broadcast
+        // address of a connected subnet: never delivered, forwarded or answered.
+        if packet::is_martian(info.src)
+            || self.is_local(info.src)
+            || self.is_directed_broadcast(info.src)
+        {
             return self.count(i, DropReason::Martian);
         }
         if self.is_local(info.dst) {
@@ -626,12 +646,10 @@ impl Netstack {
             }
             return;
         }
-        let directed_broadcast = self.vmknics.iter().any(|v| {
-            v.cfg
-                .addresses()
-                .any(|a| a.prefix_len() < 31 && a.broadcast() == info.dst)
-        });
-        if packet::is_martian(info.dst) || directed_broadcast {
+        // A unicast IP in a link-layer broadcast is not forwarded (RFC 1812 5.3.4), nor
+        // martian or directed-broadcast destinations.
+        let l2_broadcast = self.rx_buf.get(..6) == Some(&[0xff; 6][..]);
+        if l2_broadcast || packet::is_martian(info.dst) || self.is_directed_broadcast(info.dst) {
             return self.count(i, DropReason::Martian);
         }
         if !self.forwarding {
@@ -665,6 +683,7 @@ impl Netstack {
             return self.count(i, DropReason::NoRoute);
         };
         let Some(e) = index_of(&self.vmknics, route.next_hop.vmknic()) else {
+            self.icmp_error(i, IcmpError::NetUnreachable, end);
             return self.count(i, DropReason::NoRoute);
         };
         let mtu = self.vmknics.get(e).map_or(0, |v| v.cfg.mtu);
@@ -675,9 +694,6 @@ impl Netstack {
         }
         packet::decrement_ttl(&mut self.rx_buf[ETH_HDR..end]);
         let now = Instant::now();
-        if let Some(v) = self.vmknics.get_mut(e) {
-            v.counters.forwarded += 1;
-        }
         if info.total_len > usize::from(mtu) {
             // Without DF: fragments are built one at a time in `frag_buf` and each goes
             // through the neighbour path.
@@ -697,14 +713,17 @@ impl Netstack {
                 self.count(i, DropReason::BadIpv4);
             } else if unreachable {
                 self.icmp_error(i, IcmpError::HostUnreachable, end);
+            } else if let Some(v) = self.vmknics.get_mut(e) {
+                v.counters.forwarded += 1;
             }
             return;
         }
         // Fast path: a known neighbour; rewrite the MACs in place and write the frame.
-        if let Some(mac) = self.neighbors.lookup(next_hop, now) {
+        if let Some(mac) = self.neighbors.lookup_on(next_hop, e as u32, now) {
             if let Some(v) = self.vmknics.get_mut(e) {
                 eth::write_header(&mut self.rx_buf, mac, v.cfg.mac, ETHERTYPE_IPV4);
                 v.send(&self.rx_buf[..end]);
+                v.counters.forwarded += 1;
             }
             return;
         }
@@ -719,6 +738,8 @@ impl Netstack {
         );
         if !reachable {
             self.icmp_error(i, IcmpError::HostUnreachable, end);
+        } else if let Some(v) = self.vmknics.get_mut(e) {
+            v.counters.forwarded += 1;
         }
     }
 
@@ -794,7 +815,7 @@ impl Netstack {
                     probes.neighbor_failed(pkt);
                 } else {
                     let source = |peer| routing.lookup(peer).map(|r| r.source);
-                    push_icmp(
+                    let sent = push_icmp(
                         deferred,
                         icmp_limit,
                         ident,
@@ -802,6 +823,9 @@ impl Netstack {
                         pkt,
                         source,
                     );
+                    if let (true, Some(v)) = (sent, vmknics.get_mut(vmknic as usize)) {
+                        v.counters.icmp_errors += 1;
+                    }
                 }
             }
         });
@@ -820,9 +844,7 @@ fn local_destination(vmknics: &[Vmknic], pkt: &[u8]) -> Option<packet::Ipv4Info>
 
 /// The index of an enabled vmknic.
 fn index_of(vmknics: &[Vmknic], id: VmknicId) -> Option<usize> {
-    vmknics
-        .iter()
-        .position(|v| v.cfg.id == id && v.active())
+    vmknics.iter().position(|v| v.cfg.id == id && v.active())
 }
 
 /// Broadcasts an ARP request for `target` from vmknic `v`.

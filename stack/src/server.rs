@@ -78,7 +78,11 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("Groups:"))
-        .map(|g| g.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .map(|g| {
+            g.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -178,7 +182,10 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
     let mut writer = stream;
     loop {
         let mut line = Vec::new();
-        let n = match (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line) {
+        let n = match (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
                 debug!(uid = cred.uid, "control client idle; closing");
@@ -198,7 +205,10 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
             return;
         }
         let resp = match std::str::from_utf8(&line) {
-            Err(_) => Response::err(RemoteError::new(ErrorKind::BadRequest, "request is not UTF-8")),
+            Err(_) => Response::err(RemoteError::new(
+                ErrorKind::BadRequest,
+                "request is not UTF-8",
+            )),
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => answer(text.trim_end(), &cred, may_change, queue, waker, policy),
         };
@@ -222,7 +232,11 @@ fn answer(
         Err(e) => return Response::err(e),
     };
     if req.action.changes_state() && !may_change {
-        info!(uid = cred.uid, pid = cred.pid, "refused a state change from a caller without rights");
+        info!(
+            uid = cred.uid,
+            pid = cred.pid,
+            "refused a state change from a caller without rights"
+        );
         return Response::err(policy.refusal(cred));
     }
     let (tx, rx) = bounded(1);
@@ -238,7 +252,10 @@ fn answer(
             ))
         }
         Err(TrySendError::Disconnected(_)) => {
-            return Response::err(RemoteError::new(ErrorKind::Io, "the daemon is shutting down"))
+            return Response::err(RemoteError::new(
+                ErrorKind::Io,
+                "the daemon is shutting down",
+            ))
         }
     }
     let _ = waker.wake();

@@ -270,6 +270,15 @@ impl NeighborTable {
             .flatten()
     }
 
+    /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
+    /// fast path must never send a MAC learned on one wire out of another.
+    pub fn lookup_on(&self, ip: Ipv4Addr, vmknic: u32, now: Instant) -> Option<MacAddr> {
+        let e = self.entries.get(&ip)?;
+        (e.vmknic == vmknic && e.state == State::Reachable && now < e.deadline)
+            .then_some(e.mac)
+            .flatten()
+    }
+
     /// Frees room for one more entry: evicts the Failed or expired entry with the earliest
     /// deadline. False if the table is full of live entries.
     fn make_room(&mut self, now: Instant) -> bool {

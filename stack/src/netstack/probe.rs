@@ -305,12 +305,12 @@ impl Netstack {
     ) -> Result<(usize, Ipv4Addr, Ipv4Addr), SocketError> {
         match via {
             None => {
-                let r = self
-                    .routing
-                    .lookup(dst)
-                    .ok_or(SocketError::NoRoute(vmkstack_routing::RouteError::NoRoute(dst)))?;
-                let e = index_of(&self.vmknics, r.next_hop.vmknic())
-                    .ok_or(SocketError::NoRoute(vmkstack_routing::RouteError::NoRoute(dst)))?;
+                let r = self.routing.lookup(dst).ok_or(SocketError::NoRoute(
+                    vmkstack_routing::RouteError::NoRoute(dst),
+                ))?;
+                let e = index_of(&self.vmknics, r.next_hop.vmknic()).ok_or(
+                    SocketError::NoRoute(vmkstack_routing::RouteError::NoRoute(dst)),
+                )?;
                 Ok((e, r.next_hop.neighbor_for(dst), r.source))
             }
             Some(id) => {
@@ -319,7 +319,11 @@ impl Netstack {
                 let on_link = |a: Ipv4Addr| v.cfg.addresses().any(|n| n.contains(&a));
                 let next_hop = if on_link(dst) {
                     dst
-                } else if let Some(r) = self.routing.lookup(dst).filter(|r| r.next_hop.vmknic() == id) {
+                } else if let Some(r) = self
+                    .routing
+                    .lookup(dst)
+                    .filter(|r| r.next_hop.vmknic() == id)
+                {
                     r.next_hop.neighbor_for(dst)
                 } else if let Some(gw) = self.routing.default_gateway().filter(|g| on_link(*g)) {
                     gw
@@ -360,11 +364,13 @@ impl Netstack {
         if self.probes.probes.len() >= MAX_PENDING {
             return Err(ProbeError::Busy);
         }
-        let handle = self.tcp_connect(dst, via, 1024, 1024).map_err(|e| match e {
-            SocketError::NoRoute(_) => ProbeError::NoRoute,
-            SocketError::NoVmknic(id) => ProbeError::NotFound(id),
-            e => ProbeError::Other(e.to_string()),
-        })?;
+        let handle = self
+            .tcp_connect(dst, via, 1024, 1024)
+            .map_err(|e| match e {
+                SocketError::NoRoute(_) => ProbeError::NoRoute,
+                SocketError::NoVmknic(id) => ProbeError::NotFound(id),
+                e => ProbeError::Other(e.to_string()),
+            })?;
         let sock = self.sockets.get::<tcp::Socket>(handle);
         let (local_port, source) = sock
             .local_endpoint()
@@ -385,7 +391,10 @@ impl Netstack {
     }
 
     /// Hands every finished probe to `f` and frees its socket.
-    pub fn take_probe_results(&mut self, mut f: impl FnMut(ProbeId, Result<ProbeResult, ProbeError>)) {
+    pub fn take_probe_results(
+        &mut self,
+        mut f: impl FnMut(ProbeId, Result<ProbeResult, ProbeError>),
+    ) {
         let now = Instant::now();
         let mut i = 0;
         while i < self.probes.probes.len() {
