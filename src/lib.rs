@@ -1,6 +1,13 @@
-//! The `vmkstack` command line: ESX-style listings, the `check` command and the argument
-//! parsers of the ESX personalities (`esxcfg-route`, `esxcfg-vmknic`).
+//! The `vmkstack` command line: ESX-style listings, the `check` command, the client commands
+//! that talk to a running daemon over its control socket, and the ESX personalities
+//! (`esxcfg-route`, `esxcfg-vmknic`, `vmkping`, `esxcli`, `nc -z`).
 
 pub mod check;
+pub mod client;
+pub mod commands;
 pub mod esxcfg;
+pub mod esxcli;
 pub mod listing;
+pub mod nc;
+pub mod personality;
+pub mod vmkping;

@@ -1,18 +1,53 @@
 //! `vmkstack`: a userspace VMkernel TCP/IP stack on Linux TAP devices.
 
+use std::ffi::OsString;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use vmkstack::check::check;
+use vmkstack::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
+use vmkstack::commands::{
+    run_neighbor, run_route, run_stats, run_vmknic, JsonFlag, NeighborCommand, RouteCommand,
+    VmknicCommand,
+};
+use vmkstack::personality::{self, Personality};
+
+const AFTER_HELP: &str = "\
+Client commands (vmknic, route, neighbor, stats and the ESX personalities) talk to a running
+`vmkstack daemon` over its control socket: --control PATH, else $VMKSTACK_CONTROL, else
+/run/vmkstack/vmkstack.sock.
+
+ESX personalities run as `vmkstack esxcfg-route ARGS` (likewise esxcfg-vmknic, vmkping, esxcli
+and nc), or under their ESX names through symlinks to this binary, which pick the socket from
+$VMKSTACK_CONTROL or the default path:
+
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-route
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-vmknic
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/vmkping
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcli
+
+`nc` gets no symlink, so that it never shadows the system's netcat: use `vmkstack nc -z`.";
 
 /// A userspace VMkernel TCP/IP stack on Linux TAP devices.
 #[derive(Debug, Parser)]
-#[command(name = "vmkstack", version, about, propagate_version = true)]
+#[command(name = "vmkstack", version, about, propagate_version = true, after_help = AFTER_HELP)]
 struct Cli {
+    /// Control socket of the daemon [env: VMKSTACK_CONTROL] [default:
+    /// /run/vmkstack/vmkstack.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    control: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The arguments of an ESX personality, passed on untouched.
+#[derive(Debug, Args)]
+struct PassThrough {
+    /// Arguments as the ESX command takes them (`--help` shows its usage).
+    #[arg(value_name = "ARGS", num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<OsString>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +66,10 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Not used by `check`: present (hidden) so that the global `--control` of the client
+        /// commands stays out of `check --help`.
+        #[arg(id = "control", long = "control", value_name = "PATH", hide = true)]
+        _control: Option<PathBuf>,
     },
     /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
     /// addresses, and forward between them when `forwarding = true`.
@@ -48,6 +87,43 @@ enum Command {
         #[arg(long, value_name = "FILTER")]
         log: Option<String>,
     },
+    /// List, add, remove and change VMkernel interfaces on the running daemon.
+    #[command(subcommand)]
+    Vmknic(VmknicCommand),
+    /// List, add, remove and explain routes (and the default gateway) on the running daemon.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// List and forget entries of the running daemon's neighbour (ARP) table.
+    #[command(subcommand)]
+    Neighbor(NeighborCommand),
+    /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon.
+    Stats(JsonFlag),
+    /// esxcfg-route: show or set the default gateway, add or delete routes, list routes (-l)
+    /// and neighbours (-n).
+    #[command(
+        name = "esxcfg-route",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    EsxcfgRoute(PassThrough),
+    /// esxcfg-vmknic: list (-l), add (-a), delete (-d), enable (-e), disable (-D) vmknics and
+    /// change their MTU (-m) or address (-i/-n).
+    #[command(
+        name = "esxcfg-vmknic",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    EsxcfgVmknic(PassThrough),
+    /// vmkping: ICMP echo from the VMkernel stack
+    /// ([-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host).
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Vmkping(PassThrough),
+    /// esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list}.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Esxcli(PassThrough),
+    /// nc -z [-w secs] [-I vmkN] host port: check a TCP port from the VMkernel stack.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Nc(PassThrough),
 }
 
 /// Logs to stderr; `--log` wins over RUST_LOG, and the default is `info`.
@@ -83,13 +159,49 @@ fn daemon(config: &std::path::Path, control: &std::path::Path, log: Option<&str>
     }
 }
 
+/// Runs a native client command against the daemon at `control`.
+fn client(
+    control: &Path,
+    command: impl FnOnce(&mut dyn Control, &mut Console<'_>) -> Result<(), CliError>,
+) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+    };
+    let result = with_daemon("vmkstack", control, |ctl| command(ctl, &mut console));
+    console.finish(result).into()
+}
+
+/// Runs personality `p` on `argv` (its own name first).
+fn run_personality(p: Personality, argv: Vec<OsString>, control: &Path) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+    };
+    let exit: Exit = personality::run(p, argv, control, &mut console);
+    exit.into()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    // Invoked through a symlink named after an ESX command: that command's argv, as on ESX.
+    if let Some(p) = argv.first().and_then(|a| Personality::from_argv0(a)) {
+        argv[0] = OsString::from(p.name());
+        return run_personality(p, argv, &control_path_from_env(None));
+    }
+    let cli = Cli::parse_from(argv);
+    let control = control_path_from_env(cli.control.as_deref());
+    let pass = |p: Personality, args: PassThrough| {
+        run_personality(p, personality::subcommand_argv(p, args.args), &control)
+    };
     match cli.command {
         Command::Check {
             config,
             lookups,
             json,
+            ..
         } => match check(&config, &lookups) {
             Ok(report) => {
                 if json {
@@ -122,5 +234,14 @@ fn main() -> ExitCode {
             control,
             log,
         } => daemon(&config, &control, log.as_deref()),
+        Command::Vmknic(cmd) => client(&control, |ctl, c| run_vmknic(&cmd, ctl, c)),
+        Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
+        Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
+        Command::Stats(JsonFlag { json }) => client(&control, |ctl, c| run_stats(json, ctl, c)),
+        Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),
+        Command::EsxcfgVmknic(args) => pass(Personality::EsxcfgVmknic, args),
+        Command::Vmkping(args) => pass(Personality::Vmkping, args),
+        Command::Esxcli(args) => pass(Personality::Esxcli, args),
+        Command::Nc(args) => pass(Personality::Nc, args),
     }
 }

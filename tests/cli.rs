@@ -151,3 +151,145 @@ fn check_missing_file_and_bad_arguments() {
     assert_eq!(o.status.code(), Some(2), "clap usage error");
     assert!(text(&o).1.contains("--lookup"));
 }
+
+/// Runs the binary with `VMKSTACK_CONTROL` pointing at a socket that does not exist, so that no
+/// test ever reaches a daemon that happens to run on this machine.
+fn offline(program: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .env("VMKSTACK_CONTROL", "/nonexistent/vmkstack-test.sock")
+        .output()
+        .expect("run vmkstack")
+}
+
+fn bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_vmkstack"))
+}
+
+#[test]
+fn client_without_daemon_names_the_socket_and_says_to_start_it() {
+    let o = offline(
+        bin(),
+        &["route", "list", "--control", "/nonexistent/x.sock"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("vmkstack: cannot reach the vmkstack daemon at /nonexistent/x.sock"),
+        "{err}"
+    );
+    assert!(err.contains("start it with `vmkstack daemon"), "{err}");
+    // The global option before the subcommand, and the environment variable, work too.
+    let o = offline(bin(), &["--control", "/nonexistent/y.sock", "stats"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("/nonexistent/y.sock"), "{}", text(&o).1);
+    let o = offline(bin(), &["esxcfg-vmknic", "-l"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o).1;
+    assert!(
+        err.starts_with(
+            "esxcfg-vmknic: cannot reach the vmkstack daemon at /nonexistent/vmkstack-test.sock"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn esxcfg_route_host_bits_is_a_usage_error() {
+    let o = offline(
+        bin(),
+        &["esxcfg-route", "-a", "198.18.100.7/24", "198.18.1.1"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert_eq!(
+        err.trim_end(),
+        "esxcfg-route -a: invalid network: 198.18.100.7/24 has host bits set; the network is \
+         198.18.100.0/24"
+    );
+}
+
+#[test]
+fn personality_usage_errors_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["vmkping"], "<host>"),
+        (&["nc", "198.18.1.1", "80"], "nc: only -z mode is supported"),
+        (&["nc", "-z", "198.18.1.1"], "<port>"),
+        (
+            &["esxcli", "network", "ip", "foo"],
+            "expected one of: interface, neighbor, route",
+        ),
+        (&["esxcli"], "expected one of: network"),
+        (
+            &["esxcfg-vmknic", "-a", "-i", "198.18.1.1", "pg"],
+            "missing -n/--netmask",
+        ),
+        (&["vmkping", "-s", "65508", "198.18.1.1"], "65508"),
+    ];
+    for (args, want) in cases {
+        let o = offline(bin(), args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: `{err}` lacks `{want}`");
+    }
+}
+
+#[test]
+fn vmkping_unknown_host_fails_like_esx() {
+    let o = offline(bin(), &["vmkping", "-c", "1", "storage.example"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert_eq!(err, "vmkping: unknown host storage.example\n");
+}
+
+#[test]
+fn personality_help_goes_to_stdout() {
+    for (args, want) in [
+        (&["esxcfg-route", "--help"][..], "-a default <gateway>"),
+        (&["esxcfg-vmknic", "-h"][..], "--enable-vmknic"),
+        (&["vmkping", "--help"][..], "vmkping [-I vmkN]"),
+        (&["esxcli", "network", "ip", "--help"][..], "route"),
+        (&["nc", "-h"][..], "nc -z"),
+    ] {
+        let o = offline(bin(), args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {out}{err}");
+        assert!(out.contains(want), "{args:?}: {out}");
+    }
+    let o = offline(bin(), &["--help"]);
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-route"),
+        "{out}"
+    );
+}
+
+#[test]
+fn symlink_named_esxcfg_route_is_esxcfg_route() {
+    let dir = std::env::temp_dir().join(format!("vmkstack-cli-{}-link", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let link = dir.join("esxcfg-route");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(bin(), &link).expect("symlink");
+    let o = offline(&link, &["-a", "198.18.100.0/24"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert_eq!(
+        err.trim_end(),
+        "esxcfg-route -a: expected `default <gateway>`, `<network>/<len> <gateway>` or \
+         `<network> <netmask> <gateway>`, got 1 argument"
+    );
+    // A valid command reaches for the daemon named by VMKSTACK_CONTROL.
+    let o = offline(&link, &["-l"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.starts_with(
+            "esxcfg-route: cannot reach the vmkstack daemon at /nonexistent/vmkstack-test.sock"
+        ),
+        "{}",
+        text(&o).1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,564 @@
+//! The native client commands of `vmkstack`: `vmknic`, `route`, `neighbor` and `stats`. Each
+//! is a clap derive enum; [`run_vmknic`] and friends turn one into control actions, call the
+//! daemon and print what it answered.
+//!
+//! Listings print in the ESX layouts (see [`crate::listing`]) or, with `--json`, the daemon's
+//! result as it came. Changes print nothing on success.
+
+use std::net::Ipv4Addr;
+
+use clap::{ArgGroup, Args, Subcommand};
+use ipnet::Ipv4Net;
+use serde_json::Value;
+use vmkstack_routing::{host_address_problem, parse_addr, parse_network, Explanation, RouteEntry};
+use vmkstack_stack::config::RawVmknic;
+use vmkstack_stack::control::{Action, NeighborInfo, StatsInfo, VmknicInfo};
+use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
+
+use crate::client::{CliError, Console, Control};
+use crate::listing::{
+    format_neighbors, format_routes, format_stats, format_vmknics, vmknic_rows_from_info,
+};
+
+/// The program name in client error messages.
+const PROGRAM: &str = "vmkstack";
+
+/// A route's destination as written on a command line: `default` (or `0.0.0.0/0`) for the
+/// default gateway, else `a.b.c.d/len` without host bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// The default gateway.
+    Default,
+    /// A static route's network.
+    Network(Ipv4Net),
+}
+
+/// clap value parser for [`RouteTarget`].
+pub fn parse_route_target(s: &str) -> Result<RouteTarget, String> {
+    if s.trim() == "default" {
+        return Ok(RouteTarget::Default);
+    }
+    match parse_network(s).map_err(|e| e.to_string())? {
+        net if net.prefix_len() == 0 => Ok(RouteTarget::Default),
+        net => Ok(RouteTarget::Network(net)),
+    }
+}
+
+/// clap value parser for an IPv4 address (the routing core's message on a bad one).
+pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    parse_addr(s).map_err(|e| e.to_string())
+}
+
+/// clap value parser for a vmknic address `a.b.c.d/len` (host bits are the address).
+pub fn parse_interface_address(s: &str) -> Result<Ipv4Net, String> {
+    let net: Ipv4Net = s.trim().parse().map_err(|_| {
+        format!("`{s}` is not an address with a prefix length (expected a.b.c.d/len)")
+    })?;
+    match host_address_problem(net) {
+        Some(reason) => Err(format!("{net} cannot be a vmknic address: {reason}")),
+        None => Ok(net),
+    }
+}
+
+/// clap value parser for a vmknic MAC address (unicast).
+pub fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    let mac: MacAddr = s
+        .parse()
+        .map_err(|e: vmkstack_vmknic::MacParseError| e.to_string())?;
+    match mac.is_unicast() {
+        true => Ok(mac),
+        false => Err(format!(
+            "{mac} cannot be a vmknic MAC address (it is multicast or all zero)"
+        )),
+    }
+}
+
+fn mtu_parser() -> clap::builder::RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(i64::from(MIN_MTU)..=i64::from(MAX_MTU))
+}
+
+/// `--json` of the listings.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonFlag {
+    /// Print the daemon's answer as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `vmkstack vmknic`: list, add, remove and change VMkernel interfaces.
+#[derive(Debug, Clone, Subcommand)]
+pub enum VmknicCommand {
+    /// List the vmknics as `esxcfg-vmknic -l` does (a row per address).
+    List(JsonFlag),
+    /// Add a vmknic; without --name the daemon picks the lowest free vmkN.
+    Add(VmknicAdd),
+    /// Remove a vmknic (by vmkN or port group).
+    Remove {
+        /// `vmkN` or port group.
+        #[arg(value_name = "VMKNIC")]
+        vmknic: String,
+    },
+    /// Change a vmknic's MTU, address or state.
+    Set(VmknicSet),
+}
+
+/// `vmkstack vmknic add`.
+#[derive(Debug, Clone, Args)]
+pub struct VmknicAdd {
+    /// Port group the vmknic joins.
+    #[arg(long, value_name = "PG")]
+    pub portgroup: String,
+    /// Address with prefix length, e.g. 198.18.1.100/24.
+    #[arg(long, value_name = "A.B.C.D/LEN", value_parser = parse_interface_address)]
+    pub ip: Ipv4Net,
+    /// Name (vmkN); default: the lowest free one.
+    #[arg(long, value_name = "vmkN")]
+    pub name: Option<vmkstack_routing::VmknicId>,
+    /// MTU (68-9000; default 1500).
+    #[arg(long, value_name = "N", value_parser = mtu_parser())]
+    pub mtu: Option<u16>,
+    /// MAC address (default: derived from the name).
+    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    pub mac: Option<MacAddr>,
+    /// Network namespace to move the TAP's kernel side into.
+    #[arg(long, value_name = "NS")]
+    pub netns: Option<String>,
+    /// Linux bridge for the TAP's kernel side to join.
+    #[arg(long, value_name = "BR")]
+    pub bridge: Option<String>,
+    /// TAP device name (default: the vmknic name).
+    #[arg(long, value_name = "TAP")]
+    pub tap: Option<String>,
+    /// Create it disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+impl VmknicAdd {
+    /// The vmknic as the daemon takes it (the fields of a `[[vmknic]]` table).
+    pub fn raw(&self) -> RawVmknic {
+        RawVmknic {
+            name: self.name.map(|n| n.to_string()).unwrap_or_default(),
+            portgroup: self.portgroup.clone(),
+            ip: self.ip.to_string(),
+            mac: self.mac.map(|m| m.to_string()),
+            mtu: self.mtu.map(i64::from),
+            enabled: self.disabled.then_some(false),
+            tap: self.tap.clone(),
+            bridge: self.bridge.clone(),
+            netns: self.netns.clone(),
+            ..RawVmknic::default()
+        }
+    }
+}
+
+/// `vmkstack vmknic set`.
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("change").required(true).multiple(true)
+    .args(["mtu", "ip", "enable", "disable"])))]
+pub struct VmknicSet {
+    /// `vmkN` or port group.
+    #[arg(value_name = "VMKNIC")]
+    pub vmknic: String,
+    /// New MTU (68-9000).
+    #[arg(long, value_name = "N", value_parser = mtu_parser())]
+    pub mtu: Option<u16>,
+    /// New primary address with prefix length.
+    #[arg(long, value_name = "A.B.C.D/LEN", value_parser = parse_interface_address)]
+    pub ip: Option<Ipv4Net>,
+    /// Enable it.
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    /// Disable it.
+    #[arg(long)]
+    pub disable: bool,
+}
+
+impl VmknicSet {
+    /// The actions, applied in this order: address, MTU, then state.
+    pub fn actions(&self) -> Vec<Action> {
+        let vmknic = || self.vmknic.clone();
+        let mut actions = Vec::new();
+        if let Some(ip) = self.ip {
+            actions.push(Action::VmknicSetAddress {
+                vmknic: vmknic(),
+                ip: ip.to_string(),
+            });
+        }
+        if let Some(mtu) = self.mtu {
+            actions.push(Action::VmknicSetMtu {
+                vmknic: vmknic(),
+                mtu: u32::from(mtu),
+            });
+        }
+        if self.enable {
+            actions.push(Action::VmknicEnable { vmknic: vmknic() });
+        }
+        if self.disable {
+            actions.push(Action::VmknicDisable { vmknic: vmknic() });
+        }
+        actions
+    }
+}
+
+/// `vmkstack route`: the routing table and the default gateway.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RouteCommand {
+    /// List routes as `esxcfg-route -l` does: static, Local Subnet, default.
+    List(JsonFlag),
+    /// Add a static route, or set the default gateway with `default`.
+    Add {
+        /// `a.b.c.d/len` or `default`.
+        #[arg(value_name = "NETWORK", value_parser = parse_route_target)]
+        network: RouteTarget,
+        /// Gateway on a vmknic subnet.
+        #[arg(value_name = "GATEWAY", value_parser = parse_ipv4)]
+        gateway: Ipv4Addr,
+    },
+    /// Remove a static route, or the default gateway with `default`.
+    Remove {
+        /// `a.b.c.d/len` or `default`.
+        #[arg(value_name = "NETWORK", value_parser = parse_route_target)]
+        network: RouteTarget,
+        /// When given, must be the route's gateway.
+        #[arg(value_name = "GATEWAY", value_parser = parse_ipv4)]
+        gateway: Option<Ipv4Addr>,
+    },
+    /// Explain which route, vmknic, gateway and source traffic to ADDR uses.
+    Get {
+        /// The destination.
+        #[arg(value_name = "ADDR", value_parser = parse_ipv4)]
+        destination: Ipv4Addr,
+        /// `--json`.
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+/// `vmkstack neighbor`: the neighbour (ARP) table.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NeighborCommand {
+    /// List neighbours.
+    List(JsonFlag),
+    /// Forget a neighbour.
+    Remove {
+        /// Its address.
+        #[arg(value_name = "IP", value_parser = parse_ipv4)]
+        ip: Ipv4Addr,
+    },
+}
+
+/// The action that adds `gateway` for `target`.
+pub fn route_add_action(target: RouteTarget, gateway: Ipv4Addr) -> Action {
+    match target {
+        RouteTarget::Default => Action::GatewaySet {
+            gateway: gateway.to_string(),
+        },
+        RouteTarget::Network(net) => Action::RouteAdd {
+            network: net.to_string(),
+            gateway: gateway.to_string(),
+        },
+    }
+}
+
+/// The action that removes `target` (through `gateway`, when named).
+pub fn route_remove_action(target: RouteTarget, gateway: Option<Ipv4Addr>) -> Action {
+    let gateway = gateway.map(|g| g.to_string());
+    match target {
+        RouteTarget::Default => Action::GatewayClear { gateway },
+        RouteTarget::Network(net) => Action::RouteRemove {
+            network: net.to_string(),
+            gateway,
+        },
+    }
+}
+
+/// Calls `action` and reports a failure as `vmkstack` does.
+fn call(ctl: &mut dyn Control, action: Action) -> Result<Value, CliError> {
+    ctl.call(action)
+        .map_err(|e| CliError::from_client(PROGRAM, &e))
+}
+
+/// Decodes a result the daemon sent.
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CliError> {
+    serde_json::from_value(v)
+        .map_err(|e| CliError::Failed(format!("{PROGRAM}: bad response from the daemon: {e}")))
+}
+
+/// A listing: the daemon's JSON with `--json`, else its result decoded and formatted.
+fn listing<T: serde::de::DeserializeOwned>(
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+    action: Action,
+    json: bool,
+    format: impl FnOnce(&T) -> String,
+) -> Result<(), CliError> {
+    let v = call(ctl, action)?;
+    if json {
+        return console.json(&v);
+    }
+    let t: T = decode(v)?;
+    console.print(&format(&t));
+    Ok(())
+}
+
+/// Runs a `vmkstack vmknic` command.
+pub fn run_vmknic(
+    cmd: &VmknicCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    match cmd {
+        VmknicCommand::List(JsonFlag { json }) => listing(
+            ctl,
+            console,
+            Action::VmknicList,
+            *json,
+            |v: &Vec<VmknicInfo>| format_vmknics(&vmknic_rows_from_info(v)),
+        ),
+        VmknicCommand::Add(add) => call(ctl, Action::VmknicAdd { vmknic: add.raw() }).map(drop),
+        VmknicCommand::Remove { vmknic } => call(
+            ctl,
+            Action::VmknicRemove {
+                vmknic: vmknic.clone(),
+            },
+        )
+        .map(drop),
+        VmknicCommand::Set(set) => set
+            .actions()
+            .into_iter()
+            .try_for_each(|a| call(ctl, a).map(drop)),
+    }
+}
+
+/// Runs a `vmkstack route` command.
+pub fn run_route(
+    cmd: &RouteCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    match *cmd {
+        RouteCommand::List(JsonFlag { json }) => listing(
+            ctl,
+            console,
+            Action::RouteList,
+            json,
+            |r: &Vec<RouteEntry>| format_routes(r),
+        ),
+        RouteCommand::Add { network, gateway } => {
+            call(ctl, route_add_action(network, gateway)).map(drop)
+        }
+        RouteCommand::Remove { network, gateway } => {
+            call(ctl, route_remove_action(network, gateway)).map(drop)
+        }
+        RouteCommand::Get {
+            destination,
+            json: JsonFlag { json },
+        } => {
+            let action = Action::RouteGet {
+                destination: destination.to_string(),
+            };
+            listing(ctl, console, action, json, |e: &Explanation| {
+                format!("{e}\n")
+            })
+        }
+    }
+}
+
+/// Runs a `vmkstack neighbor` command.
+pub fn run_neighbor(
+    cmd: &NeighborCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    match *cmd {
+        NeighborCommand::List(JsonFlag { json }) => listing(
+            ctl,
+            console,
+            Action::NeighborList,
+            json,
+            |n: &Vec<NeighborInfo>| format_neighbors(n),
+        ),
+        NeighborCommand::Remove { ip } => {
+            call(ctl, Action::NeighborRemove { ip: ip.to_string() }).map(drop)
+        }
+    }
+}
+
+/// Runs `vmkstack stats`.
+pub fn run_stats(
+    json: bool,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    listing(ctl, console, Action::Stats, json, |s: &Vec<StatsInfo>| {
+        format_stats(s)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use vmkstack_stack::control::ErrorKind;
+
+    use super::*;
+    use crate::client::fake::{capture, refused, FakeDaemon};
+
+    #[test]
+    fn test_parse_route_target() {
+        assert_eq!(parse_route_target("default"), Ok(RouteTarget::Default));
+        assert_eq!(parse_route_target("0.0.0.0/0"), Ok(RouteTarget::Default));
+        assert_eq!(
+            parse_route_target("198.18.100.0/24"),
+            Ok(RouteTarget::Network("198.18.100.0/24".parse().unwrap()))
+        );
+        let e = parse_route_target("198.18.100.7/24").unwrap_err();
+        assert!(e.contains("host bits"), "{e}");
+        assert!(parse_route_target("198.18.100.0").is_err());
+    }
+
+    #[test]
+    fn test_parse_interface_address() {
+        assert!(parse_interface_address("198.18.1.100/24").is_ok());
+        let e = parse_interface_address("198.18.1.0/24").unwrap_err();
+        assert!(e.contains("network address"), "{e}");
+        let e = parse_interface_address("198.18.1.1").unwrap_err();
+        assert!(e.contains("a.b.c.d/len"), "{e}");
+        assert!(parse_mac("01:00:5e:00:00:01").is_err());
+        assert!(parse_mac("00:50:56:aa:bb:cc").is_ok());
+    }
+
+    #[test]
+    fn test_vmknic_add_raw() {
+        let add = VmknicAdd {
+            portgroup: "iSCSI_SAN".into(),
+            ip: "198.18.1.100/24".parse().unwrap(),
+            name: None,
+            mtu: Some(9000),
+            mac: None,
+            netns: Some("ns".into()),
+            bridge: None,
+            tap: None,
+            disabled: true,
+        };
+        let raw = add.raw();
+        assert_eq!(raw.name, "", "the daemon picks the name");
+        assert_eq!(raw.ip, "198.18.1.100/24");
+        assert_eq!(raw.mtu, Some(9000));
+        assert_eq!(raw.enabled, Some(false));
+        assert_eq!(raw.netns.as_deref(), Some("ns"));
+    }
+
+    #[test]
+    fn test_vmknic_set_actions() {
+        let set = VmknicSet {
+            vmknic: "vmk1".into(),
+            mtu: Some(9000),
+            ip: Some("198.18.2.1/24".parse().unwrap()),
+            enable: false,
+            disable: true,
+        };
+        assert_eq!(
+            set.actions(),
+            vec![
+                Action::VmknicSetAddress {
+                    vmknic: "vmk1".into(),
+                    ip: "198.18.2.1/24".into()
+                },
+                Action::VmknicSetMtu {
+                    vmknic: "vmk1".into(),
+                    mtu: 9000
+                },
+                Action::VmknicDisable {
+                    vmknic: "vmk1".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn test_route_actions() {
+        let gw: Ipv4Addr = "198.18.1.1".parse().unwrap();
+        let net = RouteTarget::Network("198.18.100.0/24".parse().unwrap());
+        assert_eq!(
+            route_add_action(RouteTarget::Default, gw),
+            Action::GatewaySet {
+                gateway: "198.18.1.1".into()
+            }
+        );
+        assert_eq!(
+            route_remove_action(net, None),
+            Action::RouteRemove {
+                network: "198.18.100.0/24".into(),
+                gateway: None
+            }
+        );
+        assert_eq!(
+            route_remove_action(RouteTarget::Default, Some(gw)),
+            Action::GatewayClear {
+                gateway: Some("198.18.1.1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn test_route_get_and_json() {
+        let explanation = json!({
+            "destination": "198.18.100.5", "route": "198.18.100.0/24", "origin": "static",
+            "vmknic": "vmk0", "gateway": "198.18.1.1", "next_hop": "198.18.1.1",
+            "source": "198.18.1.100"
+        });
+        let mut d = FakeDaemon::new(vec![Ok(explanation.clone()), Ok(explanation)]);
+        let get = |json| RouteCommand::Get {
+            destination: "198.18.100.5".parse().unwrap(),
+            json: JsonFlag { json },
+        };
+        let (r, out, _) = capture(|c| run_route(&get(false), &mut d, c));
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            out,
+            "198.18.100.5 via 198.18.1.1 dev vmk0 src 198.18.1.100 route 198.18.100.0/24 \
+             (static)\n"
+        );
+        let (r, out, _) = capture(|c| run_route(&get(true), &mut d, c));
+        assert_eq!(r, Ok(()));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["vmknic"], "vmk0");
+        assert!(out.contains("\n  \"origin\""), "pretty: {out}");
+    }
+
+    #[test]
+    fn test_refusal_is_verbatim() {
+        let msg = "Unable to set VMkernel gateway as there are not VMkernel interfaces on the \
+                   same network";
+        let mut d = FakeDaemon::new(vec![refused(ErrorKind::GatewayUnreachable, msg)]);
+        let cmd = RouteCommand::Add {
+            network: RouteTarget::Default,
+            gateway: "198.18.9.1".parse().unwrap(),
+        };
+        let (r, out, _) = capture(|c| run_route(&cmd, &mut d, c));
+        assert_eq!(r, Err(CliError::Failed(msg.into())));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn test_vmknic_list_table() {
+        let vmknics = json!([{
+            "name": "vmk0", "portgroup": "iSCSI_SAN",
+            "addresses": ["198.18.1.100/24", "198.18.3.1/30"],
+            "mac": "02:00:00:00:00:01", "mtu": 1500, "enabled": true, "tap": "vmk0",
+            "bridge": null, "netns": null
+        }]);
+        let mut d = FakeDaemon::new(vec![Ok(vmknics)]);
+        let (r, out, _) =
+            capture(|c| run_vmknic(&VmknicCommand::List(JsonFlag { json: false }), &mut d, c));
+        assert_eq!(r, Ok(()));
+        let rows: Vec<&str> = out.lines().collect();
+        assert_eq!(rows.len(), 3, "{out}");
+        assert!(rows[1].starts_with("vmk0       iSCSI_SAN   198.18.1.100  255.255.255.0"));
+        assert!(
+            rows[2].contains("198.18.3.1    255.255.255.252  198.18.3.3"),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,442 @@
+//! The part of `esxcli` that concerns the VMkernel TCP/IP stack:
+//!
+//! ```text
+//! esxcli network ip route ipv4 list
+//! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw>
+//! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw>
+//! esxcli network ip interface list
+//! esxcli network ip neighbor list
+//! ```
+//!
+//! Listings print in ESXi's layouts (see [`crate::listing`]); changes print nothing, as on
+//! ESXi. A namespace that does not exist is a usage error naming the ones that do.
+
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+
+use clap::{ColorChoice, CommandFactory, Parser, Subcommand};
+use vmkstack_routing::RouteEntry;
+use vmkstack_stack::control::{Action, NeighborInfo, VmknicInfo};
+
+use crate::client::{call_as, CliError, Console, Control};
+use crate::commands::{
+    parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
+};
+use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
+use crate::personality::{clap_outcome, Parsed};
+
+const PROGRAM: &str = "esxcli";
+
+/// ESXi's command line, for the VMkernel network stack.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "esxcli",
+    bin_name = "esxcli",
+    color = ColorChoice::Never,
+    disable_version_flag = true,
+    disable_help_subcommand = true
+)]
+pub struct EsxcliArgs {
+    /// The namespace.
+    #[command(subcommand)]
+    pub namespace: Root,
+}
+
+/// `esxcli <namespace>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Root {
+    /// Operations on the host's networking
+    #[command(disable_help_subcommand = true)]
+    Network {
+        /// The namespace.
+        #[command(subcommand)]
+        namespace: Network,
+    },
+}
+
+/// `esxcli network <namespace>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Network {
+    /// The VMkernel TCP/IP stack
+    #[command(disable_help_subcommand = true)]
+    Ip {
+        /// The namespace.
+        #[command(subcommand)]
+        namespace: Ip,
+    },
+}
+
+/// `esxcli network ip <namespace>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Ip {
+    /// VMkernel routing tables
+    #[command(disable_help_subcommand = true)]
+    Route {
+        /// The namespace.
+        #[command(subcommand)]
+        namespace: Route,
+    },
+    /// VMkernel network interfaces
+    #[command(disable_help_subcommand = true)]
+    Interface {
+        /// The command.
+        #[command(subcommand)]
+        command: Listing,
+    },
+    /// The VMkernel neighbour (ARP) table
+    #[command(disable_help_subcommand = true)]
+    Neighbor {
+        /// The command.
+        #[command(subcommand)]
+        command: Listing,
+    },
+}
+
+/// `esxcli network ip route <namespace>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Route {
+    /// IPv4 routes
+    #[command(disable_help_subcommand = true)]
+    Ipv4 {
+        /// The command.
+        #[command(subcommand)]
+        command: Ipv4Route,
+    },
+}
+
+/// A namespace whose only command is `list`.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Listing {
+    /// List them
+    List,
+}
+
+/// `esxcli network ip route ipv4 <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Ipv4Route {
+    /// List the IPv4 routes
+    List,
+    /// Add an IPv4 route (or the default gateway with `-n default`)
+    Add(RouteArgs),
+    /// Remove an IPv4 route (or the default gateway with `-n default`)
+    Remove(RouteArgs),
+}
+
+/// `--network` and `--gateway` of `route ipv4 add|remove`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RouteArgs {
+    /// The network, as a.b.c.d/len, or `default`
+    #[arg(short = 'n', long, value_name = "str", value_parser = parse_route_target)]
+    pub network: RouteTarget,
+    /// The gateway, on a vmknic subnet
+    #[arg(short = 'g', long, value_name = "str", value_parser = parse_ipv4)]
+    pub gateway: Ipv4Addr,
+}
+
+/// A runnable esxcli command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EsxcliCommand {
+    /// `network ip route ipv4 list`.
+    RouteList,
+    /// `network ip route ipv4 add`.
+    RouteAdd {
+        /// Network or default.
+        network: RouteTarget,
+        /// Gateway.
+        gateway: Ipv4Addr,
+    },
+    /// `network ip route ipv4 remove`.
+    RouteRemove {
+        /// Network or default.
+        network: RouteTarget,
+        /// Gateway.
+        gateway: Ipv4Addr,
+    },
+    /// `network ip interface list`.
+    InterfaceList,
+    /// `network ip neighbor list`.
+    NeighborList,
+}
+
+impl From<EsxcliArgs> for EsxcliCommand {
+    fn from(a: EsxcliArgs) -> EsxcliCommand {
+        let Root::Network {
+            namespace: Network::Ip { namespace },
+        } = a.namespace;
+        match namespace {
+            Ip::Route {
+                namespace: Route::Ipv4 { command },
+            } => match command {
+                Ipv4Route::List => EsxcliCommand::RouteList,
+                Ipv4Route::Add(r) => EsxcliCommand::RouteAdd {
+                    network: r.network,
+                    gateway: r.gateway,
+                },
+                Ipv4Route::Remove(r) => EsxcliCommand::RouteRemove {
+                    network: r.network,
+                    gateway: r.gateway,
+                },
+            },
+            Ip::Interface {
+                command: Listing::List,
+            } => EsxcliCommand::InterfaceList,
+            Ip::Neighbor {
+                command: Listing::List,
+            } => EsxcliCommand::NeighborList,
+        }
+    }
+}
+
+/// Checks the namespaces of an esxcli argv (`argv[0]` is the program name) before clap sees
+/// it, so that a wrong or missing one gets a message naming the valid ones.
+pub fn namespace_error(argv: &[OsString]) -> Option<String> {
+    let root = EsxcliArgs::command();
+    let mut node = &root;
+    let mut path: Vec<String> = Vec::new();
+    let valid = |c: &clap::Command| {
+        let mut names: Vec<&str> = c
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .map(clap::Command::get_name)
+            .collect();
+        names.sort_unstable();
+        names.join(", ")
+    };
+    for arg in argv.iter().skip(1) {
+        if !node.has_subcommands() {
+            return None;
+        }
+        let word = arg.to_string_lossy().into_owned();
+        if word == "-h" || word == "--help" {
+            return None;
+        }
+        match node.find_subcommand(&word) {
+            Some(sub) => {
+                path.push(word);
+                node = sub;
+            }
+            None => {
+                path.push(word);
+                return Some(format!(
+                    "Error: Unknown command or namespace {} (expected one of: {})",
+                    path.join(" "),
+                    valid(node)
+                ));
+            }
+        }
+    }
+    if !node.has_subcommands() {
+        return None;
+    }
+    let at = std::iter::once("esxcli".to_string())
+        .chain(path)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(format!(
+        "Error: Missing command or namespace after `{at}` (expected one of: {})",
+        valid(node)
+    ))
+}
+
+/// Parses an esxcli argv (`argv[0]` is the program name).
+pub fn parse(argv: Vec<OsString>) -> Result<Parsed<EsxcliCommand>, CliError> {
+    if let Some(m) = namespace_error(&argv) {
+        return Err(CliError::Usage(m));
+    }
+    match EsxcliArgs::try_parse_from(argv) {
+        Ok(a) => Ok(Parsed::Run(a.into())),
+        Err(e) => clap_outcome(e),
+    }
+}
+
+fn failed(e: &vmkstack_stack::control::ClientError) -> CliError {
+    CliError::from_client(PROGRAM, e)
+}
+
+/// Runs an esxcli command against the daemon.
+pub fn run(
+    cmd: EsxcliCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    match cmd {
+        EsxcliCommand::RouteList => {
+            let routes: Vec<RouteEntry> =
+                call_as(ctl, Action::RouteList).map_err(|e| failed(&e))?;
+            console.print(&format_esxcli_routes(&routes));
+        }
+        EsxcliCommand::RouteAdd { network, gateway } => {
+            ctl.call(route_add_action(network, gateway))
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::RouteRemove { network, gateway } => {
+            ctl.call(route_remove_action(network, Some(gateway)))
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::InterfaceList => {
+            let vmknics: Vec<VmknicInfo> =
+                call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))?;
+            console.print(&format_esxcli_interfaces(&vmknics));
+        }
+        EsxcliCommand::NeighborList => {
+            let neighbors: Vec<NeighborInfo> =
+                call_as(ctl, Action::NeighborList).map_err(|e| failed(&e))?;
+            console.print(&format_esxcli_neighbors(&neighbors));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use vmkstack_stack::control::ErrorKind;
+
+    use super::*;
+    use crate::client::fake::{capture, refused, FakeDaemon};
+
+    fn argv(s: &str) -> Vec<OsString> {
+        std::iter::once("esxcli")
+            .chain(s.split_whitespace())
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn command(s: &str) -> EsxcliCommand {
+        match parse(argv(s)) {
+            Ok(Parsed::Run(c)) => c,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn usage(s: &str) -> String {
+        match parse(argv(s)) {
+            Err(CliError::Usage(m)) => m,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_parse_commands() {
+        let gw: Ipv4Addr = "198.18.1.1".parse().unwrap();
+        let net = RouteTarget::Network("198.18.100.0/24".parse().unwrap());
+        assert_eq!(
+            command("network ip route ipv4 list"),
+            EsxcliCommand::RouteList
+        );
+        assert_eq!(
+            command("network ip route ipv4 add -n 198.18.100.0/24 -g 198.18.1.1"),
+            EsxcliCommand::RouteAdd {
+                network: net,
+                gateway: gw
+            }
+        );
+        assert_eq!(
+            command("network ip route ipv4 remove --network default --gateway 198.18.1.1"),
+            EsxcliCommand::RouteRemove {
+                network: RouteTarget::Default,
+                gateway: gw
+            }
+        );
+        assert_eq!(
+            command("network ip interface list"),
+            EsxcliCommand::InterfaceList
+        );
+        assert_eq!(
+            command("network ip neighbor list"),
+            EsxcliCommand::NeighborList
+        );
+    }
+
+    #[test]
+    fn test_namespace_errors_name_the_valid_ones() {
+        assert_eq!(
+            usage("network ip foo list"),
+            "Error: Unknown command or namespace network ip foo (expected one of: interface, \
+             neighbor, route)"
+        );
+        assert_eq!(
+            usage("storage"),
+            "Error: Unknown command or namespace storage (expected one of: network)"
+        );
+        assert_eq!(
+            usage("network ip route"),
+            "Error: Missing command or namespace after `esxcli network ip route` (expected one \
+             of: ipv4)"
+        );
+        assert!(usage("").contains("after `esxcli` (expected one of: network)"));
+        assert!(usage("network ip route ipv4 show").contains("add, list, remove"));
+        assert!(usage("network ip route ipv4 add -n 198.18.100.0/24").contains("--gateway"));
+        let host_bits = usage("network ip route ipv4 add -n 198.18.100.7/24 -g 198.18.1.1");
+        assert!(host_bits.contains("host bits"), "{host_bits}");
+        assert!(matches!(
+            parse(argv("network ip --help")),
+            Ok(Parsed::Help(_))
+        ));
+    }
+
+    #[test]
+    fn test_run_route_list() {
+        let routes = json!([
+            {"network": "198.18.100.0/24", "gateway": "198.18.1.1", "vmknic": "vmk0",
+             "origin": "static", "active": true},
+            {"network": "198.18.1.0/24", "gateway": null, "vmknic": "vmk0",
+             "origin": "connected", "active": true},
+            {"network": "0.0.0.0/0", "gateway": "198.18.1.1", "vmknic": "vmk0",
+             "origin": "default", "active": true},
+        ]);
+        let mut d = FakeDaemon::new(vec![Ok(routes)]);
+        let (r, out, _) = capture(|c| run(EsxcliCommand::RouteList, &mut d, c));
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            out,
+            "Network       Netmask        Gateway     Interface  Source\n\
+             ------------  -------------  ----------  ---------  ------\n\
+             198.18.100.0  255.255.255.0  198.18.1.1  vmk0       MANUAL\n\
+             198.18.1.0    255.255.255.0  0.0.0.0     vmk0       MANUAL\n\
+             default       0.0.0.0        198.18.1.1  vmk0       MANUAL\n"
+        );
+    }
+
+    #[test]
+    fn test_run_changes() {
+        let mut d = FakeDaemon::new(vec![
+            Ok(serde_json::Value::Null),
+            refused(ErrorKind::NotFound, "no route to 198.18.100.0/24"),
+        ]);
+        let net = RouteTarget::Network("198.18.100.0/24".parse().unwrap());
+        let gateway = "198.18.1.1".parse().unwrap();
+        let (r, out, _) = capture(|c| {
+            run(
+                EsxcliCommand::RouteAdd {
+                    network: net,
+                    gateway,
+                },
+                &mut d,
+                c,
+            )
+        });
+        assert_eq!((r, out.as_str()), (Ok(()), ""));
+        let (r, _, _) = capture(|c| {
+            run(
+                EsxcliCommand::RouteRemove {
+                    network: net,
+                    gateway,
+                },
+                &mut d,
+                c,
+            )
+        });
+        assert_eq!(
+            r,
+            Err(CliError::Failed("no route to 198.18.100.0/24".into()))
+        );
+        assert_eq!(
+            d.actions[1],
+            Action::RouteRemove {
+                network: "198.18.100.0/24".into(),
+                gateway: Some("198.18.1.1".into())
+            }
+        );
+    }
+}
