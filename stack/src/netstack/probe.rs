@@ -83,6 +83,9 @@ pub enum ProbeError {
 struct PendingPing {
     id: PingId,
     dst: Ipv4Addr,
+    /// The neighbour ARP must resolve; a ping that times out while it is unresolved reports
+    /// "Host is down", as ESX's sendto() does.
+    next_hop: Ipv4Addr,
     seq: u16,
     sent: Instant,
     deadline: Instant,
@@ -256,6 +259,7 @@ impl Netstack {
         self.probes.pings.push(PendingPing {
             id,
             dst,
+            next_hop,
             seq,
             sent: now,
             deadline: now + timeout,
@@ -338,12 +342,24 @@ impl Netstack {
     /// Hands every finished ping to `f`.
     pub fn take_ping_results(&mut self, mut f: impl FnMut(PingId, Result<PingReply, PingError>)) {
         let now = Instant::now();
-        let probes = &mut self.probes;
+        let Self {
+            probes, neighbors, ..
+        } = self;
         let mut i = 0;
         while i < probes.pings.len() {
             if probes.pings[i].deadline <= now {
                 let p = probes.pings.swap_remove(i);
-                probes.ping_done.push((p.id, Err(PingError::Timeout)));
+                // Listing allocates, but only when a ping times out (control path).
+                let unresolved = neighbors
+                    .entries(now)
+                    .iter()
+                    .any(|e| e.ip == p.next_hop && e.mac.is_none());
+                let err = if unresolved {
+                    PingError::HostDown
+                } else {
+                    PingError::Timeout
+                };
+                probes.ping_done.push((p.id, Err(err)));
             } else {
                 i += 1;
             }
