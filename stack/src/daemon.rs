@@ -20,7 +20,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::{json, Value};
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::info;
 use vmkstack_routing::{parse_addr, parse_network, RouteError, VmknicId};
 
 use crate::config::{Config, ConfigError, RawConfig, RawVmknic, StaticRoute};
@@ -623,8 +623,8 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
     };
     let (ctl, listener) = ControlPath::acquire(control, group.as_ref().map(|g| g.1))?;
     let (stack, problems) = Netstack::new(&cfg)?;
+    // ESX's words, verbatim on stderr (the console of a foreground daemon).
     for p in &problems {
-        warn!("{p}");
         eprintln!("{p}");
     }
     let (tx, rx): (Sender<Pending>, Receiver<Pending>) = bounded(QUEUE_DEPTH);
