@@ -248,6 +248,111 @@ pub enum NeighborCommand {
     },
 }
 
+/// `vmkstack forward`: port forwarding through the stack.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ForwardCommand {
+    /// List or remove forwards.
+    #[command(subcommand)]
+    pub action: Option<ForwardAction>,
+    /// Add a forward: kernel address to listen on (in the daemon's namespace).
+    #[arg(value_name = "LISTEN_ADDR:PORT", required = true)]
+    pub listen: Option<std::net::SocketAddrV4>,
+    /// Where the stack connects (through the routing core and the gateway).
+    #[arg(value_name = "REMOTE_ADDR:PORT", required = true)]
+    pub remote: Option<std::net::SocketAddrV4>,
+    /// Connect from this vmknic's address.
+    #[arg(short = 'I', value_name = "vmkN")]
+    pub vmknic: Option<String>,
+    /// Most connections at once (default 64); more are reset.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<u32>,
+}
+
+/// `vmkstack forward list|remove`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ForwardAction {
+    /// List forwards with their connection and byte counters.
+    List(JsonFlag),
+    /// Stop a forward (its connections are reset).
+    Remove {
+        /// Its listening address.
+        #[arg(value_name = "LISTEN_ADDR:PORT")]
+        listen: std::net::SocketAddrV4,
+    },
+}
+
+/// Runs a `vmkstack forward` command.
+pub fn run_forward(
+    cmd: &ForwardCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    match (&cmd.action, cmd.listen, cmd.remote) {
+        (Some(ForwardAction::List(JsonFlag { json })), _, _) => listing(
+            ctl,
+            console,
+            Action::ForwardList,
+            *json,
+            |f: &Vec<vmkstack_stack::forward::ForwardInfo>| format_forwards(f),
+        ),
+        (Some(ForwardAction::Remove { listen }), _, _) => call(
+            ctl,
+            Action::ForwardRemove {
+                listen: listen.to_string(),
+            },
+        )
+        .map(drop),
+        (None, Some(listen), Some(remote)) => call(
+            ctl,
+            Action::ForwardAdd {
+                listen: listen.to_string(),
+                remote: remote.to_string(),
+                vmknic: cmd.vmknic.clone(),
+                max_connections: cmd.max_connections,
+            },
+        )
+        .map(drop),
+        (None, _, _) => Err(CliError::Usage(
+            "forward: give LISTEN_ADDR:PORT REMOTE_ADDR:PORT, or `list` / `remove`".into(),
+        )),
+    }
+}
+
+/// The `vmkstack forward list` table.
+pub fn format_forwards(f: &[vmkstack_stack::forward::ForwardInfo]) -> String {
+    let rows: Vec<Vec<String>> = f
+        .iter()
+        .map(|f| {
+            vec![
+                f.spec.listen.to_string(),
+                f.spec.remote.to_string(),
+                f.spec
+                    .vmknic
+                    .map_or_else(|| "auto".into(), |v| v.to_string()),
+                format!("{}/{}", f.active, f.spec.max_connections),
+                f.accepted.to_string(),
+                f.refused.to_string(),
+                f.bytes_out.to_string(),
+                f.bytes_in.to_string(),
+            ]
+        })
+        .collect();
+    crate::listing::table(
+        &[
+            "Listen",
+            "Remote",
+            "Vmknic",
+            "Active",
+            "Accepted",
+            "Refused",
+            "Bytes out",
+            "Bytes in",
+        ],
+        &rows,
+    )
+}
+
 /// The action that adds `gateway` for `target`.
 pub fn route_add_action(target: RouteTarget, gateway: Ipv4Addr) -> Action {
     match target {

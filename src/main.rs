@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use vmkstack::check::check;
 use vmkstack::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
 use vmkstack::commands::{
-    run_neighbor, run_route, run_stats, run_vmknic, JsonFlag, NeighborCommand, RouteCommand,
-    VmknicCommand,
+    run_forward, run_neighbor, run_route, run_stats, run_vmknic, ForwardCommand, JsonFlag,
+    NeighborCommand, RouteCommand, VmknicCommand,
 };
 use vmkstack::personality::{self, Personality};
 
@@ -98,6 +98,9 @@ enum Command {
     Neighbor(NeighborCommand),
     /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon.
     Stats(JsonFlag),
+    /// Forward a kernel TCP port through the stack: `forward [-I vmkN] LISTEN REMOTE`,
+    /// `forward list`, `forward remove LISTEN`.
+    Forward(ForwardCommand),
     /// esxcfg-route: show or set the default gateway, add or delete routes, list routes (-l)
     /// and neighbours (-n).
     #[command(
@@ -238,6 +241,7 @@ fn main() -> ExitCode {
         Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
         Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
         Command::Stats(JsonFlag { json }) => client(&control, |ctl, c| run_stats(json, ctl, c)),
+        Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
         Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),
         Command::EsxcfgVmknic(args) => pass(Personality::EsxcfgVmknic, args),
         Command::Vmkping(args) => pass(Personality::Vmkping, args),

@@ -62,6 +62,25 @@ pub struct RawConfig {
     /// Static routes.
     #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RawRoute>,
+    /// Port forwards through the stack.
+    #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<RawForward>,
+}
+
+/// One `[[forward]]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForward {
+    /// Kernel address to listen on, `a.b.c.d:port`.
+    pub listen: String,
+    /// Where the stack connects, `a.b.c.d:port`.
+    pub remote: String,
+    /// Source vmknic (`vmkN`); by default the routing core picks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmknic: Option<String>,
+    /// Most connections at once (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<i64>,
 }
 
 /// One `[[vmknic]]` table as written.
@@ -131,6 +150,8 @@ pub struct Config {
     pub vmknics: Vec<VmknicConfig>,
     /// Static routes in file order.
     pub routes: Vec<StaticRoute>,
+    /// Port forwards.
+    pub forwards: Vec<crate::forward::ForwardSpec>,
 }
 
 /// A validated vmknic.
@@ -294,6 +315,16 @@ impl Config {
                     gateway: r.gateway.to_string(),
                 })
                 .collect(),
+            forwards: self
+                .forwards
+                .iter()
+                .map(|f| RawForward {
+                    listen: f.listen.to_string(),
+                    remote: f.remote.to_string(),
+                    vmknic: f.vmknic.map(|v| v.to_string()),
+                    max_connections: Some(f.max_connections as i64),
+                })
+                .collect(),
         }
     }
 
@@ -432,8 +463,64 @@ impl RawConfig {
             routes.push(StaticRoute { network, gateway });
         }
 
+        let mut forwards: Vec<crate::forward::ForwardSpec> = Vec::new();
+        for (i, f) in self.forwards.iter().enumerate() {
+            let key = |k: &str| format!("forward[{i}].{k}");
+            let listen = f
+                .listen
+                .parse::<std::net::SocketAddrV4>()
+                .map_err(|_| c.bad(key("listen"), &f.listen, "expected a.b.c.d:port"));
+            let remote = f
+                .remote
+                .parse::<std::net::SocketAddrV4>()
+                .map_err(|_| c.bad(key("remote"), &f.remote, "expected a.b.c.d:port"));
+            let vmknic = match &f.vmknic {
+                None => Ok(None),
+                Some(n) => match n.parse::<VmknicId>() {
+                    Ok(id) if vmknics.iter().any(|v| v.id == id) => Ok(Some(id)),
+                    Ok(_) => {
+                        c.bad(key("vmknic"), n, "no such vmknic in this file");
+                        Err(())
+                    }
+                    Err(e) => {
+                        c.bad(key("vmknic"), n, e.to_string());
+                        Err(())
+                    }
+                },
+            };
+            let max = match f.max_connections {
+                None => Ok(crate::forward::DEFAULT_MAX_CONNECTIONS),
+                Some(m) if (1..=4096).contains(&m) => Ok(m as usize),
+                Some(m) => {
+                    c.bad_num(key("max_connections"), m, "must be 1-4096");
+                    Err(())
+                }
+            };
+            if let (Ok(listen), Ok(remote), Ok(vmknic), Ok(max_connections)) =
+                (listen, remote, vmknic, max)
+            {
+                if forwards.iter().any(|x| x.listen == listen) {
+                    c.bad(
+                        key("listen"),
+                        &f.listen,
+                        "this address is already forwarded",
+                    );
+                } else if remote.port() == 0 || listen.port() == 0 {
+                    c.bad(key("remote"), &f.remote, "ports must not be 0");
+                } else {
+                    forwards.push(crate::forward::ForwardSpec {
+                        listen,
+                        remote,
+                        vmknic,
+                        max_connections,
+                    });
+                }
+            }
+        }
+
         if c.problems.is_empty() {
             Ok(Config {
+                forwards,
                 netstack,
                 forwarding: self.forwarding.unwrap_or(false),
                 default_gateway,
@@ -869,6 +956,37 @@ ip = "198.18.1.10/24"
         let default =
             format!("{base}[[route]]\nnetwork = \"0.0.0.0/0\"\ngateway = \"198.18.1.254\"\n");
         assert!(problems(&default)[0].contains("set `default_gateway` instead"));
+    }
+
+    #[test]
+    fn test_forwards() {
+        let base = vmknic("");
+        let ok = format!("{base}[[forward]]\nlisten = \"127.0.0.1:13260\"\nremote = \"198.18.100.20:3260\"\nvmknic = \"vmk0\"\n");
+        let cfg = Config::parse(&ok, "t").unwrap();
+        assert_eq!(cfg.forwards[0].remote.to_string(), "198.18.100.20:3260");
+        assert_eq!(
+            cfg.forwards[0].max_connections,
+            crate::forward::DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
+        let bad = format!("{base}[[forward]]\nlisten = \"127.0.0.1\"\nremote = \"198.18.100.20:3260\"\nvmknic = \"vmk9\"\nmax_connections = 0\n");
+        let p = problems(&bad).join("\n");
+        assert!(
+            p.contains("forward[0].listen = \"127.0.0.1\": expected a.b.c.d:port"),
+            "{p}"
+        );
+        assert!(
+            p.contains("forward[0].vmknic = \"vmk9\": no such vmknic"),
+            "{p}"
+        );
+        assert!(
+            p.contains("forward[0].max_connections = 0: must be 1-4096"),
+            "{p}"
+        );
+        let dup = format!(
+            "{ok}[[forward]]\nlisten = \"127.0.0.1:13260\"\nremote = \"198.18.100.21:3260\"\n"
+        );
+        assert!(problems(&dup)[0].contains("already forwarded"));
     }
 
     #[test]

@@ -143,6 +143,26 @@ pub enum Action {
         /// ICMP sequence number.
         seq: u16,
     },
+    /// Forward a kernel listening address through the stack to a remote address.
+    ForwardAdd {
+        /// Kernel address to listen on, `a.b.c.d:port` (in the daemon's namespace).
+        listen: String,
+        /// Where the stack connects, `a.b.c.d:port`.
+        remote: String,
+        /// Source vmknic (`-I`).
+        #[serde(default)]
+        vmknic: Option<String>,
+        /// Most connections at once (default 64).
+        #[serde(default)]
+        max_connections: Option<u32>,
+    },
+    /// List forwards with their counters.
+    ForwardList,
+    /// Stop a forward (its connections are reset).
+    ForwardRemove {
+        /// Its listening address.
+        listen: String,
+    },
     /// Open a TCP connection from the stack and close it (`nc -z`).
     TcpProbe {
         /// Destination address.
@@ -174,6 +194,8 @@ impl Action {
                 | Action::GatewaySet { .. }
                 | Action::GatewayClear { .. }
                 | Action::NeighborRemove { .. }
+                | Action::ForwardAdd { .. }
+                | Action::ForwardRemove { .. }
         )
     }
 }

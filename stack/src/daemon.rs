@@ -25,6 +25,7 @@ use vmkstack_routing::{parse_addr, parse_network, RouteError, VmknicId};
 
 use crate::config::{Config, ConfigError, RawConfig, RawVmknic, StaticRoute};
 use crate::control::{Action, ErrorKind, GatewayInfo, RemoteError, Response};
+use crate::forward::{ForwardSpec, Forwarder, DEFAULT_MAX_CONNECTIONS};
 use crate::netstack::{Netstack, PingError, PingId, ProbeError, ProbeId, StackError};
 use crate::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
 
@@ -180,6 +181,7 @@ struct Daemon {
     path: PathBuf,
     cfg: Config,
     stack: Netstack,
+    forwarder: Forwarder,
     pings: HashMap<PingId, Sender<Response>>,
     probes: HashMap<ProbeId, Sender<Response>>,
 }
@@ -339,6 +341,14 @@ impl Daemon {
                     reply,
                 )
             }
+            Action::ForwardAdd {
+                listen,
+                remote,
+                vmknic,
+                max_connections,
+            } => self.forward_add(&listen, &remote, vmknic.as_deref(), max_connections),
+            Action::ForwardList => Ok(json!(self.forwarder.list())),
+            Action::ForwardRemove { listen } => self.forward_remove(&listen),
             Action::TcpProbe {
                 destination,
                 port,
@@ -496,6 +506,62 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    fn forward_add(
+        &mut self,
+        listen: &str,
+        remote: &str,
+        vmknic: Option<&str>,
+        max: Option<u32>,
+    ) -> Result<Value, RemoteError> {
+        let sock = |s: &str, what: &str| {
+            s.parse::<SocketAddrV4>()
+                .map_err(|_| invalid(format!("{what} `{s}` is not a.b.c.d:port")))
+        };
+        let spec = ForwardSpec {
+            listen: sock(listen, "listen address")?,
+            remote: sock(remote, "remote address")?,
+            vmknic: vmknic.map(|n| self.vmknic(n)).transpose()?,
+            max_connections: max.map_or(DEFAULT_MAX_CONNECTIONS, |m| m as usize),
+        };
+        // The same rules as a [[forward]] table in the file.
+        let mut raw = self.cfg.to_raw();
+        raw.forwards.push(crate::config::RawForward {
+            listen: spec.listen.to_string(),
+            remote: spec.remote.to_string(),
+            vmknic: spec.vmknic.map(|v| v.to_string()),
+            max_connections: Some(spec.max_connections as i64),
+        });
+        let new = Self::validated(raw)?;
+        self.forwarder.add(spec.clone(), &self.stack).map_err(|e| {
+            RemoteError::new(
+                ErrorKind::Io,
+                format!("cannot listen on {}: {e}", spec.listen),
+            )
+        })?;
+        if let Err(e) = self.commit(new) {
+            self.forwarder.remove(spec.listen, &mut self.stack);
+            return Err(e);
+        }
+        Ok(Value::Null)
+    }
+
+    fn forward_remove(&mut self, listen: &str) -> Result<Value, RemoteError> {
+        let addr: SocketAddrV4 = listen
+            .parse()
+            .map_err(|_| invalid(format!("`{listen}` is not a.b.c.d:port")))?;
+        if !self.cfg.forwards.iter().any(|f| f.listen == addr) {
+            return Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!("no forward on {addr}"),
+            ));
+        }
+        let mut new = self.cfg.clone();
+        new.forwards.retain(|f| f.listen != addr);
+        self.commit(new)?;
+        self.forwarder.remove(addr, &mut self.stack);
+        Ok(Value::Null)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn ping(
         &mut self,
@@ -639,10 +705,18 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         path: control.display().to_string(),
         source,
     })?;
+    let mut forwarder = Forwarder::new();
+    for f in &cfg.forwards {
+        // A forward that cannot listen is reported; the stack runs anyway.
+        if let Err(e) = forwarder.add(f.clone(), &stack) {
+            eprintln!("forward {} -> {}: cannot listen: {e}", f.listen, f.remote);
+        }
+    }
     let mut d = Daemon {
         path: config.to_path_buf(),
         cfg,
         stack,
+        forwarder,
         pings: HashMap::new(),
         probes: HashMap::new(),
     };
@@ -663,6 +737,7 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
                 let _ = p.reply.try_send(resp);
             }
         }
+        d.forwarder.poll(&mut d.stack);
         d.stack.poll_local();
         d.finish_async();
     };

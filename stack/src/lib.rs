@@ -7,6 +7,7 @@ pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod device;
+pub mod forward;
 pub mod netstack;
 pub mod packet;
 pub mod server;

@@ -42,6 +42,8 @@ const DEVICE_SLOTS: usize = 128;
 const RX_BUDGET: usize = 64;
 /// ICMP errors built while another borrow is live, sent right after.
 const DEFERRED_ICMP: usize = 32;
+/// First token free for other event sources registered through [`Netstack::registry`].
+pub const FOREIGN_TOKENS: usize = 1 << 24;
 /// The mio token of the wake-up (control messages); vmknic `i` uses `Token(i)`.
 const WAKER: Token = Token(usize::MAX - 1);
 
@@ -330,6 +332,12 @@ impl Netstack {
     /// smoltcp's sockets, for applications.
     pub fn sockets(&mut self) -> &mut SocketSet<'static> {
         &mut self.sockets
+    }
+
+    /// The event loop's registry, for other sources the owner wants to wake it (the port
+    /// forwarder's sockets). Their tokens must be at least [`FOREIGN_TOKENS`].
+    pub fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
     }
 
     /// A handle that wakes the event loop from another thread.

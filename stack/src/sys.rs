@@ -44,3 +44,28 @@ pub fn peer_cred(stream: &UnixStream) -> io::Result<PeerCred> {
         gid: cred.gid,
     })
 }
+
+/// Arms `SO_LINGER` with a zero timeout so that closing the socket sends a reset instead of
+/// a FIN: how a reset from the far side is passed on to a kernel client.
+pub fn set_linger_zero(fd: std::os::fd::RawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `fd` is an open socket owned by the caller for the duration of the call; the
+    // kernel reads `size_of::<linger>()` bytes from a valid local.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

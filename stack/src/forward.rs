@@ -1,0 +1,323 @@
+//! Port forwarding through the stack: a kernel listener in the daemon's namespace; for each
+//! accepted connection a TCP connection from the userspace stack (source: the egress vmknic's
+//! address, through the routing core and the gateway), relayed both ways.
+//!
+//! Data moves straight between the kernel socket and the smoltcp socket buffers: no extra
+//! copy, no unbounded buffer. When one side cannot take more, the other is not read, so TCP's
+//! own windows push back (backpressure both ways). A FIN is passed on as a half-close, a reset
+//! as a reset.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Token};
+use serde::{Deserialize, Serialize};
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp;
+use tracing::{debug, info, warn};
+use vmkstack_routing::VmknicId;
+
+use crate::netstack::{Netstack, FOREIGN_TOKENS};
+
+/// Bytes of smoltcp socket buffer each way per connection (window scaling makes TCP use all
+/// of it).
+pub const STACK_BUFFER: usize = 256 * 1024;
+/// Connections per forward when none is configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// One forward as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardSpec {
+    /// Kernel address to listen on, in the daemon's namespace.
+    pub listen: SocketAddrV4,
+    /// Where the stack connects.
+    pub remote: SocketAddrV4,
+    /// Source vmknic (`-I`); by default the routing core picks it.
+    pub vmknic: Option<VmknicId>,
+    /// Most connections at once; more are refused (reset) and counted.
+    pub max_connections: usize,
+}
+
+/// One forward as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardInfo {
+    /// Its configuration.
+    #[serde(flatten)]
+    pub spec: ForwardSpec,
+    /// Connections open now.
+    pub active: usize,
+    /// Connections accepted so far.
+    pub accepted: u64,
+    /// Connections refused (over the limit, or no route from the stack).
+    pub refused: u64,
+    /// Bytes relayed client → remote.
+    pub bytes_out: u64,
+    /// Bytes relayed remote → client.
+    pub bytes_in: u64,
+}
+
+struct Conn {
+    kernel: TcpStream,
+    handle: SocketHandle,
+    /// The kernel client sent FIN; passed on to the stack side.
+    kernel_eof: bool,
+    /// The remote's FIN was passed on to the kernel client.
+    fin_to_kernel: bool,
+    /// The stack side connected at least once (a reset before that is a refusal).
+    established: bool,
+}
+
+struct Fwd {
+    spec: ForwardSpec,
+    listener: TcpListener,
+    token: Token,
+    conns: Vec<Conn>,
+    accepted: u64,
+    refused: u64,
+    bytes_out: u64,
+    bytes_in: u64,
+}
+
+/// All forwards of a daemon.
+#[derive(Default)]
+pub struct Forwarder {
+    fwds: Vec<Fwd>,
+    next_token: usize,
+}
+
+/// What one relay step found.
+enum Step {
+    Open,
+    Closed,
+}
+
+impl Forwarder {
+    /// No forwards.
+    pub fn new() -> Forwarder {
+        Forwarder {
+            fwds: Vec::new(),
+            next_token: FOREIGN_TOKENS,
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    /// Starts listening for `spec`. Refused if its listen address is already forwarded or
+    /// cannot be bound.
+    pub fn add(&mut self, spec: ForwardSpec, stack: &Netstack) -> io::Result<()> {
+        if self.fwds.iter().any(|f| f.spec.listen == spec.listen) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is already forwarded", spec.listen),
+            ));
+        }
+        let mut listener = TcpListener::bind(SocketAddr::V4(spec.listen))?;
+        let token = self.token();
+        stack
+            .registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        info!(listen = %spec.listen, remote = %spec.remote, "forward listening");
+        self.fwds.push(Fwd {
+            spec,
+            listener,
+            token,
+            conns: Vec::new(),
+            accepted: 0,
+            refused: 0,
+            bytes_out: 0,
+            bytes_in: 0,
+        });
+        Ok(())
+    }
+
+    /// Stops the forward on `listen`, resetting its connections. False if there is none.
+    pub fn remove(&mut self, listen: SocketAddrV4, stack: &mut Netstack) -> bool {
+        let Some(pos) = self.fwds.iter().position(|f| f.spec.listen == listen) else {
+            return false;
+        };
+        let mut f = self.fwds.remove(pos);
+        let _ = stack.registry().deregister(&mut f.listener);
+        for mut c in f.conns.drain(..) {
+            close_conn(&mut c, stack, true);
+        }
+        stack.poll_local();
+        info!(%listen, token = f.token.0, "forward removed");
+        true
+    }
+
+    /// The forwards with their counters.
+    pub fn list(&self) -> Vec<ForwardInfo> {
+        self.fwds
+            .iter()
+            .map(|f| ForwardInfo {
+                spec: f.spec.clone(),
+                active: f.conns.len(),
+                accepted: f.accepted,
+                refused: f.refused,
+                bytes_out: f.bytes_out,
+                bytes_in: f.bytes_in,
+            })
+            .collect()
+    }
+
+    /// True when some connection is open (the caller keeps the loop responsive).
+    pub fn busy(&self) -> bool {
+        self.fwds.iter().any(|f| !f.conns.is_empty())
+    }
+
+    /// Accepts new connections and moves data both ways on every open one.
+    pub fn poll(&mut self, stack: &mut Netstack) {
+        let mut next = self.next_token;
+        for f in &mut self.fwds {
+            accept_all(f, stack, &mut next);
+            let mut i = 0;
+            while i < f.conns.len() {
+                let (out, inb, step) = relay(&mut f.conns[i], stack);
+                f.bytes_out += out;
+                f.bytes_in += inb;
+                match step {
+                    Step::Open => i += 1,
+                    Step::Closed => {
+                        let mut c = f.conns.swap_remove(i);
+                        let _ = stack.registry().deregister(&mut c.kernel);
+                        stack.sockets().remove(c.handle);
+                    }
+                }
+            }
+        }
+        self.next_token = next;
+    }
+}
+
+fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
+    loop {
+        let (mut kernel, peer) = match f.listener.accept() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                warn!(listen = %f.spec.listen, "accept: {e}");
+                return;
+            }
+        };
+        if f.conns.len() >= f.spec.max_connections {
+            f.refused += 1;
+            warn!(listen = %f.spec.listen, %peer, limit = f.spec.max_connections,
+                "forward at its connection limit; connection reset");
+            let _ = crate::sys::set_linger_zero(kernel.as_raw_fd());
+            continue;
+        }
+        let handle =
+            match stack.tcp_connect(f.spec.remote, f.spec.vmknic, STACK_BUFFER, STACK_BUFFER) {
+                Ok(h) => h,
+                Err(e) => {
+                    f.refused += 1;
+                    warn!(listen = %f.spec.listen, remote = %f.spec.remote, "forward: {e}");
+                    let _ = crate::sys::set_linger_zero(kernel.as_raw_fd());
+                    continue;
+                }
+            };
+        *next += 1;
+        let token = Token(*next);
+        if let Err(e) =
+            stack
+                .registry()
+                .register(&mut kernel, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            warn!("forward: cannot watch a connection: {e}");
+            stack.sockets().get_mut::<tcp::Socket>(handle).abort();
+            stack.sockets().remove(handle);
+            continue;
+        }
+        let _ = kernel.set_nodelay(true);
+        f.accepted += 1;
+        debug!(listen = %f.spec.listen, %peer, "forward: connection");
+        f.conns.push(Conn {
+            kernel,
+            handle,
+            kernel_eof: false,
+            fin_to_kernel: false,
+            established: false,
+        });
+    }
+}
+
+/// Ends a connection: a reset both ways when `reset`, else just frees it.
+fn close_conn(c: &mut Conn, stack: &mut Netstack, reset: bool) {
+    if reset {
+        let _ = crate::sys::set_linger_zero(c.kernel.as_raw_fd());
+        stack.sockets().get_mut::<tcp::Socket>(c.handle).abort();
+    }
+    let _ = stack.registry().deregister(&mut c.kernel);
+    stack.sockets().remove(c.handle);
+}
+
+/// Moves what can move; returns bytes client→remote, remote→client, and whether the
+/// connection is still open.
+fn relay(c: &mut Conn, stack: &mut Netstack) -> (u64, u64, Step) {
+    let sock = stack.sockets().get_mut::<tcp::Socket>(c.handle);
+    let mut out = 0u64;
+    let mut inb = 0u64;
+    let state = sock.state();
+    if matches!(state, tcp::State::Established | tcp::State::CloseWait) {
+        c.established = true;
+    }
+    // A reset from the remote (or a refused connect): pass it on as a reset.
+    if state == tcp::State::Closed && !(c.kernel_eof && c.fin_to_kernel) {
+        let _ = crate::sys::set_linger_zero(c.kernel.as_raw_fd());
+        return (0, 0, Step::Closed);
+    }
+    // Client → remote, only as fast as the stack's send buffer drains.
+    while !c.kernel_eof && sock.may_send() && sock.can_send() {
+        let r = sock.send(|buf| match c.kernel.read(buf) {
+            Ok(0) => (0, Ok(0)),
+            Ok(n) => (n, Ok(n)),
+            Err(e) => (0, Err(e)),
+        });
+        match r {
+            Ok(Ok(0)) => {
+                c.kernel_eof = true;
+                sock.close();
+            }
+            Ok(Ok(n)) => out += n as u64,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Ok(Err(_)) | Err(_) => {
+                // The client reset or vanished: reset the remote side too.
+                sock.abort();
+                return (out, inb, Step::Closed);
+            }
+        }
+    }
+    // Remote → client, only as fast as the client reads.
+    while sock.can_recv() {
+        let r = sock.recv(|data| match c.kernel.write(data) {
+            Ok(n) => (n, Ok(n)),
+            Err(e) => (0, Err(e)),
+        });
+        match r {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => inb += n as u64,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Ok(Err(_)) | Err(_) => {
+                sock.abort();
+                return (out, inb, Step::Closed);
+            }
+        }
+    }
+    // The remote's FIN, once everything before it is delivered: half-close the client.
+    if !c.fin_to_kernel && c.established && !sock.may_recv() && !sock.can_recv() {
+        let _ = c.kernel.shutdown(Shutdown::Write);
+        c.fin_to_kernel = true;
+    }
+    let finished = c.kernel_eof
+        && c.fin_to_kernel
+        && matches!(
+            sock.state(),
+            tcp::State::Closed | tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
+        );
+    (out, inb, if finished { Step::Closed } else { Step::Open })
+}
