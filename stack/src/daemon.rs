@@ -176,6 +176,33 @@ pub fn save_atomic(path: &Path, text: &str) -> io::Result<()> {
     result
 }
 
+/// Removes `.NAME.tmp-PID` files a killed daemon left beside the configuration (only those:
+/// the name pattern is ours).
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let ours = n
+            .strip_prefix(&prefix)
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if ours {
+            let _ = std::fs::remove_file(e.path());
+            info!(file = %e.path().display(), "removed a temporary file left by a killed daemon");
+        }
+    }
+}
+
 /// The daemon's state: the configuration (the store) and the netstack it describes.
 struct Daemon {
     path: PathBuf,
@@ -680,6 +707,7 @@ fn probe_error(e: ProbeError) -> RemoteError {
 /// stderr); the stack runs anyway with those routes inactive.
 pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(), DaemonError> {
     let cfg = Config::load(config)?;
+    remove_stale_temp_files(config);
     let group = match &cfg.control_group {
         Some(name) => Some((
             name.clone(),

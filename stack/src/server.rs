@@ -3,7 +3,7 @@
 //! loop over a bounded channel, waking it. A slow, silent or hostile client only ever holds
 //! its own thread: the data plane and the other clients go on.
 
-use std::io::{BufRead, BufReader, ErrorKind as IoKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind as IoKind, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,8 +20,11 @@ use crate::sys::{peer_cred, PeerCred};
 
 /// Clients served at once; more are told the daemon is busy.
 pub const MAX_CLIENTS: usize = 32;
-/// A client that sends nothing for this long is disconnected.
+/// A client that sends nothing for this long, or takes this long to send one line, is
+/// disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client that does not read its answer for this long is disconnected.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests waiting for the event loop at once.
 pub const QUEUE_DEPTH: usize = 256;
 /// Longest wait for the event loop's answer (pings and probes carry their own, shorter,
@@ -44,16 +47,16 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// True when `cred` may change state: root, or a member (primary or supplementary) of
-    /// the configured group.
-    pub fn may_change(&self, cred: &PeerCred) -> bool {
+    /// True when `cred` may change state: root, or a member (primary or supplementary, as
+    /// the kernel captured them at connect) of the configured group.
+    pub fn may_change(&self, cred: &PeerCred, groups: &[u32]) -> bool {
         if cred.uid == 0 {
             return true;
         }
         let Some((_, gid)) = &self.group else {
             return false;
         };
-        cred.gid == *gid || supplementary_groups(cred.pid).contains(gid)
+        cred.gid == *gid || groups.contains(gid)
     }
 
     /// The refusal a caller without rights gets.
@@ -70,20 +73,6 @@ impl Policy {
             ),
         )
     }
-}
-
-/// The supplementary groups of process `pid`, from /proc (empty if it is gone).
-fn supplementary_groups(pid: i32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Groups:"))
-        .map(|g| {
-            g.split_whitespace()
-                .filter_map(|n| n.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Looks a group up in /etc/group: its ID.
@@ -173,8 +162,12 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
             return;
         }
     };
-    let may_change = policy.may_change(&cred);
+    let groups = crate::sys::peer_groups(&stream).unwrap_or_default();
+    let may_change = policy.may_change(&cred, &groups);
+    // Reads and writes are bounded: a client that stops reading its answers, or trickles a
+    // line byte by byte, loses its slot instead of keeping it.
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -182,19 +175,14 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
     let mut writer = stream;
     loop {
         let mut line = Vec::new();
-        let n = match (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(n) => n,
+        match read_line(&mut reader, &mut line) {
+            Ok(true) => {}
+            Ok(false) => return,
             Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
-                debug!(uid = cred.uid, "control client idle; closing");
+                debug!(uid = cred.uid, "control client idle or too slow; closing");
                 return;
             }
             Err(_) => return,
-        };
-        if n == 0 {
-            return;
         }
         if line.last() != Some(&b'\n') && line.len() > MAX_LINE {
             let e = RemoteError::new(
@@ -214,6 +202,31 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
         };
         if writer.write_all(resp.to_line().as_bytes()).is_err() {
             return;
+        }
+    }
+}
+
+/// Reads one line (at most `MAX_LINE + 1` bytes) that must arrive within [`IDLE_TIMEOUT`]
+/// from the start. False at end of stream with nothing read.
+fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> std::io::Result<bool> {
+    let deadline = std::time::Instant::now() + IDLE_TIMEOUT;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(!line.is_empty());
+        }
+        let room = MAX_LINE + 1 - line.len();
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) if i < room => (i + 1, true),
+            _ => (buf.len().min(room), buf.len() >= room),
+        };
+        line.extend_from_slice(&buf[..take]);
+        reader.consume(take);
+        if done {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(std::io::Error::new(IoKind::TimedOut, "line too slow"));
         }
     }
 }
@@ -284,17 +297,18 @@ mod tests {
             gid: 1000,
         };
         let none = Policy { group: None };
-        assert!(none.may_change(&root));
-        assert!(!none.may_change(&user));
+        assert!(none.may_change(&root, &[]));
+        assert!(!none.may_change(&user, &[]));
         assert!(none.refusal(&user).message.contains("changes need root"));
         let group = Policy {
             group: Some(("vmkadmin".into(), 1000)),
         };
-        assert!(group.may_change(&user));
+        assert!(group.may_change(&user, &[]));
         let other = Policy {
             group: Some(("vmkadmin".into(), 4242)),
         };
-        assert!(!other.may_change(&user));
+        assert!(!other.may_change(&user, &[]));
+        assert!(other.may_change(&user, &[7, 4242]), "supplementary group");
         assert!(other.refusal(&user).message.contains("group vmkadmin"));
     }
 

@@ -69,3 +69,26 @@ pub fn set_linger_zero(fd: std::os::fd::RawFd) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// The peer's supplementary groups as the kernel captured them at `connect`
+/// (`SO_PEERGROUPS`, Linux 4.13+): no race with the peer exiting and its PID being reused.
+pub fn peer_groups(stream: &UnixStream) -> io::Result<Vec<u32>> {
+    let mut groups = [0 as libc::gid_t; 256];
+    let mut len = std::mem::size_of_val(&groups) as libc::socklen_t;
+    // SAFETY: the fd is a live Unix socket borrowed from `stream`; `groups` is a local array
+    // of `len` bytes that the kernel fills, and it writes back how many bytes it used.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERGROUPS,
+            groups.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = (len as usize / std::mem::size_of::<libc::gid_t>()).min(groups.len());
+    Ok(groups[..n].to_vec())
+}
