@@ -34,7 +34,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
 
 # Whole-system smoke test of the forwarding benchmark (checks it works, not how fast).
 if [ "$(id -u)" -eq 0 ]; then
@@ -46,3 +48,8 @@ elif [ -n "${CI:-}" ]; then
 else
   echo "SKIPPED: scripts/bench-forward.sh --quick needs root"
 fi
+
+# One closing line for the whole suite.
+passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -oE '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
