@@ -12,6 +12,10 @@ for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# The storage lab's real servers and clients (tests/storage_lab.rs and the demo).
+for pkg in tgt libiscsi-bin nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need[*]}"

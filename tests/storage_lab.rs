@@ -1,0 +1,344 @@
+//! The storage lab script (`scripts/storage-lab.sh`): a real iSCSI target (tgt) and NFS server
+//! (nfs-ganesha) behind a Linux router namespace, reached with the userspace clients
+//! (libiscsi-bin, libnfs-utils) from the router namespace; `up` is idempotent, `down` leaves
+//! nothing behind, and a failed `up` cleans up after itself. Root only (namespaces); `up`
+//! installs the Debian packages when they are missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/storage-lab.sh");
+const IQN: &str = "iqn.2026-11.lab.vmkstack:storage";
+const SERVER: &str = "198.18.100.20";
+
+/// The labs of this file run one at a time (a first `up` may run apt-get).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A lab by NAME; `down` on Drop, so that a failing assertion leaves nothing behind.
+struct Lab {
+    name: String,
+}
+
+impl Lab {
+    fn new(suffix: &str) -> Lab {
+        Lab {
+            name: format!("vmks-t{}{suffix}", std::process::id()),
+        }
+    }
+
+    /// Runs the script with `args --name NAME` (under `timeout`, so a hang fails the test
+    /// instead of blocking it; the script's TERM trap still cleans up).
+    fn script(&self, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
+        let mut c = Command::new("timeout");
+        c.arg(limit.as_secs().to_string())
+            .arg(SCRIPT)
+            .args(args)
+            .args(["--name", &self.name])
+            .stdin(Stdio::null());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let t = Instant::now();
+        let o = c
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"));
+        eprintln!(
+            "storage-lab.sh {} --name {} -> {} in {:.1} s",
+            args.join(" "),
+            self.name,
+            o.status,
+            t.elapsed().as_secs_f64()
+        );
+        o
+    }
+
+    fn ok(&self, args: &[&str], limit: Duration) -> String {
+        let o = self.script(args, &[], limit);
+        assert!(
+            o.status.success(),
+            "storage-lab.sh {args:?} failed: {}",
+            common::describe(&o)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn router(&self) -> String {
+        format!("{}-router", self.name)
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/tmp/{}", self.name))
+    }
+
+    /// Runs `cmd args` in the router namespace (30 s limit); returns the output.
+    fn in_router(&self, cmd: &str, args: &[&str]) -> Output {
+        Command::new("timeout")
+            .args(["30", "ip", "netns", "exec", &self.router(), cmd])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+    }
+
+    /// Like [`Lab::in_router`], panicking unless it succeeds; returns stdout.
+    fn in_router_ok(&self, cmd: &str, args: &[&str]) -> String {
+        let o = self.in_router(cmd, args);
+        assert!(
+            o.status.success(),
+            "{cmd} {args:?} failed: {}",
+            common::describe(&o)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Namespaces named `NAME-…`.
+    fn namespaces(&self) -> Vec<String> {
+        let o = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip netns list");
+        let prefix = format!("{}-", self.name);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Asserts that no namespace and no state dir of this lab remain.
+    fn assert_gone(&self) {
+        assert_eq!(
+            self.namespaces(),
+            Vec::<String>::new(),
+            "namespaces left behind"
+        );
+        assert!(
+            !self.state_dir().exists(),
+            "{} left behind",
+            self.state_dir().display()
+        );
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("timeout")
+            .args(["120", SCRIPT, "down", "--name", &self.name])
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+/// Whether `pid` is a live process (a zombie has exited: it only waits to be reaped).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
+            !matches!(state, Some(Some('Z' | 'X')))
+        }
+        Err(_) => false,
+    }
+}
+
+/// The PIDs in `dir/*.pid`.
+fn pid_files(dir: &Path) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("state dir").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".pid") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let pid = text
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad {name}: {text:?}"));
+            out.push((stem.to_owned(), pid));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A temporary file removed on Drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// 1 MiB of reproducible, incompressible-looking bytes.
+fn mib_pattern() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn storage_lab_serves_iscsi_and_nfs_and_leaves_nothing_behind() {
+    let Some(()) =
+        common::require_root("storage_lab_serves_iscsi_and_nfs_and_leaves_nothing_behind")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t0 = Instant::now();
+    let lab = Lab::new("");
+
+    // up (a first run on a fresh machine installs the packages, hence the long limit).
+    let out = lab.ok(&["up"], Duration::from_secs(900));
+    eprintln!("{out}");
+    assert!(out.contains(IQN), "summary lacks the IQN:\n{out}");
+    assert_eq!(
+        lab.namespaces().len(),
+        2,
+        "expected NAME-storage and NAME-router"
+    );
+    let pids = pid_files(&lab.state_dir());
+    let names: Vec<&str> = pids.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["ganesha", "rpcbind", "tgtd"]);
+    for (n, pid) in &pids {
+        assert!(alive(*pid), "{n} (pid {pid}) is not running");
+    }
+    let t_up = t0.elapsed();
+
+    // iSCSI from the router namespace.
+    let ls = lab.in_router_ok("iscsi-ls", &["-s", &format!("iscsi://{SERVER}/")]);
+    assert!(ls.contains(IQN), "iscsi-ls:\n{ls}");
+    let lun = format!("iscsi://{SERVER}/{IQN}/1");
+    let inq = lab.in_router_ok("iscsi-inq", &[&lun]);
+    assert!(inq.contains("DIRECT_ACCESS"), "iscsi-inq:\n{inq}");
+    let cap = lab.in_router_ok("iscsi-readcapacity16", &[&lun]);
+    assert!(
+        cap.lines().any(|l| l.trim() == "Total size:67108864"),
+        "iscsi-readcapacity16 (expected 64 MiB):\n{cap}"
+    );
+
+    // NFS from the router namespace.
+    let export = format!("nfs://{SERVER}/export");
+    let ls = lab.in_router_ok("nfs-ls", &[&export]);
+    assert!(
+        ls.contains("hello.txt") && ls.contains("data.bin"),
+        "nfs-ls:\n{ls}"
+    );
+    let hello = lab.in_router_ok("nfs-cat", &[&format!("{export}/hello.txt")]);
+    assert_eq!(hello, "hello from the vmkstack lab\n");
+    let data = mib_pattern();
+    let up = TempFile(std::env::temp_dir().join(format!("{}-up.bin", lab.name)));
+    let down = TempFile(std::env::temp_dir().join(format!("{}-down.bin", lab.name)));
+    std::fs::write(&up.0, &data).expect("write the 1 MiB file");
+    let remote = format!("{export}/roundtrip.bin");
+    let up_path = up.0.to_string_lossy().into_owned();
+    let down_path = down.0.to_string_lossy().into_owned();
+    lab.in_router_ok("nfs-cp", &[&up_path, &remote]);
+    lab.in_router_ok("nfs-cp", &[&remote, &down_path]);
+    let back = std::fs::read(&down.0).expect("read the copied-back file");
+    assert!(
+        back == data,
+        "nfs-cp round trip differs ({} bytes back)",
+        back.len()
+    );
+    let on_server = std::fs::read(lab.state_dir().join("export/roundtrip.bin")).expect("export");
+    assert!(on_server == data, "the exported file differs");
+    let t_clients = t0.elapsed();
+
+    // status, and a second up that only reports.
+    let st = lab.ok(&["status"], Duration::from_secs(60));
+    assert!(st.contains("answers"), "status:\n{st}");
+    let again = lab.ok(&["up"], Duration::from_secs(60));
+    assert!(again.contains("already up"), "second up:\n{again}");
+    assert_eq!(
+        pid_files(&lab.state_dir()),
+        pids,
+        "a second up restarted something"
+    );
+
+    // down: nothing left.
+    let t_down = Instant::now();
+    lab.ok(&["down"], Duration::from_secs(120));
+    let t_down = t_down.elapsed();
+    lab.assert_gone();
+    for (n, pid) in &pids {
+        assert!(!alive(*pid), "{n} (pid {pid}) still runs after down");
+    }
+    let st = lab.script(&["status"], &[], Duration::from_secs(60));
+    assert_eq!(
+        st.status.code(),
+        Some(1),
+        "status after down: {}",
+        common::describe(&st)
+    );
+    lab.ok(&["down"], Duration::from_secs(60));
+    lab.assert_gone();
+    eprintln!(
+        "timings: up {:.1} s, clients {:.1} s, down {:.1} s, total {:.1} s",
+        t_up.as_secs_f64(),
+        (t_clients - t_up).as_secs_f64(),
+        t_down.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn failed_storage_lab_up_leaves_nothing_behind() {
+    let Some(()) = common::require_root("failed_storage_lab_up_leaves_nothing_behind") else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new("x");
+
+    // Refused before anything is made: only 198.18 and 192.168 are allowed.
+    for prefix in ["10.0", "198.19", "192.168.1", ""] {
+        let o = lab.script(&["up", "--prefix", prefix], &[], Duration::from_secs(60));
+        assert!(!o.status.success(), "--prefix {prefix:?} accepted");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--prefix"),
+            "{}",
+            common::describe(&o)
+        );
+        lab.assert_gone();
+    }
+
+    // A failure after every daemon has started (a test hook of the script): the trap runs
+    // `down`, which stops each daemon by its PID and removes namespaces and state.
+    let o = lab.script(
+        &["up", "--prefix", "192.168"],
+        &[("STORAGE_LAB_FAIL_AFTER", "services")],
+        Duration::from_secs(900),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "forced failure succeeded:\n{text}");
+    let stopped: Vec<(String, u32)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("storage-lab.sh: stopped "))
+        .filter_map(|l| {
+            let (comm, rest) = l.split_once(" (pid ")?;
+            Some((comm.to_owned(), rest.trim_end_matches(')').parse().ok()?))
+        })
+        .collect();
+    let comms: Vec<&str> = stopped.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        comms,
+        ["ganesha.nfsd", "rpcbind", "tgtd"],
+        "output:\n{text}"
+    );
+    for (comm, pid) in &stopped {
+        assert!(!alive(*pid), "{comm} (pid {pid}) survived a failed up");
+    }
+    lab.assert_gone();
+}
