@@ -20,7 +20,16 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need[*]}"
     apt-get update -qq
+    # Packages must not start their daemons (tgtd, rpcbind, ganesha) in the root namespace:
+    # tests start their own inside namespaces. policy-rc.d exit 101 forbids service starts.
+    temp_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      temp_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    [ $temp_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d
   else
     echo "test.sh: missing ${need[*]}; run: apt-get install -y ${need[*]}" >&2
     exit 1
