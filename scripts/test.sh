@@ -29,7 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
       temp_policy=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    [ $temp_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ $temp_policy -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
   else
     echo "test.sh: missing ${need[*]}; run: apt-get install -y ${need[*]}" >&2
     exit 1
