@@ -248,6 +248,128 @@ pub enum NeighborCommand {
     },
 }
 
+/// `vmkstack probe`: check a storage server from the stack itself.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ProbeCommand {
+    /// iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals.
+    Iscsi(ProbeArgs),
+    /// NFS: RPC NULL to the portmapper, mountd and nfs (v3, v4), and the export list.
+    Nfs(ProbeArgs),
+}
+
+/// Arguments of a storage probe.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Server address (`HOST` or, for iSCSI, `HOST:PORT`).
+    #[arg(value_name = "HOST[:PORT]")]
+    pub host: String,
+    /// Send from this vmknic.
+    #[arg(short = 'I', value_name = "vmkN")]
+    pub vmknic: Option<String>,
+    /// Seconds to wait for each step.
+    #[arg(short = 'w', value_name = "SECS", default_value_t = 3)]
+    pub wait: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a `vmkstack probe` command. Exit 1 when any check failed.
+pub fn run_probe(
+    cmd: &ProbeCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    let (kind, a) = match cmd {
+        ProbeCommand::Iscsi(a) => ("iscsi", a),
+        ProbeCommand::Nfs(a) => ("nfs", a),
+    };
+    let (host, port) = match a.host.split_once(':') {
+        Some((h, p)) if kind == "iscsi" => {
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| CliError::Usage(format!("probe: `{p}` is not a port")))?;
+            (h.to_string(), Some(port))
+        }
+        _ => (a.host.clone(), None),
+    };
+    parse_ipv4(&host).map_err(CliError::Usage)?;
+    let v = call(
+        ctl,
+        Action::StorageProbe {
+            kind: kind.into(),
+            host,
+            port,
+            vmknic: a.vmknic.clone(),
+            timeout_ms: a.wait.saturating_mul(1000),
+        },
+    )?;
+    let report: vmkstack_stack::storage_probe::ProbeReport = serde_json::from_value(v.clone())
+        .map_err(|e| CliError::Failed(format!("probe: bad answer: {e}")))?;
+    if a.json {
+        console.json(&v)?;
+    } else {
+        console.print(&format_probe(&report));
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(CliError::Reported)
+    }
+}
+
+/// The text form of a probe report.
+pub fn format_probe(r: &vmkstack_stack::storage_probe::ProbeReport) -> String {
+    let mut out = format!(
+        "{} probe of {} from the VMkernel stack\n",
+        if r.kind == "iscsi" { "iSCSI" } else { "NFS" },
+        r.host
+    );
+    let rows: Vec<Vec<String>> = r
+        .checks
+        .iter()
+        .map(|c| {
+            vec![
+                if c.ok { "ok" } else { "FAIL" }.to_string(),
+                c.what.clone(),
+                c.detail.clone(),
+                format!("{:.1} ms", c.us as f64 / 1000.0),
+            ]
+        })
+        .collect();
+    for line in crate::listing::table(&["", "Check", "Result", "Time"], &rows).lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !r.targets.is_empty() {
+        out.push_str("Targets:\n");
+        for t in &r.targets {
+            out.push_str(&format!("  {}\n", t.name));
+            for p in &t.portals {
+                out.push_str(&format!("      {p}\n"));
+            }
+        }
+    }
+    if r.kind == "nfs" && r.checks.iter().any(|c| c.what.contains("EXPORT") && c.ok) {
+        out.push_str(&format!("Export list for {}:\n", r.host));
+        for e in &r.exports {
+            let groups = if e.groups.is_empty() {
+                "(everyone)".to_string()
+            } else {
+                e.groups.join(",")
+            };
+            out.push_str(&format!("  {:<24} {groups}\n", e.path));
+        }
+    }
+    out.push_str(if r.ok {
+        "result: reachable\n"
+    } else {
+        "result: NOT reachable (see FAIL above)\n"
+    });
+    out
+}
+
 /// `vmkstack forward`: port forwarding through the stack.
 #[derive(Debug, Clone, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]

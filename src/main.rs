@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use vmkstack::check::check;
 use vmkstack::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
 use vmkstack::commands::{
-    run_forward, run_neighbor, run_route, run_stats, run_vmknic, ForwardCommand, JsonFlag,
-    NeighborCommand, RouteCommand, VmknicCommand,
+    run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic, ForwardCommand,
+    JsonFlag, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand,
 };
 use vmkstack::personality::{self, Personality};
 
@@ -71,6 +71,9 @@ enum Command {
         #[arg(id = "control", long = "control", value_name = "PATH", hide = true)]
         _control: Option<PathBuf>,
     },
+    /// Replay the ESX article on the built-in storage lab (root; about a minute; leaves
+    /// nothing behind).
+    Demo,
     /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
     /// addresses, and forward between them when `forwarding = true`.
     ///
@@ -98,6 +101,10 @@ enum Command {
     Neighbor(NeighborCommand),
     /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon.
     Stats(JsonFlag),
+    /// Check an iSCSI or NFS server from the stack itself (`probe iscsi HOST[:PORT]`,
+    /// `probe nfs HOST`), with a diagnosis for each failure point.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
     /// Forward a kernel TCP port through the stack: `forward [-I vmkN] LISTEN REMOTE`,
     /// `forward list`, `forward remove LISTEN`.
     Forward(ForwardCommand),
@@ -127,6 +134,24 @@ enum Command {
     /// nc -z [-w secs] [-I vmkN] host port: check a TCP port from the VMkernel stack.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Nc(PassThrough),
+}
+
+/// Runs `scripts/demo.sh` of this source tree with this binary.
+fn demo() -> ExitCode {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vmkstack"));
+    match std::process::Command::new("bash")
+        .arg(&script)
+        .env("VMKSTACK_BIN", bin)
+        .status()
+    {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("vmkstack demo: cannot run {}: {e}", script.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Logs to stderr; `--log` wins over RUST_LOG, and the default is `info`.
@@ -242,6 +267,8 @@ fn main() -> ExitCode {
         Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
         Command::Stats(JsonFlag { json }) => client(&control, |ctl, c| run_stats(json, ctl, c)),
         Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
+        Command::Probe(cmd) => client(&control, |ctl, c| run_probe(&cmd, ctl, c)),
+        Command::Demo => demo(),
         Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),
         Command::EsxcfgVmknic(args) => pass(Personality::EsxcfgVmknic, args),
         Command::Vmkping(args) => pass(Personality::Vmkping, args),

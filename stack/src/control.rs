@@ -163,6 +163,22 @@ pub enum Action {
         /// Its listening address.
         listen: String,
     },
+    /// Check a storage server from the stack: `iscsi` (connect, discovery login, SendTargets)
+    /// or `nfs` (RPC NULL to portmapper, mountd and nfs; MOUNT EXPORT).
+    StorageProbe {
+        /// `iscsi` or `nfs`.
+        kind: String,
+        /// Server address.
+        host: String,
+        /// iSCSI port (default 3260).
+        #[serde(default)]
+        port: Option<u16>,
+        /// Source vmknic (`-I`).
+        #[serde(default)]
+        vmknic: Option<String>,
+        /// Timeout per step.
+        timeout_ms: u32,
+    },
     /// Open a TCP connection from the stack and close it (`nc -z`).
     TcpProbe {
         /// Destination address.

@@ -211,6 +211,7 @@ struct Daemon {
     forwarder: Forwarder,
     pings: HashMap<PingId, Sender<Response>>,
     probes: HashMap<ProbeId, Sender<Response>>,
+    storage: Vec<(crate::storage_probe::Probe, Sender<Response>)>,
 }
 
 /// What applying a request gave.
@@ -375,6 +376,15 @@ impl Daemon {
                 max_connections,
             } => self.forward_add(&listen, &remote, vmknic.as_deref(), max_connections),
             Action::ForwardList => Ok(json!(self.forwarder.list())),
+            Action::StorageProbe {
+                kind,
+                host,
+                port,
+                vmknic,
+                timeout_ms,
+            } => {
+                return self.storage_probe(&kind, &host, port, vmknic.as_deref(), timeout_ms, reply)
+            }
             Action::ForwardRemove { listen } => self.forward_remove(&listen),
             Action::TcpProbe {
                 destination,
@@ -533,6 +543,44 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    fn storage_probe(
+        &mut self,
+        kind: &str,
+        host: &str,
+        port: Option<u16>,
+        vmknic: Option<&str>,
+        timeout_ms: u32,
+        reply: &Sender<Response>,
+    ) -> Outcome {
+        use crate::storage_probe::Probe;
+        let host = match addr(host) {
+            Ok(h) => h,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        let via = match vmknic.map(|n| self.vmknic(n)).transpose() {
+            Ok(v) => v,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        if self.storage.len() >= 16 {
+            return Outcome::Done(Err(RemoteError::new(
+                ErrorKind::Busy,
+                "16 probes already running",
+            )));
+        }
+        let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(100, 60_000)));
+        let probe = match kind {
+            "iscsi" => Probe::iscsi(host, port.unwrap_or(3260), via, timeout),
+            "nfs" => Probe::nfs(host, via, timeout),
+            other => {
+                return Outcome::Done(Err(invalid(format!(
+                    "unknown probe `{other}` (iscsi or nfs)"
+                ))))
+            }
+        };
+        self.storage.push((probe, reply.clone()));
+        Outcome::Later
+    }
+
     fn forward_add(
         &mut self,
         listen: &str,
@@ -653,6 +701,16 @@ impl Daemon {
 
     /// Answers the pings and probes that finished.
     fn finish_async(&mut self) {
+        let mut i = 0;
+        while i < self.storage.len() {
+            match self.storage[i].0.poll(&mut self.stack) {
+                crate::storage_probe::Progress::Running => i += 1,
+                crate::storage_probe::Progress::Done(report) => {
+                    let (_, tx) = self.storage.swap_remove(i);
+                    let _ = tx.try_send(Response::ok(json!(report)));
+                }
+            }
+        }
         let pings = &mut self.pings;
         self.stack.take_ping_results(|id, r| {
             if let Some(tx) = pings.remove(&id) {
@@ -747,6 +805,7 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         forwarder,
         pings: HashMap::new(),
         probes: HashMap::new(),
+        storage: Vec::new(),
     };
     info!(config = %config.display(), control = %control.display(), "vmkstack daemon running");
     let result = loop {

@@ -11,6 +11,8 @@ pub mod forward;
 pub mod netstack;
 pub mod packet;
 pub mod server;
+pub mod storage;
+pub mod storage_probe;
 mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
