@@ -13,7 +13,7 @@ for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 # The storage lab's real servers and clients (tests/storage_lab.rs and the demo).
-for pkg in tgt libiscsi-bin nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils; do
+for pkg in tgt libiscsi-bin libiscsi-dev nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -326,11 +326,17 @@ impl Probe {
                     }
                     _ if Instant::now() >= conn.deadline => {
                         let (since, what) = (conn.started, format!("tcp connect {dst}"));
+                        // Is the next hop (the host itself, or the gateway) known to ARP?
+                        let host = self.report.host;
+                        let next_hop = stack
+                            .routing()
+                            .lookup(host)
+                            .map_or(host, |r| r.next_hop.neighbor_for(host));
                         let resolved = stack
                             .neighbors()
                             .entries(Instant::now())
                             .iter()
-                            .any(|e| e.mac.is_some());
+                            .any(|e| e.ip == next_hop && e.mac.is_some());
                         let detail = if resolved {
                             "timed out (no answer to SYN)"
                         } else {

@@ -1,0 +1,271 @@
+//! Real iSCSI and NFS clients reach real servers through vmkstack (root only; skipped with a
+//! message outside CI, a failure in CI when not root).
+//!
+//! ```text
+//! esx (daemon; clients on 127.0.0.1 forwards) --vmk0 198.18.1.100-- router 198.18.1.1
+//!     | 198.18.100.1 -- storage 198.18.100.20 (tgtd, nfs-ganesha, rpcbind)
+//! ```
+//! The storage lab is `scripts/storage-lab.sh`; the daemon reaches the storage subnet only
+//! through the router (the default gateway).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{require_root, wait_until, Netns, Proc};
+
+const IQN: &str = "iqn.2026-11.lab.vmkstack:storage";
+
+/// The storage lab, torn down on drop (also on failure).
+struct StorageLab {
+    name: String,
+}
+
+impl StorageLab {
+    fn up(tag: &str) -> StorageLab {
+        let name = format!("vmks-{tag}{}", std::process::id() % 100_000);
+        let lab = StorageLab { name };
+        let o = lab.script(&["up", "--name", &lab.name]);
+        assert!(o.status.success(), "lab up: {}", common::describe(&o));
+        lab
+    }
+
+    fn script(&self, args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/storage-lab.sh"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("storage-lab.sh")
+    }
+
+    fn router(&self) -> String {
+        format!("{}-router", self.name)
+    }
+}
+
+impl Drop for StorageLab {
+    fn drop(&mut self) {
+        let _ = self.script(&["down", "--name", &self.name]);
+    }
+}
+
+/// The ESX side: a namespace with the daemon, its vmk0 in the lab's router namespace.
+struct Esx {
+    dir: PathBuf,
+    ns: Netns,
+}
+
+impl Esx {
+    fn new(lab: &StorageLab, tag: &str) -> Esx {
+        let dir = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let cfg = format!(
+            "default_gateway = \"198.18.1.1\"\n\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI_SAN\"\n\
+             ip = \"198.18.1.100/24\"\nnetns = \"{}\"\n",
+            lab.router()
+        );
+        std::fs::write(dir.join("vmkstack.toml"), cfg).expect("config");
+        Esx {
+            dir,
+            ns: Netns::new("esx"),
+        }
+    }
+
+    fn socket(&self) -> String {
+        self.dir.join("ctl.sock").display().to_string()
+    }
+
+    fn start(&self, lab: &StorageLab) -> Proc {
+        let cfg = self.dir.join("vmkstack.toml");
+        let mut cmd = self.ns.command(
+            env!("CARGO_BIN_EXE_vmkstack"),
+            &[
+                "daemon",
+                "--config",
+                cfg.to_str().expect("utf-8"),
+                "--control",
+                &self.socket(),
+            ],
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let daemon = Proc::spawn(cmd);
+        let o = lab.script(&["attach", "vmk0", "--name", &lab.name]);
+        assert!(o.status.success(), "attach: {}", common::describe(&o));
+        assert!(wait_until(Duration::from_secs(5), || {
+            std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
+        }));
+        daemon
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_vmkstack"))
+            .arg("--control")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .expect("vmkstack")
+    }
+
+    /// Runs a client inside the ESX namespace and returns stdout (panics on failure).
+    fn run(&self, cmd: &str, args: &[&str]) -> String {
+        self.ns.run(cmd, args)
+    }
+}
+
+impl Drop for Esx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn real_iscsi_and_nfs_clients_through_a_forward() {
+    let Some(()) = require_root("real_iscsi_and_nfs_clients_through_a_forward") else {
+        return;
+    };
+    let lab = StorageLab::up("st");
+    let esx = Esx::new(&lab, "st");
+    let _daemon = esx.start(&lab);
+    for port in ["3260", "111", "20048", "2049"] {
+        let o = esx.cli(&[
+            "forward",
+            &format!("127.0.0.1:{port}"),
+            &format!("198.18.100.20:{port}"),
+        ]);
+        assert!(o.status.success(), "{}", common::describe(&o));
+    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        esx.run("ss", &["-ltn"]).contains("127.0.0.1:2049")
+    }));
+
+    // iSCSI: discovery, inquiry, capacity, then a block write read back.
+    let ls = esx.run("iscsi-ls", &["iscsi://127.0.0.1:3260/"]);
+    assert!(ls.contains(&format!("Target:{IQN}")), "{ls}");
+    let lun = format!("iscsi://127.0.0.1:3260/{IQN}/1");
+    let inq = esx.run("iscsi-inq", &[&lun]);
+    assert!(
+        inq.contains("Peripheral Device Type:DIRECT_ACCESS"),
+        "{inq}"
+    );
+    let cap = esx.run("iscsi-readcapacity16", &[&lun]);
+    assert!(cap.contains("Total size:67108864"), "{cap}");
+    let rw = compile_iscsi_rw(&esx.dir);
+    let got = esx.run(rw.to_str().expect("utf-8"), &[&lun, "2048", "256"]);
+    assert_eq!(got.trim(), "identical 131072 bytes at lba 2048");
+
+    // NFS: list, read, and a 1 MiB file up and back down, byte-identical.
+    let ls = esx.run("nfs-ls", &["nfs://127.0.0.1/export"]);
+    assert!(ls.contains("hello.txt"), "{ls}");
+    let cat = esx.run("nfs-cat", &["nfs://127.0.0.1/export/hello.txt"]);
+    assert_eq!(cat, "hello from the vmkstack lab\n");
+    let up = esx.dir.join("up.bin");
+    let down = esx.dir.join("down.bin");
+    let data: Vec<u8> = (0..1 << 20)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&up, &data).expect("file");
+    esx.run(
+        "nfs-cp",
+        &[up.to_str().expect("utf-8"), "nfs://127.0.0.1/export/up.bin"],
+    );
+    esx.run(
+        "nfs-cp",
+        &[
+            "nfs://127.0.0.1/export/up.bin",
+            down.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        std::fs::read(&down).expect("read back") == data,
+        "NFS round trip differs"
+    );
+
+    // The forwards carried it.
+    let o = esx.cli(&["forward", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let total: u64 = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| Some(f["bytes_out"].as_u64()? + f["bytes_in"].as_u64()?))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert!(total > 2 << 20, "{v}");
+}
+
+#[test]
+fn storage_probes_diagnose_each_failure_point() {
+    let Some(()) = require_root("storage_probes_diagnose_each_failure_point") else {
+        return;
+    };
+    let lab = StorageLab::up("pr");
+    let esx = Esx::new(&lab, "pr");
+    let _daemon = esx.start(&lab);
+
+    let o = esx.cli(&["probe", "iscsi", "198.18.100.20"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("iscsi discovery login") && text.contains(IQN),
+        "{text}"
+    );
+    assert!(text.contains("198.18.100.20:3260,1"), "{text}");
+    let o = esx.cli(&["probe", "nfs", "198.18.100.20"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    let text = out(&o);
+    assert!(text.contains("mountd v3 on tcp port 20048"), "{text}");
+    assert!(
+        text.contains("rpc nfs v4 NULL") && text.contains("/export"),
+        "{text}"
+    );
+
+    // Wrong port: refused.
+    let o = esx.cli(&["probe", "iscsi", "198.18.100.20:3261"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out(&o).contains("connection refused"), "{}", out(&o));
+    // NFS on a host that has only iSCSI: the portmapper port is refused.
+    // Wrong host on the storage subnet: nobody answers.
+    let o = esx.cli(&["probe", "iscsi", "198.18.100.99", "-w", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out(&o).contains("timed out"), "{}", out(&o));
+    // No route once the gateway is gone.
+    let o = esx.cli(&["route", "remove", "default"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    let o = esx.cli(&["probe", "nfs", "198.18.100.20"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out(&o).contains("no route"), "{}", out(&o));
+    // A host on the vmknic's own subnet that does not exist: ARP fails.
+    let o = esx.cli(&["probe", "iscsi", "198.18.1.77", "-w", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out(&o).contains("does not answer ARP"), "{}", out(&o));
+}
+
+/// Builds the libiscsi write/read-back helper (libiscsi-dev; scripts/test.sh installs it).
+fn compile_iscsi_rw(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iscsi_rw.c");
+    let exe = dir.join("iscsi_rw");
+    let o = Command::new("cc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-liscsi")
+        .output()
+        .expect("cc");
+    assert!(
+        o.status.success(),
+        "cc iscsi_rw.c: {}",
+        common::describe(&o)
+    );
+    exe
+}
