@@ -33,9 +33,9 @@ run() {
   printf '\n[root@esx1 ~]# %s\n' "$*"
   local cmd=$1; shift
   case "$cmd" in
-    esxcfg-*|vmkping|esxcli) "$bin" "$cmd" "$@" || true ;;
-    vmkstack) "$bin" "$@" || true ;;
-    *) ip netns exec "$esx" "$cmd" "$@" || true ;;
+    esxcfg-*|vmkping|esxcli) "$bin" "$cmd" "$@" 2>&1 || true ;;
+    vmkstack) "$bin" "$@" 2>&1 || true ;;
+    *) ip netns exec "$esx" "$cmd" "$@" 2>&1 || true ;;
   esac
 }
 
@@ -78,11 +78,12 @@ sed 's/^/    /' "$state/vmkstack.toml"
 say ""
 say "[root@esx1 ~]# vmkstack daemon --config vmkstack.toml &"
 ip netns exec "$esx" "$bin" daemon --config "$state/vmkstack.toml" --control "$state/ctl.sock" \
-  --log warn < /dev/null > /dev/null 2> >(sed 's/^/    /') &
+  --log warn < /dev/null > /dev/null 2> "$state/daemon.err" &
 daemon_pid=$!
 export VMKSTACK_CONTROL="$state/ctl.sock"
 for _ in $(seq 100); do [ -S "$state/ctl.sock" ] && break; sleep 0.05; done
 sleep 0.2
+sed 's/^/    /' "$state/daemon.err"
 scripts/storage-lab.sh attach vmk0 --name "$name" >/dev/null
 
 bold "2. What ESX shows"
