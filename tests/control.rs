@@ -358,6 +358,14 @@ fn vmkping_errors_and_nc_from_the_stack() {
     let (code, _, err) = lab.esx(&["vmkping", "-c", "1", "-d", "-s", "1473", "198.18.1.1"]);
     assert_eq!(code, 1);
     assert!(err.contains("sendto() failed (Message too long)"), "{err}");
+    // Without DF, a ping larger than the MTU leaves in fragments and its reply comes back in
+    // fragments that the stack reassembles.
+    let (code, out, err) = lab.esx(&["vmkping", "-c", "1", "-s", "3000", "198.18.1.1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("3008 bytes from 198.18.1.1: icmp_seq=0 ttl=64"),
+        "{out}"
+    );
     // Jumbo frames after an MTU change: -d -s 8972 passes on MTU 9000 (the router's side of
     // the TAP is the same netdev, so it follows).
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-m", "9000", "iSCSI_SAN"]);

@@ -264,11 +264,24 @@ impl Netstack {
             probes: probe::Probes::new(),
         };
         stack.refresh_addrs();
+        stack.probes.icmp = stack.echo_socket();
         for i in 0..stack.vmknics.len() {
             stack.announce(i);
         }
         info!(netstack = %stack.name, forwarding = stack.forwarding, "netstack started");
         Ok((stack, problems))
+    }
+
+    /// The ICMP socket that receives echo replies smoltcp reassembled from fragments.
+    fn echo_socket(&mut self) -> Option<SocketHandle> {
+        use smoltcp::socket::icmp;
+        let meta = || vec![icmp::PacketMetadata::EMPTY; 8];
+        let mut sock = icmp::Socket::new(
+            icmp::PacketBuffer::new(meta(), vec![0; 2 * 65536]),
+            icmp::PacketBuffer::new(meta(), vec![0; 1024]),
+        );
+        sock.bind(icmp::Endpoint::Ident(probe::PING_IDENT)).ok()?;
+        Some(self.sockets.add(sock))
     }
 
     /// Gives smoltcp the addresses of every active vmknic.
@@ -635,6 +648,7 @@ impl Netstack {
             return self.count(i, DropReason::Martian);
         }
         if self.is_local(info.dst) {
+            self.probes.icmp_fragment(&info);
             if info.protocol == 1
                 && self
                     .probes

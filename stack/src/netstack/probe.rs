@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::socket::tcp;
-use smoltcp::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, Ipv4Repr};
+use smoltcp::socket::{icmp, tcp};
+use smoltcp::wire::{Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr};
 use thiserror::Error;
 use vmkstack_routing::VmknicId;
 
@@ -109,6 +109,11 @@ pub(super) struct Probes {
     probe_done: Vec<(ProbeId, Result<ProbeResult, ProbeError>)>,
     /// Sockets of finished probes, to close and free.
     finished_sockets: Vec<SocketHandle>,
+    /// smoltcp socket that receives echo replies smoltcp had to reassemble (a ping larger
+    /// than the path MTU without DF); unfragmented replies are taken before smoltcp.
+    pub(super) icmp: Option<SocketHandle>,
+    /// TTL of the first fragment of an ICMP datagram from each peer, for those replies.
+    frag_ttl: Vec<(Ipv4Addr, u8)>,
     next_id: u64,
     /// An echo request being built (up to a full IPv4 datagram).
     buf: Box<[u8]>,
@@ -122,6 +127,8 @@ impl Probes {
             probes: Vec::with_capacity(MAX_PENDING),
             probe_done: Vec::with_capacity(MAX_PENDING),
             finished_sockets: Vec::new(),
+            icmp: None,
+            frag_ttl: Vec::new(),
             next_id: 1,
             buf: vec![0; 65536].into_boxed_slice(),
         }
@@ -143,6 +150,10 @@ impl Probes {
 
     /// An echo reply for us arrived: completes the matching ping. True if it was ours.
     pub(super) fn echo_reply(&mut self, pkt: &[u8], info: &packet::Ipv4Info, now: Instant) -> bool {
+        // A fragment is not a whole reply: smoltcp reassembles those.
+        if info.more_frags || info.frag_offset > 0 {
+            return false;
+        }
         let Some(icmp) = pkt.get(info.header_len..info.total_len) else {
             return false;
         };
@@ -172,6 +183,50 @@ impl Probes {
         };
         self.ping_done.push((p.id, Ok(reply)));
         true
+    }
+
+    /// Notes the TTL of the first fragment of an ICMP datagram (the reassembled reply that
+    /// smoltcp hands over has no IP header).
+    pub(super) fn icmp_fragment(&mut self, info: &packet::Ipv4Info) {
+        if info.protocol == 1 && info.more_frags && info.frag_offset == 0 {
+            self.frag_ttl.retain(|(a, _)| *a != info.src);
+            if self.frag_ttl.len() >= 16 {
+                self.frag_ttl.remove(0);
+            }
+            self.frag_ttl.push((info.src, info.ttl));
+        }
+    }
+
+    /// A reassembled echo reply from smoltcp's ICMP socket (`icmp` is the ICMP message).
+    pub(super) fn reassembled_reply(&mut self, icmp: &[u8], from: Ipv4Addr, now: Instant) {
+        let (Some(&0), Some(PING_IDENT), Some(seq)) = (icmp.first(), be16(icmp, 4), be16(icmp, 6))
+        else {
+            return;
+        };
+        let Some(pos) = self
+            .pings
+            .iter()
+            .position(|p| p.seq == seq && p.dst == from)
+        else {
+            return;
+        };
+        let p = self.pings.swap_remove(pos);
+        let ttl = self
+            .frag_ttl
+            .iter()
+            .find(|(a, _)| *a == from)
+            .map_or(0, |(_, t)| *t);
+        self.ping_done.push((
+            p.id,
+            Ok(PingReply {
+                bytes: icmp.len(),
+                from,
+                seq,
+                ttl,
+                rtt_us: now.saturating_duration_since(p.sent).as_micros() as u64,
+                destination: p.dst,
+            }),
+        ));
     }
 
     /// A packet the stack sent could not be resolved by ARP: fails the ping or probe it
@@ -342,6 +397,13 @@ impl Netstack {
     /// Hands every finished ping to `f`.
     pub fn take_ping_results(&mut self, mut f: impl FnMut(PingId, Result<PingReply, PingError>)) {
         let now = Instant::now();
+        if let Some(h) = self.probes.icmp {
+            let sock = self.sockets.get_mut::<icmp::Socket>(h);
+            while let Ok((data, from)) = sock.recv() {
+                let IpAddress::Ipv4(from) = from;
+                self.probes.reassembled_reply(data, from, now);
+            }
+        }
         let Self {
             probes, neighbors, ..
         } = self;
