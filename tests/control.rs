@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{require_root, veth, wait_until, Netns, Proc};
+use common::{require_root, squeeze, veth, wait_until, Netns, Proc};
 
 struct Lab {
     dir: PathBuf,
@@ -144,12 +144,7 @@ netns = "{host}"
 
     /// Runs `vmkstack --control SOCK args` (from the root namespace: the socket is a file).
     fn cli(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vmkstack"))
-            .arg("--control")
-            .arg(self.socket())
-            .args(args)
-            .output()
-            .expect("vmkstack")
+        common::cli(&self.socket(), args)
     }
 
     /// Runs an ESX command through the binary and returns (exit code, stdout, stderr).
@@ -161,14 +156,6 @@ netns = "{host}"
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
     }
-}
-
-/// Squeezes runs of spaces so that rows compare independently of column widths.
-fn squeeze(s: &str) -> String {
-    s.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 const GATEWAY_MSG: &str =

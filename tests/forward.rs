@@ -99,12 +99,7 @@ impl Lab {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vmkstack"))
-            .arg("--control")
-            .arg(self.socket())
-            .args(args)
-            .output()
-            .expect("vmkstack")
+        common::cli(&self.socket(), args)
     }
 
     /// Runs a Python client in the daemon's namespace; returns its stdout.

@@ -104,12 +104,7 @@ impl Esx {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vmkstack"))
-            .arg("--control")
-            .arg(self.socket())
-            .args(args)
-            .output()
-            .expect("vmkstack")
+        common::cli(&self.socket(), args)
     }
 
     /// Runs a client inside the ESX namespace and returns stdout (panics on failure).

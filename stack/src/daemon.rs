@@ -262,6 +262,18 @@ impl Daemon {
             })
     }
 
+    /// A destination address and an optional source vmknic (`-I`), checked.
+    fn target(
+        &self,
+        destination: &str,
+        vmknic: Option<&str>,
+    ) -> Result<(Ipv4Addr, Option<VmknicId>), RemoteError> {
+        Ok((
+            addr(destination)?,
+            vmknic.map(|n| self.vmknic(n)).transpose()?,
+        ))
+    }
+
     /// Saves `new` as the configuration (atomically) and makes it current.
     fn commit(&mut self, new: Config) -> Result<(), RemoteError> {
         save_atomic(&self.path, &new.to_toml()).map_err(|e| {
@@ -553,12 +565,8 @@ impl Daemon {
         reply: &Sender<Response>,
     ) -> Outcome {
         use crate::storage_probe::Probe;
-        let host = match addr(host) {
-            Ok(h) => h,
-            Err(e) => return Outcome::Done(Err(e)),
-        };
-        let via = match vmknic.map(|n| self.vmknic(n)).transpose() {
-            Ok(v) => v,
+        let (host, via) = match self.target(host, vmknic) {
+            Ok(t) => t,
             Err(e) => return Outcome::Done(Err(e)),
         };
         if self.storage.len() >= 16 {
@@ -649,12 +657,8 @@ impl Daemon {
         seq: u16,
         reply: &Sender<Response>,
     ) -> Outcome {
-        let dst = match addr(destination) {
-            Ok(d) => d,
-            Err(e) => return Outcome::Done(Err(e)),
-        };
-        let via = match vmknic.map(|n| self.vmknic(n)).transpose() {
-            Ok(v) => v,
+        let (dst, via) = match self.target(destination, vmknic) {
+            Ok(t) => t,
             Err(e) => return Outcome::Done(Err(e)),
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, 60_000)));
@@ -678,12 +682,8 @@ impl Daemon {
         timeout_ms: u32,
         reply: &Sender<Response>,
     ) -> Outcome {
-        let dst = match addr(destination) {
-            Ok(d) => d,
-            Err(e) => return Outcome::Done(Err(e)),
-        };
-        let via = match vmknic.map(|n| self.vmknic(n)).transpose() {
-            Ok(v) => v,
+        let (dst, via) = match self.target(destination, vmknic) {
+            Ok(t) => t,
             Err(e) => return Outcome::Done(Err(e)),
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, 120_000)));

@@ -255,3 +255,22 @@ impl Drop for Proc {
         }
     }
 }
+
+/// Squeezes runs of spaces in every line, so that table rows compare independently of column
+/// widths.
+pub fn squeeze(s: &str) -> String {
+    s.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `vmkstack --control SOCKET args` (from the root namespace: the socket is a file).
+pub fn cli(socket: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vmkstack"))
+        .arg("--control")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run vmkstack: {e}"))
+}
