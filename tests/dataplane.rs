@@ -561,6 +561,24 @@ fn second_daemon_on_same_control_path_is_refused_and_stale_socket_is_replaced() 
         "lock file removed on shutdown"
     );
 
+    // The daemon kept a last good copy; a corrupt file is refused, naming it, and the copy
+    // is left alone.
+    let good = dir.file("empty.toml.last-good");
+    assert!(good.exists(), "last good copy");
+    std::fs::write(&cfg, "forwarding = tru").expect("corrupt");
+    let out = spawn().output().expect("daemon");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("empty.toml") && err.contains("last-good"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&good).unwrap_or_default(),
+        "netstack = \"defaultTcpipStack\"\nforwarding = false\n"
+    );
+    std::fs::write(&cfg, "forwarding = false\n").expect("config");
+
     // A regular file in the way is not ours to delete.
     std::fs::write(&ctl, "not a socket").expect("file");
     let out = spawn().output().expect("daemon");

@@ -176,6 +176,13 @@ pub fn save_atomic(path: &Path, text: &str) -> io::Result<()> {
     result
 }
 
+/// Where the last configuration that loaded (or was saved) is kept: `FILE.last-good`.
+pub fn last_good(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".last-good");
+    PathBuf::from(p)
+}
+
 /// Removes `.NAME.tmp-PID` files a killed daemon left beside the configuration (only those:
 /// the name pattern is ours).
 fn remove_stale_temp_files(path: &Path) {
@@ -274,14 +281,17 @@ impl Daemon {
         ))
     }
 
-    /// Saves `new` as the configuration (atomically) and makes it current.
+    /// Saves `new` as the configuration (atomically), then as the last good copy, and makes
+    /// it current.
     fn commit(&mut self, new: Config) -> Result<(), RemoteError> {
-        save_atomic(&self.path, &new.to_toml()).map_err(|e| {
+        let text = new.to_toml();
+        save_atomic(&self.path, &text).map_err(|e| {
             RemoteError::new(
                 ErrorKind::Io,
                 format!("cannot save {}: {e}; nothing changed", self.path.display()),
             )
         })?;
+        let _ = save_atomic(&last_good(&self.path), &text);
         self.cfg = new;
         Ok(())
     }
@@ -764,8 +774,24 @@ fn probe_error(e: ProbeError) -> RemoteError {
 /// Start-up routing problems are logged and printed (ESX's gateway message verbatim on
 /// stderr); the stack runs anyway with those routes inactive.
 pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(), DaemonError> {
-    let cfg = Config::load(config)?;
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            // A corrupt or truncated file is refused; the last good copy stays untouched.
+            let good = last_good(config);
+            if good.exists() {
+                eprintln!(
+                    "vmkstack: the last good configuration is in {}; compare, then copy it back",
+                    good.display()
+                );
+            }
+            return Err(e.into());
+        }
+    };
     remove_stale_temp_files(config);
+    if let Err(e) = save_atomic(&last_good(config), &cfg.to_toml()) {
+        info!("cannot keep a last good copy of the configuration: {e}");
+    }
     let group = match &cfg.control_group {
         Some(name) => Some((
             name.clone(),
