@@ -169,6 +169,9 @@ pub struct Netstack {
     icmp_limit: RateLimiter,
     ident: u16,
     epoch: Instant,
+    /// The time of the current loop turn: read once per turn, not once per packet (a clock
+    /// read costs about as much as the whole forwarding step).
+    clock: Instant,
     next_port: u16,
     probes: probe::Probes,
 }
@@ -260,6 +263,7 @@ impl Netstack {
             icmp_limit: RateLimiter::new(100, 50),
             ident: 1,
             epoch,
+            clock: epoch,
             next_port: 49152,
             probes: probe::Probes::new(),
         };
@@ -449,6 +453,7 @@ impl Netstack {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        self.clock = Instant::now();
         for ev in self.events.iter() {
             if let Some(v) = self.vmknics.get_mut(ev.token().0) {
                 v.readable = true;
@@ -585,7 +590,7 @@ impl Netstack {
             .filter(|(ip, _)| v.cfg.addresses().any(|a| a.contains(ip)));
         let learn = on_wire.filter(|(ip, _)| !self.is_local(*ip));
         if let Some((ip, mac)) = learn {
-            let now = Instant::now();
+            let now = self.clock;
             if self
                 .neighbors
                 .learn(ip, mac, i as u32, action.update_only, now)
@@ -652,7 +657,7 @@ impl Netstack {
             if info.protocol == 1
                 && self
                     .probes
-                    .echo_reply(&self.rx_buf[ETH_HDR..end], &info, Instant::now())
+                    .echo_reply(&self.rx_buf[ETH_HDR..end], &info, self.clock)
             {
                 if let Some(v) = self.vmknics.get_mut(i) {
                     v.counters.delivered += 1;
@@ -715,7 +720,7 @@ impl Netstack {
             return self.count(i, DropReason::TooBig);
         }
         packet::decrement_ttl(&mut self.rx_buf[ETH_HDR..end]);
-        let now = Instant::now();
+        let now = self.clock;
         if info.total_len > usize::from(mtu) {
             // Without DF: fragments are built one at a time in `frag_buf` and each goes
             // through the neighbour path.

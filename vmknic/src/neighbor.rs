@@ -5,7 +5,7 @@
 //! through callbacks. All packet buffers come from one pool allocated in `new`; the entry map
 //! reserves `capacity` up front, so nothing allocates per packet or per neighbour.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -240,7 +240,9 @@ fn backoff(first: Duration, sent: u32) -> Duration {
 /// The bounded neighbour table with its pending queues.
 pub struct NeighborTable {
     cfg: NeighborConfig,
-    entries: HashMap<Ipv4Addr, Entry>,
+    /// Fx hashing: the fast path looks up a neighbour per packet; keys can only be on-subnet
+    /// senders and the table is bounded, so collisions cannot grow without limit.
+    entries: FxHashMap<Ipv4Addr, Entry>,
     pool: Pool,
     /// No timer is due before this (a lower bound; `poll` recomputes it).
     next_timer: Option<Instant>,
@@ -251,7 +253,7 @@ impl NeighborTable {
     /// entry map once.
     pub fn new(cfg: NeighborConfig) -> Self {
         NeighborTable {
-            entries: HashMap::with_capacity(cfg.capacity),
+            entries: FxHashMap::with_capacity_and_hasher(cfg.capacity, Default::default()),
             pool: Pool::new(cfg.pending_total, cfg.buf_size),
             next_timer: None,
             cfg,
