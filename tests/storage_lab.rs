@@ -313,7 +313,7 @@ fn failed_storage_lab_up_leaves_nothing_behind() {
     // A failure after every daemon has started (a test hook of the script): the trap runs
     // `down`, which stops each daemon by its PID and removes namespaces and state.
     let o = lab.script(
-        &["up", "--prefix", "192.168"],
+        &["up"],
         &[("STORAGE_LAB_FAIL_AFTER", "services")],
         Duration::from_secs(900),
     );
