@@ -62,6 +62,17 @@ else
   echo "SKIPPED: scripts/bench-forward.sh --quick needs root"
 fi
 
+# Short soak: forwarding plus control churn for 20 s; fails on a panic, errors or RSS growth.
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== scripts/soak.sh --duration 20 --debug"
+  scripts/soak.sh --duration 20 --debug
+elif [ -n "${CI:-}" ]; then
+  echo "test.sh: CI must run as root (namespaces, TAPs)" >&2
+  exit 1
+else
+  echo "SKIPPED: scripts/soak.sh --duration 20 --debug needs root"
+fi
+
 # One closing line for the whole suite.
 passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
