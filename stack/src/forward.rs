@@ -206,8 +206,12 @@ fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
         };
         if f.conns.len() >= f.spec.max_connections {
             f.refused += 1;
-            warn!(listen = %f.spec.listen, %peer, limit = f.spec.max_connections,
-                "forward at its connection limit; connection reset");
+            // One line for the first refusal and then every 1000th: a connect flood must not
+            // flood the log too (the count is in `forward list`).
+            if f.refused % 1000 == 1 {
+                warn!(listen = %f.spec.listen, %peer, limit = f.spec.max_connections,
+                    refused = f.refused, "forward at its connection limit; connections reset");
+            }
             let _ = crate::sys::set_linger_zero(kernel.as_raw_fd());
             continue;
         }

@@ -732,15 +732,17 @@ impl Netstack {
                 tx_buf,
                 ..
             } = self;
-            let mut unreachable = false;
+            let (mut unreachable, mut onward) = (false, true);
             let res = packet::fragment(&rx_buf[ETH_HDR..end], mtu, frag_buf, |f| {
-                unreachable |= !emit_ip(neighbors, vmknics, tx_buf, e, next_hop, f, now);
+                let r = emit_ip(neighbors, vmknics, tx_buf, e, next_hop, f, now);
+                unreachable |= r == Emit::Unreachable;
+                onward &= r.onward();
             });
             if res.is_err() {
                 self.count(i, DropReason::BadIpv4);
             } else if unreachable {
                 self.icmp_error(i, IcmpError::HostUnreachable, end);
-            } else if let Some(v) = self.vmknics.get_mut(e) {
+            } else if let (true, Some(v)) = (onward, self.vmknics.get_mut(e)) {
                 v.counters.forwarded += 1;
             }
             return;
@@ -754,7 +756,7 @@ impl Netstack {
             }
             return;
         }
-        let reachable = emit_ip(
+        let r = emit_ip(
             &mut self.neighbors,
             &mut self.vmknics,
             &mut self.tx_buf,
@@ -763,9 +765,9 @@ impl Netstack {
             &self.rx_buf[ETH_HDR..end],
             now,
         );
-        if !reachable {
+        if r == Emit::Unreachable {
             self.icmp_error(i, IcmpError::HostUnreachable, end);
-        } else if let Some(v) = self.vmknics.get_mut(e) {
+        } else if let (true, Some(v)) = (r.onward(), self.vmknics.get_mut(e)) {
             v.counters.forwarded += 1;
         }
     }
@@ -883,8 +885,28 @@ fn arp_request(v: &mut Vmknic, frame: &mut [u8], target: Ipv4Addr) {
     }
 }
 
+/// What became of a packet handed to [`emit_ip`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// Written to the TAP (or it was full: counted there).
+    Sent,
+    /// Waiting for ARP.
+    Queued,
+    /// Dropped and counted (queue full, too big).
+    Dropped,
+    /// The neighbour is known unreachable.
+    Unreachable,
+}
+
+impl Emit {
+    /// Sent or on its way.
+    fn onward(self) -> bool {
+        matches!(self, Emit::Sent | Emit::Queued)
+    }
+}
+
 /// Sends the IP packet `pkt` out of vmknic `e` toward `next_hop`, building the frame in
-/// `frame`, or queues it until ARP answers. False when the neighbour is known unreachable.
+/// `frame`, or queues it until ARP answers.
 fn emit_ip(
     neighbors: &mut NeighborTable,
     vmknics: &mut [Vmknic],
@@ -893,9 +915,9 @@ fn emit_ip(
     next_hop: Ipv4Addr,
     pkt: &[u8],
     now: Instant,
-) -> bool {
+) -> Emit {
     let Some(v) = vmknics.get_mut(e) else {
-        return true;
+        return Emit::Dropped;
     };
     match neighbors.resolve(next_hop, e as u32, pkt, now) {
         Resolve::Ready(mac) => {
@@ -905,22 +927,29 @@ fn emit_ip(
                     eth::write_header(f, mac, v.cfg.mac, ETHERTYPE_IPV4);
                     f[ETH_HDR..].copy_from_slice(pkt);
                     v.send(&frame[..len]);
+                    Emit::Sent
                 }
-                None => v.counters.drop(DropReason::TooBig),
+                None => {
+                    v.counters.drop(DropReason::TooBig);
+                    Emit::Dropped
+                }
             }
         }
         Resolve::Queued { send_request } => {
             if send_request {
                 arp_request(v, frame, next_hop);
             }
+            Emit::Queued
         }
         Resolve::Unreachable => {
             v.counters.drop(DropReason::NeighborUnreachable);
-            return false;
+            Emit::Unreachable
         }
-        Resolve::Dropped(r) => v.counters.drop(r),
+        Resolve::Dropped(r) => {
+            v.counters.drop(r);
+            Emit::Dropped
+        }
     }
-    true
 }
 
 /// Routes a packet the stack sent itself (smoltcp's, or an ICMP error) like any other: LPM,

@@ -283,11 +283,14 @@ impl NeighborTable {
 
     /// Frees room for one more entry: evicts the Failed or expired entry with the earliest
     /// deadline. False if the table is full of live entries.
-    fn make_room(&mut self, now: Instant) -> bool {
+    /// Frees a slot when the table is full: a Failed or expired entry first; for a neighbour
+    /// our own traffic needs (`for_traffic`), else the longest-known Reachable entry, so that a
+    /// flood of ARP senders can fill free slots but never lock out the next hops we use.
+    fn make_room(&mut self, now: Instant, for_traffic: bool) -> bool {
         if self.entries.len() < self.cfg.capacity {
             return true;
         }
-        let victim = self
+        let stale = self
             .entries
             .iter()
             .filter(|(_, e)| {
@@ -295,14 +298,25 @@ impl NeighborTable {
             })
             .min_by_key(|(_, e)| e.deadline)
             .map(|(ip, _)| *ip);
+        let victim = stale.or_else(|| {
+            for_traffic
+                .then(|| {
+                    self.entries
+                        .iter()
+                        .filter(|(_, e)| e.state == State::Reachable)
+                        .min_by_key(|(_, e)| e.deadline)
+                        .map(|(ip, _)| *ip)
+                })
+                .flatten()
+        });
         victim.is_some_and(|ip| self.remove(ip))
     }
 
     /// Resolves `ip` (reached through vmknic `vmknic`) for the IP packet `packet`: Ready if
     /// known; otherwise copies the packet into a pooled buffer in the neighbour's pending queue
     /// (bounded per neighbour and in total) and creates an Incomplete entry (bounded table:
-    /// when full, evict the oldest Failed or expired entry, else refuse with
-    /// `Dropped(QueueFull)`). A known entry on another vmknic is resolved again on `vmknic`.
+    /// when full, evict the oldest Failed or expired entry, else the longest-known Reachable
+    /// one; with neither, refuse with `Dropped(QueueFull)`). A known entry on another vmknic is resolved again on `vmknic`.
     /// After `learn`, call `drain_ready` before sending new packets so that order is kept.
     pub fn resolve(&mut self, ip: Ipv4Addr, vmknic: u32, packet: &[u8], now: Instant) -> Resolve {
         if packet.len() > self.cfg.buf_size {
@@ -342,7 +356,7 @@ impl NeighborTable {
                 true
             }
             None => {
-                if !self.make_room(now) {
+                if !self.make_room(now, true) {
                     return Resolve::Dropped(DropReason::QueueFull);
                 }
                 self.entries.insert(ip, fresh);
@@ -386,7 +400,7 @@ impl NeighborTable {
                 e.sent = 0;
             }
             None => {
-                if update_only || !self.make_room(now) {
+                if update_only || !self.make_room(now, false) {
                     return false;
                 }
                 let e = Entry {
@@ -684,14 +698,21 @@ mod tests {
         };
         let mut t = NeighborTable::new(cfg);
         for n in 1..=4 {
-            assert!(t.learn(ip(n), MAC_A, 0, false, t0));
+            assert!(t.learn(ip(n), MAC_A, 0, false, at(t0, u64::from(n) - 1)));
         }
-        // Full of live entries: refused.
+        // Full of live entries: an ARP sender is not learned (a flood cannot push out what
+        // we use)...
         assert!(!t.learn(ip(5), MAC_B, 0, false, t0));
+        // ...but traffic to a new neighbour evicts the longest-known entry.
         assert_eq!(
             t.resolve(ip(5), 0, b"p", t0),
-            Resolve::Dropped(DropReason::QueueFull)
+            Resolve::Queued { send_request: true }
         );
+        assert_eq!(t.lookup(ip(1), t0), None);
+        assert_eq!(t.len(), 4);
+        // Back to the four live entries for the rest.
+        assert!(t.remove(ip(5)));
+        assert!(t.learn(ip(1), MAC_A, 0, false, t0));
         // Once they expire, the oldest is evicted.
         let later = t0 + Duration::from_secs(20 * 60);
         t.learn(ip(2), MAC_A, 0, false, at(t0, 1));

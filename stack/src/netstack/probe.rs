@@ -12,7 +12,7 @@ use smoltcp::wire::{Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr};
 use thiserror::Error;
 use vmkstack_routing::VmknicId;
 
-use super::{emit_ip, index_of, Netstack, SocketError};
+use super::{emit_ip, index_of, Emit, Netstack, SocketError};
 use crate::control::{PingReply, ProbeResult};
 use crate::packet;
 
@@ -339,11 +339,11 @@ impl Netstack {
         } = self;
         let pkt = &probes.buf[..total];
         let reachable = if total <= mtu {
-            emit_ip(neighbors, vmknics, tx_buf, e, next_hop, pkt, now)
+            emit_ip(neighbors, vmknics, tx_buf, e, next_hop, pkt, now) != Emit::Unreachable
         } else {
             let mut ok = true;
             let _ = packet::fragment(pkt, mtu as u16, frag_buf, |f| {
-                ok &= emit_ip(neighbors, vmknics, tx_buf, e, next_hop, f, now);
+                ok &= emit_ip(neighbors, vmknics, tx_buf, e, next_hop, f, now) != Emit::Unreachable;
             });
             ok
         };
