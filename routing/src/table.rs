@@ -345,7 +345,15 @@ impl RoutingTable {
             .statics
             .remove(&network)
             .ok_or(RouteError::NoSuchRoute(network))?;
-        self.lpm.remove(network);
+        // A static route that a vmknic's subnet now shadows is not in the LPM: the entry there
+        // is the connected route, which stays.
+        if self
+            .lpm
+            .get(network)
+            .is_some_and(|r| r.origin == Origin::Static)
+        {
+            self.lpm.remove(network);
+        }
         Ok(gw)
     }
 
@@ -370,8 +378,12 @@ impl RoutingTable {
         for (network, gateway) in statics {
             match t.add_static(network, gateway) {
                 Ok(()) => {}
-                Err(e @ RouteError::RouteGatewayUnreachable { .. }) => {
-                    // Keep it configured but inactive.
+                Err(
+                    e @ (RouteError::RouteGatewayUnreachable { .. }
+                    | RouteError::ConnectedSubnet { .. }),
+                ) => {
+                    // Keep it configured but inactive (unreachable gateway, or shadowed by a
+                    // vmknic's own subnet), so that it is listed and can still be deleted.
                     t.statics.insert(network, gateway);
                     problems.push(e);
                 }
