@@ -26,12 +26,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{require_root, wait_until, Netns, Proc};
+use common::{require_root, wait_until, Netns, Proc, Scratch};
 
 const VMK0_MAC: &str = "02:00:00:00:01:01";
 const VMK1_MAC: &str = "02:00:00:00:02:01";
@@ -46,27 +45,6 @@ const STATS_BOUND: Duration = Duration::from_secs(1);
 const FLOOD_STATS_BOUND: Duration = Duration::from_secs(2);
 /// Forward listener port (in the daemon's namespace) and the echo server's port in h2.
 const FWD_PORT: u16 = 13260;
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("scratch dir");
-        Scratch(d)
-    }
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Two hosts on two /16 vmknic subnets. Field order is drop order: the namespaces go before
 /// the scratch directory; every `Proc` is declared after the `Lab`, so it stops first.

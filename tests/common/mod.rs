@@ -274,3 +274,27 @@ pub fn cli(socket: &str, args: &[&str]) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run vmkstack: {e}"))
 }
+
+/// A scratch directory `/tmp/vmks-<pid>-<tag>`, removed on drop (also when a test panics).
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    /// Creates it empty.
+    pub fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("scratch dir {}: {e}", d.display()));
+        Scratch(d)
+    }
+
+    /// A path inside it.
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
