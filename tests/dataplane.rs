@@ -643,6 +643,9 @@ while True:
     assert!(wait_until(Duration::from_secs(5), || {
         server.run("ss", &["-ltn"]).contains("198.18.100.10:3260")
     }));
+    // Build the program first: the router thread below waits a bounded time for the TAP, and a
+    // cold build (a fresh clone in CI) takes longer than that.
+    let exe = example("tcp_connect");
     // The TAP appears in the router namespace once the program has started; the router's side
     // gets its address then. The program waits for the connection itself, so configure the
     // router from a thread while it runs.
@@ -663,7 +666,6 @@ while True:
         }
         up
     });
-    let exe = example("tcp_connect");
     let out = stack.exec(
         exe.to_str().expect("utf-8 path"),
         &[
