@@ -554,7 +554,7 @@ fn second_daemon_on_same_control_path_is_refused_and_stale_socket_is_replaced() 
     );
     assert_eq!(
         std::fs::read_to_string(&good).unwrap_or_default(),
-        "netstack = \"defaultTcpipStack\"\nforwarding = false\n"
+        "netstack = \"defaultTcpipStack\"\nforwarding = false\noffloads = true\n"
     );
     std::fs::write(&cfg, "forwarding = false\n").expect("config");
 

@@ -9,6 +9,7 @@
 //! ```toml
 //! netstack = "defaultTcpipStack"
 //! forwarding = false
+//! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
 //! default_gateway = "192.168.1.1"
 //!
 //! [[vmknic]]
@@ -49,6 +50,9 @@ pub struct RawConfig {
     /// Forward between vmknics (default off, as the VMkernel does not forward).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarding: Option<bool>,
+    /// Checksum and TCP segmentation offloads on the TAPs (default on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offloads: Option<bool>,
     /// The one default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_gateway: Option<String>,
@@ -142,6 +146,9 @@ pub struct Config {
     pub netstack: String,
     /// Forward between vmknics.
     pub forwarding: bool,
+    /// Checksum and TCP segmentation offloads on the TAPs (`IFF_VNET_HDR`): TCP super-frames
+    /// cross the stack whole instead of one MTU-sized frame per system call.
+    pub offloads: bool,
     /// The configured default gateway, reachable or not.
     pub default_gateway: Option<Ipv4Addr>,
     /// The group allowed to change state through the control socket.
@@ -286,6 +293,7 @@ impl Config {
         RawConfig {
             netstack: Some(self.netstack.clone()),
             forwarding: Some(self.forwarding),
+            offloads: Some(self.offloads),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
             vmknics: self
@@ -523,6 +531,7 @@ impl RawConfig {
                 forwards,
                 netstack,
                 forwarding: self.forwarding.unwrap_or(false),
+                offloads: self.offloads.unwrap_or(true),
                 default_gateway,
                 control_group: self.control_group.clone(),
                 vmknics,

@@ -20,6 +20,11 @@ pub struct Counters {
     pub delivered: u64,
     /// ICMP errors sent because of packets received here.
     pub icmp_errors: u64,
+    /// TCP super-frames forwarded out of this vmknic whole (offloads).
+    pub gso_forwarded: u64,
+    /// TCP super-frames received here (delivered) or sent out of here (forwarded) that the
+    /// daemon had to cut into segments itself.
+    pub gso_segmented: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 
@@ -40,6 +45,12 @@ pub struct CountersView {
     pub delivered: u64,
     /// ICMP errors sent.
     pub icmp_errors: u64,
+    /// TCP super-frames forwarded whole.
+    #[serde(default)]
+    pub gso_forwarded: u64,
+    /// TCP super-frames cut into segments by the daemon.
+    #[serde(default)]
+    pub gso_segmented: u64,
     /// Non-zero drop counters, by reason.
     pub drops: Vec<(String, u64)>,
 }
@@ -73,6 +84,8 @@ impl Counters {
             forwarded: self.forwarded,
             delivered: self.delivered,
             icmp_errors: self.icmp_errors,
+            gso_forwarded: self.gso_forwarded,
+            gso_segmented: self.gso_segmented,
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (r.as_str().to_string(), self.drops(*r)))

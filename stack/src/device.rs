@@ -42,6 +42,11 @@ impl Ring {
         self.len >= self.lens.len()
     }
 
+    /// Free slots.
+    pub fn free(&self) -> usize {
+        self.lens.len() - self.len
+    }
+
     /// Bytes per slot.
     pub fn slot_size(&self) -> usize {
         self.slot

@@ -22,7 +22,7 @@ use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
 use vmkstack_vmknic::arp;
 use vmkstack_vmknic::eth::{self, DropReason, Ingress, ETHERTYPE_IPV4, ETH_HDR};
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborEvent, NeighborTable, Resolve};
-use vmkstack_vmknic::{Tap, TapError};
+use vmkstack_vmknic::{Tap, TapError, VnetHdr, VNET_HDR_LEN};
 
 use crate::config::{Config, VmknicConfig};
 
@@ -31,11 +31,17 @@ mod probe;
 
 use crate::counters::Counters;
 use crate::device::{IpDevice, Ring};
-use crate::packet::{self, IcmpError, RateLimiter};
+use crate::packet::{self, IcmpError, Offload, RateLimiter};
 pub use probe::{PingError, PingId, ProbeError, ProbeId};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
 const FRAME: usize = 9216 + ETH_HDR;
+/// Where a received frame starts in `rx_buf`: after its virtio-net header.
+const RX_FRAME: usize = VNET_HDR_LEN;
+/// Where a received IP packet starts in `rx_buf`.
+const RX_IP: usize = RX_FRAME + ETH_HDR;
+/// The receive buffer: a virtio-net header and the largest TCP super-frame (64 KiB IP).
+const RX_BUF: usize = RX_IP + 65536;
 /// Packet slots between smoltcp and the routing core, each way.
 const DEVICE_SLOTS: usize = 128;
 /// Frames read from one TAP before the others get their turn.
@@ -124,16 +130,37 @@ impl Vmknic {
             .addr()
     }
 
-    /// Writes one frame; counts it or the drop.
+    /// True when the TAP takes frames with a virtio-net header (offloads on).
+    fn offload(&self) -> bool {
+        self.tap.as_ref().is_some_and(Tap::offload)
+    }
+
+    /// Writes one plain frame; counts it or the drop.
     fn send(&mut self, frame: &[u8]) {
         let Some(tap) = &self.tap else {
             self.counters.drop(DropReason::Disabled);
             return;
         };
-        match tap.send(frame) {
+        let sent = tap.send(frame);
+        self.count_send(sent, frame.len());
+    }
+
+    /// Writes a virtio-net header and its frame (an offloading TAP only); counts it or the
+    /// drop.
+    fn send_offloaded(&mut self, hdr_and_frame: &[u8]) {
+        let Some(tap) = &self.tap else {
+            self.counters.drop(DropReason::Disabled);
+            return;
+        };
+        let sent = tap.send_offloaded(hdr_and_frame);
+        self.count_send(sent, hdr_and_frame.len().saturating_sub(VNET_HDR_LEN));
+    }
+
+    fn count_send(&mut self, sent: io::Result<bool>, len: usize) {
+        match sent {
             Ok(true) => {
                 self.counters.tx_packets += 1;
-                self.counters.tx_bytes += frame.len() as u64;
+                self.counters.tx_bytes += len as u64;
             }
             Ok(false) => self.counters.drop(DropReason::QueueFull),
             Err(e) => {
@@ -158,12 +185,16 @@ pub struct Netstack {
     poll: Poll,
     events: Events,
     waker: std::sync::Arc<Waker>,
-    /// One received frame.
+    /// One received frame, after its virtio-net header (see [`RX_FRAME`]).
     rx_buf: Box<[u8]>,
     /// One frame being built (ARP, packets leaving through the routing core).
     tx_buf: Box<[u8]>,
     /// Fragments being built.
     frag_buf: Box<[u8]>,
+    /// Segments of a TCP super-frame being built.
+    seg_buf: Box<[u8]>,
+    /// Checksum and TSO offloads on the TAPs (the configuration's `offloads`).
+    offloads: bool,
     /// ICMP errors waiting to be routed.
     deferred: Ring,
     icmp_limit: RateLimiter,
@@ -178,12 +209,12 @@ pub struct Netstack {
 
 /// Creates a vmknic's TAP: MTU, up, bridge, namespace, registered with `poll` under `token`.
 /// A disabled vmknic gets its TAP too, with the carrier off (the cable is pulled).
-fn open_tap(v: &VmknicConfig, poll: &Poll, token: Token) -> Result<Tap, StackError> {
+fn open_tap(v: &VmknicConfig, offload: bool, poll: &Poll, token: Token) -> Result<Tap, StackError> {
     let err = |source| StackError::Tap {
         vmknic: v.id,
         source,
     };
-    let mut tap = Tap::create(&v.tap, v.mac, v.mtu).map_err(err)?;
+    let mut tap = Tap::create(&v.tap, v.mac, v.mtu, offload).map_err(err)?;
     // Into the namespace first: a bridge named together with a namespace lives there.
     if let Some(ns) = &v.netns {
         tap.move_to_netns(ns).map_err(err)?;
@@ -221,7 +252,7 @@ impl Netstack {
             std::sync::Arc::new(Waker::new(poll.registry(), WAKER).map_err(StackError::Poll)?);
         let mut vmknics = Vec::new();
         for (i, v) in cfg.vmknics.iter().enumerate() {
-            let tap = open_tap(v, &poll, Token(i))?;
+            let tap = open_tap(v, cfg.offloads, &poll, Token(i))?;
             vmknics.push(Vmknic {
                 cfg: v.clone(),
                 counters: Counters::default(),
@@ -256,9 +287,11 @@ impl Netstack {
             poll,
             events: Events::with_capacity(64),
             waker,
-            rx_buf: vec![0; FRAME].into_boxed_slice(),
+            rx_buf: vec![0; RX_BUF].into_boxed_slice(),
             tx_buf: vec![0; FRAME].into_boxed_slice(),
             frag_buf: vec![0; FRAME].into_boxed_slice(),
+            seg_buf: vec![0; FRAME].into_boxed_slice(),
+            offloads: cfg.offloads,
             deferred: Ring::new(DEFERRED_ICMP, 576),
             icmp_limit: RateLimiter::new(100, 50),
             ident: 1,
@@ -272,7 +305,8 @@ impl Netstack {
         for i in 0..stack.vmknics.len() {
             stack.announce(i);
         }
-        info!(netstack = %stack.name, forwarding = stack.forwarding, "netstack started");
+        info!(netstack = %stack.name, forwarding = stack.forwarding, offloads = stack.offloads,
+            "netstack started");
         Ok((stack, problems))
     }
 
@@ -521,7 +555,7 @@ impl Netstack {
             match tap.recv(&mut self.rx_buf) {
                 Ok(Some(n)) => {
                     v.counters.rx_packets += 1;
-                    v.counters.rx_bytes += n as u64;
+                    v.counters.rx_bytes += (n - RX_FRAME) as u64;
                     if v.active() {
                         self.handle_frame(i, n);
                     } else {
@@ -551,7 +585,7 @@ impl Netstack {
         let Some(v) = self.vmknics.get(i) else {
             return;
         };
-        let frame = &self.rx_buf[..n];
+        let frame = self.rx_buf.get(RX_FRAME..n).unwrap_or_default();
         match eth::classify(frame, v.cfg.mac) {
             Err(r) => self.count(i, r),
             Ok(Ingress::Arp) => self.handle_arp(i, n),
@@ -564,7 +598,7 @@ impl Netstack {
             return;
         };
         let action = arp::handle(
-            &self.rx_buf[..n],
+            self.rx_buf.get(RX_FRAME..n).unwrap_or_default(),
             v.cfg.mac,
             |ip| v.cfg.addresses().any(|a| a.addr() == ip),
             &mut self.tx_buf,
@@ -637,13 +671,17 @@ impl Netstack {
     }
 
     fn handle_ipv4(&mut self, i: usize, n: usize) {
-        let info = match packet::parse_ipv4(&self.rx_buf[ETH_HDR..n]) {
+        let info = match packet::parse_ipv4(self.rx_buf.get(RX_IP..n).unwrap_or_default()) {
             Ok(info) => info,
             Err(packet::PacketError::BadChecksum) => return self.count(i, DropReason::BadChecksum),
             Err(packet::PacketError::Truncated) => return self.count(i, DropReason::Truncated),
             Err(_) => return self.count(i, DropReason::BadIpv4),
         };
-        let end = ETH_HDR + info.total_len;
+        let end = RX_IP + info.total_len;
+        let hdr = VnetHdr::read(&self.rx_buf);
+        let Ok(offload) = packet::check_offload(&hdr, &self.rx_buf[RX_IP..end], &info) else {
+            return self.count(i, DropReason::BadOffload);
+        };
         // Martian sources (RFC 1812 5.3.7), including our own addresses and the broadcast
         // address of a connected subnet: never delivered, forwarded or answered.
         if packet::is_martian(info.src)
@@ -653,29 +691,11 @@ impl Netstack {
             return self.count(i, DropReason::Martian);
         }
         if self.is_local(info.dst) {
-            self.probes.icmp_fragment(&info);
-            if info.protocol == 1
-                && self
-                    .probes
-                    .echo_reply(&self.rx_buf[ETH_HDR..end], &info, self.clock)
-            {
-                if let Some(v) = self.vmknics.get_mut(i) {
-                    v.counters.delivered += 1;
-                }
-                return;
-            }
-            if self.device.rx.push(&self.rx_buf[ETH_HDR..end]) {
-                if let Some(v) = self.vmknics.get_mut(i) {
-                    v.counters.delivered += 1;
-                }
-            } else {
-                self.count(i, DropReason::QueueFull);
-            }
-            return;
+            return self.deliver_local(i, end, info, offload);
         }
         // A unicast IP in a link-layer broadcast is not forwarded (RFC 1812 5.3.4), nor
         // martian or directed-broadcast destinations.
-        let l2_broadcast = self.rx_buf.get(..6) == Some(&[0xff; 6][..]);
+        let l2_broadcast = self.rx_buf.get(RX_FRAME..RX_FRAME + 6) == Some(&[0xff; 6][..]);
         if l2_broadcast || packet::is_martian(info.dst) || self.is_directed_broadcast(info.dst) {
             return self.count(i, DropReason::Martian);
         }
@@ -697,10 +717,72 @@ impl Netstack {
                 return self.count(i, DropReason::Fragment);
             }
         }
-        self.forward(i, end, info);
+        self.forward(i, end, info, offload);
     }
 
-    fn forward(&mut self, i: usize, end: usize, info: packet::Ipv4Info) {
+    /// Hands a packet for one of our addresses (in `rx_buf[RX_IP..end]`) to a ping waiting
+    /// for it or to smoltcp, after finishing what the offloads left: smoltcp verifies
+    /// checksums and takes MTU-sized segments.
+    fn deliver_local(&mut self, i: usize, end: usize, info: packet::Ipv4Info, o: Offload) {
+        if let Some(gso) = o.gso_size {
+            // Make room for every segment first: smoltcp drains the ring when polled.
+            if self.device.rx.free() < info.total_len.div_ceil(usize::from(gso)) {
+                self.poll_local();
+            }
+            let Self {
+                rx_buf,
+                seg_buf,
+                device,
+                vmknics,
+                ..
+            } = self;
+            let (mut stored, mut lost) = (0, 0);
+            let res = packet::segment_tcp(&rx_buf[RX_IP..end], &info, gso, seg_buf, |seg| {
+                if device.rx.push(seg) {
+                    stored += 1;
+                } else {
+                    lost += 1;
+                }
+            });
+            let Some(v) = vmknics.get_mut(i) else {
+                return;
+            };
+            match res {
+                Ok(_) => {
+                    v.counters.gso_segmented += 1;
+                    v.counters.delivered += stored;
+                    for _ in 0..lost {
+                        v.counters.drop(DropReason::QueueFull);
+                    }
+                }
+                Err(_) => v.counters.drop(DropReason::BadOffload),
+            }
+            return;
+        }
+        if let Some((start, field)) = o.csum {
+            packet::finish_checksum(&mut self.rx_buf[RX_IP..end], &info, start, field);
+        }
+        self.probes.icmp_fragment(&info);
+        if info.protocol == 1
+            && self
+                .probes
+                .echo_reply(&self.rx_buf[RX_IP..end], &info, self.clock)
+        {
+            if let Some(v) = self.vmknics.get_mut(i) {
+                v.counters.delivered += 1;
+            }
+            return;
+        }
+        if self.device.rx.push(&self.rx_buf[RX_IP..end]) {
+            if let Some(v) = self.vmknics.get_mut(i) {
+                v.counters.delivered += 1;
+            }
+        } else {
+            self.count(i, DropReason::QueueFull);
+        }
+    }
+
+    fn forward(&mut self, i: usize, end: usize, info: packet::Ipv4Info, o: Offload) {
         if info.ttl <= 1 {
             self.icmp_error(i, IcmpError::TimeExceeded, end);
             return self.count(i, DropReason::TtlExceeded);
@@ -715,70 +797,120 @@ impl Netstack {
         };
         let mtu = self.vmknics.get(e).map_or(0, |v| v.cfg.mtu);
         let next_hop = route.next_hop.neighbor_for(info.dst);
-        if info.total_len > usize::from(mtu) && info.dont_frag {
+        // A super-frame goes on the wire as segments: each of them must fit (Linux's
+        // `skb_gso_validate_network_len`).
+        if o.wire_len > usize::from(mtu) && info.dont_frag {
             self.icmp_error(i, IcmpError::FragNeeded { mtu }, end);
             return self.count(i, DropReason::TooBig);
         }
-        packet::decrement_ttl(&mut self.rx_buf[ETH_HDR..end]);
+        packet::decrement_ttl(&mut self.rx_buf[RX_IP..end]);
         let now = self.clock;
-        if info.total_len > usize::from(mtu) {
-            // Without DF: fragments are built one at a time in `frag_buf` and each goes
-            // through the neighbour path.
-            let Self {
-                rx_buf,
-                frag_buf,
-                neighbors,
-                vmknics,
-                tx_buf,
-                ..
-            } = self;
-            let (mut unreachable, mut onward) = (false, true);
-            let res = packet::fragment(&rx_buf[ETH_HDR..end], mtu, frag_buf, |f| {
+        // Fast path: a known neighbour and a frame the egress TAP takes as it is (an
+        // offloading TAP takes partial checksums and super-frames too): rewrite the MACs in
+        // place and write the frame with its virtio-net header, in one system call.
+        if o.wire_len <= usize::from(mtu) {
+            if let (Some(mac), Some(v)) = (
+                self.neighbors.lookup_on(next_hop, e as u32, now),
+                self.vmknics.get_mut(e),
+            ) {
+                if v.offload() || o.is_plain() {
+                    let frame = &mut self.rx_buf[RX_FRAME..end];
+                    eth::write_header(frame, mac, v.cfg.mac, ETHERTYPE_IPV4);
+                    if v.offload() {
+                        v.send_offloaded(&self.rx_buf[..end]);
+                    } else {
+                        v.send(frame);
+                    }
+                    v.counters.forwarded += 1;
+                    if o.gso_size.is_some() {
+                        v.counters.gso_forwarded += 1;
+                    }
+                    return;
+                }
+            }
+        }
+        self.forward_slow(i, e, next_hop, end, info, o);
+    }
+
+    /// The slow path of [`Netstack::forward`], for the packet in `rx_buf[RX_IP..end]` (TTL
+    /// already decremented) out of vmknic `e`: finishes the offloads (cuts a super-frame into
+    /// segments, completes a partial checksum), fragments what exceeds the MTU, and sends each
+    /// packet through the neighbour path, which queues it while ARP resolves.
+    fn forward_slow(
+        &mut self,
+        i: usize,
+        e: usize,
+        next_hop: Ipv4Addr,
+        end: usize,
+        info: packet::Ipv4Info,
+        o: Offload,
+    ) {
+        let now = self.clock;
+        let Self {
+            rx_buf,
+            frag_buf,
+            seg_buf,
+            neighbors,
+            vmknics,
+            tx_buf,
+            ..
+        } = self;
+        let mtu = vmknics.get(e).map_or(0, |v| v.cfg.mtu);
+        let mut out = Outcome {
+            unreachable: false,
+            onward: true,
+        };
+        let mut send = |pkt: &[u8], out: &mut Outcome| {
+            packet::fragment(pkt, mtu, frag_buf, |f| {
                 let r = emit_ip(neighbors, vmknics, tx_buf, e, next_hop, f, now);
-                unreachable |= r == Emit::Unreachable;
-                onward &= r.onward();
-            });
-            if res.is_err() {
-                self.count(i, DropReason::BadIpv4);
-            } else if unreachable {
-                self.icmp_error(i, IcmpError::HostUnreachable, end);
-            } else if let (true, Some(v)) = (onward, self.vmknics.get_mut(e)) {
-                v.counters.forwarded += 1;
+                out.unreachable |= r == Emit::Unreachable;
+                out.onward &= r.onward();
+            })
+        };
+        let res = match o.gso_size {
+            Some(gso) => {
+                let mut sent = Ok(0);
+                let pkt = &rx_buf[RX_IP..end];
+                packet::segment_tcp(pkt, &info, gso, seg_buf, |seg| {
+                    if sent.is_ok() {
+                        sent = send(seg, &mut out);
+                    }
+                })
+                .and(sent)
             }
-            return;
-        }
-        // Fast path: a known neighbour; rewrite the MACs in place and write the frame.
-        if let Some(mac) = self.neighbors.lookup_on(next_hop, e as u32, now) {
-            if let Some(v) = self.vmknics.get_mut(e) {
-                eth::write_header(&mut self.rx_buf, mac, v.cfg.mac, ETHERTYPE_IPV4);
-                v.send(&self.rx_buf[..end]);
-                v.counters.forwarded += 1;
+            None => {
+                let pkt = &mut rx_buf[RX_IP..end];
+                if let Some((start, field)) = o.csum {
+                    packet::finish_checksum(pkt, &info, start, field);
+                }
+                send(pkt, &mut out)
             }
-            return;
-        }
-        let r = emit_ip(
-            &mut self.neighbors,
-            &mut self.vmknics,
-            &mut self.tx_buf,
-            e,
-            next_hop,
-            &self.rx_buf[ETH_HDR..end],
-            now,
-        );
-        if r == Emit::Unreachable {
+        };
+        if let Err(err) = res {
+            let reason = match err {
+                packet::PacketError::BadOffload | packet::PacketError::CannotSegment => {
+                    DropReason::BadOffload
+                }
+                _ => DropReason::BadIpv4,
+            };
+            self.count(i, reason);
+        } else if out.unreachable {
             self.icmp_error(i, IcmpError::HostUnreachable, end);
-        } else if let (true, Some(v)) = (r.onward(), self.vmknics.get_mut(e)) {
+        } else if let (true, Some(v)) = (out.onward, self.vmknics.get_mut(e)) {
             v.counters.forwarded += 1;
+            if o.gso_size.is_some() {
+                v.counters.gso_segmented += 1;
+            }
         }
     }
 
-    /// Queues an ICMP error about the packet in `rx_buf[ETH_HDR..end]`, received on vmknic
+    /// Queues an ICMP error about the packet in `rx_buf[RX_IP..end]`, received on vmknic
     /// `i`, and sends it.
     fn icmp_error(&mut self, i: usize, kind: IcmpError, end: usize) {
         let Some(v) = self.vmknics.get_mut(i) else {
             return;
         };
-        let original = &self.rx_buf[ETH_HDR..end];
+        let original = &self.rx_buf[RX_IP..end];
         let source = |peer| Some(v.addr_toward(peer));
         if push_icmp(
             &mut self.deferred,
@@ -883,6 +1015,14 @@ fn arp_request(v: &mut Vmknic, frame: &mut [u8], target: Ipv4Addr) {
     if n > 0 {
         v.send(&frame[..n]);
     }
+}
+
+/// What became of the packets the slow forwarding path sent.
+struct Outcome {
+    /// One of them met a neighbour known to be unreachable.
+    unreachable: bool,
+    /// All of them were sent or queued.
+    onward: bool,
 }
 
 /// What became of a packet handed to [`emit_ip`].

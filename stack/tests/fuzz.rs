@@ -1206,6 +1206,7 @@ fn full_config() -> String {
     let raw = RawConfig {
         netstack: Some(s("defaultTcpipStack")),
         forwarding: Some(true),
+        offloads: Some(false),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
         vmknics: vec![

@@ -72,6 +72,8 @@ drop_reasons! {
     Disabled => "disabled",
     /// A packet to forward while IP forwarding is off.
     ForwardingOff => "forwarding_off",
+    /// A virtio-net header that does not match its frame.
+    BadOffload => "bad_offload",
     /// Anything else.
     Other => "other",
 }

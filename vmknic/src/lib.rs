@@ -7,6 +7,7 @@ pub mod mac;
 pub mod neighbor;
 pub mod sys;
 pub mod tap;
+pub mod vnet;
 
 pub use arp::{ArpAction, ArpOp, ArpRepr, ARP_FRAME_LEN};
 pub use eth::{DropReason, Ingress, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
@@ -16,6 +17,7 @@ pub use neighbor::{
 };
 pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
 pub use tap::{Tap, TapError};
+pub use vnet::{Gso, VnetHdr, VNET_HDR_LEN};
 
 /// Smallest MTU a vmknic accepts (RFC 791's minimum datagram every host must take).
 pub const MIN_MTU: u16 = 68;

@@ -1,4 +1,4 @@
-//! The one raw ioctl tun-rs lacks: TUNSETCARRIER.
+//! The raw ioctls tun-rs lacks or sets otherwise: TUNSETCARRIER and TUNSETOFFLOAD.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -14,6 +14,29 @@ pub fn set_carrier(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: `fd` is an open TUN/TAP descriptor owned by the caller for the duration of the
     // call; TUNSETCARRIER reads one `int` through the pointer, which points to a live local.
     let rc = unsafe { libc::ioctl(fd, TUNSETCARRIER as _, &value as *const libc::c_int) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `_IOW('T', 208, unsigned int)` from `<linux/if_tun.h>`.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+
+/// `TUN_F_CSUM`: the reader finishes partial checksums.
+pub const TUN_F_CSUM: libc::c_uint = 0x01;
+/// `TUN_F_TSO4`: the reader takes TCP/IPv4 super-frames.
+pub const TUN_F_TSO4: libc::c_uint = 0x02;
+/// `TUN_F_TSO_ECN`: ... including those whose first segment carries CWR.
+pub const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+
+/// Tells the kernel which offloads the reader of a `IFF_VNET_HDR` TAP handles (the netdev's
+/// TX features follow: with `TUN_F_TSO4` the kernel stops segmenting TCP before the TAP).
+pub fn set_offload(fd: RawFd, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: `fd` is an open TUN/TAP descriptor owned by the caller for the duration of the
+    // call; TUNSETOFFLOAD takes its argument by value.
+    let rc = unsafe { libc::ioctl(fd, TUNSETOFFLOAD as _, libc::c_ulong::from(flags)) };
     if rc < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -5,13 +5,14 @@
 //! bridge, or moves into another namespace; the descriptor stays valid throughout.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::process::Command;
 
 use thiserror::Error;
 use tun_rs::{DeviceBuilder, Layer, SyncDevice};
 
+use crate::vnet::VNET_HDR_LEN;
 use crate::MacAddr;
 
 /// Longest Linux interface name (IFNAMSIZ - 1).
@@ -98,6 +99,15 @@ pub enum TapError {
         #[source]
         source: io::Error,
     },
+    /// Turning the TAP's offloads on failed.
+    #[error("cannot enable checksum/TSO offloads on TAP `{tap}`")]
+    Offload {
+        /// The TAP name.
+        tap: String,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
     /// Making the descriptor non-blocking failed.
     #[error("cannot make TAP `{tap}` non-blocking")]
     NonBlocking {
@@ -131,8 +141,8 @@ pub enum TapError {
     },
 }
 
-/// One TAP device (layer 2, no packet-information header, offloads off for now) owned by the
-/// daemon. The device is not persistent: dropping the `Tap` closes the descriptor and the
+/// One TAP device (layer 2, no packet-information header; with offloads, a virtio-net header
+/// before each frame, see [`crate::vnet`]) owned by the daemon. The device is not persistent: dropping the `Tap` closes the descriptor and the
 /// kernel deletes the netdev, in whichever namespace it is.
 ///
 /// Two MACs are involved and they differ on purpose. [`Tap::mac`] is the vmknic's MAC: the
@@ -144,6 +154,8 @@ pub struct Tap {
     name: String,
     mac: MacAddr,
     mtu: u16,
+    /// `IFF_VNET_HDR` with checksum and TSO offloads.
+    offload: bool,
     /// The namespace the kernel side was moved into; `None` while it is in the daemon's.
     netns: Option<String>,
 }
@@ -155,27 +167,29 @@ impl fmt::Debug for Tap {
             .field("fd", &self.dev.as_raw_fd())
             .field("mac", &self.mac)
             .field("mtu", &self.mtu)
+            .field("offload", &self.offload)
             .field("netns", &self.netns)
             .finish()
     }
 }
 
 impl Tap {
-    /// Validates the name, creates the TAP (`IFF_TAP | IFF_NO_PI`, no vnet header), sets the
-    /// netdev's MTU (so that the kernel side takes frames that large), brings it up and makes the
-    /// descriptor non-blocking. The kernel's name for the device must equal `name`; a name
+    /// Validates the name, creates the TAP (`IFF_TAP | IFF_NO_PI`, plus `IFF_VNET_HDR` with
+    /// checksum and TCP/IPv4 segmentation offloads when `offload`), sets the netdev's MTU (so
+    /// that the kernel side takes frames that large), brings it up and makes the descriptor
+    /// non-blocking. The kernel's name for the device must equal `name`; a name
     /// already in use in this namespace is an error.
     ///
     /// `mac` is the vmknic's wire MAC, kept for the caller ([`Tap::mac`]) and for logs only: it
     /// is NOT configured on the netdev (see [`Tap`]).
-    pub fn create(name: &str, mac: MacAddr, mtu: u16) -> Result<Tap, TapError> {
+    pub fn create(name: &str, mac: MacAddr, mtu: u16, offload: bool) -> Result<Tap, TapError> {
         validate_tap_name(name)?;
         let tap = || name.to_string();
         let dev = DeviceBuilder::new()
             .name(name)
             .layer(Layer::L2)
             .packet_information(false)
-            .offload(false)
+            .offload(offload)
             .inherit_enable_state()
             .build_sync()
             .map_err(|source| TapError::Create { tap: tap(), source })?;
@@ -184,6 +198,13 @@ impl Tap {
             .map_err(|source| TapError::Create { tap: tap(), source })?;
         if actual != name {
             return Err(TapError::Renamed { tap: tap(), actual });
+        }
+        if offload {
+            // tun-rs also enables TSO6 and USO; the data plane handles TCP/IPv4 only (it
+            // drops IPv6), so ask for exactly that.
+            use crate::sys::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN};
+            crate::sys::set_offload(dev.as_raw_fd(), TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN)
+                .map_err(|source| TapError::Offload { tap: tap(), source })?;
         }
         dev.set_mtu(mtu).map_err(|source| TapError::Mtu {
             tap: tap(),
@@ -194,12 +215,13 @@ impl Tap {
             .map_err(|source| TapError::Up { tap: tap(), source })?;
         dev.set_nonblocking(true)
             .map_err(|source| TapError::NonBlocking { tap: tap(), source })?;
-        tracing::info!(tap = name, %mac, mtu, fd = dev.as_raw_fd(), "TAP created");
+        tracing::info!(tap = name, %mac, mtu, offload, fd = dev.as_raw_fd(), "TAP created");
         Ok(Tap {
             dev,
             name: name.to_string(),
             mac,
             mtu,
+            offload,
             netns: None,
         })
     }
@@ -251,16 +273,42 @@ impl Tap {
         self.mtu
     }
 
+    /// True when frames carry a virtio-net header (checksum and TSO offloads on).
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
     /// The namespace the kernel side was moved into, if any.
     pub fn netns(&self) -> Option<&str> {
         self.netns.as_deref()
     }
 
-    /// Non-blocking read of one frame into `buf` (a frame longer than `buf` is truncated);
-    /// `Ok(None)` when nothing is waiting (EAGAIN).
+    /// Non-blocking read of one frame into `buf[VNET_HDR_LEN..]`, with its virtio-net header
+    /// in `buf[..VNET_HDR_LEN]` (all zero when offloads are off). Returns the end of the frame
+    /// in `buf`, or `Ok(None)` when nothing is waiting (EAGAIN). A frame longer than the
+    /// buffer is truncated; one that does not even carry the header is returned as an empty
+    /// frame with a zero header.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if buf.len() <= VNET_HDR_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "receive buffer shorter than a virtio-net header",
+            ));
+        }
         loop {
-            match self.dev.recv(buf) {
+            // The header and the frame are contiguous in `buf`: one plain read fills both.
+            let read = if self.offload {
+                self.dev.recv(&mut *buf)
+            } else {
+                self.dev
+                    .recv(&mut buf[VNET_HDR_LEN..])
+                    .map(|n| n + VNET_HDR_LEN)
+            };
+            match read {
+                Ok(n) if n < VNET_HDR_LEN || !self.offload => {
+                    buf[..VNET_HDR_LEN].fill(0);
+                    return Ok(Some(n.max(VNET_HDR_LEN)));
+                }
                 Ok(n) => return Ok(Some(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -269,11 +317,34 @@ impl Tap {
         }
     }
 
-    /// Non-blocking write of one frame; `Ok(false)` when the kernel cannot take it now (EAGAIN)
-    /// and the caller counts a drop. A frame shorter than an Ethernet header is an error.
+    /// Non-blocking write of one plain frame (complete checksums, no segmentation; with
+    /// offloads on, a zero virtio-net header goes before it). `Ok(false)` when the kernel
+    /// cannot take it now (EAGAIN) and the caller counts a drop.
     pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
+        const PLAIN: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
+        if self.offload {
+            self.write(|dev| dev.send_vectored(&[IoSlice::new(&PLAIN), IoSlice::new(frame)]))
+        } else {
+            self.write(|dev| dev.send(frame))
+        }
+    }
+
+    /// Non-blocking write of a virtio-net header and its frame, `hdr_and_frame` as
+    /// [`Tap::recv`] fills it: a partial checksum or a super-frame goes as it is for the
+    /// kernel to finish. Only for a TAP with offloads on; on any other it is an error.
+    pub fn send_offloaded(&self, hdr_and_frame: &[u8]) -> io::Result<bool> {
+        if !self.offload {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "virtio-net header on a TAP without offloads",
+            ));
+        }
+        self.write(|dev| dev.send(hdr_and_frame))
+    }
+
+    fn write(&self, mut op: impl FnMut(&SyncDevice) -> io::Result<usize>) -> io::Result<bool> {
         loop {
-            match self.dev.send(frame) {
+            match op(&self.dev) {
                 Ok(_) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

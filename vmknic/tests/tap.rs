@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use vmkstack_vmknic::{MacAddr, Tap, TapError, TapNameError};
+use vmkstack_vmknic::{MacAddr, Tap, TapError, TapNameError, VnetHdr, VNET_HDR_LEN};
 
 /// Set in the re-run child: the name of the wire namespace.
 const WIRE_NS_ENV: &str = "VMKS_TAP_TEST_WIRE_NS";
@@ -111,7 +111,13 @@ fn is_arp_request_for(frame: &[u8], target: [u8; 4]) -> bool {
 
 #[test]
 fn test_bad_name() {
-    let e = Tap::create("abcdefghijklmnop", MacAddr::local_from_name("x"), 1500).unwrap_err();
+    let e = Tap::create(
+        "abcdefghijklmnop",
+        MacAddr::local_from_name("x"),
+        1500,
+        false,
+    )
+    .unwrap_err();
     assert!(
         matches!(e, TapError::Name(TapNameError::TooLong(_))),
         "{e:?}"
@@ -121,9 +127,24 @@ fn test_bad_name() {
 #[test]
 fn test_wire_in_netns_sees_arp_and_vanishes_on_drop() {
     in_netns("test_wire_in_netns_sees_arp_and_vanishes_on_drop", |wire| {
-        let name = tap_name('a');
+        wire_sees_arp_and_vanishes(wire, 'a', false);
+    });
+}
+
+#[test]
+fn test_offload_tap_sees_arp_with_plain_header_and_vanishes_on_drop() {
+    in_netns(
+        "test_offload_tap_sees_arp_with_plain_header_and_vanishes_on_drop",
+        |wire| wire_sees_arp_and_vanishes(wire, 'o', true),
+    );
+}
+
+fn wire_sees_arp_and_vanishes(wire: &str, suffix: char, offload: bool) {
+    {
+        let name = tap_name(suffix);
         let mac = MacAddr::local_from_name(&name);
-        let mut tap = Tap::create(&name, mac, 9000).expect("create TAP");
+        let mut tap = Tap::create(&name, mac, 9000, offload).expect("create TAP");
+        assert_eq!(tap.offload(), offload);
         assert_eq!(tap.name(), name);
         tap.move_to_netns(wire).expect("move TAP");
         assert_eq!(tap.netns(), Some(wire));
@@ -146,8 +167,9 @@ fn test_wire_in_netns_sees_arp_and_vanishes_on_drop() {
         let mut arp = None;
         while arp.is_none() && Instant::now() < deadline {
             match tap.recv(&mut buf).expect("recv") {
-                Some(n) if is_arp_request_for(&buf[..n], [198, 18, 7, 2]) => {
-                    arp = Some(buf[..n].to_vec())
+                Some(n) if is_arp_request_for(&buf[VNET_HDR_LEN..n], [198, 18, 7, 2]) => {
+                    assert!(VnetHdr::read(&buf).is_plain(), "ARP needs no offload");
+                    arp = Some(buf[VNET_HDR_LEN..n].to_vec())
                 }
                 Some(_) => {}
                 None => std::thread::sleep(Duration::from_millis(5)),
@@ -178,7 +200,55 @@ fn test_wire_in_netns_sees_arp_and_vanishes_on_drop() {
             gone,
             "{name} still exists in {wire} after the TAP was dropped"
         );
-    });
+    }
+}
+
+#[test]
+fn test_offload_tap_leaves_udp_checksum_to_the_reader() {
+    in_netns(
+        "test_offload_tap_leaves_udp_checksum_to_the_reader",
+        |wire| {
+            let name = tap_name('u');
+            let mac = MacAddr::local_from_name(&name);
+            let mut tap = Tap::create(&name, mac, 1500, true).expect("create TAP");
+            tap.move_to_netns(wire).expect("move TAP");
+            ip(&["-n", wire, "addr", "add", "198.18.7.1/24", "dev", &name]);
+            let peer = "02:00:00:00:07:02";
+            ip(&[
+                "-n",
+                wire,
+                "neigh",
+                "add",
+                "198.18.7.2",
+                "lladdr",
+                peer,
+                "dev",
+                &name,
+            ]);
+            let sent = Command::new("ip")
+                .args(["netns", "exec", wire, "bash", "-c"])
+                .arg("echo offload > /dev/udp/198.18.7.2/9")
+                .status()
+                .expect("run bash");
+            assert!(sent.success());
+            let mut buf = [0u8; 2000];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let udp = loop {
+                match tap.recv(&mut buf).expect("recv") {
+                    // IPv4, protocol UDP.
+                    Some(n) if n > VNET_HDR_LEN + 34 && buf[VNET_HDR_LEN + 23] == 17 => break n,
+                    Some(_) => {}
+                    None if Instant::now() > deadline => panic!("no UDP datagram within 2 s"),
+                    None => std::thread::sleep(Duration::from_millis(5)),
+                }
+            };
+            let hdr = VnetHdr::read(&buf);
+            assert!(hdr.needs_csum(), "{hdr:?}");
+            // Checksumming starts at the UDP header (Ethernet 14 + IPv4 20); the sum goes 6 in.
+            assert_eq!((hdr.csum_start, hdr.csum_offset), (34, 6), "{hdr:?}");
+            assert_eq!(&buf[VNET_HDR_LEN + 42..udp], b"offload\n");
+        },
+    );
 }
 
 #[test]
@@ -186,8 +256,8 @@ fn test_duplicate_name() {
     in_netns("test_duplicate_name", |_| {
         let name = tap_name('d');
         let mac = MacAddr::local_from_name(&name);
-        let _first = Tap::create(&name, mac, 1500).expect("first TAP");
-        let e = Tap::create(&name, mac, 1500).unwrap_err();
+        let _first = Tap::create(&name, mac, 1500, false).expect("first TAP");
+        let e = Tap::create(&name, mac, 1500, true).unwrap_err();
         assert!(
             matches!(&e, TapError::Create { tap, .. } if *tap == name),
             "{e:?}"

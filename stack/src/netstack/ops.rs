@@ -37,7 +37,7 @@ impl Netstack {
             .position(|v| !v.present && v.cfg.id == cfg.id)
             .or_else(|| self.vmknics.iter().position(|v| !v.present))
             .unwrap_or(self.vmknics.len());
-        let tap = open_tap(cfg, &self.poll, Token(slot))?;
+        let tap = open_tap(cfg, self.offloads, &self.poll, Token(slot))?;
         let v = Vmknic {
             cfg: cfg.clone(),
             counters: Counters::default(),
