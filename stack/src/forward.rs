@@ -24,6 +24,8 @@ use crate::netstack::{Netstack, FOREIGN_TOKENS};
 /// Bytes of smoltcp socket buffer each way per connection (window scaling makes TCP use all
 /// of it).
 pub const STACK_BUFFER: usize = 256 * 1024;
+/// How long a closing connection waits for the remote to acknowledge our FIN.
+const CLOSE_TIMEOUT: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(30);
 /// Connections per forward when none is configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
@@ -184,8 +186,7 @@ impl Forwarder {
                     Step::Open => i += 1,
                     Step::Closed => {
                         let mut c = f.conns.swap_remove(i);
-                        let _ = stack.registry().deregister(&mut c.kernel);
-                        stack.sockets().remove(c.handle);
+                        close_conn(&mut c, stack, false);
                     }
                 }
             }
@@ -251,12 +252,15 @@ fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
 }
 
 /// Ends a connection: a reset both ways when `reset`, else just frees it.
+/// Ends a connection: with `reset`, both sides get a reset. The stack is polled before the
+/// socket is removed, so that what it still has to send (the reset, the last ACK) goes out.
 fn close_conn(c: &mut Conn, stack: &mut Netstack, reset: bool) {
     if reset {
         let _ = crate::sys::set_linger_zero(c.kernel.as_raw_fd());
         stack.sockets().get_mut::<tcp::Socket>(c.handle).abort();
     }
     let _ = stack.registry().deregister(&mut c.kernel);
+    stack.poll_local();
     stack.sockets().remove(c.handle);
 }
 
@@ -286,6 +290,8 @@ fn relay(c: &mut Conn, stack: &mut Netstack) -> (u64, u64, Step) {
             Ok(Ok(0)) => {
                 c.kernel_eof = true;
                 sock.close();
+                // A remote that never acknowledges our FIN must not keep the socket forever.
+                sock.set_timeout(Some(CLOSE_TIMEOUT));
             }
             Ok(Ok(n)) => out += n as u64,
             Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -317,11 +323,10 @@ fn relay(c: &mut Conn, stack: &mut Netstack) -> (u64, u64, Step) {
         let _ = c.kernel.shutdown(Shutdown::Write);
         c.fin_to_kernel = true;
     }
+    // Done when both FINs are through: the socket must live until ours is acknowledged
+    // (LAST-ACK, CLOSING), or it would never be sent when the remote closed first.
     let finished = c.kernel_eof
         && c.fin_to_kernel
-        && matches!(
-            sock.state(),
-            tcp::State::Closed | tcp::State::TimeWait | tcp::State::LastAck | tcp::State::Closing
-        );
+        && matches!(sock.state(), tcp::State::Closed | tcp::State::TimeWait);
     (out, inb, if finished { Step::Closed } else { Step::Open })
 }
