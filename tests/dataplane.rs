@@ -18,6 +18,8 @@ const VMK1_MAC: &str = "02:00:00:00:02:01";
 
 /// Two hosts on two vmknic subnets.
 struct Lab {
+    /// Checksum/TSO offloads on the TAPs (the configuration's `offloads`).
+    offloads: bool,
     dir: Scratch,
     stack: Netns,
     h1: Netns,
@@ -25,9 +27,10 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(tag: &str) -> Lab {
+    fn new(tag: &str, offloads: bool) -> Lab {
         let lab = Lab {
-            dir: Scratch::new(tag),
+            offloads,
+            dir: Scratch::new(&format!("{tag}-{}", if offloads { "on" } else { "off" })),
             stack: Netns::new("stack"),
             h1: Netns::new("h1"),
             h2: Netns::new("h2"),
@@ -43,6 +46,7 @@ impl Lab {
     fn config(&self, forwarding: bool, vmk1_mtu: u16, extra: &str) -> PathBuf {
         let text = format!(
             r#"forwarding = {forwarding}
+offloads = {offloads}
 {extra}
 [[vmknic]]
 name = "vmk0"
@@ -61,6 +65,7 @@ netns = "{h2}"
 "#,
             h1 = self.h1.name,
             h2 = self.h2.name,
+            offloads = self.offloads,
         );
         let p = self.dir.file("vmkstack.toml");
         std::fs::write(&p, text).expect("write config");
@@ -156,12 +161,38 @@ fn drops(line: &str, reason: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn vmknics_answer_ping_and_hosts_learn_their_macs() {
+/// The data-plane tests run twice: with the TAPs' checksum/TSO offloads on (the default)
+/// and off.
+macro_rules! with_and_without_offloads {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[test]
+            fn offloads_on() {
+                super::$name(true)
+            }
+
+            #[test]
+            fn offloads_off() {
+                super::$name(false)
+            }
+        })*
+    };
+}
+
+with_and_without_offloads!(
+    vmknics_answer_ping_and_hosts_learn_their_macs,
+    forwards_ping_and_tcp_with_ttl_decrement,
+    forwarding_off_nothing_crosses,
+    icmp_errors_and_fragmentation,
+    unresolvable_next_hop_gets_host_unreachable_and_first_packet_waits_for_arp,
+    malformed_frames_are_counted_and_never_forwarded
+);
+
+fn vmknics_answer_ping_and_hosts_learn_their_macs(offloads: bool) {
     let Some(()) = require_root("vmknics_answer_ping_and_hosts_learn_their_macs") else {
         return;
     };
-    let lab = Lab::new("ping");
+    let lab = Lab::new("ping", offloads);
     let cfg = lab.config(false, 1500, "");
     let daemon = lab.start(&cfg);
     ping_ok(&lab.h1, "198.18.1.1");
@@ -187,12 +218,11 @@ fn vmknics_answer_ping_and_hosts_learn_their_macs() {
         .success());
 }
 
-#[test]
-fn forwards_ping_and_tcp_with_ttl_decrement() {
+fn forwards_ping_and_tcp_with_ttl_decrement(offloads: bool) {
     let Some(()) = require_root("forwards_ping_and_tcp_with_ttl_decrement") else {
         return;
     };
-    let lab = Lab::new("fwd");
+    let lab = Lab::new("fwd", offloads);
     let cfg = lab.config(true, 1500, "");
     let daemon = lab.start(&cfg);
     ping_ok(&lab.h1, "198.18.2.10");
@@ -230,12 +260,11 @@ fn forwards_ping_and_tcp_with_ttl_decrement() {
     assert!(counter(&vmk1, "forwarded") > 100, "{vmk1}");
 }
 
-#[test]
-fn forwarding_off_nothing_crosses() {
+fn forwarding_off_nothing_crosses(offloads: bool) {
     let Some(()) = require_root("forwarding_off_nothing_crosses") else {
         return;
     };
-    let lab = Lab::new("nofwd");
+    let lab = Lab::new("nofwd", offloads);
     let cfg = lab.config(false, 1500, "");
     let daemon = lab.start(&cfg);
     ping_ok(&lab.h1, "198.18.1.1");
@@ -277,12 +306,11 @@ except socket.timeout:
     assert_eq!(counter(counters(&log, "vmk1"), "forwarded"), 0);
 }
 
-#[test]
-fn icmp_errors_and_fragmentation() {
+fn icmp_errors_and_fragmentation(offloads: bool) {
     let Some(()) = require_root("icmp_errors_and_fragmentation") else {
         return;
     };
-    let lab = Lab::new("icmp");
+    let lab = Lab::new("icmp", offloads);
     let cfg = lab.config(true, 1280, "");
     let _daemon = lab.start(&cfg);
     ping_ok(&lab.h1, "198.18.2.10");
@@ -358,12 +386,11 @@ for _ in range(3):
     assert!(!ok && out.contains("mtu = 1280"), "{out}");
 }
 
-#[test]
-fn unresolvable_next_hop_gets_host_unreachable_and_first_packet_waits_for_arp() {
+fn unresolvable_next_hop_gets_host_unreachable_and_first_packet_waits_for_arp(offloads: bool) {
     let Some(()) = require_root("unresolvable_next_hop_gets_host_unreachable") else {
         return;
     };
-    let lab = Lab::new("hostunreach");
+    let lab = Lab::new("hostunreach", offloads);
     let cfg = lab.config(true, 1500, "");
     let daemon = lab.start(&cfg);
     ping_ok(&lab.h1, "198.18.1.1");
@@ -392,7 +419,7 @@ fn article_config_starts_with_gateway_message() {
     let Some(()) = require_root("article_config_starts_with_gateway_message") else {
         return;
     };
-    let lab = Lab::new("article");
+    let lab = Lab::new("article", true);
     // The article's layout on lab addresses: the gateway is on neither vmknic subnet.
     let cfg = lab.config(false, 1500, "default_gateway = \"198.18.0.254\"");
     let daemon = lab.start(&cfg);
@@ -408,12 +435,11 @@ fn article_config_starts_with_gateway_message() {
     );
 }
 
-#[test]
-fn malformed_frames_are_counted_and_never_forwarded() {
+fn malformed_frames_are_counted_and_never_forwarded(offloads: bool) {
     let Some(()) = require_root("malformed_frames_are_counted_and_never_forwarded") else {
         return;
     };
-    let lab = Lab::new("malformed");
+    let lab = Lab::new("malformed", offloads);
     let cfg = lab.config(true, 1500, "");
     let daemon = lab.start(&cfg);
     ping_ok(&lab.h1, "198.18.1.1");
