@@ -424,7 +424,7 @@ impl Offload {
 
 /// Checks `hdr` (from the TAP) against `pkt` (the IP packet after the Ethernet header, `info`
 /// its parsed header). A partial checksum must start at or after the IP header and its field
-/// lie inside the packet; a super-frame must be an unfragmented TCP/IPv4 packet with a
+/// lie inside the packet on a 16-bit word; a super-frame must be an unfragmented TCP/IPv4 packet with a
 /// partial TCP checksum and a non-zero segment size. Anything else (UFO, TCPv6, USO, which
 /// the daemon never enables) is [`PacketError::BadOffload`].
 pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offload, PacketError> {
@@ -438,7 +438,9 @@ pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offlo
             .checked_sub(ETH_HDR)
             .ok_or(PacketError::BadOffload)?;
         let field = start + usize::from(hdr.csum_offset);
-        if start < info.header_len || field + 2 > info.total_len {
+        // The field must sit on a 16-bit word of the summed bytes, as every checksum does.
+        let odd = hdr.csum_offset % 2 != 0;
+        if start < info.header_len || field + 2 > info.total_len || odd {
             return Err(PacketError::BadOffload);
         }
         out.csum = Some((start, field));

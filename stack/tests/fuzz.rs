@@ -2,6 +2,8 @@
 //! `fuzz/corpus/<target>/` and on random inputs:
 //!
 //! - `ipv4`: IPv4 frame ingress (header validation, TTL decrement, ICMP errors, fragmentation);
+//! - `offload`: the virtio-net header before a frame (checked against its packet, partial
+//!   checksums finished, TCP super-frames segmented);
 //! - `storage`: the iSCSI and ONC RPC reply decoders of the storage probes;
 //! - `control`: the control-request parser (valid requests round-trip);
 //! - `config`: the configuration parser (valid files round-trip, errors name the file).
@@ -18,8 +20,9 @@ use vmkstack_stack::control::{
     parse_request, Action, ErrorKind, Request, Response, MAX_LINE, PROTOCOL_VERSION,
 };
 use vmkstack_stack::packet::{
-    decrement_ttl, fragment, is_martian, may_send_icmp_error, parse_ipv4, write_icmp_error,
-    IcmpError, Ipv4Info, ICMP_ERROR_MAX_LEN, ICMP_ERROR_TTL,
+    check_offload, decrement_ttl, finish_checksum, fragment, is_martian, may_send_icmp_error,
+    parse_ipv4, segment_tcp, write_icmp_error, IcmpError, Ipv4Info, ICMP_ERROR_MAX_LEN,
+    ICMP_ERROR_TTL,
 };
 use vmkstack_stack::storage::{
     self, parse_exports, parse_getport, parse_login_response, parse_reply, parse_text_response,
@@ -27,7 +30,7 @@ use vmkstack_stack::storage::{
 };
 use vmkstack_stack::{Config, ConfigError, RawConfig};
 use vmkstack_vmknic::eth::{self, write_header, ETH_HDR};
-use vmkstack_vmknic::{MacAddr, ETHERTYPE_IPV4};
+use vmkstack_vmknic::{MacAddr, VnetHdr, ETHERTYPE_IPV4, VNET_HDR_LEN};
 
 use harness::Rng;
 
@@ -615,6 +618,207 @@ fn fuzz_ipv4() {
     let corpus = harness::corpus(&corpus_dir("ipv4"), ipv4_seeds());
     let check = |f: &Vec<u8>| check_ipv4_frame(f);
     harness::run("ipv4", IPV4_CASES, &corpus, generate_ipv4, check);
+}
+
+// ---------------------------------------------------------------------------------------------
+// offload
+
+/// Generated `offload` cases by default: about a minute in a debug build on two cores.
+const OFFLOAD_CASES: u64 = 300_000;
+
+/// A TCP packet SRC -> DST with `payload` and its checksum left partial (the pseudo-header
+/// sum), as a TSO sender hands it over.
+fn tcp_partial(payload: &[u8], flags: u8) -> Vec<u8> {
+    let mut seg = vec![0u8; 20];
+    seg[0..2].copy_from_slice(&3260u16.to_be_bytes());
+    seg[2..4].copy_from_slice(&50000u16.to_be_bytes());
+    seg[4..8].copy_from_slice(&0xfff0_0000u32.to_be_bytes());
+    seg[12] = 5 << 4;
+    seg[13] = flags;
+    seg.extend_from_slice(payload);
+    let pseudo = checksum::pseudo_header_v4(&SRC, &DST, IpProtocol::Tcp, seg.len() as u32);
+    seg[16..18].copy_from_slice(&pseudo.to_be_bytes());
+    ipv4(
+        Ip {
+            proto: IpProtocol::Tcp,
+            dont_frag: true,
+            ..UDP
+        },
+        &seg,
+    )
+}
+
+/// A virtio-net header followed by the IP packet (the Ethernet header is implied: offsets in
+/// the header count it).
+fn vnet(h: VnetHdr, packet: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; VNET_HDR_LEN];
+    h.write(&mut b);
+    b.extend_from_slice(packet);
+    b
+}
+
+fn tso(gso_size: u16) -> VnetHdr {
+    VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV4,
+        hdr_len: (ETH_HDR + 40) as u16,
+        gso_size,
+        csum_start: (ETH_HDR + 20) as u16,
+        csum_offset: 16,
+    }
+}
+
+fn offload_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let big = pattern(20_000);
+    let udp = ipv4(UDP, &pattern(300));
+    let partial_udp = VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        csum_start: (ETH_HDR + 20) as u16,
+        csum_offset: 6,
+        ..VnetHdr::default()
+    };
+    vec![
+        ("tso-1448", vnet(tso(1448), &tcp_partial(&big, 0x18))),
+        (
+            "tso-ecn-fin",
+            vnet(
+                VnetHdr {
+                    gso_type: 0x81,
+                    ..tso(536)
+                },
+                &tcp_partial(&big, 0x99),
+            ),
+        ),
+        (
+            "tso-one-segment",
+            vnet(tso(8948), &tcp_partial(&pattern(100), 0x10)),
+        ),
+        ("tso-empty", vnet(tso(1448), &tcp_partial(&[], 0x10))),
+        (
+            "csum-tcp",
+            vnet(
+                VnetHdr {
+                    gso_type: 0,
+                    ..tso(0)
+                },
+                &tcp_partial(&pattern(999), 0x18),
+            ),
+        ),
+        ("csum-udp", vnet(partial_udp, &udp)),
+        ("plain", vnet(VnetHdr::default(), &udp)),
+        (
+            "ufo",
+            vnet(
+                VnetHdr {
+                    gso_type: 3,
+                    ..tso(1448)
+                },
+                &udp,
+            ),
+        ),
+        (
+            "bad-offset",
+            vnet(
+                VnetHdr {
+                    csum_offset: 60_000,
+                    ..partial_udp
+                },
+                &udp,
+            ),
+        ),
+    ]
+}
+
+/// A mutated seed (the header mostly kept valid-looking) or random bytes.
+fn generate_offload(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
+    let seed = rng.pick(corpus);
+    let mut b = if rng.one_in(20) {
+        let len = rng.below(300);
+        rng.bytes(len)
+    } else {
+        harness::mutate(rng, seed, corpus, 66_000)
+    };
+    // Keep the IP header's checksum right most of the time, so that the offload code runs.
+    if b.len() > VNET_HDR_LEN + 20 && !rng.one_in(4) {
+        let ip = &mut b[VNET_HDR_LEN..];
+        ip[0] = 0x45;
+        let total = ip.len().min(0xffff) as u16;
+        if rng.one_in(2) {
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+        }
+        ip[10..12].fill(0);
+        let sum = !checksum::data(&ip[..20]);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
+    b
+}
+
+fn check_offload_input(b: &[u8]) {
+    let hdr = VnetHdr::read(b);
+    let Some(pkt) = b.get(VNET_HDR_LEN..) else {
+        return;
+    };
+    let Ok(info) = parse_ipv4(pkt) else {
+        return;
+    };
+    let Ok(o) = check_offload(&hdr, pkt, &info) else {
+        return;
+    };
+    assert!(o.wire_len <= info.total_len);
+    let mut p = pkt[..info.total_len].to_vec();
+    if let Some((start, field)) = o.csum {
+        assert!(
+            start >= info.header_len && field + 2 <= info.total_len,
+            "{o:?}"
+        );
+        let before = u16::from_be_bytes([p[field], p[field + 1]]);
+        finish_checksum(&mut p, &info, start, field);
+        // The finished field cancels what the covered bytes (with the old field) summed to.
+        let after = checksum::data(&p[start..]);
+        let udp_zero =
+            info.protocol == 17 && u16::from_be_bytes([p[field], p[field + 1]]) == 0xffff;
+        assert!(
+            udp_zero || checksum::combine(&[after, before]) == !0,
+            "{o:?}"
+        );
+    }
+    if let Some(gso) = o.gso_size {
+        let thl = usize::from(pkt[info.header_len + 12] >> 4) * 4;
+        let payload = &pkt[info.header_len + thl..info.total_len];
+        let mut scratch = vec![0u8; 9216];
+        let mut data = Vec::new();
+        let mut count = 0;
+        let res = segment_tcp(pkt, &info, gso, &mut scratch, |seg| {
+            let si = parse_ipv4(seg).expect("a segment parses");
+            assert_eq!(si.total_len, seg.len());
+            assert!(si.total_len <= o.wire_len);
+            let t = &seg[si.header_len..];
+            let len = t.len() as u32;
+            let pseudo = checksum::pseudo_header_v4(&si.src, &si.dst, IpProtocol::Tcp, len);
+            assert_eq!(
+                checksum::combine(&[pseudo, checksum::data(t)]),
+                !0,
+                "TCP checksum"
+            );
+            data.extend_from_slice(&t[thl..]);
+            count += 1;
+        });
+        match res {
+            Ok(n) => {
+                assert_eq!(n, count);
+                assert_eq!(n, payload.len().div_ceil(usize::from(gso)).max(1));
+                assert_eq!(data, payload, "segments carry the payload in order");
+            }
+            Err(_) => assert_eq!(count, 0, "nothing emitted on error"),
+        }
+    }
+}
+
+#[test]
+fn fuzz_offload() {
+    let corpus = harness::corpus(&corpus_dir("offload"), offload_seeds());
+    let check = |b: &Vec<u8>| check_offload_input(b);
+    harness::run("offload", OFFLOAD_CASES, &corpus, generate_offload, check);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1542,11 +1746,12 @@ fn fuzz_config() {
     harness::run("config", CONFIG_CASES, &texts, generate, check);
 }
 
-/// Rewrites `fuzz/corpus/{ipv4,storage,control,config}/` from the built-in seeds.
+/// Rewrites `fuzz/corpus/{ipv4,offload,storage,control,config}/` from the built-in seeds.
 #[test]
 #[ignore = "writes the seed corpora; run with --ignored when the seeds change"]
 fn write_corpus() {
     harness::write_corpus(&corpus_dir("ipv4"), "bin", &ipv4_seeds());
+    harness::write_corpus(&corpus_dir("offload"), "bin", &offload_seeds());
     harness::write_corpus(&corpus_dir("storage"), "bin", &storage_seeds());
     let control = control_seeds();
     let named: Vec<(&str, Vec<u8>)> = control.iter().map(|(n, b)| (&n[..], b.clone())).collect();
