@@ -439,7 +439,7 @@ pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offlo
             .ok_or(PacketError::BadOffload)?;
         let field = start + usize::from(hdr.csum_offset);
         // The field must sit on a 16-bit word of the summed bytes, as every checksum does.
-        let odd = hdr.csum_offset % 2 != 0;
+        let odd = !hdr.csum_offset.is_multiple_of(2);
         if start < info.header_len || field + 2 > info.total_len || odd {
             return Err(PacketError::BadOffload);
         }
