@@ -142,7 +142,7 @@ fn fnv(text: &str) -> u64 {
 }
 
 /// Checks every corpus entry, then generated inputs until `PROPTEST_CASES` cases (default
-/// `default_cases`) have run or `VMKSTACK_FUZZ_SECS` seconds (default 30) have passed.
+/// `default_cases`) have run or `VMKSTACK_FUZZ_SECS` seconds (default 60) have passed.
 /// Case `n` uses its own RNG seeded from the target, `n` and `VMKSTACK_FUZZ_SEED`, so a
 /// failure names the case that replays it. A failing input is printed in Rust syntax.
 pub fn run<T: Debug>(
@@ -154,7 +154,7 @@ pub fn run<T: Debug>(
 ) {
     let start = Instant::now();
     let cases = env_number("PROPTEST_CASES").map_or(default_cases, |n| n as u64);
-    let budget = Duration::from_secs_f64(env_number("VMKSTACK_FUZZ_SECS").unwrap_or(30.0));
+    let budget = Duration::from_secs_f64(env_number("VMKSTACK_FUZZ_SECS").unwrap_or(60.0));
     let base = fnv(target) ^ env_number("VMKSTACK_FUZZ_SEED").map_or(0, |s| s as u64);
     for (i, input) in corpus.iter().enumerate() {
         guard(target, &format!("corpus entry {i}"), input, &check);
