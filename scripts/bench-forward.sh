@@ -4,12 +4,15 @@
 #
 #   client ns -- subnet A -- router -- subnet B -- server ns
 #
-# (a) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true)
+# (a) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true), TAP offloads on
 # (b) router = a Linux namespace with two veth pairs and ip_forward=1
+# (c) router = `vmkstack daemon` as in (a) with `offloads = false`
+# (d) a naive userspace copy between two TAPs (examples/naive_copy.rs: two threads, blocking
+#     read/write, no offloads; an L2 cable, so A and B are one subnet there)
 #
 # Measures iperf3 TCP x1 and x4, UDP 64 B and 1472 B at full rate (packets/s received and
 # loss), ping RTT p50/p99, the daemon's CPU seconds per GB forwarded and its peak RSS, and
-# prints a table with the ratio vmkstack/kernel. Everything runs in namespaces it creates
+# prints two tables: vmkstack/kernel, and vmkstack without offloads/naive copy. Everything runs in namespaces it creates
 # (vmks-bench-<pid>-*), removed on exit and on failure; addresses are 198.18.0.0/15.
 #
 #   scripts/bench-forward.sh            # full run (about 1 minute)
@@ -33,57 +36,80 @@ done
 profile=release
 [ $quick -eq 1 ] && profile=dev
 if [ $profile = release ]; then
-  cargo build --release --quiet --bin vmkstack
+  cargo build --release --quiet --bin vmkstack --example naive_copy
   bin=target/release/vmkstack
+  naive=target/release/examples/naive_copy
 else
-  cargo build --quiet --bin vmkstack
+  cargo build --quiet --bin vmkstack --example naive_copy
   bin=target/debug/vmkstack
+  naive=target/debug/examples/naive_copy
 fi
 
 p="vmks-bench-$$"
 work=$(mktemp -d "/tmp/$p.XXXX")
 daemon_pid=""
+off_pid=""
+naive_pid=""
+namespaces="c1 s1 st c2 r2 s2 c3 s3 so c4 s4 nc"
 cleanup() {
   set +e
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  for ns in c1 s1 st c2 r2 s2; do ip netns del "$p-$ns" 2>/dev/null; done
+  for pid in $daemon_pid $off_pid $naive_pid; do
+    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  for ns in $namespaces; do ip netns del "$p-$ns" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-for ns in c1 s1 st c2 r2 s2; do
+for ns in $namespaces; do
   ip netns add "$p-$ns"
   ip -n "$p-$ns" link set lo up
 done
 x() { ns=$1; shift; ip netns exec "$p-$ns" "$@"; }
 
-# (a) vmkstack
-cat > "$work/vmkstack.toml" <<EOF
+# (a) and (c): vmkstack with offloads on and off. $1: daemon ns, $2: client ns, $3: server
+# ns, $4: third octet of the client subnet (the server's is the next), $5: offloads.
+vmkstack_router() {
+  local st=$1 c=$2 s=$3 a=$4 b=$(($4 + 1)) off=$5
+  cat > "$work/$st.toml" <<EOF
 forwarding = true
+offloads = $off
 [[vmknic]]
 name = "vmk0"
 portgroup = "A"
-ip = "198.18.10.1/24"
-netns = "$p-c1"
+ip = "198.18.$a.1/24"
+netns = "$p-$c"
 [[vmknic]]
 name = "vmk1"
 portgroup = "B"
-ip = "198.18.11.1/24"
-netns = "$p-s1"
+ip = "198.18.$b.1/24"
+netns = "$p-$s"
 EOF
-# Not through the `x` function: `ip netns exec` must be the background job itself, so that
-# $! is the daemon's own PID (ip execs it) for the CPU and RSS readings and the final SIGTERM.
-ip netns exec "$p-st" "$bin" daemon --config "$work/vmkstack.toml" --control "$work/ctl.sock" \
-  --log warn < /dev/null > /dev/null 2> "$work/daemon.log" &
-daemon_pid=$!
-for i in $(seq 100); do
-  ip -n "$p-c1" link show vmk0 >/dev/null 2>&1 && ip -n "$p-s1" link show vmk1 >/dev/null 2>&1 && break
-  sleep 0.05
-done
-ip -n "$p-c1" addr add 198.18.10.2/24 dev vmk0; ip -n "$p-c1" link set vmk0 up
-ip -n "$p-c1" route add default via 198.18.10.1
-ip -n "$p-s1" addr add 198.18.11.2/24 dev vmk1; ip -n "$p-s1" link set vmk1 up
-ip -n "$p-s1" route add default via 198.18.11.1
+  # Not through the `x` function: `ip netns exec` must be the background job itself, so that
+  # $! is the daemon's own PID (ip execs it) for the CPU and RSS readings and the SIGTERM.
+  ip netns exec "$p-$st" "$bin" daemon --config "$work/$st.toml" --control "$work/$st.sock" \
+    --log warn < /dev/null > /dev/null 2> "$work/$st.log" &
+  router_pid=$!
+  for i in $(seq 100); do
+    ip -n "$p-$c" link show vmk0 >/dev/null 2>&1 && ip -n "$p-$s" link show vmk1 >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  ip -n "$p-$c" addr add "198.18.$a.2/24" dev vmk0; ip -n "$p-$c" link set vmk0 up
+  ip -n "$p-$c" route add default via "198.18.$a.1"
+  ip -n "$p-$s" addr add "198.18.$b.2/24" dev vmk1; ip -n "$p-$s" link set vmk1 up
+  ip -n "$p-$s" route add default via "198.18.$b.1"
+}
+vmkstack_router st c1 s1 10 true
+daemon_pid=$router_pid
+vmkstack_router so c3 s3 12 false
+off_pid=$router_pid
+
+# (d) the naive copy: one subnet, 198.18.30.0/24.
+ip netns exec "$p-nc" "$naive" n0 "$p-c4" n1 "$p-s4" < /dev/null > "$work/naive.out" 2> "$work/naive.log" &
+naive_pid=$!
+for i in $(seq 100); do grep -q ready "$work/naive.out" 2>/dev/null && break; sleep 0.05; done
+ip -n "$p-c4" addr add 198.18.30.2/24 dev n0
+ip -n "$p-s4" addr add 198.18.30.3/24 dev n1
 
 # (b) the kernel
 ip -n "$p-c2" link add eth0 type veth peer name a0 netns "$p-r2"
@@ -96,7 +122,9 @@ x r2 sysctl -qw net.ipv4.ip_forward=1
 ip -n "$p-c2" route add default via 198.18.20.1
 ip -n "$p-s2" route add default via 198.18.21.1
 
-x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path does not forward" >&2; cat "$work/daemon.log" >&2; exit 1; }
+x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path does not forward" >&2; cat "$work/st.log" >&2; exit 1; }
+x c3 ping -c 3 -i 0.2 -W 2 198.18.13.2 >/dev/null || { echo "vmkstack path (offloads off) does not forward" >&2; cat "$work/so.log" >&2; exit 1; }
+x c4 ping -c 3 -i 0.2 -W 2 198.18.30.3 >/dev/null || { echo "naive copy does not carry" >&2; cat "$work/naive.log" >&2; exit 1; }
 x c2 ping -c 3 -i 0.2 -W 2 198.18.21.2 >/dev/null || { echo "kernel path does not forward" >&2; exit 1; }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon_pid/stat"; }
@@ -140,43 +168,60 @@ q = lambda p: t[min(len(t) - 1, int(p * len(t)))] * 1000
 print("%.0f %.0f" % (q(0.5), q(0.99)))'
 }
 
-declare -A A B
-bytes_a=0
+declare -A A B O N
+# Every test on one path: $1 the array, $2 client ns, $3 server ns, $4 server address.
+measure() {
+  local -n r=$1
+  local c=$2 sv=$3 addr=$4 b
+  r[bytes]=0
+  read -r r[tcp1] b _ _ < <(iperf "$c" "$sv" "$addr"); r[bytes]=$((r[bytes] + ${b%.*}))
+  read -r r[tcp4] b _ _ < <(iperf "$c" "$sv" "$addr" -P 4); r[bytes]=$((r[bytes] + ${b%.*}))
+  read -r r[udp64] b r[udp64loss] _ < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 64); r[bytes]=$((r[bytes] + ${b%.*}))
+  read -r r[udp1472] b r[udp1472loss] _ < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 1472); r[bytes]=$((r[bytes] + ${b%.*}))
+}
 t0=$(cpu_ticks)
-read -r A[tcp1] b _ _ < <(iperf c1 s1 198.18.11.2); bytes_a=$((bytes_a + ${b%.*}))
-read -r B[tcp1] _ _ _ < <(iperf c2 s2 198.18.21.2)
-read -r A[tcp4] b _ _ < <(iperf c1 s1 198.18.11.2 -P 4); bytes_a=$((bytes_a + ${b%.*}))
-read -r B[tcp4] _ _ _ < <(iperf c2 s2 198.18.21.2 -P 4)
-read -r A[udp64] b A[udp64loss] _ < <(iperf c1 s1 198.18.11.2 -u -b 0 -l 64); bytes_a=$((bytes_a + ${b%.*}))
-read -r B[udp64] _ B[udp64loss] _ < <(iperf c2 s2 198.18.21.2 -u -b 0 -l 64)
-read -r A[udp1472] b A[udp1472loss] _ < <(iperf c1 s1 198.18.11.2 -u -b 0 -l 1472); bytes_a=$((bytes_a + ${b%.*}))
-read -r B[udp1472] _ B[udp1472loss] _ < <(iperf c2 s2 198.18.21.2 -u -b 0 -l 1472)
+measure A c1 s1 198.18.11.2
 t1=$(cpu_ticks)
+measure B c2 s2 198.18.21.2
+measure O c3 s3 198.18.13.2
+measure N c4 s4 198.18.30.3
 read -r A[p50] A[p99] < <(rtt c1 198.18.11.2)
 read -r B[p50] B[p99] < <(rtt c2 198.18.21.2)
+read -r O[p50] O[p99] < <(rtt c3 198.18.13.2)
+read -r N[p50] N[p99] < <(rtt c4 198.18.30.3)
 hz=$(getconf CLK_TCK)
 cpu_s=$(python3 -c "print(($t1 - $t0) / $hz)")
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
-cpu_per_gb=$(python3 -c "b = $bytes_a; print('%.2f' % ($cpu_s / (b / 1e9)) if b else 'n/a')")
+cpu_per_gb=$(python3 -c "b = ${A[bytes]}; print('%.2f' % ($cpu_s / (b / 1e9)) if b else 'n/a')")
 
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else 'n/a')"; }
+# One table: $1 and $2 the arrays, $3 and $4 their column titles.
+table() {
+  local -n x=$1 y=$2
+  printf '%-28s %14s %14s %8s\n' "measure" "$3" "$4" "ratio"
+  printf '%-28s %14.2f %14.2f %8s\n' "TCP x1 (Gbit/s)" "${x[tcp1]}" "${y[tcp1]}" "$(ratio "${x[tcp1]}" "${y[tcp1]}")"
+  printf '%-28s %14.2f %14.2f %8s\n' "TCP x4 (Gbit/s)" "${x[tcp4]}" "${y[tcp4]}" "$(ratio "${x[tcp4]}" "${y[tcp4]}")"
+  printf '%-28s %14.0f %14.0f %8s\n' "UDP 64 B (packets/s rx)" "${x[udp64]}" "${y[udp64]}" "$(ratio "${x[udp64]}" "${y[udp64]}")"
+  printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 64 B loss" "${x[udp64loss]}" "${y[udp64loss]}" ""
+  printf '%-28s %14.0f %14.0f %8s\n' "UDP 1472 B (packets/s rx)" "${x[udp1472]}" "${y[udp1472]}" "$(ratio "${x[udp1472]}" "${y[udp1472]}")"
+  printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 1472 B loss" "${x[udp1472loss]}" "${y[udp1472loss]}" ""
+  printf '%-28s %14s %14s %8s\n' "ping RTT p50 (us)" "${x[p50]}" "${y[p50]}" "$(ratio "${x[p50]}" "${y[p50]}")"
+  printf '%-28s %14s %14s %8s\n' "ping RTT p99 (us)" "${x[p99]}" "${y[p99]}" "$(ratio "${x[p99]}" "${y[p99]}")"
+}
 echo
 echo "vmkstack forwarding vs the Linux kernel ($(nproc) cores, kernel $(uname -r), ${secs}s per test, $profile build)"
-printf '%-28s %14s %14s %8s\n' "measure" "vmkstack" "kernel" "ratio"
-printf '%-28s %14.2f %14.2f %8s\n' "TCP x1 (Gbit/s)" "${A[tcp1]}" "${B[tcp1]}" "$(ratio "${A[tcp1]}" "${B[tcp1]}")"
-printf '%-28s %14.2f %14.2f %8s\n' "TCP x4 (Gbit/s)" "${A[tcp4]}" "${B[tcp4]}" "$(ratio "${A[tcp4]}" "${B[tcp4]}")"
-printf '%-28s %14.0f %14.0f %8s\n' "UDP 64 B (packets/s rx)" "${A[udp64]}" "${B[udp64]}" "$(ratio "${A[udp64]}" "${B[udp64]}")"
-printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 64 B loss" "${A[udp64loss]}" "${B[udp64loss]}" ""
-printf '%-28s %14.0f %14.0f %8s\n' "UDP 1472 B (packets/s rx)" "${A[udp1472]}" "${B[udp1472]}" "$(ratio "${A[udp1472]}" "${B[udp1472]}")"
-printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 1472 B loss" "${A[udp1472loss]}" "${B[udp1472loss]}" ""
-printf '%-28s %14s %14s %8s\n' "ping RTT p50 (us)" "${A[p50]}" "${B[p50]}" "$(ratio "${A[p50]}" "${B[p50]}")"
-printf '%-28s %14s %14s %8s\n' "ping RTT p99 (us)" "${A[p99]}" "${B[p99]}" "$(ratio "${A[p99]}" "${B[p99]}")"
+table A B "vmkstack" "kernel"
+printf '%-28s %14s\n' "added ping p50 (us)" "$((A[p50] - B[p50]))"
 printf '%-28s %14s %14s\n' "daemon CPU s per GB" "$cpu_per_gb" "-"
 printf '%-28s %14s %14s\n' "daemon peak RSS (MiB)" "$(python3 -c "print('%.1f' % ($rss_kib / 1024))")" "-"
+echo
+echo "vmkstack with offloads = false vs a naive TAP-to-TAP copy (2 threads, blocking read/write)"
+table O N "offloads off" "naive copy"
 
 if [ $quick -eq 1 ]; then
   # Smoke test: both paths carried traffic.
-  python3 -c "import sys; sys.exit(0 if float('${A[tcp1]}') > 0 and float('${B[tcp1]}') > 0 else 1)" \
+  python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
+    "${A[tcp1]}" "${B[tcp1]}" "${O[tcp1]}" "${N[tcp1]}" \
     || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
   echo "bench-forward.sh --quick: ok"
 fi
