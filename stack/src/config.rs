@@ -10,6 +10,7 @@
 //! netstack = "defaultTcpipStack"
 //! forwarding = false
 //! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
+//! busy_poll_us = 0              # spin this long after traffic before sleeping (latency)
 //! default_gateway = "192.168.1.1"
 //!
 //! [[vmknic]]
@@ -40,6 +41,9 @@ use vmkstack_vmknic::{validate_tap_name, MacAddr, DEFAULT_MTU, MAX_MTU, MIN_MTU}
 /// ESXi's name for the default netstack.
 pub const DEFAULT_NETSTACK: &str = "defaultTcpipStack";
 
+/// Longest `busy_poll_us` (one second).
+pub const MAX_BUSY_POLL_US: u32 = 1_000_000;
+
 /// The file as written: strings and numbers, before any rule is checked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +57,10 @@ pub struct RawConfig {
     /// Checksum and TCP segmentation offloads on the TAPs (default on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offloads: Option<bool>,
+    /// Microseconds the data plane keeps polling after the last frame before it sleeps
+    /// (default 0: sleep at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_poll_us: Option<u32>,
     /// The one default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_gateway: Option<String>,
@@ -149,6 +157,10 @@ pub struct Config {
     /// Checksum and TCP segmentation offloads on the TAPs (`IFF_VNET_HDR`): TCP super-frames
     /// cross the stack whole instead of one MTU-sized frame per system call.
     pub offloads: bool,
+    /// How long the data plane keeps polling after the last frame before it sleeps: a
+    /// packet that arrives meanwhile skips the wake-up of a sleeping thread, at the price of
+    /// a busy core (Linux's `net.core.busy_poll`, in microseconds; 0 = off).
+    pub busy_poll_us: u32,
     /// The configured default gateway, reachable or not.
     pub default_gateway: Option<Ipv4Addr>,
     /// The group allowed to change state through the control socket.
@@ -294,6 +306,7 @@ impl Config {
             netstack: Some(self.netstack.clone()),
             forwarding: Some(self.forwarding),
             offloads: Some(self.offloads),
+            busy_poll_us: (self.busy_poll_us > 0).then_some(self.busy_poll_us),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
             vmknics: self
@@ -409,6 +422,10 @@ impl RawConfig {
                 .ok()
         });
 
+        if let Some(us) = self.busy_poll_us.filter(|us| *us > MAX_BUSY_POLL_US) {
+            let rule = format!("at most {MAX_BUSY_POLL_US} microseconds");
+            c.bad_num("busy_poll_us", i64::from(us), rule);
+        }
         if let Some(g) = &self.control_group {
             if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {
                 c.bad("control_group", g, "a group name is one word without `:`");
@@ -532,6 +549,7 @@ impl RawConfig {
                 netstack,
                 forwarding: self.forwarding.unwrap_or(false),
                 offloads: self.offloads.unwrap_or(true),
+                busy_poll_us: self.busy_poll_us.unwrap_or(0),
                 default_gateway,
                 control_group: self.control_group.clone(),
                 vmknics,
@@ -811,6 +829,26 @@ ip = "192.168.2.100/24"
         assert_eq!(problems(&vmknic("mtu = 67")).len(), 1);
         assert!(Config::parse(&vmknic("mtu = 9000"), "t").is_ok());
         assert!(Config::parse(&vmknic("mtu = 68"), "t").is_ok());
+    }
+
+    #[test]
+    fn test_data_plane_tuning() {
+        let cfg = Config::parse(&vmknic(""), "t").unwrap();
+        assert!(cfg.offloads, "offloads on by default");
+        assert_eq!(cfg.busy_poll_us, 0, "no busy polling by default");
+        let text = format!("offloads = false\nbusy_poll_us = 5000\n{}", vmknic(""));
+        let cfg = Config::parse(&text, "t").unwrap();
+        assert_eq!((cfg.offloads, cfg.busy_poll_us), (false, 5000));
+        assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
+        let p = problems(&format!("busy_poll_us = 1000001\n{}", vmknic("")));
+        assert_eq!(
+            p,
+            vec!["busy_poll_us = 1000001: at most 1000000 microseconds"]
+        );
+        let err = Config::parse(&format!("offloads = \"yes\"\n{}", vmknic("")), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("offloads") || err.contains("bool"), "{err}");
     }
 
     #[test]

@@ -195,6 +195,10 @@ pub struct Netstack {
     seg_buf: Box<[u8]>,
     /// Checksum and TSO offloads on the TAPs (the configuration's `offloads`).
     offloads: bool,
+    /// Keep polling this long after the last frame (the configuration's `busy_poll_us`).
+    busy_poll: Duration,
+    /// When the last frame was read.
+    last_rx: Instant,
     /// ICMP errors waiting to be routed.
     deferred: Ring,
     icmp_limit: RateLimiter,
@@ -292,6 +296,8 @@ impl Netstack {
             frag_buf: vec![0; FRAME].into_boxed_slice(),
             seg_buf: vec![0; FRAME].into_boxed_slice(),
             offloads: cfg.offloads,
+            busy_poll: Duration::from_micros(u64::from(cfg.busy_poll_us)),
+            last_rx: epoch,
             deferred: Ring::new(DEFERRED_ICMP, 576),
             icmp_limit: RateLimiter::new(100, 50),
             ident: 1,
@@ -482,6 +488,10 @@ impl Netstack {
         if self.vmknics.iter().any(|v| v.readable && v.tap.is_some()) {
             timeout = Duration::ZERO;
         }
+        // Busy polling: a frame that comes soon after the last one finds the loop awake.
+        if now.saturating_duration_since(self.last_rx) < self.busy_poll {
+            timeout = Duration::ZERO;
+        }
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -554,6 +564,7 @@ impl Netstack {
             };
             match tap.recv(&mut self.rx_buf) {
                 Ok(Some(n)) => {
+                    self.last_rx = self.clock;
                     v.counters.rx_packets += 1;
                     v.counters.rx_bytes += (n - RX_FRAME) as u64;
                     if v.active() {

@@ -1411,6 +1411,7 @@ fn full_config() -> String {
         netstack: Some(s("defaultTcpipStack")),
         forwarding: Some(true),
         offloads: Some(false),
+        busy_poll_us: Some(50),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
         vmknics: vec![
