@@ -8,7 +8,7 @@
 //! - `control`: the control-request parser (valid requests round-trip);
 //! - `config`: the configuration parser (valid files round-trip, errors name the file).
 //!
-//! `VMKSTACK_FUZZ_SECS` (default 30) bounds each run, `PROPTEST_CASES` the number of generated
+//! `VMKSTACK_FUZZ_SECS` (default 60) bounds each run, `PROPTEST_CASES` the number of generated
 //! cases, `VMKSTACK_FUZZ_SEED` varies them; see `fuzz/README.md`.
 
 use std::net::Ipv4Addr;
@@ -48,8 +48,9 @@ const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 /// Longest generated frame.
 const MAX_FRAME: usize = 9100;
-/// Generated `ipv4` cases by default: about 30 s in a debug build on two cores.
-const IPV4_CASES: u64 = 200_000;
+/// Generated `ipv4` cases by default: more than fit in the one-minute budget of a debug build on two
+/// cores, so that the budget ends the run.
+const IPV4_CASES: u64 = 600_000;
 
 /// Router Alert (copied), NOP, Timestamp (not copied) and EOL padding: 16 bytes.
 const OPTIONS: [u8; 16] = [0x94, 4, 0, 0, 1, 0x44, 8, 5, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -623,8 +624,9 @@ fn fuzz_ipv4() {
 // ---------------------------------------------------------------------------------------------
 // offload
 
-/// Generated `offload` cases by default: about a minute in a debug build on two cores.
-const OFFLOAD_CASES: u64 = 300_000;
+/// Generated `offload` cases by default: more than fit in the one-minute budget of a debug build on two
+/// cores, so that the budget ends the run.
+const OFFLOAD_CASES: u64 = 900_000;
 
 /// A TCP packet SRC -> DST with `payload` and its checksum left partial (the pseudo-header
 /// sum), as a TSO sender hands it over.
@@ -824,8 +826,9 @@ fn fuzz_offload() {
 // ---------------------------------------------------------------------------------------------
 // storage
 
-/// Generated `storage` cases by default: about 30 s in a debug build on two cores.
-const STORAGE_CASES: u64 = 7_500_000;
+/// Generated `storage` cases by default: more than fit in the one-minute budget of a debug build on two
+/// cores, so that the budget ends the run.
+const STORAGE_CASES: u64 = 22_500_000;
 const XID: u32 = 0x5641_4b01;
 
 /// Bytes from hex digits; whitespace separates words for the reader.
@@ -1082,8 +1085,9 @@ fn fuzz_storage() {
 // ---------------------------------------------------------------------------------------------
 // control
 
-/// Generated `control` cases by default: about 30 s in a debug build on two cores.
-const CONTROL_CASES: u64 = 500_000;
+/// Generated `control` cases by default: more than fit in the one-minute budget of a debug build on two
+/// cores, so that the budget ends the run.
+const CONTROL_CASES: u64 = 1_500_000;
 
 /// One request of every shape, with and without the optional fields.
 fn control_actions() -> Vec<Action> {
@@ -1401,8 +1405,9 @@ fn fuzz_control() {
 // ---------------------------------------------------------------------------------------------
 // config
 
-/// Generated `config` cases by default: about 30 s in a debug build on two cores.
-const CONFIG_CASES: u64 = 150_000;
+/// Generated `config` cases by default: more than fit in the one-minute budget of a debug build on two
+/// cores, so that the budget ends the run.
+const CONFIG_CASES: u64 = 450_000;
 
 /// A configuration with every key, written by `to_toml` (so it round-trips by construction).
 fn full_config() -> String {
