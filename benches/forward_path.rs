@@ -1,7 +1,8 @@
 //! The data plane's per-packet forwarding path on in-memory frames, with no syscalls: the same
 //! steps as `Netstack::handle_frame` → `handle_ipv4` → `forward` for a frame that takes the
-//! fast path (Ethernet classify, IPv4 parse with header checksum, martian / local / directed
-//! broadcast checks, LPM lookup, MTU and TTL checks, TTL decrement with the incremental
+//! fast path (Ethernet classify, IPv4 parse with header checksum, the virtio-net header
+//! checked against the packet, martian / local / directed broadcast checks, LPM lookup, MTU
+//! and TTL checks, TTL decrement with the incremental
 //! checksum, neighbour lookup, MAC rewrite), at 10, 1k and 1M static routes.
 //!
 //! Each packet is first copied from its template into one reused buffer (this restores TTL,
@@ -20,7 +21,12 @@ use ipnet::Ipv4Net;
 use smoltcp::wire::Ipv4Packet;
 use vmkstack_routing::{synth, RoutingTable, VmknicId};
 use vmkstack_stack::packet;
-use vmkstack_vmknic::{eth, Ingress, MacAddr, NeighborConfig, NeighborTable, ETH_HDR};
+use vmkstack_vmknic::{
+    eth, Ingress, MacAddr, NeighborConfig, NeighborTable, VnetHdr, ETH_HDR, VNET_HDR_LEN,
+};
+
+/// The virtio-net header an offloading TAP puts before a plain frame.
+static PLAIN: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
 /// Frames forwarded per iteration.
 const BATCH: usize = 4096;
@@ -110,6 +116,8 @@ fn forward_one(r: &Router, frame: &mut [u8], rx: usize, now: Instant) -> Option<
     }
     let info = packet::parse_ipv4(frame.get(ETH_HDR..)?).ok()?;
     let end = ETH_HDR + info.total_len;
+    let hdr = VnetHdr::read(black_box(&PLAIN));
+    let o = packet::check_offload(&hdr, frame.get(ETH_HDR..end)?, &info).ok()?;
     if packet::is_martian(info.src) || r.is_local(info.src) || r.is_directed_broadcast(info.src) {
         return None;
     }
@@ -127,7 +135,7 @@ fn forward_one(r: &Router, frame: &mut [u8], rx: usize, now: Instant) -> Option<
     let vmk = route.next_hop.vmknic();
     let e = r.nics.iter().position(|v| v.id == vmk && v.active)?;
     let out = r.nics.get(e)?;
-    if info.total_len > usize::from(out.mtu) {
+    if o.wire_len > usize::from(out.mtu) {
         return None;
     }
     let next_hop = route.next_hop.neighbor_for(info.dst);
