@@ -103,21 +103,8 @@ netns = "{h2}"
             h2 = self.h2.name,
         );
         std::fs::write(&cfg, text).expect("write config");
-        let log = File::create(self.dir.file("daemon.log")).expect("log file");
-        let mut cmd = self.stack.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                cfg.to_str().expect("utf-8 path"),
-                "--control",
-                &self.socket(),
-                "--log",
-                "info",
-            ],
-        );
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        let daemon = Proc::spawn(cmd);
+        let log = self.dir.file("daemon.log");
+        let daemon = common::spawn_daemon(&self.stack, &cfg, &self.socket(), &log);
         for (ns, dev, addr, gw) in [
             (&self.h1, "vmk0", "198.18.1.10/16", "198.18.1.1"),
             (&self.h2, "vmk1", "198.19.0.10/16", "198.19.0.1"),

@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use common::{require_root, veth, wait_until, Netns, Proc};
@@ -64,24 +63,8 @@ impl Lab {
     }
 
     fn start(&self) -> Proc {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("daemon.log"))
-            .expect("log");
-        let cfg = self.dir.join("vmkstack.toml");
-        let mut cmd = self.stack.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                cfg.to_str().expect("utf-8"),
-                "--control",
-                &self.socket(),
-            ],
-        );
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        let daemon = Proc::spawn(cmd);
+        let (cfg, log) = (self.dir.join("vmkstack.toml"), self.dir.join("daemon.log"));
+        let daemon = common::spawn_daemon(&self.stack, &cfg, &self.socket(), &log);
         assert!(wait_until(Duration::from_secs(10), || {
             self.router
                 .exec("ip", &["link", "show", "vmk0"])

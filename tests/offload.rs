@@ -14,7 +14,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -91,20 +90,8 @@ impl Lab {
 
     /// Starts the daemon and gives the hosts their addresses and routes.
     fn start(&self) -> Proc {
-        let log = File::create(self.dir.file("daemon.log")).expect("log");
-        let cfg = self.dir.file("vmkstack.toml");
-        let mut cmd = self.daemon_ns.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                cfg.to_str().expect("utf-8"),
-                "--control",
-                &self.socket(),
-            ],
-        );
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        let daemon = Proc::spawn(cmd);
+        let (cfg, log) = (self.dir.file("vmkstack.toml"), self.dir.file("daemon.log"));
+        let daemon = common::spawn_daemon(&self.daemon_ns, &cfg, &self.socket(), &log);
         for (ns, dev, addr, gw) in [
             (&self.client, "vmk0", "198.18.10.2/24", "198.18.10.1"),
             (&self.server, "vmk1", "198.18.11.2/24", "198.18.11.1"),

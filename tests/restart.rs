@@ -19,7 +19,7 @@
 
 mod common;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -129,26 +129,8 @@ impl Lab {
     /// Starts the daemon with the same configuration and control path every time (stderr
     /// appended to `daemon.log`).
     fn spawn_daemon(&self) -> Proc {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.file("daemon.log"))
-            .expect("log file");
-        let cfg = self.config();
-        let mut cmd = self.stack.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                cfg.to_str().expect("utf-8 path"),
-                "--control",
-                &self.socket(),
-                "--log",
-                "info",
-            ],
-        );
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        Proc::spawn(cmd)
+        let log = self.dir.file("daemon.log");
+        common::spawn_daemon(&self.stack, &self.config(), &self.socket(), &log)
     }
 
     /// `ip -j link show DEV` in the daemon's namespace: (ifindex, bridge), or None when the

@@ -298,3 +298,31 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Starts `vmkstack daemon --config CONFIG --control SOCKET --log info` inside `ns` (stdin and
+/// stdout null, stderr appended to `log`). Declare the guard after `ns`.
+pub fn spawn_daemon(
+    ns: &Netns,
+    config: &std::path::Path,
+    socket: &str,
+    log: &std::path::Path,
+) -> Proc {
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("daemon log {}: {e}", log.display()));
+    let config = config.to_str().expect("utf-8 config path");
+    let args = [
+        "daemon",
+        "--config",
+        config,
+        "--control",
+        socket,
+        "--log",
+        "info",
+    ];
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_vmkstack"), &args);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    Proc::spawn(cmd)
+}
