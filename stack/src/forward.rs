@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Token};
@@ -25,7 +26,7 @@ use crate::netstack::{Netstack, FOREIGN_TOKENS};
 /// of it).
 pub const STACK_BUFFER: usize = 512 * 1024;
 /// How long a closing connection waits for the remote to acknowledge our FIN.
-const CLOSE_TIMEOUT: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(30);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections per forward when none is configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
@@ -69,6 +70,8 @@ struct Conn {
     fin_to_kernel: bool,
     /// The stack side connected at least once (a reset before that is a refusal).
     established: bool,
+    /// Since when our FIN has been waiting for the remote's acknowledgement.
+    closing_since: Option<Instant>,
 }
 
 struct Fwd {
@@ -247,11 +250,11 @@ fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
             kernel_eof: false,
             fin_to_kernel: false,
             established: false,
+            closing_since: None,
         });
     }
 }
 
-/// Ends a connection: a reset both ways when `reset`, else just frees it.
 /// Ends a connection: with `reset`, both sides get a reset. The stack is polled before the
 /// socket is removed, so that what it still has to send (the reset, the last ACK) goes out.
 fn close_conn(c: &mut Conn, stack: &mut Netstack, reset: bool) {
@@ -290,8 +293,6 @@ fn relay(c: &mut Conn, stack: &mut Netstack) -> (u64, u64, Step) {
             Ok(Ok(0)) => {
                 c.kernel_eof = true;
                 sock.close();
-                // A remote that never acknowledges our FIN must not keep the socket forever.
-                sock.set_timeout(Some(CLOSE_TIMEOUT));
             }
             Ok(Ok(n)) => out += n as u64,
             Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -322,6 +323,21 @@ fn relay(c: &mut Conn, stack: &mut Netstack) -> (u64, u64, Step) {
     if !c.fin_to_kernel && c.established && !sock.may_recv() && !sock.can_recv() {
         let _ = c.kernel.shutdown(Shutdown::Write);
         c.fin_to_kernel = true;
+    }
+    // A remote that never acknowledges our FIN must not keep the socket forever. (smoltcp's
+    // own timeout is an idle timer in every state; it would reset quiet connections too.)
+    let state = sock.state();
+    if matches!(
+        state,
+        tcp::State::FinWait1 | tcp::State::Closing | tcp::State::LastAck
+    ) {
+        let since = *c.closing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > CLOSE_TIMEOUT {
+            sock.abort();
+            return (out, inb, Step::Closed);
+        }
+    } else {
+        c.closing_since = None;
     }
     // Done when both FINs are through: the socket must live until ours is acknowledged
     // (LAST-ACK, CLOSING), or it would never be sent when the remote closed first.

@@ -59,7 +59,7 @@ pub enum PacketError {
     #[error("packet cannot be fragmented")]
     CannotFragment,
     /// A virtio-net header that does not match its packet (checksum offsets outside it, a
-    /// super-frame that is not TCP/IPv4, a segment size of zero), or a kind of offload the
+    /// super-frame that is not TCP/IPv4, a segment size below `TCP_MIN_MSS`), or a kind of offload the
     /// daemon never enabled.
     #[error("virtio-net header does not match the packet")]
     BadOffload,
@@ -424,9 +424,9 @@ impl Offload {
 
 /// Checks `hdr` (from the TAP) against `pkt` (the IP packet after the Ethernet header, `info`
 /// its parsed header). A partial checksum must start at or after the IP header and its field
-/// lie inside the packet on a 16-bit word; a super-frame must be an unfragmented TCP/IPv4 packet with a
-/// partial TCP checksum and a non-zero segment size. Anything else (UFO, TCPv6, USO, which
-/// the daemon never enables) is [`PacketError::BadOffload`].
+/// lie inside the packet on a 16-bit word; a super-frame must be an unfragmented TCP/IPv4
+/// packet with a partial TCP checksum and a segment size of at least [`TCP_MIN_MSS`]. Anything
+/// else (UFO, TCPv6, USO, which the daemon never enables) is [`PacketError::BadOffload`].
 pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offload, PacketError> {
     let mut out = Offload {
         csum: None,
@@ -451,11 +451,10 @@ pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offlo
         Gso::TcpV4 { .. } => {
             let hl = info.header_len;
             let fragment = info.more_frags || info.frag_offset > 0;
-            if info.protocol != 6
-                || fragment
-                || hdr.gso_size == 0
-                || out.csum != Some((hl, hl + 16))
-            {
+            // Linux never makes segments below TCP_MIN_MSS; a tiny gso_size would make one
+            // super-frame into tens of thousands of segments.
+            let tiny = hdr.gso_size < TCP_MIN_MSS;
+            if info.protocol != 6 || fragment || tiny || out.csum != Some((hl, hl + 16)) {
                 return Err(PacketError::BadOffload);
             }
             let thl = tcp_header_len(pkt, info)?;
@@ -570,6 +569,10 @@ pub fn segment_tcp(
     }
     Ok(count)
 }
+
+/// The smallest TCP segment size Linux uses (`TCP_MIN_MSS`); a super-frame asking for less is
+/// refused.
+pub const TCP_MIN_MSS: u16 = 88;
 
 /// Bytes a [`Coalescer`] keeps before the packet: a virtio-net header and an Ethernet header.
 pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
@@ -1320,6 +1323,10 @@ mod tests {
             ),
             ("TSO without a partial checksum", VnetHdr { flags: 0, ..ok }),
             ("TSO with segment size 0", VnetHdr { gso_size: 0, ..ok }),
+            (
+                "TSO with segments below TCP_MIN_MSS",
+                VnetHdr { gso_size: 87, ..ok },
+            ),
             (
                 "TSO with the UDP checksum offset",
                 VnetHdr {
