@@ -548,8 +548,9 @@ impl Netstack {
                     // With offloads, a burst of TCP segments leaves as one super-frame.
                     None if *offloads => {
                         if !coalescer.push(pkt) {
-                            let out = Out::new(routing, neighbors, vmknics, tx_buf, seg_buf, at);
-                            out.send_coalesced(coalescer);
+                            send_coalesced(
+                                coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, at,
+                            );
                             if !coalescer.push(pkt) {
                                 route_local(routing, neighbors, vmknics, tx_buf, pkt, at);
                             }
@@ -559,7 +560,7 @@ impl Netstack {
                 }
                 tx.pop();
             }
-            Out::new(routing, neighbors, vmknics, tx_buf, seg_buf, at).send_coalesced(coalescer);
+            send_coalesced(coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, at);
             self.flush_deferred();
             if !looped {
                 break;
@@ -1120,86 +1121,58 @@ fn emit_ip(
     }
 }
 
-/// The routing core's state for sending the stack's own packets, borrowed from a
-/// [`Netstack`] while smoltcp's transmit ring is being drained.
-struct Out<'a> {
-    routing: &'a RoutingTable,
-    neighbors: &'a mut NeighborTable,
-    vmknics: &'a mut [Vmknic],
-    frame: &'a mut [u8],
-    seg_buf: &'a mut [u8],
+/// Sends what the coalescer holds, a packet the stack sent itself: a super-frame whole to an
+/// offloading egress TAP with a known neighbour whose MTU fits its segments, otherwise as
+/// segments through the routing core (and so through the ARP queue); a lone segment as it is.
+fn send_coalesced(
+    c: &mut packet::Coalescer,
+    routing: &RoutingTable,
+    neighbors: &mut NeighborTable,
+    vmknics: &mut [Vmknic],
+    frame: &mut [u8],
+    seg_buf: &mut [u8],
     now: Instant,
-}
-
-impl<'a> Out<'a> {
-    fn new(
-        routing: &'a RoutingTable,
-        neighbors: &'a mut NeighborTable,
-        vmknics: &'a mut [Vmknic],
-        frame: &'a mut [u8],
-        seg_buf: &'a mut [u8],
-        now: Instant,
-    ) -> Out<'a> {
-        Out {
-            routing,
-            neighbors,
-            vmknics,
-            frame,
-            seg_buf,
-            now,
+) {
+    let Some(m) = c.take() else {
+        return;
+    };
+    let (segments, hdr, gso_size) = (m.segments, m.hdr, m.gso_size);
+    let (headroom, pkt) = m.buf.split_at_mut(packet::COALESCE_HEADROOM);
+    if segments == 1 {
+        return route_local(routing, neighbors, vmknics, frame, pkt, now);
+    }
+    let Ok(info) = packet::parse_ipv4(pkt) else {
+        return;
+    };
+    let Some(route) = routing.lookup(info.dst) else {
+        return;
+    };
+    let Some(e) = index_of(vmknics, route.next_hop.vmknic()) else {
+        return;
+    };
+    let next_hop = route.next_hop.neighbor_for(info.dst);
+    let wire_len = usize::from(hdr.hdr_len) - ETH_HDR + usize::from(gso_size);
+    if let (Some(v), Some(mac)) = (
+        vmknics.get_mut(e),
+        neighbors.lookup_on(next_hop, e as u32, now),
+    ) {
+        if v.offload() && wire_len <= usize::from(v.cfg.mtu) {
+            hdr.write(headroom);
+            eth::write_header(
+                &mut headroom[VNET_HDR_LEN..],
+                mac,
+                v.cfg.mac,
+                ETHERTYPE_IPV4,
+            );
+            v.send_offloaded(m.buf);
+            return;
         }
     }
-
-    /// Sends what the coalescer holds: a super-frame whole to an offloading egress TAP with a
-    /// known neighbour whose MTU fits its segments, otherwise as segments through the routing
-    /// core (and so through the ARP queue); a lone segment as it is.
-    fn send_coalesced(self, c: &mut packet::Coalescer) {
-        let Some(m) = c.take() else {
-            return;
-        };
-        let Out {
-            routing,
-            neighbors,
-            vmknics,
-            frame,
-            seg_buf,
-            now,
-        } = self;
-        let (segments, hdr, gso_size) = (m.segments, m.hdr, m.gso_size);
-        let (headroom, pkt) = m.buf.split_at_mut(packet::COALESCE_HEADROOM);
-        if segments == 1 {
-            return route_local(routing, neighbors, vmknics, frame, pkt, now);
-        }
-        let Ok(info) = packet::parse_ipv4(pkt) else {
-            return;
-        };
-        let Some(route) = routing.lookup(info.dst) else {
-            return;
-        };
-        let Some(e) = index_of(vmknics, route.next_hop.vmknic()) else {
-            return;
-        };
-        let next_hop = route.next_hop.neighbor_for(info.dst);
-        let wire_len = usize::from(hdr.hdr_len) - ETH_HDR + usize::from(gso_size);
-        if let (Some(v), Some(mac)) = (
-            vmknics.get_mut(e),
-            neighbors.lookup_on(next_hop, e as u32, now),
-        ) {
-            if v.offload() && wire_len <= usize::from(v.cfg.mtu) {
-                hdr.write(headroom);
-                eth::write_header(
-                    &mut headroom[VNET_HDR_LEN..],
-                    mac,
-                    v.cfg.mac,
-                    ETHERTYPE_IPV4,
-                );
-                v.send_offloaded(m.buf);
-                return;
-            }
-        }
-        let _ = packet::segment_tcp(pkt, &info, gso_size, seg_buf, |seg| {
-            route_local(routing, neighbors, vmknics, frame, seg, now);
-        });
+    let res = packet::segment_tcp(pkt, &info, gso_size, seg_buf, |seg| {
+        route_local(routing, neighbors, vmknics, frame, seg, now);
+    });
+    if let (Err(_), Some(v)) = (res, vmknics.get_mut(e)) {
+        v.counters.drop(DropReason::BadOffload);
     }
 }
 
