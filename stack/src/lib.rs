@@ -7,6 +7,7 @@ pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod device;
+pub mod engine;
 pub mod forward;
 pub mod netstack;
 pub mod packet;
@@ -16,4 +17,5 @@ pub mod storage_probe;
 mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
-pub use netstack::{Netstack, SocketError, StackError};
+pub use engine::{Engine, PingError, PingId, ProbeError, ProbeId, SocketError, Vmknic};
+pub use netstack::{Netstack, StackError};

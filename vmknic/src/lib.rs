@@ -5,6 +5,7 @@ pub mod arp;
 pub mod eth;
 pub mod mac;
 pub mod neighbor;
+pub mod port;
 pub mod sys;
 pub mod tap;
 pub mod vnet;
@@ -15,6 +16,7 @@ pub use mac::{MacAddr, MacParseError};
 pub use neighbor::{
     NeighborConfig, NeighborEntry, NeighborEvent, NeighborTable, Resolve, State as NeighborState,
 };
+pub use port::{MemPort, Port, RxBatch};
 pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
 pub use tap::{Tap, TapError};
 pub use vnet::{Gso, VnetHdr, VNET_HDR_LEN};

@@ -12,7 +12,10 @@ use smoltcp::wire::{Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr};
 use thiserror::Error;
 use vmkstack_routing::VmknicId;
 
-use super::{emit_ip, index_of, Emit, Netstack, SocketError};
+use vmkstack_vmknic::Port;
+
+use super::egress::{emit_ip, Emit};
+use super::{index_of, Engine, SocketError};
 use crate::control::{PingReply, ProbeResult};
 use crate::packet;
 
@@ -272,11 +275,11 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
-impl Netstack {
+impl<P: Port> Engine<P> {
     /// Sends one ICMP echo request from the stack. With `via` (vmkping `-I`) it leaves through
     /// that vmknic whatever the routing table says. Errors that ESX reports at `sendto()` come
     /// back at once; the reply, "Host is down" and timeouts arrive through
-    /// [`Netstack::take_ping_results`].
+    /// [`Engine::take_ping_results`].
     #[allow(clippy::too_many_arguments)]
     pub fn ping_start(
         &mut self,
@@ -432,7 +435,7 @@ impl Netstack {
     }
 
     /// Starts a TCP connection test to `dst` from the stack (`nc -z`); the result arrives
-    /// through [`Netstack::take_probe_results`].
+    /// through [`Engine::take_probe_results`].
     pub fn probe_start(
         &mut self,
         dst: SocketAddrV4,

@@ -1,47 +1,51 @@
-//! Changes to a running netstack, and the views the control API lists. Each change applies at
-//! once to the data plane; flows that do not use what changed are not disturbed.
+//! Changes to a running engine, and the views the control API lists. Each change applies at
+//! once to the data plane; flows that do not use what changed are not disturbed. Device
+//! operations (creating a TAP, its carrier, its MTU) are the owner's: it hands the engine a
+//! ready port and tells it what changed.
 
 use std::net::Ipv4Addr;
-use std::os::fd::RawFd;
 use std::time::Instant;
 
 use ipnet::Ipv4Net;
-use mio::unix::SourceFd;
-use mio::Token;
 use tracing::{info, warn};
 use vmkstack_routing::{RoutingTable, VmknicId};
+use vmkstack_vmknic::Port;
 
-use super::{open_tap, Counters, Netstack, StackError, Vmknic};
+use super::{Counters, Engine, Vmknic};
 use crate::config::VmknicConfig;
 use crate::control::{NeighborInfo, StatsInfo, VmknicInfo};
 
-impl Netstack {
+impl<P: Port> Engine<P> {
     /// Replaces the routing table (the caller validated the change on a copy).
     pub fn set_routing(&mut self, table: RoutingTable) {
         self.routing = table;
     }
 
-    fn slot_of(&self, id: VmknicId) -> Option<usize> {
+    /// The slot of a present vmknic.
+    pub fn slot_of(&self, id: VmknicId) -> Option<usize> {
         self.vmknics
             .iter()
             .position(|v| v.present && v.cfg.id == id)
     }
 
-    /// Adds a vmknic: its TAP comes up (or stays unplugged if disabled), its subnet becomes a
-    /// connected route, its addresses local, and a gratuitous ARP announces them.
-    pub fn add_vmknic(&mut self, cfg: &VmknicConfig) -> Result<(), StackError> {
-        // A removed vmknic's slot is reused; tokens and neighbour entries use slot numbers.
-        let slot = self
-            .vmknics
+    /// The slot [`Engine::add_vmknic`] will use for `id`: a removed vmknic's slot is reused
+    /// (tokens and neighbour entries use slot numbers).
+    pub fn free_slot(&self, id: VmknicId) -> usize {
+        self.vmknics
             .iter()
-            .position(|v| !v.present && v.cfg.id == cfg.id)
+            .position(|v| !v.present && v.cfg.id == id)
             .or_else(|| self.vmknics.iter().position(|v| !v.present))
-            .unwrap_or(self.vmknics.len());
-        let tap = open_tap(cfg, self.offloads, &self.poll, Token(slot))?;
+            .unwrap_or(self.vmknics.len())
+    }
+
+    /// Adds a vmknic on `port` in [`Engine::free_slot`]: its subnet becomes a connected route,
+    /// its addresses local, and a gratuitous ARP announces them. Returns the slot.
+    pub fn add_vmknic(&mut self, cfg: &VmknicConfig, port: P) -> usize {
+        let slot = self.free_slot(cfg.id);
         let v = Vmknic {
             cfg: cfg.clone(),
             counters: Counters::default(),
-            tap: Some(tap),
+            port: Some(port),
             readable: true,
             present: true,
         };
@@ -54,41 +58,33 @@ impl Netstack {
             .set_vmknic(cfg.id, cfg.addresses().collect(), cfg.enabled);
         self.refresh_addrs();
         self.announce(slot);
-        Ok(())
+        slot
     }
 
-    /// Removes a vmknic: its TAP disappears, its routes are withdrawn (routes through its
-    /// subnet become inactive) and its neighbours are forgotten. False if it was unknown.
-    pub fn remove_vmknic(&mut self, id: VmknicId) -> bool {
+    /// Removes a vmknic: its routes are withdrawn (routes through its subnet become inactive)
+    /// and its neighbours are forgotten. Returns its port (`None` if it was unknown or had
+    /// none) for the owner to close.
+    pub fn remove_vmknic(&mut self, id: VmknicId) -> Option<Option<P>> {
+        let slot = self.slot_of(id)?;
+        let port = self.vmknics.get_mut(slot).and_then(|v| {
+            v.present = false;
+            v.readable = false;
+            v.port.take()
+        });
+        self.neighbors.flush_vmknic(slot as u32);
+        self.routing.remove_vmknic(id);
+        self.refresh_addrs();
+        info!(vmknic = %id, "vmknic removed");
+        Some(port)
+    }
+
+    /// Enables or disables a vmknic (the owner switched its carrier). Disabled: the connected
+    /// route and local addresses are withdrawn. Enabled: both come back. False if unknown.
+    pub fn set_vmknic_enabled(&mut self, id: VmknicId, on: bool) -> bool {
         let Some(slot) = self.slot_of(id) else {
             return false;
         };
         if let Some(v) = self.vmknics.get_mut(slot) {
-            if let Some(tap) = v.tap.take() {
-                let fd: RawFd = tap.as_raw_fd();
-                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-                info!(vmknic = %id, tap = %tap.name(), "vmknic removed");
-            }
-            v.present = false;
-            v.readable = false;
-        }
-        self.neighbors.flush_vmknic(slot as u32);
-        self.routing.remove_vmknic(id);
-        self.refresh_addrs();
-        true
-    }
-
-    /// Enables or disables a vmknic. Disabled: the TAP's carrier goes off, the connected
-    /// route and local addresses are withdrawn. Enabled: both come back.
-    pub fn set_vmknic_enabled(&mut self, id: VmknicId, on: bool) -> Result<bool, StackError> {
-        let Some(slot) = self.slot_of(id) else {
-            return Ok(false);
-        };
-        if let Some(v) = self.vmknics.get_mut(slot) {
-            if let Some(tap) = &v.tap {
-                tap.set_carrier(on)
-                    .map_err(|source| StackError::Carrier { vmknic: id, source })?;
-            }
             v.cfg.enabled = on;
             v.readable = true;
         }
@@ -101,28 +97,22 @@ impl Netstack {
             self.announce(slot);
         }
         info!(vmknic = %id, enabled = on, "vmknic {}", if on { "enabled" } else { "disabled" });
-        Ok(true)
+        true
     }
 
-    /// Changes a vmknic's MTU (its TAP's too). False if it was unknown.
-    pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> Result<bool, StackError> {
-        let Some(slot) = self.slot_of(id) else {
-            return Ok(false);
+    /// Records a vmknic's new MTU (the owner set it on the device). False if unknown.
+    pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> bool {
+        let Some(v) = self.slot_of(id).and_then(|s| self.vmknics.get_mut(s)) else {
+            return false;
         };
-        if let Some(v) = self.vmknics.get_mut(slot) {
-            if let Some(tap) = &mut v.tap {
-                tap.set_mtu(mtu)
-                    .map_err(|source| StackError::Tap { vmknic: id, source })?;
-            }
-            v.cfg.mtu = mtu;
-        }
+        v.cfg.mtu = mtu;
         if usize::from(mtu) < self.device.mtu {
             // smoltcp sized its TCP segments at start-up; larger ones leaving by this vmknic
             // are fragmented (or refused with DF) by the routing core.
             warn!(vmknic = %id, mtu, "MTU below the local endpoint's segment size");
         }
         info!(vmknic = %id, mtu, "vmknic MTU changed");
-        Ok(true)
+        true
     }
 
     /// Changes a vmknic's primary address. False if it was unknown.

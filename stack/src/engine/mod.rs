@@ -1,0 +1,568 @@
+//! The data-plane engine of one netstack (ESXi: `defaultTcpipStack`): its vmknics on
+//! [`Port`]s, one routing table, one neighbour table and one smoltcp endpoint holding every
+//! vmknic address.
+//!
+//! The engine is split by stage, as Linux splits `ip_input.c`, `ip_forward.c`, `ip_output.c`
+//! and `icmp.c`:
+//!
+//! - [`ingress`]: a received frame is classified (Ethernet, ARP, IPv4 checks, martians);
+//! - [`arp`]: ARP requests and replies, the neighbour table's retries and failures;
+//! - [`forward`]: TTL, route, DF/MTU, the fast path (MACs rewritten in place) and the slow one;
+//! - [`local`]: delivery into smoltcp and the packets smoltcp sends back;
+//! - [`egress`]: every IP packet that leaves, forwarded or our own: next hop, neighbour
+//!   queue, offload finishing, send;
+//! - [`icmp`]: ICMP errors (RFC 1812's rules, rate-limited), routed like any packet.
+//!
+//! The engine owns no file descriptor and reads no clock: the caller hands it ports and the
+//! time of each turn ([`Engine::turn`]). [`crate::Netstack`] runs it on TAPs; the unit tests in
+//! `tests.rs` and `benches/forward_path.rs` run it on in-memory ports.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Cidr};
+use thiserror::Error;
+use tracing::{debug, info, warn};
+use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
+use vmkstack_vmknic::arp as arp_wire;
+use vmkstack_vmknic::eth::{DropReason, ETH_HDR};
+use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
+use vmkstack_vmknic::{Port, RxBatch, VNET_HDR_LEN};
+
+use crate::config::{Config, VmknicConfig};
+use crate::counters::Counters;
+use crate::device::{IpDevice, Ring};
+use crate::packet::{self, RateLimiter};
+
+mod arp;
+mod egress;
+mod forward;
+mod icmp;
+mod ingress;
+mod local;
+mod ops;
+mod probe;
+#[cfg(test)]
+mod tests;
+
+pub use probe::{PingError, PingId, ProbeError, ProbeId};
+
+/// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
+const FRAME: usize = 9216 + ETH_HDR;
+/// A receive slot: a virtio-net header and the largest TCP super-frame (64 KiB IP).
+const RX_SLOT: usize = VNET_HDR_LEN + ETH_HDR + 65536;
+/// Frames read from one port per turn before the others get theirs.
+const RX_BATCH: usize = 64;
+/// Bytes read from one port per turn (a burst of super-frames is handled while cached).
+const RX_BATCH_BYTES: usize = 512 * 1024;
+/// Packet slots between smoltcp and the routing core, each way.
+const DEVICE_SLOTS: usize = 128;
+/// ICMP errors built while another borrow is live, sent right after.
+const DEFERRED_ICMP: usize = 32;
+
+/// Why an application socket could not be opened.
+#[derive(Debug, Error)]
+pub enum SocketError {
+    /// No route to the destination (`sendto() failed (No route to host)` on ESX).
+    #[error(transparent)]
+    NoRoute(#[from] RouteError),
+    /// The named vmknic does not exist or is disabled.
+    #[error("{0} is not an enabled vmknic")]
+    NoVmknic(VmknicId),
+    /// smoltcp refused the connect.
+    #[error("connect: {0}")]
+    Connect(#[from] tcp::ConnectError),
+    /// smoltcp refused the bind.
+    #[error("bind: {0}")]
+    Bind(#[from] udp::BindError),
+}
+
+/// One vmknic at run time: its configuration, counters and port.
+pub struct Vmknic<P> {
+    /// Its configuration.
+    pub cfg: VmknicConfig,
+    /// Its counters.
+    pub counters: Counters,
+    port: Option<P>,
+    /// The port may still hold frames (readiness is edge-triggered).
+    readable: bool,
+    /// False once removed at run time (the slot keeps its index, which tokens and the
+    /// neighbour table use, and is reused if the same vmkN comes back).
+    present: bool,
+}
+
+impl<P: Port> Vmknic<P> {
+    /// Present, enabled and with a port: takes part in routing and delivery.
+    fn active(&self) -> bool {
+        self.present && self.cfg.enabled && self.port.is_some()
+    }
+
+    /// False once removed at run time.
+    pub fn present(&self) -> bool {
+        self.present
+    }
+
+    /// True when the vmknic holds `ip`.
+    fn has_addr(&self, ip: Ipv4Addr) -> bool {
+        self.cfg.addresses().any(|a| a.addr() == ip)
+    }
+
+    /// Its address on the subnet holding `peer`, or its primary address.
+    fn addr_toward(&self, peer: Ipv4Addr) -> Ipv4Addr {
+        self.cfg
+            .addresses()
+            .find(|a| a.contains(&peer))
+            .unwrap_or(self.cfg.address)
+            .addr()
+    }
+
+    /// True when the port takes frames with a virtio-net header (offloads on).
+    fn offload(&self) -> bool {
+        self.port.as_ref().is_some_and(|p| p.offload())
+    }
+
+    /// Writes one plain frame; counts it or the drop.
+    fn send(&mut self, frame: &[u8]) {
+        let Some(port) = &mut self.port else {
+            self.counters.drop(DropReason::Disabled);
+            return;
+        };
+        let sent = port.send(frame);
+        self.count_send(sent, frame.len());
+    }
+
+    /// Writes a virtio-net header and its frame (an offloading port only); counts it or the
+    /// drop.
+    fn send_offloaded(&mut self, hdr_and_frame: &[u8]) {
+        let Some(port) = &mut self.port else {
+            self.counters.drop(DropReason::Disabled);
+            return;
+        };
+        let sent = port.send_offloaded(hdr_and_frame);
+        self.count_send(sent, hdr_and_frame.len().saturating_sub(VNET_HDR_LEN));
+    }
+
+    fn count_send(&mut self, sent: io::Result<bool>, len: usize) {
+        match sent {
+            Ok(true) => {
+                self.counters.tx_packets += 1;
+                self.counters.tx_bytes += len as u64;
+            }
+            Ok(false) => self.counters.drop(DropReason::QueueFull),
+            Err(e) => {
+                debug!(vmknic = %self.cfg.id, "send: {e}");
+                self.counters.drop(DropReason::Other);
+            }
+        }
+    }
+}
+
+/// The data plane of one netstack on ports of type `P`. The owner calls [`Engine::turn`] when
+/// ports are readable or a deadline ([`Engine::next_deadline`]) passed, and uses
+/// [`Engine::tcp_connect`], [`Engine::udp_bind`] and [`Engine::sockets`] for the stack's own
+/// traffic.
+pub struct Engine<P> {
+    name: String,
+    forwarding: bool,
+    routing: RoutingTable,
+    vmknics: Vec<Vmknic<P>>,
+    neighbors: NeighborTable,
+    iface: Interface,
+    device: IpDevice,
+    sockets: SocketSet<'static>,
+    /// Frames received from one port, handled before the next port is read.
+    rx: RxBatch,
+    /// One frame being built (ARP, packets leaving through the routing core).
+    tx_buf: Box<[u8]>,
+    /// Fragments being built.
+    frag_buf: Box<[u8]>,
+    /// Segments of a TCP super-frame being built.
+    seg_buf: Box<[u8]>,
+    /// smoltcp's TCP segments merged into super-frames (offloads on).
+    coalescer: packet::Coalescer,
+    /// Checksum and TSO offloads on the ports (the configuration's `offloads`).
+    offloads: bool,
+    /// ICMP errors waiting to be routed.
+    deferred: Ring,
+    icmp_limit: RateLimiter,
+    ident: u16,
+    /// smoltcp's time zero.
+    epoch: Instant,
+    /// The time of the current turn: read once per turn by the owner, not once per packet (a
+    /// clock read costs about as much as the whole forwarding step).
+    clock: Instant,
+    next_port: u16,
+    probes: probe::Probes,
+}
+
+impl<P: Port> Engine<P> {
+    /// Builds the engine of `cfg` on `ports` (one per vmknic of `cfg`, in order), sends a
+    /// gratuitous ARP for each address, and returns the routing problems found (the default
+    /// gateway's with ESX's message); the engine runs anyway. `now` is its time zero.
+    pub fn new(
+        cfg: &Config,
+        ports: impl IntoIterator<Item = P>,
+        now: Instant,
+    ) -> (Engine<P>, Vec<RouteError>) {
+        let (routing, problems) = cfg.routing();
+        let vmknics: Vec<Vmknic<P>> = cfg
+            .vmknics
+            .iter()
+            .zip(ports)
+            .map(|(v, port)| Vmknic {
+                cfg: v.clone(),
+                counters: Counters::default(),
+                port: Some(port),
+                readable: true,
+                present: true,
+            })
+            .collect();
+        let mtu = cfg
+            .vmknics
+            .iter()
+            .map(|v| usize::from(v.mtu))
+            .min()
+            .unwrap_or(1500);
+        let mut device = IpDevice::new(DEVICE_SLOTS, FRAME, mtu);
+        let iface = Interface::new(
+            IfaceConfig::new(HardwareAddress::Ip),
+            &mut device,
+            smol_time(now, now),
+        );
+        let mut engine = Engine {
+            name: cfg.netstack.clone(),
+            forwarding: cfg.forwarding,
+            routing,
+            vmknics,
+            neighbors: NeighborTable::new(NeighborConfig::default()),
+            iface,
+            device,
+            sockets: SocketSet::new(Vec::new()),
+            rx: RxBatch::new(RX_BATCH, RX_SLOT, RX_BATCH_BYTES),
+            tx_buf: vec![0; FRAME].into_boxed_slice(),
+            frag_buf: vec![0; FRAME].into_boxed_slice(),
+            seg_buf: vec![0; FRAME].into_boxed_slice(),
+            coalescer: packet::Coalescer::new(),
+            offloads: cfg.offloads,
+            deferred: Ring::new(DEFERRED_ICMP, 576),
+            icmp_limit: RateLimiter::new(100, 50),
+            ident: 1,
+            epoch: now,
+            clock: now,
+            next_port: 49152,
+            probes: probe::Probes::new(),
+        };
+        engine.refresh_addrs();
+        engine.probes.icmp = engine.echo_socket();
+        for i in 0..engine.vmknics.len() {
+            engine.announce(i);
+        }
+        info!(netstack = %engine.name, forwarding = engine.forwarding,
+            offloads = engine.offloads, "netstack started");
+        (engine, problems)
+    }
+
+    /// The ICMP socket that receives echo replies smoltcp reassembled from fragments.
+    fn echo_socket(&mut self) -> Option<SocketHandle> {
+        use smoltcp::socket::icmp;
+        let meta = || vec![icmp::PacketMetadata::EMPTY; 8];
+        let mut sock = icmp::Socket::new(
+            icmp::PacketBuffer::new(meta(), vec![0; 2 * 65536]),
+            icmp::PacketBuffer::new(meta(), vec![0; 1024]),
+        );
+        sock.bind(icmp::Endpoint::Ident(probe::PING_IDENT)).ok()?;
+        Some(self.sockets.add(sock))
+    }
+
+    /// Gives smoltcp the addresses of every active vmknic.
+    fn refresh_addrs(&mut self) {
+        let mut first = None;
+        let vmknics = &self.vmknics;
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            for v in vmknics.iter().filter(|v| v.active()) {
+                for a in v.cfg.addresses() {
+                    first.get_or_insert(a.addr());
+                    let cidr = IpCidr::Ipv4(Ipv4Cidr::new(a.addr(), a.prefix_len()));
+                    if addrs.push(cidr).is_err() {
+                        warn!(address = %a, "smoltcp address table full; address not local");
+                    }
+                }
+            }
+        });
+        // smoltcp only checks that *some* route exists before sending; the real decision is
+        // ours (every packet it emits goes through the routing core).
+        self.iface.routes_mut().remove_default_ipv4_route();
+        if let Some(any) = first {
+            let _ = self.iface.routes_mut().add_default_ipv4_route(any);
+        }
+    }
+
+    /// The netstack's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The routing table.
+    pub fn routing(&self) -> &RoutingTable {
+        &self.routing
+    }
+
+    /// The vmknics, in slot order (removed ones included, see [`Vmknic::present`]).
+    pub fn vmknics(&self) -> &[Vmknic<P>] {
+        &self.vmknics
+    }
+
+    /// The neighbour table.
+    pub fn neighbors(&self) -> &NeighborTable {
+        &self.neighbors
+    }
+
+    /// smoltcp's sockets, for applications.
+    pub fn sockets(&mut self) -> &mut SocketSet<'static> {
+        &mut self.sockets
+    }
+
+    /// The port of the vmknic in `slot`, for the owner's device operations.
+    pub fn port_mut(&mut self, slot: usize) -> Option<&mut P> {
+        self.vmknics.get_mut(slot)?.port.as_mut()
+    }
+
+    /// Marks the vmknic in `slot` readable (its port signalled frames).
+    pub fn set_readable(&mut self, slot: usize) {
+        if let Some(v) = self.vmknics.get_mut(slot) {
+            v.readable = true;
+        }
+    }
+
+    /// True when a port may still hold frames: the owner should not sleep.
+    pub fn has_readable(&self) -> bool {
+        self.vmknics.iter().any(|v| v.readable && v.port.is_some())
+    }
+
+    /// The earliest time the engine has work without new frames: smoltcp's timers, ARP
+    /// retries and expiries, ping and probe deadlines.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let smol = self
+            .iface
+            .poll_delay(smol_time(self.epoch, self.clock), &self.sockets)
+            .map(|d| self.clock + Duration::from_micros(d.total_micros()));
+        [
+            smol,
+            self.neighbors.next_deadline(),
+            self.probes.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Sets the time of the work that follows ([`Engine::poll_local`], socket changes): the
+    /// owner's clock, as [`Engine::turn`] does.
+    pub fn set_time(&mut self, now: Instant) {
+        self.clock = now;
+    }
+
+    /// One turn at time `now`: reads a batch from every readable port and handles each frame,
+    /// runs smoltcp and routes what it sent, then the neighbour table's retries and expiries.
+    /// Returns the frames read.
+    pub fn turn(&mut self, now: Instant) -> usize {
+        self.clock = now;
+        let mut frames = 0;
+        for i in 0..self.vmknics.len() {
+            frames += self.receive(i);
+        }
+        self.poll_local();
+        self.poll_neighbors();
+        frames
+    }
+
+    /// Reads one batch from vmknic `i`'s port and handles it.
+    fn receive(&mut self, i: usize) -> usize {
+        let mut batch = std::mem::take(&mut self.rx);
+        batch.clear();
+        if let Some(v) = self.vmknics.get_mut(i).filter(|v| v.readable) {
+            match &mut v.port {
+                Some(port) => {
+                    if let Err(e) = port.recv(&mut batch) {
+                        warn!(vmknic = %v.cfg.id, "read: {e}");
+                        v.readable = false;
+                    }
+                    // A batch that is not full emptied the port.
+                    if !batch.is_full() {
+                        v.readable = false;
+                    }
+                }
+                None => v.readable = false,
+            }
+        }
+        let n = batch.len();
+        for k in 0..n {
+            if let Some(buf) = batch.get_mut(k) {
+                self.receive_frame(i, buf);
+            }
+        }
+        self.rx = batch;
+        n
+    }
+
+    /// Handles one frame received on vmknic `i`: `hdr_and_frame` is a virtio-net header and
+    /// the frame, rewritten in place where it is forwarded. Ports call this through
+    /// [`Engine::turn`]; the per-packet benchmark calls it directly.
+    pub fn receive_frame(&mut self, i: usize, hdr_and_frame: &mut [u8]) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        v.counters.rx_packets += 1;
+        v.counters.rx_bytes += hdr_and_frame.len().saturating_sub(VNET_HDR_LEN) as u64;
+        if v.active() {
+            self.handle_frame(i, hdr_and_frame);
+        } else {
+            v.counters.drop(DropReason::Disabled);
+        }
+    }
+
+    fn count(&mut self, i: usize, reason: DropReason) {
+        if let Some(v) = self.vmknics.get_mut(i) {
+            v.counters.drop(reason);
+        }
+    }
+
+    /// The broadcast address of a connected subnet.
+    fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
+        self.vmknics.iter().filter(|v| v.active()).any(|v| {
+            v.cfg
+                .addresses()
+                .any(|a| a.prefix_len() < 31 && a.broadcast() == ip)
+        })
+    }
+
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.vmknics.iter().any(|v| v.active() && v.has_addr(ip))
+    }
+
+    /// Opens a TCP connection from the stack to `remote`. The source address is the egress
+    /// vmknic's, as the routing core chooses it, or `via`'s when given (ESX `-I vmkN`).
+    pub fn tcp_connect(
+        &mut self,
+        remote: SocketAddrV4,
+        via: Option<VmknicId>,
+        rx_buf: usize,
+        tx_buf: usize,
+    ) -> Result<SocketHandle, SocketError> {
+        let source = self.source_for(*remote.ip(), via)?;
+        let mut sock = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; rx_buf]),
+            tcp::SocketBuffer::new(vec![0; tx_buf]),
+        );
+        sock.set_nagle_enabled(false);
+        let port = self.ephemeral_port();
+        sock.connect(
+            self.iface.context(),
+            IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port()),
+            IpEndpoint::new(IpAddress::Ipv4(source), port),
+        )?;
+        Ok(self.sockets.add(sock))
+    }
+
+    /// Binds a UDP socket on the source address the routing core picks for `toward`.
+    pub fn udp_bind(
+        &mut self,
+        toward: Ipv4Addr,
+        via: Option<VmknicId>,
+        port: u16,
+    ) -> Result<SocketHandle, SocketError> {
+        let source = self.source_for(toward, via)?;
+        let meta = || vec![udp::PacketMetadata::EMPTY; 64];
+        let mut sock = udp::Socket::new(
+            udp::PacketBuffer::new(meta(), vec![0; 65536]),
+            udp::PacketBuffer::new(meta(), vec![0; 65536]),
+        );
+        let port = if port == 0 {
+            self.ephemeral_port()
+        } else {
+            port
+        };
+        sock.bind(IpEndpoint::new(IpAddress::Ipv4(source), port))?;
+        Ok(self.sockets.add(sock))
+    }
+
+    fn ephemeral_port(&mut self) -> u16 {
+        let p = self.next_port;
+        self.next_port = if p == u16::MAX { 49152 } else { p + 1 };
+        p
+    }
+
+    /// The source address for traffic to `dst`: the egress vmknic's (or `via`'s) address.
+    pub fn source_for(
+        &self,
+        dst: Ipv4Addr,
+        via: Option<VmknicId>,
+    ) -> Result<Ipv4Addr, SocketError> {
+        match via {
+            Some(id) => self
+                .vmknics
+                .iter()
+                .find(|v| v.cfg.id == id && v.active())
+                .map(|v| v.addr_toward(dst))
+                .ok_or(SocketError::NoVmknic(id)),
+            None => Ok(self.routing.explain(dst)?.source),
+        }
+    }
+}
+
+/// smoltcp's time for `now`, counted from `epoch`.
+fn smol_time(epoch: Instant, now: Instant) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(now.saturating_duration_since(epoch).as_micros() as i64)
+}
+
+/// The index of an enabled vmknic.
+fn index_of<P: Port>(vmknics: &[Vmknic<P>], id: VmknicId) -> Option<usize> {
+    vmknics.iter().position(|v| v.cfg.id == id && v.active())
+}
+
+impl<P> Drop for Engine<P> {
+    fn drop(&mut self) {
+        for v in &mut self.vmknics {
+            if v.port.take().is_some() {
+                let c = v.counters.view();
+                let drops: Vec<String> = c.drops.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+                info!(
+                    vmknic = %v.cfg.id,
+                    tap = %v.cfg.tap,
+                    rx_packets = c.rx_packets,
+                    rx_bytes = c.rx_bytes,
+                    tx_packets = c.tx_packets,
+                    tx_bytes = c.tx_bytes,
+                    forwarded = c.forwarded,
+                    delivered = c.delivered,
+                    icmp_errors = c.icmp_errors,
+                    drops = %drops.join(","),
+                    "vmknic down"
+                );
+            }
+        }
+    }
+}
+
+impl<P> std::fmt::Debug for Engine<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("name", &self.name)
+            .field("forwarding", &self.forwarding)
+            .field("vmknics", &self.vmknics.len())
+            .finish()
+    }
+}
+
+/// Broadcasts an ARP request for `target` from vmknic `v`.
+fn arp_request<P: Port>(v: &mut Vmknic<P>, frame: &mut [u8], target: Ipv4Addr) {
+    let src = v.addr_toward(target);
+    let n = arp_wire::write_request(frame, v.cfg.mac, src, target);
+    if n > 0 {
+        v.send(&frame[..n]);
+    }
+}

@@ -1,0 +1,732 @@
+//! The engine's stages on in-memory ports, byte-exact, no root: forwarding (TTL and checksum,
+//! MAC rewrite), ICMP errors, the ARP queue and its timeout on a fake clock, fragmentation,
+//! martians, ARP rules, local delivery into smoltcp, and super-frames, each drop counted by
+//! its reason.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr};
+use vmkstack_vmknic::arp::{ArpOp, ArpRepr, ARP_FRAME_LEN};
+use vmkstack_vmknic::eth::{write_header, DropReason, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
+use vmkstack_vmknic::{MacAddr, MemPort, VnetHdr, VNET_HDR_LEN};
+
+use super::Engine;
+use crate::config::Config;
+
+const VMK0_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const VMK1_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+const VMK0_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
+const VMK1_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x11]);
+/// A host on vmk0's wire.
+const HOST0: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const HOST0_MAC: MacAddr = MacAddr([0x02, 0xaa, 0, 0, 0, 2]);
+/// A host on vmk1's wire.
+const HOST1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+const HOST1_MAC: MacAddr = MacAddr([0x02, 0xbb, 0, 0, 0, 2]);
+/// The default gateway, on vmk1's wire.
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
+const GATEWAY_MAC: MacAddr = MacAddr([0x02, 0xbb, 0, 0, 0, 0xfe]);
+/// Beyond the default gateway.
+const REMOTE: Ipv4Addr = Ipv4Addr::new(198, 19, 5, 5);
+
+/// Two vmknics, forwarding on, the default gateway on vmk1's subnet unless `extra` says
+/// otherwise.
+fn config(gateway: bool, offloads: bool, vmk1_mtu: u16, extra: &str) -> Config {
+    let gw = if gateway {
+        format!("default_gateway = \"{GATEWAY}\"")
+    } else {
+        String::new()
+    };
+    let text = format!(
+        r#"
+forwarding = true
+offloads = {offloads}
+{gw}
+{extra}
+
+[[vmknic]]
+name = "vmk0"
+portgroup = "A"
+ip = "{VMK0_IP}/24"
+mac = "{VMK0_MAC}"
+
+[[vmknic]]
+name = "vmk1"
+portgroup = "B"
+ip = "{VMK1_IP}/24"
+mac = "{VMK1_MAC}"
+mtu = {vmk1_mtu}
+"#
+    );
+    match Config::parse(&text, "test.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("test configuration: {e}"),
+    }
+}
+
+/// An engine on two in-memory ports and a fake clock.
+struct Lab {
+    engine: Engine<MemPort>,
+    now: Instant,
+}
+
+impl Lab {
+    fn new(cfg: &Config, offload: [bool; 2]) -> Lab {
+        let now = Instant::now();
+        let ports = offload.map(MemPort::new);
+        let (engine, _) = Engine::new(cfg, ports, now);
+        let mut lab = Lab { engine, now };
+        // The gratuitous ARPs of start-up.
+        for i in 0..2 {
+            assert_eq!(lab.sent(i).len(), 1, "one gratuitous ARP on vmk{i}");
+        }
+        lab
+    }
+
+    /// The usual lab: offloads off, the gateway on vmk1, MTU 1500.
+    fn plain() -> Lab {
+        Lab::new(&config(true, false, 1500, ""), [false, false])
+    }
+
+    fn port(&mut self, i: usize) -> &mut MemPort {
+        match self.engine.port_mut(i) {
+            Some(p) => p,
+            None => panic!("no port {i}"),
+        }
+    }
+
+    /// Queues a frame on vmknic `i`'s wire and runs one turn.
+    fn receive(&mut self, i: usize, frame: &[u8]) {
+        self.port(i).inject(frame);
+        self.turn();
+    }
+
+    fn turn(&mut self) {
+        self.engine.set_readable(0);
+        self.engine.set_readable(1);
+        self.engine.turn(self.now);
+    }
+
+    /// Moves the fake clock and runs a turn.
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.turn();
+    }
+
+    /// The frames sent on vmknic `i` since the last call.
+    fn sent(&mut self, i: usize) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| self.port(i).take_frame()).collect()
+    }
+
+    fn drops(&self, i: usize, reason: DropReason) -> u64 {
+        self.engine.vmknics()[i].counters.drops(reason)
+    }
+
+    fn total_drops(&self, i: usize) -> u64 {
+        self.engine.vmknics()[i].counters.total_drops()
+    }
+
+    /// Teaches the engine a neighbour: an ARP request from it for our address on vmknic `i`
+    /// (answered; the reply is discarded).
+    fn learn(&mut self, i: usize, ip: Ipv4Addr, mac: MacAddr) {
+        let ours = [VMK0_IP, VMK1_IP][i];
+        self.receive(i, &arp(ArpOp::Request, mac, ip, MacAddr([0; 6]), ours));
+        assert_eq!(self.sent(i).len(), 1, "ARP reply");
+    }
+}
+
+fn arp(op: ArpOp, smac: MacAddr, sip: Ipv4Addr, tmac: MacAddr, tip: Ipv4Addr) -> Vec<u8> {
+    let repr = ArpRepr {
+        operation: op,
+        source_mac: smac,
+        source_ip: sip,
+        target_mac: tmac,
+        target_ip: tip,
+    };
+    let mut f = vec![0; ARP_FRAME_LEN];
+    let dst = if op == ArpOp::Request {
+        MacAddr::BROADCAST
+    } else {
+        tmac
+    };
+    assert_eq!(repr.emit_frame(&mut f, dst, smac), ARP_FRAME_LEN);
+    f
+}
+
+/// An IPv4 datagram with a valid header checksum; `payload` follows the header.
+fn ipv4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: IpProtocol,
+    ttl: u8,
+    df: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: proto,
+        payload_len: payload.len(),
+        hop_limit: ttl,
+    };
+    let mut buf = vec![0; 20 + payload.len()];
+    let mut p = Ipv4Packet::new_unchecked(&mut buf);
+    repr.emit(&mut p, &ChecksumCapabilities::default());
+    p.set_ident(0x1234);
+    p.set_dont_frag(df);
+    p.payload_mut().copy_from_slice(payload);
+    p.fill_checksum();
+    buf
+}
+
+/// A UDP datagram (checksum 0, "none") with `len` bytes of counting payload.
+fn udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, df: bool, len: usize) -> Vec<u8> {
+    let mut u = vec![0; 8 + len];
+    u[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    u[2..4].copy_from_slice(&5001u16.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+    for (k, b) in u[8..].iter_mut().enumerate() {
+        *b = k as u8;
+    }
+    ipv4(src, dst, IpProtocol::Udp, ttl, df, &u)
+}
+
+fn eth(dst: MacAddr, src: MacAddr, ip: &[u8]) -> Vec<u8> {
+    let mut f = vec![0; ETH_HDR + ip.len()];
+    write_header(&mut f, dst, src, ETHERTYPE_IPV4);
+    f[ETH_HDR..].copy_from_slice(ip);
+    f
+}
+
+/// The IP datagram of an Ethernet frame, checked to be IPv4 with a valid header checksum.
+fn ip_of(frame: &[u8]) -> Ipv4Packet<&[u8]> {
+    assert_eq!(
+        &frame[12..14],
+        &ETHERTYPE_IPV4.to_be_bytes(),
+        "an IPv4 frame"
+    );
+    let p = match Ipv4Packet::new_checked(&frame[ETH_HDR..]) {
+        Ok(p) => p,
+        Err(e) => panic!("bad IPv4 packet: {e}"),
+    };
+    assert!(p.verify_checksum(), "IPv4 header checksum");
+    p
+}
+
+/// Checks an ICMP error frame sent to HOST0 from `from` and returns (type, code, bytes 4..8
+/// of the ICMP header, the quoted datagram).
+fn icmp_error(frame: &[u8], from: Ipv4Addr) -> (u8, u8, [u8; 4], Vec<u8>) {
+    assert_eq!(&frame[..6], &HOST0_MAC.0, "to the sender's MAC");
+    assert_eq!(&frame[6..12], &VMK0_MAC.0, "from vmk0");
+    let ip = ip_of(frame);
+    assert_eq!(ip.src_addr(), from);
+    assert_eq!(ip.dst_addr(), HOST0);
+    assert_eq!(ip.next_header(), IpProtocol::Icmp);
+    let icmp = ip.payload();
+    assert_eq!(smoltcp::wire::checksum::data(icmp), 0xffff, "ICMP checksum");
+    let rest = [icmp[4], icmp[5], icmp[6], icmp[7]];
+    (icmp[0], icmp[1], rest, icmp[8..].to_vec())
+}
+
+#[test]
+fn test_forward_rewrites_ttl_checksum_and_macs() {
+    let mut lab = Lab::plain();
+    lab.learn(1, HOST1, HOST1_MAC);
+    let pkt = udp(HOST0, HOST1, 64, true, 100);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+
+    // Byte-exact: only the MACs, the TTL and the header checksum change.
+    let mut want = eth(HOST1_MAC, VMK1_MAC, &pkt);
+    want[ETH_HDR + 8] = 63;
+    let mut p = Ipv4Packet::new_unchecked(&mut want[ETH_HDR..]);
+    p.fill_checksum();
+    assert_eq!(lab.sent(1), vec![want]);
+    assert!(lab.sent(0).is_empty());
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!(
+        (c.forwarded, c.tx_packets),
+        (1, 3),
+        "gratuitous ARP, ARP reply, the frame"
+    );
+    assert_eq!(lab.engine.vmknics()[0].counters.rx_packets, 1);
+    assert_eq!(lab.total_drops(0) + lab.total_drops(1), 0);
+}
+
+#[test]
+fn test_forward_ethernet_padding_is_cut() {
+    let mut lab = Lab::plain();
+    lab.learn(1, HOST1, HOST1_MAC);
+    // A short datagram padded to Ethernet's 60-byte minimum leaves without the padding.
+    let pkt = udp(HOST0, HOST1, 64, false, 4);
+    let mut frame = eth(VMK0_MAC, HOST0_MAC, &pkt);
+    frame.resize(60, 0xee);
+    lab.receive(0, &frame);
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].len(), ETH_HDR + pkt.len());
+}
+
+#[test]
+fn test_time_exceeded() {
+    let mut lab = Lab::plain();
+    lab.learn(0, HOST0, HOST0_MAC);
+    lab.learn(1, HOST1, HOST1_MAC);
+    let pkt = udp(HOST0, HOST1, 1, false, 100);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+    assert!(lab.sent(1).is_empty(), "not forwarded");
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    let (ty, code, _, quoted) = icmp_error(&sent[0], VMK0_IP);
+    assert_eq!((ty, code), (11, 0), "Time Exceeded in transit");
+    // RFC 1812 4.3.2.3: the IP header and at least 8 bytes of the datagram, as received.
+    assert!(quoted.len() >= 28 && pkt.starts_with(&quoted[..28]));
+    assert_eq!(lab.drops(0, DropReason::TtlExceeded), 1);
+    assert_eq!(lab.engine.vmknics()[0].counters.icmp_errors, 1);
+}
+
+#[test]
+fn test_net_unreachable_without_a_route() {
+    let mut lab = Lab::new(&config(false, false, 1500, ""), [false, false]);
+    lab.learn(0, HOST0, HOST0_MAC);
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, REMOTE, 64, false, 10)),
+    );
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    let (ty, code, _, _) = icmp_error(&sent[0], VMK0_IP);
+    assert_eq!((ty, code), (3, 0), "Net Unreachable");
+    assert_eq!(lab.drops(0, DropReason::NoRoute), 1);
+    assert!(lab.sent(1).is_empty());
+}
+
+#[test]
+fn test_arp_queue_sends_the_first_packet_once_resolved() {
+    let mut lab = Lab::plain();
+    let pkt = udp(HOST0, REMOTE, 64, false, 50);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+    // The gateway is unknown: an ARP request goes out, the packet waits.
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(&sent[0][12..14], &ETHERTYPE_ARP.to_be_bytes());
+    let req = ArpRepr::parse(&sent[0][ETH_HDR..]).ok();
+    assert_eq!(
+        req.map(|r| (r.operation, r.source_ip, r.target_ip)),
+        Some((ArpOp::Request, VMK1_IP, GATEWAY))
+    );
+    // The reply releases it, rewritten for the gateway.
+    lab.receive(
+        1,
+        &arp(ArpOp::Reply, GATEWAY_MAC, GATEWAY, VMK1_MAC, VMK1_IP),
+    );
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 1, "the queued packet");
+    assert_eq!(&sent[0][..6], &GATEWAY_MAC.0);
+    assert_eq!(ip_of(&sent[0]).hop_limit(), 63);
+    assert_eq!(ip_of(&sent[0]).dst_addr(), REMOTE);
+    assert_eq!(lab.engine.vmknics()[1].counters.forwarded, 1);
+}
+
+#[test]
+fn test_host_unreachable_after_arp_gives_up() {
+    let mut lab = Lab::plain();
+    lab.learn(0, HOST0, HOST0_MAC);
+    let silent = Ipv4Addr::new(198, 18, 1, 77);
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, silent, 64, false, 10)),
+    );
+    assert_eq!(lab.sent(1).len(), 1, "first ARP request");
+    // Retries at 0.5 s and 1.5 s; the neighbour fails at 3.5 s (NeighborConfig's default).
+    lab.advance(Duration::from_millis(600));
+    assert_eq!(lab.sent(1).len(), 1, "first retry");
+    lab.advance(Duration::from_millis(1000));
+    assert_eq!(lab.sent(1).len(), 1, "second retry");
+    assert!(lab.sent(0).is_empty(), "no error yet");
+    lab.advance(Duration::from_millis(2000));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    let (ty, code, _, _) = icmp_error(&sent[0], VMK0_IP);
+    assert_eq!((ty, code), (3, 1), "Host Unreachable");
+    assert_eq!(lab.drops(1, DropReason::NeighborUnreachable), 1);
+    assert!(lab.sent(1).is_empty(), "nothing forwarded");
+}
+
+#[test]
+fn test_fragmentation_needed_with_df() {
+    let mut lab = Lab::new(&config(true, false, 1400, ""), [false, false]);
+    lab.learn(0, HOST0, HOST0_MAC);
+    lab.learn(1, HOST1, HOST1_MAC);
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, HOST1, 64, true, 1472)),
+    );
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    let (ty, code, rest, _) = icmp_error(&sent[0], VMK0_IP);
+    assert_eq!((ty, code), (3, 4), "Fragmentation Needed");
+    assert_eq!(
+        u16::from_be_bytes([rest[2], rest[3]]),
+        1400,
+        "next-hop MTU (RFC 1191)"
+    );
+    assert_eq!(lab.drops(0, DropReason::TooBig), 1);
+    assert!(lab.sent(1).is_empty());
+}
+
+#[test]
+fn test_fragmentation_without_df() {
+    let mut lab = Lab::new(&config(true, false, 1400, ""), [false, false]);
+    lab.learn(1, HOST1, HOST1_MAC);
+    let pkt = udp(HOST0, HOST1, 64, false, 1472);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 2, "two fragments");
+    let mut payload = Vec::new();
+    for (k, f) in sent.iter().enumerate() {
+        let ip = ip_of(f);
+        assert!(usize::from(ip.total_len()) <= 1400);
+        assert_eq!(ip.hop_limit(), 63);
+        assert_eq!(ip.more_frags(), k == 0);
+        assert_eq!(usize::from(ip.frag_offset()), payload.len());
+        payload.extend_from_slice(ip.payload());
+    }
+    assert_eq!(payload, pkt[20..], "the datagram, reassembled");
+    assert_eq!(lab.engine.vmknics()[1].counters.forwarded, 1);
+}
+
+#[test]
+fn test_martians_are_dropped_and_counted() {
+    let mut lab = Lab::plain();
+    lab.learn(0, HOST0, HOST0_MAC);
+    lab.learn(1, HOST1, HOST1_MAC);
+    let cases = [
+        (
+            Ipv4Addr::new(127, 0, 0, 1),
+            HOST1,
+            VMK0_MAC,
+            "loopback source",
+        ),
+        (VMK1_IP, HOST1, VMK0_MAC, "our own address as source"),
+        (
+            Ipv4Addr::new(198, 18, 0, 255),
+            HOST1,
+            VMK0_MAC,
+            "directed broadcast source",
+        ),
+        (
+            HOST0,
+            Ipv4Addr::new(198, 18, 1, 255),
+            VMK0_MAC,
+            "directed broadcast destination",
+        ),
+        (
+            HOST0,
+            Ipv4Addr::new(224, 0, 0, 5),
+            VMK0_MAC,
+            "multicast destination",
+        ),
+        (
+            HOST0,
+            Ipv4Addr::new(0, 1, 2, 3),
+            VMK0_MAC,
+            "0/8 destination",
+        ),
+        (
+            HOST0,
+            HOST1,
+            MacAddr::BROADCAST,
+            "unicast IP in a link-layer broadcast",
+        ),
+    ];
+    for (n, (src, dst, l2, what)) in cases.into_iter().enumerate() {
+        lab.receive(0, &eth(l2, HOST0_MAC, &udp(src, dst, 64, false, 10)));
+        assert_eq!(lab.drops(0, DropReason::Martian), n as u64 + 1, "{what}");
+        assert!(
+            lab.sent(0).is_empty() && lab.sent(1).is_empty(),
+            "{what}: nothing sent"
+        );
+    }
+    assert_eq!(lab.engine.vmknics()[1].counters.forwarded, 0);
+}
+
+#[test]
+fn test_malformed_and_refused_packets_are_counted() {
+    let mut lab = Lab::plain();
+    lab.learn(1, HOST1, HOST1_MAC);
+    let good = udp(HOST0, HOST1, 64, false, 10);
+    let mut bad_sum = good.clone();
+    bad_sum[10] ^= 0xff;
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &bad_sum));
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 1);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &good[..15]));
+    assert_eq!(lab.drops(0, DropReason::Truncated), 1);
+    let mut not_for_us = eth(VMK0_MAC, HOST0_MAC, &good);
+    not_for_us[..6].copy_from_slice(&HOST1_MAC.0);
+    lab.receive(0, &not_for_us);
+    assert_eq!(lab.drops(0, DropReason::NotForUs), 1);
+    let mut ipv6 = eth(VMK0_MAC, HOST0_MAC, &good);
+    ipv6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    lab.receive(0, &ipv6);
+    assert_eq!(lab.drops(0, DropReason::UnknownEthertype), 1);
+    // IP options (a record-route option padded to 4 bytes) are not forwarded.
+    let mut opts = good.clone();
+    opts.splice(20..20, [7, 3, 4, 0]);
+    opts[0] = 0x46;
+    let len = opts.len() as u16;
+    opts[2..4].copy_from_slice(&len.to_be_bytes());
+    Ipv4Packet::new_unchecked(&mut opts[..]).fill_checksum();
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &opts));
+    assert_eq!(lab.drops(0, DropReason::IpOptions), 1);
+    assert!(lab.sent(1).is_empty(), "none of them forwarded");
+}
+
+#[test]
+fn test_forwarding_off() {
+    let mut cfg = config(true, false, 1500, "");
+    cfg.forwarding = false;
+    let mut lab = Lab::new(&cfg, [false, false]);
+    lab.learn(1, HOST1, HOST1_MAC);
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, HOST1, 64, false, 10)),
+    );
+    assert_eq!(lab.drops(0, DropReason::ForwardingOff), 1);
+    assert!(lab.sent(1).is_empty());
+}
+
+#[test]
+fn test_arp_answers_only_for_our_addresses_and_learns_on_subnet() {
+    let mut lab = Lab::plain();
+    // A request for our address: answered, and the asker is learned.
+    lab.receive(
+        0,
+        &arp(ArpOp::Request, HOST0_MAC, HOST0, MacAddr([0; 6]), VMK0_IP),
+    );
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(&sent[0][..6], &HOST0_MAC.0, "unicast to the asker");
+    let reply = ArpRepr::parse(&sent[0][ETH_HDR..]).ok();
+    let want = ArpRepr {
+        operation: ArpOp::Reply,
+        source_mac: VMK0_MAC,
+        source_ip: VMK0_IP,
+        target_mac: HOST0_MAC,
+        target_ip: HOST0,
+    };
+    assert_eq!(reply, Some(want));
+    let now = lab.now;
+    let known = |lab: &Lab, ip| lab.engine.neighbors().lookup_on(ip, 0, now);
+    assert_eq!(known(&lab, HOST0), Some(HOST0_MAC));
+
+    // A request for another host's address: not answered (never proxy ARP).
+    let other = Ipv4Addr::new(198, 18, 0, 3);
+    lab.receive(
+        0,
+        &arp(ArpOp::Request, HOST0_MAC, HOST0, MacAddr([0; 6]), other),
+    );
+    assert!(lab.sent(0).is_empty());
+    assert_eq!(lab.drops(0, DropReason::ArpNotForUs), 1);
+
+    // A sender from another vmknic's subnet is not learned on this wire.
+    let stray = Ipv4Addr::new(198, 18, 1, 50);
+    lab.receive(
+        0,
+        &arp(ArpOp::Request, HOST0_MAC, stray, MacAddr([0; 6]), VMK0_IP),
+    );
+    assert_eq!(lab.sent(0).len(), 1, "answered");
+    assert_eq!(known(&lab, stray), None);
+    assert!(lab
+        .engine
+        .neighbors()
+        .entries(now)
+        .iter()
+        .all(|e| e.ip != stray));
+
+    // Malformed ARP.
+    let mut bad = arp(ArpOp::Request, HOST0_MAC, HOST0, MacAddr([0; 6]), VMK0_IP);
+    bad[ETH_HDR + 4] = 8; // hardware address length
+    lab.receive(0, &bad);
+    assert_eq!(lab.drops(0, DropReason::BadArp), 1);
+}
+
+#[test]
+fn test_echo_request_is_answered_by_smoltcp_and_routed_back() {
+    let mut lab = Lab::plain();
+    lab.learn(0, HOST0, HOST0_MAC);
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 7];
+    icmp.extend_from_slice(b"vmkstack echo");
+    let sum = !smoltcp::wire::checksum::data(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let pkt = ipv4(HOST0, VMK0_IP, IpProtocol::Icmp, 64, false, &icmp);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1, "the echo reply");
+    assert_eq!(&sent[0][..12], &[HOST0_MAC.0, VMK0_MAC.0].concat()[..]);
+    let ip = ip_of(&sent[0]);
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK0_IP, HOST0));
+    let reply = ip.payload();
+    assert_eq!(reply[0], 0, "echo reply");
+    assert_eq!(
+        &reply[4..],
+        &icmp[4..],
+        "identifier, sequence and data echoed"
+    );
+    assert_eq!(smoltcp::wire::checksum::data(reply), 0xffff);
+    assert_eq!(lab.engine.vmknics()[0].counters.delivered, 1);
+    assert!(lab.sent(1).is_empty());
+}
+
+#[test]
+fn test_tcp_to_a_closed_port_gets_a_reset_from_the_right_vmknic() {
+    let mut lab = Lab::plain();
+    lab.learn(1, HOST1, HOST1_MAC);
+    // A SYN from HOST1 to vmk0's address arrives on vmk1: the RST leaves by vmk1, the way
+    // the routing core sends it, from vmk0's address.
+    let mut syn = vec![0u8; 20];
+    syn[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    syn[2..4].copy_from_slice(&3260u16.to_be_bytes());
+    syn[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    syn[12] = 5 << 4;
+    syn[13] = 0x02; // SYN
+    syn[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    let sum = tcp_checksum(HOST1, VMK0_IP, &syn);
+    syn[16..18].copy_from_slice(&sum.to_be_bytes());
+    let pkt = ipv4(HOST1, VMK0_IP, IpProtocol::Tcp, 64, true, &syn);
+    lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &pkt));
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 1, "a reset");
+    let ip = ip_of(&sent[0]);
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK0_IP, HOST1));
+    let tcp = ip.payload();
+    assert_eq!(tcp[13] & 0x04, 0x04, "RST");
+    assert_eq!(&tcp[8..12], &1001u32.to_be_bytes(), "acknowledges the SYN");
+    assert_eq!(tcp_checksum(VMK0_IP, HOST1, tcp), 0, "valid TCP checksum");
+}
+
+/// The one's complement TCP checksum of `tcp` with its pseudo-header (0 when valid).
+fn tcp_checksum(src: Ipv4Addr, dst: Ipv4Addr, tcp: &[u8]) -> u16 {
+    !pseudo_sum(src, dst, tcp.len(), tcp)
+}
+
+/// The pseudo-header sum plus `data`, folded, not complemented.
+fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, len: usize, data: &[u8]) -> u16 {
+    let mut pseudo = Vec::with_capacity(12 + data.len());
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&[0, 6]);
+    pseudo.extend_from_slice(&(len as u16).to_be_bytes());
+    pseudo.extend_from_slice(data);
+    smoltcp::wire::checksum::data(&pseudo)
+}
+
+/// A TCP/IPv4 super-frame of `payload` bytes from HOST0 to HOST1 as an offloading TAP hands
+/// it over: a virtio-net header asking for TSO at `mss`, the TCP checksum field holding the
+/// pseudo-header sum only.
+fn super_frame(payload: usize, mss: u16) -> Vec<u8> {
+    let mut tcp = vec![0u8; 20 + payload];
+    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&7777u32.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+    tcp[14..16].copy_from_slice(&512u16.to_be_bytes());
+    for (k, b) in tcp[20..].iter_mut().enumerate() {
+        *b = (k % 251) as u8;
+    }
+    let partial = pseudo_sum(HOST0, HOST1, tcp.len(), &[]);
+    tcp[16..18].copy_from_slice(&partial.to_be_bytes());
+    let ip = ipv4(HOST0, HOST1, IpProtocol::Tcp, 64, true, &tcp);
+    let hdr = VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV4,
+        hdr_len: (ETH_HDR + 40) as u16,
+        gso_size: mss,
+        csum_start: (ETH_HDR + 20) as u16,
+        csum_offset: 16,
+    };
+    let mut out = vec![0; VNET_HDR_LEN];
+    hdr.write(&mut out);
+    out.extend_from_slice(&eth(VMK0_MAC, HOST0_MAC, &ip));
+    out
+}
+
+#[test]
+fn test_super_frame_forwarded_whole_to_an_offloading_port() {
+    let mut lab = Lab::new(&config(true, true, 1500, ""), [true, true]);
+    lab.learn(1, HOST1, HOST1_MAC);
+    let sf = super_frame(4000, 1448);
+    lab.port(0).inject_offloaded(&sf);
+    lab.turn();
+    let out = lab.port(1).tx.pop_front();
+    let Some(out) = out else {
+        panic!("nothing forwarded")
+    };
+    // The header goes as it came; the frame has new MACs and TTL 63.
+    assert_eq!(VnetHdr::read(&out), VnetHdr::read(&sf));
+    assert_eq!(out.len(), sf.len());
+    assert_eq!(
+        &out[VNET_HDR_LEN..VNET_HDR_LEN + 12],
+        &[HOST1_MAC.0, VMK1_MAC.0].concat()[..]
+    );
+    assert_eq!(ip_of(&out[VNET_HDR_LEN..]).hop_limit(), 63);
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 1, 0));
+}
+
+#[test]
+fn test_super_frame_segmented_for_a_plain_port() {
+    let mut lab = Lab::new(&config(true, true, 1500, ""), [true, false]);
+    lab.learn(1, HOST1, HOST1_MAC);
+    lab.port(0).inject_offloaded(&super_frame(4000, 1448));
+    lab.turn();
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 3, "4000 bytes at 1448 per segment");
+    let mut data = Vec::new();
+    for f in &sent {
+        let ip = ip_of(f);
+        assert!(usize::from(ip.total_len()) <= 1500);
+        assert_eq!(ip.hop_limit(), 63);
+        let tcp = ip.payload();
+        assert_eq!(
+            tcp_checksum(HOST0, HOST1, tcp),
+            0,
+            "each segment's checksum is complete"
+        );
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        assert_eq!(seq as usize, 7777 + data.len());
+        data.extend_from_slice(&tcp[20..]);
+    }
+    let want: Vec<u8> = (0..4000).map(|k| (k % 251) as u8).collect();
+    assert_eq!(data, want, "the payload, in order");
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 0, 1));
+}
+
+#[test]
+fn test_bad_offload_header_is_dropped() {
+    let mut lab = Lab::new(&config(true, true, 1500, ""), [true, true]);
+    lab.learn(1, HOST1, HOST1_MAC);
+    let mut sf = super_frame(4000, 1448);
+    sf[1] = 3; // GSO UDP: never enabled
+    lab.port(0).inject_offloaded(&sf);
+    lab.turn();
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 1);
+    assert!(lab.sent(1).is_empty());
+}
+
+#[test]
+fn test_disabled_vmknic_drops_what_it_receives() {
+    let mut lab = Lab::plain();
+    assert!(lab
+        .engine
+        .set_vmknic_enabled(vmkstack_routing::VmknicId(0), false));
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, HOST1, 64, false, 10)),
+    );
+    assert_eq!(lab.drops(0, DropReason::Disabled), 1);
+    assert!(lab.sent(1).is_empty());
+}

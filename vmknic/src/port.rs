@@ -1,0 +1,296 @@
+//! The seam between the data plane and a vmknic's wire: a [`Port`] receives batches of frames
+//! into an [`RxBatch`] the data plane owns and sends frames one at a time.
+//!
+//! Every frame crosses the seam in the layout of a TAP opened with `IFF_VNET_HDR`: a
+//! virtio-net header (all zero for a plain frame, see [`crate::vnet`]) and the Ethernet frame
+//! right after it. Two backends implement it: the [`Tap`] (one `read`/`write` system call per
+//! frame) and [`MemPort`], two in-memory queues (as smoltcp's `TestingDevice`) that unit tests
+//! and the per-packet benchmark drive without root.
+//!
+//! The batch is the data plane's memory, not the port's: a backend that completes several
+//! reads at once (io_uring with a provided-buffer ring, a multi-queue TAP) fills the same slots,
+//! and the stages never see which backend filled them.
+
+use std::collections::VecDeque;
+use std::io;
+
+use crate::tap::Tap;
+use crate::vnet::VNET_HDR_LEN;
+
+/// A vmknic's wire, as the data plane sees it.
+pub trait Port {
+    /// True when frames carry a meaningful virtio-net header: the port takes partial
+    /// checksums and TCP super-frames ([`Port::send_offloaded`]) and may hand them out.
+    fn offload(&self) -> bool;
+
+    /// Fills free slots of `batch` with received frames, each as a virtio-net header and its
+    /// frame, until the batch is full or nothing more is waiting. Returns how many it added;
+    /// fewer than the batch had room for means the port is drained for now.
+    fn recv(&mut self, batch: &mut RxBatch) -> io::Result<usize>;
+
+    /// Sends one plain frame (complete checksums, no segmentation). `Ok(false)` when the port
+    /// cannot take it now (a full queue): the caller counts a drop.
+    fn send(&mut self, frame: &[u8]) -> io::Result<bool>;
+
+    /// Sends a virtio-net header and its frame as [`Port::recv`] lays them out: a partial
+    /// checksum or a super-frame goes as it is. Only for a port with [`Port::offload`].
+    fn send_offloaded(&mut self, hdr_and_frame: &[u8]) -> io::Result<bool>;
+}
+
+/// Received frames waiting for the data plane: fixed slots allocated once, each a virtio-net
+/// header plus the largest frame (a 64 KiB TCP super-frame). A batch also stops taking frames
+/// once it holds `byte_budget` bytes, so that a burst of super-frames is handled while it is
+/// still in the cache.
+#[derive(Debug, Default)]
+pub struct RxBatch {
+    data: Box<[u8]>,
+    lens: Box<[usize]>,
+    slot: usize,
+    count: usize,
+    bytes: usize,
+    byte_budget: usize,
+}
+
+impl RxBatch {
+    /// `slots` slots of `slot` bytes each (a header included); full at `byte_budget` bytes.
+    pub fn new(slots: usize, slot: usize, byte_budget: usize) -> RxBatch {
+        RxBatch {
+            data: vec![0; slots * slot].into_boxed_slice(),
+            lens: vec![0; slots].into_boxed_slice(),
+            slot,
+            count: 0,
+            bytes: 0,
+            byte_budget,
+        }
+    }
+
+    /// Frames in the batch.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no frame waits.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// True when the batch takes no more frames (every slot used, or the byte budget spent).
+    pub fn is_full(&self) -> bool {
+        self.count >= self.lens.len() || self.bytes >= self.byte_budget
+    }
+
+    /// Empties the batch (the slots stay allocated).
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.bytes = 0;
+    }
+
+    /// Lets `read` fill the next free slot; it returns the length it wrote (header
+    /// included), or `None` when nothing was waiting. The frame is kept when that length
+    /// holds at least a header. Nothing happens on a full batch.
+    pub fn fill<E>(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> Result<Option<usize>, E>,
+    ) -> Result<Option<usize>, E> {
+        if self.is_full() {
+            return Ok(None);
+        }
+        let start = self.count * self.slot;
+        let Some(slot) = self.data.get_mut(start..start + self.slot) else {
+            return Ok(None);
+        };
+        let n = read(slot)?;
+        if let Some(n) = n {
+            let n = n.clamp(VNET_HDR_LEN, self.slot);
+            self.lens[self.count] = n;
+            self.count += 1;
+            self.bytes += n;
+        }
+        Ok(n)
+    }
+
+    /// Copies `hdr_and_frame` into the next free slot (truncated to a slot). False when full.
+    pub fn push(&mut self, hdr_and_frame: &[u8]) -> bool {
+        let pushed = self.fill(|slot| {
+            let n = hdr_and_frame.len().min(slot.len());
+            slot[..n].copy_from_slice(&hdr_and_frame[..n]);
+            Ok::<_, ()>(Some(n))
+        });
+        matches!(pushed, Ok(Some(_)))
+    }
+
+    /// Frame `k` with its virtio-net header, to read and rewrite in place.
+    pub fn get_mut(&mut self, k: usize) -> Option<&mut [u8]> {
+        let len = *self.lens.get(k).filter(|_| k < self.count)?;
+        let start = k * self.slot;
+        self.data.get_mut(start..start + len)
+    }
+}
+
+impl Port for Tap {
+    fn offload(&self) -> bool {
+        Tap::offload(self)
+    }
+
+    fn recv(&mut self, batch: &mut RxBatch) -> io::Result<usize> {
+        let mut n = 0;
+        while batch.fill(|slot| Tap::recv(self, slot))?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+        Tap::send(self, frame)
+    }
+
+    fn send_offloaded(&mut self, hdr_and_frame: &[u8]) -> io::Result<bool> {
+        Tap::send_offloaded(self, hdr_and_frame)
+    }
+}
+
+/// An in-memory port: frames queued in `rx` are received, frames sent land in `tx` (each with
+/// its virtio-net header, all zero for a plain frame). `tx_limit` bounds `tx` like a TAP's
+/// queue (a send to a full queue returns `Ok(false)`); with `keep_tx` off, sent frames are only
+/// counted, which lets a benchmark run without an allocation per packet.
+#[derive(Debug, Clone)]
+pub struct MemPort {
+    /// Frames waiting to be received, each a virtio-net header and a frame.
+    pub rx: VecDeque<Vec<u8>>,
+    /// Frames sent, each a virtio-net header and a frame.
+    pub tx: VecDeque<Vec<u8>>,
+    /// Frames sent (kept or not).
+    pub sent: u64,
+    /// Most frames `tx` holds before sends are refused.
+    pub tx_limit: usize,
+    /// Keep the frames sent in `tx`.
+    pub keep_tx: bool,
+    offload: bool,
+}
+
+impl MemPort {
+    /// An empty port, with or without offloads.
+    pub fn new(offload: bool) -> MemPort {
+        MemPort {
+            rx: VecDeque::new(),
+            tx: VecDeque::new(),
+            sent: 0,
+            tx_limit: 1024,
+            keep_tx: true,
+            offload,
+        }
+    }
+
+    /// Queues a plain frame for reception (a zero virtio-net header goes before it).
+    pub fn inject(&mut self, frame: &[u8]) {
+        let mut v = vec![0; VNET_HDR_LEN];
+        v.extend_from_slice(frame);
+        self.rx.push_back(v);
+    }
+
+    /// Queues a virtio-net header and its frame for reception.
+    pub fn inject_offloaded(&mut self, hdr_and_frame: &[u8]) {
+        self.rx.push_back(hdr_and_frame.to_vec());
+    }
+
+    /// Takes the oldest frame sent, without its virtio-net header.
+    pub fn take_frame(&mut self) -> Option<Vec<u8>> {
+        let mut f = self.tx.pop_front()?;
+        f.drain(..VNET_HDR_LEN.min(f.len()));
+        Some(f)
+    }
+
+    fn store(&mut self, hdr: &[u8], frame: &[u8]) -> bool {
+        if self.keep_tx {
+            if self.tx.len() >= self.tx_limit {
+                return false;
+            }
+            let mut v = Vec::with_capacity(hdr.len() + frame.len());
+            v.extend_from_slice(hdr);
+            v.extend_from_slice(frame);
+            self.tx.push_back(v);
+        }
+        self.sent += 1;
+        true
+    }
+}
+
+impl Port for MemPort {
+    fn offload(&self) -> bool {
+        self.offload
+    }
+
+    fn recv(&mut self, batch: &mut RxBatch) -> io::Result<usize> {
+        let mut n = 0;
+        while !batch.is_full() {
+            let Some(f) = self.rx.pop_front() else {
+                break;
+            };
+            if batch.push(&f) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn send(&mut self, frame: &[u8]) -> io::Result<bool> {
+        Ok(self.store(&[0; VNET_HDR_LEN], frame))
+    }
+
+    fn send_offloaded(&mut self, hdr_and_frame: &[u8]) -> io::Result<bool> {
+        if !self.offload {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "virtio-net header on a port without offloads",
+            ));
+        }
+        let (hdr, frame) = hdr_and_frame.split_at(VNET_HDR_LEN.min(hdr_and_frame.len()));
+        Ok(self.store(hdr, frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_batch_slots_and_budget() {
+        let mut b = RxBatch::new(3, 32, 40);
+        assert!(b.push(&[1; 12]));
+        assert!(b.push(&[2; 100]), "truncated to a slot");
+        assert_eq!(b.len(), 2);
+        assert!(b.is_full(), "12 + 32 bytes reach the 40-byte budget");
+        assert!(!b.push(&[3; 12]));
+        assert_eq!(b.get_mut(0).map(|f| f.len()), Some(12));
+        assert_eq!(b.get_mut(1).map(|f| f.len()), Some(32));
+        assert!(b.get_mut(2).is_none());
+        b.clear();
+        assert!(b.is_empty());
+        assert!(b.get_mut(0).is_none());
+    }
+
+    #[test]
+    fn test_batch_short_read_keeps_a_header() {
+        let mut b = RxBatch::new(2, 32, 64);
+        assert_eq!(b.fill(|_| Ok::<_, ()>(Some(3))), Ok(Some(3)));
+        assert_eq!(b.get_mut(0).map(|f| f.len()), Some(VNET_HDR_LEN));
+        assert_eq!(b.fill(|_| Ok::<_, ()>(None)), Ok(None));
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn test_mem_port_queues() {
+        let mut p = MemPort::new(false);
+        p.inject(&[7; 20]);
+        p.inject(&[8; 20]);
+        let mut b = RxBatch::new(1, 64, 1024);
+        assert_eq!(p.recv(&mut b).ok(), Some(1), "one slot");
+        assert_eq!(b.get_mut(0).map(|f| f[VNET_HDR_LEN]), Some(7));
+        assert_eq!(p.rx.len(), 1);
+        assert!(p.send_offloaded(&[0; 30]).is_err(), "no offloads");
+        p.tx_limit = 1;
+        assert_eq!(p.send(&[9; 20]).ok(), Some(true));
+        assert_eq!(p.send(&[9; 20]).ok(), Some(false), "queue full");
+        assert_eq!(p.take_frame(), Some(vec![9; 20]));
+    }
+}
