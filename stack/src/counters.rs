@@ -1,7 +1,7 @@
 //! Per-vmknic counters: packets and bytes each way, and drops by reason.
 
+use crate::engine::DropReason;
 use serde::{Deserialize, Serialize};
-use vmkstack_vmknic::DropReason;
 
 /// Counters of one vmknic. Plain integers: only the data-plane thread writes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,8 +58,8 @@ pub struct CountersView {
 impl Counters {
     /// Counts one dropped packet.
     #[inline]
-    pub fn drop(&mut self, reason: DropReason) {
-        if let Some(c) = self.drops.get_mut(reason.index()) {
+    pub fn drop(&mut self, reason: impl Into<DropReason>) {
+        if let Some(c) = self.drops.get_mut(reason.into().index()) {
             *c += 1;
         }
     }

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use crate::eth::{
-    classify, payload, write_header, DropReason, Ingress, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR,
+    classify, payload, write_header, Ingress, LinkDrop, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR,
 };
 use crate::MacAddr;
 
@@ -71,19 +71,19 @@ fn ip_at(b: &[u8], at: usize) -> Ipv4Addr {
 impl ArpRepr {
     /// Parses the ARP packet at the front of `payload` (an Ethernet payload; trailing padding is
     /// ignored). Anything but Ethernet/IPv4 requests and replies is `BadArp`.
-    pub fn parse(payload: &[u8]) -> Result<ArpRepr, DropReason> {
-        let b = payload.first_chunk::<ARP_LEN>().ok_or(DropReason::BadArp)?;
+    pub fn parse(payload: &[u8]) -> Result<ArpRepr, LinkDrop> {
+        let b = payload.first_chunk::<ARP_LEN>().ok_or(LinkDrop::BadArp)?;
         if be16(b, field::HTYPE) != 1
             || be16(b, field::PTYPE) != ETHERTYPE_IPV4
             || b[field::HLEN] != 6
             || b[field::PLEN] != 4
         {
-            return Err(DropReason::BadArp);
+            return Err(LinkDrop::BadArp);
         }
         let operation = match be16(b, field::OPER) {
             1 => ArpOp::Request,
             2 => ArpOp::Reply,
-            _ => return Err(DropReason::BadArp),
+            _ => return Err(LinkDrop::BadArp),
         };
         Ok(ArpRepr {
             operation,
@@ -136,7 +136,7 @@ pub struct ArpAction {
     pub update_only: bool,
     /// After any learning the frame counts as dropped for this reason (`ArpNotForUs` for a
     /// request or reply about somebody else, `Other` if `out` could not hold the reply).
-    pub drop: Option<DropReason>,
+    pub drop: Option<LinkDrop>,
 }
 
 /// Handles an ARP frame (full Ethernet frame) received on a vmknic with MAC `our_mac` and
@@ -155,14 +155,14 @@ pub fn handle(
     our_mac: MacAddr,
     is_ours: impl Fn(Ipv4Addr) -> bool,
     out: &mut [u8],
-) -> Result<ArpAction, DropReason> {
+) -> Result<ArpAction, LinkDrop> {
     match classify(frame, our_mac) {
-        Ok(Ingress::Arp) | Err(DropReason::NotForUs) => {}
-        _ => return Err(DropReason::BadArp),
+        Ok(Ingress::Arp) | Err(LinkDrop::NotForUs) => {}
+        _ => return Err(LinkDrop::BadArp),
     }
     let arp = ArpRepr::parse(payload(frame))?;
     if !arp.source_mac.is_unicast() {
-        return Err(DropReason::BadArp);
+        return Err(LinkDrop::BadArp);
     }
     let mut action = ArpAction::default();
     if arp.source_mac == our_mac {
@@ -186,7 +186,7 @@ pub fn handle(
         action.update_only = !for_us;
     }
     if !gratuitous && !for_us {
-        action.drop = Some(DropReason::ArpNotForUs);
+        action.drop = Some(LinkDrop::ArpNotForUs);
     }
     if for_us && arp.operation == ArpOp::Request {
         let reply = ArpRepr {
@@ -197,7 +197,7 @@ pub fn handle(
             target_ip: sip,
         };
         match reply.emit_frame(out, arp.source_mac, our_mac) {
-            0 => action.drop = Some(DropReason::Other),
+            0 => action.drop = Some(LinkDrop::Other),
             n => action.reply_len = Some(n),
         }
     }
@@ -312,31 +312,28 @@ mod tests {
         for len in 0..ARP_LEN {
             assert_eq!(
                 ArpRepr::parse(&REQUEST_BYTES[ETH_HDR..ETH_HDR + len]),
-                Err(DropReason::BadArp)
+                Err(LinkDrop::BadArp)
             );
         }
         // htype, ptype, hlen, plen, opcode
         for (at, value) in [(0, 0x09), (2, 0x86), (4, 8), (5, 16), (7, 3)] {
             let mut f = REQUEST_BYTES;
             f[ETH_HDR + at] = value;
-            assert_eq!(
-                handle(&f, OURS, ours, &mut [0; 64]),
-                Err(DropReason::BadArp)
-            );
+            assert_eq!(handle(&f, OURS, ours, &mut [0; 64]), Err(LinkDrop::BadArp));
         }
         assert_eq!(
             handle(&REQUEST_BYTES[..30], OURS, ours, &mut [0; 64]),
-            Err(DropReason::BadArp)
+            Err(LinkDrop::BadArp)
         );
         assert_eq!(
             handle(&REQUEST_BYTES[..10], OURS, ours, &mut [0; 64]),
-            Err(DropReason::BadArp)
+            Err(LinkDrop::BadArp)
         );
         let mut ipv4 = REQUEST_BYTES;
         ipv4[13] = 0x00;
         assert_eq!(
             handle(&ipv4, OURS, ours, &mut [0; 64]),
-            Err(DropReason::BadArp)
+            Err(LinkDrop::BadArp)
         );
     }
 
@@ -357,7 +354,7 @@ mod tests {
         let mut out = [0u8; 64];
         let a = handle(&f, OURS, ours, &mut out).unwrap();
         assert_eq!(a.reply_len, None);
-        assert_eq!(a.drop, Some(DropReason::ArpNotForUs));
+        assert_eq!(a.drop, Some(LinkDrop::ArpNotForUs));
         assert_eq!(a.learn, Some((PEER_IP, PEER)));
         assert!(a.update_only);
         assert_eq!(out, [0; 64]);
@@ -389,7 +386,7 @@ mod tests {
         let a = handle(&frame(other, MacAddr::BROADCAST), OURS, ours, &mut [0; 64]).unwrap();
         assert_eq!(
             (a.learn, a.update_only, a.drop),
-            (Some((PEER_IP, PEER)), true, Some(DropReason::ArpNotForUs))
+            (Some((PEER_IP, PEER)), true, Some(LinkDrop::ArpNotForUs))
         );
     }
 
@@ -439,10 +436,7 @@ mod tests {
             MacAddr([0; 6]),
         ] {
             let f = request(mac, PEER_IP, OUR_IP);
-            assert_eq!(
-                handle(&f, OURS, ours, &mut [0; 64]),
-                Err(DropReason::BadArp)
-            );
+            assert_eq!(handle(&f, OURS, ours, &mut [0; 64]), Err(LinkDrop::BadArp));
         }
         // Our own frame looped back: ignored.
         let f = request(OURS, OUR_IP, PEER_IP);
@@ -456,7 +450,7 @@ mod tests {
     fn test_reply_buffer_too_small() {
         let mut out = [0u8; 41];
         let a = handle(&REQUEST_BYTES, OURS, ours, &mut out).unwrap();
-        assert_eq!((a.reply_len, a.drop), (None, Some(DropReason::Other)));
+        assert_eq!((a.reply_len, a.drop), (None, Some(LinkDrop::Other)));
         assert_eq!(a.learn, Some((PEER_IP, PEER)));
     }
 }

@@ -13,82 +13,27 @@ pub const ETHERTYPE_IPV4: u16 = 0x0800;
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 
-macro_rules! drop_reasons {
-    ($($(#[doc = $doc:literal])* $name:ident => $str:literal,)*) => {
-        /// Why a frame or packet was dropped (also used as counter index).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum DropReason {
-            $($(#[doc = $doc])* $name,)*
-        }
-
-        impl DropReason {
-            /// Every reason, in `index` order.
-            pub const ALL: [DropReason; Self::COUNT] = [$(DropReason::$name,)*];
-            /// Number of reasons (the length of a counter array).
-            pub const COUNT: usize = [$($str,)*].len();
-
-            /// The snake_case name used in counters and listings, e.g. `not_for_us`.
-            pub fn as_str(&self) -> &'static str {
-                match self {
-                    $(DropReason::$name => $str,)*
-                }
-            }
-        }
-    };
-}
-
-drop_reasons! {
+/// Why the link layer refused a frame or a packet: Ethernet, ARP and the neighbour table.
+/// The router's own reasons (TTL, no route, forwarding off, ...) are the data plane's
+/// (`vmkstack_stack::engine::LinkDrop`), which counts these under the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkDrop {
     /// Shorter than its headers.
-    Truncated => "truncated",
+    Truncated,
     /// Destination MAC neither ours nor broadcast.
-    NotForUs => "not_for_us",
+    NotForUs,
     /// EtherType other than IPv4 or ARP.
-    UnknownEthertype => "unknown_ethertype",
+    UnknownEthertype,
     /// Malformed or unsupported ARP packet.
-    BadArp => "bad_arp",
+    BadArp,
     /// ARP request or reply about an address that is not ours.
-    ArpNotForUs => "arp_not_for_us",
-    /// Malformed IPv4 header.
-    BadIpv4 => "bad_ipv4",
-    /// Wrong header checksum.
-    BadChecksum => "bad_checksum",
-    /// Source or destination never forwarded (0/8, 127/8, broadcast, multicast).
-    Martian => "martian",
-    /// TTL would reach zero.
-    TtlExceeded => "ttl_exceeded",
-    /// No route to the destination.
-    NoRoute => "no_route",
-    /// The next hop does not answer ARP.
-    NeighborUnreachable => "neighbor_unreachable",
+    ArpNotForUs,
     /// A bounded queue or table is full.
-    QueueFull => "queue_full",
-    /// Larger than a buffer or the egress MTU.
-    TooBig => "too_big",
-    /// An IP fragment (not handled on this path).
-    Fragment => "fragment",
-    /// An IPv4 header with options (not handled on this path).
-    IpOptions => "ip_options",
-    /// The interface is disabled.
-    Disabled => "disabled",
-    /// A packet to forward while IP forwarding is off.
-    ForwardingOff => "forwarding_off",
-    /// A virtio-net header that does not match its frame.
-    BadOffload => "bad_offload",
+    QueueFull,
+    /// Larger than a buffer.
+    TooBig,
     /// Anything else.
-    Other => "other",
-}
-
-impl DropReason {
-    /// Position in `ALL` (a counter index below `COUNT`).
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl std::fmt::Display for DropReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+    Other,
 }
 
 /// What an accepted frame carries.
@@ -112,18 +57,16 @@ pub(crate) fn mac_at(b: &[u8], at: usize) -> MacAddr {
 
 /// Checks a received frame for a vmknic with MAC `ours`: long enough, dst is ours or broadcast,
 /// ethertype IPv4 or ARP.
-pub fn classify(frame: &[u8], ours: MacAddr) -> Result<Ingress, DropReason> {
-    let hdr = frame
-        .first_chunk::<ETH_HDR>()
-        .ok_or(DropReason::Truncated)?;
+pub fn classify(frame: &[u8], ours: MacAddr) -> Result<Ingress, LinkDrop> {
+    let hdr = frame.first_chunk::<ETH_HDR>().ok_or(LinkDrop::Truncated)?;
     let dst = mac_at(hdr, 0);
     if dst != ours && dst != MacAddr::BROADCAST {
-        return Err(DropReason::NotForUs);
+        return Err(LinkDrop::NotForUs);
     }
     match u16::from_be_bytes([hdr[12], hdr[13]]) {
         ETHERTYPE_IPV4 => Ok(Ingress::Ipv4),
         ETHERTYPE_ARP => Ok(Ingress::Arp),
-        _ => Err(DropReason::UnknownEthertype),
+        _ => Err(LinkDrop::UnknownEthertype),
     }
 }
 
@@ -202,19 +145,19 @@ mod tests {
 
     #[test]
     fn test_classify_not_for_us() {
-        assert_eq!(classify(&FRAME_BYTES, PEER), Err(DropReason::NotForUs));
+        assert_eq!(classify(&FRAME_BYTES, PEER), Err(LinkDrop::NotForUs));
         let mcast = with(
             MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]),
             ETHERTYPE_IPV4,
         );
-        assert_eq!(classify(&mcast, OURS), Err(DropReason::NotForUs));
+        assert_eq!(classify(&mcast, OURS), Err(LinkDrop::NotForUs));
     }
 
     #[test]
     fn test_classify_unknown_ethertype() {
         for ethertype in [0x86dd, 0x8100, 0x0000] {
             let f = with(OURS, ethertype);
-            assert_eq!(classify(&f, OURS), Err(DropReason::UnknownEthertype));
+            assert_eq!(classify(&f, OURS), Err(LinkDrop::UnknownEthertype));
         }
     }
 
@@ -223,21 +166,10 @@ mod tests {
         for len in 0..ETH_HDR {
             assert_eq!(
                 classify(&FRAME_BYTES[..len], OURS),
-                Err(DropReason::Truncated)
+                Err(LinkDrop::Truncated)
             );
             assert_eq!(src_mac(&FRAME_BYTES[..len]), None);
             assert!(payload(&FRAME_BYTES[..len]).is_empty());
         }
-    }
-
-    #[test]
-    fn test_drop_reason_index_and_names() {
-        let mut names = std::collections::HashSet::new();
-        for (i, r) in DropReason::ALL.iter().enumerate() {
-            assert_eq!(r.index(), i);
-            assert!(names.insert(r.as_str()), "duplicate {r}");
-        }
-        assert_eq!(DropReason::NotForUs.as_str(), "not_for_us");
-        assert_eq!(DropReason::Other.index(), DropReason::COUNT - 1);
     }
 }

@@ -11,7 +11,7 @@ pub mod tap;
 pub mod vnet;
 
 pub use arp::{ArpAction, ArpOp, ArpRepr, ARP_FRAME_LEN};
-pub use eth::{DropReason, Ingress, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
+pub use eth::{Ingress, LinkDrop, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
 pub use mac::{MacAddr, MacParseError};
 pub use neighbor::{
     NeighborConfig, NeighborEntry, NeighborEvent, NeighborTable, Resolve, State as NeighborState,

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use crate::eth::DropReason;
+use crate::eth::LinkDrop;
 use crate::MacAddr;
 
 /// Limits and timers of a `NeighborTable`.
@@ -101,7 +101,7 @@ pub enum Resolve {
     /// Neighbour known unreachable (failed): caller sends ICMP Host Unreachable.
     Unreachable,
     /// Queue or table full, or packet too big: packet dropped and counted.
-    Dropped(DropReason),
+    Dropped(LinkDrop),
 }
 
 /// A timer outcome reported by `NeighborTable::poll_events`.
@@ -320,7 +320,7 @@ impl NeighborTable {
     /// After `learn`, call `drain_ready` before sending new packets so that order is kept.
     pub fn resolve(&mut self, ip: Ipv4Addr, vmknic: u32, packet: &[u8], now: Instant) -> Resolve {
         if packet.len() > self.cfg.buf_size {
-            return Resolve::Dropped(DropReason::TooBig);
+            return Resolve::Dropped(LinkDrop::TooBig);
         }
         let mut queued = 0;
         if let Some(e) = self.entries.get(&ip) {
@@ -333,7 +333,7 @@ impl NeighborTable {
             }
         }
         if queued >= self.cfg.pending_per_neighbor || self.pool.free.is_empty() {
-            return Resolve::Dropped(DropReason::QueueFull);
+            return Resolve::Dropped(LinkDrop::QueueFull);
         }
         let first_deadline = after(now, self.cfg.first_retry);
         let fresh = Entry {
@@ -357,7 +357,7 @@ impl NeighborTable {
             }
             None => {
                 if !self.make_room(now, true) {
-                    return Resolve::Dropped(DropReason::QueueFull);
+                    return Resolve::Dropped(LinkDrop::QueueFull);
                 }
                 self.entries.insert(ip, fresh);
                 true
@@ -372,7 +372,7 @@ impl NeighborTable {
             .map(|e| pool.push(&mut e.queue, packet))
         {
             Some(true) => Resolve::Queued { send_request },
-            _ => Resolve::Dropped(DropReason::QueueFull),
+            _ => Resolve::Dropped(LinkDrop::QueueFull),
         }
     }
 
@@ -652,7 +652,7 @@ mod tests {
         }
         assert_eq!(
             t.resolve(ip(1), 0, b"p", t0),
-            Resolve::Dropped(DropReason::QueueFull)
+            Resolve::Dropped(LinkDrop::QueueFull)
         );
         for _ in 0..2 {
             assert!(matches!(
@@ -663,7 +663,7 @@ mod tests {
         // Pool (5) exhausted: a new neighbour is refused without creating an entry.
         assert_eq!(
             t.resolve(ip(3), 0, b"p", t0),
-            Resolve::Dropped(DropReason::QueueFull)
+            Resolve::Dropped(LinkDrop::QueueFull)
         );
         assert_eq!((t.len(), t.pending()), (2, 5));
         // Draining gives the buffers back.
@@ -685,7 +685,7 @@ mod tests {
         ));
         assert_eq!(
             t.resolve(ip(1), 0, &[0; 65], t0),
-            Resolve::Dropped(DropReason::TooBig)
+            Resolve::Dropped(LinkDrop::TooBig)
         );
     }
 
@@ -899,7 +899,7 @@ mod tests {
         let mut t = NeighborTable::new(cfg);
         assert_eq!(
             t.resolve(ip(1), 0, b"p", t0),
-            Resolve::Dropped(DropReason::QueueFull)
+            Resolve::Dropped(LinkDrop::QueueFull)
         );
         assert!(!t.learn(ip(1), MAC_A, 0, false, t0));
     }

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use vmkstack_vmknic::arp::{self, ArpAction, ArpOp, ArpRepr, ARP_LEN};
-use vmkstack_vmknic::eth::{self, write_header, DropReason, Ingress, ETH_HDR};
+use vmkstack_vmknic::eth::{self, write_header, Ingress, LinkDrop, ETH_HDR};
 use vmkstack_vmknic::{MacAddr, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 
 use harness::Rng;
@@ -168,17 +168,17 @@ fn fixed_ours(ip: Ipv4Addr) -> bool {
 }
 
 /// What `classify` must say, written out independently.
-fn expected_class(frame: &[u8], ours: MacAddr) -> Result<Ingress, DropReason> {
+fn expected_class(frame: &[u8], ours: MacAddr) -> Result<Ingress, LinkDrop> {
     let Some(header) = frame.get(..ETH_HDR) else {
-        return Err(DropReason::Truncated);
+        return Err(LinkDrop::Truncated);
     };
     if header[..6] != ours.0 && header[..6] != [0xff; 6] {
-        return Err(DropReason::NotForUs);
+        return Err(LinkDrop::NotForUs);
     }
     match u16::from_be_bytes([header[12], header[13]]) {
         ETHERTYPE_IPV4 => Ok(Ingress::Ipv4),
         ETHERTYPE_ARP => Ok(Ingress::Arp),
-        _ => Err(DropReason::UnknownEthertype),
+        _ => Err(LinkDrop::UnknownEthertype),
     }
 }
 
@@ -229,21 +229,18 @@ fn check_vmknic(frame: &[u8], our_mac: MacAddr, ours: &dyn Fn(Ipv4Addr) -> bool,
     let untouched = |from: usize| out[from..].iter().all(|&b| b == FILL);
     let action = match action {
         Err(e) => {
-            assert_eq!(e, DropReason::BadArp);
+            assert_eq!(e, LinkDrop::BadArp);
             assert!(untouched(0));
             let is_arp = header.is_some_and(|h| h[12..] == ETHERTYPE_ARP.to_be_bytes());
             let accepted = is_arp
-                && matches!(class, Ok(Ingress::Arp) | Err(DropReason::NotForUs))
+                && matches!(class, Ok(Ingress::Arp) | Err(LinkDrop::NotForUs))
                 && parsed.is_ok_and(|r| r.source_mac.is_unicast());
             assert!(!accepted, "a valid ARP frame was refused");
             return;
         }
         Ok(action) => action,
     };
-    assert!(matches!(
-        class,
-        Ok(Ingress::Arp) | Err(DropReason::NotForUs)
-    ));
+    assert!(matches!(class, Ok(Ingress::Arp) | Err(LinkDrop::NotForUs)));
     let repr = parsed.expect("a handled ARP frame parses");
     assert!(repr.source_mac.is_unicast(), "non-unicast sender accepted");
     if repr.source_mac == our_mac {
@@ -290,7 +287,7 @@ fn check_vmknic(frame: &[u8], our_mac: MacAddr, ours: &dyn Fn(Ipv4Addr) -> bool,
             assert!(untouched(0));
             if asks_us {
                 assert!(out_len < arp::ARP_FRAME_LEN, "request for us not answered");
-                assert_eq!(action.drop, Some(DropReason::Other));
+                assert_eq!(action.drop, Some(LinkDrop::Other));
             }
         }
     }

@@ -6,12 +6,12 @@ use std::net::Ipv4Addr;
 
 use tracing::debug;
 use vmkstack_vmknic::arp as arp_wire;
-use vmkstack_vmknic::eth::{self, DropReason, ETHERTYPE_IPV4, ETH_HDR};
+use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV4, ETH_HDR};
 use vmkstack_vmknic::neighbor::NeighborEvent;
 use vmkstack_vmknic::Port;
 
 use super::icmp::push_icmp;
-use super::{arp_request, Engine};
+use super::{arp_request, DropReason, Engine};
 use crate::packet::{self, IcmpError};
 
 impl<P: Port> Engine<P> {

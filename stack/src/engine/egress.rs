@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use tracing::debug;
 use vmkstack_routing::RoutingTable;
-use vmkstack_vmknic::eth::{self, DropReason, ETHERTYPE_IPV4, ETH_HDR};
+use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV4, ETH_HDR};
 use vmkstack_vmknic::neighbor::{NeighborTable, Resolve};
 use vmkstack_vmknic::{Port, VNET_HDR_LEN};
 
-use super::{arp_request, index_of, Vmknic};
+use super::{arp_request, index_of, DropReason, Vmknic};
 use crate::packet;
 
 /// What became of a packet handed to [`emit_ip`].

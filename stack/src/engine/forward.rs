@@ -5,12 +5,12 @@
 
 use std::net::Ipv4Addr;
 
-use vmkstack_vmknic::eth::{self, DropReason, ETHERTYPE_IPV4};
+use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV4};
 use vmkstack_vmknic::Port;
 
 use super::egress::{emit_ip, Emit};
 use super::ingress::Ipv4Rx;
-use super::{index_of, Engine};
+use super::{index_of, DropReason, Engine};
 use crate::packet::{self, IcmpError};
 
 /// What became of the packets the slow path sent.

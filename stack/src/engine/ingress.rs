@@ -3,10 +3,10 @@
 //! rules), and handed to local delivery or to forwarding as an [`Ipv4Rx`], a typed view whose
 //! offsets are computed here and nowhere else.
 
-use vmkstack_vmknic::eth::{self, DropReason, Ingress, ETH_HDR};
+use vmkstack_vmknic::eth::{self, Ingress, ETH_HDR};
 use vmkstack_vmknic::{Port, VnetHdr, VNET_HDR_LEN};
 
-use super::Engine;
+use super::{DropReason, Engine};
 use crate::packet::{self, Ipv4Info, Offload};
 
 /// Where the Ethernet frame starts in a received buffer: after its virtio-net header.

@@ -3,12 +3,11 @@
 //! checksums and takes MTU-sized segments); packets smoltcp sends come back here and leave
 //! through the routing core, or loop back into smoltcp when they are for us.
 
-use vmkstack_vmknic::eth::DropReason;
 use vmkstack_vmknic::Port;
 
 use super::egress::{route_local, send_coalesced};
 use super::ingress::Ipv4Rx;
-use super::{smol_time, Engine, Vmknic};
+use super::{smol_time, DropReason, Engine, Vmknic};
 use crate::device::IpDevice;
 use crate::packet;
 

@@ -28,7 +28,7 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
 use vmkstack_vmknic::arp as arp_wire;
-use vmkstack_vmknic::eth::{DropReason, ETH_HDR};
+use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
 use vmkstack_vmknic::{Port, RxBatch, VNET_HDR_LEN};
 
@@ -38,6 +38,7 @@ use crate::device::{IpDevice, Ring};
 use crate::packet::{self, RateLimiter};
 
 mod arp;
+mod drop;
 mod egress;
 mod forward;
 mod icmp;
@@ -48,6 +49,7 @@ mod probe;
 #[cfg(test)]
 mod tests;
 
+pub use drop::DropReason;
 pub use probe::{PingError, PingId, ProbeError, ProbeId};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
@@ -425,7 +427,7 @@ impl<P: Port> Engine<P> {
         }
     }
 
-    fn count(&mut self, i: usize, reason: DropReason) {
+    fn count(&mut self, i: usize, reason: impl Into<DropReason>) {
         if let Some(v) = self.vmknics.get_mut(i) {
             v.counters.drop(reason);
         }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr};
 use vmkstack_vmknic::arp::{ArpOp, ArpRepr, ARP_FRAME_LEN};
-use vmkstack_vmknic::eth::{write_header, DropReason, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
+use vmkstack_vmknic::eth::{write_header, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
 use vmkstack_vmknic::{MacAddr, MemPort, VnetHdr, VNET_HDR_LEN};
 
-use super::Engine;
+use super::{DropReason, Engine};
 use crate::config::Config;
 
 const VMK0_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
