@@ -2,9 +2,10 @@
 //! store (like esx.conf), the control socket guarded by a lock file, clean shutdown on
 //! SIGINT/SIGTERM (every TAP it created disappears with it).
 //!
-//! Every accepted change is written to the configuration file atomically (temporary file,
-//! fsync, rename, fsync of the directory) before it is acknowledged, and applies to the
-//! running data plane at once.
+//! This file is start-up and the event loop only. Requests arrive parsed into typed commands
+//! (`control::command`, by the server threads); the state owner (`control::apply`) applies
+//! them: every accepted change is written to the configuration file atomically
+//! (`control::store`) before it is acknowledged, and applies to the running data plane at once.
 
 use std::fs::{File, OpenOptions};
 use std::io;
