@@ -95,44 +95,9 @@ pub struct RawForward {
     pub max_connections: Option<i64>,
 }
 
-/// One `[[vmknic]]` table as written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawVmknic {
-    /// `vmkN`.
-    pub name: String,
-    /// Port group (the name `esxcfg-vmknic` uses).
-    pub portgroup: String,
-    /// `a.b.c.d` (with `netmask` or `prefix_len`) or `a.b.c.d/len`.
-    pub ip: String,
-    /// Dotted netmask.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netmask: Option<String>,
-    /// Prefix length, instead of a netmask.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix_len: Option<i64>,
-    /// More addresses, each `a.b.c.d/len`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub extra_addresses: Vec<String>,
-    /// MAC address (default: stable, locally administered, derived from the name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mac: Option<String>,
-    /// MTU, 68-9000 (default 1500).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtu: Option<i64>,
-    /// Enabled (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// TAP device name (default: the vmknic name), at most 15 bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tap: Option<String>,
-    /// Linux bridge for the TAP's kernel side to join (the port group's switch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bridge: Option<String>,
-    /// Network namespace to move the TAP's kernel side into.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netns: Option<String>,
-}
+/// One `[[vmknic]]` table as written: the control protocol's type, so that `vmknic_add`
+/// carries exactly what the file holds.
+pub use vmkstack_api::RawVmknic;
 
 /// One `[[route]]` table as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

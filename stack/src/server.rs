@@ -15,7 +15,9 @@ use crossbeam_channel::{bounded, Sender, TrySendError};
 use mio::Waker;
 use tracing::{debug, info, warn};
 
-use crate::control::{parse_request, Action, ErrorKind, RemoteError, Response, MAX_LINE};
+use vmkstack_api::{parse_request, ErrorKind, RemoteError, Response, MAX_LINE};
+
+use crate::control::command::{self, Command};
 use crate::sys::{peer_cred, PeerCred};
 
 /// Clients served at once; more are told the daemon is busy.
@@ -31,10 +33,10 @@ pub const QUEUE_DEPTH: usize = 256;
 /// timeouts).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A request for the event loop, with the way back to its client.
+/// A request for the event loop, parsed, with the way back to its client.
 pub struct Pending {
     /// What to do.
-    pub action: Action,
+    pub command: Command,
     /// Where the answer goes.
     pub reply: Sender<Response>,
 }
@@ -231,7 +233,8 @@ fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> std::io:
     }
 }
 
-/// One request: parse, check rights, queue for the loop, wait for its answer.
+/// One request: parse the line, check rights, parse the action into a command, queue it for
+/// the loop, wait for its answer.
 fn answer(
     text: &str,
     cred: &PeerCred,
@@ -252,11 +255,12 @@ fn answer(
         );
         return Response::err(policy.refusal(cred));
     }
+    let command = match command::parse(req.action) {
+        Ok(c) => c,
+        Err(e) => return Response::err(e),
+    };
     let (tx, rx) = bounded(1);
-    match queue.try_send(Pending {
-        action: req.action,
-        reply: tx,
-    }) {
+    match queue.try_send(Pending { command, reply: tx }) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => {
             return Response::err(RemoteError::new(

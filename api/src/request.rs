@@ -1,29 +1,9 @@
-//! The control protocol: newline-delimited JSON over the daemon's Unix socket, one request per
-//! line, one response line each. Shared by the daemon and the CLI.
-//!
-//! ```text
-//! → {"v":1,"action":{"op":"route_add","network":"198.18.100.0/24","gateway":"198.18.1.1"}}
-//! ← {"v":1,"ok":true,"result":null}
-//! ← {"v":1,"ok":false,"error":{"kind":"gateway_unreachable","message":"Unable to ..."}}
-//! ```
-//!
-//! Addresses travel as strings so that the daemon checks them with the same rules and
-//! messages as the configuration file and the ESX commands. [`parse_request`] is the pure
-//! function that turns a line into a [`Request`]; the loop that owns the state applies it.
-
-use std::io::{BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::Duration;
+//! What a client sends: one [`Request`] per line, its [`Action`], and [`parse_request`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thiserror::Error;
-use vmkstack_routing::{Explanation, RouteEntry, VmknicId};
 
-use crate::config::RawVmknic;
-use crate::counters::CountersView;
+use crate::response::{ErrorKind, RemoteError};
 
 /// Protocol version spoken by this build.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -216,105 +196,45 @@ impl Action {
     }
 }
 
-/// Kinds of errors, stable for scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// Not JSON, or not a request.
-    BadRequest,
-    /// A protocol version this daemon does not speak.
-    UnsupportedVersion,
-    /// A line longer than [`MAX_LINE`].
-    TooLong,
-    /// The caller may not change state.
-    PermissionDenied,
-    /// The daemon is overloaded; try again.
-    Busy,
-    /// A named vmknic, route or neighbour does not exist.
-    NotFound,
-    /// A value breaks a rule (the message names it).
-    Invalid,
-    /// A gateway on no vmknic subnet (ESX's message).
-    GatewayUnreachable,
-    /// No route to the destination.
-    NoRoute,
-    /// ARP got no answer.
-    HostDown,
-    /// Larger than the egress MTU with DF set.
-    MessageTooLong,
-    /// No answer in time.
-    Timeout,
-    /// The peer refused the connection.
-    Refused,
-    /// The change could not be saved or applied.
-    Io,
-}
-
-/// An error as it travels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Error)]
-#[error("{message}")]
-pub struct RemoteError {
-    /// Its kind.
-    pub kind: ErrorKind,
-    /// A message for people.
-    pub message: String,
-}
-
-impl RemoteError {
-    /// An error of `kind` with `message`.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> RemoteError {
-        RemoteError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-/// One response line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Response {
-    /// Protocol version.
-    pub v: u32,
-    /// Success.
-    pub ok: bool,
-    /// The result on success.
+/// A vmknic as written: one `[[vmknic]]` table of the configuration file, and the vmknic
+/// that `vmknic_add` carries (the same fields and rules; the daemon validates it with the
+/// file's rules).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVmknic {
+    /// `vmkN`.
+    pub name: String,
+    /// Port group (the name `esxcfg-vmknic` uses).
+    pub portgroup: String,
+    /// `a.b.c.d` (with `netmask` or `prefix_len`) or `a.b.c.d/len`.
+    pub ip: String,
+    /// Dotted netmask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    /// The error on failure.
+    pub netmask: Option<String>,
+    /// Prefix length, instead of a netmask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<RemoteError>,
-}
-
-impl Response {
-    /// A success carrying `result`.
-    pub fn ok(result: Value) -> Response {
-        Response {
-            v: PROTOCOL_VERSION,
-            ok: true,
-            result: Some(result),
-            error: None,
-        }
-    }
-
-    /// A failure.
-    pub fn err(e: RemoteError) -> Response {
-        Response {
-            v: PROTOCOL_VERSION,
-            ok: false,
-            result: None,
-            error: Some(e),
-        }
-    }
-
-    /// The JSON line (with its newline).
-    pub fn to_line(&self) -> String {
-        let mut s = serde_json::to_string(self).unwrap_or_else(|_| {
-            r#"{"v":1,"ok":false,"error":{"kind":"io","message":"cannot encode response"}}"#
-                .to_string()
-        });
-        s.push('\n');
-        s
-    }
+    pub prefix_len: Option<i64>,
+    /// More addresses, each `a.b.c.d/len`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_addresses: Vec<String>,
+    /// MAC address (default: stable, locally administered, derived from the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// MTU, 68-9000 (default 1500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<i64>,
+    /// Enabled (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// TAP device name (default: the vmknic name), at most 15 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<String>,
+    /// Linux bridge for the TAP's kernel side to join (the port group's switch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// Network namespace to move the TAP's kernel side into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.
@@ -358,208 +278,6 @@ pub fn parse_request(line: &str) -> Result<Request, RemoteError> {
         }
     }
     Ok(req)
-}
-
-/// A vmknic as `vmknic_list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VmknicInfo {
-    /// `vmkN`.
-    pub name: VmknicId,
-    /// Port group.
-    pub portgroup: String,
-    /// Addresses, primary first, as `a.b.c.d/len`.
-    pub addresses: Vec<ipnet::Ipv4Net>,
-    /// MAC address.
-    pub mac: String,
-    /// MTU.
-    pub mtu: u16,
-    /// Enabled.
-    pub enabled: bool,
-    /// TAP device.
-    pub tap: String,
-    /// Bridge, if any.
-    pub bridge: Option<String>,
-    /// Namespace of the TAP's kernel side, if any.
-    pub netns: Option<String>,
-}
-
-/// The default gateway as `gateway_show` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GatewayInfo {
-    /// The configured gateway.
-    pub gateway: Option<Ipv4Addr>,
-    /// False when it is on no vmknic subnet.
-    pub active: bool,
-    /// Its egress vmknic when active.
-    pub vmknic: Option<VmknicId>,
-}
-
-/// A neighbour as `neighbor_list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NeighborInfo {
-    /// Address.
-    pub ip: Ipv4Addr,
-    /// MAC, once resolved.
-    pub mac: Option<String>,
-    /// vmknic it was learned on.
-    pub vmknic: VmknicId,
-    /// `reachable`, `incomplete` or `failed`.
-    pub state: String,
-    /// Seconds until it expires.
-    pub expiry_s: Option<u64>,
-}
-
-/// Counters of one vmknic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsInfo {
-    /// `vmkN`.
-    pub vmknic: VmknicId,
-    /// Its counters.
-    pub counters: CountersView,
-}
-
-/// One echo answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PingReply {
-    /// ICMP bytes received (payload + 8).
-    pub bytes: usize,
-    /// Who answered.
-    pub from: Ipv4Addr,
-    /// Sequence number.
-    pub seq: u16,
-    /// TTL of the reply.
-    pub ttl: u8,
-    /// Round trip in microseconds.
-    pub rtt_us: u64,
-    /// The resolved destination (`PING host (ip)`).
-    pub destination: Ipv4Addr,
-}
-
-/// A TCP probe that connected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    /// Local endpoint used.
-    pub source: String,
-    /// Time to connect, in microseconds.
-    pub connect_us: u64,
-}
-
-/// Results of the informational operations, for clients.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RouteListResult {
-    /// Rows in ESX order.
-    pub routes: Vec<RouteEntry>,
-}
-
-/// `route_get`'s answer.
-pub type RouteGetResult = Explanation;
-
-/// Why a client call failed.
-#[derive(Debug, Error)]
-pub enum ClientError {
-    /// The socket could not be reached.
-    #[error("cannot reach the vmkstack daemon at {path}: {source}{hint}")]
-    Connect {
-        /// Socket path.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-        /// What to do about it.
-        hint: &'static str,
-    },
-    /// The connection failed mid-call.
-    #[error("control connection: {0}")]
-    Io(#[from] std::io::Error),
-    /// The daemon sent something that is not a response.
-    #[error("bad response from the daemon: {0}")]
-    BadResponse(String),
-    /// The daemon refused the request.
-    #[error("{0}")]
-    Remote(RemoteError),
-}
-
-impl ClientError {
-    /// The daemon's error, if it sent one.
-    pub fn remote(&self) -> Option<&RemoteError> {
-        match self {
-            ClientError::Remote(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// A connection to the daemon.
-pub struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Client {
-    /// Connects to the control socket at `path`.
-    pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| {
-            let hint = match source.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    " (is `vmkstack daemon` running? --control or VMKSTACK_CONTROL pick the socket)"
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    " (the socket is root-only unless the daemon's config sets control_group)"
-                }
-                _ => "",
-            };
-            ClientError::Connect {
-                path: path.display().to_string(),
-                source,
-                hint,
-            }
-        })?;
-        let writer = stream.try_clone()?;
-        Ok(Client {
-            reader: BufReader::new(stream),
-            writer,
-        })
-    }
-
-    /// Sets how long a call may wait for its answer.
-    pub fn set_timeout(&self, t: Option<Duration>) -> Result<(), ClientError> {
-        self.writer.set_read_timeout(t)?;
-        Ok(())
-    }
-
-    /// Sends `action` and returns the result.
-    pub fn call(&mut self, action: Action) -> Result<Value, ClientError> {
-        let req = Request {
-            v: PROTOCOL_VERSION,
-            action,
-        };
-        let mut line =
-            serde_json::to_string(&req).map_err(|e| ClientError::BadResponse(e.to_string()))?;
-        line.push('\n');
-        self.writer.write_all(line.as_bytes())?;
-        let mut answer = String::new();
-        if self.reader.read_line(&mut answer)? == 0 {
-            return Err(ClientError::BadResponse(
-                "the daemon closed the connection".into(),
-            ));
-        }
-        let resp: Response = serde_json::from_str(answer.trim_end())
-            .map_err(|e| ClientError::BadResponse(format!("{e}: {}", answer.trim_end())))?;
-        match (resp.ok, resp.result, resp.error) {
-            (true, r, _) => Ok(r.unwrap_or(Value::Null)),
-            (false, _, Some(e)) => Err(ClientError::Remote(e)),
-            (false, _, None) => Err(ClientError::BadResponse("error without a message".into())),
-        }
-    }
-
-    /// Sends `action` and decodes the result as `T`.
-    pub fn call_as<T: serde::de::DeserializeOwned>(
-        &mut self,
-        action: Action,
-    ) -> Result<T, ClientError> {
-        let v = self.call(action)?;
-        serde_json::from_value(v).map_err(|e| ClientError::BadResponse(e.to_string()))
-    }
 }
 
 #[cfg(test)]

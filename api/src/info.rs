@@ -1,0 +1,242 @@
+//! The typed results of the informational operations, as they travel. Plain types (strings,
+//! integers, addresses): a vmknic is its name `vmkN`, so that clients need none of the daemon's
+//! crates to read them. The JSON is the daemon's.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// A vmknic as `vmknic_list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmknicInfo {
+    /// `vmkN`.
+    pub name: String,
+    /// Port group.
+    pub portgroup: String,
+    /// Addresses, primary first, as `a.b.c.d/len`.
+    pub addresses: Vec<Ipv4Net>,
+    /// MAC address.
+    pub mac: String,
+    /// MTU.
+    pub mtu: u16,
+    /// Enabled.
+    pub enabled: bool,
+    /// TAP device.
+    pub tap: String,
+    /// Bridge, if any.
+    pub bridge: Option<String>,
+    /// Namespace of the TAP's kernel side, if any.
+    pub netns: Option<String>,
+}
+
+/// The default gateway as `gateway_show` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    /// The configured gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// False when it is on no vmknic subnet.
+    pub active: bool,
+    /// Its egress vmknic (`vmkN`) when active.
+    pub vmknic: Option<String>,
+}
+
+/// A neighbour as `neighbor_list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborInfo {
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// MAC, once resolved.
+    pub mac: Option<String>,
+    /// vmknic (`vmkN`) it was learned on.
+    pub vmknic: String,
+    /// `reachable`, `incomplete` or `failed`.
+    pub state: String,
+    /// Seconds until it expires.
+    pub expiry_s: Option<u64>,
+}
+
+/// Counters of one vmknic, with drops by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountersInfo {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets forwarded out of this vmknic.
+    pub forwarded: u64,
+    /// Packets delivered locally.
+    pub delivered: u64,
+    /// ICMP errors sent.
+    pub icmp_errors: u64,
+    /// TCP super-frames forwarded whole.
+    #[serde(default)]
+    pub gso_forwarded: u64,
+    /// TCP super-frames cut into segments by the daemon.
+    #[serde(default)]
+    pub gso_segmented: u64,
+    /// Non-zero drop counters, by reason.
+    pub drops: Vec<(String, u64)>,
+}
+
+/// Counters of one vmknic, as `stats` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsInfo {
+    /// `vmkN`.
+    pub vmknic: String,
+    /// Its counters.
+    pub counters: CountersInfo,
+}
+
+/// One echo answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingReply {
+    /// ICMP bytes received (payload + 8).
+    pub bytes: usize,
+    /// Who answered.
+    pub from: Ipv4Addr,
+    /// Sequence number.
+    pub seq: u16,
+    /// TTL of the reply.
+    pub ttl: u8,
+    /// Round trip in microseconds.
+    pub rtt_us: u64,
+    /// The resolved destination (`PING host (ip)`).
+    pub destination: Ipv4Addr,
+}
+
+/// A TCP probe that connected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// Local endpoint used.
+    pub source: String,
+    /// Time to connect, in microseconds.
+    pub connect_us: u64,
+}
+
+/// Where a route came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteOrigin {
+    /// A vmknic's own subnet (`Local Subnet`).
+    Connected,
+    /// A static route.
+    Static,
+    /// The default gateway.
+    Default,
+}
+
+impl fmt::Display for RouteOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RouteOrigin::Connected => "connected",
+            RouteOrigin::Static => "static",
+            RouteOrigin::Default => "default",
+        })
+    }
+}
+
+/// One row of `route_list` (in ESX order), active or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteInfo {
+    /// Destination network (`0.0.0.0/0` for the default gateway).
+    pub network: Ipv4Net,
+    /// The gateway; `None` for a `Local Subnet` row.
+    pub gateway: Option<Ipv4Addr>,
+    /// Egress vmknic (`vmkN`); `None` when the route is inactive.
+    pub vmknic: Option<String>,
+    /// Where the route came from.
+    pub origin: RouteOrigin,
+    /// False for a configured route whose gateway is on no vmknic subnet.
+    pub active: bool,
+}
+
+/// `route_get`'s answer: which route, vmknic, gateway and source traffic to a destination uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteExplanation {
+    /// The address asked about.
+    pub destination: Ipv4Addr,
+    /// The route that wins the longest-prefix match.
+    pub route: Ipv4Net,
+    /// Where that route came from.
+    pub origin: RouteOrigin,
+    /// Egress vmknic (`vmkN`).
+    pub vmknic: String,
+    /// Gateway, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// The address ARP resolves: the gateway, or the destination itself.
+    pub next_hop: Ipv4Addr,
+    /// Source address of locally sent packets.
+    pub source: Ipv4Addr,
+}
+
+impl fmt::Display for RouteExplanation {
+    /// `ip route get` style: `198.18.100.5 via 198.18.1.1 dev vmk0 src 198.18.1.100 ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.destination)?;
+        if let Some(gw) = self.gateway {
+            write!(f, " via {gw}")?;
+        }
+        write!(
+            f,
+            " dev {} src {} route {} ({})",
+            self.vmknic, self.source, self.route, self.origin
+        )
+    }
+}
+
+/// `route_list`'s rows, wrapped (a convenience for clients; the wire result is the bare list).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteListResult {
+    /// Rows in ESX order.
+    pub routes: Vec<RouteInfo>,
+}
+
+/// `route_get`'s answer.
+pub type RouteGetResult = RouteExplanation;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_explanation_display() {
+        let e = RouteExplanation {
+            destination: Ipv4Addr::new(198, 18, 100, 5),
+            route: "198.18.100.0/24".parse().unwrap(),
+            origin: RouteOrigin::Static,
+            vmknic: "vmk0".into(),
+            gateway: Some(Ipv4Addr::new(198, 18, 1, 1)),
+            next_hop: Ipv4Addr::new(198, 18, 1, 1),
+            source: Ipv4Addr::new(198, 18, 1, 100),
+        };
+        assert_eq!(
+            e.to_string(),
+            "198.18.100.5 via 198.18.1.1 dev vmk0 src 198.18.1.100 route 198.18.100.0/24 (static)"
+        );
+    }
+
+    #[test]
+    fn test_parse_daemon_json() {
+        let s: StatsInfo = serde_json::from_str(
+            r#"{"vmknic":"vmk0","counters":{"rx_packets":1,"rx_bytes":2,"tx_packets":3,
+            "tx_bytes":4,"forwarded":5,"delivered":6,"icmp_errors":7,"drops":[["no_route",2]]}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.vmknic, "vmk0");
+        assert_eq!(s.counters.gso_forwarded, 0, "absent in older daemons");
+        assert_eq!(s.counters.drops, vec![("no_route".to_string(), 2)]);
+        let r: RouteInfo = serde_json::from_str(
+            r#"{"network":"0.0.0.0/0","gateway":"198.18.0.254","vmknic":null,
+            "origin":"default","active":false}"#,
+        )
+        .unwrap();
+        assert_eq!(r.origin, RouteOrigin::Default);
+        assert_eq!(r.vmknic, None);
+    }
+}

@@ -1,0 +1,795 @@
+//! The state owner: the configuration (the store), the netstack it describes and the
+//! applications that use it (forwards, pings, probes). It applies typed [`Command`]s, one
+//! function per effect; a change is validated on a copy, saved, then applied to the running
+//! data plane. The replies are `vmkstack_api`'s types, built here from the engine's public
+//! views: the engine does not know the JSON layer.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use ipnet::Ipv4Net;
+use serde_json::{json, Value};
+use tracing::info;
+use vmkstack_api::{
+    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
+    RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
+};
+use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
+
+use super::command::{Command, StorageProbeKind, VmknicRef};
+use super::store;
+use crate::config::{Config, RawConfig, RawForward, StaticRoute};
+use crate::counters::CountersView;
+use crate::forward::{ForwardSpec, Forwarder};
+use crate::netstack::{Netstack, PingError, PingId, ProbeError, ProbeId, StackError, Vmknic};
+use crate::storage_probe::{Probe, Progress};
+
+/// Storage probes running at once.
+const MAX_STORAGE_PROBES: usize = 16;
+
+/// The daemon's state: the configuration (the store) and the netstack it describes.
+pub(crate) struct Daemon {
+    path: PathBuf,
+    cfg: Config,
+    /// The netstack (the event loop runs it).
+    pub(crate) stack: Netstack,
+    /// The port forwards (the event loop polls them).
+    pub(crate) forwarder: Forwarder,
+    pings: HashMap<PingId, Sender<Response>>,
+    probes: HashMap<ProbeId, Sender<Response>>,
+    storage: Vec<(Probe, Sender<Response>)>,
+}
+
+/// What applying a command gave.
+pub(crate) enum Outcome {
+    /// Answer now.
+    Done(Result<Value, RemoteError>),
+    /// The answer comes from the event loop later (pings, probes).
+    Later,
+}
+
+fn invalid(msg: impl Into<String>) -> RemoteError {
+    RemoteError::new(ErrorKind::Invalid, msg)
+}
+
+fn route_error(e: RouteError) -> RemoteError {
+    let kind = match e {
+        RouteError::GatewayUnreachable { .. } | RouteError::RouteGatewayUnreachable { .. } => {
+            ErrorKind::GatewayUnreachable
+        }
+        RouteError::NoSuchRoute(_) | RouteError::NoDefaultGateway => ErrorKind::NotFound,
+        RouteError::NoRoute(_) => ErrorKind::NoRoute,
+        _ => ErrorKind::Invalid,
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+fn stack_error(e: StackError) -> RemoteError {
+    RemoteError::new(ErrorKind::Io, e.to_string())
+}
+
+fn ping_error(e: PingError) -> RemoteError {
+    let kind = match e {
+        PingError::MessageTooLong => ErrorKind::MessageTooLong,
+        PingError::NoRoute => ErrorKind::NoRoute,
+        PingError::NotFound(_) => ErrorKind::NotFound,
+        PingError::HostDown => ErrorKind::HostDown,
+        PingError::Timeout => ErrorKind::Timeout,
+        PingError::Busy => ErrorKind::Busy,
+        PingError::TooLarge(_) => ErrorKind::Invalid,
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+fn probe_error(e: ProbeError) -> RemoteError {
+    let kind = match e {
+        ProbeError::NoRoute => ErrorKind::NoRoute,
+        ProbeError::NotFound(_) => ErrorKind::NotFound,
+        ProbeError::HostDown => ErrorKind::HostDown,
+        ProbeError::Timeout => ErrorKind::Timeout,
+        ProbeError::Refused => ErrorKind::Refused,
+        ProbeError::Busy => ErrorKind::Busy,
+        ProbeError::Other(_) => ErrorKind::Invalid,
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+/// Validates a changed file form with every configuration rule.
+fn validated(raw: RawConfig) -> Result<Config, RemoteError> {
+    raw.validate().map_err(|problems| {
+        invalid(
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
+}
+
+impl Daemon {
+    /// The state of a daemon whose configuration `cfg` (saved at `path`) runs as `stack`.
+    pub(crate) fn new(path: PathBuf, cfg: Config, stack: Netstack, forwarder: Forwarder) -> Daemon {
+        Daemon {
+            path,
+            cfg,
+            stack,
+            forwarder,
+            pings: HashMap::new(),
+            probes: HashMap::new(),
+            storage: Vec::new(),
+        }
+    }
+
+    /// Applies one command; `reply` is where a later answer goes.
+    pub(crate) fn apply(&mut self, command: Command, reply: &Sender<Response>) -> Outcome {
+        let r = match command {
+            Command::VmknicList => Ok(json!(self.vmknic_list())),
+            Command::VmknicAdd(v) => self.vmknic_add(v),
+            Command::VmknicRemove(v) => self.vmknic_remove(&v),
+            Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
+            Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
+            Command::VmknicSetAddress { vmknic, address } => self.vmknic_address(&vmknic, address),
+            Command::RouteList => Ok(json!(self.route_list())),
+            Command::RouteGet(destination) => self.route_get(destination),
+            Command::RouteAdd { network, gateway } => self.route_add(network, gateway),
+            Command::RouteRemove { network, gateway } => self.route_remove(network, gateway),
+            Command::GatewayShow => Ok(json!(self.gateway_show())),
+            Command::GatewaySet(gateway) => self.gateway_set(gateway),
+            Command::GatewayClear(gateway) => self.gateway_clear(gateway),
+            Command::NeighborList => Ok(json!(self.neighbor_list())),
+            Command::NeighborRemove(ip) => self.neighbor_remove(ip),
+            Command::Stats => Ok(json!(self.stats())),
+            Command::ForwardAdd {
+                listen,
+                remote,
+                vmknic,
+                max_connections,
+            } => self.forward_add(listen, remote, vmknic.as_ref(), max_connections),
+            Command::ForwardList => Ok(json!(self.forwarder.list())),
+            Command::ForwardRemove(listen) => self.forward_remove(listen),
+            Command::Ping {
+                destination,
+                vmknic,
+                size,
+                df,
+                ttl,
+                timeout,
+                seq,
+            } => {
+                let ping = Ping {
+                    destination,
+                    size,
+                    df,
+                    ttl,
+                    timeout,
+                    seq,
+                };
+                return self.ping(ping, vmknic.as_ref(), reply);
+            }
+            Command::TcpProbe {
+                destination,
+                vmknic,
+                timeout,
+            } => return self.tcp_probe(destination, vmknic.as_ref(), timeout, reply),
+            Command::StorageProbe {
+                kind,
+                host,
+                vmknic,
+                timeout,
+            } => return self.storage_probe(kind, host, vmknic.as_ref(), timeout, reply),
+        };
+        Outcome::Done(r)
+    }
+
+    /// The vmknic a request names (`vmkN` or a port group).
+    fn resolve(&self, vmknic: &VmknicRef) -> Result<VmknicId, RemoteError> {
+        let name = vmknic.0.as_str();
+        self.cfg
+            .vmknics
+            .iter()
+            .find(|v| v.id.to_string() == name || v.portgroup == name)
+            .map(|v| v.id)
+            .ok_or_else(|| {
+                RemoteError::new(
+                    ErrorKind::NotFound,
+                    format!("no vmknic or port group named `{name}`"),
+                )
+            })
+    }
+
+    /// An optional source vmknic (`-I`), resolved.
+    fn resolve_via(&self, vmknic: Option<&VmknicRef>) -> Result<Option<VmknicId>, RemoteError> {
+        vmknic.map(|v| self.resolve(v)).transpose()
+    }
+
+    /// Saves `new` as the configuration (atomically), then as the last good copy, and makes
+    /// it current.
+    fn commit(&mut self, new: Config) -> Result<(), RemoteError> {
+        store::commit(&self.path, &new)?;
+        self.cfg = new;
+        Ok(())
+    }
+
+    /// Changes vmknic `id`'s file form with `f`, validated.
+    fn with_vmknic(
+        &self,
+        id: VmknicId,
+        f: impl FnOnce(&mut RawVmknic),
+    ) -> Result<Config, RemoteError> {
+        let mut raw = self.cfg.to_raw();
+        if let Some(v) = raw.vmknics.iter_mut().find(|v| v.name == id.to_string()) {
+            f(v);
+        }
+        validated(raw)
+    }
+
+    // ---- views -------------------------------------------------------------------------
+
+    /// The netstack's vmknics that exist, in slot order.
+    // TODO(issue 10): a slot of a removed vmknic stays in `Netstack::vmknics()` with a private
+    // `present` flag; a vmknic is present exactly when its id is in the configuration (added:
+    // the stack first, undone if the save fails; removed: the save first). Use a public
+    // `Vmknic::present()` accessor here once the engine has one.
+    fn present_vmknics(&self) -> impl Iterator<Item = &Vmknic> + '_ {
+        self.stack
+            .vmknics()
+            .iter()
+            .filter(|v| self.cfg.vmknics.iter().any(|c| c.id == v.cfg.id))
+    }
+
+    fn vmknic_list(&self) -> Vec<VmknicInfo> {
+        self.present_vmknics()
+            .map(|v| VmknicInfo {
+                name: v.cfg.id.to_string(),
+                portgroup: v.cfg.portgroup.clone(),
+                addresses: v.cfg.addresses().collect(),
+                mac: v.cfg.mac.to_string(),
+                mtu: v.cfg.mtu,
+                enabled: v.cfg.enabled,
+                tap: v.cfg.tap.clone(),
+                bridge: v.cfg.bridge.clone(),
+                netns: v.cfg.netns.clone(),
+            })
+            .collect()
+    }
+
+    fn neighbor_list(&self) -> Vec<NeighborInfo> {
+        let now = Instant::now();
+        // The table names vmknics by slot.
+        let mut rows: Vec<(VmknicId, NeighborInfo)> = self
+            .stack
+            .neighbors()
+            .entries(now)
+            .into_iter()
+            .filter_map(|e| {
+                let v = self.stack.vmknics().get(e.vmknic as usize)?;
+                Some((
+                    v.cfg.id,
+                    NeighborInfo {
+                        ip: e.ip,
+                        mac: e.mac.map(|m| m.to_string()),
+                        vmknic: v.cfg.id.to_string(),
+                        state: e.state.as_str().to_string(),
+                        expiry_s: e.expires_in.map(|d| d.as_secs()),
+                    },
+                ))
+            })
+            .collect();
+        // By vmknic number (vmk2 before vmk10), then address.
+        rows.sort_by_key(|(id, n)| (*id, n.ip));
+        rows.into_iter().map(|(_, n)| n).collect()
+    }
+
+    fn stats(&self) -> Vec<StatsInfo> {
+        self.present_vmknics()
+            .map(|v| StatsInfo {
+                vmknic: v.cfg.id.to_string(),
+                counters: counters_info(v.counters.view()),
+            })
+            .collect()
+    }
+
+    fn route_list(&self) -> Vec<RouteInfo> {
+        self.stack
+            .routing()
+            .entries()
+            .into_iter()
+            .map(route_info)
+            .collect()
+    }
+
+    fn route_get(&self, destination: Ipv4Addr) -> Result<Value, RemoteError> {
+        self.stack
+            .routing()
+            .explain(destination)
+            .map(|e| json!(route_explanation(e)))
+            .map_err(route_error)
+    }
+
+    fn gateway_show(&self) -> GatewayInfo {
+        let active = self
+            .stack
+            .routing()
+            .lpm()
+            .get(Ipv4Net::default())
+            .map(|r| r.next_hop.vmknic());
+        GatewayInfo {
+            gateway: self.stack.routing().default_gateway(),
+            active: active.is_some(),
+            vmknic: active.map(|v| v.to_string()),
+        }
+    }
+
+    // ---- routes and the default gateway ---------------------------------------------------
+
+    fn route_add(&mut self, net: Ipv4Net, gw: Ipv4Addr) -> Result<Value, RemoteError> {
+        let mut table = self.stack.routing().clone();
+        table.add_static(net, gw).map_err(route_error)?;
+        let mut new = self.cfg.clone();
+        new.routes.push(StaticRoute {
+            network: net,
+            gateway: gw,
+        });
+        self.commit(new)?;
+        self.stack.set_routing(table);
+        info!(network = %net, gateway = %gw, "static route added");
+        Ok(Value::Null)
+    }
+
+    fn route_remove(
+        &mut self,
+        net: Ipv4Net,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let existing = self.cfg.routes.iter().find(|r| r.network == net).copied();
+        let Some(existing) = existing else {
+            return Err(route_error(RouteError::NoSuchRoute(net)));
+        };
+        if let Some(g) = gateway {
+            if g != existing.gateway {
+                return Err(invalid(format!(
+                    "the route to {net} goes via {}, not {g}",
+                    existing.gateway
+                )));
+            }
+        }
+        let mut table = self.stack.routing().clone();
+        table.remove_static(net).map_err(route_error)?;
+        let mut new = self.cfg.clone();
+        new.routes.retain(|r| r.network != net);
+        self.commit(new)?;
+        self.stack.set_routing(table);
+        info!(network = %net, "static route removed");
+        Ok(Value::Null)
+    }
+
+    fn gateway_set(&mut self, gw: Ipv4Addr) -> Result<Value, RemoteError> {
+        let mut table = self.stack.routing().clone();
+        table.set_default_gateway(gw).map_err(route_error)?;
+        let mut new = self.cfg.clone();
+        new.default_gateway = Some(gw);
+        self.commit(new)?;
+        self.stack.set_routing(table);
+        info!(gateway = %gw, "default gateway set");
+        Ok(Value::Null)
+    }
+
+    fn gateway_clear(&mut self, gateway: Option<Ipv4Addr>) -> Result<Value, RemoteError> {
+        let Some(current) = self.cfg.default_gateway else {
+            return Err(route_error(RouteError::NoDefaultGateway));
+        };
+        if let Some(g) = gateway {
+            if g != current {
+                return Err(invalid(format!(
+                    "the default gateway is {current}, not {g}"
+                )));
+            }
+        }
+        let mut table = self.stack.routing().clone();
+        table.clear_default_gateway().map_err(route_error)?;
+        let mut new = self.cfg.clone();
+        new.default_gateway = None;
+        self.commit(new)?;
+        self.stack.set_routing(table);
+        info!(gateway = %current, "default gateway removed");
+        Ok(Value::Null)
+    }
+
+    fn neighbor_remove(&mut self, ip: Ipv4Addr) -> Result<Value, RemoteError> {
+        if self.stack.remove_neighbor(ip) {
+            Ok(Value::Null)
+        } else {
+            Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!("no neighbour {ip}"),
+            ))
+        }
+    }
+
+    // ---- vmknics ------------------------------------------------------------------------
+
+    fn vmknic_add(&mut self, mut v: RawVmknic) -> Result<Value, RemoteError> {
+        if v.name.is_empty() {
+            // ESX gives the lowest free vmkN.
+            let used: Vec<u32> = self.cfg.vmknics.iter().map(|v| v.id.0).collect();
+            let n = (0..).find(|n| !used.contains(n)).unwrap_or(0);
+            v.name = format!("vmk{n}");
+        }
+        let name = v.name.clone();
+        let mut raw = self.cfg.to_raw();
+        raw.vmknics.push(v);
+        let new = validated(raw)?;
+        let Some(vc) = new
+            .vmknics
+            .iter()
+            .find(|x| x.id.to_string() == name)
+            .cloned()
+        else {
+            return Err(invalid(format!("`{name}` is not a vmknic name")));
+        };
+        self.stack.add_vmknic(&vc).map_err(stack_error)?;
+        if let Err(e) = self.commit(new) {
+            self.stack.remove_vmknic(vc.id);
+            return Err(e);
+        }
+        info!(vmknic = %vc.id, "vmknic added");
+        Ok(json!({ "name": vc.id }))
+    }
+
+    fn vmknic_remove(&mut self, vmknic: &VmknicRef) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let mut new = self.cfg.clone();
+        new.vmknics.retain(|v| v.id != id);
+        self.commit(new)?;
+        self.stack.remove_vmknic(id);
+        Ok(Value::Null)
+    }
+
+    fn vmknic_enable(&mut self, vmknic: &VmknicRef, on: bool) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let new = self.with_vmknic(id, |v| v.enabled = Some(on))?;
+        self.commit(new)?;
+        self.stack.set_vmknic_enabled(id, on).map_err(stack_error)?;
+        Ok(Value::Null)
+    }
+
+    fn vmknic_mtu(&mut self, vmknic: &VmknicRef, mtu: u16) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let new = self.with_vmknic(id, |v| v.mtu = Some(i64::from(mtu)))?;
+        self.commit(new)?;
+        self.stack.set_vmknic_mtu(id, mtu).map_err(stack_error)?;
+        Ok(Value::Null)
+    }
+
+    fn vmknic_address(
+        &mut self,
+        vmknic: &VmknicRef,
+        address: Ipv4Net,
+    ) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        // The file's rules: a host address on its subnet, no overlap with another vmknic.
+        let new = self.with_vmknic(id, |v| {
+            v.ip = address.to_string();
+            v.netmask = None;
+            v.prefix_len = None;
+        })?;
+        let Some(address) = new.vmknics.iter().find(|v| v.id == id).map(|v| v.address) else {
+            return Err(invalid(format!("no vmknic {id}")));
+        };
+        self.commit(new)?;
+        self.stack.set_vmknic_address(id, address);
+        // Routes follow the new subnet: gateways outside it become inactive, others active.
+        let (table, _) = self.cfg.routing();
+        self.stack.set_routing(table);
+        Ok(Value::Null)
+    }
+
+    // ---- port forwards ------------------------------------------------------------------
+
+    fn forward_add(
+        &mut self,
+        listen: SocketAddrV4,
+        remote: SocketAddrV4,
+        vmknic: Option<&VmknicRef>,
+        max_connections: usize,
+    ) -> Result<Value, RemoteError> {
+        let spec = ForwardSpec {
+            listen,
+            remote,
+            vmknic: self.resolve_via(vmknic)?,
+            max_connections,
+        };
+        // The same rules as a [[forward]] table in the file.
+        let mut raw = self.cfg.to_raw();
+        raw.forwards.push(RawForward {
+            listen: spec.listen.to_string(),
+            remote: spec.remote.to_string(),
+            vmknic: spec.vmknic.map(|v| v.to_string()),
+            max_connections: Some(spec.max_connections as i64),
+        });
+        let new = validated(raw)?;
+        self.forwarder.add(spec.clone(), &self.stack).map_err(|e| {
+            RemoteError::new(
+                ErrorKind::Io,
+                format!("cannot listen on {}: {e}", spec.listen),
+            )
+        })?;
+        if let Err(e) = self.commit(new) {
+            self.forwarder.remove(spec.listen, &mut self.stack);
+            return Err(e);
+        }
+        Ok(Value::Null)
+    }
+
+    fn forward_remove(&mut self, listen: SocketAddrV4) -> Result<Value, RemoteError> {
+        if !self.cfg.forwards.iter().any(|f| f.listen == listen) {
+            return Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!("no forward on {listen}"),
+            ));
+        }
+        let mut new = self.cfg.clone();
+        new.forwards.retain(|f| f.listen != listen);
+        self.commit(new)?;
+        self.forwarder.remove(listen, &mut self.stack);
+        Ok(Value::Null)
+    }
+
+    // ---- pings and probes (answered later) ----------------------------------------------
+
+    fn ping(&mut self, p: Ping, vmknic: Option<&VmknicRef>, reply: &Sender<Response>) -> Outcome {
+        let via = match self.resolve_via(vmknic) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        match self
+            .stack
+            .ping_start(p.destination, via, p.size, p.df, p.ttl, p.seq, p.timeout)
+        {
+            Ok(id) => {
+                self.pings.insert(id, reply.clone());
+                Outcome::Later
+            }
+            Err(e) => Outcome::Done(Err(ping_error(e))),
+        }
+    }
+
+    fn tcp_probe(
+        &mut self,
+        destination: SocketAddrV4,
+        vmknic: Option<&VmknicRef>,
+        timeout: Duration,
+        reply: &Sender<Response>,
+    ) -> Outcome {
+        let via = match self.resolve_via(vmknic) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        match self.stack.probe_start(destination, via, timeout) {
+            Ok(id) => {
+                self.probes.insert(id, reply.clone());
+                Outcome::Later
+            }
+            Err(e) => Outcome::Done(Err(probe_error(e))),
+        }
+    }
+
+    fn storage_probe(
+        &mut self,
+        kind: StorageProbeKind,
+        host: Ipv4Addr,
+        vmknic: Option<&VmknicRef>,
+        timeout: Duration,
+        reply: &Sender<Response>,
+    ) -> Outcome {
+        let via = match self.resolve_via(vmknic) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        if self.storage.len() >= MAX_STORAGE_PROBES {
+            return Outcome::Done(Err(RemoteError::new(
+                ErrorKind::Busy,
+                format!("{MAX_STORAGE_PROBES} probes already running"),
+            )));
+        }
+        let probe = match kind {
+            StorageProbeKind::Iscsi { port } => Probe::iscsi(host, port, via, timeout),
+            StorageProbeKind::Nfs => Probe::nfs(host, via, timeout),
+        };
+        self.storage.push((probe, reply.clone()));
+        Outcome::Later
+    }
+
+    /// Answers the pings and probes that finished.
+    pub(crate) fn finish_async(&mut self) {
+        let mut i = 0;
+        while i < self.storage.len() {
+            match self.storage[i].0.poll(&mut self.stack) {
+                Progress::Running => i += 1,
+                Progress::Done(report) => {
+                    let (_, tx) = self.storage.swap_remove(i);
+                    let _ = tx.try_send(Response::ok(json!(report)));
+                }
+            }
+        }
+        let pings = &mut self.pings;
+        self.stack.take_ping_results(|id, r| {
+            if let Some(tx) = pings.remove(&id) {
+                let resp = match r {
+                    Ok(reply) => Response::ok(json!(reply)),
+                    Err(e) => Response::err(ping_error(e)),
+                };
+                let _ = tx.try_send(resp);
+            }
+        });
+        let probes = &mut self.probes;
+        self.stack.take_probe_results(|id, r| {
+            if let Some(tx) = probes.remove(&id) {
+                let resp = match r {
+                    Ok(p) => Response::ok(json!(p)),
+                    Err(e) => Response::err(probe_error(e)),
+                };
+                let _ = tx.try_send(resp);
+            }
+        });
+    }
+}
+
+/// A ping's parameters, as [`Command::Ping`] gives them.
+struct Ping {
+    destination: Ipv4Addr,
+    size: usize,
+    df: bool,
+    ttl: u8,
+    timeout: Duration,
+    seq: u16,
+}
+
+// ---- the engine's views as the protocol's types (same JSON) ---------------------------------
+
+fn counters_info(c: CountersView) -> CountersInfo {
+    CountersInfo {
+        rx_packets: c.rx_packets,
+        rx_bytes: c.rx_bytes,
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+        forwarded: c.forwarded,
+        delivered: c.delivered,
+        icmp_errors: c.icmp_errors,
+        gso_forwarded: c.gso_forwarded,
+        gso_segmented: c.gso_segmented,
+        drops: c.drops,
+    }
+}
+
+fn route_origin(o: Origin) -> RouteOrigin {
+    match o {
+        Origin::Connected => RouteOrigin::Connected,
+        Origin::Static => RouteOrigin::Static,
+        Origin::Default => RouteOrigin::Default,
+    }
+}
+
+fn route_info(e: RouteEntry) -> RouteInfo {
+    RouteInfo {
+        network: e.network,
+        gateway: e.gateway,
+        vmknic: e.vmknic.map(|v| v.to_string()),
+        origin: route_origin(e.origin),
+        active: e.active,
+    }
+}
+
+fn route_explanation(e: Explanation) -> RouteExplanation {
+    RouteExplanation {
+        destination: e.destination,
+        route: e.route,
+        origin: route_origin(e.origin),
+        vmknic: e.vmknic.to_string(),
+        gateway: e.gateway,
+        next_hop: e.next_hop,
+        source: e.source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vmkstack_vmknic::DropReason;
+
+    use super::*;
+    use crate::counters::Counters;
+
+    /// The protocol's types give the JSON the engine's own types gave.
+    #[test]
+    fn test_same_json_as_engine_types() {
+        fn same<A: serde::Serialize, B: serde::Serialize>(ours: A, theirs: B) {
+            assert_eq!(
+                serde_json::to_string(&ours).unwrap(),
+                serde_json::to_string(&theirs).unwrap()
+            );
+            // And as a response carries it, through a `Value`.
+            assert_eq!(
+                serde_json::to_value(&ours).unwrap().to_string(),
+                serde_json::to_value(&theirs).unwrap().to_string()
+            );
+        }
+        let mut table = vmkstack_routing::RoutingTable::new();
+        table.set_vmknic(VmknicId(10), vec!["198.18.1.100/24".parse().unwrap()], true);
+        table
+            .add_static(
+                "198.18.100.0/24".parse().unwrap(),
+                Ipv4Addr::new(198, 18, 1, 1),
+            )
+            .unwrap();
+        table
+            .set_default_gateway(Ipv4Addr::new(198, 18, 1, 254))
+            .unwrap();
+        let entries = table.entries();
+        assert!(entries.len() >= 3, "{entries:?}");
+        same(
+            entries.iter().cloned().map(route_info).collect::<Vec<_>>(),
+            &entries,
+        );
+        let e = table.explain(Ipv4Addr::new(198, 18, 100, 5)).unwrap();
+        same(route_explanation(e.clone()), &e);
+
+        let mut c = Counters::default();
+        c.rx_packets = 1;
+        c.gso_segmented = 2;
+        c.drop(DropReason::ALL[0]);
+        same(
+            StatsInfo {
+                vmknic: VmknicId(10).to_string(),
+                counters: counters_info(c.view()),
+            },
+            super::super::StatsInfo {
+                vmknic: VmknicId(10),
+                counters: c.view(),
+            },
+        );
+        same(
+            NeighborInfo {
+                ip: Ipv4Addr::new(198, 18, 1, 1),
+                mac: None,
+                vmknic: VmknicId(3).to_string(),
+                state: "incomplete".into(),
+                expiry_s: Some(3),
+            },
+            super::super::NeighborInfo {
+                ip: Ipv4Addr::new(198, 18, 1, 1),
+                mac: None,
+                vmknic: VmknicId(3),
+                state: "incomplete".into(),
+                expiry_s: Some(3),
+            },
+        );
+        same(
+            VmknicInfo {
+                name: VmknicId(0).to_string(),
+                portgroup: "iSCSI_SAN".into(),
+                addresses: vec!["198.18.1.100/24".parse().unwrap()],
+                mac: "02:00:00:00:00:01".into(),
+                mtu: 1500,
+                enabled: true,
+                tap: "vmk0".into(),
+                bridge: None,
+                netns: Some("wire".into()),
+            },
+            super::super::VmknicInfo {
+                name: VmknicId(0),
+                portgroup: "iSCSI_SAN".into(),
+                addresses: vec!["198.18.1.100/24".parse().unwrap()],
+                mac: "02:00:00:00:00:01".into(),
+                mtu: 1500,
+                enabled: true,
+                tap: "vmk0".into(),
+                bridge: None,
+                netns: Some("wire".into()),
+            },
+        );
+    }
+}

@@ -1,0 +1,747 @@
+//! A request's action, parsed once: [`parse`] turns every [`Action`] into a typed [`Command`]
+//! whose addresses, prefixes, socket addresses, MTUs, timeouts and probe kinds are already
+//! checked, with the messages the ESX commands and the configuration file use. It is pure: what
+//! needs the daemon's state (which vmknic a name or port group means, whether a route exists,
+//! the rules across vmknics) is checked by the applier.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use vmkstack_api::{Action, ErrorKind, RawVmknic, RemoteError};
+use vmkstack_routing::{parse_addr, parse_network};
+use vmkstack_vmknic::{MAX_MTU, MIN_MTU};
+
+use crate::forward::DEFAULT_MAX_CONNECTIONS;
+
+/// The iSCSI port a storage probe uses when the request names none.
+pub const DEFAULT_ISCSI_PORT: u16 = 3260;
+/// Bounds of a ping's wait for its reply, in milliseconds.
+pub const PING_TIMEOUT_MS: (u32, u32) = (1, 60_000);
+/// Bounds of a TCP probe's wait, in milliseconds.
+pub const TCP_PROBE_TIMEOUT_MS: (u32, u32) = (1, 120_000);
+/// Bounds of a storage probe's wait per step, in milliseconds.
+pub const STORAGE_PROBE_TIMEOUT_MS: (u32, u32) = (100, 60_000);
+
+/// A vmknic as a request names it: `vmkN` or a port group. The applier resolves it against
+/// the configuration (a name that matches no vmknic is `not_found` there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmknicRef(pub String);
+
+impl fmt::Display for VmknicRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a storage probe checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageProbeKind {
+    /// Connect, discovery login, SendTargets.
+    Iscsi {
+        /// The target's port.
+        port: u16,
+    },
+    /// RPC NULL to portmapper, mountd and nfs; MOUNT EXPORT.
+    Nfs,
+}
+
+/// One operation, typed and checked. Same operations as [`Action`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// List vmknics.
+    VmknicList,
+    /// Add a vmknic. Kept as written: the file's rules, which also look at the other vmknics,
+    /// check it when it is applied (with the file's messages).
+    VmknicAdd(RawVmknic),
+    /// Remove a vmknic.
+    VmknicRemove(VmknicRef),
+    /// Enable (`true`) or disable a vmknic.
+    VmknicSetEnabled(VmknicRef, bool),
+    /// Change a vmknic's MTU.
+    VmknicSetMtu {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// Within [`MIN_MTU`]..=[`MAX_MTU`].
+        mtu: u16,
+    },
+    /// Change a vmknic's primary address.
+    VmknicSetAddress {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// Address and prefix (whether it is a usable host address is a file rule, checked
+        /// when applied).
+        address: Ipv4Net,
+    },
+    /// List routes in ESX order.
+    RouteList,
+    /// Add a static route.
+    RouteAdd {
+        /// Destination network.
+        network: Ipv4Net,
+        /// Gateway.
+        gateway: Ipv4Addr,
+    },
+    /// Remove a static route.
+    RouteRemove {
+        /// Destination network.
+        network: Ipv4Net,
+        /// When given, must be the route's gateway.
+        gateway: Option<Ipv4Addr>,
+    },
+    /// Explain the route to a destination.
+    RouteGet(Ipv4Addr),
+    /// Show the default gateway.
+    GatewayShow,
+    /// Set (replace) the default gateway.
+    GatewaySet(Ipv4Addr),
+    /// Remove the default gateway; when given, it must be the current one.
+    GatewayClear(Option<Ipv4Addr>),
+    /// List neighbours.
+    NeighborList,
+    /// Forget a neighbour.
+    NeighborRemove(Ipv4Addr),
+    /// Per-vmknic counters.
+    Stats,
+    /// Send one ICMP echo.
+    Ping {
+        /// Destination.
+        destination: Ipv4Addr,
+        /// Source vmknic, bypassing the routing lookup.
+        vmknic: Option<VmknicRef>,
+        /// ICMP payload bytes.
+        size: usize,
+        /// Set don't-fragment.
+        df: bool,
+        /// IP TTL, at least 1.
+        ttl: u8,
+        /// Wait for the reply, within [`PING_TIMEOUT_MS`].
+        timeout: Duration,
+        /// ICMP sequence number.
+        seq: u16,
+    },
+    /// Forward a kernel listening address through the stack.
+    ForwardAdd {
+        /// Kernel address to listen on.
+        listen: SocketAddrV4,
+        /// Where the stack connects.
+        remote: SocketAddrV4,
+        /// Source vmknic.
+        vmknic: Option<VmknicRef>,
+        /// Most connections at once.
+        max_connections: usize,
+    },
+    /// List forwards.
+    ForwardList,
+    /// Stop the forward listening on this address.
+    ForwardRemove(SocketAddrV4),
+    /// Check a storage server from the stack.
+    StorageProbe {
+        /// What to check.
+        kind: StorageProbeKind,
+        /// Server address.
+        host: Ipv4Addr,
+        /// Source vmknic.
+        vmknic: Option<VmknicRef>,
+        /// Wait per step, within [`STORAGE_PROBE_TIMEOUT_MS`].
+        timeout: Duration,
+    },
+    /// Open a TCP connection from the stack and close it.
+    TcpProbe {
+        /// Destination.
+        destination: SocketAddrV4,
+        /// Source vmknic.
+        vmknic: Option<VmknicRef>,
+        /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
+        timeout: Duration,
+    },
+}
+
+fn invalid(msg: impl Into<String>) -> RemoteError {
+    RemoteError::new(ErrorKind::Invalid, msg)
+}
+
+/// An IPv4 address, with the routing core's message.
+fn addr(s: &str) -> Result<Ipv4Addr, RemoteError> {
+    parse_addr(s).map_err(|e| invalid(e.to_string()))
+}
+
+/// A network `a.b.c.d/len`, with the routing core's message.
+fn network(s: &str) -> Result<Ipv4Net, RemoteError> {
+    parse_network(s).map_err(|e| invalid(e.to_string()))
+}
+
+fn vmknic_ref(name: Option<String>) -> Option<VmknicRef> {
+    name.map(VmknicRef)
+}
+
+/// `timeout_ms` clamped to `(lo, hi)`.
+fn timeout(ms: u32, (lo, hi): (u32, u32)) -> Duration {
+    Duration::from_millis(u64::from(ms.clamp(lo, hi)))
+}
+
+/// A vmknic MTU within [`MIN_MTU`]..=[`MAX_MTU`] (the file's rule).
+fn mtu(vmknic: &VmknicRef, mtu: u32) -> Result<u16, RemoteError> {
+    u16::try_from(mtu)
+        .ok()
+        .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
+        .ok_or_else(|| {
+            invalid(format!(
+                "vmknic ({vmknic}).mtu = {mtu}: MTU must be between {MIN_MTU} and {MAX_MTU}"
+            ))
+        })
+}
+
+/// A vmknic's new primary address, `a.b.c.d/len` (the file's rules for `ip`).
+fn interface_address(vmknic: &VmknicRef, ip: &str) -> Result<Ipv4Net, RemoteError> {
+    let rule = if ip.contains('/') {
+        match ip.parse::<Ipv4Net>() {
+            Ok(net) => return Ok(net),
+            Err(_) => "expected a.b.c.d/len with len 1-32",
+        }
+    } else {
+        "needs a netmask: `netmask`, `prefix_len` or ip/len"
+    };
+    Err(invalid(format!("vmknic ({vmknic}).ip = \"{ip}\": {rule}")))
+}
+
+/// `a.b.c.d:port`; `what` names the field in the message.
+fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
+    s.parse()
+        .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port")))
+}
+
+/// Parses an action into a typed command. Pure; the error is what the client is told.
+pub fn parse(action: Action) -> Result<Command, RemoteError> {
+    Ok(match action {
+        Action::VmknicList => Command::VmknicList,
+        Action::VmknicAdd { vmknic } => Command::VmknicAdd(vmknic),
+        Action::VmknicRemove { vmknic } => Command::VmknicRemove(VmknicRef(vmknic)),
+        Action::VmknicEnable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), true),
+        Action::VmknicDisable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), false),
+        Action::VmknicSetMtu { vmknic, mtu: m } => {
+            let vmknic = VmknicRef(vmknic);
+            Command::VmknicSetMtu {
+                mtu: mtu(&vmknic, m)?,
+                vmknic,
+            }
+        }
+        Action::VmknicSetAddress { vmknic, ip } => {
+            let vmknic = VmknicRef(vmknic);
+            Command::VmknicSetAddress {
+                address: interface_address(&vmknic, &ip)?,
+                vmknic,
+            }
+        }
+        Action::RouteList => Command::RouteList,
+        Action::RouteAdd {
+            network: n,
+            gateway,
+        } => Command::RouteAdd {
+            network: network(&n)?,
+            gateway: addr(&gateway)?,
+        },
+        Action::RouteRemove {
+            network: n,
+            gateway,
+        } => Command::RouteRemove {
+            network: network(&n)?,
+            gateway: gateway.as_deref().map(addr).transpose()?,
+        },
+        Action::RouteGet { destination } => Command::RouteGet(addr(&destination)?),
+        Action::GatewayShow => Command::GatewayShow,
+        Action::GatewaySet { gateway } => Command::GatewaySet(addr(&gateway)?),
+        Action::GatewayClear { gateway } => {
+            Command::GatewayClear(gateway.as_deref().map(addr).transpose()?)
+        }
+        Action::NeighborList => Command::NeighborList,
+        Action::NeighborRemove { ip } => Command::NeighborRemove(addr(&ip)?),
+        Action::Stats => Command::Stats,
+        Action::Ping {
+            destination,
+            vmknic,
+            size,
+            df,
+            ttl,
+            timeout_ms,
+            seq,
+        } => Command::Ping {
+            destination: addr(&destination)?,
+            vmknic: vmknic_ref(vmknic),
+            size: size as usize,
+            df,
+            ttl: ttl.max(1),
+            timeout: timeout(timeout_ms, PING_TIMEOUT_MS),
+            seq,
+        },
+        Action::ForwardAdd {
+            listen,
+            remote,
+            vmknic,
+            max_connections,
+        } => Command::ForwardAdd {
+            listen: socket(&listen, "listen address ")?,
+            remote: socket(&remote, "remote address ")?,
+            vmknic: vmknic_ref(vmknic),
+            max_connections: max_connections.map_or(DEFAULT_MAX_CONNECTIONS, |m| m as usize),
+        },
+        Action::ForwardList => Command::ForwardList,
+        Action::ForwardRemove { listen } => Command::ForwardRemove(socket(&listen, "")?),
+        Action::StorageProbe {
+            kind,
+            host,
+            port,
+            vmknic,
+            timeout_ms,
+        } => {
+            let host = addr(&host)?;
+            let kind = match kind.as_str() {
+                "iscsi" => StorageProbeKind::Iscsi {
+                    port: port.unwrap_or(DEFAULT_ISCSI_PORT),
+                },
+                "nfs" => StorageProbeKind::Nfs,
+                other => return Err(invalid(format!("unknown probe `{other}` (iscsi or nfs)"))),
+            };
+            Command::StorageProbe {
+                kind,
+                host,
+                vmknic: vmknic_ref(vmknic),
+                timeout: timeout(timeout_ms, STORAGE_PROBE_TIMEOUT_MS),
+            }
+        }
+        Action::TcpProbe {
+            destination,
+            port,
+            vmknic,
+            timeout_ms,
+        } => Command::TcpProbe {
+            destination: SocketAddrV4::new(addr(&destination)?, port),
+            vmknic: vmknic_ref(vmknic),
+            timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: &str) -> String {
+        t.to_string()
+    }
+
+    fn net(t: &str) -> Ipv4Net {
+        t.parse().unwrap()
+    }
+
+    fn ip(t: &str) -> Ipv4Addr {
+        t.parse().unwrap()
+    }
+
+    fn vref(t: &str) -> VmknicRef {
+        VmknicRef(s(t))
+    }
+
+    /// The invalid-value message of a refused action.
+    fn refused(a: Action) -> String {
+        let e = parse(a).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+        e.message
+    }
+
+    /// The message for a bad address (the routing core's, as the ESX commands show it).
+    fn bad_addr(t: &str) -> String {
+        format!("`{t}` is not an IPv4 address")
+    }
+
+    /// The message for a network that is not `a.b.c.d/len`.
+    fn bad_net(t: &str) -> String {
+        format!("`{t}` is not an IPv4 prefix (expected a.b.c.d/len with len 0-32)")
+    }
+
+    #[test]
+    fn test_parse_without_arguments() {
+        for (a, c) in [
+            (Action::VmknicList, Command::VmknicList),
+            (Action::RouteList, Command::RouteList),
+            (Action::GatewayShow, Command::GatewayShow),
+            (Action::NeighborList, Command::NeighborList),
+            (Action::Stats, Command::Stats),
+            (Action::ForwardList, Command::ForwardList),
+        ] {
+            assert_eq!(parse(a).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn test_parse_vmknic() {
+        let raw = RawVmknic {
+            name: s("vmk1"),
+            portgroup: s("VMotion"),
+            ip: s("not checked here"),
+            ..RawVmknic::default()
+        };
+        assert_eq!(
+            parse(Action::VmknicAdd {
+                vmknic: raw.clone()
+            })
+            .unwrap(),
+            Command::VmknicAdd(raw)
+        );
+        assert_eq!(
+            parse(Action::VmknicRemove {
+                vmknic: s("iSCSI_SAN")
+            })
+            .unwrap(),
+            Command::VmknicRemove(vref("iSCSI_SAN"))
+        );
+        assert_eq!(
+            parse(Action::VmknicEnable { vmknic: s("vmk0") }).unwrap(),
+            Command::VmknicSetEnabled(vref("vmk0"), true)
+        );
+        assert_eq!(
+            parse(Action::VmknicDisable { vmknic: s("vmk0") }).unwrap(),
+            Command::VmknicSetEnabled(vref("vmk0"), false)
+        );
+    }
+
+    #[test]
+    fn test_parse_mtu() {
+        let set = |mtu| Action::VmknicSetMtu {
+            vmknic: s("vmk1"),
+            mtu,
+        };
+        for mtu in [68, 1500, 9000] {
+            assert_eq!(
+                parse(set(u32::from(mtu))).unwrap(),
+                Command::VmknicSetMtu {
+                    vmknic: vref("vmk1"),
+                    mtu
+                }
+            );
+        }
+        for mtu in [0, 67, 9001, 65_536, u32::MAX] {
+            assert_eq!(
+                refused(set(mtu)),
+                format!("vmknic (vmk1).mtu = {mtu}: MTU must be between 68 and 9000")
+            );
+        }
+    }
+
+    #[test]
+    fn test_parse_set_address() {
+        let set = |ip: &str| Action::VmknicSetAddress {
+            vmknic: s("VMotion"),
+            ip: s(ip),
+        };
+        assert_eq!(
+            parse(set("198.18.2.5/24")).unwrap(),
+            Command::VmknicSetAddress {
+                vmknic: vref("VMotion"),
+                address: net("198.18.2.5/24")
+            }
+        );
+        assert_eq!(
+            refused(set("198.18.2.5/33")),
+            "vmknic (VMotion).ip = \"198.18.2.5/33\": expected a.b.c.d/len with len 1-32"
+        );
+        assert_eq!(
+            refused(set("x/24")),
+            "vmknic (VMotion).ip = \"x/24\": expected a.b.c.d/len with len 1-32"
+        );
+        assert_eq!(
+            refused(set("198.18.2.5")),
+            "vmknic (VMotion).ip = \"198.18.2.5\": needs a netmask: `netmask`, `prefix_len` or ip/len"
+        );
+    }
+
+    #[test]
+    fn test_parse_routes() {
+        assert_eq!(
+            parse(Action::RouteAdd {
+                network: s("198.18.100.0/24"),
+                gateway: s("198.18.1.1")
+            })
+            .unwrap(),
+            Command::RouteAdd {
+                network: net("198.18.100.0/24"),
+                gateway: ip("198.18.1.1")
+            }
+        );
+        for (network, gateway, want) in [
+            ("198.18.100.0", "198.18.1.1", bad_net("198.18.100.0")),
+            ("198.18.100.0/33", "198.18.1.1", bad_net("198.18.100.0/33")),
+            (
+                "198.18.100.1/24",
+                "198.18.1.1",
+                s("198.18.100.1/24 has host bits set; the network is 198.18.100.0/24"),
+            ),
+            ("198.18.100.0/24", "198.18.1", bad_addr("198.18.1")),
+            ("198.18.100.0/24", "", bad_addr("")),
+        ] {
+            assert_eq!(
+                refused(Action::RouteAdd {
+                    network: s(network),
+                    gateway: s(gateway)
+                }),
+                want,
+                "{network} via {gateway}"
+            );
+        }
+        assert_eq!(
+            parse(Action::RouteRemove {
+                network: s("198.18.100.0/24"),
+                gateway: None
+            })
+            .unwrap(),
+            Command::RouteRemove {
+                network: net("198.18.100.0/24"),
+                gateway: None
+            }
+        );
+        assert_eq!(
+            parse(Action::RouteRemove {
+                network: s("198.18.100.0/24"),
+                gateway: Some(s("198.18.1.1"))
+            })
+            .unwrap(),
+            Command::RouteRemove {
+                network: net("198.18.100.0/24"),
+                gateway: Some(ip("198.18.1.1"))
+            }
+        );
+        assert_eq!(
+            refused(Action::RouteRemove {
+                network: s("198.18.100.0/24"),
+                gateway: Some(s("gw"))
+            }),
+            bad_addr("gw")
+        );
+        assert_eq!(
+            refused(Action::RouteRemove {
+                network: s("x"),
+                gateway: None
+            }),
+            bad_net("x")
+        );
+        assert_eq!(
+            parse(Action::RouteGet {
+                destination: s("198.18.100.5")
+            })
+            .unwrap(),
+            Command::RouteGet(ip("198.18.100.5"))
+        );
+        assert_eq!(
+            refused(Action::RouteGet {
+                destination: s("198.18.100.256")
+            }),
+            bad_addr("198.18.100.256")
+        );
+    }
+
+    #[test]
+    fn test_parse_gateway_and_neighbor() {
+        assert_eq!(
+            parse(Action::GatewaySet {
+                gateway: s("198.18.1.1")
+            })
+            .unwrap(),
+            Command::GatewaySet(ip("198.18.1.1"))
+        );
+        assert_eq!(
+            refused(Action::GatewaySet { gateway: s("a.b") }),
+            bad_addr("a.b")
+        );
+        assert_eq!(
+            parse(Action::GatewayClear { gateway: None }).unwrap(),
+            Command::GatewayClear(None)
+        );
+        assert_eq!(
+            parse(Action::GatewayClear {
+                gateway: Some(s("198.18.1.1"))
+            })
+            .unwrap(),
+            Command::GatewayClear(Some(ip("198.18.1.1")))
+        );
+        assert_eq!(
+            refused(Action::GatewayClear {
+                gateway: Some(s("1.2.3"))
+            }),
+            bad_addr("1.2.3")
+        );
+        assert_eq!(
+            parse(Action::NeighborRemove {
+                ip: s("198.18.1.1")
+            })
+            .unwrap(),
+            Command::NeighborRemove(ip("198.18.1.1"))
+        );
+        assert_eq!(
+            refused(Action::NeighborRemove { ip: s("::1") }),
+            bad_addr("::1")
+        );
+    }
+
+    #[test]
+    fn test_parse_ping() {
+        let ping = |destination: &str, ttl, timeout_ms| Action::Ping {
+            destination: s(destination),
+            vmknic: Some(s("vmk1")),
+            size: 1472,
+            df: true,
+            ttl,
+            timeout_ms,
+            seq: 7,
+        };
+        assert_eq!(
+            parse(ping("198.18.1.1", 64, 1000)).unwrap(),
+            Command::Ping {
+                destination: ip("198.18.1.1"),
+                vmknic: Some(vref("vmk1")),
+                size: 1472,
+                df: true,
+                ttl: 64,
+                timeout: Duration::from_secs(1),
+                seq: 7
+            }
+        );
+        // TTL 0 is sent as 1; the wait is clamped to 1 ms..60 s.
+        let Command::Ping { ttl, timeout, .. } = parse(ping("198.18.1.1", 0, 0)).unwrap() else {
+            panic!("not a ping");
+        };
+        assert_eq!((ttl, timeout), (1, Duration::from_millis(1)));
+        let Command::Ping { timeout, .. } = parse(ping("198.18.1.1", 1, u32::MAX)).unwrap() else {
+            panic!("not a ping");
+        };
+        assert_eq!(timeout, Duration::from_secs(60));
+        assert_eq!(refused(ping("host", 64, 1000)), bad_addr("host"));
+    }
+
+    #[test]
+    fn test_parse_forwards() {
+        assert_eq!(
+            parse(Action::ForwardAdd {
+                listen: s("127.0.0.1:3260"),
+                remote: s("198.18.100.20:3260"),
+                vmknic: None,
+                max_connections: None
+            })
+            .unwrap(),
+            Command::ForwardAdd {
+                listen: "127.0.0.1:3260".parse().unwrap(),
+                remote: "198.18.100.20:3260".parse().unwrap(),
+                vmknic: None,
+                max_connections: DEFAULT_MAX_CONNECTIONS
+            }
+        );
+        let Command::ForwardAdd {
+            vmknic,
+            max_connections,
+            ..
+        } = parse(Action::ForwardAdd {
+            listen: s("127.0.0.1:3260"),
+            remote: s("198.18.100.20:3260"),
+            vmknic: Some(s("vmk0")),
+            max_connections: Some(3),
+        })
+        .unwrap()
+        else {
+            panic!("not a forward");
+        };
+        assert_eq!((vmknic, max_connections), (Some(vref("vmk0")), 3));
+        assert_eq!(
+            refused(Action::ForwardAdd {
+                listen: s("127.0.0.1"),
+                remote: s("198.18.100.20:3260"),
+                vmknic: None,
+                max_connections: None
+            }),
+            "listen address `127.0.0.1` is not a.b.c.d:port"
+        );
+        assert_eq!(
+            refused(Action::ForwardAdd {
+                listen: s("127.0.0.1:3260"),
+                remote: s("198.18.100.20:99999"),
+                vmknic: None,
+                max_connections: None
+            }),
+            "remote address `198.18.100.20:99999` is not a.b.c.d:port"
+        );
+        assert_eq!(
+            parse(Action::ForwardRemove {
+                listen: s("127.0.0.1:3260")
+            })
+            .unwrap(),
+            Command::ForwardRemove("127.0.0.1:3260".parse().unwrap())
+        );
+        assert_eq!(
+            refused(Action::ForwardRemove {
+                listen: s("[::1]:3260")
+            }),
+            "`[::1]:3260` is not a.b.c.d:port"
+        );
+    }
+
+    #[test]
+    fn test_parse_probes() {
+        let storage = |kind: &str, host: &str, port, timeout_ms| Action::StorageProbe {
+            kind: s(kind),
+            host: s(host),
+            port,
+            vmknic: Some(s("NFS")),
+            timeout_ms,
+        };
+        assert_eq!(
+            parse(storage("iscsi", "198.18.100.20", None, 5000)).unwrap(),
+            Command::StorageProbe {
+                kind: StorageProbeKind::Iscsi { port: 3260 },
+                host: ip("198.18.100.20"),
+                vmknic: Some(vref("NFS")),
+                timeout: Duration::from_secs(5)
+            }
+        );
+        let Command::StorageProbe { kind, timeout, .. } =
+            parse(storage("iscsi", "198.18.100.20", Some(3261), 1)).unwrap()
+        else {
+            panic!("not a storage probe");
+        };
+        assert_eq!(kind, StorageProbeKind::Iscsi { port: 3261 });
+        assert_eq!(timeout, Duration::from_millis(100), "at least 100 ms");
+        let Command::StorageProbe { kind, timeout, .. } =
+            parse(storage("nfs", "198.18.100.20", Some(1), 600_000)).unwrap()
+        else {
+            panic!("not a storage probe");
+        };
+        assert_eq!(kind, StorageProbeKind::Nfs);
+        assert_eq!(timeout, Duration::from_secs(60), "at most 60 s");
+        assert_eq!(
+            refused(storage("smb", "198.18.100.20", None, 5000)),
+            "unknown probe `smb` (iscsi or nfs)"
+        );
+        assert_eq!(
+            refused(storage("nfs", "filer", None, 5000)),
+            bad_addr("filer")
+        );
+
+        let tcp = |destination: &str, timeout_ms| Action::TcpProbe {
+            destination: s(destination),
+            port: 22,
+            vmknic: None,
+            timeout_ms,
+        };
+        assert_eq!(
+            parse(tcp("198.18.1.1", 0)).unwrap(),
+            Command::TcpProbe {
+                destination: "198.18.1.1:22".parse().unwrap(),
+                vmknic: None,
+                timeout: Duration::from_millis(1)
+            }
+        );
+        let Command::TcpProbe { timeout, .. } = parse(tcp("198.18.1.1", u32::MAX)).unwrap() else {
+            panic!("not a tcp probe");
+        };
+        assert_eq!(timeout, Duration::from_secs(120));
+        assert_eq!(refused(tcp("198.18.1.", 1000)), bad_addr("198.18.1."));
+    }
+}
