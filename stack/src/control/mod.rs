@@ -15,11 +15,10 @@
 
 pub(crate) mod apply;
 pub mod command;
-mod legacy;
 pub mod store;
 
-pub use legacy::{NeighborInfo, StatsInfo, VmknicInfo};
 pub use vmkstack_api::{
-    parse_request, Action, Client, ClientError, ErrorKind, GatewayInfo, PingReply, ProbeResult,
-    RemoteError, Request, Response, RouteGetResult, RouteListResult, MAX_LINE, PROTOCOL_VERSION,
+    parse_request, Action, Client, ClientError, ErrorKind, GatewayInfo, NeighborInfo, PingReply,
+    ProbeResult, RemoteError, Request, Response, RouteGetResult, RouteListResult, StatsInfo,
+    VmknicInfo, MAX_LINE, PROTOCOL_VERSION,
 };

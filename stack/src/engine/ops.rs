@@ -1,10 +1,9 @@
-//! Changes to a running engine, and the views the control API lists. Each change applies at
+//! Changes to a running engine. Each change applies at
 //! once to the data plane; flows that do not use what changed are not disturbed. Device
 //! operations (creating a TAP, its carrier, its MTU) are the owner's: it hands the engine a
 //! ready port and tells it what changed.
 
 use std::net::Ipv4Addr;
-use std::time::Instant;
 
 use ipnet::Ipv4Net;
 use tracing::{info, warn};
@@ -13,7 +12,6 @@ use vmkstack_vmknic::Port;
 
 use super::{Counters, Engine, Vmknic};
 use crate::config::VmknicConfig;
-use crate::control::{NeighborInfo, StatsInfo, VmknicInfo};
 
 impl<P: Port> Engine<P> {
     /// Replaces the routing table (the caller validated the change on a copy).
@@ -138,58 +136,5 @@ impl<P: Port> Engine<P> {
     /// Forgets a neighbour. False if it was unknown.
     pub fn remove_neighbor(&mut self, ip: Ipv4Addr) -> bool {
         self.neighbors.remove(ip)
-    }
-
-    /// The vmknics, as `vmknic_list` shows them.
-    pub fn vmknic_info(&self) -> Vec<VmknicInfo> {
-        self.vmknics
-            .iter()
-            .filter(|v| v.present)
-            .map(|v| VmknicInfo {
-                name: v.cfg.id,
-                portgroup: v.cfg.portgroup.clone(),
-                addresses: v.cfg.addresses().collect(),
-                mac: v.cfg.mac.to_string(),
-                mtu: v.cfg.mtu,
-                enabled: v.cfg.enabled,
-                tap: v.cfg.tap.clone(),
-                bridge: v.cfg.bridge.clone(),
-                netns: v.cfg.netns.clone(),
-            })
-            .collect()
-    }
-
-    /// The neighbour table, as `neighbor_list` shows it.
-    pub fn neighbor_info(&self) -> Vec<NeighborInfo> {
-        let now = Instant::now();
-        let mut out: Vec<NeighborInfo> = self
-            .neighbors
-            .entries(now)
-            .into_iter()
-            .filter_map(|e| {
-                let v = self.vmknics.get(e.vmknic as usize)?;
-                Some(NeighborInfo {
-                    ip: e.ip,
-                    mac: e.mac.map(|m| m.to_string()),
-                    vmknic: v.cfg.id,
-                    state: e.state.as_str().to_string(),
-                    expiry_s: e.expires_in.map(|d| d.as_secs()),
-                })
-            })
-            .collect();
-        out.sort_by_key(|n| (n.vmknic, n.ip));
-        out
-    }
-
-    /// Per-vmknic counters.
-    pub fn stats(&self) -> Vec<StatsInfo> {
-        self.vmknics
-            .iter()
-            .filter(|v| v.present)
-            .map(|v| StatsInfo {
-                vmknic: v.cfg.id,
-                counters: v.counters.view(),
-            })
-            .collect()
     }
 }
