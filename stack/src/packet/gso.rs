@@ -1,0 +1,694 @@
+//! The offloads a virtio-net header asks for, and their inverse: checking the header against
+//! its packet, finishing a partial checksum, cutting a TCP super-frame into segments (TSO, as
+//! a NIC would) and merging a burst of TCP segments into one super-frame for an offloading
+//! TAP.
+
+use smoltcp::wire::{checksum, IpProtocol, Ipv4Packet};
+use vmkstack_vmknic::{Gso, VnetHdr, ETH_HDR, VNET_HDR_LEN};
+
+use super::{parse_ipv4, Ipv4Info, PacketError};
+
+/// What a virtio-net header asks of a received IPv4 packet, checked against the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offload {
+    /// A partial checksum to finish: where summing starts and where the checksum field is,
+    /// both from the start of the IP packet.
+    pub csum: Option<(usize, usize)>,
+    /// Payload bytes per segment of a TCP super-frame.
+    pub gso_size: Option<u16>,
+    /// IP length of the largest packet that goes on the wire: the packet itself, or a
+    /// super-frame's first segment. This is what the egress MTU must hold.
+    pub wire_len: usize,
+}
+
+impl Offload {
+    /// Nothing to finish: the packet can go to any TAP as it is.
+    pub fn is_plain(&self) -> bool {
+        self.csum.is_none() && self.gso_size.is_none()
+    }
+}
+
+/// Checks `hdr` (from the TAP) against `pkt` (the IP packet after the Ethernet header, `info`
+/// its parsed header). A partial checksum must start at or after the IP header and its field
+/// lie inside the packet on a 16-bit word; a super-frame must be an unfragmented TCP/IPv4
+/// packet with a partial TCP checksum and a segment size of at least [`TCP_MIN_MSS`]. Anything
+/// else (UFO, TCPv6, USO, which the daemon never enables) is [`PacketError::BadOffload`].
+pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offload, PacketError> {
+    let mut out = Offload {
+        csum: None,
+        gso_size: None,
+        wire_len: info.total_len,
+    };
+    if hdr.needs_csum() {
+        let start = usize::from(hdr.csum_start)
+            .checked_sub(ETH_HDR)
+            .ok_or(PacketError::BadOffload)?;
+        let field = start + usize::from(hdr.csum_offset);
+        // The field must sit on a 16-bit word of the summed bytes, as every checksum does.
+        let odd = !hdr.csum_offset.is_multiple_of(2);
+        if start < info.header_len || field + 2 > info.total_len || odd {
+            return Err(PacketError::BadOffload);
+        }
+        out.csum = Some((start, field));
+    }
+    match hdr.gso() {
+        Gso::None => {}
+        Gso::Other(_) => return Err(PacketError::BadOffload),
+        Gso::TcpV4 { .. } => {
+            let hl = info.header_len;
+            let fragment = info.more_frags || info.frag_offset > 0;
+            // Linux never makes segments below TCP_MIN_MSS; a tiny gso_size would make one
+            // super-frame into tens of thousands of segments.
+            let tiny = hdr.gso_size < TCP_MIN_MSS;
+            if info.protocol != 6 || fragment || tiny || out.csum != Some((hl, hl + 16)) {
+                return Err(PacketError::BadOffload);
+            }
+            let thl = tcp_header_len(pkt, info)?;
+            let payload = info.total_len - hl - thl;
+            out.gso_size = Some(hdr.gso_size);
+            out.wire_len = hl + thl + payload.min(usize::from(hdr.gso_size));
+        }
+    }
+    Ok(out)
+}
+
+/// The TCP header length of a TCP/IPv4 packet, checked to lie within the datagram.
+fn tcp_header_len(pkt: &[u8], info: &Ipv4Info) -> Result<usize, PacketError> {
+    let hl = info.header_len;
+    let doff = pkt.get(hl + 12).ok_or(PacketError::BadOffload)?;
+    let thl = usize::from(doff >> 4) * 4;
+    if thl < 20 || hl + thl > info.total_len {
+        return Err(PacketError::BadOffload);
+    }
+    Ok(thl)
+}
+
+/// Finishes a partial checksum in place (Linux's `CHECKSUM_PARTIAL`): the field at `field`
+/// holds the pseudo-header sum; the one's complement of the sum from `start` to the end of
+/// the datagram goes there. Offsets are from the start of the IP packet, as
+/// [`check_offload`] gives them; out-of-range offsets change nothing.
+pub fn finish_checksum(pkt: &mut [u8], info: &Ipv4Info, start: usize, field: usize) {
+    let Some(covered) = pkt.get(start..info.total_len) else {
+        return;
+    };
+    let mut sum = !checksum::data(covered);
+    // UDP sends "no checksum" as 0; a computed 0 is sent as all ones (RFC 768).
+    if sum == 0 && info.protocol == 17 {
+        sum = 0xffff;
+    }
+    if let Some(f) = pkt.get_mut(field..field + 2) {
+        f.copy_from_slice(&sum.to_be_bytes());
+    }
+}
+
+/// Cuts a TCP/IPv4 super-frame `pkt` (`info` its parsed header) into segments carrying at
+/// most `gso_size` payload bytes each, as a NIC doing TSO would: every segment gets the IP
+/// and TCP headers, its own total length, IP ID (+1 per segment), header checksum, sequence
+/// number and full TCP checksum; CWR stays on the first segment only, FIN and PSH on the
+/// last only. Each segment is built in `scratch` and passed to `emit`. Returns the number of
+/// segments; on error nothing has been emitted.
+pub fn segment_tcp(
+    pkt: &[u8],
+    info: &Ipv4Info,
+    gso_size: u16,
+    scratch: &mut [u8],
+    mut emit: impl FnMut(&[u8]),
+) -> Result<usize, PacketError> {
+    const CWR: u8 = 0x80;
+    const PSH: u8 = 0x08;
+    const FIN: u8 = 0x01;
+    if info.protocol != 6 || gso_size == 0 {
+        return Err(PacketError::BadOffload);
+    }
+    let hl = info.header_len;
+    let thl = tcp_header_len(pkt, info)?;
+    let headers = pkt.get(..hl + thl).ok_or(PacketError::Truncated)?;
+    let payload = pkt
+        .get(hl + thl..info.total_len)
+        .ok_or(PacketError::Truncated)?;
+    let gso = usize::from(gso_size);
+    if scratch.len() < headers.len() + gso.min(payload.len()) {
+        return Err(PacketError::CannotSegment);
+    }
+    let id = u16::from_be_bytes([headers[4], headers[5]]);
+    let seq = u32::from_be_bytes([
+        headers[hl + 4],
+        headers[hl + 5],
+        headers[hl + 6],
+        headers[hl + 7],
+    ]);
+    let flags = headers[hl + 13];
+    let count = payload.len().div_ceil(gso).max(1);
+    for i in 0..count {
+        let chunk = payload.get(i * gso..).unwrap_or_default();
+        let chunk = chunk.get(..gso).unwrap_or(chunk);
+        let len = headers.len() + chunk.len();
+        let (Some(buf), Ok(total_len), Ok(tcp_len)) = (
+            scratch.get_mut(..len),
+            u16::try_from(len),
+            u32::try_from(len - hl),
+        ) else {
+            return Err(PacketError::CannotSegment);
+        };
+        buf[..headers.len()].copy_from_slice(headers);
+        buf[headers.len()..].copy_from_slice(chunk);
+        let mut ip = Ipv4Packet::new_unchecked(&mut *buf);
+        ip.set_total_len(total_len);
+        ip.set_ident(id.wrapping_add(i as u16));
+        ip.fill_checksum();
+        let tcp = &mut buf[hl..];
+        let offset = (i * gso) as u32;
+        tcp[4..8].copy_from_slice(&seq.wrapping_add(offset).to_be_bytes());
+        let mut f = flags;
+        if i > 0 {
+            f &= !CWR;
+        }
+        if i + 1 < count {
+            f &= !(PSH | FIN);
+        }
+        tcp[13] = f;
+        tcp[16..18].fill(0);
+        let pseudo = checksum::pseudo_header_v4(&info.src, &info.dst, IpProtocol::Tcp, tcp_len);
+        let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
+        tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        emit(buf);
+    }
+    Ok(count)
+}
+
+/// The smallest TCP segment size Linux uses (`TCP_MIN_MSS`); a super-frame asking for less is
+/// refused.
+pub const TCP_MIN_MSS: u16 = 88;
+
+/// Bytes a [`Coalescer`] keeps before the packet: a virtio-net header and an Ethernet header.
+pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
+
+/// Merges consecutive TCP/IPv4 segments of one flow into one super-frame for an offloading
+/// TAP: the inverse of [`segment_tcp`], what a NIC's TSO would be handed. The stack's own TCP
+/// (smoltcp) sends MSS-sized segments; merged, a burst of them costs one TAP write instead of
+/// one each, and the kernel behind the TAP takes the super-frame whole.
+///
+/// Segments merge when everything but the IP length, ID and checksum, the TCP sequence number,
+/// checksum and PSH flag is the same, the sequence numbers follow on, every segment but the
+/// last carries the first one's payload size, and the last (shorter, or with PSH) ends the
+/// super-frame. Only ACK and PSH may be set; SYN, FIN, RST, URG, ECE and CWR segments, pure
+/// ACKs, fragments and packets with IP options are never merged.
+#[derive(Debug)]
+pub struct Coalescer {
+    /// [`COALESCE_HEADROOM`] bytes, then the packet being built.
+    buf: Box<[u8]>,
+    /// Bytes of packet in `buf` after the headroom (0: empty).
+    len: usize,
+    segments: usize,
+    /// IP and TCP header lengths of the flow.
+    hl: usize,
+    thl: usize,
+    /// Payload bytes of the first segment: the segment size.
+    mss: usize,
+    next_seq: u32,
+    /// The last segment was short or had PSH: nothing more joins.
+    closed: bool,
+}
+
+/// A merged super-frame: `buf` is [`COALESCE_HEADROOM`] bytes for the caller's headers, then
+/// the IP packet.
+#[derive(Debug)]
+pub struct Merged<'a> {
+    /// Segments merged (1: `buf` holds the original packet, checksums complete).
+    pub segments: usize,
+    /// The virtio-net header to send it with (TSO, partial TCP checksum) when `segments > 1`.
+    pub hdr: VnetHdr,
+    /// Segment payload size.
+    pub gso_size: u16,
+    /// Headroom, then the IP packet.
+    pub buf: &'a mut [u8],
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Coalescer {
+    const TCP_ACK: u8 = 0x10;
+    const TCP_PSH: u8 = 0x08;
+
+    /// An empty coalescer (one 64 KiB buffer, allocated now).
+    pub fn new() -> Coalescer {
+        Coalescer {
+            buf: vec![0; COALESCE_HEADROOM + usize::from(u16::MAX)].into_boxed_slice(),
+            len: 0,
+            segments: 0,
+            hl: 0,
+            thl: 0,
+            mss: 0,
+            next_seq: 0,
+            closed: false,
+        }
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Takes `pkt` into the super-frame being built. False when it cannot join it (the
+    /// caller sends what is held with [`Coalescer::take`] and pushes again) or, on an empty
+    /// coalescer, when it can never be merged (the caller sends it as it is).
+    pub fn push(&mut self, pkt: &[u8]) -> bool {
+        let Ok(info) = parse_ipv4(pkt) else {
+            return false;
+        };
+        let fragment = info.more_frags || info.frag_offset > 0;
+        if info.protocol != 6 || info.has_options || fragment || info.total_len != pkt.len() {
+            return false;
+        }
+        let Ok(thl) = tcp_header_len(pkt, &info) else {
+            return false;
+        };
+        let hl = info.header_len;
+        let payload = &pkt[hl + thl..];
+        let flags = pkt[hl + 13];
+        if payload.is_empty() || flags & !(Self::TCP_ACK | Self::TCP_PSH) != 0 {
+            return false;
+        }
+        let seq = u32::from_be_bytes([pkt[hl + 4], pkt[hl + 5], pkt[hl + 6], pkt[hl + 7]]);
+        let end_seq = seq.wrapping_add(payload.len() as u32);
+        let push = flags & Self::TCP_PSH != 0;
+        if self.len == 0 {
+            let Some(dst) = self
+                .buf
+                .get_mut(COALESCE_HEADROOM..COALESCE_HEADROOM + pkt.len())
+            else {
+                return false;
+            };
+            dst.copy_from_slice(pkt);
+            (self.len, self.segments, self.hl, self.thl) = (pkt.len(), 1, hl, thl);
+            (self.mss, self.next_seq, self.closed) = (payload.len(), end_seq, push);
+            return true;
+        }
+        let held = &self.buf[COALESCE_HEADROOM..COALESCE_HEADROOM + self.hl + self.thl];
+        let same_headers = hl == self.hl
+            && thl == self.thl
+            // IP: version..TOS, flags/fragment..protocol, addresses (not length, ID, checksum).
+            && held[..2] == pkt[..2]
+            && held[6..10] == pkt[6..10]
+            && held[12..hl] == pkt[12..hl]
+            // TCP: ports, then ack..window (flags without PSH), urgent pointer and options.
+            && held[hl..hl + 4] == pkt[hl..hl + 4]
+            && held[hl + 8..hl + 13] == pkt[hl + 8..hl + 13]
+            && held[hl + 13] & !Self::TCP_PSH == flags & !Self::TCP_PSH
+            && held[hl + 14..hl + 16] == pkt[hl + 14..hl + 16]
+            && held[hl + 18..hl + thl] == pkt[hl + 18..hl + thl];
+        let fits = COALESCE_HEADROOM + self.len + payload.len() <= self.buf.len()
+            && self.len + payload.len() <= usize::from(u16::MAX);
+        if self.closed || !same_headers || seq != self.next_seq || payload.len() > self.mss || !fits
+        {
+            return false;
+        }
+        let at = COALESCE_HEADROOM + self.len;
+        self.buf[at..at + payload.len()].copy_from_slice(payload);
+        self.len += payload.len();
+        self.segments += 1;
+        self.next_seq = end_seq;
+        self.closed = push || payload.len() < self.mss;
+        if push {
+            self.buf[COALESCE_HEADROOM + hl + 13] |= Self::TCP_PSH;
+        }
+        true
+    }
+
+    /// Hands out what is held and empties the coalescer. A single segment comes back as it
+    /// was pushed; several come back as one packet with its IP length and header checksum
+    /// set and its TCP checksum left partial (the pseudo-header sum), with the virtio-net
+    /// header that asks the kernel for TSO.
+    pub fn take(&mut self) -> Option<Merged<'_>> {
+        if self.len == 0 {
+            return None;
+        }
+        let (len, segments, hl) = (self.len, self.segments, self.hl);
+        self.len = 0;
+        let buf = self.buf.get_mut(..COALESCE_HEADROOM + len)?;
+        let gso_size = u16::try_from(self.mss).unwrap_or(u16::MAX);
+        let mut hdr = VnetHdr::default();
+        if segments > 1 {
+            let pkt = &mut buf[COALESCE_HEADROOM..];
+            let mut ip = Ipv4Packet::new_unchecked(&mut *pkt);
+            ip.set_total_len(u16::try_from(len).unwrap_or(u16::MAX));
+            ip.fill_checksum();
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            let tcp_len = (len - hl) as u32;
+            let pseudo = checksum::pseudo_header_v4(&src, &dst, IpProtocol::Tcp, tcp_len);
+            pkt[hl + 16..hl + 18].copy_from_slice(&pseudo.to_be_bytes());
+            hdr = VnetHdr {
+                flags: VnetHdr::NEEDS_CSUM,
+                gso_type: VnetHdr::GSO_TCPV4,
+                hdr_len: (ETH_HDR + hl + self.thl) as u16,
+                gso_size,
+                csum_start: (ETH_HDR + hl) as u16,
+                csum_offset: 16,
+            };
+        }
+        Some(Merged {
+            segments,
+            hdr,
+            gso_size,
+            buf,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::tests::{ipv4, rewrite, DST, SRC};
+
+    /// A TCP segment SRC -> DST (ports 3260 -> 50000) with `flags`, `seq`, IP ID `id`, DF as
+    /// given, `payload`, and its checksum as a TSO sender leaves it: the pseudo-header sum
+    /// only (`partial`), or complete.
+    fn tcp(payload: &[u8], seq: u32, flags: u8, id: u16, df: bool, partial: bool) -> Vec<u8> {
+        let mut pkt = ipv4(IpProtocol::Tcp, &[], &[0u8; 20]);
+        pkt.extend_from_slice(payload);
+        let total = pkt.len() as u16;
+        rewrite(&mut pkt, |p| {
+            p.set_total_len(total);
+            p.set_ident(id);
+            p.set_dont_frag(df);
+        });
+        let t = &mut pkt[20..];
+        t[0..2].copy_from_slice(&3260u16.to_be_bytes());
+        t[2..4].copy_from_slice(&50000u16.to_be_bytes());
+        t[4..8].copy_from_slice(&seq.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = flags;
+        t[14..16].copy_from_slice(&512u16.to_be_bytes());
+        let len = t.len() as u32;
+        let pseudo = checksum::pseudo_header_v4(&SRC, &DST, IpProtocol::Tcp, len);
+        let sum = if partial {
+            pseudo
+        } else {
+            !checksum::combine(&[pseudo, checksum::data(t)])
+        };
+        t[16..18].copy_from_slice(&sum.to_be_bytes());
+        pkt
+    }
+
+    fn tso_hdr(gso_size: u16, ecn: bool) -> VnetHdr {
+        VnetHdr {
+            flags: VnetHdr::NEEDS_CSUM,
+            gso_type: VnetHdr::GSO_TCPV4 | if ecn { VnetHdr::GSO_ECN } else { 0 },
+            hdr_len: (ETH_HDR + 40) as u16,
+            gso_size,
+            csum_start: (ETH_HDR + 20) as u16,
+            csum_offset: 16,
+        }
+    }
+
+    fn tcp_checksum_ok(seg: &[u8]) -> bool {
+        let t = &seg[20..];
+        let pseudo = checksum::pseudo_header_v4(&SRC, &DST, IpProtocol::Tcp, t.len() as u32);
+        checksum::combine(&[pseudo, checksum::data(t)]) == !0
+    }
+
+    #[test]
+    fn test_finish_checksum_completes_a_partial_sum() {
+        let payload: Vec<u8> = (0..1001u32).map(|i| (i * 7) as u8).collect();
+        let full = tcp(&payload, 1, 0x18, 9, true, false);
+        let mut partial = tcp(&payload, 1, 0x18, 9, true, true);
+        assert_ne!(partial, full);
+        let info = parse_ipv4(&partial).unwrap();
+        let hdr = VnetHdr {
+            flags: VnetHdr::NEEDS_CSUM,
+            csum_start: (ETH_HDR + 20) as u16,
+            csum_offset: 16,
+            ..VnetHdr::default()
+        };
+        let o = check_offload(&hdr, &partial, &info).unwrap();
+        assert_eq!(o.csum, Some((20, 36)));
+        assert_eq!((o.gso_size, o.wire_len), (None, partial.len()));
+        finish_checksum(&mut partial, &info, 20, 36);
+        assert_eq!(partial, full);
+        assert!(tcp_checksum_ok(&partial));
+    }
+
+    #[test]
+    fn test_check_offload_refuses_headers_that_do_not_fit_the_packet() {
+        let pkt = tcp(&[1; 3000], 1, 0x10, 1, true, true);
+        let info = parse_ipv4(&pkt).unwrap();
+        let ok = tso_hdr(1448, false);
+        let o = check_offload(&ok, &pkt, &info).unwrap();
+        assert_eq!(o.gso_size, Some(1448));
+        assert_eq!(
+            o.wire_len,
+            20 + 20 + 1448,
+            "the first segment is what must fit the MTU"
+        );
+        let bad = |h: VnetHdr| check_offload(&h, &pkt, &info);
+        let cases = [
+            (
+                "checksum before the IP payload",
+                VnetHdr {
+                    csum_start: 30,
+                    ..ok
+                },
+            ),
+            (
+                "checksum before the Ethernet end",
+                VnetHdr {
+                    csum_start: 3,
+                    ..ok
+                },
+            ),
+            (
+                "checksum field past the end",
+                VnetHdr {
+                    csum_offset: 2999,
+                    ..ok
+                },
+            ),
+            ("TSO without a partial checksum", VnetHdr { flags: 0, ..ok }),
+            ("TSO with segment size 0", VnetHdr { gso_size: 0, ..ok }),
+            (
+                "TSO with segments below TCP_MIN_MSS",
+                VnetHdr { gso_size: 87, ..ok },
+            ),
+            (
+                "TSO with the UDP checksum offset",
+                VnetHdr {
+                    csum_offset: 6,
+                    ..ok
+                },
+            ),
+            ("UFO", VnetHdr { gso_type: 3, ..ok }),
+            ("TCPv6", VnetHdr { gso_type: 4, ..ok }),
+            ("USO", VnetHdr { gso_type: 5, ..ok }),
+        ];
+        for (what, h) in cases {
+            assert_eq!(bad(h), Err(PacketError::BadOffload), "{what}");
+        }
+        // A super-frame that is not TCP, or is a fragment.
+        let udp = ipv4(IpProtocol::Udp, &[], &[0; 100]);
+        let uinfo = parse_ipv4(&udp).unwrap();
+        assert_eq!(
+            check_offload(&ok, &udp, &uinfo),
+            Err(PacketError::BadOffload)
+        );
+        let mut frag = pkt.clone();
+        rewrite(&mut frag, |p| p.set_more_frags(true));
+        let finfo = parse_ipv4(&frag).unwrap();
+        assert_eq!(
+            check_offload(&ok, &frag, &finfo),
+            Err(PacketError::BadOffload)
+        );
+        // A TCP data offset beyond the packet.
+        let mut doff = pkt.clone();
+        doff[32] = 15 << 4;
+        let short = &doff[..60];
+        let mut sinfo = parse_ipv4(&doff).unwrap();
+        sinfo.total_len = 60;
+        assert_eq!(
+            check_offload(&ok, short, &sinfo),
+            Err(PacketError::BadOffload)
+        );
+        // A plain header is always fine.
+        let plain = check_offload(&VnetHdr::default(), &pkt, &info).unwrap();
+        assert!(plain.is_plain());
+    }
+
+    #[test]
+    fn test_segment_tcp_cuts_like_a_nic() {
+        let payload: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+        // CWR|PSH|ACK|FIN on the super-frame.
+        let pkt = tcp(
+            &payload,
+            0xffff_fff0,
+            0x80 | 0x18 | 0x01,
+            0xfffe,
+            true,
+            true,
+        );
+        let info = parse_ipv4(&pkt).unwrap();
+        let mut scratch = [0u8; 2000];
+        let mut segs = Vec::new();
+        let n = segment_tcp(&pkt, &info, 1448, &mut scratch, |s| segs.push(s.to_vec())).unwrap();
+        assert_eq!(n, 3);
+        let mut data = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            let info = parse_ipv4(s).expect("valid IPv4 header and checksum");
+            assert_eq!(info.total_len, s.len());
+            assert!(info.dont_frag);
+            assert_eq!(
+                u16::from_be_bytes([s[4], s[5]]),
+                0xfffeu16.wrapping_add(i as u16)
+            );
+            let seq = u32::from_be_bytes([s[24], s[25], s[26], s[27]]);
+            assert_eq!(seq, 0xffff_fff0u32.wrapping_add(1448 * i as u32), "wraps");
+            let flags = s[33];
+            assert_eq!(flags & 0x80 != 0, i == 0, "CWR on the first only");
+            assert_eq!(flags & 0x09 != 0, i == 2, "PSH and FIN on the last only");
+            assert!(flags & 0x10 != 0, "ACK on all");
+            assert!(tcp_checksum_ok(s), "segment {i}");
+            data.extend_from_slice(&s[40..]);
+        }
+        assert_eq!(data, payload);
+        // A scratch buffer smaller than a segment refuses before emitting anything.
+        let mut small = [0u8; 1000];
+        let mut emitted = 0;
+        let r = segment_tcp(&pkt, &info, 1448, &mut small, |_| emitted += 1);
+        assert_eq!((r, emitted), (Err(PacketError::CannotSegment), 0));
+        // No payload: one packet, checksum finished.
+        let empty = tcp(&[], 5, 0x10, 1, true, true);
+        let einfo = parse_ipv4(&empty).unwrap();
+        let mut one = Vec::new();
+        segment_tcp(&empty, &einfo, 1448, &mut scratch, |s| one.push(s.to_vec())).unwrap();
+        assert_eq!(one, [tcp(&[], 5, 0x10, 1, true, false)]);
+    }
+
+    #[test]
+    fn test_coalescer_merges_a_burst_and_refuses_what_does_not_follow() {
+        let payload: Vec<u8> = (0..4000u32).map(|i| (i * 3) as u8).collect();
+        let full = tcp(&payload, 7, 0x18, 3, true, true);
+        let info = parse_ipv4(&full).unwrap();
+        let mut scratch = [0u8; 2000];
+        let mut segs = Vec::new();
+        segment_tcp(&full, &info, 1448, &mut scratch, |s| segs.push(s.to_vec())).unwrap();
+        let mut c = Coalescer::new();
+        assert!(c.is_empty());
+        for s in &segs {
+            assert!(c.push(s));
+        }
+        // The last segment was short and had PSH: nothing more joins.
+        let more = tcp(&[1; 10], 7 + 4000, 0x10, 9, true, false);
+        assert!(!c.push(&more));
+        let m = c.take().unwrap();
+        assert_eq!((m.segments, m.gso_size), (3, 1448));
+        assert_eq!(m.hdr, tso_hdr(1448, false));
+        let merged = &m.buf[COALESCE_HEADROOM..];
+        let minfo = parse_ipv4(merged).expect("valid IP header");
+        assert_eq!(minfo.total_len, full.len());
+        // The same packet the sender started from, but for the IP ID (the first segment's).
+        assert_eq!(
+            merged[20..],
+            full[20..],
+            "TCP header, partial checksum and payload"
+        );
+        assert!(c.is_empty() && c.take().is_none());
+
+        // One segment comes back untouched, checksum complete.
+        assert!(c.push(&segs[0]));
+        let one = c.take().unwrap();
+        assert_eq!(one.segments, 1);
+        assert!(one.hdr.is_plain());
+        assert_eq!(&one.buf[COALESCE_HEADROOM..], &segs[0][..]);
+
+        // Gaps, other flows, control flags and pure ACKs do not join.
+        assert!(c.push(&segs[0]));
+        assert!(!c.push(&segs[2]), "a gap in the sequence");
+        let mut other = segs[1].clone();
+        other[20..22].copy_from_slice(&3261u16.to_be_bytes());
+        assert!(!c.push(&other), "another flow");
+        let _ = c.take();
+        for flags in [0x02, 0x01, 0x04, 0x20, 0x40, 0x80] {
+            assert!(
+                !c.push(&tcp(&[1; 100], 1, 0x10 | flags, 1, true, false)),
+                "{flags:#x}"
+            );
+        }
+        assert!(!c.push(&tcp(&[], 1, 0x10, 1, true, false)), "pure ACK");
+        assert!(!c.push(&ipv4(IpProtocol::Udp, &[], &[0; 100])), "UDP");
+        assert!(c.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Our streaming segmenter against tun-rs's batch `gso_split` (a port of
+        /// wireguard-go's): byte for byte, on any payload length, segment size and flags.
+        #[test]
+        fn prop_segment_tcp_matches_tun_rs_gso_split(
+            len in 1usize..12_000,
+            gso in 1u16..3000,
+            seq: u32,
+            id: u16,
+            flags in 0u8..=255,
+            df: bool,
+        ) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            let mut pkt = tcp(&payload, seq, flags, id, df, true);
+            let info = parse_ipv4(&pkt).unwrap();
+            let mut scratch = vec![0u8; 3100];
+            let mut ours = Vec::new();
+            segment_tcp(&pkt, &info, gso, &mut scratch, |s| ours.push(s.to_vec())).unwrap();
+
+            let h = tso_hdr(gso, flags & 0x80 != 0);
+            let theirs_hdr = tun_rs::VirtioNetHdr {
+                flags: h.flags,
+                gso_type: h.gso_type,
+                hdr_len: 40,
+                gso_size: gso,
+                csum_start: 20,
+                csum_offset: 16,
+            };
+            let count = len.div_ceil(usize::from(gso));
+            let mut bufs = vec![vec![0u8; 3100]; count];
+            let mut sizes = vec![0usize; count];
+            let n = tun_rs::gso_split(&mut pkt, theirs_hdr, &mut bufs, &mut sizes, 0, false)
+                .unwrap();
+            proptest::prop_assert_eq!(n, ours.len());
+            for (i, seg) in ours.iter().enumerate() {
+                proptest::prop_assert_eq!(&seg[..], &bufs[i][..sizes[i]], "segment {}", i);
+                proptest::prop_assert!(tcp_checksum_ok(seg));
+            }
+        }
+
+        /// Cutting a super-frame into segments and merging them again gives the super-frame
+        /// back (but for its IP ID, which the first segment carries).
+        #[test]
+        fn prop_coalescer_undoes_segment_tcp(
+            len in 1usize..60_000,
+            gso in 500u16..3000,
+            seq: u32,
+            push: bool,
+        ) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+            let flags = if push { 0x18 } else { 0x10 };
+            let full = tcp(&payload, seq, flags, 77, true, true);
+            let info = parse_ipv4(&full).unwrap();
+            let mut scratch = vec![0u8; 3100];
+            let mut c = Coalescer::new();
+            let (mut count, mut joined) = (0, 0);
+            segment_tcp(&full, &info, gso, &mut scratch, |s| {
+                joined += usize::from(c.push(s));
+                count += 1;
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(joined, count, "every segment joins");
+            let m = c.take().unwrap();
+            proptest::prop_assert_eq!(m.segments, count);
+            let merged = &m.buf[COALESCE_HEADROOM..];
+            // One segment comes back as it was sent, its checksum complete.
+            let expected = if count == 1 { tcp(&payload, seq, flags, 77, true, false) } else { full };
+            proptest::prop_assert_eq!(&merged[20..], &expected[20..]);
+            proptest::prop_assert!(parse_ipv4(merged).is_ok());
+        }
+    }
+}
