@@ -11,10 +11,11 @@ use clap::{ArgGroup, Args, Subcommand};
 use ipnet::Ipv4Net;
 use serde_json::Value;
 use vmkstack_routing::{host_address_problem, parse_addr, parse_network, Explanation, RouteEntry};
-use vmkstack_stack::config::RawVmknic;
-use vmkstack_stack::control::{Action, NeighborInfo, StatsInfo, VmknicInfo};
 use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
+use crate::api::{
+    Action, ForwardInfo, NeighborInfo, ProbeReport, RawVmknic, StatsInfo, VmknicInfo,
+};
 use crate::client::{CliError, Console, Control};
 use crate::listing::{
     format_neighbors, format_routes, format_stats, format_vmknics, vmknic_rows_from_info,
@@ -304,7 +305,7 @@ pub fn run_probe(
             timeout_ms: a.wait.saturating_mul(1000),
         },
     )?;
-    let report: vmkstack_stack::storage_probe::ProbeReport = serde_json::from_value(v.clone())
+    let report: ProbeReport = serde_json::from_value(v.clone())
         .map_err(|e| CliError::Failed(format!("probe: bad answer: {e}")))?;
     if a.json {
         console.json(&v)?;
@@ -319,7 +320,7 @@ pub fn run_probe(
 }
 
 /// The text form of a probe report.
-pub fn format_probe(r: &vmkstack_stack::storage_probe::ProbeReport) -> String {
+pub fn format_probe(r: &ProbeReport) -> String {
     let mut out = format!(
         "{} probe of {} from the VMkernel stack\n",
         if r.kind == "iscsi" { "iSCSI" } else { "NFS" },
@@ -416,7 +417,7 @@ pub fn run_forward(
             console,
             Action::ForwardList,
             *json,
-            |f: &Vec<vmkstack_stack::forward::ForwardInfo>| format_forwards(f),
+            |f: &Vec<ForwardInfo>| format_forwards(f),
         ),
         (Some(ForwardAction::Remove { listen }), _, _) => call(
             ctl,
@@ -442,7 +443,7 @@ pub fn run_forward(
 }
 
 /// The `vmkstack forward list` table.
-pub fn format_forwards(f: &[vmkstack_stack::forward::ForwardInfo]) -> String {
+pub fn format_forwards(f: &[ForwardInfo]) -> String {
     let rows: Vec<Vec<String>> = f
         .iter()
         .map(|f| {
@@ -626,9 +627,9 @@ pub fn run_stats(
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use vmkstack_stack::control::ErrorKind;
 
     use super::*;
+    use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
 
     #[test]

@@ -2,6 +2,7 @@
 //! that talk to a running daemon over its control socket, and the ESX personalities
 //! (`esxcfg-route`, `esxcfg-vmknic`, `vmkping`, `esxcli`, `nc -z`).
 
+pub mod api;
 pub mod check;
 pub mod client;
 pub mod commands;

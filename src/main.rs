@@ -84,7 +84,7 @@ enum Command {
         config: PathBuf,
         /// Control socket path.
         #[arg(long, value_name = "PATH", env = "VMKSTACK_CONTROL",
-              default_value = vmkstack_stack::daemon::DEFAULT_CONTROL)]
+              default_value = vmkstack::api::DEFAULT_CONTROL)]
         control: PathBuf,
         /// Log level or filter (as RUST_LOG: error, warn, info, debug, trace).
         #[arg(long, value_name = "FILTER")]

@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use clap::{ColorChoice, Parser};
-use vmkstack_stack::control::{Action, ClientError, ErrorKind, ProbeResult};
 
+use crate::api::{Action, ClientError, ErrorKind, ProbeResult};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::personality::{clap_outcome, Parsed};
 

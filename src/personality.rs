@@ -15,9 +15,8 @@ use std::time::Duration;
 use clap::error::ErrorKind as ClapErrorKind;
 use clap::ValueEnum;
 use vmkstack_routing::RouteEntry;
-use vmkstack_stack::config::RawVmknic;
-use vmkstack_stack::control::{Action, GatewayInfo, NeighborInfo, VmknicInfo};
 
+use crate::api::{Action, ClientError, GatewayInfo, NeighborInfo, RawVmknic, VmknicInfo};
 use crate::client::{call_as, with_daemon, CliError, Console, Control, Exit};
 use crate::esxcfg::{
     parse_esxcfg_route, parse_esxcfg_vmknic, RouteCommand, UsageError, VmknicCommand,
@@ -200,7 +199,7 @@ pub fn subcommand_argv(p: Personality, args: Vec<OsString>) -> Vec<OsString> {
         .collect()
 }
 
-fn esxcfg_failed(program: &str) -> impl Fn(vmkstack_stack::control::ClientError) -> CliError + '_ {
+fn esxcfg_failed(program: &str) -> impl Fn(ClientError) -> CliError + '_ {
     move |e| CliError::from_client(program, &e)
 }
 
@@ -344,9 +343,9 @@ pub fn run_esxcfg_vmknic(
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
-    use vmkstack_stack::control::ErrorKind;
 
     use super::*;
+    use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
 
     fn argv(p: Personality, s: &str) -> Vec<OsString> {
@@ -364,7 +363,7 @@ mod tests {
     fn run_fake(
         p: Personality,
         args: &str,
-        answers: Vec<Result<Value, vmkstack_stack::control::ClientError>>,
+        answers: Vec<Result<Value, ClientError>>,
     ) -> (Result<(), CliError>, String, String, Vec<Action>) {
         let r = request(p, args);
         let mut d = FakeDaemon::new(answers);
