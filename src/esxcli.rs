@@ -19,11 +19,11 @@ use vmkstack_routing::RouteEntry;
 
 use crate::api::{Action, ClientError, NeighborInfo, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::commands::{
-    parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
-};
 use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
 use crate::personality::{clap_outcome, Parsed};
+use crate::route_target::{
+    parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
+};
 
 const PROGRAM: &str = "esxcli";
 

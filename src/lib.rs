@@ -4,11 +4,12 @@
 
 pub mod api;
 pub mod check;
+pub mod cli;
 pub mod client;
-pub mod commands;
 pub mod esxcfg;
 pub mod esxcli;
 pub mod listing;
 pub mod nc;
 pub mod personality;
+pub mod route_target;
 pub mod vmkping;
