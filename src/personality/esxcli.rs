@@ -20,7 +20,7 @@ use vmkstack_routing::RouteEntry;
 use crate::api::{Action, ClientError, NeighborInfo, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
-use crate::personality::{clap_outcome, Parsed};
+use crate::personality::clap_util::{clap_outcome, Parsed};
 use crate::route_target::{
     parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
 };

@@ -21,7 +21,7 @@ use clap::{ColorChoice, Parser};
 
 use crate::api::{Action, ClientError, ErrorKind, PingReply};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::personality::{clap_outcome, Parsed};
+use crate::personality::clap_util::{clap_outcome, Parsed};
 
 /// Largest ICMP payload that fits an IPv4 datagram (65535 - 20 - 8).
 pub const MAX_SIZE: u32 = 65507;
