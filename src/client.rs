@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use vmkstack_stack::control::{Action, Client, ClientError, ErrorKind, RemoteError};
-use vmkstack_stack::daemon::DEFAULT_CONTROL;
+
+use crate::api::{Action, Client, ClientError, ErrorKind, RemoteError, DEFAULT_CONTROL};
 
 /// The environment variable naming the control socket when `--control` is not given.
 pub const CONTROL_ENV: &str = "VMKSTACK_CONTROL";

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use vmkstack_routing::{Origin, RouteEntry};
-use vmkstack_stack::control::{NeighborInfo, StatsInfo, VmknicInfo};
 use vmkstack_stack::{Config, DEFAULT_NETSTACK};
+
+use crate::api::{NeighborInfo, StatsInfo, VmknicInfo};
 
 /// One row of `esxcfg-vmknic -l`: a vmknic address (a vmknic with two addresses has two rows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,10 +7,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use clap::{ColorChoice, Parser};
-use vmkstack_stack::control::{Action, ClientError, ErrorKind, ProbeResult};
 
+use crate::api::{Action, ClientError, ErrorKind, ProbeResult};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::personality::{clap_outcome, Parsed};
+use crate::personality::clap_util::{clap_outcome, Parsed};
 
 /// How much longer than the probe's own timeout the client waits for the daemon's answer.
 const ANSWER_MARGIN: Duration = Duration::from_secs(10);

@@ -16,14 +16,14 @@ use std::net::Ipv4Addr;
 
 use clap::{ColorChoice, CommandFactory, Parser, Subcommand};
 use vmkstack_routing::RouteEntry;
-use vmkstack_stack::control::{Action, NeighborInfo, VmknicInfo};
 
+use crate::api::{Action, ClientError, NeighborInfo, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::commands::{
+use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
+use crate::personality::clap_util::{clap_outcome, Parsed};
+use crate::route_target::{
     parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
 };
-use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
-use crate::personality::{clap_outcome, Parsed};
 
 const PROGRAM: &str = "esxcli";
 
@@ -249,7 +249,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<EsxcliCommand>, CliError> {
     }
 }
 
-fn failed(e: &vmkstack_stack::control::ClientError) -> CliError {
+fn failed(e: &ClientError) -> CliError {
     CliError::from_client(PROGRAM, e)
 }
 
@@ -290,9 +290,9 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use vmkstack_stack::control::ErrorKind;
 
     use super::*;
+    use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
 
     fn argv(s: &str) -> Vec<OsString> {

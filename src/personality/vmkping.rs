@@ -18,10 +18,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use clap::{ColorChoice, Parser};
-use vmkstack_stack::control::{Action, ErrorKind, PingReply};
 
+use crate::api::{Action, ClientError, ErrorKind, PingReply};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::personality::{clap_outcome, Parsed};
+use crate::personality::clap_util::{clap_outcome, Parsed};
 
 /// Largest ICMP payload that fits an IPv4 datagram (65535 - 20 - 8).
 pub const MAX_SIZE: u32 = 65507;
@@ -180,7 +180,7 @@ impl Ping {
         console: &mut Console<'_>,
         sleep: &mut dyn FnMut(Duration),
     ) -> Result<(), CliError> {
-        let fail = |e: &vmkstack_stack::control::ClientError| match e.remote() {
+        let fail = |e: &ClientError| match e.remote() {
             Some(r) => CliError::Failed(format!("vmkping: {}", r.message)),
             None => CliError::from_client("vmkping", e),
         };
@@ -222,7 +222,6 @@ impl Ping {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use vmkstack_stack::control::ClientError;
 
     use super::*;
     use crate::client::fake::{capture, refused, FakeDaemon};

@@ -1,6 +1,6 @@
-//! The native client commands of `vmkstack`: `vmknic`, `route`, `neighbor` and `stats`. Each
-//! is a clap derive enum; [`run_vmknic`] and friends turn one into control actions, call the
-//! daemon and print what it answered.
+//! The native client commands of `vmkstack`: `vmknic`, `route`, `neighbor`, `stats`, `probe`
+//! and `forward`. Each is a clap derive enum; [`run_vmknic`] and friends turn one into control
+//! actions, call the daemon and print what it answered.
 //!
 //! Listings print in the ESX layouts (see [`crate::listing`]) or, with `--json`, the daemon's
 //! result as it came. Changes print nothing on success.
@@ -10,44 +10,22 @@ use std::net::Ipv4Addr;
 use clap::{ArgGroup, Args, Subcommand};
 use ipnet::Ipv4Net;
 use serde_json::Value;
-use vmkstack_routing::{host_address_problem, parse_addr, parse_network, Explanation, RouteEntry};
-use vmkstack_stack::config::RawVmknic;
-use vmkstack_stack::control::{Action, NeighborInfo, StatsInfo, VmknicInfo};
+use vmkstack_routing::{host_address_problem, Explanation, RouteEntry};
 use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
+use crate::api::{
+    Action, ForwardInfo, NeighborInfo, ProbeReport, RawVmknic, StatsInfo, VmknicInfo,
+};
 use crate::client::{CliError, Console, Control};
 use crate::listing::{
     format_neighbors, format_routes, format_stats, format_vmknics, vmknic_rows_from_info,
 };
+use crate::route_target::{
+    parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
+};
 
 /// The program name in client error messages.
 const PROGRAM: &str = "vmkstack";
-
-/// A route's destination as written on a command line: `default` (or `0.0.0.0/0`) for the
-/// default gateway, else `a.b.c.d/len` without host bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteTarget {
-    /// The default gateway.
-    Default,
-    /// A static route's network.
-    Network(Ipv4Net),
-}
-
-/// clap value parser for [`RouteTarget`].
-pub fn parse_route_target(s: &str) -> Result<RouteTarget, String> {
-    if s.trim() == "default" {
-        return Ok(RouteTarget::Default);
-    }
-    match parse_network(s).map_err(|e| e.to_string())? {
-        net if net.prefix_len() == 0 => Ok(RouteTarget::Default),
-        net => Ok(RouteTarget::Network(net)),
-    }
-}
-
-/// clap value parser for an IPv4 address (the routing core's message on a bad one).
-pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
-    parse_addr(s).map_err(|e| e.to_string())
-}
 
 /// clap value parser for a vmknic address `a.b.c.d/len` (host bits are the address).
 pub fn parse_interface_address(s: &str) -> Result<Ipv4Net, String> {
@@ -304,7 +282,7 @@ pub fn run_probe(
             timeout_ms: a.wait.saturating_mul(1000),
         },
     )?;
-    let report: vmkstack_stack::storage_probe::ProbeReport = serde_json::from_value(v.clone())
+    let report: ProbeReport = serde_json::from_value(v.clone())
         .map_err(|e| CliError::Failed(format!("probe: bad answer: {e}")))?;
     if a.json {
         console.json(&v)?;
@@ -319,7 +297,7 @@ pub fn run_probe(
 }
 
 /// The text form of a probe report.
-pub fn format_probe(r: &vmkstack_stack::storage_probe::ProbeReport) -> String {
+pub fn format_probe(r: &ProbeReport) -> String {
     let mut out = format!(
         "{} probe of {} from the VMkernel stack\n",
         if r.kind == "iscsi" { "iSCSI" } else { "NFS" },
@@ -416,7 +394,7 @@ pub fn run_forward(
             console,
             Action::ForwardList,
             *json,
-            |f: &Vec<vmkstack_stack::forward::ForwardInfo>| format_forwards(f),
+            |f: &Vec<ForwardInfo>| format_forwards(f),
         ),
         (Some(ForwardAction::Remove { listen }), _, _) => call(
             ctl,
@@ -442,7 +420,7 @@ pub fn run_forward(
 }
 
 /// The `vmkstack forward list` table.
-pub fn format_forwards(f: &[vmkstack_stack::forward::ForwardInfo]) -> String {
+pub fn format_forwards(f: &[ForwardInfo]) -> String {
     let rows: Vec<Vec<String>> = f
         .iter()
         .map(|f| {
@@ -473,31 +451,6 @@ pub fn format_forwards(f: &[vmkstack_stack::forward::ForwardInfo]) -> String {
         ],
         &rows,
     )
-}
-
-/// The action that adds `gateway` for `target`.
-pub fn route_add_action(target: RouteTarget, gateway: Ipv4Addr) -> Action {
-    match target {
-        RouteTarget::Default => Action::GatewaySet {
-            gateway: gateway.to_string(),
-        },
-        RouteTarget::Network(net) => Action::RouteAdd {
-            network: net.to_string(),
-            gateway: gateway.to_string(),
-        },
-    }
-}
-
-/// The action that removes `target` (through `gateway`, when named).
-pub fn route_remove_action(target: RouteTarget, gateway: Option<Ipv4Addr>) -> Action {
-    let gateway = gateway.map(|g| g.to_string());
-    match target {
-        RouteTarget::Default => Action::GatewayClear { gateway },
-        RouteTarget::Network(net) => Action::RouteRemove {
-            network: net.to_string(),
-            gateway,
-        },
-    }
 }
 
 /// Calls `action` and reports a failure as `vmkstack` does.
@@ -626,23 +579,10 @@ pub fn run_stats(
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use vmkstack_stack::control::ErrorKind;
 
     use super::*;
+    use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
-
-    #[test]
-    fn test_parse_route_target() {
-        assert_eq!(parse_route_target("default"), Ok(RouteTarget::Default));
-        assert_eq!(parse_route_target("0.0.0.0/0"), Ok(RouteTarget::Default));
-        assert_eq!(
-            parse_route_target("198.18.100.0/24"),
-            Ok(RouteTarget::Network("198.18.100.0/24".parse().unwrap()))
-        );
-        let e = parse_route_target("198.18.100.7/24").unwrap_err();
-        assert!(e.contains("host bits"), "{e}");
-        assert!(parse_route_target("198.18.100.0").is_err());
-    }
 
     #[test]
     fn test_parse_interface_address() {
@@ -700,31 +640,6 @@ mod tests {
                     vmknic: "vmk1".into()
                 },
             ]
-        );
-    }
-
-    #[test]
-    fn test_route_actions() {
-        let gw: Ipv4Addr = "198.18.1.1".parse().unwrap();
-        let net = RouteTarget::Network("198.18.100.0/24".parse().unwrap());
-        assert_eq!(
-            route_add_action(RouteTarget::Default, gw),
-            Action::GatewaySet {
-                gateway: "198.18.1.1".into()
-            }
-        );
-        assert_eq!(
-            route_remove_action(net, None),
-            Action::RouteRemove {
-                network: "198.18.100.0/24".into(),
-                gateway: None
-            }
-        );
-        assert_eq!(
-            route_remove_action(RouteTarget::Default, Some(gw)),
-            Action::GatewayClear {
-                gateway: Some("198.18.1.1".into())
-            }
         );
     }
 

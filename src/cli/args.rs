@@ -1,0 +1,135 @@
+//! The `vmkstack` command line as clap parses it: the global `--control`, the native
+//! subcommands (their arguments are in [`super::native`]) and the ESX personalities, whose
+//! arguments are passed on untouched.
+
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::native::{
+    ForwardCommand, JsonFlag, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand,
+};
+
+const AFTER_HELP: &str = "\
+Client commands (vmknic, route, neighbor, stats and the ESX personalities) talk to a running
+`vmkstack daemon` over its control socket: --control PATH, else $VMKSTACK_CONTROL, else
+/run/vmkstack/vmkstack.sock.
+
+ESX personalities run as `vmkstack esxcfg-route ARGS` (likewise esxcfg-vmknic, vmkping, esxcli
+and nc), or under their ESX names through symlinks to this binary, which pick the socket from
+$VMKSTACK_CONTROL or the default path:
+
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-route
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-vmknic
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/vmkping
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcli
+
+`nc` gets no symlink, so that it never shadows the system's netcat: use `vmkstack nc -z`.";
+
+/// A userspace VMkernel TCP/IP stack on Linux TAP devices.
+#[derive(Debug, Parser)]
+#[command(name = "vmkstack", version, about, propagate_version = true, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    /// Control socket of the daemon [env: VMKSTACK_CONTROL] [default:
+    /// /run/vmkstack/vmkstack.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The arguments of an ESX personality, passed on untouched.
+#[derive(Debug, Args)]
+pub(crate) struct PassThrough {
+    /// Arguments as the ESX command takes them (`--help` shows its usage).
+    #[arg(value_name = "ARGS", num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) args: Vec<OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Validate a configuration and show the vmknic and route listings as ESX would.
+    ///
+    /// Exits 1 when there is any problem (for example a default gateway on no vmknic subnet,
+    /// reported with ESX's own message), 0 otherwise.
+    Check {
+        /// Configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Explain which route, vmknic, gateway and source address traffic to ADDR would use.
+        #[arg(long = "lookup", value_name = "ADDR")]
+        lookups: Vec<Ipv4Addr>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Not used by `check`: present (hidden) so that the global `--control` of the client
+        /// commands stays out of `check --help`.
+        #[arg(id = "control", long = "control", value_name = "PATH", hide = true)]
+        _control: Option<PathBuf>,
+    },
+    /// Replay the ESX article on the built-in storage lab (root; about a minute; leaves
+    /// nothing behind).
+    Demo,
+    /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
+    /// addresses, and forward between them when `forwarding = true`.
+    ///
+    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created.
+    Daemon {
+        /// Configuration file (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Control socket path.
+        #[arg(long, value_name = "PATH", env = "VMKSTACK_CONTROL",
+              default_value = crate::api::DEFAULT_CONTROL)]
+        control: PathBuf,
+        /// Log level or filter (as RUST_LOG: error, warn, info, debug, trace).
+        #[arg(long, value_name = "FILTER")]
+        log: Option<String>,
+    },
+    /// List, add, remove and change VMkernel interfaces on the running daemon.
+    #[command(subcommand)]
+    Vmknic(VmknicCommand),
+    /// List, add, remove and explain routes (and the default gateway) on the running daemon.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// List and forget entries of the running daemon's neighbour (ARP) table.
+    #[command(subcommand)]
+    Neighbor(NeighborCommand),
+    /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon.
+    Stats(JsonFlag),
+    /// Check an iSCSI or NFS server from the stack itself (`probe iscsi HOST[:PORT]`,
+    /// `probe nfs HOST`), with a diagnosis for each failure point.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
+    /// Forward a kernel TCP port through the stack: `forward [-I vmkN] LISTEN REMOTE`,
+    /// `forward list`, `forward remove LISTEN`.
+    Forward(ForwardCommand),
+    /// esxcfg-route: show or set the default gateway, add or delete routes, list routes (-l)
+    /// and neighbours (-n).
+    #[command(
+        name = "esxcfg-route",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    EsxcfgRoute(PassThrough),
+    /// esxcfg-vmknic: list (-l), add (-a), delete (-d), enable (-e), disable (-D) vmknics and
+    /// change their MTU (-m) or address (-i/-n).
+    #[command(
+        name = "esxcfg-vmknic",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    EsxcfgVmknic(PassThrough),
+    /// vmkping: ICMP echo from the VMkernel stack
+    /// ([-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host).
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Vmkping(PassThrough),
+    /// esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list}.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Esxcli(PassThrough),
+    /// nc -z [-w secs] [-I vmkN] host port: check a TCP port from the VMkernel stack.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Nc(PassThrough),
+}

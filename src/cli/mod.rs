@@ -1,0 +1,162 @@
+//! The `vmkstack` binary's command line: [`args`] says what it accepts, [`native`] runs the
+//! client subcommands against the daemon, and [`run`] dispatches a whole argv, including the
+//! ESX personalities (by subcommand or by the name the binary was invoked under).
+
+pub mod args;
+pub mod native;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use self::args::{Cli, Command, PassThrough};
+use self::native::{
+    run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic, JsonFlag,
+};
+use crate::check::check;
+use crate::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
+use crate::personality::{self, Personality};
+
+/// Runs `scripts/demo.sh` of this source tree with this binary.
+fn demo() -> ExitCode {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vmkstack"));
+    match std::process::Command::new("bash")
+        .arg(&script)
+        .env("VMKSTACK_BIN", bin)
+        .status()
+    {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("vmkstack demo: cannot run {}: {e}", script.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `--log` wins over RUST_LOG, and the default is `info`.
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn daemon(config: &std::path::Path, control: &std::path::Path, log: Option<&str>) -> ExitCode {
+    init_logging(log);
+    let shutdown = match vmkstack_stack::daemon::shutdown_on_signals() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("vmkstack: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match vmkstack_stack::daemon::run(config, control, shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmkstack: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a native client command against the daemon at `control`.
+fn client(
+    control: &Path,
+    command: impl FnOnce(&mut dyn Control, &mut Console<'_>) -> Result<(), CliError>,
+) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+    };
+    let result = with_daemon("vmkstack", control, |ctl| command(ctl, &mut console));
+    console.finish(result).into()
+}
+
+/// Runs personality `p` on `argv` (its own name first).
+fn run_personality(p: Personality, argv: Vec<OsString>, control: &Path) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+    };
+    let exit: Exit = personality::run(p, argv, control, &mut console);
+    exit.into()
+}
+
+/// Runs the `vmkstack` binary on `argv` (the program path first) and gives its exit status.
+pub fn run(argv: Vec<OsString>) -> ExitCode {
+    let mut argv = argv;
+    // Invoked through a symlink named after an ESX command: that command's argv, as on ESX.
+    if let Some(p) = argv.first().and_then(|a| Personality::from_argv0(a)) {
+        argv[0] = OsString::from(p.name());
+        return run_personality(p, argv, &control_path_from_env(None));
+    }
+    let cli = Cli::parse_from(argv);
+    let control = control_path_from_env(cli.control.as_deref());
+    let pass = |p: Personality, args: PassThrough| {
+        run_personality(p, personality::subcommand_argv(p, args.args), &control)
+    };
+    match cli.command {
+        Command::Check {
+            config,
+            lookups,
+            json,
+            ..
+        } => match check(&config, &lookups) {
+            Ok(report) => {
+                if json {
+                    match serde_json::to_string_pretty(&report) {
+                        Ok(s) => println!("{s}"),
+                        Err(e) => {
+                            eprintln!("vmkstack: cannot encode JSON: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                } else {
+                    print!("{}", report.to_text());
+                    for p in &report.problems {
+                        eprintln!("{p}");
+                    }
+                }
+                if report.ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Daemon {
+            config,
+            control,
+            log,
+        } => daemon(&config, &control, log.as_deref()),
+        Command::Vmknic(cmd) => client(&control, |ctl, c| run_vmknic(&cmd, ctl, c)),
+        Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
+        Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
+        Command::Stats(JsonFlag { json }) => client(&control, |ctl, c| run_stats(json, ctl, c)),
+        Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
+        Command::Probe(cmd) => client(&control, |ctl, c| run_probe(&cmd, ctl, c)),
+        Command::Demo => demo(),
+        Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),
+        Command::EsxcfgVmknic(args) => pass(Personality::EsxcfgVmknic, args),
+        Command::Vmkping(args) => pass(Personality::Vmkping, args),
+        Command::Esxcli(args) => pass(Personality::Esxcli, args),
+        Command::Nc(args) => pass(Personality::Nc, args),
+    }
+}
