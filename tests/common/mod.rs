@@ -60,7 +60,8 @@ pub fn is_root() -> bool {
 }
 
 /// The one gate of every root-only test: Some(()) when running as root. Otherwise, outside CI,
-/// it writes `SKIPPED (needs root): <test>` straight to stderr (not through the test
+/// it writes `SKIPPED (needs root): <test>` (the test thread's name, else `test`) straight to
+/// stderr (not through the test
 /// harness's capture, so a normal `cargo test` shows the line) and returns None; in CI (env
 /// `CI` set) it panics, so that CI never counts a skip as a pass.
 /// Use as `let Some(()) = require_root("name") else { return };`.
@@ -72,8 +73,11 @@ pub fn require_root(test: &str) -> Option<()> {
         std::env::var_os("CI").is_none(),
         "{test} needs root, and CI must not count a skip as a pass"
     );
+    // libtest names the thread after the test (`module::name` for tests made by a macro).
+    let thread = std::thread::current();
+    let name = thread.name().filter(|n| *n != "main").unwrap_or(test);
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED (needs root): {test}");
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED (needs root): {name}");
     None
 }
 
