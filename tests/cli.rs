@@ -1,7 +1,11 @@
-//! The `vmkstack` binary, run as users run it.
+//! The `vmkstack` binary, run as users run it (no root needed).
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use common::squeeze;
 
 fn vmkstack(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vmkstack"))
@@ -16,14 +20,6 @@ fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-/// Squeezes runs of spaces so that rows compare independently of column widths.
-fn squeeze(s: &str) -> String {
-    s.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn temp_config(name: &str, body: &str) -> PathBuf {

@@ -1,7 +1,8 @@
-//! The live control plane with the ESX tools, against a real daemon in namespaces the tests
-//! create (root only; skipped with a message outside CI, a failure in CI when not root).
+//! Root only. The live control plane with the ESX tools, against a real daemon in namespaces
+//! the tests create (skipped with `SKIPPED (needs root)` outside CI, a failure in CI when not
+//! root).
 //!
-//! Lab (the article's layout on lab addresses):
+//! Lab: the article's layout on lab addresses, [`common::fixtures`]:
 //!
 //! ```text
 //! stack (daemon) --vmk0 198.18.1.100/24 (iSCSI_SAN)-- router 198.18.1.1 | 198.18.100.1
@@ -12,161 +13,26 @@
 
 mod common;
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{require_root, squeeze, veth, wait_until, Netns, Proc};
+use common::fixtures::{article, article_lab, GATEWAY_MSG};
+use common::lab::Lab;
+use common::{require_root, squeeze, wait_until};
 
-struct Lab {
-    dir: PathBuf,
-    stack: Netns,
-    router: Netns,
-    storage: Netns,
-    host: Netns,
+/// The article's lab with the article's configuration written.
+fn article_daemon_lab(tag: &str) -> Lab {
+    let lab = article_lab(Lab::builder(tag)).build();
+    lab.write_config(&article(&lab.ns("router").name, &lab.ns("host").name));
+    lab
 }
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Lab {
-    fn new(tag: &str) -> Lab {
-        let dir = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        let lab = Lab {
-            dir,
-            stack: Netns::new("stack"),
-            router: Netns::new("router"),
-            storage: Netns::new("storage"),
-            host: Netns::new("host"),
-        };
-        veth(
-            &lab.router,
-            "r-sto",
-            "198.18.100.1/24",
-            &lab.storage,
-            "sto",
-            "198.18.100.20/24",
-        );
-        lab.storage
-            .ip(&["route", "add", "default", "via", "198.18.100.1"]);
-        lab.router.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
-        let cfg = format!(
-            r#"default_gateway = "198.18.0.254"
-
-[[vmknic]]
-name = "vmk0"
-portgroup = "iSCSI_SAN"
-ip = "198.18.1.100"
-netmask = "255.255.255.0"
-netns = "{router}"
-
-[[vmknic]]
-name = "vmk1"
-portgroup = "VMotion"
-ip = "198.18.2.100"
-netmask = "255.255.255.0"
-netns = "{host}"
-"#,
-            router = lab.router.name,
-            host = lab.host.name
-        );
-        std::fs::write(lab.config(), cfg).expect("config");
-        lab
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.join("vmkstack.toml")
-    }
-
-    fn socket(&self) -> String {
-        self.dir.join("ctl.sock").display().to_string()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-
-    /// Starts the daemon and, the first time, gives the router and the host their side of
-    /// the TAPs.
-    fn start(&self) -> Proc {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("daemon.log"))
-            .expect("log");
-        let mut cmd = self.stack.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                self.config().to_str().expect("utf-8"),
-                "--control",
-                &self.socket(),
-            ],
-        );
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        let daemon = Proc::spawn(cmd);
-        for (ns, dev, addr) in [
-            (&self.router, "vmk0", "198.18.1.1/24"),
-            (&self.host, "vmk1", "198.18.2.10/24"),
-        ] {
-            assert!(
-                wait_until(Duration::from_secs(10), || {
-                    ns.exec("ip", &["link", "show", dev]).status.success()
-                }),
-                "{dev} never reached {}: {}",
-                ns.name,
-                self.log()
-            );
-            // The TAP is new after each start: configure it again.
-            let _ = ns.exec("ip", &["addr", "add", addr, "dev", dev]);
-            ns.ip(&["link", "set", dev, "up"]);
-        }
-        let _ = self.host.exec(
-            "ip",
-            &["route", "replace", "default", "via", "198.18.2.100"],
-        );
-        let _ = self.router.exec(
-            "ip",
-            &["route", "replace", "198.18.2.0/24", "via", "198.18.1.100"],
-        );
-        assert!(wait_until(Duration::from_secs(5), || {
-            std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
-        }));
-        daemon
-    }
-
-    /// Runs `vmkstack --control SOCK args` (from the root namespace: the socket is a file).
-    fn cli(&self, args: &[&str]) -> Output {
-        common::cli(&self.socket(), args)
-    }
-
-    /// Runs an ESX command through the binary and returns (exit code, stdout, stderr).
-    fn esx(&self, args: &[&str]) -> (i32, String, String) {
-        let o = self.cli(args);
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-}
-
-const GATEWAY_MSG: &str =
-    "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network";
 
 #[test]
 fn esx_article_replayed_on_a_running_daemon() {
     let Some(()) = require_root("esx_article_replayed_on_a_running_daemon") else {
         return;
     };
-    let lab = Lab::new("article");
+    let lab = article_daemon_lab("article");
     let daemon = lab.start();
 
     // 1. The off-subnet gateway: ESX's message at start-up.
@@ -332,7 +198,7 @@ fn vmkping_errors_and_nc_from_the_stack() {
     let Some(()) = require_root("vmkping_errors_and_nc_from_the_stack") else {
         return;
     };
-    let lab = Lab::new("vmkping");
+    let lab = article_daemon_lab("vmkping");
     let _daemon = lab.start();
     // No default gateway yet (198.18.0.254 is inactive): a remote address has no route.
     let (code, _, err) = lab.esx(&["vmkping", "-c", "1", "198.18.100.20"]);
@@ -358,7 +224,7 @@ fn vmkping_errors_and_nc_from_the_stack() {
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-m", "9000", "iSCSI_SAN"]);
     assert_eq!(code, 0, "{err}");
     assert!(lab
-        .router
+        .ns("router")
         .ip(&["link", "show", "vmk0"])
         .contains("mtu 9000"));
     let (code, out, err) = lab.esx(&["vmkping", "-c", "1", "-d", "-s", "8972", "198.18.1.1"]);
@@ -384,9 +250,9 @@ s.bind(("198.18.100.20", 3260))
 s.listen(4)
 time.sleep(30)
 "#;
-    let _iscsi = lab.storage.spawn("python3", &["-c", listener]);
+    let _iscsi = lab.ns("storage").spawn("python3", &["-c", listener]);
     assert!(wait_until(Duration::from_secs(5), || {
-        lab.storage
+        lab.ns("storage")
             .run("ss", &["-ltn"])
             .contains("198.18.100.20:3260")
     }));
@@ -411,11 +277,11 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     let Some(()) = require_root("vmknic_changes_apply_live_and_leave_other_flows_alone") else {
         return;
     };
-    let lab = Lab::new("live");
+    let lab = article_daemon_lab("live");
     let daemon = lab.start();
     // A steady flow on vmk1 while vmk0 and the routes change.
     let flow = lab
-        .host
+        .ns("host")
         .command("ping", &["-c", "40", "-i", "0.05", "198.18.2.100"])
         .stdout(Stdio::piped())
         .spawn()
@@ -425,7 +291,7 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-D", "iSCSI_SAN"]);
     assert_eq!(code, 0, "{err}");
     assert!(lab
-        .router
+        .ns("router")
         .ip(&["link", "show", "vmk0"])
         .contains("NO-CARRIER"));
     let (_, out, _) = lab.esx(&["esxcfg-route", "-l"]);
@@ -439,7 +305,7 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
         "{out}"
     );
     let (ok_while_down, _) = (
-        lab.router
+        lab.ns("router")
             .exec("ping", &["-c", "1", "-W", "1", "198.18.1.100"])
             .status
             .success(),
@@ -450,11 +316,11 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-e", "iSCSI_SAN"]);
     assert_eq!(code, 0, "{err}");
     assert!(!lab
-        .router
+        .ns("router")
         .ip(&["link", "show", "vmk0"])
         .contains("NO-CARRIER"));
     assert!(wait_until(Duration::from_secs(5), || {
-        lab.router
+        lab.ns("router")
             .exec("ping", &["-c", "1", "-W", "1", "198.18.1.100"])
             .status
             .success()
@@ -524,7 +390,7 @@ fn esxcli_listings_and_route_changes() {
     let Some(()) = require_root("esxcli_listings_and_route_changes") else {
         return;
     };
-    let lab = Lab::new("esxcli");
+    let lab = article_daemon_lab("esxcli");
     let _daemon = lab.start();
     let (code, _, err) = lab.esx(&[
         "esxcli",

@@ -1,18 +1,20 @@
-//! The control socket under stress and attack: `kill -9` in the middle of a burst of changes,
-//! malformed and hostile clients, and callers without rights (root only: every daemon runs in a
-//! namespace these tests create; addresses from 198.18.0.0/15).
+//! Root only. The control socket under stress and attack: `kill -9` in the middle of a burst of
+//! changes, malformed and hostile clients, and callers without rights (every daemon runs in a
+//! namespace these tests create; addresses from 198.18.0.0/15; skipped with
+//! `SKIPPED (needs root)` outside CI, a failure in CI when not root).
 
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{describe, require_root, wait_until, Netns, Proc};
+use common::lab::Lab;
+use common::{describe, require_root, wait_until, Proc};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vmkstack");
@@ -20,51 +22,24 @@ const VMK0: &str =
     "forwarding = false\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.1.1/24\"\n";
 const GW: &str = "198.18.1.254";
 
-/// A scratch directory under /tmp, mode 0755 (reachable by other users), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let d = PathBuf::from("/tmp").join(format!("vmks-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("scratch dir");
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        Scratch(d)
-    }
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// Starts the daemon in `ns` (stderr appended to `dir/daemon.log`) and waits until its event
-/// loop answers a `route_list`.
-fn start(ns: &Netns, dir: &Scratch, cfg: &Path) -> Proc {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.file("daemon.log"))
-        .expect("log");
-    let ctl = dir.file("ctl.sock");
-    let args = ["daemon", "--config", s(cfg), "--control", s(&ctl)];
-    let mut cmd = ns.command(BIN, &args);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-    let mut daemon = Proc::spawn(cmd);
+/// A lab of only the daemon's namespace, its scratch directory reachable by other users.
+fn socket_lab(tag: &str) -> Lab {
+    Lab::builder(tag).world_readable().build()
+}
+
+/// Starts the daemon of `lab` and waits until its event loop answers a `route_list`.
+fn start(lab: &Lab) -> Proc {
+    let ctl = lab.dir.file("ctl.sock");
+    let mut daemon = lab.spawn_daemon();
     let up = wait_until(Duration::from_secs(10), || {
         Conn::open(&ctl).is_ok_and(|mut c| c.call(json!({"op": "route_list"}))["ok"] == true)
     });
-    let log = std::fs::read_to_string(dir.file("daemon.log")).unwrap_or_default();
     let exit = daemon.child.try_wait();
-    assert!(up, "daemon never answered ({exit:?}): {log}");
+    assert!(up, "daemon never answered ({exit:?}): {}", lab.log());
     daemon
 }
 
@@ -157,8 +132,8 @@ fn kill_dash_nine_during_route_burst_loses_nothing_acknowledged() {
     else {
         return;
     };
-    let dir = Scratch::new("kill9");
-    let ns = Netns::new("kill9");
+    let lab = socket_lab("kill9");
+    let (ns, dir) = (&lab.stack, &lab.dir);
     let cfg = dir.file("vmkstack.toml");
     std::fs::write(&cfg, VMK0).expect("config");
     let ctl = dir.file("ctl.sock");
@@ -167,7 +142,7 @@ fn kill_dash_nine_during_route_burst_loses_nothing_acknowledged() {
     // `kept`: every acknowledged route, plus unanswered ones that turned out to be saved.
     let (mut kept, mut acked, mut maybe) = (Vec::<String>::new(), 0, None::<String>);
     for round in 0..=3 {
-        let mut daemon = start(&ns, &dir, &cfg);
+        let mut daemon = start(&lab);
         let now = static_routes(&ctl);
         let mut unique = now.clone();
         unique.sort();
@@ -237,8 +212,8 @@ fn malformed_and_hostile_clients_do_not_stall_the_daemon() {
     let Some(()) = require_root("malformed_and_hostile_clients_do_not_stall_the_daemon") else {
         return;
     };
-    let dir = Scratch::new("hostile");
-    let ns = Netns::new("hostile");
+    let lab = socket_lab("hostile");
+    let dir = &lab.dir;
     // No vmknics; an inactive default gateway is state that a misparsed `gateway_clear` would
     // change.
     let cfg = dir.file("vmkstack.toml");
@@ -246,7 +221,7 @@ fn malformed_and_hostile_clients_do_not_stall_the_daemon() {
     std::fs::write(&cfg, text).expect("cfg");
     let saved = std::fs::read(&cfg).expect("config");
     let ctl = dir.file("ctl.sock");
-    let daemon = start(&ns, &dir, &cfg);
+    let daemon = start(&lab);
     let mut c = Conn::open(&ctl).expect("connect");
     let state = |c: &mut Conn| {
         let routes = c.call(json!({"op": "route_list"}));
@@ -406,13 +381,14 @@ fn non_root_caller_may_list_but_not_change() {
         .nth(2)
         .and_then(|g| g.parse().ok())
         .expect("gid");
-    // The user must reach the binary (and the socket's directory: Scratch makes it 0755).
+    // The user must reach the binary (and the socket's directory: `world_readable` makes it
+    // 0755).
     for a in Path::new(BIN).ancestors().skip(1) {
         let mode = std::fs::metadata(a).expect("ancestor").mode();
         assert!(mode & 0o001 != 0, "{} is not world-executable", a.display());
     }
-    let dir = Scratch::new("perm");
-    let ns = Netns::new("perm");
+    let lab = socket_lab("perm");
+    let (ns, dir) = (&lab.stack, &lab.dir);
     let (ctl, cfg) = (dir.file("ctl.sock"), dir.file("vmkstack.toml"));
     // runuser sets the supplementary groups from /etc/group, as a login would.
     let as_user = |args: &[&str]| -> Output {
@@ -445,7 +421,7 @@ fn non_root_caller_may_list_but_not_change() {
 
     // (a) Default: the socket is root-only; the user cannot even list.
     std::fs::write(&cfg, VMK0).expect("config");
-    let daemon = start(&ns, &dir, &cfg);
+    let daemon = start(&lab);
     let mode = std::fs::metadata(&ctl).expect("socket").mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode {mode:o}");
     expect(
@@ -459,7 +435,7 @@ fn non_root_caller_may_list_but_not_change() {
     // connect at all (README: "anyone else who can connect may only list"); one that can
     // connect without being a member lists but may not change.
     std::fs::write(&cfg, format!("control_group = \"{group}\"\n{VMK0}")).expect("config");
-    let daemon = start(&ns, &dir, &cfg);
+    let daemon = start(&lab);
     let meta = std::fs::metadata(&ctl).expect("socket");
     assert_eq!(
         (meta.mode() & 0o777, meta.gid()),

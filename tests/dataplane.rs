@@ -1,51 +1,40 @@
-//! The data plane with real TAP devices in namespaces these tests create (root only; skipped
-//! with a message outside CI, a failure inside CI when not root).
+//! Root only (all but one test). The data plane with real TAP devices in namespaces these
+//! tests create (skipped with `SKIPPED (needs root)` outside CI, a failure inside CI when not
+//! root).
 //!
 //! Lab: the daemon runs in namespace `stack`; vmk0's TAP is moved into host namespace `h1`
 //! (198.18.1.0/24) and vmk1's into `h2` (198.18.2.0/24).
 
 mod common;
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::fixtures;
+use common::lab::Lab;
 use common::{require_root, wait_until, Netns, Proc, Scratch};
 
 const VMK0_MAC: &str = "02:00:00:00:01:01";
 const VMK1_MAC: &str = "02:00:00:00:02:01";
 
-/// Two hosts on two vmknic subnets.
-struct Lab {
-    /// Checksum/TSO offloads on the TAPs (the configuration's `offloads`).
-    offloads: bool,
-    dir: Scratch,
-    stack: Netns,
-    h1: Netns,
-    h2: Netns,
+/// Two hosts on two vmknic subnets, quiet wires (the drop counters count only what a test
+/// sends), the daemon logging at debug; `offloads` goes into the configuration.
+fn two_hosts(tag: &str, offloads: bool) -> Lab {
+    Lab::builder(&format!("{tag}-{}", if offloads { "on" } else { "off" }))
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .route("h1", "default", "198.18.1.1")
+        .tap_host("h2", "vmk1", "198.18.2.10/24")
+        .route("h2", "default", "198.18.2.1")
+        .quiet()
+        .log_level("debug")
+        .build()
 }
 
-impl Lab {
-    fn new(tag: &str, offloads: bool) -> Lab {
-        let lab = Lab {
-            offloads,
-            dir: Scratch::new(&format!("{tag}-{}", if offloads { "on" } else { "off" })),
-            stack: Netns::new("stack"),
-            h1: Netns::new("h1"),
-            h2: Netns::new("h2"),
-        };
-        // Quiet wires: no IPv6 router solicitations or MLD reports on the TAPs, so the
-        // daemon's drop counters count only what a test sends.
-        for ns in [&lab.h1, &lab.h2] {
-            ns.run("sysctl", &["-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        }
-        lab
-    }
-
-    fn config(&self, forwarding: bool, vmk1_mtu: u16, extra: &str) -> PathBuf {
-        let text = format!(
-            r#"forwarding = {forwarding}
+/// Writes the two-vmknic configuration into `lab`.
+fn config(lab: &Lab, offloads: bool, forwarding: bool, vmk1_mtu: u16, extra: &str) {
+    lab.write_config(&format!(
+        r#"forwarding = {forwarding}
 offloads = {offloads}
 {extra}
 [[vmknic]]
@@ -63,51 +52,9 @@ mac = "{VMK1_MAC}"
 mtu = {vmk1_mtu}
 netns = "{h2}"
 "#,
-            h1 = self.h1.name,
-            h2 = self.h2.name,
-            offloads = self.offloads,
-        );
-        let p = self.dir.file("vmkstack.toml");
-        std::fs::write(&p, text).expect("write config");
-        p
-    }
-
-    /// Starts the daemon (stderr to a file) and configures the hosts once their TAPs appear.
-    fn start(&self, config: &std::path::Path) -> Proc {
-        let log = File::create(self.dir.file("daemon.log")).expect("log file");
-        let ctl = self.dir.file("ctl.sock");
-        let mut cmd = self.stack.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                config.to_str().expect("utf-8 path"),
-                "--control",
-                ctl.to_str().expect("utf-8 path"),
-                "--log",
-                "debug",
-            ],
-        );
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        let daemon = Proc::spawn(cmd);
-        for (ns, dev, addr, gw) in [
-            (&self.h1, "vmk0", "198.18.1.10/24", "198.18.1.1"),
-            (&self.h2, "vmk1", "198.18.2.10/24", "198.18.2.1"),
-        ] {
-            let up = wait_until(Duration::from_secs(10), || {
-                ns.exec("ip", &["link", "show", dev]).status.success()
-            });
-            assert!(up, "{dev} never appeared in {}: {}", ns.name, self.log());
-            ns.ip(&["addr", "add", addr, "dev", dev]);
-            ns.ip(&["link", "set", dev, "up"]);
-            ns.ip(&["route", "add", "default", "via", gw]);
-        }
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.file("daemon.log")).unwrap_or_default()
-    }
+        h1 = lab.ns("h1").name,
+        h2 = lab.ns("h2").name,
+    ));
 }
 
 fn ping(ns: &Netns, args: &[&str]) -> (bool, String) {
@@ -192,27 +139,27 @@ fn vmknics_answer_ping_and_hosts_learn_their_macs(offloads: bool) {
     let Some(()) = require_root("vmknics_answer_ping_and_hosts_learn_their_macs") else {
         return;
     };
-    let lab = Lab::new("ping", offloads);
-    let cfg = lab.config(false, 1500, "");
-    let daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.1.1");
-    ping_ok(&lab.h2, "198.18.2.1");
+    let lab = two_hosts("ping", offloads);
+    config(&lab, offloads, false, 1500, "");
+    let daemon = lab.start();
+    ping_ok(lab.ns("h1"), "198.18.1.1");
+    ping_ok(lab.ns("h2"), "198.18.2.1");
     // The far vmknic's address is local to the stack, so it answers even with forwarding off.
-    ping_ok(&lab.h1, "198.18.2.1");
-    let neigh = lab.h1.ip(&["neigh", "show", "198.18.1.1"]);
+    ping_ok(lab.ns("h1"), "198.18.2.1");
+    let neigh = lab.ns("h1").ip(&["neigh", "show", "198.18.1.1"]);
     assert!(neigh.contains(VMK0_MAC), "h1 learned {neigh}");
-    let neigh = lab.h2.ip(&["neigh", "show", "198.18.2.1"]);
+    let neigh = lab.ns("h2").ip(&["neigh", "show", "198.18.2.1"]);
     assert!(neigh.contains(VMK1_MAC), "h2 learned {neigh}");
     let status = daemon.stop();
     assert!(status.success(), "daemon exit {status}: {}", lab.log());
     // Every TAP went with the daemon.
     assert!(!lab
-        .h1
+        .ns("h1")
         .exec("ip", &["link", "show", "vmk0"])
         .status
         .success());
     assert!(!lab
-        .h2
+        .ns("h2")
         .exec("ip", &["link", "show", "vmk1"])
         .status
         .success());
@@ -222,23 +169,25 @@ fn forwards_ping_and_tcp_with_ttl_decrement(offloads: bool) {
     let Some(()) = require_root("forwards_ping_and_tcp_with_ttl_decrement") else {
         return;
     };
-    let lab = Lab::new("fwd", offloads);
-    let cfg = lab.config(true, 1500, "");
-    let daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.2.10");
-    let (ok, out) = ping(&lab.h1, &["-c", "3", "-i", "0.2", "198.18.2.10"]);
+    let lab = two_hosts("fwd", offloads);
+    config(&lab, offloads, true, 1500, "");
+    let daemon = lab.start();
+    ping_ok(lab.ns("h1"), "198.18.2.10");
+    let (ok, out) = ping(lab.ns("h1"), &["-c", "3", "-i", "0.2", "198.18.2.10"]);
     assert!(ok, "{out}");
     // h2 answers with TTL 64; one router hop later h1 sees 63.
     assert!(out.contains("ttl=63"), "{out}");
 
     // A TCP stream through the stack, both ways in one: iperf3.
     let server = lab
-        .h2
+        .ns("h2")
         .spawn("iperf3", &["-s", "-1", "-B", "198.18.2.10", "-p", "5201"]);
     assert!(wait_until(Duration::from_secs(5), || {
-        lab.h2.run("ss", &["-ltn"]).contains("198.18.2.10:5201")
+        lab.ns("h2")
+            .run("ss", &["-ltn"])
+            .contains("198.18.2.10:5201")
     }));
-    let out = lab.h1.run(
+    let out = lab.ns("h1").run(
         "iperf3",
         &["-c", "198.18.2.10", "-p", "5201", "-t", "2", "-f", "m"],
     );
@@ -264,11 +213,14 @@ fn forwarding_off_nothing_crosses(offloads: bool) {
     let Some(()) = require_root("forwarding_off_nothing_crosses") else {
         return;
     };
-    let lab = Lab::new("nofwd", offloads);
-    let cfg = lab.config(false, 1500, "");
-    let daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.1.1");
-    let (ok, out) = ping(&lab.h1, &["-c", "2", "-i", "0.2", "-W", "1", "198.18.2.10"]);
+    let lab = two_hosts("nofwd", offloads);
+    config(&lab, offloads, false, 1500, "");
+    let daemon = lab.start();
+    ping_ok(lab.ns("h1"), "198.18.1.1");
+    let (ok, out) = ping(
+        lab.ns("h1"),
+        &["-c", "2", "-i", "0.2", "-W", "1", "198.18.2.10"],
+    );
     assert!(!ok, "crossed with forwarding off: {out}");
     // UDP does not cross either: h2 hears nothing.
     let recv = r#"
@@ -283,17 +235,19 @@ except socket.timeout:
     print("none")
 "#;
     let receiver = lab
-        .h2
+        .ns("h2")
         .command("python3", &["-c", recv])
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 receiver");
     assert!(wait_until(Duration::from_secs(5), || {
-        lab.h2.run("ss", &["-lun"]).contains("198.18.2.10:9998")
+        lab.ns("h2")
+            .run("ss", &["-lun"])
+            .contains("198.18.2.10:9998")
     }));
     let send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
                 for _ in range(5): s.sendto(b'x' * 32, ('198.18.2.10', 9998))\n";
-    lab.h1.run("python3", &["-c", send]);
+    lab.ns("h1").run("python3", &["-c", send]);
     let out = receiver.wait_with_output().expect("receiver");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "none");
     let status = daemon.stop();
@@ -310,10 +264,10 @@ fn icmp_errors_and_fragmentation(offloads: bool) {
     let Some(()) = require_root("icmp_errors_and_fragmentation") else {
         return;
     };
-    let lab = Lab::new("icmp", offloads);
-    let cfg = lab.config(true, 1280, "");
-    let _daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.2.10");
+    let lab = two_hosts("icmp", offloads);
+    config(&lab, offloads, true, 1280, "");
+    let _daemon = lab.start();
+    ping_ok(lab.ns("h1"), "198.18.2.10");
 
     // A 1400-byte UDP datagram without DF crosses the 1280-byte vmk1 in fragments that the
     // stack makes, and arrives whole. (First: after the DF ping below, h1 would know the path
@@ -336,20 +290,22 @@ for _ in range(3):
     time.sleep(0.2)
 "#;
     let receiver = lab
-        .h2
+        .ns("h2")
         .command("python3", &["-c", recv])
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 receiver");
     assert!(wait_until(Duration::from_secs(5), || {
-        lab.h2.run("ss", &["-lun"]).contains("198.18.2.10:9999")
+        lab.ns("h2")
+            .run("ss", &["-lun"])
+            .contains("198.18.2.10:9999")
     }));
-    lab.h1.run("python3", &["-c", send]);
+    lab.ns("h1").run("python3", &["-c", send]);
     let out = receiver.wait_with_output().expect("receiver output");
     let got = String::from_utf8_lossy(&out.stdout);
     assert_eq!(got.trim(), "1400 HEAD TAIL", "{}", lab.log());
     // It arrived in pieces that h2 reassembled: the stack fragmented it.
-    let reasm = lab.h2.run("nstat", &["-az", "IpReasmOKs"]);
+    let reasm = lab.ns("h2").run("nstat", &["-az", "IpReasmOKs"]);
     let oks: u64 = reasm
         .lines()
         .find_map(|l| l.strip_prefix("IpReasmOKs"))
@@ -357,20 +313,23 @@ for _ in range(3):
         .unwrap_or(0);
     assert!(oks >= 1, "h2 reassembled nothing: {reasm}");
 
-    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "2", "-t", "1", "198.18.2.10"]);
+    let (ok, out) = ping(
+        lab.ns("h1"),
+        &["-c", "1", "-W", "2", "-t", "1", "198.18.2.10"],
+    );
     assert!(
         !ok && out.contains("From 198.18.1.1") && out.contains("Time to live exceeded"),
         "{out}"
     );
 
-    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "2", "198.19.99.1"]);
+    let (ok, out) = ping(lab.ns("h1"), &["-c", "1", "-W", "2", "198.19.99.1"]);
     assert!(
         !ok && out.contains("From 198.18.1.1") && out.contains("Destination Net Unreachable"),
         "{out}"
     );
 
     let (ok, out) = ping(
-        &lab.h1,
+        lab.ns("h1"),
         &[
             "-c",
             "1",
@@ -390,20 +349,20 @@ fn unresolvable_next_hop_gets_host_unreachable_and_first_packet_waits_for_arp(of
     let Some(()) = require_root("unresolvable_next_hop_gets_host_unreachable") else {
         return;
     };
-    let lab = Lab::new("hostunreach", offloads);
-    let cfg = lab.config(true, 1500, "");
-    let daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.1.1");
+    let lab = two_hosts("hostunreach", offloads);
+    config(&lab, offloads, true, 1500, "");
+    let daemon = lab.start();
+    ping_ok(lab.ns("h1"), "198.18.1.1");
     // Nobody has 198.18.2.99: ARP gives up after about 3.5 s and the sender hears why.
-    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "8", "198.18.2.99"]);
+    let (ok, out) = ping(lab.ns("h1"), &["-c", "1", "-W", "8", "198.18.2.99"]);
     assert!(
         !ok && out.contains("From 198.18.1.1") && out.contains("Destination Host Unreachable"),
         "{out}"
     );
     // h2 has never talked to the stack: its first ping waits in the neighbour queue while
     // ARP resolves h2, and is answered (no loss on the first packet).
-    lab.h2.ip(&["neigh", "flush", "all"]);
-    let (ok, out) = ping(&lab.h1, &["-c", "1", "-W", "3", "198.18.2.10"]);
+    lab.ns("h2").ip(&["neigh", "flush", "all"]);
+    let (ok, out) = ping(lab.ns("h1"), &["-c", "1", "-W", "3", "198.18.2.10"]);
     assert!(ok && out.contains("1 received"), "{out}");
     let status = daemon.stop();
     assert!(status.success());
@@ -419,32 +378,33 @@ fn article_config_starts_with_gateway_message() {
     let Some(()) = require_root("article_config_starts_with_gateway_message") else {
         return;
     };
-    let lab = Lab::new("article", true);
-    // The article's layout on lab addresses: the gateway is on neither vmknic subnet.
-    let cfg = lab.config(false, 1500, "default_gateway = \"198.18.0.254\"");
-    let daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.1.1");
-    ping_ok(&lab.h2, "198.18.2.1");
+    // The article's configuration on lab addresses: the gateway is on neither vmknic subnet.
+    let lab = Lab::builder("article")
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .tap_host("h2", "vmk1", "198.18.2.10/24")
+        .quiet()
+        .log_level("debug")
+        .build();
+    lab.write_config(&fixtures::article(&lab.ns("h1").name, &lab.ns("h2").name));
+    let daemon = lab.start();
+    ping_ok(lab.ns("h1"), fixtures::VMK0_IP);
+    ping_ok(lab.ns("h2"), fixtures::VMK1_IP);
     let status = daemon.stop();
     assert!(status.success());
     let log = lab.log();
-    assert!(
-        log.lines().any(|l| l
-            == "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network"),
-        "{log}"
-    );
+    assert!(log.lines().any(|l| l == fixtures::GATEWAY_MSG), "{log}");
 }
 
 fn malformed_frames_are_counted_and_never_forwarded(offloads: bool) {
     let Some(()) = require_root("malformed_frames_are_counted_and_never_forwarded") else {
         return;
     };
-    let lab = Lab::new("malformed", offloads);
-    let cfg = lab.config(true, 1500, "");
-    let daemon = lab.start(&cfg);
-    ping_ok(&lab.h1, "198.18.1.1");
+    let lab = two_hosts("malformed", offloads);
+    config(&lab, offloads, true, 1500, "");
+    let daemon = lab.start();
+    ping_ok(lab.ns("h1"), "198.18.1.1");
     let h1_mac = lab
-        .h1
+        .ns("h1")
         .ip(&["-br", "link", "show", "vmk0"])
         .split_whitespace()
         .nth(2)
@@ -496,9 +456,9 @@ for _ in range(3):
         vmk0 = VMK0_MAC,
         h1 = h1_mac,
     );
-    lab.h1.run("python3", &["-c", &inject]);
+    lab.ns("h1").run("python3", &["-c", &inject]);
     // Still alive and answering.
-    ping_ok(&lab.h1, "198.18.1.1");
+    ping_ok(lab.ns("h1"), "198.18.1.1");
     let status = daemon.stop();
     assert!(status.success(), "{}", lab.log());
     let log = lab.log();
@@ -634,30 +594,16 @@ fn local_endpoint_reaches_server_behind_linux_router_through_default_gateway() {
     };
     // stack (vmk0 198.18.1.1/24) -- router (198.18.1.254 | 198.18.100.1) -- server
     // (198.18.100.10): the article's use case, a storage server on a routed subnet.
-    let dir = Scratch::new("gw");
-    let stack = Netns::new("stack");
-    let router = Netns::new("router");
-    let server = Netns::new("server");
-    common::veth(
-        &router,
-        "r-srv",
-        "198.18.100.1/24",
-        &server,
-        "srv",
-        "198.18.100.10/24",
-    );
-    server.ip(&["route", "add", "default", "via", "198.18.100.1"]);
-    router.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
-    let cfg = dir.file("gw.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "default_gateway = \"198.18.1.254\"\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI\"\n\
-             ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n",
-            router.name
-        ),
-    )
-    .expect("config");
+    let lab = Lab::builder("gw")
+        .tap_host("router", "vmk0", "198.18.1.254/24")
+        .behind("router", "server", "198.18.100.1/24", "198.18.100.10/24")
+        .build();
+    let server = lab.ns("server");
+    lab.write_config(&format!(
+        "default_gateway = \"198.18.1.254\"\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI\"\n\
+         ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n",
+        lab.ns("router").name
+    ));
     let echo = r#"
 import socket
 s = socket.socket()
@@ -678,39 +624,24 @@ while True:
     // Build the program first: the router thread below waits a bounded time for the TAP, and a
     // cold build (a fresh clone in CI) takes longer than that.
     let exe = example("tcp_connect");
+    let cfg = lab.config();
     // The TAP appears in the router namespace once the program has started; the router's side
-    // gets its address then. The program waits for the connection itself, so configure the
-    // router from a thread while it runs.
-    let router_name = router.name.clone();
-    let configure = std::thread::spawn(move || {
-        let ns = |args: &[&str]| {
-            std::process::Command::new("ip")
-                .args(["-n", &router_name])
-                .args(args)
-                .output()
-        };
-        let up = wait_until(Duration::from_secs(10), || {
-            ns(&["link", "show", "vmk0"]).is_ok_and(|o| o.status.success())
-        });
-        if up {
-            let _ = ns(&["addr", "add", "198.18.1.254/24", "dev", "vmk0"]);
-            let _ = ns(&["link", "set", "vmk0", "up"]);
-        }
-        up
+    // gets its address then. The program waits for the connection itself, so wire the router
+    // from a thread while it runs.
+    let out = std::thread::scope(|s| {
+        let wiring = s.spawn(|| lab.wire_hosts());
+        let out = lab.stack.exec(
+            exe.to_str().expect("utf-8 path"),
+            &[
+                cfg.to_str().expect("utf-8"),
+                "198.18.100.10:3260",
+                "hello iSCSI",
+                "1000",
+            ],
+        );
+        assert!(wiring.join().is_ok(), "TAP never reached the router");
+        out
     });
-    let out = stack.exec(
-        exe.to_str().expect("utf-8 path"),
-        &[
-            cfg.to_str().expect("utf-8"),
-            "198.18.100.10:3260",
-            "hello iSCSI",
-            "1000",
-        ],
-    );
-    assert!(
-        configure.join().expect("router thread"),
-        "TAP never reached the router"
-    );
     let text = common::describe(&out);
     assert!(out.status.success(), "{text}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -736,41 +667,16 @@ fn vmknic_joins_a_bridge_as_its_port_group() {
         return;
     };
     // The port group is a Linux bridge in the daemon's namespace; a host hangs off it by veth.
-    let dir = Scratch::new("bridge");
-    let stack = Netns::new("stack");
-    let host = Netns::new("host");
-    stack.ip(&["link", "add", "pg-iscsi", "type", "bridge"]);
-    stack.ip(&["link", "set", "pg-iscsi", "up"]);
-    common::veth(&stack, "pg-port1", "", &host, "eth0", "198.18.1.20/24");
-    stack.ip(&["link", "set", "pg-port1", "master", "pg-iscsi"]);
-    let cfg = dir.file("bridge.toml");
-    std::fs::write(
-        &cfg,
+    let lab = Lab::builder("bridge")
+        .bridge_host("host", "vmk0", "pg-iscsi", "198.18.1.20/24")
+        .build();
+    let (stack, host) = (&lab.stack, lab.ns("host"));
+    lab.write_config(
         "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI\"\nip = \"198.18.1.1/24\"\n\
          mac = \"02:00:00:00:01:01\"\nbridge = \"pg-iscsi\"\n",
-    )
-    .expect("config");
-    let ctl = dir.file("ctl.sock");
-    let mut cmd = stack.command(
-        env!("CARGO_BIN_EXE_vmkstack"),
-        &[
-            "daemon",
-            "--config",
-            cfg.to_str().expect("utf-8"),
-            "--control",
-            ctl.to_str().expect("utf-8"),
-        ],
     );
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let daemon = Proc::spawn(cmd);
-    assert!(wait_until(Duration::from_secs(10), || {
-        stack
-            .exec("ip", &["link", "show", "master", "pg-iscsi"])
-            .stdout
-            .windows(4)
-            .any(|w| w == b"vmk0")
-    }));
-    ping_ok(&host, "198.18.1.1");
+    let daemon = lab.start();
+    ping_ok(host, "198.18.1.1");
     assert!(host
         .ip(&["neigh", "show", "198.18.1.1"])
         .contains("02:00:00:00:01:01"));

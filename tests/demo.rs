@@ -1,5 +1,6 @@
-//! `vmkstack demo` end to end (root only; skipped with a message outside CI, a failure in CI
-//! when not root): the article's steps appear in order and nothing is left behind.
+//! Root only. `vmkstack demo` end to end (skipped with `SKIPPED (needs root)` outside CI, a
+//! failure in CI when not root): the article's steps appear in order and nothing is left
+//! behind.
 
 mod common;
 
@@ -17,11 +18,7 @@ fn demo_replays_the_article_and_leaves_nothing_behind() {
         .expect("vmkstack demo");
     assert!(o.status.success(), "{}", common::describe(&o));
     // Rows compare independently of column widths.
-    let out: String = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let out = common::squeeze(&String::from_utf8_lossy(&o.stdout));
     let steps = [
         "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network",
         "default 0.0.0.0 192.168.0.254 None",

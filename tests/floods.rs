@@ -1,5 +1,5 @@
-//! Floods and overload from the wire side (issue 7, section 2; root only: skipped with a
-//! message outside CI, a failure inside CI when not root).
+//! Root only. Floods and overload from the wire side (issue 7, section 2; skipped with
+//! `SKIPPED (needs root)` outside CI, a failure inside CI when not root).
 //!
 //! Lab: the daemon runs in namespace `stack`; vmk0's TAP is moved into host namespace `h1`
 //! (198.18.0.0/16, h1 at 198.18.1.10) and vmk1's into `h2` (198.19.0.0/16, h2 at
@@ -30,7 +30,8 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{require_root, wait_until, Netns, Proc, Scratch};
+use common::lab::Lab;
+use common::{require_root, wait_until, Netns, Proc};
 
 const VMK0_MAC: &str = "02:00:00:00:01:01";
 const VMK1_MAC: &str = "02:00:00:00:02:01";
@@ -46,44 +47,18 @@ const FLOOD_STATS_BOUND: Duration = Duration::from_secs(2);
 /// Forward listener port (in the daemon's namespace) and the echo server's port in h2.
 const FWD_PORT: u16 = 13260;
 
-/// Two hosts on two /16 vmknic subnets. Field order is drop order: the namespaces go before
-/// the scratch directory; every `Proc` is declared after the `Lab`, so it stops first.
-struct Lab {
-    stack: Netns,
-    h1: Netns,
-    h2: Netns,
-    dir: Scratch,
-}
-
-impl Lab {
-    fn new(tag: &str) -> Lab {
-        let lab = Lab {
-            stack: Netns::new("stack"),
-            h1: Netns::new("h1"),
-            h2: Netns::new("h2"),
-            dir: Scratch::new(tag),
-        };
-        // Quiet wires: no IPv6 router solicitations or MLD reports on the TAPs.
-        for ns in [&lab.h1, &lab.h2] {
-            ns.run("sysctl", &["-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        }
-        lab
-    }
-
-    fn socket(&self) -> String {
-        self.dir.file("ctl.sock").display().to_string()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.file("daemon.log")).unwrap_or_default()
-    }
-
-    /// Writes the config, starts the daemon (stderr to a file) and configures the hosts once
-    /// their TAPs appear.
-    fn start(&self) -> Proc {
-        let cfg = self.dir.file("vmkstack.toml");
-        let text = format!(
-            r#"forwarding = true
+/// Two hosts on two /16 vmknic subnets with quiet wires (no IPv6 router solicitations or MLD
+/// reports on the TAPs), and the configuration written.
+fn flood_lab(tag: &str) -> Lab {
+    let lab = Lab::builder(tag)
+        .tap_host("h1", "vmk0", "198.18.1.10/16")
+        .route("h1", "default", "198.18.1.1")
+        .tap_host("h2", "vmk1", "198.19.0.10/16")
+        .route("h2", "default", "198.19.0.1")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        r#"forwarding = true
 
 [[vmknic]]
 name = "vmk0"
@@ -99,62 +74,38 @@ ip = "198.19.0.1/16"
 mac = "{VMK1_MAC}"
 netns = "{h2}"
 "#,
-            h1 = self.h1.name,
-            h2 = self.h2.name,
-        );
-        std::fs::write(&cfg, text).expect("write config");
-        let log = self.dir.file("daemon.log");
-        let daemon = common::spawn_daemon(&self.stack, &cfg, &self.socket(), &log);
-        for (ns, dev, addr, gw) in [
-            (&self.h1, "vmk0", "198.18.1.10/16", "198.18.1.1"),
-            (&self.h2, "vmk1", "198.19.0.10/16", "198.19.0.1"),
-        ] {
-            let up = wait_until(Duration::from_secs(15), || {
-                ns.exec("ip", &["link", "show", dev]).status.success()
-            });
-            assert!(up, "{dev} never appeared in {}: {}", ns.name, self.log());
-            ns.ip(&["addr", "add", addr, "dev", dev]);
-            ns.ip(&["link", "set", dev, "up"]);
-            ns.ip(&["route", "add", "default", "via", gw]);
-        }
-        let sock = self.socket();
-        assert!(
-            wait_until(Duration::from_secs(10), || {
-                std::os::unix::net::UnixStream::connect(&sock).is_ok()
-            }),
-            "control socket never answered: {}",
-            self.log()
-        );
-        daemon
-    }
+        h1 = lab.ns("h1").name,
+        h2 = lab.ns("h2").name,
+    ));
+    lab
+}
 
-    /// Runs `python3 FLOODGEN args` in `ns`, killed (by its PID) if it outlives `limit`;
-    /// panics unless it exits 0. Returns its stdout.
-    fn generator(&self, ns: &Netns, args: &[&str], limit: Duration) -> String {
-        let script = self.dir.file("floodgen.py");
-        if !script.exists() {
-            std::fs::write(&script, FLOODGEN).expect("write generator");
-        }
-        let out = self.dir.file(&format!("gen-{}.out", args[0]));
-        let err = self.dir.file(&format!("gen-{}.err", args[0]));
-        let mut all = vec![script.to_str().expect("utf-8 path")];
-        all.extend_from_slice(args);
-        let mut cmd = ns.command("python3", &all);
-        cmd.stdin(Stdio::null())
-            .stdout(File::create(&out).expect("generator stdout"))
-            .stderr(File::create(&err).expect("generator stderr"));
-        let mut gen = Proc::spawn(cmd);
-        let done = wait_until(limit, || gen.child.try_wait().ok().flatten().is_some());
-        let status = gen.stop();
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        let errs = std::fs::read_to_string(&err).unwrap_or_default();
-        assert!(done, "generator {args:?} ran past {limit:?}: {text}{errs}");
-        assert!(
-            status.success(),
-            "generator {args:?}: {status}\n{text}{errs}"
-        );
-        text.trim().to_string()
+/// Runs `python3 FLOODGEN args` in `ns`, killed (by its PID) if it outlives `limit`; panics
+/// unless it exits 0. Returns its stdout.
+fn generator(lab: &Lab, ns: &Netns, args: &[&str], limit: Duration) -> String {
+    let script = lab.dir.file("floodgen.py");
+    if !script.exists() {
+        std::fs::write(&script, FLOODGEN).expect("write generator");
     }
+    let out = lab.dir.file(&format!("gen-{}.out", args[0]));
+    let err = lab.dir.file(&format!("gen-{}.err", args[0]));
+    let mut all = vec![script.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    let mut cmd = ns.command("python3", &all);
+    cmd.stdin(Stdio::null())
+        .stdout(File::create(&out).expect("generator stdout"))
+        .stderr(File::create(&err).expect("generator stderr"));
+    let mut gen = Proc::spawn(cmd);
+    let done = wait_until(limit, || gen.child.try_wait().ok().flatten().is_some());
+    let status = gen.stop();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let errs = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(done, "generator {args:?} ran past {limit:?}: {text}{errs}");
+    assert!(
+        status.success(),
+        "generator {args:?}: {status}\n{text}{errs}"
+    );
+    text.trim().to_string()
 }
 
 /// The flood generator. Every mode is bounded by a count and by a time limit (seconds), and
@@ -504,10 +455,10 @@ fn off_subnet_on_vmk0(socket: &str) -> Vec<String> {
 /// Gives h1 a further address `addr` on vmk0 and pings h2 from it: the stack must resolve
 /// a neighbour it has never seen to forward the answers. True if any answer came.
 fn newcomer_reaches_h2(lab: &Lab, addr: &str) -> bool {
-    lab.h1
+    lab.ns("h1")
         .ip(&["addr", "add", &format!("{addr}/16"), "dev", "vmk0"]);
     let args = ["-c", "3", "-i", "0.3", "-W", "2", "-q", "-I", addr, H2];
-    lab.h1.exec("ping", &args).status.success()
+    lab.ns("h1").exec("ping", &args).status.success()
 }
 
 /// (VmRSS, VmHWM) of `pid` in KiB.
@@ -580,7 +531,7 @@ fn check_alive(lab: &Lab, pid: u32, phase: &str) -> (BTreeMap<String, Snapshot>,
     // thousands of frames were dropped there): let the first ping get through, within 5 s,
     // then require five in a row without loss.
     let recovered = wait_until(Duration::from_secs(5), || {
-        lab.h1
+        lab.ns("h1")
             .exec("ping", &["-c", "1", "-W", "1", "-q", H2])
             .status
             .success()
@@ -590,7 +541,7 @@ fn check_alive(lab: &Lab, pid: u32, phase: &str) -> (BTreeMap<String, Snapshot>,
         "after {phase}: h1 cannot reach h2 through the stack within 5 s"
     );
     let o = lab
-        .h1
+        .ns("h1")
         .exec("ping", &["-c", "5", "-i", "0.2", "-W", "2", "-q", H2]);
     let text = format!(
         "{}{}",
@@ -637,7 +588,7 @@ fn floods_do_not_stop_forwarding_or_control() {
         return;
     };
     let started = Instant::now();
-    let lab = Lab::new("floods");
+    let lab = flood_lab("floods");
     let daemon = lab.start();
     let pid = daemon.pid();
     let sock = lab.socket();
@@ -646,7 +597,7 @@ fn floods_do_not_stop_forwarding_or_control() {
     // Baseline: h1 and h2 reach each other through the stack, so both are known neighbours.
     assert!(
         wait_until(Duration::from_secs(15), || {
-            lab.h1
+            lab.ns("h1")
                 .exec("ping", &["-c", "1", "-W", "1", H2])
                 .status
                 .success()
@@ -666,8 +617,9 @@ fn floods_do_not_stop_forwarding_or_control() {
     // 1. 100k datagrams toward the 65,534 next hops of vmk1's /16 (h2 and the vmknic
     // excepted): the table fills with unresolved entries, the rest is dropped and counted.
     let (out, w) = watched(&sock, pid, || {
-        lab.generator(
-            &lab.h1,
+        generator(
+            &lab,
+            lab.ns("h1"),
             &[
                 "nexthops",
                 "198.19.0.0",
@@ -707,8 +659,9 @@ fn floods_do_not_stop_forwarding_or_control() {
     // 198.18.0.0/15 (the lab's own addresses excepted) with random MACs. Only senders on
     // vmk0's subnet may be learned, and the table stays bounded.
     let (out, w) = watched(&sock, pid, || {
-        lab.generator(
-            &lab.h1,
+        generator(
+            &lab,
+            lab.ns("h1"),
             &[
                 "arp",
                 "vmk0",
@@ -743,8 +696,9 @@ fn floods_do_not_stop_forwarding_or_control() {
 
     // 3. 64-byte frames from h1 to h2 above capacity for 3 s.
     let (out, w) = watched(&sock, pid, || {
-        lab.generator(
-            &lab.h1,
+        generator(
+            &lab,
+            lab.ns("h1"),
             &["small", H2, "3", "3000000"],
             Duration::from_secs(20),
         )
@@ -755,7 +709,7 @@ fn floods_do_not_stop_forwarding_or_control() {
         .map_or(0, |s| s.forwarded)
         .saturating_sub(before.get("vmk1").map_or(0, |s| s.forwarded));
     assert!(fwd > 0, "nothing forwarded during the 64-byte flood");
-    let tap_drops = lab.h1.ip(&["-s", "-o", "link", "show", "vmk0"]);
+    let tap_drops = lab.ns("h1").ip(&["-s", "-o", "link", "show", "vmk0"]);
     report.push(format!(
         "3. 64-byte frames: {out}; forwarded to h2 {fwd}\n{}\n{}\n{line}\n  h1's side of \
          the TAP: {}",
@@ -768,9 +722,9 @@ fn floods_do_not_stop_forwarding_or_control() {
     // 4. A connect flood at a forward listener with a small connection limit; afterwards a
     // normal connection through the forward works.
     let port = FWD_PORT.to_string();
-    let _echo = lab.h2.spawn("python3", &["-c", ECHO, H2, &port]);
+    let _echo = lab.ns("h2").spawn("python3", &["-c", ECHO, H2, &port]);
     assert!(wait_until(Duration::from_secs(10), || {
-        lab.h2
+        lab.ns("h2")
             .run("ss", &["-ltn"])
             .contains(&format!("{H2}:{port}"))
     }));
@@ -790,13 +744,15 @@ fn floods_do_not_stop_forwarding_or_control() {
         lab.stack.run("ss", &["-ltn"]).contains(&listen)
     }));
     let (out, w) = watched(&sock, pid, || {
-        lab.generator(
+        generator(
+            &lab,
             &lab.stack,
             &["connects", &port, "4000", "200", "15"],
             Duration::from_secs(30),
         )
     });
-    let client = lab.generator(
+    let client = generator(
+        &lab,
         &lab.stack,
         &["echo-client", &port, "15"],
         Duration::from_secs(30),
@@ -822,15 +778,16 @@ fn floods_do_not_stop_forwarding_or_control() {
 
     // 5. Frames of random bytes, 1 to 1600 long (h1's side of the TAP takes 1600-byte
     // frames for the length of the phase).
-    lab.h1.ip(&["link", "set", "vmk0", "mtu", "1600"]);
+    lab.ns("h1").ip(&["link", "set", "vmk0", "mtu", "1600"]);
     let (out, w) = watched(&sock, pid, || {
-        lab.generator(
-            &lab.h1,
+        generator(
+            &lab,
+            lab.ns("h1"),
             &["random", "vmk0", VMK0_MAC, "30000", "20000", "10"],
             Duration::from_secs(25),
         )
     });
-    lab.h1.ip(&["link", "set", "vmk0", "mtu", "1500"]);
+    lab.ns("h1").ip(&["link", "set", "vmk0", "mtu", "1500"]);
     let (after, line) = check_alive(&lab, pid, "random frames");
     report.push(format!(
         "5. random frames: {out}\n{}\n{}\n{line}",

@@ -1,102 +1,42 @@
-//! Port forwarding through the stack (root only; skipped with a message outside CI, a
-//! failure in CI when not root).
+//! Root only. Port forwarding through the stack (skipped with `SKIPPED (needs root)` outside
+//! CI, a failure in CI when not root).
 //!
 //! ```text
 //! client (in the daemon's namespace) -> 127.0.0.1:PORT -> vmkstack forward
-//!   -> vmk0 198.18.1.100 -> router 198.18.1.1 | 198.18.100.1 -> server 198.18.100.20
+//!   -> vmk0 198.18.1.100 -> router 198.18.1.1 | 198.18.100.1 -> storage 198.18.100.20
 //! ```
+//! The configuration is the article's storage side after the fix ([`common::fixtures`]).
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
-use common::{require_root, veth, wait_until, Netns, Proc};
+use common::fixtures::{article_fixed_storage_side, storage_side};
+use common::lab::Lab;
+use common::{require_root, wait_until, Netns};
 
-struct Lab {
-    dir: PathBuf,
-    stack: Netns,
-    router: Netns,
-    server: Netns,
+/// The article's storage side with `forwards` (`[[forward]]` tables) in the configuration.
+fn forward_lab(tag: &str, forwards: &str) -> Lab {
+    let lab = storage_side(Lab::builder(tag)).build();
+    lab.write_config(&article_fixed_storage_side(
+        &lab.ns("router").name,
+        forwards,
+    ));
+    lab
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Runs a Python client in the daemon's namespace; returns its stdout.
+fn client(lab: &Lab, script: &str) -> String {
+    let o = lab.stack.exec("python3", &["-c", script]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-impl Lab {
-    fn new(tag: &str, forwards: &str) -> Lab {
-        let dir = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        let lab = Lab {
-            dir,
-            stack: Netns::new("stack"),
-            router: Netns::new("router"),
-            server: Netns::new("server"),
-        };
-        veth(
-            &lab.router,
-            "r-srv",
-            "198.18.100.1/24",
-            &lab.server,
-            "srv",
-            "198.18.100.20/24",
-        );
-        lab.server
-            .ip(&["route", "add", "default", "via", "198.18.100.1"]);
-        lab.router.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
-        let cfg = format!(
-            "default_gateway = \"198.18.1.1\"\n\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI\"\n\
-             ip = \"198.18.1.100/24\"\nnetns = \"{}\"\n{forwards}",
-            lab.router.name
-        );
-        std::fs::write(lab.dir.join("vmkstack.toml"), cfg).expect("config");
-        lab
-    }
-
-    fn socket(&self) -> String {
-        self.dir.join("ctl.sock").display().to_string()
-    }
-
-    fn start(&self) -> Proc {
-        let (cfg, log) = (self.dir.join("vmkstack.toml"), self.dir.join("daemon.log"));
-        let daemon = common::spawn_daemon(&self.stack, &cfg, &self.socket(), &log);
-        assert!(wait_until(Duration::from_secs(10), || {
-            self.router
-                .exec("ip", &["link", "show", "vmk0"])
-                .status
-                .success()
-        }));
-        let _ = self
-            .router
-            .exec("ip", &["addr", "add", "198.18.1.1/24", "dev", "vmk0"]);
-        self.router.ip(&["link", "set", "vmk0", "up"]);
-        assert!(wait_until(Duration::from_secs(5), || {
-            std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
-        }));
-        daemon
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        common::cli(&self.socket(), args)
-    }
-
-    /// Runs a Python client in the daemon's namespace; returns its stdout.
-    fn client(&self, script: &str) -> String {
-        let o = self.stack.exec("python3", &["-c", script]);
-        assert!(o.status.success(), "{}", common::describe(&o));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-
-    fn wait_listen(&self, ns: &Netns, addr: &str) {
-        assert!(wait_until(Duration::from_secs(5), || {
-            ns.run("ss", &["-ltn"]).contains(addr)
-        }));
-    }
+/// Waits until something listens on `addr` in `ns`.
+fn wait_listen(ns: &Netns, addr: &str) {
+    assert!(wait_until(Duration::from_secs(5), || {
+        ns.run("ss", &["-ltn"]).contains(addr)
+    }));
 }
 
 /// An echo server that sends back everything and closes after the client's FIN.
@@ -124,10 +64,10 @@ fn forward_relays_both_ways_with_half_close_resets_and_limits() {
     else {
         return;
     };
-    let lab = Lab::new("fwd", "");
+    let lab = forward_lab("fwd", "");
     let daemon = lab.start();
-    let _echo = lab.server.spawn("python3", &["-c", ECHO]);
-    lab.wait_listen(&lab.server, "198.18.100.20:3260");
+    let _echo = lab.ns("storage").spawn("python3", &["-c", ECHO]);
+    wait_listen(lab.ns("storage"), "198.18.100.20:3260");
 
     let o = lab.cli(&[
         "forward",
@@ -137,10 +77,11 @@ fn forward_relays_both_ways_with_half_close_resets_and_limits() {
         "4",
     ]);
     assert!(o.status.success(), "{}", common::describe(&o));
-    lab.wait_listen(&lab.stack, "127.0.0.1:13260");
+    wait_listen(&lab.stack, "127.0.0.1:13260");
 
     // 1 MiB through and back, then a half-close: the echo of everything arrives, then EOF.
-    let out = lab.client(
+    let out = client(
+        &lab,
         r#"
 import socket, hashlib, os
 data = os.urandom(1 << 20)
@@ -159,7 +100,8 @@ print(len(got), hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdiges
     assert_eq!(out, "1048576 True");
 
     // Many connections at once, each echoed correctly.
-    let out = lab.client(
+    let out = client(
+        &lab,
         r#"
 import socket, threading
 ok = []
@@ -185,7 +127,8 @@ print(sum(ok), len(ok))
     assert_eq!(out, "12 12");
 
     // Over the limit: four held connections are served, the fifth is reset.
-    let out = lab.client(
+    let out = client(
+        &lab,
         r#"
 import socket, time
 held = [socket.create_connection(("127.0.0.1", 13260)) for _ in range(4)]
@@ -210,8 +153,9 @@ except (ConnectionResetError, BrokenPipeError):
     // A connection refused by the far side reaches the client as a reset.
     let o = lab.cli(&["forward", "127.0.0.1:13261", "198.18.100.20:3261"]);
     assert!(o.status.success(), "{}", common::describe(&o));
-    lab.wait_listen(&lab.stack, "127.0.0.1:13261");
-    let out = lab.client(
+    wait_listen(&lab.stack, "127.0.0.1:13261");
+    let out = client(
+        &lab,
         r#"
 import socket
 c = socket.create_connection(("127.0.0.1", 13261))
@@ -229,7 +173,7 @@ except ConnectionResetError:
     assert!(o.status.success());
     assert!(daemon.stop().success());
     let _daemon = lab.start();
-    lab.wait_listen(&lab.stack, "127.0.0.1:13260");
+    wait_listen(&lab.stack, "127.0.0.1:13260");
     let o = lab.cli(&["forward", "list"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -247,22 +191,22 @@ fn forward_throughput_against_the_kernel_path() {
     let Some(()) = require_root("forward_throughput_against_the_kernel_path") else {
         return;
     };
-    let lab = Lab::new(
+    let lab = forward_lab(
         "fwdbw",
         "\n[[forward]]\nlisten = \"127.0.0.1:15201\"\nremote = \"198.18.100.20:5201\"\n",
     );
     let _daemon = lab.start();
     let _iperf = lab
-        .server
+        .ns("storage")
         .spawn("iperf3", &["-s", "-B", "198.18.100.20", "-p", "5201"]);
-    lab.wait_listen(&lab.server, "198.18.100.20:5201");
-    lab.wait_listen(&lab.stack, "127.0.0.1:15201");
+    wait_listen(lab.ns("storage"), "198.18.100.20:5201");
+    wait_listen(&lab.stack, "127.0.0.1:15201");
     let through = lab.stack.run(
         "iperf3",
         &["-c", "127.0.0.1", "-p", "15201", "-t", "2", "-f", "m"],
     );
     // The kernel's own path from the router to the server, same run, same machine.
-    let direct = lab.router.run(
+    let direct = lab.ns("router").run(
         "iperf3",
         &["-c", "198.18.100.20", "-p", "5201", "-t", "2", "-f", "m"],
     );

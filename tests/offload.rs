@@ -1,5 +1,5 @@
-//! Checksum and TCP segmentation offloads on real TAPs (root only; skipped with a message
-//! outside CI, a failure in CI when not root).
+//! Root only. Checksum and TCP segmentation offloads on real TAPs (skipped with
+//! `SKIPPED (needs root)` outside CI, a failure in CI when not root).
 //!
 //! ```text
 //! client ns (vmk0's kernel side 198.18.10.2) -- vmkstack daemon -- server ns (vmk1 198.18.11.2)
@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{require_root, wait_until, Netns, Proc, Scratch};
+use common::lab::Lab;
+use common::{require_root, wait_until, Netns};
 
 /// Moves `MB` MiB over one TCP connection and prints `bytes sha256`. Roles: `listen-recv`,
 /// `connect-send`, `listen-send`, `connect-recv`.
@@ -55,84 +56,42 @@ c.close()
 print(n, h.hexdigest(), flush=True)
 "#;
 
-struct Lab {
-    dir: Scratch,
-    daemon_ns: Netns,
-    client: Netns,
-    server: Netns,
+/// Two vmknics with forwarding on, vmk0's kernel side in the client namespace and vmk1's
+/// in the server's; `extra` goes at the top of the configuration.
+fn offload_lab(tag: &str, extra: &str, mtu0: u16, mtu1: u16) -> Lab {
+    let lab = Lab::builder(tag)
+        .tap_host("client", "vmk0", "198.18.10.2/24")
+        .route("client", "default", "198.18.10.1")
+        .tap_host("server", "vmk1", "198.18.11.2/24")
+        .route("server", "default", "198.18.11.1")
+        .build();
+    lab.write_config(&format!(
+        "forwarding = true\n{extra}\n\
+         [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.10.1/24\"\n\
+         mtu = {mtu0}\nnetns = \"{}\"\n\
+         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"198.18.11.1/24\"\n\
+         mtu = {mtu1}\nnetns = \"{}\"\n",
+        lab.ns("client").name,
+        lab.ns("server").name
+    ));
+    lab
 }
 
-impl Lab {
-    /// Two vmknics with forwarding on, vmk0's kernel side in the client namespace and vmk1's
-    /// in the server's; `extra` goes at the top of the configuration.
-    fn new(tag: &str, extra: &str, mtu0: u16, mtu1: u16) -> Lab {
-        let lab = Lab {
-            dir: Scratch::new(tag),
-            daemon_ns: Netns::new("stack"),
-            client: Netns::new("client"),
-            server: Netns::new("server"),
-        };
-        let cfg = format!(
-            "forwarding = true\n{extra}\n\
-             [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.10.1/24\"\n\
-             mtu = {mtu0}\nnetns = \"{}\"\n\
-             [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"198.18.11.1/24\"\n\
-             mtu = {mtu1}\nnetns = \"{}\"\n",
-            lab.client.name, lab.server.name
-        );
-        std::fs::write(lab.dir.file("vmkstack.toml"), cfg).expect("config");
-        lab
-    }
-
-    fn socket(&self) -> String {
-        self.dir.file("ctl.sock").display().to_string()
-    }
-
-    /// Starts the daemon and gives the hosts their addresses and routes.
-    fn start(&self) -> Proc {
-        let (cfg, log) = (self.dir.file("vmkstack.toml"), self.dir.file("daemon.log"));
-        let daemon = common::spawn_daemon(&self.daemon_ns, &cfg, &self.socket(), &log);
-        for (ns, dev, addr, gw) in [
-            (&self.client, "vmk0", "198.18.10.2/24", "198.18.10.1"),
-            (&self.server, "vmk1", "198.18.11.2/24", "198.18.11.1"),
-        ] {
-            assert!(
-                wait_until(Duration::from_secs(10), || {
-                    ns.exec("ip", &["link", "show", dev]).status.success()
-                }),
-                "{dev} never appeared: {}",
-                self.log()
-            );
-            ns.ip(&["addr", "add", addr, "dev", dev]);
-            ns.ip(&["link", "set", dev, "up"]);
-            ns.ip(&["route", "add", "default", "via", gw]);
-        }
-        assert!(wait_until(Duration::from_secs(5), || {
-            std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
-        }));
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.file("daemon.log")).unwrap_or_default()
-    }
-
-    /// Counters by vmknic, from `stats --json`.
-    fn stats(&self) -> BTreeMap<String, serde_json::Value> {
-        let o = common::cli(&self.socket(), &["stats", "--json"]);
-        assert!(o.status.success(), "stats: {}", common::describe(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stats JSON");
-        v.as_array()
-            .expect("an array")
-            .iter()
-            .map(|s| {
-                (
-                    s["vmknic"].as_str().unwrap_or("").to_string(),
-                    s["counters"].clone(),
-                )
-            })
-            .collect()
-    }
+/// Counters by vmknic, from `stats --json`.
+fn stats(lab: &Lab) -> BTreeMap<String, serde_json::Value> {
+    let o = lab.cli(&["stats", "--json"]);
+    assert!(o.status.success(), "stats: {}", common::describe(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stats JSON");
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|s| {
+            (
+                s["vmknic"].as_str().unwrap_or("").to_string(),
+                s["counters"].clone(),
+            )
+        })
+        .collect()
 }
 
 /// One counter of one vmknic.
@@ -205,13 +164,27 @@ fn bulk_tcp_crosses_whole_with_offloads_and_as_frames_without() {
         return;
     };
     for offloads in [true, false] {
-        let lab = Lab::new("gso", &format!("offloads = {offloads}"), 1500, 1500);
+        let lab = offload_lab("gso", &format!("offloads = {offloads}"), 1500, 1500);
         let _daemon = lab.start();
         // Client to server, then server to client: each way, the sender's kernel makes
         // super-frames when the TAP offers TSO.
-        bulk(&lab.server, &lab.client, "198.18.11.2", 5001, 64, false);
-        bulk(&lab.client, &lab.server, "198.18.10.2", 5002, 64, false);
-        let s = lab.stats();
+        bulk(
+            lab.ns("server"),
+            lab.ns("client"),
+            "198.18.11.2",
+            5001,
+            64,
+            false,
+        );
+        bulk(
+            lab.ns("client"),
+            lab.ns("server"),
+            "198.18.10.2",
+            5002,
+            64,
+            false,
+        );
+        let s = stats(&lab);
         let (whole0, whole1) = (
             counter(&s, "vmk0", "gso_forwarded"),
             counter(&s, "vmk1", "gso_forwarded"),
@@ -239,16 +212,23 @@ fn super_frames_too_big_for_the_egress_mtu() {
     };
     // vmk1 is configured with MTU 1500 but the server's side of its wire claims 9000, so the
     // server announces an MSS of 8960 and the client's super-frames carry 8948-byte segments.
-    let lab = Lab::new("mtu", "", 9000, 1500);
+    let lab = offload_lab("mtu", "", 9000, 1500);
     let _daemon = lab.start();
-    lab.server.ip(&["link", "set", "vmk1", "mtu", "9000"]);
+    lab.ns("server").ip(&["link", "set", "vmk1", "mtu", "9000"]);
 
     // Without DF (path MTU discovery off in the client), the daemon cuts them into segments
     // and fragments each to 1500; the server reassembles.
-    lab.client
+    lab.ns("client")
         .run("sysctl", &["-qw", "net.ipv4.ip_no_pmtu_disc=1"]);
-    bulk(&lab.server, &lab.client, "198.18.11.2", 5003, 8, false);
-    let s = lab.stats();
+    bulk(
+        lab.ns("server"),
+        lab.ns("client"),
+        "198.18.11.2",
+        5003,
+        8,
+        false,
+    );
+    let s = stats(&lab);
     assert!(
         counter(&s, "vmk1", "gso_segmented") > 0,
         "{s:?}\n{}",
@@ -258,13 +238,20 @@ fn super_frames_too_big_for_the_egress_mtu() {
 
     // With DF: Fragmentation Needed (MTU 1500) for the super-frames; the client lowers its
     // path MTU and the transfer completes.
-    lab.client
+    lab.ns("client")
         .run("sysctl", &["-qw", "net.ipv4.ip_no_pmtu_disc=0"]);
-    bulk(&lab.server, &lab.client, "198.18.11.2", 5004, 8, false);
-    let after = lab.stats();
+    bulk(
+        lab.ns("server"),
+        lab.ns("client"),
+        "198.18.11.2",
+        5004,
+        8,
+        false,
+    );
+    let after = stats(&lab);
     assert!(drops(&after, "vmk0", "too_big") > 0, "{after:?}");
     assert!(counter(&after, "vmk0", "icmp_errors") > 0, "{after:?}");
-    let route = lab.client.run("ip", &["route", "get", "198.18.11.2"]);
+    let route = lab.ns("client").run("ip", &["route", "get", "198.18.11.2"]);
     assert!(
         route.contains("mtu 1500"),
         "the client learned the path MTU: {route}"
@@ -286,15 +273,13 @@ fn super_frames_for_the_stack_reach_smoltcp_as_segments() {
             "offloads = {offloads}\n[[forward]]\nlisten = \"127.0.0.1:15005\"\n\
              remote = \"198.18.11.2:5005\"\n"
         );
-        let lab = Lab::new("local", &extra, 1500, 1500);
+        let lab = offload_lab("local", &extra, 1500, 1500);
         let _daemon = lab.start();
         assert!(wait_until(Duration::from_secs(5), || {
-            lab.daemon_ns
-                .run("ss", &["-ltn"])
-                .contains("127.0.0.1:15005")
+            lab.stack.run("ss", &["-ltn"]).contains("127.0.0.1:15005")
         }));
         // Download: the server sends, through smoltcp, to a client in the daemon's namespace.
-        let mut l = lab.server.command(
+        let mut l = lab.ns("server").command(
             "python3",
             &["-c", BULK, "listen-send", "198.18.11.2", "5005", "16"],
         );
@@ -303,9 +288,11 @@ fn super_frames_for_the_stack_reach_smoltcp_as_segments() {
             .stderr(Stdio::piped());
         let listener = l.spawn().expect("listener");
         assert!(wait_until(Duration::from_secs(5), || {
-            lab.server.run("ss", &["-ltn"]).contains("198.18.11.2:5005")
+            lab.ns("server")
+                .run("ss", &["-ltn"])
+                .contains("198.18.11.2:5005")
         }));
-        let c = lab.daemon_ns.exec(
+        let c = lab.stack.exec(
             "python3",
             &["-c", BULK, "connect-recv", "127.0.0.1", "15005", "16"],
         );
@@ -332,7 +319,7 @@ fn super_frames_for_the_stack_reach_smoltcp_as_segments() {
             "same bytes through smoltcp"
         );
         assert!(cs.starts_with(&format!("{} ", 16u64 << 20)), "{cs}");
-        let s = lab.stats();
+        let s = stats(&lab);
         let cut = counter(&s, "vmk1", "gso_segmented");
         eprintln!("offloads {offloads}: super-frames segmented for smoltcp: {cut}; {s:?}");
         if offloads {

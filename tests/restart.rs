@@ -1,5 +1,5 @@
-//! A restart while traffic flows (issue 7, "Reliability"; root only: skipped with a message
-//! outside CI, a failure inside CI when not root).
+//! Root only. A restart while traffic flows (issue 7, "Reliability"; skipped with
+//! `SKIPPED (needs root)` outside CI, a failure inside CI when not root).
 //!
 //! Lab: the daemon runs in namespace `stack` with two vmknics and forwarding on. Each TAP joins
 //! a Linux bridge in that namespace (config key `bridge`, the port group's switch), and each
@@ -20,11 +20,11 @@
 mod common;
 
 use std::fs::File;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{require_root, wait_until, Netns, Proc, Scratch};
+use common::lab::Lab;
+use common::{require_root, wait_until, Netns, Proc};
 
 const CLIENT: &str = "198.18.1.10";
 const SERVER: &str = "198.18.2.10";
@@ -57,82 +57,34 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The daemon's namespace with its two port groups, the two hosts, and a scratch directory.
-/// Field order is drop order: the namespaces go before the scratch directory; every `Proc` is
-/// declared after the `Lab`, so it stops first.
-struct Lab {
-    stack: Netns,
-    client: Netns,
-    server: Netns,
-    dir: Scratch,
+/// The daemon's namespace with its two port groups (bridges), the two hosts, quiet wires (no
+/// IPv6 router solicitations or MLD reports on bridges, veths and TAPs), and the
+/// configuration written.
+fn restart_lab() -> Lab {
+    let lab = Lab::builder("restart")
+        .bridge_host("client", "vmk0", "pg-a", "198.18.1.10/24")
+        .route("client", "default", "198.18.1.1")
+        .bridge_host("server", "vmk1", "pg-b", "198.18.2.10/24")
+        .route("server", "default", "198.18.2.1")
+        .quiet()
+        .build();
+    lab.write_config(
+        "forwarding = true\n\n\
+         [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.1.1/24\"\n\
+         bridge = \"pg-a\"\n\n\
+         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"198.18.2.1/24\"\n\
+         bridge = \"pg-b\"\n",
+    );
+    lab
 }
 
-impl Lab {
-    fn new() -> Lab {
-        let lab = Lab {
-            stack: Netns::new("stack"),
-            client: Netns::new("client"),
-            server: Netns::new("server"),
-            dir: Scratch::new("restart"),
-        };
-        // Quiet wires: no IPv6 router solicitations or MLD reports on bridges, veths and TAPs.
-        for ns in [&lab.stack, &lab.client, &lab.server] {
-            ns.run("sysctl", &["-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        }
-        for (br, port, host, addr, gw) in [
-            (
-                "pg-a",
-                "pg-a-port",
-                &lab.client,
-                "198.18.1.10/24",
-                "198.18.1.1",
-            ),
-            (
-                "pg-b",
-                "pg-b-port",
-                &lab.server,
-                "198.18.2.10/24",
-                "198.18.2.1",
-            ),
-        ] {
-            lab.stack.ip(&["link", "add", br, "type", "bridge"]);
-            lab.stack.ip(&["link", "set", br, "up"]);
-            common::veth(&lab.stack, port, "", host, "eth0", addr);
-            lab.stack.ip(&["link", "set", port, "master", br]);
-            host.ip(&["route", "add", "default", "via", gw]);
-        }
-        std::fs::write(
-            lab.config(),
-            "forwarding = true\n\n\
-             [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.1.1/24\"\n\
-             bridge = \"pg-a\"\n\n\
-             [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"198.18.2.1/24\"\n\
-             bridge = \"pg-b\"\n",
-        )
-        .expect("write config");
-        lab
-    }
+/// What the restart test adds to the [`Lab`]: the TAPs' identity and readiness.
+trait RestartLab {
+    fn tap(&self, dev: &str) -> Option<(u64, Option<String>)>;
+    fn wait_ready(&self, daemon: &mut Proc, what: &str) -> (Vec<u64>, Vec<String>);
+}
 
-    fn config(&self) -> PathBuf {
-        self.dir.file("vmkstack.toml")
-    }
-
-    fn socket(&self) -> String {
-        self.dir.file("ctl.sock").display().to_string()
-    }
-
-    /// The daemon's log, every run appended.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.file("daemon.log")).unwrap_or_default()
-    }
-
-    /// Starts the daemon with the same configuration and control path every time (stderr
-    /// appended to `daemon.log`).
-    fn spawn_daemon(&self) -> Proc {
-        let log = self.dir.file("daemon.log");
-        common::spawn_daemon(&self.stack, &self.config(), &self.socket(), &log)
-    }
-
+impl RestartLab for Lab {
     /// `ip -j link show DEV` in the daemon's namespace: (ifindex, bridge), or None when the
     /// device does not exist.
     fn tap(&self, dev: &str) -> Option<(u64, Option<String>)> {
@@ -341,10 +293,10 @@ fn restart(
         }),
         "after {how}: the TAPs outlived the daemon"
     );
-    let acked_down = acked(&lab.client, port).unwrap_or_else(|| {
+    let acked_down = acked(lab.ns("client"), port).unwrap_or_else(|| {
         panic!(
             "after {how}: the iperf3 data connection (local port {port}) is gone: {:?}",
-            connections(&lab.client)
+            connections(lab.ns("client"))
         )
     });
     std::thread::sleep(OUTAGE.saturating_sub(Duration::from_secs_f64(now() - down)));
@@ -389,7 +341,7 @@ fn restart(
     let moving = wait_until(
         DATA_BOUND.saturating_sub(Duration::from_secs_f64(now() - started)),
         || {
-            last = acked(&lab.client, port).unwrap_or(last);
+            last = acked(lab.ns("client"), port).unwrap_or(last);
             last >= acked_down + RESUMED_BYTES
         },
     );
@@ -398,7 +350,7 @@ fn restart(
         "after {how}: the iperf3 data connection (local port {port}) moved {} bytes within \
          {DATA_BOUND:?} of the restart (connections now: {:?})",
         last - acked_down,
-        connections(&lab.client)
+        connections(lab.ns("client"))
     );
     log.push(Restart {
         how,
@@ -438,13 +390,13 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
     };
     let begun = Instant::now();
     let begun_wall = now();
-    let lab = Lab::new();
+    let lab = restart_lab();
     let mut daemon = lab.spawn_daemon();
     let (ifindexes, macs) = lab.wait_ready(&mut daemon, "first start");
     // The stack forwards before any traffic is measured.
     assert!(
         wait_until(Duration::from_secs(10), || {
-            lab.client
+            lab.ns("client")
                 .exec("ping", &["-c", "1", "-W", "1", SERVER])
                 .status
                 .success()
@@ -455,7 +407,7 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
 
     let pings = lab.dir.file("ping.out");
     let mut cmd = lab
-        .client
+        .ns("client")
         .command("ping", &["-D", "-n", "-i", "0.2", "-W", "1", SERVER]);
     cmd.stdin(Stdio::null())
         .stdout(File::create(&pings).expect("ping output"))
@@ -463,7 +415,7 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
     let _ping = Proc::spawn(cmd);
 
     let mut cmd = lab
-        .server
+        .ns("server")
         .command("iperf3", &["-s", "-1", "-B", SERVER, "-p", IPERF_PORT]);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -471,7 +423,7 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
     let _server = Proc::spawn(cmd);
     assert!(
         wait_until(Duration::from_secs(10), || {
-            lab.server
+            lab.ns("server")
                 .run("ss", &["-Hltn"])
                 .contains(&format!("{SERVER}:{IPERF_PORT}"))
         }),
@@ -479,7 +431,7 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
     );
     let report_file = lab.dir.file("iperf3.json");
     let secs = IPERF_SECS.to_string();
-    let mut cmd = lab.client.command(
+    let mut cmd = lab.ns("client").command(
         "iperf3",
         &[
             "-c", SERVER, "-p", IPERF_PORT, "-t", &secs, "-i", "1", "-b", IPERF_RATE, "--json",
@@ -493,18 +445,18 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
     // iperf3 opens its control connection, then the data connection, and starts its
     // interval clock at once: t0 is when the second connection shows (10 ms polls).
     let opened = wait_until(Duration::from_secs(10), || {
-        connections(&lab.client).len() == 2
+        connections(lab.ns("client")).len() == 2
     });
     let t0 = now();
     assert!(
         opened,
         "iperf3 never opened its connections: {:?}",
-        connections(&lab.client)
+        connections(lab.ns("client"))
     );
     // The data connection is the one that moves data.
     let mut port = None;
     let flowing = wait_until(Duration::from_secs(10), || {
-        port = connections(&lab.client)
+        port = connections(lab.ns("client"))
             .iter()
             .filter(|(_, a)| *a >= RESUMED_BYTES)
             .max_by_key(|(_, a)| *a)
@@ -514,7 +466,7 @@ fn flows_through_the_stack_recover_after_restart_and_kill() {
     assert!(
         flowing,
         "the iperf3 stream never moved data: {:?}",
-        connections(&lab.client)
+        connections(lab.ns("client"))
     );
     let port = port.expect("data connection");
     std::thread::sleep(STEADY);

@@ -1,122 +1,40 @@
-//! Real iSCSI and NFS clients reach real servers through vmkstack (root only; skipped with a
-//! message outside CI, a failure in CI when not root).
+//! Root only. Real iSCSI and NFS clients reach real servers through vmkstack (skipped with
+//! `SKIPPED (needs root)` outside CI, a failure in CI when not root).
 //!
 //! ```text
 //! esx (daemon; clients on 127.0.0.1 forwards) --vmk0 198.18.1.100-- router 198.18.1.1
 //!     | 198.18.100.1 -- storage 198.18.100.20 (tgtd, nfs-ganesha, rpcbind)
 //! ```
-//! The storage lab is `scripts/storage-lab.sh`; the daemon reaches the storage subnet only
-//! through the router (the default gateway).
+//! The storage lab is `scripts/storage-lab.sh` ([`common::storage_lab`]); the daemon reaches
+//! the storage subnet only through the router (the default gateway): the article's storage
+//! side after the fix ([`common::fixtures`]).
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{require_root, wait_until, Netns, Proc};
+use common::fixtures::article_fixed_storage_side;
+use common::lab::Lab;
+use common::storage_lab::{StorageLab, IQN};
+use common::{require_root, wait_until, Proc};
 
-const IQN: &str = "iqn.2026-11.lab.vmkstack:storage";
-
-/// The storage lab, torn down on drop (also on failure).
-struct StorageLab {
-    name: String,
+/// The ESX side: a lab of only the daemon's namespace, its vmk0 in the storage lab's router
+/// namespace.
+fn esx_lab(storage: &StorageLab, tag: &str) -> Lab {
+    let lab = Lab::builder(tag).build();
+    lab.write_config(&article_fixed_storage_side(&storage.router(), ""));
+    lab
 }
 
-impl StorageLab {
-    fn up(tag: &str) -> StorageLab {
-        let name = format!("vmks-{tag}{}", std::process::id() % 100_000);
-        let lab = StorageLab { name };
-        let o = lab.script(&["up", "--name", &lab.name]);
-        assert!(o.status.success(), "lab up: {}", common::describe(&o));
-        lab
-    }
-
-    fn script(&self, args: &[&str]) -> Output {
-        Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/storage-lab.sh"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("storage-lab.sh")
-    }
-
-    fn router(&self) -> String {
-        format!("{}-router", self.name)
-    }
-}
-
-impl Drop for StorageLab {
-    fn drop(&mut self) {
-        let _ = self.script(&["down", "--name", &self.name]);
-    }
-}
-
-/// The ESX side: a namespace with the daemon, its vmk0 in the lab's router namespace.
-struct Esx {
-    dir: PathBuf,
-    ns: Netns,
-}
-
-impl Esx {
-    fn new(lab: &StorageLab, tag: &str) -> Esx {
-        let dir = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch");
-        let cfg = format!(
-            "default_gateway = \"198.18.1.1\"\n\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"iSCSI_SAN\"\n\
-             ip = \"198.18.1.100/24\"\nnetns = \"{}\"\n",
-            lab.router()
-        );
-        std::fs::write(dir.join("vmkstack.toml"), cfg).expect("config");
-        Esx {
-            dir,
-            ns: Netns::new("esx"),
-        }
-    }
-
-    fn socket(&self) -> String {
-        self.dir.join("ctl.sock").display().to_string()
-    }
-
-    fn start(&self, lab: &StorageLab) -> Proc {
-        let cfg = self.dir.join("vmkstack.toml");
-        let mut cmd = self.ns.command(
-            env!("CARGO_BIN_EXE_vmkstack"),
-            &[
-                "daemon",
-                "--config",
-                cfg.to_str().expect("utf-8"),
-                "--control",
-                &self.socket(),
-            ],
-        );
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let daemon = Proc::spawn(cmd);
-        let o = lab.script(&["attach", "vmk0", "--name", &lab.name]);
-        assert!(o.status.success(), "attach: {}", common::describe(&o));
-        assert!(wait_until(Duration::from_secs(5), || {
-            std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
-        }));
-        daemon
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        common::cli(&self.socket(), args)
-    }
-
-    /// Runs a client inside the ESX namespace and returns stdout (panics on failure).
-    fn run(&self, cmd: &str, args: &[&str]) -> String {
-        self.ns.run(cmd, args)
-    }
-}
-
-impl Drop for Esx {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Starts the daemon, gives the storage lab's router its side of vmk0 (`attach`), and waits
+/// for the control socket.
+fn start(esx: &Lab, storage: &StorageLab) -> Proc {
+    let daemon = esx.spawn_daemon();
+    storage.ok(&["attach", "vmk0"], Duration::from_secs(60));
+    esx.wait_control();
+    daemon
 }
 
 fn out(o: &Output) -> String {
@@ -129,8 +47,8 @@ fn real_iscsi_and_nfs_clients_through_a_forward() {
         return;
     };
     let lab = StorageLab::up("st");
-    let esx = Esx::new(&lab, "st");
-    let _daemon = esx.start(&lab);
+    let esx = esx_lab(&lab, "st");
+    let _daemon = start(&esx, &lab);
     for port in ["3260", "111", "20048", "2049"] {
         let o = esx.cli(&[
             "forward",
@@ -140,40 +58,44 @@ fn real_iscsi_and_nfs_clients_through_a_forward() {
         assert!(o.status.success(), "{}", common::describe(&o));
     }
     assert!(wait_until(Duration::from_secs(5), || {
-        esx.run("ss", &["-ltn"]).contains("127.0.0.1:2049")
+        esx.stack.run("ss", &["-ltn"]).contains("127.0.0.1:2049")
     }));
 
     // iSCSI: discovery, inquiry, capacity, then a block write read back.
-    let ls = esx.run("iscsi-ls", &["iscsi://127.0.0.1:3260/"]);
+    let ls = esx.stack.run("iscsi-ls", &["iscsi://127.0.0.1:3260/"]);
     assert!(ls.contains(&format!("Target:{IQN}")), "{ls}");
     let lun = format!("iscsi://127.0.0.1:3260/{IQN}/1");
-    let inq = esx.run("iscsi-inq", &[&lun]);
+    let inq = esx.stack.run("iscsi-inq", &[&lun]);
     assert!(
         inq.contains("Peripheral Device Type:DIRECT_ACCESS"),
         "{inq}"
     );
-    let cap = esx.run("iscsi-readcapacity16", &[&lun]);
+    let cap = esx.stack.run("iscsi-readcapacity16", &[&lun]);
     assert!(cap.contains("Total size:67108864"), "{cap}");
-    let rw = compile_iscsi_rw(&esx.dir);
-    let got = esx.run(rw.to_str().expect("utf-8"), &[&lun, "2048", "256"]);
+    let rw = compile_iscsi_rw(&esx.dir.0);
+    let got = esx
+        .stack
+        .run(rw.to_str().expect("utf-8"), &[&lun, "2048", "256"]);
     assert_eq!(got.trim(), "identical 131072 bytes at lba 2048");
 
     // NFS: list, read, and a 1 MiB file up and back down, byte-identical.
-    let ls = esx.run("nfs-ls", &["nfs://127.0.0.1/export"]);
+    let ls = esx.stack.run("nfs-ls", &["nfs://127.0.0.1/export"]);
     assert!(ls.contains("hello.txt"), "{ls}");
-    let cat = esx.run("nfs-cat", &["nfs://127.0.0.1/export/hello.txt"]);
+    let cat = esx
+        .stack
+        .run("nfs-cat", &["nfs://127.0.0.1/export/hello.txt"]);
     assert_eq!(cat, "hello from the vmkstack lab\n");
-    let up = esx.dir.join("up.bin");
-    let down = esx.dir.join("down.bin");
+    let up = esx.dir.file("up.bin");
+    let down = esx.dir.file("down.bin");
     let data: Vec<u8> = (0..1 << 20)
         .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     std::fs::write(&up, &data).expect("file");
-    esx.run(
+    esx.stack.run(
         "nfs-cp",
         &[up.to_str().expect("utf-8"), "nfs://127.0.0.1/export/up.bin"],
     );
-    esx.run(
+    esx.stack.run(
         "nfs-cp",
         &[
             "nfs://127.0.0.1/export/up.bin",
@@ -205,8 +127,8 @@ fn storage_probes_diagnose_each_failure_point() {
         return;
     };
     let lab = StorageLab::up("pr");
-    let esx = Esx::new(&lab, "pr");
-    let _daemon = esx.start(&lab);
+    let esx = esx_lab(&lab, "pr");
+    let _daemon = start(&esx, &lab);
 
     let o = esx.cli(&["probe", "iscsi", "198.18.100.20"]);
     assert!(o.status.success(), "{}", common::describe(&o));

@@ -1,138 +1,22 @@
-//! The storage lab script (`scripts/storage-lab.sh`): a real iSCSI target (tgt) and NFS server
-//! (nfs-ganesha) behind a Linux router namespace, reached with the userspace clients
-//! (libiscsi-bin, libnfs-utils) from the router namespace; `up` is idempotent, `down` leaves
-//! nothing behind, and a failed `up` cleans up after itself. Root only (namespaces); `up`
-//! installs the Debian packages when they are missing.
+//! Root only. The storage lab script (`scripts/storage-lab.sh`, driven through
+//! [`common::storage_lab`]): a real iSCSI target (tgt) and NFS server (nfs-ganesha) behind a
+//! Linux router namespace, reached with the userspace clients (libiscsi-bin, libnfs-utils) from
+//! the router namespace; `up` is idempotent, `down` leaves nothing behind, and a failed `up`
+//! cleans up after itself. Skipped with `SKIPPED (needs root)` outside CI (namespaces), a
+//! failure in CI when not root; `up` installs the Debian packages when they are missing.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/storage-lab.sh");
-const IQN: &str = "iqn.2026-11.lab.vmkstack:storage";
+use common::storage_lab::{StorageLab, IQN, UP_LIMIT};
+
 const SERVER: &str = "198.18.100.20";
 
 /// The labs of this file run one at a time (a first `up` may run apt-get).
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A lab by NAME; `down` on Drop, so that a failing assertion leaves nothing behind.
-struct Lab {
-    name: String,
-}
-
-impl Lab {
-    fn new(suffix: &str) -> Lab {
-        Lab {
-            name: format!("vmks-t{}{suffix}", std::process::id()),
-        }
-    }
-
-    /// Runs the script with `args --name NAME` (under `timeout`, so a hang fails the test
-    /// instead of blocking it; the script's TERM trap still cleans up).
-    fn script(&self, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
-        let mut c = Command::new("timeout");
-        c.arg(limit.as_secs().to_string())
-            .arg(SCRIPT)
-            .args(args)
-            .args(["--name", &self.name])
-            .stdin(Stdio::null());
-        for (k, v) in envs {
-            c.env(k, v);
-        }
-        let t = Instant::now();
-        let o = c
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"));
-        eprintln!(
-            "storage-lab.sh {} --name {} -> {} in {:.1} s",
-            args.join(" "),
-            self.name,
-            o.status,
-            t.elapsed().as_secs_f64()
-        );
-        o
-    }
-
-    fn ok(&self, args: &[&str], limit: Duration) -> String {
-        let o = self.script(args, &[], limit);
-        assert!(
-            o.status.success(),
-            "storage-lab.sh {args:?} failed: {}",
-            common::describe(&o)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn router(&self) -> String {
-        format!("{}-router", self.name)
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/tmp/{}", self.name))
-    }
-
-    /// Runs `cmd args` in the router namespace (30 s limit); returns the output.
-    fn in_router(&self, cmd: &str, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .args(["30", "ip", "netns", "exec", &self.router(), cmd])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-    }
-
-    /// Like [`Lab::in_router`], panicking unless it succeeds; returns stdout.
-    fn in_router_ok(&self, cmd: &str, args: &[&str]) -> String {
-        let o = self.in_router(cmd, args);
-        assert!(
-            o.status.success(),
-            "{cmd} {args:?} failed: {}",
-            common::describe(&o)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Namespaces named `NAME-…`.
-    fn namespaces(&self) -> Vec<String> {
-        let o = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("ip netns list");
-        let prefix = format!("{}-", self.name);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with(&prefix))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Asserts that no namespace and no state dir of this lab remain.
-    fn assert_gone(&self) {
-        assert_eq!(
-            self.namespaces(),
-            Vec::<String>::new(),
-            "namespaces left behind"
-        );
-        assert!(
-            !self.state_dir().exists(),
-            "{} left behind",
-            self.state_dir().display()
-        );
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new("timeout")
-            .args(["120", SCRIPT, "down", "--name", &self.name])
-            .stdin(Stdio::null())
-            .output();
-    }
-}
 
 /// Whether `pid` is a live process (a zombie has exited: it only waits to be reaped).
 fn alive(pid: u32) -> bool {
@@ -194,10 +78,10 @@ fn storage_lab_serves_iscsi_and_nfs_and_leaves_nothing_behind() {
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
-    let lab = Lab::new("");
+    let lab = StorageLab::new("t");
 
     // up (a first run on a fresh machine installs the packages, hence the long limit).
-    let out = lab.ok(&["up"], Duration::from_secs(900));
+    let out = lab.ok(&["up"], UP_LIMIT);
     eprintln!("{out}");
     assert!(out.contains(IQN), "summary lacks the IQN:\n{out}");
     assert_eq!(
@@ -296,7 +180,7 @@ fn failed_storage_lab_up_leaves_nothing_behind() {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::new("x");
+    let lab = StorageLab::new("tx");
 
     // Refused before anything is made: only 198.18 and 192.168 are allowed.
     for prefix in ["10.0", "198.19", "192.168.1", ""] {
@@ -312,11 +196,7 @@ fn failed_storage_lab_up_leaves_nothing_behind() {
 
     // A failure after every daemon has started (a test hook of the script): the trap runs
     // `down`, which stops each daemon by its PID and removes namespaces and state.
-    let o = lab.script(
-        &["up"],
-        &[("STORAGE_LAB_FAIL_AFTER", "services")],
-        Duration::from_secs(900),
-    );
+    let o = lab.script(&["up"], &[("STORAGE_LAB_FAIL_AFTER", "services")], UP_LIMIT);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

@@ -1,22 +1,45 @@
-//! Shared harness for the root package's root-only integration tests (`mod common;`): network
-//! namespaces, veth pairs between them, and background processes stopped by their own PID.
+//! Shared harness for the root package's integration tests (`mod common;`): network
+//! namespaces, veth pairs between them, background processes stopped by their own PID, the
+//! shared [`lab::Lab`] (daemon namespace, hosts on TAPs or bridges, routers), the article's
+//! configuration ([`fixtures`]) and the storage lab script ([`storage_lab`]).
+//!
+//! # Which tests need root
+//!
+//! Every root-only test starts with [`require_root`]. Run as a normal user outside CI, it
+//! prints one line `SKIPPED (needs root): <test>` (past the test harness's output capture, so
+//! that `cargo test` shows it) and the test passes without doing anything; in CI (env `CI`
+//! set) without root it fails, so that CI never counts a skip as a pass. The root-only files
+//! say so in the first line of their module doc ("Root only."):
+//!
+//! | file | needs root |
+//! |------|------------|
+//! | `cli.rs`, `fuzz_cli.rs` | no |
+//! | `dataplane.rs` | yes, except `second_daemon_on_same_control_path_...` |
+//! | `control.rs`, `control_security.rs`, `forward.rs`, `offload.rs`, `floods.rs`, `restart.rs` | yes (namespaces, TAPs) |
+//! | `storage.rs`, `storage_lab.rs`, `demo.rs` | yes (namespaces; Debian packages tgt, nfs-ganesha, libiscsi-bin, libnfs-utils, libiscsi-dev) |
+//!
+//! `grep -l '^//! Root only' tests/*.rs` lists them.
 //!
 //! Lab rules (DESIGN.md, "Lab conventions"): everything happens inside namespaces created here,
 //! named `vmks-<pid>-<n>[-<tag>]` and deleted on drop, also when a test panics; nothing is
-//! configured in the root namespace; addresses come from 198.18.0.0/15.
+//! configured in the root namespace; addresses come from 198.18.0.0/15 ([`assert_lab_addr`]).
 //!
 //! Drop order matters. Locals drop in reverse order of declaration, so declare every [`Proc`]
-//! AFTER the [`Netns`] it runs in: the process is then stopped before its namespace is deleted
-//! (a namespace outlives `ip netns del` while a process is still inside it).
+//! AFTER the [`Netns`] (or [`lab::Lab`]) it runs in: the process is then stopped before its
+//! namespace is deleted (a namespace outlives `ip netns del` while a process is still inside it).
 //!
 //! ```ignore
 //! let Some(()) = common::require_root("forwards_between_vmknics") else { return };
-//! let router = common::Netns::new("router");
-//! let daemon = router.spawn("vmkstack", &["daemon", "--config", cfg]); // after `router`
+//! let lab = Lab::builder("fwd").tap_host("h1", "vmk0", "198.18.1.10/24").build();
+//! let daemon = lab.start(); // after `lab`
 //! ```
 
 // Each test binary uses its own subset of the helpers.
 #![allow(dead_code)]
+
+pub mod fixtures;
+pub mod lab;
+pub mod storage_lab;
 
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,9 +59,12 @@ pub fn is_root() -> bool {
         == Some("0")
 }
 
-/// Skips a root-only test outside CI (prints "SKIPPED: <test> needs root" to stderr and
-/// returns None); in CI (env `CI` set) a non-root run panics so that CI never counts a skip as
-/// a pass. Use as `let Some(()) = require_root("name") else { return };`.
+/// The one gate of every root-only test: Some(()) when running as root. Otherwise, outside CI,
+/// it writes `SKIPPED (needs root): <test>` (the test thread's name, else `test`) straight to
+/// stderr (not through the test
+/// harness's capture, so a normal `cargo test` shows the line) and returns None; in CI (env
+/// `CI` set) it panics, so that CI never counts a skip as a pass.
+/// Use as `let Some(()) = require_root("name") else { return };`.
 pub fn require_root(test: &str) -> Option<()> {
     if is_root() {
         return Some(());
@@ -47,7 +73,11 @@ pub fn require_root(test: &str) -> Option<()> {
         std::env::var_os("CI").is_none(),
         "{test} needs root, and CI must not count a skip as a pass"
     );
-    eprintln!("SKIPPED: {test} needs root");
+    // libtest names the thread after the test (`module::name` for tests made by a macro).
+    let thread = std::thread::current();
+    let name = thread.name().filter(|n| *n != "main").unwrap_or(test);
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED (needs root): {name}");
     None
 }
 
@@ -172,7 +202,7 @@ impl Drop for Netns {
 }
 
 /// Panics unless `addr` ("198.18.3.1/24") lies in the lab range 198.18.0.0/15.
-fn assert_lab_addr(addr: &str) {
+pub fn assert_lab_addr(addr: &str) {
     let ip = addr.split('/').next().unwrap_or_default();
     assert!(
         ip.starts_with("198.18.") || ip.starts_with("198.19."),
@@ -275,7 +305,9 @@ pub fn cli(socket: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run vmkstack: {e}"))
 }
 
-/// A scratch directory `/tmp/vmks-<pid>-<tag>`, removed on drop (also when a test panics).
+/// A scratch directory `vmks-<pid>-<tag>` in the temporary directory, removed on drop (also
+/// when a test panics).
+#[derive(Debug)]
 pub struct Scratch(pub std::path::PathBuf);
 
 impl Scratch {
@@ -284,6 +316,17 @@ impl Scratch {
         let d = std::env::temp_dir().join(format!("vmks-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("scratch dir {}: {e}", d.display()));
+        Scratch(d)
+    }
+
+    /// Creates it empty under /tmp with mode 0755, so that other users reach what is in it.
+    pub fn world_readable(tag: &str) -> Scratch {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::path::PathBuf::from("/tmp").join(format!("vmks-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("scratch dir {}: {e}", d.display()));
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", d.display()));
         Scratch(d)
     }
 
@@ -299,13 +342,14 @@ impl Drop for Scratch {
     }
 }
 
-/// Starts `vmkstack daemon --config CONFIG --control SOCKET --log info` inside `ns` (stdin and
+/// Starts `vmkstack daemon --config CONFIG --control SOCKET --log LEVEL` inside `ns` (stdin and
 /// stdout null, stderr appended to `log`). Declare the guard after `ns`.
 pub fn spawn_daemon(
     ns: &Netns,
     config: &std::path::Path,
     socket: &str,
     log: &std::path::Path,
+    level: &str,
 ) -> Proc {
     let log = std::fs::File::options()
         .create(true)
@@ -320,7 +364,7 @@ pub fn spawn_daemon(
         "--control",
         socket,
         "--log",
-        "info",
+        level,
     ];
     let mut cmd = ns.command(env!("CARGO_BIN_EXE_vmkstack"), &args);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
