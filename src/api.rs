@@ -4,11 +4,7 @@
 //! Every other module of the CLI takes these types from here, so that this is the one file that
 //! names where they are defined.
 
-pub use vmkstack_stack::config::RawVmknic;
-pub use vmkstack_stack::control::{
-    Action, Client, ClientError, ErrorKind, GatewayInfo, NeighborInfo, PingReply, ProbeResult,
-    RemoteError, StatsInfo, VmknicInfo,
+pub use vmkstack_api::{
+    Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, PingReply,
+    ProbeReport, ProbeResult, RawVmknic, RemoteError, StatsInfo, VmknicInfo, DEFAULT_CONTROL,
 };
-pub use vmkstack_stack::daemon::DEFAULT_CONTROL;
-pub use vmkstack_stack::forward::ForwardInfo;
-pub use vmkstack_stack::storage_probe::ProbeReport;

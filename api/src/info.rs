@@ -3,7 +3,7 @@
 //! crates to read them. The JSON is the daemon's.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -199,6 +199,77 @@ pub struct RouteListResult {
 
 /// `route_get`'s answer.
 pub type RouteGetResult = RouteExplanation;
+
+/// One step of a probe and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// What was checked (`tcp connect 198.18.100.20:3260`, `rpc null mountd v3`, ...).
+    pub what: String,
+    /// True when it worked.
+    pub ok: bool,
+    /// The diagnosis or the answer.
+    pub detail: String,
+    /// How long it took, in microseconds.
+    pub us: u64,
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// `iscsi` or `nfs`.
+    pub kind: String,
+    /// The server.
+    pub host: Ipv4Addr,
+    /// Each step in order.
+    pub checks: Vec<Check>,
+    /// iSCSI targets and their portals.
+    pub targets: Vec<TargetInfo>,
+    /// NFS exports.
+    pub exports: Vec<ExportInfo>,
+    /// True when every check passed.
+    pub ok: bool,
+}
+
+/// A target as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// IQN.
+    pub name: String,
+    /// `addr:port,tpgt`.
+    pub portals: Vec<String>,
+}
+
+/// An export as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportInfo {
+    /// Path.
+    pub path: String,
+    /// Who may mount it.
+    pub groups: Vec<String>,
+}
+
+/// One port forward as `forward_list` shows it: its configuration and its counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardInfo {
+    /// Kernel address it listens on, in the daemon's namespace.
+    pub listen: SocketAddrV4,
+    /// Where the stack connects.
+    pub remote: SocketAddrV4,
+    /// Source vmknic (`vmkN`); by default the routing core picks it.
+    pub vmknic: Option<String>,
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Connections open now.
+    pub active: usize,
+    /// Connections accepted so far.
+    pub accepted: u64,
+    /// Connections refused (over the limit, or no route from the stack).
+    pub refused: u64,
+    /// Bytes relayed client → remote.
+    pub bytes_out: u64,
+    /// Bytes relayed remote → client.
+    pub bytes_in: u64,
+}
 
 #[cfg(test)]
 mod tests {

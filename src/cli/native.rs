@@ -425,12 +425,10 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
         .iter()
         .map(|f| {
             vec![
-                f.spec.listen.to_string(),
-                f.spec.remote.to_string(),
-                f.spec
-                    .vmknic
-                    .map_or_else(|| "auto".into(), |v| v.to_string()),
-                format!("{}/{}", f.active, f.spec.max_connections),
+                f.listen.to_string(),
+                f.remote.to_string(),
+                f.vmknic.clone().unwrap_or_else(|| "auto".into()),
+                format!("{}/{}", f.active, f.max_connections),
                 f.accepted.to_string(),
                 f.refused.to_string(),
                 f.bytes_out.to_string(),

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use tracing::{debug, info, warn};
+use vmkstack_api::ForwardInfo;
 use vmkstack_routing::VmknicId;
 
 use crate::netstack::{Netstack, FOREIGN_TOKENS};
@@ -41,24 +42,6 @@ pub struct ForwardSpec {
     pub vmknic: Option<VmknicId>,
     /// Most connections at once; more are refused (reset) and counted.
     pub max_connections: usize,
-}
-
-/// One forward as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForwardInfo {
-    /// Its configuration.
-    #[serde(flatten)]
-    pub spec: ForwardSpec,
-    /// Connections open now.
-    pub active: usize,
-    /// Connections accepted so far.
-    pub accepted: u64,
-    /// Connections refused (over the limit, or no route from the stack).
-    pub refused: u64,
-    /// Bytes relayed client → remote.
-    pub bytes_out: u64,
-    /// Bytes relayed remote → client.
-    pub bytes_in: u64,
 }
 
 struct Conn {
@@ -160,7 +143,10 @@ impl Forwarder {
         self.fwds
             .iter()
             .map(|f| ForwardInfo {
-                spec: f.spec.clone(),
+                listen: f.spec.listen,
+                remote: f.spec.remote,
+                vmknic: f.spec.vmknic.map(|v| v.to_string()),
+                max_connections: f.spec.max_connections,
                 active: f.conns.len(),
                 accepted: f.accepted,
                 refused: f.refused,

@@ -7,80 +7,31 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use vmkstack_routing::VmknicId;
 
 use crate::netstack::{Netstack, SocketError};
+use vmkstack_api::{Check, ExportInfo, ProbeReport, TargetInfo};
+
 use crate::storage::{self, Export, Target};
 
 /// Our initiator name in discovery logins.
 pub const INITIATOR: &str = "iqn.2026-11.org.vmkstack:probe";
 
-/// One step of a probe and how it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Check {
-    /// What was checked (`tcp connect 198.18.100.20:3260`, `rpc null mountd v3`, ...).
-    pub what: String,
-    /// True when it worked.
-    pub ok: bool,
-    /// The diagnosis or the answer.
-    pub detail: String,
-    /// How long it took, in microseconds.
-    pub us: u64,
-}
-
-/// What a probe found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeReport {
-    /// `iscsi` or `nfs`.
-    pub kind: String,
-    /// The server.
-    pub host: Ipv4Addr,
-    /// Each step in order.
-    pub checks: Vec<Check>,
-    /// iSCSI targets and their portals.
-    pub targets: Vec<TargetInfo>,
-    /// NFS exports.
-    pub exports: Vec<ExportInfo>,
-    /// True when every check passed.
-    pub ok: bool,
-}
-
-/// A target as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetInfo {
-    /// IQN.
-    pub name: String,
-    /// `addr:port,tpgt`.
-    pub portals: Vec<String>,
-}
-
-/// An export as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportInfo {
-    /// Path.
-    pub path: String,
-    /// Who may mount it.
-    pub groups: Vec<String>,
-}
-
-impl From<Target> for TargetInfo {
-    fn from(t: Target) -> Self {
-        TargetInfo {
-            name: t.name,
-            portals: t.portals,
-        }
+/// A discovered target as the report lists it.
+fn target_info(t: Target) -> TargetInfo {
+    TargetInfo {
+        name: t.name,
+        portals: t.portals,
     }
 }
 
-impl From<Export> for ExportInfo {
-    fn from(e: Export) -> Self {
-        ExportInfo {
-            path: e.path,
-            groups: e.groups,
-        }
+/// An export as the report lists it.
+fn export_info(e: Export) -> ExportInfo {
+    ExportInfo {
+        path: e.path,
+        groups: e.groups,
     }
 }
 
@@ -440,7 +391,7 @@ impl Probe {
                 match r {
                     Ok(targets) => {
                         let n = targets.len();
-                        self.report.targets = targets.into_iter().map(Into::into).collect();
+                        self.report.targets = targets.into_iter().map(target_info).collect();
                         self.check(
                             "iscsi SendTargets=All".into(),
                             true,
@@ -491,7 +442,7 @@ impl Probe {
                     (storage::MOUNT, 5) => match storage::parse_exports(&body) {
                         Ok(ex) => {
                             let n = ex.len();
-                            self.report.exports = ex.into_iter().map(Into::into).collect();
+                            self.report.exports = ex.into_iter().map(export_info).collect();
                             format!("{n} export(s)")
                         }
                         Err(e) => e.to_string(),
