@@ -135,7 +135,7 @@ pub struct Config {
     /// Static routes in file order.
     pub routes: Vec<StaticRoute>,
     /// Port forwards.
-    pub forwards: Vec<crate::forward::ForwardSpec>,
+    pub forwards: Vec<crate::apps::port_forward::ForwardSpec>,
 }
 
 /// A validated vmknic.
@@ -453,7 +453,7 @@ impl RawConfig {
             routes.push(StaticRoute { network, gateway });
         }
 
-        let mut forwards: Vec<crate::forward::ForwardSpec> = Vec::new();
+        let mut forwards: Vec<crate::apps::port_forward::ForwardSpec> = Vec::new();
         for (i, f) in self.forwards.iter().enumerate() {
             let key = |k: &str| format!("forward[{i}].{k}");
             let listen = f
@@ -479,7 +479,7 @@ impl RawConfig {
                 },
             };
             let max = match f.max_connections {
-                None => Ok(crate::forward::DEFAULT_MAX_CONNECTIONS),
+                None => Ok(crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS),
                 Some(m) if (1..=4096).contains(&m) => Ok(m as usize),
                 Some(m) => {
                     c.bad_num(key("max_connections"), m, "must be 1-4096");
@@ -498,7 +498,7 @@ impl RawConfig {
                 } else if remote.port() == 0 || listen.port() == 0 {
                     c.bad(key("remote"), &f.remote, "ports must not be 0");
                 } else {
-                    forwards.push(crate::forward::ForwardSpec {
+                    forwards.push(crate::apps::port_forward::ForwardSpec {
                         listen,
                         remote,
                         vmknic,
@@ -978,7 +978,7 @@ ip = "198.18.1.10/24"
         assert_eq!(cfg.forwards[0].remote.to_string(), "198.18.100.20:3260");
         assert_eq!(
             cfg.forwards[0].max_connections,
-            crate::forward::DEFAULT_MAX_CONNECTIONS
+            crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS
         );
         assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
         let bad = format!("{base}[[forward]]\nlisten = \"127.0.0.1\"\nremote = \"198.18.100.20:3260\"\nvmknic = \"vmk9\"\nmax_connections = 0\n");

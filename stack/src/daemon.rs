@@ -14,23 +14,26 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use thiserror::Error;
 use tracing::info;
 
+use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
 use crate::control::store::remove_stale_temp_files;
 use crate::control::Response;
-use crate::forward::Forwarder;
 use crate::netstack::{Netstack, StackError};
 use crate::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
 
 pub use crate::control::store::{last_good, save_atomic};
 /// Default control socket path (the protocol's; kept here for existing users).
 pub use vmkstack_api::DEFAULT_CONTROL;
+
+/// Longest sleep of the event loop (the shutdown flag is checked at least this often).
+const MAX_WAIT: Duration = Duration::from_millis(200);
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, Error)]
@@ -195,10 +198,11 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         path: control.display().to_string(),
         source,
     })?;
-    let mut forwarder = Forwarder::new();
+    let registry = stack.registry().try_clone().map_err(DaemonError::Loop)?;
+    let mut forwarder = Forwarder::new(registry);
     for f in &cfg.forwards {
         // A forward that cannot listen is reported; the stack runs anyway.
-        if let Err(e) = forwarder.add(f.clone(), &stack) {
+        if let Err(e) = forwarder.add(f.clone()) {
             eprintln!("forward {} -> {}: cannot listen: {e}", f.listen, f.remote);
         }
     }
@@ -208,7 +212,12 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         if shutdown.load(Ordering::Relaxed) {
             break Ok(());
         }
-        if let Err(e) = d.stack.run_once(Duration::from_millis(200)) {
+        // Wake for the next ping or probe deadline, and at least every 200 ms.
+        let now = Instant::now();
+        let wait = d.next_deadline().map_or(MAX_WAIT, |at| {
+            at.saturating_duration_since(now).min(MAX_WAIT)
+        });
+        if let Err(e) = d.stack.run_once(wait) {
             break Err(DaemonError::Loop(e));
         }
         while let Ok(p) = rx.try_recv() {
@@ -220,7 +229,7 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
                 let _ = p.reply.try_send(resp);
             }
         }
-        d.forwarder.poll(&mut d.stack);
+        d.forwarder.poll(&mut *d.stack);
         d.stack.poll_local();
         d.finish_async();
     };

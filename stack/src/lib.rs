@@ -2,20 +2,19 @@
 //! plane (TAP vmknics, the routing core, forwarding, the smoltcp endpoint) and the daemon that
 //! runs it.
 
+pub mod apps;
 pub mod config;
 pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod device;
 pub mod engine;
-pub mod forward;
 pub mod netstack;
 pub mod packet;
 pub mod server;
 pub mod storage;
-pub mod storage_probe;
 mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
-pub use engine::{Engine, PingError, PingId, ProbeError, ProbeId, SocketError, Vmknic};
+pub use engine::{Engine, SocketError, Vmknic};
 pub use netstack::{Netstack, StackError};

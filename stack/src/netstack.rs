@@ -20,7 +20,7 @@ use vmkstack_routing::{RouteError, VmknicId};
 use vmkstack_vmknic::{Tap, TapError};
 
 use crate::config::{Config, VmknicConfig};
-pub use crate::engine::{Engine, PingError, PingId, ProbeError, ProbeId, SocketError};
+use crate::engine::Engine;
 
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;

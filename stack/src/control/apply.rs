@@ -21,12 +21,14 @@ use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
 
 use super::command::{Command, StorageProbeKind, VmknicRef};
 use super::store;
+use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
+use crate::apps::port_forward::{ForwardSpec, Forwarder};
+use crate::apps::storage_probe::{Probe, Progress};
+use crate::apps::tcp_probe::{ProbeError, ProbeId, TcpProbes};
 use crate::config::{Config, RawConfig, RawForward, StaticRoute};
 use crate::counters::CountersView;
 use crate::engine::Vmknic;
-use crate::forward::{ForwardSpec, Forwarder};
-use crate::netstack::{Netstack, PingError, PingId, ProbeError, ProbeId, StackError};
-use crate::storage_probe::{Probe, Progress};
+use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::Tap;
 
 /// Storage probes running at once.
@@ -40,7 +42,11 @@ pub(crate) struct Daemon {
     pub(crate) stack: Netstack,
     /// The port forwards (the event loop polls them).
     pub(crate) forwarder: Forwarder,
+    /// `vmkping`s in flight, and where each answer goes.
+    pinger: Pings,
     pings: HashMap<PingId, Sender<Response>>,
+    /// `nc -z` probes in flight, and where each answer goes.
+    tcp_probes: TcpProbes,
     probes: HashMap<ProbeId, Sender<Response>>,
     storage: Vec<(Probe, Sender<Response>)>,
 }
@@ -120,7 +126,9 @@ impl Daemon {
             cfg,
             stack,
             forwarder,
+            pinger: Pings::new(),
             pings: HashMap::new(),
+            tcp_probes: TcpProbes::new(),
             probes: HashMap::new(),
             storage: Vec::new(),
         }
@@ -162,13 +170,14 @@ impl Daemon {
                 timeout,
                 seq,
             } => {
-                let ping = Ping {
-                    destination,
+                let ping = PingSpec {
+                    dst: destination,
+                    via: None,
                     size,
                     df,
                     ttl,
-                    timeout,
                     seq,
+                    timeout,
                 };
                 return self.ping(ping, vmknic.as_ref(), reply);
             }
@@ -507,14 +516,14 @@ impl Daemon {
             max_connections: Some(spec.max_connections as i64),
         });
         let new = validated(raw)?;
-        self.forwarder.add(spec.clone(), &self.stack).map_err(|e| {
+        self.forwarder.add(spec.clone()).map_err(|e| {
             RemoteError::new(
                 ErrorKind::Io,
                 format!("cannot listen on {}: {e}", spec.listen),
             )
         })?;
         if let Err(e) = self.commit(new) {
-            self.forwarder.remove(spec.listen, &mut self.stack);
+            self.forwarder.remove(spec.listen, &mut *self.stack);
             return Err(e);
         }
         Ok(Value::Null)
@@ -530,21 +539,23 @@ impl Daemon {
         let mut new = self.cfg.clone();
         new.forwards.retain(|f| f.listen != listen);
         self.commit(new)?;
-        self.forwarder.remove(listen, &mut self.stack);
+        self.forwarder.remove(listen, &mut *self.stack);
         Ok(Value::Null)
     }
 
     // ---- pings and probes (answered later) ----------------------------------------------
 
-    fn ping(&mut self, p: Ping, vmknic: Option<&VmknicRef>, reply: &Sender<Response>) -> Outcome {
-        let via = match self.resolve_via(vmknic) {
+    fn ping(
+        &mut self,
+        mut p: PingSpec,
+        vmknic: Option<&VmknicRef>,
+        reply: &Sender<Response>,
+    ) -> Outcome {
+        p.via = match self.resolve_via(vmknic) {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
-        match self
-            .stack
-            .ping_start(p.destination, via, p.size, p.df, p.ttl, p.seq, p.timeout)
-        {
+        match self.pinger.start(&mut *self.stack, p) {
             Ok(id) => {
                 self.pings.insert(id, reply.clone());
                 Outcome::Later
@@ -564,7 +575,10 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
-        match self.stack.probe_start(destination, via, timeout) {
+        match self
+            .tcp_probes
+            .start(&mut *self.stack, destination, via, timeout)
+        {
             Ok(id) => {
                 self.probes.insert(id, reply.clone());
                 Outcome::Later
@@ -599,11 +613,20 @@ impl Daemon {
         Outcome::Later
     }
 
+    /// The earliest deadline of a ping or probe in flight: the event loop wakes for it.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.pinger
+            .next_deadline()
+            .into_iter()
+            .chain(self.tcp_probes.next_deadline())
+            .min()
+    }
+
     /// Answers the pings and probes that finished.
     pub(crate) fn finish_async(&mut self) {
         let mut i = 0;
         while i < self.storage.len() {
-            match self.storage[i].0.poll(&mut self.stack) {
+            match self.storage[i].0.poll(&mut *self.stack) {
                 Progress::Running => i += 1,
                 Progress::Done(report) => {
                     let (_, tx) = self.storage.swap_remove(i);
@@ -611,8 +634,13 @@ impl Daemon {
                 }
             }
         }
+        let (pinger, tcp_probes) = (&mut self.pinger, &mut self.tcp_probes);
+        self.stack.take_failed(|f| {
+            pinger.neighbor_failed(&f);
+            tcp_probes.neighbor_failed(&f);
+        });
         let pings = &mut self.pings;
-        self.stack.take_ping_results(|id, r| {
+        self.pinger.take_results(&mut *self.stack, |id, r| {
             if let Some(tx) = pings.remove(&id) {
                 let resp = match r {
                     Ok(reply) => Response::ok(json!(reply)),
@@ -622,7 +650,7 @@ impl Daemon {
             }
         });
         let probes = &mut self.probes;
-        self.stack.take_probe_results(|id, r| {
+        self.tcp_probes.take_results(&mut *self.stack, |id, r| {
             if let Some(tx) = probes.remove(&id) {
                 let resp = match r {
                     Ok(p) => Response::ok(json!(p)),
@@ -632,16 +660,6 @@ impl Daemon {
             }
         });
     }
-}
-
-/// A ping's parameters, as [`Command::Ping`] gives them.
-struct Ping {
-    destination: Ipv4Addr,
-    size: usize,
-    df: bool,
-    ttl: u8,
-    timeout: Duration,
-    seq: u16,
 }
 
 // ---- the engine's views as the protocol's types (same JSON) ---------------------------------

@@ -13,7 +13,7 @@ use vmkstack_api::{Action, ErrorKind, RawVmknic, RemoteError};
 use vmkstack_routing::{parse_addr, parse_network};
 use vmkstack_vmknic::{MAX_MTU, MIN_MTU};
 
-use crate::forward::DEFAULT_MAX_CONNECTIONS;
+use crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS;
 
 /// The iSCSI port a storage probe uses when the request names none.
 pub const DEFAULT_ISCSI_PORT: u16 = 3260;

@@ -106,7 +106,7 @@ impl<P: Port> Engine<P> {
             deferred,
             icmp_limit,
             ident,
-            probes,
+            echo,
             clock,
             ..
         } = self;
@@ -130,7 +130,7 @@ impl<P: Port> Engine<P> {
                     v.counters.drop(DropReason::NeighborUnreachable);
                 }
                 if ours {
-                    probes.neighbor_failed(pkt);
+                    echo.failed(pkt);
                 } else {
                     let source = |peer| routing.lookup(peer).map(|r| r.source);
                     let sent = push_icmp(

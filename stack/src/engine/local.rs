@@ -56,9 +56,9 @@ impl<P: Port> Engine<P> {
         if let Some((start, field)) = o.csum {
             packet::finish_checksum(pkt.ip_mut(), &info, start, field);
         }
-        self.probes.icmp_fragment(&info);
-        let delivered = (info.protocol == 1 && self.probes.echo_reply(pkt.ip(), &info, self.clock))
-            || self.device.rx.push(pkt.ip());
+        self.echo.note_fragment(&info);
+        let delivered =
+            self.echo.capture(pkt.ip(), &info, self.clock) || self.device.rx.push(pkt.ip());
         match self.vmknics.get_mut(i) {
             Some(v) if delivered => v.counters.delivered += 1,
             Some(v) => v.counters.drop(DropReason::QueueFull),
@@ -83,7 +83,7 @@ impl<P: Port> Engine<P> {
                 tx_buf,
                 seg_buf,
                 device,
-                probes,
+                echo,
                 coalescer,
                 offloads,
                 ..
@@ -94,7 +94,7 @@ impl<P: Port> Engine<P> {
                     Some(info) => {
                         looped = true;
                         // A full rx ring drops, as a congested loopback would.
-                        if !probes.echo_reply(pkt, &info, now) {
+                        if !echo.capture(pkt, &info, now) {
                             rx.push(pkt);
                         }
                     }

@@ -18,12 +18,12 @@
 //! `tests.rs` and `benches/forward_path.rs` run it on in-memory ports.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
 use smoltcp::socket::{tcp, udp};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Cidr};
+use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
@@ -39,18 +39,20 @@ use crate::packet::{self, RateLimiter};
 
 mod arp;
 mod drop;
+mod echo;
 mod egress;
+mod endpoint;
 mod forward;
 mod icmp;
 mod ingress;
 mod local;
 mod ops;
-mod probe;
 #[cfg(test)]
 mod tests;
 
 pub use drop::DropReason;
-pub use probe::{PingError, PingId, ProbeError, ProbeId};
+pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
+pub use endpoint::{Egress, Sent};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
 const FRAME: usize = 9216 + ETH_HDR;
@@ -197,7 +199,8 @@ pub struct Engine<P> {
     /// clock read costs about as much as the whole forwarding step).
     clock: Instant,
     next_port: u16,
-    probes: probe::Probes,
+    /// Echo replies and failed packets for the stack's diagnostics.
+    echo: echo::EchoTap,
 }
 
 impl<P: Port> Engine<P> {
@@ -255,28 +258,15 @@ impl<P: Port> Engine<P> {
             epoch: now,
             clock: now,
             next_port: 49152,
-            probes: probe::Probes::new(),
+            echo: echo::EchoTap::new(),
         };
         engine.refresh_addrs();
-        engine.probes.icmp = engine.echo_socket();
         for i in 0..engine.vmknics.len() {
             engine.announce(i);
         }
         info!(netstack = %engine.name, forwarding = engine.forwarding,
             offloads = engine.offloads, "netstack started");
         (engine, problems)
-    }
-
-    /// The ICMP socket that receives echo replies smoltcp reassembled from fragments.
-    fn echo_socket(&mut self) -> Option<SocketHandle> {
-        use smoltcp::socket::icmp;
-        let meta = || vec![icmp::PacketMetadata::EMPTY; 8];
-        let mut sock = icmp::Socket::new(
-            icmp::PacketBuffer::new(meta(), vec![0; 2 * 65536]),
-            icmp::PacketBuffer::new(meta(), vec![0; 1024]),
-        );
-        sock.bind(icmp::Endpoint::Ident(probe::PING_IDENT)).ok()?;
-        Some(self.sockets.add(sock))
     }
 
     /// Gives smoltcp the addresses of every active vmknic.
@@ -323,11 +313,6 @@ impl<P: Port> Engine<P> {
         &self.neighbors
     }
 
-    /// smoltcp's sockets, for applications.
-    pub fn sockets(&mut self) -> &mut SocketSet<'static> {
-        &mut self.sockets
-    }
-
     /// The port of the vmknic in `slot`, for the owner's device operations.
     pub fn port_mut(&mut self, slot: usize) -> Option<&mut P> {
         self.vmknics.get_mut(slot)?.port.as_mut()
@@ -346,20 +331,13 @@ impl<P: Port> Engine<P> {
     }
 
     /// The earliest time the engine has work without new frames: smoltcp's timers, ARP
-    /// retries and expiries, ping and probe deadlines.
+    /// retries and expiries.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         let smol = self
             .iface
             .poll_delay(smol_time(self.epoch, self.clock), &self.sockets)
             .map(|d| self.clock + Duration::from_micros(d.total_micros()));
-        [
-            smol,
-            self.neighbors.next_deadline(),
-            self.probes.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        smol.into_iter().chain(self.neighbors.next_deadline()).min()
     }
 
     /// Sets the time of the work that follows ([`Engine::poll_local`], socket changes): the
@@ -442,77 +420,9 @@ impl<P: Port> Engine<P> {
         })
     }
 
-    fn is_local(&self, ip: Ipv4Addr) -> bool {
+    /// True when `ip` is an address of an active vmknic.
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
         self.vmknics.iter().any(|v| v.active() && v.has_addr(ip))
-    }
-
-    /// Opens a TCP connection from the stack to `remote`. The source address is the egress
-    /// vmknic's, as the routing core chooses it, or `via`'s when given (ESX `-I vmkN`).
-    pub fn tcp_connect(
-        &mut self,
-        remote: SocketAddrV4,
-        via: Option<VmknicId>,
-        rx_buf: usize,
-        tx_buf: usize,
-    ) -> Result<SocketHandle, SocketError> {
-        let source = self.source_for(*remote.ip(), via)?;
-        let mut sock = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; rx_buf]),
-            tcp::SocketBuffer::new(vec![0; tx_buf]),
-        );
-        sock.set_nagle_enabled(false);
-        let port = self.ephemeral_port();
-        sock.connect(
-            self.iface.context(),
-            IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port()),
-            IpEndpoint::new(IpAddress::Ipv4(source), port),
-        )?;
-        Ok(self.sockets.add(sock))
-    }
-
-    /// Binds a UDP socket on the source address the routing core picks for `toward`.
-    pub fn udp_bind(
-        &mut self,
-        toward: Ipv4Addr,
-        via: Option<VmknicId>,
-        port: u16,
-    ) -> Result<SocketHandle, SocketError> {
-        let source = self.source_for(toward, via)?;
-        let meta = || vec![udp::PacketMetadata::EMPTY; 64];
-        let mut sock = udp::Socket::new(
-            udp::PacketBuffer::new(meta(), vec![0; 65536]),
-            udp::PacketBuffer::new(meta(), vec![0; 65536]),
-        );
-        let port = if port == 0 {
-            self.ephemeral_port()
-        } else {
-            port
-        };
-        sock.bind(IpEndpoint::new(IpAddress::Ipv4(source), port))?;
-        Ok(self.sockets.add(sock))
-    }
-
-    fn ephemeral_port(&mut self) -> u16 {
-        let p = self.next_port;
-        self.next_port = if p == u16::MAX { 49152 } else { p + 1 };
-        p
-    }
-
-    /// The source address for traffic to `dst`: the egress vmknic's (or `via`'s) address.
-    pub fn source_for(
-        &self,
-        dst: Ipv4Addr,
-        via: Option<VmknicId>,
-    ) -> Result<Ipv4Addr, SocketError> {
-        match via {
-            Some(id) => self
-                .vmknics
-                .iter()
-                .find(|v| v.cfg.id == id && v.active())
-                .map(|v| v.addr_toward(dst))
-                .ok_or(SocketError::NoVmknic(id)),
-            None => Ok(self.routing.explain(dst)?.source),
-        }
     }
 }
 

@@ -11,7 +11,8 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use vmkstack_routing::VmknicId;
 
-use crate::netstack::{Netstack, SocketError};
+use super::Endpoint;
+use crate::engine::SocketError;
 use vmkstack_api::{Check, ExportInfo, ProbeReport, TargetInfo};
 
 use crate::storage::{self, Export, Target};
@@ -208,7 +209,7 @@ impl Probe {
     }
 
     /// Drives the probe: connects, sends, reads, moves to the next step.
-    pub fn poll(&mut self, stack: &mut Netstack) -> Progress {
+    pub fn poll(&mut self, stack: &mut impl Endpoint) -> Progress {
         loop {
             if self.conn.is_none() {
                 let Some(step) = self.steps.pop() else {
@@ -280,14 +281,10 @@ impl Probe {
                         // Is the next hop (the host itself, or the gateway) known to ARP?
                         let host = self.report.host;
                         let next_hop = stack
-                            .routing()
-                            .lookup(host)
-                            .map_or(host, |r| r.next_hop.neighbor_for(host));
-                        let resolved = stack
-                            .neighbors()
-                            .entries(Instant::now())
-                            .iter()
-                            .any(|e| e.ip == next_hop && e.mac.is_some());
+                            .egress_for(host, self.via)
+                            .map_or(host, |e| e.next_hop);
+                        let resolved =
+                            stack.neighbor_resolved(next_hop, Instant::now()) == Some(true);
                         let detail = if resolved {
                             "timed out (no answer to SYN)"
                         } else {
@@ -357,7 +354,13 @@ impl Probe {
     }
 
     /// Handles one complete answer. False ends the probe.
-    fn answer(&mut self, step: Step, answer: &[u8], since: Instant, stack: &mut Netstack) -> bool {
+    fn answer(
+        &mut self,
+        step: Step,
+        answer: &[u8],
+        since: Instant,
+        stack: &mut impl Endpoint,
+    ) -> bool {
         match step {
             Step::IscsiLogin => match storage::parse_login_response(answer) {
                 Ok(r) => {
@@ -455,7 +458,7 @@ impl Probe {
         }
     }
 
-    fn close(&mut self, stack: &mut Netstack) {
+    fn close(&mut self, stack: &mut impl Endpoint) {
         if let Some(c) = self.conn.take() {
             stack.sockets().get_mut::<tcp::Socket>(c.handle).abort();
             stack.poll_local();
@@ -463,7 +466,7 @@ impl Probe {
         }
     }
 
-    fn finish(&mut self, stack: &mut Netstack) -> Progress {
+    fn finish(&mut self, stack: &mut impl Endpoint) -> Progress {
         self.close(stack);
         self.report.ok = !self.report.checks.is_empty() && self.report.checks.iter().all(|c| c.ok);
         let empty = ProbeReport {

@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token};
 use serde::{Deserialize, Serialize};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
@@ -21,7 +21,8 @@ use tracing::{debug, info, warn};
 use vmkstack_api::ForwardInfo;
 use vmkstack_routing::VmknicId;
 
-use crate::netstack::{Netstack, FOREIGN_TOKENS};
+use super::Endpoint;
+use crate::netstack::FOREIGN_TOKENS;
 
 /// Bytes of smoltcp socket buffer each way per connection (window scaling makes TCP use all
 /// of it).
@@ -69,10 +70,11 @@ struct Fwd {
 }
 
 /// All forwards of a daemon.
-#[derive(Default)]
 pub struct Forwarder {
     fwds: Vec<Fwd>,
     next_token: usize,
+    /// The event loop's registry (kernel sockets wake the loop that runs the stack).
+    registry: Registry,
 }
 
 /// What one relay step found.
@@ -82,11 +84,13 @@ enum Step {
 }
 
 impl Forwarder {
-    /// No forwards.
-    pub fn new() -> Forwarder {
+    /// No forwards yet; kernel sockets will be registered with `registry` under tokens from
+    /// [`FOREIGN_TOKENS`] up.
+    pub fn new(registry: Registry) -> Forwarder {
         Forwarder {
             fwds: Vec::new(),
             next_token: FOREIGN_TOKENS,
+            registry,
         }
     }
 
@@ -97,7 +101,7 @@ impl Forwarder {
 
     /// Starts listening for `spec`. Refused if its listen address is already forwarded or
     /// cannot be bound.
-    pub fn add(&mut self, spec: ForwardSpec, stack: &Netstack) -> io::Result<()> {
+    pub fn add(&mut self, spec: ForwardSpec) -> io::Result<()> {
         if self.fwds.iter().any(|f| f.spec.listen == spec.listen) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -106,8 +110,7 @@ impl Forwarder {
         }
         let mut listener = TcpListener::bind(SocketAddr::V4(spec.listen))?;
         let token = self.token();
-        stack
-            .registry()
+        self.registry
             .register(&mut listener, token, Interest::READABLE)?;
         info!(listen = %spec.listen, remote = %spec.remote, "forward listening");
         self.fwds.push(Fwd {
@@ -124,14 +127,14 @@ impl Forwarder {
     }
 
     /// Stops the forward on `listen`, resetting its connections. False if there is none.
-    pub fn remove(&mut self, listen: SocketAddrV4, stack: &mut Netstack) -> bool {
+    pub fn remove(&mut self, listen: SocketAddrV4, stack: &mut impl Endpoint) -> bool {
         let Some(pos) = self.fwds.iter().position(|f| f.spec.listen == listen) else {
             return false;
         };
         let mut f = self.fwds.remove(pos);
-        let _ = stack.registry().deregister(&mut f.listener);
+        let _ = self.registry.deregister(&mut f.listener);
         for mut c in f.conns.drain(..) {
-            close_conn(&mut c, stack, true);
+            close_conn(&mut c, stack, &self.registry, true);
         }
         stack.poll_local();
         info!(%listen, token = f.token.0, "forward removed");
@@ -162,10 +165,10 @@ impl Forwarder {
     }
 
     /// Accepts new connections and moves data both ways on every open one.
-    pub fn poll(&mut self, stack: &mut Netstack) {
+    pub fn poll(&mut self, stack: &mut impl Endpoint) {
         let mut next = self.next_token;
         for f in &mut self.fwds {
-            accept_all(f, stack, &mut next);
+            accept_all(f, stack, &self.registry, &mut next);
             let mut i = 0;
             while i < f.conns.len() {
                 let (out, inb, step) = relay(&mut f.conns[i], stack);
@@ -175,7 +178,7 @@ impl Forwarder {
                     Step::Open => i += 1,
                     Step::Closed => {
                         let mut c = f.conns.swap_remove(i);
-                        close_conn(&mut c, stack, false);
+                        close_conn(&mut c, stack, &self.registry, false);
                     }
                 }
             }
@@ -184,7 +187,7 @@ impl Forwarder {
     }
 }
 
-fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
+fn accept_all(f: &mut Fwd, stack: &mut impl Endpoint, registry: &Registry, next: &mut usize) {
     loop {
         let (mut kernel, peer) = match f.listener.accept() {
             Ok(c) => c,
@@ -218,9 +221,7 @@ fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
         *next += 1;
         let token = Token(*next);
         if let Err(e) =
-            stack
-                .registry()
-                .register(&mut kernel, token, Interest::READABLE | Interest::WRITABLE)
+            registry.register(&mut kernel, token, Interest::READABLE | Interest::WRITABLE)
         {
             warn!("forward: cannot watch a connection: {e}");
             stack.sockets().get_mut::<tcp::Socket>(handle).abort();
@@ -243,19 +244,19 @@ fn accept_all(f: &mut Fwd, stack: &mut Netstack, next: &mut usize) {
 
 /// Ends a connection: with `reset`, both sides get a reset. The stack is polled before the
 /// socket is removed, so that what it still has to send (the reset, the last ACK) goes out.
-fn close_conn(c: &mut Conn, stack: &mut Netstack, reset: bool) {
+fn close_conn(c: &mut Conn, stack: &mut impl Endpoint, registry: &Registry, reset: bool) {
     if reset {
         let _ = crate::sys::set_linger_zero(c.kernel.as_raw_fd());
         stack.sockets().get_mut::<tcp::Socket>(c.handle).abort();
     }
-    let _ = stack.registry().deregister(&mut c.kernel);
+    let _ = registry.deregister(&mut c.kernel);
     stack.poll_local();
     stack.sockets().remove(c.handle);
 }
 
 /// Moves what can move; returns bytes client→remote, remote→client, and whether the
 /// connection is still open.
-fn relay(c: &mut Conn, stack: &mut Netstack) -> (u64, u64, Step) {
+fn relay(c: &mut Conn, stack: &mut impl Endpoint) -> (u64, u64, Step) {
     let sock = stack.sockets().get_mut::<tcp::Socket>(c.handle);
     let mut out = 0u64;
     let mut inb = 0u64;

@@ -1,0 +1,299 @@
+//! ICMP echo from the stack (`vmkping`). A ping is started by a control request and finishes
+//! later, in the event loop: its reply (with the TTL it arrived with), "Host is down" when ARP
+//! never resolved its next hop, or its deadline.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::socket::icmp;
+use smoltcp::wire::{Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr};
+use thiserror::Error;
+use vmkstack_api::PingReply;
+use vmkstack_routing::VmknicId;
+
+use super::Endpoint;
+use crate::engine::{FailedPacket, Sent, SocketError, ECHO_IDENT};
+
+/// Echoes in flight at once.
+const MAX_PENDING: usize = 64;
+/// Largest echo payload (65535 - 20 - 8).
+pub const MAX_PING_SIZE: usize = 65507;
+
+/// Identifies a ping in flight.
+pub type PingId = u64;
+
+/// Why a ping got no reply. The messages are ESX's `sendto()` wording where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PingError {
+    /// DF set and larger than the egress MTU.
+    #[error("Message too long")]
+    MessageTooLong,
+    /// No route.
+    #[error("No route to host")]
+    NoRoute,
+    /// `-I` named a vmknic that does not exist or is disabled.
+    #[error("{0} is not an enabled vmknic")]
+    NotFound(VmknicId),
+    /// ARP got no answer.
+    #[error("Host is down")]
+    HostDown,
+    /// No reply in time.
+    #[error("Request timeout")]
+    Timeout,
+    /// Too many in flight.
+    #[error("too many pings in flight")]
+    Busy,
+    /// A payload larger than an IPv4 datagram can carry.
+    #[error("payload of {0} bytes is larger than {MAX_PING_SIZE}")]
+    TooLarge(usize),
+}
+
+/// What to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingSpec {
+    /// The destination.
+    pub dst: Ipv4Addr,
+    /// The vmknic to leave by (`-I`); by default the routing core picks it.
+    pub via: Option<VmknicId>,
+    /// Payload bytes.
+    pub size: usize,
+    /// Don't fragment.
+    pub df: bool,
+    /// TTL.
+    pub ttl: u8,
+    /// Sequence number.
+    pub seq: u16,
+    /// How long to wait for the reply.
+    pub timeout: Duration,
+}
+
+struct Pending {
+    id: PingId,
+    dst: Ipv4Addr,
+    /// The neighbour ARP must resolve; a ping that times out while it is unresolved reports
+    /// "Host is down", as ESX's sendto() does.
+    next_hop: Ipv4Addr,
+    seq: u16,
+    sent: Instant,
+    deadline: Instant,
+}
+
+/// The pings in flight and finished.
+pub struct Pings {
+    pending: Vec<Pending>,
+    done: Vec<(PingId, Result<PingReply, PingError>)>,
+    /// smoltcp socket that receives echo replies smoltcp had to reassemble (a ping larger
+    /// than the path MTU without DF); whole replies are kept by the engine with their TTL.
+    reassembled: Option<SocketHandle>,
+    next_id: u64,
+    /// IP identification of the next request.
+    ip_ident: u16,
+    /// An echo request being built (up to a full IPv4 datagram).
+    buf: Box<[u8]>,
+}
+
+impl Default for Pings {
+    fn default() -> Self {
+        Pings::new()
+    }
+}
+
+impl Pings {
+    /// No ping in flight.
+    pub fn new() -> Pings {
+        Pings {
+            pending: Vec::with_capacity(MAX_PENDING),
+            done: Vec::with_capacity(MAX_PENDING),
+            reassembled: None,
+            next_id: 1,
+            ip_ident: 1,
+            buf: vec![0; 65536].into_boxed_slice(),
+        }
+    }
+
+    /// The earliest deadline in flight.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Sends one ICMP echo request from the stack. With `via` (vmkping `-I`) it leaves
+    /// through that vmknic whatever the routing table says. Errors that ESX reports at
+    /// `sendto()` come back at once; the reply, "Host is down" and timeouts arrive through
+    /// [`Pings::take_results`].
+    pub fn start(&mut self, ep: &mut impl Endpoint, p: PingSpec) -> Result<PingId, PingError> {
+        if self.pending.len() >= MAX_PENDING {
+            return Err(PingError::Busy);
+        }
+        if p.size > MAX_PING_SIZE {
+            return Err(PingError::TooLarge(p.size));
+        }
+        if self.reassembled.is_none() {
+            self.reassembled = echo_socket(ep);
+        }
+        let out = ep.egress_for(p.dst, p.via).map_err(|e| match e {
+            SocketError::NoVmknic(id) => PingError::NotFound(id),
+            _ => PingError::NoRoute,
+        })?;
+        let total = 28 + p.size;
+        if p.df && total > usize::from(out.mtu) {
+            return Err(PingError::MessageTooLong);
+        }
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let Some(buf) = self.buf.get_mut(..total) else {
+            return Err(PingError::TooLarge(p.size));
+        };
+        write_echo(buf, out.source, p, self.ip_ident);
+        let now = Instant::now();
+        self.next_id += 1;
+        let id = self.next_id;
+        self.pending.push(Pending {
+            id,
+            dst: p.dst,
+            next_hop: out.next_hop,
+            seq: p.seq,
+            sent: now,
+            deadline: now + p.timeout,
+        });
+        let local = ep.is_local(p.dst);
+        // The reply to a ping of our own address comes back at once, timed by this clock.
+        ep.set_time(now);
+        match ep.send_ip(&self.buf[..total], &out) {
+            Sent::Unreachable => {
+                self.pending.pop();
+                Err(PingError::HostDown)
+            }
+            // Our own address: a full loopback queue is a busy stack, as on ESX.
+            Sent::Dropped if local => {
+                self.pending.pop();
+                Err(PingError::Busy)
+            }
+            _ => Ok(id),
+        }
+    }
+
+    /// Pings whose packets ARP could not deliver fail with "Host is down".
+    pub fn neighbor_failed(&mut self, f: &FailedPacket) {
+        if f.protocol != 1 || f.src_port != ECHO_IDENT {
+            return;
+        }
+        let seq = f.dst_port;
+        if let Some(pos) = self
+            .pending
+            .iter()
+            .position(|p| p.seq == seq && p.dst == f.dst)
+        {
+            let p = self.pending.swap_remove(pos);
+            self.done.push((p.id, Err(PingError::HostDown)));
+        }
+    }
+
+    /// Completes pings with the replies that arrived and the deadlines that passed, then
+    /// hands every finished ping to `f`.
+    pub fn take_results(
+        &mut self,
+        ep: &mut impl Endpoint,
+        mut f: impl FnMut(PingId, Result<PingReply, PingError>),
+    ) {
+        let now = Instant::now();
+        ep.take_echo_replies(|r| self.reply(r.from, r.seq, r.ttl, r.bytes, r.at));
+        if let Some(h) = self.reassembled {
+            // Replies smoltcp reassembled carry no IP header: their TTL is the first
+            // fragment's, which the engine noted.
+            while let Ok((data, from)) = ep.sockets().get_mut::<icmp::Socket>(h).recv() {
+                let IpAddress::Ipv4(from) = from;
+                let (Some(&0), Some(ECHO_IDENT), Some(seq)) =
+                    (data.first(), be16(data, 4), be16(data, 6))
+                else {
+                    continue;
+                };
+                let bytes = data.len();
+                let ttl = ep.fragment_ttl(from);
+                self.reply(from, seq, ttl, bytes, now);
+            }
+        }
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].deadline <= now {
+                let p = self.pending.swap_remove(i);
+                let err = if ep.neighbor_resolved(p.next_hop, now) == Some(false) {
+                    PingError::HostDown
+                } else {
+                    PingError::Timeout
+                };
+                self.done.push((p.id, Err(err)));
+            } else {
+                i += 1;
+            }
+        }
+        for (id, r) in self.done.drain(..) {
+            f(id, r);
+        }
+    }
+
+    /// A reply from `from` with sequence `seq` completes the matching ping.
+    fn reply(&mut self, from: Ipv4Addr, seq: u16, ttl: u8, bytes: usize, at: Instant) {
+        let Some(pos) = self
+            .pending
+            .iter()
+            .position(|p| p.seq == seq && p.dst == from)
+        else {
+            return;
+        };
+        let p = self.pending.swap_remove(pos);
+        let reply = PingReply {
+            bytes,
+            from,
+            seq,
+            ttl,
+            rtt_us: at.saturating_duration_since(p.sent).as_micros() as u64,
+            destination: p.dst,
+        };
+        self.done.push((p.id, Ok(reply)));
+    }
+}
+
+/// The ICMP socket that receives echo replies smoltcp reassembled from fragments.
+fn echo_socket(ep: &mut impl Endpoint) -> Option<SocketHandle> {
+    let meta = || vec![icmp::PacketMetadata::EMPTY; 8];
+    let mut sock = icmp::Socket::new(
+        icmp::PacketBuffer::new(meta(), vec![0; 2 * 65536]),
+        icmp::PacketBuffer::new(meta(), vec![0; 1024]),
+    );
+    sock.bind(icmp::Endpoint::Ident(ECHO_IDENT)).ok()?;
+    Some(ep.sockets().add(sock))
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Writes an ICMP echo request (IPv4 header included) into `buf` (`28 + size` bytes).
+fn write_echo(buf: &mut [u8], src: Ipv4Addr, p: PingSpec, ip_ident: u16) {
+    let caps = ChecksumCapabilities::default();
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: p.dst,
+        next_header: IpProtocol::Icmp,
+        payload_len: 8 + p.size,
+        hop_limit: p.ttl,
+    };
+    let mut pkt = Ipv4Packet::new_unchecked(&mut *buf);
+    ip.emit(&mut pkt, &caps);
+    pkt.set_ident(ip_ident);
+    pkt.set_dont_frag(p.df);
+    pkt.fill_checksum();
+    let payload = pkt.payload_mut();
+    if let Some(data) = payload.get_mut(8..) {
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i & 0xff) as u8;
+        }
+    }
+    let mut icmp = Icmpv4Packet::new_unchecked(payload);
+    icmp.set_msg_type(smoltcp::wire::Icmpv4Message::EchoRequest);
+    icmp.set_msg_code(0);
+    icmp.set_echo_ident(ECHO_IDENT);
+    icmp.set_echo_seq_no(p.seq);
+    icmp.fill_checksum();
+}

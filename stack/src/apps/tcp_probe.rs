@@ -1,0 +1,173 @@
+//! A TCP connect test from the stack (`nc -z`): a smoltcp socket connects; established is
+//! success, a reset is "Connection refused", a next hop that never answers ARP is "Host is
+//! down", and the deadline is "Connection timed out". A connected probe is closed with a
+//! reset, as `nc -z` does.
+
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp;
+use thiserror::Error;
+use vmkstack_api::ProbeResult;
+use vmkstack_routing::VmknicId;
+
+use super::Endpoint;
+use crate::engine::{FailedPacket, SocketError};
+
+/// Probes in flight at once.
+const MAX_PENDING: usize = 64;
+
+/// Identifies a TCP probe in flight.
+pub type ProbeId = u64;
+
+/// Why a TCP probe did not connect.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProbeError {
+    /// No route.
+    #[error("No route to host")]
+    NoRoute,
+    /// `-I` named a vmknic that does not exist or is disabled.
+    #[error("{0} is not an enabled vmknic")]
+    NotFound(VmknicId),
+    /// ARP got no answer.
+    #[error("Host is down")]
+    HostDown,
+    /// No answer in time.
+    #[error("Connection timed out")]
+    Timeout,
+    /// The peer answered with a reset.
+    #[error("Connection refused")]
+    Refused,
+    /// Too many in flight.
+    #[error("too many probes in flight")]
+    Busy,
+    /// smoltcp refused the connect.
+    #[error("{0}")]
+    Other(String),
+}
+
+struct Pending {
+    id: ProbeId,
+    handle: SocketHandle,
+    dst: SocketAddrV4,
+    local_port: u16,
+    source: String,
+    started: Instant,
+    deadline: Instant,
+}
+
+/// The probes in flight and finished.
+#[derive(Default)]
+pub struct TcpProbes {
+    pending: Vec<Pending>,
+    done: Vec<(ProbeId, Result<ProbeResult, ProbeError>)>,
+    /// Sockets of finished probes, to close and free.
+    finished: Vec<SocketHandle>,
+    next_id: u64,
+}
+
+impl TcpProbes {
+    /// No probe in flight.
+    pub fn new() -> TcpProbes {
+        TcpProbes::default()
+    }
+
+    /// The earliest deadline in flight.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Starts a TCP connection test to `dst` from the stack; the result arrives through
+    /// [`TcpProbes::take_results`].
+    pub fn start(
+        &mut self,
+        ep: &mut impl Endpoint,
+        dst: SocketAddrV4,
+        via: Option<VmknicId>,
+        timeout: Duration,
+    ) -> Result<ProbeId, ProbeError> {
+        if self.pending.len() >= MAX_PENDING {
+            return Err(ProbeError::Busy);
+        }
+        let handle = ep.tcp_connect(dst, via, 1024, 1024).map_err(|e| match e {
+            SocketError::NoRoute(_) => ProbeError::NoRoute,
+            SocketError::NoVmknic(id) => ProbeError::NotFound(id),
+            e => ProbeError::Other(e.to_string()),
+        })?;
+        let sock = ep.sockets().get::<tcp::Socket>(handle);
+        let (local_port, source) = sock
+            .local_endpoint()
+            .map_or((0, String::new()), |e| (e.port, e.to_string()));
+        let now = Instant::now();
+        self.next_id += 1;
+        let id = self.next_id;
+        self.pending.push(Pending {
+            id,
+            handle,
+            dst,
+            local_port,
+            source,
+            started: now,
+            deadline: now + timeout,
+        });
+        ep.set_time(now);
+        ep.poll_local();
+        Ok(id)
+    }
+
+    /// Probes whose SYN ARP could not deliver fail with "Host is down".
+    pub fn neighbor_failed(&mut self, f: &FailedPacket) {
+        if f.protocol != 6 {
+            return;
+        }
+        if let Some(pos) = self.pending.iter().position(|p| {
+            p.local_port == f.src_port && p.dst.port() == f.dst_port && *p.dst.ip() == f.dst
+        }) {
+            let p = self.pending.swap_remove(pos);
+            self.done.push((p.id, Err(ProbeError::HostDown)));
+            self.finished.push(p.handle);
+        }
+    }
+
+    /// Completes probes whose socket connected, was refused or ran out of time, frees their
+    /// sockets and hands every finished probe to `f`.
+    pub fn take_results(
+        &mut self,
+        ep: &mut impl Endpoint,
+        mut f: impl FnMut(ProbeId, Result<ProbeResult, ProbeError>),
+    ) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &self.pending[i];
+            let state = ep.sockets().get::<tcp::Socket>(p.handle).state();
+            let outcome = match state {
+                tcp::State::Established | tcp::State::CloseWait => Some(Ok(ProbeResult {
+                    source: p.source.clone(),
+                    connect_us: now.saturating_duration_since(p.started).as_micros() as u64,
+                })),
+                tcp::State::Closed => Some(Err(ProbeError::Refused)),
+                _ if p.deadline <= now => Some(Err(ProbeError::Timeout)),
+                _ => None,
+            };
+            match outcome {
+                Some(r) => {
+                    let p = self.pending.swap_remove(i);
+                    self.done.push((p.id, r));
+                    self.finished.push(p.handle);
+                }
+                None => i += 1,
+            }
+        }
+        for h in self.finished.drain(..) {
+            // A connected probe is closed with a reset, as `nc -z` does.
+            ep.sockets().get_mut::<tcp::Socket>(h).abort();
+            ep.poll_local();
+            ep.sockets().remove(h);
+        }
+        for (id, r) in self.done.drain(..) {
+            f(id, r);
+        }
+    }
+}
