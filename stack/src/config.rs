@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
 use ipnet::Ipv4Net;
@@ -40,6 +40,22 @@ use vmkstack_vmknic::{validate_tap_name, MacAddr, DEFAULT_MTU, MAX_MTU, MIN_MTU}
 
 /// ESXi's name for the default netstack.
 pub const DEFAULT_NETSTACK: &str = "defaultTcpipStack";
+
+/// Connections per forward when none is configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// One forward as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardSpec {
+    /// Kernel address to listen on, in the daemon's namespace.
+    pub listen: SocketAddrV4,
+    /// Where the stack connects.
+    pub remote: SocketAddrV4,
+    /// Source vmknic (`-I`); by default the routing core picks it.
+    pub vmknic: Option<VmknicId>,
+    /// Most connections at once; more are refused (reset) and counted.
+    pub max_connections: usize,
+}
 
 /// Longest `busy_poll_us` (one second).
 pub const MAX_BUSY_POLL_US: u32 = 1_000_000;
@@ -135,7 +151,7 @@ pub struct Config {
     /// Static routes in file order.
     pub routes: Vec<StaticRoute>,
     /// Port forwards.
-    pub forwards: Vec<crate::apps::port_forward::ForwardSpec>,
+    pub forwards: Vec<ForwardSpec>,
 }
 
 /// A validated vmknic.
@@ -453,7 +469,7 @@ impl RawConfig {
             routes.push(StaticRoute { network, gateway });
         }
 
-        let mut forwards: Vec<crate::apps::port_forward::ForwardSpec> = Vec::new();
+        let mut forwards: Vec<ForwardSpec> = Vec::new();
         for (i, f) in self.forwards.iter().enumerate() {
             let key = |k: &str| format!("forward[{i}].{k}");
             let listen = f
@@ -479,7 +495,7 @@ impl RawConfig {
                 },
             };
             let max = match f.max_connections {
-                None => Ok(crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS),
+                None => Ok(DEFAULT_MAX_CONNECTIONS),
                 Some(m) if (1..=4096).contains(&m) => Ok(m as usize),
                 Some(m) => {
                     c.bad_num(key("max_connections"), m, "must be 1-4096");
@@ -498,7 +514,7 @@ impl RawConfig {
                 } else if remote.port() == 0 || listen.port() == 0 {
                     c.bad(key("remote"), &f.remote, "ports must not be 0");
                 } else {
-                    forwards.push(crate::apps::port_forward::ForwardSpec {
+                    forwards.push(ForwardSpec {
                         listen,
                         remote,
                         vmknic,
@@ -976,10 +992,7 @@ ip = "198.18.1.10/24"
         let ok = format!("{base}[[forward]]\nlisten = \"127.0.0.1:13260\"\nremote = \"198.18.100.20:3260\"\nvmknic = \"vmk0\"\n");
         let cfg = Config::parse(&ok, "t").unwrap();
         assert_eq!(cfg.forwards[0].remote.to_string(), "198.18.100.20:3260");
-        assert_eq!(
-            cfg.forwards[0].max_connections,
-            crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS
-        );
+        assert_eq!(cfg.forwards[0].max_connections, DEFAULT_MAX_CONNECTIONS);
         assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
         let bad = format!("{base}[[forward]]\nlisten = \"127.0.0.1\"\nremote = \"198.18.100.20:3260\"\nvmknic = \"vmk9\"\nmax_connections = 0\n");
         let p = problems(&bad).join("\n");

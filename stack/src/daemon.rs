@@ -199,7 +199,7 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         source,
     })?;
     let registry = stack.registry().try_clone().map_err(DaemonError::Loop)?;
-    let mut forwarder = Forwarder::new(registry);
+    let mut forwarder = Forwarder::new(registry, crate::netstack::FOREIGN_TOKENS);
     for f in &cfg.forwards {
         // A forward that cannot listen is reported; the stack runs anyway.
         if let Err(e) = forwarder.add(f.clone()) {

@@ -5,7 +5,6 @@
 pub mod apps;
 pub mod config;
 pub mod control;
-pub mod counters;
 pub mod daemon;
 pub mod device;
 pub mod engine;

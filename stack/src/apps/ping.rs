@@ -297,3 +297,100 @@ fn write_echo(buf: &mut [u8], src: Ipv4Addr, p: PingSpec, ip_ident: u16) {
     icmp.set_echo_seq_no(p.seq);
     icmp.fill_checksum();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use smoltcp::wire::IpProtocol;
+    use vmkstack_routing::VmknicId;
+
+    use super::*;
+    use crate::engine::testlab::*;
+
+    fn spec(dst: Ipv4Addr, size: usize, df: bool) -> PingSpec {
+        PingSpec {
+            dst,
+            via: None,
+            size,
+            df,
+            ttl: 64,
+            seq: 7,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn test_reply_completes_the_ping_with_its_ttl() {
+        let mut lab = Lab::plain();
+        lab.learn(0, HOST0, HOST0_MAC);
+        let mut pings = Pings::new();
+        let id = pings.start(&mut lab.engine, spec(HOST0, 56, false));
+        let Ok(id) = id else {
+            panic!("ping refused: {id:?}")
+        };
+        let sent = lab.sent(0);
+        assert_eq!(sent.len(), 1, "the echo request");
+        let ip = ip_of(&sent[0]);
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK0_IP, HOST0));
+        assert_eq!((ip.hop_limit(), usize::from(ip.total_len())), (64, 84));
+        let req = ip.payload();
+        assert_eq!(
+            (req[0], be16(req, 4), be16(req, 6)),
+            (8, Some(ECHO_IDENT), Some(7))
+        );
+        assert_eq!(smoltcp::wire::checksum::data(req), 0xffff, "ICMP checksum");
+
+        // The host answers, three hops away.
+        let mut reply = req.to_vec();
+        reply[0] = 0;
+        reply[2..4].fill(0);
+        let sum = !smoltcp::wire::checksum::data(&reply);
+        reply[2..4].copy_from_slice(&sum.to_be_bytes());
+        let pkt = ipv4(HOST0, VMK0_IP, IpProtocol::Icmp, 61, false, &reply);
+        lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+        let mut got = Vec::new();
+        pings.take_results(&mut lab.engine, |i, r| got.push((i, r)));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, id);
+        let r = got[0].1.as_ref().map(|r| (r.from, r.seq, r.ttl, r.bytes));
+        assert_eq!(r, Ok((HOST0, 7, 61, 64)));
+        assert_eq!(lab.engine.vmknics()[0].counters.delivered, 1);
+    }
+
+    #[test]
+    fn test_host_down_when_arp_never_answers() {
+        let mut lab = Lab::plain();
+        let silent = Ipv4Addr::new(198, 18, 0, 77);
+        let mut pings = Pings::new();
+        assert!(pings
+            .start(&mut lab.engine, spec(silent, 56, false))
+            .is_ok());
+        assert_eq!(lab.sent(0).len(), 1, "an ARP request, the echo waits");
+        for ms in [600, 1000, 2000] {
+            lab.advance(Duration::from_millis(ms));
+        }
+        lab.engine.take_failed(|f| pings.neighbor_failed(&f));
+        let mut got = Vec::new();
+        pings.take_results(&mut lab.engine, |_, r| got.push(r));
+        assert_eq!(got, vec![Err(PingError::HostDown)]);
+    }
+
+    #[test]
+    fn test_errors_at_send_time() {
+        let mut lab = Lab::plain();
+        let mut pings = Pings::new();
+        let too_big = pings.start(&mut lab.engine, spec(HOST1, 1473, true));
+        assert_eq!(too_big, Err(PingError::MessageTooLong));
+        let mut via = spec(HOST1, 56, false);
+        via.via = Some(VmknicId(9));
+        let no_vmknic = pings.start(&mut lab.engine, via);
+        assert_eq!(no_vmknic, Err(PingError::NotFound(VmknicId(9))));
+        let huge = pings.start(&mut lab.engine, spec(HOST1, MAX_PING_SIZE + 1, false));
+        assert_eq!(huge, Err(PingError::TooLarge(MAX_PING_SIZE + 1)));
+        assert!(
+            lab.sent(0).is_empty() && lab.sent(1).is_empty(),
+            "nothing sent"
+        );
+    }
+}

@@ -14,37 +14,19 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
-use serde::{Deserialize, Serialize};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use tracing::{debug, info, warn};
 use vmkstack_api::ForwardInfo;
-use vmkstack_routing::VmknicId;
 
 use super::Endpoint;
-use crate::netstack::FOREIGN_TOKENS;
+pub use crate::config::{ForwardSpec, DEFAULT_MAX_CONNECTIONS};
 
 /// Bytes of smoltcp socket buffer each way per connection (window scaling makes TCP use all
 /// of it).
 pub const STACK_BUFFER: usize = 512 * 1024;
 /// How long a closing connection waits for the remote to acknowledge our FIN.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections per forward when none is configured.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
-
-/// One forward as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForwardSpec {
-    /// Kernel address to listen on, in the daemon's namespace.
-    pub listen: SocketAddrV4,
-    /// Where the stack connects.
-    pub remote: SocketAddrV4,
-    /// Source vmknic (`-I`); by default the routing core picks it.
-    pub vmknic: Option<VmknicId>,
-    /// Most connections at once; more are refused (reset) and counted.
-    pub max_connections: usize,
-}
-
 struct Conn {
     kernel: TcpStream,
     handle: SocketHandle,
@@ -84,12 +66,12 @@ enum Step {
 }
 
 impl Forwarder {
-    /// No forwards yet; kernel sockets will be registered with `registry` under tokens from
-    /// [`FOREIGN_TOKENS`] up.
-    pub fn new(registry: Registry) -> Forwarder {
+    /// No forwards yet; kernel sockets will be registered with `registry` under tokens above
+    /// `first_token` (the event loop's own tokens lie below it).
+    pub fn new(registry: Registry, first_token: usize) -> Forwarder {
         Forwarder {
             fwds: Vec::new(),
-            next_token: FOREIGN_TOKENS,
+            next_token: first_token,
             registry,
         }
     }

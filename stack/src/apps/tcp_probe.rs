@@ -171,3 +171,107 @@ impl TcpProbes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+
+    use smoltcp::wire::IpProtocol;
+
+    use super::*;
+    use crate::engine::testlab::*;
+
+    /// Starts a probe of HOST1:3260 and returns the SYN it sent (TCP header and all).
+    fn start(lab: &mut Lab, probes: &mut TcpProbes) -> (ProbeId, Vec<u8>) {
+        lab.learn(1, HOST1, HOST1_MAC);
+        let dst = SocketAddrV4::new(HOST1, 3260);
+        let id = probes.start(&mut lab.engine, dst, None, Duration::from_secs(5));
+        let Ok(id) = id else {
+            panic!("probe refused: {id:?}")
+        };
+        let sent = lab.sent(1);
+        assert_eq!(sent.len(), 1, "a SYN");
+        let ip = ip_of(&sent[0]);
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK1_IP, HOST1));
+        let syn = ip.payload().to_vec();
+        assert_eq!(syn[13] & 0x12, 0x02, "SYN");
+        (id, syn)
+    }
+
+    /// A TCP segment from HOST1:3260 answering `syn` with `flags`.
+    fn answer(syn: &[u8], flags: u8) -> Vec<u8> {
+        let seq = u32::from_be_bytes([syn[4], syn[5], syn[6], syn[7]]);
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&syn[2..4]);
+        t[2..4].copy_from_slice(&syn[0..2]);
+        t[4..8].copy_from_slice(&5000u32.to_be_bytes());
+        t[8..12].copy_from_slice(&(seq + 1).to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = flags;
+        t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        let sum = tcp_checksum(HOST1, VMK1_IP, &t);
+        t[16..18].copy_from_slice(&sum.to_be_bytes());
+        eth(
+            VMK1_MAC,
+            HOST1_MAC,
+            &ipv4(HOST1, VMK1_IP, IpProtocol::Tcp, 64, true, &t),
+        )
+    }
+
+    fn results(
+        lab: &mut Lab,
+        probes: &mut TcpProbes,
+    ) -> Vec<(ProbeId, Result<String, ProbeError>)> {
+        let mut got = Vec::new();
+        probes.take_results(&mut lab.engine, |i, r| got.push((i, r.map(|p| p.source))));
+        got
+    }
+
+    #[test]
+    fn test_reset_is_connection_refused() {
+        let mut lab = Lab::plain();
+        let mut probes = TcpProbes::new();
+        let (id, syn) = start(&mut lab, &mut probes);
+        lab.receive(1, &answer(&syn, 0x14)); // RST, ACK
+        assert_eq!(
+            results(&mut lab, &mut probes),
+            vec![(id, Err(ProbeError::Refused))]
+        );
+    }
+
+    #[test]
+    fn test_established_succeeds_and_is_reset() {
+        let mut lab = Lab::plain();
+        let mut probes = TcpProbes::new();
+        let (id, syn) = start(&mut lab, &mut probes);
+        lab.receive(1, &answer(&syn, 0x12)); // SYN, ACK
+        let sport = u16::from_be_bytes([syn[0], syn[1]]);
+        let source = format!("{VMK1_IP}:{sport}");
+        assert_eq!(results(&mut lab, &mut probes), vec![(id, Ok(source))]);
+        // The ACK of the handshake, then the reset `nc -z` closes with.
+        let flags: Vec<u8> = lab.sent(1).iter().map(|f| ip_of(f).payload()[13]).collect();
+        assert_eq!(
+            flags.last().map(|f| f & 0x04),
+            Some(0x04),
+            "ends with RST: {flags:?}"
+        );
+        assert_eq!(lab.engine.sockets().iter().count(), 0, "socket freed");
+    }
+
+    #[test]
+    fn test_no_route_and_unknown_vmknic() {
+        let mut lab = Lab::new(&config(false, false, 1500, ""), [false, false]);
+        let mut probes = TcpProbes::new();
+        let far = SocketAddrV4::new(REMOTE, 22);
+        let t = Duration::from_secs(1);
+        assert_eq!(
+            probes.start(&mut lab.engine, far, None, t),
+            Err(ProbeError::NoRoute)
+        );
+        let near = SocketAddrV4::new(HOST1, 22);
+        let via = Some(VmknicId(5));
+        assert_eq!(
+            probes.start(&mut lab.engine, near, via, t),
+            Err(ProbeError::NotFound(VmknicId(5)))
+        );
+    }
+}

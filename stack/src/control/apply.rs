@@ -26,7 +26,7 @@ use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, TcpProbes};
 use crate::config::{Config, RawConfig, RawForward, StaticRoute};
-use crate::counters::CountersView;
+use crate::engine::CountersView;
 use crate::engine::Vmknic;
 use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::Tap;
@@ -712,7 +712,7 @@ fn route_explanation(e: Explanation) -> RouteExplanation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counters::Counters;
+    use crate::engine::Counters;
     use crate::engine::DropReason;
 
     /// The protocol's types give the JSON the engine's own types gave.

@@ -33,11 +33,11 @@ use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
 use vmkstack_vmknic::{Port, RxBatch, VNET_HDR_LEN};
 
 use crate::config::{Config, VmknicConfig};
-use crate::counters::Counters;
 use crate::device::{IpDevice, Ring};
 use crate::packet::{self, RateLimiter};
 
 mod arp;
+mod counters;
 mod drop;
 mod echo;
 mod egress;
@@ -48,8 +48,11 @@ mod ingress;
 mod local;
 mod ops;
 #[cfg(test)]
+pub(crate) mod testlab;
+#[cfg(test)]
 mod tests;
 
+pub use counters::{Counters, CountersView};
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};

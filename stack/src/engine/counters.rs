@@ -1,6 +1,6 @@
 //! Per-vmknic counters: packets and bytes each way, and drops by reason.
 
-use crate::engine::DropReason;
+use super::DropReason;
 use serde::{Deserialize, Serialize};
 
 /// Counters of one vmknic. Plain integers: only the data-plane thread writes them.
