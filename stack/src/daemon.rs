@@ -24,7 +24,7 @@ use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
 use crate::control::store::remove_stale_temp_files;
-use crate::control::Response;
+use vmkstack_api::Response;
 use crate::netstack::{Netstack, StackError};
 use crate::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
 

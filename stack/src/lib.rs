@@ -11,7 +11,6 @@ pub mod engine;
 pub mod netstack;
 pub mod packet;
 pub mod server;
-pub mod storage;
 mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};

@@ -15,7 +15,7 @@ use super::Endpoint;
 use crate::engine::SocketError;
 use vmkstack_api::{Check, ExportInfo, ProbeReport, TargetInfo};
 
-use crate::storage::{self, Export, Target};
+use vmkstack_storage_wire::{self as storage, Export, Target};
 
 /// Our initiator name in discovery logins.
 pub const INITIATOR: &str = "iqn.2026-11.org.vmkstack:probe";

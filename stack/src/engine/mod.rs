@@ -5,13 +5,13 @@
 //! The engine is split by stage, as Linux splits `ip_input.c`, `ip_forward.c`, `ip_output.c`
 //! and `icmp.c`:
 //!
-//! - [`ingress`]: a received frame is classified (Ethernet, ARP, IPv4 checks, martians);
-//! - [`arp`]: ARP requests and replies, the neighbour table's retries and failures;
-//! - [`forward`]: TTL, route, DF/MTU, the fast path (MACs rewritten in place) and the slow one;
-//! - [`local`]: delivery into smoltcp and the packets smoltcp sends back;
-//! - [`egress`]: every IP packet that leaves, forwarded or our own: next hop, neighbour
+//! - `ingress`: a received frame is classified (Ethernet, ARP, IPv4 checks, martians);
+//! - `arp`: ARP requests and replies, the neighbour table's retries and failures;
+//! - `forward`: TTL, route, DF/MTU, the fast path (MACs rewritten in place) and the slow one;
+//! - `local`: delivery into smoltcp and the packets smoltcp sends back;
+//! - `egress`: every IP packet that leaves, forwarded or our own: next hop, neighbour
 //!   queue, offload finishing, send;
-//! - [`icmp`]: ICMP errors (RFC 1812's rules, rate-limited), routed like any packet.
+//! - `icmp`: ICMP errors (RFC 1812's rules, rate-limited), routed like any packet.
 //!
 //! The engine owns no file descriptor and reads no clock: the caller hands it ports and the
 //! time of each turn ([`Engine::turn`]). [`crate::Netstack`] runs it on TAPs; the unit tests in
