@@ -23,14 +23,10 @@ use tracing::info;
 use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
-use crate::control::store::remove_stale_temp_files;
-use vmkstack_api::Response;
+use crate::control::store::{last_good, remove_stale_temp_files, save_atomic};
 use crate::netstack::{Netstack, StackError};
 use crate::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
-
-pub use crate::control::store::{last_good, save_atomic};
-/// Default control socket path (the protocol's; kept here for existing users).
-pub use vmkstack_api::DEFAULT_CONTROL;
+use vmkstack_api::Response;
 
 /// Longest sleep of the event loop (the shutdown flag is checked at least this often).
 const MAX_WAIT: Duration = Duration::from_millis(200);

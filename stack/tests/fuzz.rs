@@ -15,20 +15,20 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use smoltcp::wire::{checksum, Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packet};
-use vmkstack_stack::config::{RawForward, RawRoute, RawVmknic};
 use vmkstack_api::{
     parse_request, Action, ErrorKind, Request, Response, MAX_LINE, PROTOCOL_VERSION,
 };
+use vmkstack_stack::config::{RawForward, RawRoute, RawVmknic};
 use vmkstack_stack::packet::{
     check_offload, decrement_ttl, finish_checksum, fragment, is_martian, may_send_icmp_error,
     parse_ipv4, segment_tcp, write_icmp_error, IcmpError, Ipv4Info, ICMP_ERROR_MAX_LEN,
     ICMP_ERROR_TTL,
 };
-use vmkstack_storage_wire::{
-    self as storage, parse_exports, parse_getport, parse_login_response, parse_reply, parse_text_response,
-    pdu_len, record_len, IscsiError, RpcError, BHS_LEN, MAX_ENTRIES,
-};
 use vmkstack_stack::{Config, ConfigError, RawConfig};
+use vmkstack_storage_wire::{
+    self as storage, parse_exports, parse_getport, parse_login_response, parse_reply,
+    parse_text_response, pdu_len, record_len, IscsiError, RpcError, BHS_LEN, MAX_ENTRIES,
+};
 use vmkstack_vmknic::eth::{self, write_header, ETH_HDR};
 use vmkstack_vmknic::{MacAddr, VnetHdr, ETHERTYPE_IPV4, VNET_HDR_LEN};
 
