@@ -57,6 +57,7 @@ pub(crate) fn mac_at(b: &[u8], at: usize) -> MacAddr {
 
 /// Checks a received frame for a vmknic with MAC `ours`: long enough, dst is ours or broadcast,
 /// ethertype IPv4 or ARP.
+#[inline]
 pub fn classify(frame: &[u8], ours: MacAddr) -> Result<Ingress, LinkDrop> {
     let hdr = frame.first_chunk::<ETH_HDR>().ok_or(LinkDrop::Truncated)?;
     let dst = mac_at(hdr, 0);
@@ -72,6 +73,7 @@ pub fn classify(frame: &[u8], ours: MacAddr) -> Result<Ingress, LinkDrop> {
 
 /// Writes an Ethernet header at the front of `buf` (also the MAC rewrite of the forwarding
 /// path). Returns `ETH_HDR`, or 0 and writes nothing if `buf` is shorter than a header.
+#[inline]
 pub fn write_header(buf: &mut [u8], dst: MacAddr, src: MacAddr, ethertype: u16) -> usize {
     let Some(hdr) = buf.first_chunk_mut::<ETH_HDR>() else {
         return 0;

@@ -274,6 +274,7 @@ impl NeighborTable {
 
     /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
     /// fast path must never send a MAC learned on one wire out of another.
+    #[inline]
     pub fn lookup_on(&self, ip: Ipv4Addr, vmknic: u32, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
         (e.vmknic == vmknic && e.state == State::Reachable && now < e.deadline)

@@ -55,6 +55,7 @@ impl VnetHdr {
     pub const GSO_ECN: u8 = 0x80;
 
     /// Reads the header at the start of `buf` (all zero if `buf` is too short).
+    #[inline]
     pub fn read(buf: &[u8]) -> VnetHdr {
         let Some(b) = buf.first_chunk::<VNET_HDR_LEN>() else {
             return VnetHdr::default();

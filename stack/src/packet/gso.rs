@@ -33,6 +33,7 @@ impl Offload {
 /// lie inside the packet on a 16-bit word; a super-frame must be an unfragmented TCP/IPv4
 /// packet with a partial TCP checksum and a segment size of at least [`TCP_MIN_MSS`]. Anything
 /// else (UFO, TCPv6, USO, which the daemon never enables) is [`PacketError::BadOffload`].
+#[inline]
 pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offload, PacketError> {
     let mut out = Offload {
         csum: None,

@@ -109,6 +109,7 @@ impl Ipv4Info {
 
 /// Validates an IPv4 packet (no Ethernet header): version 4, IHL >= 5 and within the buffer,
 /// header checksum, total length <= buffer (trailing Ethernet padding allowed and ignored).
+#[inline]
 pub fn parse_ipv4(pkt: &[u8]) -> Result<Ipv4Info, PacketError> {
     let ver_ihl = match pkt.first() {
         Some(&byte) if pkt.len() >= IPV4_HEADER_LEN => byte,
@@ -144,6 +145,7 @@ pub fn parse_ipv4(pkt: &[u8]) -> Result<Ipv4Info, PacketError> {
 /// Addresses never forwarded, as source or destination: 0.0.0.0/8, 127/8, 169.254/16
 /// (link-local), 224/4 multicast, 240/4 incl. 255.255.255.255. (Destination also: the
 /// directed broadcast is the caller's business.)
+#[inline]
 pub fn is_martian(addr: Ipv4Addr) -> bool {
     let [first, ..] = addr.octets();
     first == 0 || addr.is_loopback() || addr.is_link_local() || first >= 224
@@ -151,6 +153,7 @@ pub fn is_martian(addr: Ipv4Addr) -> bool {
 
 /// Decrements TTL by one and updates the header checksum incrementally (RFC 1624), in place.
 /// Caller has checked ttl > 1; a packet that does not parse or has TTL 0 is left unchanged.
+#[inline]
 pub fn decrement_ttl(pkt: &mut [u8]) {
     let Ok(mut packet) = Ipv4Packet::new_checked(pkt) else {
         return;
