@@ -49,6 +49,8 @@ pub struct RxBatch {
     count: usize,
     bytes: usize,
     byte_budget: usize,
+    /// Most frames until the next clear (at most the slots).
+    limit: usize,
 }
 
 impl RxBatch {
@@ -61,6 +63,7 @@ impl RxBatch {
             count: 0,
             bytes: 0,
             byte_budget,
+            limit: slots,
         }
     }
 
@@ -76,13 +79,19 @@ impl RxBatch {
 
     /// True when the batch takes no more frames (every slot used, or the byte budget spent).
     pub fn is_full(&self) -> bool {
-        self.count >= self.lens.len() || self.bytes >= self.byte_budget
+        self.count >= self.limit || self.bytes >= self.byte_budget
     }
 
     /// Empties the batch (the slots stay allocated).
     pub fn clear(&mut self) {
+        self.clear_to(self.lens.len());
+    }
+
+    /// Empties the batch and lets it take at most `frames` frames until the next clear.
+    pub fn clear_to(&mut self, frames: usize) {
         self.count = 0;
         self.bytes = 0;
+        self.limit = frames.min(self.lens.len());
     }
 
     /// Lets `read` fill the next free slot; it returns the length it wrote (header

@@ -61,10 +61,13 @@ pub use endpoint::{Egress, Sent};
 const FRAME: usize = 9216 + ETH_HDR;
 /// A receive slot: a virtio-net header and the largest TCP super-frame (64 KiB IP).
 const RX_SLOT: usize = VNET_HDR_LEN + ETH_HDR + 65536;
-/// Frames read from one port per turn before the others get theirs.
-const RX_BATCH: usize = 64;
-/// Bytes read from one port per turn (a burst of super-frames is handled while cached).
-const RX_BATCH_BYTES: usize = 512 * 1024;
+/// Frames handled from one port per turn before the others get theirs.
+const RX_BUDGET: usize = 64;
+/// Slots of the receive batch.
+const RX_BATCH: usize = 32;
+/// Bytes after which a batch is handled before more is read: one super-frame, so that it is
+/// forwarded while its bytes are still in the cache.
+const RX_BATCH_BYTES: usize = 64 * 1024;
 /// Packet slots between smoltcp and the routing core, each way.
 const DEVICE_SLOTS: usize = 128;
 /// ICMP errors built while another borrow is live, sent right after.
@@ -356,17 +359,25 @@ impl<P: Port> Engine<P> {
         self.clock = now;
         let mut frames = 0;
         for i in 0..self.vmknics.len() {
-            frames += self.receive(i);
+            let mut budget = RX_BUDGET;
+            while budget > 0 {
+                let n = self.receive(i, budget);
+                frames += n;
+                budget = budget.saturating_sub(n);
+                if n == 0 || !self.vmknics.get(i).is_some_and(|v| v.readable) {
+                    break;
+                }
+            }
         }
         self.poll_local();
         self.poll_neighbors();
         frames
     }
 
-    /// Reads one batch from vmknic `i`'s port and handles it.
-    fn receive(&mut self, i: usize) -> usize {
+    /// Reads one batch (at most `room` frames) from vmknic `i`'s port and handles it.
+    fn receive(&mut self, i: usize, room: usize) -> usize {
         let mut batch = std::mem::take(&mut self.rx);
-        batch.clear();
+        batch.clear_to(room);
         if let Some(v) = self.vmknics.get_mut(i).filter(|v| v.readable) {
             match &mut v.port {
                 Some(port) => {
