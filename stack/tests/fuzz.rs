@@ -1372,6 +1372,11 @@ fn check_control(line: &str) {
                 "sent again: {again}"
             );
             let _ = request.action.changes_state();
+            // The daemon's typed parse: never panics; a refusal is `invalid` with a message.
+            if let Err(e) = vmkstack_stack::control::command::parse(request.action) {
+                assert_eq!(e.kind, ErrorKind::Invalid, "{}", e.message);
+                assert!(!e.message.is_empty());
+            }
         }
         Err(e) => {
             assert!(!e.message.is_empty());

@@ -207,6 +207,10 @@ pub struct Engine<P> {
     next_port: u16,
     /// Echo replies and failed packets for the stack's diagnostics.
     echo: echo::EchoTap,
+    /// The addresses of the active vmknics, and the broadcast addresses of their subnets:
+    /// flat copies that the per-packet checks scan (kept by `refresh_addrs`).
+    local_addrs: Vec<Ipv4Addr>,
+    broadcasts: Vec<Ipv4Addr>,
 }
 
 impl<P: Port> Engine<P> {
@@ -265,6 +269,8 @@ impl<P: Port> Engine<P> {
             clock: now,
             next_port: 49152,
             echo: echo::EchoTap::new(),
+            local_addrs: Vec::new(),
+            broadcasts: Vec::new(),
         };
         engine.refresh_addrs();
         for i in 0..engine.vmknics.len() {
@@ -275,8 +281,19 @@ impl<P: Port> Engine<P> {
         (engine, problems)
     }
 
-    /// Gives smoltcp the addresses of every active vmknic.
+    /// Gives smoltcp the addresses of every active vmknic, and refreshes the lists the
+    /// per-packet checks use. Called whenever a vmknic, its state or its addresses change.
     fn refresh_addrs(&mut self) {
+        self.local_addrs.clear();
+        self.broadcasts.clear();
+        for v in self.vmknics.iter().filter(|v| v.active()) {
+            for a in v.cfg.addresses() {
+                self.local_addrs.push(a.addr());
+                if a.prefix_len() < 31 {
+                    self.broadcasts.push(a.broadcast());
+                }
+            }
+        }
         let mut first = None;
         let vmknics = &self.vmknics;
         self.iface.update_ip_addrs(|addrs| {
@@ -426,17 +443,15 @@ impl<P: Port> Engine<P> {
     }
 
     /// The broadcast address of a connected subnet.
+    #[inline]
     fn is_directed_broadcast(&self, ip: Ipv4Addr) -> bool {
-        self.vmknics.iter().filter(|v| v.active()).any(|v| {
-            v.cfg
-                .addresses()
-                .any(|a| a.prefix_len() < 31 && a.broadcast() == ip)
-        })
+        self.broadcasts.contains(&ip)
     }
 
     /// True when `ip` is an address of an active vmknic.
+    #[inline]
     pub fn is_local(&self, ip: Ipv4Addr) -> bool {
-        self.vmknics.iter().any(|v| v.active() && v.has_addr(ip))
+        self.local_addrs.contains(&ip)
     }
 }
 

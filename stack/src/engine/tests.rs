@@ -13,6 +13,8 @@ use vmkstack_vmknic::{MacAddr, VnetHdr, VNET_HDR_LEN};
 
 use super::testlab::*;
 use super::DropReason;
+use vmkstack_routing::VmknicId;
+use vmkstack_vmknic::eth::ETHERTYPE_IPV4;
 
 #[test]
 fn test_forward_rewrites_ttl_checksum_and_macs() {
@@ -497,4 +499,47 @@ fn test_disabled_vmknic_drops_what_it_receives() {
     );
     assert_eq!(lab.drops(0, DropReason::Disabled), 1);
     assert!(lab.sent(1).is_empty());
+}
+
+#[test]
+fn test_local_addresses_follow_address_changes_and_disabling() {
+    let mut lab = Lab::plain();
+    lab.learn(0, HOST0, HOST0_MAC);
+    let moved = Ipv4Addr::new(198, 18, 0, 9);
+    let net = match "198.18.0.9/24".parse() {
+        Ok(n) => n,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(lab.engine.set_vmknic_address(VmknicId(0), net));
+    assert!(lab.engine.is_local(moved) && !lab.engine.is_local(VMK0_IP));
+    let mut echo = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    let sum = !smoltcp::wire::checksum::data(&echo);
+    echo[2..4].copy_from_slice(&sum.to_be_bytes());
+    lab.sent(0);
+    lab.receive(
+        0,
+        &eth(
+            VMK0_MAC,
+            HOST0_MAC,
+            &ipv4(HOST0, moved, IpProtocol::Icmp, 64, false, &echo),
+        ),
+    );
+    // The address change forgot vmk0's neighbours: the reply waits for HOST0's ARP answer.
+    lab.receive(0, &arp(ArpOp::Reply, HOST0_MAC, HOST0, VMK0_MAC, moved));
+    let replies: Vec<Ipv4Addr> = lab
+        .sent(0)
+        .iter()
+        .filter(|f| f[12..14] == ETHERTYPE_IPV4.to_be_bytes())
+        .map(|f| ip_of(f).src_addr())
+        .collect();
+    assert_eq!(replies, vec![moved], "the new address answers");
+    // A disabled vmknic's address is no longer ours, nor its subnet's broadcast a martian.
+    assert!(lab.engine.set_vmknic_enabled(VmknicId(1), false));
+    assert!(!lab.engine.is_local(VMK1_IP));
+    assert!(!lab
+        .engine
+        .is_directed_broadcast(Ipv4Addr::new(198, 18, 1, 255)));
+    assert!(lab
+        .engine
+        .is_directed_broadcast(Ipv4Addr::new(198, 18, 0, 255)));
 }
