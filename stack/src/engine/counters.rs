@@ -1,7 +1,6 @@
 //! Per-vmknic counters: packets and bytes each way, and drops by reason.
 
 use super::DropReason;
-use serde::{Deserialize, Serialize};
 
 /// Counters of one vmknic. Plain integers: only the data-plane thread writes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,33 +27,6 @@ pub struct Counters {
     drops: [u64; DropReason::ALL.len()],
 }
 
-/// The serializable view of [`Counters`], with drops by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CountersView {
-    /// Frames received.
-    pub rx_packets: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Frames sent.
-    pub tx_packets: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// Packets forwarded out of this vmknic.
-    pub forwarded: u64,
-    /// Packets delivered locally.
-    pub delivered: u64,
-    /// ICMP errors sent.
-    pub icmp_errors: u64,
-    /// TCP super-frames forwarded whole.
-    #[serde(default)]
-    pub gso_forwarded: u64,
-    /// TCP super-frames cut into segments by the daemon.
-    #[serde(default)]
-    pub gso_segmented: u64,
-    /// Non-zero drop counters, by reason.
-    pub drops: Vec<(String, u64)>,
-}
-
 impl Counters {
     /// Counts one dropped packet.
     #[inline]
@@ -74,23 +46,11 @@ impl Counters {
         self.drops.iter().sum()
     }
 
-    /// The view for listings and JSON.
-    pub fn view(&self) -> CountersView {
-        CountersView {
-            rx_packets: self.rx_packets,
-            rx_bytes: self.rx_bytes,
-            tx_packets: self.tx_packets,
-            tx_bytes: self.tx_bytes,
-            forwarded: self.forwarded,
-            delivered: self.delivered,
-            icmp_errors: self.icmp_errors,
-            gso_forwarded: self.gso_forwarded,
-            gso_segmented: self.gso_segmented,
-            drops: DropReason::ALL
-                .iter()
-                .map(|r| (r.as_str().to_string(), self.drops(*r)))
-                .filter(|(_, n)| *n > 0)
-                .collect(),
-        }
+    /// The non-zero drop counters, by reason, in [`DropReason::ALL`]'s order.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|r| (*r, self.drops(*r)))
+            .filter(|(_, n)| *n > 0)
     }
 }

@@ -52,7 +52,7 @@ pub(crate) mod testlab;
 #[cfg(test)]
 mod tests;
 
-pub use counters::{Counters, CountersView};
+pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
@@ -469,8 +469,9 @@ impl<P> Drop for Engine<P> {
     fn drop(&mut self) {
         for v in &mut self.vmknics {
             if v.port.take().is_some() {
-                let c = v.counters.view();
-                let drops: Vec<String> = c.drops.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+                let c = &v.counters;
+                let drops: Vec<String> =
+                    c.nonzero_drops().map(|(r, n)| format!("{r}:{n}")).collect();
                 info!(
                     vmknic = %v.cfg.id,
                     tap = %v.cfg.tap,
