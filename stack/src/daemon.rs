@@ -23,9 +23,9 @@ use tracing::info;
 use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
+use crate::control::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
 use crate::control::store::{last_good, remove_stale_temp_files, save_atomic};
 use crate::netstack::{Netstack, StackError};
-use crate::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
 use vmkstack_api::Response;
 
 /// Longest sleep of the event loop (the shutdown flag is checked at least this often).

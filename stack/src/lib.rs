@@ -10,7 +10,6 @@ pub mod device;
 pub mod engine;
 pub mod netstack;
 pub mod packet;
-pub mod server;
 mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};

@@ -1,6 +1,7 @@
 //! The daemon's side of the control protocol. The protocol itself (requests, replies, errors,
 //! the client) is the `vmkstack-api` crate; here a request becomes a change of state:
 //!
+//! - [`server`]: the socket's threads: a client's rights, one JSON line at a time, parsed there;
 //! - [`command`]: [`command::parse`], the pure function that turns an [`Action`](vmkstack_api::Action) into a typed
 //!   [`Command`](command::Command) (addresses, prefixes, MTUs, timeouts parsed and checked);
 //! - `apply`: the state owner (the configuration, the netstack, the applications) and one
@@ -12,4 +13,5 @@
 
 pub(crate) mod apply;
 pub mod command;
+pub mod server;
 pub mod store;

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use vmkstack_api::{parse_request, ErrorKind, RemoteError, Response, MAX_LINE};
 
-use crate::control::command::{self, Command};
+use super::command::{self, Command};
 use crate::sys::{peer_cred, PeerCred};
 
 /// Clients served at once; more are told the daemon is busy.
