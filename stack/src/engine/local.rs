@@ -1,13 +1,15 @@
-//! Local delivery (Linux's `ip_local_deliver`): packets for one of our addresses go to a ping
-//! waiting for them or into smoltcp, after the offloads are finished (smoltcp verifies
+//! Local delivery (Linux's `ip_local_deliver`): packets for one of our addresses go to the echo
+//! tap (replies to our pings) or into smoltcp, after the offloads are finished (smoltcp verifies
 //! checksums and takes MTU-sized segments); packets smoltcp sends come back here and leave
 //! through the routing core, or loop back into smoltcp when they are for us.
+
+use std::net::Ipv4Addr;
 
 use vmkstack_vmknic::Port;
 
 use super::egress::{route_local, send_coalesced};
 use super::ingress::Ipv4Rx;
-use super::{smol_time, DropReason, Engine, Vmknic};
+use super::{smol_time, DropReason, Engine};
 use crate::device::IpDevice;
 use crate::packet;
 
@@ -16,7 +18,7 @@ use crate::packet;
 const LOOPBACK_ROUNDS: usize = 4;
 
 impl<P: Port> Engine<P> {
-    /// Hands a packet for one of our addresses to a ping waiting for it or to smoltcp.
+    /// Hands a packet for one of our addresses to the echo tap or to smoltcp.
     pub(super) fn deliver_local(&mut self, pkt: &mut Ipv4Rx<'_>) {
         let (i, info, o) = (pkt.vmknic, pkt.info, pkt.offload);
         if let Some(gso) = o.gso_size {
@@ -85,12 +87,13 @@ impl<P: Port> Engine<P> {
                 device,
                 echo,
                 coalescer,
+                local_addrs,
                 offloads,
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
             while let Some(pkt) = tx.front() {
-                match local_destination(vmknics, pkt) {
+                match local_destination(local_addrs, pkt) {
                     Some(info) => {
                         looped = true;
                         // A full rx ring drops, as a congested loopback would.
@@ -122,11 +125,9 @@ impl<P: Port> Engine<P> {
     }
 }
 
-/// The header of a packet the stack sent to one of its own addresses.
-fn local_destination<P: Port>(vmknics: &[Vmknic<P>], pkt: &[u8]) -> Option<packet::Ipv4Info> {
+/// The header of a packet the stack sent to one of its own addresses (`local`: the active
+/// vmknics' addresses).
+fn local_destination(local: &[Ipv4Addr], pkt: &[u8]) -> Option<packet::Ipv4Info> {
     let info = packet::parse_ipv4(pkt).ok()?;
-    vmknics
-        .iter()
-        .any(|v| v.active() && v.has_addr(info.dst))
-        .then_some(info)
+    local.contains(&info.dst).then_some(info)
 }
