@@ -11,6 +11,7 @@
 //! forwarding = false
 //! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
 //! busy_poll_us = 0              # spin this long after traffic before sleeping (latency)
+//! io = "uring"                  # TAP I/O: "uring" (batched) or "syscalls" (read/write per frame)
 //! default_gateway = "192.168.1.1"
 //!
 //! [[vmknic]]
@@ -57,6 +58,28 @@ pub struct ForwardSpec {
     pub max_connections: usize,
 }
 
+/// How the data plane reads and writes its TAPs (the configuration's `io`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoMode {
+    /// io_uring: one multishot read per TAP into provided buffers, small writes submitted
+    /// together once per turn. Falls back to [`IoMode::Syscalls`] where io_uring is
+    /// unavailable or refused (the start-up log says so).
+    #[default]
+    Uring,
+    /// One `read` or `write` system call per frame.
+    Syscalls,
+}
+
+impl IoMode {
+    /// The configuration's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoMode::Uring => "uring",
+            IoMode::Syscalls => "syscalls",
+        }
+    }
+}
+
 /// Longest `busy_poll_us` (one second).
 pub const MAX_BUSY_POLL_US: u32 = 1_000_000;
 
@@ -77,6 +100,10 @@ pub struct RawConfig {
     /// (default 0: sleep at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_poll_us: Option<u32>,
+    /// TAP I/O: `uring` (batched on io_uring, the default) or `syscalls` (one `read` or
+    /// `write` per frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<String>,
     /// The one default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_gateway: Option<String>,
@@ -142,6 +169,8 @@ pub struct Config {
     /// packet that arrives meanwhile skips the wake-up of a sleeping thread, at the price of
     /// a busy core (Linux's `net.core.busy_poll`, in microseconds; 0 = off).
     pub busy_poll_us: u32,
+    /// How the TAPs' frames are read and written.
+    pub io: IoMode,
     /// The configured default gateway, reachable or not.
     pub default_gateway: Option<Ipv4Addr>,
     /// The group allowed to change state through the control socket.
@@ -288,6 +317,7 @@ impl Config {
             forwarding: Some(self.forwarding),
             offloads: Some(self.offloads),
             busy_poll_us: (self.busy_poll_us > 0).then_some(self.busy_poll_us),
+            io: (self.io != IoMode::default()).then(|| self.io.as_str().to_string()),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
             vmknics: self
@@ -407,6 +437,14 @@ impl RawConfig {
             let rule = format!("at most {MAX_BUSY_POLL_US} microseconds");
             c.bad_num("busy_poll_us", i64::from(us), rule);
         }
+        let io = match self.io.as_deref() {
+            None | Some("uring") => IoMode::Uring,
+            Some("syscalls") => IoMode::Syscalls,
+            Some(other) => {
+                c.bad("io", other, "`uring` or `syscalls`");
+                IoMode::default()
+            }
+        };
         if let Some(g) = &self.control_group {
             if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {
                 c.bad("control_group", g, "a group name is one word without `:`");
@@ -531,6 +569,7 @@ impl RawConfig {
                 forwarding: self.forwarding.unwrap_or(false),
                 offloads: self.offloads.unwrap_or(true),
                 busy_poll_us: self.busy_poll_us.unwrap_or(0),
+                io,
                 default_gateway,
                 control_group: self.control_group.clone(),
                 vmknics,
@@ -830,6 +869,18 @@ ip = "192.168.2.100/24"
             .unwrap_err()
             .to_string();
         assert!(err.contains("offloads") || err.contains("bool"), "{err}");
+    }
+
+    #[test]
+    fn test_io_mode() {
+        let cfg = Config::parse(&vmknic(""), "t").unwrap();
+        assert_eq!(cfg.io, IoMode::Uring, "io_uring by default");
+        assert!(cfg.to_raw().io.is_none(), "the default is not written out");
+        let cfg = Config::parse(&format!("io = \"syscalls\"\n{}", vmknic("")), "t").unwrap();
+        assert_eq!(cfg.io, IoMode::Syscalls);
+        assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
+        let p = problems(&format!("io = \"epoll\"\n{}", vmknic("")));
+        assert_eq!(p, vec!["io = \"epoll\": `uring` or `syscalls`"]);
     }
 
     #[test]

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 use vmkstack_routing::{RouteError, VmknicId};
-use vmkstack_vmknic::{Tap, TapError};
+use vmkstack_vmknic::{Tap, TapError, TapPort, UringSizes, UringTap, VNET_HDR_LEN};
 
-use crate::config::{Config, VmknicConfig};
+use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
 
 /// First token free for other event sources registered through [`Netstack::registry`].
@@ -56,7 +56,7 @@ pub enum StackError {
 /// A netstack on TAP devices with its event loop. Embedders call [`Netstack::run_once`] in a
 /// loop; the engine's API is reached through `Deref`.
 pub struct Netstack {
-    engine: Engine<Tap>,
+    engine: Engine<TapPort>,
     poll: Poll,
     events: Events,
     waker: Arc<Waker>,
@@ -66,11 +66,45 @@ pub struct Netstack {
     last_rx: Instant,
     /// Checksum and TSO offloads on the TAPs (the configuration's `offloads`).
     offloads: bool,
+    /// The TAP I/O asked for (the configuration's `io`); a TAP io_uring refuses runs on
+    /// system calls.
+    io: IoMode,
+}
+
+/// io_uring receive buffers per TAP: enough for a burst between two turns.
+const URING_RX_BUFFERS: u16 = 64;
+
+/// Puts a TAP on the I/O backend `io` asks for, falling back to system calls (logged) when
+/// io_uring is unavailable or refused.
+fn tap_port(tap: Tap, io: IoMode, vmknic: VmknicId) -> TapPort {
+    if io == IoMode::Syscalls {
+        return TapPort::Syscalls(tap);
+    }
+    // A buffer takes the largest frame the TAP hands out: a TCP super-frame with offloads,
+    // a jumbo frame without.
+    let frame = if tap.offload() { 65536 } else { 9216 };
+    let sizes = UringSizes {
+        rx_buffers: URING_RX_BUFFERS,
+        rx_buffer: VNET_HDR_LEN + vmkstack_vmknic::ETH_HDR + frame,
+    };
+    match UringTap::new(tap, sizes) {
+        Ok(u) => TapPort::Uring(Box::new(u)),
+        Err((tap, e)) => {
+            warn!(%vmknic, "io_uring unavailable ({e}): one system call per frame");
+            TapPort::Syscalls(tap)
+        }
+    }
 }
 
 /// Creates a vmknic's TAP: MTU, up, bridge, namespace, registered with `poll` under `token`.
 /// A disabled vmknic gets its TAP too, with the carrier off (the cable is pulled).
-fn open_tap(v: &VmknicConfig, offload: bool, poll: &Poll, token: Token) -> Result<Tap, StackError> {
+fn open_tap(
+    v: &VmknicConfig,
+    offload: bool,
+    io: IoMode,
+    poll: &Poll,
+    token: Token,
+) -> Result<TapPort, StackError> {
     let err = |source| StackError::Tap {
         vmknic: v.id,
         source,
@@ -89,13 +123,14 @@ fn open_tap(v: &VmknicConfig, offload: bool, poll: &Poll, token: Token) -> Resul
             source: e,
         })?;
     }
-    let fd: RawFd = tap.as_raw_fd();
+    let port = tap_port(tap, io, v.id);
+    let fd: RawFd = port.event_fd();
     poll.registry()
         .register(&mut SourceFd(&fd), token, Interest::READABLE)
         .map_err(StackError::Poll)?;
     info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = %v.address,
-        portgroup = %v.portgroup, enabled = v.enabled, "vmknic up");
-    Ok(tap)
+        portgroup = %v.portgroup, enabled = v.enabled, io = port.io_name(), "vmknic up");
+    Ok(port)
 }
 
 impl Netstack {
@@ -107,7 +142,7 @@ impl Netstack {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StackError::Poll)?);
         let mut taps = Vec::with_capacity(cfg.vmknics.len());
         for (i, v) in cfg.vmknics.iter().enumerate() {
-            taps.push(open_tap(v, cfg.offloads, &poll, Token(i))?);
+            taps.push(open_tap(v, cfg.offloads, cfg.io, &poll, Token(i))?);
         }
         let now = Instant::now();
         let (engine, problems) = Engine::new(cfg, taps, now);
@@ -119,6 +154,7 @@ impl Netstack {
             busy_poll: Duration::from_micros(u64::from(cfg.busy_poll_us)),
             last_rx: now,
             offloads: cfg.offloads,
+            io: cfg.io,
         };
         Ok((stack, problems))
     }
@@ -137,6 +173,8 @@ impl Netstack {
     /// Waits for frames or timers (at most `max_wait`), then runs one engine turn: frames from
     /// every TAP, smoltcp's sockets and timers, ARP retries and expiries.
     pub fn run_once(&mut self, max_wait: Duration) -> io::Result<()> {
+        // What was sent between turns (pings, announcements) leaves before the loop sleeps.
+        self.engine.flush();
         let now = Instant::now();
         let mut timeout = max_wait;
         if let Some(at) = self.engine.next_deadline() {
@@ -168,13 +206,14 @@ impl Netstack {
     pub fn poll_local(&mut self) {
         self.engine.set_time(Instant::now());
         self.engine.poll_local();
+        self.engine.flush();
     }
 
     /// Adds a vmknic: its TAP comes up (or stays unplugged if disabled), then the engine takes
     /// it (connected route, local addresses, gratuitous ARP).
     pub fn add_vmknic(&mut self, cfg: &VmknicConfig) -> Result<(), StackError> {
         let slot = self.engine.free_slot(cfg.id);
-        let tap = open_tap(cfg, self.offloads, &self.poll, Token(slot))?;
+        let tap = open_tap(cfg, self.offloads, self.io, &self.poll, Token(slot))?;
         self.engine.add_vmknic(cfg, tap);
         Ok(())
     }
@@ -185,7 +224,7 @@ impl Netstack {
             return false;
         };
         if let Some(tap) = tap {
-            let fd: RawFd = tap.as_raw_fd();
+            let fd: RawFd = tap.event_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         }
         true
@@ -218,15 +257,15 @@ impl Netstack {
 }
 
 impl Deref for Netstack {
-    type Target = Engine<Tap>;
+    type Target = Engine<TapPort>;
 
-    fn deref(&self) -> &Engine<Tap> {
+    fn deref(&self) -> &Engine<TapPort> {
         &self.engine
     }
 }
 
 impl DerefMut for Netstack {
-    fn deref_mut(&mut self) -> &mut Engine<Tap> {
+    fn deref_mut(&mut self) -> &mut Engine<TapPort> {
         &mut self.engine
     }
 }

@@ -1422,6 +1422,7 @@ fn full_config() -> String {
         forwarding: Some(true),
         offloads: Some(false),
         busy_poll_us: Some(50),
+        io: Some(s("syscalls")),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
         vmknics: vec![

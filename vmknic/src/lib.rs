@@ -8,6 +8,7 @@ pub mod neighbor;
 pub mod port;
 pub mod sys;
 pub mod tap;
+pub mod uring;
 pub mod vnet;
 
 pub use arp::{ArpAction, ArpOp, ArpRepr, ARP_FRAME_LEN};
@@ -19,6 +20,7 @@ pub use neighbor::{
 pub use port::{MemPort, Port, RxBatch};
 pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
 pub use tap::{Tap, TapError};
+pub use uring::{TapPort, UringSizes, UringTap};
 pub use vnet::{Gso, VnetHdr, VNET_HDR_LEN};
 
 /// Smallest MTU a vmknic accepts (RFC 791's minimum datagram every host must take).

@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 
 use crate::tap::Tap;
 use crate::vnet::VNET_HDR_LEN;
@@ -35,6 +36,87 @@ pub trait Port {
     /// Sends a virtio-net header and its frame as [`Port::recv`] lays them out: a partial
     /// checksum or a super-frame goes as it is. Only for a port with [`Port::offload`].
     fn send_offloaded(&mut self, hdr_and_frame: &[u8]) -> io::Result<bool>;
+
+    /// Takes back what [`Port::recv`] lent to `batch` (slots of the port's own memory) once
+    /// the data plane is done with its frames, and empties the batch. Ports that copy into
+    /// the batch have nothing to take back.
+    fn release(&mut self, batch: &mut RxBatch) {
+        batch.clear();
+    }
+
+    /// Hands the frames sent since the last flush to the wire, for ports that queue sends
+    /// (io_uring submits them in one system call). The data plane calls it at the end of
+    /// every turn and before it sleeps.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Receive slots in a port's own memory, which the kernel fills behind the program's back
+/// (io_uring's provided buffers): one page-aligned allocation that is only ever reached
+/// through raw pointers to single slots, never as a whole `&mut [u8]`, so that a slot the
+/// kernel writes and a slot the data plane reads never alias.
+#[derive(Debug)]
+pub(crate) struct SlotMem {
+    base: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+    slot: usize,
+    slots: usize,
+}
+
+// SAFETY: `SlotMem` owns its allocation (freed once, in `drop`) and hands out only raw
+// pointers; which slot is whose (kernel or batch) is tracked by the port and the batch.
+#[allow(unsafe_code)]
+unsafe impl Send for SlotMem {}
+// SAFETY: as for `Send`: shared references only read `base`, `slot` and `slots`.
+#[allow(unsafe_code)]
+unsafe impl Sync for SlotMem {}
+
+impl SlotMem {
+    /// `slots` zeroed slots of `slot` bytes, page-aligned. `None` if the allocation fails.
+    pub(crate) fn new(slots: usize, slot: usize) -> Option<SlotMem> {
+        let size = slots.checked_mul(slot)?.max(1);
+        let layout = std::alloc::Layout::from_size_align(size, 4096).ok()?;
+        // SAFETY: `layout` has a non-zero size.
+        #[allow(unsafe_code)]
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        Some(SlotMem {
+            base: std::ptr::NonNull::new(ptr)?,
+            layout,
+            slot,
+            slots,
+        })
+    }
+
+    /// Bytes per slot.
+    pub(crate) fn slot_len(&self) -> usize {
+        self.slot
+    }
+
+    /// Slots.
+    pub(crate) fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// The first byte of slot `id` (`id < slots`).
+    pub(crate) fn slot_ptr(&self, id: u16) -> *mut u8 {
+        let id = usize::from(id).min(self.slots.saturating_sub(1));
+        // SAFETY: `id < slots`, so the offset stays inside the allocation.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.base.as_ptr().add(id * self.slot)
+        }
+    }
+}
+
+impl Drop for SlotMem {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, freed only here.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::alloc::dealloc(self.base.as_ptr(), self.layout)
+        };
+    }
 }
 
 /// Received frames waiting for the data plane: fixed slots allocated once, each a virtio-net
@@ -51,6 +133,10 @@ pub struct RxBatch {
     byte_budget: usize,
     /// Most frames until the next clear (at most the slots).
     limit: usize,
+    /// Set while the frames are a port's slots ([`Port::release`] takes them back): frame `k`
+    /// is slot `ids[k]` of this memory.
+    lent: Option<Arc<SlotMem>>,
+    ids: Box<[u16]>,
 }
 
 impl RxBatch {
@@ -64,6 +150,8 @@ impl RxBatch {
             bytes: 0,
             byte_budget,
             limit: slots,
+            lent: None,
+            ids: vec![0; slots].into_boxed_slice(),
         }
     }
 
@@ -87,11 +175,49 @@ impl RxBatch {
         self.clear_to(self.lens.len());
     }
 
-    /// Empties the batch and lets it take at most `frames` frames until the next clear.
+    /// Empties the batch and lets it take at most `frames` frames until the next clear. Lent
+    /// slots not taken back first are forgotten (the port must [`Port::release`] them).
     pub fn clear_to(&mut self, frames: usize) {
         self.count = 0;
         self.bytes = 0;
         self.limit = frames.min(self.lens.len());
+        self.lent = None;
+    }
+
+    /// Adds slot `id` of `mem`, holding `len` bytes, as the next frame without copying it.
+    /// False when the batch is full or holds frames of other memory.
+    pub(crate) fn push_lent(&mut self, mem: &Arc<SlotMem>, id: u16, len: usize) -> bool {
+        if self.is_full() || usize::from(id) >= mem.slots() {
+            return false;
+        }
+        match &self.lent {
+            Some(m) if Arc::ptr_eq(m, mem) => {}
+            Some(_) => return false,
+            None if self.count > 0 => return false,
+            None => self.lent = Some(Arc::clone(mem)),
+        }
+        let n = len.clamp(VNET_HDR_LEN, mem.slot_len());
+        self.ids[self.count] = id;
+        self.lens[self.count] = n;
+        self.count += 1;
+        self.bytes += n;
+        true
+    }
+
+    /// True when the batch can take slots of `mem` (it is empty or holds only those).
+    pub(crate) fn can_lend(&self, mem: &Arc<SlotMem>) -> bool {
+        match &self.lent {
+            Some(m) => Arc::ptr_eq(m, mem),
+            None => self.count == 0,
+        }
+    }
+
+    /// The slots lent by `mem`, in the batch's order (empty if the batch holds none of its).
+    pub(crate) fn lent_ids(&self, mem: &Arc<SlotMem>) -> &[u16] {
+        match &self.lent {
+            Some(m) if Arc::ptr_eq(m, mem) => &self.ids[..self.count],
+            _ => &[],
+        }
     }
 
     /// Lets `read` fill the next free slot; it returns the length it wrote (header
@@ -101,7 +227,7 @@ impl RxBatch {
         &mut self,
         read: impl FnOnce(&mut [u8]) -> Result<Option<usize>, E>,
     ) -> Result<Option<usize>, E> {
-        if self.is_full() {
+        if self.is_full() || self.lent.is_some() {
             return Ok(None);
         }
         let start = self.count * self.slot;
@@ -131,6 +257,15 @@ impl RxBatch {
     /// Frame `k` with its virtio-net header, to read and rewrite in place.
     pub fn get_mut(&mut self, k: usize) -> Option<&mut [u8]> {
         let len = *self.lens.get(k).filter(|_| k < self.count)?;
+        if let Some(mem) = &self.lent {
+            let ptr = mem.slot_ptr(*self.ids.get(k)?);
+            // SAFETY: the slot was handed to this batch by its port (`push_lent`): the kernel
+            // no longer writes it and nothing else reads it until the port takes it back in
+            // `Port::release`, which needs `&mut self` of this batch. `len` is at most a
+            // slot, and `mem` (held here) keeps the memory alive.
+            #[allow(unsafe_code)]
+            return Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) });
+        }
         let start = k * self.slot;
         self.data.get_mut(start..start + len)
     }

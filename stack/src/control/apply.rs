@@ -29,7 +29,7 @@ use crate::config::{Config, RawConfig, RawForward, StaticRoute};
 use crate::engine::Counters;
 use crate::engine::Vmknic;
 use crate::netstack::{Netstack, StackError};
-use vmkstack_vmknic::Tap;
+use vmkstack_vmknic::TapPort;
 
 /// Storage probes running at once.
 const MAX_STORAGE_PROBES: usize = 16;
@@ -241,7 +241,7 @@ impl Daemon {
     // ---- views -------------------------------------------------------------------------
 
     /// The netstack's vmknics that exist, in slot order.
-    fn present_vmknics(&self) -> impl Iterator<Item = &Vmknic<Tap>> + '_ {
+    fn present_vmknics(&self) -> impl Iterator<Item = &Vmknic<TapPort>> + '_ {
         self.stack.vmknics().iter().filter(|v| v.present())
     }
 

@@ -388,6 +388,7 @@ impl<P: Port> Engine<P> {
         }
         self.poll_local();
         self.poll_neighbors();
+        self.flush();
         frames
     }
 
@@ -416,8 +417,27 @@ impl<P: Port> Engine<P> {
                 self.receive_frame(i, buf);
             }
         }
+        // Slots a port lent (io_uring's provided buffers) go back to it.
+        match self.vmknics.get_mut(i).and_then(|v| v.port.as_mut()) {
+            Some(port) => port.release(&mut batch),
+            None => batch.clear(),
+        }
         self.rx = batch;
         n
+    }
+
+    /// Hands every port's queued sends to the wire (io_uring submits them). [`Engine::turn`]
+    /// ends with it; an owner that sends between turns (pings, announcements) calls it
+    /// before it sleeps.
+    pub fn flush(&mut self) {
+        for v in &mut self.vmknics {
+            if let Some(port) = &mut v.port {
+                if let Err(e) = port.flush() {
+                    debug!(vmknic = %v.cfg.id, "flush: {e}");
+                    v.counters.drop(DropReason::Other);
+                }
+            }
+        }
     }
 
     /// Handles one frame received on vmknic `i`: `hdr_and_frame` is a virtio-net header and
