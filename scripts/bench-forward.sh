@@ -1,31 +1,40 @@
 #!/usr/bin/env bash
-# Forwarding benchmark: vmkstack between two TAP vmknics beside the Linux kernel forwarding in
-# a router namespace, one topology shape, measured in the same run:
+# Forwarding benchmark: vmkstack between two TAP vmknics beside two references, measured in
+# the same run, one topology shape:
 #
 #   client ns -- subnet A -- router -- subnet B -- server ns
 #
-# (a) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true), TAP offloads on
-# (b) router = a Linux namespace with two veth pairs and ip_forward=1
-# (c) router = `vmkstack daemon` as in (a) with `offloads = false`
-# (d) a naive userspace copy between two TAPs (examples/naive_copy.rs: two threads, blocking
-#     read/write, no offloads; an L2 cable, so A and B are one subnet there)
+# (U) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true), defaults (TAP
+#     offloads on, io = "uring")
+# (S) the same with io = "syscalls" (one read/write per frame): the two I/O backends side by side
+# (K) router = a Linux namespace with two veth pairs and ip_forward=1: the kernel router
+# (C) a two-thread TAP-to-TAP copy with offloads on (examples/naive_copy.rs --offload: blocking
+#     read/write, one thread per direction, super-frames pass whole; an L2 cable, so A and B
+#     are one subnet there): the limit of plain TAP I/O, a reference of our own kind
 #
-# Measures iperf3 TCP x1 and x4, UDP 64 B and 1472 B at full rate (packets/s received and
-# loss), ping RTT p50/p99, the daemon's CPU seconds per GB forwarded and its peak RSS, and
-# prints two tables: vmkstack/kernel, and vmkstack without offloads/naive copy. Everything runs in namespaces it creates
-# (vmks-bench-<pid>-*), removed on exit and on failure; addresses are 198.18.0.0/15.
+# Each round measures every path in turn (U S K C), three rounds interleaved, and the table
+# quotes medians: iperf3 TCP x1 and x4, UDP 64 B and 1472 B at full rate (packets/s received
+# and loss), ping RTT p50/p99, the daemons' CPU nanoseconds per forwarded frame (UDP 64 B) and
+# CPU seconds per GB, the idle daemon's CPU share, and its peak RSS. Everything runs in
+# namespaces it creates (vmks-bench-<pid>-*), removed on exit and on failure; addresses are
+# 198.18.0.0/15.
 #
-#   scripts/bench-forward.sh            # full run (about 1 minute)
-#   scripts/bench-forward.sh --quick    # smoke test (CI): checks that it works, not how fast
+#   scripts/bench-forward.sh            # full run (about 6 minutes)
+#   scripts/bench-forward.sh --quick    # smoke test (CI): one short round, checks that it works
+#   BENCH_ROUNDS=1 BENCH_SECS=3 scripts/bench-forward.sh   # a shorter look while working
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=5
+secs=${BENCH_SECS:-5}
 pings=500
+rounds=${BENCH_ROUNDS:-3}
+idle_secs=5
 quick=0
 if [ "${1:-}" = "--quick" ]; then
   secs=1
   pings=50
+  rounds=1
+  idle_secs=1
   quick=1
 fi
 [ "$(id -u)" -eq 0 ] || { echo "bench-forward.sh: run as root (it creates namespaces and TAPs)" >&2; exit 1; }
@@ -47,13 +56,13 @@ fi
 
 p="vmks-bench-$$"
 work=$(mktemp -d "/tmp/$p.XXXX")
-daemon_pid=""
-off_pid=""
-naive_pid=""
-namespaces="c1 s1 st c2 r2 s2 c3 s3 so c4 s4 nc"
+uring_pid=""
+sys_pid=""
+copy_pid=""
+namespaces="c1 s1 su c3 s3 ss c2 r2 s2 c4 s4 nc"
 cleanup() {
   set +e
-  for pid in $daemon_pid $off_pid $naive_pid; do
+  for pid in $uring_pid $sys_pid $copy_pid; do
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   for ns in $namespaces; do ip netns del "$p-$ns" 2>/dev/null; done
@@ -67,30 +76,18 @@ for ns in $namespaces; do
 done
 x() { ns=$1; shift; ip netns exec "$p-$ns" "$@"; }
 
-# (a) and (c): vmkstack with offloads on and off. $1: daemon ns, $2: client ns, $3: server
-# ns, $4: third octet of the client subnet (the server's is the next), $5: offloads, $6:
-# busy_poll_us.
+# (U) and (S): vmkstack. $1: daemon ns, $2: client ns, $3: server ns, $4: third octet of the
+# client subnet (the server's is the next), $5: io.
 vmkstack_router() {
-  local st=$1 c=$2 s=$3 a=$4 b=$(($4 + 1)) off=$5 busy=${6:-0}
-  cat > "$work/$st.toml" <<EOF
-forwarding = true
-offloads = $off
-busy_poll_us = $busy
-[[vmknic]]
-name = "vmk0"
-portgroup = "A"
-ip = "198.18.$a.1/24"
-netns = "$p-$c"
-[[vmknic]]
-name = "vmk1"
-portgroup = "B"
-ip = "198.18.$b.1/24"
-netns = "$p-$s"
-EOF
+  local st=$1 c=$2 s=$3 a=$4 b=$(($4 + 1)) io=$5
+  printf '%s\n' "forwarding = true" "io = \"$io\"" \
+    "[[vmknic]]" 'name = "vmk0"' 'portgroup = "A"' "ip = \"198.18.$a.1/24\"" "netns = \"$p-$c\"" \
+    "[[vmknic]]" 'name = "vmk1"' 'portgroup = "B"' "ip = \"198.18.$b.1/24\"" "netns = \"$p-$s\"" \
+    > "$work/$st.toml"
   # Not through the `x` function: `ip netns exec` must be the background job itself, so that
   # $! is the daemon's own PID (ip execs it) for the CPU and RSS readings and the SIGTERM.
   ip netns exec "$p-$st" "$bin" daemon --config "$work/$st.toml" --control "$work/$st.sock" \
-    --log warn < /dev/null > /dev/null 2> "$work/$st.log" &
+    --log info < /dev/null > /dev/null 2> "$work/$st.log" &
   router_pid=$!
   for i in $(seq 100); do
     ip -n "$p-$c" link show vmk0 >/dev/null 2>&1 && ip -n "$p-$s" link show vmk1 >/dev/null 2>&1 && break
@@ -101,19 +98,19 @@ EOF
   ip -n "$p-$s" addr add "198.18.$b.2/24" dev vmk1; ip -n "$p-$s" link set vmk1 up
   ip -n "$p-$s" route add default via "198.18.$b.1"
 }
-vmkstack_router st c1 s1 10 true
-daemon_pid=$router_pid
-vmkstack_router so c3 s3 12 false
-off_pid=$router_pid
+vmkstack_router su c1 s1 10 uring
+uring_pid=$router_pid
+vmkstack_router ss c3 s3 12 syscalls
+sys_pid=$router_pid
 
-# (d) the naive copy: one subnet, 198.18.30.0/24.
-ip netns exec "$p-nc" "$naive" n0 "$p-c4" n1 "$p-s4" < /dev/null > "$work/naive.out" 2> "$work/naive.log" &
-naive_pid=$!
-for i in $(seq 100); do grep -q ready "$work/naive.out" 2>/dev/null && break; sleep 0.05; done
+# (C) the two-thread copy with offloads: one subnet, 198.18.30.0/24.
+ip netns exec "$p-nc" "$naive" --offload n0 "$p-c4" n1 "$p-s4" < /dev/null > "$work/copy.out" 2> "$work/copy.log" &
+copy_pid=$!
+for i in $(seq 100); do grep -q ready "$work/copy.out" 2>/dev/null && break; sleep 0.05; done
 ip -n "$p-c4" addr add 198.18.30.2/24 dev n0
 ip -n "$p-s4" addr add 198.18.30.3/24 dev n1
 
-# (b) the kernel
+# (K) the kernel
 ip -n "$p-c2" link add eth0 type veth peer name a0 netns "$p-r2"
 ip -n "$p-s2" link add eth0 type veth peer name b0 netns "$p-r2"
 ip -n "$p-c2" addr add 198.18.20.2/24 dev eth0; ip -n "$p-c2" link set eth0 up
@@ -124,14 +121,32 @@ x r2 sysctl -qw net.ipv4.ip_forward=1
 ip -n "$p-c2" route add default via 198.18.20.1
 ip -n "$p-s2" route add default via 198.18.21.1
 
-x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path does not forward" >&2; cat "$work/st.log" >&2; exit 1; }
-x c3 ping -c 3 -i 0.2 -W 2 198.18.13.2 >/dev/null || { echo "vmkstack path (offloads off) does not forward" >&2; cat "$work/so.log" >&2; exit 1; }
-x c4 ping -c 3 -i 0.2 -W 2 198.18.30.3 >/dev/null || { echo "naive copy does not carry" >&2; cat "$work/naive.log" >&2; exit 1; }
+x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path (uring) does not forward" >&2; cat "$work/su.log" >&2; exit 1; }
+x c3 ping -c 3 -i 0.2 -W 2 198.18.13.2 >/dev/null || { echo "vmkstack path (syscalls) does not forward" >&2; cat "$work/ss.log" >&2; exit 1; }
+x c4 ping -c 3 -i 0.2 -W 2 198.18.30.3 >/dev/null || { echo "the TAP copy does not carry" >&2; cat "$work/copy.log" >&2; exit 1; }
 x c2 ping -c 3 -i 0.2 -W 2 198.18.21.2 >/dev/null || { echo "kernel path does not forward" >&2; exit 1; }
+io_used=$(grep -o 'io="[a-z]*"' "$work/su.log" | sort -u | tr -d '"' | sed 's/^io=//' | paste -sd,)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon_pid/stat"; }
+# CPU ticks (user + system) of a process.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Frames a vmkstack daemon forwarded so far (both vmknics). $1: its daemon ns.
+forwarded() {
+  "$bin" --control "$work/$1.sock" stats --json 2>/dev/null | python3 -c '
+import json, sys
+def total(d):
+    if isinstance(d, dict):
+        return d.get("forwarded", 0) if "forwarded" in d else sum(total(v) for v in d.values())
+    if isinstance(d, list):
+        return sum(total(v) for v in d)
+    return 0
+try:
+    print(total(json.load(sys.stdin)))
+except Exception:
+    print(0)'
+}
 
-# iperf3 JSON → one figure. $1: client ns, $2: server ns, $3: server address, rest: client args.
+# iperf3 JSON → "figure bytes loss". $1: client ns, $2: server ns, $3: server address, rest:
+# client args.
 iperf() {
   local cns=$1 sns=$2 addr=$3; shift 3
   ip netns exec "$p-$sns" iperf3 -s -1 -B "$addr" -p 5201 < /dev/null > /dev/null 2>&1 &
@@ -139,24 +154,23 @@ iperf() {
   for i in $(seq 100); do x "$sns" ss -ltn | grep -q "$addr:5201" && break; sleep 0.02; done
   x "$cns" iperf3 -c "$addr" -p 5201 -t "$secs" -J "$@" > "$work/iperf.json" || true
   wait "$spid" 2>/dev/null || true
-  python3 - "$work/iperf.json" <<'PY'
+  python3 -c '
 import json, sys
 try:
     r = json.load(open(sys.argv[1]))
 except Exception:
-    print("0 0 0 0"); sys.exit()
+    print("0 0 0"); sys.exit()
 e = r.get("end", {})
 udp = r.get("start", {}).get("test_start", {}).get("protocol") == "UDP"
 if not udp:
     rx = e.get("sum_received", {})
-    print(rx.get("bits_per_second", 0) / 1e9, rx.get("bytes", 0), 0, 0)
+    print(rx.get("bits_per_second", 0) / 1e9, rx.get("bytes", 0), 0)
 else:
-    # The receiver's view: datagrams that arrived, per second.
+    # The receiver view: datagrams that arrived, per second.
     s = e.get("sum_received") or e.get("sum", {})
     secs = s.get("seconds", 1) or 1
     pkts = s.get("packets", 0) - s.get("lost_packets", 0)
-    print(pkts / secs, s.get("bytes", 0), s.get("lost_percent", 0), 0)
-PY
+    print(pkts / secs, s.get("bytes", 0), s.get("lost_percent", 0))' "$work/iperf.json"
 }
 
 # ping → "p50 p99" in microseconds.
@@ -170,69 +184,92 @@ q = lambda p: t[min(len(t) - 1, int(p * len(t)))] * 1000
 print("%.0f %.0f" % (q(0.5), q(0.99)))'
 }
 
-declare -A A B O N
-# Every test on one path: $1 the array, $2 client ns, $3 server ns, $4 server address.
-measure() {
-  local -n r=$1
-  local c=$2 sv=$3 addr=$4 b
-  r[bytes]=0
-  read -r r[tcp1] b _ _ < <(iperf "$c" "$sv" "$addr"); r[bytes]=$((r[bytes] + ${b%.*}))
-  read -r r[tcp4] b _ _ < <(iperf "$c" "$sv" "$addr" -P 4); r[bytes]=$((r[bytes] + ${b%.*}))
-  read -r r[udp64] b r[udp64loss] _ < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 64); r[bytes]=$((r[bytes] + ${b%.*}))
-  read -r r[udp1472] b r[udp1472loss] _ < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 1472); r[bytes]=$((r[bytes] + ${b%.*}))
-}
-t0=$(cpu_ticks)
-measure A c1 s1 198.18.11.2
-t1=$(cpu_ticks)
-measure B c2 s2 198.18.21.2
-measure O c3 s3 198.18.13.2
-measure N c4 s4 198.18.30.3
-read -r A[p50] A[p99] < <(rtt c1 198.18.11.2)
-read -r B[p50] B[p99] < <(rtt c2 198.18.21.2)
-read -r O[p50] O[p99] < <(rtt c3 198.18.13.2)
-read -r N[p50] N[p99] < <(rtt c4 198.18.30.3)
 hz=$(getconf CLK_TCK)
-cpu_s=$(python3 -c "print(($t1 - $t0) / $hz)")
-rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
-# Latency with busy polling (busy_poll_us longer than ping's 2 ms interval): the same daemon
-# restarted with it (the TAPs come back; the hosts get their addresses again).
-kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
-vmkstack_router st c1 s1 10 true 5000
-daemon_pid=$router_pid
-x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path (busy polling) does not forward" >&2; cat "$work/st.log" >&2; exit 1; }
-read -r A[bp50] A[bp99] < <(rtt c1 198.18.11.2)
-cpu_per_gb=$(python3 -c "b = ${A[bytes]}; print('%.2f' % ($cpu_s / (b / 1e9)) if b else 'n/a')")
+# Results: R[path.metric.round].
+declare -A R
+# Every test on one path in round $r: $1 the path's letter, $2 client ns, $3 server ns, $4
+# server address, $5 the daemon ns and $6 its PID (vmkstack paths only).
+measure() {
+  local k=$1 c=$2 sv=$3 addr=$4 st=${5:-} pid=${6:-} b bytes=0 t0 t1 u0 u1 f0 f1
+  [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+  read -r R[$k.tcp1.$r] b _ < <(iperf "$c" "$sv" "$addr"); bytes=$((bytes + ${b%.*}))
+  read -r R[$k.tcp4.$r] b _ < <(iperf "$c" "$sv" "$addr" -P 4); bytes=$((bytes + ${b%.*}))
+  [ -n "$pid" ] && { u0=$(cpu_ticks "$pid"); f0=$(forwarded "$st"); }
+  read -r R[$k.udp64.$r] b R[$k.udp64loss.$r] < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 64); bytes=$((bytes + ${b%.*}))
+  if [ -n "$pid" ]; then
+    u1=$(cpu_ticks "$pid"); f1=$(forwarded "$st")
+    R[$k.ns64.$r]=$(python3 -c "t, f = ($u1 - $u0) / $hz, $f1 - $f0; print('%.0f' % (t * 1e9 / f) if f else 0)")
+  fi
+  read -r R[$k.udp1472.$r] b R[$k.udp1472loss.$r] < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 1472); bytes=$((bytes + ${b%.*}))
+  read -r R[$k.p50.$r] R[$k.p99.$r] < <(rtt "$c" "$addr")
+  if [ -n "$pid" ]; then
+    t1=$(cpu_ticks "$pid")
+    R[$k.cpugb.$r]=$(python3 -c "t = ($t1 - $t0) / $hz; print('%.2f' % (t / ($bytes / 1e9)) if $bytes else 0)")
+  fi
+}
+for r in $(seq "$rounds"); do
+  measure U c1 s1 198.18.11.2 su "$uring_pid"
+  measure S c3 s3 198.18.13.2 ss "$sys_pid"
+  measure K c2 s2 198.18.21.2
+  measure C c4 s4 198.18.30.3
+done
+# The idle daemon: no traffic for a while.
+i0=$(cpu_ticks "$uring_pid")
+sleep "$idle_secs"
+i1=$(cpu_ticks "$uring_pid")
+idle_pct=$(python3 -c "print('%.1f' % (($i1 - $i0) / $hz / $idle_secs * 100))")
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$uring_pid/status")
+threads=$(ls "/proc/$uring_pid/task" | wc -l)
 
+# The median of one metric of one path over the rounds.
+med() {
+  local vals=() i
+  for i in $(seq "$rounds"); do vals+=("${R[$1.$2.$i]:-0}"); done
+  python3 -c "import statistics, sys; print(statistics.median(float(v) for v in sys.argv[1:]))" "${vals[@]}"
+}
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else 'n/a')"; }
-# One table: $1 and $2 the arrays, $3 and $4 their column titles.
-table() {
-  local -n x=$1 y=$2
-  printf '%-28s %14s %14s %8s\n' "measure" "$3" "$4" "ratio"
-  printf '%-28s %14.2f %14.2f %8s\n' "TCP x1 (Gbit/s)" "${x[tcp1]}" "${y[tcp1]}" "$(ratio "${x[tcp1]}" "${y[tcp1]}")"
-  printf '%-28s %14.2f %14.2f %8s\n' "TCP x4 (Gbit/s)" "${x[tcp4]}" "${y[tcp4]}" "$(ratio "${x[tcp4]}" "${y[tcp4]}")"
-  printf '%-28s %14.0f %14.0f %8s\n' "UDP 64 B (packets/s rx)" "${x[udp64]}" "${y[udp64]}" "$(ratio "${x[udp64]}" "${y[udp64]}")"
-  printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 64 B loss" "${x[udp64loss]}" "${y[udp64loss]}" ""
-  printf '%-28s %14.0f %14.0f %8s\n' "UDP 1472 B (packets/s rx)" "${x[udp1472]}" "${y[udp1472]}" "$(ratio "${x[udp1472]}" "${y[udp1472]}")"
-  printf '%-28s %13.1f%% %13.1f%% %8s\n' "UDP 1472 B loss" "${x[udp1472loss]}" "${y[udp1472loss]}" ""
-  printf '%-28s %14s %14s %8s\n' "ping RTT p50 (us)" "${x[p50]}" "${y[p50]}" "$(ratio "${x[p50]}" "${y[p50]}")"
-  printf '%-28s %14s %14s %8s\n' "ping RTT p99 (us)" "${x[p99]}" "${y[p99]}" "$(ratio "${x[p99]}" "${y[p99]}")"
+# One row: $1 title, $2 metric, $3 printf format of a figure.
+row() {
+  local u s k c
+  u=$(med U "$2"); s=$(med S "$2"); k=$(med K "$2"); c=$(med C "$2")
+  printf "%-27s $3 $3 $3 $3 %8s %8s %8s\n" "$1" "$u" "$s" "$k" "$c" \
+    "$(ratio "$u" "$k")" "$(ratio "$u" "$c")" "$(ratio "$u" "$s")"
 }
 echo
-echo "vmkstack forwarding vs the Linux kernel ($(nproc) cores, kernel $(uname -r), ${secs}s per test, $profile build)"
-table A B "vmkstack" "kernel"
-printf '%-28s %14s\n' "added ping p50 (us)" "$((A[p50] - B[p50]))"
-printf '%-28s %14s %14s\n' "ping p50/p99, busy poll (us)" "${A[bp50]}/${A[bp99]}" "-"
-printf '%-28s %14s\n' "added p50, busy poll (us)" "$((A[bp50] - B[p50]))"
-printf '%-28s %14s %14s\n' "daemon CPU s per GB" "$cpu_per_gb" "-"
-printf '%-28s %14s %14s\n' "daemon peak RSS (MiB)" "$(python3 -c "print('%.1f' % ($rss_kib / 1024))")" "-"
-echo
-echo "vmkstack with offloads = false vs a naive TAP-to-TAP copy (2 threads, blocking read/write)"
-table O N "offloads off" "naive copy"
+echo "vmkstack forwarding ($(nproc) cores, kernel $(uname -r), $profile build, ${secs}s per test," \
+  "$rounds interleaved rounds, medians; vmkstack's io: $io_used)"
+printf '%-27s %10s %10s %10s %10s %8s %8s %8s\n' "measure" "vmkstack" "syscalls" "kernel" \
+  "TAP copy" "/kernel" "/copy" "/sysc."
+row "TCP x1 (Gbit/s)" tcp1 "%10.2f"
+row "TCP x4 (Gbit/s)" tcp4 "%10.2f"
+row "UDP 64 B (packets/s rx)" udp64 "%10.0f"
+row "UDP 64 B loss (%)" udp64loss "%10.1f"
+row "UDP 1472 B (packets/s rx)" udp1472 "%10.0f"
+row "UDP 1472 B loss (%)" udp1472loss "%10.1f"
+row "ping RTT p50 (us)" p50 "%10.0f"
+row "ping RTT p99 (us)" p99 "%10.0f"
+printf '%-27s %10.0f %10.0f\n' "CPU ns per frame, UDP 64 B" "$(med U ns64)" "$(med S ns64)"
+printf '%-27s %10.2f %10.2f\n' "CPU s per GB forwarded" "$(med U cpugb)" "$(med S cpugb)"
+printf '%-27s %10s\n' "added ping p50/p99 (us)" \
+  "$(python3 -c "print('+%.0f/+%.0f' % ($(med U p50) - $(med K p50), $(med U p99) - $(med K p99)))")"
+printf '%-27s %9s%%\n' "idle daemon CPU" "$idle_pct"
+printf '%-27s %10s\n' "daemon peak RSS (MiB)" "$(python3 -c "print('%.1f' % ($rss_kib / 1024))")"
+# io_uring must not hand work to io-wq worker threads: the daemon's threads after the run.
+printf '%-27s %10s\n' "daemon threads" "$threads"
+echo "rounds (TCP x1 Gbit/s, UDP 64 B packets/s):"
+for r in $(seq "$rounds"); do
+  echo "  $r: vmkstack ${R[U.tcp1.$r]} ${R[U.udp64.$r]}, syscalls ${R[S.tcp1.$r]} ${R[S.udp64.$r]}," \
+    "kernel ${R[K.tcp1.$r]} ${R[K.udp64.$r]}, copy ${R[C.tcp1.$r]} ${R[C.udp64.$r]}"
+done
 
 if [ $quick -eq 1 ]; then
-  # Smoke test: both paths carried traffic.
+  # Smoke test: every path carried traffic, and the default daemon ran on io_uring.
   python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
-    "${A[tcp1]}" "${B[tcp1]}" "${O[tcp1]}" "${N[tcp1]}" \
+    "${R[U.tcp1.1]}" "${R[S.tcp1.1]}" "${R[K.tcp1.1]}" "${R[C.tcp1.1]}" \
     || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
+  case "$io_used" in
+    *uring*) ;;
+    *) echo "bench-forward.sh: the default daemon did not run on io_uring ($io_used)" >&2; exit 1 ;;
+  esac
   echo "bench-forward.sh --quick: ok"
 fi

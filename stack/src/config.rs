@@ -10,7 +10,7 @@
 //! netstack = "defaultTcpipStack"
 //! forwarding = false
 //! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
-//! busy_poll_us = 0              # spin this long after traffic before sleeping (latency)
+//! busy_poll_us = 100            # longest adaptive poll window after traffic (latency; 0 = off)
 //! io = "uring"                  # TAP I/O: "uring" (batched) or "syscalls" (read/write per frame)
 //! default_gateway = "192.168.1.1"
 //!
@@ -80,6 +80,10 @@ impl IoMode {
     }
 }
 
+/// `busy_poll_us` when none is configured: long enough for a reply across a namespace
+/// (about 20 µs here), short beside a wake-up's cost when the line goes quiet.
+pub const DEFAULT_BUSY_POLL_US: u32 = 100;
+
 /// Longest `busy_poll_us` (one second).
 pub const MAX_BUSY_POLL_US: u32 = 1_000_000;
 
@@ -96,8 +100,8 @@ pub struct RawConfig {
     /// Checksum and TCP segmentation offloads on the TAPs (default on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offloads: Option<bool>,
-    /// Microseconds the data plane keeps polling after the last frame before it sleeps
-    /// (default 0: sleep at once).
+    /// Longest window, in microseconds, the data plane keeps polling after a frame before it
+    /// sleeps (adaptive below it; default 100, 0 = always sleep at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_poll_us: Option<u32>,
     /// TAP I/O: `uring` (batched on io_uring, the default) or `syscalls` (one `read` or
@@ -165,9 +169,10 @@ pub struct Config {
     /// Checksum and TCP segmentation offloads on the TAPs (`IFF_VNET_HDR`): TCP super-frames
     /// cross the stack whole instead of one MTU-sized frame per system call.
     pub offloads: bool,
-    /// How long the data plane keeps polling after the last frame before it sleeps: a
-    /// packet that arrives meanwhile skips the wake-up of a sleeping thread, at the price of
-    /// a busy core (Linux's `net.core.busy_poll`, in microseconds; 0 = off).
+    /// The longest window the data plane keeps polling after a frame before it sleeps: a
+    /// frame that arrives meanwhile skips the wake-up of a sleeping thread. The window adapts
+    /// below it to the gaps between frames (`governor`), so an idle stack sleeps at once
+    /// (Linux's `net.core.busy_poll` in spirit, in microseconds; 0 = off).
     pub busy_poll_us: u32,
     /// How the TAPs' frames are read and written.
     pub io: IoMode,
@@ -316,7 +321,7 @@ impl Config {
             netstack: Some(self.netstack.clone()),
             forwarding: Some(self.forwarding),
             offloads: Some(self.offloads),
-            busy_poll_us: (self.busy_poll_us > 0).then_some(self.busy_poll_us),
+            busy_poll_us: (self.busy_poll_us != DEFAULT_BUSY_POLL_US).then_some(self.busy_poll_us),
             io: (self.io != IoMode::default()).then(|| self.io.as_str().to_string()),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
@@ -568,7 +573,7 @@ impl RawConfig {
                 netstack,
                 forwarding: self.forwarding.unwrap_or(false),
                 offloads: self.offloads.unwrap_or(true),
-                busy_poll_us: self.busy_poll_us.unwrap_or(0),
+                busy_poll_us: self.busy_poll_us.unwrap_or(DEFAULT_BUSY_POLL_US),
                 io,
                 default_gateway,
                 control_group: self.control_group.clone(),
@@ -855,7 +860,7 @@ ip = "192.168.2.100/24"
     fn test_data_plane_tuning() {
         let cfg = Config::parse(&vmknic(""), "t").unwrap();
         assert!(cfg.offloads, "offloads on by default");
-        assert_eq!(cfg.busy_poll_us, 0, "no busy polling by default");
+        assert_eq!(cfg.busy_poll_us, 100, "a 100 µs adaptive window by default");
         let text = format!("offloads = false\nbusy_poll_us = 5000\n{}", vmknic(""));
         let cfg = Config::parse(&text, "t").unwrap();
         assert_eq!((cfg.offloads, cfg.busy_poll_us), (false, 5000));

@@ -8,6 +8,7 @@ pub mod control;
 pub mod daemon;
 pub mod device;
 pub mod engine;
+pub mod governor;
 pub mod netstack;
 pub mod packet;
 mod sys;

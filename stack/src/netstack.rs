@@ -21,6 +21,7 @@ use vmkstack_vmknic::{Tap, TapError, TapPort, UringSizes, UringTap, VNET_HDR_LEN
 
 use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
+use crate::governor::PollGovernor;
 
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;
@@ -60,10 +61,9 @@ pub struct Netstack {
     poll: Poll,
     events: Events,
     waker: Arc<Waker>,
-    /// Keep polling this long after the last frame (the configuration's `busy_poll_us`).
-    busy_poll: Duration,
-    /// When the last frame was read.
-    last_rx: Instant,
+    /// How long to keep polling after a frame (adaptive, at most the configuration's
+    /// `busy_poll_us`).
+    governor: PollGovernor,
     /// Checksum and TSO offloads on the TAPs (the configuration's `offloads`).
     offloads: bool,
     /// The TAP I/O asked for (the configuration's `io`); a TAP io_uring refuses runs on
@@ -151,8 +151,7 @@ impl Netstack {
             poll,
             events: Events::with_capacity(64),
             waker,
-            busy_poll: Duration::from_micros(u64::from(cfg.busy_poll_us)),
-            last_rx: now,
+            governor: PollGovernor::new(Duration::from_micros(u64::from(cfg.busy_poll_us))),
             offloads: cfg.offloads,
             io: cfg.io,
         };
@@ -180,10 +179,8 @@ impl Netstack {
         if let Some(at) = self.engine.next_deadline() {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
-        // Busy polling: a frame that comes soon after the last one finds the loop awake.
-        if self.engine.has_readable()
-            || now.saturating_duration_since(self.last_rx) < self.busy_poll
-        {
+        // Adaptive polling: a frame that comes soon after the last one finds the loop awake.
+        if self.engine.has_readable() || self.governor.polling(now) {
             timeout = Duration::ZERO;
         }
         match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -196,7 +193,7 @@ impl Netstack {
         }
         let now = Instant::now();
         if self.engine.turn(now) > 0 {
-            self.last_rx = now;
+            self.governor.frames(now);
         }
         Ok(())
     }
