@@ -279,8 +279,15 @@ impl Lab {
     }
 
     /// Writes the configuration file.
+    ///
+    /// With `VMKSTACK_TEST_IO` set (`uring` or `syscalls`), the file starts with that `io`
+    /// key: `scripts/test.sh` runs the data-plane tests a second time on the other backend.
     pub fn write_config(&self, text: &str) {
         let p = self.config();
+        let text = match std::env::var("VMKSTACK_TEST_IO") {
+            Ok(io) => format!("io = \"{io}\"\n{text}"),
+            Err(_) => text.to_string(),
+        };
         std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
     }
 
