@@ -71,8 +71,9 @@ pub struct Netstack {
     io: IoMode,
 }
 
-/// io_uring receive buffers per TAP: enough for a burst between two turns.
-const URING_RX_BUFFERS: u16 = 64;
+/// Bytes of io_uring receive buffers per TAP: enough for a burst between two turns (32
+/// super-frames, or 256 jumbo frames without offloads), bounded so that vmknics stay cheap.
+const URING_RX_BYTES: usize = 4 << 20;
 
 /// Puts a TAP on the I/O backend `io` asks for, falling back to system calls (logged) when
 /// io_uring is unavailable or refused.
@@ -83,9 +84,13 @@ fn tap_port(tap: Tap, io: IoMode, vmknic: VmknicId) -> TapPort {
     // A buffer takes the largest frame the TAP hands out: a TCP super-frame with offloads,
     // a jumbo frame without.
     let frame = if tap.offload() { 65536 } else { 9216 };
+    let rx_buffer = VNET_HDR_LEN + vmkstack_vmknic::ETH_HDR + frame;
+    // A power of two (the buffer ring's rule) whose buffers fit in the byte bound.
+    let fit = (URING_RX_BYTES / rx_buffer).clamp(8, 1024);
+    let rx_buffers = 1u16 << (usize::BITS - 1 - fit.leading_zeros());
     let sizes = UringSizes {
-        rx_buffers: URING_RX_BUFFERS,
-        rx_buffer: VNET_HDR_LEN + vmkstack_vmknic::ETH_HDR + frame,
+        rx_buffers,
+        rx_buffer,
     };
     match UringTap::new(tap, sizes) {
         Ok(u) => TapPort::Uring(Box::new(u)),
