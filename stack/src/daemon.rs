@@ -208,10 +208,10 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         if shutdown.load(Ordering::Relaxed) {
             break Ok(());
         }
-        // Wake for the next ping or probe deadline, and at least every 200 ms.
-        let now = Instant::now();
+        // Wake for the next ping or probe deadline, and at least every 200 ms (the clock is
+        // read only when one is pending: this runs once per data-plane turn).
         let wait = d.next_deadline().map_or(MAX_WAIT, |at| {
-            at.saturating_duration_since(now).min(MAX_WAIT)
+            at.saturating_duration_since(Instant::now()).min(MAX_WAIT)
         });
         if let Err(e) = d.stack.run_once(wait) {
             break Err(DaemonError::Loop(e));

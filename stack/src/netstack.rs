@@ -64,6 +64,8 @@ pub struct Netstack {
     /// How long to keep polling after a frame (adaptive, at most the configuration's
     /// `busy_poll_us`).
     governor: PollGovernor,
+    /// When the last turn ran.
+    last_turn: Instant,
     /// Checksum and TSO offloads on the TAPs (the configuration's `offloads`).
     offloads: bool,
     /// The TAP I/O asked for (the configuration's `io`); a TAP io_uring refuses runs on
@@ -157,6 +159,7 @@ impl Netstack {
             events: Events::with_capacity(64),
             waker,
             governor: PollGovernor::new(Duration::from_micros(u64::from(cfg.busy_poll_us))),
+            last_turn: now,
             offloads: cfg.offloads,
             io: cfg.io,
         };
@@ -179,15 +182,17 @@ impl Netstack {
     pub fn run_once(&mut self, max_wait: Duration) -> io::Result<()> {
         // What was sent between turns (pings, announcements) leaves before the loop sleeps.
         self.engine.flush();
-        let now = Instant::now();
-        let mut timeout = max_wait;
-        if let Some(at) = self.engine.next_deadline() {
-            timeout = timeout.min(at.saturating_duration_since(now));
-        }
         // Adaptive polling: a frame that comes soon after the last one finds the loop awake.
-        if self.engine.has_readable() || self.governor.polling(now) {
-            timeout = Duration::ZERO;
-        }
+        // While polling, the last turn's time is recent enough and no deadline matters (every
+        // turn runs the timers): the clock is read once per turn, not twice.
+        let timeout = if self.engine.has_readable() || self.governor.polling(self.last_turn) {
+            Duration::ZERO
+        } else {
+            let now = Instant::now();
+            self.engine.next_deadline().map_or(max_wait, |at| {
+                max_wait.min(at.saturating_duration_since(now))
+            })
+        };
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -197,16 +202,17 @@ impl Netstack {
             self.engine.set_readable(ev.token().0);
         }
         let now = Instant::now();
+        self.last_turn = now;
         if self.engine.turn(now) > 0 {
             self.governor.frames(now);
         }
         Ok(())
     }
 
-    /// Runs smoltcp now and routes what it sent (call after changing a socket to send
-    /// promptly).
+    /// Runs smoltcp and routes what it sent, at the last turn's time (call after changing a
+    /// socket, to send promptly; the daemon calls it once per loop, right after the turn).
     pub fn poll_local(&mut self) {
-        self.engine.set_time(Instant::now());
+        self.engine.set_time(self.last_turn);
         self.engine.poll_local();
         self.engine.flush();
     }

@@ -196,6 +196,18 @@ impl Pings {
         ep: &mut impl Endpoint,
         mut f: impl FnMut(PingId, Result<PingReply, PingError>),
     ) {
+        if self.pending.is_empty() {
+            // Nothing awaits a reply (the usual case, every loop turn): stray replies are
+            // dropped without reading the clock.
+            ep.take_echo_replies(|_| {});
+            if let Some(h) = self.reassembled {
+                while ep.sockets().get_mut::<icmp::Socket>(h).recv().is_ok() {}
+            }
+            for (id, r) in self.done.drain(..) {
+                f(id, r);
+            }
+            return;
+        }
         let now = Instant::now();
         ep.take_echo_replies(|r| self.reply(r.from, r.seq, r.ttl, r.bytes, r.at));
         if let Some(h) = self.reassembled {

@@ -137,6 +137,9 @@ impl TcpProbes {
         ep: &mut impl Endpoint,
         mut f: impl FnMut(ProbeId, Result<ProbeResult, ProbeError>),
     ) {
+        if self.pending.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let mut i = 0;
         while i < self.pending.len() {
