@@ -220,6 +220,8 @@ i1=$(cpu_ticks "$uring_pid")
 idle_pct=$(python3 -c "print('%.1f' % (($i1 - $i0) / $hz / $idle_secs * 100))")
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$uring_pid/status")
 threads=$(ls "/proc/$uring_pid/task" | wc -l)
+# io_uring worker threads (io-wq, named iou-wrk-PID) the daemon's reads or writes spilled to.
+iowq=$(cat /proc/"$uring_pid"/task/*/comm 2>/dev/null | grep -c '^iou-wrk' || true)
 
 # The median of one metric of one path over the rounds.
 med() {
@@ -255,7 +257,7 @@ printf '%-27s %10s\n' "added ping p50/p99 (us)" \
 printf '%-27s %9s%%\n' "idle daemon CPU" "$idle_pct"
 printf '%-27s %10s\n' "daemon peak RSS (MiB)" "$(python3 -c "print('%.1f' % ($rss_kib / 1024))")"
 # io_uring must not hand work to io-wq worker threads: the daemon's threads after the run.
-printf '%-27s %10s\n' "daemon threads" "$threads"
+printf '%-27s %10s\n' "daemon threads" "$threads ($iowq io-wq)"
 echo "rounds (TCP x1 Gbit/s, UDP 64 B packets/s):"
 for r in $(seq "$rounds"); do
   echo "  $r: vmkstack ${R[U.tcp1.$r]} ${R[U.udp64.$r]}, syscalls ${R[S.tcp1.$r]} ${R[S.udp64.$r]}," \
@@ -267,6 +269,7 @@ if [ $quick -eq 1 ]; then
   python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
     "${R[U.tcp1.1]}" "${R[S.tcp1.1]}" "${R[K.tcp1.1]}" "${R[C.tcp1.1]}" \
     || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
+  [ "$iowq" -eq 0 ] || { echo "bench-forward.sh: the daemon used $iowq io-wq worker threads" >&2; exit 1; }
   case "$io_used" in
     *uring*) ;;
     *) echo "bench-forward.sh: the default daemon did not run on io_uring ($io_used)" >&2; exit 1 ;;
