@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use vmkstack_vmknic::{MacAddr, Tap, TapError, TapNameError, VnetHdr, VNET_HDR_LEN};
+use vmkstack_vmknic::{MacAddr, Netns, Tap, TapError, TapNameError, VnetHdr, VNET_HDR_LEN};
 
 /// Set in the re-run child: the name of the wire namespace.
 const WIRE_NS_ENV: &str = "VMKS_TAP_TEST_WIRE_NS";
@@ -147,7 +147,9 @@ fn wire_sees_arp_and_vanishes(wire: &str, suffix: char, offload: bool) {
         assert_eq!(tap.offload(), offload);
         assert_eq!(tap.name(), name);
         tap.move_to_netns(wire).expect("move TAP");
-        assert_eq!(tap.netns(), Some(wire));
+        let state = tap.link().expect("the TAP's link");
+        assert_eq!(state.netns, Netns::Named(wire.to_string()));
+        assert_eq!((state.mtu, state.up, state.carrier), (9000, true, true));
         let link = ip(&["-n", wire, "link", "show", "dev", &name]);
         assert!(link.contains("mtu 9000") && link.contains(",UP"), "{link}");
         assert!(
@@ -263,4 +265,104 @@ fn test_duplicate_name() {
             "{e:?}"
         );
     });
+}
+
+/// `ip -n NS -o link show dev NAME` (one line), or None when NAME is not in NS.
+fn link_in(ns: &str, name: &str) -> Option<String> {
+    let o = Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show", "dev", name])
+        .output()
+        .expect("run ip");
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn test_every_netdev_operation_follows_a_tap_moved_by_hand() {
+    in_netns(
+        "test_every_netdev_operation_follows_a_tap_moved_by_hand",
+        |wire| {
+            let name = tap_name('h');
+            let mut tap =
+                Tap::create(&name, MacAddr::local_from_name(&name), 1500, true).expect("TAP");
+            let here = tap.link().expect("link");
+            assert_eq!(here.netns, Netns::Daemon, "{here:?}");
+            assert_eq!(
+                (here.name.as_str(), here.mtu, here.up),
+                (name.as_str(), 1500, true)
+            );
+
+            // Moved by hand, behind the daemon's back: nothing by this name here any more.
+            ip(&["link", "set", "dev", &name, "netns", wire]);
+            assert!(
+                !Command::new("ip")
+                    .args(["link", "show", "dev", &name])
+                    .output()
+                    .expect("ip")
+                    .status
+                    .success(),
+                "{name} still in the daemon's namespace"
+            );
+            let moved = tap.link().expect("link after the move");
+            assert_eq!(moved.netns, Netns::Named(wire.to_string()));
+            assert!(!moved.up, "a move takes a netdev down: {moved:?}");
+
+            // MTU, up/down, carrier and the bridge all act where the netdev is now.
+            tap.set_mtu(1400).expect("MTU on the moved TAP");
+            assert_eq!(tap.mtu(), 1400);
+            let l = link_in(wire, &name).expect("in the wire namespace");
+            assert!(l.contains("mtu 1400"), "{l}");
+            tap.set_up(true).expect("up");
+            let l = link_in(wire, &name).expect("link");
+            assert!(l.contains(",UP") || l.contains("<UP"), "{l}");
+            tap.set_carrier(false).expect("carrier off");
+            let l = link_in(wire, &name).expect("link");
+            assert!(l.contains("NO-CARRIER"), "{l}");
+            assert!(!tap.link().expect("link").carrier);
+            tap.set_carrier(true).expect("carrier on");
+            ip(&["-n", wire, "link", "add", "br-h", "type", "bridge"]);
+            tap.join_bridge("br-h")
+                .expect("bridge in the wire namespace");
+            let l = link_in(wire, &name).expect("link");
+            assert!(l.contains("master br-h"), "{l}");
+            assert_eq!(tap.link().expect("link").master.as_deref(), Some("br-h"));
+            // A bridge that is not there is refused, naming the bridge and the namespace.
+            let e = tap.join_bridge("br-none").unwrap_err();
+            let chain = format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            );
+            assert!(chain.contains("br-none") && chain.contains(wire), "{chain}");
+            tap.set_up(false).expect("down");
+            let l = link_in(wire, &name).expect("link");
+            assert!(!l.contains(",UP") && !l.contains("<UP"), "{l}");
+
+            // Moved again, back into the daemon's namespace (the test's own, named by its
+            // PID) and renamed on the way: the descriptor finds it there too.
+            let renamed = format!("{name}x");
+            let pid = std::process::id().to_string();
+            ip(&[
+                "-n", wire, "link", "set", "dev", &name, "netns", &pid, "name", &renamed,
+            ]);
+            let back = tap.link().expect("link after the second move");
+            assert_eq!(back.netns, Netns::Daemon, "{back:?}");
+            assert_eq!(back.name, renamed);
+            assert_eq!(back.master, None, "a move leaves the bridge");
+            tap.set_mtu(9000).expect("MTU after the second move");
+            let l = ip(&["-o", "link", "show", "dev", &renamed]);
+            assert!(l.contains("mtu 9000"), "{l}");
+            // And once more into the wire namespace, by the TAP itself.
+            tap.move_to_netns(wire).expect("move");
+            let l = link_in(wire, &renamed).expect("moved by the TAP");
+            assert!(l.contains("mtu 9000") && l.contains(",UP"), "{l}");
+            // A namespace that does not exist is refused and the netdev stays where it was.
+            let e = tap.move_to_netns("vmks-no-such-namespace").unwrap_err();
+            assert!(matches!(e, TapError::Netns { .. }), "{e:?}");
+            assert!(link_in(wire, &renamed).is_some());
+            ip(&["-n", wire, "link", "del", "br-h"]);
+        },
+    );
 }

@@ -75,8 +75,18 @@ fn route_error(e: RouteError) -> RemoteError {
     RemoteError::new(kind, e.to_string())
 }
 
+/// A device error with its causes (`vmk1: cannot set MTU 1400 on TAP `vmk1`: cannot set MTU
+/// 1400 `vmk1` in ns-a: Invalid argument`), so the client sees what the kernel said.
 fn stack_error(e: StackError) -> RemoteError {
-    RemoteError::new(ErrorKind::Io, e.to_string())
+    let mut msg = e.to_string();
+    // Every `StackError` shows its direct source already.
+    let mut cause = std::error::Error::source(&e).and_then(|s| s.source());
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    RemoteError::new(ErrorKind::Io, msg)
 }
 
 fn ping_error(e: PingError) -> RemoteError {
@@ -245,18 +255,26 @@ impl Daemon {
         self.stack.vmknics().iter().filter(|v| v.present())
     }
 
+    /// The vmknics; `bridge` and `netns` say where each TAP's kernel side is now (moved by
+    /// hand included), as the kernel reports it, or as configured if it cannot be asked.
     fn vmknic_list(&self) -> Vec<VmknicInfo> {
         self.present_vmknics()
-            .map(|v| VmknicInfo {
-                name: v.cfg.id.to_string(),
-                portgroup: v.cfg.portgroup.clone(),
-                addresses: v.cfg.addresses().collect(),
-                mac: v.cfg.mac.to_string(),
-                mtu: v.cfg.mtu,
-                enabled: v.cfg.enabled,
-                tap: v.cfg.tap.clone(),
-                bridge: v.cfg.bridge.clone(),
-                netns: v.cfg.netns.clone(),
+            .map(|v| {
+                let (bridge, netns) = match self.stack.link_state(v.cfg.id) {
+                    Some(Ok(link)) => (link.master, link.netns.name()),
+                    _ => (v.cfg.bridge.clone(), v.cfg.netns.clone()),
+                };
+                VmknicInfo {
+                    name: v.cfg.id.to_string(),
+                    portgroup: v.cfg.portgroup.clone(),
+                    addresses: v.cfg.addresses().collect(),
+                    mac: v.cfg.mac.to_string(),
+                    mtu: v.cfg.mtu,
+                    enabled: v.cfg.enabled,
+                    tap: v.cfg.tap.clone(),
+                    bridge,
+                    netns,
+                }
             })
             .collect()
     }
@@ -453,19 +471,40 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    /// The device first (a TAP that refuses changes nothing, not even the file), then the
+    /// file; if the save fails the device goes back.
     fn vmknic_enable(&mut self, vmknic: &VmknicRef, on: bool) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.enabled = Some(on))?;
-        self.commit(new)?;
+        let was = self
+            .cfg
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.enabled);
         self.stack.set_vmknic_enabled(id, on).map_err(stack_error)?;
+        if let Err(e) = self.commit(new) {
+            if let Some(was) = was {
+                let _ = self.stack.set_vmknic_enabled(id, was);
+            }
+            return Err(e);
+        }
         Ok(Value::Null)
     }
 
+    /// As [`Daemon::vmknic_enable`]: the TAP's MTU (wherever its kernel side is now), then the
+    /// file.
     fn vmknic_mtu(&mut self, vmknic: &VmknicRef, mtu: u16) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.mtu = Some(i64::from(mtu)))?;
-        self.commit(new)?;
+        let was = self.cfg.vmknics.iter().find(|v| v.id == id).map(|v| v.mtu);
         self.stack.set_vmknic_mtu(id, mtu).map_err(stack_error)?;
+        if let Err(e) = self.commit(new) {
+            if let Some(was) = was {
+                let _ = self.stack.set_vmknic_mtu(id, was);
+            }
+            return Err(e);
+        }
         Ok(Value::Null)
     }
 

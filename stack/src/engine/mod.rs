@@ -115,6 +115,11 @@ impl<P: Port> Vmknic<P> {
         self.present
     }
 
+    /// Its port (the TAP on the daemon), if it has one.
+    pub fn port(&self) -> Option<&P> {
+        self.port.as_ref()
+    }
+
     /// True when the vmknic holds `ip`.
     fn has_addr(&self, ip: Ipv4Addr) -> bool {
         self.cfg.addresses().any(|a| a.addr() == ip)
