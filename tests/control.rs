@@ -405,16 +405,28 @@ fn esxcli_listings_and_route_changes() {
         "198.18.1.1",
     ]);
     assert_eq!(code, 0, "{err}");
+    // ESXi 6.x-8.x: the default route first (here the article's, inactive).
     let (code, out, _) = lab.esx(&["esxcli", "network", "ip", "route", "ipv4", "list"]);
     assert_eq!(code, 0);
-    let out = squeeze(&out);
-    assert!(
-        out.starts_with("Network Netmask Gateway Interface Source\n-"),
-        "{out}"
+    assert_eq!(
+        out,
+        "Network       Netmask        Gateway       Interface  Source\n\
+         ------------  -------------  ------------  ---------  ------\n\
+         default       0.0.0.0        198.18.0.254  None       MANUAL\n\
+         198.18.100.0  255.255.255.0  198.18.1.1    vmk0       MANUAL\n\
+         198.18.1.0    255.255.255.0  0.0.0.0       vmk0       MANUAL\n\
+         198.18.2.0    255.255.255.0  0.0.0.0       vmk1       MANUAL\n"
     );
-    assert!(
-        out.contains("198.18.100.0 255.255.255.0 198.18.1.1 vmk0 MANUAL"),
-        "{out}"
+    let (code, out, _) = lab.esx(&["esxcfg-route", "-l"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "VMkernel Routes:\n\
+         Network          Netmask          Gateway          Interface\n\
+         198.18.100.0     255.255.255.0    198.18.1.1       vmk0\n\
+         198.18.1.0       255.255.255.0    Local Subnet     vmk0\n\
+         198.18.2.0       255.255.255.0    Local Subnet     vmk1\n\
+         default          0.0.0.0          198.18.0.254     None\n"
     );
     let (_, out, _) = lab.esx(&["esxcli", "network", "ip", "interface", "list"]);
     assert!(out.contains("vmk0\n   Name: vmk0\n"), "{out}");
@@ -426,6 +438,47 @@ fn esxcli_listings_and_route_changes() {
     assert!(squeeze(&out).contains("198.18.2.10"), "{out}");
     let (_, out, _) = lab.esx(&["esxcfg-route", "-n"]);
     assert!(squeeze(&out).contains("198.18.2.10"), "{out}");
+    // As ESXi: Type Unknown, State empty; `-i` keeps one vmknic's.
+    let neighbors_on = |vmknic: &str| {
+        let (code, out, err) =
+            lab.esx(&["esxcli", "network", "ip", "neighbor", "list", "-i", vmknic]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = neighbors_on("vmk1");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("198.18.2.10  "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" vmk1 ") && row.ends_with(" sec         Unknown"),
+        "{row:?}"
+    );
+    assert!(!neighbors_on("vmk0").contains("198.18.2.10"));
+    // Removing it from the wrong vmknic is refused and changes nothing; from its own, it goes.
+    let remove = |extra: &[&str]| {
+        let mut args = vec![
+            "esxcli",
+            "network",
+            "ip",
+            "neighbor",
+            "remove",
+            "-a",
+            "198.18.2.10",
+        ];
+        args.extend_from_slice(extra);
+        lab.esx(&args)
+    };
+    let (code, _, err) = remove(&["-i", "vmk0"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "no neighbour 198.18.2.10 on vmk0");
+    assert!(neighbors_on("vmk1").contains("198.18.2.10"));
+    let (code, out, err) = remove(&["-v", "4", "-i", "vmk1"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(!neighbors_on("vmk1").contains("198.18.2.10"));
+    let (code, _, err) = remove(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "no neighbour 198.18.2.10");
     let (code, _, _) = lab.esx(&[
         "esxcli",
         "network",

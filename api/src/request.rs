@@ -101,6 +101,10 @@ pub enum Action {
     NeighborRemove {
         /// Its address.
         ip: String,
+        /// When given (`vmkN` or a port group), only the entry learned on that vmknic
+        /// (`esxcli network ip neighbor remove -i`).
+        #[serde(default)]
+        vmknic: Option<String>,
     },
     /// Per-vmknic counters.
     Stats,
@@ -364,7 +368,8 @@ mod tests {
         assert!(!Action::RouteList.changes_state());
         assert!(!Action::Stats.changes_state());
         assert!(Action::NeighborRemove {
-            ip: "198.18.1.1".into()
+            ip: "198.18.1.1".into(),
+            vmknic: None
         }
         .changes_state());
     }

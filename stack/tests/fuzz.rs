@@ -1157,6 +1157,11 @@ fn control_actions() -> Vec<Action> {
         Action::NeighborList,
         Action::NeighborRemove {
             ip: s("198.18.1.7"),
+            vmknic: None,
+        },
+        Action::NeighborRemove {
+            ip: s("198.18.1.7"),
+            vmknic: Some(s("vmk1")),
         },
         Action::Stats,
         Action::Ping {

@@ -161,7 +161,7 @@ impl Daemon {
             Command::GatewaySet(gateway) => self.gateway_set(gateway),
             Command::GatewayClear(gateway) => self.gateway_clear(gateway),
             Command::NeighborList => Ok(json!(self.neighbor_list())),
-            Command::NeighborRemove(ip) => self.neighbor_remove(ip),
+            Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
             Command::ForwardAdd {
                 listen,
@@ -421,14 +421,34 @@ impl Daemon {
         Ok(Value::Null)
     }
 
-    fn neighbor_remove(&mut self, ip: Ipv4Addr) -> Result<Value, RemoteError> {
+    /// Forgets a neighbour; with `vmknic`, only the entry learned on that vmknic.
+    fn neighbor_remove(
+        &mut self,
+        ip: Ipv4Addr,
+        vmknic: Option<&VmknicRef>,
+    ) -> Result<Value, RemoteError> {
+        let not_found =
+            |on: String| RemoteError::new(ErrorKind::NotFound, format!("no neighbour {ip}{on}"));
+        if let Some(v) = vmknic {
+            let id = self.resolve(v)?;
+            let on = || format!(" on {id}");
+            // The table names vmknics by slot.
+            let slot = self.stack.slot_of(id).ok_or_else(|| not_found(on()))?;
+            let learned_there = self
+                .stack
+                .neighbors()
+                .entries(Instant::now())
+                .iter()
+                .any(|e| e.ip == ip && e.vmknic as usize == slot);
+            if !learned_there {
+                return Err(not_found(on()));
+            }
+        }
         if self.stack.remove_neighbor(ip) {
+            info!(neighbor = %ip, "neighbour removed");
             Ok(Value::Null)
         } else {
-            Err(RemoteError::new(
-                ErrorKind::NotFound,
-                format!("no neighbour {ip}"),
-            ))
+            Err(not_found(String::new()))
         }
     }
 

@@ -101,7 +101,12 @@ pub enum Command {
     /// List neighbours.
     NeighborList,
     /// Forget a neighbour.
-    NeighborRemove(Ipv4Addr),
+    NeighborRemove {
+        /// Its address.
+        ip: Ipv4Addr,
+        /// Only if it was learned on this vmknic.
+        vmknic: Option<VmknicRef>,
+    },
     /// Per-vmknic counters.
     Stats,
     /// Send one ICMP echo.
@@ -256,7 +261,10 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             Command::GatewayClear(gateway.as_deref().map(addr).transpose()?)
         }
         Action::NeighborList => Command::NeighborList,
-        Action::NeighborRemove { ip } => Command::NeighborRemove(addr(&ip)?),
+        Action::NeighborRemove { ip, vmknic } => Command::NeighborRemove {
+            ip: addr(&ip)?,
+            vmknic: vmknic_ref(vmknic),
+        },
         Action::Stats => Command::Stats,
         Action::Ping {
             destination,
@@ -572,13 +580,31 @@ mod tests {
         );
         assert_eq!(
             parse(Action::NeighborRemove {
-                ip: s("198.18.1.1")
+                ip: s("198.18.1.1"),
+                vmknic: None
             })
             .unwrap(),
-            Command::NeighborRemove(ip("198.18.1.1"))
+            Command::NeighborRemove {
+                ip: ip("198.18.1.1"),
+                vmknic: None
+            }
         );
         assert_eq!(
-            refused(Action::NeighborRemove { ip: s("::1") }),
+            parse(Action::NeighborRemove {
+                ip: s("198.18.1.1"),
+                vmknic: Some(s("VMotion"))
+            })
+            .unwrap(),
+            Command::NeighborRemove {
+                ip: ip("198.18.1.1"),
+                vmknic: Some(vref("VMotion"))
+            }
+        );
+        assert_eq!(
+            refused(Action::NeighborRemove {
+                ip: s("::1"),
+                vmknic: None
+            }),
             bad_addr("::1")
         );
     }
