@@ -243,31 +243,79 @@ fn vmkping_errors_and_nc_from_the_stack() {
     // nc -z through the gateway to a real listener, a closed port, and no route.
     let (code, _, err) = lab.esx(&["esxcfg-route", "198.18.1.1"]);
     assert_eq!(code, 0, "{err}");
-    let listener = r#"
+    // Accepts for 30 s and writes each peer's address to `peers`.
+    let peers = lab.dir.file("peers");
+    let listener = format!(
+        r#"
 import socket, time
 s = socket.socket()
 s.bind(("198.18.100.20", 3260))
-s.listen(4)
-time.sleep(30)
-"#;
-    let _iscsi = lab.ns("storage").spawn("python3", &["-c", listener]);
+s.listen(8)
+s.settimeout(30)
+f = open("{}", "a")
+end = time.time() + 30
+while time.time() < end:
+    c, peer = s.accept()
+    f.write(peer[0] + "\n")
+    f.flush()
+    c.close()
+"#,
+        peers.display()
+    );
+    let _iscsi = lab.ns("storage").spawn("python3", &["-c", &listener]);
     assert!(wait_until(Duration::from_secs(5), || {
         lab.ns("storage")
             .run("ss", &["-ltn"])
             .contains("198.18.100.20:3260")
     }));
+    // As netcat: the exit status answers; -v reports on standard error.
     let (code, out, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3260"]);
-    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let (code, out, err) = lab.esx(&["nc", "-zv", "-w", "3", "198.18.100.20", "3260"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert_eq!(
-        out.trim(),
-        "Connection to 198.18.100.20 3260 port [tcp/*] succeeded!"
+        err,
+        "Connection to 198.18.100.20 3260 port [tcp/*] succeeded!\n"
     );
-    let (code, _, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3261"]);
+    let (code, out, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3261"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (1, "", ""));
+    let (code, _, err) = lab.esx(&["nc", "-zv", "-w", "3", "198.18.100.20", "3261"]);
     assert_eq!(code, 1);
-    assert!(err.contains("failed: Connection refused"), "{err}");
+    assert_eq!(
+        err,
+        "nc: connect to 198.18.100.20 port 3261 (tcp) failed: Connection refused\n"
+    );
+    // -s chooses the source address (and so the vmknic), as ESXi's netcat; the storage
+    // server sees the connection come from it.
+    let (code, _, err) = lab.esx(&[
+        "nc",
+        "-zv",
+        "-s",
+        "198.18.2.100",
+        "-w",
+        "3",
+        "198.18.100.20",
+        "3260",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&peers)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l == "198.18.2.100")
+        }),
+        "no connection from 198.18.2.100: {:?}",
+        std::fs::read_to_string(&peers)
+    );
+    let (code, _, err) = lab.esx(&["nc", "-z", "-s", "198.18.9.9", "198.18.100.20", "3260"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, "nc: bind failed: Cannot assign requested address\n");
+    let (code, _, err) = lab.esx(&["nc", "-zv", "-I", "vmk1", "198.18.100.20", "3260"]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = lab.esx(&["esxcfg-route", "-d", "default"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3260"]);
+    let (code, _, err) = lab.esx(&["nc", "-zv", "-w", "3", "198.18.100.20", "3260"]);
     assert_eq!(code, 1);
     assert!(err.contains("failed: No route to host"), "{err}");
 }

@@ -172,6 +172,9 @@ pub enum Action {
         /// Send from this vmknic (`-I`).
         #[serde(default)]
         vmknic: Option<String>,
+        /// Send from this address, which chooses the vmknic (`-s`); not with `vmknic`.
+        #[serde(default)]
+        source: Option<String>,
         /// How long to wait.
         timeout_ms: u32,
     },

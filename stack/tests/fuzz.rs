@@ -1216,6 +1216,14 @@ fn control_actions() -> Vec<Action> {
             destination: s("198.18.100.20"),
             port: 3260,
             vmknic: None,
+            source: None,
+            timeout_ms: 1000,
+        },
+        Action::TcpProbe {
+            destination: s("198.18.100.20"),
+            port: 3260,
+            vmknic: None,
+            source: Some(s("198.18.1.100")),
             timeout_ms: 1000,
         },
     ]

@@ -24,7 +24,7 @@ use super::store;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
-use crate::apps::tcp_probe::{ProbeError, ProbeId, TcpProbes};
+use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
 use crate::config::{Config, RawConfig, RawForward, StaticRoute};
 use crate::engine::Counters;
 use crate::engine::Vmknic;
@@ -106,6 +106,7 @@ fn probe_error(e: ProbeError) -> RemoteError {
     let kind = match e {
         ProbeError::NoRoute => ErrorKind::NoRoute,
         ProbeError::NotFound(_) => ErrorKind::NotFound,
+        ProbeError::NotLocal(_) => ErrorKind::AddressNotAvailable,
         ProbeError::HostDown => ErrorKind::HostDown,
         ProbeError::Timeout => ErrorKind::Timeout,
         ProbeError::Refused => ErrorKind::Refused,
@@ -194,8 +195,9 @@ impl Daemon {
             Command::TcpProbe {
                 destination,
                 vmknic,
+                source,
                 timeout,
-            } => return self.tcp_probe(destination, vmknic.as_ref(), timeout, reply),
+            } => return self.tcp_probe(destination, vmknic.as_ref(), source, timeout, reply),
             Command::StorageProbe {
                 kind,
                 host,
@@ -627,6 +629,7 @@ impl Daemon {
         &mut self,
         destination: SocketAddrV4,
         vmknic: Option<&VmknicRef>,
+        source: Option<Ipv4Addr>,
         timeout: Duration,
         reply: &Sender<Response>,
     ) -> Outcome {
@@ -634,9 +637,14 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
+        let from = match (via, source) {
+            (Some(id), _) => ProbeSource::Vmknic(id),
+            (None, Some(a)) => ProbeSource::Address(a),
+            (None, None) => ProbeSource::Route,
+        };
         match self
             .tcp_probes
-            .start(&mut *self.stack, destination, via, timeout)
+            .start(&mut *self.stack, destination, from, timeout)
         {
             Ok(id) => {
                 self.probes.insert(id, reply.clone());

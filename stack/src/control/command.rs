@@ -158,6 +158,8 @@ pub enum Command {
         destination: SocketAddrV4,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
+        /// Source address (it chooses the vmknic); never together with `vmknic`.
+        source: Option<Ipv4Addr>,
         /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
@@ -322,12 +324,21 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             destination,
             port,
             vmknic,
+            source,
             timeout_ms,
-        } => Command::TcpProbe {
-            destination: SocketAddrV4::new(addr(&destination)?, port),
-            vmknic: vmknic_ref(vmknic),
-            timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
-        },
+        } => {
+            if vmknic.is_some() && source.is_some() {
+                return Err(invalid(
+                    "give a source vmknic or a source address, not both (each chooses the other)",
+                ));
+            }
+            Command::TcpProbe {
+                destination: SocketAddrV4::new(addr(&destination)?, port),
+                vmknic: vmknic_ref(vmknic),
+                source: source.as_deref().map(addr).transpose()?,
+                timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
+            }
+        }
     })
 }
 
@@ -754,6 +765,7 @@ mod tests {
             destination: s(destination),
             port: 22,
             vmknic: None,
+            source: None,
             timeout_ms,
         };
         assert_eq!(
@@ -761,9 +773,27 @@ mod tests {
             Command::TcpProbe {
                 destination: "198.18.1.1:22".parse().unwrap(),
                 vmknic: None,
+                source: None,
                 timeout: Duration::from_millis(1)
             }
         );
+        let from = |vmknic: Option<&str>, source: Option<&str>| Action::TcpProbe {
+            destination: s("198.18.1.1"),
+            port: 22,
+            vmknic: vmknic.map(s),
+            source: source.map(s),
+            timeout_ms: 1000,
+        };
+        let Command::TcpProbe { source, .. } = parse(from(None, Some("198.18.2.100"))).unwrap()
+        else {
+            panic!("not a tcp probe");
+        };
+        assert_eq!(source, Some(ip("198.18.2.100")));
+        assert_eq!(
+            refused(from(Some("vmk1"), Some("198.18.2.100"))),
+            "give a source vmknic or a source address, not both (each chooses the other)"
+        );
+        assert_eq!(refused(from(None, Some("vmk1"))), bad_addr("vmk1"));
         let Command::TcpProbe { timeout, .. } = parse(tcp("198.18.1.1", u32::MAX)).unwrap() else {
             panic!("not a tcp probe");
         };
