@@ -825,3 +825,52 @@ fn every_netdev_operation_follows_a_tap_moved_by_hand_and_moved_again() {
     let l = lab.stack.ip(&["-o", "link", "show", "vmk1"]);
     assert!(l.contains("mtu 1280"), "{l}");
 }
+
+#[test]
+fn mac_style_vmware_gives_vmknics_esxi_macs_on_the_wire() {
+    let Some(()) = require_root("mac_style_vmware_gives_vmknics_esxi_macs_on_the_wire") else {
+        return;
+    };
+    let lab = Lab::builder("macstyle")
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        "mac_style = \"vmware\"\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n",
+        lab.ns("h1").name
+    ));
+    let daemon = lab.start();
+    let mac_of = |vmknic: &str| {
+        let (code, out, err) = lab.esx(&["vmknic", "list", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        v.as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == vmknic))
+            .and_then(|x| x["mac"].as_str())
+            .unwrap_or_else(|| panic!("no {vmknic}: {out}"))
+            .to_string()
+    };
+    let mac = mac_of("vmk0");
+    assert!(mac.starts_with("00:50:56:"), "{mac}");
+    // The host learns it from the stack's ARP answer.
+    ping_ok(lab.ns("h1"), "198.18.1.1");
+    let neigh = lab.ns("h1").ip(&["neigh", "show", "198.18.1.1"]);
+    assert!(neigh.contains(&mac), "{neigh}");
+    // A vmknic added at run time gets one too, and keeps it across a restart.
+    let (code, _, err) = lab.esx(&[
+        "esxcfg-vmknic",
+        "-a",
+        "-i",
+        "198.18.2.1",
+        "-n",
+        "255.255.255.0",
+        "B",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let added = mac_of("vmk1");
+    assert!(added.starts_with("00:50:56:") && added != mac, "{added}");
+    assert!(daemon.stop().success(), "{}", lab.log());
+    let _daemon = lab.start();
+    assert_eq!((mac_of("vmk0"), mac_of("vmk1")), (mac, added));
+}

@@ -224,7 +224,8 @@ pub struct RawVmknic {
     /// More addresses, each `a.b.c.d/len`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_addresses: Vec<String>,
-    /// MAC address (default: stable, locally administered, derived from the name).
+    /// MAC address (default: stable, derived from the name, in the configuration's
+    /// `mac_style`: locally administered, or VMware's OUI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// MTU, 68-9000 (default 1500).

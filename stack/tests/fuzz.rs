@@ -1437,6 +1437,7 @@ fn full_config() -> String {
         busy_poll_us: Some(50),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
+        mac_style: Some(s("vmware")),
         vmknics: vec![
             RawVmknic {
                 name: s("vmk0"),
