@@ -874,3 +874,107 @@ fn mac_style_vmware_gives_vmknics_esxi_macs_on_the_wire() {
     let _daemon = lab.start();
     assert_eq!((mac_of("vmk0"), mac_of("vmk1")), (mac, added));
 }
+
+/// The hops (their addresses) a `traceroute -n` or `mtr -n -r` output lists, in order.
+fn hops(text: &str, mtr: bool) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let first = w.next()?;
+            let n = if mtr {
+                first.strip_suffix(".|--")?
+            } else {
+                first
+            };
+            n.parse::<u32>().ok()?;
+            w.next().map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn traceroute_tracepath_and_mtr_see_the_stack_as_a_router() {
+    let Some(()) = require_root("traceroute_tracepath_and_mtr_see_the_stack_as_a_router") else {
+        return;
+    };
+    // h1 --vmk0-- stack --vmk1-- router --- server: the stack is the first of two routers.
+    let lab = Lab::builder("trace")
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .route("h1", "default", "198.18.1.1")
+        .tap_host("router", "vmk1", "198.18.2.10/24")
+        .route("router", "198.18.1.0/24", "198.18.2.1")
+        .behind("router", "server", "198.18.3.1/24", "198.18.3.10/24")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        "forwarding = true\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n[[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\n\
+         ip = \"198.18.2.1/24\"\nnetns = \"{}\"\n[[route]]\nnetwork = \"198.18.3.0/24\"\n\
+         gateway = \"198.18.2.10\"\n",
+        lab.ns("h1").name,
+        lab.ns("router").name
+    ));
+    let _daemon = lab.start();
+    let h1 = lab.ns("h1");
+    ping_ok(h1, "198.18.3.10");
+    let path = ["198.18.1.1", "198.18.2.10", "198.18.3.10"];
+
+    // traceroute, UDP (the default) and ICMP probes: Time Exceeded from the stack at hop 1,
+    // then the router, then the server's Port Unreachable (or echo reply).
+    for mode in [&[][..], &["-I"][..]] {
+        let mut args = vec!["-n", "-q", "1", "-w", "2", "-m", "5"];
+        args.extend_from_slice(mode);
+        args.push("198.18.3.10");
+        let (ok, out) = run_text(h1, "traceroute", &args);
+        eprintln!("{out}");
+        assert!(ok, "{out}");
+        assert_eq!(hops(&out, false), path, "traceroute {mode:?}:\n{out}");
+    }
+    // No route in the stack: Net Unreachable, which traceroute marks `!N`, and it stops there.
+    // (The stack checks the TTL before the route, so hop 1 is a Time Exceeded and the `!N`
+    // comes with hop 2; a Linux router looks the route up first and says `!N` at hop 1.)
+    let (_, out) = run_text(
+        h1,
+        "traceroute",
+        &["-n", "-q", "1", "-w", "2", "-m", "5", "198.19.99.1"],
+    );
+    eprintln!("{out}");
+    let seen = hops(&out, false);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|h| h == "198.18.1.1"),
+        "every answer from the stack:\n{out}"
+    );
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.trim_end().ends_with("!N"), "{out}");
+    assert!(seen.len() < 5, "traceroute stops at !N:\n{out}");
+
+    // mtr (ICMP echo with rising TTL): every hop answers every probe.
+    let (ok, out) = run_text(
+        h1,
+        "mtr",
+        &["-n", "-r", "-c", "3", "-i", "0.2", "198.18.3.10"],
+    );
+    eprintln!("{out}");
+    assert!(ok, "{out}");
+    assert_eq!(hops(&out, true), path, "mtr:\n{out}");
+    for l in out.lines().filter(|l| l.contains(".|--")) {
+        assert!(l.contains(" 0.0%"), "a hop lost probes: {l}\n{out}");
+    }
+
+    // tracepath: the path MTU, before and after vmk1's MTU changes (Fragmentation Needed
+    // from the stack at hop 2's probe).
+    tracepath_pmtu(h1, "198.18.3.10", 1500);
+    let (code, out, err) = lab.esx(&["esxcfg-vmknic", "-m", "1400", "B"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let out = tracepath_pmtu(h1, "198.18.3.10", 1400);
+    eprintln!("{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("198.18.1.1") && l.contains("pmtu 1400")),
+        "the stack reported the MTU:\n{out}"
+    );
+    assert!(
+        out.contains("198.18.3.10") && out.contains("reached"),
+        "{out}"
+    );
+}
