@@ -149,12 +149,15 @@ pub fn in_netns<T: Send>(
     f: impl FnOnce() -> io::Result<T> + Send,
 ) -> io::Result<T> {
     std::thread::scope(|s| {
-        s.spawn(|| {
-            sys::setns_net(ns)?;
-            f()
-        })
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("netdev thread panicked")))
+        // A thread that cannot start is an error to report, not a panic.
+        std::thread::Builder::new()
+            .name("vmks-netdev".into())
+            .spawn_scoped(s, || {
+                sys::setns_net(ns)?;
+                f()
+            })?
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("netdev thread panicked")))
     })
 }
 
