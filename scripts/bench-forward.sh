@@ -44,14 +44,16 @@ done
 
 profile=release
 [ $quick -eq 1 ] && profile=dev
+# Where cargo puts what it builds (CARGO_TARGET_DIR when set, as cargo itself does).
+tdir=${CARGO_TARGET_DIR:-target}
 if [ $profile = release ]; then
   cargo build --release --quiet --bin vmkstack --example naive_copy
-  bin=target/release/vmkstack
-  naive=target/release/examples/naive_copy
+  bin=$tdir/release/vmkstack
+  naive=$tdir/release/examples/naive_copy
 else
   cargo build --quiet --bin vmkstack --example naive_copy
-  bin=target/debug/vmkstack
-  naive=target/debug/examples/naive_copy
+  bin=$tdir/debug/vmkstack
+  naive=$tdir/debug/examples/naive_copy
 fi
 
 p="vmks-bench-$$"

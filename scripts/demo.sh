@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=${VMKSTACK_BIN:-target/release/vmkstack}
+bin=${VMKSTACK_BIN:-${CARGO_TARGET_DIR:-target}/release/vmkstack}
 name=vmks-demo
 esx="$name-esx"
 state=$(mktemp -d /tmp/vmks-demo.XXXX)

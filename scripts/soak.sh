@@ -46,12 +46,14 @@ for tool in ip iperf3 ping python3 timeout; do
   command -v "$tool" >/dev/null || { echo "soak.sh: needs $tool (apt-get install -y iproute2 iperf3 iputils-ping python3 coreutils)" >&2; exit 1; }
 done
 
+# Where cargo puts what it builds (CARGO_TARGET_DIR when set, as cargo itself does).
+tdir=${CARGO_TARGET_DIR:-target}
 if [ $profile = release ]; then
   cargo build --release --quiet --bin vmkstack
-  bin=target/release/vmkstack
+  bin=$tdir/release/vmkstack
 else
   cargo build --quiet --bin vmkstack
-  bin=target/debug/vmkstack
+  bin=$tdir/debug/vmkstack
 fi
 bin=$(realpath "$bin")
 

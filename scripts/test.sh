@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use (root-only tests build namespaces and TAPs with iproute2).
 need=()
-for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3; do
+# traceroute, tracepath and mtr cross the stack in tests/dataplane.rs.
+for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
+            tracepath:iputils-tracepath mtr:mtr-tiny; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

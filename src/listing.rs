@@ -1,4 +1,6 @@
-//! Listings in the layouts ESX admins read every day: `esxcfg-vmknic -l` and `esxcfg-route -l`.
+//! Listings in the layouts ESX admins read every day: `esxcfg-vmknic -l`, `esxcfg-route -l` and
+//! the `esxcli network ip` tables, each pinned by a test to the text ESXi prints (the
+//! ESXi 6.x-8.x captures are quoted in the formatters' docs).
 
 use std::fmt::Write as _;
 
@@ -143,44 +145,90 @@ pub fn format_vmknics(rows: &[VmknicRow]) -> String {
     )
 }
 
-/// `esxcfg-route -l`: static routes, then `Local Subnet` rows, then `default`. A route whose
-/// gateway is on no vmknic subnet shows `None` as its interface.
+/// Width of every column but the last in `esxcfg-route -l` (ESXi 6.x-8.x pads each to 16
+/// characters and a space, `%-16s `: an IPv4 address or `Local Subnet` always fits).
+const ESXCFG_ROUTE_COLUMN: usize = 16;
+
+/// `esxcfg-route -l`: static routes, then `Local Subnet` rows, then `default`, in ESXi's
+/// fixed columns. A route whose gateway is on no vmknic subnet shows `None` as its interface.
+///
+/// ```text
+/// VMkernel Routes:
+/// Network          Netmask          Gateway          Interface
+/// 172.26.64.0      255.255.255.192  Local Subnet     vmk0
+/// default          0.0.0.0          172.26.64.1      vmk0
+/// ```
 pub fn format_routes(entries: &[RouteEntry]) -> String {
-    let cells: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            let network = if e.origin == Origin::Default {
-                "default".to_string()
-            } else {
-                e.network.network().to_string()
-            };
-            let gateway = e
-                .gateway
-                .map_or_else(|| "Local Subnet".to_string(), |g| g.to_string());
-            let interface = e
-                .vmknic
-                .map_or_else(|| "None".to_string(), |v| v.to_string());
-            vec![network, e.network.netmask().to_string(), gateway, interface]
-        })
-        .collect();
-    format!(
-        "VMkernel Routes:\n{}",
-        table(&["Network", "Netmask", "Gateway", "Interface"], &cells)
-    )
+    let row = |cells: [&str; 4]| {
+        let mut line = String::new();
+        for cell in &cells[..3] {
+            let _ = write!(line, "{cell:<w$} ", w = ESXCFG_ROUTE_COLUMN);
+        }
+        line.push_str(cells[3]);
+        line.push('\n');
+        line
+    };
+    let mut out = String::from("VMkernel Routes:\n");
+    out.push_str(&row(["Network", "Netmask", "Gateway", "Interface"]));
+    for e in entries {
+        let network = if e.origin == Origin::Default {
+            "default".to_string()
+        } else {
+            e.network.network().to_string()
+        };
+        let gateway = e
+            .gateway
+            .map_or_else(|| "Local Subnet".to_string(), |g| g.to_string());
+        let interface = e
+            .vmknic
+            .map_or_else(|| "None".to_string(), |v| v.to_string());
+        let netmask = e.network.netmask().to_string();
+        out.push_str(&row([&network, &netmask, &gateway, &interface]));
+    }
+    out
 }
 
-/// [`table`] with a rule under the headers, as `esxcli` prints: a run of `-` as wide as each
-/// column, the columns two spaces apart.
-pub fn ruled_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+/// How a column of an `esxcli` table aligns its cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Text.
+    Left,
+    /// Numbers (esxcli right-aligns them, header included).
+    Right,
+}
+
+/// An `esxcli` table: the headers, a rule of `-` as wide as each column, the rows; columns two
+/// spaces apart and every cell padded to its column's width, the last column's too (esxcli
+/// leaves those trailing spaces).
+pub fn esxcli_table(headers: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|(h, _)| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let rule = widths.iter().map(|w| "-".repeat(*w)).collect();
-    let all: Vec<Vec<String>> = std::iter::once(rule).chain(rows.iter().cloned()).collect();
-    table(headers, &all)
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, ((cell, w), (_, align))) in cells.zip(&widths).zip(headers).enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let _ = match align {
+                Align::Left => write!(l, "{cell:<w$}"),
+                Align::Right => write!(l, "{cell:>w$}"),
+            };
+        }
+        out.push_str(&l);
+        out.push('\n');
+    };
+    line(&mut headers.iter().map(|(h, _)| *h));
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut rule.iter().map(String::as_str));
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
 }
 
 /// A neighbour's MAC, or `(incomplete)` while ARP has no answer.
@@ -209,12 +257,22 @@ pub fn format_neighbors(neighbors: &[NeighborInfo]) -> String {
     )
 }
 
-/// `esxcli network ip route ipv4 list`: the rows in the daemon's (ESX) order; a `Local Subnet`
-/// row shows gateway `0.0.0.0`, the default row network `default`, and every row Source
-/// `MANUAL` (ESXi's word for configured routes).
+/// `esxcli network ip route ipv4 list`: the default route first (as ESXi 6.x-8.x lists it),
+/// then the others in `esxcfg-route -l` order; a `Local Subnet` row shows gateway `0.0.0.0`,
+/// the default row network `default`, and every row Source `MANUAL` (ESXi's word for
+/// configured routes).
+///
+/// ```text
+/// Network      Netmask          Gateway      Interface  Source
+/// -----------  ---------------  -----------  ---------  ------
+/// default      0.0.0.0          172.26.64.1  vmk0       MANUAL
+/// 172.26.64.0  255.255.255.192  0.0.0.0      vmk0       MANUAL
+/// ```
 pub fn format_esxcli_routes(entries: &[RouteEntry]) -> String {
-    let cells: Vec<Vec<String>> = entries
-        .iter()
+    let defaults = entries.iter().filter(|e| e.origin == Origin::Default);
+    let others = entries.iter().filter(|e| e.origin != Origin::Default);
+    let cells: Vec<Vec<String>> = defaults
+        .chain(others)
         .map(|e| {
             let network = if e.origin == Origin::Default {
                 "default".to_string()
@@ -232,8 +290,14 @@ pub fn format_esxcli_routes(entries: &[RouteEntry]) -> String {
             ]
         })
         .collect();
-    ruled_table(
-        &["Network", "Netmask", "Gateway", "Interface", "Source"],
+    esxcli_table(
+        &[
+            ("Network", Align::Left),
+            ("Netmask", Align::Left),
+            ("Gateway", Align::Left),
+            ("Interface", Align::Left),
+            ("Source", Align::Left),
+        ],
         &cells,
     )
 }
@@ -262,7 +326,15 @@ pub fn format_esxcli_interfaces(vmknics: &[VmknicInfo]) -> String {
     blocks.join("\n")
 }
 
-/// `esxcli network ip neighbor list`: Expiry as `1199 sec`, Type `Dynamic`.
+/// `esxcli network ip neighbor list` as ESXi 6.x-8.x prints IPv4 entries: Expiry right-aligned
+/// as `1199 sec`, State empty, Type `Unknown`. An entry ARP has not resolved shows its MAC as
+/// `(incomplete)` and Expiry `-`.
+///
+/// ```text
+/// Neighbor     Mac Address        Vmknic   Expiry  State  Type
+/// -----------  -----------------  ------  -------  -----  -------
+/// 172.40.0.12  00:50:56:61:ce:22  vmk1    164 sec         Unknown
+/// ```
 pub fn format_esxcli_neighbors(neighbors: &[NeighborInfo]) -> String {
     let cells: Vec<Vec<String>> = neighbors
         .iter()
@@ -273,19 +345,19 @@ pub fn format_esxcli_neighbors(neighbors: &[NeighborInfo]) -> String {
                 n.vmknic.to_string(),
                 n.expiry_s
                     .map_or_else(|| "-".to_string(), |s| format!("{s} sec")),
-                n.state.clone(),
-                "Dynamic".to_string(),
+                String::new(),
+                "Unknown".to_string(),
             ]
         })
         .collect();
-    ruled_table(
+    esxcli_table(
         &[
-            "Neighbor",
-            "Mac Address",
-            "Vmknic",
-            "Expiry",
-            "State",
-            "Type",
+            ("Neighbor", Align::Left),
+            ("Mac Address", Align::Left),
+            ("Vmknic", Align::Left),
+            ("Expiry", Align::Right),
+            ("State", Align::Left),
+            ("Type", Align::Left),
         ],
         &cells,
     )
@@ -416,10 +488,86 @@ mod tests {
     }
 
     #[test]
-    fn test_ruled_table() {
-        let t = ruled_table(&["A", "Longer"], &[vec!["xxxx".into(), "1".into()]]);
-        assert_eq!(t, "A     Longer\n----  ------\nxxxx  1\n");
-        assert_eq!(ruled_table(&["A", "B"], &[]), "A  B\n-  -\n");
+    fn test_esxcli_table() {
+        let t = esxcli_table(
+            &[
+                ("A", Align::Left),
+                ("N", Align::Right),
+                ("Last", Align::Left),
+            ],
+            &[vec!["xxxx".into(), "10".into(), "1".into()]],
+        );
+        // Numbers right-aligned, header too; the last column padded like the others.
+        assert_eq!(t, "A      N  Last\n----  --  ----\nxxxx  10  1   \n");
+        assert_eq!(esxcli_table(&[("A", Align::Left)], &[]), "A\n-\n");
+    }
+
+    /// A routing table in the daemon's (esxcfg-route) order, from its JSON.
+    fn routes(json: serde_json::Value) -> Vec<RouteEntry> {
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// ESXi 7.0.3 (build 22348816), `esxcfg-route -l` and `esxcli network ip route ipv4 list`
+    /// on a host with vmk0 172.26.64.10/26 and the default gateway 172.26.64.1: the same
+    /// text with the addresses mapped into the lab range at the same widths.
+    #[test]
+    fn test_route_listings_as_esxi_7() {
+        let table = routes(serde_json::json!([
+            {"network": "198.18.64.0/26", "gateway": null, "vmknic": "vmk0",
+             "origin": "connected", "active": true},
+            {"network": "0.0.0.0/0", "gateway": "198.18.64.1", "vmknic": "vmk0",
+             "origin": "default", "active": true}
+        ]));
+        assert_eq!(
+            format_routes(&table),
+            "VMkernel Routes:\n\
+             Network          Netmask          Gateway          Interface\n\
+             198.18.64.0      255.255.255.192  Local Subnet     vmk0\n\
+             default          0.0.0.0          198.18.64.1      vmk0\n"
+        );
+        assert_eq!(
+            format_esxcli_routes(&table),
+            "Network      Netmask          Gateway      Interface  Source\n\
+             -----------  ---------------  -----------  ---------  ------\n\
+             default      0.0.0.0          198.18.64.1  vmk0       MANUAL\n\
+             198.18.64.0  255.255.255.192  0.0.0.0      vmk0       MANUAL\n"
+        );
+    }
+
+    #[test]
+    fn test_route_listings_with_static_and_inactive_routes() {
+        let table = routes(serde_json::json!([
+            {"network": "198.18.100.0/24", "gateway": "198.18.1.1", "vmknic": "vmk0",
+             "origin": "static", "active": true},
+            {"network": "198.18.101.0/24", "gateway": "198.18.9.1", "vmknic": null,
+             "origin": "static", "active": false},
+            {"network": "198.18.1.0/24", "gateway": null, "vmknic": "vmk0",
+             "origin": "connected", "active": true},
+            {"network": "198.18.2.0/24", "gateway": null, "vmknic": "vmk1",
+             "origin": "connected", "active": true},
+            {"network": "0.0.0.0/0", "gateway": "198.18.0.254", "vmknic": null,
+             "origin": "default", "active": false}
+        ]));
+        assert_eq!(
+            format_routes(&table),
+            "VMkernel Routes:\n\
+             Network          Netmask          Gateway          Interface\n\
+             198.18.100.0     255.255.255.0    198.18.1.1       vmk0\n\
+             198.18.101.0     255.255.255.0    198.18.9.1       None\n\
+             198.18.1.0       255.255.255.0    Local Subnet     vmk0\n\
+             198.18.2.0       255.255.255.0    Local Subnet     vmk1\n\
+             default          0.0.0.0          198.18.0.254     None\n"
+        );
+        assert_eq!(
+            format_esxcli_routes(&table),
+            "Network       Netmask        Gateway       Interface  Source\n\
+             ------------  -------------  ------------  ---------  ------\n\
+             default       0.0.0.0        198.18.0.254  None       MANUAL\n\
+             198.18.100.0  255.255.255.0  198.18.1.1    vmk0       MANUAL\n\
+             198.18.101.0  255.255.255.0  198.18.9.1    None       MANUAL\n\
+             198.18.1.0    255.255.255.0  0.0.0.0       vmk0       MANUAL\n\
+             198.18.2.0    255.255.255.0  0.0.0.0       vmk1       MANUAL\n"
+        );
     }
 
     #[test]
@@ -437,32 +585,35 @@ mod tests {
         assert_eq!(format_esxcli_interfaces(&[]), "");
     }
 
+    /// ESXi's `esxcli network ip neighbor list -i vmk1` on a vSAN cluster (VMware's vSAN
+    /// troubleshooting guide, ESXi 6.x), addresses mapped into the lab range at the same
+    /// widths: Expiry right-aligned, State empty, Type `Unknown`, the last column padded.
     #[test]
-    fn test_esxcli_neighbors() {
-        assert_eq!(
-            format_esxcli_neighbors(&neighbors()),
-            "Neighbor     Mac Address        Vmknic  Expiry    State       Type\n\
-             -----------  -----------------  ------  --------  ----------  -------\n\
-             198.18.1.1   02:00:00:00:01:01  vmk0    1199 sec  reachable   Dynamic\n\
-             198.18.2.20  (incomplete)       vmk1    -         incomplete  Dynamic\n"
-        );
-    }
-
-    #[test]
-    fn test_esxcli_routes_inactive_default() {
-        let routes: Vec<RouteEntry> = serde_json::from_value(serde_json::json!([
-            {"network": "198.18.1.0/24", "gateway": null, "vmknic": "vmk0",
-             "origin": "connected", "active": true},
-            {"network": "0.0.0.0/0", "gateway": "192.168.0.254", "vmknic": null,
-             "origin": "default", "active": false}
+    fn test_esxcli_neighbors_as_esxi() {
+        let seen: Vec<NeighborInfo> = serde_json::from_value(serde_json::json!([
+            {"ip": "198.18.0.12", "mac": "00:50:56:61:ce:22", "vmknic": "vmk1",
+             "state": "reachable", "expiry_s": 164},
+            {"ip": "198.18.0.10", "mac": "00:50:56:67:1d:b2", "vmknic": "vmk1",
+             "state": "reachable", "expiry_s": 338},
+            {"ip": "198.18.0.11", "mac": "00:50:56:6c:fe:c5", "vmknic": "vmk1",
+             "state": "reachable", "expiry_s": 162}
         ]))
         .unwrap();
         assert_eq!(
-            format_esxcli_routes(&routes),
-            "Network     Netmask        Gateway        Interface  Source\n\
-             ----------  -------------  -------------  ---------  ------\n\
-             198.18.1.0  255.255.255.0  0.0.0.0        vmk0       MANUAL\n\
-             default     0.0.0.0        192.168.0.254  None       MANUAL\n"
+            format_esxcli_neighbors(&seen),
+            "Neighbor     Mac Address        Vmknic   Expiry  State  Type   \n\
+             -----------  -----------------  ------  -------  -----  -------\n\
+             198.18.0.12  00:50:56:61:ce:22  vmk1    164 sec         Unknown\n\
+             198.18.0.10  00:50:56:67:1d:b2  vmk1    338 sec         Unknown\n\
+             198.18.0.11  00:50:56:6c:fe:c5  vmk1    162 sec         Unknown\n"
+        );
+        // Unresolved entries say so in the MAC column.
+        assert_eq!(
+            format_esxcli_neighbors(&neighbors()),
+            "Neighbor     Mac Address        Vmknic    Expiry  State  Type   \n\
+             -----------  -----------------  ------  --------  -----  -------\n\
+             198.18.1.1   02:00:00:00:01:01  vmk0    1199 sec         Unknown\n\
+             198.18.2.20  (incomplete)       vmk1           -         Unknown\n"
         );
     }
 

@@ -133,6 +133,45 @@ fn check_bad_config_names_file_key_value_rule() {
 }
 
 #[test]
+fn check_mac_style_vmware_and_a_bad_style() {
+    let p = temp_config(
+        "vmware.toml",
+        "mac_style = \"vmware\"\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\n\
+         ip = \"198.18.1.1/24\"\n[[vmknic]]\nname = \"vmk1\"\nportgroup = \"pg1\"\n\
+         ip = \"198.18.2.1/24\"\nmac = \"02:00:00:00:00:01\"\n",
+    );
+    let o = vmkstack(&["check", "--config", p.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let mac0 = v["vmknics"][0]["mac"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(mac0.starts_with("00:50:56:"), "{v}");
+    assert_eq!(
+        v["vmknics"][1]["mac"], "02:00:00:00:00:01",
+        "a configured MAC wins"
+    );
+    // Deterministic: the same MAC on every run.
+    let again = vmkstack(&["check", "--config", p.to_str().unwrap(), "--json"]);
+    let v2: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(v2["vmknics"][0]["mac"], mac0.as_str());
+
+    let p = temp_config(
+        "badstyle.toml",
+        "mac_style = \"VMware\"\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\n\
+         ip = \"198.18.1.1/24\"\n",
+    );
+    let o = vmkstack(&["check", "--config", p.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("badstyle.toml: mac_style = \"VMware\": expected \"local\""),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_missing_file_and_bad_arguments() {
     let o = vmkstack(&["check", "--config", "/nonexistent/x.toml"]);
     assert_eq!(o.status.code(), Some(1));

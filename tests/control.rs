@@ -243,31 +243,79 @@ fn vmkping_errors_and_nc_from_the_stack() {
     // nc -z through the gateway to a real listener, a closed port, and no route.
     let (code, _, err) = lab.esx(&["esxcfg-route", "198.18.1.1"]);
     assert_eq!(code, 0, "{err}");
-    let listener = r#"
+    // Accepts for 30 s and writes each peer's address to `peers`.
+    let peers = lab.dir.file("peers");
+    let listener = format!(
+        r#"
 import socket, time
 s = socket.socket()
 s.bind(("198.18.100.20", 3260))
-s.listen(4)
-time.sleep(30)
-"#;
-    let _iscsi = lab.ns("storage").spawn("python3", &["-c", listener]);
+s.listen(8)
+s.settimeout(30)
+f = open("{}", "a")
+end = time.time() + 30
+while time.time() < end:
+    c, peer = s.accept()
+    f.write(peer[0] + "\n")
+    f.flush()
+    c.close()
+"#,
+        peers.display()
+    );
+    let _iscsi = lab.ns("storage").spawn("python3", &["-c", &listener]);
     assert!(wait_until(Duration::from_secs(5), || {
         lab.ns("storage")
             .run("ss", &["-ltn"])
             .contains("198.18.100.20:3260")
     }));
+    // As netcat: the exit status answers; -v reports on standard error.
     let (code, out, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3260"]);
-    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let (code, out, err) = lab.esx(&["nc", "-zv", "-w", "3", "198.18.100.20", "3260"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert_eq!(
-        out.trim(),
-        "Connection to 198.18.100.20 3260 port [tcp/*] succeeded!"
+        err,
+        "Connection to 198.18.100.20 3260 port [tcp/*] succeeded!\n"
     );
-    let (code, _, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3261"]);
+    let (code, out, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3261"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (1, "", ""));
+    let (code, _, err) = lab.esx(&["nc", "-zv", "-w", "3", "198.18.100.20", "3261"]);
     assert_eq!(code, 1);
-    assert!(err.contains("failed: Connection refused"), "{err}");
+    assert_eq!(
+        err,
+        "nc: connect to 198.18.100.20 port 3261 (tcp) failed: Connection refused\n"
+    );
+    // -s chooses the source address (and so the vmknic), as ESXi's netcat; the storage
+    // server sees the connection come from it.
+    let (code, _, err) = lab.esx(&[
+        "nc",
+        "-zv",
+        "-s",
+        "198.18.2.100",
+        "-w",
+        "3",
+        "198.18.100.20",
+        "3260",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&peers)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l == "198.18.2.100")
+        }),
+        "no connection from 198.18.2.100: {:?}",
+        std::fs::read_to_string(&peers)
+    );
+    let (code, _, err) = lab.esx(&["nc", "-z", "-s", "198.18.9.9", "198.18.100.20", "3260"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, "nc: bind failed: Cannot assign requested address\n");
+    let (code, _, err) = lab.esx(&["nc", "-zv", "-I", "vmk1", "198.18.100.20", "3260"]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = lab.esx(&["esxcfg-route", "-d", "default"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = lab.esx(&["nc", "-z", "-w", "3", "198.18.100.20", "3260"]);
+    let (code, _, err) = lab.esx(&["nc", "-zv", "-w", "3", "198.18.100.20", "3260"]);
     assert_eq!(code, 1);
     assert!(err.contains("failed: No route to host"), "{err}");
 }
@@ -405,16 +453,28 @@ fn esxcli_listings_and_route_changes() {
         "198.18.1.1",
     ]);
     assert_eq!(code, 0, "{err}");
+    // ESXi 6.x-8.x: the default route first (here the article's, inactive).
     let (code, out, _) = lab.esx(&["esxcli", "network", "ip", "route", "ipv4", "list"]);
     assert_eq!(code, 0);
-    let out = squeeze(&out);
-    assert!(
-        out.starts_with("Network Netmask Gateway Interface Source\n-"),
-        "{out}"
+    assert_eq!(
+        out,
+        "Network       Netmask        Gateway       Interface  Source\n\
+         ------------  -------------  ------------  ---------  ------\n\
+         default       0.0.0.0        198.18.0.254  None       MANUAL\n\
+         198.18.100.0  255.255.255.0  198.18.1.1    vmk0       MANUAL\n\
+         198.18.1.0    255.255.255.0  0.0.0.0       vmk0       MANUAL\n\
+         198.18.2.0    255.255.255.0  0.0.0.0       vmk1       MANUAL\n"
     );
-    assert!(
-        out.contains("198.18.100.0 255.255.255.0 198.18.1.1 vmk0 MANUAL"),
-        "{out}"
+    let (code, out, _) = lab.esx(&["esxcfg-route", "-l"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "VMkernel Routes:\n\
+         Network          Netmask          Gateway          Interface\n\
+         198.18.100.0     255.255.255.0    198.18.1.1       vmk0\n\
+         198.18.1.0       255.255.255.0    Local Subnet     vmk0\n\
+         198.18.2.0       255.255.255.0    Local Subnet     vmk1\n\
+         default          0.0.0.0          198.18.0.254     None\n"
     );
     let (_, out, _) = lab.esx(&["esxcli", "network", "ip", "interface", "list"]);
     assert!(out.contains("vmk0\n   Name: vmk0\n"), "{out}");
@@ -426,6 +486,47 @@ fn esxcli_listings_and_route_changes() {
     assert!(squeeze(&out).contains("198.18.2.10"), "{out}");
     let (_, out, _) = lab.esx(&["esxcfg-route", "-n"]);
     assert!(squeeze(&out).contains("198.18.2.10"), "{out}");
+    // As ESXi: Type Unknown, State empty; `-i` keeps one vmknic's.
+    let neighbors_on = |vmknic: &str| {
+        let (code, out, err) =
+            lab.esx(&["esxcli", "network", "ip", "neighbor", "list", "-i", vmknic]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = neighbors_on("vmk1");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("198.18.2.10  "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" vmk1 ") && row.ends_with(" sec         Unknown"),
+        "{row:?}"
+    );
+    assert!(!neighbors_on("vmk0").contains("198.18.2.10"));
+    // Removing it from the wrong vmknic is refused and changes nothing; from its own, it goes.
+    let remove = |extra: &[&str]| {
+        let mut args = vec![
+            "esxcli",
+            "network",
+            "ip",
+            "neighbor",
+            "remove",
+            "-a",
+            "198.18.2.10",
+        ];
+        args.extend_from_slice(extra);
+        lab.esx(&args)
+    };
+    let (code, _, err) = remove(&["-i", "vmk0"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "no neighbour 198.18.2.10 on vmk0");
+    assert!(neighbors_on("vmk1").contains("198.18.2.10"));
+    let (code, out, err) = remove(&["-v", "4", "-i", "vmk1"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(!neighbors_on("vmk1").contains("198.18.2.10"));
+    let (code, _, err) = remove(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "no neighbour 198.18.2.10");
     let (code, _, _) = lab.esx(&[
         "esxcli",
         "network",

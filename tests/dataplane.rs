@@ -687,3 +687,298 @@ fn vmknic_joins_a_bridge_as_its_port_group() {
     assert!(daemon.stop().success());
     assert!(!stack.exec("ip", &["link", "show", "vmk0"]).status.success());
 }
+
+/// The lines of `tracepath`'s (or `traceroute`'s) output, for messages.
+fn run_text(ns: &Netns, cmd: &str, args: &[&str]) -> (bool, String) {
+    let o = ns.exec(cmd, args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// `tracepath -n DST` until its summary names `pmtu` (a first run may meet ARP resolving).
+fn tracepath_pmtu(ns: &Netns, dst: &str, pmtu: u16) -> String {
+    let want = format!("Resume: pmtu {pmtu} ");
+    let mut last = String::new();
+    let ok = wait_until(Duration::from_secs(15), || {
+        let (_, text) = run_text(ns, "tracepath", &["-n", "-m", "5", dst]);
+        last = text;
+        last.contains(&want)
+    });
+    assert!(ok, "tracepath never said `{want}`:\n{last}");
+    last
+}
+
+#[test]
+fn every_netdev_operation_follows_a_tap_moved_by_hand_and_moved_again() {
+    let Some(()) = require_root("every_netdev_operation_follows_a_tap_moved_by_hand") else {
+        return;
+    };
+    // vmk1 is configured without a namespace: its TAP comes up in the daemon's namespace, and
+    // the test moves it by hand into h2 (as the README allows), then from h2 into h3.
+    let lab = Lab::builder("handmove")
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .route("h1", "default", "198.18.1.1")
+        .quiet()
+        .build();
+    let (h2, h3) = (Netns::new("h2"), Netns::new("h3"));
+    lab.write_config(&format!(
+        "forwarding = true\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n[[vmknic]]\nname = \"vmk1\"\n\
+         portgroup = \"VMotion\"\nip = \"198.18.2.1/24\"\n",
+        lab.ns("h1").name
+    ));
+    let daemon = lab.start();
+    let wire = |ns: &Netns| {
+        ns.ip(&["addr", "add", "198.18.2.10/24", "dev", "vmk1"]);
+        ns.ip(&["link", "set", "vmk1", "up"]);
+        ns.ip(&["route", "replace", "default", "via", "198.18.2.1"]);
+    };
+    let link = |ns: &Netns| ns.ip(&["-o", "link", "show", "vmk1"]);
+    let netns_listed = || {
+        let (code, out, err) = lab.esx(&["vmknic", "list", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        v.as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == "vmk1"))
+            .map(|x| x["netns"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        netns_listed(),
+        serde_json::Value::Null,
+        "in the daemon's namespace"
+    );
+
+    lab.stack.ip(&["link", "set", "vmk1", "netns", &h2.name]);
+    wire(&h2);
+    ping_ok(lab.ns("h1"), "198.18.2.10");
+    assert_eq!(netns_listed(), serde_json::json!(h2.name));
+
+    // The MTU: on the netdev where it is now, in the engine (Fragmentation Needed) and in the
+    // listing; tracepath finds it as the path MTU.
+    let (code, out, err) = lab.esx(&["esxcfg-vmknic", "-m", "1400", "VMotion"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(link(&h2).contains("mtu 1400"), "{}", link(&h2));
+    let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
+    assert!(
+        common::squeeze(&out).contains("vmk1 VMotion 198.18.2.1 255.255.255.0"),
+        "{out}"
+    );
+    assert!(common::squeeze(&out).contains(" 1400 true"), "{out}");
+    let trace = tracepath_pmtu(lab.ns("h1"), "198.18.2.10", 1400);
+    eprintln!("{trace}");
+    let (ok, out) = ping(
+        lab.ns("h1"),
+        &[
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1380",
+            "198.18.2.10",
+        ],
+    );
+    // Frag Needed from the stack, or the path MTU h1 learned from it during tracepath.
+    assert!(
+        !ok && (out.contains("mtu = 1400") || out.contains("mtu=1400")),
+        "{out}"
+    );
+
+    // The carrier: off and on again on the moved netdev.
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-D", "VMotion"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(link(&h2).contains("NO-CARRIER"), "{}", link(&h2));
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-e", "VMotion"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!link(&h2).contains("NO-CARRIER"), "{}", link(&h2));
+    ping_ok(lab.ns("h1"), "198.18.2.10");
+
+    // Moved again, into h3: everything follows.
+    h2.ip(&["link", "set", "vmk1", "netns", &h3.name]);
+    wire(&h3);
+    ping_ok(lab.ns("h1"), "198.18.2.10");
+    assert_eq!(netns_listed(), serde_json::json!(h3.name));
+    let (code, out, err) = lab.esx(&["esxcfg-vmknic", "-m", "1280", "VMotion"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(link(&h3).contains("mtu 1280"), "{}", link(&h3));
+    tracepath_pmtu(lab.ns("h1"), "198.18.2.10", 1280);
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-D", "VMotion"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(link(&h3).contains("NO-CARRIER"), "{}", link(&h3));
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-e", "VMotion"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A device that refuses changes nothing: with the netdev deleted by hand, an MTU change
+    // is refused with the kernel's reason, and the file keeps the last MTU.
+    h3.ip(&["link", "del", "vmk1"]);
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-m", "1500", "VMotion"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot set MTU 1500 on TAP `vmk1`"), "{err}");
+    let saved = std::fs::read_to_string(lab.config()).expect("config");
+    assert!(saved.contains("mtu = 1280"), "{saved}");
+    // A restart makes the TAP again, in the daemon's namespace, with the saved MTU.
+    assert!(daemon.stop().success(), "{}", lab.log());
+    let _daemon = lab.start();
+    let l = lab.stack.ip(&["-o", "link", "show", "vmk1"]);
+    assert!(l.contains("mtu 1280"), "{l}");
+}
+
+#[test]
+fn mac_style_vmware_gives_vmknics_esxi_macs_on_the_wire() {
+    let Some(()) = require_root("mac_style_vmware_gives_vmknics_esxi_macs_on_the_wire") else {
+        return;
+    };
+    let lab = Lab::builder("macstyle")
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        "mac_style = \"vmware\"\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n",
+        lab.ns("h1").name
+    ));
+    let daemon = lab.start();
+    let mac_of = |vmknic: &str| {
+        let (code, out, err) = lab.esx(&["vmknic", "list", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        v.as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == vmknic))
+            .and_then(|x| x["mac"].as_str())
+            .unwrap_or_else(|| panic!("no {vmknic}: {out}"))
+            .to_string()
+    };
+    let mac = mac_of("vmk0");
+    assert!(mac.starts_with("00:50:56:"), "{mac}");
+    // The host learns it from the stack's ARP answer.
+    ping_ok(lab.ns("h1"), "198.18.1.1");
+    let neigh = lab.ns("h1").ip(&["neigh", "show", "198.18.1.1"]);
+    assert!(neigh.contains(&mac), "{neigh}");
+    // A vmknic added at run time gets one too, and keeps it across a restart.
+    let (code, _, err) = lab.esx(&[
+        "esxcfg-vmknic",
+        "-a",
+        "-i",
+        "198.18.2.1",
+        "-n",
+        "255.255.255.0",
+        "B",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let added = mac_of("vmk1");
+    assert!(added.starts_with("00:50:56:") && added != mac, "{added}");
+    assert!(daemon.stop().success(), "{}", lab.log());
+    let _daemon = lab.start();
+    assert_eq!((mac_of("vmk0"), mac_of("vmk1")), (mac, added));
+}
+
+/// The hops (their addresses) a `traceroute -n` or `mtr -n -r` output lists, in order.
+fn hops(text: &str, mtr: bool) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let first = w.next()?;
+            let n = if mtr {
+                first.strip_suffix(".|--")?
+            } else {
+                first
+            };
+            n.parse::<u32>().ok()?;
+            w.next().map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn traceroute_tracepath_and_mtr_see_the_stack_as_a_router() {
+    let Some(()) = require_root("traceroute_tracepath_and_mtr_see_the_stack_as_a_router") else {
+        return;
+    };
+    // h1 --vmk0-- stack --vmk1-- router --- server: the stack is the first of two routers.
+    let lab = Lab::builder("trace")
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .route("h1", "default", "198.18.1.1")
+        .tap_host("router", "vmk1", "198.18.2.10/24")
+        .route("router", "198.18.1.0/24", "198.18.2.1")
+        .behind("router", "server", "198.18.3.1/24", "198.18.3.10/24")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        "forwarding = true\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.1.1/24\"\nnetns = \"{}\"\n[[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\n\
+         ip = \"198.18.2.1/24\"\nnetns = \"{}\"\n[[route]]\nnetwork = \"198.18.3.0/24\"\n\
+         gateway = \"198.18.2.10\"\n",
+        lab.ns("h1").name,
+        lab.ns("router").name
+    ));
+    let _daemon = lab.start();
+    let h1 = lab.ns("h1");
+    ping_ok(h1, "198.18.3.10");
+    let path = ["198.18.1.1", "198.18.2.10", "198.18.3.10"];
+
+    // traceroute, UDP (the default) and ICMP probes: Time Exceeded from the stack at hop 1,
+    // then the router, then the server's Port Unreachable (or echo reply).
+    for mode in [&[][..], &["-I"][..]] {
+        let mut args = vec!["-n", "-q", "1", "-w", "2", "-m", "5"];
+        args.extend_from_slice(mode);
+        args.push("198.18.3.10");
+        let (ok, out) = run_text(h1, "traceroute", &args);
+        eprintln!("{out}");
+        assert!(ok, "{out}");
+        assert_eq!(hops(&out, false), path, "traceroute {mode:?}:\n{out}");
+    }
+    // No route in the stack: Net Unreachable, which traceroute marks `!N`, and it stops there.
+    // (The stack checks the TTL before the route, so hop 1 is a Time Exceeded and the `!N`
+    // comes with hop 2; a Linux router looks the route up first and says `!N` at hop 1.)
+    let (_, out) = run_text(
+        h1,
+        "traceroute",
+        &["-n", "-q", "1", "-w", "2", "-m", "5", "198.19.99.1"],
+    );
+    eprintln!("{out}");
+    let seen = hops(&out, false);
+    assert!(
+        !seen.is_empty() && seen.iter().all(|h| h == "198.18.1.1"),
+        "every answer from the stack:\n{out}"
+    );
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.trim_end().ends_with("!N"), "{out}");
+    assert!(seen.len() < 5, "traceroute stops at !N:\n{out}");
+
+    // mtr (ICMP echo with rising TTL): every hop answers every probe.
+    let (ok, out) = run_text(
+        h1,
+        "mtr",
+        &["-n", "-r", "-c", "3", "-i", "0.2", "198.18.3.10"],
+    );
+    eprintln!("{out}");
+    assert!(ok, "{out}");
+    assert_eq!(hops(&out, true), path, "mtr:\n{out}");
+    for l in out.lines().filter(|l| l.contains(".|--")) {
+        assert!(l.contains(" 0.0%"), "a hop lost probes: {l}\n{out}");
+    }
+
+    // tracepath: the path MTU, before and after vmk1's MTU changes (Fragmentation Needed
+    // from the stack at hop 2's probe).
+    tracepath_pmtu(h1, "198.18.3.10", 1500);
+    let (code, out, err) = lab.esx(&["esxcfg-vmknic", "-m", "1400", "B"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let out = tracepath_pmtu(h1, "198.18.3.10", 1400);
+    eprintln!("{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("198.18.1.1") && l.contains("pmtu 1400")),
+        "the stack reported the MTU:\n{out}"
+    );
+    assert!(
+        out.contains("198.18.3.10") && out.contains("reached"),
+        "{out}"
+    );
+}

@@ -101,6 +101,10 @@ pub enum Action {
     NeighborRemove {
         /// Its address.
         ip: String,
+        /// When given (`vmkN` or a port group), only the entry learned on that vmknic
+        /// (`esxcli network ip neighbor remove -i`).
+        #[serde(default)]
+        vmknic: Option<String>,
     },
     /// Per-vmknic counters.
     Stats,
@@ -168,6 +172,9 @@ pub enum Action {
         /// Send from this vmknic (`-I`).
         #[serde(default)]
         vmknic: Option<String>,
+        /// Send from this address, which chooses the vmknic (`-s`); not with `vmknic`.
+        #[serde(default)]
+        source: Option<String>,
         /// How long to wait.
         timeout_ms: u32,
     },
@@ -217,7 +224,8 @@ pub struct RawVmknic {
     /// More addresses, each `a.b.c.d/len`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_addresses: Vec<String>,
-    /// MAC address (default: stable, locally administered, derived from the name).
+    /// MAC address (default: stable, derived from the name, in the configuration's
+    /// `mac_style`: locally administered, or VMware's OUI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// MTU, 68-9000 (default 1500).
@@ -364,7 +372,8 @@ mod tests {
         assert!(!Action::RouteList.changes_state());
         assert!(!Action::Stats.changes_state());
         assert!(Action::NeighborRemove {
-            ip: "198.18.1.1".into()
+            ip: "198.18.1.1".into(),
+            vmknic: None
         }
         .changes_state());
     }

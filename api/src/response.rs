@@ -36,6 +36,9 @@ pub enum ErrorKind {
     Timeout,
     /// The peer refused the connection.
     Refused,
+    /// A source address that is no enabled vmknic's (netcat's "Cannot assign requested
+    /// address").
+    AddressNotAvailable,
     /// The change could not be saved or applied.
     Io,
 }

@@ -126,10 +126,11 @@ pub(crate) enum Command {
     /// ([-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Vmkping(PassThrough),
-    /// esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list}.
+    /// esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list|remove}.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Esxcli(PassThrough),
-    /// nc -z [-w secs] [-I vmkN] host port: check a TCP port from the VMkernel stack.
+    /// nc -z [-nv] [-w secs] [-s source_ip | -I vmkN] host port: check a TCP port from the
+    /// VMkernel stack (the exit status answers; -v reports as netcat does).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Nc(PassThrough),
 }

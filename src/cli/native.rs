@@ -558,7 +558,11 @@ pub fn run_neighbor(
             |n: &Vec<NeighborInfo>| format_neighbors(n),
         ),
         NeighborCommand::Remove { ip } => {
-            call(ctl, Action::NeighborRemove { ip: ip.to_string() }).map(drop)
+            let action = Action::NeighborRemove {
+                ip: ip.to_string(),
+                vmknic: None,
+            };
+            call(ctl, action).map(drop)
         }
     }
 }

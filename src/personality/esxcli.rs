@@ -5,7 +5,9 @@
 //! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw>
 //! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw>
 //! esxcli network ip interface list
-//! esxcli network ip neighbor list
+//! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all]
+//! esxcli network ip neighbor remove -a|--neighbor-addr <ip> [-v|--version 4]
+//!                                   [-i|--interface-name vmkN]
 //! ```
 //!
 //! Listings print in ESXi's layouts (see [`crate::listing`]); changes print nothing, as on
@@ -88,8 +90,60 @@ pub enum Ip {
     Neighbor {
         /// The command.
         #[command(subcommand)]
-        command: Listing,
+        command: NeighborCmd,
     },
+}
+
+/// `esxcli network ip neighbor <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NeighborCmd {
+    /// List the neighbours
+    List(NeighborListArgs),
+    /// Remove a neighbour entry
+    Remove(NeighborRemoveArgs),
+}
+
+/// The IP version `-v` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IpVersion {
+    /// IPv4
+    #[value(name = "4")]
+    V4,
+    /// IPv6
+    #[value(name = "6")]
+    V6,
+    /// Both
+    All,
+}
+
+/// `neighbor list` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NeighborListArgs {
+    /// Only the neighbours on this VMkernel interface
+    #[arg(short = 'i', long = "interface-name", value_name = "str")]
+    pub interface: Option<String>,
+    /// IP version: 4, 6 or all (vmkstack's stack is IPv4: 6 lists nothing)
+    #[arg(
+        short = 'v',
+        long = "version",
+        value_name = "str",
+        default_value = "all"
+    )]
+    pub version: IpVersion,
+}
+
+/// `neighbor remove` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NeighborRemoveArgs {
+    /// The neighbour's IPv4 address
+    #[arg(short = 'a', long = "neighbor-addr", value_name = "str", value_parser = parse_ipv4)]
+    pub address: Ipv4Addr,
+    /// IP version (4)
+    #[arg(short = 'v', long = "version", value_name = "str", default_value = "4")]
+    pub version: IpVersion,
+    /// Only the entry on this VMkernel interface; every interface if unspecified
+    #[arg(short = 'i', long = "interface-name", value_name = "str")]
+    pub interface: Option<String>,
 }
 
 /// `esxcli network ip route <namespace>`.
@@ -134,7 +188,7 @@ pub struct RouteArgs {
 }
 
 /// A runnable esxcli command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EsxcliCommand {
     /// `network ip route ipv4 list`.
     RouteList,
@@ -155,7 +209,19 @@ pub enum EsxcliCommand {
     /// `network ip interface list`.
     InterfaceList,
     /// `network ip neighbor list`.
-    NeighborList,
+    NeighborList {
+        /// Only this vmknic's.
+        interface: Option<String>,
+        /// False for `-v 6`: vmkstack has no IPv6 neighbours.
+        ipv4: bool,
+    },
+    /// `network ip neighbor remove`.
+    NeighborRemove {
+        /// The neighbour.
+        address: Ipv4Addr,
+        /// Only on this vmknic.
+        interface: Option<String>,
+    },
 }
 
 impl From<EsxcliArgs> for EsxcliCommand {
@@ -181,8 +247,17 @@ impl From<EsxcliArgs> for EsxcliCommand {
                 command: Listing::List,
             } => EsxcliCommand::InterfaceList,
             Ip::Neighbor {
-                command: Listing::List,
-            } => EsxcliCommand::NeighborList,
+                command: NeighborCmd::List(a),
+            } => EsxcliCommand::NeighborList {
+                interface: a.interface,
+                ipv4: a.version != IpVersion::V6,
+            },
+            Ip::Neighbor {
+                command: NeighborCmd::Remove(a),
+            } => EsxcliCommand::NeighborRemove {
+                address: a.address,
+                interface: a.interface,
+            },
         }
     }
 }
@@ -243,10 +318,28 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<EsxcliCommand>, CliError> {
     if let Some(m) = namespace_error(&argv) {
         return Err(CliError::Usage(m));
     }
-    match EsxcliArgs::try_parse_from(argv) {
-        Ok(a) => Ok(Parsed::Run(a.into())),
-        Err(e) => clap_outcome(e),
+    let args = match EsxcliArgs::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => return clap_outcome(e),
+    };
+    if let Root::Network {
+        namespace:
+            Network::Ip {
+                namespace:
+                    Ip::Neighbor {
+                        command: NeighborCmd::Remove(r),
+                    },
+            },
+    } = &args.namespace
+    {
+        if r.version != IpVersion::V4 {
+            return Err(CliError::Usage(
+                "Error: -v/--version must be 4: the VMkernel stack of vmkstack is IPv4 only"
+                    .to_string(),
+            ));
+        }
     }
+    Ok(Parsed::Run(args.into()))
 }
 
 fn failed(e: &ClientError) -> CliError {
@@ -278,10 +371,30 @@ pub fn run(
                 call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))?;
             console.print(&format_esxcli_interfaces(&vmknics));
         }
-        EsxcliCommand::NeighborList => {
-            let neighbors: Vec<NeighborInfo> =
+        EsxcliCommand::NeighborList { interface, ipv4 } => {
+            let mut neighbors: Vec<NeighborInfo> =
                 call_as(ctl, Action::NeighborList).map_err(|e| failed(&e))?;
+            if let Some(name) = &interface {
+                let vmknics: Vec<VmknicInfo> =
+                    call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))?;
+                if !vmknics.iter().any(|v| v.name == *name) {
+                    return Err(CliError::Failed(format!(
+                        "Error: Invalid interface name {name}: no such VMkernel interface"
+                    )));
+                }
+                neighbors.retain(|n| n.vmknic == *name);
+            }
+            if !ipv4 {
+                neighbors.clear();
+            }
             console.print(&format_esxcli_neighbors(&neighbors));
+        }
+        EsxcliCommand::NeighborRemove { address, interface } => {
+            let action = Action::NeighborRemove {
+                ip: address.to_string(),
+                vmknic: interface,
+            };
+            ctl.call(action).map_err(|e| failed(&e))?;
         }
     }
     Ok(())
@@ -344,7 +457,127 @@ mod tests {
         );
         assert_eq!(
             command("network ip neighbor list"),
-            EsxcliCommand::NeighborList
+            EsxcliCommand::NeighborList {
+                interface: None,
+                ipv4: true
+            }
+        );
+        assert_eq!(
+            command("network ip neighbor list -i vmk1 -v 4"),
+            EsxcliCommand::NeighborList {
+                interface: Some("vmk1".into()),
+                ipv4: true
+            }
+        );
+        assert_eq!(
+            command("network ip neighbor list --version 6"),
+            EsxcliCommand::NeighborList {
+                interface: None,
+                ipv4: false
+            }
+        );
+        let remove = EsxcliCommand::NeighborRemove {
+            address: "198.18.2.10".parse().unwrap(),
+            interface: None,
+        };
+        assert_eq!(command("network ip neighbor remove -a 198.18.2.10"), remove);
+        assert_eq!(
+            command("network ip neighbor remove -a 198.18.2.10 -v 4"),
+            remove
+        );
+        assert_eq!(
+            command("network ip neighbor remove --neighbor-addr 198.18.2.10 --version 4 -i vmk1"),
+            EsxcliCommand::NeighborRemove {
+                address: "198.18.2.10".parse().unwrap(),
+                interface: Some("vmk1".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn test_neighbor_remove_usage_errors() {
+        assert!(usage("network ip neighbor remove").contains("--neighbor-addr"));
+        let bad = usage("network ip neighbor remove -a 198.18.2.300");
+        assert!(bad.contains("198.18.2.300"), "{bad}");
+        assert_eq!(
+            usage("network ip neighbor remove -a 198.18.2.10 -v 6"),
+            "Error: -v/--version must be 4: the VMkernel stack of vmkstack is IPv4 only"
+        );
+        assert!(usage("network ip neighbor remove -a 198.18.2.10 -v 5").contains("-v"));
+        assert!(usage("network ip neighbor flush").contains("list, remove"));
+    }
+
+    #[test]
+    fn test_run_neighbors() {
+        let neighbors = json!([
+            {"ip": "198.18.1.1", "mac": "02:00:00:00:01:01", "vmknic": "vmk0",
+             "state": "reachable", "expiry_s": 1199},
+            {"ip": "198.18.2.10", "mac": "02:00:00:00:02:0a", "vmknic": "vmk1",
+             "state": "reachable", "expiry_s": 88}
+        ]);
+        let vmknics = json!([
+            {"name": "vmk0", "portgroup": "A", "addresses": [], "mac": "02:00:00:00:00:01",
+             "mtu": 1500, "enabled": true, "tap": "vmk0", "bridge": null, "netns": null},
+            {"name": "vmk1", "portgroup": "B", "addresses": [], "mac": "02:00:00:00:00:02",
+             "mtu": 1500, "enabled": true, "tap": "vmk1", "bridge": null, "netns": null}
+        ]);
+        let mut d = FakeDaemon::new(vec![Ok(neighbors.clone()), Ok(vmknics.clone())]);
+        let list = |interface: Option<&str>, ipv4| EsxcliCommand::NeighborList {
+            interface: interface.map(String::from),
+            ipv4,
+        };
+        let (r, out, _) = capture(|c| run(list(Some("vmk1"), true), &mut d, c));
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            out,
+            "Neighbor     Mac Address        Vmknic  Expiry  State  Type   \n\
+             -----------  -----------------  ------  ------  -----  -------\n\
+             198.18.2.10  02:00:00:00:02:0a  vmk1    88 sec         Unknown\n"
+        );
+        let mut d = FakeDaemon::new(vec![Ok(neighbors.clone()), Ok(vmknics)]);
+        let (r, _, _) = capture(|c| run(list(Some("vmk7"), true), &mut d, c));
+        assert_eq!(
+            r,
+            Err(CliError::Failed(
+                "Error: Invalid interface name vmk7: no such VMkernel interface".into()
+            ))
+        );
+        let mut d = FakeDaemon::new(vec![Ok(neighbors)]);
+        let (r, out, _) = capture(|c| run(list(None, false), &mut d, c));
+        assert_eq!(r, Ok(()));
+        assert_eq!(out.lines().count(), 2, "headers only for IPv6: {out}");
+
+        let mut d = FakeDaemon::new(vec![
+            Ok(serde_json::Value::Null),
+            refused(ErrorKind::NotFound, "no neighbour 198.18.2.10 on vmk0"),
+        ]);
+        let remove = |interface: Option<&str>| EsxcliCommand::NeighborRemove {
+            address: "198.18.2.10".parse().unwrap(),
+            interface: interface.map(String::from),
+        };
+        let (r, out, _) = capture(|c| run(remove(None), &mut d, c));
+        assert_eq!(
+            (r, out.as_str()),
+            (Ok(()), ""),
+            "silent, as esxcli changes are"
+        );
+        let (r, _, _) = capture(|c| run(remove(Some("vmk0")), &mut d, c));
+        assert_eq!(
+            r,
+            Err(CliError::Failed("no neighbour 198.18.2.10 on vmk0".into()))
+        );
+        assert_eq!(
+            d.actions,
+            vec![
+                Action::NeighborRemove {
+                    ip: "198.18.2.10".into(),
+                    vmknic: None
+                },
+                Action::NeighborRemove {
+                    ip: "198.18.2.10".into(),
+                    vmknic: Some("vmk0".into())
+                }
+            ]
         );
     }
 
@@ -392,9 +625,9 @@ mod tests {
             out,
             "Network       Netmask        Gateway     Interface  Source\n\
              ------------  -------------  ----------  ---------  ------\n\
+             default       0.0.0.0        198.18.1.1  vmk0       MANUAL\n\
              198.18.100.0  255.255.255.0  198.18.1.1  vmk0       MANUAL\n\
-             198.18.1.0    255.255.255.0  0.0.0.0     vmk0       MANUAL\n\
-             default       0.0.0.0        198.18.1.1  vmk0       MANUAL\n"
+             198.18.1.0    255.255.255.0  0.0.0.0     vmk0       MANUAL\n"
         );
     }
 

@@ -137,7 +137,7 @@ impl Request {
             Request::EsxcfgRoute(cmd) => esxcfg_route::run(cmd, ctl, console),
             Request::EsxcfgVmknic(cmd) => esxcfg_vmknic::run(cmd, ctl, console),
             Request::Vmkping(ping) => ping.run(ctl, console, sleep),
-            Request::Esxcli(cmd) => esxcli::run(*cmd, ctl, console),
+            Request::Esxcli(cmd) => esxcli::run(cmd.clone(), ctl, console),
             Request::Nc(probe) => probe.run(ctl, console),
         }
     }

@@ -1,6 +1,14 @@
-//! `nc -z`: open a TCP connection from the daemon's stack and close it, reporting as OpenBSD
-//! netcat does (`Connection to HOST PORT port [tcp/*] succeeded!`). Only the `-z` (zero-I/O)
-//! mode exists: the stack has no data path to a terminal.
+//! `nc -z`: open a TCP connection from the daemon's stack and close it, as ESXi's netcat
+//! (OpenBSD's) does: the exit status is the answer (0 connected, 1 not), and
+//! `Connection to HOST PORT port [tcp/*] succeeded!` or `nc: connect to HOST port PORT (tcp)
+//! failed: REASON` go to standard error only with `-v`. Only the `-z` (zero-I/O) mode exists:
+//! the stack has no data path to a terminal.
+//!
+//! The source: `-s ADDR` as on ESXi (the address chooses the vmknic; one that no vmknic holds
+//! is netcat's `bind failed: Cannot assign requested address`), or `-I vmkN`. netcat's own
+//! `-I` is the receive buffer length: a number there is accepted and, as it changes nothing in
+//! `-z` mode, ignored; a value of the form `vmkN` names the vmknic; anything else is a usage
+//! error, so the two meanings cannot be mistaken for each other.
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
@@ -8,7 +16,7 @@ use std::time::Duration;
 
 use clap::{ColorChoice, Parser};
 
-use crate::api::{Action, ClientError, ErrorKind, ProbeResult};
+use crate::api::{Action, ErrorKind, ProbeResult};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::personality::clap_util::{clap_outcome, Parsed};
 
@@ -22,7 +30,7 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
     bin_name = "nc",
     color = ColorChoice::Never,
     disable_version_flag = true,
-    override_usage = "nc -z [-v] [-w secs] [-I vmkN] host port"
+    override_usage = "nc -z [-nv] [-w secs] [-s source_ip | -I vmkN] host port"
 )]
 pub struct NcArgs {
     /// Connect, then close without sending data (required: the only supported mode)
@@ -32,18 +40,35 @@ pub struct NcArgs {
     #[arg(short = 'w', value_name = "secs", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub wait: u32,
-    /// Connect from this vmknic
+    /// Connect from this address: the vmknic that holds it
+    #[arg(short = 's', value_name = "source_ip")]
+    pub source: Option<String>,
+    /// Connect from this vmknic (vmkN); a number is netcat's receive buffer length, ignored
     #[arg(short = 'I', value_name = "vmkN")]
     pub interface: Option<String>,
-    /// Accepted for habit; the result is always reported
+    /// Report the outcome on standard error
     #[arg(short = 'v')]
     pub verbose: bool,
+    /// Numeric addresses only (always the case here)
+    #[arg(short = 'n')]
+    pub numeric: bool,
     /// Destination (an IPv4 address)
     #[arg(value_name = "host")]
     pub host: String,
     /// Destination port (1-65535)
     #[arg(value_name = "port", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
+}
+
+/// Where the connection comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The routing core's choice.
+    Route,
+    /// `-I vmkN`.
+    Vmknic(String),
+    /// `-s ADDR`.
+    Address(Ipv4Addr),
 }
 
 /// A parsed `nc -z`.
@@ -53,6 +78,14 @@ pub struct Probe {
     pub args: NcArgs,
     /// The destination.
     pub destination: Ipv4Addr,
+    /// The source.
+    pub source: Source,
+}
+
+/// True for `vmkN` (N decimal): a vmknic name, which netcat's numeric `-I` can never be.
+fn is_vmknic_name(s: &str) -> bool {
+    s.strip_prefix("vmk")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Parses an nc argv (`argv[0]` is the program name). Without `-z` it is a usage error.
@@ -63,18 +96,48 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<Probe>, CliError> {
     };
     if !args.zero_io {
         return Err(CliError::Usage(
-            "nc: only -z mode is supported (connect and close: nc -z [-w secs] [-I vmkN] host \
-             port)"
+            "nc: only -z mode is supported (connect and close: nc -z [-v] [-w secs] \
+             [-s source_ip] host port)"
                 .to_string(),
         ));
     }
+    let vmknic = match args.interface.as_deref() {
+        None => None,
+        Some(i) if is_vmknic_name(i) => Some(i.to_string()),
+        // netcat's -I length: the receive buffer, which -z never fills.
+        Some(i) if i.parse::<u32>().is_ok_and(|n| n > 0) => None,
+        Some(i) => {
+            return Err(CliError::Usage(format!(
+                "nc: -I {i}: give a vmknic as vmkN (or netcat's receive buffer length, a \
+                 number, which -z ignores); to choose the source by address use -s"
+            )))
+        }
+    };
+    let source = match (args.source.as_deref(), vmknic) {
+        (Some(_), Some(v)) => {
+            return Err(CliError::Usage(format!(
+                "nc: -s and -I {v} both choose the source: give one"
+            )))
+        }
+        (Some(s), None) => Source::Address(s.parse::<Ipv4Addr>().map_err(|_| {
+            CliError::Failed(format!(
+                "nc: getaddrinfo for host \"{s}\" port 0: Name or service not known"
+            ))
+        })?),
+        (None, Some(v)) => Source::Vmknic(v),
+        (None, None) => Source::Route,
+    };
     let destination = args.host.parse::<Ipv4Addr>().map_err(|_| {
         CliError::Failed(format!(
             "nc: getaddrinfo for host \"{}\" port {}: Name or service not known",
             args.host, args.port
         ))
     })?;
-    Ok(Parsed::Run(Probe { args, destination }))
+    Ok(Parsed::Run(Probe {
+        args,
+        destination,
+        source,
+    }))
 }
 
 /// `Connection to HOST PORT port [tcp/*] succeeded!`.
@@ -97,31 +160,56 @@ pub fn failure_line(host: &str, port: u16, kind: ErrorKind) -> Option<String> {
     ))
 }
 
+/// netcat's message when the source address is not local.
+pub const BIND_FAILED: &str = "nc: bind failed: Cannot assign requested address";
+
 impl Probe {
     /// The `tcp_probe` action.
     pub fn action(&self) -> Action {
+        let (vmknic, source) = match &self.source {
+            Source::Route => (None, None),
+            Source::Vmknic(v) => (Some(v.clone()), None),
+            Source::Address(a) => (None, Some(a.to_string())),
+        };
         Action::TcpProbe {
             destination: self.destination.to_string(),
             port: self.args.port,
-            vmknic: self.args.interface.clone(),
+            vmknic,
+            source,
             timeout_ms: self.args.wait.saturating_mul(1000),
         }
     }
 
-    /// Probes the port and prints the outcome.
+    /// Probes the port; the exit status is the answer, the outcome is reported on standard
+    /// error with `-v` (other errors always).
     pub fn run(&self, ctl: &mut dyn Control, console: &mut Console<'_>) -> Result<(), CliError> {
         let host = self.args.host.as_str();
         let port = self.args.port;
-        let fail = |e: &ClientError| match e.remote() {
-            Some(r) => CliError::Failed(
-                failure_line(host, port, r.kind).unwrap_or_else(|| format!("nc: {}", r.message)),
-            ),
-            None => CliError::from_client("nc", e),
-        };
+        let verbose = self.args.verbose;
         let wait = Duration::from_secs(u64::from(self.args.wait)) + ANSWER_MARGIN;
-        ctl.set_timeout(wait).map_err(|e| fail(&e))?;
-        call_as::<ProbeResult>(ctl, self.action()).map_err(|e| fail(&e))?;
-        console.println(&success_line(host, port));
+        let answer = ctl
+            .set_timeout(wait)
+            .and_then(|()| call_as::<ProbeResult>(ctl, self.action()));
+        if let Err(e) = answer {
+            return Err(match e.remote() {
+                Some(r) => match failure_line(host, port, r.kind) {
+                    Some(line) => {
+                        if verbose {
+                            console.eprintln(&line);
+                        }
+                        CliError::Reported
+                    }
+                    None if r.kind == ErrorKind::AddressNotAvailable => {
+                        CliError::Failed(BIND_FAILED.to_string())
+                    }
+                    None => CliError::Failed(format!("nc: {}", r.message)),
+                },
+                None => CliError::from_client("nc", &e),
+            });
+        }
+        if verbose {
+            console.eprintln(&success_line(host, port));
+        }
         Ok(())
     }
 }
@@ -149,32 +237,48 @@ mod tests {
         }
     }
 
+    fn tcp(vmknic: Option<&str>, source: Option<&str>, port: u16, timeout_ms: u32) -> Action {
+        Action::TcpProbe {
+            destination: "198.18.1.1".into(),
+            port,
+            vmknic: vmknic.map(String::from),
+            source: source.map(String::from),
+            timeout_ms,
+        }
+    }
+
+    fn usage(s: &str) -> String {
+        match parse_str(s) {
+            Err(CliError::Usage(m)) => m,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
     #[test]
     fn test_parse() {
-        let p = probe("-z 198.18.1.1 80");
         assert_eq!(
-            p.action(),
-            Action::TcpProbe {
-                destination: "198.18.1.1".into(),
-                port: 80,
-                vmknic: None,
-                timeout_ms: 5000
-            }
+            probe("-z 198.18.1.1 80").action(),
+            tcp(None, None, 80, 5000)
         );
-        let p = probe("-zv -w 2 -I vmk1 198.18.1.1 3260");
         assert_eq!(
-            p.action(),
-            Action::TcpProbe {
-                destination: "198.18.1.1".into(),
-                port: 3260,
-                vmknic: Some("vmk1".into()),
-                timeout_ms: 2000
-            }
+            probe("-zv -w 2 -I vmk1 198.18.1.1 3260").action(),
+            tcp(Some("vmk1"), None, 3260, 2000)
         );
-        let e = parse_str("198.18.1.1 80").err().unwrap();
-        assert!(
-            matches!(&e, CliError::Usage(m) if m.contains("only -z")),
-            "{e:?}"
+        assert_eq!(
+            probe("-zvn -s 198.18.2.100 198.18.1.1 3260").action(),
+            tcp(None, Some("198.18.2.100"), 3260, 5000)
+        );
+        // netcat's -I length (receive buffer) changes nothing in -z mode.
+        assert_eq!(
+            probe("-z -I 4096 198.18.1.1 80").action(),
+            tcp(None, None, 80, 5000)
+        );
+        assert!(usage("198.18.1.1 80").contains("only -z"));
+        assert!(usage("-z -I eth0 198.18.1.1 80").contains("give a vmknic as vmkN"));
+        assert!(usage("-z -I vmk 198.18.1.1 80").contains("-I vmk:"));
+        assert_eq!(
+            usage("-z -I vmk1 -s 198.18.2.100 198.18.1.1 80"),
+            "nc: -s and -I vmk1 both choose the source: give one"
         );
         assert!(matches!(
             parse_str("-z 198.18.1.1"),
@@ -188,6 +292,12 @@ mod tests {
             parse_str("-z nas 2049").err(),
             Some(CliError::Failed(
                 "nc: getaddrinfo for host \"nas\" port 2049: Name or service not known".into()
+            ))
+        );
+        assert_eq!(
+            parse_str("-z -s vmk1 198.18.1.1 80").err(),
+            Some(CliError::Failed(
+                "nc: getaddrinfo for host \"vmk1\" port 0: Name or service not known".into()
             ))
         );
     }
@@ -216,21 +326,53 @@ mod tests {
     }
 
     #[test]
-    fn test_run() {
-        let ok = json!({"source": "198.18.1.100:49152", "connect_us": 250});
-        let mut d = FakeDaemon::new(vec![Ok(ok), refused(ErrorKind::Refused, "refused")]);
-        let p = probe("-z 198.18.1.1 80");
-        let (r, out, _) = capture(|c| p.run(&mut d, c));
+    fn test_run_quiet_and_verbose() {
+        let ok = || Ok(json!({"source": "198.18.1.100:49152", "connect_us": 250}));
+        let refusal = || refused(ErrorKind::Refused, "refused");
+        let mut d = FakeDaemon::new(vec![ok(), refusal(), ok(), refusal()]);
+
+        // Without -v: nothing printed; the exit status says it.
+        let quiet = probe("-z 198.18.1.1 80");
+        let (r, out, err) = capture(|c| quiet.run(&mut d, c));
+        assert_eq!((r, out.as_str(), err.as_str()), (Ok(()), "", ""));
+        let (r, out, err) = capture(|c| quiet.run(&mut d, c));
+        assert_eq!(
+            (r, out.as_str(), err.as_str()),
+            (Err(CliError::Reported), "", "")
+        );
+
+        // With -v: netcat's lines, on standard error.
+        let verbose = probe("-zv 198.18.1.1 80");
+        let (r, out, err) = capture(|c| verbose.run(&mut d, c));
         assert_eq!(r, Ok(()));
-        assert_eq!(out, "Connection to 198.18.1.1 80 port [tcp/*] succeeded!\n");
-        let (r, out, _) = capture(|c| p.run(&mut d, c));
+        assert_eq!(out, "");
+        assert_eq!(err, "Connection to 198.18.1.1 80 port [tcp/*] succeeded!\n");
+        let (r, out, err) = capture(|c| verbose.run(&mut d, c));
+        assert_eq!(r, Err(CliError::Reported));
+        assert_eq!(out, "");
+        assert_eq!(
+            err,
+            "nc: connect to 198.18.1.1 port 80 (tcp) failed: Connection refused\n"
+        );
+        assert_eq!(d.timeouts, vec![Duration::from_secs(15); 4]);
+    }
+
+    #[test]
+    fn test_run_errors_that_are_not_answers() {
+        let mut d = FakeDaemon::new(vec![
+            refused(ErrorKind::AddressNotAvailable, "198.18.9.9 is not ..."),
+            refused(ErrorKind::NotFound, "no vmknic or port group named `vmk7`"),
+        ]);
+        let p = probe("-z -s 198.18.9.9 198.18.1.1 80");
+        let (r, _, _) = capture(|c| p.run(&mut d, c));
+        assert_eq!(r, Err(CliError::Failed(BIND_FAILED.into())));
+        let p = probe("-z -I vmk7 198.18.1.1 80");
+        let (r, _, _) = capture(|c| p.run(&mut d, c));
         assert_eq!(
             r,
             Err(CliError::Failed(
-                "nc: connect to 198.18.1.1 port 80 (tcp) failed: Connection refused".into()
+                "nc: no vmknic or port group named `vmk7`".into()
             ))
         );
-        assert!(out.is_empty());
-        assert_eq!(d.timeouts, vec![Duration::from_secs(15); 2]);
     }
 }

@@ -115,6 +115,9 @@ pub struct RawConfig {
     /// root only; the socket is then mode 0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_group: Option<String>,
+    /// How vmknics without a `mac` get theirs: `local` (default) or `vmware`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_style: Option<String>,
     /// VMkernel interfaces.
     #[serde(default, rename = "vmknic", skip_serializing_if = "Vec::is_empty")]
     pub vmknics: Vec<RawVmknic>,
@@ -159,6 +162,37 @@ pub struct RawRoute {
     pub gateway: String,
 }
 
+/// How a vmknic without a configured `mac` gets one (config key `mac_style`). Both derive it
+/// from the vmknic's name, so it is the same after every restart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MacStyle {
+    /// Locally administered (`x2:…`, [`MacAddr::local_from_name`]): no vendor's, so a lab
+    /// never collides with a real VMware MAC. The default.
+    #[default]
+    Local,
+    /// VMware's OUI as ESXi gives vmknics (`00:50:56:…`, [`MacAddr::vmware_from_name`]), for
+    /// labs where tools or people expect ESXi's form.
+    Vmware,
+}
+
+impl MacStyle {
+    /// The word the file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MacStyle::Local => "local",
+            MacStyle::Vmware => "vmware",
+        }
+    }
+
+    /// The MAC of vmknic `name` in this style.
+    pub fn mac_for(self, name: &str) -> MacAddr {
+        match self {
+            MacStyle::Local => MacAddr::local_from_name(name),
+            MacStyle::Vmware => MacAddr::vmware_from_name(name),
+        }
+    }
+}
+
 /// A validated netstack configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -180,6 +214,8 @@ pub struct Config {
     pub default_gateway: Option<Ipv4Addr>,
     /// The group allowed to change state through the control socket.
     pub control_group: Option<String>,
+    /// How vmknics without a configured MAC get theirs.
+    pub mac_style: MacStyle,
     /// VMkernel interfaces, in vmk order.
     pub vmknics: Vec<VmknicConfig>,
     /// Static routes in file order.
@@ -325,6 +361,8 @@ impl Config {
             io: (self.io != IoMode::default()).then(|| self.io.as_str().to_string()),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
+            mac_style: (self.mac_style != MacStyle::default())
+                .then(|| self.mac_style.as_str().to_string()),
             vmknics: self
                 .vmknics
                 .iter()
@@ -455,9 +493,22 @@ impl RawConfig {
                 c.bad("control_group", g, "a group name is one word without `:`");
             }
         }
+        let mac_style = match self.mac_style.as_deref() {
+            None | Some("local") => MacStyle::Local,
+            Some("vmware") => MacStyle::Vmware,
+            Some(other) => {
+                c.bad(
+                    "mac_style",
+                    other,
+                    "expected \"local\" (the default: locally administered MACs) or \"vmware\" \
+                     (00:50:56:xx:xx:xx, as ESXi gives vmknics)",
+                );
+                MacStyle::Local
+            }
+        };
         let mut vmknics = Vec::new();
         for (i, v) in self.vmknics.iter().enumerate() {
-            if let Some(vc) = validate_vmknic(&mut c, i, v) {
+            if let Some(vc) = validate_vmknic(&mut c, i, v, mac_style) {
                 vmknics.push(vc);
             }
         }
@@ -577,6 +628,7 @@ impl RawConfig {
                 io,
                 default_gateway,
                 control_group: self.control_group.clone(),
+                mac_style,
                 vmknics,
                 routes,
             })
@@ -586,7 +638,12 @@ impl RawConfig {
     }
 }
 
-fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicConfig> {
+fn validate_vmknic(
+    c: &mut Checker,
+    i: usize,
+    v: &RawVmknic,
+    mac_style: MacStyle,
+) -> Option<VmknicConfig> {
     let before = c.problems.len();
     let key = |field: &str| format!("vmknic[{i}] ({}).{field}", v.name);
     let id = v
@@ -680,7 +737,7 @@ fn validate_vmknic(c: &mut Checker, i: usize, v: &RawVmknic) -> Option<VmknicCon
                 (MacAddr([0; 6]), true)
             }
         },
-        None => (MacAddr::local_from_name(&v.name), false),
+        None => (mac_style.mac_for(&v.name), false),
     };
 
     let mtu = match v.mtu {
@@ -842,6 +899,45 @@ ip = "192.168.2.100/24"
         let cfg = Config::parse(ARTICLE, "seed.toml").unwrap();
         let again = Config::parse(&cfg.to_toml(), "again.toml").unwrap();
         assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn test_mac_style() {
+        let cfg = Config::parse(&vmknic(""), "t").unwrap();
+        assert_eq!(cfg.mac_style, MacStyle::Local);
+        assert!(cfg.vmknics[0].mac.is_local());
+        assert!(
+            !cfg.to_toml().contains("mac_style"),
+            "the default is not written"
+        );
+
+        let text = format!("mac_style = \"vmware\"\n{}", vmknic(""));
+        let cfg = Config::parse(&text, "t").unwrap();
+        assert_eq!(cfg.mac_style, MacStyle::Vmware);
+        let mac = cfg.vmknics[0].mac;
+        assert_eq!(mac, MacAddr::vmware_from_name("vmk0"));
+        assert!(mac.to_string().starts_with("00:50:56:"), "{mac}");
+        assert!(!cfg.vmknics[0].mac_configured);
+        // Written back, read again: the same MAC (it is derived, not stored).
+        let again = Config::parse(&cfg.to_toml(), "again").unwrap();
+        assert_eq!(again, cfg);
+        assert!(cfg.to_toml().contains("mac_style = \"vmware\""));
+        // A configured MAC wins over either style.
+        let text = format!(
+            "mac_style = \"vmware\"\n{}",
+            vmknic("mac = \"02:00:00:00:00:09\"")
+        );
+        let cfg = Config::parse(&text, "t").unwrap();
+        assert_eq!(cfg.vmknics[0].mac.to_string(), "02:00:00:00:00:09");
+        assert!(Config::parse(&format!("mac_style = \"local\"\n{}", vmknic("")), "t").is_ok());
+
+        assert_eq!(
+            problems(&format!("mac_style = \"esxi\"\n{}", vmknic(""))),
+            vec![
+                "mac_style = \"esxi\": expected \"local\" (the default: locally administered \
+                  MACs) or \"vmware\" (00:50:56:xx:xx:xx, as ESXi gives vmknics)"
+            ]
+        );
     }
 
     #[test]

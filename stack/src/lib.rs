@@ -13,6 +13,8 @@ pub mod netstack;
 pub mod packet;
 mod sys;
 
-pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
+pub use config::{
+    Config, ConfigError, MacStyle, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK,
+};
 pub use engine::{Engine, SocketError, Vmknic};
 pub use netstack::{Netstack, StackError};

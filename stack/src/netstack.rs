@@ -1,6 +1,7 @@
 //! One netstack on TAP devices: the [`Engine`] on [`Tap`] ports, the epoll loop that wakes it
 //! (mio), and the device side of each vmknic (creating its TAP, its carrier, its MTU, its
-//! bridge and namespace).
+//! bridge and namespace). Device operations find the TAP's kernel side through its descriptor,
+//! wherever it lives now (`vmkstack_vmknic::netdev`): a TAP moved by hand keeps working.
 //!
 //! Everything the data plane does is the engine's; this file only owns file descriptors and
 //! the clock. The engine's API (sockets, pings, probes, routing, changes) is reached through
@@ -17,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use thiserror::Error;
 use tracing::{info, warn};
 use vmkstack_routing::{RouteError, VmknicId};
-use vmkstack_vmknic::{Tap, TapError, TapPort, UringSizes, UringTap, VNET_HDR_LEN};
+use vmkstack_vmknic::{LinkState, Tap, TapError, TapPort, UringSizes, UringTap, VNET_HDR_LEN};
 
 use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
@@ -251,7 +252,16 @@ impl Netstack {
         Ok(self.engine.set_vmknic_enabled(id, on))
     }
 
-    /// Changes a vmknic's MTU: its TAP's first, then the engine's. False if unknown.
+    /// The kernel side of a vmknic's TAP as it is now (wherever it was moved, by the
+    /// configuration or by hand): `None` if the vmknic is unknown or has no TAP.
+    pub fn link_state(&self, id: VmknicId) -> Option<io::Result<LinkState>> {
+        let slot = self.engine.slot_of(id)?;
+        let tap = self.engine.vmknics().get(slot)?.port()?;
+        Some(tap.link())
+    }
+
+    /// Changes a vmknic's MTU: its TAP's first (in the namespace the TAP's kernel side is in
+    /// now), then the engine's. False if unknown.
     pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> Result<bool, StackError> {
         let Some(slot) = self.engine.slot_of(id) else {
             return Ok(false);

@@ -1157,6 +1157,11 @@ fn control_actions() -> Vec<Action> {
         Action::NeighborList,
         Action::NeighborRemove {
             ip: s("198.18.1.7"),
+            vmknic: None,
+        },
+        Action::NeighborRemove {
+            ip: s("198.18.1.7"),
+            vmknic: Some(s("vmk1")),
         },
         Action::Stats,
         Action::Ping {
@@ -1211,6 +1216,14 @@ fn control_actions() -> Vec<Action> {
             destination: s("198.18.100.20"),
             port: 3260,
             vmknic: None,
+            source: None,
+            timeout_ms: 1000,
+        },
+        Action::TcpProbe {
+            destination: s("198.18.100.20"),
+            port: 3260,
+            vmknic: None,
+            source: Some(s("198.18.1.100")),
             timeout_ms: 1000,
         },
     ]
@@ -1425,6 +1438,7 @@ fn full_config() -> String {
         io: Some(s("syscalls")),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
+        mac_style: Some(s("vmware")),
         vmknics: vec![
             RawVmknic {
                 name: s("vmk0"),

@@ -14,7 +14,7 @@
 //! | file | needs root |
 //! |------|------------|
 //! | `cli.rs`, `fuzz_cli.rs` | no |
-//! | `dataplane.rs` | yes, except `second_daemon_on_same_control_path_...` |
+//! | `dataplane.rs` | yes, except `second_daemon_on_same_control_path_...` (and Debian packages traceroute, iputils-tracepath, mtr-tiny) |
 //! | `control.rs`, `control_security.rs`, `forward.rs`, `offload.rs`, `floods.rs`, `restart.rs` | yes (namespaces, TAPs) |
 //! | `storage.rs`, `storage_lab.rs`, `demo.rs` | yes (namespaces; Debian packages tgt, nfs-ganesha, libiscsi-bin, libnfs-utils, libiscsi-dev) |
 //!

@@ -5,6 +5,7 @@ pub mod arp;
 pub mod eth;
 pub mod mac;
 pub mod neighbor;
+pub mod netdev;
 pub mod port;
 pub mod sys;
 pub mod tap;
@@ -17,6 +18,7 @@ pub use mac::{MacAddr, MacParseError};
 pub use neighbor::{
     NeighborConfig, NeighborEntry, NeighborEvent, NeighborTable, Resolve, State as NeighborState,
 };
+pub use netdev::{LinkChange, LinkState, Netns};
 pub use port::{MemPort, Port, RxBatch};
 pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
 pub use tap::{Tap, TapError};

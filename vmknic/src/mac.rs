@@ -25,16 +25,18 @@ impl MacAddr {
     /// keeps its MAC across restarts without one being configured. The first byte has the
     /// locally administered bit set and the multicast bit clear.
     pub fn local_from_name(name: &str) -> MacAddr {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        h ^= h >> 31;
-        let b = h.to_be_bytes();
+        let b = name_hash(name).to_be_bytes();
         MacAddr([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    /// A stable MAC in VMware's OUI, as ESXi gives the vmknics it creates
+    /// (`00:50:56:XX:YY:ZZ`), derived from `name` like [`MacAddr::local_from_name`]. `XX` stays
+    /// within 0x40-0x7f: VMware reserves 0x00-0x3f for addresses set by hand and 0x80-0xbf for
+    /// vCenter's, and ESXi's own vmknics show up above 0x3f (`00:50:56:6c:fe:c5`). Globally
+    /// administered: a lab that uses it on a network with real ESXi hosts may collide.
+    pub fn vmware_from_name(name: &str) -> MacAddr {
+        let b = name_hash(name).to_be_bytes();
+        MacAddr([0x00, 0x50, 0x56, 0x40 | (b[0] & 0x3f), b[1], b[2]])
     }
 
     /// True for a multicast (including broadcast) address.
@@ -51,6 +53,19 @@ impl MacAddr {
     pub fn is_local(&self) -> bool {
         self.0[0] & 0x02 != 0
     }
+}
+
+/// FNV-1a of `name`, then the splitmix64 finalizer (so that `vmk0` and `vmk1` differ in every
+/// byte).
+fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 impl fmt::Display for MacAddr {
@@ -125,5 +140,31 @@ mod tests {
         assert_eq!(a, MacAddr::local_from_name("vmk0"));
         assert_ne!(a, MacAddr::local_from_name("vmk1"));
         assert!(a.is_local() && a.is_unicast());
+        // Pinned (the README's demo shows them): a vmknic keeps its MAC across releases.
+        assert_eq!(a.to_string(), "16:60:84:e4:42:fd");
+        assert_eq!(
+            MacAddr::local_from_name("vmk1").to_string(),
+            "ca:65:0c:4c:ae:d7"
+        );
+    }
+
+    #[test]
+    fn test_vmware_from_name_is_stable_in_vmwares_oui() {
+        let names: Vec<String> = (0..256).map(|n| format!("vmk{n}")).collect();
+        let macs: Vec<MacAddr> = names.iter().map(|n| MacAddr::vmware_from_name(n)).collect();
+        for (n, m) in names.iter().zip(&macs) {
+            assert_eq!(m.0[..3], [0x00, 0x50, 0x56], "{n}: {m}");
+            assert!((0x40..=0x7f).contains(&m.0[3]), "{n}: {m} outside 40-7f");
+            assert!(m.is_unicast() && !m.is_local(), "{n}: {m}");
+            assert_eq!(*m, MacAddr::vmware_from_name(n), "stable");
+        }
+        let mut distinct = macs.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), macs.len(), "256 vmknics, 256 MACs");
+        // The same hash as the local style, so both are pinned together.
+        let l = MacAddr::local_from_name("vmk1").0;
+        let v = MacAddr::vmware_from_name("vmk1").0;
+        assert_eq!((v[3] & 0x3f, v[4], v[5]), (l[0] & 0x3f, l[1], l[2]));
     }
 }

@@ -2,16 +2,18 @@
 //!
 //! The daemon holds the TAP's file descriptor; the kernel-side netdev is the vmknic's "wire"
 //! (DESIGN.md, "A vmknic and its wire"). It stays in the daemon's namespace, joins a Linux
-//! bridge, or moves into another namespace; the descriptor stays valid throughout.
+//! bridge, or moves into another namespace (by the configuration or by hand); the descriptor
+//! stays valid throughout, and every operation on the netdev finds it through the descriptor
+//! wherever it is now ([`crate::netdev`]).
 
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::process::Command;
 
 use thiserror::Error;
 use tun_rs::{DeviceBuilder, Layer, SyncDevice};
 
+use crate::netdev::{self, LinkChange, LinkState};
 use crate::vnet::VNET_HDR_LEN;
 use crate::MacAddr;
 
@@ -56,7 +58,8 @@ pub fn validate_tap_name(name: &str) -> Result<(), TapNameError> {
 }
 
 /// A step of [`Tap`] set-up that failed. Every variant names the TAP; those that come from the
-/// kernel or from `ip` carry the cause (with `ip`'s stderr) as their source.
+/// kernel carry the cause as their source (for the netdev's operations: the change, the
+/// netdev's name and namespace now, and the kernel's error).
 #[derive(Debug, Error)]
 pub enum TapError {
     /// The name is one the kernel would refuse.
@@ -90,11 +93,13 @@ pub enum TapError {
         #[source]
         source: io::Error,
     },
-    /// Bringing the netdev up failed.
-    #[error("cannot bring TAP `{tap}` up")]
+    /// Bringing the netdev up or down failed.
+    #[error("cannot bring TAP `{tap}` {}", if *.up { "up" } else { "down" })]
     Up {
         /// The TAP name.
         tap: String,
+        /// Up (true) or down.
+        up: bool,
         /// The kernel's error.
         #[source]
         source: io::Error,
@@ -124,7 +129,7 @@ pub enum TapError {
         tap: String,
         /// The target namespace.
         netns: String,
-        /// `ip`'s failure, with its stderr.
+        /// The kernel's error.
         #[source]
         source: io::Error,
     },
@@ -135,7 +140,7 @@ pub enum TapError {
         tap: String,
         /// The bridge.
         bridge: String,
-        /// `ip`'s failure, with its stderr.
+        /// The kernel's error.
         #[source]
         source: io::Error,
     },
@@ -156,8 +161,6 @@ pub struct Tap {
     mtu: u16,
     /// `IFF_VNET_HDR` with checksum and TSO offloads.
     offload: bool,
-    /// The namespace the kernel side was moved into; `None` while it is in the daemon's.
-    netns: Option<String>,
 }
 
 impl fmt::Debug for Tap {
@@ -168,7 +171,6 @@ impl fmt::Debug for Tap {
             .field("mac", &self.mac)
             .field("mtu", &self.mtu)
             .field("offload", &self.offload)
-            .field("netns", &self.netns)
             .finish()
     }
 }
@@ -206,31 +208,26 @@ impl Tap {
             crate::sys::set_offload(dev.as_raw_fd(), TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN)
                 .map_err(|source| TapError::Offload { tap: tap(), source })?;
         }
-        dev.set_mtu(mtu).map_err(|source| TapError::Mtu {
-            tap: tap(),
-            mtu,
-            source,
-        })?;
-        dev.enabled(true)
-            .map_err(|source| TapError::Up { tap: tap(), source })?;
         dev.set_nonblocking(true)
             .map_err(|source| TapError::NonBlocking { tap: tap(), source })?;
-        tracing::info!(tap = name, %mac, mtu, offload, fd = dev.as_raw_fd(), "TAP created");
-        Ok(Tap {
+        let mut tap = Tap {
             dev,
             name: name.to_string(),
             mac,
             mtu,
             offload,
-            netns: None,
-        })
+        };
+        tap.set_mtu(mtu)?;
+        tap.set_up(true)?;
+        tracing::info!(tap = name, %mac, mtu, offload, fd = tap.as_raw_fd(), "TAP created");
+        Ok(tap)
     }
 
     /// Joins the kernel side to the Linux bridge `bridge` (`ip link set dev NAME master BR`),
-    /// in the namespace the kernel side is in now (so call [`Tap::move_to_netns`] first when
-    /// both are configured; moving later takes the TAP off the bridge). The bridge must exist.
+    /// in the namespace the kernel side is in now (so move it first when both are configured;
+    /// a later move takes the TAP off the bridge). The bridge must exist there.
     pub fn join_bridge(&self, bridge: &str) -> Result<(), TapError> {
-        self.ip(&["link", "set", "dev", &self.name, "master", bridge])
+        self.change(&LinkChange::Master(bridge.to_string()))
             .map_err(|source| TapError::Bridge {
                 tap: self.name.clone(),
                 bridge: bridge.to_string(),
@@ -240,19 +237,17 @@ impl Tap {
         Ok(())
     }
 
-    /// Moves the kernel side into the named namespace `netns` (`ip link set dev NAME netns NS`)
-    /// and brings it up there (`ip -n NS link set dev NAME up`; a move takes a netdev down).
-    /// The MTU and the descriptor survive the move; later [`Tap::join_bridge`] calls act there.
+    /// Moves the kernel side into the namespace named `netns` (`ip link set dev NAME netns
+    /// NS`) from wherever it is now, and brings it up there (a move takes a netdev down). The
+    /// MTU and the descriptor survive the move; later operations act there.
     pub fn move_to_netns(&mut self, netns: &str) -> Result<(), TapError> {
         let fail = |tap: &str, source| TapError::Netns {
             tap: tap.to_string(),
             netns: netns.to_string(),
             source,
         };
-        self.ip(&["link", "set", "dev", &self.name, "netns", netns])
-            .map_err(|e| fail(&self.name, e))?;
-        self.netns = Some(netns.to_string());
-        self.ip(&["link", "set", "dev", &self.name, "up"])
+        self.change(&LinkChange::Netns(netns.to_string()))
+            .and_then(|()| self.change(&LinkChange::Up(true)))
             .map_err(|e| fail(&self.name, e))?;
         tracing::info!(tap = %self.name, netns, "TAP moved into namespace");
         Ok(())
@@ -278,9 +273,15 @@ impl Tap {
         self.offload
     }
 
-    /// The namespace the kernel side was moved into, if any.
-    pub fn netns(&self) -> Option<&str> {
-        self.netns.as_deref()
+    /// The kernel side as it is now: its name, namespace, MTU, up, carrier and bridge,
+    /// wherever it lives (moved or renamed by hand included).
+    pub fn link(&self) -> io::Result<LinkState> {
+        netdev::state(self.dev.as_fd())
+    }
+
+    /// Applies one change to the kernel side, in the namespace it is in now.
+    fn change(&self, change: &LinkChange) -> io::Result<()> {
+        netdev::apply(self.dev.as_fd(), change)
     }
 
     /// Non-blocking read of one frame into `buf[VNET_HDR_LEN..]`, with its virtio-net header
@@ -361,10 +362,9 @@ impl Tap {
 
     /// Changes the netdev's MTU, wherever its kernel side lives now.
     pub fn set_mtu(&mut self, mtu: u16) -> Result<(), TapError> {
-        let name = self.name.clone();
-        self.ip(&["link", "set", "dev", &name, "mtu", &mtu.to_string()])
+        self.change(&LinkChange::Mtu(u32::from(mtu)))
             .map_err(|source| TapError::Mtu {
-                tap: name.clone(),
+                tap: self.name.clone(),
                 mtu,
                 source,
             })?;
@@ -372,33 +372,19 @@ impl Tap {
         Ok(())
     }
 
+    /// Brings the netdev up or down (`IFF_UP`), wherever its kernel side lives now.
+    pub fn set_up(&self, up: bool) -> Result<(), TapError> {
+        self.change(&LinkChange::Up(up))
+            .map_err(|source| TapError::Up {
+                tap: self.name.clone(),
+                up,
+                source,
+            })
+    }
+
     /// The descriptor, for epoll/mio registration; it stays owned by the `Tap`.
     pub fn as_raw_fd(&self) -> RawFd {
         self.dev.as_raw_fd()
-    }
-
-    /// Runs `ip [-n NETNS] ARGS` in the namespace the kernel side is in now. Set-up only,
-    /// never per packet.
-    fn ip(&self, args: &[&str]) -> io::Result<()> {
-        let mut full: Vec<&str> = Vec::with_capacity(args.len() + 2);
-        if let Some(ns) = &self.netns {
-            full.extend(["-n", ns.as_str()]);
-        }
-        full.extend_from_slice(args);
-        let line = format!("ip {}", full.join(" "));
-        let out = Command::new("ip")
-            .args(&full)
-            .output()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run `{line}`: {e}")))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(io::Error::other(format!(
-            "`{line}` failed ({}): {}",
-            out.status,
-            stderr.trim()
-        )))
     }
 }
 

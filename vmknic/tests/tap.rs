@@ -5,101 +5,13 @@
 //! namespace receives the TAP's kernel side. Both are named `vmks-<pid>-<n>` and deleted on
 //! drop, also when the test fails.
 
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vmkstack_vmknic::{MacAddr, Tap, TapError, TapNameError, VnetHdr, VNET_HDR_LEN};
-
-/// Set in the re-run child: the name of the wire namespace.
-const WIRE_NS_ENV: &str = "VMKS_TAP_TEST_WIRE_NS";
-
-/// A namespace deleted on drop.
-struct Ns {
-    name: String,
-}
-
-impl Ns {
-    fn new() -> Ns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "vmks-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        ip(&["netns", "add", &name]);
-        let ns = Ns { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Runs `ip ARGS`, panicking with its output on failure; returns stdout.
-fn ip(args: &[&str]) -> String {
-    let o = Command::new("ip").args(args).output().expect("run ip");
-    assert!(o.status.success(), "ip {}: {}", args.join(" "), text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0")
-}
-
-/// Runs `body(wire_ns)` inside a fresh daemon namespace by re-running this test there. Outside
-/// CI a non-root run prints a skip; in CI (env `CI` set) it fails.
-fn in_netns(test: &str, body: impl FnOnce(&str)) {
-    if let Ok(wire) = std::env::var(WIRE_NS_ENV) {
-        body(&wire);
-        return;
-    }
-    if !is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test} needs root, and CI must not count a skip as a pass"
-        );
-        eprintln!("SKIPPED: {test} needs root");
-        return;
-    }
-    let daemon = Ns::new();
-    let wire = Ns::new();
-    let exe = std::env::current_exe().expect("test binary path");
-    let o = Command::new("ip")
-        .args(["netns", "exec", &daemon.name])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(WIRE_NS_ENV, &wire.name)
-        .output()
-        .expect("re-run the test in its namespace");
-    let out = text(&o);
-    assert!(o.status.success(), "{test} in {}: {out}", daemon.name);
-    assert!(out.contains("1 passed"), "{test} did not run: {out}");
-}
-
-fn tap_name(suffix: char) -> String {
-    format!("vt{}{suffix}", std::process::id() % 100_000)
-}
+use support::{in_netns, ip, tap_name};
+use vmkstack_vmknic::{MacAddr, Netns, Tap, TapError, TapNameError, VnetHdr, VNET_HDR_LEN};
 
 /// Whether `frame` is an ARP request for `target`.
 fn is_arp_request_for(frame: &[u8], target: [u8; 4]) -> bool {
@@ -147,7 +59,9 @@ fn wire_sees_arp_and_vanishes(wire: &str, suffix: char, offload: bool) {
         assert_eq!(tap.offload(), offload);
         assert_eq!(tap.name(), name);
         tap.move_to_netns(wire).expect("move TAP");
-        assert_eq!(tap.netns(), Some(wire));
+        let state = tap.link().expect("the TAP's link");
+        assert_eq!(state.netns, Netns::Named(wire.to_string()));
+        assert_eq!((state.mtu, state.up, state.carrier), (9000, true, true));
         let link = ip(&["-n", wire, "link", "show", "dev", &name]);
         assert!(link.contains("mtu 9000") && link.contains(",UP"), "{link}");
         assert!(
@@ -263,4 +177,104 @@ fn test_duplicate_name() {
             "{e:?}"
         );
     });
+}
+
+/// `ip -n NS -o link show dev NAME` (one line), or None when NAME is not in NS.
+fn link_in(ns: &str, name: &str) -> Option<String> {
+    let o = Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show", "dev", name])
+        .output()
+        .expect("run ip");
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn test_every_netdev_operation_follows_a_tap_moved_by_hand() {
+    in_netns(
+        "test_every_netdev_operation_follows_a_tap_moved_by_hand",
+        |wire| {
+            let name = tap_name('h');
+            let mut tap =
+                Tap::create(&name, MacAddr::local_from_name(&name), 1500, true).expect("TAP");
+            let here = tap.link().expect("link");
+            assert_eq!(here.netns, Netns::Daemon, "{here:?}");
+            assert_eq!(
+                (here.name.as_str(), here.mtu, here.up),
+                (name.as_str(), 1500, true)
+            );
+
+            // Moved by hand, behind the daemon's back: nothing by this name here any more.
+            ip(&["link", "set", "dev", &name, "netns", wire]);
+            assert!(
+                !Command::new("ip")
+                    .args(["link", "show", "dev", &name])
+                    .output()
+                    .expect("ip")
+                    .status
+                    .success(),
+                "{name} still in the daemon's namespace"
+            );
+            let moved = tap.link().expect("link after the move");
+            assert_eq!(moved.netns, Netns::Named(wire.to_string()));
+            assert!(!moved.up, "a move takes a netdev down: {moved:?}");
+
+            // MTU, up/down, carrier and the bridge all act where the netdev is now.
+            tap.set_mtu(1400).expect("MTU on the moved TAP");
+            assert_eq!(tap.mtu(), 1400);
+            let l = link_in(wire, &name).expect("in the wire namespace");
+            assert!(l.contains("mtu 1400"), "{l}");
+            tap.set_up(true).expect("up");
+            let l = link_in(wire, &name).expect("link");
+            assert!(l.contains(",UP") || l.contains("<UP"), "{l}");
+            tap.set_carrier(false).expect("carrier off");
+            let l = link_in(wire, &name).expect("link");
+            assert!(l.contains("NO-CARRIER"), "{l}");
+            assert!(!tap.link().expect("link").carrier);
+            tap.set_carrier(true).expect("carrier on");
+            ip(&["-n", wire, "link", "add", "br-h", "type", "bridge"]);
+            tap.join_bridge("br-h")
+                .expect("bridge in the wire namespace");
+            let l = link_in(wire, &name).expect("link");
+            assert!(l.contains("master br-h"), "{l}");
+            assert_eq!(tap.link().expect("link").master.as_deref(), Some("br-h"));
+            // A bridge that is not there is refused, naming the bridge and the namespace.
+            let e = tap.join_bridge("br-none").unwrap_err();
+            let chain = format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            );
+            assert!(chain.contains("br-none") && chain.contains(wire), "{chain}");
+            tap.set_up(false).expect("down");
+            let l = link_in(wire, &name).expect("link");
+            assert!(!l.contains(",UP") && !l.contains("<UP"), "{l}");
+
+            // Moved again, back into the daemon's namespace (the test's own, named by its
+            // PID) and renamed on the way: the descriptor finds it there too.
+            let renamed = format!("{name}x");
+            let pid = std::process::id().to_string();
+            ip(&[
+                "-n", wire, "link", "set", "dev", &name, "netns", &pid, "name", &renamed,
+            ]);
+            let back = tap.link().expect("link after the second move");
+            assert_eq!(back.netns, Netns::Daemon, "{back:?}");
+            assert_eq!(back.name, renamed);
+            assert_eq!(back.master, None, "a move leaves the bridge");
+            tap.set_mtu(9000).expect("MTU after the second move");
+            let l = ip(&["-o", "link", "show", "dev", &renamed]);
+            assert!(l.contains("mtu 9000"), "{l}");
+            // And once more into the wire namespace, by the TAP itself.
+            tap.move_to_netns(wire).expect("move");
+            let l = link_in(wire, &renamed).expect("moved by the TAP");
+            assert!(l.contains("mtu 9000") && l.contains(",UP"), "{l}");
+            // A namespace that does not exist is refused and the netdev stays where it was.
+            let e = tap.move_to_netns("vmks-no-such-namespace").unwrap_err();
+            assert!(matches!(e, TapError::Netns { .. }), "{e:?}");
+            assert!(link_in(wire, &renamed).is_some());
+            ip(&["-n", wire, "link", "del", "br-h"]);
+        },
+    );
 }

@@ -34,6 +34,14 @@ pub trait Endpoint {
         rx_buf: usize,
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError>;
+    /// Opens a TCP connection to `remote` from `source`, an enabled vmknic's address.
+    fn tcp_connect_from(
+        &mut self,
+        remote: SocketAddrV4,
+        source: Ipv4Addr,
+        rx_buf: usize,
+        tx_buf: usize,
+    ) -> Result<SocketHandle, SocketError>;
     /// Runs smoltcp and routes what it sent (after a socket changed, to send promptly).
     fn poll_local(&mut self);
     /// Sets the time of the work that follows (the engine reads no clock of its own).
@@ -68,6 +76,16 @@ impl<P: Port> Endpoint for Engine<P> {
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError> {
         Engine::tcp_connect(self, remote, via, rx_buf, tx_buf)
+    }
+
+    fn tcp_connect_from(
+        &mut self,
+        remote: SocketAddrV4,
+        source: Ipv4Addr,
+        rx_buf: usize,
+        tx_buf: usize,
+    ) -> Result<SocketHandle, SocketError> {
+        Engine::tcp_connect_from(self, remote, source, rx_buf, tx_buf)
     }
 
     fn poll_local(&mut self) {

@@ -3,7 +3,7 @@
 //! down", and the deadline is "Connection timed out". A connected probe is closed with a
 //! reset, as `nc -z` does.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::SocketHandle;
@@ -30,6 +30,9 @@ pub enum ProbeError {
     /// `-I` named a vmknic that does not exist or is disabled.
     #[error("{0} is not an enabled vmknic")]
     NotFound(VmknicId),
+    /// `-s` named an address that is no enabled vmknic's.
+    #[error("{0} is not an address of an enabled vmknic")]
+    NotLocal(Ipv4Addr),
     /// ARP got no answer.
     #[error("Host is down")]
     HostDown,
@@ -55,6 +58,17 @@ struct Pending {
     source: String,
     started: Instant,
     deadline: Instant,
+}
+
+/// Where a probe's connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeSource {
+    /// The egress vmknic's address, as the routing core chooses it.
+    Route,
+    /// This vmknic's address (`nc -I vmkN`).
+    Vmknic(VmknicId),
+    /// This address, which chooses the vmknic (`nc -s ADDR`, as ESXi's netcat).
+    Address(Ipv4Addr),
 }
 
 /// The probes in flight and finished.
@@ -84,15 +98,21 @@ impl TcpProbes {
         &mut self,
         ep: &mut impl Endpoint,
         dst: SocketAddrV4,
-        via: Option<VmknicId>,
+        from: ProbeSource,
         timeout: Duration,
     ) -> Result<ProbeId, ProbeError> {
         if self.pending.len() >= MAX_PENDING {
             return Err(ProbeError::Busy);
         }
-        let handle = ep.tcp_connect(dst, via, 1024, 1024).map_err(|e| match e {
+        let opened = match from {
+            ProbeSource::Route => ep.tcp_connect(dst, None, 1024, 1024),
+            ProbeSource::Vmknic(id) => ep.tcp_connect(dst, Some(id), 1024, 1024),
+            ProbeSource::Address(a) => ep.tcp_connect_from(dst, a, 1024, 1024),
+        };
+        let handle = opened.map_err(|e| match e {
             SocketError::NoRoute(_) => ProbeError::NoRoute,
             SocketError::NoVmknic(id) => ProbeError::NotFound(id),
+            SocketError::NotLocal(a) => ProbeError::NotLocal(a),
             e => ProbeError::Other(e.to_string()),
         })?;
         let sock = ep.sockets().get::<tcp::Socket>(handle);
@@ -187,7 +207,12 @@ mod tests {
     fn start(lab: &mut Lab, probes: &mut TcpProbes) -> (ProbeId, Vec<u8>) {
         lab.learn(1, HOST1, HOST1_MAC);
         let dst = SocketAddrV4::new(HOST1, 3260);
-        let id = probes.start(&mut lab.engine, dst, None, Duration::from_secs(5));
+        let id = probes.start(
+            &mut lab.engine,
+            dst,
+            ProbeSource::Route,
+            Duration::from_secs(5),
+        );
         let Ok(id) = id else {
             panic!("probe refused: {id:?}")
         };
@@ -267,14 +292,40 @@ mod tests {
         let far = SocketAddrV4::new(REMOTE, 22);
         let t = Duration::from_secs(1);
         assert_eq!(
-            probes.start(&mut lab.engine, far, None, t),
+            probes.start(&mut lab.engine, far, ProbeSource::Route, t),
+            Err(ProbeError::NoRoute)
+        );
+        assert_eq!(
+            probes.start(&mut lab.engine, far, ProbeSource::Address(VMK0_IP), t),
             Err(ProbeError::NoRoute)
         );
         let near = SocketAddrV4::new(HOST1, 22);
-        let via = Some(VmknicId(5));
+        let via = ProbeSource::Vmknic(VmknicId(5));
         assert_eq!(
             probes.start(&mut lab.engine, near, via, t),
             Err(ProbeError::NotFound(VmknicId(5)))
         );
+        // `-s` with an address that is no vmknic's: netcat's "bind failed".
+        let stranger = ProbeSource::Address(HOST0);
+        assert_eq!(
+            probes.start(&mut lab.engine, near, stranger, t),
+            Err(ProbeError::NotLocal(HOST0))
+        );
+    }
+
+    #[test]
+    fn test_source_address_is_kept_and_routing_picks_the_way_out() {
+        let mut lab = Lab::plain();
+        let mut probes = TcpProbes::new();
+        lab.learn(1, HOST1, HOST1_MAC);
+        let dst = SocketAddrV4::new(HOST1, 3260);
+        let from = ProbeSource::Address(VMK0_IP);
+        let id = probes.start(&mut lab.engine, dst, from, Duration::from_secs(5));
+        assert!(id.is_ok(), "{id:?}");
+        assert!(lab.sent(0).is_empty(), "nothing out of vmk0");
+        let sent = lab.sent(1);
+        assert_eq!(sent.len(), 1, "a SYN out of vmk1, toward HOST1's subnet");
+        let ip = ip_of(&sent[0]);
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK0_IP, HOST1));
     }
 }

@@ -24,7 +24,7 @@ use super::store;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
-use crate::apps::tcp_probe::{ProbeError, ProbeId, TcpProbes};
+use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
 use crate::config::{Config, RawConfig, RawForward, StaticRoute};
 use crate::engine::Counters;
 use crate::engine::Vmknic;
@@ -75,8 +75,18 @@ fn route_error(e: RouteError) -> RemoteError {
     RemoteError::new(kind, e.to_string())
 }
 
+/// A device error with its causes (`vmk1: cannot set MTU 1400 on TAP `vmk1`: cannot set MTU
+/// 1400 `vmk1` in ns-a: Invalid argument`), so the client sees what the kernel said.
 fn stack_error(e: StackError) -> RemoteError {
-    RemoteError::new(ErrorKind::Io, e.to_string())
+    let mut msg = e.to_string();
+    // Every `StackError` shows its direct source already.
+    let mut cause = std::error::Error::source(&e).and_then(|s| s.source());
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    RemoteError::new(ErrorKind::Io, msg)
 }
 
 fn ping_error(e: PingError) -> RemoteError {
@@ -96,6 +106,7 @@ fn probe_error(e: ProbeError) -> RemoteError {
     let kind = match e {
         ProbeError::NoRoute => ErrorKind::NoRoute,
         ProbeError::NotFound(_) => ErrorKind::NotFound,
+        ProbeError::NotLocal(_) => ErrorKind::AddressNotAvailable,
         ProbeError::HostDown => ErrorKind::HostDown,
         ProbeError::Timeout => ErrorKind::Timeout,
         ProbeError::Refused => ErrorKind::Refused,
@@ -151,7 +162,7 @@ impl Daemon {
             Command::GatewaySet(gateway) => self.gateway_set(gateway),
             Command::GatewayClear(gateway) => self.gateway_clear(gateway),
             Command::NeighborList => Ok(json!(self.neighbor_list())),
-            Command::NeighborRemove(ip) => self.neighbor_remove(ip),
+            Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
             Command::ForwardAdd {
                 listen,
@@ -184,8 +195,9 @@ impl Daemon {
             Command::TcpProbe {
                 destination,
                 vmknic,
+                source,
                 timeout,
-            } => return self.tcp_probe(destination, vmknic.as_ref(), timeout, reply),
+            } => return self.tcp_probe(destination, vmknic.as_ref(), source, timeout, reply),
             Command::StorageProbe {
                 kind,
                 host,
@@ -245,18 +257,26 @@ impl Daemon {
         self.stack.vmknics().iter().filter(|v| v.present())
     }
 
+    /// The vmknics; `bridge` and `netns` say where each TAP's kernel side is now (moved by
+    /// hand included), as the kernel reports it, or as configured if it cannot be asked.
     fn vmknic_list(&self) -> Vec<VmknicInfo> {
         self.present_vmknics()
-            .map(|v| VmknicInfo {
-                name: v.cfg.id.to_string(),
-                portgroup: v.cfg.portgroup.clone(),
-                addresses: v.cfg.addresses().collect(),
-                mac: v.cfg.mac.to_string(),
-                mtu: v.cfg.mtu,
-                enabled: v.cfg.enabled,
-                tap: v.cfg.tap.clone(),
-                bridge: v.cfg.bridge.clone(),
-                netns: v.cfg.netns.clone(),
+            .map(|v| {
+                let (bridge, netns) = match self.stack.link_state(v.cfg.id) {
+                    Some(Ok(link)) => (link.master, link.netns.name()),
+                    _ => (v.cfg.bridge.clone(), v.cfg.netns.clone()),
+                };
+                VmknicInfo {
+                    name: v.cfg.id.to_string(),
+                    portgroup: v.cfg.portgroup.clone(),
+                    addresses: v.cfg.addresses().collect(),
+                    mac: v.cfg.mac.to_string(),
+                    mtu: v.cfg.mtu,
+                    enabled: v.cfg.enabled,
+                    tap: v.cfg.tap.clone(),
+                    bridge,
+                    netns,
+                }
             })
             .collect()
     }
@@ -403,14 +423,34 @@ impl Daemon {
         Ok(Value::Null)
     }
 
-    fn neighbor_remove(&mut self, ip: Ipv4Addr) -> Result<Value, RemoteError> {
+    /// Forgets a neighbour; with `vmknic`, only the entry learned on that vmknic.
+    fn neighbor_remove(
+        &mut self,
+        ip: Ipv4Addr,
+        vmknic: Option<&VmknicRef>,
+    ) -> Result<Value, RemoteError> {
+        let not_found =
+            |on: String| RemoteError::new(ErrorKind::NotFound, format!("no neighbour {ip}{on}"));
+        if let Some(v) = vmknic {
+            let id = self.resolve(v)?;
+            let on = || format!(" on {id}");
+            // The table names vmknics by slot.
+            let slot = self.stack.slot_of(id).ok_or_else(|| not_found(on()))?;
+            let learned_there = self
+                .stack
+                .neighbors()
+                .entries(Instant::now())
+                .iter()
+                .any(|e| e.ip == ip && e.vmknic as usize == slot);
+            if !learned_there {
+                return Err(not_found(on()));
+            }
+        }
         if self.stack.remove_neighbor(ip) {
+            info!(neighbor = %ip, "neighbour removed");
             Ok(Value::Null)
         } else {
-            Err(RemoteError::new(
-                ErrorKind::NotFound,
-                format!("no neighbour {ip}"),
-            ))
+            Err(not_found(String::new()))
         }
     }
 
@@ -453,19 +493,40 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    /// The device first (a TAP that refuses changes nothing, not even the file), then the
+    /// file; if the save fails the device goes back.
     fn vmknic_enable(&mut self, vmknic: &VmknicRef, on: bool) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.enabled = Some(on))?;
-        self.commit(new)?;
+        let was = self
+            .cfg
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.enabled);
         self.stack.set_vmknic_enabled(id, on).map_err(stack_error)?;
+        if let Err(e) = self.commit(new) {
+            if let Some(was) = was {
+                let _ = self.stack.set_vmknic_enabled(id, was);
+            }
+            return Err(e);
+        }
         Ok(Value::Null)
     }
 
+    /// As [`Daemon::vmknic_enable`]: the TAP's MTU (wherever its kernel side is now), then the
+    /// file.
     fn vmknic_mtu(&mut self, vmknic: &VmknicRef, mtu: u16) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.mtu = Some(i64::from(mtu)))?;
-        self.commit(new)?;
+        let was = self.cfg.vmknics.iter().find(|v| v.id == id).map(|v| v.mtu);
         self.stack.set_vmknic_mtu(id, mtu).map_err(stack_error)?;
+        if let Err(e) = self.commit(new) {
+            if let Some(was) = was {
+                let _ = self.stack.set_vmknic_mtu(id, was);
+            }
+            return Err(e);
+        }
         Ok(Value::Null)
     }
 
@@ -568,6 +629,7 @@ impl Daemon {
         &mut self,
         destination: SocketAddrV4,
         vmknic: Option<&VmknicRef>,
+        source: Option<Ipv4Addr>,
         timeout: Duration,
         reply: &Sender<Response>,
     ) -> Outcome {
@@ -575,9 +637,14 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
+        let from = match (via, source) {
+            (Some(id), _) => ProbeSource::Vmknic(id),
+            (None, Some(a)) => ProbeSource::Address(a),
+            (None, None) => ProbeSource::Route,
+        };
         match self
             .tcp_probes
-            .start(&mut *self.stack, destination, via, timeout)
+            .start(&mut *self.stack, destination, from, timeout)
         {
             Ok(id) => {
                 self.probes.insert(id, reply.clone());

@@ -101,7 +101,12 @@ pub enum Command {
     /// List neighbours.
     NeighborList,
     /// Forget a neighbour.
-    NeighborRemove(Ipv4Addr),
+    NeighborRemove {
+        /// Its address.
+        ip: Ipv4Addr,
+        /// Only if it was learned on this vmknic.
+        vmknic: Option<VmknicRef>,
+    },
     /// Per-vmknic counters.
     Stats,
     /// Send one ICMP echo.
@@ -153,6 +158,8 @@ pub enum Command {
         destination: SocketAddrV4,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
+        /// Source address (it chooses the vmknic); never together with `vmknic`.
+        source: Option<Ipv4Addr>,
         /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
@@ -256,7 +263,10 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             Command::GatewayClear(gateway.as_deref().map(addr).transpose()?)
         }
         Action::NeighborList => Command::NeighborList,
-        Action::NeighborRemove { ip } => Command::NeighborRemove(addr(&ip)?),
+        Action::NeighborRemove { ip, vmknic } => Command::NeighborRemove {
+            ip: addr(&ip)?,
+            vmknic: vmknic_ref(vmknic),
+        },
         Action::Stats => Command::Stats,
         Action::Ping {
             destination,
@@ -314,12 +324,21 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             destination,
             port,
             vmknic,
+            source,
             timeout_ms,
-        } => Command::TcpProbe {
-            destination: SocketAddrV4::new(addr(&destination)?, port),
-            vmknic: vmknic_ref(vmknic),
-            timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
-        },
+        } => {
+            if vmknic.is_some() && source.is_some() {
+                return Err(invalid(
+                    "give a source vmknic or a source address, not both (each chooses the other)",
+                ));
+            }
+            Command::TcpProbe {
+                destination: SocketAddrV4::new(addr(&destination)?, port),
+                vmknic: vmknic_ref(vmknic),
+                source: source.as_deref().map(addr).transpose()?,
+                timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
+            }
+        }
     })
 }
 
@@ -572,13 +591,31 @@ mod tests {
         );
         assert_eq!(
             parse(Action::NeighborRemove {
-                ip: s("198.18.1.1")
+                ip: s("198.18.1.1"),
+                vmknic: None
             })
             .unwrap(),
-            Command::NeighborRemove(ip("198.18.1.1"))
+            Command::NeighborRemove {
+                ip: ip("198.18.1.1"),
+                vmknic: None
+            }
         );
         assert_eq!(
-            refused(Action::NeighborRemove { ip: s("::1") }),
+            parse(Action::NeighborRemove {
+                ip: s("198.18.1.1"),
+                vmknic: Some(s("VMotion"))
+            })
+            .unwrap(),
+            Command::NeighborRemove {
+                ip: ip("198.18.1.1"),
+                vmknic: Some(vref("VMotion"))
+            }
+        );
+        assert_eq!(
+            refused(Action::NeighborRemove {
+                ip: s("::1"),
+                vmknic: None
+            }),
             bad_addr("::1")
         );
     }
@@ -728,6 +765,7 @@ mod tests {
             destination: s(destination),
             port: 22,
             vmknic: None,
+            source: None,
             timeout_ms,
         };
         assert_eq!(
@@ -735,9 +773,27 @@ mod tests {
             Command::TcpProbe {
                 destination: "198.18.1.1:22".parse().unwrap(),
                 vmknic: None,
+                source: None,
                 timeout: Duration::from_millis(1)
             }
         );
+        let from = |vmknic: Option<&str>, source: Option<&str>| Action::TcpProbe {
+            destination: s("198.18.1.1"),
+            port: 22,
+            vmknic: vmknic.map(s),
+            source: source.map(s),
+            timeout_ms: 1000,
+        };
+        let Command::TcpProbe { source, .. } = parse(from(None, Some("198.18.2.100"))).unwrap()
+        else {
+            panic!("not a tcp probe");
+        };
+        assert_eq!(source, Some(ip("198.18.2.100")));
+        assert_eq!(
+            refused(from(Some("vmk1"), Some("198.18.2.100"))),
+            "give a source vmknic or a source address, not both (each chooses the other)"
+        );
+        assert_eq!(refused(from(None, Some("vmk1"))), bad_addr("vmk1"));
         let Command::TcpProbe { timeout, .. } = parse(tcp("198.18.1.1", u32::MAX)).unwrap() else {
             panic!("not a tcp probe");
         };

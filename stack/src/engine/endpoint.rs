@@ -58,6 +58,37 @@ impl<P: Port> Engine<P> {
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError> {
         let source = self.source_for(*remote.ip(), via)?;
+        self.tcp_socket(remote, source, rx_buf, tx_buf)
+    }
+
+    /// Opens a TCP connection from the stack to `remote` with the source address `source`,
+    /// which must be an enabled vmknic's (`nc -s ADDR`: the address chooses the vmknic). The
+    /// packets leave as the routing core decides, as for any other connection.
+    pub fn tcp_connect_from(
+        &mut self,
+        remote: SocketAddrV4,
+        source: Ipv4Addr,
+        rx_buf: usize,
+        tx_buf: usize,
+    ) -> Result<SocketHandle, SocketError> {
+        if !self
+            .vmknics
+            .iter()
+            .any(|v| v.active() && v.has_addr(source))
+        {
+            return Err(SocketError::NotLocal(source));
+        }
+        self.routing.explain(*remote.ip())?;
+        self.tcp_socket(remote, source, rx_buf, tx_buf)
+    }
+
+    fn tcp_socket(
+        &mut self,
+        remote: SocketAddrV4,
+        source: Ipv4Addr,
+        rx_buf: usize,
+        tx_buf: usize,
+    ) -> Result<SocketHandle, SocketError> {
         let mut sock = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; rx_buf]),
             tcp::SocketBuffer::new(vec![0; tx_buf]),

@@ -82,6 +82,9 @@ pub enum SocketError {
     /// The named vmknic does not exist or is disabled.
     #[error("{0} is not an enabled vmknic")]
     NoVmknic(VmknicId),
+    /// The source address asked for is no enabled vmknic's (`nc -s`).
+    #[error("{0} is not an address of an enabled vmknic")]
+    NotLocal(Ipv4Addr),
     /// smoltcp refused the connect.
     #[error("connect: {0}")]
     Connect(#[from] tcp::ConnectError),
@@ -113,6 +116,11 @@ impl<P: Port> Vmknic<P> {
     /// False once removed at run time.
     pub fn present(&self) -> bool {
         self.present
+    }
+
+    /// Its port (the TAP on the daemon), if it has one.
+    pub fn port(&self) -> Option<&P> {
+        self.port.as_ref()
     }
 
     /// True when the vmknic holds `ip`.
