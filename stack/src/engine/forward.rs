@@ -1,4 +1,4 @@
-//! Forwarding (Linux's `ip_forward.c`, RFC 1812 5.2-5.3): TTL, route, DF against the egress
+//! Forwarding (Linux's `ip_forward.c`, RFC 1812 5.2-5.3): route, TTL, DF against the egress
 //! MTU, the TTL decrement, then the fast path (a known neighbour and a frame the egress port
 //! takes as it is: MACs rewritten in place, one send) or the slow path (offloads finished,
 //! fragmentation, the neighbour queue).
@@ -25,12 +25,9 @@ impl<P: Port> Engine<P> {
     /// Forwards a checked packet that is not for us.
     pub(super) fn forward(&mut self, pkt: &mut Ipv4Rx<'_>) {
         let (i, info, o) = (pkt.vmknic, pkt.info, pkt.offload);
-        // RFC 1812 5.3.1: a packet whose TTL would reach zero is discarded, with Time
-        // Exceeded to its sender.
-        if info.ttl <= 1 {
-            self.icmp_error(pkt, IcmpError::TimeExceeded);
-            return self.count(i, DropReason::TtlExceeded);
-        }
+        // The route first, as Linux (`ip_route_input` before `ip_forward`): a packet with no
+        // route gets Net Unreachable whatever its TTL, so traceroute shows `!N` at the first
+        // hop, as through a Linux router.
         let Some(route) = self.routing.lookup(info.dst).copied() else {
             self.icmp_error(pkt, IcmpError::NetUnreachable);
             return self.count(i, DropReason::NoRoute);
@@ -39,6 +36,12 @@ impl<P: Port> Engine<P> {
             self.icmp_error(pkt, IcmpError::NetUnreachable);
             return self.count(i, DropReason::NoRoute);
         };
+        // RFC 1812 5.3.1: a packet whose TTL would reach zero is discarded, with Time
+        // Exceeded to its sender.
+        if info.ttl <= 1 {
+            self.icmp_error(pkt, IcmpError::TimeExceeded);
+            return self.count(i, DropReason::TtlExceeded);
+        }
         let mtu = self.vmknics.get(e).map_or(0, |v| v.cfg.mtu);
         let next_hop = route.next_hop.neighbor_for(info.dst);
         // A super-frame goes on the wire as segments: each of them must fit (Linux's
