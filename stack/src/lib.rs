@@ -10,6 +10,7 @@ pub mod device;
 pub mod engine;
 pub mod netstack;
 pub mod packet;
+pub mod service;
 mod sys;
 
 pub use config::{Config, ConfigError, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK};
