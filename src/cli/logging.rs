@@ -90,3 +90,23 @@ pub fn fatal(message: &str) {
         eprintln!("{prefix}{line}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_priority() {
+        let p: Vec<u8> = [
+            Level::ERROR,
+            Level::WARN,
+            Level::INFO,
+            Level::DEBUG,
+            Level::TRACE,
+        ]
+        .iter()
+        .map(priority)
+        .collect();
+        assert_eq!(p, [3, 4, 6, 7, 7]);
+    }
+}
