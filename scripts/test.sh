@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use (root-only tests build namespaces and TAPs with iproute2).
 need=()
-# traceroute, tracepath and mtr cross the stack in tests/dataplane.rs.
+# traceroute, tracepath and mtr cross the stack in tests/dataplane.rs. The service tests
+# (tests/packaging.rs, tests/service.rs): systemd-analyze verifies the unit (and `man` finds its
+# Documentation= pages), setpriv starts the unprivileged daemon, dpkg-deb unpacks the .deb.
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
-            tracepath:iputils-tracepath mtr:mtr-tiny; do
+            tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
+            setpriv:util-linux dpkg-deb:dpkg; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -42,6 +45,13 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+
+# cargo-deb builds the .deb that tests/packaging.rs unpacks (from crates.io, a few minutes
+# to compile the first time).
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deb"
+  cargo install cargo-deb --locked --version '^3.8'
 fi
 
 echo "== cargo fmt --check"

@@ -28,9 +28,21 @@ $VMKSTACK_CONTROL or the default path:
 
 `nc` gets no symlink, so that it never shadows the system's netcat: use `vmkstack nc -z`.";
 
+/// `vmkstack --version`: the package version and the git commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("VMKSTACK_GIT_COMMIT"),
+    ")"
+);
+
+/// The configuration file the daemon reads when `--config` is not given (the packaged one).
+pub const DEFAULT_CONFIG: &str = "/etc/vmkstack/vmkstack.toml";
+
 /// A userspace VMkernel TCP/IP stack on Linux TAP devices.
 #[derive(Debug, Parser)]
-#[command(name = "vmkstack", version, about, propagate_version = true, after_help = AFTER_HELP)]
+#[command(name = "vmkstack", version = VERSION, about, propagate_version = true,
+          after_help = AFTER_HELP)]
 pub(crate) struct Cli {
     /// Control socket of the daemon [env: VMKSTACK_CONTROL] [default:
     /// /run/vmkstack/vmkstack.sock]
@@ -75,11 +87,18 @@ pub(crate) enum Command {
     /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
     /// addresses, and forward between them when `forwarding = true`.
     ///
-    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created.
+    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created; SIGHUP checks the
+    /// file on disk and logs the result. Under systemd it reports readiness (`Type=notify`)
+    /// once the vmknics are up and the control socket listens, and logs in the journal's
+    /// format.
     Daemon {
         /// Configuration file (TOML).
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Only validate the configuration (and the capabilities it needs), print the result
+        /// and exit: 0 when the daemon would start with it, 1 with the problems named.
+        #[arg(long)]
+        check_config: bool,
         /// Control socket path.
         #[arg(long, value_name = "PATH", env = "VMKSTACK_CONTROL",
               default_value = crate::api::DEFAULT_CONTROL)]
@@ -133,4 +152,25 @@ pub(crate) enum Command {
     /// VMkernel stack (the exit status answers; -v reports as netcat does).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Nc(PassThrough),
+    /// Write shell completions or man pages generated from these definitions (packaging).
+    #[command(hide = true, subcommand)]
+    Generate(Generate),
+}
+
+/// `vmkstack generate`: what the installed completions and man pages are made from.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Generate {
+    /// Completions for bash, zsh and fish, for `vmkstack` and each ESX personality:
+    /// DIR/bash/NAME, DIR/zsh/_NAME, DIR/fish/NAME.fish.
+    Completions {
+        /// Output directory (created).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Man pages (section 1) for `vmkstack`, its subcommands and each ESX personality.
+    Man {
+        /// Output directory (created).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }

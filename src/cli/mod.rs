@@ -3,6 +3,8 @@
 //! ESX personalities (by subcommand or by the name the binary was invoked under).
 
 pub mod args;
+pub mod generate;
+pub mod logging;
 pub mod native;
 
 use std::ffi::OsString;
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use self::args::{Cli, Command, PassThrough};
+use self::args::{Cli, Command, Generate, PassThrough};
 use self::native::{
     run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic, JsonFlag,
 };
@@ -37,34 +39,88 @@ fn demo() -> ExitCode {
     }
 }
 
-/// Logs to stderr; `--log` wins over RUST_LOG, and the default is `info`.
-fn init_logging(filter: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match filter {
-        Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+/// An error with its chain of causes, one `: ` apart (the daemon's last words).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        // thiserror's `transparent` and `{0}` variants repeat their source's text.
+        if !text.ends_with(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// `vmkstack daemon --check-config`: 0 when the daemon would start with the file, 1 with
+/// every problem named.
+fn check_config(config: &Path) -> ExitCode {
+    match vmkstack_stack::service::check_config(config) {
+        Ok(report) => {
+            println!("{}", report.summary);
+            for w in &report.warnings {
+                println!("warning (the daemon starts anyway): {w}");
+            }
+            let needs: Vec<String> = report.needs.iter().map(ToString::to_string).collect();
+            if needs.is_empty() {
+                println!("capabilities needed: none");
+            } else {
+                println!("capabilities needed: {}", needs.join(", "));
+            }
+            for e in &report.errors {
+                eprintln!("{e}");
+            }
+            if report.errors.is_empty() {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn daemon(config: &std::path::Path, control: &std::path::Path, log: Option<&str>) -> ExitCode {
-    init_logging(log);
-    let shutdown = match vmkstack_stack::daemon::shutdown_on_signals() {
-        Ok(f) => f,
+    logging::init(log);
+    let signals = match vmkstack_stack::daemon::shutdown_on_signals() {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("vmkstack: cannot install signal handlers: {e}");
+            logging::fatal(&format!("vmkstack: cannot install signal handlers: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    match vmkstack_stack::daemon::run(config, control, shutdown) {
+    match vmkstack_stack::daemon::run(config, control, signals) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vmkstack: {e}");
+            logging::fatal(&format!("vmkstack: {}", chain(&e)));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vmkstack generate completions|man DIR`.
+fn generate(what: Generate) -> ExitCode {
+    let (dir, result) = match what {
+        Generate::Completions { dir } => {
+            let r = generate::completions(&dir);
+            (dir, r)
+        }
+        Generate::Man { dir } => {
+            let r = generate::man_pages(&dir);
+            (dir, r)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmkstack generate: {}: {e}", dir.display());
             ExitCode::FAILURE
         }
     }
@@ -143,8 +199,14 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         },
         Command::Daemon {
             config,
+            check_config: true,
+            ..
+        } => check_config(&config),
+        Command::Daemon {
+            config,
             control,
             log,
+            ..
         } => daemon(&config, &control, log.as_deref()),
         Command::Vmknic(cmd) => client(&control, |ctl, c| run_vmknic(&cmd, ctl, c)),
         Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
@@ -158,5 +220,6 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Vmkping(args) => pass(Personality::Vmkping, args),
         Command::Esxcli(args) => pass(Personality::Esxcli, args),
         Command::Nc(args) => pass(Personality::Nc, args),
+        Command::Generate(what) => generate(what),
     }
 }

@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 
-use clap::{ArgGroup, ColorChoice, Parser};
+use clap::{ArgGroup, ColorChoice, CommandFactory, Parser};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use vmkstack_routing::{check_network, parse_addr, parse_network, RouteEntry};
@@ -94,6 +94,12 @@ struct RouteArgs {
     /// Gateway, or network [netmask] gateway with -a/-d
     #[arg(value_name = "ARG")]
     args: Vec<String>,
+}
+
+/// The clap definition of `esxcfg-route`'s flags as its parser uses them (for the generated
+/// completions and man page).
+pub fn command() -> clap::Command {
+    RouteArgs::command()
 }
 
 /// Parses an `esxcfg-route` argv (`argv[0]` is the program name) into a [`RouteCommand`].

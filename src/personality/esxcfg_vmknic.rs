@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 
-use clap::{ArgGroup, ColorChoice, Parser};
+use clap::{ArgGroup, ColorChoice, CommandFactory, Parser};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use vmkstack_routing::{host_address_problem, parse_addr};
@@ -120,6 +120,12 @@ struct VmknicArgs {
     /// Port group name (quote names with spaces)
     #[arg(value_name = "PORTGROUP")]
     portgroup: Vec<String>,
+}
+
+/// The clap definition of `esxcfg-vmknic`'s flags as its parser uses them (for the generated
+/// completions and man page).
+pub fn command() -> clap::Command {
+    VmknicArgs::command()
 }
 
 /// Parses an `esxcfg-vmknic` argv (`argv[0]` is the program name) into a [`VmknicCommand`].

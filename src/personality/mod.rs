@@ -69,6 +69,19 @@ impl Personality {
         }
     }
 
+    /// The clap definition of the command as its parser uses it (for the generated
+    /// completions and man pages).
+    pub fn command(self) -> clap::Command {
+        use clap::CommandFactory;
+        match self {
+            Personality::EsxcfgRoute => esxcfg_route::command(),
+            Personality::EsxcfgVmknic => esxcfg_vmknic::command(),
+            Personality::Vmkping => vmkping::VmkpingArgs::command(),
+            Personality::Esxcli => esxcli::EsxcliArgs::command(),
+            Personality::Nc => nc::NcArgs::command(),
+        }
+    }
+
     /// The personality a program path names by its file name (`/usr/local/bin/vmkping`), if
     /// it is one of the [`Personality::SYMLINKS`].
     pub fn from_argv0(argv0: &OsStr) -> Option<Personality> {

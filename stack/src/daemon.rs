@@ -1,6 +1,8 @@
 //! `vmkstack daemon`: one netstack in the foreground, its configuration file as the single
 //! store (like esx.conf), the control socket guarded by a lock file, clean shutdown on
-//! SIGINT/SIGTERM (every TAP it created disappears with it).
+//! SIGINT/SIGTERM (every TAP it created disappears with it). Under systemd it reports
+//! readiness once the vmknics are up and the control socket listens, and SIGHUP (the unit's
+//! `ExecReload`) checks the file on disk (`crate::service`).
 //!
 //! This file is start-up and the event loop only. Requests arrive parsed into typed commands
 //! (`control::command`, by the server threads); the state owner (`control::apply`) applies
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
@@ -26,6 +28,7 @@ use crate::control::apply::{Daemon, Outcome};
 use crate::control::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
 use crate::control::store::{last_good, remove_stale_temp_files, save_atomic};
 use crate::netstack::{Netstack, StackError};
+use crate::service::{self, MissingCapabilities};
 use vmkstack_api::Response;
 
 /// Longest sleep of the event loop (the shutdown flag is checked at least this often).
@@ -57,6 +60,12 @@ pub enum DaemonError {
     /// `control_group` names no group.
     #[error("control_group `{0}` is not a group on this host (see /etc/group)")]
     NoSuchGroup(String),
+    /// The process lacks a capability the configuration needs.
+    #[error(transparent)]
+    Capabilities(#[from] MissingCapabilities),
+    /// `/dev/net/tun` cannot be opened.
+    #[error("{0}")]
+    TunDevice(String),
     /// The netstack did not start.
     #[error(transparent)]
     Stack(#[from] StackError),
@@ -147,10 +156,50 @@ impl Drop for ControlPath {
     }
 }
 
-/// Runs the daemon until `shutdown` becomes true (the binary sets it from SIGINT/SIGTERM).
-/// Start-up routing problems are logged and printed (ESX's gateway message verbatim on
-/// stderr); the stack runs anyway with those routes inactive.
-pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(), DaemonError> {
+/// The flags the binary's signal handlers set, for [`run`].
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// SIGINT, SIGTERM: stop.
+    pub shutdown: Arc<AtomicBool>,
+    /// SIGHUP: reload (for now: check the file on disk and log the result).
+    pub reload: Arc<AtomicBool>,
+}
+
+/// Sends a systemd notification; a failure is logged, never fatal.
+fn notify(state: &str) {
+    if let Err(e) = service::notify(state) {
+        warn!("cannot notify systemd ({state}): {e}");
+    }
+}
+
+/// SIGHUP: the configuration on disk is checked and the result logged. Applying a hand-edited
+/// file live is not implemented yet; the file is what a restart loads.
+fn reload(config: &Path) {
+    notify("RELOADING=1");
+    match service::check_config(config) {
+        Ok(report) if report.errors.is_empty() => warn!(
+            config = %config.display(),
+            "reload: the file is valid, but applying it live is not implemented yet; restart \
+             the daemon to apply it (a change through the control socket before then \
+             overwrites the hand edit)"
+        ),
+        Ok(report) => warn!(config = %config.display(), problems = %report.errors.join("; "),
+            "reload: the file would not load; nothing changed"),
+        Err(e) => warn!(config = %config.display(), problems = %e,
+            "reload: the file would not load; nothing changed"),
+    }
+    notify("READY=1\nSTATUS=running (reload: not applied live, see the log)");
+}
+
+/// Runs the daemon until `signals.shutdown` becomes true (the binary sets it from
+/// SIGINT/SIGTERM). Start-up routing problems are logged and printed (ESX's gateway message
+/// verbatim on stderr); the stack runs anyway with those routes inactive. Refuses to start,
+/// naming them, when the process lacks capabilities the configuration needs.
+pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), DaemonError> {
+    let Signals {
+        shutdown,
+        reload: reload_flag,
+    } = signals;
     let cfg = match Config::load(config) {
         Ok(c) => c,
         Err(e) => {
@@ -168,6 +217,19 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
     remove_stale_temp_files(config);
     if let Err(e) = save_atomic(&last_good(config), &cfg.to_toml()) {
         info!("cannot keep a last good copy of the configuration: {e}");
+    }
+    // Name a missing capability now rather than fail half-way through with EPERM.
+    match service::effective_capabilities() {
+        Ok(caps) => {
+            let missing = service::missing_capabilities(&cfg, caps);
+            if !missing.is_empty() {
+                return Err(MissingCapabilities(missing).into());
+            }
+        }
+        Err(e) => warn!("cannot read this process's capabilities: {e}"),
+    }
+    if !cfg.vmknics.is_empty() {
+        service::check_tun_device().map_err(DaemonError::TunDevice)?;
     }
     let group = match &cfg.control_group {
         Some(name) => Some((
@@ -188,7 +250,10 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         control.to_path_buf(),
         tx,
         stack.waker(),
-        Policy { group },
+        Policy {
+            group,
+            owner: Some(crate::control::server::effective_uid().map_err(DaemonError::Loop)?),
+        },
     )
     .map_err(|source| DaemonError::Control {
         path: control.display().to_string(),
@@ -202,11 +267,21 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
             eprintln!("forward {} -> {}: cannot listen: {e}", f.listen, f.remote);
         }
     }
+    let vmknics = cfg.vmknics.len();
     let mut d = Daemon::new(config.to_path_buf(), cfg, stack, forwarder);
     info!(config = %config.display(), control = %control.display(), "vmkstack daemon running");
+    // The vmknics are up and the control socket listens: ready (systemd `Type=notify`).
+    notify(&format!(
+        "READY=1\nSTATUS=running: {} vmknic(s), control socket {}",
+        vmknics,
+        control.display()
+    ));
     let result = loop {
         if shutdown.load(Ordering::Relaxed) {
             break Ok(());
+        }
+        if reload_flag.swap(false, Ordering::Relaxed) {
+            reload(config);
         }
         // Wake for the next ping or probe deadline, and at least every 200 ms (the clock is
         // read only when one is pending: this runs once per data-plane turn).
@@ -230,17 +305,20 @@ pub fn run(config: &Path, control: &Path, shutdown: Arc<AtomicBool>) -> Result<(
         d.finish_async();
     };
     info!("shutting down");
+    notify("STOPPING=1");
     server.stop();
     drop(d);
     drop(ctl);
     result
 }
 
-/// A flag that SIGINT and SIGTERM set, for [`run`].
-pub fn shutdown_on_signals() -> io::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
+/// Flags that SIGINT and SIGTERM (shutdown) and SIGHUP (reload) set, for [`run`]. SIGHUP no
+/// longer ends the daemon.
+pub fn shutdown_on_signals() -> io::Result<Signals> {
+    let signals = Signals::default();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, flag.clone())?;
+        signal_hook::flag::register(sig, signals.shutdown.clone())?;
     }
-    Ok(flag)
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, signals.reload.clone())?;
+    Ok(signals)
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod governor;
 pub mod netstack;
 pub mod packet;
+pub mod service;
 mod sys;
 
 pub use config::{

@@ -46,13 +46,16 @@ pub struct Pending {
 pub struct Policy {
     /// Members of this group (by ID) may change state; root always may.
     pub group: Option<(String, u32)>,
+    /// The user the daemon runs as, who may change state too (an unprivileged daemon's own
+    /// user: the socket is that user's).
+    pub owner: Option<u32>,
 }
 
 impl Policy {
-    /// True when `cred` may change state: root, or a member (primary or supplementary, as
-    /// the kernel captured them at connect) of the configured group.
+    /// True when `cred` may change state: root, the daemon's own user, or a member (primary
+    /// or supplementary, as the kernel captured them at connect) of the configured group.
     pub fn may_change(&self, cred: &PeerCred, groups: &[u32]) -> bool {
-        if cred.uid == 0 {
+        if cred.uid == 0 || Some(cred.uid) == self.owner {
             return true;
         }
         let Some((_, gid)) = &self.group else {
@@ -63,9 +66,13 @@ impl Policy {
 
     /// The refusal a caller without rights gets.
     fn refusal(&self, cred: &PeerCred) -> RemoteError {
+        let owner = match self.owner {
+            Some(uid) if uid != 0 => format!(", uid {uid} (the daemon's user)"),
+            _ => String::new(),
+        };
         let who = match &self.group {
-            Some((name, _)) => format!("root or a member of group {name}"),
-            None => "root".to_string(),
+            Some((name, _)) => format!("root{owner} or a member of group {name}"),
+            None => format!("root{owner}"),
         };
         RemoteError::new(
             ErrorKind::PermissionDenied,
@@ -75,6 +82,16 @@ impl Policy {
             ),
         )
     }
+}
+
+/// The effective user ID of this process (from `/proc/self/status`).
+pub fn effective_uid() -> std::io::Result<u32> {
+    std::fs::read_to_string("/proc/self/status")?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|uid| uid.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no Uid line in /proc/self/status"))
 }
 
 /// Looks a group up in /etc/group: its ID.
@@ -300,16 +317,32 @@ mod tests {
             uid: 1000,
             gid: 1000,
         };
-        let none = Policy { group: None };
+        let none = Policy {
+            group: None,
+            owner: Some(0),
+        };
         assert!(none.may_change(&root, &[]));
         assert!(!none.may_change(&user, &[]));
-        assert!(none.refusal(&user).message.contains("changes need root"));
+        assert!(none.refusal(&user).message.contains("changes need root)"));
+        let owned = Policy {
+            group: None,
+            owner: Some(1000),
+        };
+        assert!(owned.may_change(&user, &[]), "the daemon's own user");
+        let stranger = PeerCred { uid: 1001, ..user };
+        assert!(!owned.may_change(&stranger, &[]));
+        assert!(owned
+            .refusal(&stranger)
+            .message
+            .contains("changes need root, uid 1000 (the daemon's user)"));
         let group = Policy {
             group: Some(("vmkadmin".into(), 1000)),
+            owner: None,
         };
         assert!(group.may_change(&user, &[]));
         let other = Policy {
             group: Some(("vmkadmin".into(), 4242)),
+            owner: None,
         };
         assert!(!other.may_change(&user, &[]));
         assert!(other.may_change(&user, &[7, 4242]), "supplementary group");

@@ -1,0 +1,8 @@
+complete -c vmkping -s I -d 'Send from this vmknic, bypassing the routing lookup' -r
+complete -c vmkping -s c -d 'Number of echo requests' -r
+complete -c vmkping -s s -d 'ICMP payload bytes (0-65507)' -r
+complete -c vmkping -s i -d 'Seconds between requests (decimals allowed)' -r
+complete -c vmkping -s W -d 'Seconds to wait for each reply' -r
+complete -c vmkping -s t -d 'IP time to live' -r
+complete -c vmkping -s d -d 'Set don\'t-fragment (refused when larger than the egress MTU)'
+complete -c vmkping -s h -l help -d 'Print help'
