@@ -143,11 +143,18 @@ impl fmt::Display for LinkChange {
 }
 
 /// Runs `f` on a short-lived thread inside the network namespace open as `ns`. The caller's
-/// threads stay where they are; sockets `f` opens belong to `ns`.
+/// threads stay where they are; sockets `f` opens belong to `ns`. In the caller's own
+/// namespace `f` runs right here: `setns` needs CAP_SYS_ADMIN even into the namespace one is
+/// already in, and a daemon holding only CAP_NET_ADMIN must still manage its own TAPs.
 pub fn in_netns<T: Send>(
     ns: BorrowedFd<'_>,
     f: impl FnOnce() -> io::Result<T> + Send,
 ) -> io::Result<T> {
+    let id = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let target = id(&format!("/proc/self/fd/{}", ns.as_raw_fd()))?;
+    if id("/proc/thread-self/ns/net").ok() == Some(target) {
+        return f();
+    }
     std::thread::scope(|s| {
         // A thread that cannot start is an error to report, not a panic.
         std::thread::Builder::new()
