@@ -6,9 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use (root-only tests build namespaces and TAPs with iproute2).
+# System packages the tests use (root-only tests build namespaces and TAPs with iproute2;
+# tcpdump and tshark read the captures back, tmux drives `vmkstack top`).
 need=()
-for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3; do
+for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 tcpdump:tcpdump \
+    tshark:tshark tmux:tmux; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -17,14 +17,15 @@ Client commands (vmknic, route, neighbor, stats and the ESX personalities) talk 
 `vmkstack daemon` over its control socket: --control PATH, else $VMKSTACK_CONTROL, else
 /run/vmkstack/vmkstack.sock.
 
-ESX personalities run as `vmkstack esxcfg-route ARGS` (likewise esxcfg-vmknic, vmkping, esxcli
-and nc), or under their ESX names through symlinks to this binary, which pick the socket from
+ESX personalities run as `vmkstack esxcfg-route ARGS` (likewise esxcfg-vmknic, vmkping, esxcli,
+pktcap-uw and nc), or under their ESX names through symlinks to this binary, which pick the socket from
 $VMKSTACK_CONTROL or the default path:
 
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-route
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-vmknic
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/vmkping
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcli
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/pktcap-uw
 
 `nc` gets no symlink, so that it never shadows the system's netcat: use `vmkstack nc -z`.";
 
@@ -132,4 +133,15 @@ pub(crate) enum Command {
     /// nc -z [-w secs] [-I vmkN] host port: check a TCP port from the VMkernel stack.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Nc(PassThrough),
+    /// pktcap-uw: capture packets inside the stack to pcapng ([--vmk vmkN] [--dir 0|1|2]
+    /// [--capture Drop|Forward|Endpoint] [-o FILE|-] [-c COUNT] [filters]).
+    #[command(
+        name = "pktcap-uw",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    PktcapUw(PassThrough),
+    /// The same as pktcap-uw.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Capture(PassThrough),
 }

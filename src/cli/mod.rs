@@ -158,5 +158,6 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Vmkping(args) => pass(Personality::Vmkping, args),
         Command::Esxcli(args) => pass(Personality::Esxcli, args),
         Command::Nc(args) => pass(Personality::Nc, args),
+        Command::PktcapUw(args) | Command::Capture(args) => pass(Personality::PktcapUw, args),
     }
 }

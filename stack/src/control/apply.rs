@@ -7,27 +7,29 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 use tracing::info;
+use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::{
     CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
     RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
 
-use super::command::{Command, StorageProbeKind, VmknicRef};
+use super::command::{CaptureSlot, Command, StorageProbeKind, VmknicRef};
 use super::store;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, TcpProbes};
 use crate::config::{Config, RawConfig, RawForward, StaticRoute};
-use crate::engine::Counters;
 use crate::engine::Vmknic;
+use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
 use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::TapPort;
 
@@ -153,6 +155,11 @@ impl Daemon {
             Command::NeighborList => Ok(json!(self.neighbor_list())),
             Command::NeighborRemove(ip) => self.neighbor_remove(ip),
             Command::Stats => Ok(json!(self.stats())),
+            Command::Capture {
+                vmknic,
+                filter,
+                slot,
+            } => self.capture(vmknic.as_ref(), filter, slot),
             Command::ForwardAdd {
                 listen,
                 remote,
@@ -295,6 +302,42 @@ impl Daemon {
                 counters: counters_info(&v.counters),
             })
             .collect()
+    }
+
+    /// Starts a capture and hands it to the client's thread through `slot`.
+    fn capture(
+        &mut self,
+        vmknic: Option<&VmknicRef>,
+        mut filter: CaptureFilter,
+        slot: CaptureSlot,
+    ) -> Result<Value, RemoteError> {
+        filter.vmknic = self.resolve_via(vmknic)?.map(|id| id.0);
+        let Some(slot) = slot.0 else {
+            return Err(RemoteError::new(
+                ErrorKind::BadRequest,
+                "a capture streams on its own connection",
+            ));
+        };
+        let capture = Arc::new(Capture::new(filter, RING_BYTES));
+        if !self.stack.capture_add(capture.clone()) {
+            return Err(RemoteError::new(
+                ErrorKind::Busy,
+                format!("{MAX_CAPTURES} captures are running already; stop one first"),
+            ));
+        }
+        if slot.try_send(capture.clone()).is_err() {
+            capture.close();
+        }
+        Ok(json!(CaptureStart {
+            vmknics: self
+                .present_vmknics()
+                .map(|v| v.cfg.id.to_string())
+                .collect(),
+            reasons: DropReason::ALL
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+        }))
     }
 
     fn route_list(&self) -> Vec<RouteInfo> {

@@ -26,17 +26,19 @@ use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use thiserror::Error;
 use tracing::{debug, info, warn};
+use vmkstack_api::capture::Point;
 use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
 use vmkstack_vmknic::arp as arp_wire;
 use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
-use vmkstack_vmknic::{Port, RxBatch, VNET_HDR_LEN};
+use vmkstack_vmknic::{Port, RxBatch, VnetHdr, VNET_HDR_LEN};
 
 use crate::config::{Config, VmknicConfig};
 use crate::device::{IpDevice, Ring};
 use crate::packet::{self, RateLimiter};
 
 mod arp;
+mod capture;
 mod counters;
 mod drop;
 mod echo;
@@ -52,6 +54,7 @@ pub(crate) mod testlab;
 #[cfg(test)]
 mod tests;
 
+pub use capture::{Capture, CaptureFilter, MAX_CAPTURES, RING_BYTES};
 pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
@@ -102,6 +105,8 @@ pub struct Vmknic<P> {
     /// False once removed at run time (the slot keeps its index, which tokens and the
     /// neighbour table use, and is reused if the same vmkN comes back).
     present: bool,
+    /// The captures running (a copy of the engine's list).
+    taps: capture::Taps,
 }
 
 impl<P: Port> Vmknic<P> {
@@ -136,6 +141,10 @@ impl<P: Port> Vmknic<P> {
 
     /// Writes one plain frame; counts it or the drop.
     fn send(&mut self, frame: &[u8]) {
+        if self.taps.active() {
+            self.taps
+                .tap(Point::Tx, Some(self.cfg.id.0), None, None, 0, frame);
+        }
         let Some(port) = &mut self.port else {
             self.counters.drop(DropReason::Disabled);
             return;
@@ -147,6 +156,12 @@ impl<P: Port> Vmknic<P> {
     /// Writes a virtio-net header and its frame (an offloading port only); counts it or the
     /// drop.
     fn send_offloaded(&mut self, hdr_and_frame: &[u8]) {
+        if self.taps.active() {
+            let gso = VnetHdr::read(hdr_and_frame).gso_size;
+            let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
+            self.taps
+                .tap(Point::Tx, Some(self.cfg.id.0), None, None, gso, frame);
+        }
         let Some(port) = &mut self.port else {
             self.counters.drop(DropReason::Disabled);
             return;
@@ -211,6 +226,8 @@ pub struct Engine<P> {
     /// flat copies that the per-packet checks scan (kept by `refresh_addrs`).
     local_addrs: Vec<Ipv4Addr>,
     broadcasts: Vec<Ipv4Addr>,
+    /// The captures running (each vmknic keeps a copy for its send path).
+    taps: capture::Taps,
 }
 
 impl<P: Port> Engine<P> {
@@ -233,6 +250,7 @@ impl<P: Port> Engine<P> {
                 port: Some(port),
                 readable: true,
                 present: true,
+                taps: capture::Taps::default(),
             })
             .collect();
         let mtu = cfg
@@ -271,6 +289,7 @@ impl<P: Port> Engine<P> {
             echo: echo::EchoTap::new(),
             local_addrs: Vec::new(),
             broadcasts: Vec::new(),
+            taps: capture::Taps::default(),
         };
         engine.refresh_addrs();
         for i in 0..engine.vmknics.len() {
@@ -367,6 +386,9 @@ impl<P: Port> Engine<P> {
     /// owner's clock, as [`Engine::turn`] does.
     pub fn set_time(&mut self, now: Instant) {
         self.clock = now;
+        if self.taps.active() {
+            self.tick_captures();
+        }
     }
 
     /// One turn at time `now`: reads a batch from every readable port and handles each frame,
@@ -374,6 +396,9 @@ impl<P: Port> Engine<P> {
     /// Returns the frames read.
     pub fn turn(&mut self, now: Instant) -> usize {
         self.clock = now;
+        if self.taps.active() {
+            self.tick_captures();
+        }
         let mut frames = 0;
         for i in 0..self.vmknics.len() {
             let mut budget = RX_BUDGET;
@@ -449,10 +474,74 @@ impl<P: Port> Engine<P> {
         };
         v.counters.rx_packets += 1;
         v.counters.rx_bytes += hdr_and_frame.len().saturating_sub(VNET_HDR_LEN) as u64;
+        if v.taps.active() {
+            return self.receive_captured(i, hdr_and_frame);
+        }
         if v.active() {
             self.handle_frame(i, hdr_and_frame);
         } else {
             v.counters.drop(DropReason::Disabled);
+        }
+    }
+
+    /// [`Engine::receive_frame`] while a capture runs: the frame is offered at the receive
+    /// point, and again at the drop point with its reason if handling it dropped it (a drop
+    /// counted on the vmknic it came in on).
+    #[cold]
+    fn receive_captured(&mut self, i: usize, hdr_and_frame: &mut [u8]) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        let id = Some(v.cfg.id.0);
+        let gso = VnetHdr::read(hdr_and_frame).gso_size;
+        let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
+        v.taps.tap(Point::Rx, id, None, None, gso, frame);
+        let before = v.counters.drop_seq();
+        if v.active() {
+            self.handle_frame(i, hdr_and_frame);
+        } else {
+            v.counters.drop(DropReason::Disabled);
+        }
+        let Some(v) = self.vmknics.get(i) else {
+            return;
+        };
+        if v.counters.drop_seq() != before {
+            let reason = v.counters.last_drop();
+            let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
+            v.taps.tap(Point::Drop, id, None, reason, gso, frame);
+        }
+    }
+
+    /// Adds a capture: every stage offers it packets from now on. Refused (`false`) when
+    /// [`MAX_CAPTURES`] run already.
+    pub fn capture_add(&mut self, c: std::sync::Arc<Capture>) -> bool {
+        self.taps.prune();
+        if self.taps.len() >= MAX_CAPTURES {
+            return false;
+        }
+        self.taps.add(c);
+        self.sync_taps();
+        true
+    }
+
+    /// Captures running.
+    pub fn captures(&self) -> usize {
+        self.taps.len()
+    }
+
+    /// Once per turn while captures run: the turn's time for their records, and closed ones
+    /// let go.
+    #[cold]
+    fn tick_captures(&mut self) {
+        self.taps.set_now(self.clock);
+        self.taps.prune();
+        self.sync_taps();
+    }
+
+    /// Gives every vmknic a copy of the engine's captures.
+    fn sync_taps(&mut self) {
+        for v in &mut self.vmknics {
+            v.taps.clone_from(&self.taps);
         }
     }
 
