@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::native::{
-    ForwardCommand, JsonFlag, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand,
-};
+use super::native::{ForwardCommand, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand};
 
 const AFTER_HELP: &str = "\
 Client commands (vmknic, route, neighbor, stats and the ESX personalities) talk to a running
@@ -98,8 +96,12 @@ pub(crate) enum Command {
     /// List and forget entries of the running daemon's neighbour (ARP) table.
     #[command(subcommand)]
     Neighbor(NeighborCommand),
-    /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon.
-    Stats(JsonFlag),
+    /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon; with
+    /// --interval, also their rates over each interval.
+    Stats(super::top::StatsArgs),
+    /// A live view of each vmknic's rates (esxtop's network view): PKTTX/s, MbTX/s, PKTRX/s,
+    /// MbRX/s, %DRPTX, %DRPRX, FWD/s. Keys t T r R N sort, q quits; -b prints CSV.
+    Top(super::top::TopArgs),
     /// Check an iSCSI or NFS server from the stack itself (`probe iscsi HOST[:PORT]`,
     /// `probe nfs HOST`), with a diagnosis for each failure point.
     #[command(subcommand)]

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod native;
+pub mod top;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use self::args::{Cli, Command, PassThrough};
-use self::native::{
-    run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic, JsonFlag,
-};
+use self::native::{run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic};
 use crate::check::check;
 use crate::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
 use crate::personality::{self, Personality};
@@ -149,7 +148,11 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Vmknic(cmd) => client(&control, |ctl, c| run_vmknic(&cmd, ctl, c)),
         Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
         Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
-        Command::Stats(JsonFlag { json }) => client(&control, |ctl, c| run_stats(json, ctl, c)),
+        Command::Stats(args) => client(&control, |ctl, c| match args.interval {
+            Some(every) => top::run_stats_interval(every, args.count, ctl, c),
+            None => run_stats(args.json, ctl, c),
+        }),
+        Command::Top(args) => client(&control, |ctl, c| top::run_top(&args, ctl, c)),
         Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
         Command::Probe(cmd) => client(&control, |ctl, c| run_probe(&cmd, ctl, c)),
         Command::Demo => demo(),
