@@ -12,6 +12,7 @@
 //! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
 //! busy_poll_us = 100            # longest adaptive poll window after traffic (latency; 0 = off)
 //! io = "uring"                  # TAP I/O: "uring" (batched) or "syscalls" (read/write per frame)
+//! metrics_listen = "127.0.0.1:9469"  # Prometheus `GET /metrics` (default: off)
 //! default_gateway = "192.168.1.1"
 //!
 //! [[vmknic]]
@@ -115,6 +116,9 @@ pub struct RawConfig {
     /// root only; the socket is then mode 0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_group: Option<String>,
+    /// Where Prometheus scrapes the metrics (`address:port`; default: not served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// VMkernel interfaces.
     #[serde(default, rename = "vmknic", skip_serializing_if = "Vec::is_empty")]
     pub vmknics: Vec<RawVmknic>,
@@ -180,6 +184,8 @@ pub struct Config {
     pub default_gateway: Option<Ipv4Addr>,
     /// The group allowed to change state through the control socket.
     pub control_group: Option<String>,
+    /// Where the Prometheus text exposition is served (`GET /metrics`), if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// VMkernel interfaces, in vmk order.
     pub vmknics: Vec<VmknicConfig>,
     /// Static routes in file order.
@@ -325,6 +331,7 @@ impl Config {
             io: (self.io != IoMode::default()).then(|| self.io.as_str().to_string()),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
+            metrics_listen: self.metrics_listen.map(|a| a.to_string()),
             vmknics: self
                 .vmknics
                 .iter()
@@ -455,6 +462,11 @@ impl RawConfig {
                 c.bad("control_group", g, "a group name is one word without `:`");
             }
         }
+        let metrics_listen = self.metrics_listen.as_deref().and_then(|a| {
+            a.parse()
+                .map_err(|_| c.bad("metrics_listen", a, "expected address:port"))
+                .ok()
+        });
         let mut vmknics = Vec::new();
         for (i, v) in self.vmknics.iter().enumerate() {
             if let Some(vc) = validate_vmknic(&mut c, i, v) {
@@ -577,6 +589,7 @@ impl RawConfig {
                 io,
                 default_gateway,
                 control_group: self.control_group.clone(),
+                metrics_listen,
                 vmknics,
                 routes,
             })

@@ -22,6 +22,7 @@ use vmkstack_vmknic::{Tap, TapError, TapPort, UringSizes, UringTap, VNET_HDR_LEN
 use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
 use crate::governor::PollGovernor;
+use crate::metrics::TurnHistogram;
 
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;
@@ -69,6 +70,8 @@ pub struct Netstack {
     /// The TAP I/O asked for (the configuration's `io`); a TAP io_uring refuses runs on
     /// system calls.
     io: IoMode,
+    /// How long the turns that handled frames took (the metrics' histogram).
+    turns: TurnHistogram,
 }
 
 /// io_uring receive buffers per TAP: enough for a burst between two turns.
@@ -154,6 +157,7 @@ impl Netstack {
             governor: PollGovernor::new(Duration::from_micros(u64::from(cfg.busy_poll_us))),
             offloads: cfg.offloads,
             io: cfg.io,
+            turns: TurnHistogram::default(),
         };
         Ok((stack, problems))
     }
@@ -194,8 +198,14 @@ impl Netstack {
         let now = Instant::now();
         if self.engine.turn(now) > 0 {
             self.governor.frames(now);
+            self.turns.observe(now.elapsed());
         }
         Ok(())
+    }
+
+    /// How long the turns that handled frames took.
+    pub fn turn_histogram(&self) -> &TurnHistogram {
+        &self.turns
     }
 
     /// Runs smoltcp now and routes what it sent (call after changing a socket to send

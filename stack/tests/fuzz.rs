@@ -1425,6 +1425,7 @@ fn full_config() -> String {
         io: Some(s("syscalls")),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
+        metrics_listen: Some(s("127.0.0.1:9469")),
         vmknics: vec![
             RawVmknic {
                 name: s("vmk0"),

@@ -159,6 +159,8 @@ pub enum Command {
         /// Where the started capture is handed to the client's thread.
         slot: CaptureSlot,
     },
+    /// Render the Prometheus metrics (from the metrics listener, never from a request line).
+    Metrics,
     /// Open a TCP connection from the stack and close it.
     TcpProbe {
         /// Destination.
@@ -168,6 +170,39 @@ pub enum Command {
         /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
+}
+
+impl Command {
+    /// The operation's name, as the metrics count it (the protocol's `op` where there is one).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::VmknicList => "vmknic_list",
+            Command::VmknicAdd(_) => "vmknic_add",
+            Command::VmknicRemove(_) => "vmknic_remove",
+            Command::VmknicSetEnabled(_, true) => "vmknic_enable",
+            Command::VmknicSetEnabled(_, false) => "vmknic_disable",
+            Command::VmknicSetMtu { .. } => "vmknic_set_mtu",
+            Command::VmknicSetAddress { .. } => "vmknic_set_address",
+            Command::RouteList => "route_list",
+            Command::RouteAdd { .. } => "route_add",
+            Command::RouteRemove { .. } => "route_remove",
+            Command::RouteGet(_) => "route_get",
+            Command::GatewayShow => "gateway_show",
+            Command::GatewaySet(_) => "gateway_set",
+            Command::GatewayClear(_) => "gateway_clear",
+            Command::NeighborList => "neighbor_list",
+            Command::NeighborRemove(_) => "neighbor_remove",
+            Command::Stats => "stats",
+            Command::Capture { .. } => "capture",
+            Command::Metrics => "metrics",
+            Command::Ping { .. } => "ping",
+            Command::ForwardAdd { .. } => "forward_add",
+            Command::ForwardList => "forward_list",
+            Command::ForwardRemove(_) => "forward_remove",
+            Command::StorageProbe { .. } => "storage_probe",
+            Command::TcpProbe { .. } => "tcp_probe",
+        }
+    }
 }
 
 /// Where the applier hands a started capture to the control client thread that streams it
