@@ -46,12 +46,12 @@ profile=release
 [ $quick -eq 1 ] && profile=dev
 if [ $profile = release ]; then
   cargo build --release --quiet --bin vmkstack --example naive_copy
-  bin=target/release/vmkstack
-  naive=target/release/examples/naive_copy
+  bin=${CARGO_TARGET_DIR:-target}/release/vmkstack
+  naive=${CARGO_TARGET_DIR:-target}/release/examples/naive_copy
 else
   cargo build --quiet --bin vmkstack --example naive_copy
-  bin=target/debug/vmkstack
-  naive=target/debug/examples/naive_copy
+  bin=${CARGO_TARGET_DIR:-target}/debug/vmkstack
+  naive=${CARGO_TARGET_DIR:-target}/debug/examples/naive_copy
 fi
 
 p="vmks-bench-$$"

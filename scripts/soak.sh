@@ -48,10 +48,10 @@ done
 
 if [ $profile = release ]; then
   cargo build --release --quiet --bin vmkstack
-  bin=target/release/vmkstack
+  bin=${CARGO_TARGET_DIR:-target}/release/vmkstack
 else
   cargo build --quiet --bin vmkstack
-  bin=target/debug/vmkstack
+  bin=${CARGO_TARGET_DIR:-target}/debug/vmkstack
 fi
 bin=$(realpath "$bin")
 
