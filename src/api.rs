@@ -7,5 +7,6 @@
 pub use vmkstack_api::capture;
 pub use vmkstack_api::{
     Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, PingReply,
-    ProbeReport, ProbeResult, RawVmknic, RemoteError, StatsInfo, VmknicInfo, DEFAULT_CONTROL,
+    ProbeReport, ProbeResult, RawVmknic, RemoteError, StageInfo, StatsInfo, VmknicInfo,
+    DEFAULT_CONTROL,
 };

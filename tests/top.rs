@@ -149,6 +149,48 @@ fn top_batch_rates_agree_with_iperf3_and_stats_interval_prints_rates() {
     assert_eq!(text.matches("Rates over").count(), 2, "{text}");
     assert_eq!(text.matches("RX packets").count(), 2, "{text}");
     assert!(text.contains("PKTTX/s"), "{text}");
+    // stats --runtime: every stage, and the handle stage saw every frame received.
+    let o = lab.cli(&["stats", "--runtime", "--json"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    let stages: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runtime JSON");
+    let o = lab.cli(&["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stats JSON");
+    let received: u64 = stats
+        .as_array()
+        .expect("stats")
+        .iter()
+        .map(|s| s["counters"]["rx_packets"].as_u64().unwrap_or(0))
+        .sum();
+    let stage = |name: &str| {
+        stages
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["stage"] == name))
+            .unwrap_or_else(|| panic!("no stage {name}: {stages}"))
+            .clone()
+    };
+    let handled = stage("handle")["packets"].as_u64().unwrap_or(0);
+    assert!(
+        handled <= received && received - handled <= 10,
+        "handled {handled}, received {received}"
+    );
+    assert!(stage("handle")["nanos"].as_u64().unwrap_or(0) > 0);
+    for name in [
+        "port-recv",
+        "port-release",
+        "endpoint",
+        "neighbors",
+        "port-flush",
+    ] {
+        assert!(
+            stage(name)["calls"].as_u64().unwrap_or(0) > 0,
+            "{name}: {stages}"
+        );
+    }
+    let o = lab.cli(&["stats", "--runtime"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("Stage"), "{text}");
+    assert!(text.contains("ns/packet"), "{text}");
+    eprintln!("{text}");
     let o = lab.cli(&["stats", "--count", "2"]);
     assert!(!o.status.success(), "--count needs --interval");
     let o = lab.cli(&["top", "-d", "abc"]);

@@ -104,6 +104,8 @@ pub enum Action {
     },
     /// Per-vmknic counters.
     Stats,
+    /// What each data-plane stage cost (`stats --runtime`).
+    Runtime,
     /// Stream captured packets (`pktcap-uw`): one response line, then capture records on the
     /// same connection until the client closes it (see [`crate::capture`]).
     Capture {

@@ -150,6 +150,7 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
         Command::Stats(args) => client(&control, |ctl, c| match args.interval {
             Some(every) => top::run_stats_interval(every, args.count, ctl, c),
+            None if args.runtime => top::run_runtime(args.json, ctl, c),
             None => run_stats(args.json, ctl, c),
         }),
         Command::Top(args) => client(&control, |ctl, c| top::run_top(&args, ctl, c)),

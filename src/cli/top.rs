@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use serde_json::Value;
 
-use crate::api::{Action, StatsInfo};
+use crate::api::{Action, StageInfo, StatsInfo};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::format_stats;
 
@@ -48,6 +48,10 @@ pub struct StatsArgs {
     /// --count.
     #[arg(long, value_name = "SECS", value_parser = crate::personality::vmkping::parse_seconds)]
     pub interval: Option<Duration>,
+    /// What each stage of the data plane cost so far: calls, packets, nanoseconds per packet
+    /// (VPP's `show runtime`).
+    #[arg(long, conflicts_with = "interval")]
+    pub runtime: bool,
     /// With --interval: intervals to print, then exit.
     #[arg(long, value_name = "N", requires = "interval",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -365,6 +369,49 @@ pub fn run_top(
     Ok(())
 }
 
+/// The `stats --runtime` table: per stage, calls, packets, ns per call and per packet.
+pub fn format_runtime(stages: &[StageInfo]) -> String {
+    let mut s = format!(
+        "{:<13} {:>12} {:>14} {:>10} {:>10} {:>12}\n",
+        "Stage", "Calls", "Packets", "ns/call", "ns/packet", "packets/call"
+    );
+    for st in stages {
+        let per = |d: u64| match d {
+            0 => "-".to_string(),
+            d => format!("{:.1}", st.nanos as f64 / d as f64),
+        };
+        s.push_str(&format!(
+            "{:<13} {:>12} {:>14} {:>10} {:>10} {:>12}\n",
+            st.stage,
+            st.calls,
+            st.packets,
+            per(st.calls),
+            per(st.packets),
+            match st.calls {
+                0 => "-".to_string(),
+                c => format!("{:.1}", st.packets as f64 / c as f64),
+            }
+        ));
+    }
+    s
+}
+
+/// Runs `vmkstack stats --runtime`.
+pub fn run_runtime(
+    json: bool,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    let v = ctl.call(Action::Runtime).map_err(fail)?;
+    if json {
+        return console.json(&v);
+    }
+    let stages: Vec<StageInfo> = serde_json::from_value(v)
+        .map_err(|e| CliError::Failed(format!("vmkstack: bad answer: {e}")))?;
+    console.print(&format_runtime(&stages));
+    Ok(())
+}
+
 /// Runs `vmkstack stats --interval SECS`: every interval, the totals and the rates.
 pub fn run_stats_interval(
     every: Duration,
@@ -487,5 +534,27 @@ mod tests {
             csv.lines().next().unwrap().split(',').count()
         );
         assert_eq!(Sort::from_key(b'x'), None);
+    }
+
+    #[test]
+    fn test_format_runtime() {
+        let t = format_runtime(&[
+            StageInfo {
+                stage: "handle".into(),
+                calls: 10,
+                packets: 320,
+                nanos: 32_000,
+            },
+            StageInfo {
+                stage: "neighbors".into(),
+                calls: 4,
+                packets: 0,
+                nanos: 400,
+            },
+        ]);
+        let rows: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0][3], "ns/call");
+        assert_eq!(rows[1], ["handle", "10", "320", "3200.0", "100.0", "32.0"]);
+        assert_eq!(rows[2], ["neighbors", "4", "0", "100.0", "-", "0.0"]);
     }
 }

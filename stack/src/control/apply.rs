@@ -15,6 +15,7 @@ use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 use tracing::info;
 use vmkstack_api::capture::CaptureStart;
+use vmkstack_api::StageInfo;
 use vmkstack_api::{
     CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
     RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
@@ -161,6 +162,17 @@ impl Daemon {
             Command::NeighborRemove(ip) => self.neighbor_remove(ip),
             Command::Stats => Ok(json!(self.stats())),
             Command::Metrics => Ok(json!(self.metrics())),
+            Command::Runtime => Ok(json!(self
+                .stack
+                .runtime()
+                .stages()
+                .map(|(s, t)| StageInfo {
+                    stage: s.as_str().to_string(),
+                    calls: t.calls,
+                    packets: t.packets,
+                    nanos: t.nanos,
+                })
+                .collect::<Vec<_>>())),
             Command::Capture {
                 vmknic,
                 filter,

@@ -159,6 +159,8 @@ pub enum Command {
         /// Where the started capture is handed to the client's thread.
         slot: CaptureSlot,
     },
+    /// What each data-plane stage cost.
+    Runtime,
     /// Render the Prometheus metrics (from the metrics listener, never from a request line).
     Metrics,
     /// Open a TCP connection from the stack and close it.
@@ -193,6 +195,7 @@ impl Command {
             Command::NeighborList => "neighbor_list",
             Command::NeighborRemove(_) => "neighbor_remove",
             Command::Stats => "stats",
+            Command::Runtime => "runtime",
             Command::Capture { .. } => "capture",
             Command::Metrics => "metrics",
             Command::Ping { .. } => "ping",
@@ -373,6 +376,7 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         Action::NeighborList => Command::NeighborList,
         Action::NeighborRemove { ip } => Command::NeighborRemove(addr(&ip)?),
         Action::Stats => Command::Stats,
+        Action::Runtime => Command::Runtime,
         Action::Capture { spec } => {
             let (vmknic, filter) = capture_filter(spec)?;
             Command::Capture {

@@ -49,6 +49,7 @@ mod icmp;
 mod ingress;
 mod local;
 mod ops;
+mod runtime;
 #[cfg(test)]
 pub(crate) mod testlab;
 #[cfg(test)]
@@ -59,6 +60,7 @@ pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
+pub use runtime::{Runtime, Stage, StageStats};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
 const FRAME: usize = 9216 + ETH_HDR;
@@ -228,6 +230,8 @@ pub struct Engine<P> {
     broadcasts: Vec<Ipv4Addr>,
     /// The captures running (each vmknic keeps a copy for its send path).
     taps: capture::Taps,
+    /// What each stage of the turn cost.
+    runtime: Runtime,
 }
 
 impl<P: Port> Engine<P> {
@@ -290,6 +294,7 @@ impl<P: Port> Engine<P> {
             local_addrs: Vec::new(),
             broadcasts: Vec::new(),
             taps: capture::Taps::default(),
+            runtime: Runtime::default(),
         };
         engine.refresh_addrs();
         for i in 0..engine.vmknics.len() {
@@ -411,14 +416,27 @@ impl<P: Port> Engine<P> {
                 }
             }
         }
+        let t = Instant::now();
         self.poll_local();
+        let t = self.runtime.add(Stage::Endpoint, 0, t);
         self.poll_neighbors();
+        let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
+        self.runtime.add(Stage::PortFlush, 0, t);
         frames
+    }
+
+    /// What each stage of the turns so far cost.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// Reads one batch (at most `room` frames) from vmknic `i`'s port and handles it.
     fn receive(&mut self, i: usize, room: usize) -> usize {
+        if !self.vmknics.get(i).is_some_and(|v| v.readable) {
+            return 0;
+        }
+        let t = Instant::now();
         let mut batch = std::mem::take(&mut self.rx);
         batch.clear_to(room);
         if let Some(v) = self.vmknics.get_mut(i).filter(|v| v.readable) {
@@ -437,16 +455,19 @@ impl<P: Port> Engine<P> {
             }
         }
         let n = batch.len();
+        let t = self.runtime.add(Stage::PortRecv, n, t);
         for k in 0..n {
             if let Some(buf) = batch.get_mut(k) {
                 self.receive_frame(i, buf);
             }
         }
+        let t = self.runtime.add(Stage::Handle, n, t);
         // Slots a port lent (io_uring's provided buffers) go back to it.
         match self.vmknics.get_mut(i).and_then(|v| v.port.as_mut()) {
             Some(port) => port.release(&mut batch),
             None => batch.clear(),
         }
+        self.runtime.add(Stage::PortRelease, n, t);
         self.rx = batch;
         n
     }
