@@ -283,8 +283,30 @@ fn pktcap_uw_captures_each_point_with_filters_and_drop_reasons() {
         "{src:#?}"
     );
 
-    // The captures are gone from the data plane once their clients left; forwarding goes on.
+    // The captures are gone from the data plane once their clients left (else the limit
+    // would be reached sooner): eight run at once, a ninth is refused; forwarding goes on.
+    let mut running = Vec::new();
+    for k in 0..8 {
+        running.push(capture(
+            &lab,
+            &file(&format!("many{k}.pcapng")),
+            &["--dir", "2"],
+        ));
+    }
+    let o = lab.cli(&["pktcap-uw", "-c", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("8 captures are running already"), "{err}");
     ping_ok(lab.ns("h1"), "198.18.2.10");
+    for p in running {
+        finish(p);
+    }
+    assert!(
+        tcpdump(&file("many7.pcapng"))
+            .iter()
+            .any(|l| l.contains("ICMP echo request")),
+        "the eighth capture saw the ping"
+    );
     let status = daemon.stop();
     assert!(status.success(), "{}", lab.log());
 }
