@@ -28,6 +28,8 @@ pub struct Counters {
     /// Drops counted so far, and the last one's reason (the capture's drop point).
     drop_seq: u64,
     last_drop: Option<DropReason>,
+    /// `drop_seq` when a drop was last captured where it happened.
+    captured_seq: u64,
 }
 
 impl Counters {
@@ -45,6 +47,16 @@ impl Counters {
     /// Drops counted so far (all reasons).
     pub fn drop_seq(&self) -> u64 {
         self.drop_seq
+    }
+
+    /// Notes that the last drop counted was captured where it happened.
+    pub fn note_drop_captured(&mut self) {
+        self.captured_seq = self.drop_seq;
+    }
+
+    /// True when the last drop counted was captured where it happened.
+    pub fn last_drop_captured(&self) -> bool {
+        self.drop_seq > 0 && self.captured_seq == self.drop_seq
     }
 
     /// The reason of the last drop counted.

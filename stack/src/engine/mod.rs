@@ -148,11 +148,10 @@ impl<P: Port> Vmknic<P> {
                 .tap(Point::Tx, Some(self.cfg.id.0), None, None, 0, frame);
         }
         let Some(port) = &mut self.port else {
-            self.counters.drop(DropReason::Disabled);
-            return;
+            return self.send_dropped(DropReason::Disabled, frame, 0);
         };
         let sent = port.send(frame);
-        self.count_send(sent, frame.len());
+        self.count_send(sent, frame, 0);
     }
 
     /// Writes a virtio-net header and its frame (an offloading port only); counts it or the
@@ -164,25 +163,39 @@ impl<P: Port> Vmknic<P> {
             self.taps
                 .tap(Point::Tx, Some(self.cfg.id.0), None, None, gso, frame);
         }
+        let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
         let Some(port) = &mut self.port else {
-            self.counters.drop(DropReason::Disabled);
-            return;
+            let gso = VnetHdr::read(hdr_and_frame).gso_size;
+            return self.send_dropped(DropReason::Disabled, frame, gso);
         };
         let sent = port.send_offloaded(hdr_and_frame);
-        self.count_send(sent, hdr_and_frame.len().saturating_sub(VNET_HDR_LEN));
+        let gso = VnetHdr::read(hdr_and_frame).gso_size;
+        self.count_send(sent, frame, gso);
     }
 
-    fn count_send(&mut self, sent: io::Result<bool>, len: usize) {
+    fn count_send(&mut self, sent: io::Result<bool>, frame: &[u8], gso: u16) {
         match sent {
             Ok(true) => {
                 self.counters.tx_packets += 1;
-                self.counters.tx_bytes += len as u64;
+                self.counters.tx_bytes += frame.len() as u64;
             }
-            Ok(false) => self.counters.drop(DropReason::QueueFull),
+            Ok(false) => self.send_dropped(DropReason::QueueFull, frame, gso),
             Err(e) => {
                 debug!(vmknic = %self.cfg.id, "send: {e}");
-                self.counters.drop(DropReason::Other);
+                self.send_dropped(DropReason::Other, frame, gso);
             }
+        }
+    }
+
+    /// Counts a frame that could not be sent, and offers it at the drop point.
+    #[cold]
+    fn send_dropped(&mut self, reason: DropReason, frame: &[u8], gso: u16) {
+        self.counters.drop(reason);
+        if self.taps.active() {
+            let id = Some(self.cfg.id.0);
+            self.taps
+                .tap(Point::Drop, id, None, Some(reason), gso, frame);
+            self.counters.note_drop_captured();
         }
     }
 }
@@ -526,7 +539,8 @@ impl<P: Port> Engine<P> {
         let Some(v) = self.vmknics.get(i) else {
             return;
         };
-        if v.counters.drop_seq() != before {
+        // A drop the send path captured itself is not captured twice.
+        if v.counters.drop_seq() != before && !v.counters.last_drop_captured() {
             let reason = v.counters.last_drop();
             let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
             v.taps.tap(Point::Drop, id, None, reason, gso, frame);
