@@ -6,19 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use (root-only tests build namespaces and TAPs with iproute2).
+# System packages the tests use (root-only tests build namespaces and TAPs with iproute2;
+# tcpdump and tshark read the captures back, tmux drives `vmkstack top`).
 need=()
 # traceroute, tracepath and mtr cross the stack in tests/dataplane.rs. The service tests
 # (tests/packaging.rs, tests/service.rs): systemd-analyze verifies the unit (and `man` finds its
 # Documentation= pages), setpriv starts the unprivileged daemon, dpkg-deb unpacks the .deb.
+# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux.
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
-            setpriv:util-linux dpkg-deb:dpkg; do
+            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
-# The storage lab's real servers and clients (tests/storage_lab.rs and the demo).
-for pkg in tgt libiscsi-bin libiscsi-dev nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils; do
+# The storage lab's real servers and clients (tests/storage_lab.rs and the demo); the
+# Prometheus client's own parser reads the metrics back (tests/metrics.rs).
+for pkg in tgt libiscsi-bin libiscsi-dev nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils \
+    python3-prometheus-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -39,6 +43,13 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: missing ${need[*]}; run: apt-get install -y ${need[*]}" >&2
     exit 1
   fi
+fi
+
+# A python3 other than Debian's (pyenv, a venv) does not see python3-prometheus-client: give
+# it the same parser from PyPI.
+if ! python3 -c "import prometheus_client" >/dev/null 2>&1; then
+  echo "test.sh: installing prometheus_client for $(command -v python3)"
+  python3 -m pip install -q prometheus_client
 fi
 
 # rustfmt and clippy come with rustup's default profile; add them if a minimal one lacks them.

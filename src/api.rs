@@ -4,7 +4,9 @@
 //! Every other module of the CLI takes these types from here, so that this is the one file that
 //! names where they are defined.
 
+pub use vmkstack_api::capture;
 pub use vmkstack_api::{
     Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, PingReply,
-    ProbeReport, ProbeResult, RawVmknic, RemoteError, StatsInfo, VmknicInfo, DEFAULT_CONTROL,
+    ProbeReport, ProbeResult, RawVmknic, RemoteError, StageInfo, StatsInfo, VmknicInfo,
+    DEFAULT_CONTROL,
 };

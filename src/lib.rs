@@ -7,7 +7,8 @@
 //! - [`cli`]: the binary's clap arguments, its dispatch and the native subcommands;
 //! - [`personality`]: the ESX commands, one file each (parsing and running), and their dispatch;
 //! - [`check`], [`route_target`]: offline checking; route values shared by `route` and `esxcli`;
-//! - [`client`], [`listing`]: the daemon connection, console and exit codes; pure formatting;
+//! - [`client`], [`listing`], [`pcapng`]: the daemon connection, console and exit codes; pure
+//!   formatting; the capture file writer;
 //! - [`api`]: the control protocol's types, the one place that names where they come from.
 //!
 //! [`esxcfg`] keeps the esxcfg parsers under their former path.
@@ -18,5 +19,6 @@ pub mod cli;
 pub mod client;
 pub mod esxcfg;
 pub mod listing;
+pub mod pcapng;
 pub mod personality;
 pub mod route_target;

@@ -436,7 +436,13 @@ fn expected_files(prefix: &str, etc: &str, zsh: &str, page_suffix: &str) -> Vec<
         format!("{prefix}/share/doc/vmkstack/README.md"),
         format!("{etc}/vmkstack/vmkstack.toml"),
     ];
-    for name in ["esxcfg-route", "esxcfg-vmknic", "esxcli", "vmkping"] {
+    for name in [
+        "esxcfg-route",
+        "esxcfg-vmknic",
+        "esxcli",
+        "vmkping",
+        "pktcap-uw",
+    ] {
         want.push(format!("{prefix}/bin/{name}"));
     }
     for name in [
@@ -445,6 +451,7 @@ fn expected_files(prefix: &str, etc: &str, zsh: &str, page_suffix: &str) -> Vec<
         "esxcfg-vmknic",
         "esxcli",
         "vmkping",
+        "pktcap-uw",
     ] {
         want.push(format!("{prefix}/share/bash-completion/completions/{name}"));
         want.push(format!("{prefix}/share/{zsh}/_{name}"));
@@ -489,7 +496,13 @@ fn install_script_installs_into_a_scratch_root_and_uninstalls() {
     want.sort();
     assert_eq!(listing(&root), want);
     // The personalities are symlinks to the binary, and work under their own names.
-    for name in ["esxcfg-route", "esxcfg-vmknic", "esxcli", "vmkping"] {
+    for name in [
+        "esxcfg-route",
+        "esxcfg-vmknic",
+        "esxcli",
+        "vmkping",
+        "pktcap-uw",
+    ] {
         let link = root.join("usr/bin").join(name);
         assert_eq!(
             std::fs::read_link(&link).expect("symlink"),

@@ -87,6 +87,13 @@ impl Client {
         Ok(())
     }
 
+    /// Sends `action` (a `capture`) and returns its result and the connection, from which
+    /// the records that follow are read.
+    pub fn stream(mut self, action: Action) -> Result<(Value, BufReader<UnixStream>), ClientError> {
+        let v = self.call(action)?;
+        Ok((v, self.reader))
+    }
+
     /// Sends `action` and returns the result.
     pub fn call(&mut self, action: Action) -> Result<Value, ClientError> {
         let req = Request {

@@ -93,6 +93,19 @@ pub struct StatsInfo {
     pub counters: CountersInfo,
 }
 
+/// One data-plane stage's cost, as `runtime` shows it (VPP's `show runtime`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageInfo {
+    /// The stage's name (`port-recv`, `handle`, ...).
+    pub stage: String,
+    /// Times it ran.
+    pub calls: u64,
+    /// Packets it handled (0 for stages that run once per turn).
+    pub packets: u64,
+    /// Nanoseconds it took in all.
+    pub nanos: u64,
+}
+
 /// One echo answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PingReply {

@@ -12,12 +12,14 @@
 //!   [`parse_request`], the pure function that turns a line into a [`Request`];
 //! - [`response`]: what comes back ([`Response`], [`RemoteError`], [`ErrorKind`]);
 //! - [`info`]: the typed results of the informational operations ([`VmknicInfo`], ...);
-//! - [`client`]: a blocking [`Client`] of the socket.
+//! - [`client`]: a blocking [`Client`] of the socket;
+//! - [`capture`]: the capture request's filter and the packet records it streams.
 //!
 //! Addresses in requests travel as strings so that the daemon checks them with the same rules
 //! and messages as the configuration file and the ESX commands; the daemon parses each
 //! [`Action`] once into a typed command before applying it.
 
+pub mod capture;
 pub mod client;
 pub mod info;
 pub mod request;
@@ -27,7 +29,7 @@ pub use client::{Client, ClientError, DEFAULT_CONTROL};
 pub use info::{
     Check, CountersInfo, ExportInfo, ForwardInfo, GatewayInfo, NeighborInfo, PingReply,
     ProbeReport, ProbeResult, RouteExplanation, RouteGetResult, RouteInfo, RouteListResult,
-    RouteOrigin, StatsInfo, TargetInfo, VmknicInfo,
+    RouteOrigin, StageInfo, StatsInfo, TargetInfo, VmknicInfo,
 };
 pub use request::{parse_request, Action, RawVmknic, Request, MAX_LINE, PROTOCOL_VERSION};
 pub use response::{ErrorKind, RemoteError, Response};

@@ -108,6 +108,15 @@ pub enum Action {
     },
     /// Per-vmknic counters.
     Stats,
+    /// What each data-plane stage cost (`stats --runtime`).
+    Runtime,
+    /// Stream captured packets (`pktcap-uw`): one response line, then capture records on the
+    /// same connection until the client closes it (see [`crate::capture`]).
+    Capture {
+        /// What to capture.
+        #[serde(default)]
+        spec: crate::capture::CaptureSpec,
+    },
     /// Send one ICMP echo from the stack and wait for the answer (vmkping sends one per line).
     Ping {
         /// Destination address.
@@ -199,6 +208,8 @@ impl Action {
                 | Action::NeighborRemove { .. }
                 | Action::ForwardAdd { .. }
                 | Action::ForwardRemove { .. }
+                // Not a change, but it shows other people's traffic: as privileged as one.
+                | Action::Capture { .. }
         )
     }
 }

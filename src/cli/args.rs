@@ -8,23 +8,22 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::native::{
-    ForwardCommand, JsonFlag, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand,
-};
+use super::native::{ForwardCommand, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand};
 
 const AFTER_HELP: &str = "\
 Client commands (vmknic, route, neighbor, stats and the ESX personalities) talk to a running
 `vmkstack daemon` over its control socket: --control PATH, else $VMKSTACK_CONTROL, else
 /run/vmkstack/vmkstack.sock.
 
-ESX personalities run as `vmkstack esxcfg-route ARGS` (likewise esxcfg-vmknic, vmkping, esxcli
-and nc), or under their ESX names through symlinks to this binary, which pick the socket from
+ESX personalities run as `vmkstack esxcfg-route ARGS` (likewise esxcfg-vmknic, vmkping, esxcli,
+pktcap-uw and nc), or under their ESX names through symlinks to this binary, which pick the socket from
 $VMKSTACK_CONTROL or the default path:
 
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-route
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcfg-vmknic
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/vmkping
   ln -s \"$(command -v vmkstack)\" /usr/local/bin/esxcli
+  ln -s \"$(command -v vmkstack)\" /usr/local/bin/pktcap-uw
 
 `nc` gets no symlink, so that it never shadows the system's netcat: use `vmkstack nc -z`.";
 
@@ -116,8 +115,12 @@ pub(crate) enum Command {
     /// List and forget entries of the running daemon's neighbour (ARP) table.
     #[command(subcommand)]
     Neighbor(NeighborCommand),
-    /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon.
-    Stats(JsonFlag),
+    /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon; with
+    /// --interval, also their rates over each interval.
+    Stats(super::top::StatsArgs),
+    /// A live view of each vmknic's rates (esxtop's network view): PKTTX/s, MbTX/s, PKTRX/s,
+    /// MbRX/s, %DRPTX, %DRPRX, FWD/s. Keys t T r R N sort, q quits; -b prints CSV.
+    Top(super::top::TopArgs),
     /// Check an iSCSI or NFS server from the stack itself (`probe iscsi HOST[:PORT]`,
     /// `probe nfs HOST`), with a diagnosis for each failure point.
     #[command(subcommand)]
@@ -152,6 +155,17 @@ pub(crate) enum Command {
     /// VMkernel stack (the exit status answers; -v reports as netcat does).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Nc(PassThrough),
+    /// pktcap-uw: capture packets inside the stack to pcapng ([--vmk vmkN] [--dir 0|1|2]
+    /// [--capture Drop|Forward|Endpoint] [-o FILE|-] [-c COUNT] [filters]).
+    #[command(
+        name = "pktcap-uw",
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    PktcapUw(PassThrough),
+    /// The same as pktcap-uw.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Capture(PassThrough),
     /// Write shell completions or man pages generated from these definitions (packaging).
     #[command(hide = true, subcommand)]
     Generate(Generate),

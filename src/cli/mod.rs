@@ -6,6 +6,7 @@ pub mod args;
 pub mod generate;
 pub mod logging;
 pub mod native;
+pub mod top;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,9 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use self::args::{Cli, Command, Generate, PassThrough};
-use self::native::{
-    run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic, JsonFlag,
-};
+use self::native::{run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic};
 use crate::check::check;
 use crate::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
 use crate::personality::{self, Personality};
@@ -211,7 +210,12 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Vmknic(cmd) => client(&control, |ctl, c| run_vmknic(&cmd, ctl, c)),
         Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
         Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
-        Command::Stats(JsonFlag { json }) => client(&control, |ctl, c| run_stats(json, ctl, c)),
+        Command::Stats(args) => client(&control, |ctl, c| match args.interval {
+            Some(every) => top::run_stats_interval(every, args.count, ctl, c),
+            None if args.runtime => top::run_runtime(args.json, ctl, c),
+            None => run_stats(args.json, ctl, c),
+        }),
+        Command::Top(args) => client(&control, |ctl, c| top::run_top(&args, ctl, c)),
         Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
         Command::Probe(cmd) => client(&control, |ctl, c| run_probe(&cmd, ctl, c)),
         Command::Demo => demo(),
@@ -221,5 +225,6 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Esxcli(args) => pass(Personality::Esxcli, args),
         Command::Nc(args) => pass(Personality::Nc, args),
         Command::Generate(what) => generate(what),
+        Command::PktcapUw(args) | Command::Capture(args) => pass(Personality::PktcapUw, args),
     }
 }

@@ -15,6 +15,7 @@ pub mod esxcfg_usage;
 pub mod esxcfg_vmknic;
 pub mod esxcli;
 pub mod nc;
+pub mod pktcap_uw;
 pub mod vmkping;
 
 use std::ffi::{OsStr, OsString};
@@ -47,15 +48,19 @@ pub enum Personality {
     /// symlink never shadows the system's netcat).
     #[value(name = "nc")]
     Nc,
+    /// `pktcap-uw`: capture packets inside the stack (pcapng).
+    #[value(name = "pktcap-uw")]
+    PktcapUw,
 }
 
 impl Personality {
     /// The names a symlink to the binary may have.
-    pub const SYMLINKS: [Personality; 4] = [
+    pub const SYMLINKS: [Personality; 5] = [
         Personality::EsxcfgRoute,
         Personality::EsxcfgVmknic,
         Personality::Vmkping,
         Personality::Esxcli,
+        Personality::PktcapUw,
     ];
 
     /// The command's name (`esxcfg-route`, ...).
@@ -66,6 +71,7 @@ impl Personality {
             Personality::Vmkping => "vmkping",
             Personality::Esxcli => "esxcli",
             Personality::Nc => "nc",
+            Personality::PktcapUw => "pktcap-uw",
         }
     }
 
@@ -79,6 +85,7 @@ impl Personality {
             Personality::Vmkping => vmkping::VmkpingArgs::command(),
             Personality::Esxcli => esxcli::EsxcliArgs::command(),
             Personality::Nc => nc::NcArgs::command(),
+            Personality::PktcapUw => pktcap_uw::PktcapArgs::command(),
         }
     }
 
@@ -105,6 +112,8 @@ pub enum Request {
     Esxcli(esxcli::EsxcliCommand),
     /// `nc -z`.
     Nc(nc::Probe),
+    /// `pktcap-uw` (streams on its own connection: see [`run`]).
+    PktcapUw(pktcap_uw::Capture),
 }
 
 /// Parses `argv` (`argv[0]` is the program name) as personality `p` would.
@@ -124,6 +133,7 @@ pub fn parse(p: Personality, argv: Vec<OsString>) -> Result<Parsed<Request>, Cli
         Personality::Vmkping => map(vmkping::parse(argv), Request::Vmkping),
         Personality::Esxcli => map(esxcli::parse(argv), Request::Esxcli),
         Personality::Nc => map(nc::parse(argv), Request::Nc),
+        Personality::PktcapUw => map(pktcap_uw::parse(argv), Request::PktcapUw),
     }
 }
 
@@ -136,6 +146,7 @@ impl Request {
             Request::Vmkping(_) => Personality::Vmkping,
             Request::Esxcli(_) => Personality::Esxcli,
             Request::Nc(_) => Personality::Nc,
+            Request::PktcapUw(_) => Personality::PktcapUw,
         }
     }
 
@@ -152,6 +163,9 @@ impl Request {
             Request::Vmkping(ping) => ping.run(ctl, console, sleep),
             Request::Esxcli(cmd) => esxcli::run(cmd.clone(), ctl, console),
             Request::Nc(probe) => probe.run(ctl, console),
+            Request::PktcapUw(_) => Err(CliError::Failed(
+                "pktcap-uw: a capture streams on its own connection".into(),
+            )),
         }
     }
 }
@@ -163,6 +177,7 @@ pub fn run(p: Personality, argv: Vec<OsString>, control: &Path, console: &mut Co
             console.print(&text);
             Ok(())
         }
+        Ok(Parsed::Run(Request::PktcapUw(capture))) => capture.run(control, console),
         Ok(Parsed::Run(request)) => with_daemon(p.name(), control, |ctl| {
             request.execute(ctl, console, &mut std::thread::sleep)
         }),

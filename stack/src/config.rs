@@ -12,6 +12,7 @@
 //! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
 //! busy_poll_us = 100            # longest adaptive poll window after traffic (latency; 0 = off)
 //! io = "uring"                  # TAP I/O: "uring" (batched) or "syscalls" (read/write per frame)
+//! metrics_listen = "127.0.0.1:9469"  # Prometheus `GET /metrics` (default: off)
 //! default_gateway = "192.168.1.1"
 //!
 //! [[vmknic]]
@@ -118,6 +119,9 @@ pub struct RawConfig {
     /// How vmknics without a `mac` get theirs: `local` (default) or `vmware`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_style: Option<String>,
+    /// Where Prometheus scrapes the metrics (`address:port`; default: not served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// VMkernel interfaces.
     #[serde(default, rename = "vmknic", skip_serializing_if = "Vec::is_empty")]
     pub vmknics: Vec<RawVmknic>,
@@ -216,6 +220,8 @@ pub struct Config {
     pub control_group: Option<String>,
     /// How vmknics without a configured MAC get theirs.
     pub mac_style: MacStyle,
+    /// Where the Prometheus text exposition is served (`GET /metrics`), if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// VMkernel interfaces, in vmk order.
     pub vmknics: Vec<VmknicConfig>,
     /// Static routes in file order.
@@ -363,6 +369,7 @@ impl Config {
             control_group: self.control_group.clone(),
             mac_style: (self.mac_style != MacStyle::default())
                 .then(|| self.mac_style.as_str().to_string()),
+            metrics_listen: self.metrics_listen.map(|a| a.to_string()),
             vmknics: self
                 .vmknics
                 .iter()
@@ -506,6 +513,11 @@ impl RawConfig {
                 MacStyle::Local
             }
         };
+        let metrics_listen = self.metrics_listen.as_deref().and_then(|a| {
+            a.parse()
+                .map_err(|_| c.bad("metrics_listen", a, "expected address:port"))
+                .ok()
+        });
         let mut vmknics = Vec::new();
         for (i, v) in self.vmknics.iter().enumerate() {
             if let Some(vc) = validate_vmknic(&mut c, i, v, mac_style) {
@@ -629,6 +641,7 @@ impl RawConfig {
                 default_gateway,
                 control_group: self.control_group.clone(),
                 mac_style,
+                metrics_listen,
                 vmknics,
                 routes,
             })

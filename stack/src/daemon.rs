@@ -72,6 +72,15 @@ pub enum DaemonError {
     /// The event loop failed.
     #[error("event loop: {0}")]
     Loop(#[source] io::Error),
+    /// `metrics_listen` could not be listened on.
+    #[error("metrics_listen {addr}: cannot listen: {source}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Holds the lock file and the control socket path; removes both when dropped.
@@ -245,6 +254,15 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         eprintln!("{p}");
     }
     let (tx, rx): (Sender<Pending>, Receiver<Pending>) = bounded(QUEUE_DEPTH);
+    let _metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let m = crate::metrics::spawn(addr, tx.clone(), stack.waker())
+                .map_err(|source| DaemonError::Metrics { addr, source })?;
+            info!(addr = %m.addr, "metrics served at /metrics");
+            Some(m)
+        }
+        None => None,
+    };
     let server = Server::spawn(
         listener,
         control.to_path_buf(),

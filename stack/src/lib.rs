@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod device;
 pub mod engine;
 pub mod governor;
+pub mod metrics;
 pub mod netstack;
 pub mod packet;
 pub mod service;

@@ -23,6 +23,7 @@ use vmkstack_vmknic::{LinkState, Tap, TapError, TapPort, UringSizes, UringTap, V
 use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
 use crate::governor::PollGovernor;
+use crate::metrics::TurnHistogram;
 
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;
@@ -72,6 +73,8 @@ pub struct Netstack {
     /// The TAP I/O asked for (the configuration's `io`); a TAP io_uring refuses runs on
     /// system calls.
     io: IoMode,
+    /// How long the turns that handled frames took (the metrics' histogram).
+    turns: TurnHistogram,
 }
 
 /// Bytes of io_uring receive buffers per TAP: enough for a burst between two turns (32
@@ -163,6 +166,7 @@ impl Netstack {
             last_turn: now,
             offloads: cfg.offloads,
             io: cfg.io,
+            turns: TurnHistogram::default(),
         };
         Ok((stack, problems))
     }
@@ -206,8 +210,14 @@ impl Netstack {
         self.last_turn = now;
         if self.engine.turn(now) > 0 {
             self.governor.frames(now);
+            self.turns.observe(now.elapsed());
         }
         Ok(())
+    }
+
+    /// How long the turns that handled frames took.
+    pub fn turn_histogram(&self) -> &TurnHistogram {
+        &self.turns
     }
 
     /// Runs smoltcp and routes what it sent, at the last turn's time (call after changing a

@@ -1439,6 +1439,7 @@ fn full_config() -> String {
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
         mac_style: Some(s("vmware")),
+        metrics_listen: Some(s("127.0.0.1:9469")),
         vmknics: vec![
             RawVmknic {
                 name: s("vmk0"),

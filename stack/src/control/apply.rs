@@ -4,30 +4,34 @@
 //! data plane. The replies are `vmkstack_api`'s types, built here from the engine's public
 //! views: the engine does not know the JSON layer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 use tracing::info;
+use vmkstack_api::capture::CaptureStart;
+use vmkstack_api::StageInfo;
 use vmkstack_api::{
     CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
     RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
 
-use super::command::{Command, StorageProbeKind, VmknicRef};
+use super::command::{CaptureSlot, Command, StorageProbeKind, VmknicRef};
 use super::store;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
 use crate::config::{Config, RawConfig, RawForward, StaticRoute};
-use crate::engine::Counters;
 use crate::engine::Vmknic;
+use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
+use crate::metrics::Exposition;
 use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::TapPort;
 
@@ -49,6 +53,8 @@ pub(crate) struct Daemon {
     tcp_probes: TcpProbes,
     probes: HashMap<ProbeId, Sender<Response>>,
     storage: Vec<(Probe, Sender<Response>)>,
+    /// Control operations applied, by name (the metrics').
+    ops: BTreeMap<&'static str, u64>,
 }
 
 /// What applying a command gave.
@@ -142,11 +148,13 @@ impl Daemon {
             tcp_probes: TcpProbes::new(),
             probes: HashMap::new(),
             storage: Vec::new(),
+            ops: BTreeMap::new(),
         }
     }
 
     /// Applies one command; `reply` is where a later answer goes.
     pub(crate) fn apply(&mut self, command: Command, reply: &Sender<Response>) -> Outcome {
+        *self.ops.entry(command.name()).or_insert(0) += 1;
         let r = match command {
             Command::VmknicList => Ok(json!(self.vmknic_list())),
             Command::VmknicAdd(v) => self.vmknic_add(v),
@@ -164,6 +172,23 @@ impl Daemon {
             Command::NeighborList => Ok(json!(self.neighbor_list())),
             Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
+            Command::Metrics => Ok(json!(self.metrics())),
+            Command::Runtime => Ok(json!(self
+                .stack
+                .runtime()
+                .stages()
+                .map(|(s, t)| StageInfo {
+                    stage: s.as_str().to_string(),
+                    calls: t.calls,
+                    packets: t.packets,
+                    nanos: t.nanos,
+                })
+                .collect::<Vec<_>>())),
+            Command::Capture {
+                vmknic,
+                filter,
+                slot,
+            } => self.capture(vmknic.as_ref(), filter, slot),
             Command::ForwardAdd {
                 listen,
                 remote,
@@ -315,6 +340,156 @@ impl Daemon {
                 counters: counters_info(&v.counters),
             })
             .collect()
+    }
+
+    /// Starts a capture and hands it to the client's thread through `slot`.
+    fn capture(
+        &mut self,
+        vmknic: Option<&VmknicRef>,
+        mut filter: CaptureFilter,
+        slot: CaptureSlot,
+    ) -> Result<Value, RemoteError> {
+        filter.vmknic = self.resolve_via(vmknic)?.map(|id| id.0);
+        let Some(slot) = slot.0 else {
+            return Err(RemoteError::new(
+                ErrorKind::BadRequest,
+                "a capture streams on its own connection",
+            ));
+        };
+        let capture = Arc::new(Capture::new(filter, RING_BYTES));
+        if !self.stack.capture_add(capture.clone()) {
+            return Err(RemoteError::new(
+                ErrorKind::Busy,
+                format!("{MAX_CAPTURES} captures are running already; stop one first"),
+            ));
+        }
+        if slot.try_send(capture.clone()).is_err() {
+            capture.close();
+        }
+        Ok(json!(CaptureStart {
+            vmknics: self
+                .present_vmknics()
+                .map(|v| v.cfg.id.to_string())
+                .collect(),
+            reasons: DropReason::ALL
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+        }))
+    }
+
+    /// The Prometheus text exposition of the daemon's state.
+    fn metrics(&self) -> String {
+        let mut e = Exposition::default();
+        let vmknics: Vec<_> = self.present_vmknics().collect();
+        type Get = fn(&Counters) -> u64;
+        let counters: [(&str, &str, Get); 9] = [
+            ("rx_packets", "Frames received from the wire.", |c| {
+                c.rx_packets
+            }),
+            ("rx_bytes", "Bytes received from the wire.", |c| c.rx_bytes),
+            ("tx_packets", "Frames sent to the wire.", |c| c.tx_packets),
+            ("tx_bytes", "Bytes sent to the wire.", |c| c.tx_bytes),
+            ("forwarded", "Packets forwarded out of the vmknic.", |c| {
+                c.forwarded
+            }),
+            (
+                "delivered",
+                "Packets delivered to the stack's endpoint.",
+                |c| c.delivered,
+            ),
+            (
+                "icmp_errors",
+                "ICMP errors sent for packets received.",
+                |c| c.icmp_errors,
+            ),
+            ("gso_forwarded", "TCP super-frames forwarded whole.", |c| {
+                c.gso_forwarded
+            }),
+            (
+                "gso_segmented",
+                "TCP super-frames cut into segments.",
+                |c| c.gso_segmented,
+            ),
+        ];
+        for (name, help, get) in counters {
+            let name = format!("vmkstack_{name}_total");
+            e.family(&name, "counter", help);
+            for v in &vmknics {
+                let id = v.cfg.id.to_string();
+                e.sample(&name, &[("vmknic", &id)], get(&v.counters) as f64);
+            }
+        }
+        e.family(
+            "vmkstack_drops_total",
+            "counter",
+            "Packets dropped, by reason.",
+        );
+        for v in &vmknics {
+            let id = v.cfg.id.to_string();
+            for r in DropReason::ALL {
+                let n = v.counters.drops(r) as f64;
+                e.sample(
+                    "vmkstack_drops_total",
+                    &[("vmknic", &id), ("reason", r.as_str())],
+                    n,
+                );
+            }
+        }
+        e.family(
+            "vmkstack_neighbors",
+            "gauge",
+            "Entries of the neighbour (ARP) table.",
+        );
+        e.sample("vmkstack_neighbors", &[], self.neighbor_list().len() as f64);
+        let forwards = self.forwarder.list();
+        e.family("vmkstack_forwards", "gauge", "Port forwards configured.");
+        e.sample("vmkstack_forwards", &[], forwards.len() as f64);
+        e.family(
+            "vmkstack_forward_bytes_total",
+            "counter",
+            "Bytes relayed by a port forward (out: client to remote).",
+        );
+        for f in &forwards {
+            let listen = f.listen.to_string();
+            for (dir, n) in [("out", f.bytes_out), ("in", f.bytes_in)] {
+                let labels = [("listen", listen.as_str()), ("direction", dir)];
+                e.sample("vmkstack_forward_bytes_total", &labels, n as f64);
+            }
+        }
+        e.family(
+            "vmkstack_forward_connections",
+            "gauge",
+            "Connections a port forward holds open.",
+        );
+        for f in &forwards {
+            let listen = f.listen.to_string();
+            e.sample(
+                "vmkstack_forward_connections",
+                &[("listen", &listen)],
+                f.active as f64,
+            );
+        }
+        e.family(
+            "vmkstack_control_operations_total",
+            "counter",
+            "Control operations applied, by operation.",
+        );
+        for (op, n) in &self.ops {
+            e.sample(
+                "vmkstack_control_operations_total",
+                &[("op", op)],
+                *n as f64,
+            );
+        }
+        e.family("vmkstack_captures", "gauge", "Packet captures running.");
+        e.sample("vmkstack_captures", &[], self.stack.captures() as f64);
+        self.stack.turn_histogram().render(
+            &mut e,
+            "vmkstack_turn_duration_seconds",
+            "Duration of the data-plane loop's turns that handled frames.",
+        );
+        e.finish()
     }
 
     fn route_list(&self) -> Vec<RouteInfo> {

@@ -6,14 +6,17 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
+use vmkstack_api::capture::{CaptureSpec, Point};
 use vmkstack_api::{Action, ErrorKind, RawVmknic, RemoteError};
 use vmkstack_routing::{parse_addr, parse_network};
 use vmkstack_vmknic::{MAX_MTU, MIN_MTU};
 
 use crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS;
+use crate::engine::{Capture, CaptureFilter};
 
 /// The iSCSI port a storage probe uses when the request names none.
 pub const DEFAULT_ISCSI_PORT: u16 = 3260;
@@ -152,6 +155,19 @@ pub enum Command {
         /// Wait per step, within [`STORAGE_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
+    /// Start a packet capture whose records go to `slot`.
+    Capture {
+        /// Only this vmknic's packets.
+        vmknic: Option<VmknicRef>,
+        /// The rest of the filter (its `vmknic` is set when the name is resolved).
+        filter: CaptureFilter,
+        /// Where the started capture is handed to the client's thread.
+        slot: CaptureSlot,
+    },
+    /// What each data-plane stage cost.
+    Runtime,
+    /// Render the Prometheus metrics (from the metrics listener, never from a request line).
+    Metrics,
     /// Open a TCP connection from the stack and close it.
     TcpProbe {
         /// Destination.
@@ -163,6 +179,108 @@ pub enum Command {
         /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
+}
+
+impl Command {
+    /// The operation's name, as the metrics count it (the protocol's `op` where there is one).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::VmknicList => "vmknic_list",
+            Command::VmknicAdd(_) => "vmknic_add",
+            Command::VmknicRemove(_) => "vmknic_remove",
+            Command::VmknicSetEnabled(_, true) => "vmknic_enable",
+            Command::VmknicSetEnabled(_, false) => "vmknic_disable",
+            Command::VmknicSetMtu { .. } => "vmknic_set_mtu",
+            Command::VmknicSetAddress { .. } => "vmknic_set_address",
+            Command::RouteList => "route_list",
+            Command::RouteAdd { .. } => "route_add",
+            Command::RouteRemove { .. } => "route_remove",
+            Command::RouteGet(_) => "route_get",
+            Command::GatewayShow => "gateway_show",
+            Command::GatewaySet(_) => "gateway_set",
+            Command::GatewayClear(_) => "gateway_clear",
+            Command::NeighborList => "neighbor_list",
+            Command::NeighborRemove { .. } => "neighbor_remove",
+            Command::Stats => "stats",
+            Command::Runtime => "runtime",
+            Command::Capture { .. } => "capture",
+            Command::Metrics => "metrics",
+            Command::Ping { .. } => "ping",
+            Command::ForwardAdd { .. } => "forward_add",
+            Command::ForwardList => "forward_list",
+            Command::ForwardRemove(_) => "forward_remove",
+            Command::StorageProbe { .. } => "storage_probe",
+            Command::TcpProbe { .. } => "tcp_probe",
+        }
+    }
+}
+
+/// Where the applier hands a started capture to the control client thread that streams it
+/// (set by the server, empty after [`parse`]).
+#[derive(Clone, Default)]
+pub struct CaptureSlot(pub Option<crossbeam_channel::Sender<Arc<Capture>>>);
+
+impl fmt::Debug for CaptureSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CaptureSlot")
+    }
+}
+
+impl PartialEq for CaptureSlot {
+    /// Slots are a way back, not part of what a command means.
+    fn eq(&self, _: &CaptureSlot) -> bool {
+        true
+    }
+}
+
+/// A capture request's filter, checked (ESX's `pktcap-uw` options).
+fn capture_filter(spec: CaptureSpec) -> Result<(Option<VmknicRef>, CaptureFilter), RemoteError> {
+    let ip = |s: Option<String>, what: &str| {
+        s.map(|s| addr(&s).map_err(|e| invalid(format!("{what}: {}", e.message))))
+            .transpose()
+    };
+    let dir = match spec.dir.unwrap_or(0) {
+        0 => Point::Rx.bit(),
+        1 => Point::Tx.bit(),
+        2 => Point::Rx.bit() | Point::Tx.bit(),
+        d => {
+            return Err(invalid(format!(
+                "--dir {d}: expected 0 (in), 1 (out) or 2 (both)"
+            )))
+        }
+    };
+    let points = match spec
+        .point
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => dir,
+        Some("drop") => Point::Drop.bit(),
+        Some("forward") => Point::Forward.bit(),
+        Some("endpoint") => Point::EndpointIn.bit() | Point::EndpointOut.bit(),
+        Some(other) => {
+            return Err(invalid(format!(
+                "--capture {other}: unknown capture point (Drop, Forward or Endpoint)"
+            )))
+        }
+    };
+    if spec.tcp_port.is_some() && spec.udp_port.is_some() {
+        return Err(invalid("--tcpport and --udpport cannot be used together"));
+    }
+    Ok((
+        vmknic_ref(spec.vmknic),
+        CaptureFilter {
+            vmknic: None,
+            points,
+            src: ip(spec.src_ip, "--srcip")?,
+            dst: ip(spec.dst_ip, "--dstip")?,
+            any: ip(spec.ip, "--ip")?,
+            proto: spec.proto,
+            tcp_port: spec.tcp_port,
+            udp_port: spec.udp_port,
+        },
+    ))
 }
 
 fn invalid(msg: impl Into<String>) -> RemoteError {
@@ -268,6 +386,15 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             vmknic: vmknic_ref(vmknic),
         },
         Action::Stats => Command::Stats,
+        Action::Runtime => Command::Runtime,
+        Action::Capture { spec } => {
+            let (vmknic, filter) = capture_filter(spec)?;
+            Command::Capture {
+                vmknic,
+                filter,
+                slot: CaptureSlot::default(),
+            }
+        }
         Action::Ping {
             destination,
             vmknic,

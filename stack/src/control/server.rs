@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use mio::Waker;
 use tracing::{debug, info, warn};
 
+use vmkstack_api::capture::status_record;
 use vmkstack_api::{parse_request, ErrorKind, RemoteError, Response, MAX_LINE};
 
-use super::command::{self, Command};
+use super::command::{self, CaptureSlot, Command};
+use crate::engine::{Capture, RING_BYTES};
 use crate::sys::{peer_cred, PeerCred};
 
 /// Clients served at once; more are told the daemon is busy.
@@ -32,6 +34,10 @@ pub const QUEUE_DEPTH: usize = 256;
 /// Longest wait for the event loop's answer (pings and probes carry their own, shorter,
 /// timeouts).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a capture's ring is drained to its client.
+const CAPTURE_PERIOD: Duration = Duration::from_millis(10);
+/// A capture's client that does not read for this long is let go.
+const CAPTURE_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A request for the event loop, parsed, with the way back to its client.
 pub struct Pending {
@@ -217,7 +223,26 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
                 "request is not UTF-8",
             )),
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => answer(text.trim_end(), &cred, may_change, queue, waker, policy),
+            Ok(text) => {
+                let mut capture = None;
+                let resp = answer(
+                    text.trim_end(),
+                    &cred,
+                    may_change,
+                    queue,
+                    waker,
+                    policy,
+                    &mut capture,
+                );
+                if let Some(c) = capture.and_then(|rx| rx.try_recv().ok()) {
+                    if resp.ok && writer.write_all(resp.to_line().as_bytes()).is_ok() {
+                        stream_capture(&mut writer, &c);
+                    }
+                    c.close();
+                    return;
+                }
+                resp
+            }
         };
         if writer.write_all(resp.to_line().as_bytes()).is_err() {
             return;
@@ -250,8 +275,35 @@ fn read_line(reader: &mut BufReader<UnixStream>, line: &mut Vec<u8>) -> std::io:
     }
 }
 
+/// Streams a started capture's records to its client until the client goes away (a write
+/// fails): what the ring holds every [`CAPTURE_PERIOD`], the counts about once a second.
+/// The client thread does this; the data plane only ever tries the ring's lock.
+fn stream_capture(writer: &mut UnixStream, c: &Capture) {
+    // A reader paused for a while (a stopped tcpdump) may resume; one gone for this long is
+    // let go.
+    let _ = writer.set_write_timeout(Some(CAPTURE_WRITE_TIMEOUT));
+    let mut buf = Vec::with_capacity(RING_BYTES);
+    let mut last_status = std::time::Instant::now();
+    loop {
+        buf.clear();
+        c.drain_into(&mut buf);
+        if !buf.is_empty() && writer.write_all(&buf).is_err() {
+            return;
+        }
+        if last_status.elapsed() >= Duration::from_secs(1) {
+            let (captured, lost) = c.counts();
+            if writer.write_all(&status_record(captured, lost)).is_err() {
+                return;
+            }
+            last_status = std::time::Instant::now();
+        }
+        std::thread::sleep(CAPTURE_PERIOD);
+    }
+}
+
 /// One request: parse the line, check rights, parse the action into a command, queue it for
-/// the loop, wait for its answer.
+/// the loop, wait for its answer. A capture's command gets a slot, whose receiver is left in
+/// `capture` for the caller to stream from.
 fn answer(
     text: &str,
     cred: &PeerCred,
@@ -259,6 +311,7 @@ fn answer(
     queue: &Sender<Pending>,
     waker: &Waker,
     policy: &Policy,
+    capture: &mut Option<Receiver<Arc<Capture>>>,
 ) -> Response {
     let req = match parse_request(text) {
         Ok(r) => r,
@@ -272,10 +325,15 @@ fn answer(
         );
         return Response::err(policy.refusal(cred));
     }
-    let command = match command::parse(req.action) {
+    let mut command = match command::parse(req.action) {
         Ok(c) => c,
         Err(e) => return Response::err(e),
     };
+    if let Command::Capture { slot, .. } = &mut command {
+        let (tx, rx) = bounded(1);
+        *slot = CaptureSlot(Some(tx));
+        *capture = Some(rx);
+    }
     let (tx, rx) = bounded(1);
     match queue.try_send(Pending { command, reply: tx }) {
         Ok(()) => {}

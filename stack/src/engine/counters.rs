@@ -25,15 +25,43 @@ pub struct Counters {
     /// daemon had to cut into segments itself.
     pub gso_segmented: u64,
     drops: [u64; DropReason::ALL.len()],
+    /// Drops counted so far, and the last one's reason (the capture's drop point).
+    drop_seq: u64,
+    last_drop: Option<DropReason>,
+    /// `drop_seq` when a drop was last captured where it happened.
+    captured_seq: u64,
 }
 
 impl Counters {
     /// Counts one dropped packet.
     #[inline]
     pub fn drop(&mut self, reason: impl Into<DropReason>) {
-        if let Some(c) = self.drops.get_mut(reason.into().index()) {
+        let reason = reason.into();
+        if let Some(c) = self.drops.get_mut(reason.index()) {
             *c += 1;
         }
+        self.drop_seq += 1;
+        self.last_drop = Some(reason);
+    }
+
+    /// Drops counted so far (all reasons).
+    pub fn drop_seq(&self) -> u64 {
+        self.drop_seq
+    }
+
+    /// Notes that the last drop counted was captured where it happened.
+    pub fn note_drop_captured(&mut self) {
+        self.captured_seq = self.drop_seq;
+    }
+
+    /// True when the last drop counted was captured where it happened.
+    pub fn last_drop_captured(&self) -> bool {
+        self.drop_seq > 0 && self.captured_seq == self.drop_seq
+    }
+
+    /// The reason of the last drop counted.
+    pub fn last_drop(&self) -> Option<DropReason> {
+        self.last_drop
     }
 
     /// Drops counted for `reason`.

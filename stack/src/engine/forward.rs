@@ -5,8 +5,9 @@
 
 use std::net::Ipv4Addr;
 
+use vmkstack_api::capture::Point;
 use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV4};
-use vmkstack_vmknic::Port;
+use vmkstack_vmknic::{Port, VNET_HDR_LEN};
 
 use super::egress::{emit_ip, Emit};
 use super::ingress::Ipv4Rx;
@@ -51,6 +52,13 @@ impl<P: Port> Engine<P> {
             return self.count(i, DropReason::TooBig);
         }
         packet::decrement_ttl(pkt.ip_mut());
+        if let Some(v) = self.vmknics.get(i).filter(|v| v.taps.active()) {
+            let peer = self.vmknics.get(e).map(|v| v.cfg.id.0);
+            let frame = pkt.hdr_and_frame().get(VNET_HDR_LEN..).unwrap_or_default();
+            let gso = o.gso_size.unwrap_or(0);
+            v.taps
+                .tap(Point::Forward, Some(v.cfg.id.0), peer, None, gso, frame);
+        }
         // Fast path: a known neighbour and a frame the egress port takes as it is (an
         // offloading port takes partial checksums and super-frames too): rewrite the MACs in
         // place and send the frame with its virtio-net header, in one call.

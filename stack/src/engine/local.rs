@@ -5,6 +5,7 @@
 
 use std::net::Ipv4Addr;
 
+use vmkstack_api::capture::Point;
 use vmkstack_vmknic::Port;
 
 use super::egress::{route_local, send_coalesced};
@@ -21,6 +22,12 @@ impl<P: Port> Engine<P> {
     /// Hands a packet for one of our addresses to the echo tap or to smoltcp.
     pub(super) fn deliver_local(&mut self, pkt: &mut Ipv4Rx<'_>) {
         let (i, info, o) = (pkt.vmknic, pkt.info, pkt.offload);
+        if self.taps.active() {
+            let id = self.vmknics.get(i).map(|v| v.cfg.id.0);
+            let gso = o.gso_size.unwrap_or(0);
+            self.taps
+                .tap(Point::EndpointIn, id, None, None, gso, pkt.ip());
+        }
         if let Some(gso) = o.gso_size {
             // Make room for every segment first: smoltcp drains the ring when polled.
             if self.device.rx.free() < info.total_len.div_ceil(usize::from(gso)) {
@@ -89,10 +96,14 @@ impl<P: Port> Engine<P> {
                 coalescer,
                 local_addrs,
                 offloads,
+                taps,
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
             while let Some(pkt) = tx.front() {
+                if taps.active() {
+                    taps.tap(Point::EndpointOut, None, None, None, 0, pkt);
+                }
                 match local_destination(local_addrs, pkt) {
                     Some(info) => {
                         looped = true;

@@ -26,17 +26,19 @@ use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use thiserror::Error;
 use tracing::{debug, info, warn};
+use vmkstack_api::capture::Point;
 use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
 use vmkstack_vmknic::arp as arp_wire;
 use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
-use vmkstack_vmknic::{Port, RxBatch, VNET_HDR_LEN};
+use vmkstack_vmknic::{Port, RxBatch, VnetHdr, VNET_HDR_LEN};
 
 use crate::config::{Config, VmknicConfig};
 use crate::device::{IpDevice, Ring};
 use crate::packet::{self, RateLimiter};
 
 mod arp;
+mod capture;
 mod counters;
 mod drop;
 mod echo;
@@ -47,15 +49,18 @@ mod icmp;
 mod ingress;
 mod local;
 mod ops;
+mod runtime;
 #[cfg(test)]
 pub(crate) mod testlab;
 #[cfg(test)]
 mod tests;
 
+pub use capture::{Capture, CaptureFilter, MAX_CAPTURES, RING_BYTES};
 pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
+pub use runtime::{Runtime, Stage, StageStats};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
 const FRAME: usize = 9216 + ETH_HDR;
@@ -105,6 +110,8 @@ pub struct Vmknic<P> {
     /// False once removed at run time (the slot keeps its index, which tokens and the
     /// neighbour table use, and is reused if the same vmkN comes back).
     present: bool,
+    /// The captures running (a copy of the engine's list).
+    taps: capture::Taps,
 }
 
 impl<P: Port> Vmknic<P> {
@@ -144,36 +151,59 @@ impl<P: Port> Vmknic<P> {
 
     /// Writes one plain frame; counts it or the drop.
     fn send(&mut self, frame: &[u8]) {
+        if self.taps.active() {
+            self.taps
+                .tap(Point::Tx, Some(self.cfg.id.0), None, None, 0, frame);
+        }
         let Some(port) = &mut self.port else {
-            self.counters.drop(DropReason::Disabled);
-            return;
+            return self.send_dropped(DropReason::Disabled, frame, 0);
         };
         let sent = port.send(frame);
-        self.count_send(sent, frame.len());
+        self.count_send(sent, frame, 0);
     }
 
     /// Writes a virtio-net header and its frame (an offloading port only); counts it or the
     /// drop.
     fn send_offloaded(&mut self, hdr_and_frame: &[u8]) {
+        if self.taps.active() {
+            let gso = VnetHdr::read(hdr_and_frame).gso_size;
+            let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
+            self.taps
+                .tap(Point::Tx, Some(self.cfg.id.0), None, None, gso, frame);
+        }
+        let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
         let Some(port) = &mut self.port else {
-            self.counters.drop(DropReason::Disabled);
-            return;
+            let gso = VnetHdr::read(hdr_and_frame).gso_size;
+            return self.send_dropped(DropReason::Disabled, frame, gso);
         };
         let sent = port.send_offloaded(hdr_and_frame);
-        self.count_send(sent, hdr_and_frame.len().saturating_sub(VNET_HDR_LEN));
+        let gso = VnetHdr::read(hdr_and_frame).gso_size;
+        self.count_send(sent, frame, gso);
     }
 
-    fn count_send(&mut self, sent: io::Result<bool>, len: usize) {
+    fn count_send(&mut self, sent: io::Result<bool>, frame: &[u8], gso: u16) {
         match sent {
             Ok(true) => {
                 self.counters.tx_packets += 1;
-                self.counters.tx_bytes += len as u64;
+                self.counters.tx_bytes += frame.len() as u64;
             }
-            Ok(false) => self.counters.drop(DropReason::QueueFull),
+            Ok(false) => self.send_dropped(DropReason::QueueFull, frame, gso),
             Err(e) => {
                 debug!(vmknic = %self.cfg.id, "send: {e}");
-                self.counters.drop(DropReason::Other);
+                self.send_dropped(DropReason::Other, frame, gso);
             }
+        }
+    }
+
+    /// Counts a frame that could not be sent, and offers it at the drop point.
+    #[cold]
+    fn send_dropped(&mut self, reason: DropReason, frame: &[u8], gso: u16) {
+        self.counters.drop(reason);
+        if self.taps.active() {
+            let id = Some(self.cfg.id.0);
+            self.taps
+                .tap(Point::Drop, id, None, Some(reason), gso, frame);
+            self.counters.note_drop_captured();
         }
     }
 }
@@ -219,6 +249,10 @@ pub struct Engine<P> {
     /// flat copies that the per-packet checks scan (kept by `refresh_addrs`).
     local_addrs: Vec<Ipv4Addr>,
     broadcasts: Vec<Ipv4Addr>,
+    /// The captures running (each vmknic keeps a copy for its send path).
+    taps: capture::Taps,
+    /// What each stage of the turn cost.
+    runtime: Runtime,
 }
 
 impl<P: Port> Engine<P> {
@@ -241,6 +275,7 @@ impl<P: Port> Engine<P> {
                 port: Some(port),
                 readable: true,
                 present: true,
+                taps: capture::Taps::default(),
             })
             .collect();
         let mtu = cfg
@@ -279,6 +314,8 @@ impl<P: Port> Engine<P> {
             echo: echo::EchoTap::new(),
             local_addrs: Vec::new(),
             broadcasts: Vec::new(),
+            taps: capture::Taps::default(),
+            runtime: Runtime::default(),
         };
         engine.refresh_addrs();
         for i in 0..engine.vmknics.len() {
@@ -375,6 +412,9 @@ impl<P: Port> Engine<P> {
     /// owner's clock, as [`Engine::turn`] does.
     pub fn set_time(&mut self, now: Instant) {
         self.clock = now;
+        if self.taps.active() {
+            self.tick_captures();
+        }
     }
 
     /// One turn at time `now`: reads a batch from every readable port and handles each frame,
@@ -382,6 +422,9 @@ impl<P: Port> Engine<P> {
     /// Returns the frames read.
     pub fn turn(&mut self, now: Instant) -> usize {
         self.clock = now;
+        if self.taps.active() {
+            self.tick_captures();
+        }
         let mut frames = 0;
         for i in 0..self.vmknics.len() {
             let mut budget = RX_BUDGET;
@@ -394,14 +437,27 @@ impl<P: Port> Engine<P> {
                 }
             }
         }
+        let t = Instant::now();
         self.poll_local();
+        let t = self.runtime.add(Stage::Endpoint, 0, t);
         self.poll_neighbors();
+        let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
+        self.runtime.add(Stage::PortFlush, 0, t);
         frames
+    }
+
+    /// What each stage of the turns so far cost.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// Reads one batch (at most `room` frames) from vmknic `i`'s port and handles it.
     fn receive(&mut self, i: usize, room: usize) -> usize {
+        if !self.vmknics.get(i).is_some_and(|v| v.readable) {
+            return 0;
+        }
+        let t = Instant::now();
         let mut batch = std::mem::take(&mut self.rx);
         batch.clear_to(room);
         if let Some(v) = self.vmknics.get_mut(i).filter(|v| v.readable) {
@@ -420,16 +476,19 @@ impl<P: Port> Engine<P> {
             }
         }
         let n = batch.len();
+        let t = self.runtime.add(Stage::PortRecv, n, t);
         for k in 0..n {
             if let Some(buf) = batch.get_mut(k) {
                 self.receive_frame(i, buf);
             }
         }
+        let t = self.runtime.add(Stage::Handle, n, t);
         // Slots a port lent (io_uring's provided buffers) go back to it.
         match self.vmknics.get_mut(i).and_then(|v| v.port.as_mut()) {
             Some(port) => port.release(&mut batch),
             None => batch.clear(),
         }
+        self.runtime.add(Stage::PortRelease, n, t);
         self.rx = batch;
         n
     }
@@ -457,10 +516,75 @@ impl<P: Port> Engine<P> {
         };
         v.counters.rx_packets += 1;
         v.counters.rx_bytes += hdr_and_frame.len().saturating_sub(VNET_HDR_LEN) as u64;
+        if v.taps.active() {
+            return self.receive_captured(i, hdr_and_frame);
+        }
         if v.active() {
             self.handle_frame(i, hdr_and_frame);
         } else {
             v.counters.drop(DropReason::Disabled);
+        }
+    }
+
+    /// [`Engine::receive_frame`] while a capture runs: the frame is offered at the receive
+    /// point, and again at the drop point with its reason if handling it dropped it (a drop
+    /// counted on the vmknic it came in on).
+    #[cold]
+    fn receive_captured(&mut self, i: usize, hdr_and_frame: &mut [u8]) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        let id = Some(v.cfg.id.0);
+        let gso = VnetHdr::read(hdr_and_frame).gso_size;
+        let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
+        v.taps.tap(Point::Rx, id, None, None, gso, frame);
+        let before = v.counters.drop_seq();
+        if v.active() {
+            self.handle_frame(i, hdr_and_frame);
+        } else {
+            v.counters.drop(DropReason::Disabled);
+        }
+        let Some(v) = self.vmknics.get(i) else {
+            return;
+        };
+        // A drop the send path captured itself is not captured twice.
+        if v.counters.drop_seq() != before && !v.counters.last_drop_captured() {
+            let reason = v.counters.last_drop();
+            let frame = hdr_and_frame.get(VNET_HDR_LEN..).unwrap_or_default();
+            v.taps.tap(Point::Drop, id, None, reason, gso, frame);
+        }
+    }
+
+    /// Adds a capture: every stage offers it packets from now on. Refused (`false`) when
+    /// [`MAX_CAPTURES`] run already.
+    pub fn capture_add(&mut self, c: std::sync::Arc<Capture>) -> bool {
+        self.taps.prune();
+        if self.taps.len() >= MAX_CAPTURES {
+            return false;
+        }
+        self.taps.add(c);
+        self.sync_taps();
+        true
+    }
+
+    /// Captures running.
+    pub fn captures(&self) -> usize {
+        self.taps.len()
+    }
+
+    /// Once per turn while captures run: the turn's time for their records, and closed ones
+    /// let go.
+    #[cold]
+    fn tick_captures(&mut self) {
+        self.taps.set_now(self.clock);
+        self.taps.prune();
+        self.sync_taps();
+    }
+
+    /// Gives every vmknic a copy of the engine's captures.
+    fn sync_taps(&mut self) {
+        for v in &mut self.vmknics {
+            v.taps.clone_from(&self.taps);
         }
     }
 

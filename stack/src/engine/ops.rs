@@ -46,6 +46,7 @@ impl<P: Port> Engine<P> {
             port: Some(port),
             readable: true,
             present: true,
+            taps: self.taps.clone(),
         };
         if slot == self.vmknics.len() {
             self.vmknics.push(v);

@@ -543,3 +543,73 @@ fn test_local_addresses_follow_address_changes_and_disabling() {
         .engine
         .is_directed_broadcast(Ipv4Addr::new(198, 18, 0, 255)));
 }
+
+#[test]
+fn test_capture_points_and_drop_reasons() {
+    use std::sync::Arc;
+    use vmkstack_api::capture::{next_record, Point, Record};
+
+    use super::{Capture, CaptureFilter};
+
+    let mut lab = Lab::plain();
+    lab.learn(1, HOST1, HOST1_MAC);
+    let every = Point::ALL.iter().fold(0, |m, p| m | p.bit());
+    let all = Arc::new(Capture::new(
+        CaptureFilter {
+            points: every,
+            ..Default::default()
+        },
+        1 << 16,
+    ));
+    let drops = Arc::new(Capture::new(
+        CaptureFilter {
+            points: Point::Drop.bit(),
+            vmknic: Some(0),
+            ..Default::default()
+        },
+        1 << 16,
+    ));
+    assert!(lab.engine.capture_add(all.clone()));
+    assert!(lab.engine.capture_add(drops.clone()));
+    let pkt = udp(HOST0, HOST1, 64, true, 100);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+    let mut bad = eth(VMK0_MAC, HOST0_MAC, &pkt);
+    bad[ETH_HDR + 10] ^= 0xff;
+    lab.receive(0, &bad);
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 1);
+
+    let records = |c: &Capture| {
+        let mut raw = Vec::new();
+        c.drain_into(&mut raw);
+        let (mut r, mut buf, mut out) = (&raw[..], Vec::new(), Vec::new());
+        while let Some(rec) = next_record(&mut r, &mut buf).unwrap() {
+            if let Record::Packet(m, d) = rec {
+                out.push((m.point, m.vmknic, m.peer, m.reason, d.len()));
+            }
+        }
+        out
+    };
+    let frame = ETH_HDR + pkt.len();
+    let bad_checksum = Some(DropReason::BadChecksum.index() as u8);
+    assert_eq!(
+        records(&all),
+        vec![
+            (Point::Rx, Some(0), None, None, frame),
+            (Point::Forward, Some(0), Some(1), None, frame),
+            (Point::Tx, Some(1), None, None, frame),
+            (Point::Rx, Some(0), None, None, frame),
+            (Point::Drop, Some(0), None, bad_checksum, frame),
+        ]
+    );
+    assert_eq!(
+        records(&drops),
+        vec![(Point::Drop, Some(0), None, bad_checksum, frame)]
+    );
+    assert_eq!(all.counts(), (5, 0));
+    // A capture whose client left is let go at the next turn; forwarding goes on.
+    all.close();
+    drops.close();
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &pkt));
+    assert_eq!(lab.engine.captures(), 0);
+    assert_eq!(lab.sent(1).len(), 2, "both datagrams forwarded");
+}
