@@ -1,7 +1,11 @@
 //! Local delivery (Linux's `ip_local_deliver`): packets for one of our addresses go to the echo
-//! tap (replies to our pings) or into smoltcp, after the offloads are finished (smoltcp verifies
-//! checksums and takes MTU-sized segments); packets smoltcp sends come back here and leave
-//! through the routing core, or loop back into smoltcp when they are for us.
+//! tap (replies to our pings) or into smoltcp. TCP is checked here, not by smoltcp: a segment
+//! the kernel behind the TAP vouched for (partial checksum) goes in as it is, a 64 KiB
+//! super-frame whole, any other after its checksum is checked (a fragmented one after
+//! reassembly); other protocols get their partial checksums finished and smoltcp checks them.
+//! Packets smoltcp sends come back here and leave through the routing core (TCP segments
+//! merged into super-frames, or with their checksum filled in), or loop back into smoltcp when
+//! they are for us.
 
 use std::net::Ipv4Addr;
 
@@ -10,8 +14,11 @@ use vmkstack_vmknic::Port;
 use super::egress::{route_local, send_coalesced};
 use super::ingress::Ipv4Rx;
 use super::{smol_time, DropReason, Engine};
-use crate::device::IpDevice;
+use crate::device::{IpDevice, MAX_DATAGRAM};
 use crate::packet;
+
+/// IP protocol number of TCP.
+const TCP: u8 = 6;
 
 /// Rounds of smoltcp per [`Engine::poll_local`]: packets smoltcp sends to one of our own
 /// addresses loop back into it (or complete a ping); each round only moves what is queued.
@@ -21,39 +28,8 @@ impl<P: Port> Engine<P> {
     /// Hands a packet for one of our addresses to the echo tap or to smoltcp.
     pub(super) fn deliver_local(&mut self, pkt: &mut Ipv4Rx<'_>) {
         let (i, info, o) = (pkt.vmknic, pkt.info, pkt.offload);
-        if let Some(gso) = o.gso_size {
-            // Make room for every segment first: smoltcp drains the ring when polled.
-            if self.device.rx.free() < info.total_len.div_ceil(usize::from(gso)) {
-                self.poll_local();
-            }
-            let Self {
-                seg_buf,
-                device,
-                vmknics,
-                ..
-            } = self;
-            let (mut stored, mut lost) = (0, 0);
-            let res = packet::segment_tcp(pkt.ip(), &info, gso, seg_buf, |seg| {
-                if device.rx.push(seg) {
-                    stored += 1;
-                } else {
-                    lost += 1;
-                }
-            });
-            let Some(v) = vmknics.get_mut(i) else {
-                return;
-            };
-            match res {
-                Ok(_) => {
-                    v.counters.gso_segmented += 1;
-                    v.counters.delivered += stored;
-                    for _ in 0..lost {
-                        v.counters.drop(DropReason::QueueFull);
-                    }
-                }
-                Err(_) => v.counters.drop(DropReason::BadOffload),
-            }
-            return;
+        if info.protocol == TCP {
+            return self.deliver_tcp(pkt);
         }
         if let Some((start, field)) = o.csum {
             packet::finish_checksum(pkt.ip_mut(), &info, start, field);
@@ -65,6 +41,60 @@ impl<P: Port> Engine<P> {
             Some(v) if delivered => v.counters.delivered += 1,
             Some(v) => v.counters.drop(DropReason::QueueFull),
             None => {}
+        }
+    }
+
+    /// Hands a TCP segment, or a whole super-frame, to smoltcp. smoltcp checks no TCP
+    /// checksum (see the device's capabilities): a segment whose checksum the kernel behind
+    /// the TAP left partial (`CHECKSUM_PARTIAL`: built on that host, it never crossed a wire)
+    /// is taken as it is, super-frames included, which smoltcp takes as one segment; any
+    /// other is checked here, a fragmented one once it is whole again.
+    fn deliver_tcp(&mut self, pkt: &mut Ipv4Rx<'_>) {
+        let (i, info, o) = (pkt.vmknic, pkt.info, pkt.offload);
+        let fragment = info.more_frags || info.frag_offset > 0;
+        // Make room first: smoltcp drains the ring when polled.
+        let need = if fragment {
+            MAX_DATAGRAM
+        } else {
+            info.total_len
+        };
+        if !self.device.rx.fits(need) {
+            self.poll_local();
+        }
+        let verdict = if fragment {
+            let Self {
+                reasm,
+                device,
+                clock,
+                ..
+            } = self;
+            match reasm.push(pkt.ip(), &info, *clock) {
+                packet::Reassembly::Pending => Ok(()),
+                packet::Reassembly::Invalid => Err(DropReason::Fragment),
+                packet::Reassembly::Done(whole) => match packet::parse_ipv4(whole) {
+                    Ok(w) if packet::tcp_checksum_ok(whole, &w) => device
+                        .rx
+                        .push(whole)
+                        .then_some(())
+                        .ok_or(DropReason::QueueFull),
+                    _ => Err(DropReason::BadChecksum),
+                },
+            }
+        } else if o.csum.is_none() && !packet::tcp_checksum_ok(pkt.ip(), &info) {
+            Err(DropReason::BadChecksum)
+        } else {
+            self.device
+                .rx
+                .push(pkt.ip())
+                .then_some(())
+                .ok_or(DropReason::QueueFull)
+        };
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        match verdict {
+            Ok(()) => v.counters.delivered += 1,
+            Err(r) => v.counters.drop(r),
         }
     }
 
@@ -92,7 +122,7 @@ impl<P: Port> Engine<P> {
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
-            while let Some(pkt) = tx.front() {
+            while let Some(pkt) = tx.front_mut() {
                 match local_destination(local_addrs, pkt) {
                     Some(info) => {
                         looped = true;
@@ -108,11 +138,15 @@ impl<P: Port> Engine<P> {
                                 coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, now,
                             );
                             if !coalescer.push(pkt) {
+                                packet::fill_tcp_checksum(pkt);
                                 route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
                             }
                         }
                     }
-                    None => route_local(routing, neighbors, vmknics, tx_buf, pkt, now),
+                    None => {
+                        packet::fill_tcp_checksum(pkt);
+                        route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
+                    }
                 }
                 tx.pop();
             }

@@ -193,6 +193,8 @@ pub struct Engine<P> {
     seg_buf: Box<[u8]>,
     /// smoltcp's TCP segments merged into super-frames (offloads on).
     coalescer: packet::Coalescer,
+    /// Fragmented TCP datagrams for us, put together so that their checksum can be checked.
+    reasm: packet::Reassembler,
     /// Checksum and TSO offloads on the ports (the configuration's `offloads`).
     offloads: bool,
     /// ICMP errors waiting to be routed.
@@ -261,6 +263,7 @@ impl<P: Port> Engine<P> {
             frag_buf: vec![0; FRAME].into_boxed_slice(),
             seg_buf: vec![0; FRAME].into_boxed_slice(),
             coalescer: packet::Coalescer::new(),
+            reasm: packet::Reassembler::new(now),
             offloads: cfg.offloads,
             deferred: Ring::new(DEFERRED_ICMP, 576),
             icmp_limit: RateLimiter::new(100, 50),
