@@ -269,6 +269,12 @@ pub struct ForwardInfo {
     pub bytes_out: u64,
     /// Bytes relayed remote → client.
     pub bytes_in: u64,
+    /// Bytes per second client → remote over the last interval (about a second).
+    #[serde(default)]
+    pub rate_out: u64,
+    /// Bytes per second remote → client over the last interval.
+    #[serde(default)]
+    pub rate_in: u64,
 }
 
 #[cfg(test)]

@@ -433,6 +433,8 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
                 f.refused.to_string(),
                 f.bytes_out.to_string(),
                 f.bytes_in.to_string(),
+                format_rate(f.rate_out),
+                format_rate(f.rate_in),
             ]
         })
         .collect();
@@ -446,9 +448,32 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
             "Refused",
             "Bytes out",
             "Bytes in",
+            "Rate out",
+            "Rate in",
         ],
         &rows,
     )
+}
+
+/// Bytes per second in decimal units with three significant digits (`0 B/s`, `950 B/s`,
+/// `12.3 kB/s`, `1.18 GB/s`), as storage admins read throughput.
+pub fn format_rate(bps: u64) -> String {
+    const UNITS: [&str; 5] = ["B/s", "kB/s", "MB/s", "GB/s", "TB/s"];
+    let mut v = bps as f64;
+    let mut unit = 0;
+    while v >= 999.5 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bps} B/s")
+    } else if v >= 99.95 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else if v >= 9.995 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
 }
 
 /// Calls `action` and reports a failure as `vmkstack` does.
@@ -581,6 +606,49 @@ mod tests {
     use super::*;
     use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
+
+    #[test]
+    fn test_format_rate() {
+        let cases = [
+            (0, "0 B/s"),
+            (950, "950 B/s"),
+            (999, "999 B/s"),
+            (1000, "1.00 kB/s"),
+            (12_345, "12.3 kB/s"),
+            (999_499, "999 kB/s"),
+            (999_500, "1.00 MB/s"),
+            (118_200_000, "118 MB/s"),
+            (1_180_000_000, "1.18 GB/s"),
+            (u64::MAX, "18446744 TB/s"),
+        ];
+        for (bps, want) in cases {
+            assert_eq!(format_rate(bps), want, "{bps}");
+        }
+    }
+
+    #[test]
+    fn test_format_forwards_shows_rates_beside_totals() {
+        let f: Vec<ForwardInfo> = serde_json::from_value(json!([{
+            "listen": "127.0.0.1:3260", "remote": "198.18.100.20:3260", "vmknic": null,
+            "max_connections": 64, "active": 2, "accepted": 3, "refused": 0,
+            "bytes_out": 1984, "bytes_in": 734003200, "rate_out": 1200, "rate_in": 245000000
+        }, {
+            // A daemon from before the rates: they read as zero.
+            "listen": "127.0.0.1:2049", "remote": "198.18.100.20:2049", "vmknic": "vmk0",
+            "max_connections": 4, "active": 0, "accepted": 0, "refused": 1,
+            "bytes_out": 0, "bytes_in": 0
+        }]))
+        .unwrap();
+        assert_eq!(
+            format_forwards(&f),
+            "Listen          Remote              Vmknic  Active  Accepted  Refused  Bytes out  \
+             Bytes in   Rate out   Rate in\n\
+             127.0.0.1:3260  198.18.100.20:3260  auto    2/64    3         0        1984       \
+             734003200  1.20 kB/s  245 MB/s\n\
+             127.0.0.1:2049  198.18.100.20:2049  vmk0    0/4     0         1        0          \
+             0          0 B/s      0 B/s\n"
+        );
+    }
 
     #[test]
     fn test_parse_interface_address() {
