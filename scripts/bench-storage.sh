@@ -15,8 +15,8 @@
 # One vmkstack daemon (offloads on, the default) serves both vmkstack paths. Workloads, each
 # on every path, the paths taking turns in rotating order within each round:
 #   - iSCSI sequential read, `iscsi-perf` (256 KiB requests, 16 in flight)       MB/s
-#   - iSCSI sequential write then read-back with verification, `iscsi-rw`
-#     (scripts/iscsi-rw.c on libiscsi, compiled here; 256 KiB, 16 in flight)   MB/s each
+#   - iSCSI sequential write then read-back with verification, `iscsi-bench`
+#     (scripts/iscsi-bench.c on libiscsi, compiled here; 256 KiB, 16 in flight)   MB/s each
 #   - iSCSI 4 KiB random read, `iscsi-perf -r` (32 in flight)                   IOPS
 #   - NFSv3 write and read of one file, `nfs-cp` (libnfs), read-back compared   MB/s each
 #   - a TCP stream, `iperf3` (the reference the port forward's target is set in) Gbit/s
@@ -49,7 +49,7 @@ done
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --rounds must be 1-99 (got '$rounds')" >&2; exit 2; }
 [[ "$secs" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --secs must be 1-99 (got '$secs')" >&2; exit 2; }
 lun_mib=1024   # the LUN
-rw_mib=512     # written and read back by iscsi-rw
+rw_mib=512     # written and read back by iscsi-bench
 nfs_mib=256    # the file nfs-cp moves each way
 if [ $quick -eq 1 ]; then
   rounds=1
@@ -104,7 +104,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-cc -O2 -Wall -o "$work/iscsi-rw" scripts/iscsi-rw.c -liscsi
+cc -O2 -Wall -o "$work/iscsi-bench" scripts/iscsi-bench.c -liscsi
 
 # ---------------------------------------------------------------- the lab
 echo "== storage lab (LUN ${lun_mib} MiB and export on tmpfs)"
@@ -203,9 +203,9 @@ w_iscsi_rand() {
 }
 w_iscsi_rw() {
   local out
-  out=$(run_in "${NS[$1]}" "$work/iscsi-rw" "iscsi://${HOST[$1]}/$iqn/1" "$rw_mib" 16 256 2>&1) \
-    || fail "iscsi-rw on the $1 path failed: $out"
-  [[ "$out" == *verified=yes* ]] || fail "iscsi-rw on the $1 path: $out"
+  out=$(run_in "${NS[$1]}" "$work/iscsi-bench" "iscsi://${HOST[$1]}/$iqn/1" "$rw_mib" 16 256 2>&1) \
+    || fail "iscsi-bench on the $1 path failed: $out"
+  [[ "$out" == *verified=yes* ]] || fail "iscsi-bench on the $1 path: $out"
   python3 -c '
 import re, sys
 t = sys.stdin.read()
@@ -242,8 +242,8 @@ print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] /
 measures=(iscsi_read iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp)
 declare -A LABEL=(
   [iscsi_read]="iSCSI seq read, iscsi-perf (MB/s)"
-  [iscsi_write]="iSCSI seq write, iscsi-rw (MB/s)"
-  [iscsi_readback]="iSCSI read-back, iscsi-rw (MB/s)"
+  [iscsi_write]="iSCSI seq write, iscsi-bench (MB/s)"
+  [iscsi_readback]="iSCSI read-back, iscsi-bench (MB/s)"
   [iscsi_rand]="iSCSI 4K random read (IOPS)"
   [nfs_write]="NFS write, nfs-cp ${nfs_mib}M (MB/s)"
   [nfs_read]="NFS read, nfs-cp ${nfs_mib}M (MB/s)"

@@ -6,6 +6,7 @@
 //! result as it came. Changes print nothing on success.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
 use ipnet::Ipv4Net;
@@ -229,10 +230,25 @@ pub enum NeighborCommand {
 /// `vmkstack probe`: check a storage server from the stack itself.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ProbeCommand {
-    /// iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals.
-    Iscsi(ProbeArgs),
+    /// iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals. With
+    /// `--read-test SECS`, then reads from the first disk LUN of the first target and reports
+    /// MB/s.
+    Iscsi(IscsiProbeArgs),
     /// NFS: RPC NULL to the portmapper, mountd and nfs (v3, v4), and the export list.
     Nfs(ProbeArgs),
+}
+
+/// Arguments of an iSCSI probe.
+#[derive(Debug, Clone, Args)]
+pub struct IscsiProbeArgs {
+    /// What every probe takes.
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// After discovery, log in to the first target and read its first disk LUN for SECS
+    /// seconds (1-600): sequential 256 KiB READ(16), 8 in flight, through the stack; reports
+    /// MB/s.
+    #[arg(long, value_name = "SECS")]
+    pub read_test: Option<u32>,
 }
 
 /// Arguments of a storage probe.
@@ -258,10 +274,18 @@ pub fn run_probe(
     ctl: &mut dyn Control,
     console: &mut Console<'_>,
 ) -> Result<(), CliError> {
-    let (kind, a) = match cmd {
-        ProbeCommand::Iscsi(a) => ("iscsi", a),
-        ProbeCommand::Nfs(a) => ("nfs", a),
+    let (kind, a, read_test) = match cmd {
+        ProbeCommand::Iscsi(a) => ("iscsi", &a.probe, a.read_test),
+        ProbeCommand::Nfs(a) => ("nfs", a, None),
     };
+    if let Some(secs) = read_test {
+        // The answer comes after discovery, the test and the logout, each step within the
+        // wait.
+        let wait = u64::from(a.wait.max(1));
+        let limit = Duration::from_secs(u64::from(secs) + 10 * wait + 10);
+        ctl.set_timeout(limit)
+            .map_err(|e| CliError::from_client(PROGRAM, &e))?;
+    }
     let (host, port) = match a.host.split_once(':') {
         Some((h, p)) if kind == "iscsi" => {
             let port = p
@@ -280,6 +304,7 @@ pub fn run_probe(
             port,
             vmknic: a.vmknic.clone(),
             timeout_ms: a.wait.saturating_mul(1000),
+            read_test_secs: read_test,
         },
     )?;
     let report: ProbeReport = serde_json::from_value(v.clone())
@@ -339,6 +364,12 @@ pub fn format_probe(r: &ProbeReport) -> String {
             };
             out.push_str(&format!("  {:<24} {groups}\n", e.path));
         }
+    }
+    if let Some(t) = &r.read_test {
+        out.push_str(&format!(
+            "Read test: LUN {} of {}: {:.1} MB/s\n",
+            t.lun, t.target, t.mb_per_s
+        ));
     }
     out.push_str(if r.ok {
         "result: reachable\n"
@@ -606,6 +637,41 @@ mod tests {
     use super::*;
     use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
+
+    #[test]
+    fn test_probe_read_test() {
+        let report = json!({
+            "kind": "iscsi", "host": "198.18.100.20", "targets": [], "exports": [], "ok": true,
+            "checks": [{"what": "scsi READ(16) for 2 s", "ok": true, "us": 2000000,
+                        "detail": "967.4 MB/s (1934 MB in 2.00 s, 256 KiB reads, 8 in flight)"}],
+            "read_test": {"target": "iqn.2026-11.lab.vmkstack:storage", "lun": 1,
+                          "block_size": 512, "capacity_bytes": 67108864, "bytes": 1934000000,
+                          "secs": 2.0, "mb_per_s": 967.4, "request_bytes": 262144,
+                          "queue_depth": 8}
+        });
+        let mut d = FakeDaemon::new(vec![Ok(report)]);
+        let cmd = ProbeCommand::Iscsi(IscsiProbeArgs {
+            probe: ProbeArgs {
+                host: "198.18.100.20".into(),
+                vmknic: None,
+                wait: 3,
+                json: false,
+            },
+            read_test: Some(2),
+        });
+        let (r, out, _) = capture(|c| run_probe(&cmd, &mut d, c));
+        assert_eq!(r, Ok(()));
+        assert!(
+            out.contains("Read test: LUN 1 of iqn.2026-11.lab.vmkstack:storage: 967.4 MB/s\n"),
+            "{out}"
+        );
+        let Some(Action::StorageProbe { read_test_secs, .. }) = d.actions.first() else {
+            panic!("{:?}", d.actions)
+        };
+        assert_eq!(*read_test_secs, Some(2));
+        // The answer may take the test and every step's wait.
+        assert_eq!(d.timeouts, vec![Duration::from_secs(2 + 30 + 10)]);
+    }
 
     #[test]
     fn test_format_rate() {

@@ -1,8 +1,8 @@
 /*
- * iscsi-rw: sequential write, then read-back, of one iSCSI LUN with libiscsi, several requests
+ * iscsi-bench: sequential write, then read-back, of one iSCSI LUN with libiscsi, several requests
  * in flight; for scripts/bench-storage.sh (compiled by it with `cc ... -liscsi`).
  *
- *   iscsi-rw URL MIB QUEUE_DEPTH REQUEST_KIB
+ *   iscsi-bench URL MIB QUEUE_DEPTH REQUEST_KIB
  *
  * Writes MIB MiB from LBA 0 in REQUEST_KIB requests with QUEUE_DEPTH of them in flight (a
  * pattern that depends on the byte offset and a per-run seed), then reads the same range back
@@ -82,14 +82,14 @@ static void done_cb(struct iscsi_context *iscsi, int status, void *data, void *p
 
 	r->in_flight--;
 	if (status != SCSI_STATUS_GOOD) {
-		fprintf(stderr, "iscsi-rw: %s at offset %llu failed: %s\n",
+		fprintf(stderr, "iscsi-bench: %s at offset %llu failed: %s\n",
 			r->writing ? "WRITE16" : "READ16", (unsigned long long)q->off,
 			iscsi_get_error(iscsi));
 		r->failed = 1;
 	} else if (!r->writing) {
 		if (task->datain.size != (int)q->len ||
 		    !check(task->datain.data, q->off, q->len, r->seed)) {
-			fprintf(stderr, "iscsi-rw: data read back at offset %llu differs from what was written\n",
+			fprintf(stderr, "iscsi-bench: data read back at offset %llu differs from what was written\n",
 				(unsigned long long)q->off);
 			r->failed = 1;
 		}
@@ -133,7 +133,7 @@ static void issue(struct run *r)
 					      0, 0, 0, 0, 0, done_cb, q);
 		}
 		if (t == NULL) {
-			fprintf(stderr, "iscsi-rw: cannot queue a command: %s\n", iscsi_get_error(r->iscsi));
+			fprintf(stderr, "iscsi-bench: cannot queue a command: %s\n", iscsi_get_error(r->iscsi));
 			free(q->buf);
 			free(q);
 			r->failed = 1;
@@ -158,7 +158,7 @@ static double pass(struct run *r, int writing)
 		if (poll(&p, 1, 1000) < 0)
 			continue;
 		if (iscsi_service(r->iscsi, p.revents) < 0) {
-			fprintf(stderr, "iscsi-rw: connection failed: %s\n", iscsi_get_error(r->iscsi));
+			fprintf(stderr, "iscsi-bench: connection failed: %s\n", iscsi_get_error(r->iscsi));
 			return -1;
 		}
 	}
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 	double tw, tr;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: iscsi-rw iscsi://HOST[:PORT]/IQN/LUN MIB QUEUE_DEPTH REQUEST_KIB\n");
+		fprintf(stderr, "usage: iscsi-bench iscsi://HOST[:PORT]/IQN/LUN MIB QUEUE_DEPTH REQUEST_KIB\n");
 		return 2;
 	}
 	memset(&r, 0, sizeof(r));
@@ -184,7 +184,7 @@ int main(int argc, char **argv)
 	r.depth = atoi(argv[3]);
 	r.req = (uint32_t)atoi(argv[4]) << 10;
 	if (r.total == 0 || r.depth < 1 || r.depth > 256 || r.req == 0 || r.req > (16u << 20)) {
-		fprintf(stderr, "iscsi-rw: MIB > 0, QUEUE_DEPTH 1-256, REQUEST_KIB 1-16384\n");
+		fprintf(stderr, "iscsi-bench: MIB > 0, QUEUE_DEPTH 1-256, REQUEST_KIB 1-16384\n");
 		return 2;
 	}
 	r.seed = (uint64_t)time(NULL) * 0x2545f4914f6cdd1dULL;
@@ -193,14 +193,14 @@ int main(int argc, char **argv)
 		return 1;
 	url = iscsi_parse_full_url(r.iscsi, argv[1]);
 	if (url == NULL) {
-		fprintf(stderr, "iscsi-rw: bad URL %s: %s\n", argv[1], iscsi_get_error(r.iscsi));
+		fprintf(stderr, "iscsi-bench: bad URL %s: %s\n", argv[1], iscsi_get_error(r.iscsi));
 		return 2;
 	}
 	iscsi_set_targetname(r.iscsi, url->target);
 	iscsi_set_session_type(r.iscsi, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(r.iscsi, ISCSI_HEADER_DIGEST_NONE);
 	if (iscsi_full_connect_sync(r.iscsi, url->portal, url->lun) != 0) {
-		fprintf(stderr, "iscsi-rw: login to %s failed: %s\n", argv[1], iscsi_get_error(r.iscsi));
+		fprintf(stderr, "iscsi-bench: login to %s failed: %s\n", argv[1], iscsi_get_error(r.iscsi));
 		return 1;
 	}
 	r.lun = url->lun;
@@ -208,19 +208,19 @@ int main(int argc, char **argv)
 	task = iscsi_readcapacity16_sync(r.iscsi, r.lun);
 	if (task == NULL || task->status != SCSI_STATUS_GOOD ||
 	    (cap = scsi_datain_unmarshall(task)) == NULL) {
-		fprintf(stderr, "iscsi-rw: READ CAPACITY(16) failed: %s\n", iscsi_get_error(r.iscsi));
+		fprintf(stderr, "iscsi-bench: READ CAPACITY(16) failed: %s\n", iscsi_get_error(r.iscsi));
 		return 1;
 	}
 	r.block = cap->block_length;
 	if ((cap->returned_lba + 1) * r.block < r.total) {
-		fprintf(stderr, "iscsi-rw: the LUN holds %llu bytes, fewer than %llu\n",
+		fprintf(stderr, "iscsi-bench: the LUN holds %llu bytes, fewer than %llu\n",
 			(unsigned long long)((cap->returned_lba + 1) * r.block),
 			(unsigned long long)r.total);
 		return 1;
 	}
 	scsi_free_scsi_task(task);
 	if (r.req % r.block != 0) {
-		fprintf(stderr, "iscsi-rw: REQUEST_KIB is not a multiple of the block size %u\n", r.block);
+		fprintf(stderr, "iscsi-bench: REQUEST_KIB is not a multiple of the block size %u\n", r.block);
 		return 2;
 	}
 	tw = pass(&r, 1);
