@@ -227,6 +227,75 @@ impl phy::TxToken for TxToken<'_> {
     }
 }
 
+/// A device that hands smoltcp one packet straight from the caller's buffer, without the copy
+/// into the receive ring, for `Interface::poll_ingress_single`; what smoltcp answers at once
+/// (an ACK to an out-of-order segment, a reset) goes to the transmit ring as usual.
+pub struct OnePacket<'a> {
+    /// The packet, until smoltcp took it.
+    pub pkt: Option<&'a [u8]>,
+    /// The device's transmit ring.
+    pub tx: &'a mut Ring,
+    /// The device's MTU.
+    pub mtu: usize,
+}
+
+/// Hands smoltcp a packet in the caller's buffer.
+pub struct SliceToken<'a>(&'a [u8]);
+
+impl phy::RxToken for SliceToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl phy::Device for OnePacket<'_> {
+    type RxToken<'b>
+        = SliceToken<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: Instant) -> Option<(SliceToken<'_>, TxToken<'_>)> {
+        if self.tx.is_full() {
+            return None;
+        }
+        let pkt = self.pkt.take()?;
+        Some((SliceToken(pkt), TxToken(&mut *self.tx)))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if self.tx.is_full() {
+            None
+        } else {
+            Some(TxToken(&mut *self.tx))
+        }
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        capabilities(self.mtu)
+    }
+}
+
+/// What smoltcp may expect of the device: IP packets of `mtu` bytes, and which checksums it
+/// computes and checks.
+fn capabilities(mtu: usize) -> DeviceCapabilities {
+    let mut caps = DeviceCapabilities::default();
+    caps.medium = Medium::Ip;
+    caps.max_transmission_unit = mtu;
+    let mut cs = ChecksumCapabilities::default();
+    // The engine checks every IPv4 header it hands over (ingress) and every TCP checksum
+    // that the kernel behind a TAP did not vouch for (local delivery), and fills in the
+    // TCP checksum of each segment that leaves as it is (merged into a super-frame, it
+    // gets a partial one instead): smoltcp checks only UDP's and ICMP's.
+    cs.ipv4 = Checksum::Tx;
+    cs.tcp = Checksum::None;
+    caps.checksum = cs;
+    caps
+}
+
 impl phy::Device for IpDevice {
     type RxToken<'a> = RxToken<'a>;
     type TxToken<'a> = TxToken<'a>;
@@ -247,18 +316,7 @@ impl phy::Device for IpDevice {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        let mut cs = ChecksumCapabilities::default();
-        // The engine checks every IPv4 header it hands over (ingress) and every TCP checksum
-        // that the kernel behind a TAP did not vouch for (local delivery), and fills in the
-        // TCP checksum of each segment that leaves as it is (merged into a super-frame, it
-        // gets a partial one instead): smoltcp checks only UDP's and ICMP's.
-        cs.ipv4 = Checksum::Tx;
-        cs.tcp = Checksum::None;
-        caps.checksum = cs;
-        caps
+        capabilities(self.mtu)
     }
 }
 

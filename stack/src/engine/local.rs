@@ -2,7 +2,9 @@
 //! tap (replies to our pings) or into smoltcp. TCP is checked here, not by smoltcp: a segment
 //! the kernel behind the TAP vouched for (partial checksum) goes in as it is, a 64 KiB
 //! super-frame whole, any other after its checksum is checked (a fragmented one after
-//! reassembly); other protocols get their partial checksums finished and smoltcp checks them.
+//! reassembly); smoltcp reads a TCP segment straight from the receive batch when nothing waits
+//! before it (else it queues in the device's ring). Other protocols get their partial
+//! checksums finished and go through the ring; smoltcp checks them.
 //! Packets smoltcp sends come back here and leave through the routing core (TCP segments
 //! merged into super-frames, or with their checksum filled in), or loop back into smoltcp when
 //! they are for us.
@@ -14,7 +16,7 @@ use vmkstack_vmknic::Port;
 use super::egress::{route_local, send_coalesced};
 use super::ingress::Ipv4Rx;
 use super::{smol_time, DropReason, Engine};
-use crate::device::{IpDevice, MAX_DATAGRAM};
+use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM};
 use crate::packet;
 
 /// IP protocol number of TCP.
@@ -82,6 +84,24 @@ impl<P: Port> Engine<P> {
             }
         } else if o.csum.is_none() && !packet::tcp_checksum_ok(pkt.ip(), &info) {
             Err(DropReason::BadChecksum)
+        } else if self.device.rx.is_empty() && !self.device.tx.is_full() {
+            // Nothing queued before it: smoltcp takes it from the receive batch, no copy.
+            // (Its ACK leaves with the turn's poll, one for all the turn's segments.)
+            let Self {
+                iface,
+                device,
+                sockets,
+                epoch,
+                clock,
+                ..
+            } = self;
+            let mut one = OnePacket {
+                pkt: Some(pkt.ip()),
+                tx: &mut device.tx,
+                mtu: device.mtu,
+            };
+            iface.poll_ingress_single(smol_time(*epoch, *clock), &mut one, sockets);
+            Ok(())
         } else {
             self.device
                 .rx
