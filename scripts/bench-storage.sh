@@ -24,11 +24,15 @@
 # every round's figure. MB = 10^6 bytes.
 #
 #   scripts/bench-storage.sh [--rounds N] [--secs S]   # full run (3 rounds of 5 s: ~4 min)
+#   scripts/bench-storage.sh --compare OLD_BIN         # also "forward-B", "routed-B" by OLD_BIN
 #   scripts/bench-storage.sh --quick                   # smoke test (CI): that it works, not how fast
 #
-# VMKSTACK_BIN=PATH measures that binary instead of building one. Run as root. Everything runs
-# in namespaces it creates (vmks-bst<pid>-*, removed on exit and on failure; the lab's own are
-# removed by `storage-lab.sh down`); addresses are 198.18.0.0/15.
+# --compare runs a second daemon, another build, beside the first (its own ESX and client
+# namespaces, its vmknic on 198.18.4.0/24 of the same router, its clients on 198.18.5.0/24), so
+# that two builds are measured in the same rounds against the same direct path. VMKSTACK_BIN=PATH
+# measures that binary instead of building one. Run as root. Everything runs in namespaces it
+# creates (vmks-bst<pid>-*, removed on exit and on failure; the lab's own are removed by
+# `storage-lab.sh down`); addresses are 198.18.0.0/15.
 set -euo pipefail
 # A workload that fails inside $(...) must stop the script, not print a figure.
 shopt -s inherit_errexit
@@ -38,12 +42,14 @@ PROG=bench-storage.sh
 rounds=3
 secs=5
 quick=0
+compare=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
+    --compare) [ $# -ge 2 ] || { echo "$PROG: --compare needs a binary" >&2; exit 2; }; compare=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || { echo "$PROG: --rounds needs a value" >&2; exit 2; }; rounds=$2; shift 2 ;;
     --secs) [ $# -ge 2 ] || { echo "$PROG: --secs needs a value" >&2; exit 2; }; secs=$2; shift 2 ;;
-    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S]" >&2; exit 2 ;;
+    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN]" >&2; exit 2 ;;
   esac
 done
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --rounds must be 1-99 (got '$rounds')" >&2; exit 2; }
@@ -81,21 +87,25 @@ else
   profile=release
 fi
 [ -x "$bin" ] || { echo "$PROG: no binary at $bin" >&2; exit 1; }
+[ -z "$compare" ] || [ -x "$compare" ] || { echo "$PROG: --compare: no binary at $compare" >&2; exit 1; }
 
 p="vmks-bst$$"
 lab="$p"
 esx="$p-esx"
 cli="$p-client"
+esx_b="$p-esxb"
+cli_b="$p-clientb"
 work=$(mktemp -d "/tmp/$p.XXXX")
 shm="/dev/shm/$p-files"
 daemon_pid=""
+daemon_b_pid=""
 iperf_pid=""
 cleanup() {
   set +e
-  for pid in $iperf_pid $daemon_pid; do
+  for pid in $iperf_pid $daemon_pid $daemon_b_pid; do
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
-  for ns in "$esx" "$cli"; do ip netns del "$ns" 2>/dev/null; done
+  for ns in "$esx" "$cli" "$esx_b" "$cli_b"; do ip netns del "$ns" 2>/dev/null; done
   scripts/storage-lab.sh down --name "$lab" >/dev/null 2>&1 \
     || echo "$PROG: storage-lab.sh down --name $lab failed" >&2
   rm -rf "$work" "$shm"
@@ -113,53 +123,69 @@ rt="$lab-router"
 st="$lab-storage"
 server=198.18.100.20
 iqn=iqn.2026-11.lab.vmkstack:storage
-for ns in "$esx" "$cli"; do
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-done
-
-cat > "$work/vmkstack.toml" <<EOF
+# One daemon: $1 binary, $2 ESX namespace, $3 client namespace, $4 third octet of its vmknic
+# subnet on the router (the router is .1, the vmknic .100), $5 that of its client subnet (the
+# vmknic is .1, the client .2), $6 the vmknic's TAP name in the router. Sets $started_pid.
+start_daemon() {
+  local b=$1 e=$2 c=$3 v=$4 k=$5 tap=$6
+  for ns in "$e" "$c"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  cat > "$work/$e.toml" <<EOF
 forwarding = true
-default_gateway = "198.18.1.1"
+default_gateway = "198.18.$v.1"
 
 [[vmknic]]
 name = "vmk0"
 portgroup = "iSCSI_SAN"
-ip = "198.18.1.100/24"
+ip = "198.18.$v.100/24"
+tap = "$tap"
 netns = "$rt"
 
 [[vmknic]]
 name = "vmk1"
 portgroup = "Clients"
-ip = "198.18.2.1/24"
-netns = "$cli"
+ip = "198.18.$k.1/24"
+netns = "$c"
 EOF
-for port in 3260 111 20048 2049 5201; do
-  printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\nremote = "%s:%s"\n' "$port" "$server" "$port" \
-    >> "$work/vmkstack.toml"
-done
-# `ip netns exec` is the background job itself, so $! is the daemon's own PID.
-ip netns exec "$esx" "$bin" daemon --config "$work/vmkstack.toml" --control "$work/ctl.sock" \
-  --log warn < /dev/null > /dev/null 2> "$work/daemon.log" &
-daemon_pid=$!
-for _ in $(seq 200); do
-  ip -n "$rt" link show vmk0 >/dev/null 2>&1 && ip -n "$cli" link show vmk1 >/dev/null 2>&1 && break
-  sleep 0.05
-done
-scripts/storage-lab.sh attach vmk0 --name "$lab" >/dev/null
-# The router reaches the client subnet through vmkstack; the client's gateway is vmkstack.
-ip -n "$rt" route add 198.18.2.0/24 via 198.18.1.100
-ip -n "$cli" addr add 198.18.2.2/24 dev vmk1
-ip -n "$cli" link set vmk1 up
-ip -n "$cli" route add default via 198.18.2.1
+  for port in 3260 111 20048 2049 5201; do
+    printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\nremote = "%s:%s"\n' "$port" "$server" "$port" \
+      >> "$work/$e.toml"
+  done
+  # `ip netns exec` is the background job itself, so $! is the daemon's own PID.
+  ip netns exec "$e" "$b" daemon --config "$work/$e.toml" --control "$work/$e.sock" \
+    --log warn < /dev/null > /dev/null 2> "$work/$e.log" &
+  started_pid=$!
+  for _ in $(seq 200); do
+    ip -n "$rt" link show "$tap" >/dev/null 2>&1 && ip -n "$c" link show vmk1 >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  # The router's side of the vmknic's wire and its way to the client subnet through vmkstack;
+  # the client's gateway is vmkstack.
+  ip -n "$rt" addr add "198.18.$v.1/24" dev "$tap"
+  ip -n "$rt" link set "$tap" up
+  ip -n "$rt" route add "198.18.$k.0/24" via "198.18.$v.100"
+  ip -n "$c" addr add "198.18.$k.2/24" dev vmk1
+  ip -n "$c" link set vmk1 up
+  ip -n "$c" route add default via "198.18.$k.1"
+}
+start_daemon "$bin" "$esx" "$cli" 1 2 vmk0
+daemon_pid=$started_pid
+if [ -n "$compare" ]; then
+  start_daemon "$compare" "$esx_b" "$cli_b" 4 5 vmkb0
+  daemon_b_pid=$started_pid
+fi
 
 ip netns exec "$st" iperf3 -s -B "$server" -p 5201 < /dev/null > /dev/null 2>&1 &
 iperf_pid=$!
 
-# The three paths: namespace and the storage server's address as the client sees it.
-declare -A NS=([direct]=$rt [forward]=$esx [routed]=$cli)
-declare -A HOST=([direct]=$server [forward]=127.0.0.1 [routed]=$server)
+# The paths: namespace and the storage server's address as the client sees it.
+declare -A NS=([direct]=$rt [forward]=$esx [routed]=$cli [forward-B]=$esx_b [routed-B]=$cli_b)
+declare -A HOST=([direct]=$server [forward]=127.0.0.1 [routed]=$server [forward-B]=127.0.0.1
+  [routed-B]=$server)
 paths=(direct forward routed)
+[ -z "$compare" ] || paths+=(forward-B routed-B)
 
 for path in "${paths[@]}"; do
   ok=0
@@ -168,7 +194,7 @@ for path in "${paths[@]}"; do
       && [[ "$out" == *"$iqn"* ]]; then ok=1; break; fi
     sleep 0.2
   done
-  [ $ok -eq 1 ] || { echo "$PROG: the $path path does not reach the iSCSI target: $out" >&2; cat "$work/daemon.log" >&2; exit 1; }
+  [ $ok -eq 1 ] || { echo "$PROG: the $path path does not reach the iSCSI target: $out" >&2; cat "$work"/*.log >&2; exit 1; }
 done
 
 mkdir -p "$shm"
@@ -253,12 +279,14 @@ declare -A R   # "measure,path" -> the rounds' figures
 record() { R[$1,$2]="${R[$1,$2]:-} $3"; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-cpu0=$(awk '{print $14 + $15}' "/proc/$daemon_pid/stat")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu0=$(cpu_ticks "$daemon_pid")
+[ -z "$daemon_b_pid" ] || cpu0_b=$(cpu_ticks "$daemon_b_pid")
 t_start=$SECONDS
 for ((round = 0; round < rounds; round++)); do
   # Rotate the order of the paths each round.
   order=()
-  for ((i = 0; i < 3; i++)); do order+=("${paths[$(((i + round) % 3))]}"); done
+  for ((i = 0; i < ${#paths[@]}; i++)); do order+=("${paths[$(((i + round) % ${#paths[@]}))]}"); done
   echo "== round $((round + 1))/$rounds (${order[*]})"
   for w in iscsi_read iscsi_rw iscsi_rand nfs iperf; do
     for path in "${order[@]}"; do
@@ -273,39 +301,53 @@ for ((round = 0; round < rounds; round++)); do
     done
   done
 done
-cpu1=$(awk '{print $14 + $15}' "/proc/$daemon_pid/stat")
-rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/daemon.log" >&2; fail "the daemon died"; }
+hz=$(getconf CLK_TCK)
+# "daemon: CPU seconds over the benchmark, peak RSS" of the daemon with PID $1, as $2.
+daemon_line() {
+  kill -0 "$1" 2>/dev/null || { cat "$work"/*.log >&2; fail "the daemon $2 died"; }
+  python3 -c "print('daemon %s: %.1f CPU s over %d s of benchmark, peak RSS %.1f MiB' % ('$2', ($(cpu_ticks "$1") - $3) / $hz, $SECONDS - $t_start, $(awk '/VmHWM/ {print $2}' "/proc/$1/status") / 1024))"
+}
+daemons=$(daemon_line "$daemon_pid" "($bin)" "$cpu0")
+[ -z "$daemon_b_pid" ] || daemons="$daemons
+$(daemon_line "$daemon_b_pid" "B ($compare)" "$cpu0_b")"
 
 # ---------------------------------------------------------------- the table
 echo
 echo "Storage through vmkstack, $(date -u +%Y-%m-%d) ($(nproc) cores, kernel $(uname -r), $profile build)"
 echo "$rounds round(s), ${secs} s per timed test, medians; load average $load_before before, $load_after after"
 {
+  echo "${paths[*]}"
   for m in "${measures[@]}"; do
-    printf '%s\t%s\t%s\t%s\n' "${LABEL[$m]}" "${R[$m,direct]}" "${R[$m,forward]}" "${R[$m,routed]}"
+    line=${LABEL[$m]}
+    for path in "${paths[@]}"; do line+=$'\t'"${R[$m,$path]}"; done
+    echo "$line"
   done
 } | python3 -c '
 import statistics, sys
-rows = [l.rstrip("\n").split("\t") for l in sys.stdin if l.strip()]
-fmt = "%-36s %10s %10s %10s %8s %8s"
-print(fmt % ("measure", "direct", "forward", "routed", "fwd/dir", "rt/dir"))
+lines = sys.stdin.read().splitlines()
+paths = lines[0].split()
+rows = [l.split("\t") for l in lines[1:] if l.strip()]
+short = {"forward": "fwd", "routed": "rt", "forward-B": "fwdB", "routed-B": "rtB"}
+head = ["%-36s" % "measure"] + ["%10s" % p for p in paths]
+head += ["%8s" % (short[p] + "/dir") for p in paths[1:]]
+print(" ".join(head))
 raw = []
 for label, *cols in rows:
     vals = [[float(x) for x in c.split()] for c in cols]
     med = [statistics.median(v) if v else 0.0 for v in vals]
     show = lambda x: ("%.2f" % x) if x < 100 else ("%.0f" % x)
     ratio = lambda a: ("%.2f" % (a / med[0])) if med[0] else "n/a"
-    print(fmt % (label, show(med[0]), show(med[1]), show(med[2]), ratio(med[1]), ratio(med[2])))
+    cells = ["%-36s" % label] + ["%10s" % show(m) for m in med]
+    cells += ["%8s" % ratio(m) for m in med[1:]]
+    print(" ".join(cells))
     raw.append((label, vals))
 print()
-print("every round (direct | forward | routed):")
+print("every round (%s):" % " | ".join(paths))
 for label, vals in raw:
     print("  %-36s %s" % (label, " | ".join(" ".join("%g" % x for x in v) for v in vals)))
 '
-hz=$(getconf CLK_TCK)
-python3 -c "print('daemon: %.1f CPU s over %d s of benchmark, peak RSS %.1f MiB' % (($cpu1 - $cpu0) / $hz, $SECONDS - $t_start, $rss_kib / 1024))"
+echo "$daemons"
 
 if [ $quick -eq 1 ]; then
   for m in "${measures[@]}"; do
