@@ -136,12 +136,14 @@ impl<P: Port> Engine<P> {
                 seg_buf,
                 device,
                 echo,
-                coalescer,
+                coalescers,
                 local_addrs,
                 offloads,
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
+            // The coalescer given up next when every one holds another flow.
+            let mut victim = 0;
             while let Some(pkt) = tx.front_mut() {
                 match local_destination(local_addrs, pkt) {
                     Some(info) => {
@@ -151,16 +153,34 @@ impl<P: Port> Engine<P> {
                             rx.push(pkt);
                         }
                     }
-                    // With offloads, a burst of TCP segments leaves as one super-frame.
+                    // With offloads, a burst of TCP segments leaves as one super-frame: each
+                    // flow's in a coalescer of its own (smoltcp sends its sockets' segments in
+                    // turn), else a free one, else one given up to make room.
                     None if *offloads => {
-                        if !coalescer.push(pkt) {
-                            send_coalesced(
-                                coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, now,
-                            );
-                            if !coalescer.push(pkt) {
-                                packet::fill_tcp_checksum(pkt);
-                                route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
+                        let flow = packet::flow_of(pkt);
+                        let slot = flow
+                            .and_then(|f| coalescers.iter().position(|c| c.flow() == Some(f)))
+                            .or_else(|| coalescers.iter().position(|c| c.is_empty()));
+                        let i = match (flow, slot) {
+                            (Some(_), Some(i)) => Some(i),
+                            (Some(_), None) => {
+                                victim = (victim + 1) % coalescers.len();
+                                Some(victim)
                             }
+                            (None, _) => None,
+                        };
+                        let merged = i.and_then(|i| coalescers.get_mut(i)).is_some_and(|c| {
+                            c.push(pkt) || {
+                                // Not a continuation: what is held goes first, in order.
+                                send_coalesced(
+                                    c, routing, neighbors, vmknics, tx_buf, seg_buf, now,
+                                );
+                                c.push(pkt)
+                            }
+                        });
+                        if !merged {
+                            packet::fill_tcp_checksum(pkt);
+                            route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
                         }
                     }
                     None => {
@@ -170,7 +190,9 @@ impl<P: Port> Engine<P> {
                 }
                 tx.pop();
             }
-            send_coalesced(coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, now);
+            for c in coalescers.iter_mut() {
+                send_coalesced(c, routing, neighbors, vmknics, tx_buf, seg_buf, now);
+            }
             self.flush_deferred();
             if !looped {
                 break;

@@ -548,8 +548,13 @@ fn test_local_addresses_follow_address_changes_and_disabling() {
 /// 65535, no options; its checksum complete, or the pseudo-header sum only (`partial`, as a
 /// TAP hands over what its kernel built).
 fn tcp_to_vmk0(seq: u32, ack: u32, flags: u8, payload: &[u8], partial: bool) -> Vec<u8> {
+    tcp_from(40000, seq, ack, flags, payload, partial)
+}
+
+/// [`tcp_to_vmk0`] from HOST0's port `sport`.
+fn tcp_from(sport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8], partial: bool) -> Vec<u8> {
     let mut tcp = vec![0u8; 20];
-    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
     tcp[2..4].copy_from_slice(&3260u16.to_be_bytes());
     tcp[4..8].copy_from_slice(&seq.to_be_bytes());
     tcp[8..12].copy_from_slice(&ack.to_be_bytes());
@@ -570,19 +575,24 @@ fn tcp_to_vmk0(seq: u32, ack: u32, flags: u8, payload: &[u8], partial: bool) -> 
 /// has connected to (its SYN at sequence 1000): returns the lab, the socket, the next
 /// sequence number HOST0 sends with and the one it acknowledges.
 fn local_tcp_lab() -> (Lab, smoltcp::iface::SocketHandle, u32, u32) {
-    use smoltcp::socket::tcp;
     let mut lab = Lab::new(&config(true, true, 1500, ""), [true, true]);
     lab.learn(0, HOST0, HOST0_MAC);
+    let (h, seq, ack) = accept_from(&mut lab, 40000);
+    (lab, h, seq, ack)
+}
+
+/// A smoltcp socket listening on vmk0:3260 that HOST0 connects to from port `sport`: the
+/// socket, the next sequence number HOST0 sends with and the one it acknowledges.
+fn accept_from(lab: &mut Lab, sport: u16) -> (smoltcp::iface::SocketHandle, u32, u32) {
+    use smoltcp::socket::tcp;
     let mut sock = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; 65535]),
         tcp::SocketBuffer::new(vec![0; 65535]),
     );
     assert!(sock.listen(3260).is_ok());
     let h = lab.engine.sockets().add(sock);
-    lab.receive(
-        0,
-        &eth(VMK0_MAC, HOST0_MAC, &tcp_to_vmk0(1000, 0, 0x02, &[], false)),
-    );
+    let syn = tcp_from(sport, 1000, 0, 0x02, &[], false);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &syn));
     let sent = lab.sent(0);
     assert_eq!(sent.len(), 1, "a SYN-ACK");
     let ip = ip_of(&sent[0]);
@@ -591,11 +601,11 @@ fn local_tcp_lab() -> (Lab, smoltcp::iface::SocketHandle, u32, u32) {
     // smoltcp leaves TCP checksums to the engine, which fills them in for what leaves as is.
     assert_eq!(tcp_checksum(VMK0_IP, HOST0, t), 0, "SYN-ACK checksum");
     let isn = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
-    let ack = tcp_to_vmk0(1001, isn.wrapping_add(1), 0x10, &[], false);
+    let ack = tcp_from(sport, 1001, isn.wrapping_add(1), 0x10, &[], false);
     lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ack));
     let state = lab.engine.sockets().get::<tcp::Socket>(h).state();
     assert_eq!(state, tcp::State::Established);
-    (lab, h, 1001, isn.wrapping_add(1))
+    (h, 1001, isn.wrapping_add(1))
 }
 
 /// Everything the socket received so far.
@@ -735,4 +745,33 @@ fn test_local_tcp_leaves_merged_or_with_its_checksum() {
     let t = ip_of(&sent[0]).payload().to_vec();
     assert_eq!(&t[20..], &data[..100]);
     assert_eq!(tcp_checksum(VMK0_IP, HOST0, &t), 0, "checksum filled in");
+}
+
+#[test]
+fn test_local_tcp_connections_each_leave_merged() {
+    let (mut lab, a, _, _) = local_tcp_lab();
+    let (b, _, _) = accept_from(&mut lab, 40001);
+    lab.sent(0);
+    // Both send three segments' worth: smoltcp emits them in turn (a, b, a, b, ...), and each
+    // connection's still leave as one super-frame.
+    let data: Vec<u8> = (0..1608u32).map(|k| (k * 3) as u8).collect();
+    for h in [a, b] {
+        let sock = lab
+            .engine
+            .sockets()
+            .get_mut::<smoltcp::socket::tcp::Socket>(h);
+        assert_eq!(sock.send_slice(&data), Ok(1608));
+    }
+    lab.engine.poll_local();
+    let mut ports = Vec::new();
+    while let Some(out) = lab.port(0).tx.pop_front() {
+        let hdr = VnetHdr::read(&out);
+        assert_eq!((hdr.gso_type, hdr.gso_size), (VnetHdr::GSO_TCPV4, 536));
+        let ip = ip_of(&out[VNET_HDR_LEN..]);
+        let t = ip.payload();
+        assert!(t[20..] == data[..], "{} bytes", t.len() - 20);
+        ports.push(u16::from_be_bytes([t[2], t[3]]));
+    }
+    ports.sort_unstable();
+    assert_eq!(ports, vec![40000, 40001], "one super-frame per connection");
 }

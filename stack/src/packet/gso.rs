@@ -216,6 +216,25 @@ pub fn segment_tcp(
 /// refused.
 pub const TCP_MIN_MSS: u16 = 88;
 
+/// A TCP/IPv4 flow: source and destination address and port.
+pub type Flow = [u8; 12];
+
+/// The flow of a TCP/IPv4 packet (not a fragment), or `None` for anything else. The stack's
+/// connections send their segments interleaved (smoltcp emits one per socket in turn): the
+/// engine keeps a [`Coalescer`] per flow in flight to merge each connection's burst.
+pub fn flow_of(pkt: &[u8]) -> Option<Flow> {
+    let info = parse_ipv4(pkt).ok()?;
+    if info.protocol != 6 || info.more_frags || info.frag_offset > 0 {
+        return None;
+    }
+    let ports = pkt.get(info.header_len..info.header_len + 4)?;
+    let mut f = [0u8; 12];
+    f[..4].copy_from_slice(&info.src.octets());
+    f[4..8].copy_from_slice(&info.dst.octets());
+    f[8..].copy_from_slice(ports);
+    Some(f)
+}
+
 /// Bytes a [`Coalescer`] keeps before the packet: a virtio-net header and an Ethernet header.
 pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
 
@@ -287,6 +306,14 @@ impl Coalescer {
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The flow of what is held (see [`flow_of`]), or `None` when empty.
+    pub fn flow(&self) -> Option<Flow> {
+        if self.len == 0 {
+            return None;
+        }
+        flow_of(&self.buf[COALESCE_HEADROOM..COALESCE_HEADROOM + self.len])
     }
 
     /// Takes `pkt` into the super-frame being built. False when it cannot join it (the
