@@ -15,15 +15,17 @@
 # One vmkstack daemon (offloads on, the default) serves both vmkstack paths. Workloads, each
 # on every path, the paths taking turns in rotating order within each round:
 #   - iSCSI sequential read, `iscsi-perf` (256 KiB requests, 16 in flight)       MB/s
+#   - the same from 4 sessions at once (4 `iscsi-perf`, 8 in flight each), summed  MB/s
 #   - iSCSI sequential write then read-back with verification, `iscsi-bench`
 #     (scripts/iscsi-bench.c on libiscsi, compiled here; 256 KiB, 16 in flight)   MB/s each
 #   - iSCSI 4 KiB random read, `iscsi-perf -r` (32 in flight)                   IOPS
 #   - NFSv3 write and read of one file, `nfs-cp` (libnfs), read-back compared   MB/s each
 #   - a TCP stream, `iperf3` (the reference the port forward's target is set in) Gbit/s
+#   - 4 TCP streams, `iperf3 -P 4`                                               Gbit/s
 # It prints the median of the rounds for each, the ratio of each vmkstack path to direct, and
 # every round's figure. MB = 10^6 bytes.
 #
-#   scripts/bench-storage.sh [--rounds N] [--secs S]   # full run (3 rounds of 5 s: ~4 min)
+#   scripts/bench-storage.sh [--rounds N] [--secs S]   # full run (3 rounds of 5 s: ~5 min)
 #   scripts/bench-storage.sh --compare OLD_BIN         # also "forward-B", "routed-B" by OLD_BIN
 #   scripts/bench-storage.sh --quick                   # smoke test (CI): that it works, not how fast
 #
@@ -221,6 +223,25 @@ w_iscsi_read() {
   [ -n "$iops" ] || fail "iscsi-perf printed no average on the $1 path"
   python3 -c "print('%.1f' % ($iops * 512 * 512 / 1e6))"
 }
+# Four sessions at once (distinct initiator names: one name and ISID would be one session).
+w_iscsi_sessions() {
+  local path=$1 i pids=() total=0 iops
+  for i in 1 2 3 4; do
+    run_in "${NS[$path]}" iscsi-perf -i "iqn.2026-11.org.vmkstack:bench-$i" -t "$secs" -m 8 \
+      -b 512 "iscsi://${HOST[$path]}/$iqn/1" > "$work/sessions.$i" 2>&1 &
+    pids+=($!)
+  done
+  for i in 1 2 3 4; do
+    wait "${pids[$((i - 1))]}" || fail "iscsi-perf (session $i) on the $path path failed: $(cat "$work/sessions.$i")"
+    iops=$(python3 -c '
+import re, sys
+m = re.findall(r"iops average (\d+)", open(sys.argv[1]).read())
+print(m[-1] if m else "")' "$work/sessions.$i")
+    [ -n "$iops" ] || fail "iscsi-perf (session $i) printed no average on the $path path"
+    total=$((total + iops))
+  done
+  python3 -c "print('%.1f' % ($total * 512 * 512 / 1e6))"
+}
 w_iscsi_rand() {
   local iops
   iops=$(iscsi_perf "$1" -m 32 -b 8 -r)
@@ -256,24 +277,26 @@ w_nfs() {
   echo "$w $r"
 }
 w_iperf() {
-  local out
-  out=$(run_in "${NS[$1]}" iperf3 -c "${HOST[$1]}" -p 5201 -t "$secs" -J 2>&1) \
-    || fail "iperf3 on the $1 path failed: $out"
+  local out path=$1; shift
+  out=$(run_in "${NS[$path]}" iperf3 -c "${HOST[$path]}" -p 5201 -t "$secs" -J "$@" 2>&1) \
+    || fail "iperf3 $* on the $path path failed: $out"
   python3 -c '
 import json, sys
 print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$out"
 }
 
 # Measures, in table order: name, unit, workload function, which of its figures.
-measures=(iscsi_read iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp)
+measures=(iscsi_read iscsi_sessions iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp tcp4)
 declare -A LABEL=(
   [iscsi_read]="iSCSI seq read, iscsi-perf (MB/s)"
+  [iscsi_sessions]="iSCSI seq read, 4 sessions (MB/s)"
   [iscsi_write]="iSCSI seq write, iscsi-bench (MB/s)"
   [iscsi_readback]="iSCSI read-back, iscsi-bench (MB/s)"
   [iscsi_rand]="iSCSI 4K random read (IOPS)"
   [nfs_write]="NFS write, nfs-cp ${nfs_mib}M (MB/s)"
   [nfs_read]="NFS read, nfs-cp ${nfs_mib}M (MB/s)"
   [tcp]="TCP, iperf3 (Gbit/s)"
+  [tcp4]="TCP x4, iperf3 -P 4 (Gbit/s)"
 )
 declare -A R   # "measure,path" -> the rounds' figures
 record() { R[$1,$2]="${R[$1,$2]:-} $3"; }
@@ -288,7 +311,7 @@ for ((round = 0; round < rounds; round++)); do
   order=()
   for ((i = 0; i < ${#paths[@]}; i++)); do order+=("${paths[$(((i + round) % ${#paths[@]}))]}"); done
   echo "== round $((round + 1))/$rounds (${order[*]})"
-  for w in iscsi_read iscsi_rw iscsi_rand nfs iperf; do
+  for w in iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4; do
     for path in "${order[@]}"; do
       # (Assigned first: a failing workload must stop the script through `set -e`.)
       case $w in
@@ -296,7 +319,9 @@ for ((round = 0; round < rounds; round++)); do
         iscsi_rw) v=$(w_iscsi_rw "$path"); record iscsi_write "$path" "${v% *}"; record iscsi_readback "$path" "${v#* }" ;;
         iscsi_rand) v=$(w_iscsi_rand "$path"); record iscsi_rand "$path" "$v" ;;
         nfs) v=$(w_nfs "$path"); record nfs_write "$path" "${v% *}"; record nfs_read "$path" "${v#* }" ;;
+        iscsi_sessions) v=$(w_iscsi_sessions "$path"); record iscsi_sessions "$path" "$v" ;;
         iperf) v=$(w_iperf "$path"); record tcp "$path" "$v" ;;
+        iperf4) v=$(w_iperf "$path" -P 4); record tcp4 "$path" "$v" ;;
       esac
     done
   done
