@@ -6,7 +6,7 @@
 #   2. esxcfg-vmknic -l, esxcfg-route -l;
 #   3. the fix: esxcfg-route 192.168.1.1, esxcfg-route -a 192.168.100.0/24 192.168.1.1;
 #   4. vmkping to the storage server;
-#   5. probe iscsi, probe nfs;
+#   5. probe iscsi (with a 2 s read test of the LUN), probe nfs;
 #   6. forwards, then the real iscsi-ls / iscsi-inq / nfs-ls going through vmkstack;
 #   7. teardown (also on failure or Ctrl-C).
 # Run as root. Nothing is configured in the root namespace; nothing is left behind.
@@ -103,7 +103,7 @@ bold "4. vmkping from the VMkernel stack to the storage server"
 run vmkping -c 3 -i 0.2 192.168.100.20
 
 bold "5. Storage probes from the stack itself"
-run vmkstack probe iscsi 192.168.100.20
+run vmkstack probe iscsi 192.168.100.20 --read-test 2
 run vmkstack probe nfs 192.168.100.20
 
 bold "6. Real iSCSI and NFS clients through vmkstack (port forwards in the ESX namespace)"

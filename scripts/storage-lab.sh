@@ -8,6 +8,7 @@
 #                                                              rpcbind :111
 #
 #   scripts/storage-lab.sh up     [--name NAME] [--prefix A.B]   build it (idempotent)
+#                                 [--lun-mib N] [--tmpfs]
 #   scripts/storage-lab.sh attach DEV [--name NAME]              address + up DEV in the router
 #   scripts/storage-lab.sh status [--name NAME]                  exit 0 if up, 1 if not
 #   scripts/storage-lab.sh down   [--name NAME]                  remove everything (always safe)
@@ -18,7 +19,10 @@
 # NAME (default vmks-lab) must start with "vmks"; the namespaces are NAME-storage and NAME-router
 # and the state (PID files, logs, configs, the LUN file and the NFS export) lives in /tmp/NAME.
 # --prefix is 198.18 (default, RFC 2544 range) or 192.168 (the article's addresses, for the demo,
-# only inside these private namespaces); nothing else is accepted.
+# only inside these private namespaces); nothing else is accepted. --lun-mib sizes the LUN (default
+# 64, at most 4096). --tmpfs keeps the LUN file and the NFS export in /dev/shm/NAME (memory, as
+# benchmarks want: no disk writeback behind the servers) instead of the state dir; `down` removes
+# that directory too.
 #
 # The router's vmknic-side interface does not exist after `up`: vmkstack creates it, as a TAP
 # whose kernel side it moves into NAME-router (vmknic config `netns = "NAME-router"`); then
@@ -34,7 +38,7 @@ set -euo pipefail
 PROG=storage-lab.sh
 IQN="iqn.2026-11.lab.vmkstack:storage"
 PACKAGES=(tgt libiscsi-bin nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils)
-LUN_SIZE=$((64 * 1024 * 1024))
+LUN_MIB=64
 STOP_TIMEOUT=10   # seconds between SIGTERM and SIGKILL
 READY_TIMEOUT=20  # seconds for the services to answer after `up`
 
@@ -43,7 +47,7 @@ say() { echo "$PROG: $*"; }
 
 usage() {
   cat >&2 <<'EOF'
-usage: storage-lab.sh up     [--name NAME] [--prefix 198.18|192.168]
+usage: storage-lab.sh up     [--name NAME] [--prefix 198.18|192.168] [--lun-mib N] [--tmpfs]
        storage-lab.sh attach DEV [--name NAME]
        storage-lab.sh status [--name NAME]
        storage-lab.sh down   [--name NAME]
@@ -57,12 +61,16 @@ dev=""
 NAME=vmks-lab
 PREFIX=""
 prefix_set=0
+TMPFS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) [ $# -ge 2 ] || usage; NAME=$2; shift 2 ;;
     --name=*) NAME=${1#--name=}; shift ;;
     --prefix) [ $# -ge 2 ] || usage; PREFIX=$2; prefix_set=1; shift 2 ;;
     --prefix=*) PREFIX=${1#--prefix=}; prefix_set=1; shift ;;
+    --lun-mib) [ $# -ge 2 ] || usage; LUN_MIB=$2; shift 2 ;;
+    --lun-mib=*) LUN_MIB=${1#--lun-mib=}; shift ;;
+    --tmpfs) TMPFS=1; shift ;;
     -h|--help) usage ;;
     -*) echo "$PROG: unknown option $1" >&2; usage ;;
     *)
@@ -87,10 +95,16 @@ if [ $prefix_set -eq 1 ]; then
   esac
 fi
 
+[[ "$LUN_MIB" =~ ^[0-9]{1,4}$ ]] && [ "$LUN_MIB" -ge 1 ] && [ "$LUN_MIB" -le 4096 ] \
+  || die "--lun-mib must be a number of MiB from 1 to 4096 (got '$LUN_MIB')"
+
 NS_ST="$NAME-storage"
 NS_RT="$NAME-router"
 STATE="/tmp/$NAME"
 ENVF="$STATE/lab.env"
+# Where the LUN file and the export live (the state dir, or /dev/shm/NAME with --tmpfs).
+DATA="$STATE"
+[ $TMPFS -eq 0 ] || DATA="/dev/shm/$NAME"
 
 [ "$(id -u)" -eq 0 ] || [ "$cmd" = up ] || die "run as root (it manages network namespaces)"
 
@@ -103,6 +117,8 @@ load_env() {
   # shellcheck disable=SC1090
   [ -f "$ENVF" ] && . "$ENVF"
   PREFIX=${PREFIX:-198.18}
+  DATA=${DATA:-$STATE}
+  LUN_MIB=${LUN_MIB:-64}
   set_addrs
 }
 
@@ -273,7 +289,7 @@ status_report() {
     else echo "  ${n%%:*}: NOT running${pid:+ (pid $pid)}"; ok=1; fi
   done
   echo "  tgtd control port: -C $CTL_PORT"
-  if ns_exists "$NS_RT" && check_iscsi; then echo "  iSCSI: iscsi://$SERVER/$IQN/1 answers (64 MiB LUN)"
+  if ns_exists "$NS_RT" && check_iscsi; then echo "  iSCSI: iscsi://$SERVER/$IQN/1 answers ($LUN_MIB MiB LUN in $DATA)"
   else echo "  iSCSI: iscsi://$SERVER/ does NOT answer"; ok=1; fi
   if ns_exists "$NS_RT" && check_nfs; then echo "  NFS: nfs://$SERVER/export answers (NFSv3, NFSv4)"
   else echo "  NFS: nfs://$SERVER/export does NOT answer"; ok=1; fi
@@ -314,6 +330,8 @@ do_down() {
     fi
   done
   if [ $rc -eq 0 ]; then
+    # The data dir outside the state dir can only be /dev/shm/NAME (--tmpfs).
+    [ "$DATA" != "/dev/shm/$NAME" ] || rm -rf "$DATA"
     rm -rf "$STATE"
     say "lab '$NAME' is down"
   else
@@ -364,7 +382,7 @@ EXPORT_DEFAULTS {
 }
 EXPORT {
     Export_Id = 1;
-    Path = "$STATE/export";
+    Path = "$DATA/export";
     Pseudo = /export;
     Access_Type = RW;
     Squash = No_Root_Squash;
@@ -416,6 +434,7 @@ do_up() {
     ns_exists "$n" && die "namespace $n exists but $ENVF does not; run '$0 down --name $NAME' first"
   done
   [ ! -e "$STATE" ] || die "$STATE exists but is not a lab's state; remove it or pick another --name"
+  [ "$DATA" = "$STATE" ] || [ ! -e "$DATA" ] || die "$DATA exists but is not a lab's data; remove it or pick another --name"
 
   PREFIX=${PREFIX:-198.18}
   set_addrs
@@ -431,6 +450,8 @@ do_up() {
 NAME=$NAME
 PREFIX=$PREFIX
 CTL_PORT=$CTL_PORT
+DATA=$DATA
+LUN_MIB=$LUN_MIB
 EOF
 
   # Namespaces: NAME-router <-> NAME-storage over a veth pair created inside the router ns.
@@ -448,11 +469,11 @@ EOF
   maybe_fail namespaces
 
   # Export directory and LUN file.
-  mkdir -p "$STATE/export" "$STATE/ganesha-recovery"
-  printf 'hello from the vmkstack lab\n' > "$STATE/export/hello.txt"
-  head -c $((1024 * 1024)) /dev/urandom > "$STATE/export/data.bin"
-  chmod 777 "$STATE/export"
-  truncate -s "$LUN_SIZE" "$STATE/lun0.img"
+  mkdir -p "$DATA/export" "$STATE/ganesha-recovery"
+  printf 'hello from the vmkstack lab\n' > "$DATA/export/hello.txt"
+  head -c $((1024 * 1024)) /dev/urandom > "$DATA/export/data.bin"
+  chmod 777 "$DATA/export"
+  truncate -s "$((LUN_MIB * 1024 * 1024))" "$DATA/lun0.img"
 
   # iSCSI: tgtd, foreground, PID = $! (ip netns exec execs it).
   ip netns exec "$NS_ST" tgtd -f -C "$CTL_PORT" --iscsi "portal=$SERVER:3260" \
@@ -466,7 +487,7 @@ EOF
     sleep 0.1
   done
   tgtadm_c --mode target --op new --tid 1 --targetname "$IQN"
-  tgtadm_c --mode logicalunit --op new --tid 1 --lun 1 --backing-store "$STATE/lun0.img"
+  tgtadm_c --mode logicalunit --op new --tid 1 --lun 1 --backing-store "$DATA/lun0.img"
   tgtadm_c --mode target --op bind --tid 1 --initiator-address ALL
   maybe_fail tgtd
 
@@ -518,10 +539,10 @@ storage lab '$NAME' is up ($((SECONDS - t0)) s)
   vmknic side: $VMK_NET   router $RT_VMK_IP: put the vmknic's TAP in netns "$NS_RT", then
                $0 attach <DEV> --name $NAME
   iSCSI      : tgtd pid $(read_pid tgtd) (-C $CTL_PORT), $SERVER:3260, target $IQN,
-               LUN 1 = 64 MiB file $STATE/lun0.img, bound to ALL initiators
+               LUN 1 = $LUN_MIB MiB file $DATA/lun0.img, bound to ALL initiators
                iscsi://$SERVER/$IQN/1
   NFS        : ganesha pid $(read_pid ganesha), rpcbind pid $(read_pid rpcbind); NFSv3+v4 on $SERVER:2049 (mount 20048)
-               export /export = $STATE/export (hello.txt, data.bin), RW, no_root_squash
+               export /export = $DATA/export (hello.txt, data.bin), RW, no_root_squash
                nfs://$SERVER/export
   stop with  : $0 down --name $NAME
 EOF

@@ -15,11 +15,12 @@ need=()
 # Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux.
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
-            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux; do
+            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
-# The storage lab's real servers and clients (tests/storage_lab.rs and the demo); the
+# The storage lab's real servers and clients (tests/storage_lab.rs, the demo, and
+# scripts/bench-storage.sh, which compiles scripts/iscsi-bench.c against libiscsi-dev); the
 # Prometheus client's own parser reads the metrics back (tests/metrics.rs).
 for pkg in tgt libiscsi-bin libiscsi-dev nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils \
     python3-prometheus-client; do
@@ -87,6 +88,18 @@ elif [ -n "${CI:-}" ]; then
   exit 1
 else
   echo "SKIPPED: scripts/bench-forward.sh --quick needs root"
+fi
+
+# Whole-system smoke test of the storage benchmark (iSCSI and NFS over three paths; checks it
+# works, not how fast).
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== scripts/bench-storage.sh --quick"
+  scripts/bench-storage.sh --quick
+elif [ -n "${CI:-}" ]; then
+  echo "test.sh: CI must run as root (namespaces, TAPs)" >&2
+  exit 1
+else
+  echo "SKIPPED: scripts/bench-storage.sh --quick needs root"
 fi
 
 # Short soak: forwarding plus control churn for 20 s; fails on a panic, errors or RSS growth.

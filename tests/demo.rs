@@ -27,6 +27,7 @@ fn demo_replays_the_article_and_leaves_nothing_behind() {
         "Adding static route 192.168.100.0/24 to VMkernel",
         "64 bytes from 192.168.100.20: icmp_seq=0 ttl=63",
         "iqn.2026-11.lab.vmkstack:storage",
+        "Read test: LUN 1 of iqn.2026-11.lab.vmkstack:storage:",
         "Export list for 192.168.100.20:",
         "Target:iqn.2026-11.lab.vmkstack:storage Portal:192.168.100.20:3260,1",
         "Total size:67108864",

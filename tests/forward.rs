@@ -201,10 +201,33 @@ fn forward_throughput_against_the_kernel_path() {
         .spawn("iperf3", &["-s", "-B", "198.18.100.20", "-p", "5201"]);
     wait_listen(lab.ns("storage"), "198.18.100.20:5201");
     wait_listen(&lab.stack, "127.0.0.1:15201");
-    let through = lab.stack.run(
+    let mut client = lab.stack.command(
         "iperf3",
-        &["-c", "127.0.0.1", "-p", "15201", "-t", "2", "-f", "m"],
+        &["-c", "127.0.0.1", "-p", "15201", "-t", "3", "-f", "m"],
     );
+    client
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    let client = client.spawn().expect("iperf3 client");
+    // `forward list` shows the current rate beside the totals while the stream runs...
+    std::thread::sleep(Duration::from_millis(2000));
+    let listed = |lab: &Lab| -> serde_json::Value {
+        let o = lab.cli(&["forward", "list", "--json"]);
+        assert!(o.status.success(), "{}", common::describe(&o));
+        serde_json::from_slice(&o.stdout).expect("JSON")
+    };
+    let during = listed(&lab);
+    let through = client.wait_with_output().expect("iperf3 client");
+    let through = String::from_utf8_lossy(&through.stdout).into_owned();
+    let rate_out = during[0]["rate_out"].as_u64().unwrap_or(0);
+    let bytes_out = during[0]["bytes_out"].as_u64().unwrap_or(0);
+    eprintln!("forward list during the stream: rate_out {rate_out} B/s, bytes_out {bytes_out}");
+    assert!(
+        rate_out > 1_000_000 && rate_out < bytes_out,
+        "a rate over the last second, not the total: {during}"
+    );
+    let text = String::from_utf8_lossy(&lab.cli(&["forward", "list"]).stdout).into_owned();
+    assert!(text.contains("Rate out") && text.contains("B/s"), "{text}");
     // The kernel's own path from the router to the server, same run, same machine.
     let direct = lab.ns("router").run(
         "iperf3",
@@ -221,6 +244,10 @@ fn forward_throughput_against_the_kernel_path() {
             })
             .unwrap_or(0.0)
     };
+    // ... and nothing once it stopped (the kernel path's 2 s ran since).
+    let after = listed(&lab);
+    assert_eq!(after[0]["rate_out"].as_u64(), Some(0), "{after}");
+    assert!(after[0]["bytes_out"].as_u64() >= Some(bytes_out), "{after}");
     let (a, b) = (rate(&through), rate(&direct));
     eprintln!(
         "forward through vmkstack: {a:.0} Mbit/s; kernel path: {b:.0} Mbit/s; ratio {:.2}",

@@ -147,6 +147,51 @@ fn storage_probes_diagnose_each_failure_point() {
         "{text}"
     );
 
+    // The read test: a session to the target, its disk LUN found and read through the stack.
+    let o = esx.cli(&["probe", "iscsi", "198.18.100.20", "--read-test", "1"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    let text = out(&o);
+    for want in [
+        "iscsi login (normal session)",
+        "2 LUN(s): 0, 1",
+        "LUN 1: disk",
+        "131072 blocks of 512 bytes (64 MiB)",
+        "scsi READ(16) for 1 s",
+        "iscsi logout",
+        &format!("Read test: LUN 1 of {IQN}: "),
+    ] {
+        assert!(text.contains(want), "{want:?} in {text}");
+    }
+    let o = esx.cli(&[
+        "probe",
+        "iscsi",
+        "198.18.100.20",
+        "--read-test",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let t = &v["read_test"];
+    eprintln!("read test through the stack: {t}");
+    assert_eq!(t["lun"], 1, "{v}");
+    assert_eq!(t["capacity_bytes"], 64u64 << 20, "{v}");
+    let bytes = t["bytes"].as_u64().unwrap_or(0);
+    assert!(
+        bytes >= 8 * 256 * 1024 && bytes.is_multiple_of(256 * 1024),
+        "{v}"
+    );
+    assert!(t["mb_per_s"].as_f64() > Some(1.0), "{v}");
+    // Bad durations are refused by the daemon, an NFS read test by the command line.
+    let o = esx.cli(&["probe", "iscsi", "198.18.100.20", "--read-test", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("give 1 to 600 seconds"),
+        "{}",
+        common::describe(&o)
+    );
+    let o = esx.cli(&["probe", "nfs", "198.18.100.20", "--read-test", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::describe(&o));
+
     // Wrong port: refused.
     let o = esx.cli(&["probe", "iscsi", "198.18.100.20:3261"]);
     assert_eq!(o.status.code(), Some(1));

@@ -227,7 +227,7 @@ pub struct Check {
 }
 
 /// What a probe found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeReport {
     /// `iscsi` or `nfs`.
     pub kind: String,
@@ -241,6 +241,33 @@ pub struct ProbeReport {
     pub exports: Vec<ExportInfo>,
     /// True when every check passed.
     pub ok: bool,
+    /// The figures of an iSCSI read test (`--read-test`), when one ran to the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_test: Option<ReadTestInfo>,
+}
+
+/// What an iSCSI read test measured: sequential reads from the first disk LUN of a target
+/// through the stack's own TCP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadTestInfo {
+    /// The target read from.
+    pub target: String,
+    /// The LUN read from.
+    pub lun: u32,
+    /// Its block size in bytes.
+    pub block_size: u32,
+    /// Its size in bytes.
+    pub capacity_bytes: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Seconds from the first read to the last answer.
+    pub secs: f64,
+    /// Throughput, 10^6 bytes per second.
+    pub mb_per_s: f64,
+    /// Bytes per READ(16).
+    pub request_bytes: u32,
+    /// READ(16) commands in flight.
+    pub queue_depth: u32,
 }
 
 /// A target as listed.
@@ -282,6 +309,12 @@ pub struct ForwardInfo {
     pub bytes_out: u64,
     /// Bytes relayed remote → client.
     pub bytes_in: u64,
+    /// Bytes per second client → remote over the last interval (about a second).
+    #[serde(default)]
+    pub rate_out: u64,
+    /// Bytes per second remote → client over the last interval.
+    #[serde(default)]
+    pub rate_in: u64,
 }
 
 #[cfg(test)]

@@ -171,6 +171,10 @@ pub enum Action {
         vmknic: Option<String>,
         /// Timeout per step.
         timeout_ms: u32,
+        /// iSCSI only: after discovery, read from the first disk LUN of the first target for
+        /// this many seconds and report MB/s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_test_secs: Option<u32>,
     },
     /// Open a TCP connection from the stack and close it (`nc -z`).
     TcpProbe {

@@ -6,6 +6,7 @@
 //! result as it came. Changes print nothing on success.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
 use ipnet::Ipv4Net;
@@ -229,10 +230,25 @@ pub enum NeighborCommand {
 /// `vmkstack probe`: check a storage server from the stack itself.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ProbeCommand {
-    /// iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals.
-    Iscsi(ProbeArgs),
+    /// iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals. With
+    /// `--read-test SECS`, then reads from the first disk LUN of the first target and reports
+    /// MB/s.
+    Iscsi(IscsiProbeArgs),
     /// NFS: RPC NULL to the portmapper, mountd and nfs (v3, v4), and the export list.
     Nfs(ProbeArgs),
+}
+
+/// Arguments of an iSCSI probe.
+#[derive(Debug, Clone, Args)]
+pub struct IscsiProbeArgs {
+    /// What every probe takes.
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// After discovery, log in to the first target and read its first disk LUN for SECS
+    /// seconds (1-600): sequential 256 KiB READ(16), 8 in flight, through the stack; reports
+    /// MB/s.
+    #[arg(long, value_name = "SECS")]
+    pub read_test: Option<u32>,
 }
 
 /// Arguments of a storage probe.
@@ -258,10 +274,18 @@ pub fn run_probe(
     ctl: &mut dyn Control,
     console: &mut Console<'_>,
 ) -> Result<(), CliError> {
-    let (kind, a) = match cmd {
-        ProbeCommand::Iscsi(a) => ("iscsi", a),
-        ProbeCommand::Nfs(a) => ("nfs", a),
+    let (kind, a, read_test) = match cmd {
+        ProbeCommand::Iscsi(a) => ("iscsi", &a.probe, a.read_test),
+        ProbeCommand::Nfs(a) => ("nfs", a, None),
     };
+    if let Some(secs) = read_test {
+        // The answer comes after discovery, the test and the logout, each step within the
+        // wait.
+        let wait = u64::from(a.wait.max(1));
+        let limit = Duration::from_secs(u64::from(secs) + 10 * wait + 10);
+        ctl.set_timeout(limit)
+            .map_err(|e| CliError::from_client(PROGRAM, &e))?;
+    }
     let (host, port) = match a.host.split_once(':') {
         Some((h, p)) if kind == "iscsi" => {
             let port = p
@@ -280,6 +304,7 @@ pub fn run_probe(
             port,
             vmknic: a.vmknic.clone(),
             timeout_ms: a.wait.saturating_mul(1000),
+            read_test_secs: read_test,
         },
     )?;
     let report: ProbeReport = serde_json::from_value(v.clone())
@@ -339,6 +364,12 @@ pub fn format_probe(r: &ProbeReport) -> String {
             };
             out.push_str(&format!("  {:<24} {groups}\n", e.path));
         }
+    }
+    if let Some(t) = &r.read_test {
+        out.push_str(&format!(
+            "Read test: LUN {} of {}: {:.1} MB/s\n",
+            t.lun, t.target, t.mb_per_s
+        ));
     }
     out.push_str(if r.ok {
         "result: reachable\n"
@@ -433,6 +464,8 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
                 f.refused.to_string(),
                 f.bytes_out.to_string(),
                 f.bytes_in.to_string(),
+                format_rate(f.rate_out),
+                format_rate(f.rate_in),
             ]
         })
         .collect();
@@ -446,9 +479,32 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
             "Refused",
             "Bytes out",
             "Bytes in",
+            "Rate out",
+            "Rate in",
         ],
         &rows,
     )
+}
+
+/// Bytes per second in decimal units with three significant digits (`0 B/s`, `950 B/s`,
+/// `12.3 kB/s`, `1.18 GB/s`), as storage admins read throughput.
+pub fn format_rate(bps: u64) -> String {
+    const UNITS: [&str; 5] = ["B/s", "kB/s", "MB/s", "GB/s", "TB/s"];
+    let mut v = bps as f64;
+    let mut unit = 0;
+    while v >= 999.5 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bps} B/s")
+    } else if v >= 99.95 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else if v >= 9.995 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
 }
 
 /// Calls `action` and reports a failure as `vmkstack` does.
@@ -585,6 +641,84 @@ mod tests {
     use super::*;
     use crate::api::ErrorKind;
     use crate::client::fake::{capture, refused, FakeDaemon};
+
+    #[test]
+    fn test_probe_read_test() {
+        let report = json!({
+            "kind": "iscsi", "host": "198.18.100.20", "targets": [], "exports": [], "ok": true,
+            "checks": [{"what": "scsi READ(16) for 2 s", "ok": true, "us": 2000000,
+                        "detail": "967.4 MB/s (1934 MB in 2.00 s, 256 KiB reads, 8 in flight)"}],
+            "read_test": {"target": "iqn.2026-11.lab.vmkstack:storage", "lun": 1,
+                          "block_size": 512, "capacity_bytes": 67108864, "bytes": 1934000000,
+                          "secs": 2.0, "mb_per_s": 967.4, "request_bytes": 262144,
+                          "queue_depth": 8}
+        });
+        let mut d = FakeDaemon::new(vec![Ok(report)]);
+        let cmd = ProbeCommand::Iscsi(IscsiProbeArgs {
+            probe: ProbeArgs {
+                host: "198.18.100.20".into(),
+                vmknic: None,
+                wait: 3,
+                json: false,
+            },
+            read_test: Some(2),
+        });
+        let (r, out, _) = capture(|c| run_probe(&cmd, &mut d, c));
+        assert_eq!(r, Ok(()));
+        assert!(
+            out.contains("Read test: LUN 1 of iqn.2026-11.lab.vmkstack:storage: 967.4 MB/s\n"),
+            "{out}"
+        );
+        let Some(Action::StorageProbe { read_test_secs, .. }) = d.actions.first() else {
+            panic!("{:?}", d.actions)
+        };
+        assert_eq!(*read_test_secs, Some(2));
+        // The answer may take the test and every step's wait.
+        assert_eq!(d.timeouts, vec![Duration::from_secs(2 + 30 + 10)]);
+    }
+
+    #[test]
+    fn test_format_rate() {
+        let cases = [
+            (0, "0 B/s"),
+            (950, "950 B/s"),
+            (999, "999 B/s"),
+            (1000, "1.00 kB/s"),
+            (12_345, "12.3 kB/s"),
+            (999_499, "999 kB/s"),
+            (999_500, "1.00 MB/s"),
+            (118_200_000, "118 MB/s"),
+            (1_180_000_000, "1.18 GB/s"),
+            (u64::MAX, "18446744 TB/s"),
+        ];
+        for (bps, want) in cases {
+            assert_eq!(format_rate(bps), want, "{bps}");
+        }
+    }
+
+    #[test]
+    fn test_format_forwards_shows_rates_beside_totals() {
+        let f: Vec<ForwardInfo> = serde_json::from_value(json!([{
+            "listen": "127.0.0.1:3260", "remote": "198.18.100.20:3260", "vmknic": null,
+            "max_connections": 64, "active": 2, "accepted": 3, "refused": 0,
+            "bytes_out": 1984, "bytes_in": 734003200, "rate_out": 1200, "rate_in": 245000000
+        }, {
+            // A daemon from before the rates: they read as zero.
+            "listen": "127.0.0.1:2049", "remote": "198.18.100.20:2049", "vmknic": "vmk0",
+            "max_connections": 4, "active": 0, "accepted": 0, "refused": 1,
+            "bytes_out": 0, "bytes_in": 0
+        }]))
+        .unwrap();
+        assert_eq!(
+            format_forwards(&f),
+            "Listen          Remote              Vmknic  Active  Accepted  Refused  Bytes out  \
+             Bytes in   Rate out   Rate in\n\
+             127.0.0.1:3260  198.18.100.20:3260  auto    2/64    3         0        1984       \
+             734003200  1.20 kB/s  245 MB/s\n\
+             127.0.0.1:2049  198.18.100.20:2049  vmk0    0/4     0         1        0          \
+             0          0 B/s      0 B/s\n"
+        );
+    }
 
     #[test]
     fn test_parse_interface_address() {

@@ -277,8 +277,11 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         path: control.display().to_string(),
         source,
     })?;
-    let registry = stack.registry().try_clone().map_err(DaemonError::Loop)?;
-    let mut forwarder = Forwarder::new(registry, crate::netstack::FOREIGN_TOKENS);
+    let mut forwarder = Forwarder::new(
+        stack.registry(),
+        mio::Token(crate::netstack::FOREIGN_TOKENS),
+    )
+    .map_err(DaemonError::Loop)?;
     for f in &cfg.forwards {
         // A forward that cannot listen is reported; the stack runs anyway.
         if let Err(e) = forwarder.add(f.clone()) {

@@ -5,25 +5,40 @@
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
-/// A fixed ring of packet slots (no allocation after `new`).
+/// A fixed ring of packets (no allocation after `new`): up to `count` packets of at most
+/// `max` bytes each, stored one after the other in one buffer, so that a few 64 KiB
+/// super-frames and many small packets share the same memory.
 #[derive(Debug)]
 pub struct Ring {
     data: Box<[u8]>,
-    lens: Box<[usize]>,
-    slot: usize,
+    /// Start and length of each packet held, the oldest at `head`.
+    slots: Box<[(usize, usize)]>,
+    max: usize,
     head: usize,
     len: usize,
+    /// Where the last [`Ring::reserve`] put its region: start and length.
+    reserved: Option<(usize, usize)>,
 }
 
 impl Ring {
-    /// `count` slots of `slot` bytes each.
+    /// `count` packets of at most `slot` bytes each: whenever fewer than `count` are held,
+    /// one more fits, however the others lie. (`count + 1` slots' bytes: with at most
+    /// `count - 1` packets held, the free bytes are two slots' worth in two pieces, or, once
+    /// the ring wrapped, more than one slot's worth in one piece beside a gap smaller than a
+    /// slot at the end.)
     pub fn new(count: usize, slot: usize) -> Ring {
+        Ring::with_bytes(count, (count + 1) * slot, slot)
+    }
+
+    /// At most `count` packets of at most `max` bytes each, in `bytes` bytes of storage.
+    pub fn with_bytes(count: usize, bytes: usize, max: usize) -> Ring {
         Ring {
-            data: vec![0; count * slot].into_boxed_slice(),
-            lens: vec![0; count].into_boxed_slice(),
-            slot,
+            data: vec![0; bytes].into_boxed_slice(),
+            slots: vec![(0, 0); count.max(1)].into_boxed_slice(),
+            max: max.min(bytes),
             head: 0,
             len: 0,
+            reserved: None,
         }
     }
 
@@ -37,28 +52,63 @@ impl Ring {
         self.len == 0
     }
 
-    /// True when no slot is free.
+    /// True when no more packets can be held (however small).
     pub fn is_full(&self) -> bool {
-        self.len >= self.lens.len()
+        self.len >= self.slots.len()
     }
 
-    /// Free slots.
+    /// How many more packets may be held (if their bytes fit).
     pub fn free(&self) -> usize {
-        self.lens.len() - self.len
+        self.slots.len() - self.len
     }
 
-    /// Bytes per slot.
+    /// The largest packet it holds.
     pub fn slot_size(&self) -> usize {
-        self.slot
+        self.max
     }
 
-    /// Copies `pkt` into the next free slot. False (and nothing stored) when the ring is full
-    /// or the packet is larger than a slot.
+    /// Where a packet of `len` bytes would go: after the newest packet, or at the start of
+    /// the buffer when it does not fit at the end and the oldest has moved on (the bytes left
+    /// at the end stay unused until the oldest packet before them is gone). Every packet
+    /// takes at least one byte, so that no two start at the same place and the newest lies
+    /// before the oldest exactly when the ring has wrapped.
+    fn place(&self, len: usize) -> Option<usize> {
+        if self.is_full() || len > self.max {
+            return None;
+        }
+        let len = len.max(1);
+        if self.len == 0 {
+            return (len <= self.data.len()).then_some(0);
+        }
+        let n = self.slots.len();
+        let (first, _) = self.slots[self.head];
+        let (last, last_len) = self.slots[(self.head + self.len - 1) % n];
+        let end = last + last_len.max(1);
+        if last >= first {
+            // Free: [end, capacity) and [0, first).
+            if end + len <= self.data.len() {
+                Some(end)
+            } else {
+                (len <= first).then_some(0)
+            }
+        } else {
+            // Wrapped: free is [end, first).
+            (end + len <= first).then_some(end)
+        }
+    }
+
+    /// True when a packet of `len` bytes would fit now.
+    pub fn fits(&self, len: usize) -> bool {
+        self.place(len).is_some()
+    }
+
+    /// Copies `pkt` into the ring. False (and nothing stored) when it is full or the packet
+    /// is larger than [`Ring::slot_size`].
     pub fn push(&mut self, pkt: &[u8]) -> bool {
         self.push_with(pkt.len(), |buf| buf.copy_from_slice(pkt))
     }
 
-    /// Lets `fill` write `len` bytes into the next free slot.
+    /// Lets `fill` write `len` bytes into the ring.
     pub fn push_with<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> bool {
         match self.reserve(len) {
             Some(buf) => {
@@ -70,24 +120,26 @@ impl Ring {
         }
     }
 
-    /// The next free slot's first `len` bytes, if a slot is free and large enough. Nothing is
-    /// stored until [`Ring::commit`].
+    /// `len` bytes of room for the next packet, if it fits. Nothing is stored until
+    /// [`Ring::commit`].
     pub fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
-        if self.is_full() || len > self.slot {
-            return None;
-        }
-        let idx = (self.head + self.len) % self.lens.len();
-        let start = idx * self.slot;
+        let start = self.place(len);
+        self.reserved = start.map(|s| (s, len));
+        let start = start?;
         self.data.get_mut(start..start + len)
     }
 
-    /// Stores the packet written into the slot that [`Ring::reserve`] returned.
+    /// Stores the first `len` bytes of the region that [`Ring::reserve`] returned as the
+    /// newest packet (nothing if none was reserved or `len` exceeds it).
     pub fn commit(&mut self, len: usize) {
-        if self.is_full() || len > self.slot {
+        let Some((start, room)) = self.reserved.take() else {
+            return;
+        };
+        if self.is_full() || len > room {
             return;
         }
-        let idx = (self.head + self.len) % self.lens.len();
-        self.lens[idx] = len;
+        let n = self.slots.len();
+        self.slots[(self.head + self.len) % n] = (start, len);
         self.len += 1;
     }
 
@@ -96,18 +148,30 @@ impl Ring {
         if self.is_empty() {
             return None;
         }
-        let start = self.head * self.slot;
-        Some(&self.data[start..start + self.lens[self.head]])
+        let (start, len) = self.slots[self.head];
+        self.data.get(start..start + len)
+    }
+
+    /// The oldest packet, to change in place.
+    pub fn front_mut(&mut self) -> Option<&mut [u8]> {
+        if self.is_empty() {
+            return None;
+        }
+        let (start, len) = self.slots[self.head];
+        self.data.get_mut(start..start + len)
     }
 
     /// Drops the oldest packet.
     pub fn pop(&mut self) {
         if !self.is_empty() {
-            self.head = (self.head + 1) % self.lens.len();
+            self.head = (self.head + 1) % self.slots.len();
             self.len -= 1;
         }
     }
 }
+
+/// The largest IPv4 datagram.
+pub const MAX_DATAGRAM: usize = 65535;
 
 /// The device smoltcp polls.
 #[derive(Debug)]
@@ -122,10 +186,12 @@ pub struct IpDevice {
 }
 
 impl IpDevice {
-    /// Rings of `count` slots, each large enough for the largest vmknic MTU.
+    /// Rings of `count` packets of `slot` bytes (the largest vmknic MTU) each way; the
+    /// receive ring keeps the same bytes but also takes whole TCP super-frames (up to the
+    /// largest IPv4 datagram), which smoltcp handles as one segment.
     pub fn new(count: usize, slot: usize, mtu: usize) -> IpDevice {
         IpDevice {
-            rx: Ring::new(count, slot),
+            rx: Ring::with_bytes(count, count * slot, MAX_DATAGRAM),
             tx: Ring::new(count, slot),
             mtu,
         }
@@ -161,6 +227,75 @@ impl phy::TxToken for TxToken<'_> {
     }
 }
 
+/// A device that hands smoltcp one packet straight from the caller's buffer, without the copy
+/// into the receive ring, for `Interface::poll_ingress_single`; what smoltcp answers at once
+/// (an ACK to an out-of-order segment, a reset) goes to the transmit ring as usual.
+pub struct OnePacket<'a> {
+    /// The packet, until smoltcp took it.
+    pub pkt: Option<&'a [u8]>,
+    /// The device's transmit ring.
+    pub tx: &'a mut Ring,
+    /// The device's MTU.
+    pub mtu: usize,
+}
+
+/// Hands smoltcp a packet in the caller's buffer.
+pub struct SliceToken<'a>(&'a [u8]);
+
+impl phy::RxToken for SliceToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl phy::Device for OnePacket<'_> {
+    type RxToken<'b>
+        = SliceToken<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: Instant) -> Option<(SliceToken<'_>, TxToken<'_>)> {
+        if self.tx.is_full() {
+            return None;
+        }
+        let pkt = self.pkt.take()?;
+        Some((SliceToken(pkt), TxToken(&mut *self.tx)))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if self.tx.is_full() {
+            None
+        } else {
+            Some(TxToken(&mut *self.tx))
+        }
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        capabilities(self.mtu)
+    }
+}
+
+/// What smoltcp may expect of the device: IP packets of `mtu` bytes, and which checksums it
+/// computes and checks.
+fn capabilities(mtu: usize) -> DeviceCapabilities {
+    let mut caps = DeviceCapabilities::default();
+    caps.medium = Medium::Ip;
+    caps.max_transmission_unit = mtu;
+    let mut cs = ChecksumCapabilities::default();
+    // The engine checks every IPv4 header it hands over (ingress) and every TCP checksum
+    // that the kernel behind a TAP did not vouch for (local delivery), and fills in the
+    // TCP checksum of each segment that leaves as it is (merged into a super-frame, it
+    // gets a partial one instead): smoltcp checks only UDP's and ICMP's.
+    cs.ipv4 = Checksum::Tx;
+    cs.tcp = Checksum::None;
+    caps.checksum = cs;
+    caps
+}
+
 impl phy::Device for IpDevice {
     type RxToken<'a> = RxToken<'a>;
     type TxToken<'a> = TxToken<'a>;
@@ -181,13 +316,7 @@ impl phy::Device for IpDevice {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        let mut cs = ChecksumCapabilities::default();
-        cs.ipv4 = Checksum::Both;
-        caps.checksum = cs;
-        caps
+        capabilities(self.mtu)
     }
 }
 
@@ -212,5 +341,88 @@ mod tests {
         assert!(r.is_empty());
         r.pop();
         assert!(r.front().is_none());
+    }
+
+    #[test]
+    fn test_ring_of_mixed_sizes_wraps_and_never_overlaps() {
+        // 4 packets, 10 bytes, each at most 8.
+        let mut r = Ring::with_bytes(4, 10, 8);
+        assert!(!r.fits(9), "larger than the largest");
+        assert!(r.push(&[1; 6]));
+        assert!(!r.push(&[2; 5]), "5 more do not fit behind 6 in 10");
+        assert!(r.push(&[2; 4]));
+        assert!(!r.fits(1), "the bytes are used up");
+        r.pop();
+        // The oldest left [0, 6): a packet of up to 6 goes to the front.
+        assert!(r.fits(6) && !r.fits(7));
+        assert!(r.push(&[3; 5]));
+        assert!(!r.fits(2), "wrapped: only [5, 6) is free");
+        assert!(r.push(&[4; 1]));
+        assert_eq!(r.front(), Some(&[2u8; 4][..]));
+        r.pop();
+        assert_eq!(r.front(), Some(&[3u8; 5][..]));
+        r.pop();
+        assert_eq!(r.front(), Some(&[4u8; 1][..]));
+        r.pop();
+        assert!(r.is_empty() && r.fits(8));
+    }
+
+    /// Pseudo-random pushes (of 0..=`max` bytes) and pops on `r`, checked against a queue of
+    /// copies: every packet comes out as it went in, in order; no two held share a byte; a
+    /// push is refused only when the slots are used up or the free bytes are too few (with
+    /// `uniform`, only when the slots are used up). The free bytes lie in at most two pieces,
+    /// or in one with a gap shorter than `max` left at the end when the ring wrapped.
+    fn check_ring(mut r: Ring, count: usize, bytes: usize, max: usize, uniform: bool) {
+        let mut model: std::collections::VecDeque<Vec<u8>> = Default::default();
+        let mut x: u32 = 12345;
+        for n in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if x.is_multiple_of(3) {
+                assert_eq!(r.front(), model.front().map(|v| &v[..]));
+                r.pop();
+                model.pop_front();
+                continue;
+            }
+            let len = (x >> 8) as usize % (max + 1);
+            let pkt: Vec<u8> = (0..len).map(|k| (k as u32 + n) as u8).collect();
+            let held: usize = model.iter().map(|p| p.len().max(1)).sum();
+            if r.push(&pkt) {
+                model.push_back(pkt);
+                let mut spans: Vec<(usize, usize)> =
+                    (0..r.len).map(|i| r.slots[(r.head + i) % count]).collect();
+                spans.sort_unstable();
+                let apart = spans.windows(2).all(|w| w[0].0 + w[0].1.max(1) <= w[1].0);
+                assert!(apart, "{spans:?}");
+            } else {
+                let too_few = !uniform && held + 2 * len.max(1) + max > bytes;
+                assert!(
+                    model.len() == count || too_few,
+                    "refused {len} bytes with {held} bytes in {} packets",
+                    model.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn test_ring_against_a_queue_of_copies() {
+        check_ring(Ring::with_bytes(8, 300, 120), 8, 300, 120, false);
+        // Uniform slots: one more always fits while a slot is free.
+        check_ring(Ring::new(8, 37), 8, 9 * 37, 37, true);
+    }
+
+    #[test]
+    fn test_ring_reserve_then_commit_less() {
+        let mut r = Ring::new(2, 16);
+        let Some(buf) = r.reserve(16) else {
+            panic!("room for a slot")
+        };
+        buf[..3].copy_from_slice(b"abc");
+        r.commit(3);
+        assert_eq!(r.front(), Some(&b"abc"[..]));
+        r.commit(3);
+        assert_eq!(r.len(), 1, "a commit without a reservation stores nothing");
     }
 }

@@ -27,7 +27,7 @@ use vmkstack_stack::packet::{
 use vmkstack_stack::{Config, ConfigError, RawConfig};
 use vmkstack_storage_wire::{
     self as storage, parse_exports, parse_getport, parse_login_response, parse_reply,
-    parse_text_response, pdu_len, record_len, IscsiError, RpcError, BHS_LEN, MAX_ENTRIES,
+    parse_text_response, pdu_len, record_len, session, IscsiError, RpcError, BHS_LEN, MAX_ENTRIES,
 };
 use vmkstack_vmknic::eth::{self, write_header, ETH_HDR};
 use vmkstack_vmknic::{MacAddr, VnetHdr, ETHERTYPE_IPV4, VNET_HDR_LEN};
@@ -1039,6 +1039,32 @@ fn check_storage(b: &[u8]) {
         assert_eq!(parse_login_response(&b[..n]), login);
         assert_eq!(parse_text_response(&b[..n]), text);
     }
+    // The read test's view of a BHS and its SCSI data decoders.
+    if let Some(h) = session::Bhs::new(b) {
+        assert_eq!(Some(BHS_LEN + h.following()), len);
+        assert!(h.following().is_multiple_of(4) && h.data_len() + h.ahs_len() <= h.following());
+        let _ = (
+            h.itt(),
+            h.stat_sn(),
+            h.max_cmd_sn(),
+            h.has_status(),
+            h.residual(),
+        );
+    }
+    if let Ok(luns) = session::parse_report_luns(b) {
+        assert!(luns.len() <= MAX_ENTRIES && luns.len() * 8 + 8 <= b.len());
+        let numbers = luns.iter().filter_map(session::lun_number);
+        assert!(numbers.into_iter().all(|n| n < 0x4000), "14-bit LUNs");
+    }
+    if let Ok(i) = session::parse_inquiry(b) {
+        assert!(i.qualifier < 8 && i.device_type < 32);
+    }
+    if let Ok((_, block)) = session::parse_read_capacity16(b) {
+        assert_ne!(block, 0);
+    }
+    if let Some((key, _, _)) = session::parse_sense(b) {
+        assert!(key < 16);
+    }
 
     // ONC RPC
     let record = record_len(b);
@@ -1204,6 +1230,7 @@ fn control_actions() -> Vec<Action> {
             port: Some(3260),
             vmknic: Some(s("vmk1")),
             timeout_ms: 3000,
+            read_test_secs: Some(5),
         },
         Action::StorageProbe {
             kind: s("nfs"),
@@ -1211,6 +1238,7 @@ fn control_actions() -> Vec<Action> {
             port: None,
             vmknic: None,
             timeout_ms: 3000,
+            read_test_secs: None,
         },
         Action::TcpProbe {
             destination: s("198.18.100.20"),

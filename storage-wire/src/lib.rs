@@ -1,6 +1,7 @@
-//! Storage-probe codecs: iSCSI discovery (RFC 7143: Login, SendTargets Text, Logout) and ONC RPC
-//! over TCP (RFC 5531 with record marking; portmapper GETPORT from RFC 1833; MOUNT EXPORT from
-//! RFC 1813 appendix I).
+//! Storage-probe codecs: iSCSI discovery (RFC 7143: Login, SendTargets Text, Logout), an iSCSI
+//! normal session's reads ([`session`]: Login to a target, SCSI commands and what comes back)
+//! and ONC RPC over TCP (RFC 5531 with record marking; portmapper GETPORT from RFC 1833; MOUNT
+//! EXPORT from RFC 1813 appendix I).
 //!
 //! Pure functions over caller-owned buffers: the daemon's own TCP sockets carry the bytes, these
 //! functions only build requests and decode replies. Decoders never panic on what a server
@@ -12,6 +13,8 @@
 
 use serde::Serialize;
 use thiserror::Error;
+
+pub mod session;
 
 /// Most entries a decoder accepts in one list (targets, portals of a target, exports, groups of
 /// an export).

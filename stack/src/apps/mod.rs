@@ -6,7 +6,8 @@
 //! - [`ping`]: ICMP echo from the stack (`vmkping`);
 //! - [`tcp_probe`]: a TCP connect test (`nc -z`);
 //! - [`port_forward`]: kernel listeners relayed through the stack (`vmkstack forward`);
-//! - [`storage_probe`]: iSCSI and NFS checks from the stack (`vmkstack probe`).
+//! - [`storage_probe`]: iSCSI and NFS checks from the stack (`vmkstack probe`), and
+//!   [`iscsi_read`], the read test of `probe iscsi --read-test`.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
@@ -17,6 +18,7 @@ use vmkstack_vmknic::Port;
 
 use crate::engine::{EchoReply, Egress, Engine, FailedPacket, Sent, SocketError};
 
+pub mod iscsi_read;
 pub mod ping;
 pub mod port_forward;
 pub mod storage_probe;

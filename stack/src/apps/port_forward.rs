@@ -6,6 +6,10 @@
 //! copy, no unbounded buffer. When one side cannot take more, the other is not read, so TCP's
 //! own windows push back (backpressure both ways). A FIN is passed on as a half-close, a reset
 //! as a reset.
+//!
+//! The kernel sockets report to the forwarder's own epoll, whose descriptor sits in the event
+//! loop's: a socket is read, written or accepted on only after it said it was ready, and a
+//! forward that is idle costs no system call per turn of the loop.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4};
@@ -13,7 +17,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Registry, Token};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use tracing::{debug, info, warn};
@@ -27,8 +32,20 @@ pub use crate::config::{ForwardSpec, DEFAULT_MAX_CONNECTIONS};
 pub const STACK_BUFFER: usize = 512 * 1024;
 /// How long a closing connection waits for the remote to acknowledge our FIN.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Readiness events taken from the forwarder's epoll at once.
+const EVENTS: usize = 256;
+/// The interval over which `forward list` reports the current rate.
+const RATE_INTERVAL: Duration = Duration::from_secs(1);
+
 struct Conn {
     kernel: TcpStream,
+    /// Its token in the forwarder's epoll.
+    token: Token,
+    /// The kernel socket may have data (or EOF) to read: cleared when a read would block,
+    /// set again by its readiness event.
+    readable: bool,
+    /// The kernel socket may take data: cleared when a write would block.
+    writable: bool,
     handle: SocketHandle,
     /// The kernel client sent FIN; passed on to the stack side.
     kernel_eof: bool,
@@ -44,19 +61,72 @@ struct Fwd {
     spec: ForwardSpec,
     listener: TcpListener,
     token: Token,
+    /// The listener may have connections waiting.
+    acceptable: bool,
     conns: Vec<Conn>,
     accepted: u64,
     refused: u64,
     bytes_out: u64,
     bytes_in: u64,
+    rate: Rate,
+}
+
+/// Bytes per second each way over the last complete interval.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    /// When the current interval began, and the totals then.
+    since: Instant,
+    out_then: u64,
+    in_then: u64,
+    /// The rates of the last complete interval.
+    out: u64,
+    inb: u64,
+}
+
+impl Rate {
+    fn new(now: Instant) -> Rate {
+        Rate {
+            since: now,
+            out_then: 0,
+            in_then: 0,
+            out: 0,
+            inb: 0,
+        }
+    }
+
+    /// Closes the interval once it is [`RATE_INTERVAL`] long: the rates become the bytes
+    /// moved in it per second.
+    fn tick(&mut self, now: Instant, bytes_out: u64, bytes_in: u64) {
+        let dt = now.saturating_duration_since(self.since);
+        if dt < RATE_INTERVAL {
+            return;
+        }
+        let per_sec = |now: u64, then: u64| {
+            let d = now.saturating_sub(then) as f64 / dt.as_secs_f64();
+            d.round() as u64
+        };
+        self.out = per_sec(bytes_out, self.out_then);
+        self.inb = per_sec(bytes_in, self.in_then);
+        (self.since, self.out_then, self.in_then) = (now, bytes_out, bytes_in);
+    }
+
+    /// The rates, or zero when the last interval ended long ago (nothing ticked it since).
+    fn current(&self, now: Instant) -> (u64, u64) {
+        if now.saturating_duration_since(self.since) > 3 * RATE_INTERVAL {
+            (0, 0)
+        } else {
+            (self.out, self.inb)
+        }
+    }
 }
 
 /// All forwards of a daemon.
 pub struct Forwarder {
     fwds: Vec<Fwd>,
     next_token: usize,
-    /// The event loop's registry (kernel sockets wake the loop that runs the stack).
-    registry: Registry,
+    /// The forwarder's own epoll: listeners and connections report here.
+    poll: Poll,
+    events: Events,
 }
 
 /// What one relay step found.
@@ -66,14 +136,18 @@ enum Step {
 }
 
 impl Forwarder {
-    /// No forwards yet; kernel sockets will be registered with `registry` under tokens above
-    /// `first_token` (the event loop's own tokens lie below it).
-    pub fn new(registry: Registry, first_token: usize) -> Forwarder {
-        Forwarder {
+    /// No forwards yet. The forwarder's epoll is registered with the event loop's `registry`
+    /// under `token` (outside the loop's own tokens), so that a ready kernel socket wakes the
+    /// loop, which then calls [`Forwarder::poll`].
+    pub fn new(registry: &Registry, token: Token) -> io::Result<Forwarder> {
+        let poll = Poll::new()?;
+        registry.register(&mut SourceFd(&poll.as_raw_fd()), token, Interest::READABLE)?;
+        Ok(Forwarder {
             fwds: Vec::new(),
-            next_token: first_token,
-            registry,
-        }
+            next_token: 0,
+            poll,
+            events: Events::with_capacity(EVENTS),
+        })
     }
 
     fn token(&mut self) -> Token {
@@ -92,18 +166,21 @@ impl Forwarder {
         }
         let mut listener = TcpListener::bind(SocketAddr::V4(spec.listen))?;
         let token = self.token();
-        self.registry
+        self.poll
+            .registry()
             .register(&mut listener, token, Interest::READABLE)?;
         info!(listen = %spec.listen, remote = %spec.remote, "forward listening");
         self.fwds.push(Fwd {
             spec,
             listener,
             token,
+            acceptable: true,
             conns: Vec::new(),
             accepted: 0,
             refused: 0,
             bytes_out: 0,
             bytes_in: 0,
+            rate: Rate::new(Instant::now()),
         });
         Ok(())
     }
@@ -114,20 +191,23 @@ impl Forwarder {
             return false;
         };
         let mut f = self.fwds.remove(pos);
-        let _ = self.registry.deregister(&mut f.listener);
+        let registry = self.poll.registry();
+        let _ = registry.deregister(&mut f.listener);
         for mut c in f.conns.drain(..) {
-            close_conn(&mut c, stack, &self.registry, true);
+            close_conn(&mut c, stack, registry, true);
         }
         stack.poll_local();
         info!(%listen, token = f.token.0, "forward removed");
         true
     }
 
-    /// The forwards with their counters.
+    /// The forwards with their counters and current rates.
     pub fn list(&self) -> Vec<ForwardInfo> {
+        let now = Instant::now();
         self.fwds
             .iter()
-            .map(|f| ForwardInfo {
+            .map(|f| (f, f.rate.current(now)))
+            .map(|(f, (rate_out, rate_in))| ForwardInfo {
                 listen: f.spec.listen,
                 remote: f.spec.remote,
                 vmknic: f.spec.vmknic.map(|v| v.to_string()),
@@ -137,6 +217,8 @@ impl Forwarder {
                 refused: f.refused,
                 bytes_out: f.bytes_out,
                 bytes_in: f.bytes_in,
+                rate_out,
+                rate_in,
             })
             .collect()
     }
@@ -146,11 +228,17 @@ impl Forwarder {
         self.fwds.iter().any(|f| !f.conns.is_empty())
     }
 
-    /// Accepts new connections and moves data both ways on every open one.
+    /// Takes the readiness the kernel reported, accepts new connections and moves data both
+    /// ways on every open one.
     pub fn poll(&mut self, stack: &mut impl Endpoint) {
+        self.take_events();
+        let now = Instant::now();
         let mut next = self.next_token;
+        let registry = self.poll.registry();
         for f in &mut self.fwds {
-            accept_all(f, stack, &self.registry, &mut next);
+            if f.acceptable {
+                accept_all(f, stack, registry, &mut next);
+            }
             let mut i = 0;
             while i < f.conns.len() {
                 let (out, inb, step) = relay(&mut f.conns[i], stack);
@@ -160,21 +248,58 @@ impl Forwarder {
                     Step::Open => i += 1,
                     Step::Closed => {
                         let mut c = f.conns.swap_remove(i);
-                        close_conn(&mut c, stack, &self.registry, false);
+                        close_conn(&mut c, stack, registry, false);
                     }
                 }
             }
+            f.rate.tick(now, f.bytes_out, f.bytes_in);
         }
         self.next_token = next;
     }
+
+    /// Drains the forwarder's epoll (without waiting) into the readiness flags. Edge
+    /// triggered: a flag stays set until a call would block.
+    fn take_events(&mut self) {
+        loop {
+            if let Err(e) = self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    warn!("forward: epoll: {e}");
+                }
+                return;
+            }
+            let mut n = 0;
+            for ev in self.events.iter() {
+                n += 1;
+                let t = ev.token();
+                for f in &mut self.fwds {
+                    if f.token == t {
+                        f.acceptable = true;
+                    } else if let Some(c) = f.conns.iter_mut().find(|c| c.token == t) {
+                        // Errors and hang-ups show on the next read or write.
+                        c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        c.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                    }
+                }
+            }
+            // A full batch may leave more behind; the loop would not be woken for them again.
+            if n < EVENTS {
+                return;
+            }
+        }
+    }
 }
 
+/// Accepts every waiting connection of `f`; `f.acceptable` ends false once none is left.
 fn accept_all(f: &mut Fwd, stack: &mut impl Endpoint, registry: &Registry, next: &mut usize) {
     loop {
         let (mut kernel, peer) = match f.listener.accept() {
             Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                f.acceptable = false;
+                return;
+            }
             Err(e) => {
+                // (EMFILE and the like: tried again on the next turn, logged each time.)
                 warn!(listen = %f.spec.listen, "accept: {e}");
                 return;
             }
@@ -215,6 +340,10 @@ fn accept_all(f: &mut Fwd, stack: &mut impl Endpoint, registry: &Registry, next:
         debug!(listen = %f.spec.listen, %peer, "forward: connection");
         f.conns.push(Conn {
             kernel,
+            token,
+            // A new socket may hold data already; the first read or write finds out.
+            readable: true,
+            writable: true,
             handle,
             kernel_eof: false,
             fin_to_kernel: false,
@@ -252,7 +381,7 @@ fn relay(c: &mut Conn, stack: &mut impl Endpoint) -> (u64, u64, Step) {
         return (0, 0, Step::Closed);
     }
     // Client → remote, only as fast as the stack's send buffer drains.
-    while !c.kernel_eof && sock.may_send() && sock.can_send() {
+    while c.readable && !c.kernel_eof && sock.may_send() && sock.can_send() {
         let r = sock.send(|buf| match c.kernel.read(buf) {
             Ok(0) => (0, Ok(0)),
             Ok(n) => (n, Ok(n)),
@@ -264,7 +393,7 @@ fn relay(c: &mut Conn, stack: &mut impl Endpoint) -> (u64, u64, Step) {
                 sock.close();
             }
             Ok(Ok(n)) => out += n as u64,
-            Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
             Ok(Err(_)) | Err(_) => {
                 // The client reset or vanished: reset the remote side too.
                 sock.abort();
@@ -273,7 +402,7 @@ fn relay(c: &mut Conn, stack: &mut impl Endpoint) -> (u64, u64, Step) {
         }
     }
     // Remote → client, only as fast as the client reads.
-    while sock.can_recv() {
+    while c.writable && sock.can_recv() {
         let r = sock.recv(|data| match c.kernel.write(data) {
             Ok(n) => (n, Ok(n)),
             Err(e) => (0, Err(e)),
@@ -281,7 +410,7 @@ fn relay(c: &mut Conn, stack: &mut impl Endpoint) -> (u64, u64, Step) {
         match r {
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => inb += n as u64,
-            Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
             Ok(Err(_)) | Err(_) => {
                 sock.abort();
                 return (out, inb, Step::Closed);

@@ -1,8 +1,8 @@
 //! Storage probes from the stack itself, what an ESX admin checks when a datastore is
-//! unreachable: `probe iscsi` (connect, discovery Login, SendTargets) and `probe nfs` (ONC RPC
-//! NULL calls to the portmapper, mountd and nfs, and MOUNT EXPORT). Each runs as a chain of
-//! TCP exchanges over smoltcp sockets, driven by the event loop; every failure point has its
-//! own diagnosis.
+//! unreachable: `probe iscsi` (connect, discovery Login, SendTargets; with `--read-test`, then
+//! a read test of the first target, [`super::iscsi_read`]) and `probe nfs` (ONC RPC NULL calls
+//! to the portmapper, mountd and nfs, and MOUNT EXPORT). Each runs as a chain of TCP exchanges
+//! over smoltcp sockets, driven by the event loop; every failure point has its own diagnosis.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use vmkstack_routing::VmknicId;
 
+use super::iscsi_read::ReadTest;
 use super::Endpoint;
 use crate::engine::SocketError;
 use vmkstack_api::{Check, ExportInfo, ProbeReport, TargetInfo};
@@ -64,6 +65,17 @@ pub struct Probe {
     xid: u32,
     /// Ports learned from the portmapper: (prog, vers) → port.
     ports: Vec<((u32, u32), u16)>,
+    /// The read test asked for, once discovery is done.
+    read: Read,
+}
+
+/// The read test of an iSCSI probe.
+enum Read {
+    /// None asked for.
+    No,
+    /// Asked for, for this long: starts when discovery succeeded.
+    Asked(Duration),
+    Running(Box<ReadTest>),
 }
 
 struct Conn {
@@ -86,9 +98,19 @@ pub enum Progress {
 }
 
 impl Probe {
-    /// An iSCSI probe of `host:port`.
-    pub fn iscsi(host: Ipv4Addr, port: u16, via: Option<VmknicId>, timeout: Duration) -> Probe {
-        Probe::new("iscsi", host, via, timeout, vec![Step::IscsiLogin], port)
+    /// An iSCSI probe of `host:port`; with `read_test`, then a read test of that long.
+    pub fn iscsi(
+        host: Ipv4Addr,
+        port: u16,
+        via: Option<VmknicId>,
+        timeout: Duration,
+        read_test: Option<Duration>,
+    ) -> Probe {
+        let mut p = Probe::new("iscsi", host, via, timeout, vec![Step::IscsiLogin], port);
+        if let Some(d) = read_test {
+            p.read = Read::Asked(d);
+        }
+        p
     }
 
     /// An NFS probe of `host` (portmapper on 111, then mountd and nfs where it says).
@@ -165,6 +187,7 @@ impl Probe {
                 targets: Vec::new(),
                 exports: Vec::new(),
                 ok: false,
+                read_test: None,
             },
             via,
             timeout,
@@ -172,6 +195,7 @@ impl Probe {
             conn: None,
             xid: 0x564b_0001,
             ports: Vec::new(),
+            read: Read::No,
         };
         if kind == "iscsi" {
             p.ports.push(((0, 0), port));
@@ -213,7 +237,7 @@ impl Probe {
         loop {
             if self.conn.is_none() {
                 let Some(step) = self.steps.pop() else {
-                    return self.finish(stack);
+                    return self.after_discovery(stack);
                 };
                 let port = self.port_for(&step);
                 if port == 0 {
@@ -458,6 +482,41 @@ impl Probe {
         }
     }
 
+    /// Discovery is over: the read test, if one was asked for and discovery found a target,
+    /// else the report.
+    fn after_discovery(&mut self, stack: &mut impl Endpoint) -> Progress {
+        match std::mem::replace(&mut self.read, Read::No) {
+            Read::No => self.finish(stack),
+            Read::Asked(duration) => {
+                let discovered = self.report.checks.iter().all(|c| c.ok);
+                let Some(target) = self.report.targets.first().map(|t| t.name.clone()) else {
+                    if discovered {
+                        let now = Instant::now();
+                        self.check("iscsi read test".into(), false, "no target".into(), now);
+                    }
+                    return self.finish(stack);
+                };
+                if !discovered {
+                    return self.finish(stack);
+                }
+                let port = self.port_for(&Step::IscsiLogin);
+                let dst = SocketAddrV4::new(self.report.host, port);
+                let test = ReadTest::new(dst, target, self.via, duration, self.timeout);
+                self.read = Read::Running(Box::new(test));
+                self.after_discovery(stack)
+            }
+            Read::Running(mut test) => {
+                if !test.poll(stack) {
+                    self.read = Read::Running(test);
+                    return Progress::Running;
+                }
+                self.report.checks.append(&mut test.checks);
+                self.report.read_test = test.result.take();
+                self.finish(stack)
+            }
+        }
+    }
+
     fn close(&mut self, stack: &mut impl Endpoint) {
         if let Some(c) = self.conn.take() {
             stack.sockets().get_mut::<tcp::Socket>(c.handle).abort();
@@ -476,6 +535,7 @@ impl Probe {
             targets: Vec::new(),
             exports: Vec::new(),
             ok: false,
+            read_test: None,
         };
         Progress::Done(std::mem::replace(&mut self.report, empty))
     }

@@ -848,7 +848,9 @@ impl Daemon {
             )));
         }
         let probe = match kind {
-            StorageProbeKind::Iscsi { port } => Probe::iscsi(host, port, via, timeout),
+            StorageProbeKind::Iscsi { port, read_test } => {
+                Probe::iscsi(host, port, via, timeout, read_test)
+            }
             StorageProbeKind::Nfs => Probe::nfs(host, via, timeout),
         };
         self.storage.push((probe, reply.clone()));

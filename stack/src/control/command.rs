@@ -15,6 +15,7 @@ use vmkstack_api::{Action, ErrorKind, RawVmknic, RemoteError};
 use vmkstack_routing::{parse_addr, parse_network};
 use vmkstack_vmknic::{MAX_MTU, MIN_MTU};
 
+use crate::apps::iscsi_read::MAX_SECS;
 use crate::apps::port_forward::DEFAULT_MAX_CONNECTIONS;
 use crate::engine::{Capture, CaptureFilter};
 
@@ -41,10 +42,13 @@ impl fmt::Display for VmknicRef {
 /// What a storage probe checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageProbeKind {
-    /// Connect, discovery login, SendTargets.
+    /// Connect, discovery login, SendTargets; then, with `read_test`, reads from the first
+    /// disk LUN of the first target for that long.
     Iscsi {
         /// The target's port.
         port: u16,
+        /// How long to read, within 1 s and [`MAX_SECS`].
+        read_test: Option<Duration>,
     },
     /// RPC NULL to portmapper, mountd and nfs; MOUNT EXPORT.
     Nfs,
@@ -431,12 +435,28 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             port,
             vmknic,
             timeout_ms,
+            read_test_secs,
         } => {
             let host = addr(&host)?;
+            let read_test = match read_test_secs {
+                Some(secs @ 1..=MAX_SECS) => Some(Duration::from_secs(u64::from(secs))),
+                Some(secs) => {
+                    return Err(invalid(format!(
+                        "read test of {secs} s: give 1 to {MAX_SECS} seconds"
+                    )))
+                }
+                None => None,
+            };
             let kind = match kind.as_str() {
                 "iscsi" => StorageProbeKind::Iscsi {
                     port: port.unwrap_or(DEFAULT_ISCSI_PORT),
+                    read_test,
                 },
+                "nfs" if read_test.is_some() => {
+                    return Err(invalid(
+                        "the read test is for iSCSI (probe iscsi --read-test)",
+                    ))
+                }
                 "nfs" => StorageProbeKind::Nfs,
                 other => return Err(invalid(format!("unknown probe `{other}` (iscsi or nfs)"))),
             };
@@ -855,11 +875,15 @@ mod tests {
             port,
             vmknic: Some(s("NFS")),
             timeout_ms,
+            read_test_secs: None,
         };
         assert_eq!(
             parse(storage("iscsi", "198.18.100.20", None, 5000)).unwrap(),
             Command::StorageProbe {
-                kind: StorageProbeKind::Iscsi { port: 3260 },
+                kind: StorageProbeKind::Iscsi {
+                    port: 3260,
+                    read_test: None
+                },
                 host: ip("198.18.100.20"),
                 vmknic: Some(vref("NFS")),
                 timeout: Duration::from_secs(5)
@@ -870,7 +894,13 @@ mod tests {
         else {
             panic!("not a storage probe");
         };
-        assert_eq!(kind, StorageProbeKind::Iscsi { port: 3261 });
+        assert_eq!(
+            kind,
+            StorageProbeKind::Iscsi {
+                port: 3261,
+                read_test: None
+            }
+        );
         assert_eq!(timeout, Duration::from_millis(100), "at least 100 ms");
         let Command::StorageProbe { kind, timeout, .. } =
             parse(storage("nfs", "198.18.100.20", Some(1), 600_000)).unwrap()
@@ -886,6 +916,36 @@ mod tests {
         assert_eq!(
             refused(storage("nfs", "filer", None, 5000)),
             bad_addr("filer")
+        );
+        let read = |kind: &str, secs| Action::StorageProbe {
+            kind: s(kind),
+            host: s("198.18.100.20"),
+            port: None,
+            vmknic: None,
+            timeout_ms: 3000,
+            read_test_secs: Some(secs),
+        };
+        let Command::StorageProbe { kind, .. } = parse(read("iscsi", 5)).unwrap() else {
+            panic!("not a storage probe");
+        };
+        assert_eq!(
+            kind,
+            StorageProbeKind::Iscsi {
+                port: 3260,
+                read_test: Some(Duration::from_secs(5))
+            }
+        );
+        assert_eq!(
+            refused(read("iscsi", 0)),
+            "read test of 0 s: give 1 to 600 seconds"
+        );
+        assert_eq!(
+            refused(read("iscsi", 601)),
+            "read test of 601 s: give 1 to 600 seconds"
+        );
+        assert_eq!(
+            refused(read("nfs", 5)),
+            "the read test is for iSCSI (probe iscsi --read-test)"
         );
 
         let tcp = |destination: &str, timeout_ms| Action::TcpProbe {

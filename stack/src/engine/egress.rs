@@ -125,6 +125,7 @@ pub(super) fn send_coalesced<P: Port>(
     let (segments, hdr, gso_size) = (m.segments, m.hdr, m.gso_size);
     let (headroom, pkt) = m.buf.split_at_mut(packet::COALESCE_HEADROOM);
     if segments == 1 {
+        packet::fill_tcp_checksum(pkt);
         return route_local(routing, neighbors, vmknics, frame, pkt, now);
     }
     let Ok(info) = packet::parse_ipv4(pkt) else {

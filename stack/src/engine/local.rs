@@ -1,7 +1,13 @@
 //! Local delivery (Linux's `ip_local_deliver`): packets for one of our addresses go to the echo
-//! tap (replies to our pings) or into smoltcp, after the offloads are finished (smoltcp verifies
-//! checksums and takes MTU-sized segments); packets smoltcp sends come back here and leave
-//! through the routing core, or loop back into smoltcp when they are for us.
+//! tap (replies to our pings) or into smoltcp. TCP is checked here, not by smoltcp: a segment
+//! the kernel behind the TAP vouched for (partial checksum) goes in as it is, a 64 KiB
+//! super-frame whole, any other after its checksum is checked (a fragmented one after
+//! reassembly); smoltcp reads a TCP segment straight from the receive batch when nothing waits
+//! before it (else it queues in the device's ring). Other protocols get their partial
+//! checksums finished and go through the ring; smoltcp checks them.
+//! Packets smoltcp sends come back here and leave through the routing core (TCP segments
+//! merged into super-frames, or with their checksum filled in), or loop back into smoltcp when
+//! they are for us.
 
 use std::net::Ipv4Addr;
 
@@ -11,8 +17,11 @@ use vmkstack_vmknic::Port;
 use super::egress::{route_local, send_coalesced};
 use super::ingress::Ipv4Rx;
 use super::{smol_time, DropReason, Engine};
-use crate::device::IpDevice;
+use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM};
 use crate::packet;
+
+/// IP protocol number of TCP.
+const TCP: u8 = 6;
 
 /// Rounds of smoltcp per [`Engine::poll_local`]: packets smoltcp sends to one of our own
 /// addresses loop back into it (or complete a ping); each round only moves what is queued.
@@ -28,39 +37,8 @@ impl<P: Port> Engine<P> {
             self.taps
                 .tap(Point::EndpointIn, id, None, None, gso, pkt.ip());
         }
-        if let Some(gso) = o.gso_size {
-            // Make room for every segment first: smoltcp drains the ring when polled.
-            if self.device.rx.free() < info.total_len.div_ceil(usize::from(gso)) {
-                self.poll_local();
-            }
-            let Self {
-                seg_buf,
-                device,
-                vmknics,
-                ..
-            } = self;
-            let (mut stored, mut lost) = (0, 0);
-            let res = packet::segment_tcp(pkt.ip(), &info, gso, seg_buf, |seg| {
-                if device.rx.push(seg) {
-                    stored += 1;
-                } else {
-                    lost += 1;
-                }
-            });
-            let Some(v) = vmknics.get_mut(i) else {
-                return;
-            };
-            match res {
-                Ok(_) => {
-                    v.counters.gso_segmented += 1;
-                    v.counters.delivered += stored;
-                    for _ in 0..lost {
-                        v.counters.drop(DropReason::QueueFull);
-                    }
-                }
-                Err(_) => v.counters.drop(DropReason::BadOffload),
-            }
-            return;
+        if info.protocol == TCP {
+            return self.deliver_tcp(pkt);
         }
         if let Some((start, field)) = o.csum {
             packet::finish_checksum(pkt.ip_mut(), &info, start, field);
@@ -72,6 +50,78 @@ impl<P: Port> Engine<P> {
             Some(v) if delivered => v.counters.delivered += 1,
             Some(v) => v.counters.drop(DropReason::QueueFull),
             None => {}
+        }
+    }
+
+    /// Hands a TCP segment, or a whole super-frame, to smoltcp. smoltcp checks no TCP
+    /// checksum (see the device's capabilities): a segment whose checksum the kernel behind
+    /// the TAP left partial (`CHECKSUM_PARTIAL`: built on that host, it never crossed a wire)
+    /// is taken as it is, super-frames included, which smoltcp takes as one segment; any
+    /// other is checked here, a fragmented one once it is whole again.
+    fn deliver_tcp(&mut self, pkt: &mut Ipv4Rx<'_>) {
+        let (i, info, o) = (pkt.vmknic, pkt.info, pkt.offload);
+        let fragment = info.more_frags || info.frag_offset > 0;
+        // Make room first: smoltcp drains the ring when polled.
+        let need = if fragment {
+            MAX_DATAGRAM
+        } else {
+            info.total_len
+        };
+        if !self.device.rx.fits(need) {
+            self.poll_local();
+        }
+        let verdict = if fragment {
+            let Self {
+                reasm,
+                device,
+                clock,
+                ..
+            } = self;
+            match reasm.push(pkt.ip(), &info, *clock) {
+                packet::Reassembly::Pending => Ok(()),
+                packet::Reassembly::Invalid => Err(DropReason::Fragment),
+                packet::Reassembly::Done(whole) => match packet::parse_ipv4(whole) {
+                    Ok(w) if packet::tcp_checksum_ok(whole, &w) => device
+                        .rx
+                        .push(whole)
+                        .then_some(())
+                        .ok_or(DropReason::QueueFull),
+                    _ => Err(DropReason::BadChecksum),
+                },
+            }
+        } else if o.csum.is_none() && !packet::tcp_checksum_ok(pkt.ip(), &info) {
+            Err(DropReason::BadChecksum)
+        } else if self.device.rx.is_empty() && !self.device.tx.is_full() {
+            // Nothing queued before it: smoltcp takes it from the receive batch, no copy.
+            // (Its ACK leaves with the turn's poll, one for all the turn's segments.)
+            let Self {
+                iface,
+                device,
+                sockets,
+                epoch,
+                clock,
+                ..
+            } = self;
+            let mut one = OnePacket {
+                pkt: Some(pkt.ip()),
+                tx: &mut device.tx,
+                mtu: device.mtu,
+            };
+            iface.poll_ingress_single(smol_time(*epoch, *clock), &mut one, sockets);
+            Ok(())
+        } else {
+            self.device
+                .rx
+                .push(pkt.ip())
+                .then_some(())
+                .ok_or(DropReason::QueueFull)
+        };
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        match verdict {
+            Ok(()) => v.counters.delivered += 1,
+            Err(r) => v.counters.drop(r),
         }
     }
 
@@ -93,14 +143,16 @@ impl<P: Port> Engine<P> {
                 seg_buf,
                 device,
                 echo,
-                coalescer,
+                coalescers,
                 local_addrs,
                 offloads,
                 taps,
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
-            while let Some(pkt) = tx.front() {
+            // The coalescer given up next when every one holds another flow.
+            let mut victim = 0;
+            while let Some(pkt) = tx.front_mut() {
                 if taps.active() {
                     taps.tap(Point::EndpointOut, None, None, None, 0, pkt);
                 }
@@ -112,22 +164,46 @@ impl<P: Port> Engine<P> {
                             rx.push(pkt);
                         }
                     }
-                    // With offloads, a burst of TCP segments leaves as one super-frame.
+                    // With offloads, a burst of TCP segments leaves as one super-frame: each
+                    // flow's in a coalescer of its own (smoltcp sends its sockets' segments in
+                    // turn), else a free one, else one given up to make room.
                     None if *offloads => {
-                        if !coalescer.push(pkt) {
-                            send_coalesced(
-                                coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, now,
-                            );
-                            if !coalescer.push(pkt) {
-                                route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
+                        let flow = packet::flow_of(pkt);
+                        let slot = flow
+                            .and_then(|f| coalescers.iter().position(|c| c.flow() == Some(f)))
+                            .or_else(|| coalescers.iter().position(|c| c.is_empty()));
+                        let i = match (flow, slot) {
+                            (Some(_), Some(i)) => Some(i),
+                            (Some(_), None) => {
+                                victim = (victim + 1) % coalescers.len();
+                                Some(victim)
                             }
+                            (None, _) => None,
+                        };
+                        let merged = i.and_then(|i| coalescers.get_mut(i)).is_some_and(|c| {
+                            c.push(pkt) || {
+                                // Not a continuation: what is held goes first, in order.
+                                send_coalesced(
+                                    c, routing, neighbors, vmknics, tx_buf, seg_buf, now,
+                                );
+                                c.push(pkt)
+                            }
+                        });
+                        if !merged {
+                            packet::fill_tcp_checksum(pkt);
+                            route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
                         }
                     }
-                    None => route_local(routing, neighbors, vmknics, tx_buf, pkt, now),
+                    None => {
+                        packet::fill_tcp_checksum(pkt);
+                        route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
+                    }
                 }
                 tx.pop();
             }
-            send_coalesced(coalescer, routing, neighbors, vmknics, tx_buf, seg_buf, now);
+            for c in coalescers.iter_mut() {
+                send_coalesced(c, routing, neighbors, vmknics, tx_buf, seg_buf, now);
+            }
             self.flush_deferred();
             if !looped {
                 break;

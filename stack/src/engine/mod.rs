@@ -75,6 +75,9 @@ const RX_BATCH: usize = 32;
 const RX_BATCH_BYTES: usize = 64 * 1024;
 /// Packet slots between smoltcp and the routing core, each way.
 const DEVICE_SLOTS: usize = 128;
+/// Flows whose segments are merged at once (64 KiB each): smoltcp sends its connections'
+/// segments in turn, one each, so one coalescer would merge nothing with two busy connections.
+const COALESCERS: usize = 8;
 /// ICMP errors built while another borrow is live, sent right after.
 const DEFERRED_ICMP: usize = 32;
 
@@ -229,8 +232,10 @@ pub struct Engine<P> {
     frag_buf: Box<[u8]>,
     /// Segments of a TCP super-frame being built.
     seg_buf: Box<[u8]>,
-    /// smoltcp's TCP segments merged into super-frames (offloads on).
-    coalescer: packet::Coalescer,
+    /// smoltcp's TCP segments merged into super-frames (offloads on), one flow each.
+    coalescers: Box<[packet::Coalescer]>,
+    /// Fragmented TCP datagrams for us, put together so that their checksum can be checked.
+    reasm: packet::Reassembler,
     /// Checksum and TSO offloads on the ports (the configuration's `offloads`).
     offloads: bool,
     /// ICMP errors waiting to be routed.
@@ -303,7 +308,8 @@ impl<P: Port> Engine<P> {
             tx_buf: vec![0; FRAME].into_boxed_slice(),
             frag_buf: vec![0; FRAME].into_boxed_slice(),
             seg_buf: vec![0; FRAME].into_boxed_slice(),
-            coalescer: packet::Coalescer::new(),
+            coalescers: (0..COALESCERS).map(|_| packet::Coalescer::new()).collect(),
+            reasm: packet::Reassembler::new(now),
             offloads: cfg.offloads,
             deferred: Ring::new(DEFERRED_ICMP, 576),
             icmp_limit: RateLimiter::new(100, 50),

@@ -613,3 +613,235 @@ fn test_capture_points_and_drop_reasons() {
     assert_eq!(lab.engine.captures(), 0);
     assert_eq!(lab.sent(1).len(), 2, "both datagrams forwarded");
 }
+
+/// A TCP segment HOST0:40000 -> vmk0:3260 with `flags`, `seq`, `ack` and `payload`, window
+/// 65535, no options; its checksum complete, or the pseudo-header sum only (`partial`, as a
+/// TAP hands over what its kernel built).
+fn tcp_to_vmk0(seq: u32, ack: u32, flags: u8, payload: &[u8], partial: bool) -> Vec<u8> {
+    tcp_from(40000, seq, ack, flags, payload, partial)
+}
+
+/// [`tcp_to_vmk0`] from HOST0's port `sport`.
+fn tcp_from(sport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8], partial: bool) -> Vec<u8> {
+    let mut tcp = vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&3260u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    tcp.extend_from_slice(payload);
+    let sum = if partial {
+        pseudo_sum(HOST0, VMK0_IP, tcp.len(), &[])
+    } else {
+        tcp_checksum(HOST0, VMK0_IP, &tcp)
+    };
+    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+    ipv4(HOST0, VMK0_IP, IpProtocol::Tcp, 64, false, &tcp)
+}
+
+/// A lab with offloads on both ports and a smoltcp socket listening on vmk0:3260 that HOST0
+/// has connected to (its SYN at sequence 1000): returns the lab, the socket, the next
+/// sequence number HOST0 sends with and the one it acknowledges.
+fn local_tcp_lab() -> (Lab, smoltcp::iface::SocketHandle, u32, u32) {
+    let mut lab = Lab::new(&config(true, true, 1500, ""), [true, true]);
+    lab.learn(0, HOST0, HOST0_MAC);
+    let (h, seq, ack) = accept_from(&mut lab, 40000);
+    (lab, h, seq, ack)
+}
+
+/// A smoltcp socket listening on vmk0:3260 that HOST0 connects to from port `sport`: the
+/// socket, the next sequence number HOST0 sends with and the one it acknowledges.
+fn accept_from(lab: &mut Lab, sport: u16) -> (smoltcp::iface::SocketHandle, u32, u32) {
+    use smoltcp::socket::tcp;
+    let mut sock = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 65535]),
+        tcp::SocketBuffer::new(vec![0; 65535]),
+    );
+    assert!(sock.listen(3260).is_ok());
+    let h = lab.engine.sockets().add(sock);
+    let syn = tcp_from(sport, 1000, 0, 0x02, &[], false);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &syn));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1, "a SYN-ACK");
+    let ip = ip_of(&sent[0]);
+    let t = ip.payload();
+    assert_eq!(t[13], 0x12, "SYN, ACK");
+    // smoltcp leaves TCP checksums to the engine, which fills them in for what leaves as is.
+    assert_eq!(tcp_checksum(VMK0_IP, HOST0, t), 0, "SYN-ACK checksum");
+    let isn = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+    let ack = tcp_from(sport, 1001, isn.wrapping_add(1), 0x10, &[], false);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ack));
+    let state = lab.engine.sockets().get::<tcp::Socket>(h).state();
+    assert_eq!(state, tcp::State::Established);
+    (h, 1001, isn.wrapping_add(1))
+}
+
+/// Everything the socket received so far.
+fn received(lab: &mut Lab, h: smoltcp::iface::SocketHandle) -> Vec<u8> {
+    let sock = lab
+        .engine
+        .sockets()
+        .get_mut::<smoltcp::socket::tcp::Socket>(h);
+    let mut out = vec![0; 65535];
+    let n = sock.recv_slice(&mut out).unwrap_or(0);
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn test_local_super_frame_reaches_smoltcp_whole() {
+    let (mut lab, h, seq, ack) = local_tcp_lab();
+    let data: Vec<u8> = (0..20000u32).map(|k| (k % 251) as u8).collect();
+    // A 20,000-byte super-frame (TSO at 1448) with its checksum partial: one packet in.
+    let ip = tcp_to_vmk0(seq, ack, 0x18, &data, true);
+    let hdr = VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV4,
+        hdr_len: (ETH_HDR + 40) as u16,
+        gso_size: 1448,
+        csum_start: (ETH_HDR + 20) as u16,
+        csum_offset: 16,
+    };
+    let mut sf = vec![0; VNET_HDR_LEN];
+    hdr.write(&mut sf);
+    sf.extend_from_slice(&eth(VMK0_MAC, HOST0_MAC, &ip));
+    let before = lab.engine.vmknics()[0].counters.delivered;
+    lab.port(0).inject_offloaded(&sf);
+    lab.turn();
+    assert!(received(&mut lab, h) == data, "the 20,000 bytes");
+    let c = &lab.engine.vmknics()[0].counters;
+    assert_eq!(
+        (c.delivered - before, c.gso_segmented),
+        (1, 0),
+        "whole, not cut"
+    );
+    assert_eq!(lab.total_drops(0), 0);
+}
+
+#[test]
+fn test_local_tcp_checksums_are_checked_by_the_engine() {
+    let (mut lab, h, seq, ack) = local_tcp_lab();
+    // A plain segment (no virtio-net flags) with a wrong checksum is dropped and counted...
+    let mut bad = tcp_to_vmk0(seq, ack, 0x18, b"corrupted", false);
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &bad));
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 1);
+    assert!(received(&mut lab, h).is_empty());
+    // ... the same with the right one is taken.
+    let good = tcp_to_vmk0(seq, ack, 0x18, b"corrupted", false);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &good));
+    assert_eq!(received(&mut lab, h), b"corrupted");
+
+    // A fragmented segment is put together and checked whole: out of order, it arrives...
+    let seq = seq + 9;
+    let data: Vec<u8> = (0..3000u32).map(|k| (k * 7 % 253) as u8).collect();
+    let whole = tcp_to_vmk0(seq, ack, 0x18, &data, false);
+    let mut frags = Vec::new();
+    let mut scratch = vec![0; 1500];
+    assert!(
+        crate::packet::fragment(&whole, 1000, &mut scratch, |f| frags.push(f.to_vec())).is_ok()
+    );
+    assert_eq!(frags.len(), 4);
+    for f in frags.iter().rev() {
+        lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, f));
+    }
+    assert!(received(&mut lab, h) == data, "the 3,000 bytes");
+    // ... and with a byte changed in a middle fragment it is dropped once whole.
+    let seq = seq + 3000;
+    let whole = tcp_to_vmk0(seq, ack, 0x18, &data, false);
+    frags.clear();
+    assert!(
+        crate::packet::fragment(&whole, 1000, &mut scratch, |f| frags.push(f.to_vec())).is_ok()
+    );
+    let mid = &mut frags[1];
+    let at = mid.len() - 5;
+    mid[at] ^= 1;
+    // (Its IP header checksum stays right: only the TCP checksum can tell.)
+    for f in &frags {
+        lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, f));
+    }
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 2);
+    assert!(received(&mut lab, h).is_empty());
+}
+
+#[test]
+fn test_local_tcp_leaves_merged_or_with_its_checksum() {
+    let (mut lab, h, _, _) = local_tcp_lab();
+    let sock = lab
+        .engine
+        .sockets()
+        .get_mut::<smoltcp::socket::tcp::Socket>(h);
+    // HOST0 sent no MSS option: smoltcp uses 536-byte segments, and its first congestion
+    // window takes three. They leave merged into one super-frame for the offloading port;
+    // 100 bytes later are one segment.
+    let data: Vec<u8> = (0..1608u32).map(|k| k as u8).collect();
+    assert_eq!(sock.send_slice(&data), Ok(1608));
+    lab.engine.poll_local();
+    let out = lab.port(0).tx.pop_front();
+    let Some(out) = out else {
+        panic!("nothing sent")
+    };
+    let hdr = VnetHdr::read(&out);
+    assert_eq!((hdr.gso_type, hdr.gso_size), (VnetHdr::GSO_TCPV4, 536));
+    let ip = ip_of(&out[VNET_HDR_LEN..]);
+    let got = &ip.payload()[20..];
+    assert!(got == &data[..], "one super-frame: {} bytes", got.len());
+    let t = ip.payload();
+    let partial = pseudo_sum(VMK0_IP, HOST0, t.len(), &[]);
+    assert_eq!(
+        &t[16..18],
+        &partial.to_be_bytes(),
+        "partial: the kernel finishes it"
+    );
+    lab.sent(0);
+    let ack = {
+        let t = ip.payload();
+        let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+        tcp_to_vmk0(1001, seq.wrapping_add(1608), 0x10, &[], false)
+    };
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ack));
+    lab.sent(0);
+    let sock = lab
+        .engine
+        .sockets()
+        .get_mut::<smoltcp::socket::tcp::Socket>(h);
+    assert_eq!(sock.send_slice(&data[..100]), Ok(100));
+    lab.engine.poll_local();
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1, "one segment");
+    let t = ip_of(&sent[0]).payload().to_vec();
+    assert_eq!(&t[20..], &data[..100]);
+    assert_eq!(tcp_checksum(VMK0_IP, HOST0, &t), 0, "checksum filled in");
+}
+
+#[test]
+fn test_local_tcp_connections_each_leave_merged() {
+    let (mut lab, a, _, _) = local_tcp_lab();
+    let (b, _, _) = accept_from(&mut lab, 40001);
+    lab.sent(0);
+    // Both send three segments' worth: smoltcp emits them in turn (a, b, a, b, ...), and each
+    // connection's still leave as one super-frame.
+    let data: Vec<u8> = (0..1608u32).map(|k| (k * 3) as u8).collect();
+    for h in [a, b] {
+        let sock = lab
+            .engine
+            .sockets()
+            .get_mut::<smoltcp::socket::tcp::Socket>(h);
+        assert_eq!(sock.send_slice(&data), Ok(1608));
+    }
+    lab.engine.poll_local();
+    let mut ports = Vec::new();
+    while let Some(out) = lab.port(0).tx.pop_front() {
+        let hdr = VnetHdr::read(&out);
+        assert_eq!((hdr.gso_type, hdr.gso_size), (VnetHdr::GSO_TCPV4, 536));
+        let ip = ip_of(&out[VNET_HDR_LEN..]);
+        let t = ip.payload();
+        assert!(t[20..] == data[..], "{} bytes", t.len() - 20);
+        ports.push(u16::from_be_bytes([t[2], t[3]]));
+    }
+    ports.sort_unstable();
+    assert_eq!(ports, vec![40000, 40001], "one super-frame per connection");
+}

@@ -102,6 +102,41 @@ pub fn finish_checksum(pkt: &mut [u8], info: &Ipv4Info, start: usize, field: usi
     }
 }
 
+/// True when the TCP checksum of the TCP/IPv4 segment `pkt` (`info` its parsed header, not a
+/// fragment) is right: the sum over the pseudo-header, TCP header and payload is all ones.
+pub fn tcp_checksum_ok(pkt: &[u8], info: &Ipv4Info) -> bool {
+    let Some(tcp) = pkt.get(info.header_len..info.total_len) else {
+        return false;
+    };
+    let Ok(len) = u32::try_from(tcp.len()) else {
+        return false;
+    };
+    let pseudo = checksum::pseudo_header_v4(&info.src, &info.dst, IpProtocol::Tcp, len);
+    checksum::combine(&[pseudo, checksum::data(tcp)]) == !0
+}
+
+/// Fills in the TCP checksum of the TCP/IPv4 segment `pkt` (smoltcp leaves it to the engine,
+/// which skips it for segments that leave merged into a super-frame with a partial checksum).
+/// Anything else (not TCP, a fragment, malformed) is left as it is.
+pub fn fill_tcp_checksum(pkt: &mut [u8]) {
+    let Ok(info) = parse_ipv4(pkt) else {
+        return;
+    };
+    if info.protocol != 6 || info.more_frags || info.frag_offset > 0 {
+        return;
+    }
+    let Some(tcp) = pkt.get_mut(info.header_len..info.total_len) else {
+        return;
+    };
+    let (Ok(len), true) = (u32::try_from(tcp.len()), tcp.len() >= 20) else {
+        return;
+    };
+    tcp[16..18].fill(0);
+    let pseudo = checksum::pseudo_header_v4(&info.src, &info.dst, IpProtocol::Tcp, len);
+    let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
+    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+}
+
 /// Cuts a TCP/IPv4 super-frame `pkt` (`info` its parsed header) into segments carrying at
 /// most `gso_size` payload bytes each, as a NIC doing TSO would: every segment gets the IP
 /// and TCP headers, its own total length, IP ID (+1 per segment), header checksum, sequence
@@ -181,6 +216,25 @@ pub fn segment_tcp(
 /// refused.
 pub const TCP_MIN_MSS: u16 = 88;
 
+/// A TCP/IPv4 flow: source and destination address and port.
+pub type Flow = [u8; 12];
+
+/// The flow of a TCP/IPv4 packet (not a fragment), or `None` for anything else. The stack's
+/// connections send their segments interleaved (smoltcp emits one per socket in turn): the
+/// engine keeps a [`Coalescer`] per flow in flight to merge each connection's burst.
+pub fn flow_of(pkt: &[u8]) -> Option<Flow> {
+    let info = parse_ipv4(pkt).ok()?;
+    if info.protocol != 6 || info.more_frags || info.frag_offset > 0 {
+        return None;
+    }
+    let ports = pkt.get(info.header_len..info.header_len + 4)?;
+    let mut f = [0u8; 12];
+    f[..4].copy_from_slice(&info.src.octets());
+    f[4..8].copy_from_slice(&info.dst.octets());
+    f[8..].copy_from_slice(ports);
+    Some(f)
+}
+
 /// Bytes a [`Coalescer`] keeps before the packet: a virtio-net header and an Ethernet header.
 pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
 
@@ -252,6 +306,14 @@ impl Coalescer {
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The flow of what is held (see [`flow_of`]), or `None` when empty.
+    pub fn flow(&self) -> Option<Flow> {
+        if self.len == 0 {
+            return None;
+        }
+        flow_of(&self.buf[COALESCE_HEADROOM..COALESCE_HEADROOM + self.len])
     }
 
     /// Takes `pkt` into the super-frame being built. False when it cannot join it (the

@@ -4,7 +4,8 @@
 //! re-exported here: ICMP errors (`icmp`: RFC 792, RFC 1191, RFC 1812 4.3.2), fragmentation
 //! (`frag`: RFC 791), the offloads a virtio-net header asks for and their inverse (`gso`:
 //! finishing a partial checksum, cutting a TCP super-frame into segments, merging segments
-//! into one) and a token bucket to rate-limit ICMP errors (`ratelimit`).
+//! into one), a token bucket to rate-limit ICMP errors (`ratelimit`) and the reassembly of TCP
+//! datagrams for the stack's own addresses (`reasm`).
 //!
 //! Everything here is pure and works on caller-owned buffers: nothing allocates per packet,
 //! nothing panics on packet contents, and headers are read through `smoltcp::wire` views made
@@ -19,16 +20,18 @@ mod frag;
 mod gso;
 mod icmp;
 mod ratelimit;
+mod reasm;
 
 pub use frag::fragment;
 pub use gso::{
-    check_offload, finish_checksum, segment_tcp, Coalescer, Merged, Offload, COALESCE_HEADROOM,
-    TCP_MIN_MSS,
+    check_offload, fill_tcp_checksum, finish_checksum, flow_of, segment_tcp, tcp_checksum_ok,
+    Coalescer, Flow, Merged, Offload, COALESCE_HEADROOM, TCP_MIN_MSS,
 };
 pub use icmp::{
     may_send_icmp_error, write_icmp_error, IcmpError, ICMP_ERROR_MAX_LEN, ICMP_ERROR_TTL,
 };
 pub use ratelimit::RateLimiter;
+pub use reasm::{Reassembler, Reassembly};
 
 /// Why a packet is not forwarded (the stack maps these to counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
