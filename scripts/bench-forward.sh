@@ -4,9 +4,10 @@
 #
 #   client ns -- subnet A -- router -- subnet B -- server ns
 #
-# (U) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true), defaults (TAP
-#     offloads on, io = "uring")
-# (S) the same with io = "syscalls" (one read/write per frame): the two I/O backends side by side
+# (U) router = `vmkstack daemon` (vmk0 on A, vmk1 on B, forwarding = true), TAP offloads on,
+#     io = "uring" (batched)
+# (S) the same with io = "syscalls" (one read/write per frame, the default): the two I/O
+#     backends side by side
 # (K) router = a Linux namespace with two veth pairs and ip_forward=1: the kernel router
 # (C) a two-thread TAP-to-TAP copy with offloads on (examples/naive_copy.rs --offload: blocking
 #     read/write, one thread per direction, super-frames pass whole; an L2 cable, so A and B
@@ -242,7 +243,7 @@ row() {
 echo
 echo "vmkstack forwarding ($(nproc) cores, kernel $(uname -r), $profile build, ${secs}s per test," \
   "$rounds interleaved rounds, medians; vmkstack's io: $io_used)"
-printf '%-27s %10s %10s %10s %10s %8s %8s %8s\n' "measure" "vmkstack" "syscalls" "kernel" \
+printf '%-27s %10s %10s %10s %10s %8s %8s %8s\n' "measure" "uring" "syscalls" "kernel" \
   "TAP copy" "/kernel" "/copy" "/sysc."
 row "TCP x1 (Gbit/s)" tcp1 "%10.2f"
 row "TCP x4 (Gbit/s)" tcp4 "%10.2f"
@@ -262,19 +263,19 @@ printf '%-27s %10s\n' "daemon peak RSS (MiB)" "$(python3 -c "print('%.1f' % ($rs
 printf '%-27s %10s\n' "daemon threads" "$threads ($iowq io-wq)"
 echo "rounds (TCP x1 Gbit/s, UDP 64 B packets/s):"
 for r in $(seq "$rounds"); do
-  echo "  $r: vmkstack ${R[U.tcp1.$r]} ${R[U.udp64.$r]}, syscalls ${R[S.tcp1.$r]} ${R[S.udp64.$r]}," \
+  echo "  $r: uring ${R[U.tcp1.$r]} ${R[U.udp64.$r]}, syscalls ${R[S.tcp1.$r]} ${R[S.udp64.$r]}," \
     "kernel ${R[K.tcp1.$r]} ${R[K.udp64.$r]}, copy ${R[C.tcp1.$r]} ${R[C.udp64.$r]}"
 done
 
 if [ $quick -eq 1 ]; then
-  # Smoke test: every path carried traffic, and the default daemon ran on io_uring.
+  # Smoke test: every path carried traffic, and the io_uring daemon really ran on io_uring.
   python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
     "${R[U.tcp1.1]}" "${R[S.tcp1.1]}" "${R[K.tcp1.1]}" "${R[C.tcp1.1]}" \
     || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
   [ "$iowq" -eq 0 ] || { echo "bench-forward.sh: the daemon used $iowq io-wq worker threads" >&2; exit 1; }
   case "$io_used" in
     *uring*) ;;
-    *) echo "bench-forward.sh: the default daemon did not run on io_uring ($io_used)" >&2; exit 1 ;;
+    *) echo "bench-forward.sh: the io = uring daemon did not run on io_uring ($io_used)" >&2; exit 1 ;;
   esac
   echo "bench-forward.sh --quick: ok"
 fi
