@@ -159,11 +159,12 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand top" -s V -l version -
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -s V -l version -d 'Print version'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -f -a "iscsi" -d 'iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -f -a "iscsi" -d 'iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals. With `--read-test SECS`, then reads from the first disk LUN of the first target and reports MB/s'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -f -a "nfs" -d 'NFS: RPC NULL to the portmapper, mountd and nfs (v3, v4), and the export list'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and not __fish_seen_subcommand_from iscsi nfs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from iscsi" -s I -d 'Send from this vmknic' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from iscsi" -s w -d 'Seconds to wait for each step' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from iscsi" -l read-test -d 'After discovery, log in to the first target and read its first disk LUN for SECS seconds (1-600): sequential 256 KiB READ(16), 8 in flight, through the stack; reports MB/s' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from iscsi" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from iscsi" -l json -d 'Print JSON'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from iscsi" -s h -l help -d 'Print help'
@@ -174,7 +175,7 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from nfs" -l json -d 'Print JSON'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from nfs" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from nfs" -s V -l version -d 'Print version'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "iscsi" -d 'iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "iscsi" -d 'iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals. With `--read-test SECS`, then reads from the first disk LUN of the first target and reports MB/s'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "nfs" -d 'NFS: RPC NULL to the portmapper, mountd and nfs (v3, v4), and the export list'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -s I -d 'Connect from this vmknic\'s address' -r
@@ -295,7 +296,7 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from route" -f -a "get" -d 'Explain which route, vmknic, gateway and source traffic to ADDR uses'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from neighbor" -f -a "list" -d 'List neighbours'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from neighbor" -f -a "remove" -d 'Forget a neighbour'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "iscsi" -d 'iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "iscsi" -d 'iSCSI: TCP connect, discovery Login, SendTargets=All; lists targets and portals. With `--read-test SECS`, then reads from the first disk LUN of the first target and reports MB/s'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "nfs" -d 'NFS: RPC NULL to the portmapper, mountd and nfs (v3, v4), and the export list'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from forward" -f -a "list" -d 'List forwards with their connection and byte counters'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and __fish_seen_subcommand_from forward" -f -a "remove" -d 'Stop a forward (its connections are reset)'

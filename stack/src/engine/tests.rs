@@ -734,9 +734,28 @@ fn test_local_tcp_checksums_are_checked_by_the_engine() {
     let good = tcp_to_vmk0(seq, ack, 0x18, b"corrupted", false);
     lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &good));
     assert_eq!(received(&mut lab, h), b"corrupted");
+    // A partial checksum vouches for a segment only when it is the TCP checksum's field.
+    let seq = seq + 9;
+    let mut elsewhere = tcp_to_vmk0(seq, ack, 0x18, b"not vouched", false);
+    let last = elsewhere.len() - 1;
+    elsewhere[last] ^= 0x40;
+    let hdr = VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: 0,
+        hdr_len: 0,
+        gso_size: 0,
+        csum_start: (ETH_HDR + 20) as u16,
+        csum_offset: 4,
+    };
+    let mut frame = vec![0; VNET_HDR_LEN];
+    hdr.write(&mut frame);
+    frame.extend_from_slice(&eth(VMK0_MAC, HOST0_MAC, &elsewhere));
+    lab.port(0).inject_offloaded(&frame);
+    lab.turn();
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 2);
+    assert!(received(&mut lab, h).is_empty());
 
     // A fragmented segment is put together and checked whole: out of order, it arrives...
-    let seq = seq + 9;
     let data: Vec<u8> = (0..3000u32).map(|k| (k * 7 % 253) as u8).collect();
     let whole = tcp_to_vmk0(seq, ack, 0x18, &data, false);
     let mut frags = Vec::new();
@@ -763,7 +782,7 @@ fn test_local_tcp_checksums_are_checked_by_the_engine() {
     for f in &frags {
         lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, f));
     }
-    assert_eq!(lab.drops(0, DropReason::BadChecksum), 2);
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 3);
     assert!(received(&mut lab, h).is_empty());
 }
 

@@ -104,7 +104,8 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
-    /// [`SLOTS`] empty slots (their buffers allocated now).
+    /// Empty slots, as many as a datagram may be reassembled at once (their buffers allocated
+    /// now).
     pub fn new(now: Instant) -> Reassembler {
         Reassembler {
             slots: (0..SLOTS).map(|_| Slot::new(now)).collect(),
