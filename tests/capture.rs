@@ -11,41 +11,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::fixtures::routed_pair;
 use common::lab::Lab;
 use common::{require_root, wait_until, Netns, Proc};
 
 const VMK0_MAC: &str = "02:00:00:00:01:01";
 
 fn lab(tag: &str) -> Lab {
-    let lab = Lab::builder(tag)
-        .tap_host("h1", "vmk0", "198.18.1.10/24")
-        .route("h1", "default", "198.18.1.1")
-        .tap_host("h2", "vmk1", "198.18.2.10/24")
-        .route("h2", "default", "198.18.2.1")
-        .quiet()
-        .build();
-    lab.write_config(&format!(
-        r#"forwarding = true
-offloads = true
-
-[[vmknic]]
-name = "vmk0"
-portgroup = "A"
-ip = "198.18.1.1/24"
-mac = "{VMK0_MAC}"
-netns = "{h1}"
-
-[[vmknic]]
-name = "vmk1"
-portgroup = "B"
-ip = "198.18.2.1/24"
-mac = "02:00:00:00:02:01"
-netns = "{h2}"
-"#,
-        h1 = lab.ns("h1").name,
-        h2 = lab.ns("h2").name,
-    ));
-    lab
+    let vmk0 = format!("mac = \"{VMK0_MAC}\"");
+    routed_pair(tag, "offloads = true", &vmk0, "mac = \"02:00:00:00:02:01\"")
 }
 
 /// Starts `vmkstack pktcap-uw ARGS -o FILE` and waits until the capture runs (the file

@@ -10,6 +10,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::fixtures::routed_pair;
 use common::lab::Lab;
 use common::{require_root, wait_until};
 
@@ -54,33 +55,9 @@ fn metrics_are_served_and_parse_with_the_prometheus_client() {
     let Some(()) = require_root("metrics_are_served_and_parse_with_the_prometheus_client") else {
         return;
     };
-    let lab = Lab::builder("metrics")
-        .tap_host("h1", "vmk0", "198.18.1.10/24")
-        .route("h1", "default", "198.18.1.1")
-        .tap_host("h2", "vmk1", "198.18.2.10/24")
-        .route("h2", "default", "198.18.2.1")
-        .quiet()
-        .build();
-    let config = format!(
-        r#"forwarding = true
-metrics_listen = "127.0.0.1:{PORT}"
-
-[[vmknic]]
-name = "vmk0"
-portgroup = "A"
-ip = "198.18.1.1/24"
-netns = "{h1}"
-
-[[vmknic]]
-name = "vmk1"
-portgroup = "B"
-ip = "198.18.2.1/24"
-netns = "{h2}"
-"#,
-        h1 = lab.ns("h1").name,
-        h2 = lab.ns("h2").name,
-    );
-    lab.write_config(&config);
+    let top = format!("metrics_listen = \"127.0.0.1:{PORT}\"");
+    let lab = routed_pair("metrics", &top, "", "");
+    let config = std::fs::read_to_string(lab.config()).expect("the configuration");
     let daemon = lab.start();
     assert!(wait_until(Duration::from_secs(10), || lab
         .ns("h1")
@@ -160,7 +137,8 @@ netns = "{h2}"
     assert!(status.success(), "{}", lab.log());
 
     // A bad address is refused with the key named, and the daemon does not start.
-    lab.write_config(&config.replace(&format!("127.0.0.1:{PORT}"), "nowhere"));
+    let bad = config.replace(&format!("127.0.0.1:{PORT}"), "nowhere");
+    std::fs::write(lab.config(), bad).expect("write the configuration");
     let o = lab.cli(&[
         "check",
         "--config",

@@ -10,37 +10,12 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::fixtures::routed_pair;
 use common::lab::Lab;
 use common::{require_root, wait_until, Netns};
 
 fn lab(tag: &str) -> Lab {
-    let lab = Lab::builder(tag)
-        .tap_host("h1", "vmk0", "198.18.1.10/24")
-        .route("h1", "default", "198.18.1.1")
-        .tap_host("h2", "vmk1", "198.18.2.10/24")
-        .route("h2", "default", "198.18.2.1")
-        .quiet()
-        .build();
-    lab.write_config(&format!(
-        r#"forwarding = true
-offloads = true
-
-[[vmknic]]
-name = "vmk0"
-portgroup = "A"
-ip = "198.18.1.1/24"
-netns = "{h1}"
-
-[[vmknic]]
-name = "vmk1"
-portgroup = "B"
-ip = "198.18.2.1/24"
-netns = "{h2}"
-"#,
-        h1 = lab.ns("h1").name,
-        h2 = lab.ns("h2").name,
-    ));
-    lab
+    routed_pair(tag, "offloads = true", "", "")
 }
 
 fn ping_ok(ns: &Netns, dst: &str) {

@@ -86,3 +86,35 @@ pub fn article_lab(b: LabBuilder) -> LabBuilder {
         .tap_host("host", "vmk1", &format!("{HOST}/24"))
         .route("host", "default", VMK1_IP)
 }
+
+/// Two hosts routed through the stack: h1 (198.18.1.10) behind vmk0 (198.18.1.1/24) and h2
+/// (198.18.2.10) behind vmk1 (198.18.2.1/24), each vmknic's TAP in its host's namespace, with
+/// forwarding on. `top` goes at the top of the configuration after `forwarding = true`,
+/// `vmk0` and `vmk1` into each vmknic's table (one `key = value` per line, or empty).
+pub fn routed_pair(tag: &str, top: &str, vmk0: &str, vmk1: &str) -> super::lab::Lab {
+    let lab = super::lab::Lab::builder(tag)
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .route("h1", "default", "198.18.1.1")
+        .tap_host("h2", "vmk1", "198.18.2.10/24")
+        .route("h2", "default", "198.18.2.1")
+        .quiet()
+        .build();
+    let line = |s: &str| {
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!("{s}\n")
+        }
+    };
+    lab.write_config(&format!(
+        "forwarding = true\n{}\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.1.1/24\"\n{}netns = \"{}\"\n\n[[vmknic]]\nname = \"vmk1\"\n\
+         portgroup = \"B\"\nip = \"198.18.2.1/24\"\n{}netns = \"{}\"\n",
+        line(top),
+        line(vmk0),
+        lab.ns("h1").name,
+        line(vmk1),
+        lab.ns("h2").name,
+    ));
+    lab
+}
