@@ -12,10 +12,11 @@ need=()
 # traceroute, tracepath and mtr cross the stack in tests/dataplane.rs. The service tests
 # (tests/packaging.rs, tests/service.rs): systemd-analyze verifies the unit (and `man` finds its
 # Documentation= pages), setpriv starts the unprivileged daemon, dpkg-deb unpacks the .deb.
-# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux.
+# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux. cargo-afl builds
+# AFL++ with make and cc (scripts/fuzz-afl.sh).
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
-            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc; do
+            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc make:make; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -68,16 +69,24 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/afl/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+# The mutation-fuzz targets get 30 s each here (60 s by default): the frame, offload, control
+# and config parsers also get a minute of coverage-guided fuzzing below.
+VMKSTACK_FUZZ_SECS=${VMKSTACK_FUZZ_SECS:-30} cargo test --workspace --locked 2>&1 | tee "$log"
 # The default TAP I/O is plain system calls; the data-plane and flood tests run again on
 # io_uring (batched reads and writes), the other backend.
 echo "== the data-plane tests on io = \"uring\""
 VMKSTACK_TEST_IO=uring cargo test --locked --test dataplane --test floods 2>&1 | tee -a "$log"
+
+# Coverage-guided fuzzing (AFL++ through cargo afl, installed on first use): a minute per
+# target, two at a time; fails on any crash.
+echo "== scripts/fuzz-afl.sh"
+scripts/fuzz-afl.sh
 
 # Whole-system smoke test of the forwarding benchmark (checks it works, not how fast).
 if [ "$(id -u)" -eq 0 ]; then

@@ -393,7 +393,8 @@ fn generate_ipv4(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
     }
 }
 
-fn check_ipv4_frame(frame: &[u8]) {
+/// The `ipv4` target's checks on one Ethernet frame (also the AFL target `ipv4`).
+pub fn check_ipv4_frame(frame: &[u8]) {
     let _ = eth::classify(frame, OURS);
     match frame.get(ETH_HDR..) {
         Some(packet) if !packet.is_empty() => check_packet(packet),
@@ -755,7 +756,9 @@ fn generate_offload(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
     b
 }
 
-fn check_offload_input(b: &[u8]) {
+/// The `offload` target's checks on a virtio-net header and packet (also the AFL target
+/// `offload`).
+pub fn check_offload_input(b: &[u8]) {
     let hdr = VnetHdr::read(b);
     let Some(pkt) = b.get(VNET_HDR_LEN..) else {
         return;
@@ -1401,7 +1404,8 @@ fn generate_control(rng: &mut Rng, corpus: &[Vec<u8>]) -> String {
     }
 }
 
-fn check_control(line: &str) {
+/// The `control` target's checks on one request line (also the AFL target `control`).
+pub fn check_control(line: &str) {
     match parse_request(line) {
         Ok(request) => {
             assert!(line.len() <= MAX_LINE);
@@ -1763,7 +1767,8 @@ fn generate_config(rng: &mut Rng, corpus: &[Vec<u8>]) -> String {
     lines.join("\n")
 }
 
-fn check_config(text: &str) {
+/// The `config` target's checks on one configuration file (also the AFL target `config`).
+pub fn check_config(text: &str) {
     match Config::parse(text, "fuzz.toml") {
         Ok(config) => {
             let written = config.to_toml();

@@ -1,0 +1,118 @@
+//! The `engine` target: frames into the whole data plane (`Engine` on two in-memory ports:
+//! Ethernet, ARP, the virtio-net header, IPv4 checks, forwarding, ICMP errors, fragmentation,
+//! the neighbour queue, smoltcp's endpoint), with time passing between them.
+//!
+//! Input: one flags byte (bit 0: offloads on both ports), then records of a port byte (bit 0:
+//! vmk0 or vmk1), a big-endian u16 length and that many bytes: a 10-byte virtio-net header
+//! and an Ethernet frame, as a TAP hands them over. A short last record takes what is left.
+//!
+//! Beyond "no panic": every frame the engine sends carries the sending vmknic's MAC as its
+//! source and is at least an Ethernet header long; an IPv4 frame that is not a super-frame
+//! fits the MTU and has a valid IPv4 header.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use vmkstack_stack::{packet, Config, Engine};
+use vmkstack_vmknic::{MacAddr, MemPort, VnetHdr, ETHERTYPE_IPV4, ETH_HDR, VNET_HDR_LEN};
+
+/// vmk0's and vmk1's MACs.
+pub const MACS: [MacAddr; 2] = [
+    MacAddr([0x02, 0x50, 0x56, 0x00, 0x00, 0x01]),
+    MacAddr([0x02, 0x50, 0x56, 0x00, 0x00, 0x11]),
+];
+/// vmk0's and vmk1's addresses (/24 each).
+pub const ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 19, 0, 1)];
+/// The default gateway, on vmk1's subnet.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 254);
+/// Both vmknics' MTU.
+pub const MTU: usize = 1500;
+
+/// Most records one input is cut into (a longer tail is ignored).
+const MAX_RECORDS: usize = 64;
+
+/// Runs one input; panics where an invariant breaks.
+pub fn run(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let offloads = flags & 1 != 0;
+    let text = format!(
+        "forwarding = true\noffloads = {offloads}\ndefault_gateway = \"{GATEWAY}\"\n\
+         [[route]]\nnetwork = \"198.20.0.0/16\"\ngateway = \"198.18.0.254\"\n\
+         [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"{}/24\"\nmac = \"{}\"\nmtu = {MTU}\n\
+         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"{}/24\"\nmac = \"{}\"\nmtu = {MTU}\n",
+        ADDRS[0], MACS[0], ADDRS[1], MACS[1]
+    );
+    let cfg = match Config::parse(&text, "engine.toml") {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("the target's own configuration is refused: {e}"),
+    };
+    let t0 = Instant::now();
+    let ports = [MemPort::new(offloads), MemPort::new(offloads)];
+    let (mut engine, _) = Engine::new(&cfg, ports, t0);
+    drain(&mut engine);
+    let mut now = t0;
+    for _ in 0..MAX_RECORDS {
+        let Some((&port, tail)) = rest.split_first() else {
+            break;
+        };
+        let (len, tail) = match tail {
+            [hi, lo, tail @ ..] => (usize::from(u16::from_be_bytes([*hi, *lo])), tail),
+            _ => (tail.len(), &[][..]),
+        };
+        let (frame, tail) = tail.split_at(len.min(tail.len()));
+        rest = tail;
+        let slot = usize::from(port & 1);
+        if let Some(p) = engine.port_mut(slot) {
+            p.rx.push_back(frame.to_vec());
+        }
+        engine.set_readable(slot);
+        // Time moves on by 0-2.55 s per record, so timers, retries and expiries run too.
+        now += Duration::from_millis(u64::from(port >> 1) * 20);
+        engine.turn(now);
+        drain(&mut engine);
+    }
+    for later in [1, 5, 60] {
+        engine.turn(now + Duration::from_secs(later));
+        drain(&mut engine);
+    }
+}
+
+/// Checks and clears what each port was sent.
+fn drain(engine: &mut Engine<MemPort>) {
+    for (slot, mac) in MACS.iter().enumerate() {
+        let Some(port) = engine.port_mut(slot) else {
+            continue;
+        };
+        while let Some(buf) = port.tx.pop_front() {
+            check_sent(slot, *mac, &buf);
+        }
+    }
+}
+
+fn check_sent(slot: usize, mac: MacAddr, buf: &[u8]) {
+    assert!(
+        buf.len() >= VNET_HDR_LEN + ETH_HDR,
+        "vmk{slot} sent a {}-byte buffer",
+        buf.len()
+    );
+    let hdr = VnetHdr::read(buf);
+    let frame = &buf[VNET_HDR_LEN..];
+    assert_eq!(
+        frame[6..12],
+        mac.0,
+        "vmk{slot} sent a frame from another MAC"
+    );
+    if u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4 || hdr.gso_type != 0 {
+        return;
+    }
+    assert!(
+        frame.len() <= ETH_HDR + MTU,
+        "vmk{slot} sent a {}-byte IPv4 frame over its MTU",
+        frame.len()
+    );
+    if let Err(e) = packet::parse_ipv4(&frame[ETH_HDR..]) {
+        panic!("vmk{slot} sent an IPv4 packet it would refuse: {e:?}");
+    }
+}
