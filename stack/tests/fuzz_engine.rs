@@ -1,4 +1,7 @@
-//! The `engine` target: frames into the whole data plane (`Engine` on two in-memory ports:
+//! The AFL target `engine` (`fuzz/afl/`, which includes this file), and its regression test:
+//! every input in `fuzz/corpus/engine/` replayed (a crash AFL found goes there).
+//!
+//! The target: frames into the whole data plane (`Engine` on two in-memory ports:
 //! Ethernet, ARP, the virtio-net header, IPv4 checks, forwarding, ICMP errors, fragmentation,
 //! the neighbour queue, smoltcp's endpoint), with time passing between them.
 //!
@@ -11,6 +14,7 @@
 //! fits the MTU and has a valid IPv4 header.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vmkstack_stack::{packet, Config, Engine};
@@ -114,5 +118,28 @@ fn check_sent(slot: usize, mac: MacAddr, buf: &[u8]) {
     );
     if let Err(e) = packet::parse_ipv4(&frame[ETH_HDR..]) {
         panic!("vmk{slot} sent an IPv4 packet it would refuse: {e:?}");
+    }
+}
+
+/// Every input of the `engine` corpus (the seeds and any crash kept there) runs without a
+/// broken invariant.
+#[test]
+fn engine_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/engine");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() > 50,
+        "the engine corpus is missing: {}",
+        dir.display()
+    );
+    for path in files {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        eprintln!("{}", path.display());
+        run(&data);
     }
 }
