@@ -12,6 +12,6 @@
 pub mod stack_targets;
 
 /// The `engine` target (its file is also the test that replays its corpus).
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)] // its test is compiled out here
 #[path = "../../../stack/tests/fuzz_engine.rs"]
 pub mod engine;
