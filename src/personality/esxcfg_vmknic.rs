@@ -301,6 +301,7 @@ pub fn action(cmd: &VmknicCommand) -> Option<Action> {
                 mac: mac.map(|m| m.to_string()),
                 ..RawVmknic::default()
             },
+            netstack: None,
         },
         VmknicCommand::Delete { portgroup } => Action::VmknicRemove {
             vmknic: vmknic(portgroup),
@@ -481,7 +482,8 @@ mod tests {
                     ip: "198.18.1.100/24".into(),
                     mtu: Some(9000),
                     ..RawVmknic::default()
-                }
+                },
+                netstack: None,
             })
         );
         assert_eq!(

@@ -39,6 +39,9 @@ pub enum PingError {
     /// ARP got no answer.
     #[error("Host is down")]
     HostDown,
+    /// `-N` names a gateway on no vmknic subnet (of the `-I` vmknic, when given).
+    #[error("next hop {0} is on no VMkernel interface subnet")]
+    NextHopOffLink(Ipv4Addr),
     /// No reply in time.
     #[error("Request timeout")]
     Timeout,
@@ -57,6 +60,9 @@ pub struct PingSpec {
     pub dst: Ipv4Addr,
     /// The vmknic to leave by (`-I`); by default the routing core picks it.
     pub via: Option<VmknicId>,
+    /// The gateway to send through (`-N`), bypassing the routing table: it must be on the
+    /// subnet of a vmknic (of `via` when given).
+    pub next_hop: Option<Ipv4Addr>,
     /// Payload bytes.
     pub size: usize,
     /// Don't fragment.
@@ -132,10 +138,22 @@ impl Pings {
         if self.reassembled.is_none() {
             self.reassembled = echo_socket(ep);
         }
-        let out = ep.egress_for(p.dst, p.via).map_err(|e| match e {
+        let no_vmknic = |e| match e {
             SocketError::NoVmknic(id) => PingError::NotFound(id),
             _ => PingError::NoRoute,
-        })?;
+        };
+        let out = match p.next_hop {
+            None => ep.egress_for(p.dst, p.via).map_err(no_vmknic)?,
+            // The next hop's own way out, which must be on a vmknic subnet (on-link): then
+            // the packet for `dst` is handed to that neighbour whatever the table says.
+            Some(nh) => {
+                let out = ep.egress_for(nh, p.via).map_err(no_vmknic)?;
+                if out.next_hop != nh {
+                    return Err(PingError::NextHopOffLink(nh));
+                }
+                out
+            }
+        };
         let total = 28 + p.size;
         if p.df && total > usize::from(out.mtu) {
             return Err(PingError::MessageTooLong);
@@ -324,6 +342,7 @@ mod tests {
         PingSpec {
             dst,
             via: None,
+            next_hop: None,
             size,
             df,
             ttl: 64,

@@ -22,13 +22,13 @@ use vmkstack_api::{
 };
 use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
 
-use super::command::{CaptureSlot, Command, StorageProbeKind, VmknicRef};
+use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, VmknicRef};
 use super::store;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
-use crate::config::{Config, RawConfig, RawForward, StaticRoute};
+use crate::config::{Config, RawConfig, RawForward, StaticRoute, IP_DHCP};
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
 use crate::metrics::Exposition;
@@ -103,7 +103,7 @@ fn ping_error(e: PingError) -> RemoteError {
         PingError::HostDown => ErrorKind::HostDown,
         PingError::Timeout => ErrorKind::Timeout,
         PingError::Busy => ErrorKind::Busy,
-        PingError::TooLarge(_) => ErrorKind::Invalid,
+        PingError::TooLarge(_) | PingError::NextHopOffLink(_) => ErrorKind::Invalid,
     };
     RemoteError::new(kind, e.to_string())
 }
@@ -157,7 +157,7 @@ impl Daemon {
         *self.ops.entry(command.name()).or_insert(0) += 1;
         let r = match command {
             Command::VmknicList => Ok(json!(self.vmknic_list())),
-            Command::VmknicAdd(v) => self.vmknic_add(v),
+            Command::VmknicAdd(v, netstack) => self.vmknic_add(v, netstack.as_deref()),
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
@@ -205,10 +205,12 @@ impl Daemon {
                 ttl,
                 timeout,
                 seq,
+                next_hop,
             } => {
                 let ping = PingSpec {
                     dst: destination,
                     via: None,
+                    next_hop,
                     size,
                     df,
                     ttl,
@@ -301,6 +303,14 @@ impl Daemon {
                     tap: v.cfg.tap.clone(),
                     bridge,
                     netns,
+                    netstack: self.cfg.netstack.clone(),
+                    addressing: match (v.cfg.dhcp, v.cfg.address) {
+                        (true, _) => "dhcp",
+                        (false, Some(_)) => "static",
+                        (false, None) => "none",
+                    }
+                    .to_string(),
+                    dhcp_router: None,
                 }
             })
             .collect()
@@ -631,7 +641,26 @@ impl Daemon {
 
     // ---- vmknics ------------------------------------------------------------------------
 
-    fn vmknic_add(&mut self, mut v: RawVmknic) -> Result<Value, RemoteError> {
+    /// Refuses a netstack other than the daemon's (one netstack per daemon for now).
+    fn check_netstack(&self, netstack: Option<&str>) -> Result<(), RemoteError> {
+        match netstack {
+            Some(n) if n != self.cfg.netstack => Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "netstack `{n}` does not exist: this daemon runs one netstack, `{}`",
+                    self.cfg.netstack
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn vmknic_add(
+        &mut self,
+        mut v: RawVmknic,
+        netstack: Option<&str>,
+    ) -> Result<Value, RemoteError> {
+        self.check_netstack(netstack)?;
         if v.name.is_empty() {
             // ESX gives the lowest free vmkN.
             let used: Vec<u32> = self.cfg.vmknics.iter().map(|v| v.id.0).collect();
@@ -708,12 +737,16 @@ impl Daemon {
     fn vmknic_address(
         &mut self,
         vmknic: &VmknicRef,
-        address: Ipv4Net,
+        address: Ipv4Setting,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         // The file's rules: a host address on its subnet, no overlap with another vmknic.
         let new = self.with_vmknic(id, |v| {
-            v.ip = address.to_string();
+            v.ip = match address {
+                Ipv4Setting::Static(a) => a.to_string(),
+                Ipv4Setting::Dhcp => IP_DHCP.to_string(),
+                Ipv4Setting::None => String::new(),
+            };
             v.netmask = None;
             v.prefix_len = None;
         })?;

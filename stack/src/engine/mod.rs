@@ -143,8 +143,8 @@ impl<P: Port> Vmknic<P> {
         self.cfg
             .addresses()
             .find(|a| a.contains(&peer))
-            .unwrap_or(self.cfg.address)
-            .addr()
+            .or(self.cfg.address)
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr())
     }
 
     /// True when the port takes frames with a virtio-net header (offloads on).
