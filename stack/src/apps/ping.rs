@@ -144,15 +144,11 @@ impl Pings {
         };
         let out = match p.next_hop {
             None => ep.egress_for(p.dst, p.via).map_err(no_vmknic)?,
-            // The next hop's own way out, which must be on a vmknic subnet (on-link): then
-            // the packet for `dst` is handed to that neighbour whatever the table says.
-            Some(nh) => {
-                let out = ep.egress_for(nh, p.via).map_err(no_vmknic)?;
-                if out.next_hop != nh {
-                    return Err(PingError::NextHopOffLink(nh));
-                }
-                out
-            }
+            // The next hop must be on a vmknic subnet (of `via`'s when given): the packet
+            // for `dst` is handed to that neighbour whatever the table says.
+            Some(nh) => ep
+                .egress_to_neighbor(nh, p.via)
+                .ok_or(PingError::NextHopOffLink(nh))?,
         };
         let total = 28 + p.size;
         if p.df && total > usize::from(out.mtu) {
