@@ -329,7 +329,7 @@ pub struct Ipv4SetArgs {
     /// The IPv4 address (with -t static)
     #[arg(short = 'I', long = "ipv4", value_name = "str", value_parser = parse_ipv4)]
     pub ipv4: Option<Ipv4Addr>,
-    /// The netmask (with -t static)
+    /// The netmask, dotted or as a prefix length (with -t static)
     #[arg(short = 'N', long = "netmask", value_name = "str")]
     pub netmask: Option<String>,
     /// A gateway for this interface (not supported yet)
@@ -495,9 +495,14 @@ fn ipv4_setting(a: &Ipv4SetArgs) -> Result<String, CliError> {
     }
     match (a.kind, a.ipv4, a.netmask.as_deref()) {
         (Ipv4Type::Static, Some(ip), Some(mask)) => {
-            let len = parse_addr(mask)
-                .map_err(|e| e.to_string())
-                .and_then(|m| netmask_len(m).map_err(|e| e.to_string()))
+            // Dotted, or a prefix length.
+            let len = match mask.trim().parse::<u8>() {
+                Ok(len) if (1..=32).contains(&len) => Ok(len),
+                Ok(_) => Err(format!("`{mask}` is not a netmask (a prefix length is 1-32)")),
+                Err(_) => parse_addr(mask)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| netmask_len(m).map_err(|e| e.to_string())),
+            }
                 .map_err(|e| CliError::Usage(format!("Error: -N/--netmask {mask}: {e}")))?;
             let net = Ipv4Net::new(ip, len).map_err(|e| {
                 CliError::Usage(format!("Error: -N/--netmask {mask}: {e}"))
@@ -1327,5 +1332,102 @@ mod tests {
                 gateway: Some("198.18.1.1".into())
             }
         );
+    }
+
+    #[test]
+    fn test_parse_interface_commands() {
+        assert_eq!(
+            command("network ip interface add -i vmk2 -p NFS -m 9000 -M 02:50:56:00:00:42 -N defaultTcpipStack"),
+            EsxcliCommand::InterfaceAdd {
+                interface: "vmk2".into(),
+                portgroup: "NFS".into(),
+                mtu: Some(9000),
+                mac: "02:50:56:00:00:42".parse().ok(),
+                netstack: Some("defaultTcpipStack".into()),
+            }
+        );
+        assert_eq!(
+            command("network ip interface remove --interface-name vmk2"),
+            EsxcliCommand::InterfaceRemove {
+                interface: "vmk2".into()
+            }
+        );
+        assert_eq!(
+            command("network ip interface set -i vmk1 -e false -m 1400"),
+            EsxcliCommand::InterfaceSet {
+                interface: "vmk1".into(),
+                enabled: Some(false),
+                mtu: Some(1400),
+            }
+        );
+        assert_eq!(
+            command("network ip interface ipv4 get -N defaultTcpipStack"),
+            EsxcliCommand::Ipv4Get {
+                interface: None,
+                netstack: Some("defaultTcpipStack".into()),
+            }
+        );
+        let set = |args: &str| command(&format!("network ip interface ipv4 set -i vmk1 {args}"));
+        let ip = |ip: &str| EsxcliCommand::Ipv4Set {
+            interface: "vmk1".into(),
+            ip: ip.into(),
+        };
+        assert_eq!(
+            set("-t static -I 198.18.2.5 -N 255.255.255.0"),
+            ip("198.18.2.5/24")
+        );
+        assert_eq!(set("--type static --ipv4 198.18.2.5 --netmask 22"), ip("198.18.2.5/22"));
+        assert_eq!(set("-t dhcp"), ip("dhcp"));
+        assert_eq!(set("-t none"), ip(""));
+        match parse(argv("--formatter=csv network ip interface list")) {
+            Ok(Parsed::Run(e)) => assert_eq!(
+                e,
+                Esxcli {
+                    formatter: Some(Formatter::Csv),
+                    command: EsxcliCommand::InterfaceList
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        match parse(argv("--formatter json network diag ping -H 198.18.1.1 --nexthop 198.18.1.254 -c 2 -d")) {
+            Ok(Parsed::Run(Esxcli {
+                formatter: Some(Formatter::Json),
+                command: EsxcliCommand::DiagPing(p),
+            })) => {
+                assert_eq!(p.host, Ipv4Addr::new(198, 18, 1, 1));
+                assert_eq!(p.nexthop, Some(Ipv4Addr::new(198, 18, 1, 254)));
+                assert_eq!((p.count, p.size, p.df), (2, 56, true));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_interface_usage_errors() {
+        assert!(usage("network ip interface add -i vmk2").contains("--portgroup-name"));
+        assert!(usage("network ip interface add -i e0 -p X").contains("`e0` is not a VMkernel"));
+        assert!(usage("network ip interface add -i vmk2 -p X -m 67").contains("`67` is not an MTU"));
+        assert!(usage("network ip interface add -i vmk2 -p X -M ff:ff:ff:ff:ff:ff")
+            .contains("not unicast"));
+        assert_eq!(
+            usage("network ip interface set -i vmk2"),
+            "Error: nothing to set: give -e/--enabled true|false and/or -m/--mtu"
+        );
+        let set = |args: &str| usage(&format!("network ip interface ipv4 set -i vmk1 {args}"));
+        assert_eq!(set("-t static -N 24"), "Error: -t static needs -I/--ipv4 <address>");
+        assert_eq!(
+            set("-t static -I 198.18.2.5"),
+            "Error: -t static needs -N/--netmask <netmask>"
+        );
+        assert_eq!(
+            set("-t none -N 24"),
+            "Error: -I/--ipv4 and -N/--netmask go only with -t static"
+        );
+        assert!(set("-t static -I 198.18.2.5 -N 255.0.255.0").contains("not contiguous"));
+        assert!(set("-t static -I 198.18.2.0 -N 24").contains("network address"));
+        assert!(set("-t dhcp -g 198.18.2.1").contains("not supported yet"));
+        assert!(usage("--formatter=xml network ip interface list").contains("xml"));
+        assert!(usage("network diag ping").contains("--host"));
+        assert!(usage("network diag").contains("expected one of: ping"));
     }
 }

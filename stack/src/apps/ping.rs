@@ -420,4 +420,33 @@ mod tests {
             "nothing sent"
         );
     }
+
+    #[test]
+    fn test_next_hop_bypasses_the_routing_table() {
+        // The table sends REMOTE to the gateway on vmk1; -N hands it to HOST0 on vmk0.
+        let mut lab = Lab::plain();
+        lab.learn(0, HOST0, HOST0_MAC);
+        let mut pings = Pings::new();
+        let mut via_host0 = spec(REMOTE, 56, false);
+        via_host0.next_hop = Some(HOST0);
+        assert!(pings.start(&mut lab.engine, via_host0).is_ok());
+        let sent = lab.sent(0);
+        assert_eq!(sent.len(), 1, "the echo request, to HOST0's MAC");
+        assert_eq!(&sent[0][..6], &HOST0_MAC.0[..]);
+        let ip = ip_of(&sent[0]);
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK0_IP, REMOTE));
+        // A next hop on no vmknic subnet, or not on the -I vmknic's, is refused.
+        let mut off = spec(REMOTE, 56, false);
+        off.next_hop = Some(Ipv4Addr::new(198, 18, 9, 1));
+        let refused = pings.start(&mut lab.engine, off);
+        assert_eq!(
+            refused,
+            Err(PingError::NextHopOffLink(Ipv4Addr::new(198, 18, 9, 1)))
+        );
+        let mut wrong_vmknic = via_host0;
+        wrong_vmknic.via = Some(VmknicId(1));
+        let refused = pings.start(&mut lab.engine, wrong_vmknic);
+        assert_eq!(refused, Err(PingError::NextHopOffLink(HOST0)));
+        assert!(lab.sent(0).is_empty() && lab.sent(1).is_empty());
+    }
 }
