@@ -35,23 +35,44 @@ pub struct VmknicRow {
     pub netstack: String,
 }
 
-/// The vmknic rows of a configuration, in vmk order.
+/// The vmknic rows of a configuration, in vmk order (a vmknic without an address, or on
+/// DHCP, gets one row whose address cells read `N/A`).
 pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
     cfg.vmknics
         .iter()
         .flat_map(|v| {
-            v.addresses().map(move |a| VmknicRow {
+            let row = |ip: String, netmask: String, broadcast: String| VmknicRow {
                 interface: v.id.to_string(),
                 portgroup: v.portgroup.clone(),
-                ip: a.addr().to_string(),
-                netmask: a.netmask().to_string(),
-                broadcast: a.broadcast().to_string(),
+                ip,
+                netmask,
+                broadcast,
                 mac: v.mac.to_string(),
                 mtu: v.mtu,
                 enabled: v.enabled,
-                kind: address_type(if v.dhcp { "dhcp" } else { "static" }).to_string(),
+                kind: address_type(match (v.dhcp, v.address) {
+                    (true, _) => "dhcp",
+                    (false, Some(_)) => "static",
+                    (false, None) => "none",
+                })
+                .to_string(),
                 netstack: cfg.netstack.clone(),
-            })
+            };
+            let rows: Vec<VmknicRow> = v
+                .addresses()
+                .map(|a| {
+                    row(
+                        a.addr().to_string(),
+                        a.netmask().to_string(),
+                        a.broadcast().to_string(),
+                    )
+                })
+                .collect();
+            if rows.is_empty() {
+                vec![row("N/A".into(), "N/A".into(), "N/A".into())]
+            } else {
+                rows
+            }
         })
         .collect()
 }
