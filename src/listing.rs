@@ -769,7 +769,14 @@ pub fn esxcli_neighbors(neighbors: &[NeighborInfo]) -> EsxcliList {
         .collect();
     EsxcliList {
         structure: "Neighbor",
-        fields: vec!["Neighbor", "Mac Address", "Vmknic", "Expiry", "State", "Type"],
+        fields: vec![
+            "Neighbor",
+            "Mac Address",
+            "Vmknic",
+            "Expiry",
+            "State",
+            "Type",
+        ],
         rows,
         layout: Layout::Table,
     }
@@ -1046,8 +1053,20 @@ mod tests {
         let cols: Vec<&str> = lines[3].split_whitespace().collect();
         assert_eq!(
             cols,
-            ["vmk1", "VMotion", "IPv4", "198.18.3.1", "255.255.255.252", "198.18.3.3",
-             "02:00:00:00:00:02", "9000", "65535", "false", "STATIC", "defaultTcpipStack"]
+            [
+                "vmk1",
+                "VMotion",
+                "IPv4",
+                "198.18.3.1",
+                "255.255.255.252",
+                "198.18.3.3",
+                "02:00:00:00:00:02",
+                "9000",
+                "65535",
+                "false",
+                "STATIC",
+                "defaultTcpipStack"
+            ]
         );
         let cols: Vec<&str> = lines[4].split_whitespace().collect();
         assert_eq!(cols[2..4], ["IPv4", "N/A"]);
@@ -1086,8 +1105,7 @@ mod tests {
              IPv4Interface.IPv4Netmask.string=255.255.255.0\n\
              IPv4Interface.Name.string=vmk0\n"
         );
-        let json: serde_json::Value =
-            serde_json::from_str(&list.format(Formatter::Json)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&list.format(Formatter::Json)).unwrap();
         assert_eq!(json[2]["AddressType"], "DHCP");
         assert_eq!(json[2]["Gateway"], "198.18.7.1");
         assert_eq!(json[0]["DHCPDNS"], false);

@@ -349,7 +349,8 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     );
     let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
     assert!(
-        squeeze(&out).contains("vmk0 iSCSI_SAN IPv4 198.18.1.100") && squeeze(&out).contains("false"),
+        squeeze(&out).contains("vmk0 iSCSI_SAN IPv4 198.18.1.100")
+            && squeeze(&out).contains("false"),
         "{out}"
     );
     let (ok_while_down, _) = (

@@ -52,7 +52,16 @@ fn count(dir: &Scratch, iface: &str, what: &str) -> usize {
 
 /// `esxcli network ip interface ipv4 get -i vmknic`'s row, squeezed.
 fn ipv4_row(lab: &Lab, vmknic: &str) -> String {
-    let (_, out, _) = lab.esx(&["esxcli", "network", "ip", "interface", "ipv4", "get", "-i", vmknic]);
+    let (_, out, _) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv4",
+        "get",
+        "-i",
+        vmknic,
+    ]);
     squeeze(&out)
         .lines()
         .find(|l| l.starts_with(&format!("{vmknic} ")))
@@ -98,8 +107,11 @@ fn dhcp_leases_applied_renewed_released() {
             &dir,
             "vmk0",
             "198.18.7.50,198.18.7.60,255.255.255.0,120",
-            &["--dhcp-option=option:router,198.18.7.1", "--dhcp-option=option:T1,3",
-              "--dhcp-option=option:T2,5"],
+            &[
+                "--dhcp-option=option:router,198.18.7.1",
+                "--dhcp-option=option:T1,3",
+                "--dhcp-option=option:T2,5",
+            ],
         )
     };
     let dns0 = server0();
@@ -107,16 +119,24 @@ fn dhcp_leases_applied_renewed_released() {
     // The lease's address, mask and router, live: shown as Address Type DHCP, the router
     // as the netstack's default gateway (none is configured), a host behind it reachable.
     let row = wait_lease(&lab, &dir, "vmk0", "198.18.7.5");
-    assert!(row.ends_with(" 255.255.255.0 198.18.7.255 DHCP 198.18.7.1 false"), "{row}");
+    assert!(
+        row.ends_with(" 255.255.255.0 198.18.7.255 DHCP 198.18.7.1 false"),
+        "{row}"
+    );
     let lease0 = row.split(' ').nth(1).unwrap_or_default().to_string();
     let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
     assert!(
-        squeeze(&out).contains(&format!("vmk0 Mgmt IPv4 {lease0} 255.255.255.0 198.18.7.255")),
+        squeeze(&out).contains(&format!(
+            "vmk0 Mgmt IPv4 {lease0} 255.255.255.0 198.18.7.255"
+        )),
         "{out}"
     );
     assert!(squeeze(&out).contains(" DHCP defaultTcpipStack"), "{out}");
     let (_, out, _) = lab.esx(&["esxcfg-route", "-l"]);
-    assert!(squeeze(&out).contains("default 0.0.0.0 198.18.7.1 vmk0"), "{out}");
+    assert!(
+        squeeze(&out).contains("default 0.0.0.0 198.18.7.1 vmk0"),
+        "{out}"
+    );
     let (code, out, err) = lab.esx(&["vmkping", "-c", "1", "198.18.107.20"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(lab
@@ -128,7 +148,11 @@ fn dhcp_leases_applied_renewed_released() {
     // Renewed at T1 (3 s): dnsmasq acknowledges it again, the address stays.
     let acks = count(&dir, "vmk0", "DHCPACK(vmk0)");
     assert!(
-        wait_until(Duration::from_secs(15), || count(&dir, "vmk0", "DHCPACK(vmk0)") > acks),
+        wait_until(Duration::from_secs(15), || count(
+            &dir,
+            "vmk0",
+            "DHCPACK(vmk0)"
+        ) > acks),
         "no renewal: {}",
         dnsmasq_log(&dir, "vmk0")
     );
@@ -138,32 +162,56 @@ fn dhcp_leases_applied_renewed_released() {
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-a", "-i", "DHCP", "-p", "Storage"]);
     assert_eq!(code, 0, "{err}");
     assert!(wait_until(Duration::from_secs(5), || {
-        lab.stack.exec("ip", &["link", "show", "vmk1"]).status.success()
+        lab.stack
+            .exec("ip", &["link", "show", "vmk1"])
+            .status
+            .success()
     }));
-    lab.stack.ip(&["addr", "add", "198.18.9.1/24", "dev", "vmk1"]);
+    lab.stack
+        .ip(&["addr", "add", "198.18.9.1/24", "dev", "vmk1"]);
     lab.stack.ip(&["link", "set", "vmk1", "up"]);
     let server1 = || {
-        dnsmasq(&lab.stack, &dir, "vmk1", "198.18.9.50,198.18.9.60,255.255.255.0,120", &[
-            "--dhcp-option=3",
-        ])
+        dnsmasq(
+            &lab.stack,
+            &dir,
+            "vmk1",
+            "198.18.9.50,198.18.9.60,255.255.255.0,120",
+            &["--dhcp-option=3"],
+        )
     };
     let dns1 = server1();
     let row = wait_lease(&lab, &dir, "vmk1", "198.18.9.5");
     assert!(row.ends_with(" DHCP 0.0.0.0 false"), "no router: {row}");
     // The first lease's router stays the default gateway.
     let (_, out, _) = lab.esx(&["esxcfg-route", "-l"]);
-    assert!(squeeze(&out).contains("default 0.0.0.0 198.18.7.1 vmk0"), "{out}");
+    assert!(
+        squeeze(&out).contains("default 0.0.0.0 198.18.7.1 vmk0"),
+        "{out}"
+    );
 
     // Static: the lease is released; back to DHCP: a lease again.
     let esxcli_set = |args: &[&str]| {
-        let mut argv = vec!["esxcli", "network", "ip", "interface", "ipv4", "set", "-i", "vmk1"];
+        let mut argv = vec![
+            "esxcli",
+            "network",
+            "ip",
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+        ];
         argv.extend_from_slice(args);
         lab.esx(&argv)
     };
     let (code, _, err) = esxcli_set(&["-t", "static", "-I", "198.18.9.100", "-N", "255.255.255.0"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        wait_until(Duration::from_secs(5), || count(&dir, "vmk1", "DHCPRELEASE(vmk1)") == 1),
+        wait_until(Duration::from_secs(5), || count(
+            &dir,
+            "vmk1",
+            "DHCPRELEASE(vmk1)"
+        ) == 1),
         "no release: {}",
         dnsmasq_log(&dir, "vmk1")
     );
@@ -173,12 +221,24 @@ fn dhcp_leases_applied_renewed_released() {
     );
     // Refused changes leave it so.
     let (code, _, err) = lab.esx(&[
-        "esxcli", "network", "ip", "interface", "ipv4", "set", "-i", "vmk9", "-t", "dhcp",
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv4",
+        "set",
+        "-i",
+        "vmk9",
+        "-t",
+        "dhcp",
     ]);
     assert_eq!(code, 1, "{err}");
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-a", "-i", "DHCP", "-n", "24", "-p", "X"]);
     assert_eq!(code, 2);
-    assert!(err.contains("-n/--netmask cannot be used with this action"), "{err}");
+    assert!(
+        err.contains("-n/--netmask cannot be used with this action"),
+        "{err}"
+    );
     assert!(ipv4_row(&lab, "vmk1").contains(" STATIC "));
     let (code, _, err) = esxcli_set(&["-t", "dhcp"]);
     assert_eq!(code, 0, "{err}");
@@ -191,7 +251,8 @@ fn dhcp_leases_applied_renewed_released() {
     drop(daemon);
     drop((dns0, dns1));
     let _daemon = lab.start();
-    lab.stack.ip(&["addr", "replace", "198.18.9.1/24", "dev", "vmk1"]);
+    lab.stack
+        .ip(&["addr", "replace", "198.18.9.1/24", "dev", "vmk1"]);
     lab.stack.ip(&["link", "set", "vmk1", "up"]);
     let _dns0 = server0();
     let _dns1 = server1();
@@ -200,7 +261,15 @@ fn dhcp_leases_applied_renewed_released() {
 
     // Removed: the lease is released, its router no longer the default gateway.
     let releases = count(&dir, "vmk0", "DHCPRELEASE(vmk0)");
-    let (code, _, err) = lab.esx(&["esxcli", "network", "ip", "interface", "remove", "-i", "vmk0"]);
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "remove",
+        "-i",
+        "vmk0",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(
         wait_until(Duration::from_secs(5), || {

@@ -76,7 +76,11 @@ fn esxcli_interface_add_set_ipv4_remove() {
     let daemon = lab.start();
 
     // Wrong forms: usage errors that say what is wrong, nothing sent.
-    usage(&lab, &["interface", "add", "-i", "vmk2"], "--portgroup-name");
+    usage(
+        &lab,
+        &["interface", "add", "-i", "vmk2"],
+        "--portgroup-name",
+    );
     usage(
         &lab,
         &["interface", "add", "-i", "eth0", "-p", "NFS"],
@@ -100,34 +104,89 @@ fn esxcli_interface_add_set_ipv4_remove() {
     usage(&lab, &["interface", "remove"], "--interface-name");
     usage(
         &lab,
-        &["interface", "ipv4", "set", "-i", "vmk1", "-t", "static", "-I", "198.18.2.5"],
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+            "-t",
+            "static",
+            "-I",
+            "198.18.2.5",
+        ],
         "-t static needs -N/--netmask",
     );
     usage(
         &lab,
-        &["interface", "ipv4", "set", "-i", "vmk1", "-t", "dhcp", "-I", "198.18.2.5"],
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+            "-t",
+            "dhcp",
+            "-I",
+            "198.18.2.5",
+        ],
         "-I/--ipv4 and -N/--netmask go only with -t static",
     );
     usage(
         &lab,
-        &["interface", "ipv4", "set", "-i", "vmk1", "-t", "static", "-I", "198.18.2.255", "-N",
-          "255.255.255.0"],
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+            "-t",
+            "static",
+            "-I",
+            "198.18.2.255",
+            "-N",
+            "255.255.255.0",
+        ],
         "198.18.2.255 is the broadcast",
     );
     usage(
         &lab,
-        &["interface", "ipv4", "set", "-i", "vmk1", "-t", "static", "-I", "198.18.2.5", "-N",
-          "255.255.255.0", "-g", "198.18.2.1"],
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+            "-t",
+            "static",
+            "-I",
+            "198.18.2.5",
+            "-N",
+            "255.255.255.0",
+            "-g",
+            "198.18.2.1",
+        ],
         "-g/--gateway (a gateway for one VMkernel interface) is not supported yet",
     );
-    usage(&lab, &["interface", "ipv4", "set", "-i", "vmk1", "-t", "auto"], "auto");
-    usage(&lab, &["interface", "ipv4", "frob"], "expected one of: get, set");
+    usage(
+        &lab,
+        &["interface", "ipv4", "set", "-i", "vmk1", "-t", "auto"],
+        "auto",
+    );
+    usage(
+        &lab,
+        &["interface", "ipv4", "frob"],
+        "expected one of: get, set",
+    );
 
     // The listings as ESXi shows them.
     let (code, out, err) = esxcli(&lab, &["interface", "list"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("vmk1\n   Name: vmk1\n"), "{out}");
-    assert!(out.contains("   Netstack Instance: defaultTcpipStack\n"), "{out}");
+    assert!(
+        out.contains("   Netstack Instance: defaultTcpipStack\n"),
+        "{out}"
+    );
     assert!(out.contains("   MTU: 1500\n   TSO MSS: 65535\n"), "{out}");
     assert_eq!(
         ipv4_row(&lab, "vmk0"),
@@ -142,7 +201,10 @@ fn esxcli_interface_add_set_ipv4_remove() {
         ),
         "{out}"
     );
-    let (code, out, _) = esxcli(&lab, &["interface", "ipv4", "get", "-N", "defaultTcpipStack"]);
+    let (code, out, _) = esxcli(
+        &lab,
+        &["interface", "ipv4", "get", "-N", "defaultTcpipStack"],
+    );
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 4, "{out}");
 
@@ -150,7 +212,16 @@ fn esxcli_interface_add_set_ipv4_remove() {
     let before = state(&lab);
     refused(
         &lab,
-        &["interface", "add", "-i", "vmk2", "-p", "NFS", "-N", "vmotion"],
+        &[
+            "interface",
+            "add",
+            "-i",
+            "vmk2",
+            "-p",
+            "NFS",
+            "-N",
+            "vmotion",
+        ],
         "netstack `vmotion` does not exist: this daemon runs one netstack, `defaultTcpipStack`",
     );
     refused(
@@ -171,8 +242,19 @@ fn esxcli_interface_add_set_ipv4_remove() {
     refused(&lab, &["interface", "remove", "-i", "vmk7"], "vmk7");
     refused(
         &lab,
-        &["interface", "ipv4", "set", "-i", "vmk1", "-t", "static", "-I", "198.18.1.100", "-N",
-          "255.255.255.0"],
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+            "-t",
+            "static",
+            "-I",
+            "198.18.1.100",
+            "-N",
+            "255.255.255.0",
+        ],
         "address 198.18.1.100 is already used by vmk0",
     );
     refused(
@@ -182,13 +264,29 @@ fn esxcli_interface_add_set_ipv4_remove() {
     );
     refused(&lab, &["interface", "ipv4", "get", "-i", "vmk7"], "vmk7");
     assert_eq!(state(&lab), before, "a refused change changed something");
-    assert!(!lab.stack.exec("ip", &["link", "show", "vmk2"]).status.success());
+    assert!(!lab
+        .stack
+        .exec("ip", &["link", "show", "vmk2"])
+        .status
+        .success());
 
     // Add: no address yet (Address Type NONE), its TAP exists with the MTU asked for.
     let (code, out, err) = esxcli(
         &lab,
-        &["interface", "add", "-i", "vmk2", "-p", "NFS", "-m", "9000", "-M", "02:50:56:00:00:42",
-          "-N", "defaultTcpipStack"],
+        &[
+            "interface",
+            "add",
+            "-i",
+            "vmk2",
+            "-p",
+            "NFS",
+            "-m",
+            "9000",
+            "-M",
+            "02:50:56:00:00:42",
+            "-N",
+            "defaultTcpipStack",
+        ],
     );
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     let (_, out, _) = esxcli(&lab, &["interface", "list"]);
@@ -208,23 +306,32 @@ fn esxcli_interface_add_set_ipv4_remove() {
         ),
         "{out}"
     );
-    assert!(lab
-        .stack
-        .ip(&["link", "show", "vmk2"])
-        .contains("mtu 9000"));
+    assert!(lab.stack.ip(&["link", "show", "vmk2"]).contains("mtu 9000"));
 
     // ipv4 set -t static: live (a host on the TAP's kernel side pings it).
     let (code, out, err) = esxcli(
         &lab,
-        &["interface", "ipv4", "set", "-i", "vmk2", "-t", "static", "-I", "198.18.3.100", "-N",
-          "255.255.255.0"],
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk2",
+            "-t",
+            "static",
+            "-I",
+            "198.18.3.100",
+            "-N",
+            "255.255.255.0",
+        ],
     );
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert_eq!(
         ipv4_row(&lab, "vmk2"),
         "vmk2 198.18.3.100 255.255.255.0 198.18.3.255 STATIC 0.0.0.0 false"
     );
-    lab.stack.ip(&["addr", "add", "198.18.3.1/24", "dev", "vmk2"]);
+    lab.stack
+        .ip(&["addr", "add", "198.18.3.1/24", "dev", "vmk2"]);
     lab.stack.ip(&["link", "set", "vmk2", "up"]);
     let pings = |ns: &common::Netns| {
         wait_until(Duration::from_secs(5), || {
@@ -238,11 +345,23 @@ fn esxcli_interface_add_set_ipv4_remove() {
     // set: MTU and disable in one command.
     let (code, _, err) = esxcli(
         &lab,
-        &["interface", "set", "-i", "vmk2", "-m", "1400", "-e", "false"],
+        &[
+            "interface",
+            "set",
+            "-i",
+            "vmk2",
+            "-m",
+            "1400",
+            "-e",
+            "false",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = esxcli(&lab, &["interface", "list"]);
-    let vmk2 = out.split("\n\n").find(|b| b.starts_with("vmk2\n")).unwrap_or_default();
+    let vmk2 = out
+        .split("\n\n")
+        .find(|b| b.starts_with("vmk2\n"))
+        .unwrap_or_default();
     assert!(vmk2.contains("   Enabled: false\n"), "{out}");
     assert!(vmk2.contains("   MTU: 1400\n"), "{out}");
     assert!(lab.stack.ip(&["link", "show", "vmk2"]).contains("mtu 1400"));
@@ -263,12 +382,16 @@ fn esxcli_interface_add_set_ipv4_remove() {
     );
     let (code, _, err) = esxcli(&lab, &["interface", "set", "-i", "vmk2", "-e", "true"]);
     assert_eq!(code, 0, "{err}");
-    lab.stack.ip(&["addr", "replace", "198.18.3.1/24", "dev", "vmk2"]);
+    lab.stack
+        .ip(&["addr", "replace", "198.18.3.1/24", "dev", "vmk2"]);
     lab.stack.ip(&["link", "set", "vmk2", "up"]);
     assert!(pings(&lab.stack), "vmk2 does not answer after the restart");
 
     // ipv4 set -t none: the address goes (and no longer answers).
-    let (code, _, err) = esxcli(&lab, &["interface", "ipv4", "set", "-i", "vmk2", "-t", "none"]);
+    let (code, _, err) = esxcli(
+        &lab,
+        &["interface", "ipv4", "set", "-i", "vmk2", "-t", "none"],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         ipv4_row(&lab, "vmk2"),
@@ -283,7 +406,11 @@ fn esxcli_interface_add_set_ipv4_remove() {
     // remove: the vmknic and its TAP go, and stay gone after a restart.
     let (code, out, err) = esxcli(&lab, &["interface", "remove", "-i", "vmk2"]);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
-    assert!(!lab.stack.exec("ip", &["link", "show", "vmk2"]).status.success());
+    assert!(!lab
+        .stack
+        .exec("ip", &["link", "show", "vmk2"])
+        .status
+        .success());
     assert!(daemon.stop().success());
     let _daemon = lab.start();
     let (_, out, _) = esxcli(&lab, &["interface", "list"]);
@@ -300,7 +427,13 @@ fn esxcli_formatters() {
     let _daemon = lab.start();
 
     let (code, out, err) = lab.esx(&[
-        "esxcli", "--formatter=csv", "network", "ip", "interface", "ipv4", "get",
+        "esxcli",
+        "--formatter=csv",
+        "network",
+        "ip",
+        "interface",
+        "ipv4",
+        "get",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
@@ -310,7 +443,14 @@ fn esxcli_formatters() {
          STATIC,false,0.0.0.0,198.18.2.100,198.18.2.255,255.255.255.0,vmk1,\n"
     );
     let (code, out, err) = lab.esx(&[
-        "esxcli", "--formatter", "json", "network", "ip", "route", "ipv4", "list",
+        "esxcli",
+        "--formatter",
+        "json",
+        "network",
+        "ip",
+        "route",
+        "ipv4",
+        "list",
     ]);
     assert_eq!(code, 0, "{err}");
     let routes: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -319,7 +459,12 @@ fn esxcli_formatters() {
     assert_eq!(routes[1]["Interface"], "vmk0");
     assert_eq!(routes[1]["Source"], "MANUAL");
     let (code, out, err) = lab.esx(&[
-        "esxcli", "--formatter=keyvalue", "network", "ip", "interface", "list",
+        "esxcli",
+        "--formatter=keyvalue",
+        "network",
+        "ip",
+        "interface",
+        "list",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -327,19 +472,38 @@ fn esxcli_formatters() {
         "{out}"
     );
     assert!(out.contains("NetworkInterface.MTU.integer=1500\n"), "{out}");
-    assert!(out.contains("NetworkInterface.Enabled.boolean=true\n"), "{out}");
+    assert!(
+        out.contains("NetworkInterface.Enabled.boolean=true\n"),
+        "{out}"
+    );
     let (code, out, err) = lab.esx(&[
-        "esxcli", "--formatter=json", "network", "ip", "neighbor", "list",
+        "esxcli",
+        "--formatter=json",
+        "network",
+        "ip",
+        "neighbor",
+        "list",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{out}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+        "{out}"
+    );
 
     // A formatter esxcli has but vmkstack does not: a usage error naming the ones there are.
     let (code, _, err) = lab.esx(&[
-        "esxcli", "--formatter=xml", "network", "ip", "interface", "list",
+        "esxcli",
+        "--formatter=xml",
+        "network",
+        "ip",
+        "interface",
+        "list",
     ]);
     assert_eq!(code, 2);
-    assert!(err.contains("xml") && err.contains("csv, keyvalue, json"), "{err}");
+    assert!(
+        err.contains("xml") && err.contains("csv, keyvalue, json"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -355,9 +519,21 @@ fn vmkping_next_hop_and_diag_ping() {
     assert_eq!(code, 1);
     assert!(err.contains("No route to host"), "{err}");
     // ...but -N sends through the router anyway, bypassing the table.
-    let (code, out, err) = lab.esx(&["vmkping", "-c", "2", "-i", "0.2", "-N", "198.18.1.1", STORAGE]);
+    let (code, out, err) = lab.esx(&[
+        "vmkping",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-N",
+        "198.18.1.1",
+        STORAGE,
+    ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("bytes from {STORAGE}: icmp_seq=0 ttl=63")), "{out}");
+    assert!(
+        out.contains(&format!("bytes from {STORAGE}: icmp_seq=0 ttl=63")),
+        "{out}"
+    );
     // A next hop on no vmknic subnet, or not on the -I vmknic's, is refused.
     let (code, _, err) = lab.esx(&["vmkping", "-c", "1", "-N", "198.18.5.1", STORAGE]);
     assert_eq!(code, 1);
@@ -365,7 +541,16 @@ fn vmkping_next_hop_and_diag_ping() {
         err.contains("next hop 198.18.5.1 is on no VMkernel interface subnet"),
         "{err}"
     );
-    let (code, _, err) = lab.esx(&["vmkping", "-c", "1", "-I", "vmk1", "-N", "198.18.1.1", STORAGE]);
+    let (code, _, err) = lab.esx(&[
+        "vmkping",
+        "-c",
+        "1",
+        "-I",
+        "vmk1",
+        "-N",
+        "198.18.1.1",
+        STORAGE,
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("next hop 198.18.1.1"), "{err}");
     let (code, _, err) = lab.esx(&["vmkping", "-N", "198.18.1", STORAGE]);
@@ -374,19 +559,52 @@ fn vmkping_next_hop_and_diag_ping() {
 
     // esxcli network diag ping: Trace and Summary.
     let (code, out, err) = lab.esx(&[
-        "esxcli", "network", "diag", "ping", "-H", STORAGE, "--nexthop", "198.18.1.1", "-c", "2",
-        "-i", "0.2",
+        "esxcli",
+        "network",
+        "diag",
+        "ping",
+        "-H",
+        STORAGE,
+        "--nexthop",
+        "198.18.1.1",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("   Trace: \n         Received Bytes: 64\n"), "{out}");
-    assert!(out.contains(&format!("         Host: {STORAGE}\n")), "{out}");
+    assert!(
+        out.starts_with("   Trace: \n         Received Bytes: 64\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("         Host: {STORAGE}\n")),
+        "{out}"
+    );
     assert!(out.contains("         TTL: 63\n"), "{out}");
     assert!(out.contains("   Summary: \n"), "{out}");
-    assert!(out.contains("         Transmitted: 2\n         Recieved: 2\n"), "{out}");
+    assert!(
+        out.contains("         Transmitted: 2\n         Recieved: 2\n"),
+        "{out}"
+    );
     assert!(out.contains("         Packet Lost: 0\n"), "{out}");
     let (code, out, err) = lab.esx(&[
-        "esxcli", "--formatter=json", "network", "diag", "ping", "-H", "198.18.2.10", "-I",
-        "vmk1", "-N", "defaultTcpipStack", "-c", "1", "-s", "100", "-d",
+        "esxcli",
+        "--formatter=json",
+        "network",
+        "diag",
+        "ping",
+        "-H",
+        "198.18.2.10",
+        "-I",
+        "vmk1",
+        "-N",
+        "defaultTcpipStack",
+        "-c",
+        "1",
+        "-s",
+        "100",
+        "-d",
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -398,7 +616,10 @@ fn vmkping_next_hop_and_diag_ping() {
     ]);
     assert_eq!(code, 1);
     assert!(out.contains("Packet Lost: 100\n"), "{out}");
-    assert!(out.contains("Detail: sendto() failed (No route to host)"), "{out}");
+    assert!(
+        out.contains("Detail: sendto() failed (No route to host)"),
+        "{out}"
+    );
     // Wrong forms and a netstack that does not exist.
     let (code, _, err) = lab.esx(&["esxcli", "network", "diag", "ping", "-c", "1"]);
     assert_eq!(code, 2);

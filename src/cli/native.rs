@@ -556,7 +556,8 @@ pub fn run_vmknic(
                 vmknic: add.raw(),
                 netstack: None,
             },
-        ).map(drop),
+        )
+        .map(drop),
         VmknicCommand::Remove { vmknic } => call(
             ctl,
             Action::VmknicRemove {

@@ -171,7 +171,9 @@ where
         }
         a.portgroup = vec![pg];
     }
-    let dhcp = a.ip.as_deref().is_some_and(|ip| ip.trim().eq_ignore_ascii_case("dhcp"));
+    let dhcp =
+        a.ip.as_deref()
+            .is_some_and(|ip| ip.trim().eq_ignore_ascii_case("dhcp"));
     let inv = |action| Invocation {
         program: VMKNIC,
         action: Some(action),

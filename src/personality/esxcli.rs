@@ -30,8 +30,8 @@ use crate::listing::{
     esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, format_esxcli_neighbors,
     EsxcliList, Field, Formatter,
 };
-use crate::personality::vmkping::send_error_line;
 use crate::personality::clap_util::{clap_outcome, Parsed};
+use crate::personality::vmkping::send_error_line;
 use crate::route_target::{
     parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
 };
@@ -359,7 +359,9 @@ fn parse_mac(s: &str) -> Result<MacAddr, String> {
     if mac.is_unicast() {
         Ok(mac)
     } else {
-        Err(format!("{mac} cannot be a vmknic MAC address (not unicast)"))
+        Err(format!(
+            "{mac} cannot be a vmknic MAC address (not unicast)"
+        ))
     }
 }
 
@@ -498,15 +500,16 @@ fn ipv4_setting(a: &Ipv4SetArgs) -> Result<String, CliError> {
             // Dotted, or a prefix length.
             let len = match mask.trim().parse::<u8>() {
                 Ok(len) if (1..=32).contains(&len) => Ok(len),
-                Ok(_) => Err(format!("`{mask}` is not a netmask (a prefix length is 1-32)")),
+                Ok(_) => Err(format!(
+                    "`{mask}` is not a netmask (a prefix length is 1-32)"
+                )),
                 Err(_) => parse_addr(mask)
                     .map_err(|e| e.to_string())
                     .and_then(|m| netmask_len(m).map_err(|e| e.to_string())),
             }
+            .map_err(|e| CliError::Usage(format!("Error: -N/--netmask {mask}: {e}")))?;
+            let net = Ipv4Net::new(ip, len)
                 .map_err(|e| CliError::Usage(format!("Error: -N/--netmask {mask}: {e}")))?;
-            let net = Ipv4Net::new(ip, len).map_err(|e| {
-                CliError::Usage(format!("Error: -N/--netmask {mask}: {e}"))
-            })?;
             if let Some(reason) = host_address_problem(net) {
                 return usage(&format!("{net} cannot be a vmknic address: {reason}"));
             }
@@ -935,10 +938,10 @@ fn diag_ping(
             Err(e) => match e.remote() {
                 Some(r) if r.kind == ErrorKind::Timeout => {}
                 Some(r) if send_error_line(r.kind).is_some() || r.kind == ErrorKind::Invalid => {
-                    details.push(send_error_line(r.kind).map_or_else(
-                        || r.message.clone(),
-                        |l| l.to_string(),
-                    ));
+                    details.push(
+                        send_error_line(r.kind)
+                            .map_or_else(|| r.message.clone(), |l| l.to_string()),
+                    );
                 }
                 _ => return Err(failed(&e)),
             },
@@ -1376,7 +1379,10 @@ mod tests {
             set("-t static -I 198.18.2.5 -N 255.255.255.0"),
             ip("198.18.2.5/24")
         );
-        assert_eq!(set("--type static --ipv4 198.18.2.5 --netmask 22"), ip("198.18.2.5/22"));
+        assert_eq!(
+            set("--type static --ipv4 198.18.2.5 --netmask 22"),
+            ip("198.18.2.5/22")
+        );
         assert_eq!(set("-t dhcp"), ip("dhcp"));
         assert_eq!(set("-t none"), ip(""));
         match parse(argv("--formatter=csv network ip interface list")) {
@@ -1389,7 +1395,9 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
-        match parse(argv("--formatter json network diag ping -H 198.18.1.1 --nexthop 198.18.1.254 -c 2 -d")) {
+        match parse(argv(
+            "--formatter json network diag ping -H 198.18.1.1 --nexthop 198.18.1.254 -c 2 -d",
+        )) {
             Ok(Parsed::Run(Esxcli {
                 formatter: Some(Formatter::Json),
                 command: EsxcliCommand::DiagPing(p),
@@ -1407,14 +1415,19 @@ mod tests {
         assert!(usage("network ip interface add -i vmk2").contains("--portgroup-name"));
         assert!(usage("network ip interface add -i e0 -p X").contains("`e0` is not a VMkernel"));
         assert!(usage("network ip interface add -i vmk2 -p X -m 67").contains("`67` is not an MTU"));
-        assert!(usage("network ip interface add -i vmk2 -p X -M ff:ff:ff:ff:ff:ff")
-            .contains("not unicast"));
+        assert!(
+            usage("network ip interface add -i vmk2 -p X -M ff:ff:ff:ff:ff:ff")
+                .contains("not unicast")
+        );
         assert_eq!(
             usage("network ip interface set -i vmk2"),
             "Error: nothing to set: give -e/--enabled true|false and/or -m/--mtu"
         );
         let set = |args: &str| usage(&format!("network ip interface ipv4 set -i vmk1 {args}"));
-        assert_eq!(set("-t static -N 24"), "Error: -t static needs -I/--ipv4 <address>");
+        assert_eq!(
+            set("-t static -N 24"),
+            "Error: -t static needs -I/--ipv4 <address>"
+        );
         assert_eq!(
             set("-t static -I 198.18.2.5"),
             "Error: -t static needs -N/--netmask <netmask>"

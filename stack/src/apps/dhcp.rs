@@ -452,8 +452,14 @@ mod tests {
         assert!(c.poll(t0 + Duration::from_secs(1), &mut frame).0 > 0);
 
         // An answer to another transaction is ignored; the OFFER brings a REQUEST at once.
-        assert_eq!(c.receive(&answer(DhcpMessageType::Offer, xid ^ 1, 60), t0), None);
-        assert_eq!(c.receive(&answer(DhcpMessageType::Offer, xid, 60), t0), None);
+        assert_eq!(
+            c.receive(&answer(DhcpMessageType::Offer, xid ^ 1, 60), t0),
+            None
+        );
+        assert_eq!(
+            c.receive(&answer(DhcpMessageType::Offer, xid, 60), t0),
+            None
+        );
         let (n, _) = c.poll(t0, &mut frame);
         let request = message(&frame[..n]);
         assert_eq!(request.message_type, DhcpMessageType::Request);
@@ -518,7 +524,9 @@ mod tests {
         let xid = again.transaction_id;
         c.receive(&answer(DhcpMessageType::Offer, xid, 60), t0);
         c.poll(t0, &mut frame);
-        assert!(c.receive(&answer(DhcpMessageType::Ack, xid, 60), t0).is_some());
+        assert!(c
+            .receive(&answer(DhcpMessageType::Ack, xid, 60), t0)
+            .is_some());
         let n = c.release(&mut frame);
         let release = message(&frame[..n]);
         assert_eq!(release.message_type, DhcpMessageType::Release);

@@ -146,8 +146,12 @@ fn validated(raw: RawConfig) -> Result<Config, RemoteError> {
 impl Daemon {
     /// The state of a daemon whose configuration `cfg` (saved at `path`) runs as `stack`.
     pub(crate) fn new(path: PathBuf, cfg: Config, stack: Netstack, forwarder: Forwarder) -> Daemon {
-        let dhcp_vmknics: Vec<VmknicId> =
-            cfg.vmknics.iter().filter(|v| v.dhcp).map(|v| v.id).collect();
+        let dhcp_vmknics: Vec<VmknicId> = cfg
+            .vmknics
+            .iter()
+            .filter(|v| v.dhcp)
+            .map(|v| v.id)
+            .collect();
         let mut d = Daemon {
             path,
             cfg,
@@ -173,7 +177,7 @@ impl Daemon {
         *self.ops.entry(command.name()).or_insert(0) += 1;
         let r = match command {
             Command::VmknicList => Ok(json!(self.vmknic_list())),
-            Command::VmknicAdd(v, netstack) => self.vmknic_add(v, netstack.as_deref()),
+            Command::VmknicAdd(v, netstack) => self.vmknic_add(*v, netstack.as_deref()),
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
@@ -931,7 +935,11 @@ impl Daemon {
                     && (a.trunc().contains(&address.network())
                         || address.trunc().contains(&a.network()))
                 {
-                    Some(format!("subnet {} overlaps {} of {other}", address.trunc(), a.trunc()))
+                    Some(format!(
+                        "subnet {} overlaps {} of {other}",
+                        address.trunc(),
+                        a.trunc()
+                    ))
                 } else {
                     None
                 }

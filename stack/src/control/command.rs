@@ -72,7 +72,7 @@ pub enum Command {
     VmknicList,
     /// Add a vmknic. Kept as written: the file's rules, which also look at the other vmknics,
     /// check it when it is applied (with the file's messages).
-    VmknicAdd(RawVmknic, Option<String>),
+    VmknicAdd(Box<RawVmknic>, Option<String>),
     /// Remove a vmknic.
     VmknicRemove(VmknicRef),
     /// Enable (`true`) or disable a vmknic.
@@ -365,7 +365,7 @@ fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
 pub fn parse(action: Action) -> Result<Command, RemoteError> {
     Ok(match action {
         Action::VmknicList => Command::VmknicList,
-        Action::VmknicAdd { vmknic, netstack } => Command::VmknicAdd(vmknic, netstack),
+        Action::VmknicAdd { vmknic, netstack } => Command::VmknicAdd(Box::new(vmknic), netstack),
         Action::VmknicRemove { vmknic } => Command::VmknicRemove(VmknicRef(vmknic)),
         Action::VmknicEnable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), true),
         Action::VmknicDisable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), false),
@@ -576,7 +576,7 @@ mod tests {
                 netstack: Some(s("defaultTcpipStack")),
             })
             .unwrap(),
-            Command::VmknicAdd(raw, Some(s("defaultTcpipStack")))
+            Command::VmknicAdd(Box::new(raw), Some(s("defaultTcpipStack")))
         );
         assert_eq!(
             parse(Action::VmknicRemove {
