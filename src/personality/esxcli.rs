@@ -1443,4 +1443,59 @@ mod tests {
         assert!(usage("network diag ping").contains("--host"));
         assert!(usage("network diag").contains("expected one of: ping"));
     }
+
+    #[test]
+    fn test_run_diag_ping_trace_and_summary() {
+        let reply = |seq: u16, rtt: u64| {
+            Ok(
+                json!({"bytes": 64, "from": "198.18.1.1", "seq": seq, "ttl": 63, "rtt_us": rtt,
+                      "destination": "198.18.1.1"}),
+            )
+        };
+        let ping = |args: &str| match command(&format!("network diag ping {args}")) {
+            EsxcliCommand::DiagPing(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let mut d = FakeDaemon::new(vec![
+            reply(0, 100),
+            refused(ErrorKind::Timeout, "Request timeout"),
+            reply(2, 300),
+        ]);
+        let p = ping("-H 198.18.1.1 -c 3 -i 0 --nexthop 198.18.0.254");
+        let (r, out, _) = capture(|c| diag_ping(&p, None, &mut d, c));
+        assert_eq!(r, Ok(()));
+        let block = |seq: u16, rtt: u64| {
+            format!(
+                "         Received Bytes: 64\n         Host: 198.18.1.1\n         ICMP Seq: {seq}\n\
+                 \x20        TTL: 63\n         Round-trip Time: {rtt} us\n         Dup: false\n\
+                 \x20        Detail: \n"
+            )
+        };
+        assert_eq!(
+            out,
+            format!(
+                "   Trace: \n{}      \n{}   Summary: \n         Host Addr: 198.18.1.1\n\
+                 \x20        Transmitted: 3\n         Recieved: 2\n         Duplicated: 0\n\
+                 \x20        Packet Lost: 33\n         Round-trip Min: 100 us\n\
+                 \x20        Round-trip Avg: 200 us\n         Round-trip Max: 300 us\n",
+                block(0, 100),
+                block(2, 300)
+            )
+        );
+        assert!(matches!(
+            &d.actions[0],
+            Action::Ping { next_hop: Some(n), seq: 0, .. } if n == "198.18.0.254"
+        ));
+        // No reply at all: the summary, then a failure already reported.
+        let mut d = FakeDaemon::new(vec![refused(ErrorKind::NoRoute, "no route")]);
+        let p = ping("-H 198.18.1.1 -c 1");
+        let (r, out, _) = capture(|c| diag_ping(&p, Some(Formatter::Json), &mut d, c));
+        assert_eq!(r, Err(CliError::Reported));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["Summary"]["PacketLost"], 100);
+        assert_eq!(
+            v["Trace"][0]["Detail"],
+            "sendto() failed (No route to host)"
+        );
+    }
 }
