@@ -13,10 +13,12 @@ need=()
 # (tests/packaging.rs, tests/service.rs): systemd-analyze verifies the unit (and `man` finds its
 # Documentation= pages), setpriv starts the unprivileged daemon, dpkg-deb unpacks the .deb.
 # Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux. cargo-afl builds
-# AFL++ with make and cc (scripts/fuzz-afl.sh).
+# AFL++ with make and cc (scripts/fuzz-afl.sh). dnsmasq (its binary only, no service) is the
+# DHCP server of tests/dhcp.rs.
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
-            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc make:make; do
+            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc \
+            make:make dnsmasq:dnsmasq-base; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use vmkstack_routing::{Origin, RouteEntry};
-use vmkstack_stack::{Config, DEFAULT_NETSTACK};
+use vmkstack_stack::Config;
 
 use crate::api::{NeighborInfo, StatsInfo, VmknicInfo};
 
@@ -29,25 +29,62 @@ pub struct VmknicRow {
     pub mtu: u16,
     /// Enabled.
     pub enabled: bool,
+    /// How the address is set: `STATIC`, `DHCP` or `NONE` (ESXi's Type column).
+    pub kind: String,
+    /// The netstack.
+    pub netstack: String,
 }
 
-/// The vmknic rows of a configuration, in vmk order.
+/// The vmknic rows of a configuration, in vmk order (a vmknic without an address, or on
+/// DHCP, gets one row whose address cells read `N/A`).
 pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
     cfg.vmknics
         .iter()
         .flat_map(|v| {
-            v.addresses().map(move |a| VmknicRow {
+            let row = |ip: String, netmask: String, broadcast: String| VmknicRow {
                 interface: v.id.to_string(),
                 portgroup: v.portgroup.clone(),
-                ip: a.addr().to_string(),
-                netmask: a.netmask().to_string(),
-                broadcast: a.broadcast().to_string(),
+                ip,
+                netmask,
+                broadcast,
                 mac: v.mac.to_string(),
                 mtu: v.mtu,
                 enabled: v.enabled,
-            })
+                kind: address_type(match (v.dhcp, v.address) {
+                    (true, _) => "dhcp",
+                    (false, Some(_)) => "static",
+                    (false, None) => "none",
+                })
+                .to_string(),
+                netstack: cfg.netstack.clone(),
+            };
+            let rows: Vec<VmknicRow> = v
+                .addresses()
+                .map(|a| {
+                    row(
+                        a.addr().to_string(),
+                        a.netmask().to_string(),
+                        a.broadcast().to_string(),
+                    )
+                })
+                .collect();
+            if rows.is_empty() {
+                vec![row("N/A".into(), "N/A".into(), "N/A".into())]
+            } else {
+                rows
+            }
         })
         .collect()
+}
+
+/// ESXi's name for how an address is set (`esxcfg-vmknic -l` Type, `ipv4 get` Address
+/// Type), from the daemon's `static`, `dhcp` or `none`.
+pub fn address_type(addressing: &str) -> &'static str {
+    match addressing {
+        "dhcp" => "DHCP",
+        "none" => "NONE",
+        _ => "STATIC",
+    }
 }
 
 /// The rows of `esxcfg-vmknic -l` for the vmknics a daemon reports, in the daemon's order. A
@@ -65,6 +102,8 @@ pub fn vmknic_rows_from_info(vmknics: &[VmknicInfo]) -> Vec<VmknicRow> {
                 mac: v.mac.clone(),
                 mtu: v.mtu,
                 enabled: v.enabled,
+                kind: address_type(&v.addressing).to_string(),
+                netstack: v.netstack.clone(),
             };
             let rows: Vec<VmknicRow> = match v.addresses.as_slice() {
                 [] => vec![row("N/A".into(), "N/A".into(), "N/A".into())],
@@ -113,7 +152,63 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// `esxcfg-vmknic -l`.
+/// `esxcfg-vmknic -l` as ESXi 6.x-8.x prints it: fixed columns (`%-10s %-39s %-9s %-39s
+/// %-15s %-15s %-17s %-7s %-9s %-7s %-19s %s`), one row per address with its IP family, the
+/// TSO MSS (65535: TSO is on, as ESXi creates vmknics), the address Type and the NetStack.
+///
+/// ```text
+/// Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack
+/// vmk0       Management Network                      IPv4      172.26.64.10                            255.255.255.192 172.26.64.63    00:50:56:6c:fe:c5 1500    65535     true    STATIC              defaultTcpipStack
+/// ```
+pub fn format_esxcfg_vmknics(rows: &[VmknicRow]) -> String {
+    const WIDTHS: [usize; 11] = [10, 39, 9, 39, 15, 15, 17, 7, 9, 7, 19];
+    let line = |cells: [&str; 12]| {
+        let mut l = String::new();
+        for (cell, w) in cells.iter().zip(WIDTHS) {
+            let _ = write!(l, "{cell:<w$} ");
+        }
+        l.push_str(cells[11]);
+        l.push('\n');
+        l
+    };
+    let mut out = line([
+        "Interface",
+        "Port Group/DVPort/Opaque Network",
+        "IP Family",
+        "IP Address",
+        "Netmask",
+        "Broadcast",
+        "MAC Address",
+        "MTU",
+        "TSO MSS",
+        "Enabled",
+        "Type",
+        "NetStack",
+    ]);
+    for r in rows {
+        out.push_str(&line([
+            &r.interface,
+            &r.portgroup,
+            "IPv4",
+            &r.ip,
+            &r.netmask,
+            &r.broadcast,
+            &r.mac,
+            &r.mtu.to_string(),
+            TSO_MSS,
+            &r.enabled.to_string(),
+            &r.kind,
+            &r.netstack,
+        ]));
+    }
+    out
+}
+
+/// The TSO MSS ESXi shows for a vmknic with TSO on (how it creates them).
+const TSO_MSS: &str = "65535";
+
+/// `vmkstack vmknic list` and `vmkstack check`: the compact table of ESX 3's `esxcfg-vmknic -l`
+/// (the article's), with the vmknic's name first.
 pub fn format_vmknics(rows: &[VmknicRow]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -257,6 +352,233 @@ pub fn format_neighbors(neighbors: &[NeighborInfo]) -> String {
     )
 }
 
+/// One field of an esxcli result, typed as esxcli's formatters print it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// Text.
+    Str(String),
+    /// A number (right-aligned in tables).
+    Int(i64),
+    /// true/false (right-aligned in tables).
+    Bool(bool),
+}
+
+impl Field {
+    fn text(&self) -> String {
+        match self {
+            Field::Str(s) => s.clone(),
+            Field::Int(n) => n.to_string(),
+            Field::Bool(b) => b.to_string(),
+        }
+    }
+
+    /// The type word of `--formatter=keyvalue`.
+    fn type_name(&self) -> &'static str {
+        match self {
+            Field::Str(_) => "string",
+            Field::Int(_) => "integer",
+            Field::Bool(_) => "boolean",
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Field::Str(s) => serde_json::Value::from(s.as_str()),
+            Field::Int(n) => serde_json::Value::from(*n),
+            Field::Bool(b) => serde_json::Value::from(*b),
+        }
+    }
+
+    fn align(&self) -> Align {
+        match self {
+            Field::Str(_) => Align::Left,
+            Field::Int(_) | Field::Bool(_) => Align::Right,
+        }
+    }
+}
+
+impl From<String> for Field {
+    fn from(s: String) -> Field {
+        Field::Str(s)
+    }
+}
+
+impl From<&str> for Field {
+    fn from(s: &str) -> Field {
+        Field::Str(s.to_string())
+    }
+}
+
+/// How esxcli prints its default output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A table with a rule under the headers.
+    Table,
+    /// A block per structure: its first field alone, then `   Key: value` lines (`interface
+    /// list`).
+    Blocks,
+}
+
+/// An esxcli result: a list of structures with the same named fields (ESXi's field names,
+/// the table headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsxcliList {
+    /// The structure's name (`--formatter=keyvalue` prefixes every key with it).
+    pub structure: &'static str,
+    /// Field names, in the default output's order.
+    pub fields: Vec<&'static str>,
+    /// One row of fields per structure.
+    pub rows: Vec<Vec<Field>>,
+    /// The default output.
+    pub layout: Layout,
+}
+
+/// esxcli's `--formatter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Formatter {
+    /// Comma-separated: a header row of field names, columns in alphabetical order, every
+    /// line ending with a comma (as esxcli writes them).
+    Csv,
+    /// `Structure.FieldName.type=value`, a line per field.
+    Keyvalue,
+    /// A JSON array of objects keyed by field name.
+    Json,
+}
+
+/// A field name as the formatters write it: the header without spaces (`IPv4 Address` →
+/// `IPv4Address`).
+fn field_key(name: &str) -> String {
+    name.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// A CSV cell, quoted when it holds a comma, a quote or a line break.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl EsxcliList {
+    /// The default output (table or blocks).
+    pub fn render(&self) -> String {
+        match self.layout {
+            Layout::Table => {
+                let headers: Vec<(&str, Align)> = self
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let align = self
+                            .rows
+                            .first()
+                            .and_then(|r| r.get(i))
+                            .map_or(Align::Left, Field::align);
+                        (*name, align)
+                    })
+                    .collect();
+                let cells: Vec<Vec<String>> = self
+                    .rows
+                    .iter()
+                    .map(|r| r.iter().map(Field::text).collect())
+                    .collect();
+                esxcli_table(&headers, &cells)
+            }
+            Layout::Blocks => {
+                let blocks: Vec<String> = self
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let title = r.first().map(Field::text).unwrap_or_default();
+                        let mut block = format!("{title}\n");
+                        for (name, value) in self.fields.iter().zip(r) {
+                            let _ = writeln!(block, "   {name}: {}", value.text());
+                        }
+                        block
+                    })
+                    .collect();
+                blocks.join("\n")
+            }
+        }
+    }
+
+    /// The fields' positions in alphabetical order of their keys (csv, keyvalue).
+    fn sorted(&self) -> Vec<(usize, String)> {
+        let mut keys: Vec<(usize, String)> = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i, field_key(f)))
+            .collect();
+        keys.sort_by(|a, b| a.1.cmp(&b.1));
+        keys
+    }
+
+    /// The output of `--formatter=F`.
+    pub fn format(&self, formatter: Formatter) -> String {
+        match formatter {
+            Formatter::Csv => {
+                let keys = self.sorted();
+                let mut out = String::new();
+                for (_, k) in &keys {
+                    let _ = write!(out, "{},", csv_cell(k));
+                }
+                out.push('\n');
+                for row in &self.rows {
+                    for (i, _) in &keys {
+                        let cell = row.get(*i).map(Field::text).unwrap_or_default();
+                        let _ = write!(out, "{},", csv_cell(&cell));
+                    }
+                    out.push('\n');
+                }
+                out
+            }
+            Formatter::Keyvalue => {
+                let keys = self.sorted();
+                let mut out = String::new();
+                for row in &self.rows {
+                    for (i, k) in &keys {
+                        if let Some(f) = row.get(*i) {
+                            let _ = writeln!(
+                                out,
+                                "{}.{k}.{}={}",
+                                self.structure,
+                                f.type_name(),
+                                f.text()
+                            );
+                        }
+                    }
+                }
+                out
+            }
+            Formatter::Json => {
+                let rows: Vec<serde_json::Value> = self
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        let map: serde_json::Map<String, serde_json::Value> = self
+                            .fields
+                            .iter()
+                            .zip(row)
+                            .map(|(name, f)| (field_key(name), f.json()))
+                            .collect();
+                        serde_json::Value::Object(map)
+                    })
+                    .collect();
+                let mut out = serde_json::Value::Array(rows).to_string();
+                out.push('\n');
+                out
+            }
+        }
+    }
+
+    /// The default output, or the formatter's.
+    pub fn output(&self, formatter: Option<Formatter>) -> String {
+        formatter.map_or_else(|| self.render(), |f| self.format(f))
+    }
+}
+
 /// `esxcli network ip route ipv4 list`: the default route first (as ESXi 6.x-8.x lists it),
 /// then the others in `esxcfg-route -l` order; a `Local Subnet` row shows gateway `0.0.0.0`,
 /// the default row network `default`, and every row Source `MANUAL` (ESXi's word for
@@ -268,10 +590,10 @@ pub fn format_neighbors(neighbors: &[NeighborInfo]) -> String {
 /// default      0.0.0.0          172.26.64.1  vmk0       MANUAL
 /// 172.26.64.0  255.255.255.192  0.0.0.0      vmk0       MANUAL
 /// ```
-pub fn format_esxcli_routes(entries: &[RouteEntry]) -> String {
+pub fn esxcli_routes(entries: &[RouteEntry]) -> EsxcliList {
     let defaults = entries.iter().filter(|e| e.origin == Origin::Default);
     let others = entries.iter().filter(|e| e.origin != Origin::Default);
-    let cells: Vec<Vec<String>> = defaults
+    let rows: Vec<Vec<Field>> = defaults
         .chain(others)
         .map(|e| {
             let network = if e.origin == Origin::Default {
@@ -280,50 +602,144 @@ pub fn format_esxcli_routes(entries: &[RouteEntry]) -> String {
                 e.network.network().to_string()
             };
             vec![
-                network,
-                e.network.netmask().to_string(),
+                network.into(),
+                e.network.netmask().to_string().into(),
                 e.gateway
-                    .map_or_else(|| "0.0.0.0".to_string(), |g| g.to_string()),
+                    .map_or_else(|| "0.0.0.0".to_string(), |g| g.to_string())
+                    .into(),
                 e.vmknic
-                    .map_or_else(|| "None".to_string(), |v| v.to_string()),
-                "MANUAL".to_string(),
+                    .map_or_else(|| "None".to_string(), |v| v.to_string())
+                    .into(),
+                "MANUAL".into(),
             ]
         })
         .collect();
-    esxcli_table(
-        &[
-            ("Network", Align::Left),
-            ("Netmask", Align::Left),
-            ("Gateway", Align::Left),
-            ("Interface", Align::Left),
-            ("Source", Align::Left),
-        ],
-        &cells,
-    )
+    EsxcliList {
+        structure: "RouteIPv4",
+        fields: vec!["Network", "Netmask", "Gateway", "Interface", "Source"],
+        rows,
+        layout: Layout::Table,
+    }
 }
 
-/// `esxcli network ip interface list`: a block per vmknic, blocks separated by a blank line.
-pub fn format_esxcli_interfaces(vmknics: &[VmknicInfo]) -> String {
-    let blocks: Vec<String> = vmknics
+/// The table of [`esxcli_routes`].
+pub fn format_esxcli_routes(entries: &[RouteEntry]) -> String {
+    esxcli_routes(entries).render()
+}
+
+/// `esxcli network ip interface list`: a block per vmknic with ESXi 6.x-8.x's fields
+/// (distributed switch and opaque network fields as ESXi shows them for a standard switch).
+///
+/// ```text
+/// vmk0
+///    Name: vmk0
+///    MAC Address: 00:50:56:6c:fe:c5
+///    Enabled: true
+///    Portset: vSwitch0
+///    Portgroup: Management Network
+///    Netstack Instance: defaultTcpipStack
+///    VDS Name: N/A
+///    VDS UUID: N/A
+///    VDS Port: N/A
+///    VDS Connection: -1
+///    Opaque Network ID: N/A
+///    Opaque Network Type: N/A
+///    External ID: N/A
+///    MTU: 1500
+///    TSO MSS: 65535
+/// ```
+pub fn esxcli_interfaces(vmknics: &[VmknicInfo]) -> EsxcliList {
+    let rows = vmknics
         .iter()
         .map(|v| {
-            let fields = [
-                ("Name", v.name.to_string()),
-                ("MAC Address", v.mac.clone()),
-                ("Enabled", v.enabled.to_string()),
-                ("Portset", "vmkstack".to_string()),
-                ("Portgroup", v.portgroup.clone()),
-                ("Netstack Instance", DEFAULT_NETSTACK.to_string()),
-                ("MTU", v.mtu.to_string()),
-            ];
-            let mut block = format!("{}\n", v.name);
-            for (key, value) in fields {
-                let _ = writeln!(block, "   {key}: {value}");
-            }
-            block
+            vec![
+                v.name.clone().into(),
+                v.mac.clone().into(),
+                Field::Bool(v.enabled),
+                "vmkstack".into(),
+                v.portgroup.clone().into(),
+                v.netstack.clone().into(),
+                "N/A".into(),
+                "N/A".into(),
+                "N/A".into(),
+                Field::Int(-1),
+                "N/A".into(),
+                "N/A".into(),
+                "N/A".into(),
+                Field::Int(i64::from(v.mtu)),
+                Field::Int(65535),
+            ]
         })
         .collect();
-    blocks.join("\n")
+    EsxcliList {
+        structure: "NetworkInterface",
+        fields: vec![
+            "Name",
+            "MAC Address",
+            "Enabled",
+            "Portset",
+            "Portgroup",
+            "Netstack Instance",
+            "VDS Name",
+            "VDS UUID",
+            "VDS Port",
+            "VDS Connection",
+            "Opaque Network ID",
+            "Opaque Network Type",
+            "External ID",
+            "MTU",
+            "TSO MSS",
+        ],
+        rows,
+        layout: Layout::Blocks,
+    }
+}
+
+/// The blocks of [`esxcli_interfaces`].
+pub fn format_esxcli_interfaces(vmknics: &[VmknicInfo]) -> String {
+    esxcli_interfaces(vmknics).render()
+}
+
+/// `esxcli network ip interface ipv4 get`: a row per vmknic address (the primary one; a
+/// vmknic without an address shows `0.0.0.0`), its Address Type (`STATIC`, `DHCP`, `NONE`),
+/// Gateway (the DHCP lease's router, else `0.0.0.0`: no per-vmknic gateway) and DHCP DNS.
+///
+/// ```text
+/// Name  IPv4 Address  IPv4 Netmask   IPv4 Broadcast  Address Type  Gateway  DHCP DNS
+/// ----  ------------  -------------  --------------  ------------  -------  --------
+/// vmk0  172.26.64.10  255.255.255.0  172.26.64.255   STATIC        0.0.0.0     false
+/// ```
+pub fn esxcli_ipv4(vmknics: &[VmknicInfo]) -> EsxcliList {
+    let none = || "0.0.0.0".to_string();
+    let rows = vmknics
+        .iter()
+        .map(|v| {
+            let a = v.addresses.first();
+            vec![
+                v.name.clone().into(),
+                a.map_or_else(none, |a| a.addr().to_string()).into(),
+                a.map_or_else(none, |a| a.netmask().to_string()).into(),
+                a.map_or_else(none, |a| a.broadcast().to_string()).into(),
+                address_type(&v.addressing).into(),
+                v.dhcp_router.map_or_else(none, |g| g.to_string()).into(),
+                Field::Bool(false),
+            ]
+        })
+        .collect();
+    EsxcliList {
+        structure: "IPv4Interface",
+        fields: vec![
+            "Name",
+            "IPv4 Address",
+            "IPv4 Netmask",
+            "IPv4 Broadcast",
+            "Address Type",
+            "Gateway",
+            "DHCP DNS",
+        ],
+        rows,
+        layout: Layout::Table,
+    }
 }
 
 /// `esxcli network ip neighbor list` as ESXi 6.x-8.x prints IPv4 entries: Expiry right-aligned
@@ -335,20 +751,44 @@ pub fn format_esxcli_interfaces(vmknics: &[VmknicInfo]) -> String {
 /// -----------  -----------------  ------  -------  -----  -------
 /// 172.40.0.12  00:50:56:61:ce:22  vmk1    164 sec         Unknown
 /// ```
-pub fn format_esxcli_neighbors(neighbors: &[NeighborInfo]) -> String {
-    let cells: Vec<Vec<String>> = neighbors
+pub fn esxcli_neighbors(neighbors: &[NeighborInfo]) -> EsxcliList {
+    let rows: Vec<Vec<Field>> = neighbors
         .iter()
         .map(|n| {
             vec![
-                n.ip.to_string(),
-                neighbor_mac(n),
-                n.vmknic.to_string(),
+                n.ip.to_string().into(),
+                neighbor_mac(n).into(),
+                n.vmknic.clone().into(),
                 n.expiry_s
-                    .map_or_else(|| "-".to_string(), |s| format!("{s} sec")),
-                String::new(),
-                "Unknown".to_string(),
+                    .map_or_else(|| "-".to_string(), |s| format!("{s} sec"))
+                    .into(),
+                String::new().into(),
+                "Unknown".into(),
             ]
         })
+        .collect();
+    EsxcliList {
+        structure: "Neighbor",
+        fields: vec![
+            "Neighbor",
+            "Mac Address",
+            "Vmknic",
+            "Expiry",
+            "State",
+            "Type",
+        ],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
+/// The table of [`esxcli_neighbors`] (Expiry right-aligned although it is text, as ESXi).
+pub fn format_esxcli_neighbors(neighbors: &[NeighborInfo]) -> String {
+    let list = esxcli_neighbors(neighbors);
+    let cells: Vec<Vec<String>> = list
+        .rows
+        .iter()
+        .map(|r| r.iter().map(Field::text).collect())
         .collect();
     esxcli_table(
         &[
@@ -573,16 +1013,113 @@ mod tests {
     #[test]
     fn test_esxcli_interfaces() {
         let out = format_esxcli_interfaces(&vmknics()[..2]);
+        let block = |name: &str, mac: &str, enabled: bool, pg: &str, mtu: u16| {
+            format!(
+                "{name}\n   Name: {name}\n   MAC Address: {mac}\n   Enabled: {enabled}\n   \
+                 Portset: vmkstack\n   Portgroup: {pg}\n   Netstack Instance: defaultTcpipStack\n   \
+                 VDS Name: N/A\n   VDS UUID: N/A\n   VDS Port: N/A\n   VDS Connection: -1\n   \
+                 Opaque Network ID: N/A\n   Opaque Network Type: N/A\n   External ID: N/A\n   \
+                 MTU: {mtu}\n   TSO MSS: 65535\n"
+            )
+        };
         assert_eq!(
             out,
-            "vmk0\n   Name: vmk0\n   MAC Address: 02:00:00:00:00:01\n   Enabled: true\n   \
-             Portset: vmkstack\n   Portgroup: iSCSI_SAN\n   \
-             Netstack Instance: defaultTcpipStack\n   MTU: 1500\n\n\
-             vmk1\n   Name: vmk1\n   MAC Address: 02:00:00:00:00:02\n   Enabled: false\n   \
-             Portset: vmkstack\n   Portgroup: VMotion\n   \
-             Netstack Instance: defaultTcpipStack\n   MTU: 9000\n"
+            format!(
+                "{}\n{}",
+                block("vmk0", "02:00:00:00:00:01", true, "iSCSI_SAN", 1500),
+                block("vmk1", "02:00:00:00:00:02", false, "VMotion", 9000)
+            )
         );
         assert_eq!(format_esxcli_interfaces(&[]), "");
+    }
+
+    #[test]
+    fn test_esxcfg_vmknic_layout_of_esxi_6_to_8() {
+        let mut v = vmknics();
+        v[2].addressing = "dhcp".into();
+        let out = format_esxcfg_vmknics(&vmknic_rows_from_info(&v));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              \
+             Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack"
+        );
+        assert_eq!(
+            lines[1],
+            "vmk0       iSCSI_SAN                               IPv4      198.18.1.100                            \
+             255.255.255.0   198.18.1.255    02:00:00:00:00:01 1500    65535     true    STATIC              defaultTcpipStack"
+        );
+        // The columns admins' scripts split on, in order.
+        let cols: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(
+            cols,
+            [
+                "vmk1",
+                "VMotion",
+                "IPv4",
+                "198.18.3.1",
+                "255.255.255.252",
+                "198.18.3.3",
+                "02:00:00:00:00:02",
+                "9000",
+                "65535",
+                "false",
+                "STATIC",
+                "defaultTcpipStack"
+            ]
+        );
+        let cols: Vec<&str> = lines[4].split_whitespace().collect();
+        assert_eq!(cols[2..4], ["IPv4", "N/A"]);
+        assert_eq!(cols[10], "DHCP");
+        assert_eq!(out.lines().filter(|l| l.contains(" IPv4 ")).count(), 4);
+    }
+
+    #[test]
+    fn test_esxcli_ipv4_get_and_formatters() {
+        let mut v = vmknics();
+        v[2].addressing = "dhcp".into();
+        v[2].addresses = vec!["198.18.7.50/24".parse().unwrap()];
+        v[2].dhcp_router = Some("198.18.7.1".parse().unwrap());
+        let list = esxcli_ipv4(&v);
+        assert_eq!(
+            list.render(),
+            "Name  IPv4 Address  IPv4 Netmask   IPv4 Broadcast  Address Type  Gateway     DHCP DNS\n\
+             ----  ------------  -------------  --------------  ------------  ----------  --------\n\
+             vmk0  198.18.1.100  255.255.255.0  198.18.1.255    STATIC        0.0.0.0        false\n\
+             vmk1  198.18.2.100  255.255.255.0  198.18.2.255    STATIC        0.0.0.0        false\n\
+             vmk2  198.18.7.50   255.255.255.0  198.18.7.255    DHCP          198.18.7.1     false\n"
+        );
+        let one = esxcli_ipv4(&v[..1]);
+        assert_eq!(
+            one.format(Formatter::Csv),
+            "AddressType,DHCPDNS,Gateway,IPv4Address,IPv4Broadcast,IPv4Netmask,Name,\n\
+             STATIC,false,0.0.0.0,198.18.1.100,198.18.1.255,255.255.255.0,vmk0,\n"
+        );
+        assert_eq!(
+            one.format(Formatter::Keyvalue),
+            "IPv4Interface.AddressType.string=STATIC\n\
+             IPv4Interface.DHCPDNS.boolean=false\n\
+             IPv4Interface.Gateway.string=0.0.0.0\n\
+             IPv4Interface.IPv4Address.string=198.18.1.100\n\
+             IPv4Interface.IPv4Broadcast.string=198.18.1.255\n\
+             IPv4Interface.IPv4Netmask.string=255.255.255.0\n\
+             IPv4Interface.Name.string=vmk0\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&list.format(Formatter::Json)).unwrap();
+        assert_eq!(json[2]["AddressType"], "DHCP");
+        assert_eq!(json[2]["Gateway"], "198.18.7.1");
+        assert_eq!(json[0]["DHCPDNS"], false);
+        let iface = esxcli_interfaces(&v[..1]).format(Formatter::Json);
+        let json: serde_json::Value = serde_json::from_str(&iface).unwrap();
+        assert_eq!(json[0]["NetstackInstance"], "defaultTcpipStack");
+        assert_eq!(json[0]["MTU"], 1500);
+        assert_eq!(json[0]["MACAddress"], "02:00:00:00:00:01");
+        // A cell with a comma is quoted.
+        let mut pg = v[..1].to_vec();
+        pg[0].portgroup = "a,b".into();
+        assert!(esxcli_interfaces(&pg)
+            .format(Formatter::Csv)
+            .contains(",\"a,b\","));
     }
 
     /// ESXi's `esxcli network ip neighbor list -i vmk1` on a vSAN cluster (VMware's vSAN

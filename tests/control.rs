@@ -43,11 +43,11 @@ fn esx_article_replayed_on_a_running_daemon() {
     assert_eq!(code, 0, "{err}");
     let out = squeeze(&out);
     assert!(
-        out.contains("vmk0 iSCSI_SAN 198.18.1.100 255.255.255.0 198.18.1.255"),
+        out.contains("vmk0 iSCSI_SAN IPv4 198.18.1.100 255.255.255.0 198.18.1.255"),
         "{out}"
     );
     assert!(
-        out.contains("vmk1 VMotion 198.18.2.100 255.255.255.0 198.18.2.255"),
+        out.contains("vmk1 VMotion IPv4 198.18.2.100 255.255.255.0 198.18.2.255"),
         "{out}"
     );
     let (code, out, _) = lab.esx(&["esxcfg-route", "-l"]);
@@ -349,7 +349,8 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     );
     let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
     assert!(
-        squeeze(&out).contains("vmk0 iSCSI_SAN 198.18.1.100") && squeeze(&out).contains("false"),
+        squeeze(&out).contains("vmk0 iSCSI_SAN IPv4 198.18.1.100")
+            && squeeze(&out).contains("false"),
         "{out}"
     );
     let (ok_while_down, _) = (
@@ -387,7 +388,7 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
     assert!(
-        squeeze(&out).contains("vmk2 NFS 198.18.3.100 255.255.255.0 198.18.3.255"),
+        squeeze(&out).contains("vmk2 NFS IPv4 198.18.3.100 255.255.255.0 198.18.3.255"),
         "{out}"
     );
     assert!(lab
@@ -427,7 +428,7 @@ fn vmknic_changes_apply_live_and_leave_other_flows_alone() {
     let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
     let out = squeeze(&out);
     assert!(
-        out.contains("vmk0 iSCSI_SAN 198.18.1.100") && !out.contains("vmk2"),
+        out.contains("vmk0 iSCSI_SAN IPv4 198.18.1.100") && !out.contains("vmk2"),
         "{out}"
     );
     assert!(!out.contains("false"), "{out}");

@@ -765,10 +765,10 @@ fn every_netdev_operation_follows_a_tap_moved_by_hand_and_moved_again() {
     assert!(link(&h2).contains("mtu 1400"), "{}", link(&h2));
     let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
     assert!(
-        common::squeeze(&out).contains("vmk1 VMotion 198.18.2.1 255.255.255.0"),
+        common::squeeze(&out).contains("vmk1 VMotion IPv4 198.18.2.1 255.255.255.0"),
         "{out}"
     );
-    assert!(common::squeeze(&out).contains(" 1400 true"), "{out}");
+    assert!(common::squeeze(&out).contains(" 1400 65535 true"), "{out}");
     let trace = tracepath_pmtu(lab.ns("h1"), "198.18.2.10", 1400);
     eprintln!("{trace}");
     let (ok, out) = ping(

@@ -368,7 +368,13 @@ fn check_vmknic(argv: &[OsString], args: &[String]) {
         serde_json::from_str::<VmknicCommand>(&json).ok(),
         Some(command.clone())
     );
-    let portgroup_ok = |p: &String| !p.trim().is_empty() && args.contains(p);
+    // The port group as an argument, or as `-p`'s value (`-p NAME`, `-pNAME`, `--portgroup=NAME`).
+    let portgroup_ok = |p: &String| {
+        !p.trim().is_empty()
+            && (args.contains(p)
+                || args.contains(&format!("-p{p}"))
+                || args.contains(&format!("--portgroup={p}")))
+    };
     let address_ok = |ip, len| {
         let net = Ipv4Net::new(ip, len).expect("prefix length 0-32");
         (1..=32).contains(&len) && host_address_problem(net).is_none() && written(args, ip)
@@ -399,9 +405,23 @@ fn check_vmknic(argv: &[OsString], args: &[String]) {
             assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
             assert!(mtu_ok(mtu), "MTU {mtu}");
         }
+        VmknicCommand::AddDhcp {
+            portgroup,
+            mtu,
+            mac,
+        } => {
+            assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
+            assert!(
+                args.iter().any(|a| a.trim().eq_ignore_ascii_case("dhcp")),
+                "DHCP not asked"
+            );
+            assert!(mtu.is_none_or(mtu_ok), "MTU {mtu:?}");
+            assert!(mac.is_none_or(|m| m.is_unicast()), "MAC {mac:?}");
+        }
         VmknicCommand::Delete { portgroup }
         | VmknicCommand::Enable { portgroup }
-        | VmknicCommand::Disable { portgroup } => {
+        | VmknicCommand::Disable { portgroup }
+        | VmknicCommand::SetDhcp { portgroup } => {
             assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
         }
         VmknicCommand::List => {}

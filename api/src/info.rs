@@ -29,6 +29,23 @@ pub struct VmknicInfo {
     pub bridge: Option<String>,
     /// Namespace of the TAP's kernel side, if any.
     pub netns: Option<String>,
+    /// The netstack it belongs to (`defaultTcpipStack` when a daemon does not say).
+    #[serde(default = "default_netstack")]
+    pub netstack: String,
+    /// How its IPv4 address is set: `static`, `dhcp` or `none`.
+    #[serde(default = "default_addressing")]
+    pub addressing: String,
+    /// With DHCP: the router of the lease, if it named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_router: Option<Ipv4Addr>,
+}
+
+fn default_netstack() -> String {
+    "defaultTcpipStack".to_string()
+}
+
+fn default_addressing() -> String {
+    "static".to_string()
 }
 
 /// The default gateway as `gateway_show` shows it.

@@ -30,6 +30,9 @@ pub enum Action {
     VmknicAdd {
         /// The vmknic.
         vmknic: RawVmknic,
+        /// The netstack it joins (`-N`); by default the daemon's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        netstack: Option<String>,
     },
     /// Remove a vmknic.
     VmknicRemove {
@@ -57,7 +60,7 @@ pub enum Action {
     VmknicSetAddress {
         /// `vmkN` or port group.
         vmknic: String,
-        /// `a.b.c.d/len`.
+        /// `a.b.c.d/len`; `dhcp` to take it from a DHCP server; empty for none.
         ip: String,
     },
     /// List routes in ESX order.
@@ -135,6 +138,10 @@ pub enum Action {
         timeout_ms: u32,
         /// ICMP sequence number.
         seq: u16,
+        /// Send through this gateway, bypassing the routing table (`vmkping -N`); it must be
+        /// on a vmknic subnet (of `vmknic` when given).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_hop: Option<String>,
     },
     /// Forward a kernel listening address through the stack to a remote address.
     ForwardAdd {
@@ -228,7 +235,9 @@ pub struct RawVmknic {
     pub name: String,
     /// Port group (the name `esxcfg-vmknic` uses).
     pub portgroup: String,
-    /// `a.b.c.d` (with `netmask` or `prefix_len`) or `a.b.c.d/len`.
+    /// `a.b.c.d` (with `netmask` or `prefix_len`), `a.b.c.d/len`, `dhcp` (the address comes
+    /// from a DHCP server), or empty/absent: no IPv4 address yet.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ip: String,
     /// Dotted netmask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -338,6 +347,7 @@ mod tests {
                 ttl: 64,
                 timeout_ms: 1000,
                 seq: 3,
+                next_hop: Some("198.18.1.254".into()),
             },
             Action::GatewayClear { gateway: None },
         ] {

@@ -136,8 +136,8 @@ pub(crate) enum Command {
         disable_version_flag = true
     )]
     EsxcfgRoute(PassThrough),
-    /// esxcfg-vmknic: list (-l), add (-a), delete (-d), enable (-e), disable (-D) vmknics and
-    /// change their MTU (-m) or address (-i/-n).
+    /// esxcfg-vmknic: list (-l), add (-a, -i DHCP), delete (-d), enable (-e), disable (-D)
+    /// vmknics and change their MTU (-m) or address (-i/-n, -i DHCP).
     #[command(
         name = "esxcfg-vmknic",
         disable_help_flag = true,
@@ -145,10 +145,12 @@ pub(crate) enum Command {
     )]
     EsxcfgVmknic(PassThrough),
     /// vmkping: ICMP echo from the VMkernel stack
-    /// ([-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host).
+    /// ([-I vmkN] [-N next_hop] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl]
+    /// host).
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Vmkping(PassThrough),
-    /// esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list|remove}.
+    /// esxcli [--formatter csv|keyvalue|json] network {ip route ipv4 list|add|remove, ip
+    /// interface list|add|remove|set|ipv4 get|set, ip neighbor list|remove, diag ping}.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Esxcli(PassThrough),
     /// nc -z [-nv] [-w secs] [-s source_ip | -I vmkN] host port: check a TCP port from the

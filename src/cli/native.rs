@@ -550,7 +550,14 @@ pub fn run_vmknic(
             *json,
             |v: &Vec<VmknicInfo>| format_vmknics(&vmknic_rows_from_info(v)),
         ),
-        VmknicCommand::Add(add) => call(ctl, Action::VmknicAdd { vmknic: add.raw() }).map(drop),
+        VmknicCommand::Add(add) => call(
+            ctl,
+            Action::VmknicAdd {
+                vmknic: add.raw(),
+                netstack: None,
+            },
+        )
+        .map(drop),
         VmknicCommand::Remove { vmknic } => call(
             ctl,
             Action::VmknicRemove {

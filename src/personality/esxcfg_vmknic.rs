@@ -17,7 +17,7 @@ use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
 use crate::api::{Action, ClientError, RawVmknic, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::listing::{format_vmknics, vmknic_rows_from_info};
+use crate::listing::{format_esxcfg_vmknics, vmknic_rows_from_info};
 use crate::personality::clap_util::Parsed;
 use crate::personality::esxcfg_usage::{
     address, esxcfg_outcome, from_clap, netmask, Invocation, Problem, UsageError,
@@ -42,6 +42,21 @@ pub enum VmknicCommand {
         mtu: Option<u16>,
         /// A unicast MAC, or one derived from the name.
         mac: Option<MacAddr>,
+    },
+    /// `-a -i DHCP [-m <mtu>] [-M <mac>] <portgroup>`: add a vmknic whose address comes from
+    /// DHCP.
+    AddDhcp {
+        /// Port group the vmknic joins.
+        portgroup: String,
+        /// MTU in `MIN_MTU..=MAX_MTU`, or the default.
+        mtu: Option<u16>,
+        /// A unicast MAC, or one derived from the name.
+        mac: Option<MacAddr>,
+    },
+    /// `-i DHCP <portgroup>` without `-a`: take the address from DHCP.
+    SetDhcp {
+        /// Port group of the vmknic.
+        portgroup: String,
     },
     /// `-d <portgroup>`: delete the vmknic on a port group.
     Delete {
@@ -85,9 +100,12 @@ pub enum VmknicCommand {
     group(ArgGroup::new("action").multiple(false)),
     override_usage = "esxcfg-vmknic -l\n       \
         esxcfg-vmknic -a -i <ip> -n <netmask> [-m <mtu>] [-M <mac>] <portgroup>\n       \
+        esxcfg-vmknic -a -i DHCP [-m <mtu>] [-M <mac>] <portgroup>\n       \
         esxcfg-vmknic -d|-e|-D <portgroup>\n       \
         esxcfg-vmknic -m <mtu> <portgroup>\n       \
-        esxcfg-vmknic -i <ip> -n <netmask> <portgroup>"
+        esxcfg-vmknic -i <ip> -n <netmask> <portgroup>\n       \
+        esxcfg-vmknic -i DHCP <portgroup>\n       \
+        (-p/--portgroup <portgroup> may name the port group)"
 )]
 struct VmknicArgs {
     /// List the vmknics
@@ -105,7 +123,7 @@ struct VmknicArgs {
     /// Disable the vmknic on a port group
     #[arg(short = 'D', long = "disable-vmknic", group = "action")]
     disable: bool,
-    /// IPv4 address
+    /// IPv4 address, or DHCP
     #[arg(short = 'i', long = "ip", value_name = "IP")]
     ip: Option<String>,
     /// Netmask, dotted or as a length
@@ -117,6 +135,9 @@ struct VmknicArgs {
     /// MAC address (with -a)
     #[arg(short = 'M', long = "mac", value_name = "MAC")]
     mac: Option<String>,
+    /// Port group name, instead of the argument
+    #[arg(short = 'p', long = "portgroup", value_name = "PORTGROUP")]
+    portgroup_opt: Option<String>,
     /// Port group name (quote names with spaces)
     #[arg(value_name = "PORTGROUP")]
     portgroup: Vec<String>,
@@ -135,7 +156,24 @@ where
     T: Into<OsString> + Clone,
 {
     use VmknicCommand::{Delete, Disable, Enable};
-    let a = VmknicArgs::try_parse_from(argv).map_err(from_clap)?;
+    let mut a = VmknicArgs::try_parse_from(argv).map_err(from_clap)?;
+    // `-p NAME` is the port group argument given as an option (with it, no argument).
+    if let Some(pg) = a.portgroup_opt.take() {
+        if !a.portgroup.is_empty() {
+            let i = Invocation {
+                program: VMKNIC,
+                action: None,
+            };
+            return Err(i.error(Problem::Arguments {
+                expected: "no port group argument beside -p/--portgroup",
+                got: a.portgroup.len(),
+            }));
+        }
+        a.portgroup = vec![pg];
+    }
+    let dhcp =
+        a.ip.as_deref()
+            .is_some_and(|ip| ip.trim().eq_ignore_ascii_case("dhcp"));
     let inv = |action| Invocation {
         program: VMKNIC,
         action: Some(action),
@@ -164,6 +202,15 @@ where
             })),
         };
     }
+    if a.add && dhcp {
+        let i = inv("-a");
+        only(i, &["-i/--ip", "-m/--mtu", "-M/--mac"])?;
+        return Ok(VmknicCommand::AddDhcp {
+            portgroup: portgroup(i, &a.portgroup)?,
+            mtu: a.mtu.as_deref().map(|m| mtu(i, m)).transpose()?,
+            mac: a.mac.as_deref().map(|m| mac(i, m)).transpose()?,
+        });
+    }
     if a.add {
         let i = inv("-a");
         let missing = |option| i.error(Problem::Missing(option));
@@ -190,6 +237,13 @@ where
     if let Some((_, flag, make)) = simple.into_iter().find(|(given, _, _)| *given) {
         only(inv(flag), &[])?;
         return Ok(make(portgroup(inv(flag), &a.portgroup)?));
+    }
+    if dhcp {
+        let i = inv("-i");
+        only(i, &["-i/--ip"])?;
+        return Ok(VmknicCommand::SetDhcp {
+            portgroup: portgroup(i, &a.portgroup)?,
+        });
     }
     if a.ip.is_some() || a.netmask.is_some() {
         let i = inv("-i");
@@ -301,6 +355,26 @@ pub fn action(cmd: &VmknicCommand) -> Option<Action> {
                 mac: mac.map(|m| m.to_string()),
                 ..RawVmknic::default()
             },
+            netstack: None,
+        },
+        VmknicCommand::AddDhcp {
+            portgroup,
+            mtu,
+            mac,
+        } => Action::VmknicAdd {
+            vmknic: RawVmknic {
+                name: String::new(),
+                portgroup: portgroup.clone(),
+                ip: "dhcp".to_string(),
+                mtu: mtu.map(i64::from),
+                mac: mac.map(|m| m.to_string()),
+                ..RawVmknic::default()
+            },
+            netstack: None,
+        },
+        VmknicCommand::SetDhcp { portgroup } => Action::VmknicSetAddress {
+            vmknic: vmknic(portgroup),
+            ip: "dhcp".to_string(),
         },
         VmknicCommand::Delete { portgroup } => Action::VmknicRemove {
             vmknic: vmknic(portgroup),
@@ -336,7 +410,7 @@ pub fn run(
     match action(cmd) {
         None => {
             let v: Vec<VmknicInfo> = call_as(ctl, Action::VmknicList).map_err(&failed)?;
-            console.print(&format_vmknics(&vmknic_rows_from_info(&v)));
+            console.print(&format_esxcfg_vmknics(&vmknic_rows_from_info(&v)));
         }
         Some(action) => {
             ctl.call(action).map_err(&failed)?;
@@ -396,6 +470,10 @@ mod tests {
             ("-i 192.168.1.100 -n 29 pg", SetAddress { portgroup: pg(), ip, prefix_len: 29 }),
             ("--ip 192.168.1.100 --netmask 255.255.255.254 pg",
              SetAddress { portgroup: pg(), ip, prefix_len: 31 }),
+            ("-a -i DHCP -p pg", AddDhcp { portgroup: pg(), mtu: None, mac: None }),
+            ("-a -i dhcp -m 9000 pg", AddDhcp { portgroup: pg(), mtu: Some(9000), mac: None }),
+            ("-i DHCP pg", SetDhcp { portgroup: pg() }),
+            ("-e -p pg", Enable { portgroup: pg() }),
         ];
         for (args, want) in cases {
             assert_eq!(vmknic(args), Ok(want), "{args}");
@@ -447,6 +525,10 @@ mod tests {
             ("-M 00:50:56:aa:bb:cc pg", "esxcfg-vmknic: no action given; expected one of -l, -a"),
             ("pg", "esxcfg-vmknic: no action given"),
             ("-m", "a value is required for '--mtu <MTU>'"),
+            ("-a -i DHCP -n 24 pg", "esxcfg-vmknic -a: -n/--netmask cannot be used with this action"),
+            ("-i DHCP -m 1500 pg", "esxcfg-vmknic -i: -m/--mtu cannot be used"),
+            ("-a -i DHCP", "esxcfg-vmknic -a: expected one port group name"),
+            ("-e -p pg other", "expected no port group argument beside -p/--portgroup, got 1 argument"),
         ];
         check_errors(&cases, vmknic);
         let empty = parse_esxcfg_vmknic([VMKNIC, "-e", " "]).unwrap_err();
@@ -481,7 +563,8 @@ mod tests {
                     ip: "198.18.1.100/24".into(),
                     mtu: Some(9000),
                     ..RawVmknic::default()
-                }
+                },
+                netstack: None,
             })
         );
         assert_eq!(

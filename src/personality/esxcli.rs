@@ -19,10 +19,19 @@ use std::net::Ipv4Addr;
 use clap::{ColorChoice, CommandFactory, Parser, Subcommand};
 use vmkstack_routing::RouteEntry;
 
-use crate::api::{Action, ClientError, NeighborInfo, VmknicInfo};
+use ipnet::Ipv4Net;
+use vmkstack_routing::{host_address_problem, netmask_len, parse_addr, VmknicId};
+use vmkstack_stack::IP_DHCP;
+use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
+
+use crate::api::{Action, ClientError, ErrorKind, NeighborInfo, PingReply, RawVmknic, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
+use crate::listing::{
+    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, format_esxcli_neighbors,
+    EsxcliList, Field, Formatter,
+};
 use crate::personality::clap_util::{clap_outcome, Parsed};
+use crate::personality::vmkping::send_error_line;
 use crate::route_target::{
     parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
 };
@@ -39,6 +48,9 @@ const PROGRAM: &str = "esxcli";
     disable_help_subcommand = true
 )]
 pub struct EsxcliArgs {
+    /// Print listings as csv, keyvalue or json (ESXi's field names)
+    #[arg(long = "formatter", value_name = "str", value_enum)]
+    pub formatter: Option<Formatter>,
     /// The namespace.
     #[command(subcommand)]
     pub namespace: Root,
@@ -66,6 +78,60 @@ pub enum Network {
         #[command(subcommand)]
         namespace: Ip,
     },
+    /// Network diagnostics
+    #[command(disable_help_subcommand = true)]
+    Diag {
+        /// The command.
+        #[command(subcommand)]
+        command: Diag,
+    },
+}
+
+/// `esxcli network diag <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Diag {
+    /// Send ICMP echo requests from the VMkernel stack
+    Ping(DiagPingArgs),
+}
+
+/// `esxcli network diag ping` options.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct DiagPingArgs {
+    /// The host to ping (an IPv4 address)
+    #[arg(short = 'H', long = "host", value_name = "str", value_parser = parse_ipv4)]
+    pub host: Ipv4Addr,
+    /// The VMkernel interface to send from
+    #[arg(short = 'I', long = "interface", value_name = "str")]
+    pub interface: Option<String>,
+    /// The netstack to use (the daemon's one; default defaultTcpipStack)
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: Option<String>,
+    /// Number of echo requests
+    #[arg(short = 'c', long = "count", value_name = "long", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    /// ICMP payload bytes
+    #[arg(short = 's', long = "size", value_name = "long", default_value_t = 56,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::personality::vmkping::MAX_SIZE)))]
+    pub size: u32,
+    /// Set don't-fragment
+    #[arg(short = 'd', long = "df")]
+    pub df: bool,
+    /// Send through this gateway, bypassing the routing table
+    #[arg(long = "nexthop", value_name = "str", value_parser = parse_ipv4)]
+    pub nexthop: Option<Ipv4Addr>,
+    /// Seconds between requests
+    #[arg(short = 'i', long = "interval", value_name = "str", default_value = "1",
+          value_parser = crate::personality::vmkping::parse_seconds)]
+    pub interval: std::time::Duration,
+    /// Seconds to wait for each reply
+    #[arg(short = 'W', long = "wait", value_name = "str", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub wait: u32,
+    /// IP time to live
+    #[arg(short = 't', long = "ttl", value_name = "long", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(1..))]
+    pub ttl: u8,
 }
 
 /// `esxcli network ip <namespace>`.
@@ -83,7 +149,7 @@ pub enum Ip {
     Interface {
         /// The command.
         #[command(subcommand)]
-        command: Listing,
+        command: InterfaceCmd,
     },
     /// The VMkernel neighbour (ARP) table
     #[command(disable_help_subcommand = true)]
@@ -158,11 +224,154 @@ pub enum Route {
     },
 }
 
-/// A namespace whose only command is `list`.
-#[derive(Debug, Clone, Copy, Subcommand)]
-pub enum Listing {
-    /// List them
+/// `esxcli network ip interface <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum InterfaceCmd {
+    /// List the VMkernel interfaces
     List,
+    /// Add a VMkernel interface (no IPv4 address until `ipv4 set`)
+    Add(InterfaceAddArgs),
+    /// Remove a VMkernel interface
+    Remove(InterfaceRemoveArgs),
+    /// Enable or disable a VMkernel interface, or change its MTU
+    Set(InterfaceSetArgs),
+    /// IPv4 settings of VMkernel interfaces
+    #[command(disable_help_subcommand = true)]
+    Ipv4 {
+        /// The command.
+        #[command(subcommand)]
+        command: InterfaceIpv4,
+    },
+}
+
+/// `esxcli network ip interface ipv4 <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum InterfaceIpv4 {
+    /// Show the IPv4 settings of the VMkernel interfaces
+    Get(Ipv4GetArgs),
+    /// Set the IPv4 address of a VMkernel interface (static, DHCP or none)
+    Set(Ipv4SetArgs),
+}
+
+/// `interface add` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InterfaceAddArgs {
+    /// The new interface's name, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// The port group it connects to
+    #[arg(short = 'p', long = "portgroup-name", value_name = "str")]
+    pub portgroup: String,
+    /// MTU (68-9000)
+    #[arg(short = 'm', long = "mtu", value_name = "long", value_parser = parse_mtu)]
+    pub mtu: Option<u16>,
+    /// MAC address
+    #[arg(short = 'M', long = "mac-address", value_name = "str", value_parser = parse_mac)]
+    pub mac: Option<MacAddr>,
+    /// The netstack it joins (default defaultTcpipStack)
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: Option<String>,
+}
+
+/// `interface remove` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InterfaceRemoveArgs {
+    /// The interface to remove, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+}
+
+/// `interface set` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InterfaceSetArgs {
+    /// The interface, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// true to enable it, false to disable it
+    #[arg(short = 'e', long = "enabled", value_name = "bool", value_parser = parse_bool)]
+    pub enabled: Option<bool>,
+    /// MTU (68-9000)
+    #[arg(short = 'm', long = "mtu", value_name = "long", value_parser = parse_mtu)]
+    pub mtu: Option<u16>,
+}
+
+/// `interface ipv4 get` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Ipv4GetArgs {
+    /// Only this interface
+    #[arg(short = 'i', long = "interface-name", value_name = "str")]
+    pub interface: Option<String>,
+    /// Only the interfaces of this netstack
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: Option<String>,
+}
+
+/// How `ipv4 set -t` sets the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ipv4Type {
+    /// The address given with -I/-N
+    Static,
+    /// From a DHCP server
+    Dhcp,
+    /// No IPv4 address
+    None,
+}
+
+/// `interface ipv4 set` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Ipv4SetArgs {
+    /// The interface, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// static, dhcp or none
+    #[arg(short = 't', long = "type", value_name = "str", value_enum)]
+    pub kind: Ipv4Type,
+    /// The IPv4 address (with -t static)
+    #[arg(short = 'I', long = "ipv4", value_name = "str", value_parser = parse_ipv4)]
+    pub ipv4: Option<Ipv4Addr>,
+    /// The netmask, dotted or as a prefix length (with -t static)
+    #[arg(short = 'N', long = "netmask", value_name = "str")]
+    pub netmask: Option<String>,
+    /// A gateway for this interface (not supported yet)
+    #[arg(short = 'g', long = "gateway", value_name = "str")]
+    pub gateway: Option<String>,
+}
+
+/// `vmkN`.
+fn parse_vmknic_name(s: &str) -> Result<String, String> {
+    s.parse::<VmknicId>()
+        .map(|id| id.to_string())
+        .map_err(|_| format!("`{s}` is not a VMkernel interface name (expected vmkN)"))
+}
+
+/// An MTU within 68-9000.
+fn parse_mtu(s: &str) -> Result<u16, String> {
+    s.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
+        .ok_or_else(|| format!("`{s}` is not an MTU (expected {MIN_MTU}-{MAX_MTU})"))
+}
+
+/// A unicast MAC address.
+fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    let mac: MacAddr = s.parse().map_err(|e| format!("{e}"))?;
+    if mac.is_unicast() {
+        Ok(mac)
+    } else {
+        Err(format!(
+            "{mac} cannot be a vmknic MAC address (not unicast)"
+        ))
+    }
+}
+
+/// esxcli's booleans: true/false, 1/0, yes/no.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is not a boolean (expected true or false)")),
+    }
 }
 
 /// `esxcli network ip route ipv4 <command>`.
@@ -208,6 +417,49 @@ pub enum EsxcliCommand {
     },
     /// `network ip interface list`.
     InterfaceList,
+    /// `network ip interface add`.
+    InterfaceAdd {
+        /// vmkN.
+        interface: String,
+        /// Port group.
+        portgroup: String,
+        /// MTU.
+        mtu: Option<u16>,
+        /// MAC.
+        mac: Option<MacAddr>,
+        /// Netstack.
+        netstack: Option<String>,
+    },
+    /// `network ip interface remove`.
+    InterfaceRemove {
+        /// vmkN.
+        interface: String,
+    },
+    /// `network ip interface set`.
+    InterfaceSet {
+        /// vmkN.
+        interface: String,
+        /// Enable or disable.
+        enabled: Option<bool>,
+        /// New MTU.
+        mtu: Option<u16>,
+    },
+    /// `network ip interface ipv4 get`.
+    Ipv4Get {
+        /// Only this vmknic.
+        interface: Option<String>,
+        /// Only this netstack's vmknics.
+        netstack: Option<String>,
+    },
+    /// `network ip interface ipv4 set`.
+    Ipv4Set {
+        /// vmkN.
+        interface: String,
+        /// The address: `a.b.c.d/len`, `dhcp`, or empty for none (the control request's form).
+        ip: String,
+    },
+    /// `network diag ping`.
+    DiagPing(DiagPingArgs),
     /// `network ip neighbor list`.
     NeighborList {
         /// Only this vmknic's.
@@ -224,12 +476,71 @@ pub enum EsxcliCommand {
     },
 }
 
-impl From<EsxcliArgs> for EsxcliCommand {
-    fn from(a: EsxcliArgs) -> EsxcliCommand {
-        let Root::Network {
-            namespace: Network::Ip { namespace },
-        } = a.namespace;
-        match namespace {
+/// A parsed esxcli: the command and the output formatter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Esxcli {
+    /// `--formatter`, for listings.
+    pub formatter: Option<Formatter>,
+    /// The command.
+    pub command: EsxcliCommand,
+}
+
+const GATEWAY_NOT_SUPPORTED: &str = "Error: -g/--gateway (a gateway for one VMkernel \
+    interface) is not supported yet: set the netstack's default gateway with `esxcli network ip \
+    route ipv4 add -n default -g GATEWAY`";
+
+/// The address of `ipv4 set`, as the control request carries it.
+fn ipv4_setting(a: &Ipv4SetArgs) -> Result<String, CliError> {
+    let usage = |m: &str| Err(CliError::Usage(format!("Error: {m}")));
+    if a.gateway.is_some() {
+        return Err(CliError::Usage(GATEWAY_NOT_SUPPORTED.to_string()));
+    }
+    match (a.kind, a.ipv4, a.netmask.as_deref()) {
+        (Ipv4Type::Static, Some(ip), Some(mask)) => {
+            // Dotted, or a prefix length.
+            let len = match mask.trim().parse::<u8>() {
+                Ok(len) if (1..=32).contains(&len) => Ok(len),
+                Ok(_) => Err(format!(
+                    "`{mask}` is not a netmask (a prefix length is 1-32)"
+                )),
+                Err(_) => parse_addr(mask)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| netmask_len(m).map_err(|e| e.to_string())),
+            }
+            .map_err(|e| CliError::Usage(format!("Error: -N/--netmask {mask}: {e}")))?;
+            let net = Ipv4Net::new(ip, len)
+                .map_err(|e| CliError::Usage(format!("Error: -N/--netmask {mask}: {e}")))?;
+            if let Some(reason) = host_address_problem(net) {
+                return usage(&format!("{net} cannot be a vmknic address: {reason}"));
+            }
+            Ok(net.to_string())
+        }
+        (Ipv4Type::Static, None, _) => usage("-t static needs -I/--ipv4 <address>"),
+        (Ipv4Type::Static, _, None) => usage("-t static needs -N/--netmask <netmask>"),
+        (_, Some(_), _) | (_, _, Some(_)) => {
+            usage("-I/--ipv4 and -N/--netmask go only with -t static")
+        }
+        (Ipv4Type::Dhcp, None, None) => Ok(IP_DHCP.to_string()),
+        (Ipv4Type::None, None, None) => Ok(String::new()),
+    }
+}
+
+impl TryFrom<EsxcliArgs> for EsxcliCommand {
+    type Error = CliError;
+
+    fn try_from(a: EsxcliArgs) -> Result<EsxcliCommand, CliError> {
+        let namespace = match a.namespace {
+            Root::Network {
+                namespace: Network::Ip { namespace },
+            } => namespace,
+            Root::Network {
+                namespace:
+                    Network::Diag {
+                        command: Diag::Ping(p),
+                    },
+            } => return Ok(EsxcliCommand::DiagPing(p)),
+        };
+        Ok(match namespace {
             Ip::Route {
                 namespace: Route::Ipv4 { command },
             } => match command {
@@ -244,8 +555,55 @@ impl From<EsxcliArgs> for EsxcliCommand {
                 },
             },
             Ip::Interface {
-                command: Listing::List,
+                command: InterfaceCmd::List,
             } => EsxcliCommand::InterfaceList,
+            Ip::Interface {
+                command: InterfaceCmd::Add(a),
+            } => EsxcliCommand::InterfaceAdd {
+                interface: a.interface,
+                portgroup: a.portgroup,
+                mtu: a.mtu,
+                mac: a.mac,
+                netstack: a.netstack,
+            },
+            Ip::Interface {
+                command: InterfaceCmd::Remove(a),
+            } => EsxcliCommand::InterfaceRemove {
+                interface: a.interface,
+            },
+            Ip::Interface {
+                command: InterfaceCmd::Set(a),
+            } => {
+                if a.enabled.is_none() && a.mtu.is_none() {
+                    return Err(CliError::Usage(
+                        "Error: nothing to set: give -e/--enabled true|false and/or -m/--mtu"
+                            .to_string(),
+                    ));
+                }
+                EsxcliCommand::InterfaceSet {
+                    interface: a.interface,
+                    enabled: a.enabled,
+                    mtu: a.mtu,
+                }
+            }
+            Ip::Interface {
+                command:
+                    InterfaceCmd::Ipv4 {
+                        command: InterfaceIpv4::Get(a),
+                    },
+            } => EsxcliCommand::Ipv4Get {
+                interface: a.interface,
+                netstack: a.netstack,
+            },
+            Ip::Interface {
+                command:
+                    InterfaceCmd::Ipv4 {
+                        command: InterfaceIpv4::Set(a),
+                    },
+            } => EsxcliCommand::Ipv4Set {
+                ip: ipv4_setting(&a)?,
+                interface: a.interface,
+            },
             Ip::Neighbor {
                 command: NeighborCmd::List(a),
             } => EsxcliCommand::NeighborList {
@@ -258,7 +616,7 @@ impl From<EsxcliArgs> for EsxcliCommand {
                 address: a.address,
                 interface: a.interface,
             },
-        }
+        })
     }
 }
 
@@ -277,7 +635,20 @@ pub fn namespace_error(argv: &[OsString]) -> Option<String> {
         names.sort_unstable();
         names.join(", ")
     };
-    for arg in argv.iter().skip(1) {
+    let mut args = argv.iter().skip(1).peekable();
+    // `--formatter F` / `--formatter=F` comes before the namespaces.
+    while let Some(a) = args.peek() {
+        let a = a.to_string_lossy();
+        if a == "--formatter" {
+            args.next();
+            args.next();
+        } else if a.starts_with("--formatter=") {
+            args.next();
+        } else {
+            break;
+        }
+    }
+    for arg in args {
         if !node.has_subcommands() {
             return None;
         }
@@ -314,7 +685,7 @@ pub fn namespace_error(argv: &[OsString]) -> Option<String> {
 }
 
 /// Parses an esxcli argv (`argv[0]` is the program name).
-pub fn parse(argv: Vec<OsString>) -> Result<Parsed<EsxcliCommand>, CliError> {
+pub fn parse(argv: Vec<OsString>) -> Result<Parsed<Esxcli>, CliError> {
     if let Some(m) = namespace_error(&argv) {
         return Err(CliError::Usage(m));
     }
@@ -339,16 +710,47 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<EsxcliCommand>, CliError> {
             ));
         }
     }
-    Ok(Parsed::Run(args.into()))
+    let formatter = args.formatter;
+    Ok(Parsed::Run(Esxcli {
+        formatter,
+        command: args.try_into()?,
+    }))
 }
 
 fn failed(e: &ClientError) -> CliError {
     CliError::from_client(PROGRAM, e)
 }
 
-/// Runs an esxcli command against the daemon.
+/// Runs an esxcli command against the daemon, listings in their default layout.
 pub fn run(
     cmd: EsxcliCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    run_formatted(cmd, None, ctl, console)
+}
+
+/// The daemon's vmknics.
+fn vmknics(ctl: &mut dyn Control) -> Result<Vec<VmknicInfo>, CliError> {
+    call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))
+}
+
+/// Refuses a netstack that no vmknic belongs to (a daemon runs one netstack for now).
+fn check_netstack(vmknics: &[VmknicInfo], netstack: &str) -> Result<(), CliError> {
+    if vmknics.iter().any(|v| v.netstack == netstack) {
+        return Ok(());
+    }
+    let known: Vec<&str> = vmknics.iter().map(|v| v.netstack.as_str()).collect();
+    let known = known.first().copied().unwrap_or("defaultTcpipStack");
+    Err(CliError::Failed(format!(
+        "Error: Invalid netstack {netstack}: no such netstack (this host runs `{known}`)"
+    )))
+}
+
+/// Runs an esxcli command; `formatter` is `--formatter` for listings.
+pub fn run_formatted(
+    cmd: EsxcliCommand,
+    formatter: Option<Formatter>,
     ctl: &mut dyn Control,
     console: &mut Console<'_>,
 ) -> Result<(), CliError> {
@@ -356,7 +758,7 @@ pub fn run(
         EsxcliCommand::RouteList => {
             let routes: Vec<RouteEntry> =
                 call_as(ctl, Action::RouteList).map_err(|e| failed(&e))?;
-            console.print(&format_esxcli_routes(&routes));
+            console.print(&esxcli_routes(&routes).output(formatter));
         }
         EsxcliCommand::RouteAdd { network, gateway } => {
             ctl.call(route_add_action(network, gateway))
@@ -367,27 +769,97 @@ pub fn run(
                 .map_err(|e| failed(&e))?;
         }
         EsxcliCommand::InterfaceList => {
-            let vmknics: Vec<VmknicInfo> =
-                call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))?;
-            console.print(&format_esxcli_interfaces(&vmknics));
+            console.print(&esxcli_interfaces(&vmknics(ctl)?).output(formatter));
         }
+        EsxcliCommand::InterfaceAdd {
+            interface,
+            portgroup,
+            mtu,
+            mac,
+            netstack,
+        } => {
+            let action = Action::VmknicAdd {
+                vmknic: RawVmknic {
+                    name: interface,
+                    portgroup,
+                    mtu: mtu.map(i64::from),
+                    mac: mac.map(|m| m.to_string()),
+                    ..RawVmknic::default()
+                },
+                netstack,
+            };
+            ctl.call(action).map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::InterfaceRemove { interface } => {
+            ctl.call(Action::VmknicRemove { vmknic: interface })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::InterfaceSet {
+            interface,
+            enabled,
+            mtu,
+        } => {
+            // Both checked before either applies: a vmknic that does not exist changes nothing.
+            if !vmknics(ctl)?.iter().any(|v| v.name == interface) {
+                return Err(no_interface(&interface));
+            }
+            if let Some(mtu) = mtu {
+                let action = Action::VmknicSetMtu {
+                    vmknic: interface.clone(),
+                    mtu: u32::from(mtu),
+                };
+                ctl.call(action).map_err(|e| failed(&e))?;
+            }
+            if let Some(on) = enabled {
+                let vmknic = interface;
+                let action = match on {
+                    true => Action::VmknicEnable { vmknic },
+                    false => Action::VmknicDisable { vmknic },
+                };
+                ctl.call(action).map_err(|e| failed(&e))?;
+            }
+        }
+        EsxcliCommand::Ipv4Get {
+            interface,
+            netstack,
+        } => {
+            let mut list = vmknics(ctl)?;
+            if let Some(n) = &netstack {
+                check_netstack(&list, n)?;
+                list.retain(|v| v.netstack == *n);
+            }
+            if let Some(name) = &interface {
+                if !list.iter().any(|v| v.name == *name) {
+                    return Err(no_interface(name));
+                }
+                list.retain(|v| v.name == *name);
+            }
+            console.print(&esxcli_ipv4(&list).output(formatter));
+        }
+        EsxcliCommand::Ipv4Set { interface, ip } => {
+            let action = Action::VmknicSetAddress {
+                vmknic: interface,
+                ip,
+            };
+            ctl.call(action).map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::DiagPing(p) => return diag_ping(&p, formatter, ctl, console),
         EsxcliCommand::NeighborList { interface, ipv4 } => {
             let mut neighbors: Vec<NeighborInfo> =
                 call_as(ctl, Action::NeighborList).map_err(|e| failed(&e))?;
             if let Some(name) = &interface {
-                let vmknics: Vec<VmknicInfo> =
-                    call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))?;
-                if !vmknics.iter().any(|v| v.name == *name) {
-                    return Err(CliError::Failed(format!(
-                        "Error: Invalid interface name {name}: no such VMkernel interface"
-                    )));
+                if !vmknics(ctl)?.iter().any(|v| v.name == *name) {
+                    return Err(no_interface(name));
                 }
                 neighbors.retain(|n| n.vmknic == *name);
             }
             if !ipv4 {
                 neighbors.clear();
             }
-            console.print(&format_esxcli_neighbors(&neighbors));
+            match formatter {
+                None => console.print(&format_esxcli_neighbors(&neighbors)),
+                Some(f) => console.print(&esxcli_neighbors(&neighbors).format(f)),
+            }
         }
         EsxcliCommand::NeighborRemove { address, interface } => {
             let action = Action::NeighborRemove {
@@ -398,6 +870,198 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+fn no_interface(name: &str) -> CliError {
+    CliError::Failed(format!(
+        "Error: Invalid interface name {name}: no such VMkernel interface"
+    ))
+}
+
+/// How much longer than the probe's own wait the client waits for the daemon's answer.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `esxcli network diag ping`: the probes as vmkping sends them, then ESXi's Trace (one
+/// block per reply) and Summary. Fails when no reply came back.
+///
+/// ```text
+///    Trace:
+///          Received Bytes: 64
+///          Host: 198.18.1.1
+///          ICMP Seq: 0
+///          TTL: 64
+///          Round-trip Time: 130 us
+///          Dup: false
+///          Detail:
+///
+///    Summary:
+///          Host Addr: 198.18.1.1
+///          Transmitted: 3
+///          Recieved: 3
+///          Duplicated: 0
+///          Packet Lost: 0
+///          Round-trip Min: 120 us
+///          Round-trip Avg: 125 us
+///          Round-trip Max: 130 us
+/// ```
+///
+/// (`Recieved` is ESXi's spelling, kept for the scripts that read it.)
+fn diag_ping(
+    p: &DiagPingArgs,
+    formatter: Option<Formatter>,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    if let Some(n) = &p.netstack {
+        check_netstack(&vmknics(ctl)?, n)?;
+    }
+    let wait = std::time::Duration::from_secs(u64::from(p.wait)) + ANSWER_MARGIN;
+    ctl.set_timeout(wait).map_err(|e| failed(&e))?;
+    let mut replies: Vec<PingReply> = Vec::new();
+    let mut details: Vec<String> = Vec::new();
+    for i in 0..p.count {
+        if i > 0 {
+            std::thread::sleep(p.interval);
+        }
+        let action = Action::Ping {
+            destination: p.host.to_string(),
+            vmknic: p.interface.clone(),
+            size: p.size,
+            df: p.df,
+            ttl: p.ttl,
+            timeout_ms: p.wait.saturating_mul(1000),
+            seq: u16::try_from(i % 65536).unwrap_or(0),
+            next_hop: p.nexthop.map(|n| n.to_string()),
+        };
+        match call_as::<PingReply>(ctl, action) {
+            Ok(r) => replies.push(r),
+            Err(e) => match e.remote() {
+                Some(r) if r.kind == ErrorKind::Timeout => {}
+                Some(r) if send_error_line(r.kind).is_some() || r.kind == ErrorKind::Invalid => {
+                    details.push(
+                        send_error_line(r.kind)
+                            .map_or_else(|| r.message.clone(), |l| l.to_string()),
+                    );
+                }
+                _ => return Err(failed(&e)),
+            },
+        }
+    }
+    let received = replies.len() as i64;
+    let sent = i64::from(p.count);
+    let lost = (sent - received) * 100 / sent.max(1);
+    let rtts: Vec<u64> = replies.iter().map(|r| r.rtt_us).collect();
+    let (min, max) = (
+        rtts.iter().copied().min().unwrap_or(0),
+        rtts.iter().copied().max().unwrap_or(0),
+    );
+    let avg = rtts.iter().sum::<u64>() / rtts.len().max(1) as u64;
+    let trace: Vec<Vec<(&'static str, Field)>> = replies
+        .iter()
+        .map(|r| {
+            vec![
+                ("Received Bytes", Field::Int(r.bytes as i64)),
+                ("Host", r.from.to_string().into()),
+                ("ICMP Seq", Field::Int(i64::from(r.seq))),
+                ("TTL", Field::Int(i64::from(r.ttl))),
+                ("Round-trip Time", format!("{} us", r.rtt_us).into()),
+                ("Dup", Field::Bool(false)),
+                ("Detail", "".into()),
+            ]
+        })
+        .chain(details.iter().map(|d| {
+            vec![
+                ("Received Bytes", Field::Int(0)),
+                ("Host", p.host.to_string().into()),
+                ("ICMP Seq", Field::Int(0)),
+                ("TTL", Field::Int(0)),
+                ("Round-trip Time", "0 us".into()),
+                ("Dup", Field::Bool(false)),
+                ("Detail", d.clone().into()),
+            ]
+        }))
+        .collect();
+    let summary: Vec<(&'static str, Field)> = vec![
+        ("Host Addr", p.host.to_string().into()),
+        ("Transmitted", Field::Int(sent)),
+        ("Recieved", Field::Int(received)),
+        ("Duplicated", Field::Int(0)),
+        ("Packet Lost", Field::Int(lost)),
+        ("Round-trip Min", format!("{min} us").into()),
+        ("Round-trip Avg", format!("{avg} us").into()),
+        ("Round-trip Max", format!("{max} us").into()),
+    ];
+    console.print(&format_diag_ping(&trace, &summary, formatter));
+    if replies.is_empty() {
+        return Err(CliError::Reported);
+    }
+    Ok(())
+}
+
+/// The Trace/Summary structure of `diag ping`, in esxcli's nested layout or a formatter's.
+fn format_diag_ping(
+    trace: &[Vec<(&'static str, Field)>],
+    summary: &[(&'static str, Field)],
+    formatter: Option<Formatter>,
+) -> String {
+    let list = |structure, rows: Vec<&[(&'static str, Field)]>| EsxcliList {
+        structure,
+        fields: rows
+            .first()
+            .map(|r| r.iter().map(|(k, _)| *k).collect())
+            .unwrap_or_default(),
+        rows: rows
+            .iter()
+            .map(|r| r.iter().map(|(_, v)| v.clone()).collect())
+            .collect(),
+        layout: crate::listing::Layout::Table,
+    };
+    match formatter {
+        None => {
+            let mut out = String::from("   Trace: \n");
+            let blocks: Vec<String> = trace
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|(k, v)| format!("         {k}: {}\n", field_text(v)))
+                        .collect()
+                })
+                .collect();
+            out.push_str(&blocks.join("      \n"));
+            out.push_str("   Summary: \n");
+            for (k, v) in summary {
+                out.push_str(&format!("         {k}: {}\n", field_text(v)));
+            }
+            out
+        }
+        Some(Formatter::Json) => {
+            let trace = list("Trace", trace.iter().map(Vec::as_slice).collect());
+            let summary = list("Summary", vec![summary]);
+            let t: serde_json::Value =
+                serde_json::from_str(&trace.format(Formatter::Json)).unwrap_or_default();
+            let s: serde_json::Value =
+                serde_json::from_str(&summary.format(Formatter::Json)).unwrap_or_default();
+            let s = s.get(0).cloned().unwrap_or_default();
+            format!("{}\n", serde_json::json!({ "Summary": s, "Trace": t }))
+        }
+        Some(f) => {
+            let trace = list("Trace", trace.iter().map(Vec::as_slice).collect());
+            let summary = list("Summary", vec![summary]);
+            let mut out = summary.format(f);
+            if !trace.rows.is_empty() {
+                out.push_str(&trace.format(f));
+            }
+            out
+        }
+    }
+}
+
+fn field_text(f: &Field) -> String {
+    match f {
+        Field::Str(s) => s.clone(),
+        Field::Int(n) => n.to_string(),
+        Field::Bool(b) => b.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -417,7 +1081,7 @@ mod tests {
 
     fn command(s: &str) -> EsxcliCommand {
         match parse(argv(s)) {
-            Ok(Parsed::Run(c)) => c,
+            Ok(Parsed::Run(c)) => c.command,
             other => panic!("{s}: {other:?}"),
         }
     }
@@ -670,6 +1334,168 @@ mod tests {
                 network: "198.18.100.0/24".into(),
                 gateway: Some("198.18.1.1".into())
             }
+        );
+    }
+
+    #[test]
+    fn test_parse_interface_commands() {
+        assert_eq!(
+            command("network ip interface add -i vmk2 -p NFS -m 9000 -M 02:50:56:00:00:42 -N defaultTcpipStack"),
+            EsxcliCommand::InterfaceAdd {
+                interface: "vmk2".into(),
+                portgroup: "NFS".into(),
+                mtu: Some(9000),
+                mac: "02:50:56:00:00:42".parse().ok(),
+                netstack: Some("defaultTcpipStack".into()),
+            }
+        );
+        assert_eq!(
+            command("network ip interface remove --interface-name vmk2"),
+            EsxcliCommand::InterfaceRemove {
+                interface: "vmk2".into()
+            }
+        );
+        assert_eq!(
+            command("network ip interface set -i vmk1 -e false -m 1400"),
+            EsxcliCommand::InterfaceSet {
+                interface: "vmk1".into(),
+                enabled: Some(false),
+                mtu: Some(1400),
+            }
+        );
+        assert_eq!(
+            command("network ip interface ipv4 get -N defaultTcpipStack"),
+            EsxcliCommand::Ipv4Get {
+                interface: None,
+                netstack: Some("defaultTcpipStack".into()),
+            }
+        );
+        let set = |args: &str| command(&format!("network ip interface ipv4 set -i vmk1 {args}"));
+        let ip = |ip: &str| EsxcliCommand::Ipv4Set {
+            interface: "vmk1".into(),
+            ip: ip.into(),
+        };
+        assert_eq!(
+            set("-t static -I 198.18.2.5 -N 255.255.255.0"),
+            ip("198.18.2.5/24")
+        );
+        assert_eq!(
+            set("--type static --ipv4 198.18.2.5 --netmask 22"),
+            ip("198.18.2.5/22")
+        );
+        assert_eq!(set("-t dhcp"), ip("dhcp"));
+        assert_eq!(set("-t none"), ip(""));
+        match parse(argv("--formatter=csv network ip interface list")) {
+            Ok(Parsed::Run(e)) => assert_eq!(
+                e,
+                Esxcli {
+                    formatter: Some(Formatter::Csv),
+                    command: EsxcliCommand::InterfaceList
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        match parse(argv(
+            "--formatter json network diag ping -H 198.18.1.1 --nexthop 198.18.1.254 -c 2 -d",
+        )) {
+            Ok(Parsed::Run(Esxcli {
+                formatter: Some(Formatter::Json),
+                command: EsxcliCommand::DiagPing(p),
+            })) => {
+                assert_eq!(p.host, Ipv4Addr::new(198, 18, 1, 1));
+                assert_eq!(p.nexthop, Some(Ipv4Addr::new(198, 18, 1, 254)));
+                assert_eq!((p.count, p.size, p.df), (2, 56, true));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_interface_usage_errors() {
+        assert!(usage("network ip interface add -i vmk2").contains("--portgroup-name"));
+        assert!(usage("network ip interface add -i e0 -p X").contains("`e0` is not a VMkernel"));
+        assert!(usage("network ip interface add -i vmk2 -p X -m 67").contains("`67` is not an MTU"));
+        assert!(
+            usage("network ip interface add -i vmk2 -p X -M ff:ff:ff:ff:ff:ff")
+                .contains("not unicast")
+        );
+        assert_eq!(
+            usage("network ip interface set -i vmk2"),
+            "Error: nothing to set: give -e/--enabled true|false and/or -m/--mtu"
+        );
+        let set = |args: &str| usage(&format!("network ip interface ipv4 set -i vmk1 {args}"));
+        assert_eq!(
+            set("-t static -N 24"),
+            "Error: -t static needs -I/--ipv4 <address>"
+        );
+        assert_eq!(
+            set("-t static -I 198.18.2.5"),
+            "Error: -t static needs -N/--netmask <netmask>"
+        );
+        assert_eq!(
+            set("-t none -N 24"),
+            "Error: -I/--ipv4 and -N/--netmask go only with -t static"
+        );
+        assert!(set("-t static -I 198.18.2.5 -N 255.0.255.0").contains("not contiguous"));
+        assert!(set("-t static -I 198.18.2.0 -N 24").contains("network address"));
+        assert!(set("-t dhcp -g 198.18.2.1").contains("not supported yet"));
+        assert!(usage("--formatter=xml network ip interface list").contains("xml"));
+        assert!(usage("network diag ping").contains("--host"));
+        assert!(usage("network diag").contains("expected one of: ping"));
+    }
+
+    #[test]
+    fn test_run_diag_ping_trace_and_summary() {
+        let reply = |seq: u16, rtt: u64| {
+            Ok(
+                json!({"bytes": 64, "from": "198.18.1.1", "seq": seq, "ttl": 63, "rtt_us": rtt,
+                      "destination": "198.18.1.1"}),
+            )
+        };
+        let ping = |args: &str| match command(&format!("network diag ping {args}")) {
+            EsxcliCommand::DiagPing(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let mut d = FakeDaemon::new(vec![
+            reply(0, 100),
+            refused(ErrorKind::Timeout, "Request timeout"),
+            reply(2, 300),
+        ]);
+        let p = ping("-H 198.18.1.1 -c 3 -i 0 --nexthop 198.18.0.254");
+        let (r, out, _) = capture(|c| diag_ping(&p, None, &mut d, c));
+        assert_eq!(r, Ok(()));
+        let block = |seq: u16, rtt: u64| {
+            format!(
+                "         Received Bytes: 64\n         Host: 198.18.1.1\n         ICMP Seq: {seq}\n\
+                 \x20        TTL: 63\n         Round-trip Time: {rtt} us\n         Dup: false\n\
+                 \x20        Detail: \n"
+            )
+        };
+        assert_eq!(
+            out,
+            format!(
+                "   Trace: \n{}      \n{}   Summary: \n         Host Addr: 198.18.1.1\n\
+                 \x20        Transmitted: 3\n         Recieved: 2\n         Duplicated: 0\n\
+                 \x20        Packet Lost: 33\n         Round-trip Min: 100 us\n\
+                 \x20        Round-trip Avg: 200 us\n         Round-trip Max: 300 us\n",
+                block(0, 100),
+                block(2, 300)
+            )
+        );
+        assert!(matches!(
+            &d.actions[0],
+            Action::Ping { next_hop: Some(n), seq: 0, .. } if n == "198.18.0.254"
+        ));
+        // No reply at all: the summary, then a failure already reported.
+        let mut d = FakeDaemon::new(vec![refused(ErrorKind::NoRoute, "no route")]);
+        let p = ping("-H 198.18.1.1 -c 1");
+        let (r, out, _) = capture(|c| diag_ping(&p, Some(Formatter::Json), &mut d, c));
+        assert_eq!(r, Err(CliError::Reported));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["Summary"]["PacketLost"], 100);
+        assert_eq!(
+            v["Trace"][0]["Detail"],
+            "sendto() failed (No route to host)"
         );
     }
 }

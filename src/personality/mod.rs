@@ -109,7 +109,7 @@ pub enum Request {
     /// `vmkping`.
     Vmkping(vmkping::Ping),
     /// `esxcli`.
-    Esxcli(esxcli::EsxcliCommand),
+    Esxcli(esxcli::Esxcli),
     /// `nc -z`.
     Nc(nc::Probe),
     /// `pktcap-uw` (streams on its own connection: see [`run`]).
@@ -161,7 +161,9 @@ impl Request {
             Request::EsxcfgRoute(cmd) => esxcfg_route::run(cmd, ctl, console),
             Request::EsxcfgVmknic(cmd) => esxcfg_vmknic::run(cmd, ctl, console),
             Request::Vmkping(ping) => ping.run(ctl, console, sleep),
-            Request::Esxcli(cmd) => esxcli::run(cmd.clone(), ctl, console),
+            Request::Esxcli(e) => {
+                esxcli::run_formatted(e.command.clone(), e.formatter, ctl, console)
+            }
             Request::Nc(probe) => probe.run(ctl, console),
             Request::PktcapUw(_) => Err(CliError::Failed(
                 "pktcap-uw: a capture streams on its own connection".into(),

@@ -36,13 +36,17 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
     bin_name = "vmkping",
     color = ColorChoice::Never,
     disable_version_flag = true,
-    override_usage = "vmkping [-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] \
-        [-t ttl] host"
+    override_usage = "vmkping [-I vmkN] [-N next_hop] [-c count] [-s size] [-d] [-i interval] \
+        [-W timeout] [-t ttl] host"
 )]
 pub struct VmkpingArgs {
     /// Send from this vmknic, bypassing the routing lookup
     #[arg(short = 'I', value_name = "vmkN")]
     pub interface: Option<String>,
+    /// Send through this gateway (IPv4), bypassing the routing table; it must be on a vmknic
+    /// subnet
+    #[arg(short = 'N', value_name = "next_hop", value_parser = crate::route_target::parse_ipv4)]
+    pub next_hop: Option<Ipv4Addr>,
     /// Number of echo requests
     #[arg(short = 'c', value_name = "count", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -169,6 +173,7 @@ impl Ping {
             ttl: self.args.ttl,
             timeout_ms: self.args.timeout.saturating_mul(1000),
             seq,
+            next_hop: self.args.next_hop.map(|n| n.to_string()),
         }
     }
 
@@ -260,10 +265,11 @@ mod tests {
                 df: false,
                 ttl: 64,
                 timeout_ms: 1000,
-                seq: 2
+                seq: 2,
+                next_hop: None,
             }
         );
-        let p = ping("-I vmk1 -c 5 -s 1472 -d -i 0.2 -W 2 -t 3 198.18.1.1");
+        let p = ping("-I vmk1 -N 198.18.1.254 -c 5 -s 1472 -d -i 0.2 -W 2 -t 3 198.18.1.1");
         assert_eq!(
             p.action(0),
             Action::Ping {
@@ -273,7 +279,8 @@ mod tests {
                 df: true,
                 ttl: 3,
                 timeout_ms: 2000,
-                seq: 0
+                seq: 0,
+                next_hop: Some("198.18.1.254".into()),
             }
         );
         assert_eq!(p.args.interval, Duration::from_millis(200));

@@ -240,8 +240,12 @@ pub struct VmknicConfig {
     pub id: VmknicId,
     /// Port group.
     pub portgroup: String,
-    /// Primary address with prefix length (host bits are the address).
-    pub address: Ipv4Net,
+    /// Primary address with prefix length (host bits are the address); `None` for a vmknic
+    /// added without one (`esxcli network ip interface add`) or whose address comes from
+    /// DHCP (the lease is run-time state, never written to the file).
+    pub address: Option<Ipv4Net>,
+    /// The address comes from DHCP (`ip = "dhcp"`, ESX's `esxcfg-vmknic -i DHCP`).
+    pub dhcp: bool,
     /// Further addresses.
     pub extra_addresses: Vec<Ipv4Net>,
     /// MAC address.
@@ -263,9 +267,23 @@ pub struct VmknicConfig {
 impl VmknicConfig {
     /// Every address, primary first.
     pub fn addresses(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
-        std::iter::once(self.address).chain(self.extra_addresses.iter().copied())
+        self.address
+            .into_iter()
+            .chain(self.extra_addresses.iter().copied())
+    }
+
+    /// The file form of the primary address: `a.b.c.d/len`, `dhcp`, or empty for none.
+    pub fn ip_text(&self) -> String {
+        match (self.dhcp, self.address) {
+            (true, _) => IP_DHCP.to_string(),
+            (false, Some(a)) => a.to_string(),
+            (false, None) => String::new(),
+        }
     }
 }
+
+/// The value of a vmknic's `ip` whose address comes from DHCP (any case, as ESX's `-i DHCP`).
+pub const IP_DHCP: &str = "dhcp";
 
 /// A validated static route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,7 +397,7 @@ impl Config {
                 .map(|v| RawVmknic {
                     name: v.id.to_string(),
                     portgroup: v.portgroup.clone(),
-                    ip: v.address.to_string(),
+                    ip: v.ip_text(),
                     netmask: None,
                     prefix_len: None,
                     extra_addresses: v.extra_addresses.iter().map(|a| a.to_string()).collect(),
@@ -675,8 +693,19 @@ fn validate_vmknic(
         );
     }
 
-    // The primary address: `ip/len`, or `ip` with exactly one of netmask / prefix_len.
+    // The primary address: `ip/len`, or `ip` with exactly one of netmask / prefix_len; `dhcp`;
+    // or none (empty).
+    let dhcp = v.ip.trim().eq_ignore_ascii_case(IP_DHCP);
+    let no_address = v.ip.trim().is_empty() || dhcp;
+    if no_address && (v.netmask.is_some() || v.prefix_len.is_some()) {
+        c.bad(
+            key("ip"),
+            &v.ip,
+            "a netmask or prefix length needs an address (`dhcp` and no address take none)",
+        );
+    }
     let address = match (v.ip.split_once('/'), &v.netmask, v.prefix_len) {
+        _ if no_address => None,
         (Some(_), None, None) => {
             v.ip.parse::<Ipv4Net>()
                 .map_err(|_| c.bad(key("ip"), &v.ip, "expected a.b.c.d/len with len 1-32"))
@@ -727,6 +756,7 @@ fn validate_vmknic(
         }
     };
     let address = address.and_then(|a| check_host(c, &key("ip"), &v.ip, a));
+    let address_ok = no_address || address.is_some();
 
     let mut extra = Vec::new();
     for (j, text) in v.extra_addresses.iter().enumerate() {
@@ -786,13 +816,14 @@ fn validate_vmknic(
         }
     }
 
-    if c.problems.len() > before {
+    if c.problems.len() > before || !address_ok {
         return None;
     }
     Some(VmknicConfig {
         id: id?,
         portgroup: v.portgroup.clone(),
-        address: address?,
+        address,
+        dhcp,
         extra_addresses: extra,
         mac,
         mac_configured,
@@ -897,8 +928,8 @@ ip = "192.168.2.100/24"
         assert_eq!(cfg.netstack, DEFAULT_NETSTACK);
         assert!(!cfg.forwarding);
         assert_eq!(cfg.vmknics.len(), 2);
-        assert_eq!(cfg.vmknics[0].address.to_string(), "192.168.1.100/24");
-        assert_eq!(cfg.vmknics[1].address.to_string(), "192.168.2.100/24");
+        assert_eq!(cfg.vmknics[0].ip_text(), "192.168.1.100/24");
+        assert_eq!(cfg.vmknics[1].ip_text(), "192.168.2.100/24");
         assert_eq!(cfg.vmknics[0].mtu, 1500);
         assert_eq!(cfg.vmknics[0].tap, "vmk0");
         assert_eq!(cfg.vmknics[0].mac, MacAddr::local_from_name("vmk0"));

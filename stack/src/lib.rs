@@ -16,7 +16,7 @@ pub mod service;
 mod sys;
 
 pub use config::{
-    Config, ConfigError, MacStyle, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK,
+    Config, ConfigError, MacStyle, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK, IP_DHCP,
 };
 pub use engine::{Engine, SocketError, Vmknic};
 pub use netstack::{Netstack, StackError};

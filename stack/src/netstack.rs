@@ -139,7 +139,7 @@ fn open_tap(
     poll.registry()
         .register(&mut SourceFd(&fd), token, Interest::READABLE)
         .map_err(StackError::Poll)?;
-    info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = %v.address,
+    info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = ?v.address,
         portgroup = %v.portgroup, enabled = v.enabled, io = port.io_name(), "vmknic up");
     Ok(port)
 }

@@ -1137,7 +1137,10 @@ fn control_actions() -> Vec<Action> {
     };
     vec![
         Action::VmknicList,
-        Action::VmknicAdd { vmknic },
+        Action::VmknicAdd {
+            vmknic,
+            netstack: None,
+        },
         Action::VmknicAdd {
             vmknic: RawVmknic {
                 name: s("vmk1"),
@@ -1145,6 +1148,7 @@ fn control_actions() -> Vec<Action> {
                 ip: s("198.18.1.1/24"),
                 ..RawVmknic::default()
             },
+            netstack: Some(s("defaultTcpipStack")),
         },
         Action::VmknicRemove { vmknic: s("vmk1") },
         Action::VmknicEnable {
@@ -1201,6 +1205,7 @@ fn control_actions() -> Vec<Action> {
             ttl: 64,
             timeout_ms: 1000,
             seq: 3,
+            next_hop: Some(s("198.18.1.254")),
         },
         Action::Ping {
             destination: s("198.18.1.1"),
@@ -1210,6 +1215,7 @@ fn control_actions() -> Vec<Action> {
             ttl: 1,
             timeout_ms: 0,
             seq: 65535,
+            next_hop: None,
         },
         Action::ForwardAdd {
             listen: s("127.0.0.1:13260"),

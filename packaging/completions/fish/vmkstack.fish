@@ -40,9 +40,9 @@ complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "forward" -d 'Forw
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "capture" -d 'The same as pktcap-uw'
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "generate" -d 'Write shell completions or man pages generated from these definitions (packaging)'
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "esxcfg-route" -d 'esxcfg-route: show or set the default gateway, add or delete routes, list routes (-l) and neighbours (-n)'
-complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "esxcfg-vmknic" -d 'esxcfg-vmknic: list (-l), add (-a), delete (-d), enable (-e), disable (-D) vmknics and change their MTU (-m) or address (-i/-n)'
-complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "vmkping" -d 'vmkping: ICMP echo from the VMkernel stack ([-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host)'
-complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "esxcli" -d 'esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list|remove}'
+complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "esxcfg-vmknic" -d 'esxcfg-vmknic: list (-l), add (-a, -i DHCP), delete (-d), enable (-e), disable (-D) vmknics and change their MTU (-m) or address (-i/-n, -i DHCP)'
+complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "vmkping" -d 'vmkping: ICMP echo from the VMkernel stack ([-I vmkN] [-N next_hop] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host)'
+complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "esxcli" -d 'esxcli [--formatter csv|keyvalue|json] network {ip route ipv4 list|add|remove, ip interface list|add|remove|set|ipv4 get|set, ip neighbor list|remove, diag ping}'
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "nc" -d 'nc -z [-nv] [-w secs] [-s source_ip | -I vmkN] host port: check a TCP port from the VMkernel stack (the exit status answers; -v reports as netcat does)'
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "pktcap-uw" -d 'pktcap-uw: capture packets inside the stack to pcapng ([--vmk vmkN] [--dir 0|1|2] [--capture Drop|Forward|Endpoint] [-o FILE|-] [-c COUNT] [filters])'
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -219,10 +219,11 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s l -l 
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s n -l neighbor-list -d 'List the neighbour (ARP) table'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s V -l version -d 'Print version'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s i -l ip -d 'IPv4 address' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s i -l ip -d 'IPv4 address, or DHCP' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s n -l netmask -d 'Netmask, dotted or as a length' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s m -l mtu -d 'MTU (68-9000)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s M -l mac -d 'MAC address (with -a)' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s p -l portgroup -d 'Port group name, instead of the argument' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s l -l list -d 'List the vmknics'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s a -l add -d 'Add a vmknic on a port group'
@@ -232,6 +233,7 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s D -l
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s V -l version -d 'Print version'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s I -d 'Send from this vmknic, bypassing the routing lookup' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s N -d 'Send through this gateway (IPv4), bypassing the routing table; it must be on a vmknic subnet' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s c -d 'Number of echo requests' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s s -d 'ICMP payload bytes (0-65507)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s i -d 'Seconds between requests (decimals allowed)' -r
@@ -240,12 +242,16 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s t -d 'IP t
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s d -d 'Set don\'t-fragment (refused when larger than the egress MTU)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s h -l help -d 'Print help'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -l formatter -d 'Print listings as csv, keyvalue or json (ESXi\'s field names)' -r -f -a "csv\t'Comma-separated: a header row of field names, columns in alphabetical order, every line ending with a comma (as esxcli writes them)'
+keyvalue\t'`Structure.FieldName.type=value`, a line per field'
+json\t'A JSON array of objects keyed by field name'"
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -s h -l help -d 'Print help'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -f -a "network" -d 'Operations on the host\'s networking'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and __fish_seen_subcommand_from network" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and __fish_seen_subcommand_from network" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and __fish_seen_subcommand_from network" -f -a "ip" -d 'The VMkernel TCP/IP stack'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and __fish_seen_subcommand_from network" -f -a "diag" -d 'Network diagnostics'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s w -d 'Seconds to wait for the connection' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s s -d 'Connect from this address: the vmknic that holds it' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s I -d 'Connect from this vmknic (vmkN); a number is netcat\'s receive buffer length, ignored' -r
@@ -280,9 +286,9 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_s
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "capture" -d 'The same as pktcap-uw'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "generate" -d 'Write shell completions or man pages generated from these definitions (packaging)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "esxcfg-route" -d 'esxcfg-route: show or set the default gateway, add or delete routes, list routes (-l) and neighbours (-n)'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "esxcfg-vmknic" -d 'esxcfg-vmknic: list (-l), add (-a), delete (-d), enable (-e), disable (-D) vmknics and change their MTU (-m) or address (-i/-n)'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "vmkping" -d 'vmkping: ICMP echo from the VMkernel stack ([-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host)'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "esxcli" -d 'esxcli network ip {route ipv4 list|add|remove, interface list, neighbor list|remove}'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "esxcfg-vmknic" -d 'esxcfg-vmknic: list (-l), add (-a, -i DHCP), delete (-d), enable (-e), disable (-D) vmknics and change their MTU (-m) or address (-i/-n, -i DHCP)'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "vmkping" -d 'vmkping: ICMP echo from the VMkernel stack ([-I vmkN] [-N next_hop] [-c count] [-s size] [-d] [-i interval] [-W timeout] [-t ttl] host)'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "esxcli" -d 'esxcli [--formatter csv|keyvalue|json] network {ip route ipv4 list|add|remove, ip interface list|add|remove|set|ipv4 get|set, ip neighbor list|remove, diag ping}'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "nc" -d 'nc -z [-nv] [-w secs] [-s source_ip | -I vmkN] host port: check a TCP port from the VMkernel stack (the exit status answers; -v reports as netcat does)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "pktcap-uw" -d 'pktcap-uw: capture packets inside the stack to pcapng ([--vmk vmkN] [--dir 0|1|2] [--capture Drop|Forward|Endpoint] [-o FILE|-] [-c COUNT] [filters])'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand help; and not __fish_seen_subcommand_from check demo daemon vmknic route neighbor stats top probe forward capture generate esxcfg-route esxcfg-vmknic vmkping esxcli nc pktcap-uw help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -18,6 +18,7 @@ use vmkstack_vmknic::Port;
 
 use crate::engine::{EchoReply, Egress, Engine, FailedPacket, Sent, SocketError};
 
+pub mod dhcp;
 pub mod iscsi_read;
 pub mod ping;
 pub mod port_forward;
@@ -50,6 +51,9 @@ pub trait Endpoint {
     fn set_time(&mut self, now: Instant);
     /// The way out toward `dst` (through `via` when given).
     fn egress_for(&self, dst: Ipv4Addr, via: Option<VmknicId>) -> Result<Egress, SocketError>;
+    /// The way out to a neighbour named by hand, bypassing the routing table (`via`'s, or
+    /// the vmknic whose subnet holds it).
+    fn egress_to_neighbor(&self, next_hop: Ipv4Addr, via: Option<VmknicId>) -> Option<Egress>;
     /// True when `ip` is one of the stack's own addresses.
     fn is_local(&self, ip: Ipv4Addr) -> bool;
     /// Sends an IP packet the application built, out of `out`.
@@ -100,6 +104,10 @@ impl<P: Port> Endpoint for Engine<P> {
 
     fn egress_for(&self, dst: Ipv4Addr, via: Option<VmknicId>) -> Result<Egress, SocketError> {
         Engine::egress_for(self, dst, via)
+    }
+
+    fn egress_to_neighbor(&self, next_hop: Ipv4Addr, via: Option<VmknicId>) -> Option<Egress> {
+        Engine::egress_to_neighbor(self, next_hop, via)
     }
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {

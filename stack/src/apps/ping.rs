@@ -39,6 +39,9 @@ pub enum PingError {
     /// ARP got no answer.
     #[error("Host is down")]
     HostDown,
+    /// `-N` names a gateway on no vmknic subnet (of the `-I` vmknic, when given).
+    #[error("next hop {0} is on no VMkernel interface subnet")]
+    NextHopOffLink(Ipv4Addr),
     /// No reply in time.
     #[error("Request timeout")]
     Timeout,
@@ -57,6 +60,9 @@ pub struct PingSpec {
     pub dst: Ipv4Addr,
     /// The vmknic to leave by (`-I`); by default the routing core picks it.
     pub via: Option<VmknicId>,
+    /// The gateway to send through (`-N`), bypassing the routing table: it must be on the
+    /// subnet of a vmknic (of `via` when given).
+    pub next_hop: Option<Ipv4Addr>,
     /// Payload bytes.
     pub size: usize,
     /// Don't fragment.
@@ -132,10 +138,18 @@ impl Pings {
         if self.reassembled.is_none() {
             self.reassembled = echo_socket(ep);
         }
-        let out = ep.egress_for(p.dst, p.via).map_err(|e| match e {
+        let no_vmknic = |e| match e {
             SocketError::NoVmknic(id) => PingError::NotFound(id),
             _ => PingError::NoRoute,
-        })?;
+        };
+        let out = match p.next_hop {
+            None => ep.egress_for(p.dst, p.via).map_err(no_vmknic)?,
+            // The next hop must be on a vmknic subnet (of `via`'s when given): the packet
+            // for `dst` is handed to that neighbour whatever the table says.
+            Some(nh) => ep
+                .egress_to_neighbor(nh, p.via)
+                .ok_or(PingError::NextHopOffLink(nh))?,
+        };
         let total = 28 + p.size;
         if p.df && total > usize::from(out.mtu) {
             return Err(PingError::MessageTooLong);
@@ -324,6 +338,7 @@ mod tests {
         PingSpec {
             dst,
             via: None,
+            next_hop: None,
             size,
             df,
             ttl: 64,
@@ -404,5 +419,34 @@ mod tests {
             lab.sent(0).is_empty() && lab.sent(1).is_empty(),
             "nothing sent"
         );
+    }
+
+    #[test]
+    fn test_next_hop_bypasses_the_routing_table() {
+        // The table sends REMOTE to the gateway on vmk1; -N hands it to HOST0 on vmk0.
+        let mut lab = Lab::plain();
+        lab.learn(0, HOST0, HOST0_MAC);
+        let mut pings = Pings::new();
+        let mut via_host0 = spec(REMOTE, 56, false);
+        via_host0.next_hop = Some(HOST0);
+        assert!(pings.start(&mut lab.engine, via_host0).is_ok());
+        let sent = lab.sent(0);
+        assert_eq!(sent.len(), 1, "the echo request, to HOST0's MAC");
+        assert_eq!(&sent[0][..6], &HOST0_MAC.0[..]);
+        let ip = ip_of(&sent[0]);
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VMK0_IP, REMOTE));
+        // A next hop on no vmknic subnet, or not on the -I vmknic's, is refused.
+        let mut off = spec(REMOTE, 56, false);
+        off.next_hop = Some(Ipv4Addr::new(198, 18, 9, 1));
+        let refused = pings.start(&mut lab.engine, off);
+        assert_eq!(
+            refused,
+            Err(PingError::NextHopOffLink(Ipv4Addr::new(198, 18, 9, 1)))
+        );
+        let mut wrong_vmknic = via_host0;
+        wrong_vmknic.via = Some(VmknicId(1));
+        let refused = pings.start(&mut lab.engine, wrong_vmknic);
+        assert_eq!(refused, Err(PingError::NextHopOffLink(HOST0)));
+        assert!(lab.sent(0).is_empty() && lab.sent(1).is_empty());
     }
 }

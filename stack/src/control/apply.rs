@@ -13,27 +13,31 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
-use tracing::info;
+use tracing::{info, warn};
 use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::StageInfo;
 use vmkstack_api::{
     CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
     RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
-use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
+use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, RoutingTable, VmknicId};
 
-use super::command::{CaptureSlot, Command, StorageProbeKind, VmknicRef};
+use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, VmknicRef};
 use super::store;
+use crate::apps::dhcp;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
-use crate::config::{Config, RawConfig, RawForward, StaticRoute};
+use crate::config::{Config, RawConfig, RawForward, StaticRoute, IP_DHCP};
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
 use crate::metrics::Exposition;
 use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::TapPort;
+
+/// How long the removal of a vmknic waits after its DHCP RELEASE before its TAP goes.
+const RELEASE_GRACE: Duration = Duration::from_millis(50);
 
 /// Storage probes running at once.
 const MAX_STORAGE_PROBES: usize = 16;
@@ -55,6 +59,10 @@ pub(crate) struct Daemon {
     storage: Vec<(Probe, Sender<Response>)>,
     /// Control operations applied, by name (the metrics').
     ops: BTreeMap<&'static str, u64>,
+    /// The DHCP clients of the vmknics whose address comes from DHCP.
+    dhcp: BTreeMap<VmknicId, dhcp::Client>,
+    /// A DHCP frame being built.
+    dhcp_frame: Box<[u8]>,
 }
 
 /// What applying a command gave.
@@ -103,7 +111,7 @@ fn ping_error(e: PingError) -> RemoteError {
         PingError::HostDown => ErrorKind::HostDown,
         PingError::Timeout => ErrorKind::Timeout,
         PingError::Busy => ErrorKind::Busy,
-        PingError::TooLarge(_) => ErrorKind::Invalid,
+        PingError::TooLarge(_) | PingError::NextHopOffLink(_) => ErrorKind::Invalid,
     };
     RemoteError::new(kind, e.to_string())
 }
@@ -138,7 +146,13 @@ fn validated(raw: RawConfig) -> Result<Config, RemoteError> {
 impl Daemon {
     /// The state of a daemon whose configuration `cfg` (saved at `path`) runs as `stack`.
     pub(crate) fn new(path: PathBuf, cfg: Config, stack: Netstack, forwarder: Forwarder) -> Daemon {
-        Daemon {
+        let dhcp_vmknics: Vec<VmknicId> = cfg
+            .vmknics
+            .iter()
+            .filter(|v| v.dhcp)
+            .map(|v| v.id)
+            .collect();
+        let mut d = Daemon {
             path,
             cfg,
             stack,
@@ -149,7 +163,13 @@ impl Daemon {
             probes: HashMap::new(),
             storage: Vec::new(),
             ops: BTreeMap::new(),
+            dhcp: BTreeMap::new(),
+            dhcp_frame: vec![0; dhcp::MAX_FRAME].into_boxed_slice(),
+        };
+        for id in dhcp_vmknics {
+            d.dhcp_start(id);
         }
+        d
     }
 
     /// Applies one command; `reply` is where a later answer goes.
@@ -157,7 +177,7 @@ impl Daemon {
         *self.ops.entry(command.name()).or_insert(0) += 1;
         let r = match command {
             Command::VmknicList => Ok(json!(self.vmknic_list())),
-            Command::VmknicAdd(v) => self.vmknic_add(v),
+            Command::VmknicAdd(v, netstack) => self.vmknic_add(*v, netstack.as_deref()),
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
@@ -205,10 +225,12 @@ impl Daemon {
                 ttl,
                 timeout,
                 seq,
+                next_hop,
             } => {
                 let ping = PingSpec {
                     dst: destination,
                     via: None,
+                    next_hop,
                     size,
                     df,
                     ttl,
@@ -301,6 +323,18 @@ impl Daemon {
                     tap: v.cfg.tap.clone(),
                     bridge,
                     netns,
+                    netstack: self.cfg.netstack.clone(),
+                    addressing: match (v.cfg.dhcp, v.cfg.address) {
+                        (true, _) => "dhcp",
+                        (false, Some(_)) => "static",
+                        (false, None) => "none",
+                    }
+                    .to_string(),
+                    dhcp_router: self
+                        .dhcp
+                        .get(&v.cfg.id)
+                        .and_then(|c| c.lease())
+                        .and_then(|l| l.router),
                 }
             })
             .collect()
@@ -631,7 +665,26 @@ impl Daemon {
 
     // ---- vmknics ------------------------------------------------------------------------
 
-    fn vmknic_add(&mut self, mut v: RawVmknic) -> Result<Value, RemoteError> {
+    /// Refuses a netstack other than the daemon's (one netstack per daemon for now).
+    fn check_netstack(&self, netstack: Option<&str>) -> Result<(), RemoteError> {
+        match netstack {
+            Some(n) if n != self.cfg.netstack => Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "netstack `{n}` does not exist: this daemon runs one netstack, `{}`",
+                    self.cfg.netstack
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn vmknic_add(
+        &mut self,
+        mut v: RawVmknic,
+        netstack: Option<&str>,
+    ) -> Result<Value, RemoteError> {
+        self.check_netstack(netstack)?;
         if v.name.is_empty() {
             // ESX gives the lowest free vmkN.
             let used: Vec<u32> = self.cfg.vmknics.iter().map(|v| v.id.0).collect();
@@ -655,6 +708,9 @@ impl Daemon {
             self.stack.remove_vmknic(vc.id);
             return Err(e);
         }
+        if vc.dhcp {
+            self.dhcp_start(vc.id);
+        }
         info!(vmknic = %vc.id, "vmknic added");
         Ok(json!({ "name": vc.id }))
     }
@@ -664,7 +720,18 @@ impl Daemon {
         let mut new = self.cfg.clone();
         new.vmknics.retain(|v| v.id != id);
         self.commit(new)?;
+        let was_dhcp = self.dhcp.contains_key(&id);
+        if self.dhcp_stop(id) {
+            // The RELEASE is on the wire; a server that reads it after the TAP is gone cannot
+            // tell which interface it came from and ignores it (dnsmasq does): give it a
+            // moment. Only on the removal of a vmknic holding a lease.
+            std::thread::sleep(RELEASE_GRACE);
+        }
         self.stack.remove_vmknic(id);
+        if was_dhcp {
+            // A lease's router that was the default gateway goes with the lease.
+            self.rebuild_routing();
+        }
         Ok(Value::Null)
     }
 
@@ -708,24 +775,175 @@ impl Daemon {
     fn vmknic_address(
         &mut self,
         vmknic: &VmknicRef,
-        address: Ipv4Net,
+        address: Ipv4Setting,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         // The file's rules: a host address on its subnet, no overlap with another vmknic.
         let new = self.with_vmknic(id, |v| {
-            v.ip = address.to_string();
+            v.ip = match address {
+                Ipv4Setting::Static(a) => a.to_string(),
+                Ipv4Setting::Dhcp => IP_DHCP.to_string(),
+                Ipv4Setting::None => String::new(),
+            };
             v.netmask = None;
             v.prefix_len = None;
         })?;
-        let Some(address) = new.vmknics.iter().find(|v| v.id == id).map(|v| v.address) else {
+        let Some((address, dhcp)) = new
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| (v.address, v.dhcp))
+        else {
             return Err(invalid(format!("no vmknic {id}")));
         };
         self.commit(new)?;
-        self.stack.set_vmknic_address(id, address);
+        match (dhcp, self.dhcp.contains_key(&id)) {
+            // Already on DHCP: the client goes on with its lease.
+            (true, true) => return Ok(Value::Null),
+            (true, false) => {
+                self.stack.set_vmknic_address(id, None);
+                self.stack.set_vmknic_dhcp(id, true);
+                self.dhcp_start(id);
+            }
+            (false, _) => {
+                self.dhcp_stop(id);
+                self.stack.set_vmknic_dhcp(id, false);
+                self.stack.set_vmknic_address(id, address);
+            }
+        }
         // Routes follow the new subnet: gateways outside it become inactive, others active.
-        let (table, _) = self.cfg.routing();
-        self.stack.set_routing(table);
+        self.rebuild_routing();
         Ok(Value::Null)
+    }
+
+    /// The routing table of the configuration on the vmknics' addresses now (DHCP leases
+    /// included), with the configured default gateway or, when there is none, the router of
+    /// the first DHCP lease that names one.
+    fn rebuild_routing(&mut self) {
+        let gateway = self.cfg.default_gateway.or_else(|| {
+            self.dhcp
+                .values()
+                .find_map(|c| c.lease().and_then(|l| l.router))
+        });
+        let (table, _) = RoutingTable::from_config(
+            self.stack
+                .vmknics()
+                .iter()
+                .filter(|v| v.present())
+                .map(|v| (v.cfg.id, v.cfg.addresses().collect(), v.cfg.enabled)),
+            gateway,
+            self.cfg.routes.iter().map(|r| (r.network, r.gateway)),
+        );
+        self.stack.set_routing(table);
+    }
+
+    // ---- DHCP ---------------------------------------------------------------------------
+
+    /// Starts vmknic `id`'s DHCP client (it discovers at once).
+    fn dhcp_start(&mut self, id: VmknicId) {
+        let Some(mac) = self.cfg.vmknics.iter().find(|v| v.id == id).map(|v| v.mac) else {
+            return;
+        };
+        self.dhcp
+            .insert(id, dhcp::Client::new(id, mac, Instant::now()));
+        info!(vmknic = %id, "DHCP client started");
+    }
+
+    /// Stops vmknic `id`'s DHCP client, releasing its lease; true when a RELEASE went out.
+    fn dhcp_stop(&mut self, id: VmknicId) -> bool {
+        let Some(client) = self.dhcp.remove(&id) else {
+            return false;
+        };
+        let n = client.release(&mut self.dhcp_frame);
+        if n == 0 {
+            return false;
+        }
+        let sent = self.stack.send_frame(id, &self.dhcp_frame[..n]);
+        self.stack.flush();
+        info!(vmknic = %id, "DHCP lease released");
+        sent
+    }
+
+    /// The DHCP clients' turn: the answers that arrived, then the timers; leases applied.
+    fn poll_dhcp(&mut self) {
+        if self.dhcp.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let clients = &mut self.dhcp;
+        self.stack.take_dhcp(|id, ip| {
+            if let Some(e) = clients.get_mut(&id).and_then(|c| c.receive(ip, now)) {
+                events.push((id, e));
+            }
+        });
+        for (id, c) in self.dhcp.iter_mut() {
+            if now < c.next_deadline() {
+                continue;
+            }
+            let (n, e) = c.poll(now, &mut self.dhcp_frame);
+            if n > 0 {
+                self.stack.send_frame(*id, &self.dhcp_frame[..n]);
+            }
+            events.extend(e.map(|e| (*id, e)));
+        }
+        if events.is_empty() {
+            return;
+        }
+        for (id, e) in events {
+            let address = match e {
+                dhcp::Event::Bound(lease) => {
+                    if let Some(other) = self.address_conflict(id, lease.address) {
+                        warn!(vmknic = %id, address = %lease.address,
+                            "DHCP lease not applied: {other}");
+                        continue;
+                    }
+                    info!(vmknic = %id, address = %lease.address, router = ?lease.router,
+                        server = %lease.server, secs = lease.duration.as_secs(), "DHCP lease");
+                    Some(lease.address)
+                }
+                dhcp::Event::Lost => {
+                    warn!(vmknic = %id, "DHCP lease lost");
+                    None
+                }
+            };
+            let current = self
+                .stack
+                .vmknics()
+                .iter()
+                .find(|v| v.present() && v.cfg.id == id)
+                .map(|v| v.cfg.address);
+            if current != Some(address) {
+                self.stack.set_vmknic_address(id, address);
+            }
+        }
+        self.rebuild_routing();
+    }
+
+    /// Why `address` cannot be vmknic `id`'s: another vmknic holds it, or a different subnet
+    /// that overlaps it (the file's rules).
+    fn address_conflict(&self, id: VmknicId, address: Ipv4Net) -> Option<String> {
+        self.stack
+            .vmknics()
+            .iter()
+            .filter(|v| v.present() && v.cfg.id != id)
+            .flat_map(|v| v.cfg.addresses().map(move |a| (v.cfg.id, a)))
+            .find_map(|(other, a)| {
+                if a.addr() == address.addr() {
+                    Some(format!("address {} is already used by {other}", a.addr()))
+                } else if a.trunc() != address.trunc()
+                    && (a.trunc().contains(&address.network())
+                        || address.trunc().contains(&a.network()))
+                {
+                    Some(format!(
+                        "subnet {} overlaps {} of {other}",
+                        address.trunc(),
+                        a.trunc()
+                    ))
+                } else {
+                    None
+                }
+            })
     }
 
     // ---- port forwards ------------------------------------------------------------------
@@ -857,17 +1075,19 @@ impl Daemon {
         Outcome::Later
     }
 
-    /// The earliest deadline of a ping or probe in flight: the event loop wakes for it.
+    /// The earliest deadline of a ping, probe or DHCP client: the event loop wakes for it.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.pinger
             .next_deadline()
             .into_iter()
             .chain(self.tcp_probes.next_deadline())
+            .chain(self.dhcp.values().map(dhcp::Client::next_deadline))
             .min()
     }
 
-    /// Answers the pings and probes that finished.
+    /// Answers the pings and probes that finished, and runs the DHCP clients.
     pub(crate) fn finish_async(&mut self) {
+        self.poll_dhcp();
         let mut i = 0;
         while i < self.storage.len() {
             match self.storage[i].0.poll(&mut *self.stack) {

@@ -54,6 +54,17 @@ pub enum StorageProbeKind {
     Nfs,
 }
 
+/// How a vmknic gets its primary IPv4 address (`esxcli network ip interface ipv4 set -t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Setting {
+    /// This address and prefix.
+    Static(Ipv4Net),
+    /// From a DHCP server.
+    Dhcp,
+    /// No IPv4 address.
+    None,
+}
+
 /// One operation, typed and checked. Same operations as [`Action`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -61,7 +72,7 @@ pub enum Command {
     VmknicList,
     /// Add a vmknic. Kept as written: the file's rules, which also look at the other vmknics,
     /// check it when it is applied (with the file's messages).
-    VmknicAdd(RawVmknic),
+    VmknicAdd(Box<RawVmknic>, Option<String>),
     /// Remove a vmknic.
     VmknicRemove(VmknicRef),
     /// Enable (`true`) or disable a vmknic.
@@ -77,9 +88,9 @@ pub enum Command {
     VmknicSetAddress {
         /// The vmknic.
         vmknic: VmknicRef,
-        /// Address and prefix (whether it is a usable host address is a file rule, checked
-        /// when applied).
-        address: Ipv4Net,
+        /// A static address and prefix (whether it is a usable host address is a file rule,
+        /// checked when applied), DHCP, or none.
+        address: Ipv4Setting,
     },
     /// List routes in ESX order.
     RouteList,
@@ -128,6 +139,8 @@ pub enum Command {
         df: bool,
         /// IP TTL, at least 1.
         ttl: u8,
+        /// Send through this gateway, bypassing the routing table (`vmkping -N`).
+        next_hop: Option<Ipv4Addr>,
         /// Wait for the reply, within [`PING_TIMEOUT_MS`].
         timeout: Duration,
         /// ICMP sequence number.
@@ -190,7 +203,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::VmknicList => "vmknic_list",
-            Command::VmknicAdd(_) => "vmknic_add",
+            Command::VmknicAdd(..) => "vmknic_add",
             Command::VmknicRemove(_) => "vmknic_remove",
             Command::VmknicSetEnabled(_, true) => "vmknic_enable",
             Command::VmknicSetEnabled(_, false) => "vmknic_disable",
@@ -322,11 +335,18 @@ fn mtu(vmknic: &VmknicRef, mtu: u32) -> Result<u16, RemoteError> {
         })
 }
 
-/// A vmknic's new primary address, `a.b.c.d/len` (the file's rules for `ip`).
-fn interface_address(vmknic: &VmknicRef, ip: &str) -> Result<Ipv4Net, RemoteError> {
+/// A vmknic's new primary address, `a.b.c.d/len`, `dhcp` or empty (the file's rules for
+/// `ip`).
+fn interface_address(vmknic: &VmknicRef, ip: &str) -> Result<Ipv4Setting, RemoteError> {
+    if ip.trim().is_empty() {
+        return Ok(Ipv4Setting::None);
+    }
+    if ip.trim().eq_ignore_ascii_case(crate::config::IP_DHCP) {
+        return Ok(Ipv4Setting::Dhcp);
+    }
     let rule = if ip.contains('/') {
         match ip.parse::<Ipv4Net>() {
-            Ok(net) => return Ok(net),
+            Ok(net) => return Ok(Ipv4Setting::Static(net)),
             Err(_) => "expected a.b.c.d/len with len 1-32",
         }
     } else {
@@ -345,7 +365,7 @@ fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
 pub fn parse(action: Action) -> Result<Command, RemoteError> {
     Ok(match action {
         Action::VmknicList => Command::VmknicList,
-        Action::VmknicAdd { vmknic } => Command::VmknicAdd(vmknic),
+        Action::VmknicAdd { vmknic, netstack } => Command::VmknicAdd(Box::new(vmknic), netstack),
         Action::VmknicRemove { vmknic } => Command::VmknicRemove(VmknicRef(vmknic)),
         Action::VmknicEnable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), true),
         Action::VmknicDisable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), false),
@@ -407,8 +427,10 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             ttl,
             timeout_ms,
             seq,
+            next_hop,
         } => Command::Ping {
             destination: addr(&destination)?,
+            next_hop: next_hop.as_deref().map(addr).transpose()?,
             vmknic: vmknic_ref(vmknic),
             size: size as usize,
             df,
@@ -550,10 +572,11 @@ mod tests {
         };
         assert_eq!(
             parse(Action::VmknicAdd {
-                vmknic: raw.clone()
+                vmknic: raw.clone(),
+                netstack: Some(s("defaultTcpipStack")),
             })
             .unwrap(),
-            Command::VmknicAdd(raw)
+            Command::VmknicAdd(Box::new(raw), Some(s("defaultTcpipStack")))
         );
         assert_eq!(
             parse(Action::VmknicRemove {
@@ -605,8 +628,25 @@ mod tests {
             parse(set("198.18.2.5/24")).unwrap(),
             Command::VmknicSetAddress {
                 vmknic: vref("VMotion"),
-                address: net("198.18.2.5/24")
+                address: Ipv4Setting::Static(net("198.18.2.5/24"))
             }
+        );
+        for (ip, want) in [
+            ("dhcp", Ipv4Setting::Dhcp),
+            ("DHCP", Ipv4Setting::Dhcp),
+            ("", Ipv4Setting::None),
+        ] {
+            assert_eq!(
+                parse(set(ip)).unwrap(),
+                Command::VmknicSetAddress {
+                    vmknic: vref("VMotion"),
+                    address: want
+                }
+            );
+        }
+        assert_eq!(
+            refused(set("dhcpx")),
+            "vmknic (VMotion).ip = \"dhcpx\": needs a netmask: `netmask`, `prefix_len` or ip/len"
         );
         assert_eq!(
             refused(set("198.18.2.5/33")),
@@ -777,11 +817,13 @@ mod tests {
             ttl,
             timeout_ms,
             seq: 7,
+            next_hop: None,
         };
         assert_eq!(
             parse(ping("198.18.1.1", 64, 1000)).unwrap(),
             Command::Ping {
                 destination: ip("198.18.1.1"),
+                next_hop: None,
                 vmknic: Some(vref("vmk1")),
                 size: 1472,
                 df: true,

@@ -188,6 +188,24 @@ impl<P: Port> Engine<P> {
         })
     }
 
+    /// The way out to a neighbour named by hand (`vmkping -N`): the vmknic (`via`, or the
+    /// lowest-numbered enabled one) whose subnet holds `next_hop`, whatever the routing table
+    /// says. `None` when no such vmknic holds it.
+    pub fn egress_to_neighbor(&self, next_hop: Ipv4Addr, via: Option<VmknicId>) -> Option<Egress> {
+        let (slot, v) = self.vmknics.iter().enumerate().find(|(_, v)| {
+            v.present()
+                && v.cfg.enabled
+                && via.is_none_or(|id| v.cfg.id == id)
+                && v.cfg.addresses().any(|a| a.contains(&next_hop))
+        })?;
+        Some(Egress {
+            slot,
+            mtu: v.cfg.mtu,
+            next_hop,
+            source: v.addr_toward(next_hop),
+        })
+    }
+
     /// Sends an IP packet the stack built itself (`pkt`, checksums complete) out of `out`:
     /// fragmented when larger than its MTU, queued while ARP resolves. A packet for one of
     /// our own addresses goes into the local endpoint instead, as the VMkernel loops it.

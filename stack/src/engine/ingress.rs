@@ -94,6 +94,10 @@ impl<P: Port> Engine<P> {
         if packet::is_martian(src) || self.is_local(src) || self.is_directed_broadcast(src) {
             return self.count(i, DropReason::Martian);
         }
+        // A DHCP server's answer for a vmknic's client, whatever its destination.
+        if self.is_dhcp_answer(&pkt) {
+            return self.queue_dhcp(&pkt);
+        }
         let dst = pkt.info.dst;
         if self.is_local(dst) {
             return self.deliver_local(&mut pkt);

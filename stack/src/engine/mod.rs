@@ -40,6 +40,7 @@ use crate::packet::{self, RateLimiter};
 mod arp;
 mod capture;
 mod counters;
+mod dhcp;
 mod drop;
 mod echo;
 mod egress;
@@ -143,8 +144,8 @@ impl<P: Port> Vmknic<P> {
         self.cfg
             .addresses()
             .find(|a| a.contains(&peer))
-            .unwrap_or(self.cfg.address)
-            .addr()
+            .or(self.cfg.address)
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr())
     }
 
     /// True when the port takes frames with a virtio-net header (offloads on).
@@ -250,6 +251,8 @@ pub struct Engine<P> {
     next_port: u16,
     /// Echo replies and failed packets for the stack's diagnostics.
     echo: echo::EchoTap,
+    /// DHCP answers for the vmknics' DHCP clients, each behind its vmknic's slot.
+    dhcp_in: Ring,
     /// The addresses of the active vmknics, and the broadcast addresses of their subnets:
     /// flat copies that the per-packet checks scan (kept by `refresh_addrs`).
     local_addrs: Vec<Ipv4Addr>,
@@ -318,6 +321,7 @@ impl<P: Port> Engine<P> {
             clock: now,
             next_port: 49152,
             echo: echo::EchoTap::new(),
+            dhcp_in: Ring::new(dhcp::DHCP_QUEUE, dhcp::DHCP_MAX + 1),
             local_addrs: Vec::new(),
             broadcasts: Vec::new(),
             taps: capture::Taps::default(),

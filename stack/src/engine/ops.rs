@@ -114,8 +114,9 @@ impl<P: Port> Engine<P> {
         true
     }
 
-    /// Changes a vmknic's primary address. False if it was unknown.
-    pub fn set_vmknic_address(&mut self, id: VmknicId, address: Ipv4Net) -> bool {
+    /// Changes a vmknic's primary address (`None`: it has none, as a DHCP vmknic without a
+    /// lease). False if it was unknown.
+    pub fn set_vmknic_address(&mut self, id: VmknicId, address: Option<Ipv4Net>) -> bool {
         let Some(slot) = self.slot_of(id) else {
             return false;
         };
@@ -129,8 +130,10 @@ impl<P: Port> Engine<P> {
         self.neighbors.flush_vmknic(slot as u32);
         self.routing.set_vmknic(id, addrs, enabled);
         self.refresh_addrs();
-        self.announce(slot);
-        info!(vmknic = %id, %address, "vmknic address changed");
+        if address.is_some() {
+            self.announce(slot);
+        }
+        info!(vmknic = %id, address = ?address, "vmknic address changed");
         true
     }
 

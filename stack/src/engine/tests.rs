@@ -506,11 +506,11 @@ fn test_local_addresses_follow_address_changes_and_disabling() {
     let mut lab = Lab::plain();
     lab.learn(0, HOST0, HOST0_MAC);
     let moved = Ipv4Addr::new(198, 18, 0, 9);
-    let net = match "198.18.0.9/24".parse() {
+    let net = match "198.18.0.9/24".parse::<ipnet::Ipv4Net>() {
         Ok(n) => n,
         Err(e) => panic!("{e}"),
     };
-    assert!(lab.engine.set_vmknic_address(VmknicId(0), net));
+    assert!(lab.engine.set_vmknic_address(VmknicId(0), Some(net)));
     assert!(lab.engine.is_local(moved) && !lab.engine.is_local(VMK0_IP));
     let mut echo = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
     let sum = !smoltcp::wire::checksum::data(&echo);
