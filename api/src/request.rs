@@ -258,6 +258,14 @@ pub struct RawVmknic {
     /// Network namespace to move the TAP's kernel side into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+    /// The netstack it belongs to (default: the file's top-level netstack,
+    /// `defaultTcpipStack`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netstack: Option<String>,
+    /// Its own default gateway (ESXi 6.5+ "override default gateway"), on its own subnet:
+    /// traffic sourced from its address with no more specific route leaves through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.

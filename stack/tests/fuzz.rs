@@ -1131,6 +1131,8 @@ fn control_actions() -> Vec<Action> {
         tap: Some(s("vmks2")),
         bridge: Some(s("br-lab")),
         netns: Some(s("wire")),
+        netstack: None,
+        gateway: Some(s("198.18.2.254")),
     };
     vec![
         Action::VmknicList,
