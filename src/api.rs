@@ -6,7 +6,8 @@
 
 pub use vmkstack_api::capture;
 pub use vmkstack_api::{
-    Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, PingReply,
+    Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, NetstackInfo,
+    PingReply, RouteExplanation,
     ProbeReport, ProbeResult, RawVmknic, RemoteError, StageInfo, StatsInfo, VmknicInfo,
     DEFAULT_CONTROL,
 };

@@ -17,7 +17,7 @@ use tracing::info;
 use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::StageInfo;
 use vmkstack_api::{
-    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
+    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError, Response,
     RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
@@ -28,7 +28,7 @@ use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
-use crate::config::{Config, RawConfig, RawForward, StaticRoute};
+use crate::config::{Config, RawConfig, RawForward, RawNetstack, StaticRoute, MAX_NETSTACKS};
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
 use crate::metrics::Exposition;
@@ -46,6 +46,15 @@ pub(crate) struct Daemon {
     pub(crate) stack: Netstack,
     /// The port forwards (the event loop polls them).
     pub(crate) forwarder: Forwarder,
+    /// The pings and probes in flight, per netstack (by its index in `stack`).
+    apps: Vec<Apps>,
+    /// Control operations applied, by name (the metrics').
+    ops: BTreeMap<&'static str, u64>,
+}
+
+/// The pings and probes in flight on one netstack (their sockets are its engine's).
+#[derive(Default)]
+struct Apps {
     /// `vmkping`s in flight, and where each answer goes.
     pinger: Pings,
     pings: HashMap<PingId, Sender<Response>>,
@@ -53,8 +62,6 @@ pub(crate) struct Daemon {
     tcp_probes: TcpProbes,
     probes: HashMap<ProbeId, Sender<Response>>,
     storage: Vec<(Probe, Sender<Response>)>,
-    /// Control operations applied, by name (the metrics').
-    ops: BTreeMap<&'static str, u64>,
 }
 
 /// What applying a command gave.
@@ -143,34 +150,81 @@ impl Daemon {
             cfg,
             stack,
             forwarder,
-            pinger: Pings::new(),
-            pings: HashMap::new(),
-            tcp_probes: TcpProbes::new(),
-            probes: HashMap::new(),
-            storage: Vec::new(),
+            apps: Vec::new(),
             ops: BTreeMap::new(),
         }
     }
 
-    /// Applies one command; `reply` is where a later answer goes.
-    pub(crate) fn apply(&mut self, command: Command, reply: &Sender<Response>) -> Outcome {
+    /// The index and name of the netstack a request names (`-N`), or of the default one.
+    fn netstack(&self, name: Option<&str>) -> Result<(usize, String), RemoteError> {
+        let name = name.unwrap_or(&self.cfg.netstack);
+        match self.stack.index_of(name) {
+            Some(i) => Ok((i, name.to_string())),
+            None => Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no netstack named `{name}` (`esxcli network ip netstack list` shows them)"
+                ),
+            )),
+        }
+    }
+
+    /// The applications' state of netstack `i`.
+    fn apps(&mut self, i: usize) -> &mut Apps {
+        if self.apps.len() <= i {
+            self.apps.resize_with(i + 1, Apps::default);
+        }
+        &mut self.apps[i]
+    }
+
+    /// Applies one command on netstack `netstack` (`None`: the default one); `reply` is
+    /// where a later answer goes.
+    pub(crate) fn apply(
+        &mut self,
+        command: Command,
+        netstack: Option<&str>,
+        reply: &Sender<Response>,
+    ) -> Outcome {
         *self.ops.entry(command.name()).or_insert(0) += 1;
+        // Every command but the netstacks' own needs the netstack it names to exist.
+        let (ns, ns_name) = match self.netstack(netstack) {
+            Ok(n) => n,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
         let r = match command {
-            Command::VmknicList => Ok(json!(self.vmknic_list())),
-            Command::VmknicAdd(v) => self.vmknic_add(v),
+            Command::VmknicList => Ok(json!(self.vmknic_list(netstack.map(|_| ns_name.as_str())))),
+            Command::VmknicAdd(mut v) => {
+                if v.netstack.is_none() && ns_name != self.cfg.netstack {
+                    v.netstack = Some(ns_name.clone());
+                }
+                self.vmknic_add(v)
+            }
+            Command::VmknicSetGateway { vmknic, gateway } => {
+                self.vmknic_set_gateway(&vmknic, gateway)
+            }
+            Command::NetstackList => Ok(json!(self.netstack_list())),
+            Command::NetstackGet(name) => self.netstack_get(&name),
+            Command::NetstackAdd(name) => self.netstack_add(name),
+            Command::NetstackRemove(name) => self.netstack_remove(&name),
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
             Command::VmknicSetAddress { vmknic, address } => self.vmknic_address(&vmknic, address),
-            Command::RouteList => Ok(json!(self.route_list())),
-            Command::RouteGet(destination) => self.route_get(destination),
-            Command::RouteAdd { network, gateway } => self.route_add(network, gateway),
-            Command::RouteRemove { network, gateway } => self.route_remove(network, gateway),
-            Command::GatewayShow => Ok(json!(self.gateway_show())),
-            Command::GatewaySet(gateway) => self.gateway_set(gateway),
-            Command::GatewayClear(gateway) => self.gateway_clear(gateway),
-            Command::NeighborList => Ok(json!(self.neighbor_list())),
-            Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ip, vmknic.as_ref()),
+            Command::RouteList => Ok(json!(self.route_list(ns))),
+            Command::RouteGet(destination, source) => self.route_get(ns, destination, source),
+            Command::RouteAdd { network, gateway } => {
+                self.route_add(ns, &ns_name, network, gateway)
+            }
+            Command::RouteRemove { network, gateway } => {
+                self.route_remove(ns, &ns_name, network, gateway)
+            }
+            Command::GatewayShow => Ok(json!(self.gateway_show(ns))),
+            Command::GatewaySet(gateway) => self.gateway_set(ns, &ns_name, gateway),
+            Command::GatewayClear(gateway) => self.gateway_clear(ns, &ns_name, gateway),
+            Command::NeighborList => Ok(json!(self.neighbor_list(ns))),
+            Command::NeighborRemove { ip, vmknic } => {
+                self.neighbor_remove(ns, ip, vmknic.as_ref())
+            }
             Command::Stats => Ok(json!(self.stats())),
             Command::Metrics => Ok(json!(self.metrics())),
             Command::Runtime => Ok(json!(self
@@ -194,7 +248,16 @@ impl Daemon {
                 remote,
                 vmknic,
                 max_connections,
-            } => self.forward_add(listen, remote, vmknic.as_ref(), max_connections),
+            } => {
+                if ns != 0 {
+                    Err(invalid(format!(
+                        "forwards run on the netstack `{}`, not `{ns_name}`",
+                        self.cfg.netstack
+                    )))
+                } else {
+                    self.forward_add(listen, remote, vmknic.as_ref(), max_connections)
+                }
+            }
             Command::ForwardList => Ok(json!(self.forwarder.list())),
             Command::ForwardRemove(listen) => self.forward_remove(listen),
             Command::Ping {
@@ -215,20 +278,22 @@ impl Daemon {
                     seq,
                     timeout,
                 };
-                return self.ping(ping, vmknic.as_ref(), reply);
+                return self.ping(ns, ping, vmknic.as_ref(), reply);
             }
             Command::TcpProbe {
                 destination,
                 vmknic,
                 source,
                 timeout,
-            } => return self.tcp_probe(destination, vmknic.as_ref(), source, timeout, reply),
+            } => {
+                return self.tcp_probe(ns, destination, vmknic.as_ref(), source, timeout, reply)
+            }
             Command::StorageProbe {
                 kind,
                 host,
                 vmknic,
                 timeout,
-            } => return self.storage_probe(kind, host, vmknic.as_ref(), timeout, reply),
+            } => return self.storage_probe(ns, kind, host, vmknic.as_ref(), timeout, reply),
         };
         Outcome::Done(r)
     }
@@ -277,15 +342,27 @@ impl Daemon {
 
     // ---- views -------------------------------------------------------------------------
 
-    /// The netstack's vmknics that exist, in slot order.
+    /// The vmknics that exist, netstack by netstack, in slot order.
     fn present_vmknics(&self) -> impl Iterator<Item = &Vmknic<TapPort>> + '_ {
-        self.stack.vmknics().iter().filter(|v| v.present())
+        self.stack
+            .engines()
+            .flat_map(|e| e.vmknics().iter())
+            .filter(|v| v.present())
+    }
+
+    /// The engine of netstack `ns` (resolved by [`Daemon::netstack`], so present).
+    fn engine(&self, ns: usize) -> Result<&crate::engine::Engine<TapPort>, RemoteError> {
+        self.stack
+            .engine(ns)
+            .ok_or_else(|| RemoteError::new(ErrorKind::NotFound, "no such netstack"))
     }
 
     /// The vmknics; `bridge` and `netns` say where each TAP's kernel side is now (moved by
     /// hand included), as the kernel reports it, or as configured if it cannot be asked.
-    fn vmknic_list(&self) -> Vec<VmknicInfo> {
-        self.present_vmknics()
+    fn vmknic_list(&self, netstack: Option<&str>) -> Vec<VmknicInfo> {
+        let mut rows: Vec<VmknicInfo> = self
+            .present_vmknics()
+            .filter(|v| netstack.is_none_or(|n| v.cfg.netstack == n))
             .map(|v| {
                 let (bridge, netns) = match self.stack.link_state(v.cfg.id) {
                     Some(Ok(link)) => (link.master, link.netns.name()),
@@ -301,21 +378,145 @@ impl Daemon {
                     tap: v.cfg.tap.clone(),
                     bridge,
                     netns,
+                    netstack: v.cfg.netstack.clone(),
+                    gateway: v.cfg.gateway,
                 }
             })
+            .collect();
+        rows.sort_by_key(|v| v.name.parse::<VmknicId>().map(|id| id.0).unwrap_or(u32::MAX));
+        rows
+    }
+
+    fn netstack_info(&self, name: &str) -> Option<NetstackInfo> {
+        Some(NetstackInfo {
+            name: name.to_string(),
+            gateway: self.cfg.gateway_of(name)?,
+            forwarding: self.cfg.view(name)?.forwarding,
+            vmknics: self
+                .cfg
+                .vmknics
+                .iter()
+                .filter(|v| v.netstack == name)
+                .map(|v| v.id.to_string())
+                .collect(),
+            routes: self.cfg.routes_of(name)?.len(),
+        })
+    }
+
+    fn netstack_list(&self) -> Vec<NetstackInfo> {
+        self.cfg
+            .netstack_names()
+            .filter_map(|n| self.netstack_info(n))
             .collect()
     }
 
-    fn neighbor_list(&self) -> Vec<NeighborInfo> {
+    fn netstack_get(&self, name: &str) -> Result<Value, RemoteError> {
+        self.netstack_info(name)
+            .map(|n| json!(n))
+            .ok_or_else(|| self.netstack(Some(name)).err().unwrap_or_else(|| invalid(name)))
+    }
+
+    /// Adds an empty netstack: saved, then its engine starts; the others are not touched.
+    fn netstack_add(&mut self, name: String) -> Result<Value, RemoteError> {
+        if self.cfg.has_netstack(&name) {
+            return Err(RemoteError::new(
+                ErrorKind::Invalid,
+                format!("netstack `{name}` already exists"),
+            ));
+        }
+        let mut raw = self.cfg.to_raw();
+        raw.netstacks.push(RawNetstack {
+            name: name.clone(),
+            ..RawNetstack::default()
+        });
+        let new = validated(raw)?;
+        let Some(view) = new.view(&name) else {
+            return Err(invalid(format!("netstack `{name}` did not validate")));
+        };
+        self.commit(new)?;
+        self.stack.add_netstack(&view);
+        info!(netstack = %name, "netstack added");
+        Ok(Value::Null)
+    }
+
+    /// Removes a netstack that no vmknic uses (ESXi refuses too); the default one stays.
+    fn netstack_remove(&mut self, name: &str) -> Result<Value, RemoteError> {
+        let (i, _) = self.netstack(Some(name))?;
+        if i == 0 {
+            return Err(invalid(format!(
+                "netstack `{name}` is the default netstack; it cannot be removed"
+            )));
+        }
+        let users: Vec<String> = self
+            .cfg
+            .vmknics
+            .iter()
+            .filter(|v| v.netstack == name)
+            .map(|v| v.id.to_string())
+            .collect();
+        if !users.is_empty() {
+            return Err(RemoteError::new(
+                ErrorKind::Busy,
+                format!(
+                    "netstack `{name}` is in use by {}; remove those vmknics first",
+                    users.join(", ")
+                ),
+            ));
+        }
+        let mut new = self.cfg.clone();
+        new.netstacks.retain(|n| n.name != name);
+        self.commit(new)?;
+        self.stack.remove_netstack(i);
+        if let Some(a) = self.apps.get_mut(i) {
+            *a = Apps::default();
+        }
+        info!(netstack = %name, "netstack removed");
+        Ok(Value::Null)
+    }
+
+    /// Sets or clears a vmknic's own default gateway: on its subnet (ESX's message
+    /// otherwise), saved, then applied.
+    fn vmknic_set_gateway(
+        &mut self,
+        vmknic: &VmknicRef,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        if let Some(g) = gateway {
+            let on_subnet = self
+                .cfg
+                .vmknics
+                .iter()
+                .find(|v| v.id == id)
+                .is_some_and(|v| v.addresses().any(|a| a.contains(&g)));
+            if !on_subnet {
+                return Err(RemoteError::new(
+                    ErrorKind::GatewayUnreachable,
+                    vmkstack_routing::GATEWAY_UNREACHABLE,
+                ));
+            }
+        }
+        let new = self.with_vmknic(id, |v| v.gateway = gateway.map(|g| g.to_string()))?;
+        self.commit(new)?;
+        if let Some(e) = self.stack.stack_of(id).and_then(|n| self.stack.engine_mut(n)) {
+            e.set_vmknic_gateway(id, gateway);
+        }
+        info!(vmknic = %id, gateway = ?gateway, "vmknic gateway set");
+        Ok(Value::Null)
+    }
+
+    fn neighbor_list(&self, ns: usize) -> Vec<NeighborInfo> {
         let now = Instant::now();
+        let Ok(engine) = self.engine(ns) else {
+            return Vec::new();
+        };
         // The table names vmknics by slot.
-        let mut rows: Vec<(VmknicId, NeighborInfo)> = self
-            .stack
+        let mut rows: Vec<(VmknicId, NeighborInfo)> = engine
             .neighbors()
             .entries(now)
             .into_iter()
             .filter_map(|e| {
-                let v = self.stack.vmknics().get(e.vmknic as usize)?;
+                let v = engine.vmknics().get(e.vmknic as usize)?;
                 Some((
                     v.cfg.id,
                     NeighborInfo {
@@ -357,6 +558,15 @@ impl Daemon {
             ));
         };
         let capture = Arc::new(Capture::new(filter, RING_BYTES));
+        // Every netstack's vmknics (vmknic numbers are unique across netstacks).
+        let others: Vec<usize> = (1..=MAX_NETSTACKS)
+            .filter(|&i| self.stack.engine(i).is_some())
+            .collect();
+        for i in others {
+            if let Some(e) = self.stack.engine_mut(i) {
+                e.capture_add(capture.clone());
+            }
+        }
         if !self.stack.capture_add(capture.clone()) {
             return Err(RemoteError::new(
                 ErrorKind::Busy,
@@ -441,7 +651,12 @@ impl Daemon {
             "gauge",
             "Entries of the neighbour (ARP) table.",
         );
-        e.sample("vmkstack_neighbors", &[], self.neighbor_list().len() as f64);
+        let neighbors: usize = self
+            .stack
+            .engines()
+            .map(|e| e.neighbors().entries(Instant::now()).len())
+            .sum();
+        e.sample("vmkstack_neighbors", &[], neighbors as f64);
         let forwards = self.forwarder.list();
         e.family("vmkstack_forwards", "gauge", "Port forwards configured.");
         e.sample("vmkstack_forwards", &[], forwards.len() as f64);
@@ -492,32 +707,99 @@ impl Daemon {
         e.finish()
     }
 
-    fn route_list(&self) -> Vec<RouteInfo> {
-        self.stack
-            .routing()
-            .entries()
-            .into_iter()
-            .map(route_info)
-            .collect()
+    fn route_list(&self, ns: usize) -> Vec<RouteInfo> {
+        self.engine(ns)
+            .map(|e| e.routing().entries().into_iter().map(route_info).collect())
+            .unwrap_or_default()
     }
 
-    fn route_get(&self, destination: Ipv4Addr) -> Result<Value, RemoteError> {
-        self.stack
-            .routing()
-            .explain(destination)
-            .map(|e| json!(route_explanation(e)))
-            .map_err(route_error)
+    /// The route to `destination`, and which gateway wins for traffic from `source` (the
+    /// route's own source when not given): a vmknic's own default gateway (ESXi 6.5+) wins
+    /// over the netstack's default route, never over a more specific route.
+    fn route_get(
+        &self,
+        ns: usize,
+        destination: Ipv4Addr,
+        source: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let engine = self.engine(ns)?;
+        if let Some(s) = source {
+            if !engine.is_local(s) {
+                return Err(RemoteError::new(
+                    ErrorKind::AddressNotAvailable,
+                    format!("{s} is not an address of an enabled vmknic of this netstack"),
+                ));
+            }
+        }
+        let found = engine.routing().explain(destination);
+        let from = source.or(found.as_ref().ok().map(|e| e.source));
+        let over = from.and_then(|s| engine.vmknic_gateway_for(s));
+        match (found, over) {
+            (Ok(e), Some(o)) if e.origin == Origin::Default => {
+                let why = format!(
+                    "{}'s own default gateway {} wins over the netstack's default gateway {} \
+                     for traffic from {}: no route more specific than the default",
+                    o.vmknic,
+                    o.gateway,
+                    e.gateway.map_or("(none)".to_string(), |g| g.to_string()),
+                    o.source
+                );
+                Ok(json!(RouteExplanation {
+                    vmknic: o.vmknic.to_string(),
+                    gateway: Some(o.gateway),
+                    next_hop: o.gateway,
+                    source: o.source,
+                    why: Some(why),
+                    ..route_explanation(e)
+                }))
+            }
+            (Err(RouteError::NoRoute(_)), Some(o)) => Ok(json!(RouteExplanation {
+                destination,
+                route: Ipv4Net::default(),
+                origin: RouteOrigin::Default,
+                vmknic: o.vmknic.to_string(),
+                gateway: Some(o.gateway),
+                next_hop: o.gateway,
+                source: o.source,
+                why: Some(format!(
+                    "{}'s own default gateway {} for traffic from {}: the netstack has no route",
+                    o.vmknic, o.gateway, o.source
+                )),
+            })),
+            (Ok(mut e), o) => {
+                let mut x = route_explanation(e.clone());
+                if let (Some(o), Some(s)) = (o, from) {
+                    x.why = Some(format!(
+                        "route {} ({}) is more specific than the default: {}'s own gateway {} \
+                         does not apply to traffic from {s}",
+                        e.route, e.origin, o.vmknic, o.gateway
+                    ));
+                } else if let Some(s) = source.filter(|s| *s != e.source) {
+                    // Traffic from another address of the netstack still leaves as routed.
+                    e.source = s;
+                    x = route_explanation(e);
+                }
+                Ok(json!(x))
+            }
+            (Err(e), _) => Err(route_error(e)),
+        }
     }
 
-    fn gateway_show(&self) -> GatewayInfo {
-        let active = self
-            .stack
+    fn gateway_show(&self, ns: usize) -> GatewayInfo {
+        let Ok(engine) = self.engine(ns) else {
+            return GatewayInfo {
+                gateway: None,
+                active: false,
+                vmknic: None,
+            };
+        };
+        let active = engine
             .routing()
             .lpm()
             .get(Ipv4Net::default())
             .map(|r| r.next_hop.vmknic());
         GatewayInfo {
-            gateway: self.stack.routing().default_gateway(),
+            gateway: engine.routing().default_gateway(),
             active: active.is_some(),
             vmknic: active.map(|v| v.to_string()),
         }
@@ -525,26 +807,51 @@ impl Daemon {
 
     // ---- routes and the default gateway ---------------------------------------------------
 
-    fn route_add(&mut self, net: Ipv4Net, gw: Ipv4Addr) -> Result<Value, RemoteError> {
-        let mut table = self.stack.routing().clone();
+    /// The routing table of netstack `ns`, to change on a copy.
+    fn table(&self, ns: usize) -> Result<vmkstack_routing::RoutingTable, RemoteError> {
+        Ok(self.engine(ns)?.routing().clone())
+    }
+
+    /// Installs a changed table in netstack `ns`.
+    fn set_table(&mut self, ns: usize, table: vmkstack_routing::RoutingTable) {
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing(table);
+        }
+    }
+
+    fn route_add(
+        &mut self,
+        ns: usize,
+        name: &str,
+        net: Ipv4Net,
+        gw: Ipv4Addr,
+    ) -> Result<Value, RemoteError> {
+        let mut table = self.table(ns)?;
         table.add_static(net, gw).map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.routes.push(StaticRoute {
-            network: net,
-            gateway: gw,
-        });
+        if let Some(routes) = new.routes_of_mut(name) {
+            routes.push(StaticRoute {
+                network: net,
+                gateway: gw,
+            });
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(network = %net, gateway = %gw, "static route added");
+        self.set_table(ns, table);
+        info!(netstack = %name, network = %net, gateway = %gw, "static route added");
         Ok(Value::Null)
     }
 
     fn route_remove(
         &mut self,
+        ns: usize,
+        name: &str,
         net: Ipv4Net,
         gateway: Option<Ipv4Addr>,
     ) -> Result<Value, RemoteError> {
-        let existing = self.cfg.routes.iter().find(|r| r.network == net).copied();
+        let existing = self
+            .cfg
+            .routes_of(name)
+            .and_then(|r| r.iter().find(|r| r.network == net).copied());
         let Some(existing) = existing else {
             return Err(route_error(RouteError::NoSuchRoute(net)));
         };
@@ -556,29 +863,38 @@ impl Daemon {
                 )));
             }
         }
-        let mut table = self.stack.routing().clone();
+        let mut table = self.table(ns)?;
         table.remove_static(net).map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.routes.retain(|r| r.network != net);
+        if let Some(routes) = new.routes_of_mut(name) {
+            routes.retain(|r| r.network != net);
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(network = %net, "static route removed");
+        self.set_table(ns, table);
+        info!(netstack = %name, network = %net, "static route removed");
         Ok(Value::Null)
     }
 
-    fn gateway_set(&mut self, gw: Ipv4Addr) -> Result<Value, RemoteError> {
-        let mut table = self.stack.routing().clone();
+    fn gateway_set(&mut self, ns: usize, name: &str, gw: Ipv4Addr) -> Result<Value, RemoteError> {
+        let mut table = self.table(ns)?;
         table.set_default_gateway(gw).map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.default_gateway = Some(gw);
+        if let Some(g) = new.gateway_of_mut(name) {
+            *g = Some(gw);
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(gateway = %gw, "default gateway set");
+        self.set_table(ns, table);
+        info!(netstack = %name, gateway = %gw, "default gateway set");
         Ok(Value::Null)
     }
 
-    fn gateway_clear(&mut self, gateway: Option<Ipv4Addr>) -> Result<Value, RemoteError> {
-        let Some(current) = self.cfg.default_gateway else {
+    fn gateway_clear(
+        &mut self,
+        ns: usize,
+        name: &str,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let Some(current) = self.cfg.gateway_of(name).flatten() else {
             return Err(route_error(RouteError::NoDefaultGateway));
         };
         if let Some(g) = gateway {
@@ -588,19 +904,22 @@ impl Daemon {
                 )));
             }
         }
-        let mut table = self.stack.routing().clone();
+        let mut table = self.table(ns)?;
         table.clear_default_gateway().map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.default_gateway = None;
+        if let Some(g) = new.gateway_of_mut(name) {
+            *g = None;
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(gateway = %current, "default gateway removed");
+        self.set_table(ns, table);
+        info!(netstack = %name, gateway = %current, "default gateway removed");
         Ok(Value::Null)
     }
 
     /// Forgets a neighbour; with `vmknic`, only the entry learned on that vmknic.
     fn neighbor_remove(
         &mut self,
+        ns: usize,
         ip: Ipv4Addr,
         vmknic: Option<&VmknicRef>,
     ) -> Result<Value, RemoteError> {
@@ -610,9 +929,9 @@ impl Daemon {
             let id = self.resolve(v)?;
             let on = || format!(" on {id}");
             // The table names vmknics by slot.
-            let slot = self.stack.slot_of(id).ok_or_else(|| not_found(on()))?;
-            let learned_there = self
-                .stack
+            let engine = self.engine(ns)?;
+            let slot = engine.slot_of(id).ok_or_else(|| not_found(on()))?;
+            let learned_there = engine
                 .neighbors()
                 .entries(Instant::now())
                 .iter()
@@ -621,7 +940,11 @@ impl Daemon {
                 return Err(not_found(on()));
             }
         }
-        if self.stack.remove_neighbor(ip) {
+        if self
+            .stack
+            .engine_mut(ns)
+            .is_some_and(|e| e.remove_neighbor(ip))
+        {
             info!(neighbor = %ip, "neighbour removed");
             Ok(Value::Null)
         } else {
@@ -721,10 +1044,20 @@ impl Daemon {
             return Err(invalid(format!("no vmknic {id}")));
         };
         self.commit(new)?;
-        self.stack.set_vmknic_address(id, address);
+        let Some(ns) = self.stack.stack_of(id) else {
+            return Ok(Value::Null);
+        };
         // Routes follow the new subnet: gateways outside it become inactive, others active.
-        let (table, _) = self.cfg.routing();
-        self.stack.set_routing(table);
+        let view = self
+            .stack
+            .engine(ns)
+            .and_then(|e| self.cfg.view(e.name()));
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_vmknic_address(id, address);
+            if let Some(view) = view {
+                e.set_routing(view.routing().0);
+            }
+        }
         Ok(Value::Null)
     }
 
@@ -783,6 +1116,7 @@ impl Daemon {
 
     fn ping(
         &mut self,
+        ns: usize,
         mut p: PingSpec,
         vmknic: Option<&VmknicRef>,
         reply: &Sender<Response>,
@@ -791,9 +1125,16 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
-        match self.pinger.start(&mut *self.stack, p) {
+        let Some(engine) = self.stack.engine_mut(ns) else {
+            return Outcome::Done(Err(invalid("no such netstack")));
+        };
+        if self.apps.len() <= ns {
+            self.apps.resize_with(ns + 1, Apps::default);
+        }
+        let apps = &mut self.apps[ns];
+        match apps.pinger.start(engine, p) {
             Ok(id) => {
-                self.pings.insert(id, reply.clone());
+                apps.pings.insert(id, reply.clone());
                 Outcome::Later
             }
             Err(e) => Outcome::Done(Err(ping_error(e))),
@@ -802,6 +1143,7 @@ impl Daemon {
 
     fn tcp_probe(
         &mut self,
+        ns: usize,
         destination: SocketAddrV4,
         vmknic: Option<&VmknicRef>,
         source: Option<Ipv4Addr>,
@@ -817,12 +1159,16 @@ impl Daemon {
             (None, Some(a)) => ProbeSource::Address(a),
             (None, None) => ProbeSource::Route,
         };
-        match self
-            .tcp_probes
-            .start(&mut *self.stack, destination, from, timeout)
-        {
+        let Some(engine) = self.stack.engine_mut(ns) else {
+            return Outcome::Done(Err(invalid("no such netstack")));
+        };
+        if self.apps.len() <= ns {
+            self.apps.resize_with(ns + 1, Apps::default);
+        }
+        let apps = &mut self.apps[ns];
+        match apps.tcp_probes.start(engine, destination, from, timeout) {
             Ok(id) => {
-                self.probes.insert(id, reply.clone());
+                apps.probes.insert(id, reply.clone());
                 Outcome::Later
             }
             Err(e) => Outcome::Done(Err(probe_error(e))),
@@ -831,6 +1177,7 @@ impl Daemon {
 
     fn storage_probe(
         &mut self,
+        ns: usize,
         kind: StorageProbeKind,
         host: Ipv4Addr,
         vmknic: Option<&VmknicRef>,
@@ -841,7 +1188,8 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
-        if self.storage.len() >= MAX_STORAGE_PROBES {
+        let running: usize = self.apps.iter().map(|a| a.storage.len()).sum();
+        if running >= MAX_STORAGE_PROBES {
             return Outcome::Done(Err(RemoteError::new(
                 ErrorKind::Busy,
                 format!("{MAX_STORAGE_PROBES} probes already running"),
@@ -853,57 +1201,71 @@ impl Daemon {
             }
             StorageProbeKind::Nfs => Probe::nfs(host, via, timeout),
         };
-        self.storage.push((probe, reply.clone()));
+        self.apps(ns).storage.push((probe, reply.clone()));
         Outcome::Later
     }
 
     /// The earliest deadline of a ping or probe in flight: the event loop wakes for it.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.pinger
-            .next_deadline()
-            .into_iter()
-            .chain(self.tcp_probes.next_deadline())
+        self.apps
+            .iter()
+            .flat_map(|a| {
+                a.pinger
+                    .next_deadline()
+                    .into_iter()
+                    .chain(a.tcp_probes.next_deadline())
+            })
             .min()
     }
 
-    /// Answers the pings and probes that finished.
+    /// Answers the pings and probes that finished, netstack by netstack.
     pub(crate) fn finish_async(&mut self) {
-        let mut i = 0;
-        while i < self.storage.len() {
-            match self.storage[i].0.poll(&mut *self.stack) {
-                Progress::Running => i += 1,
-                Progress::Done(report) => {
-                    let (_, tx) = self.storage.swap_remove(i);
-                    let _ = tx.try_send(Response::ok(json!(report)));
-                }
+        for (ns, apps) in self.apps.iter_mut().enumerate() {
+            let Some(engine) = self.stack.engine_mut(ns) else {
+                continue;
+            };
+            finish_on(apps, engine);
+        }
+    }
+}
+
+/// Answers the pings and probes of one netstack that finished.
+fn finish_on(apps: &mut Apps, engine: &mut crate::engine::Engine<TapPort>) {
+    let mut i = 0;
+    while i < apps.storage.len() {
+        match apps.storage[i].0.poll(engine) {
+            Progress::Running => i += 1,
+            Progress::Done(report) => {
+                let (_, tx) = apps.storage.swap_remove(i);
+                let _ = tx.try_send(Response::ok(json!(report)));
             }
         }
-        let (pinger, tcp_probes) = (&mut self.pinger, &mut self.tcp_probes);
-        self.stack.take_failed(|f| {
-            pinger.neighbor_failed(&f);
-            tcp_probes.neighbor_failed(&f);
-        });
-        let pings = &mut self.pings;
-        self.pinger.take_results(&mut *self.stack, |id, r| {
-            if let Some(tx) = pings.remove(&id) {
-                let resp = match r {
-                    Ok(reply) => Response::ok(json!(reply)),
-                    Err(e) => Response::err(ping_error(e)),
-                };
-                let _ = tx.try_send(resp);
-            }
-        });
-        let probes = &mut self.probes;
-        self.tcp_probes.take_results(&mut *self.stack, |id, r| {
-            if let Some(tx) = probes.remove(&id) {
-                let resp = match r {
-                    Ok(p) => Response::ok(json!(p)),
-                    Err(e) => Response::err(probe_error(e)),
-                };
-                let _ = tx.try_send(resp);
-            }
-        });
     }
+    let (pinger, tcp_probes) = (&mut apps.pinger, &mut apps.tcp_probes);
+    engine.take_failed(|f| {
+        pinger.neighbor_failed(&f);
+        tcp_probes.neighbor_failed(&f);
+    });
+    let pings = &mut apps.pings;
+    apps.pinger.take_results(engine, |id, r| {
+        if let Some(tx) = pings.remove(&id) {
+            let resp = match r {
+                Ok(reply) => Response::ok(json!(reply)),
+                Err(e) => Response::err(ping_error(e)),
+            };
+            let _ = tx.try_send(resp);
+        }
+    });
+    let probes = &mut apps.probes;
+    apps.tcp_probes.take_results(engine, |id, r| {
+        if let Some(tx) = probes.remove(&id) {
+            let resp = match r {
+                Ok(p) => Response::ok(json!(p)),
+                Err(e) => Response::err(probe_error(e)),
+            };
+            let _ = tx.try_send(resp);
+        }
+    });
 }
 
 // ---- the engine's views as the protocol's types (same JSON) ---------------------------------
@@ -953,6 +1315,7 @@ fn route_explanation(e: Explanation) -> RouteExplanation {
         gateway: e.gateway,
         next_hop: e.next_hop,
         source: e.source,
+        why: None,
     }
 }
 

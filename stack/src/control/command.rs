@@ -97,8 +97,23 @@ pub enum Command {
         /// When given, must be the route's gateway.
         gateway: Option<Ipv4Addr>,
     },
-    /// Explain the route to a destination.
-    RouteGet(Ipv4Addr),
+    /// Explain the route to a destination, for traffic from a source address when given.
+    RouteGet(Ipv4Addr, Option<Ipv4Addr>),
+    /// List the netstacks.
+    NetstackList,
+    /// One netstack's settings.
+    NetstackGet(String),
+    /// Add an empty netstack (its name checked).
+    NetstackAdd(String),
+    /// Remove a netstack.
+    NetstackRemove(String),
+    /// Set (or clear, `None`) a vmknic's own default gateway.
+    VmknicSetGateway {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// The gateway (on its subnet: checked when applied).
+        gateway: Option<Ipv4Addr>,
+    },
     /// Show the default gateway.
     GatewayShow,
     /// Set (replace) the default gateway.
@@ -199,7 +214,12 @@ impl Command {
             Command::RouteList => "route_list",
             Command::RouteAdd { .. } => "route_add",
             Command::RouteRemove { .. } => "route_remove",
-            Command::RouteGet(_) => "route_get",
+            Command::RouteGet(..) => "route_get",
+            Command::NetstackList => "netstack_list",
+            Command::NetstackGet(_) => "netstack_get",
+            Command::NetstackAdd(_) => "netstack_add",
+            Command::NetstackRemove(_) => "netstack_remove",
+            Command::VmknicSetGateway { .. } => "vmknic_set_gateway",
             Command::GatewayShow => "gateway_show",
             Command::GatewaySet(_) => "gateway_set",
             Command::GatewayClear(_) => "gateway_clear",
@@ -341,6 +361,17 @@ fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
         .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port")))
 }
 
+/// A netstack name, checked with the file's rule.
+pub fn netstack_name(name: String) -> Result<String, RemoteError> {
+    match crate::config::netstack_name_problem(&name) {
+        Some(rule) => Err(RemoteError::new(
+            ErrorKind::Invalid,
+            format!("netstack `{name}`: {rule}"),
+        )),
+        None => Ok(name),
+    }
+}
+
 /// Parses an action into a typed command. Pure; the error is what the client is told.
 pub fn parse(action: Action) -> Result<Command, RemoteError> {
     Ok(match action {
@@ -378,7 +409,18 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             network: network(&n)?,
             gateway: gateway.as_deref().map(addr).transpose()?,
         },
-        Action::RouteGet { destination } => Command::RouteGet(addr(&destination)?),
+        Action::RouteGet {
+            destination,
+            source,
+        } => Command::RouteGet(addr(&destination)?, source.as_deref().map(addr).transpose()?),
+        Action::NetstackList => Command::NetstackList,
+        Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
+        Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),
+        Action::NetstackRemove { name } => Command::NetstackRemove(netstack_name(name)?),
+        Action::VmknicSetGateway { vmknic, gateway } => Command::VmknicSetGateway {
+            vmknic: VmknicRef(vmknic),
+            gateway: gateway.as_deref().map(addr).transpose()?,
+        },
         Action::GatewayShow => Command::GatewayShow,
         Action::GatewaySet { gateway } => Command::GatewaySet(addr(&gateway)?),
         Action::GatewayClear { gateway } => {
@@ -693,13 +735,15 @@ mod tests {
         );
         assert_eq!(
             parse(Action::RouteGet {
+                source: None,
                 destination: s("198.18.100.5")
             })
             .unwrap(),
-            Command::RouteGet(ip("198.18.100.5"))
+            Command::RouteGet(ip("198.18.100.5"), None)
         );
         assert_eq!(
             refused(Action::RouteGet {
+                source: None,
                 destination: s("198.18.100.256")
             }),
             bad_addr("198.18.100.256")
