@@ -1,11 +1,12 @@
 //! The part of `esxcli` that concerns the VMkernel TCP/IP stack:
 //!
 //! ```text
-//! esxcli network ip route ipv4 list
-//! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw>
-//! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw>
+//! esxcli network ip route ipv4 list   [-N|--netstack NAME]
+//! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
+//! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip interface list
-//! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all]
+//! esxcli network ip netstack list | get -N NAME | add -N NAME | remove -N NAME
+//! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all] [-N NAME]
 //! esxcli network ip neighbor remove -a|--neighbor-addr <ip> [-v|--version 4]
 //!                                   [-i|--interface-name vmkN]
 //! ```
@@ -19,7 +20,7 @@ use std::net::Ipv4Addr;
 use clap::{ColorChoice, CommandFactory, Parser, Subcommand};
 use vmkstack_routing::RouteEntry;
 
-use crate::api::{Action, ClientError, NeighborInfo, VmknicInfo};
+use crate::api::{Action, ClientError, NeighborInfo, NetstackInfo, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{format_esxcli_interfaces, format_esxcli_neighbors, format_esxcli_routes};
 use crate::personality::clap_util::{clap_outcome, Parsed};
@@ -92,6 +93,42 @@ pub enum Ip {
         #[command(subcommand)]
         command: NeighborCmd,
     },
+    /// The VMkernel TCP/IP stacks (netstacks)
+    #[command(disable_help_subcommand = true)]
+    Netstack {
+        /// The command.
+        #[command(subcommand)]
+        command: NetstackCmd,
+    },
+}
+
+/// `esxcli network ip netstack <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NetstackCmd {
+    /// List the netstacks
+    List,
+    /// Show one netstack's settings
+    Get(NetstackName),
+    /// Add a netstack
+    Add(NetstackName),
+    /// Remove a netstack that no VMkernel interface uses
+    Remove(NetstackName),
+}
+
+/// `-N|--netstack` naming a netstack (required).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetstackName {
+    /// The netstack's name
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: String,
+}
+
+/// `-N|--netstack` choosing a netstack (default: defaultTcpipStack).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetstackOpt {
+    /// The netstack (default: defaultTcpipStack)
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: Option<String>,
 }
 
 /// `esxcli network ip neighbor <command>`.
@@ -130,6 +167,9 @@ pub struct NeighborListArgs {
         default_value = "all"
     )]
     pub version: IpVersion,
+    /// The netstack.
+    #[command(flatten)]
+    pub netstack: NetstackOpt,
 }
 
 /// `neighbor remove` options.
@@ -169,7 +209,7 @@ pub enum Listing {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Ipv4Route {
     /// List the IPv4 routes
-    List,
+    List(NetstackOpt),
     /// Add an IPv4 route (or the default gateway with `-n default`)
     Add(RouteArgs),
     /// Remove an IPv4 route (or the default gateway with `-n default`)
@@ -177,7 +217,7 @@ pub enum Ipv4Route {
 }
 
 /// `--network` and `--gateway` of `route ipv4 add|remove`.
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RouteArgs {
     /// The network, as a.b.c.d/len, or `default`
     #[arg(short = 'n', long, value_name = "str", value_parser = parse_route_target)]
@@ -185,19 +225,27 @@ pub struct RouteArgs {
     /// The gateway, on a vmknic subnet
     #[arg(short = 'g', long, value_name = "str", value_parser = parse_ipv4)]
     pub gateway: Ipv4Addr,
+    /// The netstack.
+    #[command(flatten)]
+    pub netstack: NetstackOpt,
 }
 
 /// A runnable esxcli command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EsxcliCommand {
     /// `network ip route ipv4 list`.
-    RouteList,
+    RouteList {
+        /// `-N`.
+        netstack: Option<String>,
+    },
     /// `network ip route ipv4 add`.
     RouteAdd {
         /// Network or default.
         network: RouteTarget,
         /// Gateway.
         gateway: Ipv4Addr,
+        /// `-N`.
+        netstack: Option<String>,
     },
     /// `network ip route ipv4 remove`.
     RouteRemove {
@@ -205,7 +253,17 @@ pub enum EsxcliCommand {
         network: RouteTarget,
         /// Gateway.
         gateway: Ipv4Addr,
+        /// `-N`.
+        netstack: Option<String>,
     },
+    /// `network ip netstack list`.
+    NetstackList,
+    /// `network ip netstack get -N`.
+    NetstackGet(String),
+    /// `network ip netstack add -N`.
+    NetstackAdd(String),
+    /// `network ip netstack remove -N`.
+    NetstackRemove(String),
     /// `network ip interface list`.
     InterfaceList,
     /// `network ip neighbor list`.
@@ -214,6 +272,8 @@ pub enum EsxcliCommand {
         interface: Option<String>,
         /// False for `-v 6`: vmkstack has no IPv6 neighbours.
         ipv4: bool,
+        /// `-N`.
+        netstack: Option<String>,
     },
     /// `network ip neighbor remove`.
     NeighborRemove {
@@ -233,15 +293,25 @@ impl From<EsxcliArgs> for EsxcliCommand {
             Ip::Route {
                 namespace: Route::Ipv4 { command },
             } => match command {
-                Ipv4Route::List => EsxcliCommand::RouteList,
+                Ipv4Route::List(n) => EsxcliCommand::RouteList {
+                    netstack: n.netstack,
+                },
                 Ipv4Route::Add(r) => EsxcliCommand::RouteAdd {
                     network: r.network,
                     gateway: r.gateway,
+                    netstack: r.netstack.netstack,
                 },
                 Ipv4Route::Remove(r) => EsxcliCommand::RouteRemove {
                     network: r.network,
                     gateway: r.gateway,
+                    netstack: r.netstack.netstack,
                 },
+            },
+            Ip::Netstack { command } => match command {
+                NetstackCmd::List => EsxcliCommand::NetstackList,
+                NetstackCmd::Get(n) => EsxcliCommand::NetstackGet(n.netstack),
+                NetstackCmd::Add(n) => EsxcliCommand::NetstackAdd(n.netstack),
+                NetstackCmd::Remove(n) => EsxcliCommand::NetstackRemove(n.netstack),
             },
             Ip::Interface {
                 command: Listing::List,
@@ -251,6 +321,7 @@ impl From<EsxcliArgs> for EsxcliCommand {
             } => EsxcliCommand::NeighborList {
                 interface: a.interface,
                 ipv4: a.version != IpVersion::V6,
+                netstack: a.netstack.netstack,
             },
             Ip::Neighbor {
                 command: NeighborCmd::Remove(a),
@@ -260,6 +331,29 @@ impl From<EsxcliArgs> for EsxcliCommand {
             },
         }
     }
+}
+
+impl EsxcliCommand {
+    /// The netstack it acts on (`-N`), if named.
+    pub fn netstack(&self) -> Option<String> {
+        match self {
+            EsxcliCommand::RouteList { netstack }
+            | EsxcliCommand::RouteAdd { netstack, .. }
+            | EsxcliCommand::RouteRemove { netstack, .. }
+            | EsxcliCommand::NeighborList { netstack, .. } => netstack.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// ESXi's `netstack list` record of one netstack (`get` adds its settings).
+fn format_netstack(n: &NetstackInfo, full: bool) -> String {
+    let mut s = format!("{0}\n   Key: {0}\n   Name: {0}\n", n.name);
+    if full {
+        s.push_str("   Enabled: true\n   IPv6 Enabled: false\n   Current IPv6 Enabled: false\n");
+    }
+    s.push_str("   State: 4660\n");
+    s
 }
 
 /// Checks the namespaces of an esxcli argv (`argv[0]` is the program name) before clap sees
@@ -352,17 +446,41 @@ pub fn run(
     ctl: &mut dyn Control,
     console: &mut Console<'_>,
 ) -> Result<(), CliError> {
+    ctl.set_netstack(cmd.netstack());
     match cmd {
-        EsxcliCommand::RouteList => {
+        EsxcliCommand::NetstackList => {
+            let list: Vec<NetstackInfo> =
+                call_as(ctl, Action::NetstackList).map_err(|e| failed(&e))?;
+            let text: Vec<String> = list.iter().map(|n| format_netstack(n, false)).collect();
+            console.print(&text.join("\n"));
+        }
+        EsxcliCommand::NetstackGet(name) => {
+            let n: NetstackInfo =
+                call_as(ctl, Action::NetstackGet { name }).map_err(|e| failed(&e))?;
+            console.print(&format_netstack(&n, true));
+        }
+        EsxcliCommand::NetstackAdd(name) => {
+            ctl.call(Action::NetstackAdd { name })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::NetstackRemove(name) => {
+            ctl.call(Action::NetstackRemove { name })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::RouteList { .. } => {
             let routes: Vec<RouteEntry> =
                 call_as(ctl, Action::RouteList).map_err(|e| failed(&e))?;
             console.print(&format_esxcli_routes(&routes));
         }
-        EsxcliCommand::RouteAdd { network, gateway } => {
+        EsxcliCommand::RouteAdd {
+            network, gateway, ..
+        } => {
             ctl.call(route_add_action(network, gateway))
                 .map_err(|e| failed(&e))?;
         }
-        EsxcliCommand::RouteRemove { network, gateway } => {
+        EsxcliCommand::RouteRemove {
+            network, gateway, ..
+        } => {
             ctl.call(route_remove_action(network, Some(gateway)))
                 .map_err(|e| failed(&e))?;
         }
@@ -371,7 +489,9 @@ pub fn run(
                 call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))?;
             console.print(&format_esxcli_interfaces(&vmknics));
         }
-        EsxcliCommand::NeighborList { interface, ipv4 } => {
+        EsxcliCommand::NeighborList {
+            interface, ipv4, ..
+        } => {
             let mut neighbors: Vec<NeighborInfo> =
                 call_as(ctl, Action::NeighborList).map_err(|e| failed(&e))?;
             if let Some(name) = &interface {
@@ -435,20 +555,36 @@ mod tests {
         let net = RouteTarget::Network("198.18.100.0/24".parse().unwrap());
         assert_eq!(
             command("network ip route ipv4 list"),
-            EsxcliCommand::RouteList
+            EsxcliCommand::RouteList { netstack: None }
+        );
+        assert_eq!(
+            command("network ip route ipv4 list -N vmotion"),
+            EsxcliCommand::RouteList {
+                netstack: Some("vmotion".into())
+            }
+        );
+        assert_eq!(
+            command("network ip netstack add -N vmotion"),
+            EsxcliCommand::NetstackAdd("vmotion".into())
+        );
+        assert_eq!(
+            command("network ip netstack list"),
+            EsxcliCommand::NetstackList
         );
         assert_eq!(
             command("network ip route ipv4 add -n 198.18.100.0/24 -g 198.18.1.1"),
             EsxcliCommand::RouteAdd {
                 network: net,
-                gateway: gw
+                gateway: gw,
+                netstack: None,
             }
         );
         assert_eq!(
             command("network ip route ipv4 remove --network default --gateway 198.18.1.1"),
             EsxcliCommand::RouteRemove {
                 network: RouteTarget::Default,
-                gateway: gw
+                gateway: gw,
+                netstack: None,
             }
         );
         assert_eq!(
@@ -459,21 +595,24 @@ mod tests {
             command("network ip neighbor list"),
             EsxcliCommand::NeighborList {
                 interface: None,
-                ipv4: true
+                ipv4: true,
+                netstack: None,
             }
         );
         assert_eq!(
             command("network ip neighbor list -i vmk1 -v 4"),
             EsxcliCommand::NeighborList {
                 interface: Some("vmk1".into()),
-                ipv4: true
+                ipv4: true,
+                netstack: None,
             }
         );
         assert_eq!(
             command("network ip neighbor list --version 6"),
             EsxcliCommand::NeighborList {
                 interface: None,
-                ipv4: false
+                ipv4: false,
+                netstack: None,
             }
         );
         let remove = EsxcliCommand::NeighborRemove {
@@ -525,6 +664,7 @@ mod tests {
         let list = |interface: Option<&str>, ipv4| EsxcliCommand::NeighborList {
             interface: interface.map(String::from),
             ipv4,
+            netstack: None,
         };
         let (r, out, _) = capture(|c| run(list(Some("vmk1"), true), &mut d, c));
         assert_eq!(r, Ok(()));
@@ -586,7 +726,7 @@ mod tests {
         assert_eq!(
             usage("network ip foo list"),
             "Error: Unknown command or namespace network ip foo (expected one of: interface, \
-             neighbor, route)"
+             neighbor, netstack, route)"
         );
         assert_eq!(
             usage("storage"),
@@ -619,7 +759,7 @@ mod tests {
              "origin": "default", "active": true},
         ]);
         let mut d = FakeDaemon::new(vec![Ok(routes)]);
-        let (r, out, _) = capture(|c| run(EsxcliCommand::RouteList, &mut d, c));
+        let (r, out, _) = capture(|c| run(EsxcliCommand::RouteList { netstack: None }, &mut d, c));
         assert_eq!(r, Ok(()));
         assert_eq!(
             out,
@@ -644,6 +784,7 @@ mod tests {
                 EsxcliCommand::RouteAdd {
                     network: net,
                     gateway,
+                    netstack: None,
                 },
                 &mut d,
                 c,
@@ -655,6 +796,7 @@ mod tests {
                 EsxcliCommand::RouteRemove {
                     network: net,
                     gateway,
+                    netstack: None,
                 },
                 &mut d,
                 c,

@@ -36,13 +36,16 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
     bin_name = "vmkping",
     color = ColorChoice::Never,
     disable_version_flag = true,
-    override_usage = "vmkping [-I vmkN] [-c count] [-s size] [-d] [-i interval] [-W timeout] \
+    override_usage = "vmkping [-I vmkN] [-S netstack] [-c count] [-s size] [-d] [-i interval] [-W timeout] \
         [-t ttl] host"
 )]
 pub struct VmkpingArgs {
     /// Send from this vmknic, bypassing the routing lookup
     #[arg(short = 'I', value_name = "vmkN")]
     pub interface: Option<String>,
+    /// The netstack to send from (ESXi's `-S`; default: defaultTcpipStack)
+    #[arg(short = 'S', value_name = "netstack")]
+    pub netstack: Option<String>,
     /// Number of echo requests
     #[arg(short = 'c', value_name = "count", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..))]
