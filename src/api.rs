@@ -7,7 +7,6 @@
 pub use vmkstack_api::capture;
 pub use vmkstack_api::{
     Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, NetstackInfo,
-    PingReply, RouteExplanation,
-    ProbeReport, ProbeResult, RawVmknic, RemoteError, StageInfo, StatsInfo, VmknicInfo,
-    DEFAULT_CONTROL,
+    PingReply, ProbeReport, ProbeResult, RawVmknic, RemoteError, RouteExplanation, StageInfo,
+    StatsInfo, VmknicInfo, DEFAULT_CONTROL,
 };

@@ -684,7 +684,13 @@ fn format_netstacks(n: &[NetstackInfo]) -> String {
         })
         .collect();
     crate::listing::table(
-        &["Netstack", "Default Gateway", "Forwarding", "Vmknics", "Static Routes"],
+        &[
+            "Netstack",
+            "Default Gateway",
+            "Forwarding",
+            "Vmknics",
+            "Static Routes",
+        ],
         &rows,
     )
 }

@@ -142,9 +142,7 @@ where
 
 /// Parses an `esxcfg-vmknic` argv into a [`VmknicCommand`] and the netstack it names (`-N`,
 /// with `-a` and `-l` only).
-pub fn parse_esxcfg_vmknic_on<I, T>(
-    argv: I,
-) -> Result<(VmknicCommand, Option<String>), UsageError>
+pub fn parse_esxcfg_vmknic_on<I, T>(argv: I) -> Result<(VmknicCommand, Option<String>), UsageError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

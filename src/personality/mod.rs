@@ -271,7 +271,9 @@ mod tests {
             Some("vmotion")
         );
         assert_eq!(
-            request(Vmkping, "-S vmotion 198.18.1.1").netstack().as_deref(),
+            request(Vmkping, "-S vmotion 198.18.1.1")
+                .netstack()
+                .as_deref(),
             Some("vmotion")
         );
         assert_eq!(

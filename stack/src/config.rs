@@ -430,7 +430,8 @@ impl Config {
 
     /// The names of the netstacks: the top-level one first, then the others in file order.
     pub fn netstack_names(&self) -> impl Iterator<Item = &str> + '_ {
-        std::iter::once(self.netstack.as_str()).chain(self.netstacks.iter().map(|n| n.name.as_str()))
+        std::iter::once(self.netstack.as_str())
+            .chain(self.netstacks.iter().map(|n| n.name.as_str()))
     }
 
     /// True when netstack `name` is configured.
@@ -752,7 +753,11 @@ impl RawConfig {
             if let Some(rule) = netstack_name_problem(&n.name) {
                 c.bad(key("name"), &n.name, rule);
             } else if n.name == netstack || netstacks.iter().any(|x| x.name == n.name) {
-                c.bad(key("name"), &n.name, "a netstack of this name is already configured");
+                c.bad(
+                    key("name"),
+                    &n.name,
+                    "a netstack of this name is already configured",
+                );
             }
             let default_gateway = n.default_gateway.as_deref().and_then(|g| {
                 parse_addr(g)
@@ -771,7 +776,10 @@ impl RawConfig {
             c.bad_num(
                 "netstack_instance",
                 netstacks.len() as i64,
-                format!("at most {} netstacks besides the default one", MAX_NETSTACKS - 1),
+                format!(
+                    "at most {} netstacks besides the default one",
+                    MAX_NETSTACKS - 1
+                ),
             );
         }
         for (i, v) in self.vmknics.iter().enumerate() {
@@ -832,7 +840,9 @@ impl RawConfig {
                     c.bad(
                         key("vmknic"),
                         id,
-                        format!("forwards run on the netstack `{netstack}`; this vmknic is on another"),
+                        format!(
+                            "forwards run on the netstack `{netstack}`; this vmknic is on another"
+                        ),
                     );
                 }
             }

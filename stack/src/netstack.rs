@@ -229,14 +229,16 @@ impl Netstack {
         // Adaptive polling: a frame that comes soon after the last one finds the loop awake.
         // While polling, the last turn's time is recent enough and no deadline matters (every
         // turn runs the timers): the clock is read once per turn, not twice.
-        let readable = self.engine.has_readable()
-            || self.others.iter().flatten().any(|e| e.has_readable());
+        let readable =
+            self.engine.has_readable() || self.others.iter().flatten().any(|e| e.has_readable());
         let timeout = if readable || self.governor.polling(self.last_turn) {
             Duration::ZERO
         } else {
             let now = Instant::now();
             let next = self.engines_mut().filter_map(|e| e.next_deadline()).min();
-            next.map_or(max_wait, |at| max_wait.min(at.saturating_duration_since(now)))
+            next.map_or(max_wait, |at| {
+                max_wait.min(at.saturating_duration_since(now))
+            })
         };
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}

@@ -17,8 +17,8 @@ use tracing::info;
 use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::StageInfo;
 use vmkstack_api::{
-    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError, Response,
-    RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
+    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError,
+    Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, VmknicId};
 
@@ -222,9 +222,7 @@ impl Daemon {
             Command::GatewaySet(gateway) => self.gateway_set(ns, &ns_name, gateway),
             Command::GatewayClear(gateway) => self.gateway_clear(ns, &ns_name, gateway),
             Command::NeighborList => Ok(json!(self.neighbor_list(ns))),
-            Command::NeighborRemove { ip, vmknic } => {
-                self.neighbor_remove(ns, ip, vmknic.as_ref())
-            }
+            Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ns, ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
             Command::Metrics => Ok(json!(self.metrics())),
             Command::Runtime => Ok(json!(self
@@ -285,9 +283,7 @@ impl Daemon {
                 vmknic,
                 source,
                 timeout,
-            } => {
-                return self.tcp_probe(ns, destination, vmknic.as_ref(), source, timeout, reply)
-            }
+            } => return self.tcp_probe(ns, destination, vmknic.as_ref(), source, timeout, reply),
             Command::StorageProbe {
                 kind,
                 host,
@@ -383,7 +379,12 @@ impl Daemon {
                 }
             })
             .collect();
-        rows.sort_by_key(|v| v.name.parse::<VmknicId>().map(|id| id.0).unwrap_or(u32::MAX));
+        rows.sort_by_key(|v| {
+            v.name
+                .parse::<VmknicId>()
+                .map(|id| id.0)
+                .unwrap_or(u32::MAX)
+        });
         rows
     }
 
@@ -411,9 +412,11 @@ impl Daemon {
     }
 
     fn netstack_get(&self, name: &str) -> Result<Value, RemoteError> {
-        self.netstack_info(name)
-            .map(|n| json!(n))
-            .ok_or_else(|| self.netstack(Some(name)).err().unwrap_or_else(|| invalid(name)))
+        self.netstack_info(name).map(|n| json!(n)).ok_or_else(|| {
+            self.netstack(Some(name))
+                .err()
+                .unwrap_or_else(|| invalid(name))
+        })
     }
 
     /// Adds an empty netstack: saved, then its engine starts; the others are not touched.
@@ -498,7 +501,11 @@ impl Daemon {
         }
         let new = self.with_vmknic(id, |v| v.gateway = gateway.map(|g| g.to_string()))?;
         self.commit(new)?;
-        if let Some(e) = self.stack.stack_of(id).and_then(|n| self.stack.engine_mut(n)) {
+        if let Some(e) = self
+            .stack
+            .stack_of(id)
+            .and_then(|n| self.stack.engine_mut(n))
+        {
             e.set_vmknic_gateway(id, gateway);
         }
         info!(vmknic = %id, gateway = ?gateway, "vmknic gateway set");
@@ -1048,10 +1055,7 @@ impl Daemon {
             return Ok(Value::Null);
         };
         // Routes follow the new subnet: gateways outside it become inactive, others active.
-        let view = self
-            .stack
-            .engine(ns)
-            .and_then(|e| self.cfg.view(e.name()));
+        let view = self.stack.engine(ns).and_then(|e| self.cfg.view(e.name()));
         if let Some(e) = self.stack.engine_mut(ns) {
             e.set_vmknic_address(id, address);
             if let Some(view) = view {

@@ -412,7 +412,10 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         Action::RouteGet {
             destination,
             source,
-        } => Command::RouteGet(addr(&destination)?, source.as_deref().map(addr).transpose()?),
+        } => Command::RouteGet(
+            addr(&destination)?,
+            source.as_deref().map(addr).transpose()?,
+        ),
         Action::NetstackList => Command::NetstackList,
         Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
         Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),

@@ -62,7 +62,11 @@ impl Routes {
     /// ARP resolves. The table's route, unless it is the default route (or there is none) and
     /// `src` belongs to a vmknic with its own gateway.
     #[inline]
-    pub(crate) fn local_next_hop(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Option<(VmknicId, Ipv4Addr)> {
+    pub(crate) fn local_next_hop(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Option<(VmknicId, Ipv4Addr)> {
         let route = self.table.lookup(dst);
         if route.is_none_or(|r| r.origin == Origin::Default) {
             if let Some(o) = self.override_for(src) {
