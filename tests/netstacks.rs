@@ -301,7 +301,10 @@ fn two_netstacks_with_overlapping_subnets_use_their_own_gateways() {
     // Wrong forms: usage errors that name the problem.
     let (code, _, err) = lab.esx(&["esxcfg-route", "-l", "-N"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("a value is required for '--netstack <NETSTACK>'"), "{err}");
+    assert!(
+        err.contains("a value is required for '--netstack <NETSTACK>'"),
+        "{err}"
+    );
     let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-d", "-N", "vmotion", "vMotion"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("-N/--netstack"), "{err}");

@@ -1145,6 +1145,89 @@ ip = "192.168.2.100/24"
         )
     }
 
+    const TWO_STACKS: &str = r#"
+default_gateway = "198.18.10.1"
+[[netstack_instance]]
+name = "vmotion"
+default_gateway = "198.18.10.1"
+[[netstack_instance.route]]
+network = "198.18.60.0/24"
+gateway = "198.18.10.1"
+[[vmknic]]
+name = "vmk0"
+portgroup = "a"
+ip = "198.18.10.100/24"
+[[vmknic]]
+name = "vmk1"
+portgroup = "b"
+ip = "198.18.10.100/24"
+netstack = "vmotion"
+gateway = "198.18.10.254"
+"#;
+
+    #[test]
+    fn test_netstacks() {
+        let cfg = Config::parse(TWO_STACKS, "t").unwrap();
+        assert_eq!(
+            cfg.netstack_names().collect::<Vec<_>>(),
+            [DEFAULT_NETSTACK, "vmotion"]
+        );
+        assert_eq!(cfg.vmknics[0].netstack, DEFAULT_NETSTACK);
+        assert_eq!(cfg.vmknics[1].netstack, "vmotion");
+        assert_eq!(
+            cfg.vmknics[1].gateway,
+            Some(Ipv4Addr::new(198, 18, 10, 254))
+        );
+        // Each netstack's table holds only its own vmknics and routes.
+        let (t, problems) = cfg.routing();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(t.entries().len(), 2, "{:?}", t.entries());
+        let v = cfg.view("vmotion").unwrap();
+        assert_eq!(v.vmknics.len(), 1);
+        assert!(v.forwards.is_empty());
+        let (t, problems) = v.routing();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            t.explain("198.18.60.5".parse().unwrap()).unwrap().vmknic,
+            VmknicId(1)
+        );
+        assert!(cfg.view("nosuch").is_none());
+        // Written back and read again: the same.
+        let again = Config::parse(&cfg.to_toml(), "t").unwrap();
+        assert_eq!(again, cfg);
+        // An old file, without netstacks, reads as before.
+        let old = Config::parse(ARTICLE, "t").unwrap();
+        assert!(old.netstacks.is_empty());
+        assert!(!old.to_toml().contains("netstack_instance"));
+    }
+
+    #[test]
+    fn test_netstack_problems() {
+        // The same address twice in one netstack is refused; in two, allowed (above).
+        let same = TWO_STACKS.replace("netstack = \"vmotion\"\n", "");
+        let p = problems(&same);
+        assert!(
+            p.iter().any(|p| p.contains("already used by vmk0")),
+            "{p:?}"
+        );
+        let p = problems(&TWO_STACKS.replace("netstack = \"vmotion\"", "netstack = \"nope\""));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("(vmk1).netstack") && p.contains("no such netstack")),
+            "{p:?}"
+        );
+        let p = problems(&TWO_STACKS.replace("198.18.10.254", "198.18.11.254"));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("(vmk1).gateway") && p.contains(GATEWAY_UNREACHABLE)),
+            "{p:?}"
+        );
+        let p = problems(&TWO_STACKS.replace("name = \"vmotion\"", "name = \"defaultTcpipStack\""));
+        assert!(p.iter().any(|p| p.contains("already configured")), "{p:?}");
+        let p = problems(&TWO_STACKS.replace("name = \"vmotion\"", "name = \"v m\""));
+        assert!(p.iter().any(|p| p.contains("a netstack name is")), "{p:?}");
+    }
+
     #[test]
     fn test_parse_article() {
         let cfg = Config::parse(ARTICLE, "seed.toml").unwrap();

@@ -91,3 +91,60 @@ impl DerefMut for Routes {
         &mut self.table
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn test_local_next_hop() {
+        let mut t = RoutingTable::new();
+        t.set_vmknic(VmknicId(0), vec!["198.18.1.100/24".parse().unwrap()], true);
+        t.set_vmknic(VmknicId(1), vec!["198.18.2.100/24".parse().unwrap()], true);
+        t.set_default_gateway(a("198.18.1.1")).unwrap();
+        t.add_static("198.18.100.0/25".parse().unwrap(), a("198.18.1.1"))
+            .unwrap();
+        let mut r = Routes::new(t);
+        let (vmk0, vmk1) = (VmknicId(0), VmknicId(1));
+        // No override: the table decides whatever the source.
+        assert_eq!(
+            r.local_next_hop(a("198.18.2.100"), a("198.18.200.5")),
+            Some((vmk0, a("198.18.1.1")))
+        );
+        r.set_overrides([SourceGateway {
+            source: a("198.18.2.100"),
+            vmknic: vmk1,
+            gateway: a("198.18.2.1"),
+        }]);
+        // From vmk1's address, the default route gives way to vmk1's gateway...
+        assert_eq!(
+            r.local_next_hop(a("198.18.2.100"), a("198.18.200.5")),
+            Some((vmk1, a("198.18.2.1")))
+        );
+        // ...but not a more specific route, nor a connected subnet.
+        assert_eq!(
+            r.local_next_hop(a("198.18.2.100"), a("198.18.100.5")),
+            Some((vmk0, a("198.18.1.1")))
+        );
+        assert_eq!(
+            r.local_next_hop(a("198.18.2.100"), a("198.18.1.7")),
+            Some((vmk0, a("198.18.1.7")))
+        );
+        // From another address: the default gateway.
+        assert_eq!(
+            r.local_next_hop(a("198.18.1.100"), a("198.18.200.5")),
+            Some((vmk0, a("198.18.1.1")))
+        );
+        // No route at all: the override still sends vmk1's traffic out.
+        r.clear_default_gateway().unwrap();
+        assert_eq!(
+            r.local_next_hop(a("198.18.2.100"), a("198.18.200.5")),
+            Some((vmk1, a("198.18.2.1")))
+        );
+        assert_eq!(r.local_next_hop(a("198.18.1.100"), a("198.18.200.5")), None);
+    }
+}
