@@ -32,3 +32,4 @@ complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_s
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "route" -d 'VMkernel routing tables'
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "interface" -d 'VMkernel network interfaces'
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "neighbor" -d 'The VMkernel neighbour (ARP) table'
+complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "netstack" -d 'The VMkernel TCP/IP stacks (netstacks)'

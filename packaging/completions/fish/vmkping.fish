@@ -1,4 +1,5 @@
 complete -c vmkping -s I -d 'Send from this vmknic, bypassing the routing lookup' -r
+complete -c vmkping -s S -d 'The netstack to send from (ESXi\'s `-S`; default: defaultTcpipStack)' -r
 complete -c vmkping -s c -d 'Number of echo requests' -r
 complete -c vmkping -s s -d 'ICMP payload bytes (0-65507)' -r
 complete -c vmkping -s i -d 'Seconds between requests (decimals allowed)' -r
