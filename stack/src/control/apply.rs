@@ -197,7 +197,7 @@ impl Daemon {
                 if v.netstack.is_none() && ns_name != self.cfg.netstack {
                     v.netstack = Some(ns_name.clone());
                 }
-                self.vmknic_add(v)
+                self.vmknic_add(*v)
             }
             Command::VmknicSetGateway { vmknic, gateway } => {
                 self.vmknic_set_gateway(&vmknic, gateway)

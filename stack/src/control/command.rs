@@ -61,7 +61,7 @@ pub enum Command {
     VmknicList,
     /// Add a vmknic. Kept as written: the file's rules, which also look at the other vmknics,
     /// check it when it is applied (with the file's messages).
-    VmknicAdd(RawVmknic),
+    VmknicAdd(Box<RawVmknic>),
     /// Remove a vmknic.
     VmknicRemove(VmknicRef),
     /// Enable (`true`) or disable a vmknic.
@@ -376,7 +376,7 @@ pub fn netstack_name(name: String) -> Result<String, RemoteError> {
 pub fn parse(action: Action) -> Result<Command, RemoteError> {
     Ok(match action {
         Action::VmknicList => Command::VmknicList,
-        Action::VmknicAdd { vmknic } => Command::VmknicAdd(vmknic),
+        Action::VmknicAdd { vmknic } => Command::VmknicAdd(Box::new(vmknic)),
         Action::VmknicRemove { vmknic } => Command::VmknicRemove(VmknicRef(vmknic)),
         Action::VmknicEnable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), true),
         Action::VmknicDisable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), false),
@@ -598,7 +598,7 @@ mod tests {
                 vmknic: raw.clone()
             })
             .unwrap(),
-            Command::VmknicAdd(raw)
+            Command::VmknicAdd(Box::new(raw))
         );
         assert_eq!(
             parse(Action::VmknicRemove {
