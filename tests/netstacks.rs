@@ -318,6 +318,19 @@ fn two_netstacks_with_overlapping_subnets_use_their_own_gateways() {
     assert_eq!(code, 1);
     assert!(err.contains("a netstack name is"), "{err}");
 
+    // The native listing: each netstack's gateway, vmknics and route count.
+    let native = ok(&lab, &["netstack", "list"]);
+    let row = native
+        .lines()
+        .find(|l| l.starts_with("vmotion"))
+        .unwrap_or_default();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        ["vmotion", "198.18.10.1", "false", "vmk1", "1"],
+        "{native}"
+    );
+
     // Refused changes leave the state unchanged.
     let before = std::fs::read_to_string(lab.config()).expect("config");
     let (code, _, err) = lab.esx(&[
