@@ -52,7 +52,7 @@ fn run(
     let cfg = Config::load(config.as_ref())?;
     let (mut stack, problems) = Netstack::new(&cfg)?;
     for p in problems {
-        eprintln!("{p}");
+        eprintln!("{}", p.1);
     }
     let explanation = stack.routing().explain(*remote.ip())?;
     println!("route: {explanation}");

@@ -8,7 +8,9 @@
 #   4. vmkping to the storage server;
 #   5. probe iscsi (with a 2 s read test of the LUN), probe nfs;
 #   6. forwards, then the real iscsi-ls / iscsi-inq / nfs-ls going through vmkstack;
-#   7. teardown (also on failure or Ctrl-C).
+#   7. the modern answer to "only one default gateway": a vmotion netstack (ESXi 6.0+) with
+#      its own gateway and routing table beside the storage stack;
+#   8. teardown (also on failure or Ctrl-C).
 # Run as root. Nothing is configured in the root namespace; nothing is left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,8 @@ cd "$(dirname "$0")/.."
 bin=${VMKSTACK_BIN:-${CARGO_TARGET_DIR:-target}/release/vmkstack}
 name=vmks-demo
 esx="$name-esx"
+vmo_gw="$name-vmo-gw"
+vmo_dst="$name-vmo-dst"
 state=$(mktemp -d /tmp/vmks-demo.XXXX)
 daemon_pid=""
 
@@ -46,6 +50,8 @@ cleanup() {
     wait "$daemon_pid" 2>/dev/null
   fi
   ip netns del "$esx" 2>/dev/null
+  ip netns del "$vmo_gw" 2>/dev/null
+  ip netns del "$vmo_dst" 2>/dev/null
   scripts/storage-lab.sh down --name "$name" >/dev/null 2>&1
   rm -rf "$state"
 }
@@ -118,7 +124,38 @@ run nfs-ls nfs://127.0.0.1/export
 run nfs-cat nfs://127.0.0.1/export/hello.txt
 run vmkstack forward list
 
-bold "7. Teardown"
+bold "7. The modern answer: a vmotion netstack with its own default gateway"
+say "Since ESXi 6.0 a second default gateway lives in a second netstack, with its own routing"
+say "table and ARP table. Here a vMotion network behind its own router (192.168.50.1), to a"
+say "vMotion host on 192.168.60.0/24, beside the storage stack's gateway 192.168.1.1."
+ip netns add "$vmo_gw"
+ip netns add "$vmo_dst"
+ip -n "$vmo_gw" link set lo up
+ip -n "$vmo_dst" link set lo up
+ip -n "$vmo_gw" link add r-vmo type veth peer name eth0 netns "$vmo_dst"
+ip -n "$vmo_gw" addr add 192.168.60.1/24 dev r-vmo
+ip -n "$vmo_gw" link set r-vmo up
+ip -n "$vmo_dst" addr add 192.168.60.10/24 dev eth0
+ip -n "$vmo_dst" link set eth0 up
+ip -n "$vmo_dst" route add default via 192.168.60.1
+ip netns exec "$vmo_gw" sysctl -qw net.ipv4.ip_forward=1
+run esxcli network ip netstack add -N vmotion
+run esxcfg-vmknic -a -i 192.168.50.100 -n 255.255.255.0 -N vmotion vMotion-L3
+# The new vmknic's wire: its TAP's kernel side goes to the vMotion router.
+ip -n "$esx" link set vmk2 netns "$vmo_gw"
+ip -n "$vmo_gw" addr add 192.168.50.1/24 dev vmk2
+ip -n "$vmo_gw" link set vmk2 up
+run esxcli network ip netstack list
+run esxcfg-route -N vmotion 192.168.50.1
+run esxcfg-route -N vmotion -l
+run esxcfg-route -l
+say ""
+say "Two default gateways, one per netstack: vmkping -S picks the netstack."
+run vmkping -S vmotion -c 3 -i 0.2 192.168.60.10
+run vmkping -c 1 192.168.60.10
+run esxcli network ip neighbor list -N vmotion
+
+bold "8. Teardown"
 cleanup
 trap - EXIT
 say "Namespaces, TAP devices, daemons and files removed."

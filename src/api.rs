@@ -6,7 +6,7 @@
 
 pub use vmkstack_api::capture;
 pub use vmkstack_api::{
-    Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, PingReply,
-    ProbeReport, ProbeResult, RawVmknic, RemoteError, StageInfo, StatsInfo, VmknicInfo,
-    DEFAULT_CONTROL,
+    Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, NetstackInfo,
+    PingReply, ProbeReport, ProbeResult, RawVmknic, RemoteError, RouteExplanation, StageInfo,
+    StatsInfo, VmknicInfo, DEFAULT_CONTROL,
 };

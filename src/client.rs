@@ -116,6 +116,11 @@ pub trait Control {
 
     /// Sets how long the following calls may wait for an answer.
     fn set_timeout(&mut self, timeout: Duration) -> Result<(), ClientError>;
+
+    /// Makes the following calls act on netstack `name` (ESX `-N`); `None`: the default.
+    fn set_netstack(&mut self, name: Option<String>) {
+        let _ = name;
+    }
 }
 
 impl Control for Client {
@@ -125,6 +130,10 @@ impl Control for Client {
 
     fn set_timeout(&mut self, timeout: Duration) -> Result<(), ClientError> {
         Client::set_timeout(self, Some(timeout))
+    }
+
+    fn set_netstack(&mut self, name: Option<String>) {
+        Client::set_netstack(self, name);
     }
 }
 

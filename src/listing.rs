@@ -721,7 +721,11 @@ pub fn esxcli_ipv4(vmknics: &[VmknicInfo]) -> EsxcliList {
                 a.map_or_else(none, |a| a.netmask().to_string()).into(),
                 a.map_or_else(none, |a| a.broadcast().to_string()).into(),
                 address_type(&v.addressing).into(),
-                v.dhcp_router.map_or_else(none, |g| g.to_string()).into(),
+                // Its own gateway (ESXi 6.5+ override), or the DHCP lease's router.
+                v.gateway
+                    .or(v.dhcp_router)
+                    .map_or_else(none, |g| g.to_string())
+                    .into(),
                 Field::Bool(false),
             ]
         })

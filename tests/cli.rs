@@ -254,7 +254,7 @@ fn personality_usage_errors_exit_2() {
         (&["nc", "-z", "198.18.1.1"], "<port>"),
         (
             &["esxcli", "network", "ip", "foo"],
-            "expected one of: interface, neighbor, route",
+            "expected one of: interface, neighbor, netstack, route",
         ),
         (&["esxcli"], "expected one of: network"),
         (

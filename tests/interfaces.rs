@@ -158,15 +158,11 @@ fn esxcli_interface_add_set_ipv4_remove() {
             "-i",
             "vmk1",
             "-t",
-            "static",
-            "-I",
-            "198.18.2.5",
-            "-N",
-            "255.255.255.0",
+            "dhcp",
             "-g",
             "198.18.2.1",
         ],
-        "-g/--gateway (a gateway for one VMkernel interface) is not supported yet",
+        "-g/--gateway goes only with -t static",
     );
     usage(
         &lab,
@@ -222,7 +218,7 @@ fn esxcli_interface_add_set_ipv4_remove() {
             "-N",
             "vmotion",
         ],
-        "netstack `vmotion` does not exist: this daemon runs one netstack, `defaultTcpipStack`",
+        "no netstack named `vmotion`",
     );
     refused(
         &lab,
@@ -259,8 +255,27 @@ fn esxcli_interface_add_set_ipv4_remove() {
     );
     refused(
         &lab,
+        &[
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk1",
+            "-t",
+            "static",
+            "-I",
+            "198.18.2.50",
+            "-N",
+            "24",
+            "-g",
+            "198.18.9.1",
+        ],
+        "Unable to set VMkernel gateway 198.18.9.1 for vmk1: it is not on the interface's network 198.18.2.0/24",
+    );
+    refused(
+        &lab,
         &["interface", "ipv4", "get", "-N", "vmotion"],
-        "Invalid netstack vmotion",
+        "no netstack named `vmotion`",
     );
     refused(&lab, &["interface", "ipv4", "get", "-i", "vmk7"], "vmk7");
     assert_eq!(state(&lab), before, "a refused change changed something");
@@ -323,12 +338,15 @@ fn esxcli_interface_add_set_ipv4_remove() {
             "198.18.3.100",
             "-N",
             "255.255.255.0",
+            "-g",
+            "198.18.3.1",
         ],
     );
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    // -g: the vmknic's own default gateway (ESXi 6.5+), shown as its Gateway.
     assert_eq!(
         ipv4_row(&lab, "vmk2"),
-        "vmk2 198.18.3.100 255.255.255.0 198.18.3.255 STATIC 0.0.0.0 false"
+        "vmk2 198.18.3.100 255.255.255.0 198.18.3.255 STATIC 198.18.3.1 false"
     );
     lab.stack
         .ip(&["addr", "add", "198.18.3.1/24", "dev", "vmk2"]);
@@ -379,6 +397,10 @@ fn esxcli_interface_add_set_ipv4_remove() {
              false STATIC defaultTcpipStack"
         ),
         "{out}"
+    );
+    assert_eq!(
+        ipv4_row(&lab, "vmk2"),
+        "vmk2 198.18.3.100 255.255.255.0 198.18.3.255 STATIC 198.18.3.1 false"
     );
     let (code, _, err) = esxcli(&lab, &["interface", "set", "-i", "vmk2", "-e", "true"]);
     assert_eq!(code, 0, "{err}");
@@ -628,5 +650,5 @@ fn vmkping_next_hop_and_diag_ping() {
         "esxcli", "network", "diag", "ping", "-H", STORAGE, "-N", "vmotion",
     ]);
     assert_eq!(code, 1);
-    assert!(err.contains("Invalid netstack vmotion"), "{err}");
+    assert!(err.contains("no netstack named `vmotion`"), "{err}");
 }

@@ -53,6 +53,8 @@ impl ClientError {
 pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// The netstack the calls act on (`-N`); `None`: the default one.
+    netstack: Option<String>,
 }
 
 impl Client {
@@ -78,7 +80,13 @@ impl Client {
         Ok(Client {
             reader: BufReader::new(stream),
             writer,
+            netstack: None,
         })
+    }
+
+    /// Makes the following calls act on netstack `name` (ESX `-N`); `None`: the default one.
+    pub fn set_netstack(&mut self, name: Option<String>) {
+        self.netstack = name;
     }
 
     /// Sets how long a call may wait for its answer.
@@ -98,6 +106,7 @@ impl Client {
     pub fn call(&mut self, action: Action) -> Result<Value, ClientError> {
         let req = Request {
             v: PROTOCOL_VERSION,
+            netstack: self.netstack.clone(),
             action,
         };
         let mut line =

@@ -38,6 +38,9 @@ pub struct VmknicInfo {
     /// With DHCP: the router of the lease, if it named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp_router: Option<Ipv4Addr>,
+    /// Its own default gateway (ESXi 6.5+ override), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 fn default_netstack() -> String {
@@ -46,6 +49,21 @@ fn default_netstack() -> String {
 
 fn default_addressing() -> String {
     "static".to_string()
+}
+
+/// One netstack as `netstack_list` and `netstack_get` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetstackInfo {
+    /// Its name (ESXi shows it as Key and Name).
+    pub name: String,
+    /// Its configured default gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// Whether it forwards between its vmknics.
+    pub forwarding: bool,
+    /// Its vmknics.
+    pub vmknics: Vec<String>,
+    /// Its static routes.
+    pub routes: usize,
 }
 
 /// The default gateway as `gateway_show` shows it.
@@ -203,6 +221,10 @@ pub struct RouteExplanation {
     pub next_hop: Ipv4Addr,
     /// Source address of locally sent packets.
     pub source: Ipv4Addr,
+    /// Why this gateway wins when it is not simply the route's (a vmknic's own default
+    /// gateway, ESXi 6.5+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl fmt::Display for RouteExplanation {
@@ -216,7 +238,11 @@ impl fmt::Display for RouteExplanation {
             f,
             " dev {} src {} route {} ({})",
             self.vmknic, self.source, self.route, self.origin
-        )
+        )?;
+        if let Some(why) = &self.why {
+            write!(f, "\n  {why}")?;
+        }
+        Ok(())
     }
 }
 
@@ -348,6 +374,7 @@ mod tests {
             gateway: Some(Ipv4Addr::new(198, 18, 1, 1)),
             next_hop: Ipv4Addr::new(198, 18, 1, 1),
             source: Ipv4Addr::new(198, 18, 1, 100),
+            why: None,
         };
         assert_eq!(
             e.to_string(),

@@ -16,6 +16,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct Request {
     /// Protocol version; must be [`PROTOCOL_VERSION`].
     pub v: u32,
+    /// The netstack the action acts on (ESX `-N`: routes, gateway, neighbours, vmknic list
+    /// and add, pings and probes); absent: the default one, `defaultTcpipStack`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netstack: Option<String>,
     /// What to do.
     pub action: Action,
 }
@@ -65,6 +69,31 @@ pub enum Action {
     },
     /// List routes in ESX order.
     RouteList,
+    /// List the netstacks (`esxcli network ip netstack list`).
+    NetstackList,
+    /// One netstack's settings (`esxcli network ip netstack get -N`).
+    NetstackGet {
+        /// Its name.
+        name: String,
+    },
+    /// Add a netstack, empty (`esxcli network ip netstack add -N`).
+    NetstackAdd {
+        /// Its name.
+        name: String,
+    },
+    /// Remove a netstack no vmknic uses (`esxcli network ip netstack remove -N`).
+    NetstackRemove {
+        /// Its name.
+        name: String,
+    },
+    /// Set or clear a vmknic's own default gateway (ESXi 6.5+ override), on its subnet.
+    VmknicSetGateway {
+        /// `vmkN` or port group.
+        vmknic: String,
+        /// The gateway; absent: clear it (the netstack's default gateway applies again).
+        #[serde(default)]
+        gateway: Option<String>,
+    },
     /// Add a static route.
     RouteAdd {
         /// `a.b.c.d/len`.
@@ -84,6 +113,9 @@ pub enum Action {
     RouteGet {
         /// The destination.
         destination: String,
+        /// Traffic sent from this address (a vmknic's): its own default gateway may win.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     /// Show the default gateway.
     GatewayShow,
@@ -212,6 +244,9 @@ impl Action {
                 | Action::VmknicDisable { .. }
                 | Action::VmknicSetMtu { .. }
                 | Action::VmknicSetAddress { .. }
+                | Action::VmknicSetGateway { .. }
+                | Action::NetstackAdd { .. }
+                | Action::NetstackRemove { .. }
                 | Action::RouteAdd { .. }
                 | Action::RouteRemove { .. }
                 | Action::GatewaySet { .. }
@@ -267,6 +302,14 @@ pub struct RawVmknic {
     /// Network namespace to move the TAP's kernel side into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+    /// The netstack it belongs to (default: the file's top-level netstack,
+    /// `defaultTcpipStack`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netstack: Option<String>,
+    /// Its own default gateway (ESXi 6.5+ "override default gateway"), on its own subnet:
+    /// traffic sourced from its address with no more specific route leaves through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.
@@ -338,6 +381,7 @@ mod tests {
             Action::VmknicList,
             Action::RouteGet {
                 destination: "198.18.1.1".into(),
+                source: None,
             },
             Action::Ping {
                 destination: "198.18.1.1".into(),
@@ -353,6 +397,7 @@ mod tests {
         ] {
             let line = serde_json::to_string(&Request {
                 v: 1,
+                netstack: None,
                 action: a.clone(),
             })
             .unwrap();

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::native::{ForwardCommand, NeighborCommand, ProbeCommand, RouteCommand, VmknicCommand};
+use super::native::{
+    ForwardCommand, NeighborCommand, NetstackCommand, ProbeCommand, RouteCommand, VmknicCommand,
+};
 
 const AFTER_HELP: &str = "\
 Client commands (vmknic, route, neighbor, stats and the ESX personalities) talk to a running
@@ -49,6 +51,16 @@ pub(crate) struct Cli {
     pub(crate) control: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// A native command that acts on one netstack (`-N NAME`; default `defaultTcpipStack`).
+#[derive(Debug, Args)]
+pub(crate) struct OnNetstack<T: Subcommand> {
+    /// The netstack to act on (ESXi's `-N`; default: defaultTcpipStack).
+    #[arg(short = 'N', long = "netstack", global = true, value_name = "NETSTACK")]
+    pub(crate) netstack: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: T,
 }
 
 /// The arguments of an ESX personality, passed on untouched.
@@ -107,14 +119,11 @@ pub(crate) enum Command {
         log: Option<String>,
     },
     /// List, add, remove and change VMkernel interfaces on the running daemon.
-    #[command(subcommand)]
-    Vmknic(VmknicCommand),
+    Vmknic(OnNetstack<VmknicCommand>),
     /// List, add, remove and explain routes (and the default gateway) on the running daemon.
-    #[command(subcommand)]
-    Route(RouteCommand),
+    Route(OnNetstack<RouteCommand>),
     /// List and forget entries of the running daemon's neighbour (ARP) table.
-    #[command(subcommand)]
-    Neighbor(NeighborCommand),
+    Neighbor(OnNetstack<NeighborCommand>),
     /// Per-vmknic packet, byte, forwarding and drop counters of the running daemon; with
     /// --interval, also their rates over each interval.
     Stats(super::top::StatsArgs),
@@ -123,8 +132,9 @@ pub(crate) enum Command {
     Top(super::top::TopArgs),
     /// Check an iSCSI or NFS server from the stack itself (`probe iscsi HOST[:PORT]`,
     /// `probe nfs HOST`), with a diagnosis for each failure point.
-    #[command(subcommand)]
-    Probe(ProbeCommand),
+    Probe(OnNetstack<ProbeCommand>),
+    /// List, show, add and remove netstacks (ESXi's `esxcli network ip netstack`).
+    Netstack(OnNetstack<NetstackCommand>),
     /// Forward a kernel TCP port through the stack: `forward [-I vmkN] LISTEN REMOTE`,
     /// `forward list`, `forward remove LISTEN`.
     Forward(ForwardCommand),

@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use self::args::{Cli, Command, Generate, PassThrough};
-use self::native::{run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic};
+use self::native::{
+    run_forward, run_neighbor, run_netstack, run_probe, run_route, run_stats, run_vmknic,
+};
 use crate::check::check;
 use crate::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
 use crate::personality::{self, Personality};
@@ -125,6 +127,25 @@ fn generate(what: Generate) -> ExitCode {
     }
 }
 
+/// Runs a native client command against the daemon at `control`, on netstack `netstack`
+/// (`-N`; `None`: the default one).
+fn client_on(
+    control: &Path,
+    netstack: Option<&str>,
+    command: impl FnOnce(&mut dyn Control, &mut Console<'_>) -> Result<(), CliError>,
+) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+    };
+    let result = with_daemon("vmkstack", control, |ctl| {
+        ctl.set_netstack(netstack.map(str::to_string));
+        command(ctl, &mut console)
+    });
+    console.finish(result).into()
+}
+
 /// Runs a native client command against the daemon at `control`.
 fn client(
     control: &Path,
@@ -207,17 +228,30 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
             log,
             ..
         } => daemon(&config, &control, log.as_deref()),
-        Command::Vmknic(cmd) => client(&control, |ctl, c| run_vmknic(&cmd, ctl, c)),
-        Command::Route(cmd) => client(&control, |ctl, c| run_route(&cmd, ctl, c)),
-        Command::Neighbor(cmd) => client(&control, |ctl, c| run_neighbor(&cmd, ctl, c)),
+        Command::Vmknic(on) => client_on(&control, on.netstack.as_deref(), |ctl, c| {
+            run_vmknic(&on.command, ctl, c)
+        }),
+        Command::Route(on) => client_on(&control, on.netstack.as_deref(), |ctl, c| {
+            run_route(&on.command, ctl, c)
+        }),
+        Command::Neighbor(on) => client_on(&control, on.netstack.as_deref(), |ctl, c| {
+            run_neighbor(&on.command, ctl, c)
+        }),
+        Command::Netstack(on) => client_on(&control, on.netstack.as_deref(), |ctl, c| {
+            run_netstack(&on.command, ctl, c)
+        }),
         Command::Stats(args) => client(&control, |ctl, c| match args.interval {
             Some(every) => top::run_stats_interval(every, args.count, ctl, c),
             None if args.runtime => top::run_runtime(args.json, ctl, c),
             None => run_stats(args.json, ctl, c),
         }),
         Command::Top(args) => client(&control, |ctl, c| top::run_top(&args, ctl, c)),
-        Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
-        Command::Probe(cmd) => client(&control, |ctl, c| run_probe(&cmd, ctl, c)),
+        Command::Forward(cmd) => client_on(&control, cmd.netstack.as_deref(), |ctl, c| {
+            run_forward(&cmd, ctl, c)
+        }),
+        Command::Probe(on) => client_on(&control, on.netstack.as_deref(), |ctl, c| {
+            run_probe(&on.command, ctl, c)
+        }),
         Command::Demo => demo(),
         Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),
         Command::EsxcfgVmknic(args) => pass(Personality::EsxcfgVmknic, args),

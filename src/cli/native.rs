@@ -11,11 +11,12 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Subcommand};
 use ipnet::Ipv4Net;
 use serde_json::Value;
-use vmkstack_routing::{host_address_problem, Explanation, RouteEntry};
+use vmkstack_routing::{host_address_problem, RouteEntry};
 use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
 use crate::api::{
-    Action, ForwardInfo, NeighborInfo, ProbeReport, RawVmknic, StatsInfo, VmknicInfo,
+    Action, ForwardInfo, NeighborInfo, NetstackInfo, ProbeReport, RawVmknic, RouteExplanation,
+    StatsInfo, VmknicInfo,
 };
 use crate::client::{CliError, Console, Control};
 use crate::listing::{
@@ -134,7 +135,7 @@ impl VmknicAdd {
 /// `vmkstack vmknic set`.
 #[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("change").required(true).multiple(true)
-    .args(["mtu", "ip", "enable", "disable"])))]
+    .args(["mtu", "ip", "enable", "disable", "gateway", "no_gateway"])))]
 pub struct VmknicSet {
     /// `vmkN` or port group.
     #[arg(value_name = "VMKNIC")]
@@ -151,6 +152,13 @@ pub struct VmknicSet {
     /// Disable it.
     #[arg(long)]
     pub disable: bool,
+    /// Its own default gateway (ESXi 6.5+ override), on its subnet: traffic from its
+    /// address with no more specific route leaves through it.
+    #[arg(long, value_name = "A.B.C.D", value_parser = parse_ipv4, conflicts_with = "no_gateway")]
+    pub gateway: Option<Ipv4Addr>,
+    /// Clear its own default gateway (the netstack's applies again).
+    #[arg(long)]
+    pub no_gateway: bool,
 }
 
 impl VmknicSet {
@@ -175,6 +183,12 @@ impl VmknicSet {
         }
         if self.disable {
             actions.push(Action::VmknicDisable { vmknic: vmknic() });
+        }
+        if self.gateway.is_some() || self.no_gateway {
+            actions.push(Action::VmknicSetGateway {
+                vmknic: vmknic(),
+                gateway: self.gateway.map(|g| g.to_string()),
+            });
         }
         actions
     }
@@ -203,14 +217,37 @@ pub enum RouteCommand {
         #[arg(value_name = "GATEWAY", value_parser = parse_ipv4)]
         gateway: Option<Ipv4Addr>,
     },
-    /// Explain which route, vmknic, gateway and source traffic to ADDR uses.
+    /// Explain which route, vmknic, gateway and source traffic to ADDR uses, and which
+    /// gateway wins (a vmknic's own default gateway, ESXi 6.5+, or the netstack's).
     Get {
         /// The destination.
         #[arg(value_name = "ADDR", value_parser = parse_ipv4)]
         destination: Ipv4Addr,
+        /// For traffic sent from this address (a vmknic's).
+        #[arg(long, value_name = "A.B.C.D", value_parser = parse_ipv4)]
+        source: Option<Ipv4Addr>,
         /// `--json`.
         #[command(flatten)]
         json: JsonFlag,
+    },
+}
+
+/// `vmkstack netstack`: the netstacks (ESXi's `esxcli network ip netstack`).
+#[derive(Debug, Clone, Subcommand)]
+pub enum NetstackCommand {
+    /// List the netstacks with their gateway, vmknics and route count.
+    List(JsonFlag),
+    /// Add an empty netstack (its own routing table, gateway and ARP table).
+    Add {
+        /// Its name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Remove a netstack no vmknic uses.
+    Remove {
+        /// Its name.
+        #[arg(value_name = "NAME")]
+        name: String,
     },
 }
 
@@ -398,6 +435,10 @@ pub struct ForwardCommand {
     /// Most connections at once (default 64); more are reset.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<u32>,
+    /// The netstack (ESXi's `-N`; forwards run on the default one, which is also the
+    /// default here: another is refused by the daemon).
+    #[arg(short = 'N', long = "netstack", global = true, value_name = "NETSTACK")]
+    pub netstack: Option<String>,
 }
 
 /// `vmkstack forward list|remove`.
@@ -594,16 +635,71 @@ pub fn run_route(
         }
         RouteCommand::Get {
             destination,
+            source,
             json: JsonFlag { json },
         } => {
             let action = Action::RouteGet {
                 destination: destination.to_string(),
+                source: source.map(|s| s.to_string()),
             };
-            listing(ctl, console, action, json, |e: &Explanation| {
+            listing(ctl, console, action, json, |e: &RouteExplanation| {
                 format!("{e}\n")
             })
         }
     }
+}
+
+/// Runs a `vmkstack netstack` command.
+pub fn run_netstack(
+    cmd: &NetstackCommand,
+    ctl: &mut dyn Control,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    match cmd {
+        NetstackCommand::List(JsonFlag { json }) => listing(
+            ctl,
+            console,
+            Action::NetstackList,
+            *json,
+            |n: &Vec<NetstackInfo>| format_netstacks(n),
+        ),
+        NetstackCommand::Add { name } => {
+            call(ctl, Action::NetstackAdd { name: name.clone() }).map(drop)
+        }
+        NetstackCommand::Remove { name } => {
+            call(ctl, Action::NetstackRemove { name: name.clone() }).map(drop)
+        }
+    }
+}
+
+/// The native netstack listing: name, default gateway, forwarding, vmknics, routes.
+fn format_netstacks(n: &[NetstackInfo]) -> String {
+    let rows: Vec<Vec<String>> = n
+        .iter()
+        .map(|n| {
+            vec![
+                n.name.clone(),
+                n.gateway.map_or("None".to_string(), |g| g.to_string()),
+                n.forwarding.to_string(),
+                if n.vmknics.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.vmknics.join(",")
+                },
+                n.routes.to_string(),
+            ]
+        })
+        .collect();
+    crate::listing::table(
+        &[
+            "Netstack",
+            "Default Gateway",
+            "Forwarding",
+            "Vmknics",
+            "Static Routes",
+        ],
+        &rows,
+    )
 }
 
 /// Runs a `vmkstack neighbor` command.
@@ -767,6 +863,8 @@ mod tests {
             ip: Some("198.18.2.1/24".parse().unwrap()),
             enable: false,
             disable: true,
+            gateway: Some("198.18.2.254".parse().unwrap()),
+            no_gateway: false,
         };
         assert_eq!(
             set.actions(),
@@ -782,6 +880,10 @@ mod tests {
                 Action::VmknicDisable {
                     vmknic: "vmk1".into()
                 },
+                Action::VmknicSetGateway {
+                    vmknic: "vmk1".into(),
+                    gateway: Some("198.18.2.254".into())
+                },
             ]
         );
     }
@@ -796,6 +898,7 @@ mod tests {
         let mut d = FakeDaemon::new(vec![Ok(explanation.clone()), Ok(explanation)]);
         let get = |json| RouteCommand::Get {
             destination: "198.18.100.5".parse().unwrap(),
+            source: None,
             json: JsonFlag { json },
         };
         let (r, out, _) = capture(|c| run_route(&get(false), &mut d, c));

@@ -73,7 +73,8 @@ pub enum RouteCommand {
         <network> <netmask> <gateway>\n       \
         esxcfg-route -d default [<gateway>] | <network>/<len> [<gateway>] | \
         <network> <netmask> [<gateway>]\n       \
-        esxcfg-route -l | -n",
+        esxcfg-route -l | -n\n       \
+        (each form takes -N <netstack>; default defaultTcpipStack)",
     after_help = "Examples:\n  esxcfg-route 192.168.0.1\n  esxcfg-route -a default 192.168.0.1\n  \
         esxcfg-route -a 192.168.100.0/24 192.168.0.1\n  \
         esxcfg-route -a 192.168.100.0 255.255.255.0 192.168.0.1"
@@ -91,6 +92,9 @@ struct RouteArgs {
     /// List the neighbour (ARP) table
     #[arg(short = 'n', long = "neighbor-list", group = "action")]
     neighbors: bool,
+    /// The netstack to act on (default: defaultTcpipStack)
+    #[arg(short = 'N', long = "netstack", value_name = "NETSTACK")]
+    netstack: Option<String>,
     /// Gateway, or network [netmask] gateway with -a/-d
     #[arg(value_name = "ARG")]
     args: Vec<String>,
@@ -108,7 +112,21 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    parse_esxcfg_route_on(argv).map(|(c, _)| c)
+}
+
+/// Parses an `esxcfg-route` argv into a [`RouteCommand`] and the netstack it names (`-N`).
+pub fn parse_esxcfg_route_on<I, T>(argv: I) -> Result<(RouteCommand, Option<String>), UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let args = RouteArgs::try_parse_from(argv).map_err(from_clap)?;
+    let netstack = args.netstack.clone();
+    route_command(args).map(|c| (c, netstack))
+}
+
+fn route_command(args: RouteArgs) -> Result<RouteCommand, UsageError> {
     let pos: Vec<&str> = args.args.iter().map(String::as_str).collect();
     let flags = [
         (args.add, "-a"),
@@ -189,8 +207,8 @@ fn network_mask(i: Invocation, net: &str, mask: &str) -> Result<Ipv4Net, UsageEr
 
 /// Parses an `esxcfg-route` argv as the personality does: `-h`/`--help` is the help text to
 /// print, any other refusal a usage error.
-pub fn parse(argv: Vec<OsString>) -> Result<Parsed<RouteCommand>, CliError> {
-    parse_esxcfg_route(argv)
+pub fn parse(argv: Vec<OsString>) -> Result<Parsed<(RouteCommand, Option<String>)>, CliError> {
+    parse_esxcfg_route_on(argv)
         .map(Parsed::Run)
         .or_else(esxcfg_outcome)
 }
@@ -296,7 +314,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         let cmd = match parse(argv) {
-            Ok(Parsed::Run(cmd)) => cmd,
+            Ok(Parsed::Run((cmd, _))) => cmd,
             other => panic!("{args}: {other:?}"),
         };
         let mut d = FakeDaemon::new(answers);

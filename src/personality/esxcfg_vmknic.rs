@@ -138,6 +138,9 @@ struct VmknicArgs {
     /// Port group name, instead of the argument
     #[arg(short = 'p', long = "portgroup", value_name = "PORTGROUP")]
     portgroup_opt: Option<String>,
+    /// The netstack (with -a: the one the vmknic joins; with -l: only its vmknics)
+    #[arg(short = 'N', long = "netstack", value_name = "NETSTACK")]
+    netstack: Option<String>,
     /// Port group name (quote names with spaces)
     #[arg(value_name = "PORTGROUP")]
     portgroup: Vec<String>,
@@ -155,8 +158,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    parse_esxcfg_vmknic_on(argv).map(|(c, _)| c)
+}
+
+/// Parses an `esxcfg-vmknic` argv into a [`VmknicCommand`] and the netstack it names (`-N`,
+/// with `-a` and `-l` only).
+pub fn parse_esxcfg_vmknic_on<I, T>(argv: I) -> Result<(VmknicCommand, Option<String>), UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let a = VmknicArgs::try_parse_from(argv).map_err(from_clap)?;
+    let netstack = a.netstack.clone();
+    vmknic_command(a).map(|c| (c, netstack))
+}
+
+fn vmknic_command(mut a: VmknicArgs) -> Result<VmknicCommand, UsageError> {
     use VmknicCommand::{Delete, Disable, Enable};
-    let mut a = VmknicArgs::try_parse_from(argv).map_err(from_clap)?;
     // `-p NAME` is the port group argument given as an option (with it, no argument).
     if let Some(pg) = a.portgroup_opt.take() {
         if !a.portgroup.is_empty() {
@@ -183,6 +201,7 @@ where
         ("-n/--netmask", a.netmask.is_some()),
         ("-m/--mtu", a.mtu.is_some()),
         ("-M/--mac", a.mac.is_some()),
+        ("-N/--netstack", a.netstack.is_some()),
     ];
     // Refuses the first given option that is not in `allowed`.
     let only = |i: Invocation, allowed: &[&str]| {
@@ -192,7 +211,7 @@ where
         extra.map_or(Ok(()), |(name, _)| Err(i.error(Problem::Conflict(name))))
     };
     if a.list {
-        only(inv("-l"), &[])?;
+        only(inv("-l"), &["-N/--netstack"])?;
         let got = a.portgroup.len();
         return match got {
             0 => Ok(VmknicCommand::List),
@@ -204,7 +223,7 @@ where
     }
     if a.add && dhcp {
         let i = inv("-a");
-        only(i, &["-i/--ip", "-m/--mtu", "-M/--mac"])?;
+        only(i, &["-i/--ip", "-m/--mtu", "-M/--mac", "-N/--netstack"])?;
         return Ok(VmknicCommand::AddDhcp {
             portgroup: portgroup(i, &a.portgroup)?,
             mtu: a.mtu.as_deref().map(|m| mtu(i, m)).transpose()?,
@@ -328,8 +347,8 @@ fn mac(i: Invocation, s: &str) -> Result<MacAddr, UsageError> {
 
 /// Parses an `esxcfg-vmknic` argv as the personality does: `-h`/`--help` is the help text to
 /// print, any other refusal a usage error.
-pub fn parse(argv: Vec<OsString>) -> Result<Parsed<VmknicCommand>, CliError> {
-    parse_esxcfg_vmknic(argv)
+pub fn parse(argv: Vec<OsString>) -> Result<Parsed<(VmknicCommand, Option<String>)>, CliError> {
+    parse_esxcfg_vmknic_on(argv)
         .map(Parsed::Run)
         .or_else(esxcfg_outcome)
 }
@@ -551,7 +570,7 @@ mod tests {
     #[test]
     fn test_esxcfg_vmknic_actions() {
         let action = |s: &str| match parse(argv(s)) {
-            Ok(Parsed::Run(cmd)) => action(&cmd),
+            Ok(Parsed::Run((cmd, _))) => action(&cmd),
             other => panic!("{other:?}"),
         };
         assert_eq!(

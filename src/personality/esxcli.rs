@@ -1,11 +1,12 @@
 //! The part of `esxcli` that concerns the VMkernel TCP/IP stack:
 //!
 //! ```text
-//! esxcli network ip route ipv4 list
-//! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw>
-//! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw>
+//! esxcli network ip route ipv4 list   [-N|--netstack NAME]
+//! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
+//! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip interface list
-//! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all]
+//! esxcli network ip netstack list | get -N NAME | add -N NAME | remove -N NAME
+//! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all] [-N NAME]
 //! esxcli network ip neighbor remove -a|--neighbor-addr <ip> [-v|--version 4]
 //!                                   [-i|--interface-name vmkN]
 //! ```
@@ -24,11 +25,13 @@ use vmkstack_routing::{host_address_problem, netmask_len, parse_addr, VmknicId};
 use vmkstack_stack::IP_DHCP;
 use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
-use crate::api::{Action, ClientError, ErrorKind, NeighborInfo, PingReply, RawVmknic, VmknicInfo};
+use crate::api::{
+    Action, ClientError, ErrorKind, NeighborInfo, NetstackInfo, PingReply, RawVmknic, VmknicInfo,
+};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{
     esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, format_esxcli_neighbors,
-    EsxcliList, Field, Formatter,
+    EsxcliList, Field, Formatter, Layout,
 };
 use crate::personality::clap_util::{clap_outcome, Parsed};
 use crate::personality::vmkping::send_error_line;
@@ -158,6 +161,42 @@ pub enum Ip {
         #[command(subcommand)]
         command: NeighborCmd,
     },
+    /// The VMkernel TCP/IP stacks (netstacks)
+    #[command(disable_help_subcommand = true)]
+    Netstack {
+        /// The command.
+        #[command(subcommand)]
+        command: NetstackCmd,
+    },
+}
+
+/// `esxcli network ip netstack <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NetstackCmd {
+    /// List the netstacks
+    List,
+    /// Show one netstack's settings
+    Get(NetstackName),
+    /// Add a netstack
+    Add(NetstackName),
+    /// Remove a netstack that no VMkernel interface uses
+    Remove(NetstackName),
+}
+
+/// `-N|--netstack` naming a netstack (required).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetstackName {
+    /// The netstack's name
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: String,
+}
+
+/// `-N|--netstack` choosing a netstack (default: defaultTcpipStack).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetstackOpt {
+    /// The netstack (default: defaultTcpipStack)
+    #[arg(short = 'N', long = "netstack", value_name = "str")]
+    pub netstack: Option<String>,
 }
 
 /// `esxcli network ip neighbor <command>`.
@@ -196,6 +235,9 @@ pub struct NeighborListArgs {
         default_value = "all"
     )]
     pub version: IpVersion,
+    /// The netstack.
+    #[command(flatten)]
+    pub netstack: NetstackOpt,
 }
 
 /// `neighbor remove` options.
@@ -332,9 +374,10 @@ pub struct Ipv4SetArgs {
     /// The netmask, dotted or as a prefix length (with -t static)
     #[arg(short = 'N', long = "netmask", value_name = "str")]
     pub netmask: Option<String>,
-    /// A gateway for this interface (not supported yet)
-    #[arg(short = 'g', long = "gateway", value_name = "str")]
-    pub gateway: Option<String>,
+    /// This interface's own default gateway (ESXi 6.5+ override), on its subnet (with -t
+    /// static)
+    #[arg(short = 'g', long = "gateway", value_name = "str", value_parser = parse_ipv4)]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// `vmkN`.
@@ -378,7 +421,7 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Ipv4Route {
     /// List the IPv4 routes
-    List,
+    List(NetstackOpt),
     /// Add an IPv4 route (or the default gateway with `-n default`)
     Add(RouteArgs),
     /// Remove an IPv4 route (or the default gateway with `-n default`)
@@ -386,7 +429,7 @@ pub enum Ipv4Route {
 }
 
 /// `--network` and `--gateway` of `route ipv4 add|remove`.
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RouteArgs {
     /// The network, as a.b.c.d/len, or `default`
     #[arg(short = 'n', long, value_name = "str", value_parser = parse_route_target)]
@@ -394,19 +437,27 @@ pub struct RouteArgs {
     /// The gateway, on a vmknic subnet
     #[arg(short = 'g', long, value_name = "str", value_parser = parse_ipv4)]
     pub gateway: Ipv4Addr,
+    /// The netstack.
+    #[command(flatten)]
+    pub netstack: NetstackOpt,
 }
 
 /// A runnable esxcli command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EsxcliCommand {
     /// `network ip route ipv4 list`.
-    RouteList,
+    RouteList {
+        /// `-N`.
+        netstack: Option<String>,
+    },
     /// `network ip route ipv4 add`.
     RouteAdd {
         /// Network or default.
         network: RouteTarget,
         /// Gateway.
         gateway: Ipv4Addr,
+        /// `-N`.
+        netstack: Option<String>,
     },
     /// `network ip route ipv4 remove`.
     RouteRemove {
@@ -414,7 +465,17 @@ pub enum EsxcliCommand {
         network: RouteTarget,
         /// Gateway.
         gateway: Ipv4Addr,
+        /// `-N`.
+        netstack: Option<String>,
     },
+    /// `network ip netstack list`.
+    NetstackList,
+    /// `network ip netstack get -N`.
+    NetstackGet(String),
+    /// `network ip netstack add -N`.
+    NetstackAdd(String),
+    /// `network ip netstack remove -N`.
+    NetstackRemove(String),
     /// `network ip interface list`.
     InterfaceList,
     /// `network ip interface add`.
@@ -457,6 +518,8 @@ pub enum EsxcliCommand {
         interface: String,
         /// The address: `a.b.c.d/len`, `dhcp`, or empty for none (the control request's form).
         ip: String,
+        /// `-g`: the interface's own default gateway, set after the address.
+        gateway: Option<Ipv4Addr>,
     },
     /// `network diag ping`.
     DiagPing(DiagPingArgs),
@@ -466,6 +529,8 @@ pub enum EsxcliCommand {
         interface: Option<String>,
         /// False for `-v 6`: vmkstack has no IPv6 neighbours.
         ipv4: bool,
+        /// `-N`.
+        netstack: Option<String>,
     },
     /// `network ip neighbor remove`.
     NeighborRemove {
@@ -485,15 +550,11 @@ pub struct Esxcli {
     pub command: EsxcliCommand,
 }
 
-const GATEWAY_NOT_SUPPORTED: &str = "Error: -g/--gateway (a gateway for one VMkernel \
-    interface) is not supported yet: set the netstack's default gateway with `esxcli network ip \
-    route ipv4 add -n default -g GATEWAY`";
-
 /// The address of `ipv4 set`, as the control request carries it.
 fn ipv4_setting(a: &Ipv4SetArgs) -> Result<String, CliError> {
     let usage = |m: &str| Err(CliError::Usage(format!("Error: {m}")));
-    if a.gateway.is_some() {
-        return Err(CliError::Usage(GATEWAY_NOT_SUPPORTED.to_string()));
+    if a.gateway.is_some() && a.kind != Ipv4Type::Static {
+        return usage("-g/--gateway goes only with -t static");
     }
     match (a.kind, a.ipv4, a.netmask.as_deref()) {
         (Ipv4Type::Static, Some(ip), Some(mask)) => {
@@ -512,6 +573,15 @@ fn ipv4_setting(a: &Ipv4SetArgs) -> Result<String, CliError> {
                 .map_err(|e| CliError::Usage(format!("Error: -N/--netmask {mask}: {e}")))?;
             if let Some(reason) = host_address_problem(net) {
                 return usage(&format!("{net} cannot be a vmknic address: {reason}"));
+            }
+            // Checked here too, so that a refused gateway does not leave the address changed.
+            if let Some(gw) = a.gateway.filter(|g| !net.contains(g)) {
+                return Err(CliError::Failed(format!(
+                    "Error: Unable to set VMkernel gateway {gw} for {}: it is not on the \
+                     interface's network {}",
+                    a.interface,
+                    net.trunc()
+                )));
             }
             Ok(net.to_string())
         }
@@ -544,15 +614,25 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
             Ip::Route {
                 namespace: Route::Ipv4 { command },
             } => match command {
-                Ipv4Route::List => EsxcliCommand::RouteList,
+                Ipv4Route::List(n) => EsxcliCommand::RouteList {
+                    netstack: n.netstack,
+                },
                 Ipv4Route::Add(r) => EsxcliCommand::RouteAdd {
                     network: r.network,
                     gateway: r.gateway,
+                    netstack: r.netstack.netstack,
                 },
                 Ipv4Route::Remove(r) => EsxcliCommand::RouteRemove {
                     network: r.network,
                     gateway: r.gateway,
+                    netstack: r.netstack.netstack,
                 },
+            },
+            Ip::Netstack { command } => match command {
+                NetstackCmd::List => EsxcliCommand::NetstackList,
+                NetstackCmd::Get(n) => EsxcliCommand::NetstackGet(n.netstack),
+                NetstackCmd::Add(n) => EsxcliCommand::NetstackAdd(n.netstack),
+                NetstackCmd::Remove(n) => EsxcliCommand::NetstackRemove(n.netstack),
             },
             Ip::Interface {
                 command: InterfaceCmd::List,
@@ -602,6 +682,7 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                     },
             } => EsxcliCommand::Ipv4Set {
                 ip: ipv4_setting(&a)?,
+                gateway: a.gateway,
                 interface: a.interface,
             },
             Ip::Neighbor {
@@ -609,6 +690,7 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
             } => EsxcliCommand::NeighborList {
                 interface: a.interface,
                 ipv4: a.version != IpVersion::V6,
+                netstack: a.netstack.netstack,
             },
             Ip::Neighbor {
                 command: NeighborCmd::Remove(a),
@@ -617,6 +699,58 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                 interface: a.interface,
             },
         })
+    }
+}
+
+impl EsxcliCommand {
+    /// The netstack it acts on (`-N`), if named.
+    pub fn netstack(&self) -> Option<String> {
+        match self {
+            EsxcliCommand::RouteList { netstack }
+            | EsxcliCommand::RouteAdd { netstack, .. }
+            | EsxcliCommand::RouteRemove { netstack, .. }
+            | EsxcliCommand::NeighborList { netstack, .. }
+            | EsxcliCommand::InterfaceAdd { netstack, .. }
+            | EsxcliCommand::Ipv4Get { netstack, .. } => netstack.clone(),
+            EsxcliCommand::DiagPing(p) => p.netstack.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// ESXi's `netstack list` record of one netstack (`get` adds its settings).
+fn format_netstack(n: &NetstackInfo, full: bool) -> String {
+    let mut s = format!("{0}\n   Key: {0}\n   Name: {0}\n", n.name);
+    if full {
+        s.push_str("   Enabled: true\n   IPv6 Enabled: false\n   Current IPv6 Enabled: false\n");
+    }
+    s.push_str("   State: 4660\n");
+    s
+}
+
+/// `netstack list` (and `get`, `full`) for `--formatter`: ESXi's fields of each netstack.
+fn esxcli_netstacks(list: &[NetstackInfo], full: bool) -> EsxcliList {
+    let mut fields = vec!["Key", "Name"];
+    if full {
+        fields.extend(["Enabled", "IPv6 Enabled", "Current IPv6 Enabled"]);
+    }
+    fields.push("State");
+    let rows = list
+        .iter()
+        .map(|n| {
+            let mut row: Vec<Field> = vec![n.name.clone().into(), n.name.clone().into()];
+            if full {
+                row.extend([Field::Bool(true), Field::Bool(false), Field::Bool(false)]);
+            }
+            row.push(Field::Int(4660));
+            row
+        })
+        .collect();
+    EsxcliList {
+        structure: "Netstack",
+        fields,
+        rows,
+        layout: Layout::Blocks,
     }
 }
 
@@ -735,18 +869,6 @@ fn vmknics(ctl: &mut dyn Control) -> Result<Vec<VmknicInfo>, CliError> {
     call_as(ctl, Action::VmknicList).map_err(|e| failed(&e))
 }
 
-/// Refuses a netstack that no vmknic belongs to (a daemon runs one netstack for now).
-fn check_netstack(vmknics: &[VmknicInfo], netstack: &str) -> Result<(), CliError> {
-    if vmknics.iter().any(|v| v.netstack == netstack) {
-        return Ok(());
-    }
-    let known: Vec<&str> = vmknics.iter().map(|v| v.netstack.as_str()).collect();
-    let known = known.first().copied().unwrap_or("defaultTcpipStack");
-    Err(CliError::Failed(format!(
-        "Error: Invalid netstack {netstack}: no such netstack (this host runs `{known}`)"
-    )))
-}
-
 /// Runs an esxcli command; `formatter` is `--formatter` for listings.
 pub fn run_formatted(
     cmd: EsxcliCommand,
@@ -754,17 +876,50 @@ pub fn run_formatted(
     ctl: &mut dyn Control,
     console: &mut Console<'_>,
 ) -> Result<(), CliError> {
+    ctl.set_netstack(cmd.netstack());
     match cmd {
-        EsxcliCommand::RouteList => {
+        EsxcliCommand::NetstackList => {
+            let list: Vec<NetstackInfo> =
+                call_as(ctl, Action::NetstackList).map_err(|e| failed(&e))?;
+            match formatter {
+                Some(f) => console.print(&esxcli_netstacks(&list, false).format(f)),
+                None => {
+                    let text: Vec<String> =
+                        list.iter().map(|n| format_netstack(n, false)).collect();
+                    console.print(&text.join("\n"));
+                }
+            }
+        }
+        EsxcliCommand::NetstackGet(name) => {
+            let n: NetstackInfo =
+                call_as(ctl, Action::NetstackGet { name }).map_err(|e| failed(&e))?;
+            match formatter {
+                Some(f) => console.print(&esxcli_netstacks(&[n], true).format(f)),
+                None => console.print(&format_netstack(&n, true)),
+            }
+        }
+        EsxcliCommand::NetstackAdd(name) => {
+            ctl.call(Action::NetstackAdd { name })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::NetstackRemove(name) => {
+            ctl.call(Action::NetstackRemove { name })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::RouteList { .. } => {
             let routes: Vec<RouteEntry> =
                 call_as(ctl, Action::RouteList).map_err(|e| failed(&e))?;
             console.print(&esxcli_routes(&routes).output(formatter));
         }
-        EsxcliCommand::RouteAdd { network, gateway } => {
+        EsxcliCommand::RouteAdd {
+            network, gateway, ..
+        } => {
             ctl.call(route_add_action(network, gateway))
                 .map_err(|e| failed(&e))?;
         }
-        EsxcliCommand::RouteRemove { network, gateway } => {
+        EsxcliCommand::RouteRemove {
+            network, gateway, ..
+        } => {
             ctl.call(route_remove_action(network, Some(gateway)))
                 .map_err(|e| failed(&e))?;
         }
@@ -823,9 +978,9 @@ pub fn run_formatted(
             interface,
             netstack,
         } => {
+            // With -N the daemon lists that netstack's vmknics (and refuses one it lacks).
             let mut list = vmknics(ctl)?;
             if let Some(n) = &netstack {
-                check_netstack(&list, n)?;
                 list.retain(|v| v.netstack == *n);
             }
             if let Some(name) = &interface {
@@ -836,15 +991,28 @@ pub fn run_formatted(
             }
             console.print(&esxcli_ipv4(&list).output(formatter));
         }
-        EsxcliCommand::Ipv4Set { interface, ip } => {
+        EsxcliCommand::Ipv4Set {
+            interface,
+            ip,
+            gateway,
+        } => {
             let action = Action::VmknicSetAddress {
-                vmknic: interface,
+                vmknic: interface.clone(),
                 ip,
             };
             ctl.call(action).map_err(|e| failed(&e))?;
+            if let Some(gw) = gateway {
+                let action = Action::VmknicSetGateway {
+                    vmknic: interface,
+                    gateway: Some(gw.to_string()),
+                };
+                ctl.call(action).map_err(|e| failed(&e))?;
+            }
         }
         EsxcliCommand::DiagPing(p) => return diag_ping(&p, formatter, ctl, console),
-        EsxcliCommand::NeighborList { interface, ipv4 } => {
+        EsxcliCommand::NeighborList {
+            interface, ipv4, ..
+        } => {
             let mut neighbors: Vec<NeighborInfo> =
                 call_as(ctl, Action::NeighborList).map_err(|e| failed(&e))?;
             if let Some(name) = &interface {
@@ -912,9 +1080,6 @@ fn diag_ping(
     ctl: &mut dyn Control,
     console: &mut Console<'_>,
 ) -> Result<(), CliError> {
-    if let Some(n) = &p.netstack {
-        check_netstack(&vmknics(ctl)?, n)?;
-    }
     let wait = std::time::Duration::from_secs(u64::from(p.wait)) + ANSWER_MARGIN;
     ctl.set_timeout(wait).map_err(|e| failed(&e))?;
     let mut replies: Vec<PingReply> = Vec::new();
@@ -1099,20 +1264,36 @@ mod tests {
         let net = RouteTarget::Network("198.18.100.0/24".parse().unwrap());
         assert_eq!(
             command("network ip route ipv4 list"),
-            EsxcliCommand::RouteList
+            EsxcliCommand::RouteList { netstack: None }
+        );
+        assert_eq!(
+            command("network ip route ipv4 list -N vmotion"),
+            EsxcliCommand::RouteList {
+                netstack: Some("vmotion".into())
+            }
+        );
+        assert_eq!(
+            command("network ip netstack add -N vmotion"),
+            EsxcliCommand::NetstackAdd("vmotion".into())
+        );
+        assert_eq!(
+            command("network ip netstack list"),
+            EsxcliCommand::NetstackList
         );
         assert_eq!(
             command("network ip route ipv4 add -n 198.18.100.0/24 -g 198.18.1.1"),
             EsxcliCommand::RouteAdd {
                 network: net,
-                gateway: gw
+                gateway: gw,
+                netstack: None,
             }
         );
         assert_eq!(
             command("network ip route ipv4 remove --network default --gateway 198.18.1.1"),
             EsxcliCommand::RouteRemove {
                 network: RouteTarget::Default,
-                gateway: gw
+                gateway: gw,
+                netstack: None,
             }
         );
         assert_eq!(
@@ -1123,21 +1304,24 @@ mod tests {
             command("network ip neighbor list"),
             EsxcliCommand::NeighborList {
                 interface: None,
-                ipv4: true
+                ipv4: true,
+                netstack: None,
             }
         );
         assert_eq!(
             command("network ip neighbor list -i vmk1 -v 4"),
             EsxcliCommand::NeighborList {
                 interface: Some("vmk1".into()),
-                ipv4: true
+                ipv4: true,
+                netstack: None,
             }
         );
         assert_eq!(
             command("network ip neighbor list --version 6"),
             EsxcliCommand::NeighborList {
                 interface: None,
-                ipv4: false
+                ipv4: false,
+                netstack: None,
             }
         );
         let remove = EsxcliCommand::NeighborRemove {
@@ -1189,6 +1373,7 @@ mod tests {
         let list = |interface: Option<&str>, ipv4| EsxcliCommand::NeighborList {
             interface: interface.map(String::from),
             ipv4,
+            netstack: None,
         };
         let (r, out, _) = capture(|c| run(list(Some("vmk1"), true), &mut d, c));
         assert_eq!(r, Ok(()));
@@ -1250,7 +1435,7 @@ mod tests {
         assert_eq!(
             usage("network ip foo list"),
             "Error: Unknown command or namespace network ip foo (expected one of: interface, \
-             neighbor, route)"
+             neighbor, netstack, route)"
         );
         assert_eq!(
             usage("storage"),
@@ -1283,7 +1468,7 @@ mod tests {
              "origin": "default", "active": true},
         ]);
         let mut d = FakeDaemon::new(vec![Ok(routes)]);
-        let (r, out, _) = capture(|c| run(EsxcliCommand::RouteList, &mut d, c));
+        let (r, out, _) = capture(|c| run(EsxcliCommand::RouteList { netstack: None }, &mut d, c));
         assert_eq!(r, Ok(()));
         assert_eq!(
             out,
@@ -1308,6 +1493,7 @@ mod tests {
                 EsxcliCommand::RouteAdd {
                     network: net,
                     gateway,
+                    netstack: None,
                 },
                 &mut d,
                 c,
@@ -1319,6 +1505,7 @@ mod tests {
                 EsxcliCommand::RouteRemove {
                     network: net,
                     gateway,
+                    netstack: None,
                 },
                 &mut d,
                 c,
@@ -1374,6 +1561,7 @@ mod tests {
         let ip = |ip: &str| EsxcliCommand::Ipv4Set {
             interface: "vmk1".into(),
             ip: ip.into(),
+            gateway: None,
         };
         assert_eq!(
             set("-t static -I 198.18.2.5 -N 255.255.255.0"),
@@ -1384,6 +1572,14 @@ mod tests {
             ip("198.18.2.5/22")
         );
         assert_eq!(set("-t dhcp"), ip("dhcp"));
+        assert_eq!(
+            set("-t static -I 198.18.2.5 -N 24 -g 198.18.2.1"),
+            EsxcliCommand::Ipv4Set {
+                interface: "vmk1".into(),
+                ip: "198.18.2.5/24".into(),
+                gateway: Some(Ipv4Addr::new(198, 18, 2, 1)),
+            }
+        );
         assert_eq!(set("-t none"), ip(""));
         match parse(argv("--formatter=csv network ip interface list")) {
             Ok(Parsed::Run(e)) => assert_eq!(
@@ -1438,7 +1634,7 @@ mod tests {
         );
         assert!(set("-t static -I 198.18.2.5 -N 255.0.255.0").contains("not contiguous"));
         assert!(set("-t static -I 198.18.2.0 -N 24").contains("network address"));
-        assert!(set("-t dhcp -g 198.18.2.1").contains("not supported yet"));
+        assert!(set("-t dhcp -g 198.18.2.1").contains("-g/--gateway goes only with -t static"));
         assert!(usage("--formatter=xml network ip interface list").contains("xml"));
         assert!(usage("network diag ping").contains("--host"));
         assert!(usage("network diag").contains("expected one of: ping"));

@@ -102,10 +102,10 @@ impl Personality {
 /// A parsed personality command, ready to run.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// `esxcfg-route`.
-    EsxcfgRoute(RouteCommand),
-    /// `esxcfg-vmknic`.
-    EsxcfgVmknic(VmknicCommand),
+    /// `esxcfg-route`, on a netstack (`-N`).
+    EsxcfgRoute(RouteCommand, Option<String>),
+    /// `esxcfg-vmknic`, on a netstack (`-N`).
+    EsxcfgVmknic(VmknicCommand, Option<String>),
     /// `vmkping`.
     Vmkping(vmkping::Ping),
     /// `esxcli`.
@@ -128,8 +128,12 @@ pub fn parse(p: Personality, argv: Vec<OsString>) -> Result<Parsed<Request>, Cli
         })
     }
     match p {
-        Personality::EsxcfgRoute => map(esxcfg_route::parse(argv), Request::EsxcfgRoute),
-        Personality::EsxcfgVmknic => map(esxcfg_vmknic::parse(argv), Request::EsxcfgVmknic),
+        Personality::EsxcfgRoute => map(esxcfg_route::parse(argv), |(c, n)| {
+            Request::EsxcfgRoute(c, n)
+        }),
+        Personality::EsxcfgVmknic => map(esxcfg_vmknic::parse(argv), |(c, n)| {
+            Request::EsxcfgVmknic(c, n)
+        }),
         Personality::Vmkping => map(vmkping::parse(argv), Request::Vmkping),
         Personality::Esxcli => map(esxcli::parse(argv), Request::Esxcli),
         Personality::Nc => map(nc::parse(argv), Request::Nc),
@@ -141,12 +145,23 @@ impl Request {
     /// The personality that parsed it.
     pub fn personality(&self) -> Personality {
         match self {
-            Request::EsxcfgRoute(_) => Personality::EsxcfgRoute,
-            Request::EsxcfgVmknic(_) => Personality::EsxcfgVmknic,
+            Request::EsxcfgRoute(..) => Personality::EsxcfgRoute,
+            Request::EsxcfgVmknic(..) => Personality::EsxcfgVmknic,
             Request::Vmkping(_) => Personality::Vmkping,
             Request::Esxcli(_) => Personality::Esxcli,
             Request::Nc(_) => Personality::Nc,
             Request::PktcapUw(_) => Personality::PktcapUw,
+        }
+    }
+
+    /// The netstack it acts on (`-N`, vmkping's `-S`); `None`: the default one.
+    pub fn netstack(&self) -> Option<String> {
+        match self {
+            Request::EsxcfgRoute(_, n) | Request::EsxcfgVmknic(_, n) => n.clone(),
+            Request::Vmkping(p) => p.args.netstack.clone(),
+            Request::Esxcli(c) => c.command.netstack(),
+            Request::Nc(p) => p.args.netstack.clone(),
+            Request::PktcapUw(_) => None,
         }
     }
 
@@ -157,9 +172,10 @@ impl Request {
         console: &mut Console<'_>,
         sleep: &mut dyn FnMut(Duration),
     ) -> Result<(), CliError> {
+        ctl.set_netstack(self.netstack());
         match self {
-            Request::EsxcfgRoute(cmd) => esxcfg_route::run(cmd, ctl, console),
-            Request::EsxcfgVmknic(cmd) => esxcfg_vmknic::run(cmd, ctl, console),
+            Request::EsxcfgRoute(cmd, _) => esxcfg_route::run(cmd, ctl, console),
+            Request::EsxcfgVmknic(cmd, _) => esxcfg_vmknic::run(cmd, ctl, console),
             Request::Vmkping(ping) => ping.run(ctl, console, sleep),
             Request::Esxcli(e) => {
                 esxcli::run_formatted(e.command.clone(), e.formatter, ctl, console)
@@ -242,12 +258,37 @@ mod tests {
         use Personality::*;
         assert!(matches!(
             request(EsxcfgRoute, "-l"),
-            Request::EsxcfgRoute(RouteCommand::List)
+            Request::EsxcfgRoute(RouteCommand::List, None)
         ));
         assert!(matches!(
             request(EsxcfgVmknic, "-l"),
-            Request::EsxcfgVmknic(VmknicCommand::List)
+            Request::EsxcfgVmknic(VmknicCommand::List, None)
         ));
+        assert_eq!(
+            request(EsxcfgRoute, "-N vmotion -l").netstack().as_deref(),
+            Some("vmotion")
+        );
+        assert_eq!(
+            request(EsxcfgVmknic, "-l -N vmotion").netstack().as_deref(),
+            Some("vmotion")
+        );
+        assert_eq!(
+            request(Vmkping, "-S vmotion 198.18.1.1")
+                .netstack()
+                .as_deref(),
+            Some("vmotion")
+        );
+        assert_eq!(
+            request(Nc, "-z -N vmotion 198.18.1.1 80")
+                .netstack()
+                .as_deref(),
+            Some("vmotion")
+        );
+        let wrong = parse(EsxcfgVmknic, argv(EsxcfgVmknic, "-d -N vmotion VMotion"));
+        assert!(
+            matches!(&wrong, Err(CliError::Usage(m)) if m.contains("-N/--netstack")),
+            "{wrong:?}"
+        );
         assert!(matches!(
             request(Vmkping, "198.18.1.1"),
             Request::Vmkping(_)

@@ -43,6 +43,9 @@ pub struct NcArgs {
     /// Connect from this address: the vmknic that holds it
     #[arg(short = 's', value_name = "source_ip")]
     pub source: Option<String>,
+    /// The netstack to connect from (vmkstack's; default: defaultTcpipStack)
+    #[arg(short = 'N', value_name = "netstack")]
+    pub netstack: Option<String>,
     /// Connect from this vmknic (vmkN); a number is netcat's receive buffer length, ignored
     #[arg(short = 'I', value_name = "vmkN")]
     pub interface: Option<String>,

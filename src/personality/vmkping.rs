@@ -36,8 +36,8 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
     bin_name = "vmkping",
     color = ColorChoice::Never,
     disable_version_flag = true,
-    override_usage = "vmkping [-I vmkN] [-N next_hop] [-c count] [-s size] [-d] [-i interval] \
-        [-W timeout] [-t ttl] host"
+    override_usage = "vmkping [-I vmkN] [-S netstack] [-N next_hop] [-c count] [-s size] [-d] \
+        [-i interval] [-W timeout] [-t ttl] host"
 )]
 pub struct VmkpingArgs {
     /// Send from this vmknic, bypassing the routing lookup
@@ -47,6 +47,9 @@ pub struct VmkpingArgs {
     /// subnet
     #[arg(short = 'N', value_name = "next_hop", value_parser = crate::route_target::parse_ipv4)]
     pub next_hop: Option<Ipv4Addr>,
+    /// The netstack to send from (ESXi's `-S`; default: defaultTcpipStack)
+    #[arg(short = 'S', value_name = "netstack")]
+    pub netstack: Option<String>,
     /// Number of echo requests
     #[arg(short = 'c', value_name = "count", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..))]

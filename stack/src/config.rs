@@ -1,4 +1,4 @@
-//! The configuration file: one netstack, its vmknics, static routes and default gateway.
+//! The configuration file: the netstacks, their vmknics, static routes and default gateways.
 //!
 //! Like esx.conf it is the single store of what the stack should be. It is read in two steps:
 //! TOML into [`RawConfig`] (strings as written, unknown keys refused), then [`RawConfig::validate`]
@@ -24,6 +24,23 @@
 //! [[route]]
 //! network = "192.168.100.0/24"  # or network = "192.168.100.0" with netmask = "255.255.255.0"
 //! gateway = "192.168.1.1"
+//!
+//! # More netstacks (ESXi 6.0+: `vmotion`, `provisioning`, custom ones), each with its own
+//! # routing table, default gateway and ARP table. The top-level keys describe the default one.
+//! [[netstack_instance]]
+//! name = "vmotion"
+//! default_gateway = "192.168.50.1"
+//! forwarding = false
+//! [[netstack_instance.route]]
+//! network = "192.168.60.0/24"
+//! gateway = "192.168.50.1"
+//!
+//! [[vmknic]]
+//! name = "vmk2"
+//! portgroup = "vMotion"
+//! ip = "192.168.50.10/24"
+//! netstack = "vmotion"          # default: the top-level netstack
+//! gateway = "192.168.50.254"    # this vmknic's own default gateway (ESXi 6.5+ override)
 //! ```
 
 use std::collections::{HashMap, HashSet};
@@ -36,12 +53,15 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vmkstack_routing::{
     host_address_problem, netmask_len, parse_addr, parse_network, prefix::network_with_mask,
-    RouteError, RoutingTable, VmknicId,
+    RouteError, RoutingTable, VmknicId, GATEWAY_UNREACHABLE,
 };
 use vmkstack_vmknic::{validate_tap_name, MacAddr, DEFAULT_MTU, MAX_MTU, MIN_MTU};
 
 /// ESXi's name for the default netstack.
 pub const DEFAULT_NETSTACK: &str = "defaultTcpipStack";
+/// Most netstacks in one daemon, the default one included (each is an engine with its own
+/// buffers; the event loop's tokens leave room for 255).
+pub const MAX_NETSTACKS: usize = 16;
 
 /// Connections per forward when none is configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
@@ -134,6 +154,30 @@ pub struct RawConfig {
     /// Port forwards through the stack.
     #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<RawForward>,
+    /// Netstacks beside the top-level one.
+    #[serde(
+        default,
+        rename = "netstack_instance",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub netstacks: Vec<RawNetstack>,
+}
+
+/// One `[[netstack_instance]]` table as written: a netstack beside the top-level one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetstack {
+    /// Its name (`vmotion`, `provisioning`, or a custom one).
+    pub name: String,
+    /// Forward between its vmknics (default off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<bool>,
+    /// Its one default gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_gateway: Option<String>,
+    /// Its static routes.
+    #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RawRoute>,
 }
 
 /// One `[[forward]]` table as written.
@@ -231,6 +275,22 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// Port forwards.
     pub forwards: Vec<ForwardSpec>,
+    /// The netstacks beside the top-level one (`netstack`, `forwarding`, `default_gateway`
+    /// and `routes` above), in file order.
+    pub netstacks: Vec<NetstackConfig>,
+}
+
+/// A validated netstack beside the top-level one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetstackConfig {
+    /// Its name.
+    pub name: String,
+    /// Forward between its vmknics.
+    pub forwarding: bool,
+    /// Its configured default gateway, reachable or not.
+    pub default_gateway: Option<Ipv4Addr>,
+    /// Its static routes in file order.
+    pub routes: Vec<StaticRoute>,
 }
 
 /// A validated vmknic.
@@ -262,6 +322,10 @@ pub struct VmknicConfig {
     pub bridge: Option<String>,
     /// Namespace for the TAP's kernel side.
     pub netns: Option<String>,
+    /// The netstack it belongs to.
+    pub netstack: String,
+    /// Its own default gateway (ESXi 6.5+), on one of its subnets.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 impl VmknicConfig {
@@ -368,14 +432,91 @@ impl Config {
     /// The routing table this configuration gives, built as ESX starts up: unreachable
     /// gateways and routes are kept inactive and reported (the default gateway with ESX's
     /// exact message).
+    ///
+    /// This is the table of the top-level netstack: only its vmknics count (see
+    /// [`Config::view`] for the others).
     pub fn routing(&self) -> (RoutingTable, Vec<RouteError>) {
         RoutingTable::from_config(
             self.vmknics
                 .iter()
+                .filter(|v| v.netstack == self.netstack)
                 .map(|v| (v.id, v.addresses().collect(), v.enabled)),
             self.default_gateway,
             self.routes.iter().map(|r| (r.network, r.gateway)),
         )
+    }
+
+    /// The names of the netstacks: the top-level one first, then the others in file order.
+    pub fn netstack_names(&self) -> impl Iterator<Item = &str> + '_ {
+        std::iter::once(self.netstack.as_str())
+            .chain(self.netstacks.iter().map(|n| n.name.as_str()))
+    }
+
+    /// True when netstack `name` is configured.
+    pub fn has_netstack(&self, name: &str) -> bool {
+        self.netstack_names().any(|n| n == name)
+    }
+
+    /// Netstack `name` as a configuration of its own: its gateway, routes, forwarding switch
+    /// and vmknics at the top level, no other netstack (what one engine runs). The top-level
+    /// netstack keeps the forwards. `None` if there is no such netstack.
+    pub fn view(&self, name: &str) -> Option<Config> {
+        let mut v = self.clone();
+        v.netstacks.clear();
+        if name != self.netstack {
+            let n = self.netstacks.iter().find(|n| n.name == name)?;
+            v.netstack = n.name.clone();
+            v.forwarding = n.forwarding;
+            v.default_gateway = n.default_gateway;
+            v.routes = n.routes.clone();
+            v.forwards.clear();
+        }
+        v.vmknics.retain(|x| x.netstack == name);
+        Some(v)
+    }
+
+    /// The configured default gateway of netstack `name` (`None` if no such netstack).
+    pub fn gateway_of(&self, name: &str) -> Option<Option<Ipv4Addr>> {
+        if name == self.netstack {
+            return Some(self.default_gateway);
+        }
+        self.netstacks
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.default_gateway)
+    }
+
+    /// The default gateway of netstack `name`, to change (`None` if no such netstack).
+    pub fn gateway_of_mut(&mut self, name: &str) -> Option<&mut Option<Ipv4Addr>> {
+        if name == self.netstack {
+            return Some(&mut self.default_gateway);
+        }
+        self.netstacks
+            .iter_mut()
+            .find(|n| n.name == name)
+            .map(|n| &mut n.default_gateway)
+    }
+
+    /// The static routes of netstack `name` (`None` if no such netstack).
+    pub fn routes_of(&self, name: &str) -> Option<&Vec<StaticRoute>> {
+        if name == self.netstack {
+            return Some(&self.routes);
+        }
+        self.netstacks
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| &n.routes)
+    }
+
+    /// The static routes of netstack `name`, to change (`None` if no such netstack).
+    pub fn routes_of_mut(&mut self, name: &str) -> Option<&mut Vec<StaticRoute>> {
+        if name == self.netstack {
+            return Some(&mut self.routes);
+        }
+        self.netstacks
+            .iter_mut()
+            .find(|n| n.name == name)
+            .map(|n| &mut n.routes)
     }
 
     /// The file form, for writing back (defaults are written out explicitly).
@@ -407,15 +548,19 @@ impl Config {
                     tap: Some(v.tap.clone()),
                     bridge: v.bridge.clone(),
                     netns: v.netns.clone(),
+                    netstack: (v.netstack != self.netstack).then(|| v.netstack.clone()),
+                    gateway: v.gateway.map(|g| g.to_string()),
                 })
                 .collect(),
-            routes: self
-                .routes
+            routes: raw_routes(&self.routes),
+            netstacks: self
+                .netstacks
                 .iter()
-                .map(|r| RawRoute {
-                    network: r.network.to_string(),
-                    netmask: None,
-                    gateway: r.gateway.to_string(),
+                .map(|n| RawNetstack {
+                    name: n.name.clone(),
+                    forwarding: Some(n.forwarding),
+                    default_gateway: n.default_gateway.map(|g| g.to_string()),
+                    routes: raw_routes(&n.routes),
                 })
                 .collect(),
             forwards: self
@@ -436,6 +581,80 @@ impl Config {
         // Serializing plain strings, numbers and arrays of tables cannot fail.
         toml::to_string(&self.to_raw()).unwrap_or_default()
     }
+}
+
+/// Static routes in their file form.
+fn raw_routes(routes: &[StaticRoute]) -> Vec<RawRoute> {
+    routes
+        .iter()
+        .map(|r| RawRoute {
+            network: r.network.to_string(),
+            netmask: None,
+            gateway: r.gateway.to_string(),
+        })
+        .collect()
+}
+
+/// The rule a netstack's name follows (also the control request's).
+pub fn netstack_name_problem(name: &str) -> Option<&'static str> {
+    (name.is_empty()
+        || name.len() > 64
+        || name
+            .chars()
+            .any(|ch| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')))
+    .then_some("a netstack name is 1-64 letters, digits, `_`, `-` or `.`")
+}
+
+/// Validates the `[[route]]` tables under `prefix` (`route` or `netstack_instance[i].route`).
+fn validate_routes(c: &mut Checker, prefix: &str, raw: &[RawRoute]) -> Vec<StaticRoute> {
+    let mut routes = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("{prefix}[{i}]");
+        let network = match &r.netmask {
+            None => parse_network(&r.network),
+            Some(m) => parse_addr(&r.network).and_then(|a| {
+                let mask = parse_addr(m)?;
+                network_with_mask(a, mask)
+            }),
+        };
+        let network = match network {
+            Ok(n) => n,
+            Err(e) => {
+                let shown = match &r.netmask {
+                    Some(m) => format!("{} {}", r.network, m),
+                    None => r.network.clone(),
+                };
+                c.bad(format!("{key}.network"), shown, e.to_string());
+                continue;
+            }
+        };
+        if network.prefix_len() == 0 {
+            c.bad(
+                format!("{key}.network"),
+                &r.network,
+                "0.0.0.0/0 is the default route; set `default_gateway` instead",
+            );
+            continue;
+        }
+        let gateway = match parse_addr(&r.gateway) {
+            Ok(g) => g,
+            Err(e) => {
+                c.bad(format!("{key}.gateway"), &r.gateway, e.to_string());
+                continue;
+            }
+        };
+        if !seen.insert(network) {
+            c.bad(
+                format!("{key}.network"),
+                &r.network,
+                format!("a route to {network} is already configured"),
+            );
+            continue;
+        }
+        routes.push(StaticRoute { network, gateway });
+    }
+    routes
 }
 
 /// Collects problems while validating.
@@ -545,56 +764,61 @@ impl RawConfig {
                 vmknics.push(vc);
             }
         }
+        let routes = validate_routes(&mut c, "route", &self.routes);
+        let mut netstacks: Vec<NetstackConfig> = Vec::new();
+        for (i, n) in self.netstacks.iter().enumerate() {
+            let key = |k: &str| format!("netstack_instance[{i}].{k}");
+            if let Some(rule) = netstack_name_problem(&n.name) {
+                c.bad(key("name"), &n.name, rule);
+            } else if n.name == netstack || netstacks.iter().any(|x| x.name == n.name) {
+                c.bad(
+                    key("name"),
+                    &n.name,
+                    "a netstack of this name is already configured",
+                );
+            }
+            let default_gateway = n.default_gateway.as_deref().and_then(|g| {
+                parse_addr(g)
+                    .map_err(|e| c.bad(key("default_gateway"), g, e.to_string()))
+                    .ok()
+            });
+            let routes = validate_routes(&mut c, &key("route"), &n.routes);
+            netstacks.push(NetstackConfig {
+                name: n.name.clone(),
+                forwarding: n.forwarding.unwrap_or(false),
+                default_gateway,
+                routes,
+            });
+        }
+        if netstacks.len() + 1 > MAX_NETSTACKS {
+            c.bad_num(
+                "netstack_instance",
+                netstacks.len() as i64,
+                format!(
+                    "at most {} netstacks besides the default one",
+                    MAX_NETSTACKS - 1
+                ),
+            );
+        }
+        for (i, v) in self.vmknics.iter().enumerate() {
+            if let Some(ns) = &v.netstack {
+                if *ns != netstack && !netstacks.iter().any(|n| n.name == *ns) {
+                    c.bad(
+                        format!("vmknic[{i}] ({}).netstack", v.name),
+                        ns,
+                        "no such netstack (add it: `esxcli network ip netstack add -N NAME`, \
+                         or a [[netstack_instance]] table)",
+                    );
+                }
+            }
+        }
+        for v in &mut vmknics {
+            if v.netstack.is_empty() {
+                v.netstack = netstack.clone();
+            }
+        }
         check_vmknic_set(&mut c, &vmknics);
         vmknics.sort_by_key(|v| v.id);
-
-        let mut routes = Vec::new();
-        let mut seen = HashSet::new();
-        for (i, r) in self.routes.iter().enumerate() {
-            let key = format!("route[{i}]");
-            let network = match &r.netmask {
-                None => parse_network(&r.network),
-                Some(m) => parse_addr(&r.network).and_then(|a| {
-                    let mask = parse_addr(m)?;
-                    network_with_mask(a, mask)
-                }),
-            };
-            let network = match network {
-                Ok(n) => n,
-                Err(e) => {
-                    let shown = match &r.netmask {
-                        Some(m) => format!("{} {}", r.network, m),
-                        None => r.network.clone(),
-                    };
-                    c.bad(format!("{key}.network"), shown, e.to_string());
-                    continue;
-                }
-            };
-            if network.prefix_len() == 0 {
-                c.bad(
-                    format!("{key}.network"),
-                    &r.network,
-                    "0.0.0.0/0 is the default route; set `default_gateway` instead",
-                );
-                continue;
-            }
-            let gateway = match parse_addr(&r.gateway) {
-                Ok(g) => g,
-                Err(e) => {
-                    c.bad(format!("{key}.gateway"), &r.gateway, e.to_string());
-                    continue;
-                }
-            };
-            if !seen.insert(network) {
-                c.bad(
-                    format!("{key}.network"),
-                    &r.network,
-                    format!("a route to {network} is already configured"),
-                );
-                continue;
-            }
-            routes.push(StaticRoute { network, gateway });
-        }
 
         let mut forwards: Vec<ForwardSpec> = Vec::new();
         for (i, f) in self.forwards.iter().enumerate() {
@@ -629,6 +853,17 @@ impl RawConfig {
                     Err(())
                 }
             };
+            if let Ok(Some(id)) = vmknic {
+                if vmknics.iter().any(|v| v.id == id && v.netstack != netstack) {
+                    c.bad(
+                        key("vmknic"),
+                        id,
+                        format!(
+                            "forwards run on the netstack `{netstack}`; this vmknic is on another"
+                        ),
+                    );
+                }
+            }
             if let (Ok(listen), Ok(remote), Ok(vmknic), Ok(max_connections)) =
                 (listen, remote, vmknic, max)
             {
@@ -665,6 +900,7 @@ impl RawConfig {
                 metrics_listen,
                 vmknics,
                 routes,
+                netstacks,
             })
         } else {
             Err(c.problems)
@@ -816,6 +1052,17 @@ fn validate_vmknic(
         }
     }
 
+    let gateway = v.gateway.as_deref().and_then(|g| {
+        parse_addr(g)
+            .map_err(|e| c.bad(key("gateway"), g, e.to_string()))
+            .ok()
+    });
+    if let (Some(g), Some(a)) = (gateway, address) {
+        if !a.contains(&g) && !extra.iter().any(|n| n.contains(&g)) {
+            c.bad(key("gateway"), g, GATEWAY_UNREACHABLE);
+        }
+    }
+
     if c.problems.len() > before || !address_ok {
         return None;
     }
@@ -832,17 +1079,21 @@ fn validate_vmknic(
         tap,
         bridge: v.bridge.clone(),
         netns: v.netns.clone(),
+        // Filled in by the caller when empty: the top-level netstack.
+        netstack: v.netstack.clone().unwrap_or_default(),
+        gateway,
     })
 }
 
-/// Rules across vmknics: unique names, port groups, TAPs, MACs and addresses; subnets that
-/// overlap must be equal (a shared subnet belongs to the lowest vmknic, as on ESX).
+/// Rules across vmknics: unique names, port groups, TAPs and MACs; within one netstack, unique
+/// addresses, and subnets that overlap must be equal (a shared subnet belongs to the lowest
+/// vmknic, as on ESX). Vmknics of different netstacks may hold the same subnets and addresses.
 fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
     let mut names = HashMap::new();
     let mut portgroups = HashMap::new();
     let mut taps = HashMap::new();
     let mut macs = HashMap::new();
-    let mut addrs: Vec<(Ipv4Net, VmknicId)> = Vec::new();
+    let mut addrs: Vec<(Ipv4Net, VmknicId, &str)> = Vec::new();
     for v in vmknics {
         let key = |field: &str| format!("vmknic ({}).{field}", v.id);
         if let Some(other) = names.insert(v.id, v.id) {
@@ -866,7 +1117,10 @@ fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
             c.bad(key("mac"), v.mac, format!("MAC already used by {other}"));
         }
         for a in v.addresses() {
-            for &(b, owner) in &addrs {
+            for &(b, owner, ns) in &addrs {
+                if ns != v.netstack {
+                    continue;
+                }
                 if a.addr() == b.addr() {
                     c.bad(
                         key("ip"),
@@ -883,7 +1137,7 @@ fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
                     );
                 }
             }
-            addrs.push((a, v.id));
+            addrs.push((a, v.id, v.netstack.as_str()));
         }
     }
 }
@@ -920,6 +1174,89 @@ ip = "192.168.2.100/24"
         format!(
             "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"pg\"\nip = \"198.18.1.1/24\"\n{extra}\n"
         )
+    }
+
+    const TWO_STACKS: &str = r#"
+default_gateway = "198.18.10.1"
+[[netstack_instance]]
+name = "vmotion"
+default_gateway = "198.18.10.1"
+[[netstack_instance.route]]
+network = "198.18.60.0/24"
+gateway = "198.18.10.1"
+[[vmknic]]
+name = "vmk0"
+portgroup = "a"
+ip = "198.18.10.100/24"
+[[vmknic]]
+name = "vmk1"
+portgroup = "b"
+ip = "198.18.10.100/24"
+netstack = "vmotion"
+gateway = "198.18.10.254"
+"#;
+
+    #[test]
+    fn test_netstacks() {
+        let cfg = Config::parse(TWO_STACKS, "t").unwrap();
+        assert_eq!(
+            cfg.netstack_names().collect::<Vec<_>>(),
+            [DEFAULT_NETSTACK, "vmotion"]
+        );
+        assert_eq!(cfg.vmknics[0].netstack, DEFAULT_NETSTACK);
+        assert_eq!(cfg.vmknics[1].netstack, "vmotion");
+        assert_eq!(
+            cfg.vmknics[1].gateway,
+            Some(Ipv4Addr::new(198, 18, 10, 254))
+        );
+        // Each netstack's table holds only its own vmknics and routes.
+        let (t, problems) = cfg.routing();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(t.entries().len(), 2, "{:?}", t.entries());
+        let v = cfg.view("vmotion").unwrap();
+        assert_eq!(v.vmknics.len(), 1);
+        assert!(v.forwards.is_empty());
+        let (t, problems) = v.routing();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            t.explain("198.18.60.5".parse().unwrap()).unwrap().vmknic,
+            VmknicId(1)
+        );
+        assert!(cfg.view("nosuch").is_none());
+        // Written back and read again: the same.
+        let again = Config::parse(&cfg.to_toml(), "t").unwrap();
+        assert_eq!(again, cfg);
+        // An old file, without netstacks, reads as before.
+        let old = Config::parse(ARTICLE, "t").unwrap();
+        assert!(old.netstacks.is_empty());
+        assert!(!old.to_toml().contains("netstack_instance"));
+    }
+
+    #[test]
+    fn test_netstack_problems() {
+        // The same address twice in one netstack is refused; in two, allowed (above).
+        let same = TWO_STACKS.replace("netstack = \"vmotion\"\n", "");
+        let p = problems(&same);
+        assert!(
+            p.iter().any(|p| p.contains("already used by vmk0")),
+            "{p:?}"
+        );
+        let p = problems(&TWO_STACKS.replace("netstack = \"vmotion\"", "netstack = \"nope\""));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("(vmk1).netstack") && p.contains("no such netstack")),
+            "{p:?}"
+        );
+        let p = problems(&TWO_STACKS.replace("198.18.10.254", "198.18.11.254"));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("(vmk1).gateway") && p.contains(GATEWAY_UNREACHABLE)),
+            "{p:?}"
+        );
+        let p = problems(&TWO_STACKS.replace("name = \"vmotion\"", "name = \"defaultTcpipStack\""));
+        assert!(p.iter().any(|p| p.contains("already configured")), "{p:?}");
+        let p = problems(&TWO_STACKS.replace("name = \"vmotion\"", "name = \"v m\""));
+        assert!(p.iter().any(|p| p.contains("a netstack name is")), "{p:?}");
     }
 
     #[test]

@@ -250,8 +250,9 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
     let (ctl, listener) = ControlPath::acquire(control, group.as_ref().map(|g| g.1))?;
     let (stack, problems) = Netstack::new(&cfg)?;
     // ESX's words, verbatim on stderr (the console of a foreground daemon).
-    for p in &problems {
+    for (netstack, p) in &problems {
         eprintln!("{p}");
+        warn!(%netstack, "{p}");
     }
     let (tx, rx): (Sender<Pending>, Receiver<Pending>) = bounded(QUEUE_DEPTH);
     let _metrics = match cfg.metrics_listen {
@@ -313,7 +314,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
             break Err(DaemonError::Loop(e));
         }
         while let Ok(p) = rx.try_recv() {
-            if let Outcome::Done(r) = d.apply(p.command, &p.reply) {
+            if let Outcome::Done(r) = d.apply(p.command, p.netstack.as_deref(), &p.reply) {
                 let resp = match r {
                     Ok(v) => Response::ok(v),
                     Err(e) => Response::err(e),

@@ -178,6 +178,7 @@ fn render(queue: &Sender<Pending>, waker: &Waker) -> Option<String> {
     if queue
         .try_send(Pending {
             command: Command::Metrics,
+            netstack: None,
             reply: tx,
         })
         .is_err()

@@ -1,11 +1,19 @@
-//! One netstack on TAP devices: the [`Engine`] on [`Tap`] ports, the epoll loop that wakes it
-//! (mio), and the device side of each vmknic (creating its TAP, its carrier, its MTU, its
-//! bridge and namespace). Device operations find the TAP's kernel side through its descriptor,
+//! The netstacks on TAP devices: one [`Engine`] per netstack (ESXi: `defaultTcpipStack`,
+//! `vmotion`, custom ones) on [`Tap`] ports, the one epoll loop that wakes them all (mio), and
+//! the device side of each vmknic (creating its TAP, its carrier, its MTU, its bridge and
+//! namespace). Device operations find the TAP's kernel side through its descriptor,
 //! wherever it lives now (`vmkstack_vmknic::netdev`): a TAP moved by hand keeps working.
 //!
 //! Everything the data plane does is the engine's; this file only owns file descriptors and
-//! the clock. The engine's API (sockets, pings, probes, routing, changes) is reached through
-//! `Deref`.
+//! the clock. The default netstack's engine API (sockets, pings, probes, routing, changes) is
+//! reached through `Deref`; every netstack's through [`Netstack::engine`] and
+//! [`Netstack::engine_mut`] by index ([`Netstack::index_of`]).
+//!
+//! Why an engine per netstack: a netstack is exactly what an engine already is (a routing
+//! table, a neighbour table, a smoltcp endpoint, its vmknics), so separate engines keep the
+//! netstacks apart by construction (overlapping subnets, their own ARP tables and sockets)
+//! and leave the per-packet path as it was: a frame is handled by the engine whose vmknic
+//! received it, found from the event's token, with no netstack lookup and no allocation.
 
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -27,8 +35,16 @@ use crate::metrics::TurnHistogram;
 
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;
-/// The mio token of the wake-up (control messages); vmknic slot `i` uses `Token(i)`.
+/// The mio token of the wake-up (control messages); vmknic slot `i` of netstack `n` uses
+/// `Token(n << SLOT_BITS | i)`.
 const WAKER: Token = Token(usize::MAX - 1);
+/// Bits of a token that number the vmknic slot within its netstack.
+const SLOT_BITS: u32 = 16;
+
+/// The token of vmknic slot `slot` of netstack `stack`.
+fn token(stack: usize, slot: usize) -> Token {
+    Token((stack << SLOT_BITS) | slot)
+}
 
 /// Why a netstack could not start, or a device change failed.
 #[derive(Debug, Error)]
@@ -56,10 +72,14 @@ pub enum StackError {
     },
 }
 
-/// A netstack on TAP devices with its event loop. Embedders call [`Netstack::run_once`] in a
+/// The netstacks on TAP devices with their one event loop. Embedders call [`Netstack::run_once`] in a
 /// loop; the engine's API is reached through `Deref`.
 pub struct Netstack {
+    /// The top-level (default) netstack's engine: index 0, always there.
     engine: Engine<TapPort>,
+    /// The other netstacks' engines, index 1 on; a removed one leaves its index empty
+    /// (tokens carry the index), and an added one takes the first empty index.
+    others: Vec<Option<Engine<TapPort>>>,
     poll: Poll,
     events: Events,
     waker: Arc<Waker>,
@@ -145,20 +165,37 @@ fn open_tap(
 }
 
 impl Netstack {
-    /// Builds the netstack of `cfg`: creates each vmknic's TAP (MTU, up, bridge, namespace),
-    /// starts the engine on them, and returns the routing problems found at start-up (the
-    /// default gateway's with ESX's message); the stack runs anyway.
-    pub fn new(cfg: &Config) -> Result<(Netstack, Vec<RouteError>), StackError> {
+    /// Builds the netstacks of `cfg`: creates each vmknic's TAP (MTU, up, bridge, namespace),
+    /// starts one engine per netstack on its vmknics, and returns the routing problems found
+    /// at start-up (a default gateway's with ESX's message), each with its netstack's name;
+    /// the stacks run anyway.
+    #[allow(clippy::type_complexity)]
+    pub fn new(cfg: &Config) -> Result<(Netstack, Vec<(String, RouteError)>), StackError> {
         let poll = Poll::new().map_err(StackError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StackError::Poll)?);
-        let mut taps = Vec::with_capacity(cfg.vmknics.len());
-        for (i, v) in cfg.vmknics.iter().enumerate() {
-            taps.push(open_tap(v, cfg.offloads, cfg.io, &poll, Token(i))?);
-        }
         let now = Instant::now();
-        let (engine, problems) = Engine::new(cfg, taps, now);
+        let mut problems = Vec::new();
+        let mut engines = Vec::new();
+        for (n, name) in cfg.netstack_names().enumerate() {
+            let Some(view) = cfg.view(name) else {
+                continue;
+            };
+            let mut taps = Vec::with_capacity(view.vmknics.len());
+            for (i, v) in view.vmknics.iter().enumerate() {
+                taps.push(open_tap(v, cfg.offloads, cfg.io, &poll, token(n, i))?);
+            }
+            let (engine, p) = Engine::new(&view, taps, now);
+            problems.extend(p.into_iter().map(|p| (name.to_string(), p)));
+            engines.push(engine);
+        }
+        let mut engines = engines.into_iter();
+        let Some(engine) = engines.next() else {
+            // `netstack_names` always yields the top-level netstack.
+            return Err(StackError::Poll(io::Error::other("no netstack")));
+        };
         let stack = Netstack {
             engine,
+            others: engines.map(Some).collect(),
             poll,
             events: Events::with_capacity(64),
             waker,
@@ -186,15 +223,20 @@ impl Netstack {
     /// every TAP, smoltcp's sockets and timers, ARP retries and expiries.
     pub fn run_once(&mut self, max_wait: Duration) -> io::Result<()> {
         // What was sent between turns (pings, announcements) leaves before the loop sleeps.
-        self.engine.flush();
+        for e in self.engines_mut() {
+            e.flush();
+        }
         // Adaptive polling: a frame that comes soon after the last one finds the loop awake.
         // While polling, the last turn's time is recent enough and no deadline matters (every
         // turn runs the timers): the clock is read once per turn, not twice.
-        let timeout = if self.engine.has_readable() || self.governor.polling(self.last_turn) {
+        let readable =
+            self.engine.has_readable() || self.others.iter().flatten().any(|e| e.has_readable());
+        let timeout = if readable || self.governor.polling(self.last_turn) {
             Duration::ZERO
         } else {
             let now = Instant::now();
-            self.engine.next_deadline().map_or(max_wait, |at| {
+            let next = self.engines_mut().filter_map(|e| e.next_deadline()).min();
+            next.map_or(max_wait, |at| {
                 max_wait.min(at.saturating_duration_since(now))
             })
         };
@@ -204,11 +246,21 @@ impl Netstack {
             Err(e) => return Err(e),
         }
         for ev in self.events.iter() {
-            self.engine.set_readable(ev.token().0);
+            let t = ev.token().0;
+            let (stack, slot) = (t >> SLOT_BITS, t & ((1 << SLOT_BITS) - 1));
+            if stack == 0 {
+                self.engine.set_readable(slot);
+            } else if let Some(Some(e)) = self.others.get_mut(stack - 1) {
+                e.set_readable(slot);
+            }
         }
         let now = Instant::now();
         self.last_turn = now;
-        if self.engine.turn(now) > 0 {
+        let mut frames = self.engine.turn(now);
+        for e in self.others.iter_mut().flatten() {
+            frames += e.turn(now);
+        }
+        if frames > 0 {
             self.governor.frames(now);
             self.turns.observe(now.elapsed());
         }
@@ -223,23 +275,108 @@ impl Netstack {
     /// Runs smoltcp and routes what it sent, at the last turn's time (call after changing a
     /// socket, to send promptly; the daemon calls it once per loop, right after the turn).
     pub fn poll_local(&mut self) {
-        self.engine.set_time(self.last_turn);
-        self.engine.poll_local();
-        self.engine.flush();
+        let now = self.last_turn;
+        for e in self.engines_mut() {
+            e.set_time(now);
+            e.poll_local();
+            e.flush();
+        }
     }
 
-    /// Adds a vmknic: its TAP comes up (or stays unplugged if disabled), then the engine takes
-    /// it (connected route, local addresses, gratuitous ARP).
+    /// Every netstack's engine, the default one first.
+    pub fn engines(&self) -> impl Iterator<Item = &Engine<TapPort>> + '_ {
+        std::iter::once(&self.engine).chain(self.others.iter().flatten())
+    }
+
+    fn engines_mut(&mut self) -> impl Iterator<Item = &mut Engine<TapPort>> + '_ {
+        std::iter::once(&mut self.engine).chain(self.others.iter_mut().flatten())
+    }
+
+    /// How many netstack indexes there are (some may be free: [`Netstack::engine`] gives
+    /// `None` for those).
+    pub fn netstack_slots(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// The index of netstack `name` (0 is the default one).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        if self.engine.name() == name {
+            return Some(0);
+        }
+        self.others
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| e.name() == name))
+            .map(|i| i + 1)
+    }
+
+    /// The engine of netstack `index`.
+    pub fn engine(&self, index: usize) -> Option<&Engine<TapPort>> {
+        match index {
+            0 => Some(&self.engine),
+            i => self.others.get(i - 1)?.as_ref(),
+        }
+    }
+
+    /// The engine of netstack `index`, to change or to run applications on.
+    pub fn engine_mut(&mut self, index: usize) -> Option<&mut Engine<TapPort>> {
+        match index {
+            0 => Some(&mut self.engine),
+            i => self.others.get_mut(i - 1)?.as_mut(),
+        }
+    }
+
+    /// The index of the netstack that holds vmknic `id`.
+    pub fn stack_of(&self, id: VmknicId) -> Option<usize> {
+        (0..=self.others.len()).find(|&i| self.engine(i).is_some_and(|e| e.slot_of(id).is_some()))
+    }
+
+    /// Starts an empty netstack of `cfg` (a view with no vmknics: [`Config::view`]) at run
+    /// time; the others are not touched. Returns its index.
+    pub fn add_netstack(&mut self, cfg: &Config) -> usize {
+        let (engine, _) = Engine::new(cfg, std::iter::empty(), Instant::now());
+        match self.others.iter().position(Option::is_none) {
+            Some(i) => {
+                self.others[i] = Some(engine);
+                i + 1
+            }
+            None => {
+                self.others.push(Some(engine));
+                self.others.len()
+            }
+        }
+    }
+
+    /// Stops netstack `index` (the caller checked that no vmknic uses it). The default one
+    /// cannot be removed: false.
+    pub fn remove_netstack(&mut self, index: usize) -> bool {
+        match index.checked_sub(1).and_then(|i| self.others.get_mut(i)) {
+            Some(slot) => slot.take().is_some(),
+            None => false,
+        }
+    }
+
+    /// Adds a vmknic to its netstack (`cfg.netstack`): its TAP comes up (or stays unplugged if
+    /// disabled), then the engine takes it (connected route, local addresses, gratuitous ARP).
     pub fn add_vmknic(&mut self, cfg: &VmknicConfig) -> Result<(), StackError> {
-        let slot = self.engine.free_slot(cfg.id);
-        let tap = open_tap(cfg, self.offloads, self.io, &self.poll, Token(slot))?;
-        self.engine.add_vmknic(cfg, tap);
+        let n = self.index_of(&cfg.netstack).unwrap_or(0);
+        let (offloads, io) = (self.offloads, self.io);
+        let Some(engine) = self.engine_mut(n) else {
+            return Ok(());
+        };
+        let slot = engine.free_slot(cfg.id);
+        let tap = open_tap(cfg, offloads, io, &self.poll, token(n, slot))?;
+        if let Some(engine) = self.engine_mut(n) {
+            engine.add_vmknic(cfg, tap);
+        }
         Ok(())
     }
 
-    /// Removes a vmknic: the engine lets it go and its TAP disappears. False if unknown.
+    /// Removes a vmknic: its engine lets it go and its TAP disappears. False if unknown.
     pub fn remove_vmknic(&mut self, id: VmknicId) -> bool {
-        let Some(tap) = self.engine.remove_vmknic(id) else {
+        let Some(n) = self.stack_of(id) else {
+            return false;
+        };
+        let Some(tap) = self.engine_mut(n).and_then(|e| e.remove_vmknic(id)) else {
             return false;
         };
         if let Some(tap) = tap {
@@ -252,35 +389,42 @@ impl Netstack {
     /// Enables or disables a vmknic: its TAP's carrier first (the wire is plugged or pulled),
     /// then its routes and addresses. False if unknown.
     pub fn set_vmknic_enabled(&mut self, id: VmknicId, on: bool) -> Result<bool, StackError> {
-        let Some(slot) = self.engine.slot_of(id) else {
+        let Some(engine) = self.stack_of(id).and_then(|n| self.engine_mut(n)) else {
             return Ok(false);
         };
-        if let Some(tap) = self.engine.port_mut(slot) {
+        let Some(slot) = engine.slot_of(id) else {
+            return Ok(false);
+        };
+        if let Some(tap) = engine.port_mut(slot) {
             tap.set_carrier(on)
                 .map_err(|source| StackError::Carrier { vmknic: id, source })?;
         }
-        Ok(self.engine.set_vmknic_enabled(id, on))
+        Ok(engine.set_vmknic_enabled(id, on))
     }
 
     /// The kernel side of a vmknic's TAP as it is now (wherever it was moved, by the
     /// configuration or by hand): `None` if the vmknic is unknown or has no TAP.
     pub fn link_state(&self, id: VmknicId) -> Option<io::Result<LinkState>> {
-        let slot = self.engine.slot_of(id)?;
-        let tap = self.engine.vmknics().get(slot)?.port()?;
+        let engine = self.engine(self.stack_of(id)?)?;
+        let slot = engine.slot_of(id)?;
+        let tap = engine.vmknics().get(slot)?.port()?;
         Some(tap.link())
     }
 
     /// Changes a vmknic's MTU: its TAP's first (in the namespace the TAP's kernel side is in
     /// now), then the engine's. False if unknown.
     pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> Result<bool, StackError> {
-        let Some(slot) = self.engine.slot_of(id) else {
+        let Some(engine) = self.stack_of(id).and_then(|n| self.engine_mut(n)) else {
             return Ok(false);
         };
-        if let Some(tap) = self.engine.port_mut(slot) {
+        let Some(slot) = engine.slot_of(id) else {
+            return Ok(false);
+        };
+        if let Some(tap) = engine.port_mut(slot) {
             tap.set_mtu(mtu)
                 .map_err(|source| StackError::Tap { vmknic: id, source })?;
         }
-        Ok(self.engine.set_vmknic_mtu(id, mtu))
+        Ok(engine.set_vmknic_mtu(id, mtu))
     }
 }
 

@@ -229,8 +229,19 @@ pub fn check_config(path: &Path) -> Result<CheckReport, ConfigError> {
             ));
         }
     }
-    let (_, problems) = cfg.routing();
-    let warnings = problems.iter().map(ToString::to_string).collect();
+    // Every netstack's start-up problems; another netstack's name its own.
+    let mut warnings: Vec<String> = Vec::new();
+    for name in cfg.netstack_names() {
+        let Some(view) = cfg.view(name) else {
+            continue;
+        };
+        for p in view.routing().1 {
+            warnings.push(match name == cfg.netstack {
+                true => p.to_string(),
+                false => format!("netstack {name}: {p}"),
+            });
+        }
+    }
     let summary = format!(
         "{}: {} vmknic(s), {} static route(s), {} forward(s), default gateway {}",
         path.display(),

@@ -18,7 +18,7 @@ use smoltcp::wire::{checksum, Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packe
 use vmkstack_api::{
     parse_request, Action, ErrorKind, Request, Response, MAX_LINE, PROTOCOL_VERSION,
 };
-use vmkstack_stack::config::{RawForward, RawRoute, RawVmknic};
+use vmkstack_stack::config::{RawForward, RawNetstack, RawRoute, RawVmknic};
 use vmkstack_stack::packet::{
     check_offload, decrement_ttl, finish_checksum, fragment, is_martian, may_send_icmp_error,
     parse_ipv4, segment_tcp, write_icmp_error, IcmpError, Ipv4Info, ICMP_ERROR_MAX_LEN,
@@ -1134,6 +1134,8 @@ fn control_actions() -> Vec<Action> {
         tap: Some(s("vmks2")),
         bridge: Some(s("br-lab")),
         netns: Some(s("wire")),
+        netstack: None,
+        gateway: Some(s("198.18.2.254")),
     };
     vec![
         Action::VmknicList,
@@ -1178,6 +1180,23 @@ fn control_actions() -> Vec<Action> {
         },
         Action::RouteGet {
             destination: s("198.18.100.20"),
+            source: None,
+        },
+        Action::RouteGet {
+            destination: s("198.18.100.20"),
+            source: Some(s("198.18.2.1")),
+        },
+        Action::NetstackList,
+        Action::NetstackGet { name: s("vmotion") },
+        Action::NetstackAdd { name: s("vmotion") },
+        Action::NetstackRemove { name: s("vmotion") },
+        Action::VmknicSetGateway {
+            vmknic: s("vmk1"),
+            gateway: Some(s("198.18.1.1")),
+        },
+        Action::VmknicSetGateway {
+            vmknic: s("vmk1"),
+            gateway: None,
         },
         Action::GatewayShow,
         Action::GatewaySet {
@@ -1273,6 +1292,7 @@ fn control_seeds() -> Vec<(String, Vec<u8>)> {
         .map(|action| {
             let request = Request {
                 v: PROTOCOL_VERSION,
+                netstack: None,
                 action,
             };
             let line = serde_json::to_string(&request).expect("encode request");
@@ -1507,6 +1527,15 @@ fn full_config() -> String {
                 mtu: Some(68),
                 ..RawVmknic::default()
             },
+            RawVmknic {
+                name: s("vmk3"),
+                portgroup: s("vMotion-B"),
+                // The same subnet as vmk1 on another netstack: allowed.
+                ip: s("198.18.1.10/24"),
+                netstack: Some(s("vmotion")),
+                gateway: Some(s("198.18.1.254")),
+                ..RawVmknic::default()
+            },
         ],
         routes: vec![
             RawRoute {
@@ -1534,6 +1563,16 @@ fn full_config() -> String {
                 max_connections: None,
             },
         ],
+        netstacks: vec![RawNetstack {
+            name: s("vmotion"),
+            forwarding: Some(false),
+            default_gateway: Some(s("198.18.50.1")),
+            routes: vec![RawRoute {
+                network: s("198.18.60.0/24"),
+                netmask: None,
+                gateway: s("198.18.50.1"),
+            }],
+        }],
     };
     toml::to_string(&raw).expect("encode config")
 }

@@ -3,6 +3,7 @@ complete -c esxcfg-vmknic -s n -l netmask -d 'Netmask, dotted or as a length' -r
 complete -c esxcfg-vmknic -s m -l mtu -d 'MTU (68-9000)' -r
 complete -c esxcfg-vmknic -s M -l mac -d 'MAC address (with -a)' -r
 complete -c esxcfg-vmknic -s p -l portgroup -d 'Port group name, instead of the argument' -r
+complete -c esxcfg-vmknic -s N -l netstack -d 'The netstack (with -a: the one the vmknic joins; with -l: only its vmknics)' -r
 complete -c esxcfg-vmknic -s l -l list -d 'List the vmknics'
 complete -c esxcfg-vmknic -s a -l add -d 'Add a vmknic on a port group'
 complete -c esxcfg-vmknic -s d -l del -d 'Delete the vmknic on a port group'

@@ -36,5 +36,6 @@ complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_s
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "route" -d 'VMkernel routing tables'
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "interface" -d 'VMkernel network interfaces'
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "neighbor" -d 'The VMkernel neighbour (ARP) table'
+complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from ip" -f -a "netstack" -d 'The VMkernel TCP/IP stacks (netstacks)'
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from diag" -s h -l help -d 'Print help'
 complete -c esxcli -n "__fish_esxcli_using_subcommand network; and __fish_seen_subcommand_from diag" -f -a "ping" -d 'Send ICMP echo requests from the VMkernel stack'

@@ -17,8 +17,8 @@ use tracing::{info, warn};
 use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::StageInfo;
 use vmkstack_api::{
-    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, RawVmknic, RemoteError, Response,
-    RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
+    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError,
+    Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, RoutingTable, VmknicId};
 
@@ -29,7 +29,9 @@ use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
-use crate::config::{Config, RawConfig, RawForward, StaticRoute, IP_DHCP};
+use crate::config::{
+    Config, RawConfig, RawForward, RawNetstack, StaticRoute, IP_DHCP, MAX_NETSTACKS,
+};
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
 use crate::metrics::Exposition;
@@ -50,6 +52,19 @@ pub(crate) struct Daemon {
     pub(crate) stack: Netstack,
     /// The port forwards (the event loop polls them).
     pub(crate) forwarder: Forwarder,
+    /// The pings and probes in flight, per netstack (by its index in `stack`).
+    apps: Vec<Apps>,
+    /// Control operations applied, by name (the metrics').
+    ops: BTreeMap<&'static str, u64>,
+    /// The DHCP clients of the vmknics whose address comes from DHCP (any netstack).
+    dhcp: BTreeMap<VmknicId, dhcp::Client>,
+    /// A DHCP frame being built.
+    dhcp_frame: Box<[u8]>,
+}
+
+/// The pings and probes in flight on one netstack (their sockets are its engine's).
+#[derive(Default)]
+struct Apps {
     /// `vmkping`s in flight, and where each answer goes.
     pinger: Pings,
     pings: HashMap<PingId, Sender<Response>>,
@@ -57,12 +72,6 @@ pub(crate) struct Daemon {
     tcp_probes: TcpProbes,
     probes: HashMap<ProbeId, Sender<Response>>,
     storage: Vec<(Probe, Sender<Response>)>,
-    /// Control operations applied, by name (the metrics').
-    ops: BTreeMap<&'static str, u64>,
-    /// The DHCP clients of the vmknics whose address comes from DHCP.
-    dhcp: BTreeMap<VmknicId, dhcp::Client>,
-    /// A DHCP frame being built.
-    dhcp_frame: Box<[u8]>,
 }
 
 /// What applying a command gave.
@@ -157,11 +166,7 @@ impl Daemon {
             cfg,
             stack,
             forwarder,
-            pinger: Pings::new(),
-            pings: HashMap::new(),
-            tcp_probes: TcpProbes::new(),
-            probes: HashMap::new(),
-            storage: Vec::new(),
+            apps: Vec::new(),
             ops: BTreeMap::new(),
             dhcp: BTreeMap::new(),
             dhcp_frame: vec![0; dhcp::MAX_FRAME].into_boxed_slice(),
@@ -172,25 +177,74 @@ impl Daemon {
         d
     }
 
-    /// Applies one command; `reply` is where a later answer goes.
-    pub(crate) fn apply(&mut self, command: Command, reply: &Sender<Response>) -> Outcome {
+    /// The index and name of the netstack a request names (`-N`), or of the default one.
+    fn netstack(&self, name: Option<&str>) -> Result<(usize, String), RemoteError> {
+        let name = name.unwrap_or(&self.cfg.netstack);
+        match self.stack.index_of(name) {
+            Some(i) => Ok((i, name.to_string())),
+            None => Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no netstack named `{name}` (`esxcli network ip netstack list` shows them)"
+                ),
+            )),
+        }
+    }
+
+    /// The applications' state of netstack `i`.
+    fn apps(&mut self, i: usize) -> &mut Apps {
+        if self.apps.len() <= i {
+            self.apps.resize_with(i + 1, Apps::default);
+        }
+        &mut self.apps[i]
+    }
+
+    /// Applies one command on netstack `netstack` (`None`: the default one); `reply` is
+    /// where a later answer goes.
+    pub(crate) fn apply(
+        &mut self,
+        command: Command,
+        netstack: Option<&str>,
+        reply: &Sender<Response>,
+    ) -> Outcome {
         *self.ops.entry(command.name()).or_insert(0) += 1;
+        // Every command but the netstacks' own needs the netstack it names to exist.
+        let (ns, ns_name) = match self.netstack(netstack) {
+            Ok(n) => n,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
         let r = match command {
-            Command::VmknicList => Ok(json!(self.vmknic_list())),
-            Command::VmknicAdd(v, netstack) => self.vmknic_add(*v, netstack.as_deref()),
+            Command::VmknicList => Ok(json!(self.vmknic_list(netstack.map(|_| ns_name.as_str())))),
+            Command::VmknicAdd(mut v) => {
+                if v.netstack.is_none() && ns_name != self.cfg.netstack {
+                    v.netstack = Some(ns_name.clone());
+                }
+                self.vmknic_add(*v)
+            }
+            Command::VmknicSetGateway { vmknic, gateway } => {
+                self.vmknic_set_gateway(&vmknic, gateway)
+            }
+            Command::NetstackList => Ok(json!(self.netstack_list())),
+            Command::NetstackGet(name) => self.netstack_get(&name),
+            Command::NetstackAdd(name) => self.netstack_add(name),
+            Command::NetstackRemove(name) => self.netstack_remove(&name),
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
             Command::VmknicSetAddress { vmknic, address } => self.vmknic_address(&vmknic, address),
-            Command::RouteList => Ok(json!(self.route_list())),
-            Command::RouteGet(destination) => self.route_get(destination),
-            Command::RouteAdd { network, gateway } => self.route_add(network, gateway),
-            Command::RouteRemove { network, gateway } => self.route_remove(network, gateway),
-            Command::GatewayShow => Ok(json!(self.gateway_show())),
-            Command::GatewaySet(gateway) => self.gateway_set(gateway),
-            Command::GatewayClear(gateway) => self.gateway_clear(gateway),
-            Command::NeighborList => Ok(json!(self.neighbor_list())),
-            Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ip, vmknic.as_ref()),
+            Command::RouteList => Ok(json!(self.route_list(ns))),
+            Command::RouteGet(destination, source) => self.route_get(ns, destination, source),
+            Command::RouteAdd { network, gateway } => {
+                self.route_add(ns, &ns_name, network, gateway)
+            }
+            Command::RouteRemove { network, gateway } => {
+                self.route_remove(ns, &ns_name, network, gateway)
+            }
+            Command::GatewayShow => Ok(json!(self.gateway_show(ns))),
+            Command::GatewaySet(gateway) => self.gateway_set(ns, &ns_name, gateway),
+            Command::GatewayClear(gateway) => self.gateway_clear(ns, &ns_name, gateway),
+            Command::NeighborList => Ok(json!(self.neighbor_list(ns))),
+            Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ns, ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
             Command::Metrics => Ok(json!(self.metrics())),
             Command::Runtime => Ok(json!(self
@@ -214,7 +268,16 @@ impl Daemon {
                 remote,
                 vmknic,
                 max_connections,
-            } => self.forward_add(listen, remote, vmknic.as_ref(), max_connections),
+            } => {
+                if ns != 0 {
+                    Err(invalid(format!(
+                        "forwards run on the netstack `{}`, not `{ns_name}`",
+                        self.cfg.netstack
+                    )))
+                } else {
+                    self.forward_add(listen, remote, vmknic.as_ref(), max_connections)
+                }
+            }
             Command::ForwardList => Ok(json!(self.forwarder.list())),
             Command::ForwardRemove(listen) => self.forward_remove(listen),
             Command::Ping {
@@ -237,20 +300,20 @@ impl Daemon {
                     seq,
                     timeout,
                 };
-                return self.ping(ping, vmknic.as_ref(), reply);
+                return self.ping(ns, ping, vmknic.as_ref(), reply);
             }
             Command::TcpProbe {
                 destination,
                 vmknic,
                 source,
                 timeout,
-            } => return self.tcp_probe(destination, vmknic.as_ref(), source, timeout, reply),
+            } => return self.tcp_probe(ns, destination, vmknic.as_ref(), source, timeout, reply),
             Command::StorageProbe {
                 kind,
                 host,
                 vmknic,
                 timeout,
-            } => return self.storage_probe(kind, host, vmknic.as_ref(), timeout, reply),
+            } => return self.storage_probe(ns, kind, host, vmknic.as_ref(), timeout, reply),
         };
         Outcome::Done(r)
     }
@@ -299,15 +362,27 @@ impl Daemon {
 
     // ---- views -------------------------------------------------------------------------
 
-    /// The netstack's vmknics that exist, in slot order.
+    /// The vmknics that exist, netstack by netstack, in slot order.
     fn present_vmknics(&self) -> impl Iterator<Item = &Vmknic<TapPort>> + '_ {
-        self.stack.vmknics().iter().filter(|v| v.present())
+        self.stack
+            .engines()
+            .flat_map(|e| e.vmknics().iter())
+            .filter(|v| v.present())
+    }
+
+    /// The engine of netstack `ns` (resolved by [`Daemon::netstack`], so present).
+    fn engine(&self, ns: usize) -> Result<&crate::engine::Engine<TapPort>, RemoteError> {
+        self.stack
+            .engine(ns)
+            .ok_or_else(|| RemoteError::new(ErrorKind::NotFound, "no such netstack"))
     }
 
     /// The vmknics; `bridge` and `netns` say where each TAP's kernel side is now (moved by
     /// hand included), as the kernel reports it, or as configured if it cannot be asked.
-    fn vmknic_list(&self) -> Vec<VmknicInfo> {
-        self.present_vmknics()
+    fn vmknic_list(&self, netstack: Option<&str>) -> Vec<VmknicInfo> {
+        let mut rows: Vec<VmknicInfo> = self
+            .present_vmknics()
+            .filter(|v| netstack.is_none_or(|n| v.cfg.netstack == n))
             .map(|v| {
                 let (bridge, netns) = match self.stack.link_state(v.cfg.id) {
                     Some(Ok(link)) => (link.master, link.netns.name()),
@@ -323,7 +398,8 @@ impl Daemon {
                     tap: v.cfg.tap.clone(),
                     bridge,
                     netns,
-                    netstack: self.cfg.netstack.clone(),
+                    netstack: v.cfg.netstack.clone(),
+                    gateway: v.cfg.gateway,
                     addressing: match (v.cfg.dhcp, v.cfg.address) {
                         (true, _) => "dhcp",
                         (false, Some(_)) => "static",
@@ -337,19 +413,152 @@ impl Daemon {
                         .and_then(|l| l.router),
                 }
             })
+            .collect();
+        rows.sort_by_key(|v| {
+            v.name
+                .parse::<VmknicId>()
+                .map(|id| id.0)
+                .unwrap_or(u32::MAX)
+        });
+        rows
+    }
+
+    fn netstack_info(&self, name: &str) -> Option<NetstackInfo> {
+        Some(NetstackInfo {
+            name: name.to_string(),
+            gateway: self.cfg.gateway_of(name)?,
+            forwarding: self.cfg.view(name)?.forwarding,
+            vmknics: self
+                .cfg
+                .vmknics
+                .iter()
+                .filter(|v| v.netstack == name)
+                .map(|v| v.id.to_string())
+                .collect(),
+            routes: self.cfg.routes_of(name)?.len(),
+        })
+    }
+
+    fn netstack_list(&self) -> Vec<NetstackInfo> {
+        self.cfg
+            .netstack_names()
+            .filter_map(|n| self.netstack_info(n))
             .collect()
     }
 
-    fn neighbor_list(&self) -> Vec<NeighborInfo> {
-        let now = Instant::now();
-        // The table names vmknics by slot.
-        let mut rows: Vec<(VmknicId, NeighborInfo)> = self
+    fn netstack_get(&self, name: &str) -> Result<Value, RemoteError> {
+        self.netstack_info(name).map(|n| json!(n)).ok_or_else(|| {
+            self.netstack(Some(name))
+                .err()
+                .unwrap_or_else(|| invalid(name))
+        })
+    }
+
+    /// Adds an empty netstack: saved, then its engine starts; the others are not touched.
+    fn netstack_add(&mut self, name: String) -> Result<Value, RemoteError> {
+        if self.cfg.has_netstack(&name) {
+            return Err(RemoteError::new(
+                ErrorKind::Invalid,
+                format!("netstack `{name}` already exists"),
+            ));
+        }
+        let mut raw = self.cfg.to_raw();
+        raw.netstacks.push(RawNetstack {
+            name: name.clone(),
+            ..RawNetstack::default()
+        });
+        let new = validated(raw)?;
+        let Some(view) = new.view(&name) else {
+            return Err(invalid(format!("netstack `{name}` did not validate")));
+        };
+        self.commit(new)?;
+        self.stack.add_netstack(&view);
+        info!(netstack = %name, "netstack added");
+        Ok(Value::Null)
+    }
+
+    /// Removes a netstack that no vmknic uses (ESXi refuses too); the default one stays.
+    fn netstack_remove(&mut self, name: &str) -> Result<Value, RemoteError> {
+        let (i, _) = self.netstack(Some(name))?;
+        if i == 0 {
+            return Err(invalid(format!(
+                "netstack `{name}` is the default netstack; it cannot be removed"
+            )));
+        }
+        let users: Vec<String> = self
+            .cfg
+            .vmknics
+            .iter()
+            .filter(|v| v.netstack == name)
+            .map(|v| v.id.to_string())
+            .collect();
+        if !users.is_empty() {
+            return Err(RemoteError::new(
+                ErrorKind::Busy,
+                format!(
+                    "netstack `{name}` is in use by {}; remove those vmknics first",
+                    users.join(", ")
+                ),
+            ));
+        }
+        let mut new = self.cfg.clone();
+        new.netstacks.retain(|n| n.name != name);
+        self.commit(new)?;
+        self.stack.remove_netstack(i);
+        if let Some(a) = self.apps.get_mut(i) {
+            *a = Apps::default();
+        }
+        info!(netstack = %name, "netstack removed");
+        Ok(Value::Null)
+    }
+
+    /// Sets or clears a vmknic's own default gateway: on its subnet (ESX's message
+    /// otherwise), saved, then applied.
+    fn vmknic_set_gateway(
+        &mut self,
+        vmknic: &VmknicRef,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        if let Some(g) = gateway {
+            let on_subnet = self
+                .cfg
+                .vmknics
+                .iter()
+                .find(|v| v.id == id)
+                .is_some_and(|v| v.addresses().any(|a| a.contains(&g)));
+            if !on_subnet {
+                return Err(RemoteError::new(
+                    ErrorKind::GatewayUnreachable,
+                    vmkstack_routing::GATEWAY_UNREACHABLE,
+                ));
+            }
+        }
+        let new = self.with_vmknic(id, |v| v.gateway = gateway.map(|g| g.to_string()))?;
+        self.commit(new)?;
+        if let Some(e) = self
             .stack
+            .stack_of(id)
+            .and_then(|n| self.stack.engine_mut(n))
+        {
+            e.set_vmknic_gateway(id, gateway);
+        }
+        info!(vmknic = %id, gateway = ?gateway, "vmknic gateway set");
+        Ok(Value::Null)
+    }
+
+    fn neighbor_list(&self, ns: usize) -> Vec<NeighborInfo> {
+        let now = Instant::now();
+        let Ok(engine) = self.engine(ns) else {
+            return Vec::new();
+        };
+        // The table names vmknics by slot.
+        let mut rows: Vec<(VmknicId, NeighborInfo)> = engine
             .neighbors()
             .entries(now)
             .into_iter()
             .filter_map(|e| {
-                let v = self.stack.vmknics().get(e.vmknic as usize)?;
+                let v = engine.vmknics().get(e.vmknic as usize)?;
                 Some((
                     v.cfg.id,
                     NeighborInfo {
@@ -391,6 +600,15 @@ impl Daemon {
             ));
         };
         let capture = Arc::new(Capture::new(filter, RING_BYTES));
+        // Every netstack's vmknics (vmknic numbers are unique across netstacks).
+        let others: Vec<usize> = (1..=MAX_NETSTACKS)
+            .filter(|&i| self.stack.engine(i).is_some())
+            .collect();
+        for i in others {
+            if let Some(e) = self.stack.engine_mut(i) {
+                e.capture_add(capture.clone());
+            }
+        }
         if !self.stack.capture_add(capture.clone()) {
             return Err(RemoteError::new(
                 ErrorKind::Busy,
@@ -475,7 +693,12 @@ impl Daemon {
             "gauge",
             "Entries of the neighbour (ARP) table.",
         );
-        e.sample("vmkstack_neighbors", &[], self.neighbor_list().len() as f64);
+        let neighbors: usize = self
+            .stack
+            .engines()
+            .map(|e| e.neighbors().entries(Instant::now()).len())
+            .sum();
+        e.sample("vmkstack_neighbors", &[], neighbors as f64);
         let forwards = self.forwarder.list();
         e.family("vmkstack_forwards", "gauge", "Port forwards configured.");
         e.sample("vmkstack_forwards", &[], forwards.len() as f64);
@@ -526,32 +749,99 @@ impl Daemon {
         e.finish()
     }
 
-    fn route_list(&self) -> Vec<RouteInfo> {
-        self.stack
-            .routing()
-            .entries()
-            .into_iter()
-            .map(route_info)
-            .collect()
+    fn route_list(&self, ns: usize) -> Vec<RouteInfo> {
+        self.engine(ns)
+            .map(|e| e.routing().entries().into_iter().map(route_info).collect())
+            .unwrap_or_default()
     }
 
-    fn route_get(&self, destination: Ipv4Addr) -> Result<Value, RemoteError> {
-        self.stack
-            .routing()
-            .explain(destination)
-            .map(|e| json!(route_explanation(e)))
-            .map_err(route_error)
+    /// The route to `destination`, and which gateway wins for traffic from `source` (the
+    /// route's own source when not given): a vmknic's own default gateway (ESXi 6.5+) wins
+    /// over the netstack's default route, never over a more specific route.
+    fn route_get(
+        &self,
+        ns: usize,
+        destination: Ipv4Addr,
+        source: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let engine = self.engine(ns)?;
+        if let Some(s) = source {
+            if !engine.is_local(s) {
+                return Err(RemoteError::new(
+                    ErrorKind::AddressNotAvailable,
+                    format!("{s} is not an address of an enabled vmknic of this netstack"),
+                ));
+            }
+        }
+        let found = engine.routing().explain(destination);
+        let from = source.or(found.as_ref().ok().map(|e| e.source));
+        let over = from.and_then(|s| engine.vmknic_gateway_for(s));
+        match (found, over) {
+            (Ok(e), Some(o)) if e.origin == Origin::Default => {
+                let why = format!(
+                    "{}'s own default gateway {} wins over the netstack's default gateway {} \
+                     for traffic from {}: no route more specific than the default",
+                    o.vmknic,
+                    o.gateway,
+                    e.gateway.map_or("(none)".to_string(), |g| g.to_string()),
+                    o.source
+                );
+                Ok(json!(RouteExplanation {
+                    vmknic: o.vmknic.to_string(),
+                    gateway: Some(o.gateway),
+                    next_hop: o.gateway,
+                    source: o.source,
+                    why: Some(why),
+                    ..route_explanation(e)
+                }))
+            }
+            (Err(RouteError::NoRoute(_)), Some(o)) => Ok(json!(RouteExplanation {
+                destination,
+                route: Ipv4Net::default(),
+                origin: RouteOrigin::Default,
+                vmknic: o.vmknic.to_string(),
+                gateway: Some(o.gateway),
+                next_hop: o.gateway,
+                source: o.source,
+                why: Some(format!(
+                    "{}'s own default gateway {} for traffic from {}: the netstack has no route",
+                    o.vmknic, o.gateway, o.source
+                )),
+            })),
+            (Ok(mut e), o) => {
+                let mut x = route_explanation(e.clone());
+                if let (Some(o), Some(s)) = (o, from) {
+                    x.why = Some(format!(
+                        "route {} ({}) is more specific than the default: {}'s own gateway {} \
+                         does not apply to traffic from {s}",
+                        e.route, e.origin, o.vmknic, o.gateway
+                    ));
+                } else if let Some(s) = source.filter(|s| *s != e.source) {
+                    // Traffic from another address of the netstack still leaves as routed.
+                    e.source = s;
+                    x = route_explanation(e);
+                }
+                Ok(json!(x))
+            }
+            (Err(e), _) => Err(route_error(e)),
+        }
     }
 
-    fn gateway_show(&self) -> GatewayInfo {
-        let active = self
-            .stack
+    fn gateway_show(&self, ns: usize) -> GatewayInfo {
+        let Ok(engine) = self.engine(ns) else {
+            return GatewayInfo {
+                gateway: None,
+                active: false,
+                vmknic: None,
+            };
+        };
+        let active = engine
             .routing()
             .lpm()
             .get(Ipv4Net::default())
             .map(|r| r.next_hop.vmknic());
         GatewayInfo {
-            gateway: self.stack.routing().default_gateway(),
+            gateway: engine.routing().default_gateway(),
             active: active.is_some(),
             vmknic: active.map(|v| v.to_string()),
         }
@@ -559,26 +849,51 @@ impl Daemon {
 
     // ---- routes and the default gateway ---------------------------------------------------
 
-    fn route_add(&mut self, net: Ipv4Net, gw: Ipv4Addr) -> Result<Value, RemoteError> {
-        let mut table = self.stack.routing().clone();
+    /// The routing table of netstack `ns`, to change on a copy.
+    fn table(&self, ns: usize) -> Result<vmkstack_routing::RoutingTable, RemoteError> {
+        Ok(self.engine(ns)?.routing().clone())
+    }
+
+    /// Installs a changed table in netstack `ns`.
+    fn set_table(&mut self, ns: usize, table: vmkstack_routing::RoutingTable) {
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing(table);
+        }
+    }
+
+    fn route_add(
+        &mut self,
+        ns: usize,
+        name: &str,
+        net: Ipv4Net,
+        gw: Ipv4Addr,
+    ) -> Result<Value, RemoteError> {
+        let mut table = self.table(ns)?;
         table.add_static(net, gw).map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.routes.push(StaticRoute {
-            network: net,
-            gateway: gw,
-        });
+        if let Some(routes) = new.routes_of_mut(name) {
+            routes.push(StaticRoute {
+                network: net,
+                gateway: gw,
+            });
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(network = %net, gateway = %gw, "static route added");
+        self.set_table(ns, table);
+        info!(netstack = %name, network = %net, gateway = %gw, "static route added");
         Ok(Value::Null)
     }
 
     fn route_remove(
         &mut self,
+        ns: usize,
+        name: &str,
         net: Ipv4Net,
         gateway: Option<Ipv4Addr>,
     ) -> Result<Value, RemoteError> {
-        let existing = self.cfg.routes.iter().find(|r| r.network == net).copied();
+        let existing = self
+            .cfg
+            .routes_of(name)
+            .and_then(|r| r.iter().find(|r| r.network == net).copied());
         let Some(existing) = existing else {
             return Err(route_error(RouteError::NoSuchRoute(net)));
         };
@@ -590,29 +905,38 @@ impl Daemon {
                 )));
             }
         }
-        let mut table = self.stack.routing().clone();
+        let mut table = self.table(ns)?;
         table.remove_static(net).map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.routes.retain(|r| r.network != net);
+        if let Some(routes) = new.routes_of_mut(name) {
+            routes.retain(|r| r.network != net);
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(network = %net, "static route removed");
+        self.set_table(ns, table);
+        info!(netstack = %name, network = %net, "static route removed");
         Ok(Value::Null)
     }
 
-    fn gateway_set(&mut self, gw: Ipv4Addr) -> Result<Value, RemoteError> {
-        let mut table = self.stack.routing().clone();
+    fn gateway_set(&mut self, ns: usize, name: &str, gw: Ipv4Addr) -> Result<Value, RemoteError> {
+        let mut table = self.table(ns)?;
         table.set_default_gateway(gw).map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.default_gateway = Some(gw);
+        if let Some(g) = new.gateway_of_mut(name) {
+            *g = Some(gw);
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(gateway = %gw, "default gateway set");
+        self.set_table(ns, table);
+        info!(netstack = %name, gateway = %gw, "default gateway set");
         Ok(Value::Null)
     }
 
-    fn gateway_clear(&mut self, gateway: Option<Ipv4Addr>) -> Result<Value, RemoteError> {
-        let Some(current) = self.cfg.default_gateway else {
+    fn gateway_clear(
+        &mut self,
+        ns: usize,
+        name: &str,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<Value, RemoteError> {
+        let Some(current) = self.cfg.gateway_of(name).flatten() else {
             return Err(route_error(RouteError::NoDefaultGateway));
         };
         if let Some(g) = gateway {
@@ -622,19 +946,22 @@ impl Daemon {
                 )));
             }
         }
-        let mut table = self.stack.routing().clone();
+        let mut table = self.table(ns)?;
         table.clear_default_gateway().map_err(route_error)?;
         let mut new = self.cfg.clone();
-        new.default_gateway = None;
+        if let Some(g) = new.gateway_of_mut(name) {
+            *g = None;
+        }
         self.commit(new)?;
-        self.stack.set_routing(table);
-        info!(gateway = %current, "default gateway removed");
+        self.set_table(ns, table);
+        info!(netstack = %name, gateway = %current, "default gateway removed");
         Ok(Value::Null)
     }
 
     /// Forgets a neighbour; with `vmknic`, only the entry learned on that vmknic.
     fn neighbor_remove(
         &mut self,
+        ns: usize,
         ip: Ipv4Addr,
         vmknic: Option<&VmknicRef>,
     ) -> Result<Value, RemoteError> {
@@ -644,9 +971,9 @@ impl Daemon {
             let id = self.resolve(v)?;
             let on = || format!(" on {id}");
             // The table names vmknics by slot.
-            let slot = self.stack.slot_of(id).ok_or_else(|| not_found(on()))?;
-            let learned_there = self
-                .stack
+            let engine = self.engine(ns)?;
+            let slot = engine.slot_of(id).ok_or_else(|| not_found(on()))?;
+            let learned_there = engine
                 .neighbors()
                 .entries(Instant::now())
                 .iter()
@@ -655,7 +982,11 @@ impl Daemon {
                 return Err(not_found(on()));
             }
         }
-        if self.stack.remove_neighbor(ip) {
+        if self
+            .stack
+            .engine_mut(ns)
+            .is_some_and(|e| e.remove_neighbor(ip))
+        {
             info!(neighbor = %ip, "neighbour removed");
             Ok(Value::Null)
         } else {
@@ -665,26 +996,7 @@ impl Daemon {
 
     // ---- vmknics ------------------------------------------------------------------------
 
-    /// Refuses a netstack other than the daemon's (one netstack per daemon for now).
-    fn check_netstack(&self, netstack: Option<&str>) -> Result<(), RemoteError> {
-        match netstack {
-            Some(n) if n != self.cfg.netstack => Err(RemoteError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "netstack `{n}` does not exist: this daemon runs one netstack, `{}`",
-                    self.cfg.netstack
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn vmknic_add(
-        &mut self,
-        mut v: RawVmknic,
-        netstack: Option<&str>,
-    ) -> Result<Value, RemoteError> {
-        self.check_netstack(netstack)?;
+    fn vmknic_add(&mut self, mut v: RawVmknic) -> Result<Value, RemoteError> {
         if v.name.is_empty() {
             // ESX gives the lowest free vmkN.
             let used: Vec<u32> = self.cfg.vmknics.iter().map(|v| v.id.0).collect();
@@ -721,6 +1033,7 @@ impl Daemon {
         new.vmknics.retain(|v| v.id != id);
         self.commit(new)?;
         let was_dhcp = self.dhcp.contains_key(&id);
+        let ns = self.stack.stack_of(id);
         if self.dhcp_stop(id) {
             // The RELEASE is on the wire; a server that reads it after the TAP is gone cannot
             // tell which interface it came from and ignores it (dnsmasq does): give it a
@@ -728,9 +1041,9 @@ impl Daemon {
             std::thread::sleep(RELEASE_GRACE);
         }
         self.stack.remove_vmknic(id);
-        if was_dhcp {
+        if let (true, Some(ns)) = (was_dhcp, ns) {
             // A lease's router that was the default gateway goes with the lease.
-            self.rebuild_routing();
+            self.rebuild_routing(ns);
         }
         Ok(Value::Null)
     }
@@ -778,6 +1091,7 @@ impl Daemon {
         address: Ipv4Setting,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
+        let clears_gateway = matches!(address, Ipv4Setting::None);
         // The file's rules: a host address on its subnet, no overlap with another vmknic.
         let new = self.with_vmknic(id, |v| {
             v.ip = match address {
@@ -787,6 +1101,10 @@ impl Daemon {
             };
             v.netmask = None;
             v.prefix_len = None;
+            // A vmknic's own gateway goes with its last address.
+            if clears_gateway {
+                v.gateway = None;
+            }
         })?;
         let Some((address, dhcp)) = new
             .vmknics
@@ -797,44 +1115,61 @@ impl Daemon {
             return Err(invalid(format!("no vmknic {id}")));
         };
         self.commit(new)?;
+        let Some(ns) = self.stack.stack_of(id) else {
+            return Ok(Value::Null);
+        };
+        if clears_gateway {
+            if let Some(e) = self.stack.engine_mut(ns) {
+                e.set_vmknic_gateway(id, None);
+            }
+        }
         match (dhcp, self.dhcp.contains_key(&id)) {
             // Already on DHCP: the client goes on with its lease.
             (true, true) => return Ok(Value::Null),
             (true, false) => {
-                self.stack.set_vmknic_address(id, None);
-                self.stack.set_vmknic_dhcp(id, true);
+                if let Some(e) = self.stack.engine_mut(ns) {
+                    e.set_vmknic_address(id, None);
+                    e.set_vmknic_dhcp(id, true);
+                }
                 self.dhcp_start(id);
             }
             (false, _) => {
                 self.dhcp_stop(id);
-                self.stack.set_vmknic_dhcp(id, false);
-                self.stack.set_vmknic_address(id, address);
+                if let Some(e) = self.stack.engine_mut(ns) {
+                    e.set_vmknic_dhcp(id, false);
+                    e.set_vmknic_address(id, address);
+                }
             }
         }
         // Routes follow the new subnet: gateways outside it become inactive, others active.
-        self.rebuild_routing();
+        self.rebuild_routing(ns);
         Ok(Value::Null)
     }
 
-    /// The routing table of the configuration on the vmknics' addresses now (DHCP leases
-    /// included), with the configured default gateway or, when there is none, the router of
-    /// the first DHCP lease that names one.
-    fn rebuild_routing(&mut self) {
-        let gateway = self.cfg.default_gateway.or_else(|| {
-            self.dhcp
-                .values()
+    /// Rebuilds netstack `ns`'s routing table from its configuration on its vmknics'
+    /// addresses now (DHCP leases included), with its configured default gateway or, when
+    /// there is none, the router of the first DHCP lease of its vmknics that names one.
+    fn rebuild_routing(&mut self, ns: usize) {
+        let Some(engine) = self.stack.engine(ns) else {
+            return;
+        };
+        let Some(view) = self.cfg.view(engine.name()) else {
+            return;
+        };
+        let present = || engine.vmknics().iter().filter(|v| v.present());
+        let gateway = view.default_gateway.or_else(|| {
+            present()
+                .filter_map(|v| self.dhcp.get(&v.cfg.id))
                 .find_map(|c| c.lease().and_then(|l| l.router))
         });
         let (table, _) = RoutingTable::from_config(
-            self.stack
-                .vmknics()
-                .iter()
-                .filter(|v| v.present())
-                .map(|v| (v.cfg.id, v.cfg.addresses().collect(), v.cfg.enabled)),
+            present().map(|v| (v.cfg.id, v.cfg.addresses().collect(), v.cfg.enabled)),
             gateway,
-            self.cfg.routes.iter().map(|r| (r.network, r.gateway)),
+            view.routes.iter().map(|r| (r.network, r.gateway)),
         );
-        self.stack.set_routing(table);
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing(table);
+        }
     }
 
     // ---- DHCP ---------------------------------------------------------------------------
@@ -858,8 +1193,15 @@ impl Daemon {
         if n == 0 {
             return false;
         }
-        let sent = self.stack.send_frame(id, &self.dhcp_frame[..n]);
-        self.stack.flush();
+        let Some(engine) = self
+            .stack
+            .stack_of(id)
+            .and_then(|ns| self.stack.engine_mut(ns))
+        else {
+            return false;
+        };
+        let sent = engine.send_frame(id, &self.dhcp_frame[..n]);
+        engine.flush();
         info!(vmknic = %id, "DHCP lease released");
         sent
     }
@@ -872,25 +1214,36 @@ impl Daemon {
         let now = Instant::now();
         let mut events = Vec::new();
         let clients = &mut self.dhcp;
-        self.stack.take_dhcp(|id, ip| {
-            if let Some(e) = clients.get_mut(&id).and_then(|c| c.receive(ip, now)) {
-                events.push((id, e));
+        for ns in 0..self.stack.netstack_slots() {
+            if let Some(engine) = self.stack.engine_mut(ns) {
+                engine.take_dhcp(|id, ip| {
+                    if let Some(e) = clients.get_mut(&id).and_then(|c| c.receive(ip, now)) {
+                        events.push((id, e));
+                    }
+                });
             }
-        });
+        }
         for (id, c) in self.dhcp.iter_mut() {
             if now < c.next_deadline() {
                 continue;
             }
             let (n, e) = c.poll(now, &mut self.dhcp_frame);
             if n > 0 {
-                self.stack.send_frame(*id, &self.dhcp_frame[..n]);
+                let ns = self.stack.stack_of(*id);
+                if let Some(engine) = ns.and_then(|ns| self.stack.engine_mut(ns)) {
+                    engine.send_frame(*id, &self.dhcp_frame[..n]);
+                }
             }
             events.extend(e.map(|e| (*id, e)));
         }
         if events.is_empty() {
             return;
         }
+        let mut changed = Vec::new();
         for (id, e) in events {
+            let Some(ns) = self.stack.stack_of(id) else {
+                continue;
+            };
             let address = match e {
                 dhcp::Event::Bound(lease) => {
                     if let Some(other) = self.address_conflict(id, lease.address) {
@@ -907,23 +1260,32 @@ impl Daemon {
                     None
                 }
             };
-            let current = self
-                .stack
+            let Some(engine) = self.stack.engine_mut(ns) else {
+                continue;
+            };
+            let current = engine
                 .vmknics()
                 .iter()
                 .find(|v| v.present() && v.cfg.id == id)
                 .map(|v| v.cfg.address);
             if current != Some(address) {
-                self.stack.set_vmknic_address(id, address);
+                engine.set_vmknic_address(id, address);
+            }
+            if !changed.contains(&ns) {
+                changed.push(ns);
             }
         }
-        self.rebuild_routing();
+        for ns in changed {
+            self.rebuild_routing(ns);
+        }
     }
 
     /// Why `address` cannot be vmknic `id`'s: another vmknic holds it, or a different subnet
     /// that overlaps it (the file's rules).
     fn address_conflict(&self, id: VmknicId, address: Ipv4Net) -> Option<String> {
         self.stack
+            .stack_of(id)
+            .and_then(|ns| self.stack.engine(ns))?
             .vmknics()
             .iter()
             .filter(|v| v.present() && v.cfg.id != id)
@@ -1001,6 +1363,7 @@ impl Daemon {
 
     fn ping(
         &mut self,
+        ns: usize,
         mut p: PingSpec,
         vmknic: Option<&VmknicRef>,
         reply: &Sender<Response>,
@@ -1009,9 +1372,16 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
-        match self.pinger.start(&mut *self.stack, p) {
+        let Some(engine) = self.stack.engine_mut(ns) else {
+            return Outcome::Done(Err(invalid("no such netstack")));
+        };
+        if self.apps.len() <= ns {
+            self.apps.resize_with(ns + 1, Apps::default);
+        }
+        let apps = &mut self.apps[ns];
+        match apps.pinger.start(engine, p) {
             Ok(id) => {
-                self.pings.insert(id, reply.clone());
+                apps.pings.insert(id, reply.clone());
                 Outcome::Later
             }
             Err(e) => Outcome::Done(Err(ping_error(e))),
@@ -1020,6 +1390,7 @@ impl Daemon {
 
     fn tcp_probe(
         &mut self,
+        ns: usize,
         destination: SocketAddrV4,
         vmknic: Option<&VmknicRef>,
         source: Option<Ipv4Addr>,
@@ -1035,12 +1406,16 @@ impl Daemon {
             (None, Some(a)) => ProbeSource::Address(a),
             (None, None) => ProbeSource::Route,
         };
-        match self
-            .tcp_probes
-            .start(&mut *self.stack, destination, from, timeout)
-        {
+        let Some(engine) = self.stack.engine_mut(ns) else {
+            return Outcome::Done(Err(invalid("no such netstack")));
+        };
+        if self.apps.len() <= ns {
+            self.apps.resize_with(ns + 1, Apps::default);
+        }
+        let apps = &mut self.apps[ns];
+        match apps.tcp_probes.start(engine, destination, from, timeout) {
             Ok(id) => {
-                self.probes.insert(id, reply.clone());
+                apps.probes.insert(id, reply.clone());
                 Outcome::Later
             }
             Err(e) => Outcome::Done(Err(probe_error(e))),
@@ -1049,6 +1424,7 @@ impl Daemon {
 
     fn storage_probe(
         &mut self,
+        ns: usize,
         kind: StorageProbeKind,
         host: Ipv4Addr,
         vmknic: Option<&VmknicRef>,
@@ -1059,7 +1435,8 @@ impl Daemon {
             Ok(v) => v,
             Err(e) => return Outcome::Done(Err(e)),
         };
-        if self.storage.len() >= MAX_STORAGE_PROBES {
+        let running: usize = self.apps.iter().map(|a| a.storage.len()).sum();
+        if running >= MAX_STORAGE_PROBES {
             return Outcome::Done(Err(RemoteError::new(
                 ErrorKind::Busy,
                 format!("{MAX_STORAGE_PROBES} probes already running"),
@@ -1071,59 +1448,74 @@ impl Daemon {
             }
             StorageProbeKind::Nfs => Probe::nfs(host, via, timeout),
         };
-        self.storage.push((probe, reply.clone()));
+        self.apps(ns).storage.push((probe, reply.clone()));
         Outcome::Later
     }
 
     /// The earliest deadline of a ping, probe or DHCP client: the event loop wakes for it.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.pinger
-            .next_deadline()
-            .into_iter()
-            .chain(self.tcp_probes.next_deadline())
+        self.apps
+            .iter()
+            .flat_map(|a| {
+                a.pinger
+                    .next_deadline()
+                    .into_iter()
+                    .chain(a.tcp_probes.next_deadline())
+            })
             .chain(self.dhcp.values().map(dhcp::Client::next_deadline))
             .min()
     }
 
-    /// Answers the pings and probes that finished, and runs the DHCP clients.
+    /// Answers the pings and probes that finished, netstack by netstack, and runs the DHCP
+    /// clients.
     pub(crate) fn finish_async(&mut self) {
         self.poll_dhcp();
-        let mut i = 0;
-        while i < self.storage.len() {
-            match self.storage[i].0.poll(&mut *self.stack) {
-                Progress::Running => i += 1,
-                Progress::Done(report) => {
-                    let (_, tx) = self.storage.swap_remove(i);
-                    let _ = tx.try_send(Response::ok(json!(report)));
-                }
+        for (ns, apps) in self.apps.iter_mut().enumerate() {
+            let Some(engine) = self.stack.engine_mut(ns) else {
+                continue;
+            };
+            finish_on(apps, engine);
+        }
+    }
+}
+
+/// Answers the pings and probes of one netstack that finished.
+fn finish_on(apps: &mut Apps, engine: &mut crate::engine::Engine<TapPort>) {
+    let mut i = 0;
+    while i < apps.storage.len() {
+        match apps.storage[i].0.poll(engine) {
+            Progress::Running => i += 1,
+            Progress::Done(report) => {
+                let (_, tx) = apps.storage.swap_remove(i);
+                let _ = tx.try_send(Response::ok(json!(report)));
             }
         }
-        let (pinger, tcp_probes) = (&mut self.pinger, &mut self.tcp_probes);
-        self.stack.take_failed(|f| {
-            pinger.neighbor_failed(&f);
-            tcp_probes.neighbor_failed(&f);
-        });
-        let pings = &mut self.pings;
-        self.pinger.take_results(&mut *self.stack, |id, r| {
-            if let Some(tx) = pings.remove(&id) {
-                let resp = match r {
-                    Ok(reply) => Response::ok(json!(reply)),
-                    Err(e) => Response::err(ping_error(e)),
-                };
-                let _ = tx.try_send(resp);
-            }
-        });
-        let probes = &mut self.probes;
-        self.tcp_probes.take_results(&mut *self.stack, |id, r| {
-            if let Some(tx) = probes.remove(&id) {
-                let resp = match r {
-                    Ok(p) => Response::ok(json!(p)),
-                    Err(e) => Response::err(probe_error(e)),
-                };
-                let _ = tx.try_send(resp);
-            }
-        });
     }
+    let (pinger, tcp_probes) = (&mut apps.pinger, &mut apps.tcp_probes);
+    engine.take_failed(|f| {
+        pinger.neighbor_failed(&f);
+        tcp_probes.neighbor_failed(&f);
+    });
+    let pings = &mut apps.pings;
+    apps.pinger.take_results(engine, |id, r| {
+        if let Some(tx) = pings.remove(&id) {
+            let resp = match r {
+                Ok(reply) => Response::ok(json!(reply)),
+                Err(e) => Response::err(ping_error(e)),
+            };
+            let _ = tx.try_send(resp);
+        }
+    });
+    let probes = &mut apps.probes;
+    apps.tcp_probes.take_results(engine, |id, r| {
+        if let Some(tx) = probes.remove(&id) {
+            let resp = match r {
+                Ok(p) => Response::ok(json!(p)),
+                Err(e) => Response::err(probe_error(e)),
+            };
+            let _ = tx.try_send(resp);
+        }
+    });
 }
 
 // ---- the engine's views as the protocol's types (same JSON) ---------------------------------
@@ -1173,6 +1565,7 @@ fn route_explanation(e: Explanation) -> RouteExplanation {
         gateway: e.gateway,
         next_hop: e.next_hop,
         source: e.source,
+        why: None,
     }
 }
 

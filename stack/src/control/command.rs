@@ -72,7 +72,7 @@ pub enum Command {
     VmknicList,
     /// Add a vmknic. Kept as written: the file's rules, which also look at the other vmknics,
     /// check it when it is applied (with the file's messages).
-    VmknicAdd(Box<RawVmknic>, Option<String>),
+    VmknicAdd(Box<RawVmknic>),
     /// Remove a vmknic.
     VmknicRemove(VmknicRef),
     /// Enable (`true`) or disable a vmknic.
@@ -108,8 +108,23 @@ pub enum Command {
         /// When given, must be the route's gateway.
         gateway: Option<Ipv4Addr>,
     },
-    /// Explain the route to a destination.
-    RouteGet(Ipv4Addr),
+    /// Explain the route to a destination, for traffic from a source address when given.
+    RouteGet(Ipv4Addr, Option<Ipv4Addr>),
+    /// List the netstacks.
+    NetstackList,
+    /// One netstack's settings.
+    NetstackGet(String),
+    /// Add an empty netstack (its name checked).
+    NetstackAdd(String),
+    /// Remove a netstack.
+    NetstackRemove(String),
+    /// Set (or clear, `None`) a vmknic's own default gateway.
+    VmknicSetGateway {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// The gateway (on its subnet: checked when applied).
+        gateway: Option<Ipv4Addr>,
+    },
     /// Show the default gateway.
     GatewayShow,
     /// Set (replace) the default gateway.
@@ -212,7 +227,12 @@ impl Command {
             Command::RouteList => "route_list",
             Command::RouteAdd { .. } => "route_add",
             Command::RouteRemove { .. } => "route_remove",
-            Command::RouteGet(_) => "route_get",
+            Command::RouteGet(..) => "route_get",
+            Command::NetstackList => "netstack_list",
+            Command::NetstackGet(_) => "netstack_get",
+            Command::NetstackAdd(_) => "netstack_add",
+            Command::NetstackRemove(_) => "netstack_remove",
+            Command::VmknicSetGateway { .. } => "vmknic_set_gateway",
             Command::GatewayShow => "gateway_show",
             Command::GatewaySet(_) => "gateway_set",
             Command::GatewayClear(_) => "gateway_clear",
@@ -361,11 +381,32 @@ fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
         .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port")))
 }
 
+/// A netstack name, checked with the file's rule.
+pub fn netstack_name(name: String) -> Result<String, RemoteError> {
+    match crate::config::netstack_name_problem(&name) {
+        Some(rule) => Err(RemoteError::new(
+            ErrorKind::Invalid,
+            format!("netstack `{name}`: {rule}"),
+        )),
+        None => Ok(name),
+    }
+}
+
 /// Parses an action into a typed command. Pure; the error is what the client is told.
 pub fn parse(action: Action) -> Result<Command, RemoteError> {
     Ok(match action {
         Action::VmknicList => Command::VmknicList,
-        Action::VmknicAdd { vmknic, netstack } => Command::VmknicAdd(Box::new(vmknic), netstack),
+        Action::VmknicAdd {
+            mut vmknic,
+            netstack,
+        } => {
+            // The netstack may come in the vmknic (as in the file) or beside it
+            // (`esxcli network ip interface add -N`); the vmknic's own wins.
+            if vmknic.netstack.is_none() {
+                vmknic.netstack = netstack;
+            }
+            Command::VmknicAdd(Box::new(vmknic))
+        }
         Action::VmknicRemove { vmknic } => Command::VmknicRemove(VmknicRef(vmknic)),
         Action::VmknicEnable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), true),
         Action::VmknicDisable { vmknic } => Command::VmknicSetEnabled(VmknicRef(vmknic), false),
@@ -398,7 +439,21 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             network: network(&n)?,
             gateway: gateway.as_deref().map(addr).transpose()?,
         },
-        Action::RouteGet { destination } => Command::RouteGet(addr(&destination)?),
+        Action::RouteGet {
+            destination,
+            source,
+        } => Command::RouteGet(
+            addr(&destination)?,
+            source.as_deref().map(addr).transpose()?,
+        ),
+        Action::NetstackList => Command::NetstackList,
+        Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
+        Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),
+        Action::NetstackRemove { name } => Command::NetstackRemove(netstack_name(name)?),
+        Action::VmknicSetGateway { vmknic, gateway } => Command::VmknicSetGateway {
+            vmknic: VmknicRef(vmknic),
+            gateway: gateway.as_deref().map(addr).transpose()?,
+        },
         Action::GatewayShow => Command::GatewayShow,
         Action::GatewaySet { gateway } => Command::GatewaySet(addr(&gateway)?),
         Action::GatewayClear { gateway } => {
@@ -576,7 +631,10 @@ mod tests {
                 netstack: Some(s("defaultTcpipStack")),
             })
             .unwrap(),
-            Command::VmknicAdd(Box::new(raw), Some(s("defaultTcpipStack")))
+            Command::VmknicAdd(Box::new(RawVmknic {
+                netstack: Some(s("defaultTcpipStack")),
+                ..raw
+            }))
         );
         assert_eq!(
             parse(Action::VmknicRemove {
@@ -733,13 +791,15 @@ mod tests {
         );
         assert_eq!(
             parse(Action::RouteGet {
+                source: None,
                 destination: s("198.18.100.5")
             })
             .unwrap(),
-            Command::RouteGet(ip("198.18.100.5"))
+            Command::RouteGet(ip("198.18.100.5"), None)
         );
         assert_eq!(
             refused(Action::RouteGet {
+                source: None,
                 destination: s("198.18.100.256")
             }),
             bad_addr("198.18.100.256")

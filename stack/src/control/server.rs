@@ -43,6 +43,8 @@ const CAPTURE_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Pending {
     /// What to do.
     pub command: Command,
+    /// The netstack it acts on (`-N`); `None`: the default one.
+    pub netstack: Option<String>,
     /// Where the answer goes.
     pub reply: Sender<Response>,
 }
@@ -329,13 +331,21 @@ fn answer(
         Ok(c) => c,
         Err(e) => return Response::err(e),
     };
+    let netstack = match req.netstack.map(command::netstack_name).transpose() {
+        Ok(n) => n,
+        Err(e) => return Response::err(e),
+    };
     if let Command::Capture { slot, .. } = &mut command {
         let (tx, rx) = bounded(1);
         *slot = CaptureSlot(Some(tx));
         *capture = Some(rx);
     }
     let (tx, rx) = bounded(1);
-    match queue.try_send(Pending { command, reply: tx }) {
+    match queue.try_send(Pending {
+        command,
+        netstack,
+        reply: tx,
+    }) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => {
             return Response::err(RemoteError::new(

@@ -8,11 +8,11 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use tracing::debug;
-use vmkstack_routing::RoutingTable;
 use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV4, ETH_HDR};
 use vmkstack_vmknic::neighbor::{NeighborTable, Resolve};
 use vmkstack_vmknic::{Port, VNET_HDR_LEN};
 
+use super::routes::Routes;
 use super::{arp_request, index_of, DropReason, Vmknic};
 use crate::packet;
 
@@ -86,7 +86,7 @@ pub(super) fn emit_ip<P: Port>(
 /// Routes a packet the stack sent itself (smoltcp's, or an ICMP error) like any other: LPM,
 /// egress vmknic, next hop.
 pub(super) fn route_local<P: Port>(
-    routing: &RoutingTable,
+    routing: &Routes,
     neighbors: &mut NeighborTable,
     vmknics: &mut [Vmknic<P>],
     frame: &mut [u8],
@@ -96,14 +96,13 @@ pub(super) fn route_local<P: Port>(
     let Ok(info) = packet::parse_ipv4(pkt) else {
         return;
     };
-    let Some(route) = routing.lookup(info.dst) else {
+    let Some((out, next_hop)) = routing.local_next_hop(info.src, info.dst) else {
         debug!(dst = %info.dst, "local packet: no route");
         return;
     };
-    let Some(e) = index_of(vmknics, route.next_hop.vmknic()) else {
+    let Some(e) = index_of(vmknics, out) else {
         return;
     };
-    let next_hop = route.next_hop.neighbor_for(info.dst);
     let _ = emit_ip(neighbors, vmknics, frame, e, next_hop, pkt, now);
 }
 
@@ -112,7 +111,7 @@ pub(super) fn route_local<P: Port>(
 /// segments through the routing core (and so through the ARP queue); a lone segment as it is.
 pub(super) fn send_coalesced<P: Port>(
     c: &mut packet::Coalescer,
-    routing: &RoutingTable,
+    routing: &Routes,
     neighbors: &mut NeighborTable,
     vmknics: &mut [Vmknic<P>],
     frame: &mut [u8],
@@ -131,13 +130,12 @@ pub(super) fn send_coalesced<P: Port>(
     let Ok(info) = packet::parse_ipv4(pkt) else {
         return;
     };
-    let Some(route) = routing.lookup(info.dst) else {
+    let Some((out, next_hop)) = routing.local_next_hop(info.src, info.dst) else {
         return;
     };
-    let Some(e) = index_of(vmknics, route.next_hop.vmknic()) else {
+    let Some(e) = index_of(vmknics, out) else {
         return;
     };
-    let next_hop = route.next_hop.neighbor_for(info.dst);
     let wire_len = usize::from(hdr.hdr_len) - ETH_HDR + usize::from(gso_size);
     if let (Some(v), Some(mac)) = (
         vmknics.get_mut(e),

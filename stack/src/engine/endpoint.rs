@@ -155,9 +155,14 @@ impl<P: Port> Engine<P> {
         let no_route = || SocketError::NoRoute(RouteError::NoRoute(dst));
         let (slot, next_hop, source) = match via {
             None => {
-                let r = self.routing.lookup(dst).ok_or_else(no_route)?;
-                let e = index_of(&self.vmknics, r.next_hop.vmknic()).ok_or_else(no_route)?;
-                (e, r.next_hop.neighbor_for(dst), r.source)
+                // The route's source; its vmknic's own gateway may then win over the default.
+                let source = self.routing.lookup(dst).ok_or_else(no_route)?.source;
+                let (out, next_hop) = self
+                    .routing
+                    .local_next_hop(source, dst)
+                    .ok_or_else(no_route)?;
+                let e = index_of(&self.vmknics, out).ok_or_else(no_route)?;
+                (e, next_hop, source)
             }
             Some(id) => {
                 let e = index_of(&self.vmknics, id).ok_or(SocketError::NoVmknic(id))?;
@@ -171,6 +176,9 @@ impl<P: Port> Engine<P> {
                     .filter(|r| r.next_hop.vmknic() == id)
                 {
                     r.next_hop.neighbor_for(dst)
+                } else if let Some(gw) = v.cfg.gateway.filter(|g| on_link(*g)) {
+                    // Its own default gateway (ESXi 6.5+) before the netstack's.
+                    gw
                 } else if let Some(gw) = self.routing.default_gateway().filter(|g| on_link(*g)) {
                     gw
                 } else {

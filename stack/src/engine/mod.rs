@@ -50,6 +50,7 @@ mod icmp;
 mod ingress;
 mod local;
 mod ops;
+mod routes;
 mod runtime;
 #[cfg(test)]
 pub(crate) mod testlab;
@@ -61,6 +62,7 @@ pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
+pub use routes::SourceGateway;
 pub use runtime::{Runtime, Stage, StageStats};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
@@ -219,7 +221,7 @@ impl<P: Port> Vmknic<P> {
 pub struct Engine<P> {
     name: String,
     forwarding: bool,
-    routing: RoutingTable,
+    routing: routes::Routes,
     vmknics: Vec<Vmknic<P>>,
     neighbors: NeighborTable,
     iface: Interface,
@@ -301,7 +303,7 @@ impl<P: Port> Engine<P> {
         let mut engine = Engine {
             name: cfg.netstack.clone(),
             forwarding: cfg.forwarding,
-            routing,
+            routing: routes::Routes::new(routing),
             vmknics,
             neighbors: NeighborTable::new(NeighborConfig::default()),
             iface,
@@ -363,6 +365,19 @@ impl<P: Port> Engine<P> {
                 }
             }
         });
+        self.routing.set_overrides(
+            self.vmknics
+                .iter()
+                .filter(|v| v.active())
+                .filter_map(|v| v.cfg.gateway.map(|g| (v, g)))
+                .flat_map(|(v, gateway)| {
+                    v.cfg.addresses().map(move |a| SourceGateway {
+                        source: a.addr(),
+                        vmknic: v.cfg.id,
+                        gateway,
+                    })
+                }),
+        );
         // smoltcp only checks that *some* route exists before sending; the real decision is
         // ours (every packet it emits goes through the routing core).
         self.iface.routes_mut().remove_default_ipv4_route();
@@ -379,6 +394,12 @@ impl<P: Port> Engine<P> {
     /// The routing table.
     pub fn routing(&self) -> &RoutingTable {
         &self.routing
+    }
+
+    /// The per-vmknic default gateway (ESXi 6.5+) that applies to traffic the stack sends
+    /// from `source`, if any.
+    pub fn vmknic_gateway_for(&self, source: Ipv4Addr) -> Option<SourceGateway> {
+        self.routing.override_for(source).copied()
     }
 
     /// The vmknics, in slot order (removed ones included, see [`Vmknic::present`]).

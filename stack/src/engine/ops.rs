@@ -16,7 +16,20 @@ use crate::config::VmknicConfig;
 impl<P: Port> Engine<P> {
     /// Replaces the routing table (the caller validated the change on a copy).
     pub fn set_routing(&mut self, table: RoutingTable) {
-        self.routing = table;
+        self.routing.set_table(table);
+    }
+
+    /// Sets or clears a vmknic's own default gateway (the caller checked it lies on the
+    /// vmknic's subnet). False if unknown.
+    pub fn set_vmknic_gateway(&mut self, id: VmknicId, gateway: Option<Ipv4Addr>) -> bool {
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
+        if let Some(v) = self.vmknics.get_mut(slot) {
+            v.cfg.gateway = gateway;
+        }
+        self.refresh_addrs();
+        true
     }
 
     /// The slot of a present vmknic.

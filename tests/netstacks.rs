@@ -1,0 +1,615 @@
+//! Root only. Several netstacks in one daemon (ESXi 6.0+: `defaultTcpipStack`, `vmotion`,
+//! custom ones) and the per-vmknic default gateway (ESXi 6.5+), with real routers and servers:
+//!
+//! ```text
+//!                  defaultTcpipStack                      vmotion
+//! stack --vmk0 198.18.10.100/24-- ra 198.18.10.1 | 198.18.100.1 -- sa 198.18.100.20
+//!       --vmk1 198.18.10.100/24-- rb 198.18.10.1 | 198.18.100.1 -- sb 198.18.100.20
+//! ```
+//!
+//! Both netstacks hold the same subnet, the same address and a gateway of the same address;
+//! behind each gateway a server of the same address. Which server answers, and the counters of
+//! each router's interface toward its server, show which netstack the traffic used.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::lab::Lab;
+use common::{require_root, wait_until};
+
+/// The message ESX prints for a gateway on no vmknic subnet.
+const GATEWAY_MSG: &str =
+    "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network";
+
+/// Packets sent by `dev` in `ns` so far (the kernel's own counter).
+fn tx_packets(lab: &Lab, role: &str, dev: &str) -> u64 {
+    let path = format!("/sys/class/net/{dev}/statistics/tx_packets");
+    lab.ns(role)
+        .run("cat", &[&path])
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{role} {dev} tx_packets: {e}"))
+}
+
+/// Kills the daemon with SIGKILL (stale socket and lock left behind) and waits for it.
+fn kill_9(daemon: &mut common::Proc) {
+    let pid = daemon.pid().to_string();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -KILL {pid}");
+    let status = daemon.child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(9), "daemon exit {status}");
+}
+
+fn two_stack_lab() -> Lab {
+    let lab = Lab::builder("netstacks")
+        .tap_host("ra", "vmk0", "198.18.10.1/24")
+        .behind("ra", "sa", "198.18.100.1/24", "198.18.100.20/24")
+        .tap_host("rb", "vmk1", "198.18.10.1/24")
+        .behind("rb", "sb", "198.18.100.1/24", "198.18.100.20/24")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        r#"default_gateway = "198.18.10.1"
+
+[[netstack_instance]]
+name = "vmotion"
+default_gateway = "198.18.10.1"
+
+[[vmknic]]
+name = "vmk0"
+portgroup = "Storage"
+ip = "198.18.10.100/24"
+netns = "{}"
+
+[[vmknic]]
+name = "vmk1"
+portgroup = "vMotion"
+ip = "198.18.10.100/24"
+netstack = "vmotion"
+netns = "{}"
+"#,
+        lab.ns("ra").name,
+        lab.ns("rb").name,
+    ));
+    lab
+}
+
+/// (exit code, stdout, stderr) of a command, asserting success.
+fn ok(lab: &Lab, args: &[&str]) -> String {
+    let (code, out, err) = lab.esx(args);
+    assert_eq!(code, 0, "{args:?}: {out}{err}\n{}", lab.log());
+    out
+}
+
+#[test]
+fn two_netstacks_with_overlapping_subnets_use_their_own_gateways() {
+    let Some(()) = require_root("two_netstacks_with_overlapping_subnets_use_their_own_gateways")
+    else {
+        return;
+    };
+    let lab = two_stack_lab();
+    // A TCP listener on each server, on different ports: a connection that succeeds says
+    // which server it reached.
+    let _ia = lab.ns("sa").spawn("iperf3", &["-s", "-p", "5301"]);
+    let _ib = lab.ns("sb").spawn("iperf3", &["-s", "-p", "5302"]);
+    let mut daemon = lab.start();
+
+    // ESXi's listing: both netstacks.
+    let list = ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]);
+    assert_eq!(
+        list,
+        "defaultTcpipStack\n   Key: defaultTcpipStack\n   Name: defaultTcpipStack\n   \
+         State: 4660\n\nvmotion\n   Key: vmotion\n   Name: vmotion\n   State: 4660\n"
+    );
+    let csv = ok(
+        &lab,
+        &[
+            "esxcli",
+            "--formatter=csv",
+            "network",
+            "ip",
+            "netstack",
+            "list",
+        ],
+    );
+    assert_eq!(
+        csv,
+        "Key,Name,State,\ndefaultTcpipStack,defaultTcpipStack,4660,\nvmotion,vmotion,4660,\n"
+    );
+    let get = ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "netstack", "get", "-N", "vmotion",
+        ],
+    );
+    assert!(
+        get.starts_with("vmotion\n   Key: vmotion\n   Name: vmotion\n"),
+        "{get}"
+    );
+
+    // Pings from each netstack leave through its own router only.
+    let check_path = |netstack: Option<&str>, mine: (&str, &str), other: (&str, &str)| {
+        let (m0, o0) = (
+            tx_packets(&lab, mine.0, mine.1),
+            tx_packets(&lab, other.0, other.1),
+        );
+        let mut args = vec!["vmkping", "-c", "5", "-i", "0.05"];
+        if let Some(n) = netstack {
+            args.extend(["-S", n]);
+        }
+        args.push("198.18.100.20");
+        let out = ok(&lab, &args);
+        assert!(out.contains("5 packets received"), "{out}");
+        let (m1, o1) = (
+            tx_packets(&lab, mine.0, mine.1),
+            tx_packets(&lab, other.0, other.1),
+        );
+        println!(
+            "{netstack:?}: {} via {}, {} via {}",
+            m1 - m0,
+            mine.0,
+            o1 - o0,
+            other.0
+        );
+        assert!(
+            m1 - m0 >= 5,
+            "{netstack:?}: {} packets via {}",
+            m1 - m0,
+            mine.0
+        );
+        assert_eq!(
+            o1 - o0,
+            0,
+            "{netstack:?}: traffic leaked through {}",
+            other.0
+        );
+    };
+    check_path(None, ("ra", "r-sa"), ("rb", "r-sb"));
+    check_path(Some("vmotion"), ("rb", "r-sb"), ("ra", "r-sa"));
+    check_path(Some("defaultTcpipStack"), ("ra", "r-sa"), ("rb", "r-sb"));
+
+    // TCP: each netstack reaches its own server (the other port is closed there).
+    let nc = |args: &[&str]| lab.esx(&[&["nc", "-z", "-w", "3"], args].concat()).0;
+    assert_eq!(nc(&["198.18.100.20", "5301"]), 0, "default -> sa");
+    assert_ne!(
+        nc(&["198.18.100.20", "5302"]),
+        0,
+        "default must not reach sb"
+    );
+    assert_eq!(
+        nc(&["-N", "vmotion", "198.18.100.20", "5302"]),
+        0,
+        "vmotion -> sb"
+    );
+    assert_ne!(
+        nc(&["-N", "vmotion", "198.18.100.20", "5301"]),
+        0,
+        "vmotion must not reach sa"
+    );
+    let probe = lab.esx(&[
+        "probe",
+        "-N",
+        "vmotion",
+        "iscsi",
+        "198.18.100.20:5302",
+        "-w",
+        "2",
+    ]);
+    assert!(
+        probe.1.contains("tcp connect 198.18.100.20:5302"),
+        "{probe:?}"
+    );
+
+    // Each neighbour table holds its own router's MAC for the same address.
+    let ra_mac = {
+        let out = lab.ns("ra").ip(&["-br", "link", "show", "dev", "vmk0"]);
+        out.split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rb_mac = {
+        let out = lab.ns("rb").ip(&["-br", "link", "show", "dev", "vmk1"]);
+        out.split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(ra_mac, rb_mac);
+    let n_default = ok(&lab, &["esxcli", "network", "ip", "neighbor", "list"]);
+    let n_vmotion = ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "neighbor", "list", "-N", "vmotion",
+        ],
+    );
+    assert!(
+        n_default.contains(&ra_mac) && !n_default.contains(&rb_mac),
+        "{n_default}"
+    );
+    assert!(
+        n_vmotion.contains(&rb_mac) && !n_vmotion.contains(&ra_mac),
+        "{n_vmotion}"
+    );
+
+    // A route added to one netstack never appears in the other.
+    let out = ok(
+        &lab,
+        &[
+            "esxcfg-route",
+            "-N",
+            "vmotion",
+            "-a",
+            "198.18.60.0/24",
+            "198.18.10.1",
+        ],
+    );
+    assert!(out.contains("198.18.60.0/24"), "{out}");
+    let v = ok(&lab, &["esxcfg-route", "-N", "vmotion", "-l"]);
+    let d = ok(&lab, &["esxcfg-route", "-l"]);
+    assert!(v.contains("198.18.60.0"), "{v}");
+    assert!(!d.contains("198.18.60.0"), "{d}");
+    let e = ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "route", "ipv4", "list", "-N", "vmotion",
+        ],
+    );
+    assert!(e.contains("198.18.60.0"), "{e}");
+    let e = ok(&lab, &["esxcli", "network", "ip", "route", "ipv4", "list"]);
+    assert!(!e.contains("198.18.60.0"), "{e}");
+    ok(
+        &lab,
+        &[
+            "esxcli",
+            "network",
+            "ip",
+            "route",
+            "ipv4",
+            "add",
+            "-N",
+            "vmotion",
+            "-n",
+            "198.18.61.0/24",
+            "-g",
+            "198.18.10.1",
+        ],
+    );
+    ok(
+        &lab,
+        &[
+            "esxcli",
+            "network",
+            "ip",
+            "route",
+            "ipv4",
+            "remove",
+            "-N",
+            "vmotion",
+            "-n",
+            "198.18.61.0/24",
+            "-g",
+            "198.18.10.1",
+        ],
+    );
+    let v = ok(&lab, &["route", "list", "-N", "vmotion"]);
+    assert!(
+        v.contains("198.18.60.0") && !v.contains("198.18.61.0"),
+        "{v}"
+    );
+
+    // The gateway rule holds per netstack, with ESX's words; the refusal changes nothing.
+    let before = std::fs::read_to_string(lab.config()).expect("config");
+    let (code, _, err) = lab.esx(&["esxcfg-route", "-N", "vmotion", "198.18.11.1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(GATEWAY_MSG), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(lab.config()).expect("config"),
+        before
+    );
+    let gw = ok(&lab, &["esxcfg-route", "-N", "vmotion"]);
+    assert!(gw.contains("198.18.10.1"), "{gw}");
+
+    // Wrong forms: usage errors that name the problem.
+    let (code, _, err) = lab.esx(&["esxcfg-route", "-l", "-N"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("a value is required for '--netstack <NETSTACK>'"),
+        "{err}"
+    );
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-d", "-N", "vmotion", "vMotion"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("-N/--netstack"), "{err}");
+    let (code, _, err) = lab.esx(&["esxcli", "network", "ip", "netstack", "add"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--netstack"), "{err}");
+    let (code, _, err) = lab.esx(&["vmkping", "-c", "1", "-S", "nosuch", "198.18.100.20"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no netstack named `nosuch`"), "{err}");
+    let (code, _, err) = lab.esx(&["esxcli", "network", "ip", "netstack", "add", "-N", "a/b"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("a netstack name is"), "{err}");
+
+    // The native listing: each netstack's gateway, vmknics and route count.
+    let native = ok(&lab, &["netstack", "list"]);
+    let row = native
+        .lines()
+        .find(|l| l.starts_with("vmotion"))
+        .unwrap_or_default();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        ["vmotion", "198.18.10.1", "false", "vmk1", "1"],
+        "{native}"
+    );
+
+    // Refused changes leave the state unchanged.
+    let before = std::fs::read_to_string(lab.config()).expect("config");
+    let (code, _, err) = lab.esx(&[
+        "esxcli", "network", "ip", "netstack", "remove", "-N", "vmotion",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("in use by vmk1"), "{err}");
+    let (code, _, err) = lab.esx(&[
+        "esxcli", "network", "ip", "netstack", "add", "-N", "vmotion",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "netstack",
+        "remove",
+        "-N",
+        "defaultTcpipStack",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot be removed"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(lab.config()).expect("config"),
+        before
+    );
+    assert!(ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]).contains("vmotion"));
+
+    // Adding and removing a netstack does not disturb traffic on the others: a ping from
+    // each router to its vmknic runs throughout.
+    let ping = |role: &str| {
+        let mut c = lab
+            .ns(role)
+            .command("ping", &["-c", "40", "-i", "0.05", "-q", "198.18.10.100"]);
+        c.stdout(std::process::Stdio::piped());
+        c.spawn().expect("ping")
+    };
+    let (pa, pb) = (ping("ra"), ping("rb"));
+    std::thread::sleep(Duration::from_millis(300));
+    ok(
+        &lab,
+        &[
+            "esxcli",
+            "network",
+            "ip",
+            "netstack",
+            "add",
+            "-N",
+            "provisioning",
+        ],
+    );
+    ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "netstack", "add", "-N", "scratch",
+        ],
+    );
+    ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "netstack", "remove", "-N", "scratch",
+        ],
+    );
+    for p in [pa, pb] {
+        let out = p.wait_with_output().expect("ping");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(" 0% packet loss"), "{text}");
+    }
+    // A vmknic joins the new netstack (esxcfg-vmknic -a -N) and lists under it.
+    ok(
+        &lab,
+        &[
+            "esxcfg-vmknic",
+            "-a",
+            "-i",
+            "198.18.10.100",
+            "-n",
+            "255.255.255.0",
+            "-N",
+            "provisioning",
+            "Provisioning",
+        ],
+    );
+    let l = ok(&lab, &["esxcfg-vmknic", "-l", "-N", "provisioning"]);
+    assert!(l.contains("Provisioning") && !l.contains("vMotion"), "{l}");
+    let l = ok(&lab, &["vmknic", "list", "--json"]);
+    assert!(l.contains("\"netstack\": \"provisioning\""), "{l}");
+
+    // Everything survives kill -9 and a restart.
+    kill_9(&mut daemon);
+    let daemon = lab.start();
+    let list = ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]);
+    for n in ["defaultTcpipStack", "vmotion", "provisioning"] {
+        assert!(list.contains(&format!("   Name: {n}\n")), "{list}");
+    }
+    assert!(!list.contains("scratch"), "{list}");
+    let v = ok(&lab, &["esxcfg-route", "-N", "vmotion", "-l"]);
+    assert!(v.contains("198.18.60.0"), "{v}");
+    assert!(!ok(&lab, &["esxcfg-route", "-l"]).contains("198.18.60.0"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        lab.esx(&["vmkping", "-c", "1", "-S", "vmotion", "198.18.100.20"])
+            .0
+            == 0
+    }));
+    check_path(Some("vmotion"), ("rb", "r-sb"), ("ra", "r-sa"));
+    check_path(None, ("ra", "r-sa"), ("rb", "r-sb"));
+    drop(daemon);
+}
+
+/// Two vmknics of one netstack with different gateways to the same remote subnet (ESXi 6.5+
+/// "override default gateway"):
+///
+/// ```text
+/// stack --vmk0 198.18.1.100/24-- ra 198.18.1.1 | 198.18.100.1 -- sa 198.18.100.20
+///       --vmk1 198.18.2.100/24-- rb 198.18.2.1 | 198.18.100.1 -- sb 198.18.100.20
+/// ```
+///
+/// The netstack's default gateway is ra. Traffic from vmk1's address (connections it opens,
+/// replies to sb's pings) must leave through vmk1's own gateway rb: through ra it would reach
+/// sa, which shares sb's address and answers for nothing it did not send.
+#[test]
+fn per_vmknic_gateway_sends_each_vmknics_traffic_through_its_own_router() {
+    let Some(()) =
+        require_root("per_vmknic_gateway_sends_each_vmknics_traffic_through_its_own_router")
+    else {
+        return;
+    };
+    let lab = Lab::builder("vmkgw")
+        .tap_host("ra", "vmk0", "198.18.1.1/24")
+        .behind("ra", "sa", "198.18.100.1/24", "198.18.100.20/24")
+        .tap_host("rb", "vmk1", "198.18.2.1/24")
+        .behind("rb", "sb", "198.18.100.1/24", "198.18.100.20/24")
+        .quiet()
+        .build();
+    lab.write_config(&format!(
+        r#"default_gateway = "198.18.1.1"
+
+[[vmknic]]
+name = "vmk0"
+portgroup = "iSCSI-A"
+ip = "198.18.1.100/24"
+netns = "{}"
+
+[[vmknic]]
+name = "vmk1"
+portgroup = "iSCSI-B"
+ip = "198.18.2.100/24"
+netns = "{}"
+"#,
+        lab.ns("ra").name,
+        lab.ns("rb").name,
+    ));
+    let _ia = lab.ns("sa").spawn("iperf3", &["-s", "-p", "5301"]);
+    let _ib = lab.ns("sb").spawn("iperf3", &["-s", "-p", "5302"]);
+    let mut daemon = lab.start();
+    let sb_ping = || {
+        lab.ns("sb")
+            .exec("ping", &["-c", "2", "-i", "0.1", "-W", "1", "198.18.2.100"])
+            .status
+            .success()
+    };
+    let nc_from = |src: &str, port: &str| {
+        lab.esx(&["nc", "-z", "-w", "2", "-s", src, "198.18.100.20", port])
+            .0
+    };
+
+    // Without vmk1's own gateway, its replies follow the default gateway ra and are lost.
+    assert!(
+        !sb_ping(),
+        "replies from vmk1 must not come back without its gateway"
+    );
+    let out = ok(
+        &lab,
+        &["route", "get", "198.18.100.20", "--source", "198.18.2.100"],
+    );
+    assert!(out.contains("via 198.18.1.1 dev vmk0"), "{out}");
+
+    // Wrong form, refused change: a gateway off vmk1's subnet, with ESX's words; nothing saved.
+    let (code, _, err) = lab.esx(&["vmknic", "set", "vmk1", "--gateway", "nonsense"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nonsense"), "{err}");
+    let before = std::fs::read_to_string(lab.config()).expect("config");
+    let (code, _, err) = lab.esx(&["vmknic", "set", "vmk1", "--gateway", "198.18.1.1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(GATEWAY_MSG), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(lab.config()).expect("config"),
+        before
+    );
+
+    // Set live: vmk1's traffic now leaves through rb.
+    ok(&lab, &["vmknic", "set", "vmk1", "--gateway", "198.18.2.1"]);
+    let out = ok(
+        &lab,
+        &["route", "get", "198.18.100.20", "--source", "198.18.2.100"],
+    );
+    assert!(out.contains("via 198.18.2.1 dev vmk1"), "{out}");
+    assert!(
+        out.contains("vmk1's own default gateway 198.18.2.1 wins"),
+        "{out}"
+    );
+    // Without a source, the netstack's default gateway: ra.
+    let out = ok(&lab, &["route", "get", "198.18.100.20"]);
+    assert!(out.contains("via 198.18.1.1 dev vmk0"), "{out}");
+    // A more specific route still wins over vmk1's gateway, and says so.
+    ok(&lab, &["route", "add", "198.18.100.0/25", "198.18.1.1"]);
+    let out = ok(
+        &lab,
+        &["route", "get", "198.18.100.20", "--source", "198.18.2.100"],
+    );
+    assert!(
+        out.contains("via 198.18.1.1 dev vmk0") && out.contains("more specific"),
+        "{out}"
+    );
+    ok(&lab, &["route", "remove", "198.18.100.0/25"]);
+
+    let check = |lab: &Lab| {
+        let (a0, b0) = (tx_packets(lab, "ra", "r-sa"), tx_packets(lab, "rb", "r-sb"));
+        assert!(
+            wait_until(Duration::from_secs(5), sb_ping),
+            "sb's pings to vmk1 get replies through rb"
+        );
+        // Connections from each vmknic reach the server behind its own gateway.
+        assert_eq!(nc_from("198.18.2.100", "5302"), 0, "vmk1 -> rb -> sb");
+        assert_ne!(nc_from("198.18.2.100", "5301"), 0, "vmk1 must not reach sa");
+        assert_eq!(nc_from("198.18.1.100", "5301"), 0, "vmk0 -> ra -> sa");
+        assert_ne!(nc_from("198.18.1.100", "5302"), 0, "vmk0 must not reach sb");
+        // vmkping -I vmk1 uses vmk1's gateway too.
+        let out = ok(
+            lab,
+            &[
+                "vmkping",
+                "-c",
+                "3",
+                "-i",
+                "0.05",
+                "-I",
+                "vmk1",
+                "198.18.100.20",
+            ],
+        );
+        assert!(out.contains("3 packets received"), "{out}");
+        let (a1, b1) = (tx_packets(lab, "ra", "r-sa"), tx_packets(lab, "rb", "r-sb"));
+        println!("through ra: {}, through rb: {}", a1 - a0, b1 - b0);
+        assert!(b1 - b0 >= 5, "rb forwarded {}", b1 - b0);
+        assert!(a1 - a0 >= 1, "ra forwarded {}", a1 - a0);
+    };
+    check(&lab);
+
+    // The gateway is saved, and survives kill -9 and a restart.
+    let saved = std::fs::read_to_string(lab.config()).expect("config");
+    assert!(saved.contains("gateway = \"198.18.2.1\""), "{saved}");
+    kill_9(&mut daemon);
+    let daemon = lab.start();
+    let list = ok(&lab, &["vmknic", "list", "--json"]);
+    assert!(list.contains("\"gateway\": \"198.18.2.1\""), "{list}");
+    check(&lab);
+
+    // Cleared: the netstack's default gateway applies again.
+    ok(&lab, &["vmknic", "set", "vmk1", "--no-gateway"]);
+    assert!(
+        !sb_ping(),
+        "cleared: replies follow the default gateway again"
+    );
+    drop(daemon);
+}
