@@ -33,16 +33,9 @@ const L1_SIZE: usize = 1 << 16;
 /// Words in a chunk (8 bits of the address).
 const CHUNK: usize = 256;
 /// Most prefixes a range list holds before its word is split into a chunk.
-pub const SPLIT: usize = 24;
+pub const SPLIT: usize = 16;
 /// Route ids must stay clear of the tag bits.
 const MAX_ID: u32 = (1 << 30) - 1;
-
-/// One stored route.
-#[derive(Debug, Clone)]
-struct Entry<V> {
-    prefix: Ipv6Net,
-    value: V,
-}
 
 /// Range starts of one range list; the first range starts at the word's own network and is
 /// not stored.
@@ -86,10 +79,14 @@ pub struct Lpm6Table<V> {
     l1: Box<[u32]>,
     chunks: Vec<u32>,
     chunk_free: Vec<u32>,
-    lists: Vec<RangeList>,
-    list_free: Vec<u32>,
-    /// Route storage; id 0 is the unused "no route" slot.
-    entries: Vec<Option<Entry<V>>>,
+    /// Range lists, one after another: see [`encode`].
+    arena: Vec<u64>,
+    /// Words of `arena` held by lists no word points to any more; compacted when large.
+    garbage: usize,
+    /// Route storage by id, prefixes apart from values so that a lookup of the value reads
+    /// only the (small) value; id 0 is the unused "no route" slot.
+    prefixes: Vec<Ipv6Net>,
+    values: Vec<Option<V>>,
     free_ids: Vec<u32>,
     /// Ordered index `(network, length)` to id: exact matches, listing order, and the
     /// prefixes under a word when it is rebuilt.
@@ -125,9 +122,10 @@ impl<V> Lpm6Table<V> {
             l1: vec![NONE; L1_SIZE].into_boxed_slice(),
             chunks: Vec::new(),
             chunk_free: Vec::new(),
-            lists: Vec::new(),
-            list_free: Vec::new(),
-            entries: vec![None],
+            arena: Vec::new(),
+            garbage: 0,
+            prefixes: vec![Ipv6Net::default()],
+            values: vec![None],
             free_ids: Vec::new(),
             index: BTreeMap::new(),
             len_count: [0; 129],
@@ -155,23 +153,12 @@ impl<V> Lpm6Table<V> {
     /// B-tree's usual fill (two thirds of each node's slots).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        let lists: usize = self
-            .lists
-            .iter()
-            .map(|l| {
-                size_of::<RangeList>()
-                    + l.ids.capacity() * 4
-                    + match &l.starts {
-                        Starts::Narrow(s) => s.capacity() * 8,
-                        Starts::Wide(s) => s.capacity() * 16,
-                    }
-            })
-            .sum();
         let index_slot = size_of::<(u128, u8)>() + size_of::<u32>();
         L1_SIZE * 4
             + self.chunks.capacity() * 4
-            + lists
-            + self.entries.capacity() * size_of::<Option<Entry<V>>>()
+            + self.arena.capacity() * 8
+            + self.prefixes.capacity() * size_of::<Ipv6Net>()
+            + self.values.capacity() * size_of::<Option<V>>()
             + self.index.len() * index_slot * 3 / 2
     }
 
@@ -179,17 +166,14 @@ impl<V> Lpm6Table<V> {
     pub fn get(&self, prefix: Ipv6Net) -> Option<&V> {
         let p = prefix.trunc();
         let id = *self.index.get(&(u128::from(p.network()), p.prefix_len()))?;
-        self.entry(id).map(|e| &e.value)
+        self.values.get(id as usize)?.as_ref()
     }
 
     /// Exact match, mutable. Changing a value never changes which prefix wins a lookup.
     pub fn get_mut(&mut self, prefix: Ipv6Net) -> Option<&mut V> {
         let p = prefix.trunc();
         let id = *self.index.get(&(u128::from(p.network()), p.prefix_len()))?;
-        self.entries
-            .get_mut(id as usize)
-            .and_then(Option::as_mut)
-            .map(|e| &mut e.value)
+        self.values.get_mut(id as usize)?.as_mut()
     }
 
     /// True when exactly `prefix` is stored.
@@ -199,14 +183,13 @@ impl<V> Lpm6Table<V> {
 
     /// Iterates over every prefix in listing order: by network address, then by length.
     pub fn iter(&self) -> impl Iterator<Item = (Ipv6Net, &V)> + '_ {
-        self.index
-            .values()
-            .filter_map(|&id| self.entry(id).map(|e| (e.prefix, &e.value)))
+        self.index.values().filter_map(|&id| self.entry(id))
     }
 
     #[inline]
-    fn entry(&self, id: u32) -> Option<&Entry<V>> {
-        self.entries.get(id as usize).and_then(Option::as_ref)
+    fn entry(&self, id: u32) -> Option<(Ipv6Net, &V)> {
+        let v = self.values.get(id as usize)?.as_ref()?;
+        Some((*self.prefixes.get(id as usize)?, v))
     }
 
     /// The id of the longest prefix covering `a`, or 0.
@@ -222,19 +205,7 @@ impl<V> Lpm6Table<V> {
             shift = shift.wrapping_sub(8);
         }
         if w & TAG_MASK == RANGES {
-            w = match self.lists.get((w & !TAG_MASK) as usize) {
-                Some(l) => {
-                    let i = match &l.starts {
-                        Starts::Narrow(s) => {
-                            let k = (a >> 64) as u64;
-                            s.partition_point(|&x| x <= k)
-                        }
-                        Starts::Wide(s) => s.partition_point(|&x| x <= a),
-                    };
-                    l.ids.get(i).copied().unwrap_or(NONE)
-                }
-                None => NONE,
-            };
+            w = find(&self.arena, (w & !TAG_MASK) as usize, a);
         }
         if w == NONE {
             self.default
@@ -247,14 +218,14 @@ impl<V> Lpm6Table<V> {
     #[inline]
     pub fn lookup(&self, addr: Ipv6Addr) -> Option<(Ipv6Net, &V)> {
         self.entry(self.lookup_id(u128::from(addr)))
-            .map(|e| (e.prefix, &e.value))
     }
 
     /// Longest-prefix match returning only the value (skips building the prefix).
     #[inline]
     pub fn lookup_value(&self, addr: Ipv6Addr) -> Option<&V> {
-        self.entry(self.lookup_id(u128::from(addr)))
-            .map(|e| &e.value)
+        self.values
+            .get(self.lookup_id(u128::from(addr)) as usize)?
+            .as_ref()
     }
 
     /// Inserts `prefix` (host bits are ignored) and returns the value it replaced, if any.
@@ -266,23 +237,24 @@ impl<V> Lpm6Table<V> {
         let net = u128::from(prefix.network());
         let len = prefix.prefix_len();
         if let Some(&id) = self.index.get(&(net, len)) {
-            if let Some(e) = self.entries.get_mut(id as usize).and_then(Option::as_mut) {
-                return Some(std::mem::replace(&mut e.value, value));
+            if let Some(v) = self.values.get_mut(id as usize).and_then(Option::as_mut) {
+                return Some(std::mem::replace(v, value));
             }
         }
-        let entry = Some(Entry { prefix, value });
         let id = match self.free_ids.pop() {
             Some(id) => {
-                self.entries[id as usize] = entry;
+                self.prefixes[id as usize] = prefix;
+                self.values[id as usize] = Some(value);
                 id
             }
             None => {
                 assert!(
-                    self.entries.len() <= MAX_ID as usize,
+                    self.values.len() <= MAX_ID as usize,
                     "an IPv6 LPM table holds at most {MAX_ID} prefixes"
                 );
-                self.entries.push(entry);
-                (self.entries.len() - 1) as u32
+                self.prefixes.push(prefix);
+                self.values.push(Some(value));
+                (self.values.len() - 1) as u32
             }
         };
         self.index.insert((net, len), id);
@@ -307,9 +279,9 @@ impl<V> Lpm6Table<V> {
         } else {
             self.update(net, len, Some(id));
         }
-        let entry = self.entries.get_mut(id as usize).and_then(Option::take);
+        let value = self.values.get_mut(id as usize).and_then(Option::take);
         self.free_ids.push(id);
-        entry.map(|e| e.value)
+        value
     }
 
     fn word(&self, loc: Loc) -> u32 {
@@ -329,6 +301,46 @@ impl<V> Lpm6Table<V> {
     /// Rebuilds the words whose answers a change of `net/len` (`len` ≥ 1) can alter, then
     /// folds chunks that became uniform. `removed` is the id of a prefix just removed.
     fn update(&mut self, net: u128, len: u8, removed: Option<u32>) {
+        self.repaint(net, len, removed);
+        if self.garbage > 4096 && self.garbage > self.arena.len() / 2 {
+            self.compact();
+        }
+    }
+
+    /// Copies the live range lists into a new arena and points their words at the copies.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.arena);
+        let mut arena = Vec::with_capacity(old.len() - self.garbage);
+        let mut move_word = |w: u32| -> u32 {
+            let at = (w & !TAG_MASK) as usize;
+            let new = arena.len();
+            arena.extend_from_slice(&old[at..at + encoded_len(&old, at)]);
+            RANGES | new as u32
+        };
+        // Walk every live word: the first level, then the chunks reached from it.
+        let mut stack: Vec<usize> = Vec::new();
+        for w in self.l1.iter_mut() {
+            match *w & TAG_MASK {
+                RANGES => *w = move_word(*w),
+                CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
+                _ => {}
+            }
+        }
+        while let Some(c) = stack.pop() {
+            for w in &mut self.chunks[c * CHUNK..(c + 1) * CHUNK] {
+                match *w & TAG_MASK {
+                    RANGES => *w = move_word(*w),
+                    CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
+                    _ => {}
+                }
+            }
+        }
+        self.arena = arena;
+        self.garbage = 0;
+    }
+
+    /// The rebuilding half of [`Self::update`].
+    fn repaint(&mut self, net: u128, len: u8, removed: Option<u32>) {
         if len <= 16 {
             // A plain first-level word is its /16's cover, so most words need only a
             // comparison; words with longer prefixes beneath are rebuilt.
@@ -344,7 +356,7 @@ impl<V> Lpm6Table<V> {
                 if w & TAG_MASK != 0 {
                     self.rebuild(Loc::Root(i), base, 16);
                 } else if let Some(id) = added {
-                    let shorter = self.entry(w).is_none_or(|e| e.prefix.prefix_len() < len);
+                    let shorter = self.entry(w).is_none_or(|(p, _)| p.prefix_len() < len);
                     if shorter {
                         self.l1[i] = id;
                     }
@@ -435,17 +447,13 @@ impl<V> Lpm6Table<V> {
         }
         if inner.len() <= SPLIT || depth > 120 {
             let list = ranges(base, end, depth, cover, &inner);
-            let i = match self.list_free.pop() {
-                Some(i) => {
-                    self.lists[i as usize] = list;
-                    i
-                }
-                None => {
-                    self.lists.push(list);
-                    (self.lists.len() - 1) as u32
-                }
-            };
-            return RANGES | i;
+            let at = self.arena.len();
+            encode(&list, &mut self.arena);
+            assert!(
+                at <= MAX_ID as usize,
+                "IPv6 LPM range lists exceed 2^30 words"
+            );
+            return RANGES | at as u32;
         }
         let c = match self.chunk_free.pop() {
             Some(c) => c as usize,
@@ -474,7 +482,7 @@ impl<V> Lpm6Table<V> {
     /// Returns a word's chunks and range lists to their free lists.
     fn free(&mut self, w: u32) {
         match w & TAG_MASK {
-            RANGES => self.list_free.push(w & !TAG_MASK),
+            RANGES => self.garbage += encoded_len(&self.arena, (w & !TAG_MASK) as usize),
             CHUNK_TAG => {
                 let c = (w & !TAG_MASK) as usize;
                 for i in 0..CHUNK {
@@ -532,6 +540,76 @@ fn ranges(base: u128, end: u128, depth: u8, cover: u32, inner: &[(u128, u8, u32)
         Starts::Wide(starts[1..].to_vec())
     };
     RangeList { starts, ids }
+}
+
+/// Header bit of a list with full 128-bit starts.
+const WIDE: u64 = 1 << 32;
+
+/// Appends a range list to the arena as one contiguous run, so a lookup touches one place:
+/// a header (the number of starts `n`, and [`WIDE`]), the `n` starts (upper 64 bits each, or
+/// two words each, high then low, when wide), then the `n + 1` ids, two to a word.
+fn encode(list: &RangeList, arena: &mut Vec<u64>) {
+    match &list.starts {
+        Starts::Narrow(s) => {
+            arena.push(s.len() as u64);
+            arena.extend_from_slice(s);
+        }
+        Starts::Wide(s) => {
+            arena.push(s.len() as u64 | WIDE);
+            for &x in s {
+                arena.extend([(x >> 64) as u64, x as u64]);
+            }
+        }
+    }
+    for pair in list.ids.chunks(2) {
+        let lo = u64::from(pair[0]);
+        let hi = pair.get(1).map_or(0, |&x| u64::from(x));
+        arena.push(lo | (hi << 32));
+    }
+}
+
+/// Words the list at `at` takes (header included).
+fn encoded_len(arena: &[u64], at: usize) -> usize {
+    let h = arena.get(at).copied().unwrap_or(0);
+    let n = (h as u32) as usize;
+    let starts = if h & WIDE != 0 { 2 * n } else { n };
+    1 + starts + (n + 2) / 2
+}
+
+/// The id that the list at `at` gives address `a`, or `NONE` for a damaged list.
+#[inline]
+fn find(arena: &[u64], at: usize, a: u128) -> u32 {
+    let Some(&h) = arena.get(at) else {
+        return NONE;
+    };
+    let n = (h as u32) as usize;
+    let body = &arena[at + 1..];
+    let (i, ids) = if h & WIDE == 0 {
+        let Some(starts) = body.get(..n) else {
+            return NONE;
+        };
+        let k = (a >> 64) as u64;
+        // Lists as built (at most 2 * SPLIT + 1 starts): count the starts at or below the key
+        // in one branch-free pass, which beats a binary search's mispredicted branches.
+        let i = if n <= 64 {
+            starts.iter().map(|&x| usize::from(x <= k)).sum()
+        } else {
+            starts.partition_point(|&x| x <= k)
+        };
+        (i, &body[n..])
+    } else {
+        let Some(starts) = body.get(..2 * n) else {
+            return NONE;
+        };
+        let (hi, lo) = ((a >> 64) as u64, a as u64);
+        let mut i = 0;
+        for pair in starts.chunks_exact(2) {
+            i += usize::from((pair[0], pair[1]) <= (hi, lo));
+        }
+        (i, &body[2 * n..])
+    };
+    ids.get(i / 2)
+        .map_or(NONE, |&w| (w >> (32 * (i % 2))) as u32)
 }
 
 #[cfg(test)]
@@ -641,6 +719,64 @@ mod tests {
         assert_eq!(look(&t, "2001:db8:5::1"), Some(("2001:db8::/32".into(), 1)));
         assert_eq!(t.remove(net("2001:db8::/32")), Some(1));
         assert_eq!(t.l1.iter().filter(|&&w| w != NONE).count(), 0);
+    }
+
+    #[test]
+    fn test_arena_compacts_and_answers_stay() {
+        // Churn: every insert rebuilds a list, leaving the old one as garbage.
+        let mut t = Lpm6Table::new();
+        let p = |i: u128| {
+            let (a, len) = match i % 3 {
+                0 => (i << 80, 48),
+                1 => (i << 64, 64),
+                _ => ((i << 64) | 1, 128),
+            };
+            Ipv6Net::new(Ipv6Addr::from((0x2a00u128 << 112) | a), len).unwrap()
+        };
+        for i in 0..3000u128 {
+            t.insert(p(i), i as u32);
+            if i % 2 == 1 {
+                t.remove(p(i - 1));
+            }
+        }
+        assert!(t.garbage <= t.arena.len() / 2 || t.garbage <= 4096);
+        assert!(
+            t.arena.len() < 3000 * 8,
+            "compacted: {} words",
+            t.arena.len()
+        );
+        for i in 0..3000u128 {
+            let want = (i % 2 == 1).then_some(i as u32);
+            assert_eq!(t.get(p(i)).copied(), want, "{}", p(i));
+            if let Some(v) = want {
+                assert_eq!(t.lookup_value(p(i).network()), Some(&v));
+            }
+        }
+    }
+
+    #[test]
+    fn test_find_decodes_narrow_and_wide_lists() {
+        let narrow = RangeList {
+            starts: Starts::Narrow(vec![10, 20]),
+            ids: vec![1, 2, 3],
+        };
+        let wide = RangeList {
+            starts: Starts::Wide(vec![5 << 64 | 7]),
+            ids: vec![4, 5],
+        };
+        let mut arena = vec![];
+        encode(&narrow, &mut arena);
+        let at = arena.len();
+        assert_eq!(encoded_len(&arena, 0), at);
+        encode(&wide, &mut arena);
+        assert_eq!(encoded_len(&arena, at), arena.len() - at);
+        let f = |at, hi: u128, lo: u128| find(&arena, at, hi << 64 | lo);
+        assert_eq!(
+            (f(0, 9, 99), f(0, 10, 0), f(0, 19, 0), f(0, 25, 0)),
+            (1, 2, 2, 3)
+        );
+        assert_eq!((f(at, 5, 6), f(at, 5, 7), f(at, 6, 0)), (4, 5, 5));
+        assert_eq!(find(&arena, arena.len() + 3, 0), NONE, "out of range");
     }
 
     #[test]
