@@ -84,6 +84,15 @@ pub fn vmknic_rows_from_info(vmknics: &[VmknicInfo]) -> Vec<VmknicRow> {
         .collect()
 }
 
+/// One line per vmknic whose wire is down, after `esxcfg-vmknic -l`'s table (which keeps
+/// ESX's columns): `vmk1 is down: TAP vmk1 was deleted from outside; re-creating it`.
+pub fn format_link_down(vmknics: &[VmknicInfo]) -> String {
+    vmknics
+        .iter()
+        .filter_map(|v| Some(format!("{} is down: {}\n", v.name, v.link_down.as_ref()?)))
+        .collect()
+}
+
 /// Left-aligned columns, each as wide as its widest cell plus two spaces (ESX pads the same
 /// way); the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -320,6 +329,9 @@ pub fn format_esxcli_interfaces(vmknics: &[VmknicInfo]) -> String {
             for (key, value) in fields {
                 let _ = writeln!(block, "   {key}: {value}");
             }
+            if let Some(why) = &v.link_down {
+                let _ = writeln!(block, "   Link Down: {why}");
+            }
             block
         })
         .collect();
@@ -446,6 +458,24 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     Longer\nxxxx  1\ny     22\n");
+    }
+
+    #[test]
+    fn test_link_down_lines() {
+        let mut v = vmknics();
+        assert_eq!(format_link_down(&v), "");
+        v[2].link_down = Some("TAP `vmk2` was deleted from outside; re-creating it".into());
+        assert_eq!(
+            format_link_down(&v),
+            "vmk2 is down: TAP `vmk2` was deleted from outside; re-creating it\n"
+        );
+        let esxcli = format_esxcli_interfaces(&v);
+        assert!(
+            esxcli.ends_with(
+                "   MTU: 1500\n   Link Down: TAP `vmk2` was deleted from outside; re-creating it\n"
+            ),
+            "{esxcli}"
+        );
     }
 
     fn vmknics() -> Vec<VmknicInfo> {

@@ -29,6 +29,11 @@ pub struct VmknicInfo {
     pub bridge: Option<String>,
     /// Namespace of the TAP's kernel side, if any.
     pub netns: Option<String>,
+    /// Why its wire is down although it is enabled (its TAP deleted from outside, its
+    /// namespace or bridge gone, its netdev set down); `None` while it is up. The daemon
+    /// re-creates and rejoins what it can on its own.
+    #[serde(default)]
+    pub link_down: Option<String>,
 }
 
 /// The default gateway as `gateway_show` shows it.

@@ -19,7 +19,8 @@ use crate::api::{
 };
 use crate::client::{CliError, Console, Control};
 use crate::listing::{
-    format_neighbors, format_routes, format_stats, format_vmknics, vmknic_rows_from_info,
+    format_link_down, format_neighbors, format_routes, format_stats, format_vmknics,
+    vmknic_rows_from_info,
 };
 use crate::route_target::{
     parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
@@ -548,7 +549,7 @@ pub fn run_vmknic(
             console,
             Action::VmknicList,
             *json,
-            |v: &Vec<VmknicInfo>| format_vmknics(&vmknic_rows_from_info(v)),
+            |v: &Vec<VmknicInfo>| format_vmknics(&vmknic_rows_from_info(v)) + &format_link_down(v),
         ),
         VmknicCommand::Add(add) => call(ctl, Action::VmknicAdd { vmknic: add.raw() }).map(drop),
         VmknicCommand::Remove { vmknic } => call(

@@ -25,6 +25,9 @@ use crate::engine::Engine;
 use crate::governor::PollGovernor;
 use crate::metrics::TurnHistogram;
 
+mod linkwatch;
+use linkwatch::{LinkWatch, LINK_EVENTS};
+
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;
 /// The mio token of the wake-up (control messages); vmknic slot `i` uses `Token(i)`.
@@ -75,6 +78,8 @@ pub struct Netstack {
     io: IoMode,
     /// How long the turns that handled frames took (the metrics' histogram).
     turns: TurnHistogram,
+    /// The vmknics' wires changed from outside: faults found and repaired.
+    watch: LinkWatch,
 }
 
 /// Bytes of io_uring receive buffers per TAP: enough for a burst between two turns (32
@@ -157,6 +162,7 @@ impl Netstack {
         }
         let now = Instant::now();
         let (engine, problems) = Engine::new(cfg, taps, now);
+        let watch = LinkWatch::new(poll.registry(), now);
         let stack = Netstack {
             engine,
             poll,
@@ -167,6 +173,7 @@ impl Netstack {
             offloads: cfg.offloads,
             io: cfg.io,
             turns: TurnHistogram::default(),
+            watch,
         };
         Ok((stack, problems))
     }
@@ -204,7 +211,11 @@ impl Netstack {
             Err(e) => return Err(e),
         }
         for ev in self.events.iter() {
-            self.engine.set_readable(ev.token().0);
+            if ev.token() == LINK_EVENTS {
+                self.watch.woken();
+            } else {
+                self.engine.set_readable(ev.token().0);
+            }
         }
         let now = Instant::now();
         self.last_turn = now;
@@ -212,6 +223,7 @@ impl Netstack {
             self.governor.frames(now);
             self.turns.observe(now.elapsed());
         }
+        self.watch_links(now);
         Ok(())
     }
 
@@ -234,11 +246,15 @@ impl Netstack {
         let slot = self.engine.free_slot(cfg.id);
         let tap = open_tap(cfg, self.offloads, self.io, &self.poll, Token(slot))?;
         self.engine.add_vmknic(cfg, tap);
+        self.watch.forget(slot);
         Ok(())
     }
 
     /// Removes a vmknic: the engine lets it go and its TAP disappears. False if unknown.
     pub fn remove_vmknic(&mut self, id: VmknicId) -> bool {
+        if let Some(slot) = self.engine.slot_of(id) {
+            self.watch.forget(slot);
+        }
         let Some(tap) = self.engine.remove_vmknic(id) else {
             return false;
         };

@@ -39,6 +39,9 @@ pub enum PingError {
     /// ARP got no answer.
     #[error("Host is down")]
     HostDown,
+    /// The vmknic it would leave by is enabled but its wire is down (the reason says why).
+    #[error("Network is down: {0} is down: {1}")]
+    LinkDown(VmknicId, String),
     /// No reply in time.
     #[error("Request timeout")]
     Timeout,
@@ -134,6 +137,7 @@ impl Pings {
         }
         let out = ep.egress_for(p.dst, p.via).map_err(|e| match e {
             SocketError::NoVmknic(id) => PingError::NotFound(id),
+            SocketError::LinkDown(id, why) => PingError::LinkDown(id, why),
             _ => PingError::NoRoute,
         })?;
         let total = 28 + p.size;

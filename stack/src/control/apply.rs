@@ -101,6 +101,7 @@ fn ping_error(e: PingError) -> RemoteError {
         PingError::NoRoute => ErrorKind::NoRoute,
         PingError::NotFound(_) => ErrorKind::NotFound,
         PingError::HostDown => ErrorKind::HostDown,
+        PingError::LinkDown(..) => ErrorKind::NetworkDown,
         PingError::Timeout => ErrorKind::Timeout,
         PingError::Busy => ErrorKind::Busy,
         PingError::TooLarge(_) => ErrorKind::Invalid,
@@ -301,6 +302,7 @@ impl Daemon {
                     tap: v.cfg.tap.clone(),
                     bridge,
                     netns,
+                    link_down: v.link_down().map(str::to_string),
                 }
             })
             .collect()
