@@ -86,8 +86,8 @@ pub(crate) enum Command {
     /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
     /// addresses, and forward between them when `forwarding = true`.
     ///
-    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created; SIGHUP checks the
-    /// file on disk and logs the result. Under systemd it reports readiness (`Type=notify`)
+    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created; SIGHUP applies the
+    /// file on disk live (as `vmkstack reload`), or refuses it and logs why. Under systemd it reports readiness (`Type=notify`)
     /// once the vmknics are up and the control socket listens, and logs in the journal's
     /// format.
     Daemon {
@@ -125,6 +125,10 @@ pub(crate) enum Command {
     /// `probe nfs HOST`), with a diagnosis for each failure point.
     #[command(subcommand)]
     Probe(ProbeCommand),
+    /// Apply the configuration file on disk to the running daemon, as SIGHUP does: the
+    /// difference (vmknics, routes, gateway, forwarding, forwards) goes live without touching
+    /// unchanged vmknics, or the file is refused with every problem named and nothing changes.
+    Reload,
     /// Forward a kernel TCP port through the stack: `forward [-I vmkN] LISTEN REMOTE`,
     /// `forward list`, `forward remove LISTEN`.
     Forward(ForwardCommand),

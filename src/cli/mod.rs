@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use self::args::{Cli, Command, Generate, PassThrough};
-use self::native::{run_forward, run_neighbor, run_probe, run_route, run_stats, run_vmknic};
+use self::native::{
+    run_forward, run_neighbor, run_probe, run_reload, run_route, run_stats, run_vmknic,
+};
 use crate::check::check;
 use crate::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
 use crate::personality::{self, Personality};
@@ -217,6 +219,7 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         }),
         Command::Top(args) => client(&control, |ctl, c| top::run_top(&args, ctl, c)),
         Command::Forward(cmd) => client(&control, |ctl, c| run_forward(&cmd, ctl, c)),
+        Command::Reload => client(&control, run_reload),
         Command::Probe(cmd) => client(&control, |ctl, c| run_probe(&cmd, ctl, c)),
         Command::Demo => demo(),
         Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),

@@ -508,6 +508,19 @@ pub fn format_rate(bps: u64) -> String {
     }
 }
 
+/// `vmkstack reload`: the changes the daemon made, one a line, or why it refused the file.
+pub fn run_reload(ctl: &mut dyn Control, console: &mut Console<'_>) -> Result<(), CliError> {
+    let v = call(ctl, Action::Reload)?;
+    let changes: Vec<String> = decode(v["changes"].clone())?;
+    if changes.is_empty() {
+        console.println("reloaded: nothing changed");
+    }
+    for c in changes {
+        console.println(&c);
+    }
+    Ok(())
+}
+
 /// Calls `action` and reports a failure as `vmkstack` does.
 fn call(ctl: &mut dyn Control, action: Action) -> Result<Value, CliError> {
     ctl.call(action)

@@ -2,7 +2,7 @@
 //! store (like esx.conf), the control socket guarded by a lock file, clean shutdown on
 //! SIGINT/SIGTERM (every TAP it created disappears with it). Under systemd it reports
 //! readiness once the vmknics are up and the control socket listens, and SIGHUP (the unit's
-//! `ExecReload`) checks the file on disk (`crate::service`).
+//! `ExecReload`) applies the file on disk live, as `vmkstack reload` does.
 //!
 //! This file is start-up and the event loop only. Requests arrive parsed into typed commands
 //! (`control::command`, by the server threads); the state owner (`control::apply`) applies
@@ -170,7 +170,7 @@ impl Drop for ControlPath {
 pub struct Signals {
     /// SIGINT, SIGTERM: stop.
     pub shutdown: Arc<AtomicBool>,
-    /// SIGHUP: reload (for now: check the file on disk and log the result).
+    /// SIGHUP: reload (apply the file on disk live, or refuse it and change nothing).
     pub reload: Arc<AtomicBool>,
 }
 
@@ -181,23 +181,21 @@ fn notify(state: &str) {
     }
 }
 
-/// SIGHUP: the configuration on disk is checked and the result logged. Applying a hand-edited
-/// file live is not implemented yet; the file is what a restart loads.
-fn reload(config: &Path) {
+/// SIGHUP: the file on disk is applied live ([`Daemon::reload`]): the difference, or nothing
+/// with every problem named in the log.
+fn reload(d: &mut Daemon) {
     notify("RELOADING=1");
-    match service::check_config(config) {
-        Ok(report) if report.errors.is_empty() => warn!(
-            config = %config.display(),
-            "reload: the file is valid, but applying it live is not implemented yet; restart \
-             the daemon to apply it (a change through the control socket before then \
-             overwrites the hand edit)"
-        ),
-        Ok(report) => warn!(config = %config.display(), problems = %report.errors.join("; "),
-            "reload: the file would not load; nothing changed"),
-        Err(e) => warn!(config = %config.display(), problems = %e,
-            "reload: the file would not load; nothing changed"),
-    }
-    notify("READY=1\nSTATUS=running (reload: not applied live, see the log)");
+    let status = match d.reload() {
+        Ok(v) => {
+            let n = v["changes"].as_array().map_or(0, Vec::len);
+            format!("running (reloaded: {n} change(s))")
+        }
+        Err(e) => {
+            warn!(problems = %e.message, "reload: nothing changed");
+            "running (reload refused, see the log)".to_string()
+        }
+    };
+    notify(&format!("READY=1\nSTATUS={status}"));
 }
 
 /// Runs the daemon until `signals.shutdown` becomes true (the binary sets it from
@@ -223,6 +221,9 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
             return Err(e.into());
         }
     };
+    // What a change through the control socket compares the file with (a hand edit since
+    // is refused until it is reloaded).
+    let loaded = std::fs::read_to_string(config).unwrap_or_default();
     remove_stale_temp_files(config);
     if let Err(e) = save_atomic(&last_good(config), &cfg.to_toml()) {
         info!("cannot keep a last good copy of the configuration: {e}");
@@ -289,7 +290,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         }
     }
     let vmknics = cfg.vmknics.len();
-    let mut d = Daemon::new(config.to_path_buf(), cfg, stack, forwarder);
+    let mut d = Daemon::new(config.to_path_buf(), cfg, loaded, stack, forwarder);
     info!(config = %config.display(), control = %control.display(), "vmkstack daemon running");
     // The vmknics are up and the control socket listens: ready (systemd `Type=notify`).
     notify(&format!(
@@ -302,7 +303,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
             break Ok(());
         }
         if reload_flag.swap(false, Ordering::Relaxed) {
-            reload(config);
+            reload(&mut d);
         }
         // Wake for the next ping or probe deadline, and at least every 200 ms (the clock is
         // read only when one is pending: this runs once per data-plane turn).

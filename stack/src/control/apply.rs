@@ -42,6 +42,9 @@ const MAX_STORAGE_PROBES: usize = 16;
 pub(crate) struct Daemon {
     path: PathBuf,
     cfg: Config,
+    /// The file's text as the daemon last loaded or saved it: a change through the control
+    /// socket is refused while the file on disk differs (a hand edit not reloaded yet).
+    loaded: String,
     /// The netstack (the event loop runs it).
     pub(crate) stack: Netstack,
     /// The port forwards (the event loop polls them).
@@ -138,10 +141,17 @@ fn validated(raw: RawConfig) -> Result<Config, RemoteError> {
 
 impl Daemon {
     /// The state of a daemon whose configuration `cfg` (saved at `path`) runs as `stack`.
-    pub(crate) fn new(path: PathBuf, cfg: Config, stack: Netstack, forwarder: Forwarder) -> Daemon {
+    pub(crate) fn new(
+        path: PathBuf,
+        cfg: Config,
+        loaded: String,
+        stack: Netstack,
+        forwarder: Forwarder,
+    ) -> Daemon {
         Daemon {
             path,
             cfg,
+            loaded,
             stack,
             forwarder,
             pinger: Pings::new(),
@@ -197,6 +207,7 @@ impl Daemon {
                 max_connections,
             } => self.forward_add(listen, remote, vmknic.as_ref(), max_connections),
             Command::ForwardList => Ok(json!(self.forwarder.list())),
+            Command::Reload => self.reload(),
             Command::ForwardRemove(listen) => self.forward_remove(listen),
             Command::Ping {
                 destination,
@@ -258,9 +269,27 @@ impl Daemon {
     /// Saves `new` as the configuration (atomically), then as the last good copy, and makes
     /// it current.
     fn commit(&mut self, new: Config) -> Result<(), RemoteError> {
+        self.check_not_edited()?;
         store::commit(&self.path, &new)?;
+        self.loaded = new.to_toml();
         self.cfg = new;
         Ok(())
+    }
+
+    /// Refuses a change while the file on disk is not what the daemon loaded or saved: saving
+    /// would overwrite a hand edit it has not applied. A missing file is written again.
+    fn check_not_edited(&self) -> Result<(), RemoteError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) if text != self.loaded => Err(RemoteError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} was edited since the daemon loaded it; run `vmkstack reload` (or send \
+                     the daemon SIGHUP) to apply the edit first, then retry; nothing changed",
+                    self.path.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Changes vmknic `id`'s file form with `f`, validated.
@@ -779,6 +808,216 @@ impl Daemon {
         self.commit(new)?;
         self.forwarder.remove(listen, &mut *self.stack);
         Ok(Value::Null)
+    }
+
+    // ---- reload (SIGHUP, `vmkstack reload`) ----------------------------------------------
+
+    /// Applies the file on disk: validated first (every problem named, nothing changed), then
+    /// the difference only (vmknics added, removed, re-created when their TAP's identity
+    /// changed, or changed in place; routes, gateway, forwarding, forwards). Vmknics whose
+    /// table did not change are not touched. What creates devices or listens goes first and
+    /// is undone if any of it fails. Returns the changes made, one line each.
+    pub(crate) fn reload(&mut self) -> Result<Value, RemoteError> {
+        let file = self.path.display().to_string();
+        let refused = |why: String| invalid(format!("reload refused, nothing changed: {why}"));
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| refused(format!("cannot read {file}: {e}")))?;
+        let new = Config::parse(&text, &file).map_err(|e| refused(e.to_string()))?;
+        let old = self.cfg.clone();
+        let fixed = [
+            ("netstack", old.netstack == new.netstack),
+            ("offloads", old.offloads == new.offloads),
+            ("io", old.io == new.io),
+            ("busy_poll_us", old.busy_poll_us == new.busy_poll_us),
+            ("control_group", old.control_group == new.control_group),
+            ("metrics_listen", old.metrics_listen == new.metrics_listen),
+        ];
+        let problems: Vec<String> = fixed
+            .iter()
+            .filter(|(_, same)| !same)
+            .map(|(k, _)| format!("`{k}` cannot change on a running daemon (restart it)"))
+            .collect();
+        if !problems.is_empty() {
+            return Err(refused(problems.join("; ")));
+        }
+        let find = |c: &Config, id: VmknicId| c.vmknics.iter().find(|v| v.id == id).cloned();
+        // Same but for what changes in place.
+        let in_place = |a: &crate::config::VmknicConfig, b: &crate::config::VmknicConfig| {
+            let mut b = b.clone();
+            b.enabled = a.enabled;
+            b.mtu = a.mtu;
+            b.address = a.address;
+            *a == b
+        };
+        let added: Vec<_> = new
+            .vmknics
+            .iter()
+            .filter(|v| find(&old, v.id).is_none())
+            .cloned()
+            .collect();
+        let removed: Vec<_> = old
+            .vmknics
+            .iter()
+            .filter(|v| find(&new, v.id).is_none())
+            .cloned()
+            .collect();
+        let mut recreated = Vec::new();
+        let mut tweaked = Vec::new();
+        for v in &new.vmknics {
+            if let Some(o) = find(&old, v.id) {
+                if o == *v {
+                    continue;
+                }
+                if in_place(&o, v) {
+                    tweaked.push((o, v.clone()));
+                } else {
+                    recreated.push((o, v.clone()));
+                }
+            }
+        }
+        let fwd_gone: Vec<_> = old
+            .forwards
+            .iter()
+            .filter(|f| !new.forwards.contains(f))
+            .cloned()
+            .collect();
+        let fwd_new: Vec<_> = new
+            .forwards
+            .iter()
+            .filter(|f| !old.forwards.contains(f))
+            .cloned()
+            .collect();
+
+        // Phase 1, what may fail, undone if anything does: TAPs created, forwards listening.
+        let mut problems = Vec::new();
+        let mut done_added = Vec::new();
+        for v in &added {
+            match self.stack.add_vmknic(v) {
+                Ok(()) => done_added.push(v.id),
+                Err(e) => problems.push(stack_error(e).message),
+            }
+        }
+        let mut done_recreated = Vec::new();
+        for (o, v) in &recreated {
+            self.stack.remove_vmknic(o.id);
+            match self.stack.add_vmknic(v) {
+                Ok(()) => done_recreated.push(o.clone()),
+                Err(e) => {
+                    problems.push(stack_error(e).message);
+                    if let Err(e) = self.stack.add_vmknic(o) {
+                        tracing::warn!(vmknic = %o.id, "cannot bring the old vmknic back: {e}");
+                    }
+                }
+            }
+        }
+        for f in &fwd_gone {
+            self.forwarder.remove(f.listen, &mut *self.stack);
+        }
+        let mut done_fwd = Vec::new();
+        for f in &fwd_new {
+            match self.forwarder.add(f.clone()) {
+                Ok(()) => done_fwd.push(f.listen),
+                Err(e) => problems.push(format!("forward {}: cannot listen: {e}", f.listen)),
+            }
+        }
+        if !problems.is_empty() {
+            for listen in done_fwd {
+                self.forwarder.remove(listen, &mut *self.stack);
+            }
+            for f in &fwd_gone {
+                let _ = self.forwarder.add(f.clone());
+            }
+            for o in done_recreated {
+                self.stack.remove_vmknic(o.id);
+                let _ = self.stack.add_vmknic(&o);
+            }
+            for id in done_added {
+                self.stack.remove_vmknic(id);
+            }
+            return Err(refused(problems.join("; ")));
+        }
+
+        // Phase 2: what does not create anything.
+        let mut changes = Vec::new();
+        for v in &removed {
+            self.stack.remove_vmknic(v.id);
+            changes.push(format!("{} removed", v.id));
+        }
+        for v in &added {
+            changes.push(format!("{} added", v.id));
+        }
+        for (_, v) in &recreated {
+            changes.push(format!(
+                "{} re-created (its TAP, bridge, namespace, MAC or port group changed)",
+                v.id
+            ));
+        }
+        for (o, v) in &tweaked {
+            if o.address != v.address {
+                self.stack.set_vmknic_address(v.id, v.address);
+                changes.push(format!("{} address {}", v.id, v.address));
+            }
+            if o.mtu != v.mtu {
+                match self.stack.set_vmknic_mtu(v.id, v.mtu) {
+                    Ok(_) => changes.push(format!("{} MTU {}", v.id, v.mtu)),
+                    Err(e) => changes.push(format!(
+                        "{} MTU not changed: {}",
+                        v.id,
+                        stack_error(e).message
+                    )),
+                }
+            }
+            if o.enabled != v.enabled {
+                match self.stack.set_vmknic_enabled(v.id, v.enabled) {
+                    Ok(_) => changes.push(format!(
+                        "{} {}",
+                        v.id,
+                        if v.enabled { "enabled" } else { "disabled" }
+                    )),
+                    Err(e) => {
+                        changes.push(format!("{} not switched: {}", v.id, stack_error(e).message))
+                    }
+                }
+            }
+        }
+        if old.forwarding != new.forwarding {
+            self.stack.set_forwarding(new.forwarding);
+            changes.push(format!(
+                "forwarding {}",
+                if new.forwarding { "on" } else { "off" }
+            ));
+        }
+        for r in old.routes.iter().filter(|r| !new.routes.contains(r)) {
+            changes.push(format!("route {} via {} removed", r.network, r.gateway));
+        }
+        for r in new.routes.iter().filter(|r| !old.routes.contains(r)) {
+            changes.push(format!("route {} via {} added", r.network, r.gateway));
+        }
+        if old.default_gateway != new.default_gateway {
+            changes.push(match new.default_gateway {
+                Some(g) => format!("default gateway {g}"),
+                None => "default gateway removed".to_string(),
+            });
+        }
+        for f in &fwd_gone {
+            changes.push(format!("forward {} -> {} removed", f.listen, f.remote));
+        }
+        for f in &fwd_new {
+            changes.push(format!("forward {} -> {} added", f.listen, f.remote));
+        }
+        // The whole table from the new file: routes follow the vmknics' subnets as at start-up
+        // (a gateway on no vmknic subnet is reported with ESX's message, the rest applies).
+        let (table, route_problems) = new.routing();
+        self.stack.set_routing(table);
+        changes.extend(route_problems.iter().map(|p| p.to_string()));
+        let _ = store::save_atomic(&store::last_good(&self.path), &text);
+        self.cfg = new;
+        self.loaded = text;
+        for c in &changes {
+            info!(change = %c, "reload");
+        }
+        info!(config = %file, changes = changes.len(), "configuration reloaded");
+        Ok(json!({ "changes": changes }))
     }
 
     // ---- pings and probes (answered later) ----------------------------------------------

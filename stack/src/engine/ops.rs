@@ -14,9 +14,21 @@ use super::{Counters, Engine, Vmknic};
 use crate::config::VmknicConfig;
 
 impl<P: Port> Engine<P> {
-    /// Replaces the routing table (the caller validated the change on a copy).
+    /// Replaces the routing table (the caller validated the change on a copy). A vmknic whose
+    /// wire is down keeps its connected route withdrawn.
     pub fn set_routing(&mut self, table: RoutingTable) {
         self.routing = table;
+        for v in self.vmknics.iter().filter(|v| v.present && !v.routable()) {
+            self.routing.set_vmknic_enabled(v.cfg.id, false);
+        }
+    }
+
+    /// Turns forwarding between vmknics on or off (a reloaded configuration).
+    pub fn set_forwarding(&mut self, on: bool) {
+        if self.forwarding != on {
+            info!(forwarding = on, "forwarding changed");
+        }
+        self.forwarding = on;
     }
 
     /// The slot of a present vmknic.
