@@ -12,10 +12,11 @@ need=()
 # traceroute, tracepath and mtr cross the stack in tests/dataplane.rs. The service tests
 # (tests/packaging.rs, tests/service.rs): systemd-analyze verifies the unit (and `man` finds its
 # Documentation= pages), setpriv starts the unprivileged daemon, dpkg-deb unpacks the .deb.
-# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux.
+# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux; prlimit lowers a
+# running daemon's descriptor limit (tests/limits.rs).
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
-            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc; do
+            setpriv:util-linux prlimit:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

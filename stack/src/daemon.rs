@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
-use crate::control::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
+use crate::control::server::{bind_socket, group_id, Pending, Policy, Server, QUEUE_DEPTH};
 use crate::control::store::{last_good, remove_stale_temp_files, save_atomic};
 use crate::netstack::{Netstack, StackError};
 use crate::service::{self, MissingCapabilities};
@@ -41,12 +41,15 @@ pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Another daemon holds the control path.
-    #[error("another vmkstack daemon is running on {control} (lock {lock} is held)")]
+    #[error("another vmkstack daemon{} is running on {control} (lock {lock} is held)",
+        .pid.map_or_else(String::new, |p| format!(" (PID {p})")))]
     AlreadyRunning {
         /// Control socket path.
         control: String,
         /// Lock file.
         lock: String,
+        /// The PID the holder wrote into the lock file, if it did.
+        pid: Option<u32>,
     },
     /// The control socket could not be set up.
     #[error("control socket {path}: {source}")]
@@ -88,12 +91,69 @@ struct ControlPath {
     lock: Option<File>,
     lock_path: PathBuf,
     socket: PathBuf,
+    group: Option<u32>,
+    /// The socket file we bound (device, inode): anything else at the path is not ours.
+    socket_id: Option<(u64, u64)>,
+    /// When the path was last looked at ([`ControlPath::keep`]).
+    checked: Instant,
+    /// Re-creating the socket failed; said once in the log.
+    failing: bool,
+}
+
+/// How often the control socket's path is looked at.
+const CONTROL_CHECK: Duration = Duration::from_secs(1);
+
+/// The (device, inode) of the file at `path`, without following a symlink.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Takes `<control>.lock` and writes our PID into it; `AlreadyRunning` with the holder's PID
+/// if another daemon holds it.
+fn take_lock(lock_path: &Path, ctl: &str) -> Result<File, DaemonError> {
+    use std::io::{Read, Seek, Write};
+    let io_err = |source| DaemonError::Control {
+        path: ctl.to_string(),
+        source,
+    };
+    let mut lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(lock_path)
+        .map_err(io_err)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = lock.read_to_string(&mut text);
+            return Err(DaemonError::AlreadyRunning {
+                control: ctl.to_string(),
+                lock: lock_path.display().to_string(),
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+    }
+    // Whoever is refused names us.
+    let wrote = lock
+        .set_len(0)
+        .and_then(|()| lock.rewind())
+        .and_then(|()| writeln!(lock, "{}", std::process::id()));
+    if let Err(e) = wrote {
+        warn!(lock = %lock_path.display(), "cannot write the PID into the lock file: {e}");
+    }
+    Ok(lock)
 }
 
 impl ControlPath {
-    /// Takes `<control>.lock` (refusing if another daemon holds it), then replaces any stale
-    /// socket left by a killed daemon and binds a fresh one: mode 0600, or 0660 with the
-    /// control group.
+    /// Takes `<control>.lock` (refusing, with the holder's PID, if another daemon holds it),
+    /// then replaces any stale socket left by a killed daemon and binds a fresh one: mode
+    /// 0600, or 0660 with the control group.
     fn acquire(
         control: &Path,
         group: Option<u32>,
@@ -107,22 +167,7 @@ impl ControlPath {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
         let lock_path = PathBuf::from(format!("{ctl}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(DaemonError::AlreadyRunning {
-                    control: ctl,
-                    lock: lock_path.display().to_string(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
-        }
+        let lock = take_lock(&lock_path, &ctl)?;
         // We hold the lock, so a socket here is a dead daemon's. Anything else is not ours to
         // delete.
         match std::fs::symlink_metadata(control) {
@@ -139,26 +184,78 @@ impl ControlPath {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(e)),
         }
-        let listener = UnixListener::bind(control).map_err(io_err)?;
-        let mode = if group.is_some() { 0o660 } else { 0o600 };
-        std::fs::set_permissions(control, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
-        if let Some(gid) = group {
-            std::os::unix::fs::chown(control, None, Some(gid)).map_err(io_err)?;
-        }
+        let listener = bind_socket(control, group).map_err(io_err)?;
         Ok((
             ControlPath {
                 lock: Some(lock),
                 lock_path,
                 socket: control.to_path_buf(),
+                group,
+                socket_id: file_id(control),
+                checked: Instant::now(),
+                failing: false,
             },
             listener,
         ))
+    }
+
+    /// Once a second: if the socket file (or its directory) was deleted, creates the
+    /// directory, takes the lock file again and binds the socket anew for `server`; says in
+    /// the log what it did, or why it could not.
+    fn keep(&mut self, server: &Server) {
+        if self.checked.elapsed() < CONTROL_CHECK {
+            return;
+        }
+        self.checked = Instant::now();
+        let id = file_id(&self.socket);
+        if id.is_some() && id == self.socket_id {
+            return;
+        }
+        let ctl = self.socket.display().to_string();
+        let result = (|| -> Result<(), String> {
+            if id.is_some() {
+                return Err("something else is at its path now; not replacing it".into());
+            }
+            if let Some(dir) = self.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            // The lock file went with the directory: take it again, so that a second daemon
+            // is still refused.
+            let held = self.lock.as_ref().and_then(|f| {
+                use std::os::unix::fs::MetadataExt;
+                f.metadata().ok().map(|m| (m.dev(), m.ino()))
+            });
+            if held.is_none() || held != file_id(&self.lock_path) {
+                let lock = take_lock(&self.lock_path, &ctl).map_err(|e| e.to_string())?;
+                self.lock = Some(lock);
+            }
+            let listener =
+                bind_socket(&self.socket, self.group).map_err(|e| format!("cannot bind: {e}"))?;
+            server.replace(listener);
+            self.socket_id = file_id(&self.socket);
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                warn!(control = %ctl, "the control socket was deleted; re-created it");
+                self.failing = false;
+            }
+            Err(e) if !self.failing => {
+                error!(control = %ctl, "the control socket was deleted and cannot be re-created: {e}");
+                self.failing = true;
+            }
+            Err(_) => {}
+        }
     }
 }
 
 impl Drop for ControlPath {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.socket);
+        // Only what is ours: a path taken by something else since stays.
+        if file_id(&self.socket).is_some() && file_id(&self.socket) == self.socket_id {
+            let _ = std::fs::remove_file(&self.socket);
+        }
         // Unlink while still holding the lock, so that no new daemon locks a file we delete.
         let _ = std::fs::remove_file(&self.lock_path);
         drop(self.lock.take());
@@ -248,7 +345,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         )),
         None => None,
     };
-    let (ctl, listener) = ControlPath::acquire(control, group.as_ref().map(|g| g.1))?;
+    let (mut ctl, listener) = ControlPath::acquire(control, group.as_ref().map(|g| g.1))?;
     let (stack, problems) = Netstack::new(&cfg)?;
     // ESX's words, verbatim on stderr (the console of a foreground daemon).
     for p in &problems {
@@ -325,6 +422,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         d.forwarder.poll(&mut *d.stack);
         d.stack.poll_local();
         d.finish_async();
+        ctl.keep(&server);
     };
     info!("shutting down");
     notify("STOPPING=1");
