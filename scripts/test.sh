@@ -103,15 +103,17 @@ else
   echo "SKIPPED: scripts/bench-storage.sh --quick needs root"
 fi
 
-# Short soak: forwarding plus control churn for 20 s; fails on a panic, errors or RSS growth.
+# Short soak: forwarding, control churn and one fault of each kind (namespace, storage server,
+# TAP deleted, SIGHUP reload, carrier flap, bridge) in 30 s; fails on a panic, errors, an
+# unrecovered fault or RSS growth.
 if [ "$(id -u)" -eq 0 ]; then
-  echo "== scripts/soak.sh --duration 20 --debug"
-  scripts/soak.sh --duration 20 --debug
+  echo "== scripts/soak.sh --duration 30 --debug"
+  scripts/soak.sh --duration 30 --debug
 elif [ -n "${CI:-}" ]; then
   echo "test.sh: CI must run as root (namespaces, TAPs)" >&2
   exit 1
 else
-  echo "SKIPPED: scripts/soak.sh --duration 20 --debug needs root"
+  echo "SKIPPED: scripts/soak.sh --duration 30 --debug needs root"
 fi
 
 # One closing line for the whole suite.

@@ -8,8 +8,9 @@
 //! open: a netlink socket there would keep a deleted namespace, and the TAP in it, alive).
 //! A vmknic found faulty is marked down with the reason (listings, `vmkping`), its connected
 //! route withdrawn; the netstack then re-creates its TAP and rejoins its namespace and bridge
-//! as soon as they exist again, retrying with a backoff (100 ms doubling to 5 s), and brings
-//! it back without a restart. A netdev set down by hand is waited for, not forced up.
+//! as soon as they exist again, retrying with a backoff (100 ms doubling to 5 s; a missing
+//! namespace is a `stat` every 200 ms), and brings it back without a restart. A netdev set
+//! down by hand is waited for (looked at every 200 ms), not forced up.
 
 use std::os::fd::RawFd;
 use std::path::Path;
@@ -30,6 +31,10 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between two repairs of one vmknic.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a fault that only waits for the outside is looked at again: a netdev set down
+/// (one rtnetlink query) or a namespace not there yet (one `stat`). Cheap, so not backed off:
+/// the vmknic comes back within this of the repair from outside.
+const WAIT_POLL: Duration = Duration::from_millis(200);
 /// The mio token of the link events.
 pub(super) const LINK_EVENTS: Token = Token(usize::MAX - 2);
 
@@ -56,6 +61,19 @@ struct Fault {
     since: Instant,
     next_try: Instant,
     backoff: Duration,
+}
+
+impl Fault {
+    /// When to try again: at [`WAIT_POLL`] while only waiting for the outside, else after the
+    /// backoff, which doubles up to [`MAX_BACKOFF`].
+    fn schedule(&mut self, now: Instant, waiting: bool) {
+        if waiting {
+            self.next_try = now + WAIT_POLL;
+        } else {
+            self.next_try = now + self.backoff;
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+    }
 }
 
 /// The link watch's state, one entry per vmknic slot.
@@ -321,6 +339,10 @@ impl Netstack {
         let Some(cfg) = self.engine.vmknics().get(slot).map(|v| v.cfg.clone()) else {
             return;
         };
+        // Faults that wait for the outside are looked at again soon, at a fixed, cheap rate.
+        let waiting = kind == Kind::Down
+            || (matches!(kind, Kind::Gone | Kind::NetnsGone)
+                && cfg.netns.as_deref().is_some_and(|ns| !netns_exists(ns)));
         let result: Result<(), String> = match kind {
             Kind::Down => Ok(()),
             Kind::NetnsGone | Kind::Gone => {
@@ -349,8 +371,7 @@ impl Netstack {
             // Repaired (or nothing to do): the netdev says whether it is up now.
             Ok(()) => {
                 if let Some(f) = self.watch.faults.get_mut(slot).and_then(Option::as_mut) {
-                    f.next_try = now + f.backoff;
-                    f.backoff = (f.backoff * 2).min(MAX_BACKOFF);
+                    f.schedule(now, waiting);
                 }
                 if self
                     .engine
@@ -364,8 +385,7 @@ impl Netstack {
             Err(reason) => {
                 debug!(vmknic = %cfg.id, "repair failed: {reason}");
                 if let Some(f) = self.watch.faults.get_mut(slot).and_then(Option::as_mut) {
-                    f.next_try = now + f.backoff;
-                    f.backoff = (f.backoff * 2).min(MAX_BACKOFF);
+                    f.schedule(now, waiting);
                     if f.reason != reason {
                         f.reason.clone_from(&reason);
                         self.engine.set_link_down(slot, Some(reason));
