@@ -322,9 +322,11 @@ PY
 faulter=$!
 bg_pids+=("$faulter")
 # Pings to fh through vmk3, for the losses during faults.
-ip netns exec "$p-c" timeout $((duration + 10)) ping -i 0.2 -c $((duration * 5)) -W 1 198.18.13.2 \
+# Bounded by its deadline (-w), not a count: replies missing during faults take -W each.
+ip netns exec "$p-c" timeout $((duration + 10)) ping -i 0.2 -w "$duration" -W 1 198.18.13.2 \
   < /dev/null > "$work/ping_fh.txt" 2>&1 &
-bg_pids+=("$!")
+ping_fh=$!
+bg_pids+=("$ping_fh")
 
 # RSS: one sample a second, "elapsed_s kib", until the deadline or the daemon's end.
 (
@@ -402,6 +404,7 @@ wait "$iperf_server" 2>/dev/null || true
 ping_rc=0; wait "$ping_job" || ping_rc=$?
 wait "$churn" || true
 wait "$faulter" || true
+wait "$ping_fh" || true
 wait "$sampler" || true
 bg_pids=()
 
