@@ -11,15 +11,27 @@
 # ping loss, control operations done and failed, RSS at start (after a 2 s warm-up), maximum and
 # end, the drop counters from the daemon's `vmknic down` log lines, its exit status and any panic.
 #
+# Faults from outside, one after another for the whole run, on a fourth vmknic (vmk3, its TAP in
+# namespace `f` on bridge `brf`, host `fh` 198.18.13.2 behind it) and around the stack: its
+# namespace deleted and created again, its bridge deleted and created again, its TAP deleted,
+# its carrier flapped (set down, then up), a SIGHUP reload of a hand edit that adds or removes a
+# route, and the storage server behind vmk1 (a TCP echo server in `s`, with a client in `c`
+# that keeps a connection through the stack) killed and started again. For each kind: how many,
+# the time to recover (from the repair, or from the fault when the daemon repairs it alone, to
+# the first ping from c to fh through vmk3; for the reload, to the route in the listing; for the
+# storage server, to the client's new connection) p50 and max, and the pings to fh lost.
+#
 # Fails (exit 1, naming the check) on: a panic in the daemon's log, the daemon dying early, a
-# non-zero daemon exit on SIGTERM, a failed control command, ping loss above 5%, RSS growth
-# (end minus start) above max(8 MiB, 25%), or an iperf3 stream that carried nothing.
+# non-zero daemon exit on SIGTERM, a failed control command, ping loss above 5% (the c -> s
+# path, which no fault touches), RSS growth (end minus start) above max(8 MiB, 25%), an iperf3
+# stream that carried nothing, a fault not recovered within 15 s, a fault the listing did not
+# show (vmk3 not marked down), or a reloaded route missing afterwards (a lost change).
 #
 # Everything runs in namespaces it creates (vmks-soak-<pid>-*), removed on exit and on
 # failure; addresses are 198.18.0.0/15.
 #
 #   scripts/soak.sh                          # 10 minutes, release build
-#   scripts/soak.sh --duration 20 --debug    # the short one CI runs (debug build)
+#   scripts/soak.sh --duration 30 --debug    # the short one CI runs (debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +81,7 @@ alive() {
 cleanup() {
   set +e
   for pid in "${bg_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  [ -f "$work/storage.pid" ] && kill -TERM "$(cat "$work/storage.pid")" 2>/dev/null
   if [ -n "$daemon_pid" ]; then
     kill -TERM "$daemon_pid" 2>/dev/null
     for _ in $(seq 100); do
@@ -79,18 +92,35 @@ cleanup() {
   fi
   wait 2>/dev/null
   daemon_pid="" bg_pids=()
-  for ns in c s st; do ip netns del "$p-$ns" 2>/dev/null; done
+  for ns in c s st f fh; do ip netns del "$p-$ns" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-for ns in c s st; do
+for ns in c s st f fh; do
   ip netns add "$p-$ns"
   ip -n "$p-$ns" link set lo up
 done
 x() { ns=$1; shift; ip netns exec "$p-$ns" "$@"; }
+# vmk3's wire: bridge brf in namespace f, a veth to host fh (made again after each fault that
+# takes it away).
+wire_f() {
+  ip netns list | grep -q "^$p-f\b" || { ip netns add "$p-f"; ip -n "$p-f" link set lo up; }
+  ip -n "$p-f" link show brf >/dev/null 2>&1 || {
+    ip -n "$p-f" link add brf type bridge; ip -n "$p-f" link set brf up; }
+  if ! ip -n "$p-f" link show fport >/dev/null 2>&1; then
+    ip -n "$p-fh" link del eth0 2>/dev/null || true
+    ip -n "$p-f" link add fport type veth peer name eth0 netns "$p-fh"
+    ip -n "$p-fh" addr add 198.18.13.2/24 dev eth0
+    ip -n "$p-fh" link set eth0 up
+    ip -n "$p-fh" route replace default via 198.18.13.1
+  fi
+  ip -n "$p-f" link set fport master brf
+  ip -n "$p-f" link set fport up
+}
+wire_f
 
 cat > "$work/vmkstack.toml" <<EOF
 forwarding = true
@@ -109,6 +139,12 @@ name = "vmk2"
 portgroup = "C"
 ip = "198.18.12.1/24"
 enabled = false
+[[vmknic]]
+name = "vmk3"
+portgroup = "F"
+ip = "198.18.13.1/24"
+netns = "$p-f"
+bridge = "brf"
 EOF
 # Not through the `x` function: `ip netns exec` must be the background job itself, so that
 # $! is the daemon's own PID (ip execs it) for the RSS readings and the final SIGTERM.
@@ -127,6 +163,8 @@ ip -n "$p-s" addr add 198.18.11.2/24 dev vmk1; ip -n "$p-s" link set vmk1 up
 ip -n "$p-s" route add default via 198.18.11.1
 x c ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null \
   || { echo "soak.sh: vmkstack does not forward" >&2; cat "$work/daemon.log" >&2; exit 1; }
+x c ping -c 3 -i 0.2 -W 2 198.18.13.2 >/dev/null \
+  || { echo "soak.sh: vmkstack does not forward to vmk3" >&2; cat "$work/daemon.log" >&2; exit 1; }
 
 echo "soak.sh: ${duration}s of forwarding and control churn ($profile build, daemon pid $daemon_pid)"
 t0=$(date +%s)
@@ -149,6 +187,147 @@ ip netns exec "$p-c" timeout $((duration + 10)) ping -i 0.2 -c $((duration * 5))
 ping_job=$!
 bg_pids+=("$ping_job")
 
+# Storage server behind vmk1 (a TCP echo server in s) and a client in c that keeps one
+# connection through the stack, sending a line every 50 ms; it logs `up MS` at each (re)connect.
+cat > "$work/echo.py" <<'PY'
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.11.2", 3260)); s.listen(16)
+def serve(c):
+    while True:
+        d = c.recv(4096)
+        if not d: break
+        c.sendall(d)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+cat > "$work/storage_client.py" <<'PY'
+import socket, sys, time
+log, deadline = open(sys.argv[1], "a", buffering=1), time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    try:
+        c = socket.create_connection(("198.18.11.2", 3260), timeout=1)
+        c.settimeout(2)
+        log.write("up %d\n" % (time.time() * 1000))
+        while time.time() < deadline:
+            c.sendall(b"x" * 64)
+            got = b""
+            while len(got) < 64:
+                d = c.recv(64 - len(got))
+                if not d: raise ConnectionError("closed")
+                got += d
+            time.sleep(0.05)
+    except (OSError, ConnectionError):
+        log.write("down %d\n" % (time.time() * 1000))
+        time.sleep(0.1)
+PY
+start_storage() {
+  ip netns exec "$p-s" python3 "$work/echo.py" < /dev/null > /dev/null 2>&1 &
+  storage_pid=$!
+  # Killed on purpose by the fault loop: no job notice from bash (cleanup finds it below).
+  disown "$storage_pid" 2>/dev/null || true
+  # The fault loop restarts it in a subshell: cleanup finds the latest one here.
+  echo "$storage_pid" > "$work/storage.pid"
+  for _ in $(seq 100); do x s ss -ltn | grep -q '198.18.11.2:3260' && break; sleep 0.02; done
+}
+start_storage
+ip netns exec "$p-c" timeout $((duration + 30)) python3 "$work/storage_client.py" \
+  "$work/storage.txt" $((duration + 20)) < /dev/null > /dev/null 2>&1 &
+bg_pids+=("$!")
+
+# Faults: one kind after another until the deadline. Each line of faults.txt: kind, recovery
+# ms (or "unrecovered"), whether the listing showed vmk3 down, pings to fh lost.
+(
+  # A step that fails is measured (unrecovered), not a reason to stop injecting.
+  set +e
+  now_ms() { date +%s%3N; }
+  ctlv() { timeout 10 "$bin" --control "$ctl" "$@" 2>/dev/null; }
+  fh_ok() { x c ping -c 1 -W 0.3 198.18.13.2 >/dev/null 2>&1; }
+  # Waits (at most 15 s) for `$@` to succeed; prints the ms since $1-start.
+  recover() {
+    local from=$1; shift
+    for _ in $(seq 300); do
+      if "$@"; then echo $(( $(now_ms) - from )); return 0; fi
+      sleep 0.05
+    done
+    echo unrecovered
+  }
+  shown_down() {
+    for _ in $(seq 60); do
+      ctlv vmknic list --json | python3 -c 'import json,sys; v=[x for x in json.load(sys.stdin) if x["name"]=="vmk3"]; sys.exit(0 if v and v[0].get("link_down") else 1)' && { echo shown; return; }
+      sleep 0.05
+    done
+    echo not-shown
+  }
+  route_in() { ctlv route list | grep -q "198.18.200.0"; }
+  route_out() { ! route_in; }
+  k=0 reloads=0
+  while [ "$(date +%s)" -lt $((deadline - 5)) ]; do
+    case $((k % 6)) in
+      0) kind=netns
+         ip netns del "$p-f"; shown=$(shown_down); sleep 1
+         t=$(now_ms); wire_f; rec=$(recover "$t" fh_ok) ;;
+      5) kind=bridge
+         ip -n "$p-f" link del brf; shown=$(shown_down); sleep 1
+         t=$(now_ms); wire_f; rec=$(recover "$t" fh_ok) ;;
+      2) kind=tap-deleted
+         # Re-created at once: the log line is what shows it was noticed.
+         before=$(grep -c "was deleted from outside" "$work/daemon.log" || true)
+         t=$(now_ms); ip -n "$p-f" link del vmk3
+         rec=$(recover "$t" fh_ok)
+         shown=not-shown
+         for _ in $(seq 60); do
+           [ "$(grep -c "was deleted from outside" "$work/daemon.log" || true)" -gt "$before" ] && { shown=logged; break; }
+           sleep 0.05
+         done ;;
+      3) kind=carrier-flap
+         ip -n "$p-f" link set vmk3 down; shown=$(shown_down); sleep 1
+         t=$(now_ms); ip -n "$p-f" link set vmk3 up; rec=$(recover "$t" fh_ok) ;;
+      4) kind=sighup-route
+         reloads=$((reloads + 1))
+         exec 9> "$work/cfg.lock"; flock 9
+         before=$(grep -c "configuration reloaded" "$work/daemon.log" || true)
+         if [ $((reloads % 2)) -eq 1 ]; then
+           printf '\n[[route]]\nnetwork = "198.18.200.0/24"\ngateway = "198.18.11.254"\n' >> "$work/vmkstack.toml"
+           check=route_in
+         else
+           python3 - "$work/vmkstack.toml" <<'PY'
+import re, sys
+p = sys.argv[1]; t = open(p).read()
+t = re.sub(r'\n*\[\[route\]\]\nnetwork = "198\.18\.200\.0/24"\ngateway = "198\.18\.11\.254"\n', "\n", t)
+open(p, "w").write(t)
+PY
+           check=route_out
+         fi
+         t=$(now_ms); kill -HUP "$daemon_pid"
+         for _ in $(seq 200); do
+           [ "$(grep -c "configuration reloaded" "$work/daemon.log" || true)" -gt "$before" ] && break; sleep 0.02
+         done
+         rec=$(recover "$t" $check); shown=n/a
+         flock -u 9; exec 9>&- ;;
+      1) kind=storage-restart
+         kill -KILL "$storage_pid" 2>/dev/null
+         ups=$(grep -c '^up' "$work/storage.txt" || true); sleep 1
+         t=$(now_ms); start_storage
+         rec=$(recover "$t" sh -c "[ \$(grep -c '^up' '$work/storage.txt') -gt $ups ]"); shown=n/a ;;
+    esac
+    echo "$kind $rec $shown" >> "$work/faults.txt"
+    k=$((k + 1))
+    sleep 0.5
+  done
+  # The last reload's route must still be what the file says (no acknowledged change lost).
+  if grep -q '198.18.200.0/24' "$work/vmkstack.toml"; then route_in && echo "final-route ok" >> "$work/faults.txt" || echo "final-route lost" >> "$work/faults.txt"
+  else route_out && echo "final-route ok" >> "$work/faults.txt" || echo "final-route lost" >> "$work/faults.txt"; fi
+) &
+faulter=$!
+bg_pids+=("$faulter")
+# Pings to fh through vmk3, for the losses during faults.
+# Bounded by its deadline (-w), not a count: replies missing during faults take -W each.
+ip netns exec "$p-c" timeout $((duration + 10)) ping -i 0.2 -w "$duration" -W 1 198.18.13.2 \
+  < /dev/null > "$work/ping_fh.txt" 2>&1 &
+ping_fh=$!
+bg_pids+=("$ping_fh")
+
 # RSS: one sample a second, "elapsed_s kib", until the deadline or the daemon's end.
 (
   for _ in $(seq $((duration + 5))); do
@@ -167,7 +346,9 @@ bg_pids+=("$sampler")
 # refused by the daemon itself (exit 1 with its message, not a client-side "vmkstack:" error).
 (
   ok=0 failed=0 refused=0 n=0
-  vmk() { timeout 30 "$bin" --control "$ctl" "$@" > "$work/out" 2> "$work/err"; }
+  # Under the lock the fault loop holds while it edits the file and reloads it: a change
+  # through the socket never races a hand edit (it would be refused until the reload).
+  vmk() { flock "$work/cfg.lock" timeout 30 "$bin" --control "$ctl" "$@" > "$work/out" 2> "$work/err"; }
   op() {
     local rc=0
     vmk "$@" || rc=$?
@@ -222,6 +403,8 @@ iperf_rc=0; wait "$iperf_client" || iperf_rc=$?
 wait "$iperf_server" 2>/dev/null || true
 ping_rc=0; wait "$ping_job" || ping_rc=$?
 wait "$churn" || true
+wait "$faulter" || true
+wait "$ping_fh" || true
 wait "$sampler" || true
 bg_pids=()
 
@@ -295,6 +478,40 @@ if failed:
             out.append("  " + line)
 if ok == 0:
     fail.append("control: no command succeeded")
+
+faults = {}
+final = None
+for line in open(os.path.join(work, "faults.txt")).read().splitlines() if os.path.exists(os.path.join(work, "faults.txt")) else []:
+    parts = line.split()
+    if parts[0] == "final-route":
+        final = parts[1]
+        continue
+    kind, rec, shown = parts[0], parts[1], parts[2]
+    faults.setdefault(kind, []).append((rec, shown))
+total = sum(len(v) for v in faults.values())
+out.append("faults injected       %d (%s)" % (total, ", ".join("%s %d" % (k, len(v)) for k, v in sorted(faults.items()))))
+for kind, v in sorted(faults.items()):
+    ms = sorted(int(r) for r, _ in v if r != "unrecovered")
+    bad = sum(1 for r, _ in v if r == "unrecovered")
+    unshown = sum(1 for _, s in v if s == "not-shown")
+    p50 = ms[len(ms) // 2] if ms else 0
+    out.append("  %-16s recovery p50 %d ms, max %d ms%s%s" % (kind, p50, max(ms) if ms else 0,
+               ", %d UNRECOVERED" % bad if bad else "", ", %d not shown down" % unshown if unshown else ""))
+    if bad:
+        fail.append("fault %s: %d not recovered within 15 s" % (kind, bad))
+    if unshown:
+        fail.append("fault %s: %d not shown in the listing" % (kind, unshown))
+if total == 0:
+    fail.append("faults: none injected")
+if final == "lost":
+    fail.append("the reloaded route is not what the file says (a lost change)")
+pf = open(os.path.join(work, "ping_fh.txt")).read() if os.path.exists(os.path.join(work, "ping_fh.txt")) else ""
+m = re.search(r"(\d+) packets transmitted, (\d+) received", pf)
+if m:
+    out.append("pings to fh (vmk3)    %s sent, %d lost during the faults" % (m.group(1), int(m.group(1)) - int(m.group(2))))
+st = open(os.path.join(work, "storage.txt")).read().split() if os.path.exists(os.path.join(work, "storage.txt")) else []
+out.append("storage client        %d connections (%d reconnects after the server's restarts)"
+           % (st.count("up"), max(st.count("up") - 1, 0)))
 
 samples, gone = [], None
 for line in open(os.path.join(work, "rss.txt")).read().splitlines() if os.path.exists(os.path.join(work, "rss.txt")) else []:

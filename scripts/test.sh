@@ -12,13 +12,14 @@ need=()
 # traceroute, tracepath and mtr cross the stack in tests/dataplane.rs. The service tests
 # (tests/packaging.rs, tests/service.rs): systemd-analyze verifies the unit (and `man` finds its
 # Documentation= pages), setpriv starts the unprivileged daemon, dpkg-deb unpacks the .deb.
-# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux. cargo-afl builds
-# AFL++ with make and cc (scripts/fuzz-afl.sh). dnsmasq (its binary only, no service) is the
-# DHCP server of tests/dhcp.rs.
+# Captures are read back by tcpdump and tshark, `vmkstack top` runs in tmux; prlimit lowers a
+# running daemon's descriptor limit (tests/limits.rs). cargo-afl builds AFL++ with make and cc
+# (scripts/fuzz-afl.sh). dnsmasq (its binary only, no service) is the DHCP server of
+# tests/dhcp.rs.
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
-            setpriv:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark tmux:tmux cc:gcc \
-            make:make dnsmasq:dnsmasq-base; do
+            setpriv:util-linux prlimit:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark \
+            tmux:tmux cc:gcc make:make dnsmasq:dnsmasq-base; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -113,15 +114,17 @@ else
   echo "SKIPPED: scripts/bench-storage.sh --quick needs root"
 fi
 
-# Short soak: forwarding plus control churn for 20 s; fails on a panic, errors or RSS growth.
+# Short soak: forwarding, control churn and one fault of each kind (namespace, storage server,
+# TAP deleted, SIGHUP reload, carrier flap, bridge) in 30 s; fails on a panic, errors, an
+# unrecovered fault or RSS growth.
 if [ "$(id -u)" -eq 0 ]; then
-  echo "== scripts/soak.sh --duration 20 --debug"
-  scripts/soak.sh --duration 20 --debug
+  echo "== scripts/soak.sh --duration 30 --debug"
+  scripts/soak.sh --duration 30 --debug
 elif [ -n "${CI:-}" ]; then
   echo "test.sh: CI must run as root (namespaces, TAPs)" >&2
   exit 1
 else
-  echo "SKIPPED: scripts/soak.sh --duration 20 --debug needs root"
+  echo "SKIPPED: scripts/soak.sh --duration 30 --debug needs root"
 fi
 
 # One closing line for the whole suite.

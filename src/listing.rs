@@ -123,6 +123,15 @@ pub fn vmknic_rows_from_info(vmknics: &[VmknicInfo]) -> Vec<VmknicRow> {
         .collect()
 }
 
+/// One line per vmknic whose wire is down, after `esxcfg-vmknic -l`'s table (which keeps
+/// ESX's columns): `vmk1 is down: TAP vmk1 was deleted from outside; re-creating it`.
+pub fn format_link_down(vmknics: &[VmknicInfo]) -> String {
+    vmknics
+        .iter()
+        .filter_map(|v| Some(format!("{} is down: {}\n", v.name, v.link_down.as_ref()?)))
+        .collect()
+}
+
 /// Left-aligned columns, each as wide as its widest cell plus two spaces (ESX pads the same
 /// way); the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -695,9 +704,20 @@ pub fn esxcli_interfaces(vmknics: &[VmknicInfo]) -> EsxcliList {
     }
 }
 
-/// The blocks of [`esxcli_interfaces`].
+/// The blocks of [`esxcli_interfaces`], each with a `Link Down` line under it while the
+/// vmknic's wire is down (vmkstack's own: ESXi has no such field).
 pub fn format_esxcli_interfaces(vmknics: &[VmknicInfo]) -> String {
-    esxcli_interfaces(vmknics).render()
+    let blocks: Vec<String> = vmknics
+        .iter()
+        .map(|v| {
+            let mut block = esxcli_interfaces(std::slice::from_ref(v)).render();
+            if let Some(why) = &v.link_down {
+                let _ = writeln!(block, "   Link Down: {why}");
+            }
+            block
+        })
+        .collect();
+    blocks.join("\n")
 }
 
 /// `esxcli network ip interface ipv4 get`: a row per vmknic address (the primary one; a
@@ -890,6 +910,24 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     Longer\nxxxx  1\ny     22\n");
+    }
+
+    #[test]
+    fn test_link_down_lines() {
+        let mut v = vmknics();
+        assert_eq!(format_link_down(&v), "");
+        v[2].link_down = Some("TAP `vmk2` was deleted from outside; re-creating it".into());
+        assert_eq!(
+            format_link_down(&v),
+            "vmk2 is down: TAP `vmk2` was deleted from outside; re-creating it\n"
+        );
+        let esxcli = format_esxcli_interfaces(&v);
+        assert!(
+            esxcli.ends_with(
+                "   MTU: 1500\n   Link Down: TAP `vmk2` was deleted from outside; re-creating it\n"
+            ),
+            "{esxcli}"
+        );
     }
 
     fn vmknics() -> Vec<VmknicInfo> {

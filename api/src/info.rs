@@ -41,6 +41,11 @@ pub struct VmknicInfo {
     /// Its own default gateway (ESXi 6.5+ override), if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Ipv4Addr>,
+    /// Why its wire is down although it is enabled (its TAP deleted from outside, its
+    /// namespace or bridge gone, its netdev set down); `None` while it is up. The daemon
+    /// re-creates and rejoins what it can on its own.
+    #[serde(default)]
+    pub link_down: Option<String>,
 }
 
 fn default_netstack() -> String {

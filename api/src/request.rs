@@ -190,6 +190,9 @@ pub enum Action {
     },
     /// List forwards with their counters.
     ForwardList,
+    /// Apply the configuration file on disk (a hand edit), as SIGHUP does: the changes made,
+    /// or every problem named and nothing changed.
+    Reload,
     /// Stop a forward (its connections are reset).
     ForwardRemove {
         /// Its listening address.
@@ -254,6 +257,7 @@ impl Action {
                 | Action::NeighborRemove { .. }
                 | Action::ForwardAdd { .. }
                 | Action::ForwardRemove { .. }
+                | Action::Reload
                 // Not a change, but it shows other people's traffic: as privileged as one.
                 | Action::Capture { .. }
         )

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     NoRoute,
     /// ARP got no answer.
     HostDown,
+    /// The egress vmknic is enabled but its wire is down (the message says why).
+    NetworkDown,
     /// Larger than the egress MTU with DF set.
     MessageTooLong,
     /// No answer in time.

@@ -98,8 +98,8 @@ pub(crate) enum Command {
     /// Run the netstack in the foreground: create the vmknics' TAP devices, answer on their
     /// addresses, and forward between them when `forwarding = true`.
     ///
-    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created; SIGHUP checks the
-    /// file on disk and logs the result. Under systemd it reports readiness (`Type=notify`)
+    /// Stops cleanly on SIGINT or SIGTERM, removing every TAP it created; SIGHUP applies the
+    /// file on disk live (as `vmkstack reload`), or refuses it and logs why. Under systemd it reports readiness (`Type=notify`)
     /// once the vmknics are up and the control socket listens, and logs in the journal's
     /// format.
     Daemon {
@@ -135,6 +135,10 @@ pub(crate) enum Command {
     Probe(OnNetstack<ProbeCommand>),
     /// List, show, add and remove netstacks (ESXi's `esxcli network ip netstack`).
     Netstack(OnNetstack<NetstackCommand>),
+    /// Apply the configuration file on disk to the running daemon, as SIGHUP does: the
+    /// difference (vmknics, routes, gateway, forwarding, forwards) goes live without touching
+    /// unchanged vmknics, or the file is refused with every problem named and nothing changes.
+    Reload,
     /// Forward a kernel TCP port through the stack: `forward [-I vmkN] LISTEN REMOTE`,
     /// `forward list`, `forward remove LISTEN`.
     Forward(ForwardCommand),

@@ -16,7 +16,8 @@ use clap::Parser;
 
 use self::args::{Cli, Command, Generate, PassThrough};
 use self::native::{
-    run_forward, run_neighbor, run_netstack, run_probe, run_route, run_stats, run_vmknic,
+    run_forward, run_neighbor, run_netstack, run_probe, run_reload, run_route, run_stats,
+    run_vmknic,
 };
 use crate::check::check;
 use crate::client::{control_path_from_env, with_daemon, CliError, Console, Control, Exit};
@@ -252,6 +253,7 @@ pub fn run(argv: Vec<OsString>) -> ExitCode {
         Command::Probe(on) => client_on(&control, on.netstack.as_deref(), |ctl, c| {
             run_probe(&on.command, ctl, c)
         }),
+        Command::Reload => client(&control, run_reload),
         Command::Demo => demo(),
         Command::EsxcfgRoute(args) => pass(Personality::EsxcfgRoute, args),
         Command::EsxcfgVmknic(args) => pass(Personality::EsxcfgVmknic, args),

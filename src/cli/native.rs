@@ -20,7 +20,8 @@ use crate::api::{
 };
 use crate::client::{CliError, Console, Control};
 use crate::listing::{
-    format_neighbors, format_routes, format_stats, format_vmknics, vmknic_rows_from_info,
+    format_link_down, format_neighbors, format_routes, format_stats, format_vmknics,
+    vmknic_rows_from_info,
 };
 use crate::route_target::{
     parse_ipv4, parse_route_target, route_add_action, route_remove_action, RouteTarget,
@@ -548,6 +549,19 @@ pub fn format_rate(bps: u64) -> String {
     }
 }
 
+/// `vmkstack reload`: the changes the daemon made, one a line, or why it refused the file.
+pub fn run_reload(ctl: &mut dyn Control, console: &mut Console<'_>) -> Result<(), CliError> {
+    let v = call(ctl, Action::Reload)?;
+    let changes: Vec<String> = decode(v["changes"].clone())?;
+    if changes.is_empty() {
+        console.println("reloaded: nothing changed");
+    }
+    for c in changes {
+        console.println(&c);
+    }
+    Ok(())
+}
+
 /// Calls `action` and reports a failure as `vmkstack` does.
 fn call(ctl: &mut dyn Control, action: Action) -> Result<Value, CliError> {
     ctl.call(action)
@@ -589,7 +603,7 @@ pub fn run_vmknic(
             console,
             Action::VmknicList,
             *json,
-            |v: &Vec<VmknicInfo>| format_vmknics(&vmknic_rows_from_info(v)),
+            |v: &Vec<VmknicInfo>| format_vmknics(&vmknic_rows_from_info(v)) + &format_link_down(v),
         ),
         VmknicCommand::Add(add) => call(
             ctl,

@@ -17,7 +17,7 @@ use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
 use crate::api::{Action, ClientError, RawVmknic, VmknicInfo};
 use crate::client::{call_as, CliError, Console, Control};
-use crate::listing::{format_esxcfg_vmknics, vmknic_rows_from_info};
+use crate::listing::{format_esxcfg_vmknics, format_link_down, vmknic_rows_from_info};
 use crate::personality::clap_util::Parsed;
 use crate::personality::esxcfg_usage::{
     address, esxcfg_outcome, from_clap, netmask, Invocation, Problem, UsageError,
@@ -430,6 +430,7 @@ pub fn run(
         None => {
             let v: Vec<VmknicInfo> = call_as(ctl, Action::VmknicList).map_err(&failed)?;
             console.print(&format_esxcfg_vmknics(&vmknic_rows_from_info(&v)));
+            console.print(&format_link_down(&v));
         }
         Some(action) => {
             ctl.call(action).map_err(&failed)?;

@@ -30,8 +30,8 @@ use crate::api::{
 };
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{
-    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, format_esxcli_neighbors,
-    EsxcliList, Field, Formatter, Layout,
+    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, format_esxcli_interfaces,
+    format_esxcli_neighbors, EsxcliList, Field, Formatter, Layout,
 };
 use crate::personality::clap_util::{clap_outcome, Parsed};
 use crate::personality::vmkping::send_error_line;
@@ -924,7 +924,11 @@ pub fn run_formatted(
                 .map_err(|e| failed(&e))?;
         }
         EsxcliCommand::InterfaceList => {
-            console.print(&esxcli_interfaces(&vmknics(ctl)?).output(formatter));
+            let list = vmknics(ctl)?;
+            match formatter {
+                Some(f) => console.print(&esxcli_interfaces(&list).format(f)),
+                None => console.print(&format_esxcli_interfaces(&list)),
+            }
         }
         EsxcliCommand::InterfaceAdd {
             interface,

@@ -212,9 +212,13 @@ impl Ping {
                     if kind == Some(ErrorKind::Timeout) {
                         continue;
                     }
-                    match kind.and_then(send_error_line) {
-                        Some(line) => console.eprintln(line),
-                        None => return Err(fail(&e)),
+                    match (kind, kind.and_then(send_error_line), e.remote()) {
+                        (_, Some(line), _) => console.eprintln(line),
+                        // Why the vmknic cannot send (its TAP, namespace or bridge is gone).
+                        (Some(ErrorKind::NetworkDown), None, Some(r)) => {
+                            console.eprintln(&format!("sendto() failed ({})", r.message))
+                        }
+                        _ => return Err(fail(&e)),
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! store (like esx.conf), the control socket guarded by a lock file, clean shutdown on
 //! SIGINT/SIGTERM (every TAP it created disappears with it). Under systemd it reports
 //! readiness once the vmknics are up and the control socket listens, and SIGHUP (the unit's
-//! `ExecReload`) checks the file on disk (`crate::service`).
+//! `ExecReload`) applies the file on disk live, as `vmkstack reload` does.
 //!
 //! This file is start-up and the event loop only. Requests arrive parsed into typed commands
 //! (`control::command`, by the server threads); the state owner (`control::apply`) applies
@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
-use crate::control::server::{group_id, Pending, Policy, Server, QUEUE_DEPTH};
+use crate::control::server::{bind_socket, group_id, Pending, Policy, Server, QUEUE_DEPTH};
 use crate::control::store::{last_good, remove_stale_temp_files, save_atomic};
 use crate::netstack::{Netstack, StackError};
 use crate::service::{self, MissingCapabilities};
@@ -41,12 +41,15 @@ pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Another daemon holds the control path.
-    #[error("another vmkstack daemon is running on {control} (lock {lock} is held)")]
+    #[error("another vmkstack daemon{} is running on {control} (lock {lock} is held)",
+        .pid.map_or_else(String::new, |p| format!(" (PID {p})")))]
     AlreadyRunning {
         /// Control socket path.
         control: String,
         /// Lock file.
         lock: String,
+        /// The PID the holder wrote into the lock file, if it did.
+        pid: Option<u32>,
     },
     /// The control socket could not be set up.
     #[error("control socket {path}: {source}")]
@@ -88,12 +91,69 @@ struct ControlPath {
     lock: Option<File>,
     lock_path: PathBuf,
     socket: PathBuf,
+    group: Option<u32>,
+    /// The socket file we bound (device, inode): anything else at the path is not ours.
+    socket_id: Option<(u64, u64)>,
+    /// When the path was last looked at ([`ControlPath::keep`]).
+    checked: Instant,
+    /// Re-creating the socket failed; said once in the log.
+    failing: bool,
+}
+
+/// How often the control socket's path is looked at.
+const CONTROL_CHECK: Duration = Duration::from_secs(1);
+
+/// The (device, inode) of the file at `path`, without following a symlink.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Takes `<control>.lock` and writes our PID into it; `AlreadyRunning` with the holder's PID
+/// if another daemon holds it.
+fn take_lock(lock_path: &Path, ctl: &str) -> Result<File, DaemonError> {
+    use std::io::{Read, Seek, Write};
+    let io_err = |source| DaemonError::Control {
+        path: ctl.to_string(),
+        source,
+    };
+    let mut lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(lock_path)
+        .map_err(io_err)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = lock.read_to_string(&mut text);
+            return Err(DaemonError::AlreadyRunning {
+                control: ctl.to_string(),
+                lock: lock_path.display().to_string(),
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+    }
+    // Whoever is refused names us.
+    let wrote = lock
+        .set_len(0)
+        .and_then(|()| lock.rewind())
+        .and_then(|()| writeln!(lock, "{}", std::process::id()));
+    if let Err(e) = wrote {
+        warn!(lock = %lock_path.display(), "cannot write the PID into the lock file: {e}");
+    }
+    Ok(lock)
 }
 
 impl ControlPath {
-    /// Takes `<control>.lock` (refusing if another daemon holds it), then replaces any stale
-    /// socket left by a killed daemon and binds a fresh one: mode 0600, or 0660 with the
-    /// control group.
+    /// Takes `<control>.lock` (refusing, with the holder's PID, if another daemon holds it),
+    /// then replaces any stale socket left by a killed daemon and binds a fresh one: mode
+    /// 0600, or 0660 with the control group.
     fn acquire(
         control: &Path,
         group: Option<u32>,
@@ -107,22 +167,7 @@ impl ControlPath {
             std::fs::create_dir_all(dir).map_err(io_err)?;
         }
         let lock_path = PathBuf::from(format!("{ctl}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(DaemonError::AlreadyRunning {
-                    control: ctl,
-                    lock: lock_path.display().to_string(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
-        }
+        let lock = take_lock(&lock_path, &ctl)?;
         // We hold the lock, so a socket here is a dead daemon's. Anything else is not ours to
         // delete.
         match std::fs::symlink_metadata(control) {
@@ -139,26 +184,78 @@ impl ControlPath {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(e)),
         }
-        let listener = UnixListener::bind(control).map_err(io_err)?;
-        let mode = if group.is_some() { 0o660 } else { 0o600 };
-        std::fs::set_permissions(control, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
-        if let Some(gid) = group {
-            std::os::unix::fs::chown(control, None, Some(gid)).map_err(io_err)?;
-        }
+        let listener = bind_socket(control, group).map_err(io_err)?;
         Ok((
             ControlPath {
                 lock: Some(lock),
                 lock_path,
                 socket: control.to_path_buf(),
+                group,
+                socket_id: file_id(control),
+                checked: Instant::now(),
+                failing: false,
             },
             listener,
         ))
+    }
+
+    /// Once a second: if the socket file (or its directory) was deleted, creates the
+    /// directory, takes the lock file again and binds the socket anew for `server`; says in
+    /// the log what it did, or why it could not.
+    fn keep(&mut self, server: &Server) {
+        if self.checked.elapsed() < CONTROL_CHECK {
+            return;
+        }
+        self.checked = Instant::now();
+        let id = file_id(&self.socket);
+        if id.is_some() && id == self.socket_id {
+            return;
+        }
+        let ctl = self.socket.display().to_string();
+        let result = (|| -> Result<(), String> {
+            if id.is_some() {
+                return Err("something else is at its path now; not replacing it".into());
+            }
+            if let Some(dir) = self.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            // The lock file went with the directory: take it again, so that a second daemon
+            // is still refused.
+            let held = self.lock.as_ref().and_then(|f| {
+                use std::os::unix::fs::MetadataExt;
+                f.metadata().ok().map(|m| (m.dev(), m.ino()))
+            });
+            if held.is_none() || held != file_id(&self.lock_path) {
+                let lock = take_lock(&self.lock_path, &ctl).map_err(|e| e.to_string())?;
+                self.lock = Some(lock);
+            }
+            let listener =
+                bind_socket(&self.socket, self.group).map_err(|e| format!("cannot bind: {e}"))?;
+            server.replace(listener);
+            self.socket_id = file_id(&self.socket);
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                warn!(control = %ctl, "the control socket was deleted; re-created it");
+                self.failing = false;
+            }
+            Err(e) if !self.failing => {
+                error!(control = %ctl, "the control socket was deleted and cannot be re-created: {e}");
+                self.failing = true;
+            }
+            Err(_) => {}
+        }
     }
 }
 
 impl Drop for ControlPath {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.socket);
+        // Only what is ours: a path taken by something else since stays.
+        if file_id(&self.socket).is_some() && file_id(&self.socket) == self.socket_id {
+            let _ = std::fs::remove_file(&self.socket);
+        }
         // Unlink while still holding the lock, so that no new daemon locks a file we delete.
         let _ = std::fs::remove_file(&self.lock_path);
         drop(self.lock.take());
@@ -170,7 +267,7 @@ impl Drop for ControlPath {
 pub struct Signals {
     /// SIGINT, SIGTERM: stop.
     pub shutdown: Arc<AtomicBool>,
-    /// SIGHUP: reload (for now: check the file on disk and log the result).
+    /// SIGHUP: reload (apply the file on disk live, or refuse it and change nothing).
     pub reload: Arc<AtomicBool>,
 }
 
@@ -181,23 +278,21 @@ fn notify(state: &str) {
     }
 }
 
-/// SIGHUP: the configuration on disk is checked and the result logged. Applying a hand-edited
-/// file live is not implemented yet; the file is what a restart loads.
-fn reload(config: &Path) {
+/// SIGHUP: the file on disk is applied live ([`Daemon::reload`]): the difference, or nothing
+/// with every problem named in the log.
+fn reload(d: &mut Daemon) {
     notify("RELOADING=1");
-    match service::check_config(config) {
-        Ok(report) if report.errors.is_empty() => warn!(
-            config = %config.display(),
-            "reload: the file is valid, but applying it live is not implemented yet; restart \
-             the daemon to apply it (a change through the control socket before then \
-             overwrites the hand edit)"
-        ),
-        Ok(report) => warn!(config = %config.display(), problems = %report.errors.join("; "),
-            "reload: the file would not load; nothing changed"),
-        Err(e) => warn!(config = %config.display(), problems = %e,
-            "reload: the file would not load; nothing changed"),
-    }
-    notify("READY=1\nSTATUS=running (reload: not applied live, see the log)");
+    let status = match d.reload() {
+        Ok(v) => {
+            let n = v["changes"].as_array().map_or(0, Vec::len);
+            format!("running (reloaded: {n} change(s))")
+        }
+        Err(e) => {
+            warn!(problems = %e.message, "reload: nothing changed");
+            "running (reload refused, see the log)".to_string()
+        }
+    };
+    notify(&format!("READY=1\nSTATUS={status}"));
 }
 
 /// Runs the daemon until `signals.shutdown` becomes true (the binary sets it from
@@ -223,6 +318,9 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
             return Err(e.into());
         }
     };
+    // What a change through the control socket compares the file with (a hand edit since
+    // is refused until it is reloaded).
+    let loaded = std::fs::read_to_string(config).unwrap_or_default();
     remove_stale_temp_files(config);
     if let Err(e) = save_atomic(&last_good(config), &cfg.to_toml()) {
         info!("cannot keep a last good copy of the configuration: {e}");
@@ -247,7 +345,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         )),
         None => None,
     };
-    let (ctl, listener) = ControlPath::acquire(control, group.as_ref().map(|g| g.1))?;
+    let (mut ctl, listener) = ControlPath::acquire(control, group.as_ref().map(|g| g.1))?;
     let (stack, problems) = Netstack::new(&cfg)?;
     // ESX's words, verbatim on stderr (the console of a foreground daemon).
     for (netstack, p) in &problems {
@@ -290,7 +388,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         }
     }
     let vmknics = cfg.vmknics.len();
-    let mut d = Daemon::new(config.to_path_buf(), cfg, stack, forwarder);
+    let mut d = Daemon::new(config.to_path_buf(), cfg, loaded, stack, forwarder);
     info!(config = %config.display(), control = %control.display(), "vmkstack daemon running");
     // The vmknics are up and the control socket listens: ready (systemd `Type=notify`).
     notify(&format!(
@@ -303,7 +401,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
             break Ok(());
         }
         if reload_flag.swap(false, Ordering::Relaxed) {
-            reload(config);
+            reload(&mut d);
         }
         // Wake for the next ping or probe deadline, and at least every 200 ms (the clock is
         // read only when one is pending: this runs once per data-plane turn).
@@ -325,6 +423,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         d.forwarder.poll(&mut *d.stack);
         d.stack.poll_local();
         d.finish_async();
+        ctl.keep(&server);
     };
     info!("shutting down");
     notify("STOPPING=1");

@@ -33,6 +33,9 @@ use crate::engine::Engine;
 use crate::governor::PollGovernor;
 use crate::metrics::TurnHistogram;
 
+mod linkwatch;
+use linkwatch::{LinkWatch, LINK_EVENTS};
+
 /// First token free for other event sources registered through [`Netstack::registry`].
 pub const FOREIGN_TOKENS: usize = 1 << 24;
 /// The mio token of the wake-up (control messages); vmknic slot `i` of netstack `n` uses
@@ -95,6 +98,8 @@ pub struct Netstack {
     io: IoMode,
     /// How long the turns that handled frames took (the metrics' histogram).
     turns: TurnHistogram,
+    /// The vmknics' wires changed from outside: faults found and repaired.
+    watch: LinkWatch,
 }
 
 /// Bytes of io_uring receive buffers per TAP: enough for a burst between two turns (32
@@ -193,6 +198,7 @@ impl Netstack {
             // `netstack_names` always yields the top-level netstack.
             return Err(StackError::Poll(io::Error::other("no netstack")));
         };
+        let watch = LinkWatch::new(poll.registry(), now);
         let stack = Netstack {
             engine,
             others: engines.map(Some).collect(),
@@ -204,6 +210,7 @@ impl Netstack {
             offloads: cfg.offloads,
             io: cfg.io,
             turns: TurnHistogram::default(),
+            watch,
         };
         Ok((stack, problems))
     }
@@ -247,6 +254,10 @@ impl Netstack {
         }
         for ev in self.events.iter() {
             let t = ev.token().0;
+            if ev.token() == LINK_EVENTS {
+                self.watch.woken();
+                continue;
+            }
             let (stack, slot) = (t >> SLOT_BITS, t & ((1 << SLOT_BITS) - 1));
             if stack == 0 {
                 self.engine.set_readable(slot);
@@ -264,6 +275,7 @@ impl Netstack {
             self.governor.frames(now);
             self.turns.observe(now.elapsed());
         }
+        self.watch_links(now);
         Ok(())
     }
 
@@ -368,6 +380,7 @@ impl Netstack {
         if let Some(engine) = self.engine_mut(n) {
             engine.add_vmknic(cfg, tap);
         }
+        self.watch.forget(n, slot);
         Ok(())
     }
 
@@ -376,6 +389,9 @@ impl Netstack {
         let Some(n) = self.stack_of(id) else {
             return false;
         };
+        if let Some(slot) = self.engine(n).and_then(|e| e.slot_of(id)) {
+            self.watch.forget(n, slot);
+        }
         let Some(tap) = self.engine_mut(n).and_then(|e| e.remove_vmknic(id)) else {
             return false;
         };

@@ -92,3 +92,28 @@ pub fn peer_groups(stream: &UnixStream) -> io::Result<Vec<u32>> {
     let n = (len as usize / std::mem::size_of::<libc::gid_t>()).min(groups.len());
     Ok(groups[..n].to_vec())
 }
+
+/// Waits until `fd` is readable or `timeout` passes (poll(2)); errors count as "look again".
+pub fn wait_readable(fd: std::os::fd::RawFd, timeout: std::time::Duration) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `pfd` is one live pollfd; the count passed is 1.
+    unsafe {
+        libc::poll(&mut pfd, 1, ms);
+    }
+}
+
+/// This process's soft limit on open file descriptors (RLIMIT_NOFILE).
+pub fn fd_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a live rlimit the call fills in.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    (rc == 0).then_some(r.rlim_cur)
+}

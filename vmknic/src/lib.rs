@@ -18,7 +18,7 @@ pub use mac::{MacAddr, MacParseError};
 pub use neighbor::{
     NeighborConfig, NeighborEntry, NeighborEvent, NeighborTable, Resolve, State as NeighborState,
 };
-pub use netdev::{LinkChange, LinkState, Netns};
+pub use netdev::{LinkChange, LinkMonitor, LinkState, Netns};
 pub use port::{MemPort, Port, RxBatch};
 pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
 pub use tap::{Tap, TapError};

@@ -244,6 +244,52 @@ pub fn apply(tap: BorrowedFd<'_>, change: &LinkChange) -> io::Result<()> {
     .map_err(context)
 }
 
+/// `RTMGRP_LINK`: the multicast group of link events (new, changed, deleted links).
+const RTMGRP_LINK: u32 = 1;
+
+/// Link events of the namespace it was opened in (`RTMGRP_LINK`): a non-blocking netlink
+/// socket for the owner's event loop. Its events say only that some link changed; the owner
+/// then asks each TAP's netdev for its state ([`state`]). It keeps its namespace alive, so
+/// the daemon opens one in its own namespace only (a namespace a user deletes must die, and
+/// take its TAPs with it).
+#[derive(Debug)]
+pub struct LinkMonitor {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl LinkMonitor {
+    /// Subscribes to the link events of the calling thread's namespace.
+    pub fn open() -> io::Result<LinkMonitor> {
+        let fd = sys::netlink_route()?;
+        sys::netlink_subscribe(fd.as_fd(), RTMGRP_LINK)?;
+        Ok(LinkMonitor {
+            fd,
+            buf: vec![0; 16 * 1024],
+        })
+    }
+
+    /// The descriptor to wait on (readable when events are queued).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads every queued event; true if there was one (or the socket overflowed, which
+    /// also means links changed).
+    pub fn drain(&mut self) -> bool {
+        let mut any = false;
+        loop {
+            match sys::netlink_recv_nowait(self.fd.as_fd(), &mut self.buf) {
+                Ok(0) => return any,
+                Ok(_) => any = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
+                // ENOBUFS: events were lost; the owner re-reads every state anyway.
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
 /// A link as RTM_NEWLINK describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Link {

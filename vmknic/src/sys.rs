@@ -181,3 +181,52 @@ pub fn set_recv_timeout(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io:
         Ok(())
     }
 }
+
+/// Subscribes the netlink socket `fd` to the multicast `groups` (a bitmask of `RTMGRP_*`) and
+/// makes it non-blocking: link events are read between turns, never waited for.
+pub fn netlink_subscribe(fd: BorrowedFd<'_>, groups: u32) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr_nl is valid; we fill in the family and the groups.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = groups;
+    // SAFETY: `addr` is a live sockaddr_nl of the size passed; `fd` is an open socket.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: F_GETFL on an open descriptor.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: F_SETFL with flags the kernel just returned, plus O_NONBLOCK.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives one netlink datagram into `buf` without waiting; `WouldBlock` when none is queued.
+pub fn netlink_recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes; `fd` is an open socket.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n >= 0 {
+        Ok(n as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

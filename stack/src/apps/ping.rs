@@ -42,6 +42,9 @@ pub enum PingError {
     /// `-N` names a gateway on no vmknic subnet (of the `-I` vmknic, when given).
     #[error("next hop {0} is on no VMkernel interface subnet")]
     NextHopOffLink(Ipv4Addr),
+    /// The vmknic it would leave by is enabled but its wire is down (the reason says why).
+    #[error("Network is down: {0} is down: {1}")]
+    LinkDown(VmknicId, String),
     /// No reply in time.
     #[error("Request timeout")]
     Timeout,
@@ -140,6 +143,7 @@ impl Pings {
         }
         let no_vmknic = |e| match e {
             SocketError::NoVmknic(id) => PingError::NotFound(id),
+            SocketError::LinkDown(id, why) => PingError::LinkDown(id, why),
             _ => PingError::NoRoute,
         };
         let out = match p.next_hop {

@@ -127,6 +127,9 @@ pub struct Forwarder {
     /// The forwarder's own epoll: listeners and connections report here.
     poll: Poll,
     events: Events,
+    /// One descriptor kept in reserve: out of descriptors, it is let go for the time of an
+    /// accept, so that the client is refused (reset) instead of left waiting in the backlog.
+    reserve: Option<std::fs::File>,
 }
 
 /// What one relay step found.
@@ -147,6 +150,7 @@ impl Forwarder {
             next_token: 0,
             poll,
             events: Events::with_capacity(EVENTS),
+            reserve: std::fs::File::open("/dev/null").ok(),
         })
     }
 
@@ -237,7 +241,7 @@ impl Forwarder {
         let registry = self.poll.registry();
         for f in &mut self.fwds {
             if f.acceptable {
-                accept_all(f, stack, registry, &mut next);
+                accept_all(f, stack, registry, &mut next, &mut self.reserve);
             }
             let mut i = 0;
             while i < f.conns.len() {
@@ -290,7 +294,13 @@ impl Forwarder {
 }
 
 /// Accepts every waiting connection of `f`; `f.acceptable` ends false once none is left.
-fn accept_all(f: &mut Fwd, stack: &mut impl Endpoint, registry: &Registry, next: &mut usize) {
+fn accept_all(
+    f: &mut Fwd,
+    stack: &mut impl Endpoint,
+    registry: &Registry,
+    next: &mut usize,
+    reserve: &mut Option<std::fs::File>,
+) {
     loop {
         let (mut kernel, peer) = match f.listener.accept() {
             Ok(c) => c,
@@ -298,8 +308,33 @@ fn accept_all(f: &mut Fwd, stack: &mut impl Endpoint, registry: &Registry, next:
                 f.acceptable = false;
                 return;
             }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                // Out of descriptors: the reserve one takes the client for the time of a
+                // reset, a clear refusal (counted, logged for the first and every 1000th).
+                drop(reserve.take());
+                let refused = match f.listener.accept() {
+                    Ok((kernel, peer)) => {
+                        f.refused += 1;
+                        if f.refused % 1000 == 1 {
+                            warn!(listen = %f.spec.listen, %peer, refused = f.refused,
+                                "forward: the daemon is out of file descriptors \
+                                 (ulimit -n); connections reset");
+                        }
+                        let _ = crate::sys::set_linger_zero(kernel.as_raw_fd());
+                        // Closed here, before the reserve is taken back.
+                        drop(kernel);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                *reserve = std::fs::File::open("/dev/null").ok();
+                if refused && reserve.is_some() {
+                    continue;
+                }
+                // Not even the reserve: tried again on the next turn.
+                return;
+            }
             Err(e) => {
-                // (EMFILE and the like: tried again on the next turn, logged each time.)
                 warn!(listen = %f.spec.listen, "accept: {e}");
                 return;
             }

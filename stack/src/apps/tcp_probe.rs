@@ -113,6 +113,7 @@ impl TcpProbes {
             SocketError::NoRoute(_) => ProbeError::NoRoute,
             SocketError::NoVmknic(id) => ProbeError::NotFound(id),
             SocketError::NotLocal(a) => ProbeError::NotLocal(a),
+            SocketError::LinkDown(id, why) => ProbeError::Other(format!("{id} is down: {why}")),
             e => ProbeError::Other(e.to_string()),
         })?;
         let sock = ep.sockets().get::<tcp::Socket>(handle);

@@ -48,6 +48,9 @@ const MAX_STORAGE_PROBES: usize = 16;
 pub(crate) struct Daemon {
     path: PathBuf,
     cfg: Config,
+    /// The file's text as the daemon last loaded or saved it: a change through the control
+    /// socket is refused while the file on disk differs (a hand edit not reloaded yet).
+    loaded: String,
     /// The netstack (the event loop runs it).
     pub(crate) stack: Netstack,
     /// The port forwards (the event loop polls them).
@@ -118,6 +121,7 @@ fn ping_error(e: PingError) -> RemoteError {
         PingError::NoRoute => ErrorKind::NoRoute,
         PingError::NotFound(_) => ErrorKind::NotFound,
         PingError::HostDown => ErrorKind::HostDown,
+        PingError::LinkDown(..) => ErrorKind::NetworkDown,
         PingError::Timeout => ErrorKind::Timeout,
         PingError::Busy => ErrorKind::Busy,
         PingError::TooLarge(_) | PingError::NextHopOffLink(_) => ErrorKind::Invalid,
@@ -154,7 +158,13 @@ fn validated(raw: RawConfig) -> Result<Config, RemoteError> {
 
 impl Daemon {
     /// The state of a daemon whose configuration `cfg` (saved at `path`) runs as `stack`.
-    pub(crate) fn new(path: PathBuf, cfg: Config, stack: Netstack, forwarder: Forwarder) -> Daemon {
+    pub(crate) fn new(
+        path: PathBuf,
+        cfg: Config,
+        loaded: String,
+        stack: Netstack,
+        forwarder: Forwarder,
+    ) -> Daemon {
         let dhcp_vmknics: Vec<VmknicId> = cfg
             .vmknics
             .iter()
@@ -164,6 +174,7 @@ impl Daemon {
         let mut d = Daemon {
             path,
             cfg,
+            loaded,
             stack,
             forwarder,
             apps: Vec::new(),
@@ -279,6 +290,7 @@ impl Daemon {
                 }
             }
             Command::ForwardList => Ok(json!(self.forwarder.list())),
+            Command::Reload => self.reload(),
             Command::ForwardRemove(listen) => self.forward_remove(listen),
             Command::Ping {
                 destination,
@@ -342,9 +354,27 @@ impl Daemon {
     /// Saves `new` as the configuration (atomically), then as the last good copy, and makes
     /// it current.
     fn commit(&mut self, new: Config) -> Result<(), RemoteError> {
+        self.check_not_edited()?;
         store::commit(&self.path, &new)?;
+        self.loaded = new.to_toml();
         self.cfg = new;
         Ok(())
+    }
+
+    /// Refuses a change while the file on disk is not what the daemon loaded or saved: saving
+    /// would overwrite a hand edit it has not applied. A missing file is written again.
+    fn check_not_edited(&self) -> Result<(), RemoteError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) if text != self.loaded => Err(RemoteError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} was edited since the daemon loaded it; run `vmkstack reload` (or send \
+                     the daemon SIGHUP) to apply the edit first, then retry; nothing changed",
+                    self.path.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Changes vmknic `id`'s file form with `f`, validated.
@@ -411,6 +441,7 @@ impl Daemon {
                         .get(&v.cfg.id)
                         .and_then(|c| c.lease())
                         .and_then(|l| l.router),
+                    link_down: v.link_down().map(str::to_string),
                 }
             })
             .collect();
@@ -1357,6 +1388,300 @@ impl Daemon {
         self.commit(new)?;
         self.forwarder.remove(listen, &mut *self.stack);
         Ok(Value::Null)
+    }
+
+    // ---- reload (SIGHUP, `vmkstack reload`) ----------------------------------------------
+
+    /// Applies the file on disk: validated first (every problem named, nothing changed), then
+    /// the difference only (vmknics added, removed, re-created when their TAP's identity
+    /// changed, or changed in place; routes, gateway, forwarding, forwards). Vmknics whose
+    /// table did not change are not touched. What creates devices or listens goes first and
+    /// is undone if any of it fails. Returns the changes made, one line each.
+    pub(crate) fn reload(&mut self) -> Result<Value, RemoteError> {
+        let file = self.path.display().to_string();
+        let refused = |why: String| invalid(format!("reload refused, nothing changed: {why}"));
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| refused(format!("cannot read {file}: {e}")))?;
+        let new = Config::parse(&text, &file).map_err(|e| refused(e.to_string()))?;
+        let old = self.cfg.clone();
+        let fixed = [
+            ("netstack", old.netstack == new.netstack),
+            ("offloads", old.offloads == new.offloads),
+            ("io", old.io == new.io),
+            ("busy_poll_us", old.busy_poll_us == new.busy_poll_us),
+            ("control_group", old.control_group == new.control_group),
+            ("metrics_listen", old.metrics_listen == new.metrics_listen),
+        ];
+        let problems: Vec<String> = fixed
+            .iter()
+            .filter(|(_, same)| !same)
+            .map(|(k, _)| format!("`{k}` cannot change on a running daemon (restart it)"))
+            .collect();
+        if !problems.is_empty() {
+            return Err(refused(problems.join("; ")));
+        }
+        let find = |c: &Config, id: VmknicId| c.vmknics.iter().find(|v| v.id == id).cloned();
+        // Same but for what changes in place.
+        let in_place = |a: &crate::config::VmknicConfig, b: &crate::config::VmknicConfig| {
+            let mut b = b.clone();
+            b.enabled = a.enabled;
+            b.mtu = a.mtu;
+            b.address = a.address;
+            b.gateway = a.gateway;
+            *a == b
+        };
+        // Netstacks: new ones start before their vmknics are added, gone ones stop after
+        // theirs are removed.
+        let ns_added: Vec<String> = new
+            .netstack_names()
+            .filter(|n| !old.has_netstack(n))
+            .map(str::to_string)
+            .collect();
+        let ns_removed: Vec<String> = old
+            .netstack_names()
+            .filter(|n| !new.has_netstack(n))
+            .map(str::to_string)
+            .collect();
+        let added: Vec<_> = new
+            .vmknics
+            .iter()
+            .filter(|v| find(&old, v.id).is_none())
+            .cloned()
+            .collect();
+        let removed: Vec<_> = old
+            .vmknics
+            .iter()
+            .filter(|v| find(&new, v.id).is_none())
+            .cloned()
+            .collect();
+        let mut recreated = Vec::new();
+        let mut tweaked = Vec::new();
+        for v in &new.vmknics {
+            if let Some(o) = find(&old, v.id) {
+                if o == *v {
+                    continue;
+                }
+                if in_place(&o, v) {
+                    tweaked.push((o, v.clone()));
+                } else {
+                    recreated.push((o, v.clone()));
+                }
+            }
+        }
+        let fwd_gone: Vec<_> = old
+            .forwards
+            .iter()
+            .filter(|f| !new.forwards.contains(f))
+            .cloned()
+            .collect();
+        let fwd_new: Vec<_> = new
+            .forwards
+            .iter()
+            .filter(|f| !old.forwards.contains(f))
+            .cloned()
+            .collect();
+
+        // Phase 1, what may fail, undone if anything does: TAPs created, forwards listening.
+        let mut problems = Vec::new();
+        let mut done_ns = Vec::new();
+        for name in &ns_added {
+            if let Some(view) = new.view(name) {
+                done_ns.push(self.stack.add_netstack(&view));
+            }
+        }
+        let mut done_added = Vec::new();
+        for v in &added {
+            match self.stack.add_vmknic(v) {
+                Ok(()) => done_added.push(v.id),
+                Err(e) => problems.push(stack_error(e).message),
+            }
+        }
+        let mut done_recreated = Vec::new();
+        for (o, v) in &recreated {
+            self.stack.remove_vmknic(o.id);
+            match self.stack.add_vmknic(v) {
+                Ok(()) => done_recreated.push(o.clone()),
+                Err(e) => {
+                    problems.push(stack_error(e).message);
+                    if let Err(e) = self.stack.add_vmknic(o) {
+                        tracing::warn!(vmknic = %o.id, "cannot bring the old vmknic back: {e}");
+                    }
+                }
+            }
+        }
+        for f in &fwd_gone {
+            self.forwarder.remove(f.listen, &mut *self.stack);
+        }
+        let mut done_fwd = Vec::new();
+        for f in &fwd_new {
+            match self.forwarder.add(f.clone()) {
+                Ok(()) => done_fwd.push(f.listen),
+                Err(e) => problems.push(format!("forward {}: cannot listen: {e}", f.listen)),
+            }
+        }
+        if !problems.is_empty() {
+            for listen in done_fwd {
+                self.forwarder.remove(listen, &mut *self.stack);
+            }
+            for f in &fwd_gone {
+                let _ = self.forwarder.add(f.clone());
+            }
+            for o in done_recreated {
+                self.stack.remove_vmknic(o.id);
+                let _ = self.stack.add_vmknic(&o);
+            }
+            for id in done_added {
+                self.stack.remove_vmknic(id);
+            }
+            for i in done_ns {
+                self.stack.remove_netstack(i);
+            }
+            return Err(refused(problems.join("; ")));
+        }
+
+        // Phase 2: what does not create anything.
+        let mut changes = Vec::new();
+        for v in &removed {
+            self.dhcp_stop(v.id);
+            self.stack.remove_vmknic(v.id);
+            changes.push(format!("{} removed", v.id));
+        }
+        for name in &ns_removed {
+            if let Some(i) = self.stack.index_of(name) {
+                self.stack.remove_netstack(i);
+            }
+            changes.push(format!("netstack {name} removed"));
+        }
+        for name in &ns_added {
+            changes.push(format!("netstack {name} added"));
+        }
+        for v in &added {
+            if v.dhcp {
+                self.dhcp_start(v.id);
+            }
+            changes.push(format!("{} added", v.id));
+        }
+        for (o, v) in &recreated {
+            if o.dhcp {
+                self.dhcp_stop(v.id);
+            }
+            if v.dhcp {
+                self.dhcp_start(v.id);
+            }
+        }
+        for (_, v) in &recreated {
+            changes.push(format!(
+                "{} re-created (its TAP, bridge, namespace, MAC or port group changed)",
+                v.id
+            ));
+        }
+        for (o, v) in &tweaked {
+            let engine = self
+                .stack
+                .stack_of(v.id)
+                .and_then(|n| self.stack.engine_mut(n));
+            if let Some(e) = engine {
+                if o.address != v.address {
+                    e.set_vmknic_address(v.id, v.address);
+                    changes.push(match v.address {
+                        Some(a) => format!("{} address {a}", v.id),
+                        None => format!("{} address removed", v.id),
+                    });
+                }
+                if o.gateway != v.gateway {
+                    e.set_vmknic_gateway(v.id, v.gateway);
+                    changes.push(match v.gateway {
+                        Some(g) => format!("{} gateway {g}", v.id),
+                        None => format!("{} gateway removed", v.id),
+                    });
+                }
+            }
+            if o.mtu != v.mtu {
+                match self.stack.set_vmknic_mtu(v.id, v.mtu) {
+                    Ok(_) => changes.push(format!("{} MTU {}", v.id, v.mtu)),
+                    Err(e) => changes.push(format!(
+                        "{} MTU not changed: {}",
+                        v.id,
+                        stack_error(e).message
+                    )),
+                }
+            }
+            if o.enabled != v.enabled {
+                match self.stack.set_vmknic_enabled(v.id, v.enabled) {
+                    Ok(_) => changes.push(format!(
+                        "{} {}",
+                        v.id,
+                        if v.enabled { "enabled" } else { "disabled" }
+                    )),
+                    Err(e) => {
+                        changes.push(format!("{} not switched: {}", v.id, stack_error(e).message))
+                    }
+                }
+            }
+        }
+        // Each netstack's forwarding switch, routes and default gateway.
+        let mut route_problems = Vec::new();
+        for name in new.netstack_names() {
+            let (Some(nv), ov) = (new.view(name), old.view(name)) else {
+                continue;
+            };
+            let on = if name == new.netstack {
+                String::new()
+            } else {
+                format!(" (netstack {name})")
+            };
+            let (old_fwd, old_routes, old_gw) = match &ov {
+                Some(o) => (o.forwarding, o.routes.clone(), o.default_gateway),
+                None => (false, Vec::new(), None),
+            };
+            if old_fwd != nv.forwarding || ov.is_none() {
+                if let Some(e) = self
+                    .stack
+                    .index_of(name)
+                    .and_then(|i| self.stack.engine_mut(i))
+                {
+                    e.set_forwarding(nv.forwarding);
+                }
+                if ov.is_some() {
+                    let state = if nv.forwarding { "on" } else { "off" };
+                    changes.push(format!("forwarding {state}{on}"));
+                }
+            }
+            for r in old_routes.iter().filter(|r| !nv.routes.contains(r)) {
+                changes.push(format!("route {} via {} removed{on}", r.network, r.gateway));
+            }
+            for r in nv.routes.iter().filter(|r| !old_routes.contains(r)) {
+                changes.push(format!("route {} via {} added{on}", r.network, r.gateway));
+            }
+            if old_gw != nv.default_gateway {
+                changes.push(match nv.default_gateway {
+                    Some(g) => format!("default gateway {g}{on}"),
+                    None => format!("default gateway removed{on}"),
+                });
+            }
+            route_problems.extend(nv.routing().1.iter().map(|p| format!("{p}{on}")));
+        }
+        for f in &fwd_gone {
+            changes.push(format!("forward {} -> {} removed", f.listen, f.remote));
+        }
+        for f in &fwd_new {
+            changes.push(format!("forward {} -> {} added", f.listen, f.remote));
+        }
+        let _ = store::save_atomic(&store::last_good(&self.path), &text);
+        self.cfg = new;
+        self.loaded = text;
+        // Every netstack's whole table from the new file: routes follow the vmknics' subnets
+        // (DHCP leases included) as at start-up (a gateway on no vmknic subnet is reported
+        // with ESX's message, the rest applies).
+        for ns in 0..self.stack.netstack_slots() {
+            self.rebuild_routing(ns);
+        }
+        changes.extend(route_problems);
+        for c in &changes {
+            info!(change = %c, "reload");
+        }
+        info!(config = %file, changes = changes.len(), "configuration reloaded");
+        Ok(json!({ "changes": changes }))
     }
 
     // ---- pings and probes (answered later) ----------------------------------------------

@@ -174,6 +174,8 @@ pub enum Command {
     },
     /// List forwards.
     ForwardList,
+    /// Apply the configuration file on disk (a hand edit).
+    Reload,
     /// Stop the forward listening on this address.
     ForwardRemove(SocketAddrV4),
     /// Check a storage server from the stack.
@@ -245,6 +247,7 @@ impl Command {
             Command::Ping { .. } => "ping",
             Command::ForwardAdd { .. } => "forward_add",
             Command::ForwardList => "forward_list",
+            Command::Reload => "reload",
             Command::ForwardRemove(_) => "forward_remove",
             Command::StorageProbe { .. } => "storage_probe",
             Command::TcpProbe { .. } => "tcp_probe",
@@ -505,6 +508,7 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             max_connections: max_connections.map_or(DEFAULT_MAX_CONNECTIONS, |m| m as usize),
         },
         Action::ForwardList => Command::ForwardList,
+        Action::Reload => Command::Reload,
         Action::ForwardRemove { listen } => Command::ForwardRemove(socket(&listen, "")?),
         Action::StorageProbe {
             kind,
@@ -612,6 +616,7 @@ mod tests {
             (Action::NeighborList, Command::NeighborList),
             (Action::Stats, Command::Stats),
             (Action::ForwardList, Command::ForwardList),
+            (Action::Reload, Command::Reload),
         ] {
             assert_eq!(parse(a).unwrap(), c);
         }

@@ -3,11 +3,12 @@
 //! loop over a bounded channel, waking it. A slow, silent or hostile client only ever holds
 //! its own thread: the data plane and the other clients go on.
 
-use std::io::{BufRead, BufReader, ErrorKind as IoKind, Write};
+use std::io::{BufRead, BufReader, ErrorKind as IoKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -118,6 +119,110 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     path: PathBuf,
     accept: Option<JoinHandle<()>>,
+    /// A listener bound anew (the socket file was deleted), for the accept thread to take.
+    next: Arc<Mutex<Option<UnixListener>>>,
+}
+
+/// How long the accept thread waits for a client before it looks at its flags.
+const ACCEPT_WAIT: Duration = Duration::from_millis(200);
+
+/// Binds the control socket at `path` (which must not exist): mode 0600, or 0660 with the
+/// control group `group`.
+pub fn bind_socket(path: &std::path::Path, group: Option<u32>) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let listener = UnixListener::bind(path)?;
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+    }
+    Ok(listener)
+}
+
+/// Answers a client's first request with `e` and closes: the request is read first (for at
+/// most [`REFUSAL_WAIT`]), so that the client, which writes before it reads, gets the answer
+/// instead of a broken pipe.
+fn refuse(stream: UnixStream, e: RemoteError) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(REFUSAL_WAIT));
+    let _ = stream.set_write_timeout(Some(REFUSAL_WAIT));
+    let mut reader = BufReader::new(&stream);
+    let mut line = Vec::new();
+    let _ = reader
+        .by_ref()
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut line);
+    let _ = (&stream).write_all(Response::err(e).to_line().as_bytes());
+}
+
+/// How long a refused client is given to send its request and read the answer.
+const REFUSAL_WAIT: Duration = Duration::from_millis(500);
+
+/// True for the errors that mean this process (or the system) is out of file descriptors.
+fn out_of_fds(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// The refusal a client gets when the daemon is out of file descriptors.
+pub fn out_of_fds_error() -> RemoteError {
+    RemoteError::new(
+        ErrorKind::Busy,
+        format!(
+            "the daemon is out of file descriptors (its limit is {}); try again later, or \
+             raise it (ulimit -n, systemd LimitNOFILE=)",
+            crate::sys::fd_limit().map_or_else(|| "unknown".to_string(), |n| n.to_string())
+        ),
+    )
+}
+
+/// Accepts the control clients of `listener` until `stop`; takes a listener bound anew from
+/// `next`. Out of file descriptors, it still answers each client with a refusal: one
+/// descriptor is kept in reserve and let go for the time of that answer.
+fn accept_loop(
+    mut listener: UnixListener,
+    stop: &AtomicBool,
+    next: &Mutex<Option<UnixListener>>,
+    serve: impl Fn(UnixStream),
+) {
+    let mut reserve = std::fs::File::open("/dev/null").ok();
+    let mut last_fd_warning: Option<std::time::Instant> = None;
+    let _ = listener.set_nonblocking(true);
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(l) = next.lock().ok().and_then(|mut n| n.take()) {
+            listener = l;
+            let _ = listener.set_nonblocking(true);
+        }
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                serve(stream);
+            }
+            Err(e) if e.kind() == IoKind::WouldBlock => {
+                crate::sys::wait_readable(listener.as_raw_fd(), ACCEPT_WAIT);
+            }
+            Err(e) if e.kind() == IoKind::Interrupted => {}
+            Err(e) if out_of_fds(&e) => {
+                if last_fd_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    warn!("control socket: out of file descriptors; refusing clients");
+                    last_fd_warning = Some(std::time::Instant::now());
+                }
+                // Let the reserve go for the refusal, then take it back.
+                drop(reserve.take());
+                if let Ok((stream, _)) = listener.accept() {
+                    refuse(stream, out_of_fds_error());
+                }
+                reserve = std::fs::File::open("/dev/null").ok();
+                if reserve.is_none() {
+                    // Not even one descriptor: wait instead of spinning.
+                    std::thread::sleep(ACCEPT_WAIT);
+                }
+            }
+            Err(e) => {
+                warn!("control socket: accept: {e}");
+                std::thread::sleep(ACCEPT_WAIT);
+            }
+        }
+    }
 }
 
 impl Server {
@@ -130,49 +235,53 @@ impl Server {
         policy: Policy,
     ) -> std::io::Result<Server> {
         let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(Mutex::new(None));
         let active = Arc::new(AtomicUsize::new(0));
-        let stop2 = stop.clone();
+        let (stop2, next2) = (stop.clone(), next.clone());
+        let serve = move |stream: UnixStream| {
+            if active.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                let busy = RemoteError::new(
+                    ErrorKind::Busy,
+                    format!("too many control clients (limit {MAX_CLIENTS}); try again"),
+                );
+                let _ = (&stream).write_all(Response::err(busy).to_line().as_bytes());
+                return;
+            }
+            active.fetch_add(1, Ordering::Relaxed);
+            let (queue, waker, policy, active) =
+                (queue.clone(), waker.clone(), policy.clone(), active.clone());
+            let spawned = std::thread::Builder::new()
+                .name("vmkstack-client".into())
+                .spawn(move || {
+                    serve_client(stream, &queue, &waker, &policy);
+                    active.fetch_sub(1, Ordering::Relaxed);
+                });
+            if let Err(e) = spawned {
+                warn!("cannot start a control client thread: {e}");
+            }
+        };
         let accept = std::thread::Builder::new()
             .name("vmkstack-control".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Ok(stream) = conn else { continue };
-                    if active.load(Ordering::Relaxed) >= MAX_CLIENTS {
-                        let busy = RemoteError::new(
-                            ErrorKind::Busy,
-                            format!("too many control clients (limit {MAX_CLIENTS}); try again"),
-                        );
-                        let _ = (&stream).write_all(Response::err(busy).to_line().as_bytes());
-                        continue;
-                    }
-                    active.fetch_add(1, Ordering::Relaxed);
-                    let (queue, waker, policy, active) =
-                        (queue.clone(), waker.clone(), policy.clone(), active.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name("vmkstack-client".into())
-                        .spawn(move || {
-                            serve_client(stream, &queue, &waker, &policy);
-                            active.fetch_sub(1, Ordering::Relaxed);
-                        });
-                    if let Err(e) = spawned {
-                        warn!("cannot start a control client thread: {e}");
-                    }
-                }
-            })?;
+            .spawn(move || accept_loop(listener, &stop2, &next2, serve))?;
         Ok(Server {
             stop,
             path,
             accept: Some(accept),
+            next,
         })
+    }
+
+    /// Serves `listener` from now on instead (bound anew at the same path).
+    pub fn replace(&self, listener: UnixListener) {
+        if let Ok(mut n) = self.next.lock() {
+            *n = Some(listener);
+        }
     }
 
     /// Stops accepting (client threads end with their clients or their idle timeout).
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wake the blocking accept.
+        // Wake the accept thread.
         let _ = UnixStream::connect(&self.path);
         if let Some(t) = self.accept.take() {
             let _ = t.join();
@@ -195,8 +304,15 @@ fn serve_client(stream: UnixStream, queue: &Sender<Pending>, waker: &Waker, poli
     // line byte by byte, loses its slot instead of keeping it.
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
+    let read_half = match stream.try_clone() {
+        Ok(r) => r,
+        Err(e) => {
+            if out_of_fds(&e) {
+                let line = Response::err(out_of_fds_error()).to_line();
+                let _ = (&stream).write_all(line.as_bytes());
+            }
+            return;
+        }
     };
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;

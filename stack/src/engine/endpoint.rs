@@ -143,8 +143,13 @@ impl<P: Port> Engine<P> {
                 .iter()
                 .find(|v| v.cfg.id == id && v.active())
                 .map(|v| v.addr_toward(dst))
-                .ok_or(SocketError::NoVmknic(id)),
-            None => Ok(self.routing.explain(dst)?.source),
+                .ok_or_else(|| {
+                    super::down_or(&self.vmknics, via, dst, None, SocketError::NoVmknic(id))
+                }),
+            None => self.routing.explain(dst).map(|e| e.source).map_err(|e| {
+                let gw = self.routing.default_gateway();
+                super::down_or(&self.vmknics, None, dst, gw, e.into())
+            }),
         }
     }
 
@@ -152,7 +157,11 @@ impl<P: Port> Engine<P> {
     /// on `via`'s subnet directly, else through the route or the default gateway if they
     /// leave by `via`, else on-link.
     pub fn egress_for(&self, dst: Ipv4Addr, via: Option<VmknicId>) -> Result<Egress, SocketError> {
-        let no_route = || SocketError::NoRoute(RouteError::NoRoute(dst));
+        let gw = self.routing.default_gateway();
+        let no_route = || {
+            let e = SocketError::NoRoute(RouteError::NoRoute(dst));
+            super::down_or(&self.vmknics, None, dst, gw, e)
+        };
         let (slot, next_hop, source) = match via {
             None => {
                 // The route's source; its vmknic's own gateway may then win over the default.
@@ -165,7 +174,9 @@ impl<P: Port> Engine<P> {
                 (e, next_hop, source)
             }
             Some(id) => {
-                let e = index_of(&self.vmknics, id).ok_or(SocketError::NoVmknic(id))?;
+                let e = index_of(&self.vmknics, id).ok_or_else(|| {
+                    super::down_or(&self.vmknics, via, dst, None, SocketError::NoVmknic(id))
+                })?;
                 let v = &self.vmknics[e];
                 let on_link = |a: Ipv4Addr| v.cfg.addresses().any(|n| n.contains(&a));
                 let next_hop = if on_link(dst) {

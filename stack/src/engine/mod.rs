@@ -93,6 +93,10 @@ pub enum SocketError {
     /// The named vmknic does not exist or is disabled.
     #[error("{0} is not an enabled vmknic")]
     NoVmknic(VmknicId),
+    /// The vmknic (named, or the one the destination is on) is enabled but its wire is down:
+    /// the reason says why (its TAP deleted, its namespace or bridge gone, set down).
+    #[error("{0} is down: {1}")]
+    LinkDown(VmknicId, String),
     /// The source address asked for is no enabled vmknic's (`nc -s`).
     #[error("{0} is not an address of an enabled vmknic")]
     NotLocal(Ipv4Addr),
@@ -116,6 +120,12 @@ pub struct Vmknic<P> {
     /// False once removed at run time (the slot keeps its index, which tokens and the
     /// neighbour table use, and is reused if the same vmkN comes back).
     present: bool,
+    /// Why its wire is down although it is enabled (its TAP deleted from outside, its
+    /// namespace or bridge gone, its netdev set down): the owner sets and clears it
+    /// ([`Engine::set_link_down`]); while set, it takes no part in routing or delivery.
+    link_down: Option<String>,
+    /// Its port failed to read (the TAP's netdev is gone): the owner looks at it.
+    port_failed: bool,
     /// The captures running (a copy of the engine's list).
     taps: capture::Taps,
 }
@@ -123,7 +133,17 @@ pub struct Vmknic<P> {
 impl<P: Port> Vmknic<P> {
     /// Present, enabled and with a port: takes part in routing and delivery.
     fn active(&self) -> bool {
-        self.present && self.cfg.enabled && self.port.is_some()
+        self.present && self.cfg.enabled && self.port.is_some() && self.link_down.is_none()
+    }
+
+    /// Enabled and its wire up: its connected route and addresses are in use.
+    fn routable(&self) -> bool {
+        self.cfg.enabled && self.link_down.is_none()
+    }
+
+    /// Why its wire is down, while it is (see [`Engine::set_link_down`]).
+    pub fn link_down(&self) -> Option<&str> {
+        self.link_down.as_deref()
     }
 
     /// False once removed at run time.
@@ -263,6 +283,8 @@ pub struct Engine<P> {
     taps: capture::Taps,
     /// What each stage of the turn cost.
     runtime: Runtime,
+    /// A port failed to read since the owner last asked ([`Engine::take_port_failures`]).
+    port_failures: bool,
 }
 
 impl<P: Port> Engine<P> {
@@ -285,6 +307,8 @@ impl<P: Port> Engine<P> {
                 port: Some(port),
                 readable: true,
                 present: true,
+                link_down: None,
+                port_failed: false,
                 taps: capture::Taps::default(),
             })
             .collect();
@@ -328,6 +352,7 @@ impl<P: Port> Engine<P> {
             broadcasts: Vec::new(),
             taps: capture::Taps::default(),
             runtime: Runtime::default(),
+            port_failures: false,
         };
         engine.refresh_addrs();
         for i in 0..engine.vmknics.len() {
@@ -491,11 +516,18 @@ impl<P: Port> Engine<P> {
         let t = Instant::now();
         let mut batch = std::mem::take(&mut self.rx);
         batch.clear_to(room);
+        let mut failed = false;
         if let Some(v) = self.vmknics.get_mut(i).filter(|v| v.readable) {
             match &mut v.port {
                 Some(port) => {
                     if let Err(e) = port.recv(&mut batch) {
-                        warn!(vmknic = %v.cfg.id, "read: {e}");
+                        // One line per failure, not one per wake-up: the owner looks at the
+                        // netdev and marks the vmknic down with the reason.
+                        if !v.port_failed {
+                            warn!(vmknic = %v.cfg.id, "read: {e}");
+                        }
+                        v.port_failed = true;
+                        failed = true;
                         v.readable = false;
                     }
                     // A batch that is not full emptied the port.
@@ -506,6 +538,7 @@ impl<P: Port> Engine<P> {
                 None => v.readable = false,
             }
         }
+        self.port_failures |= failed;
         let n = batch.len();
         let t = self.runtime.add(Stage::PortRecv, n, t);
         for k in 0..n {
@@ -641,6 +674,29 @@ impl<P: Port> Engine<P> {
 /// smoltcp's time for `now`, counted from `epoch`.
 fn smol_time(epoch: Instant, now: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(now.saturating_duration_since(epoch).as_micros() as i64)
+}
+
+/// The error for traffic that cannot leave: a vmknic whose wire is down when it is the one
+/// named, or the one `dst` (or the default gateway) is on; `otherwise` if none is.
+fn down_or<P: Port>(
+    vmknics: &[Vmknic<P>],
+    via: Option<VmknicId>,
+    dst: Ipv4Addr,
+    gateway: Option<Ipv4Addr>,
+    otherwise: SocketError,
+) -> SocketError {
+    let on = |v: &Vmknic<P>, a: Ipv4Addr| v.cfg.addresses().any(|n| n.contains(&a));
+    vmknics
+        .iter()
+        .filter(|v| v.present && v.cfg.enabled)
+        .filter_map(|v| Some((v, v.link_down.as_ref()?)))
+        .find(|(v, _)| match via {
+            Some(id) => v.cfg.id == id,
+            None => on(v, dst) || gateway.is_some_and(|g| on(v, g)),
+        })
+        .map_or(otherwise, |(v, why)| {
+            SocketError::LinkDown(v.cfg.id, why.clone())
+        })
 }
 
 /// The index of an enabled vmknic.

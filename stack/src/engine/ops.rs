@@ -14,9 +14,13 @@ use super::{Counters, Engine, Vmknic};
 use crate::config::VmknicConfig;
 
 impl<P: Port> Engine<P> {
-    /// Replaces the routing table (the caller validated the change on a copy).
+    /// Replaces the routing table (the caller validated the change on a copy). A vmknic whose
+    /// wire is down keeps its connected route withdrawn.
     pub fn set_routing(&mut self, table: RoutingTable) {
         self.routing.set_table(table);
+        for v in self.vmknics.iter().filter(|v| v.present && !v.routable()) {
+            self.routing.set_vmknic_enabled(v.cfg.id, false);
+        }
     }
 
     /// Sets or clears a vmknic's own default gateway (the caller checked it lies on the
@@ -30,6 +34,14 @@ impl<P: Port> Engine<P> {
         }
         self.refresh_addrs();
         true
+    }
+
+    /// Turns forwarding between vmknics on or off (a reloaded configuration).
+    pub fn set_forwarding(&mut self, on: bool) {
+        if self.forwarding != on {
+            info!(forwarding = on, "forwarding changed");
+        }
+        self.forwarding = on;
     }
 
     /// The slot of a present vmknic.
@@ -59,6 +71,8 @@ impl<P: Port> Engine<P> {
             port: Some(port),
             readable: true,
             present: true,
+            link_down: None,
+            port_failed: false,
             taps: self.taps.clone(),
         };
         if slot == self.vmknics.len() {
@@ -103,7 +117,8 @@ impl<P: Port> Engine<P> {
         if !on {
             self.neighbors.flush_vmknic(slot as u32);
         }
-        self.routing.set_vmknic_enabled(id, on);
+        let routable = self.vmknics.get(slot).is_some_and(|v| v.routable());
+        self.routing.set_vmknic_enabled(id, routable);
         self.refresh_addrs();
         if on {
             self.announce(slot);
@@ -136,7 +151,7 @@ impl<P: Port> Engine<P> {
         let (addrs, enabled) = match self.vmknics.get_mut(slot) {
             Some(v) => {
                 v.cfg.address = address;
-                (v.cfg.addresses().collect(), v.cfg.enabled)
+                (v.cfg.addresses().collect(), v.routable())
             }
             None => return false,
         };
@@ -148,6 +163,56 @@ impl<P: Port> Engine<P> {
         }
         info!(vmknic = %id, address = ?address, "vmknic address changed");
         true
+    }
+
+    /// Marks vmknic `slot`'s wire down with `reason` (its connected route and addresses are
+    /// withdrawn, its neighbours forgotten) or, with `None`, up again (both come back and a
+    /// gratuitous ARP announces it). False if nothing changed.
+    pub fn set_link_down(&mut self, slot: usize, reason: Option<String>) -> bool {
+        let Some(v) = self.vmknics.get_mut(slot).filter(|v| v.present) else {
+            return false;
+        };
+        let was_down = v.link_down.is_some();
+        let now_down = reason.is_some();
+        v.link_down = reason;
+        v.readable = true;
+        let (id, routable) = (v.cfg.id, v.routable());
+        if was_down == now_down {
+            return false;
+        }
+        if now_down {
+            self.neighbors.flush_vmknic(slot as u32);
+        }
+        self.routing.set_vmknic_enabled(id, routable);
+        self.refresh_addrs();
+        if routable {
+            self.announce(slot);
+        }
+        true
+    }
+
+    /// Puts `port` (a re-created TAP) in vmknic `slot`'s place, or takes its port away
+    /// (`None`, its TAP is gone); returns the port it had, for the owner to close.
+    pub fn replace_port(&mut self, slot: usize, port: Option<P>) -> Option<P> {
+        let v = self.vmknics.get_mut(slot)?;
+        v.port_failed = false;
+        v.readable = port.is_some();
+        std::mem::replace(&mut v.port, port)
+    }
+
+    /// The slots whose port failed to read since the last call (the owner looks at their
+    /// netdevs); empty, without a scan, when none did.
+    pub fn take_port_failures(&mut self) -> Vec<usize> {
+        if !std::mem::take(&mut self.port_failures) {
+            return Vec::new();
+        }
+        let failed: Vec<usize> = (0..self.vmknics.len())
+            .filter(|&i| self.vmknics[i].port_failed)
+            .collect();
+        for &i in &failed {
+            self.vmknics[i].port_failed = false;
+        }
+        failed
     }
 
     /// Forgets a neighbour. False if it was unknown.
