@@ -191,3 +191,132 @@ fn sighup_and_reload_apply_the_difference_or_refuse_it_whole() {
     assert!(out.contains(" 0% packet loss"), "vmk0 lost pings: {out}");
     assert!(!lab.log().contains("panicked"), "{}", lab.log());
 }
+
+/// Reload with netstacks: a hand edit that adds a `vmotion` netstack (its own gateway and
+/// route) with a vmknic on it goes live without touching the default netstack; that vmknic's
+/// TAP deleted from outside is marked down and re-created in its own netstack (the link watch
+/// keys faults by netstack); reloading the old file removes the vmknic and the netstack.
+#[test]
+fn reload_adds_and_removes_a_netstack_and_its_vmknic_recovers_from_a_fault() {
+    let Some(()) =
+        require_root("reload_adds_and_removes_a_netstack_and_its_vmknic_recovers_from_a_fault")
+    else {
+        return;
+    };
+    const VMK2: &str = "198.18.22.1";
+    const H2: &str = "198.18.22.10";
+    let lab = Lab::builder("reloadns")
+        .bridge_host("h0", "vmk0", "br0", &format!("{H0}/24"))
+        .route("h0", "default", VMK0)
+        .bridge_host("h1", "vmk1", "br1", &format!("{H1}/24"))
+        .route("h1", "default", VMK1)
+        .bridge_host("h2", "vmk2", "br2", &format!("{H2}/24"))
+        .quiet()
+        .build();
+    // The edit: a vmotion netstack with a gateway and a route, vmk2 on it. The daemon starts
+    // on it (so that the lab finds vmk2 on its bridge), then goes back to the file without
+    // them and forth again, by reload.
+    let edited = format!(
+        "{}\n[[netstack_instance]]\nname = \"vmotion\"\ndefault_gateway = \"198.18.22.254\"\n\
+         route = [{{ network = \"198.18.80.0/24\", gateway = \"198.18.22.253\" }}]\n\
+         \n[[vmknic]]\nname = \"vmk2\"\nportgroup = \"vMotion\"\nip = \"{VMK2}/24\"\n\
+         bridge = \"br2\"\nnetstack = \"vmotion\"\n",
+        base(1500, "")
+    );
+    lab.write_config(&edited);
+    let _daemon = lab.start();
+    let h0 = lab.ns("h0");
+    let h2 = lab.ns("h2");
+    assert!(
+        wait_until(Duration::from_secs(3), || ping_once(&h0, H1)),
+        "no forwarding at start: {}",
+        lab.log()
+    );
+    let vmk0_index = ifindex(&lab.stack, "vmk0");
+    let default_routes = ok(&lab, &["esxcfg-route", "-l"]);
+    lab.write_config(&base(1500, ""));
+    let out = ok(&lab, &["reload"]);
+    assert!(
+        out.contains("vmk2 removed") && out.contains("netstack vmotion removed"),
+        "{out}"
+    );
+    assert!(!ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]).contains("vmotion"));
+
+    lab.write_config(&edited);
+    let out = ok(&lab, &["reload"]);
+    for want in [
+        "netstack vmotion added",
+        "vmk2 added",
+        "route 198.18.80.0/24 via 198.18.22.253 added (netstack vmotion)",
+        "default gateway 198.18.22.254 (netstack vmotion)",
+    ] {
+        assert!(out.contains(want), "`{want}` missing: {out}");
+    }
+    assert!(ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]).contains("vmotion"));
+    let vmotion = ok(&lab, &["esxcfg-route", "-N", "vmotion", "-l"]);
+    assert!(
+        vmotion.contains("198.18.80.0") && vmotion.contains("198.18.22.254"),
+        "{vmotion}"
+    );
+    assert_eq!(
+        ok(&lab, &["esxcfg-route", "-l"]),
+        default_routes,
+        "the default netstack's routes changed"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || ping_once(&h2, VMK2)),
+        "vmk2 does not answer after the reload: {}",
+        lab.log()
+    );
+    let (code, out, err) = lab.esx(&["vmkping", "-S", "vmotion", "-c", "1", H2]);
+    assert_eq!(code, 0, "vmkping -S vmotion: {out}{err}");
+
+    // vmk2's TAP deleted from outside: marked down with the reason and re-created in its own
+    // netstack (here at once: nothing outside is missing), then it answers again.
+    lab.stack.ip(&["link", "del", "vmk2"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let log = lab.log();
+            log.contains("vmknic link down vmknic=vmk2")
+                && log.contains("vmknic back up vmknic=vmk2")
+        }),
+        "vmk2 not marked down and back up: {}",
+        lab.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || ping_once(&h2, VMK2)),
+        "vmk2 does not answer after its repair: {}",
+        lab.log()
+    );
+    assert!(!ok(&lab, &["esxcfg-vmknic", "-l"]).contains("vmk2 is down"));
+    let (code, out, err) = lab.esx(&["vmkping", "-S", "vmotion", "-c", "1", H2]);
+    assert_eq!(code, 0, "vmkping -S vmotion after the repair: {out}{err}");
+
+    // Back to the old file: vmk2 and the netstack go; the default netstack was never touched.
+    lab.write_config(&base(1500, ""));
+    let out = ok(&lab, &["reload"]);
+    assert!(
+        out.contains("vmk2 removed") && out.contains("netstack vmotion removed"),
+        "{out}"
+    );
+    assert!(!ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]).contains("vmotion"));
+    assert!(!lab
+        .stack
+        .exec("ip", &["link", "show", "vmk2"])
+        .status
+        .success());
+    assert_eq!(
+        ifindex(&lab.stack, "vmk0"),
+        vmk0_index,
+        "vmk0 was re-created"
+    );
+    assert!(ping_once(&h0, H1), "forwarding after the reloads");
+    assert!(!lab.log().contains("panicked"), "{}", lab.log());
+}
+
+/// One ping from `ns` to `dst` answered within a second.
+fn ping_once(ns: &Netns, dst: &str) -> bool {
+    ns.exec("ping", &["-c", "1", "-W", "1", dst])
+        .status
+        .success()
+}
