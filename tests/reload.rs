@@ -228,7 +228,7 @@ fn reload_adds_and_removes_a_netstack_and_its_vmknic_recovers_from_a_fault() {
     let h0 = lab.ns("h0");
     let h2 = lab.ns("h2");
     assert!(
-        wait_until(Duration::from_secs(3), || ping_once(&h0, H1)),
+        wait_until(Duration::from_secs(3), || ping_once(h0, H1)),
         "no forwarding at start: {}",
         lab.log()
     );
@@ -264,7 +264,7 @@ fn reload_adds_and_removes_a_netstack_and_its_vmknic_recovers_from_a_fault() {
         "the default netstack's routes changed"
     );
     assert!(
-        wait_until(Duration::from_secs(5), || ping_once(&h2, VMK2)),
+        wait_until(Duration::from_secs(5), || ping_once(h2, VMK2)),
         "vmk2 does not answer after the reload: {}",
         lab.log()
     );
@@ -284,7 +284,7 @@ fn reload_adds_and_removes_a_netstack_and_its_vmknic_recovers_from_a_fault() {
         lab.log()
     );
     assert!(
-        wait_until(Duration::from_secs(10), || ping_once(&h2, VMK2)),
+        wait_until(Duration::from_secs(10), || ping_once(h2, VMK2)),
         "vmk2 does not answer after its repair: {}",
         lab.log()
     );
@@ -310,7 +310,7 @@ fn reload_adds_and_removes_a_netstack_and_its_vmknic_recovers_from_a_fault() {
         vmk0_index,
         "vmk0 was re-created"
     );
-    assert!(ping_once(&h0, H1), "forwarding after the reloads");
+    assert!(ping_once(h0, H1), "forwarding after the reloads");
     assert!(!lab.log().contains("panicked"), "{}", lab.log());
 }
 
