@@ -322,8 +322,9 @@ PY
 faulter=$!
 bg_pids+=("$faulter")
 # Pings to fh through vmk3, for the losses during faults.
-# Bounded by its deadline (-w), not a count: replies missing during faults take -W each.
-ip netns exec "$p-c" timeout $((duration + 10)) ping -i 0.2 -w "$duration" -W 1 198.18.13.2 \
+# Waited for before the report (ping sends every 0.2 s whatever comes back; with a deadline
+# instead of a count it would stop at the first ICMP error of a fault).
+ip netns exec "$p-c" timeout $((duration + 10)) ping -i 0.2 -c $((duration * 5)) -W 1 198.18.13.2 \
   < /dev/null > "$work/ping_fh.txt" 2>&1 &
 ping_fh=$!
 bg_pids+=("$ping_fh")
