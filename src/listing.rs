@@ -924,7 +924,8 @@ mod tests {
         let esxcli = format_esxcli_interfaces(&v);
         assert!(
             esxcli.ends_with(
-                "   MTU: 1500\n   Link Down: TAP `vmk2` was deleted from outside; re-creating it\n"
+                "   MTU: 1500\n   TSO MSS: 65535\n   Link Down: TAP `vmk2` was deleted from outside; \
+                 re-creating it\n"
             ),
             "{esxcli}"
         );
