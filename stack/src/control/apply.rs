@@ -520,6 +520,15 @@ impl Daemon {
         gateway: Option<Ipv4Addr>,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
+        let dhcp = self.cfg.vmknics.iter().any(|v| v.id == id && v.dhcp);
+        if let (Some(g), true) = (gateway, dhcp) {
+            // A lease's subnet may change at any renewal; its router is the netstack's gateway.
+            return Err(invalid(format!(
+                "cannot set gateway {g} on {id}: it takes its address from DHCP (its lease's \
+                 router is the netstack's default gateway when none is configured); set a \
+                 static address first (-t static)"
+            )));
+        }
         if let Some(g) = gateway {
             let on_subnet = self
                 .cfg
@@ -953,7 +962,9 @@ impl Daemon {
             *g = None;
         }
         self.commit(new)?;
-        self.set_table(ns, table);
+        // Rebuilt rather than the copy: a DHCP lease's router of this netstack, hidden by
+        // the configured gateway, becomes its default gateway again.
+        self.rebuild_routing(ns);
         info!(netstack = %name, gateway = %current, "default gateway removed");
         Ok(Value::Null)
     }
@@ -1091,7 +1102,9 @@ impl Daemon {
         address: Ipv4Setting,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
-        let clears_gateway = matches!(address, Ipv4Setting::None);
+        // A vmknic's own gateway goes with its static address (it was checked against that
+        // subnet; a DHCP vmknic has none).
+        let clears_gateway = matches!(address, Ipv4Setting::None | Ipv4Setting::Dhcp);
         // The file's rules: a host address on its subnet, no overlap with another vmknic.
         let new = self.with_vmknic(id, |v| {
             v.ip = match address {
@@ -1101,7 +1114,6 @@ impl Daemon {
             };
             v.netmask = None;
             v.prefix_len = None;
-            // A vmknic's own gateway goes with its last address.
             if clears_gateway {
                 v.gateway = None;
             }
@@ -1148,7 +1160,8 @@ impl Daemon {
 
     /// Rebuilds netstack `ns`'s routing table from its configuration on its vmknics'
     /// addresses now (DHCP leases included), with its configured default gateway or, when
-    /// there is none, the router of the first DHCP lease of its vmknics that names one.
+    /// there is none, the router of the first DHCP lease of its vmknics that names one and
+    /// was applied (a lease refused for a conflicting address gives no gateway).
     fn rebuild_routing(&mut self, ns: usize) {
         let Some(engine) = self.stack.engine(ns) else {
             return;
@@ -1158,9 +1171,12 @@ impl Daemon {
         };
         let present = || engine.vmknics().iter().filter(|v| v.present());
         let gateway = view.default_gateway.or_else(|| {
-            present()
-                .filter_map(|v| self.dhcp.get(&v.cfg.id))
-                .find_map(|c| c.lease().and_then(|l| l.router))
+            present().find_map(|v| {
+                let lease = self.dhcp.get(&v.cfg.id)?.lease()?;
+                lease
+                    .router
+                    .filter(|_| v.cfg.address == Some(lease.address))
+            })
         });
         let (table, _) = RoutingTable::from_config(
             present().map(|v| (v.cfg.id, v.cfg.addresses().collect(), v.cfg.enabled)),
