@@ -38,7 +38,10 @@ use crate::metrics::Exposition;
 use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::TapPort;
 
-/// How long the removal of a vmknic waits after its DHCP RELEASE before its TAP goes.
+/// How long the TAP of a vmknic removed while holding a DHCP lease outlives it: a server
+/// that reads the RELEASE after the TAP is gone cannot tell which interface it came from and
+/// ignores it (dnsmasq does). The vmknic leaves its engine at once; only the device waits,
+/// closed by the event loop's timers, so no netstack's data plane stalls.
 const RELEASE_GRACE: Duration = Duration::from_millis(50);
 
 /// Storage probes running at once.
@@ -60,6 +63,8 @@ pub(crate) struct Daemon {
     dhcp: BTreeMap<VmknicId, dhcp::Client>,
     /// A DHCP frame being built.
     dhcp_frame: Box<[u8]>,
+    /// TAPs of removed vmknics kept open until their deadline ([`RELEASE_GRACE`]).
+    lingering: Vec<(Instant, TapPort)>,
 }
 
 /// The pings and probes in flight on one netstack (their sockets are its engine's).
@@ -170,6 +175,7 @@ impl Daemon {
             ops: BTreeMap::new(),
             dhcp: BTreeMap::new(),
             dhcp_frame: vec![0; dhcp::MAX_FRAME].into_boxed_slice(),
+            lingering: Vec::new(),
         };
         for id in dhcp_vmknics {
             d.dhcp_start(id);
@@ -1026,6 +1032,8 @@ impl Daemon {
         else {
             return Err(invalid(format!("`{name}` is not a vmknic name")));
         };
+        // A TAP still lingering could hold the name the new one needs.
+        self.lingering.clear();
         self.stack.add_vmknic(&vc).map_err(stack_error)?;
         if let Err(e) = self.commit(new) {
             self.stack.remove_vmknic(vc.id);
@@ -1046,12 +1054,13 @@ impl Daemon {
         let was_dhcp = self.dhcp.contains_key(&id);
         let ns = self.stack.stack_of(id);
         if self.dhcp_stop(id) {
-            // The RELEASE is on the wire; a server that reads it after the TAP is gone cannot
-            // tell which interface it came from and ignores it (dnsmasq does): give it a
-            // moment. Only on the removal of a vmknic holding a lease.
-            std::thread::sleep(RELEASE_GRACE);
+            // The RELEASE is on the wire: the vmknic goes now, its TAP a moment later.
+            if let Some(Some(tap)) = self.stack.detach_vmknic(id) {
+                self.lingering.push((Instant::now() + RELEASE_GRACE, tap));
+            }
+        } else {
+            self.stack.remove_vmknic(id);
         }
-        self.stack.remove_vmknic(id);
         if let (true, Some(ns)) = (was_dhcp, ns) {
             // A lease's router that was the default gateway goes with the lease.
             self.rebuild_routing(ns);
@@ -1479,12 +1488,18 @@ impl Daemon {
                     .chain(a.tcp_probes.next_deadline())
             })
             .chain(self.dhcp.values().map(dhcp::Client::next_deadline))
+            .chain(self.lingering.iter().map(|(t, _)| *t))
             .min()
     }
 
-    /// Answers the pings and probes that finished, netstack by netstack, and runs the DHCP
-    /// clients.
+    /// Closes the lingering TAPs whose time is up, answers the pings and probes that finished,
+    /// netstack by netstack, and runs the DHCP clients.
     pub(crate) fn finish_async(&mut self) {
+        if !self.lingering.is_empty() {
+            let now = Instant::now();
+            // Dropping a TAP closes it (its netdev goes).
+            self.lingering.retain(|(t, _)| *t > now);
+        }
         self.poll_dhcp();
         for (ns, apps) in self.apps.iter_mut().enumerate() {
             let Some(engine) = self.stack.engine_mut(ns) else {
