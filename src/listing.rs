@@ -56,7 +56,7 @@ pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
                     (false, None) => "none",
                 })
                 .to_string(),
-                netstack: cfg.netstack.clone(),
+                netstack: v.netstack.clone(),
             };
             let rows: Vec<VmknicRow> = v
                 .addresses()
@@ -208,12 +208,14 @@ pub fn format_esxcfg_vmknics(rows: &[VmknicRow]) -> String {
 const TSO_MSS: &str = "65535";
 
 /// `vmkstack vmknic list` and `vmkstack check`: the compact table of ESX 3's `esxcfg-vmknic -l`
-/// (the article's), with the vmknic's name first.
+/// (the article's), with the vmknic's name first; a NetStack column last when the vmknics
+/// belong to more than one netstack.
 pub fn format_vmknics(rows: &[VmknicRow]) -> String {
+    let several = rows.iter().any(|r| r.netstack != rows[0].netstack);
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 r.interface.clone(),
                 r.portgroup.clone(),
                 r.ip.clone(),
@@ -222,22 +224,27 @@ pub fn format_vmknics(rows: &[VmknicRow]) -> String {
                 r.mac.clone(),
                 r.mtu.to_string(),
                 r.enabled.to_string(),
-            ]
+            ];
+            if several {
+                row.push(r.netstack.clone());
+            }
+            row
         })
         .collect();
-    table(
-        &[
-            "Interface",
-            "Port Group",
-            "IP Address",
-            "Netmask",
-            "Broadcast",
-            "MAC Address",
-            "MTU",
-            "Enabled",
-        ],
-        &cells,
-    )
+    let mut headers = vec![
+        "Interface",
+        "Port Group",
+        "IP Address",
+        "Netmask",
+        "Broadcast",
+        "MAC Address",
+        "MTU",
+        "Enabled",
+    ];
+    if several {
+        headers.push("NetStack");
+    }
+    table(&headers, &cells)
 }
 
 /// Width of every column but the last in `esxcfg-route -l` (ESXi 6.x-8.x pads each to 16

@@ -253,17 +253,7 @@ impl Daemon {
             Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ns, ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
             Command::Metrics => Ok(json!(self.metrics())),
-            Command::Runtime => Ok(json!(self
-                .stack
-                .runtime()
-                .stages()
-                .map(|(s, t)| StageInfo {
-                    stage: s.as_str().to_string(),
-                    calls: t.calls,
-                    packets: t.packets,
-                    nanos: t.nanos,
-                })
-                .collect::<Vec<_>>())),
+            Command::Runtime => Ok(json!(self.runtime())),
             Command::Capture {
                 vmknic,
                 filter,
@@ -596,6 +586,25 @@ impl Daemon {
             .map(|v| StatsInfo {
                 vmknic: v.cfg.id.to_string(),
                 counters: counters_info(&v.counters),
+            })
+            .collect()
+    }
+
+    /// What each stage cost, engine by engine; rows name their netstack when there are
+    /// several (one netstack: the rows of old).
+    fn runtime(&self) -> Vec<StageInfo> {
+        let several = self.stack.engines().nth(1).is_some();
+        self.stack
+            .engines()
+            .flat_map(|e| {
+                let netstack = several.then(|| e.name().to_string());
+                e.runtime().stages().map(move |(s, t)| StageInfo {
+                    stage: s.as_str().to_string(),
+                    calls: t.calls,
+                    packets: t.packets,
+                    nanos: t.nanos,
+                    netstack: netstack.clone(),
+                })
             })
             .collect()
     }
