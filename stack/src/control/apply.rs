@@ -237,7 +237,11 @@ impl Daemon {
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
-            Command::VmknicSetAddress { vmknic, address } => self.vmknic_address(&vmknic, address),
+            Command::VmknicSetAddress {
+                vmknic,
+                address,
+                gateway,
+            } => self.vmknic_address(&vmknic, address, gateway),
             Command::RouteList => Ok(json!(self.route_list(ns))),
             Command::RouteGet(destination, source) => self.route_get(ns, destination, source),
             Command::RouteAdd { network, gateway } => {
@@ -1114,10 +1118,14 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    /// Changes a vmknic's address (static, DHCP or none) and, with a static one, its own
+    /// gateway in the same change (`gateway`; `None` keeps the one it has): the file's rules
+    /// check both together.
     fn vmknic_address(
         &mut self,
         vmknic: &VmknicRef,
         address: Ipv4Setting,
+        gateway: Option<Ipv4Addr>,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         // A vmknic's own gateway goes with its static address (it was checked against that
@@ -1135,12 +1143,15 @@ impl Daemon {
             if clears_gateway {
                 v.gateway = None;
             }
+            if let Some(g) = gateway {
+                v.gateway = Some(g.to_string());
+            }
         })?;
-        let Some((address, dhcp)) = new
+        let Some((address, dhcp, own_gateway)) = new
             .vmknics
             .iter()
             .find(|v| v.id == id)
-            .map(|v| (v.address, v.dhcp))
+            .map(|v| (v.address, v.dhcp, v.gateway))
         else {
             return Err(invalid(format!("no vmknic {id}")));
         };
@@ -1148,9 +1159,9 @@ impl Daemon {
         let Some(ns) = self.stack.stack_of(id) else {
             return Ok(Value::Null);
         };
-        if clears_gateway {
+        if clears_gateway || gateway.is_some() {
             if let Some(e) = self.stack.engine_mut(ns) {
-                e.set_vmknic_gateway(id, None);
+                e.set_vmknic_gateway(id, own_gateway);
             }
         }
         match (dhcp, self.dhcp.contains_key(&id)) {
