@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde::Serialize;
-use vmkstack_routing::{Explanation, RouteEntry, RouteError};
+use vmkstack_routing::{Explanation, RouteEntry, RouteError, RoutingTable};
 use vmkstack_stack::{Config, ConfigError};
 
 use crate::listing::{format_routes, format_vmknics, vmknic_rows, VmknicRow};
@@ -26,6 +26,23 @@ pub struct CheckReport {
     /// Problems, each a message (the default gateway's is ESX's text verbatim).
     pub problems: Vec<String>,
     /// One answer per `--lookup`.
+    pub lookups: Vec<LookupAnswer>,
+    /// The other netstacks (`[[netstack_instance]]`), each with its routing table and
+    /// lookups; absent when there are none. Their problems are in `problems`, named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub netstacks: Vec<NetstackReport>,
+}
+
+/// What `check` found for a netstack other than the top-level one.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetstackReport {
+    /// Its name.
+    pub name: String,
+    /// Its forwarding switch.
+    pub forwarding: bool,
+    /// `esxcfg-route -N NAME -l` rows.
+    pub routes: Vec<RouteEntry>,
+    /// One answer per `--lookup`, in its routing table.
     pub lookups: Vec<LookupAnswer>,
 }
 
@@ -64,24 +81,56 @@ impl CheckReport {
         out.push_str(&format_vmknics(&self.vmknics));
         out.push_str("\n$ esxcfg-route -l\n");
         out.push_str(&format_routes(&self.routes));
-        if !self.lookups.is_empty() {
-            out.push_str("\nLookups:\n");
-            for l in &self.lookups {
-                match l {
-                    LookupAnswer::Route(e) => {
-                        let _ = writeln!(out, "  {e}");
-                    }
-                    LookupAnswer::Unreachable { destination, error } => {
-                        let _ = writeln!(out, "  {destination}: {error}");
-                    }
-                }
-            }
+        write_lookups(&mut out, "Lookups:", &self.lookups);
+        for n in &self.netstacks {
+            let _ = writeln!(
+                out,
+                "\n# netstack {} (forwarding {})\n$ esxcfg-route -N {} -l",
+                n.name,
+                if n.forwarding { "on" } else { "off" },
+                n.name
+            );
+            out.push_str(&format_routes(&n.routes));
+            write_lookups(&mut out, &format!("Lookups (-N {}):", n.name), &n.lookups);
         }
         out
     }
 }
 
-/// A hint after the ESX message: which subnets a gateway could be on.
+/// The lookups' answers under `title`; nothing when there are none.
+fn write_lookups(out: &mut String, title: &str, lookups: &[LookupAnswer]) {
+    if lookups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title}");
+    for l in lookups {
+        match l {
+            LookupAnswer::Route(e) => {
+                let _ = writeln!(out, "  {e}");
+            }
+            LookupAnswer::Unreachable { destination, error } => {
+                let _ = writeln!(out, "  {destination}: {error}");
+            }
+        }
+    }
+}
+
+/// The answers of `table` for `lookups`.
+fn lookup_all(table: &RoutingTable, lookups: &[Ipv4Addr]) -> Vec<LookupAnswer> {
+    lookups
+        .iter()
+        .map(|&dst| match table.explain(dst) {
+            Ok(e) => LookupAnswer::Route(e),
+            Err(e) => LookupAnswer::Unreachable {
+                destination: dst,
+                error: e.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// A hint after the ESX message: which subnets a gateway could be on (`cfg` is one
+/// netstack's view: only its vmknics count).
 fn explain_problem(e: &RouteError, cfg: &Config) -> String {
     let subnets: Vec<String> = cfg
         .vmknics
@@ -106,26 +155,39 @@ fn explain_problem(e: &RouteError, cfg: &Config) -> String {
     }
 }
 
-/// Loads `path` and builds the report. A file that does not load is an error.
+/// Loads `path` and builds the report: every vmknic, and each netstack's routing table,
+/// problems and lookups. A file that does not load is an error.
 pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigError> {
     let cfg = Config::load(path)?;
-    let (table, problems) = cfg.routing();
+    let (table, found) = cfg.routing();
+    let own = cfg.view(&cfg.netstack).unwrap_or_else(|| cfg.clone());
+    let mut problems: Vec<String> = found.iter().map(|e| explain_problem(e, &own)).collect();
+    let mut netstacks = Vec::new();
+    for name in cfg.netstack_names().skip(1) {
+        let Some(view) = cfg.view(name) else {
+            continue;
+        };
+        let (t, found) = view.routing();
+        problems.extend(
+            found
+                .iter()
+                .map(|e| format!("netstack `{name}`: {}", explain_problem(e, &view))),
+        );
+        netstacks.push(NetstackReport {
+            name: name.to_string(),
+            forwarding: view.forwarding,
+            routes: t.entries(),
+            lookups: lookup_all(&t, lookups),
+        });
+    }
     Ok(CheckReport {
         config: path.display().to_string(),
         netstack: cfg.netstack.clone(),
         forwarding: cfg.forwarding,
         vmknics: vmknic_rows(&cfg),
         routes: table.entries(),
-        problems: problems.iter().map(|e| explain_problem(e, &cfg)).collect(),
-        lookups: lookups
-            .iter()
-            .map(|&dst| match table.explain(dst) {
-                Ok(e) => LookupAnswer::Route(e),
-                Err(e) => LookupAnswer::Unreachable {
-                    destination: dst,
-                    error: e.to_string(),
-                },
-            })
-            .collect(),
+        problems,
+        lookups: lookup_all(&table, lookups),
+        netstacks,
     })
 }

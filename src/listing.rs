@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use vmkstack_routing::{Origin, RouteEntry};
+use vmkstack_routing::{Origin, RouteEntry, VmknicId};
 use vmkstack_stack::Config;
 
 use crate::api::{NeighborInfo, StatsInfo, VmknicInfo};
@@ -56,7 +56,7 @@ pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
                     (false, None) => "none",
                 })
                 .to_string(),
-                netstack: cfg.netstack.clone(),
+                netstack: v.netstack.clone(),
             };
             let rows: Vec<VmknicRow> = v
                 .addresses()
@@ -162,21 +162,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `esxcfg-vmknic -l` as ESXi 6.x-8.x prints it: fixed columns (`%-10s %-39s %-9s %-39s
-/// %-15s %-15s %-17s %-7s %-9s %-7s %-19s %s`), one row per address with its IP family, the
-/// TSO MSS (65535: TSO is on, as ESXi creates vmknics), the address Type and the NetStack.
+/// %-15s %-15s %-17s %-7s %-9s %-7s %-19s %-19s `), one row per address with its IP family,
+/// the TSO MSS (65535: TSO is on, as ESXi creates vmknics), the address Type and the NetStack.
+/// The last column is padded too, as in captured ESXi 6.7/7.0 output (`NetStack` and
+/// `defaultTcpipStack` followed by spaces up to 20 characters).
 ///
 /// ```text
-/// Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack
-/// vmk0       Management Network                      IPv4      172.26.64.10                            255.255.255.192 172.26.64.63    00:50:56:6c:fe:c5 1500    65535     true    STATIC              defaultTcpipStack
+/// Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack            
+/// vmk0       Management Network                      IPv4      172.26.64.10                            255.255.255.192 172.26.64.63    00:50:56:6c:fe:c5 1500    65535     true    STATIC              defaultTcpipStack   
 /// ```
 pub fn format_esxcfg_vmknics(rows: &[VmknicRow]) -> String {
-    const WIDTHS: [usize; 11] = [10, 39, 9, 39, 15, 15, 17, 7, 9, 7, 19];
+    const WIDTHS: [usize; 12] = [10, 39, 9, 39, 15, 15, 17, 7, 9, 7, 19, 19];
     let line = |cells: [&str; 12]| {
         let mut l = String::new();
         for (cell, w) in cells.iter().zip(WIDTHS) {
             let _ = write!(l, "{cell:<w$} ");
         }
-        l.push_str(cells[11]);
         l.push('\n');
         l
     };
@@ -217,12 +218,14 @@ pub fn format_esxcfg_vmknics(rows: &[VmknicRow]) -> String {
 const TSO_MSS: &str = "65535";
 
 /// `vmkstack vmknic list` and `vmkstack check`: the compact table of ESX 3's `esxcfg-vmknic -l`
-/// (the article's), with the vmknic's name first.
+/// (the article's), with the vmknic's name first; a NetStack column last when the vmknics
+/// belong to more than one netstack.
 pub fn format_vmknics(rows: &[VmknicRow]) -> String {
+    let several = rows.iter().any(|r| r.netstack != rows[0].netstack);
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 r.interface.clone(),
                 r.portgroup.clone(),
                 r.ip.clone(),
@@ -231,22 +234,27 @@ pub fn format_vmknics(rows: &[VmknicRow]) -> String {
                 r.mac.clone(),
                 r.mtu.to_string(),
                 r.enabled.to_string(),
-            ]
+            ];
+            if several {
+                row.push(r.netstack.clone());
+            }
+            row
         })
         .collect();
-    table(
-        &[
-            "Interface",
-            "Port Group",
-            "IP Address",
-            "Netmask",
-            "Broadcast",
-            "MAC Address",
-            "MTU",
-            "Enabled",
-        ],
-        &cells,
-    )
+    let mut headers = vec![
+        "Interface",
+        "Port Group",
+        "IP Address",
+        "Netmask",
+        "Broadcast",
+        "MAC Address",
+        "MTU",
+        "Enabled",
+    ];
+    if several {
+        headers.push("NetStack");
+    }
+    table(&headers, &cells)
 }
 
 /// Width of every column but the last in `esxcfg-route -l` (ESXi 6.x-8.x pads each to 16
@@ -656,7 +664,14 @@ pub fn format_esxcli_routes(entries: &[RouteEntry]) -> String {
 ///    External ID: N/A
 ///    MTU: 1500
 ///    TSO MSS: 65535
+///    RXDispQueue Size: 1
+///    Port ID: 33554432
 /// ```
+///
+/// The fields and their order are ESXi 7.0's (`RXDispQueue Size` came with 7.0; 6.x stops at
+/// `Port ID` without it). `RXDispQueue Size` is 1: one receive queue per TAP. `Port ID` is
+/// the number of a port on ESXi's first portset (0x2000000) plus the vmknic's number, a stable
+/// stand-in, since a TAP has no vSwitch port.
 pub fn esxcli_interfaces(vmknics: &[VmknicInfo]) -> EsxcliList {
     let rows = vmknics
         .iter()
@@ -677,6 +692,10 @@ pub fn esxcli_interfaces(vmknics: &[VmknicInfo]) -> EsxcliList {
                 "N/A".into(),
                 Field::Int(i64::from(v.mtu)),
                 Field::Int(65535),
+                Field::Int(1),
+                Field::Int(
+                    PORT_ID_BASE + v.name.parse::<VmknicId>().map_or(0, |id| i64::from(id.0)),
+                ),
             ]
         })
         .collect();
@@ -698,11 +717,16 @@ pub fn esxcli_interfaces(vmknics: &[VmknicInfo]) -> EsxcliList {
             "External ID",
             "MTU",
             "TSO MSS",
+            "RXDispQueue Size",
+            "Port ID",
         ],
         rows,
         layout: Layout::Blocks,
     }
 }
+
+/// The first port number of ESXi's first portset (`Port ID: 33554436` is its port 4).
+const PORT_ID_BASE: i64 = 0x200_0000;
 
 /// The blocks of [`esxcli_interfaces`], each with a `Link Down` line under it while the
 /// vmknic's wire is down (vmkstack's own: ESXi has no such field).
@@ -924,7 +948,7 @@ mod tests {
         let esxcli = format_esxcli_interfaces(&v);
         assert!(
             esxcli.ends_with(
-                "   MTU: 1500\n   TSO MSS: 65535\n   Link Down: TAP `vmk2` was deleted from outside; \
+                "   Port ID: 33554434\n   Link Down: TAP `vmk2` was deleted from outside; \
                  re-creating it\n"
             ),
             "{esxcli}"
@@ -1056,21 +1080,35 @@ mod tests {
     #[test]
     fn test_esxcli_interfaces() {
         let out = format_esxcli_interfaces(&vmknics()[..2]);
-        let block = |name: &str, mac: &str, enabled: bool, pg: &str, mtu: u16| {
+        let block = |name: &str, mac: &str, enabled: bool, pg: &str, mtu: u16, port: u32| {
             format!(
                 "{name}\n   Name: {name}\n   MAC Address: {mac}\n   Enabled: {enabled}\n   \
                  Portset: vmkstack\n   Portgroup: {pg}\n   Netstack Instance: defaultTcpipStack\n   \
                  VDS Name: N/A\n   VDS UUID: N/A\n   VDS Port: N/A\n   VDS Connection: -1\n   \
                  Opaque Network ID: N/A\n   Opaque Network Type: N/A\n   External ID: N/A\n   \
-                 MTU: {mtu}\n   TSO MSS: 65535\n"
+                 MTU: {mtu}\n   TSO MSS: 65535\n   RXDispQueue Size: 1\n   Port ID: {port}\n"
             )
         };
         assert_eq!(
             out,
             format!(
                 "{}\n{}",
-                block("vmk0", "02:00:00:00:00:01", true, "iSCSI_SAN", 1500),
-                block("vmk1", "02:00:00:00:00:02", false, "VMotion", 9000)
+                block(
+                    "vmk0",
+                    "02:00:00:00:00:01",
+                    true,
+                    "iSCSI_SAN",
+                    1500,
+                    33554432
+                ),
+                block(
+                    "vmk1",
+                    "02:00:00:00:00:02",
+                    false,
+                    "VMotion",
+                    9000,
+                    33554433
+                )
             )
         );
         assert_eq!(format_esxcli_interfaces(&[]), "");
@@ -1085,12 +1123,12 @@ mod tests {
         assert_eq!(
             lines[0],
             "Interface  Port Group/DVPort/Opaque Network        IP Family IP Address                              \
-             Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack"
+             Netmask         Broadcast       MAC Address       MTU     TSO MSS   Enabled Type                NetStack            "
         );
         assert_eq!(
             lines[1],
             "vmk0       iSCSI_SAN                               IPv4      198.18.1.100                            \
-             255.255.255.0   198.18.1.255    02:00:00:00:00:01 1500    65535     true    STATIC              defaultTcpipStack"
+             255.255.255.0   198.18.1.255    02:00:00:00:00:01 1500    65535     true    STATIC              defaultTcpipStack   "
         );
         // The columns admins' scripts split on, in order.
         let cols: Vec<&str> = lines[3].split_whitespace().collect();

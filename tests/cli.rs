@@ -328,3 +328,57 @@ fn symlink_named_esxcfg_route_is_esxcfg_route() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check` with several netstacks: every vmknic under its own netstack, each netstack's
+/// routing table and lookups, and a problem of a non-default netstack fails the check.
+#[test]
+fn check_covers_every_netstack() {
+    let body = "default_gateway = \"198.18.10.1\"\n\
+        [[netstack_instance]]\nname = \"vmotion\"\ndefault_gateway = \"GW\"\n\
+        [[vmknic]]\nname = \"vmk0\"\nportgroup = \"Mgmt\"\nip = \"198.18.10.100/24\"\n\
+        [[vmknic]]\nname = \"vmk1\"\nportgroup = \"vMotion\"\nip = \"198.18.20.100/24\"\n\
+        netstack = \"vmotion\"\n";
+    let p = temp_config("netstacks.toml", &body.replace("GW", "198.18.20.1"));
+    let path = p.to_str().unwrap();
+    let o = vmkstack(&["check", "--config", path, "--lookup", "203.0.113.9"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let s = squeeze(&out);
+    assert!(s.contains("Enabled NetStack\n"), "{out}");
+    let row = |start: &str, end: &str| s.lines().any(|l| l.starts_with(start) && l.ends_with(end));
+    assert!(
+        row("vmk0 Mgmt 198.18.10.100 ", " defaultTcpipStack"),
+        "{out}"
+    );
+    assert!(row("vmk1 vMotion 198.18.20.100 ", " vmotion"), "{out}");
+    let routes = out.split_once("$ esxcfg-route -l").map_or("", |(_, r)| r);
+    let (default, vmotion) = routes
+        .split_once("$ esxcfg-route -N vmotion -l")
+        .expect("a vmotion section");
+    assert!(
+        default.contains("198.18.10.1") && !default.contains("198.18.20.1"),
+        "{out}"
+    );
+    assert!(
+        vmotion.contains(" 198.18.20.1 ") && !vmotion.contains("198.18.10."),
+        "{out}"
+    );
+    assert!(out.contains("# netstack vmotion (forwarding off)"), "{out}");
+    assert!(out.contains("Lookups (-N vmotion):"), "{out}");
+    let o = vmkstack(&["check", "--config", path, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["netstacks"][0]["name"], "vmotion");
+    assert_eq!(v["netstacks"][0]["routes"][1]["gateway"], "198.18.20.1");
+    assert_eq!(v["vmknics"][1]["netstack"], "vmotion");
+
+    // vmotion's gateway on no vmotion subnet (it is on defaultTcpipStack's): a problem.
+    let p = temp_config("netstacks-bad.toml", &body.replace("GW", "198.18.10.1"));
+    let o = vmkstack(&["check", "--config", p.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("netstack `vmotion`: Unable to set VMkernel gateway")
+            && err.contains("vmknic subnets: 198.18.20.0/24 (vmk1)"),
+        "{err}"
+    );
+}

@@ -7,6 +7,17 @@
 //!                --vmk1 dhcp (Storage)-- the daemon's namespace: 198.18.9.1 (dnsmasq: 198.18.9.50-60,
 //!                                        no router)
 //! ```
+//!
+//! [`dhcp_in_vmotion_netstack`] puts a DHCP vmknic in the `vmotion` netstack beside a static
+//! one of the same subnet and address in `defaultTcpipStack`:
+//!
+//! ```text
+//!        defaultTcpipStack
+//! stack --vmk0 198.18.11.100/24 static-- ra 198.18.11.1 | 198.18.111.1 -- sa 198.18.111.20
+//!        vmotion
+//!       --vmk1 dhcp-------------------- rb 198.18.11.1 (dnsmasq: 198.18.11.100 only, router
+//!                                          198.18.11.1, T1 3 s) | 198.18.111.1 -- sb 198.18.111.20
+//! ```
 
 mod common;
 
@@ -14,6 +25,16 @@ use std::time::Duration;
 
 use common::lab::Lab;
 use common::{require_root, squeeze, wait_until, Netns, Proc, Scratch};
+
+/// Packets sent by `dev` in host `role`'s namespace so far (the kernel's own counter).
+fn tx_packets(lab: &Lab, role: &str, dev: &str) -> u64 {
+    let path = format!("/sys/class/net/{dev}/statistics/tx_packets");
+    lab.ns(role)
+        .run("cat", &[&path])
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{role} {dev} tx_packets: {e}"))
+}
 
 /// Starts dnsmasq as a DHCP server only (`--port=0`: no DNS) on `iface` in `ns`, handing out
 /// `range`, logging each DHCP message to `log`.
@@ -280,4 +301,193 @@ fn dhcp_leases_applied_renewed_released() {
     );
     let (_, out, _) = lab.esx(&["esxcfg-route", "-l"]);
     assert!(!out.contains("198.18.7.1"), "{out}");
+}
+
+/// A DHCP vmknic in a non-default netstack: its lease comes from the server on its own wire,
+/// its router becomes the default gateway of `vmotion` only (traffic through it counted on
+/// that router), renewal and release work, and a static vmknic holding the same subnet and
+/// address in `defaultTcpipStack` is not disturbed.
+#[test]
+fn dhcp_in_vmotion_netstack() {
+    let Some(()) = require_root("dhcp_in_vmotion_netstack") else {
+        return;
+    };
+    let lab = Lab::builder("dhcp-ns")
+        .tap_host("ra", "vmk0", "198.18.11.1/24")
+        .behind("ra", "sa", "198.18.111.1/24", "198.18.111.20/24")
+        .tap_host("rb", "vmk1", "198.18.11.1/24")
+        .behind("rb", "sb", "198.18.111.1/24", "198.18.111.20/24")
+        .quiet()
+        .build();
+    let dir = Scratch::new("dhcp-ns-srv");
+    lab.write_config(&format!(
+        r#"[[netstack_instance]]
+name = "vmotion"
+
+[[vmknic]]
+name = "vmk0"
+portgroup = "Mgmt"
+ip = "198.18.11.100/24"
+netns = "{}"
+
+[[vmknic]]
+name = "vmk1"
+portgroup = "vMotion"
+ip = "dhcp"
+netstack = "vmotion"
+netns = "{}"
+"#,
+        lab.ns("ra").name,
+        lab.ns("rb").name
+    ));
+    let _daemon = lab.start();
+    let route_list = |netstack: Option<&str>| {
+        let mut args = vec!["esxcfg-route"];
+        if let Some(n) = netstack {
+            args.extend(["-N", n]);
+        }
+        args.push("-l");
+        let (code, out, err) = lab.esx(&args);
+        assert_eq!(code, 0, "{err}");
+        squeeze(&out)
+    };
+    let default_routes = route_list(None);
+    assert!(!default_routes.contains("default"), "{default_routes}");
+    // The one address the server hands out is vmk0's in the other netstack.
+    let _dns = dnsmasq(
+        lab.ns("rb"),
+        &dir,
+        "vmk1",
+        "198.18.11.100,198.18.11.100,255.255.255.0,120",
+        &[
+            "--dhcp-option=option:router,198.18.11.1",
+            "--dhcp-option=option:T1,3",
+            "--dhcp-option=option:T2,5",
+        ],
+    );
+    let ok = wait_until(Duration::from_secs(20), || {
+        ipv4_row(&lab, "vmk1").contains(" DHCP ")
+            && ipv4_row(&lab, "vmk1").starts_with("vmk1 198.18.11.100 ")
+    });
+    assert!(
+        ok,
+        "no lease: {}\ndnsmasq: {}\ndaemon: {}",
+        ipv4_row(&lab, "vmk1"),
+        dnsmasq_log(&dir, "vmk1"),
+        lab.log()
+    );
+    assert_eq!(
+        ipv4_row(&lab, "vmk1"),
+        "vmk1 198.18.11.100 255.255.255.0 198.18.11.255 DHCP 198.18.11.1 false"
+    );
+    let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l", "-N", "vmotion"]);
+    assert!(
+        squeeze(&out).contains("vmk1 vMotion IPv4 198.18.11.100 255.255.255.0 198.18.11.255"),
+        "{out}"
+    );
+    assert!(squeeze(&out).contains(" DHCP vmotion"), "{out}");
+
+    // The lease's router is vmotion's default gateway, not defaultTcpipStack's.
+    let v = route_list(Some("vmotion"));
+    assert!(v.contains("default 0.0.0.0 198.18.11.1 vmk1"), "{v}");
+    assert_eq!(route_list(None), default_routes);
+    let (_, out, _) = lab.esx(&["esxcfg-route"]);
+    assert!(!out.contains("198.18.11.1"), "{out}");
+    let (_, out, _) = lab.esx(&["esxcfg-route", "-N", "vmotion"]);
+    assert!(out.contains("198.18.11.1"), "{out}");
+    // vmk0 keeps its address, and answers on its own wire.
+    assert!(
+        ipv4_row(&lab, "vmk0")
+            .starts_with("vmk0 198.18.11.100 255.255.255.0 198.18.11.255 STATIC "),
+        "{}",
+        ipv4_row(&lab, "vmk0")
+    );
+
+    // Traffic through the lease's router, counted on it; none through the other netstack's.
+    let through = |n: &str| {
+        let (a0, b0) = (
+            tx_packets(&lab, "ra", "r-sa"),
+            tx_packets(&lab, "rb", "r-sb"),
+        );
+        let mut args = vec!["vmkping", "-c", "3", "-i", "0.05"];
+        if n != "defaultTcpipStack" {
+            args.extend(["-S", n]);
+        }
+        args.push("198.18.111.20");
+        let (code, out, err) = lab.esx(&args);
+        let (a1, b1) = (
+            tx_packets(&lab, "ra", "r-sa"),
+            tx_packets(&lab, "rb", "r-sb"),
+        );
+        (code, format!("{out}{err}"), a1 - a0, b1 - b0)
+    };
+    let (code, out, a, b) = through("vmotion");
+    assert_eq!(code, 0, "{out}");
+    assert!(b >= 3 && a == 0, "ra {a} rb {b}: {out}");
+    let (code, out, a, b) = through("defaultTcpipStack");
+    assert_ne!(code, 0, "defaultTcpipStack has no default gateway: {out}");
+    assert!(a == 0 && b == 0, "ra {a} rb {b}: {out}");
+    let alive = |role: &str| {
+        lab.ns(role)
+            .exec("ping", &["-c", "1", "-W", "2", "198.18.11.100"])
+            .status
+            .success()
+    };
+    assert!(alive("ra") && alive("rb"));
+    let (code, out, err) = lab.esx(&["vmkping", "-c", "1", "198.18.11.1"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // A configured gateway wins over the lease's router; cleared, the router is back.
+    let (code, _, err) = lab.esx(&["esxcfg-route", "-N", "vmotion", "198.18.11.2"]);
+    assert_eq!(code, 0, "{err}");
+    let v = route_list(Some("vmotion"));
+    assert!(v.contains("default 0.0.0.0 198.18.11.2 vmk1"), "{v}");
+    let (code, _, err) = lab.esx(&["esxcfg-route", "-N", "vmotion", "-d", "default"]);
+    assert_eq!(code, 0, "{err}");
+    let v = route_list(Some("vmotion"));
+    assert!(v.contains("default 0.0.0.0 198.18.11.1 vmk1"), "{v}");
+    assert_eq!(route_list(None), default_routes);
+
+    // Renewed at T1 (3 s): acknowledged again, the address and gateway stay.
+    let acks = count(&dir, "vmk1", "DHCPACK(vmk1)");
+    assert!(
+        wait_until(Duration::from_secs(15), || count(
+            &dir,
+            "vmk1",
+            "DHCPACK(vmk1)"
+        ) > acks),
+        "no renewal: {}",
+        dnsmasq_log(&dir, "vmk1")
+    );
+    assert!(ipv4_row(&lab, "vmk1").contains(" 198.18.11.100 "));
+    assert!(route_list(Some("vmotion")).contains("default 0.0.0.0 198.18.11.1 vmk1"));
+    let (code, out, _, b) = through("vmotion");
+    assert!(code == 0 && b >= 3, "{out}");
+
+    // Removed: the lease is released, its router gone from vmotion; vmk0 untouched.
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "remove",
+        "-i",
+        "vmk1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_until(Duration::from_secs(5), || count(
+            &dir,
+            "vmk1",
+            "DHCPRELEASE(vmk1)"
+        ) == 1),
+        "no release: {}",
+        dnsmasq_log(&dir, "vmk1")
+    );
+    let v = route_list(Some("vmotion"));
+    assert!(!v.contains("198.18.11.1"), "{v}");
+    assert_eq!(route_list(None), default_routes);
+    assert!(alive("ra"));
+    let (code, out, err) = lab.esx(&["vmkping", "-c", "1", "198.18.11.1"]);
+    assert_eq!(code, 0, "{out}{err}");
 }

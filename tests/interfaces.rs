@@ -360,6 +360,50 @@ fn esxcli_interface_add_set_ipv4_remove() {
     };
     assert!(pings(&lab.stack), "vmk2's new address does not answer");
 
+    // Another subnet and its gateway in one command: the old gateway does not stand in the
+    // way, and back. Without -g the old gateway, off the new subnet, refuses the change.
+    let set = |ip: &str, gw: Option<&str>| {
+        let mut args = vec![
+            "interface",
+            "ipv4",
+            "set",
+            "-i",
+            "vmk2",
+            "-t",
+            "static",
+            "-I",
+            ip,
+            "-N",
+            "255.255.255.0",
+        ];
+        args.extend(gw.map(|g| ["-g", g]).into_iter().flatten());
+        esxcli(&lab, &args)
+    };
+    let before = state(&lab);
+    let (code, _, err) = set("198.18.4.100", None);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("gateway") && err.contains("198.18.3.1"),
+        "{err}"
+    );
+    assert_eq!(state(&lab), before);
+    let (code, _, err) = set("198.18.4.100", Some("198.18.4.1"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        ipv4_row(&lab, "vmk2"),
+        "vmk2 198.18.4.100 255.255.255.0 198.18.4.255 STATIC 198.18.4.1 false"
+    );
+    let (code, _, err) = set("198.18.3.100", Some("198.18.3.1"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        ipv4_row(&lab, "vmk2"),
+        "vmk2 198.18.3.100 255.255.255.0 198.18.3.255 STATIC 198.18.3.1 false"
+    );
+    assert!(
+        pings(&lab.stack),
+        "vmk2 does not answer on its address again"
+    );
+
     // set: MTU and disable in one command.
     let (code, _, err) = esxcli(
         &lab,

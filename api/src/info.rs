@@ -144,6 +144,9 @@ pub struct StageInfo {
     pub packets: u64,
     /// Nanoseconds it took in all.
     pub nanos: u64,
+    /// The netstack whose engine ran it; absent when the daemon runs one netstack only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netstack: Option<String>,
 }
 
 /// One echo answered.

@@ -66,6 +66,11 @@ pub enum Action {
         vmknic: String,
         /// `a.b.c.d/len`; `dhcp` to take it from a DHCP server; empty for none.
         ip: String,
+        /// With a static address: the vmknic's own default gateway, set with it in one change
+        /// (`esxcli ... ipv4 set -g`), so that moving to another subnet and its gateway is not
+        /// refused for the old gateway. Absent: the gateway stays as it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gateway: Option<String>,
     },
     /// List routes in ESX order.
     RouteList,

@@ -163,7 +163,8 @@ pub struct VmknicSet {
 }
 
 impl VmknicSet {
-    /// The actions, applied in this order: address, MTU, then state.
+    /// The actions, applied in this order: address (with its gateway, in one change, when
+    /// both are given), MTU, state, then the gateway alone.
     pub fn actions(&self) -> Vec<Action> {
         let vmknic = || self.vmknic.clone();
         let mut actions = Vec::new();
@@ -171,6 +172,7 @@ impl VmknicSet {
             actions.push(Action::VmknicSetAddress {
                 vmknic: vmknic(),
                 ip: ip.to_string(),
+                gateway: self.gateway.map(|g| g.to_string()),
             });
         }
         if let Some(mtu) = self.mtu {
@@ -185,7 +187,7 @@ impl VmknicSet {
         if self.disable {
             actions.push(Action::VmknicDisable { vmknic: vmknic() });
         }
-        if self.gateway.is_some() || self.no_gateway {
+        if (self.gateway.is_some() && self.ip.is_none()) || self.no_gateway {
             actions.push(Action::VmknicSetGateway {
                 vmknic: vmknic(),
                 gateway: self.gateway.map(|g| g.to_string()),
@@ -885,7 +887,8 @@ mod tests {
             vec![
                 Action::VmknicSetAddress {
                     vmknic: "vmk1".into(),
-                    ip: "198.18.2.1/24".into()
+                    ip: "198.18.2.1/24".into(),
+                    gateway: Some("198.18.2.254".into()),
                 },
                 Action::VmknicSetMtu {
                     vmknic: "vmk1".into(),
@@ -894,11 +897,21 @@ mod tests {
                 Action::VmknicDisable {
                     vmknic: "vmk1".into()
                 },
-                Action::VmknicSetGateway {
-                    vmknic: "vmk1".into(),
-                    gateway: Some("198.18.2.254".into())
-                },
             ]
+        );
+        // The gateway alone is its own change.
+        let gw_only = VmknicSet {
+            mtu: None,
+            ip: None,
+            disable: false,
+            ..set
+        };
+        assert_eq!(
+            gw_only.actions(),
+            vec![Action::VmknicSetGateway {
+                vmknic: "vmk1".into(),
+                gateway: Some("198.18.2.254".into())
+            }]
         );
     }
 

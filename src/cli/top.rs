@@ -370,8 +370,37 @@ pub fn run_top(
     Ok(())
 }
 
-/// The `stats --runtime` table: per stage, calls, packets, ns per call and per packet.
+/// The `stats --runtime` tables: per stage, calls, packets, ns per call and per packet; one
+/// table per netstack, each under its name, when the rows name netstacks.
 pub fn format_runtime(stages: &[StageInfo]) -> String {
+    if stages.iter().all(|st| st.netstack.is_none()) {
+        return runtime_table(stages);
+    }
+    let mut s = String::new();
+    let mut names: Vec<&str> = Vec::new();
+    for st in stages {
+        let n = st.netstack.as_deref().unwrap_or_default();
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    for (i, n) in names.iter().enumerate() {
+        let rows: Vec<StageInfo> = stages
+            .iter()
+            .filter(|st| st.netstack.as_deref().unwrap_or_default() == *n)
+            .cloned()
+            .collect();
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push_str(&format!("Netstack {n}:\n"));
+        s.push_str(&runtime_table(&rows));
+    }
+    s
+}
+
+/// One netstack's `stats --runtime` table.
+fn runtime_table(stages: &[StageInfo]) -> String {
     let mut s = format!(
         "{:<13} {:>12} {:>14} {:>10} {:>10} {:>12}\n",
         "Stage", "Calls", "Packets", "ns/call", "ns/packet", "packets/call"
@@ -546,17 +575,52 @@ mod tests {
                 calls: 10,
                 packets: 320,
                 nanos: 32_000,
+                netstack: None,
             },
             StageInfo {
                 stage: "neighbors".into(),
                 calls: 4,
                 packets: 0,
                 nanos: 400,
+                netstack: None,
             },
         ]);
         let rows: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(rows[0][3], "ns/call");
         assert_eq!(rows[1], ["handle", "10", "320", "3200.0", "100.0", "32.0"]);
         assert_eq!(rows[2], ["neighbors", "4", "0", "100.0", "-", "0.0"]);
+        assert_eq!(rows.len(), 3);
+    }
+
+    /// Several netstacks: a table each, under its name, in the daemon's order.
+    #[test]
+    fn test_format_runtime_netstacks() {
+        let row = |stage: &str, calls: u64, netstack: &str| StageInfo {
+            stage: stage.into(),
+            calls,
+            packets: calls * 2,
+            nanos: calls * 100,
+            netstack: Some(netstack.into()),
+        };
+        let t = format_runtime(&[
+            row("handle", 10, "defaultTcpipStack"),
+            row("neighbors", 4, "defaultTcpipStack"),
+            row("handle", 3, "vmotion"),
+            row("neighbors", 1, "vmotion"),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "Netstack defaultTcpipStack:");
+        assert!(lines[1].starts_with("Stage "), "{t}");
+        assert!(
+            lines[2].starts_with("handle ") && lines[2].contains(" 10 "),
+            "{t}"
+        );
+        assert_eq!(lines[4], "");
+        assert_eq!(lines[5], "Netstack vmotion:");
+        assert!(
+            lines[7].starts_with("handle ") && lines[7].contains(" 3 "),
+            "{t}"
+        );
+        assert_eq!(lines.len(), 9, "{t}");
     }
 }

@@ -394,6 +394,7 @@ pub fn action(cmd: &VmknicCommand) -> Option<Action> {
         VmknicCommand::SetDhcp { portgroup } => Action::VmknicSetAddress {
             vmknic: vmknic(portgroup),
             ip: "dhcp".to_string(),
+            gateway: None,
         },
         VmknicCommand::Delete { portgroup } => Action::VmknicRemove {
             vmknic: vmknic(portgroup),
@@ -415,6 +416,7 @@ pub fn action(cmd: &VmknicCommand) -> Option<Action> {
         } => Action::VmknicSetAddress {
             vmknic: vmknic(portgroup),
             ip: format!("{ip}/{prefix_len}"),
+            gateway: None,
         },
     })
 }
@@ -604,7 +606,8 @@ mod tests {
             action("-i 198.18.2.5 -n 24 VMotion"),
             Some(Action::VmknicSetAddress {
                 vmknic: "VMotion".into(),
-                ip: "198.18.2.5/24".into()
+                ip: "198.18.2.5/24".into(),
+                gateway: None,
             })
         );
         assert_eq!(

@@ -518,7 +518,7 @@ pub enum EsxcliCommand {
         interface: String,
         /// The address: `a.b.c.d/len`, `dhcp`, or empty for none (the control request's form).
         ip: String,
-        /// `-g`: the interface's own default gateway, set after the address.
+        /// `-g`: the interface's own default gateway, set with the address in one change.
         gateway: Option<Ipv4Addr>,
     },
     /// `network diag ping`.
@@ -1000,18 +1000,13 @@ pub fn run_formatted(
             ip,
             gateway,
         } => {
+            // The address and its gateway in one change: both apply or neither does.
             let action = Action::VmknicSetAddress {
-                vmknic: interface.clone(),
+                vmknic: interface,
                 ip,
+                gateway: gateway.map(|g| g.to_string()),
             };
             ctl.call(action).map_err(|e| failed(&e))?;
-            if let Some(gw) = gateway {
-                let action = Action::VmknicSetGateway {
-                    vmknic: interface,
-                    gateway: Some(gw.to_string()),
-                };
-                ctl.call(action).map_err(|e| failed(&e))?;
-            }
         }
         EsxcliCommand::DiagPing(p) => return diag_ping(&p, formatter, ctl, console),
         EsxcliCommand::NeighborList {

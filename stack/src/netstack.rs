@@ -386,20 +386,24 @@ impl Netstack {
 
     /// Removes a vmknic: its engine lets it go and its TAP disappears. False if unknown.
     pub fn remove_vmknic(&mut self, id: VmknicId) -> bool {
-        let Some(n) = self.stack_of(id) else {
-            return false;
-        };
+        self.detach_vmknic(id).is_some()
+    }
+
+    /// Removes a vmknic from its engine and the event loop as [`Netstack::remove_vmknic`]
+    /// does, but hands its TAP to the caller instead of closing it: `Some(None)` if it had
+    /// none, `None` if the vmknic was unknown. Frames already written stay readable on the
+    /// kernel side while the caller keeps the TAP (a DHCP RELEASE the server has yet to read).
+    pub fn detach_vmknic(&mut self, id: VmknicId) -> Option<Option<TapPort>> {
+        let n = self.stack_of(id)?;
         if let Some(slot) = self.engine(n).and_then(|e| e.slot_of(id)) {
             self.watch.forget(n, slot);
         }
-        let Some(tap) = self.engine_mut(n).and_then(|e| e.remove_vmknic(id)) else {
-            return false;
-        };
-        if let Some(tap) = tap {
+        let tap = self.engine_mut(n).and_then(|e| e.remove_vmknic(id))?;
+        if let Some(tap) = &tap {
             let fd: RawFd = tap.event_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         }
-        true
+        Some(tap)
     }
 
     /// Enables or disables a vmknic: its TAP's carrier first (the wire is plugged or pulled),

@@ -1164,6 +1164,7 @@ fn control_actions() -> Vec<Action> {
         Action::VmknicSetAddress {
             vmknic: s("vmk0"),
             ip: s("198.18.0.5/24"),
+            gateway: None,
         },
         Action::RouteList,
         Action::RouteAdd {

@@ -38,7 +38,10 @@ use crate::metrics::Exposition;
 use crate::netstack::{Netstack, StackError};
 use vmkstack_vmknic::TapPort;
 
-/// How long the removal of a vmknic waits after its DHCP RELEASE before its TAP goes.
+/// How long the TAP of a vmknic removed while holding a DHCP lease outlives it: a server
+/// that reads the RELEASE after the TAP is gone cannot tell which interface it came from and
+/// ignores it (dnsmasq does). The vmknic leaves its engine at once; only the device waits,
+/// closed by the event loop's timers, so no netstack's data plane stalls.
 const RELEASE_GRACE: Duration = Duration::from_millis(50);
 
 /// Storage probes running at once.
@@ -63,6 +66,8 @@ pub(crate) struct Daemon {
     dhcp: BTreeMap<VmknicId, dhcp::Client>,
     /// A DHCP frame being built.
     dhcp_frame: Box<[u8]>,
+    /// TAPs of removed vmknics kept open until their deadline ([`RELEASE_GRACE`]).
+    lingering: Vec<(Instant, TapPort)>,
 }
 
 /// The pings and probes in flight on one netstack (their sockets are its engine's).
@@ -181,6 +186,7 @@ impl Daemon {
             ops: BTreeMap::new(),
             dhcp: BTreeMap::new(),
             dhcp_frame: vec![0; dhcp::MAX_FRAME].into_boxed_slice(),
+            lingering: Vec::new(),
         };
         for id in dhcp_vmknics {
             d.dhcp_start(id);
@@ -242,7 +248,11 @@ impl Daemon {
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
-            Command::VmknicSetAddress { vmknic, address } => self.vmknic_address(&vmknic, address),
+            Command::VmknicSetAddress {
+                vmknic,
+                address,
+                gateway,
+            } => self.vmknic_address(&vmknic, address, gateway),
             Command::RouteList => Ok(json!(self.route_list(ns))),
             Command::RouteGet(destination, source) => self.route_get(ns, destination, source),
             Command::RouteAdd { network, gateway } => {
@@ -258,17 +268,7 @@ impl Daemon {
             Command::NeighborRemove { ip, vmknic } => self.neighbor_remove(ns, ip, vmknic.as_ref()),
             Command::Stats => Ok(json!(self.stats())),
             Command::Metrics => Ok(json!(self.metrics())),
-            Command::Runtime => Ok(json!(self
-                .stack
-                .runtime()
-                .stages()
-                .map(|(s, t)| StageInfo {
-                    stage: s.as_str().to_string(),
-                    calls: t.calls,
-                    packets: t.packets,
-                    nanos: t.nanos,
-                })
-                .collect::<Vec<_>>())),
+            Command::Runtime => Ok(json!(self.runtime())),
             Command::Capture {
                 vmknic,
                 filter,
@@ -551,6 +551,15 @@ impl Daemon {
         gateway: Option<Ipv4Addr>,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
+        let dhcp = self.cfg.vmknics.iter().any(|v| v.id == id && v.dhcp);
+        if let (Some(g), true) = (gateway, dhcp) {
+            // A lease's subnet may change at any renewal; its router is the netstack's gateway.
+            return Err(invalid(format!(
+                "cannot set gateway {g} on {id}: it takes its address from DHCP (its lease's \
+                 router is the netstack's default gateway when none is configured); set a \
+                 static address first (-t static)"
+            )));
+        }
         if let Some(g) = gateway {
             let on_subnet = self
                 .cfg
@@ -612,6 +621,25 @@ impl Daemon {
             .map(|v| StatsInfo {
                 vmknic: v.cfg.id.to_string(),
                 counters: counters_info(&v.counters),
+            })
+            .collect()
+    }
+
+    /// What each stage cost, engine by engine; rows name their netstack when there are
+    /// several (one netstack: the rows of old).
+    fn runtime(&self) -> Vec<StageInfo> {
+        let several = self.stack.engines().nth(1).is_some();
+        self.stack
+            .engines()
+            .flat_map(|e| {
+                let netstack = several.then(|| e.name().to_string());
+                e.runtime().stages().map(move |(s, t)| StageInfo {
+                    stage: s.as_str().to_string(),
+                    calls: t.calls,
+                    packets: t.packets,
+                    nanos: t.nanos,
+                    netstack: netstack.clone(),
+                })
             })
             .collect()
     }
@@ -984,7 +1012,9 @@ impl Daemon {
             *g = None;
         }
         self.commit(new)?;
-        self.set_table(ns, table);
+        // Rebuilt rather than the copy: a DHCP lease's router of this netstack, hidden by
+        // the configured gateway, becomes its default gateway again.
+        self.rebuild_routing(ns);
         info!(netstack = %name, gateway = %current, "default gateway removed");
         Ok(Value::Null)
     }
@@ -1046,6 +1076,8 @@ impl Daemon {
         else {
             return Err(invalid(format!("`{name}` is not a vmknic name")));
         };
+        // A TAP still lingering could hold the name the new one needs.
+        self.lingering.clear();
         self.stack.add_vmknic(&vc).map_err(stack_error)?;
         if let Err(e) = self.commit(new) {
             self.stack.remove_vmknic(vc.id);
@@ -1066,12 +1098,13 @@ impl Daemon {
         let was_dhcp = self.dhcp.contains_key(&id);
         let ns = self.stack.stack_of(id);
         if self.dhcp_stop(id) {
-            // The RELEASE is on the wire; a server that reads it after the TAP is gone cannot
-            // tell which interface it came from and ignores it (dnsmasq does): give it a
-            // moment. Only on the removal of a vmknic holding a lease.
-            std::thread::sleep(RELEASE_GRACE);
+            // The RELEASE is on the wire: the vmknic goes now, its TAP a moment later.
+            if let Some(Some(tap)) = self.stack.detach_vmknic(id) {
+                self.lingering.push((Instant::now() + RELEASE_GRACE, tap));
+            }
+        } else {
+            self.stack.remove_vmknic(id);
         }
-        self.stack.remove_vmknic(id);
         if let (true, Some(ns)) = (was_dhcp, ns) {
             // A lease's router that was the default gateway goes with the lease.
             self.rebuild_routing(ns);
@@ -1116,13 +1149,19 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    /// Changes a vmknic's address (static, DHCP or none) and, with a static one, its own
+    /// gateway in the same change (`gateway`; `None` keeps the one it has): the file's rules
+    /// check both together.
     fn vmknic_address(
         &mut self,
         vmknic: &VmknicRef,
         address: Ipv4Setting,
+        gateway: Option<Ipv4Addr>,
     ) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
-        let clears_gateway = matches!(address, Ipv4Setting::None);
+        // A vmknic's own gateway goes with its static address (it was checked against that
+        // subnet; a DHCP vmknic has none).
+        let clears_gateway = matches!(address, Ipv4Setting::None | Ipv4Setting::Dhcp);
         // The file's rules: a host address on its subnet, no overlap with another vmknic.
         let new = self.with_vmknic(id, |v| {
             v.ip = match address {
@@ -1132,16 +1171,18 @@ impl Daemon {
             };
             v.netmask = None;
             v.prefix_len = None;
-            // A vmknic's own gateway goes with its last address.
             if clears_gateway {
                 v.gateway = None;
             }
+            if let Some(g) = gateway {
+                v.gateway = Some(g.to_string());
+            }
         })?;
-        let Some((address, dhcp)) = new
+        let Some((address, dhcp, own_gateway)) = new
             .vmknics
             .iter()
             .find(|v| v.id == id)
-            .map(|v| (v.address, v.dhcp))
+            .map(|v| (v.address, v.dhcp, v.gateway))
         else {
             return Err(invalid(format!("no vmknic {id}")));
         };
@@ -1149,9 +1190,9 @@ impl Daemon {
         let Some(ns) = self.stack.stack_of(id) else {
             return Ok(Value::Null);
         };
-        if clears_gateway {
+        if clears_gateway || gateway.is_some() {
             if let Some(e) = self.stack.engine_mut(ns) {
-                e.set_vmknic_gateway(id, None);
+                e.set_vmknic_gateway(id, own_gateway);
             }
         }
         match (dhcp, self.dhcp.contains_key(&id)) {
@@ -1179,7 +1220,8 @@ impl Daemon {
 
     /// Rebuilds netstack `ns`'s routing table from its configuration on its vmknics'
     /// addresses now (DHCP leases included), with its configured default gateway or, when
-    /// there is none, the router of the first DHCP lease of its vmknics that names one.
+    /// there is none, the router of the first DHCP lease of its vmknics that names one and
+    /// was applied (a lease refused for a conflicting address gives no gateway).
     fn rebuild_routing(&mut self, ns: usize) {
         let Some(engine) = self.stack.engine(ns) else {
             return;
@@ -1189,9 +1231,12 @@ impl Daemon {
         };
         let present = || engine.vmknics().iter().filter(|v| v.present());
         let gateway = view.default_gateway.or_else(|| {
-            present()
-                .filter_map(|v| self.dhcp.get(&v.cfg.id))
-                .find_map(|c| c.lease().and_then(|l| l.router))
+            present().find_map(|v| {
+                let lease = self.dhcp.get(&v.cfg.id)?.lease()?;
+                lease
+                    .router
+                    .filter(|_| v.cfg.address == Some(lease.address))
+            })
         });
         let (table, _) = RoutingTable::from_config(
             present().map(|v| (v.cfg.id, v.cfg.addresses().collect(), v.cfg.enabled)),
@@ -1788,12 +1833,18 @@ impl Daemon {
                     .chain(a.tcp_probes.next_deadline())
             })
             .chain(self.dhcp.values().map(dhcp::Client::next_deadline))
+            .chain(self.lingering.iter().map(|(t, _)| *t))
             .min()
     }
 
-    /// Answers the pings and probes that finished, netstack by netstack, and runs the DHCP
-    /// clients.
+    /// Closes the lingering TAPs whose time is up, answers the pings and probes that finished,
+    /// netstack by netstack, and runs the DHCP clients.
     pub(crate) fn finish_async(&mut self) {
+        if !self.lingering.is_empty() {
+            let now = Instant::now();
+            // Dropping a TAP closes it (its netdev goes).
+            self.lingering.retain(|(t, _)| *t > now);
+        }
         self.poll_dhcp();
         for (ns, apps) in self.apps.iter_mut().enumerate() {
             let Some(engine) = self.stack.engine_mut(ns) else {

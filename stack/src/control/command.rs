@@ -91,6 +91,8 @@ pub enum Command {
         /// A static address and prefix (whether it is a usable host address is a file rule,
         /// checked when applied), DHCP, or none.
         address: Ipv4Setting,
+        /// The vmknic's own gateway, set in the same change (static addresses only).
+        gateway: Option<Ipv4Addr>,
     },
     /// List routes in ESX order.
     RouteList,
@@ -420,10 +422,23 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
                 vmknic,
             }
         }
-        Action::VmknicSetAddress { vmknic, ip } => {
+        Action::VmknicSetAddress {
+            vmknic,
+            ip,
+            gateway,
+        } => {
             let vmknic = VmknicRef(vmknic);
+            let address = interface_address(&vmknic, &ip)?;
+            let gateway = gateway.as_deref().map(addr).transpose()?;
+            if gateway.is_some() && !matches!(address, Ipv4Setting::Static(_)) {
+                return Err(invalid(format!(
+                    "{}: a gateway goes only with a static address",
+                    vmknic.0
+                )));
+            }
             Command::VmknicSetAddress {
-                address: interface_address(&vmknic, &ip)?,
+                address,
+                gateway,
                 vmknic,
             }
         }
@@ -686,14 +701,35 @@ mod tests {
         let set = |ip: &str| Action::VmknicSetAddress {
             vmknic: s("VMotion"),
             ip: s(ip),
+            gateway: None,
         };
         assert_eq!(
             parse(set("198.18.2.5/24")).unwrap(),
             Command::VmknicSetAddress {
                 vmknic: vref("VMotion"),
-                address: Ipv4Setting::Static(net("198.18.2.5/24"))
+                address: Ipv4Setting::Static(net("198.18.2.5/24")),
+                gateway: None,
             }
         );
+        // With its gateway, in one change; a gateway without a static address is refused.
+        let with_gw = |ip: &str, gw: &str| Action::VmknicSetAddress {
+            vmknic: s("VMotion"),
+            ip: s(ip),
+            gateway: Some(s(gw)),
+        };
+        assert_eq!(
+            parse(with_gw("198.18.2.5/24", "198.18.2.1")).unwrap(),
+            Command::VmknicSetAddress {
+                vmknic: vref("VMotion"),
+                address: Ipv4Setting::Static(net("198.18.2.5/24")),
+                gateway: Some(Ipv4Addr::new(198, 18, 2, 1)),
+            }
+        );
+        assert_eq!(
+            refused(with_gw("dhcp", "198.18.2.1")),
+            "VMotion: a gateway goes only with a static address"
+        );
+        assert!(refused(with_gw("198.18.2.5/24", "198.18.2")).contains("198.18.2"));
         for (ip, want) in [
             ("dhcp", Ipv4Setting::Dhcp),
             ("DHCP", Ipv4Setting::Dhcp),
@@ -703,7 +739,8 @@ mod tests {
                 parse(set(ip)).unwrap(),
                 Command::VmknicSetAddress {
                     vmknic: vref("VMotion"),
-                    address: want
+                    address: want,
+                    gateway: None,
                 }
             );
         }
