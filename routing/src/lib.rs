@@ -1,15 +1,19 @@
-//! The pure routing core of vmkstack: IPv4 prefixes, a fast longest-prefix-match table, and a
-//! netstack's routing table under the ESX VMkernel rules (connected subnets, one default
-//! gateway, static routes whose gateway must sit on a vmknic subnet), with `explain` for
+//! The pure routing core of vmkstack: IPv4 and IPv6 prefixes, fast longest-prefix-match tables
+//! for each ([`LpmTable`], [`Lpm6Table`]), and a netstack's routing tables under the ESX
+//! VMkernel rules (connected subnets, one default gateway, static routes whose gateway must sit
+//! on a vmknic subnet; for IPv6, or be link-local with its vmknic named), with `explain` for
 //! "which vmknic and gateway would traffic to X use?".
 //!
 //! No I/O, no threads, no smoltcp: everything here is deterministic and unit-tested.
 
 pub mod lpm;
+pub mod lpm6;
 pub mod prefix;
+pub mod prefix6;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod table;
+pub mod table6;
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,13 +22,19 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use lpm::LpmTable;
+pub use lpm6::Lpm6Table;
 pub use prefix::{
     check_network, host_address_problem, netmask_len, parse_addr, parse_netmask, parse_network,
     PrefixError,
 };
+pub use prefix6::{
+    check_network6, host_address6_problem, is_link_local6, parse_addr6, parse_network6, Gateway6,
+    Prefix6Error,
+};
 pub use table::{
     Explanation, NextHop, Origin, Route, RouteEntry, RouteError, RoutingTable, GATEWAY_UNREACHABLE,
 };
+pub use table6::{Explanation6, NextHop6, Route6, Route6Error, RouteEntry6, RoutingTable6};
 
 /// A vmknic's identity: the `N` of `vmkN`. Ordering follows the number, which is how ESX
 /// decides which vmknic owns a shared subnet.
