@@ -27,6 +27,9 @@ pub struct Request {
 /// Every operation. Names of vmknics may be `vmkN` or a port group name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+// One request per command line: the size of the largest variant (a vmknic as written) costs
+// nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     /// List vmknics.
     VmknicList,
@@ -310,6 +313,10 @@ pub struct RawVmknic {
     /// traffic sourced from its address with no more specific route leaves through it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// Static IPv6 addresses, each `addr/len` (`2001:db8:1::100/64`). A vmknic with any also
+    /// gets a link-local address derived from its MAC (EUI-64); none: IPv6 is off on it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6: Vec<String>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.
