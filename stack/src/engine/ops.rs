@@ -19,6 +19,13 @@ impl<P: Port> Engine<P> {
         self.routing.set_table(table);
     }
 
+    /// Replaces the IPv6 routing table (the caller validated the change on a copy). Its
+    /// vmknics are the engine's: they are set again from the running vmknics.
+    pub fn set_routing6(&mut self, table: vmkstack_routing::RoutingTable6) {
+        self.routing6 = table;
+        self.refresh_addrs6();
+    }
+
     /// Sets or clears a vmknic's own default gateway (the caller checked it lies on the
     /// vmknic's subnet). False if unknown.
     pub fn set_vmknic_gateway(&mut self, id: VmknicId, gateway: Option<Ipv4Addr>) -> bool {
