@@ -1,0 +1,275 @@
+//! Root only. IPv6 through the stack with kernel hosts: h1 (2001:db8:1::10) on vmk0
+//! (2001:db8:1::1/64) and h2 (2001:db8:2::10) on vmk1 (2001:db8:2::1/64, MTU 1400), each
+//! vmknic's TAP in its host's namespace, forwarding on. Ping to the vmknics and across the
+//! stack (hop limit 63), Time Exceeded, Destination Unreachable (no route), Packet Too Big
+//! learned by tracepath, neighbour entries on the hosts' side, iperf3 -6 through the stack,
+//! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::lab::Lab;
+use common::{require_root, wait_until, Netns};
+
+const VMK0_MAC: &str = "02:50:56:01:00:01";
+
+fn lab(tag: &str, offloads: bool) -> Lab {
+    let lab = Lab::builder(tag)
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .tap_host("h2", "vmk1", "198.18.2.10/24")
+        .build();
+    lab.write_config(&format!(
+        "forwarding = true\noffloads = {offloads}\n\n\
+         [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.1.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6 = [\"2001:db8:1::1/64\"]\nnetns = \"{}\"\n\n\
+         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"198.18.2.1/24\"\nmtu = 1400\n\
+         ipv6 = [\"2001:db8:2::1/64\"]\nnetns = \"{}\"\n",
+        lab.ns("h1").name,
+        lab.ns("h2").name,
+    ));
+    lab
+}
+
+/// Gives the hosts their IPv6 addresses and routes (after every start: the TAPs are new).
+fn wire6(lab: &Lab) {
+    for (role, dev, addr, gw) in [
+        ("h1", "vmk0", "2001:db8:1::10/64", "2001:db8:1::1"),
+        ("h2", "vmk1", "2001:db8:2::10/64", "2001:db8:2::1"),
+    ] {
+        let ns = lab.ns(role);
+        ns.run(
+            "sysctl",
+            &["-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")],
+        );
+        ns.ip(&["-6", "addr", "replace", addr, "dev", dev, "nodad"]);
+        ns.ip(&["-6", "route", "replace", "default", "via", gw, "dev", dev]);
+    }
+}
+
+fn ping6(ns: &Netns, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["-6", "-n"];
+    all.extend_from_slice(args);
+    let o = ns.exec("ping", &all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// Pings until one answer arrives (the hosts' addresses and NDP take a moment).
+fn ping6_ok(ns: &Netns, dst: &str) -> String {
+    let mut last = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        let (ok, text) = ping6(ns, &["-c", "1", "-W", "1", dst]);
+        last = text;
+        ok
+    });
+    assert!(ok, "no answer from {dst} in {}: {last}", ns.name);
+    last
+}
+
+/// The counters the daemon logs for `vmknic` when it stops.
+fn counters<'a>(log: &'a str, vmknic: &str) -> &'a str {
+    log.lines()
+        .rev()
+        .find(|l| l.contains("vmknic down") && l.contains(&format!("vmknic={vmknic}")))
+        .unwrap_or_else(|| panic!("no counters for {vmknic} in the log:\n{log}"))
+}
+
+/// A drop counter from a `vmknic down` line (0 when that reason never happened).
+fn drops(line: &str, reason: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("drops="))
+        .unwrap_or_default()
+        .split(',')
+        .find_map(|kv| kv.strip_prefix(&format!("{reason}:")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn counter(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in: {line}"))
+}
+
+#[test]
+fn ping6_forwarding_errors_and_neighbours() {
+    let Some(()) = require_root("ping6_forwarding_errors_and_neighbours") else {
+        return;
+    };
+    let lab = lab("ipv6", true);
+    let mut daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+
+    // The vmknics answer, from their global and link-local addresses.
+    let out = ping6_ok(h1, "2001:db8:1::1");
+    assert!(out.contains("ttl=64"), "{out}");
+    ping6_ok(h2, "2001:db8:2::1");
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "fe80::50:56ff:fe01:1%vmk0"]);
+    assert!(ok, "link-local: {out}");
+
+    // Across the stack: one hop, hop limit 63.
+    let out = ping6_ok(h1, "2001:db8:2::10");
+    assert!(out.contains("ttl=63"), "{out}");
+
+    // The hosts learned the vmknics' MACs through NDP.
+    let neigh = h1.ip(&["-6", "neigh", "show", "dev", "vmk0"]);
+    assert!(
+        neigh.contains("2001:db8:1::1 lladdr 02:50:56:01:00:01"),
+        "{neigh}"
+    );
+
+    // Hop limit 1: Time Exceeded from vmk0's address.
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "-t", "1", "2001:db8:2::10"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("From 2001:db8:1::1") && out.contains("Time exceeded: Hop limit"),
+        "{out}"
+    );
+
+    // Nowhere to go: Destination Unreachable, no route.
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:99::1"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("Destination unreachable: No route"), "{out}");
+
+    // A packet bigger than vmk1's MTU: Packet Too Big with 1400, which tracepath learns.
+    let (ok, out) = ping6(
+        h1,
+        &[
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1400",
+            "2001:db8:2::10",
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("Packet too big: mtu=1400"), "{out}");
+    let trace = h1.run("tracepath", &["-6", "-n", "2001:db8:2::10"]);
+    assert!(trace.contains("pmtu 1400"), "{trace}");
+
+    // TCP through the stack.
+    let server = h2.spawn("iperf3", &["-s", "-1", "-B", "2001:db8:2::10"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = h1.exec(
+        "iperf3",
+        &["-6", "-c", "2001:db8:2::10", "-t", "2", "-f", "m"],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "iperf3: {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rate = text
+        .lines()
+        .rfind(|l| l.contains("receiver"))
+        .unwrap_or_default()
+        .to_string();
+    println!("iperf3 -6 through the stack: {rate}");
+    drop(server);
+
+    // kill -9 and a restart: IPv6 is back as configured.
+    let pid = daemon.pid().to_string();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -KILL {pid}");
+    let status = daemon.child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(9));
+    let log_before = lab.log();
+    drop(daemon);
+    let daemon = lab.start();
+    wire6(&lab);
+    let out = ping6_ok(h1, "2001:db8:2::10");
+    assert!(out.contains("ttl=63"), "after restart: {out}");
+    let status = daemon.stop();
+    assert!(status.success(), "{}", lab.log());
+
+    // The second run forwarded (its counters, logged at a clean stop).
+    let log = lab.log();
+    let vmk1 = counters(&log, "vmk1");
+    assert!(counter(vmk1, "forwarded") >= 1, "{vmk1}");
+    assert!(!log_before.contains("panicked"), "{log_before}");
+}
+
+#[test]
+fn malformed_ipv6_is_dropped_and_counted() {
+    let Some(()) = require_root("malformed_ipv6_is_dropped_and_counted") else {
+        return;
+    };
+    let lab = lab("ipv6-bad", false);
+    let daemon = lab.start();
+    wire6(&lab);
+    let h1 = lab.ns("h1");
+    ping6_ok(h1, "2001:db8:1::1");
+    let inject = format!(
+        r#"
+import socket, struct
+ours = bytes.fromhex("{mac}")
+src = bytes.fromhex("020000000001")
+def eth(dst, payload):
+    return dst + src + b"\x86\xdd" + payload
+def a(s):
+    return socket.inet_pton(socket.AF_INET6, s)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def ip6(s, d, hl, payload, fix=True):
+    if fix:
+        ph = a(s) + a(d) + struct.pack("!I3xB", len(payload), 58)
+        c = csum(ph + payload)
+        payload = payload[:2] + struct.pack("!H", c) + payload[4:]
+    return struct.pack("!IHBB", 0x60000000, len(payload), 58, hl) + a(s) + a(d) + payload
+echo = b"\x80\x00\x00\x00\x00\x01\x00\x01hello"
+ns_other = b"\x87\x00\x00\x00\x00\x00\x00\x00" + a("2001:db8:1::99") + b"\x01\x01" + src
+ns_ours = b"\x87\x00\x00\x00\x00\x00\x00\x00" + a("2001:db8:1::1") + b"\x01\x01" + src
+ns_badopt = b"\x87\x00\x00\x00\x00\x00\x00\x00" + a("2001:db8:1::1") + b"\x01\x00" + src
+frames = [
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 64, echo)[:30]),         # truncated
+    eth(ours, b"\x40" + ip6("2001:db8:1::10", "2001:db8:1::1", 64, echo)[1:]),# version 4
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 64, echo, fix=False)),   # bad checksum
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 64, ns_ours)),           # NS, hop limit 64
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 255, ns_badopt)),        # zero-length option
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 255, ns_other)),         # NS not for us
+    eth(ours, ip6("ff02::1", "2001:db8:1::1", 64, echo)),                     # multicast source
+]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vmk0", 0))
+for _ in range(3):
+    for f in frames:
+        s.send(f)
+"#,
+        mac = VMK0_MAC.replace(':', ""),
+    );
+    h1.run("python3", &["-c", &inject]);
+    // Still alive and answering.
+    ping6_ok(h1, "2001:db8:1::1");
+    let status = daemon.stop();
+    assert!(status.success(), "{}", lab.log());
+    let log = lab.log();
+    let vmk0 = counters(&log, "vmk0");
+    for (reason, want) in [
+        ("truncated", 3),
+        ("bad_ipv6", 3),
+        ("bad_icmpv6", 3),
+        ("bad_ndp", 6),
+        ("ndp_not_for_us", 3),
+        ("martian", 3),
+    ] {
+        assert_eq!(drops(vmk0, reason), want, "{reason}: {vmk0}");
+    }
+    assert!(counter(vmk0, "delivered") >= 2, "{vmk0}");
+}
