@@ -8,7 +8,7 @@ use serde::Serialize;
 use vmkstack_routing::{Origin, RouteEntry};
 use vmkstack_stack::Config;
 
-use crate::api::{NeighborInfo, StatsInfo, VmknicInfo};
+use crate::api::{NeighborInfo, Route6Info, StatsInfo, VmknicInfo};
 
 /// One row of `esxcfg-vmknic -l`: a vmknic address (a vmknic with two addresses has two rows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -616,6 +616,39 @@ pub fn esxcli_routes(entries: &[RouteEntry]) -> EsxcliList {
         .collect();
     EsxcliList {
         structure: "RouteIPv4",
+        fields: vec!["Network", "Netmask", "Gateway", "Interface", "Source"],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
+/// `esxcli network ip route ipv6 list`: the default gateway first, then the others, with
+/// the prefix length in ESXi's `Netmask` column.
+pub fn esxcli_routes6(entries: &[Route6Info]) -> EsxcliList {
+    let defaults = entries.iter().filter(|e| e.network.prefix_len() == 0);
+    let others = entries.iter().filter(|e| e.network.prefix_len() != 0);
+    let rows: Vec<Vec<Field>> = defaults
+        .chain(others)
+        .map(|e| {
+            let network = if e.network.prefix_len() == 0 {
+                "default".to_string()
+            } else {
+                e.network.network().to_string()
+            };
+            vec![
+                network.into(),
+                e.network.prefix_len().to_string().into(),
+                e.gateway.clone().unwrap_or_else(|| "::".to_string()).into(),
+                e.vmknic
+                    .clone()
+                    .unwrap_or_else(|| "None".to_string())
+                    .into(),
+                "MANUAL".into(),
+            ]
+        })
+        .collect();
+    EsxcliList {
+        structure: "RouteIPv6",
         fields: vec!["Network", "Netmask", "Gateway", "Interface", "Source"],
         rows,
         layout: Layout::Table,

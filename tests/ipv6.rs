@@ -273,3 +273,117 @@ for _ in range(3):
     }
     assert!(counter(vmk0, "delivered") >= 2, "{vmk0}");
 }
+
+#[test]
+fn ipv6_routes_from_the_esx_commands_survive_kill_9() {
+    let Some(()) = require_root("ipv6_routes_from_the_esx_commands_survive_kill_9") else {
+        return;
+    };
+    let lab = lab("ipv6-routes", true);
+    let mut daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+    // A network behind h2, which forwards.
+    h2.ip(&["-6", "addr", "add", "2001:db8:100::1/128", "dev", "lo"]);
+    h2.run("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
+    ping6_ok(h1, "2001:db8:2::10");
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:100::1"]);
+    assert!(!ok && out.contains("No route"), "{out}");
+
+    let (code, out, err) = lab.esx(&[
+        "esxcfg-route",
+        "-f",
+        "V6",
+        "-a",
+        "2001:db8:100::/48",
+        "2001:db8:2::10",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        "Adding static route 2001:db8:100::/48 to VMkernel"
+    );
+    ping6_ok(h1, "2001:db8:100::1");
+
+    // A gateway on no vmknic prefix: ESX's words, nothing changed.
+    let (code, _, err) = lab.esx(&[
+        "esxcfg-route",
+        "-f",
+        "V6",
+        "-a",
+        "2001:db8:200::/48",
+        "2001:db8:9::1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("as there are not VMkernel interfaces on the same network"),
+        "{err}"
+    );
+    // A link-local gateway needs its vmknic.
+    let (code, _, err) = lab.esx(&[
+        "esxcli", "network", "ip", "route", "ipv6", "add", "-n", "default", "-g", "fe80::1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("name the vmknic"), "{err}");
+    let (code, out, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "route",
+        "ipv6",
+        "add",
+        "-n",
+        "default",
+        "-g",
+        "2001:db8:1::10",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (_, list, _) = lab.esx(&["esxcfg-route", "-f", "V6", "-l"]);
+    for row in [
+        "2001:db8:100:: 48 2001:db8:2::10 vmk1",
+        "2001:db8:1:: 64 Local Subnet vmk0",
+        "2001:db8:2:: 64 Local Subnet vmk1",
+        "default 0 2001:db8:1::10 vmk0",
+    ] {
+        assert!(common::squeeze(&list).contains(row), "{row} in:\n{list}");
+    }
+    let (_, json, _) = lab.esx(&[
+        "esxcli",
+        "--formatter=json",
+        "network",
+        "ip",
+        "route",
+        "ipv6",
+        "list",
+    ]);
+    assert!(
+        json.contains("\"Network\":\"default\"") || json.contains("\"Network\": \"default\""),
+        "{json}"
+    );
+
+    // kill -9: the routes were saved before they were acknowledged.
+    let pid = daemon.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .is_ok_and(|s| s.success()));
+    daemon.child.wait().expect("wait");
+    drop(daemon);
+    let daemon = lab.start();
+    wire6(&lab);
+    ping6_ok(h1, "2001:db8:100::1");
+    let (_, after, _) = lab.esx(&["esxcfg-route", "-f", "V6", "-l"]);
+    assert_eq!(after, list);
+
+    let (code, out, _) = lab.esx(&["esxcfg-route", "-f", "V6", "-d", "2001:db8:100::/48"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        "Deleting static route 2001:db8:100::/48 from VMkernel"
+    );
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:100::1"]);
+    // Now the default route (via h1 itself) applies: not delivered to h2's network.
+    assert!(!ok, "{out}");
+    drop(daemon);
+}

@@ -189,6 +189,22 @@ impl fmt::Display for RouteOrigin {
     }
 }
 
+/// One row of `route6_list` (in ESX order), active or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route6Info {
+    /// Destination network (`::/0` for the default gateway).
+    pub network: ipnet::Ipv6Net,
+    /// The gateway as configured (`fe80::1%vmk0` for a link-local one); `None` for a
+    /// `Local Subnet` row.
+    pub gateway: Option<String>,
+    /// Egress vmknic (`vmkN`); `None` when the route is inactive.
+    pub vmknic: Option<String>,
+    /// Where the route came from.
+    pub origin: RouteOrigin,
+    /// False for a configured route whose gateway is on no vmknic prefix.
+    pub active: bool,
+}
+
 /// One row of `route_list` (in ESX order), active or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteInfo {

@@ -72,6 +72,21 @@ pub enum Action {
     },
     /// List routes in ESX order.
     RouteList,
+    /// List the IPv6 routes in ESX order (`esxcfg-route -f V6 -l`).
+    Route6List,
+    /// Add an IPv6 static route, or set the IPv6 default gateway (`network` `default` or
+    /// `::/0`). The gateway is an address, or `fe80::1%vmk0` for a link-local one.
+    Route6Add {
+        /// `addr/len`, `default` or `::/0`.
+        network: String,
+        /// The gateway: on a vmknic IPv6 prefix, or link-local with its vmknic.
+        gateway: String,
+    },
+    /// Remove an IPv6 static route, or the IPv6 default gateway (`default` or `::/0`).
+    Route6Remove {
+        /// `addr/len`, `default` or `::/0`.
+        network: String,
+    },
     /// List the netstacks (`esxcli network ip netstack list`).
     NetstackList,
     /// One netstack's settings (`esxcli network ip netstack get -N`).
@@ -252,6 +267,8 @@ impl Action {
                 | Action::NetstackRemove { .. }
                 | Action::RouteAdd { .. }
                 | Action::RouteRemove { .. }
+                | Action::Route6Add { .. }
+                | Action::Route6Remove { .. }
                 | Action::GatewaySet { .. }
                 | Action::GatewayClear { .. }
                 | Action::NeighborRemove { .. }

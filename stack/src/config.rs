@@ -612,6 +612,21 @@ impl Config {
             .map(|n| &mut n.routes)
     }
 
+    /// The IPv6 default gateway and static routes of netstack `name`, to change (`None` if
+    /// no such netstack).
+    pub fn v6_of_mut(
+        &mut self,
+        name: &str,
+    ) -> Option<(&mut Option<Gateway6>, &mut Vec<StaticRoute6>)> {
+        if name == self.netstack {
+            return Some((&mut self.ipv6_default_gateway, &mut self.routes6));
+        }
+        self.netstacks
+            .iter_mut()
+            .find(|n| n.name == name)
+            .map(|n| (&mut n.ipv6_default_gateway, &mut n.routes6))
+    }
+
     /// The file form, for writing back (defaults are written out explicitly).
     pub fn to_raw(&self) -> RawConfig {
         RawConfig {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 use vmkstack_api::capture::CaptureStart;
@@ -20,7 +20,9 @@ use vmkstack_api::{
     CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError,
     Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
-use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, RoutingTable, VmknicId};
+use vmkstack_routing::{
+    Explanation, Gateway6, Origin, Route6Error, RouteEntry, RouteError, RoutingTable, VmknicId,
+};
 
 use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, VmknicRef};
 use super::store;
@@ -30,7 +32,7 @@ use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
 use crate::config::{
-    Config, RawConfig, RawForward, RawNetstack, StaticRoute, IP_DHCP, MAX_NETSTACKS,
+    Config, RawConfig, RawForward, RawNetstack, StaticRoute, StaticRoute6, IP_DHCP, MAX_NETSTACKS,
 };
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
@@ -93,6 +95,18 @@ fn route_error(e: RouteError) -> RemoteError {
         }
         RouteError::NoSuchRoute(_) | RouteError::NoDefaultGateway => ErrorKind::NotFound,
         RouteError::NoRoute(_) => ErrorKind::NoRoute,
+        _ => ErrorKind::Invalid,
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+fn route6_error(e: Route6Error) -> RemoteError {
+    let kind = match e {
+        Route6Error::GatewayUnreachable { .. } | Route6Error::RouteGatewayUnreachable { .. } => {
+            ErrorKind::GatewayUnreachable
+        }
+        Route6Error::NoSuchRoute(_) | Route6Error::NoDefaultGateway => ErrorKind::NotFound,
+        Route6Error::NoRoute(_) => ErrorKind::NoRoute,
         _ => ErrorKind::Invalid,
     };
     RemoteError::new(kind, e.to_string())
@@ -240,6 +254,9 @@ impl Daemon {
             Command::RouteRemove { network, gateway } => {
                 self.route_remove(ns, &ns_name, network, gateway)
             }
+            Command::Route6List => Ok(json!(self.route6_list(ns))),
+            Command::Route6Add(network, gateway) => self.route6_add(ns, &ns_name, network, gateway),
+            Command::Route6Remove(network) => self.route6_remove(ns, &ns_name, network),
             Command::GatewayShow => Ok(json!(self.gateway_show(ns))),
             Command::GatewaySet(gateway) => self.gateway_set(ns, &ns_name, gateway),
             Command::GatewayClear(gateway) => self.gateway_clear(ns, &ns_name, gateway),
@@ -825,6 +842,84 @@ impl Daemon {
             }
             (Err(e), _) => Err(route_error(e)),
         }
+    }
+
+    fn route6_list(&self, ns: usize) -> Vec<vmkstack_api::Route6Info> {
+        let Ok(e) = self.engine(ns) else {
+            return Vec::new();
+        };
+        e.routing6()
+            .entries()
+            .into_iter()
+            .map(|r| vmkstack_api::Route6Info {
+                network: r.network,
+                gateway: r.gateway.map(|g| g.to_string()),
+                vmknic: r.vmknic.map(|v| v.to_string()),
+                origin: route_origin(r.origin),
+                active: r.active,
+            })
+            .collect()
+    }
+
+    /// Adds an IPv6 static route (`net`) or sets the IPv6 default gateway (`None`): checked on
+    /// a copy of the table, saved, then installed.
+    fn route6_add(
+        &mut self,
+        ns: usize,
+        name: &str,
+        net: Option<Ipv6Net>,
+        gw: Gateway6,
+    ) -> Result<Value, RemoteError> {
+        let mut table = self.engine(ns)?.routing6().clone();
+        match net {
+            Some(n) => table.add_static(n, gw),
+            None => table.set_default_gateway(gw),
+        }
+        .map_err(route6_error)?;
+        let mut new = self.cfg.clone();
+        if let Some((default, routes)) = new.v6_of_mut(name) {
+            match net {
+                Some(network) => routes.push(StaticRoute6 {
+                    network,
+                    gateway: gw,
+                }),
+                None => *default = Some(gw),
+            }
+        }
+        self.commit(new)?;
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing6(table);
+        }
+        info!(netstack = %name, network = ?net, gateway = %gw, "IPv6 route added");
+        Ok(Value::Null)
+    }
+
+    /// Removes an IPv6 static route (`net`) or the IPv6 default gateway (`None`).
+    fn route6_remove(
+        &mut self,
+        ns: usize,
+        name: &str,
+        net: Option<Ipv6Net>,
+    ) -> Result<Value, RemoteError> {
+        let mut table = self.engine(ns)?.routing6().clone();
+        match net {
+            Some(n) => table.remove_static(n),
+            None => table.clear_default_gateway(),
+        }
+        .map_err(route6_error)?;
+        let mut new = self.cfg.clone();
+        if let Some((default, routes)) = new.v6_of_mut(name) {
+            match net {
+                Some(n) => routes.retain(|r| r.network != n),
+                None => *default = None,
+            }
+        }
+        self.commit(new)?;
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing6(table);
+        }
+        info!(netstack = %name, network = ?net, "IPv6 route removed");
+        Ok(Value::Null)
     }
 
     fn gateway_show(&self, ns: usize) -> GatewayInfo {

@@ -110,6 +110,12 @@ pub enum Command {
     },
     /// Explain the route to a destination, for traffic from a source address when given.
     RouteGet(Ipv4Addr, Option<Ipv4Addr>),
+    /// List the IPv6 routes.
+    Route6List,
+    /// Add an IPv6 static route (`Some`) or set the IPv6 default gateway (`None`).
+    Route6Add(Option<ipnet::Ipv6Net>, vmkstack_routing::Gateway6),
+    /// Remove an IPv6 static route (`Some`) or the IPv6 default gateway (`None`).
+    Route6Remove(Option<ipnet::Ipv6Net>),
     /// List the netstacks.
     NetstackList,
     /// One netstack's settings.
@@ -225,6 +231,9 @@ impl Command {
             Command::VmknicSetMtu { .. } => "vmknic_set_mtu",
             Command::VmknicSetAddress { .. } => "vmknic_set_address",
             Command::RouteList => "route_list",
+            Command::Route6List => "route6_list",
+            Command::Route6Add(..) => "route6_add",
+            Command::Route6Remove(_) => "route6_remove",
             Command::RouteAdd { .. } => "route_add",
             Command::RouteRemove { .. } => "route_remove",
             Command::RouteGet(..) => "route_get",
@@ -325,6 +334,15 @@ fn invalid(msg: impl Into<String>) -> RemoteError {
 }
 
 /// An IPv4 address, with the routing core's message.
+/// An IPv6 network `addr/len`; `default` or `::/0` is the default route (`None`).
+fn network6(s: &str) -> Result<Option<ipnet::Ipv6Net>, RemoteError> {
+    if s.trim() == "default" {
+        return Ok(None);
+    }
+    let n = vmkstack_routing::parse_network6(s).map_err(|e| invalid(e.to_string()))?;
+    Ok((n.prefix_len() > 0).then_some(n))
+}
+
 fn addr(s: &str) -> Result<Ipv4Addr, RemoteError> {
     parse_addr(s).map_err(|e| invalid(e.to_string()))
 }
@@ -446,6 +464,12 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             addr(&destination)?,
             source.as_deref().map(addr).transpose()?,
         ),
+        Action::Route6List => Command::Route6List,
+        Action::Route6Add { network, gateway } => Command::Route6Add(
+            network6(&network)?,
+            crate::config::parse_gateway6(&gateway).map_err(invalid)?,
+        ),
+        Action::Route6Remove { network } => Command::Route6Remove(network6(&network)?),
         Action::NetstackList => Command::NetstackList,
         Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
         Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),
