@@ -352,7 +352,25 @@ fn check_route(argv: &[OsString], args: &[String]) {
             assert!(network_ok(&network), "route to {network}");
             assert!(gateway.is_none_or(|gw| written(args, gw)));
         }
-        RouteCommand::ShowDefault | RouteCommand::List | RouteCommand::Neighbors => {}
+        RouteCommand::Add6 { network, .. } | RouteCommand::Delete6 { network } => {
+            assert!(
+                network.trunc() == network && network.prefix_len() >= 1,
+                "{network}"
+            );
+            assert!(
+                args.iter().any(|a| a.eq_ignore_ascii_case("v6")),
+                "-f V6 not given"
+            );
+        }
+        RouteCommand::SetDefault6(gw) => {
+            assert!(!gw.addr.is_multicast() && !gw.addr.is_unspecified(), "{gw}");
+        }
+        RouteCommand::ShowDefault
+        | RouteCommand::List
+        | RouteCommand::Neighbors
+        | RouteCommand::ShowDefault6
+        | RouteCommand::ClearDefault6
+        | RouteCommand::List6 => {}
     }
 }
 
