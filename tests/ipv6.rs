@@ -127,6 +127,28 @@ fn ping6_forwarding_errors_and_neighbours() {
         "{neigh}"
     );
 
+    // ... and the stack learned the hosts': `esxcli network ip neighbor list` shows them.
+    let (code, out, err) = lab.esx(&["esxcli", "network", "ip", "neighbor", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = common::squeeze(&out);
+    for (ns, dev, ip) in [
+        (h1, "vmk0", "2001:db8:1::10"),
+        (h2, "vmk1", "2001:db8:2::10"),
+    ] {
+        let mac = ns.run("cat", &[&format!("/sys/class/net/{dev}/address")]);
+        let want = format!("{ip} {} {dev}", mac.trim());
+        assert!(rows.contains(&want), "{want} in:\n{out}");
+    }
+    // The vmknics' IPv6 rows in `esxcfg-vmknic -l`: link-local and static, as ESXi lists them.
+    let (code, out, err) = lab.esx(&["esxcfg-vmknic", "-l"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = common::squeeze(&out);
+    assert!(
+        rows.contains("vmk0 A IPv6 fe80::50:56ff:fe01:1 64 02:50:56:01:00:01 1500 65535 true STATIC, PREFERRED"),
+        "{out}"
+    );
+    assert!(rows.contains("vmk1 B IPv6 2001:db8:2::1 64 "), "{out}");
+
     // Hop limit 1: Time Exceeded from vmk0's address.
     let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "-t", "1", "2001:db8:2::10"]);
     assert!(!ok, "{out}");

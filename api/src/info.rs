@@ -41,6 +41,9 @@ pub struct VmknicInfo {
     /// Its own default gateway (ESXi 6.5+ override), if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 addresses with their prefix lengths, the link-local one first (empty: IPv6 off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6: Vec<ipnet::Ipv6Net>,
 }
 
 fn default_netstack() -> String {
@@ -80,8 +83,8 @@ pub struct GatewayInfo {
 /// A neighbour as `neighbor_list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighborInfo {
-    /// Address.
-    pub ip: Ipv4Addr,
+    /// Address (IPv4 from ARP, IPv6 from Neighbour Discovery).
+    pub ip: std::net::IpAddr,
     /// MAC, once resolved.
     pub mac: Option<String>,
     /// vmknic (`vmkN`) it was learned on.

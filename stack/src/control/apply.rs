@@ -417,6 +417,7 @@ impl Daemon {
                     netns,
                     netstack: v.cfg.netstack.clone(),
                     gateway: v.cfg.gateway,
+                    ipv6: v.cfg.addresses6().collect(),
                     addressing: match (v.cfg.dhcp, v.cfg.address) {
                         (true, _) => "dhcp",
                         (false, Some(_)) => "static",
@@ -579,7 +580,7 @@ impl Daemon {
                 Some((
                     v.cfg.id,
                     NeighborInfo {
-                        ip: e.ip,
+                        ip: e.ip.into(),
                         mac: e.mac.map(|m| m.to_string()),
                         vmknic: v.cfg.id.to_string(),
                         state: e.state.as_str().to_string(),
@@ -588,6 +589,26 @@ impl Daemon {
                 ))
             })
             .collect();
+        // IPv6 neighbours (Neighbour Discovery) after the ARP entries of each vmknic.
+        rows.extend(
+            engine
+                .neighbors6()
+                .entries(now)
+                .into_iter()
+                .filter_map(|e| {
+                    let v = engine.vmknics().get(e.vmknic as usize)?;
+                    Some((
+                        v.cfg.id,
+                        NeighborInfo {
+                            ip: e.ip.into(),
+                            mac: e.mac.map(|m| m.to_string()),
+                            vmknic: v.cfg.id.to_string(),
+                            state: e.state.as_str().to_string(),
+                            expiry_s: e.expires_in.map(|d| d.as_secs()),
+                        },
+                    ))
+                }),
+        );
         // By vmknic number (vmk2 before vmk10), then address.
         rows.sort_by_key(|(id, n)| (*id, n.ip));
         rows.into_iter().map(|(_, n)| n).collect()
