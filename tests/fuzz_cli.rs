@@ -423,6 +423,20 @@ fn check_vmknic(argv: &[OsString], args: &[String]) {
             assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
             assert!(mtu_ok(mtu), "MTU {mtu}");
         }
+        VmknicCommand::AddIpv6 {
+            portgroup,
+            ipv6,
+            mtu,
+            mac,
+        } => {
+            assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
+            assert!(
+                vmkstack_routing::host_address6_problem(ipv6).is_none(),
+                "{ipv6}"
+            );
+            assert!(mtu.is_none_or(mtu_ok), "MTU {mtu:?}");
+            assert!(mac.is_none_or(|m| m.is_unicast()), "MAC {mac:?}");
+        }
         VmknicCommand::AddDhcp {
             portgroup,
             mtu,

@@ -384,6 +384,28 @@ fn ipv6_routes_from_the_esx_commands_survive_kill_9() {
         "{json}"
     );
 
+    // A vmknic added with an IPv6 address only (ESXi's `-i ADDR/LEN -6 true`).
+    let (code, out, err) = lab.esx(&[
+        "esxcfg-vmknic",
+        "-a",
+        "-i",
+        "2001:db8:3::1/64",
+        "-6",
+        "true",
+        "C",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
+    assert!(
+        common::squeeze(&out).contains("vmk2 C IPv6 2001:db8:3::1 64 "),
+        "{out}"
+    );
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-a", "-i", "2001:db8:3::/64", "D"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("subnet-router anycast"), "{err}");
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-d", "C"]);
+    assert_eq!(code, 0, "{err}");
+
     // kill -9: the routes were saved before they were acknowledged.
     let pid = daemon.pid().to_string();
     assert!(Command::new("kill")
