@@ -91,6 +91,7 @@ impl<P: Port> Engine<P> {
             v.port.take()
         });
         self.neighbors.flush_vmknic(slot as u32);
+        self.neighbors6.flush_vmknic(slot as u32);
         self.routing.remove_vmknic(id);
         self.refresh_addrs();
         info!(vmknic = %id, "vmknic removed");
@@ -109,6 +110,7 @@ impl<P: Port> Engine<P> {
         }
         if !on {
             self.neighbors.flush_vmknic(slot as u32);
+            self.neighbors6.flush_vmknic(slot as u32);
         }
         self.routing.set_vmknic_enabled(id, on);
         self.refresh_addrs();

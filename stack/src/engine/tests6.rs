@@ -337,3 +337,53 @@ fn test_forward_and_errors() {
     assert!(lab.sent(1).is_empty());
     assert_eq!(lab.drops(0, DropReason::Martian), 1);
 }
+
+#[test]
+fn test_forward_waits_for_the_neighbour_or_reports_it_unreachable() {
+    let mut lab = Lab6::new();
+    let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
+    let g = solicited_node(a("2001:db8::1"));
+    let solicit = ipv6(h0, g, 58, 255, &ns(a("2001:db8::1"), HOST0_MAC));
+    lab.receive(0, &eth(mcast_mac(g), HOST0_MAC, &solicit));
+    lab.sent(0);
+    // h1 unknown: the packet waits while vmk1 solicits it; h1's answer releases it.
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, h1, 17, 64, &[1; 16])),
+    );
+    let out = lab.sent(1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][ETH_HDR + 40], 135, "a solicitation");
+    lab.receive(
+        1,
+        &eth(
+            VMK1_MAC,
+            HOST1_MAC,
+            &ipv6(h1, a("2001:db8:1::1"), 58, 255, &na(h1, HOST1_MAC)),
+        ),
+    );
+    let out = lab.sent(1);
+    assert_eq!(out.len(), 1, "the queued packet");
+    assert_eq!((&out[0][..6], out[0][ETH_HDR + 7]), (&HOST1_MAC.0[..], 63));
+
+    // A neighbour that never answers: solicited again, then Address Unreachable to h0.
+    let h9 = a("2001:db8:1::9");
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, h9, 17, 64, &[2; 16])),
+    );
+    for _ in 0..10 {
+        lab.now += std::time::Duration::from_millis(500);
+        lab.engine.turn(lab.now);
+    }
+    let retries = lab
+        .sent(1)
+        .iter()
+        .filter(|f| f[ETH_HDR + 40] == 135)
+        .count();
+    assert_eq!(retries, 3, "a solicitation and two retries");
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "one error");
+    assert_eq!((out[0][ETH_HDR + 40], out[0][ETH_HDR + 41]), (1, 3));
+    assert_eq!(lab.drops(1, DropReason::NeighborUnreachable), 1);
+}
