@@ -110,13 +110,19 @@ fn explain_problem(e: &RouteError, cfg: &Config) -> String {
 pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigError> {
     let cfg = Config::load(path)?;
     let (table, problems) = cfg.routing();
+    // IPv6's problems (its default gateway with ESX's message) are reported beside IPv4's.
+    let problems6 = cfg.routing6().1.into_iter().map(|e| format!("IPv6: {e}"));
     Ok(CheckReport {
         config: path.display().to_string(),
         netstack: cfg.netstack.clone(),
         forwarding: cfg.forwarding,
         vmknics: vmknic_rows(&cfg),
         routes: table.entries(),
-        problems: problems.iter().map(|e| explain_problem(e, &cfg)).collect(),
+        problems: problems
+            .iter()
+            .map(|e| explain_problem(e, &cfg))
+            .chain(problems6)
+            .collect(),
         lookups: lookups
             .iter()
             .map(|&dst| match table.explain(dst) {
