@@ -149,6 +149,28 @@ fn ping6_forwarding_errors_and_neighbours() {
     );
     assert!(rows.contains("vmk1 B IPv6 2001:db8:2::1 64 "), "{out}");
 
+    // vmkping -6 from the stack itself.
+    let (code, out, err) = lab.esx(&["vmkping", "-6", "-c", "2", "-i", "0.2", "2001:db8:2::10"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PING 2001:db8:2::10 (2001:db8:2::10): 56 data bytes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("64 bytes from 2001:db8:2::10: icmp_seq=1 ttl=64 time="),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 2 packets received, 0% packet loss"),
+        "{out}"
+    );
+    let (code, out, err) = lab.esx(&["vmkping", "-6", "-c", "1", "2001:db8:99::1"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("sendto() failed (No route to host)"),
+        "{out}{err}"
+    );
+
     // Hop limit 1: Time Exceeded from vmk0's address.
     let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "-t", "1", "2001:db8:2::10"]);
     assert!(!ok, "{out}");

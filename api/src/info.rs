@@ -150,7 +150,7 @@ pub struct PingReply {
     /// ICMP bytes received (payload + 8).
     pub bytes: usize,
     /// Who answered.
-    pub from: Ipv4Addr,
+    pub from: std::net::IpAddr,
     /// Sequence number.
     pub seq: u16,
     /// TTL of the reply.
@@ -158,7 +158,7 @@ pub struct PingReply {
     /// Round trip in microseconds.
     pub rtt_us: u64,
     /// The resolved destination (`PING host (ip)`).
-    pub destination: Ipv4Addr,
+    pub destination: std::net::IpAddr,
 }
 
 /// A TCP probe that connected.

@@ -293,6 +293,8 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s i -d 'Seco
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s W -d 'Seconds to wait for each reply' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s t -d 'IP time to live' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s 4 -d 'IPv4 (the default)'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s 6 -d 'IPv6: the host is an IPv6 address (-t is the hop limit)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s d -d 'Set don\'t-fragment (refused when larger than the egress MTU)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -l formatter -d 'Print listings as csv, keyvalue or json (ESXi\'s field names)' -r -f -a "csv\t'Comma-separated: a header row of field names, columns in alphabetical order, every line ending with a comma (as esxcli writes them)'

@@ -74,6 +74,8 @@ struct Apps {
     tcp_probes: TcpProbes,
     probes: HashMap<ProbeId, Sender<Response>>,
     storage: Vec<(Probe, Sender<Response>)>,
+    /// `vmkping -6` requests in flight: destination, sequence, sent, deadline, answer.
+    pings6: Vec<(std::net::Ipv6Addr, u16, Instant, Instant, Sender<Response>)>,
 }
 
 /// What applying a command gave.
@@ -318,6 +320,38 @@ impl Daemon {
                     timeout,
                 };
                 return self.ping(ns, ping, vmknic.as_ref(), reply);
+            }
+            Command::Ping6 {
+                destination,
+                size,
+                hop_limit,
+                timeout,
+                seq,
+            } => {
+                let Some(engine) = self.stack.engine_mut(ns) else {
+                    return Outcome::Done(Err(invalid("no such netstack")));
+                };
+                if self.apps.len() <= ns {
+                    self.apps.resize_with(ns + 1, Apps::default);
+                }
+                let apps = &mut self.apps[ns];
+                if apps.pings6.len() >= 64 {
+                    return Outcome::Done(Err(ping_error(PingError::Busy)));
+                }
+                return match engine.send_echo6(destination, seq, size, hop_limit) {
+                    Ok(()) => {
+                        let now = Instant::now();
+                        apps.pings6
+                            .push((destination, seq, now, now + timeout, reply.clone()));
+                        Outcome::Later
+                    }
+                    Err(crate::engine::Ping6Error::NoRoute) => {
+                        Outcome::Done(Err(ping_error(PingError::NoRoute)))
+                    }
+                    Err(crate::engine::Ping6Error::TooBig) => {
+                        Outcome::Done(Err(ping_error(PingError::MessageTooLong)))
+                    }
+                };
             }
             Command::TcpProbe {
                 destination,
@@ -1622,6 +1656,33 @@ fn finish_on(apps: &mut Apps, engine: &mut crate::engine::Engine<TapPort>) {
             let _ = tx.try_send(resp);
         }
     });
+    if !apps.pings6.is_empty() {
+        let pending = &mut apps.pings6;
+        engine.take_echo6(|r| {
+            if let Some(k) = pending.iter().position(|p| p.0 == r.from && p.1 == r.seq) {
+                let (dst, seq, sent, _, tx) = pending.swap_remove(k);
+                let reply = vmkstack_api::PingReply {
+                    bytes: r.bytes,
+                    from: r.from.into(),
+                    seq,
+                    ttl: r.hop_limit,
+                    rtt_us: r.at.saturating_duration_since(sent).as_micros() as u64,
+                    destination: dst.into(),
+                };
+                let _ = tx.try_send(Response::ok(json!(reply)));
+            }
+        });
+        let now = Instant::now();
+        pending.retain(|p| {
+            if p.3 > now {
+                return true;
+            }
+            let _ = p.4.try_send(Response::err(ping_error(PingError::Timeout)));
+            false
+        });
+    } else {
+        engine.take_echo6(|_| {});
+    }
     let probes = &mut apps.probes;
     apps.tcp_probes.take_results(engine, |id, r| {
         if let Some(tx) = probes.remove(&id) {

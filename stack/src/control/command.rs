@@ -167,6 +167,19 @@ pub enum Command {
         /// ICMP sequence number.
         seq: u16,
     },
+    /// Send one ICMPv6 echo request from the stack (`vmkping -6`).
+    Ping6 {
+        /// Destination.
+        destination: std::net::Ipv6Addr,
+        /// ICMPv6 payload bytes.
+        size: usize,
+        /// Hop limit, at least 1.
+        hop_limit: u8,
+        /// Wait for the reply, within [`PING_TIMEOUT_MS`].
+        timeout: Duration,
+        /// ICMPv6 sequence number.
+        seq: u16,
+    },
     /// Forward a kernel listening address through the stack.
     ForwardAdd {
         /// Kernel address to listen on.
@@ -251,7 +264,7 @@ impl Command {
             Command::Runtime => "runtime",
             Command::Capture { .. } => "capture",
             Command::Metrics => "metrics",
-            Command::Ping { .. } => "ping",
+            Command::Ping { .. } | Command::Ping6 { .. } => "ping",
             Command::ForwardAdd { .. } => "forward_add",
             Command::ForwardList => "forward_list",
             Command::ForwardRemove(_) => "forward_remove",
@@ -496,6 +509,35 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
                 vmknic,
                 filter,
                 slot: CaptureSlot::default(),
+            }
+        }
+        // IPv6 never fragments on the way: don't-fragment is implied.
+        Action::Ping {
+            destination,
+            vmknic,
+            size,
+            ttl,
+            timeout_ms,
+            seq,
+            next_hop,
+            ..
+        } if destination.contains(':') => {
+            let dst =
+                vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?;
+            if vmknic.is_some() || next_hop.is_some() {
+                return Err(invalid("-I and -N are not supported with IPv6 yet"));
+            }
+            if dst.is_multicast() || dst.is_unspecified() || vmkstack_routing::is_link_local6(dst) {
+                return Err(invalid(format!(
+                    "{dst}: only global unicast IPv6 destinations are supported yet"
+                )));
+            }
+            Command::Ping6 {
+                destination: dst,
+                size: size as usize,
+                hop_limit: ttl.max(1),
+                timeout: timeout(timeout_ms, PING_TIMEOUT_MS),
+                seq,
             }
         }
         Action::Ping {

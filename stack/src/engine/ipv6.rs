@@ -42,6 +42,33 @@ const DEST_UNREACHABLE: u8 = 1;
 const PACKET_TOO_BIG: u8 = 2;
 const TIME_EXCEEDED: u8 = 3;
 
+/// Echo replies to the stack's own identifier kept until `vmkping -6` takes them.
+const ECHO6_REPLIES: usize = 64;
+
+/// An ICMPv6 echo reply to [`super::ECHO_IDENT`] that reached one of our addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply6 {
+    /// Its sender.
+    pub from: Ipv6Addr,
+    /// Its hop limit on arrival.
+    pub hop_limit: u8,
+    /// Its sequence number.
+    pub seq: u16,
+    /// Its ICMPv6 length (header and data).
+    pub bytes: usize,
+    /// The time of the turn it arrived in.
+    pub at: std::time::Instant,
+}
+
+/// Why the stack could not send an ICMPv6 echo request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping6Error {
+    /// No IPv6 route to the destination.
+    NoRoute,
+    /// Larger than the egress MTU (routers never fragment IPv6, nor does the stack).
+    TooBig,
+}
+
 /// The ICMPv6 errors a router sends about a packet it could not forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Icmp6Error {
@@ -363,6 +390,17 @@ impl<P: Port> Engine<P> {
         let src_mac = eth::src_mac(buf.get(FRAME..).unwrap_or_default());
         match msg[0] {
             ECHO_REQUEST if !info.dst.is_multicast() => self.echo6(i, ip, info),
+            ECHO_REPLY if msg.get(4..6) == Some(&super::ECHO_IDENT.to_be_bytes()[..]) => {
+                if self.echo6_replies.len() < ECHO6_REPLIES {
+                    self.echo6_replies.push_back(EchoReply6 {
+                        from: info.src,
+                        hop_limit: info.hop_limit,
+                        seq: u16::from_be_bytes([msg[6], msg[7]]),
+                        bytes: msg.len(),
+                        at: self.clock,
+                    });
+                }
+            }
             NS => self.on_solicitation(i, msg, info, src_mac),
             NA => self.on_advertisement(i, msg, info, src_mac),
             // Router Solicitations/Advertisements, redirects, errors, echo replies: nothing
@@ -643,6 +681,51 @@ impl<P: Port> Engine<P> {
             self.deferred6.pop();
             self.output6(None, &out[..n], true);
             self.buf6 = out;
+        }
+    }
+
+    /// Sends an ICMPv6 echo request to `dst` with the stack's identifier, sequence `seq`,
+    /// `size` payload bytes and hop limit `hop_limit`, from the route's source (`vmkping -6`).
+    /// The reply comes back through [`Engine::take_echo6`].
+    pub fn send_echo6(
+        &mut self,
+        dst: Ipv6Addr,
+        seq: u16,
+        size: usize,
+        hop_limit: u8,
+    ) -> Result<(), Ping6Error> {
+        let route = self.routing6.lookup(dst).ok_or(Ping6Error::NoRoute)?;
+        let e =
+            super::index_of(&self.vmknics, route.next_hop.vmknic()).ok_or(Ping6Error::NoRoute)?;
+        let n = IPV6_HDR + 8 + size;
+        if self
+            .vmknics
+            .get(e)
+            .is_none_or(|v| n > usize::from(v.cfg.mtu))
+        {
+            return Err(Ping6Error::TooBig);
+        }
+        let mut out = std::mem::take(&mut self.buf6);
+        if let Some(p) = out.get_mut(..n) {
+            write_header(p, route.source, dst, 8 + size, hop_limit.max(1));
+            p[IPV6_HDR..IPV6_HDR + 4].copy_from_slice(&[ECHO_REQUEST, 0, 0, 0]);
+            p[IPV6_HDR + 4..IPV6_HDR + 6].copy_from_slice(&super::ECHO_IDENT.to_be_bytes());
+            p[IPV6_HDR + 6..IPV6_HDR + 8].copy_from_slice(&seq.to_be_bytes());
+            for (k, b) in p[IPV6_HDR + 8..].iter_mut().enumerate() {
+                *b = k as u8;
+            }
+            seal_icmp6(p);
+            self.output6(None, &out[..n], false);
+        }
+        self.buf6 = out;
+        self.flush();
+        Ok(())
+    }
+
+    /// Hands the ICMPv6 echo replies to the stack's identifier to `f`, oldest first.
+    pub fn take_echo6(&mut self, mut f: impl FnMut(EchoReply6)) {
+        while let Some(r) = self.echo6_replies.pop_front() {
+            f(r);
         }
     }
 

@@ -65,6 +65,7 @@ pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
+pub use ipv6::{EchoReply6, Ping6Error};
 pub use routes::SourceGateway;
 pub use runtime::{Runtime, Stage, StageStats};
 
@@ -274,6 +275,8 @@ pub struct Engine<P> {
     buf6: Box<[u8]>,
     /// ICMPv6 errors built while the neighbour cache was borrowed, sent right after.
     deferred6: Ring,
+    /// Echo replies to the stack's identifier (`vmkping -6`), bounded.
+    echo6_replies: std::collections::VecDeque<ipv6::EchoReply6>,
     /// What each stage of the turn cost.
     runtime: Runtime,
 }
@@ -352,6 +355,7 @@ impl<P: Port> Engine<P> {
             local6: Vec::new(),
             buf6: vec![0; FRAME].into_boxed_slice(),
             deferred6: Ring::new(8, 1280),
+            echo6_replies: std::collections::VecDeque::with_capacity(64),
             runtime: Runtime::default(),
         };
         engine.refresh_addrs();

@@ -387,3 +387,48 @@ fn test_forward_waits_for_the_neighbour_or_reports_it_unreachable() {
     assert_eq!((out[0][ETH_HDR + 40], out[0][ETH_HDR + 41]), (1, 3));
     assert_eq!(lab.drops(1, DropReason::NeighborUnreachable), 1);
 }
+
+#[test]
+fn test_stack_echo6_and_its_reply() {
+    let mut lab = Lab6::new();
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    let g = solicited_node(us);
+    lab.receive(
+        0,
+        &eth(
+            mcast_mac(g),
+            HOST0_MAC,
+            &ipv6(h0, g, 58, 255, &ns(us, HOST0_MAC)),
+        ),
+    );
+    lab.sent(0);
+    assert_eq!(lab.engine.send_echo6(h0, 5, 8, 64), Ok(()));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    let q = &out[0][ETH_HDR..];
+    assert_eq!(
+        (q[40], &q[44..46], &q[46..48]),
+        (
+            128,
+            &super::ECHO_IDENT.to_be_bytes()[..],
+            &5u16.to_be_bytes()[..]
+        )
+    );
+    assert_eq!(&q[8..24], &us.octets(), "from the route's source");
+    let mut reply = q[40..].to_vec();
+    reply[0] = 129;
+    reply[2..4].copy_from_slice(&[0, 0]);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 61, &reply)));
+    let mut got = Vec::new();
+    lab.engine
+        .take_echo6(|r| got.push((r.from, r.seq, r.hop_limit, r.bytes)));
+    assert_eq!(got, vec![(h0, 5, 61, 16)]);
+    assert_eq!(
+        lab.engine.send_echo6(a("2001:db8:77::1"), 1, 8, 64),
+        Err(super::Ping6Error::NoRoute)
+    );
+    assert_eq!(
+        lab.engine.send_echo6(a("2001:db8:1::2"), 1, 1400, 64),
+        Err(super::Ping6Error::TooBig)
+    );
+}
