@@ -390,16 +390,17 @@ impl<P: Port> Engine<P> {
         let src_mac = eth::src_mac(buf.get(FRAME..).unwrap_or_default());
         match msg[0] {
             ECHO_REQUEST if !info.dst.is_multicast() => self.echo6(i, ip, info),
-            ECHO_REPLY if msg.get(4..6) == Some(&super::ECHO_IDENT.to_be_bytes()[..]) => {
-                if self.echo6_replies.len() < ECHO6_REPLIES {
-                    self.echo6_replies.push_back(EchoReply6 {
-                        from: info.src,
-                        hop_limit: info.hop_limit,
-                        seq: u16::from_be_bytes([msg[6], msg[7]]),
-                        bytes: msg.len(),
-                        at: self.clock,
-                    });
-                }
+            ECHO_REPLY
+                if msg.get(4..6) == Some(&super::ECHO_IDENT.to_be_bytes()[..])
+                    && self.echo6_replies.len() < ECHO6_REPLIES =>
+            {
+                self.echo6_replies.push_back(EchoReply6 {
+                    from: info.src,
+                    hop_limit: info.hop_limit,
+                    seq: u16::from_be_bytes([msg[6], msg[7]]),
+                    bytes: msg.len(),
+                    at: self.clock,
+                });
             }
             NS => self.on_solicitation(i, msg, info, src_mac),
             NA => self.on_advertisement(i, msg, info, src_mac),
