@@ -167,10 +167,28 @@ mod tests {
 
     #[test]
     fn test_classify_unknown_ethertype() {
-        for ethertype in [0x86dd, 0x8100, 0x0000] {
+        for ethertype in [0x8100, 0x0000, 0x88b5] {
             let f = with(OURS, ethertype);
             assert_eq!(classify(&f, OURS), Err(LinkDrop::UnknownEthertype));
         }
+    }
+
+    #[test]
+    fn test_classify_ipv6_and_its_multicast() {
+        assert_eq!(
+            classify(&with(OURS, ETHERTYPE_IPV6), OURS),
+            Ok(Ingress::Ipv6)
+        );
+        let group = MacAddr([0x33, 0x33, 0xff, 0, 0, 1]);
+        assert_eq!(
+            classify(&with(group, ETHERTYPE_IPV6), OURS),
+            Ok(Ingress::Ipv6)
+        );
+        // A 33:33 MAC is IPv6's only: IPv4 in it is not for us.
+        assert_eq!(
+            classify(&with(group, ETHERTYPE_IPV4), OURS),
+            Err(LinkDrop::NotForUs)
+        );
     }
 
     #[test]
