@@ -1532,7 +1532,7 @@ mod tests {
         assert_eq!(
             usage("network ip route"),
             "Error: Missing command or namespace after `esxcli network ip route` (expected one \
-             of: ipv4)"
+             of: ipv4, ipv6)"
         );
         assert!(usage("").contains("after `esxcli` (expected one of: network)"));
         assert!(usage("network ip route ipv4 show").contains("add, list, remove"));

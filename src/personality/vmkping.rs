@@ -333,7 +333,7 @@ mod tests {
         let Ok(Parsed::Help(help)) = parse_str("-h") else {
             panic!("-h is help")
         };
-        assert!(help.contains("vmkping [-I vmkN]"), "{help}");
+        assert!(help.contains("vmkping [-4|-6] [-I vmkN]"), "{help}");
     }
 
     #[test]
