@@ -231,7 +231,8 @@ impl<V> Lpm6Table<V> {
     /// Inserts `prefix` (host bits are ignored) and returns the value it replaced, if any.
     ///
     /// # Panics
-    /// When more than 2^30 - 1 prefixes would be stored (far beyond any routing table).
+    /// When more than 2^30 - 1 prefixes would be stored, or their range lists would pass
+    /// 2^30 words (8 GiB): far beyond any routing table.
     pub fn insert(&mut self, prefix: Ipv6Net, value: V) -> Option<V> {
         let prefix = prefix.trunc();
         let net = u128::from(prefix.network());
