@@ -2,7 +2,8 @@
 //! (2001:db8:1::1/64) and h2 (2001:db8:2::10) on vmk1 (2001:db8:2::1/64, MTU 1400), each
 //! vmknic's TAP in its host's namespace, forwarding on. Ping to the vmknics and across the
 //! stack (hop limit 63), Time Exceeded, Destination Unreachable (no route), Packet Too Big
-//! learned by tracepath, neighbour entries on the hosts' side, iperf3 -6 through the stack,
+//! learned by tracepath, neighbour entries on both sides, vmkping -6, iperf3 -6 through the stack
+//! (offloads on and off), the IPv6 route commands,
 //! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart.
 
 mod common;
@@ -97,6 +98,29 @@ fn counter(line: &str, key: &str) -> u64 {
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {key}= in: {line}"))
+}
+
+/// iperf3 -6 from h1 to h2 through the stack for 2 s: it must succeed; the rate is printed.
+fn iperf6(h1: &Netns, h2: &Netns) {
+    let server = h2.spawn("iperf3", &["-s", "-1", "-B", "2001:db8:2::10"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = h1.exec(
+        "iperf3",
+        &["-6", "-c", "2001:db8:2::10", "-t", "2", "-f", "m"],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "iperf3: {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rate = text
+        .lines()
+        .rfind(|l| l.contains("receiver"))
+        .unwrap_or_default()
+        .to_string();
+    println!("iperf3 -6 through the stack: {rate}");
+    drop(server);
 }
 
 #[test]
@@ -204,26 +228,8 @@ fn ping6_forwarding_errors_and_neighbours() {
     let trace = h1.run("tracepath", &["-6", "-n", "2001:db8:2::10"]);
     assert!(trace.contains("pmtu 1400"), "{trace}");
 
-    // TCP through the stack.
-    let server = h2.spawn("iperf3", &["-s", "-1", "-B", "2001:db8:2::10"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let o = h1.exec(
-        "iperf3",
-        &["-6", "-c", "2001:db8:2::10", "-t", "2", "-f", "m"],
-    );
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "iperf3: {text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let rate = text
-        .lines()
-        .rfind(|l| l.contains("receiver"))
-        .unwrap_or_default()
-        .to_string();
-    println!("iperf3 -6 through the stack: {rate}");
-    drop(server);
+    // TCP through the stack (offloads on).
+    iperf6(h1, h2);
 
     // kill -9 and a restart: IPv6 is back as configured.
     let pid = daemon.pid().to_string();
@@ -255,8 +261,11 @@ fn malformed_ipv6_is_dropped_and_counted() {
     let lab = lab("ipv6-bad", false);
     let daemon = lab.start();
     wire6(&lab);
-    let h1 = lab.ns("h1");
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
     ping6_ok(h1, "2001:db8:1::1");
+    // TCP through the stack with offloads off (every segment's checksum computed by the host).
+    ping6_ok(h1, "2001:db8:2::10");
+    iperf6(h1, h2);
     let inject = format!(
         r#"
 import socket, struct
