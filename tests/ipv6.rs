@@ -357,6 +357,12 @@ fn ipv6_routes_from_the_esx_commands_survive_kill_9() {
         "Adding static route 2001:db8:100::/48 to VMkernel"
     );
     ping6_ok(h1, "2001:db8:100::1");
+    let (code, out, err) = lab.esx(&["route", "get", "2001:db8:100::1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "2001:db8:100::1 via 2001:db8:2::10 dev vmk1 src 2001:db8:2::1 route 2001:db8:100::/48 (static)"
+    );
 
     // A gateway on no vmknic prefix: ESX's words, nothing changed.
     let (code, _, err) = lab.esx(&[

@@ -257,6 +257,10 @@ impl Daemon {
                 self.route_remove(ns, &ns_name, network, gateway)
             }
             Command::Route6List => Ok(json!(self.route6_list(ns))),
+            Command::Route6Get(dst) => self
+                .engine(ns)
+                .and_then(|e| e.routing6().explain(dst).map_err(route6_error))
+                .map(|x| json!(x)),
             Command::Route6Add(network, gateway) => self.route6_add(ns, &ns_name, network, gateway),
             Command::Route6Remove(network) => self.route6_remove(ns, &ns_name, network),
             Command::GatewayShow => Ok(json!(self.gateway_show(ns))),

@@ -112,6 +112,8 @@ pub enum Command {
     RouteGet(Ipv4Addr, Option<Ipv4Addr>),
     /// List the IPv6 routes.
     Route6List,
+    /// Explain the IPv6 route to a destination.
+    Route6Get(std::net::Ipv6Addr),
     /// Add an IPv6 static route (`Some`) or set the IPv6 default gateway (`None`).
     Route6Add(Option<ipnet::Ipv6Net>, vmkstack_routing::Gateway6),
     /// Remove an IPv6 static route (`Some`) or the IPv6 default gateway (`None`).
@@ -245,6 +247,7 @@ impl Command {
             Command::VmknicSetAddress { .. } => "vmknic_set_address",
             Command::RouteList => "route_list",
             Command::Route6List => "route6_list",
+            Command::Route6Get(_) => "route_get",
             Command::Route6Add(..) => "route6_add",
             Command::Route6Remove(_) => "route6_remove",
             Command::RouteAdd { .. } => "route_add",
@@ -470,6 +473,12 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             network: network(&n)?,
             gateway: gateway.as_deref().map(addr).transpose()?,
         },
+        Action::RouteGet {
+            destination,
+            source: None,
+        } if destination.contains(':') => Command::Route6Get(
+            vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?,
+        ),
         Action::RouteGet {
             destination,
             source,
