@@ -7,6 +7,6 @@
 pub use vmkstack_api::capture;
 pub use vmkstack_api::{
     Action, Client, ClientError, ErrorKind, ForwardInfo, GatewayInfo, NeighborInfo, NetstackInfo,
-    PingReply, ProbeReport, ProbeResult, RawVmknic, RemoteError, RouteExplanation, StageInfo,
-    StatsInfo, VmknicInfo, DEFAULT_CONTROL,
+    PingReply, ProbeReport, ProbeResult, RawVmknic, RemoteError, Route6Info, RouteExplanation,
+    StageInfo, StatsInfo, VmknicInfo, DEFAULT_CONTROL,
 };

@@ -162,6 +162,8 @@ pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigErr
     let (table, found) = cfg.routing();
     let own = cfg.view(&cfg.netstack).unwrap_or_else(|| cfg.clone());
     let mut problems: Vec<String> = found.iter().map(|e| explain_problem(e, &own)).collect();
+    // IPv6's problems (its default gateway with ESX's message) are reported beside IPv4's.
+    problems.extend(own.routing6().1.into_iter().map(|e| format!("IPv6: {e}")));
     let mut netstacks = Vec::new();
     for name in cfg.netstack_names().skip(1) {
         let Some(view) = cfg.view(name) else {
@@ -172,6 +174,12 @@ pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigErr
             found
                 .iter()
                 .map(|e| format!("netstack `{name}`: {}", explain_problem(e, &view))),
+        );
+        problems.extend(
+            view.routing6()
+                .1
+                .into_iter()
+                .map(|e| format!("netstack `{name}`: IPv6: {e}")),
         );
         netstacks.push(NetstackReport {
             name: name.to_string(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use vmkstack_routing::{Origin, RouteEntry, VmknicId};
 use vmkstack_stack::Config;
 
-use crate::api::{NeighborInfo, StatsInfo, VmknicInfo};
+use crate::api::{NeighborInfo, Route6Info, StatsInfo, VmknicInfo};
 
 /// One row of `esxcfg-vmknic -l`: a vmknic address (a vmknic with two addresses has two rows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +33,24 @@ pub struct VmknicRow {
     pub kind: String,
     /// The netstack.
     pub netstack: String,
+    /// `IPv4` or `IPv6`.
+    pub family: &'static str,
+}
+
+/// The IPv6 rows of a vmknic (after its IPv4 ones), as ESXi lists them: the prefix length in
+/// the Netmask column, no broadcast, Type `STATIC, PREFERRED`.
+fn ipv6_rows(first: &VmknicRow, addrs: &[ipnet::Ipv6Net]) -> Vec<VmknicRow> {
+    addrs
+        .iter()
+        .map(|a| VmknicRow {
+            ip: a.addr().to_string(),
+            netmask: a.prefix_len().to_string(),
+            broadcast: String::new(),
+            kind: "STATIC, PREFERRED".to_string(),
+            family: "IPv6",
+            ..first.clone()
+        })
+        .collect()
 }
 
 /// The vmknic rows of a configuration, in vmk order (a vmknic without an address, or on
@@ -57,8 +75,9 @@ pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
                 })
                 .to_string(),
                 netstack: v.netstack.clone(),
+                family: "IPv4",
             };
-            let rows: Vec<VmknicRow> = v
+            let mut rows: Vec<VmknicRow> = v
                 .addresses()
                 .map(|a| {
                     row(
@@ -69,10 +88,12 @@ pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
                 })
                 .collect();
             if rows.is_empty() {
-                vec![row("N/A".into(), "N/A".into(), "N/A".into())]
-            } else {
-                rows
+                rows.push(row("N/A".into(), "N/A".into(), "N/A".into()));
             }
+            let v6: Vec<_> = v.addresses6().collect();
+            let extra = ipv6_rows(&rows[0], &v6);
+            rows.extend(extra);
+            rows
         })
         .collect()
 }
@@ -104,8 +125,9 @@ pub fn vmknic_rows_from_info(vmknics: &[VmknicInfo]) -> Vec<VmknicRow> {
                 enabled: v.enabled,
                 kind: address_type(&v.addressing).to_string(),
                 netstack: v.netstack.clone(),
+                family: "IPv4",
             };
-            let rows: Vec<VmknicRow> = match v.addresses.as_slice() {
+            let mut rows: Vec<VmknicRow> = match v.addresses.as_slice() {
                 [] => vec![row("N/A".into(), "N/A".into(), "N/A".into())],
                 addresses => addresses
                     .iter()
@@ -118,6 +140,8 @@ pub fn vmknic_rows_from_info(vmknics: &[VmknicInfo]) -> Vec<VmknicRow> {
                     })
                     .collect(),
             };
+            let extra = ipv6_rows(&rows[0], &v.ipv6);
+            rows.extend(extra);
             rows
         })
         .collect()
@@ -199,7 +223,7 @@ pub fn format_esxcfg_vmknics(rows: &[VmknicRow]) -> String {
         out.push_str(&line([
             &r.interface,
             &r.portgroup,
-            "IPv4",
+            r.family,
             &r.ip,
             &r.netmask,
             &r.broadcast,
@@ -633,6 +657,39 @@ pub fn esxcli_routes(entries: &[RouteEntry]) -> EsxcliList {
         .collect();
     EsxcliList {
         structure: "RouteIPv4",
+        fields: vec!["Network", "Netmask", "Gateway", "Interface", "Source"],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
+/// `esxcli network ip route ipv6 list`: the default gateway first, then the others, with
+/// the prefix length in ESXi's `Netmask` column.
+pub fn esxcli_routes6(entries: &[Route6Info]) -> EsxcliList {
+    let defaults = entries.iter().filter(|e| e.network.prefix_len() == 0);
+    let others = entries.iter().filter(|e| e.network.prefix_len() != 0);
+    let rows: Vec<Vec<Field>> = defaults
+        .chain(others)
+        .map(|e| {
+            let network = if e.network.prefix_len() == 0 {
+                "default".to_string()
+            } else {
+                e.network.network().to_string()
+            };
+            vec![
+                network.into(),
+                e.network.prefix_len().to_string().into(),
+                e.gateway.clone().unwrap_or_else(|| "::".to_string()).into(),
+                e.vmknic
+                    .clone()
+                    .unwrap_or_else(|| "None".to_string())
+                    .into(),
+                "MANUAL".into(),
+            ]
+        })
+        .collect();
+    EsxcliList {
+        structure: "RouteIPv6",
         fields: vec!["Network", "Netmask", "Gateway", "Interface", "Source"],
         rows,
         layout: Layout::Table,

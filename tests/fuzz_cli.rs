@@ -352,7 +352,25 @@ fn check_route(argv: &[OsString], args: &[String]) {
             assert!(network_ok(&network), "route to {network}");
             assert!(gateway.is_none_or(|gw| written(args, gw)));
         }
-        RouteCommand::ShowDefault | RouteCommand::List | RouteCommand::Neighbors => {}
+        RouteCommand::Add6 { network, .. } | RouteCommand::Delete6 { network } => {
+            assert!(
+                network.trunc() == network && network.prefix_len() >= 1,
+                "{network}"
+            );
+            assert!(
+                args.iter().any(|a| a.eq_ignore_ascii_case("v6")),
+                "-f V6 not given"
+            );
+        }
+        RouteCommand::SetDefault6(gw) => {
+            assert!(!gw.addr.is_multicast() && !gw.addr.is_unspecified(), "{gw}");
+        }
+        RouteCommand::ShowDefault
+        | RouteCommand::List
+        | RouteCommand::Neighbors
+        | RouteCommand::ShowDefault6
+        | RouteCommand::ClearDefault6
+        | RouteCommand::List6 => {}
     }
 }
 
@@ -404,6 +422,20 @@ fn check_vmknic(argv: &[OsString], args: &[String]) {
         VmknicCommand::SetMtu { portgroup, mtu } => {
             assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
             assert!(mtu_ok(mtu), "MTU {mtu}");
+        }
+        VmknicCommand::AddIpv6 {
+            portgroup,
+            ipv6,
+            mtu,
+            mac,
+        } => {
+            assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
+            assert!(
+                vmkstack_routing::host_address6_problem(ipv6).is_none(),
+                "{ipv6}"
+            );
+            assert!(mtu.is_none_or(mtu_ok), "MTU {mtu:?}");
+            assert!(mac.is_none_or(|m| m.is_unicast()), "MAC {mac:?}");
         }
         VmknicCommand::AddDhcp {
             portgroup,

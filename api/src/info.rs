@@ -46,6 +46,9 @@ pub struct VmknicInfo {
     /// re-creates and rejoins what it can on its own.
     #[serde(default)]
     pub link_down: Option<String>,
+    /// IPv6 addresses with their prefix lengths, the link-local one first (empty: IPv6 off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6: Vec<ipnet::Ipv6Net>,
 }
 
 fn default_netstack() -> String {
@@ -85,8 +88,8 @@ pub struct GatewayInfo {
 /// A neighbour as `neighbor_list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighborInfo {
-    /// Address.
-    pub ip: Ipv4Addr,
+    /// Address (IPv4 from ARP, IPv6 from Neighbour Discovery).
+    pub ip: std::net::IpAddr,
     /// MAC, once resolved.
     pub mac: Option<String>,
     /// vmknic (`vmkN`) it was learned on.
@@ -155,7 +158,7 @@ pub struct PingReply {
     /// ICMP bytes received (payload + 8).
     pub bytes: usize,
     /// Who answered.
-    pub from: Ipv4Addr,
+    pub from: std::net::IpAddr,
     /// Sequence number.
     pub seq: u16,
     /// TTL of the reply.
@@ -163,7 +166,7 @@ pub struct PingReply {
     /// Round trip in microseconds.
     pub rtt_us: u64,
     /// The resolved destination (`PING host (ip)`).
-    pub destination: Ipv4Addr,
+    pub destination: std::net::IpAddr,
 }
 
 /// A TCP probe that connected.
@@ -195,6 +198,22 @@ impl fmt::Display for RouteOrigin {
             RouteOrigin::Default => "default",
         })
     }
+}
+
+/// One row of `route6_list` (in ESX order), active or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route6Info {
+    /// Destination network (`::/0` for the default gateway).
+    pub network: ipnet::Ipv6Net,
+    /// The gateway as configured (`fe80::1%vmk0` for a link-local one); `None` for a
+    /// `Local Subnet` row.
+    pub gateway: Option<String>,
+    /// Egress vmknic (`vmkN`); `None` when the route is inactive.
+    pub vmknic: Option<String>,
+    /// Where the route came from.
+    pub origin: RouteOrigin,
+    /// False for a configured route whose gateway is on no vmknic prefix.
+    pub active: bool,
 }
 
 /// One row of `route_list` (in ESX order), active or not.

@@ -28,8 +28,9 @@ pub mod response;
 pub use client::{Client, ClientError, DEFAULT_CONTROL};
 pub use info::{
     Check, CountersInfo, ExportInfo, ForwardInfo, GatewayInfo, NeighborInfo, NetstackInfo,
-    PingReply, ProbeReport, ProbeResult, ReadTestInfo, RouteExplanation, RouteGetResult, RouteInfo,
-    RouteListResult, RouteOrigin, StageInfo, StatsInfo, TargetInfo, VmknicInfo,
+    PingReply, ProbeReport, ProbeResult, ReadTestInfo, Route6Info, RouteExplanation,
+    RouteGetResult, RouteInfo, RouteListResult, RouteOrigin, StageInfo, StatsInfo, TargetInfo,
+    VmknicInfo,
 };
 pub use request::{parse_request, Action, RawVmknic, Request, MAX_LINE, PROTOCOL_VERSION};
 pub use response::{ErrorKind, RemoteError, Response};

@@ -27,6 +27,9 @@ pub struct Request {
 /// Every operation. Names of vmknics may be `vmkN` or a port group name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+// One request per command line: the size of the largest variant (a vmknic as written) costs
+// nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     /// List vmknics.
     VmknicList,
@@ -74,6 +77,21 @@ pub enum Action {
     },
     /// List routes in ESX order.
     RouteList,
+    /// List the IPv6 routes in ESX order (`esxcfg-route -f V6 -l`).
+    Route6List,
+    /// Add an IPv6 static route, or set the IPv6 default gateway (`network` `default` or
+    /// `::/0`). The gateway is an address, or `fe80::1%vmk0` for a link-local one.
+    Route6Add {
+        /// `addr/len`, `default` or `::/0`.
+        network: String,
+        /// The gateway: on a vmknic IPv6 prefix, or link-local with its vmknic.
+        gateway: String,
+    },
+    /// Remove an IPv6 static route, or the IPv6 default gateway (`default` or `::/0`).
+    Route6Remove {
+        /// `addr/len`, `default` or `::/0`.
+        network: String,
+    },
     /// List the netstacks (`esxcli network ip netstack list`).
     NetstackList,
     /// One netstack's settings (`esxcli network ip netstack get -N`).
@@ -257,6 +275,8 @@ impl Action {
                 | Action::NetstackRemove { .. }
                 | Action::RouteAdd { .. }
                 | Action::RouteRemove { .. }
+                | Action::Route6Add { .. }
+                | Action::Route6Remove { .. }
                 | Action::GatewaySet { .. }
                 | Action::GatewayClear { .. }
                 | Action::NeighborRemove { .. }
@@ -319,6 +339,10 @@ pub struct RawVmknic {
     /// traffic sourced from its address with no more specific route leaves through it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// Static IPv6 addresses, each `addr/len` (`2001:db8:1::100/64`). A vmknic with any also
+    /// gets a link-local address derived from its MAC (EUI-64); none: IPv6 is off on it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6: Vec<String>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.

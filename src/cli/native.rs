@@ -223,9 +223,9 @@ pub enum RouteCommand {
     /// Explain which route, vmknic, gateway and source traffic to ADDR uses, and which
     /// gateway wins (a vmknic's own default gateway, ESXi 6.5+, or the netstack's).
     Get {
-        /// The destination.
-        #[arg(value_name = "ADDR", value_parser = parse_ipv4)]
-        destination: Ipv4Addr,
+        /// The destination (IPv4, or IPv6: its IPv6 table)
+        #[arg(value_name = "ADDR")]
+        destination: std::net::IpAddr,
         /// For traffic sent from this address (a vmknic's).
         #[arg(long, value_name = "A.B.C.D", value_parser = parse_ipv4)]
         source: Option<Ipv4Addr>,
@@ -658,6 +658,15 @@ pub fn run_route(
                 destination: destination.to_string(),
                 source: source.map(|s| s.to_string()),
             };
+            if destination.is_ipv6() {
+                return listing(
+                    ctl,
+                    console,
+                    action,
+                    json,
+                    |e: &vmkstack_routing::Explanation6| format!("{e}\n"),
+                );
+            }
             listing(ctl, console, action, json, |e: &RouteExplanation| {
                 format!("{e}\n")
             })

@@ -11,11 +11,13 @@ use std::ffi::OsString;
 use std::net::Ipv4Addr;
 
 use clap::{ArgGroup, ColorChoice, CommandFactory, Parser};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
-use vmkstack_routing::{check_network, parse_addr, parse_network, RouteEntry};
+use vmkstack_routing::{
+    check_network, parse_addr, parse_network, parse_network6, Gateway6, RouteEntry,
+};
 
-use crate::api::{Action, ClientError, GatewayInfo, NeighborInfo};
+use crate::api::{Action, ClientError, GatewayInfo, NeighborInfo, Route6Info};
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{format_neighbors, format_routes};
 use crate::personality::clap_util::Parsed;
@@ -59,6 +61,26 @@ pub enum RouteCommand {
     List,
     /// `-n`/`--neighbor-list`: list the neighbour (ARP) table.
     Neighbors,
+    /// `-f V6`: show the IPv6 default gateway.
+    ShowDefault6,
+    /// `-f V6 <gw>`, `-f V6 -a default <gw>`: set the IPv6 default gateway.
+    SetDefault6(Gateway6),
+    /// `-f V6 -d default`: remove the IPv6 default gateway.
+    ClearDefault6,
+    /// `-f V6 -a <net>/<len> <gw>`: add an IPv6 static route.
+    Add6 {
+        /// Destination network (no host bits).
+        network: Ipv6Net,
+        /// Next hop: on a vmknic IPv6 prefix, or link-local with its vmknic (`fe80::1%vmk0`).
+        gateway: Gateway6,
+    },
+    /// `-f V6 -d <net>/<len>`: delete an IPv6 static route.
+    Delete6 {
+        /// Destination network (no host bits).
+        network: Ipv6Net,
+    },
+    /// `-f V6 -l`: list the IPv6 routing table.
+    List6,
 }
 
 /// Show or change the VMkernel default gateway and static routes.
@@ -92,6 +114,9 @@ struct RouteArgs {
     /// List the neighbour (ARP) table
     #[arg(short = 'n', long = "neighbor-list", group = "action")]
     neighbors: bool,
+    /// The address family: V4 (the default) or V6
+    #[arg(short = 'f', long = "family", value_name = "V4|V6")]
+    family: Option<String>,
     /// The netstack to act on (default: defaultTcpipStack)
     #[arg(short = 'N', long = "netstack", value_name = "NETSTACK")]
     netstack: Option<String>,
@@ -145,6 +170,20 @@ fn route_command(args: RouteArgs) -> Result<RouteCommand, UsageError> {
         let got = pos.len();
         Err(i.error(Problem::Arguments { expected, got }))
     };
+    match args
+        .family
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("V4") => {}
+        Some("V6") => return route_command6(&args, &pos, i),
+        Some(other) => {
+            return Err(i.error(Problem::Other(format!(
+                "`{other}` is not an address family (V4 or V6)"
+            ))))
+        }
+    }
     if args.list || args.neighbors {
         return match (pos.is_empty(), args.list) {
             (false, _) => arity("no arguments"),
@@ -186,6 +225,66 @@ fn route_command(args: RouteArgs) -> Result<RouteCommand, UsageError> {
     match pos.as_slice() {
         [] => Ok(RouteCommand::ShowDefault),
         [gw] => Ok(RouteCommand::SetDefault(gateway(i, gw)?)),
+        _ => arity("no arguments or `<gateway>`"),
+    }
+}
+
+/// The `-f V6` forms.
+fn route_command6(
+    args: &RouteArgs,
+    pos: &[&str],
+    i: Invocation,
+) -> Result<RouteCommand, UsageError> {
+    let arity = |expected| {
+        let got = pos.len();
+        Err(i.error(Problem::Arguments { expected, got }))
+    };
+    let gw6 = |s: &str| {
+        vmkstack_stack::config::parse_gateway6(s)
+            .map_err(|e| i.error(Problem::Other(format!("gateway: {e}"))))
+    };
+    let net6 = |s: &str| -> Result<Option<Ipv6Net>, UsageError> {
+        if s == "default" {
+            return Ok(None);
+        }
+        let n = parse_network6(s).map_err(|e| i.error(Problem::Other(format!("network: {e}"))))?;
+        Ok((n.prefix_len() > 0).then_some(n))
+    };
+    if args.neighbors {
+        return Err(i.error(Problem::Other(
+            "-n lists every neighbour; use it without -f".to_string(),
+        )));
+    }
+    if args.list {
+        return match pos {
+            [] => Ok(RouteCommand::List6),
+            _ => arity("no arguments"),
+        };
+    }
+    if args.add {
+        return match pos {
+            [net, gw] => Ok(match net6(net)? {
+                None => RouteCommand::SetDefault6(gw6(gw)?),
+                Some(network) => RouteCommand::Add6 {
+                    network,
+                    gateway: gw6(gw)?,
+                },
+            }),
+            _ => arity("`default <gateway>` or `<network>/<len> <gateway>`"),
+        };
+    }
+    if args.del {
+        return match pos {
+            [net] | [net, _] => Ok(match net6(net)? {
+                None => RouteCommand::ClearDefault6,
+                Some(network) => RouteCommand::Delete6 { network },
+            }),
+            _ => arity("`default` or `<network>/<len>`"),
+        };
+    }
+    match pos {
+        [] => Ok(RouteCommand::ShowDefault6),
+        [gw] => Ok(RouteCommand::SetDefault6(gw6(gw)?)),
         _ => arity("no arguments or `<gateway>`"),
     }
 }
@@ -273,8 +372,85 @@ pub fn run(
             let n: Vec<NeighborInfo> = call_as(ctl, Action::NeighborList).map_err(&failed)?;
             console.print(&format_neighbors(&n));
         }
+        RouteCommand::ShowDefault6 => {
+            let routes: Vec<Route6Info> = call_as(ctl, Action::Route6List).map_err(&failed)?;
+            let gw = routes
+                .into_iter()
+                .find(|r| r.network.prefix_len() == 0)
+                .and_then(|r| r.gateway);
+            console.println(&default_gateway6_line(gw.as_deref()));
+        }
+        RouteCommand::SetDefault6(gw) => {
+            ctl.call(Action::Route6Add {
+                network: "default".to_string(),
+                gateway: gw.to_string(),
+            })
+            .map_err(&failed)?;
+            console.println(&default_gateway6_line(Some(&gw.to_string())));
+        }
+        RouteCommand::ClearDefault6 => {
+            ctl.call(Action::Route6Remove {
+                network: "default".to_string(),
+            })
+            .map_err(&failed)?;
+            console.println("Deleting IPv6 default gateway from VMkernel");
+        }
+        RouteCommand::Add6 { network, gateway } => {
+            ctl.call(Action::Route6Add {
+                network: network.to_string(),
+                gateway: gateway.to_string(),
+            })
+            .map_err(&failed)?;
+            console.println(&format!("Adding static route {network} to VMkernel"));
+        }
+        RouteCommand::Delete6 { network } => {
+            ctl.call(Action::Route6Remove {
+                network: network.to_string(),
+            })
+            .map_err(&failed)?;
+            console.println(&format!("Deleting static route {network} from VMkernel"));
+        }
+        RouteCommand::List6 => {
+            let routes: Vec<Route6Info> = call_as(ctl, Action::Route6List).map_err(&failed)?;
+            console.print(&format_routes6(&routes));
+        }
     }
     Ok(())
+}
+
+/// `VMkernel IPv6 default gateway is 2001:db8:1::fe` (or `... is not set`).
+pub fn default_gateway6_line(gateway: Option<&str>) -> String {
+    match gateway {
+        Some(g) => format!("VMkernel IPv6 default gateway is {g}"),
+        None => "VMkernel IPv6 default gateway is not set".to_string(),
+    }
+}
+
+/// The IPv6 routing table as `esxcfg-route -f V6 -l` lists it (the layout of the IPv4
+/// listing with a prefix length column; not pinned to a captured ESXi output).
+pub fn format_routes6(routes: &[Route6Info]) -> String {
+    let mut out = String::from("VMkernel Routes:\n");
+    out.push_str(&format!(
+        "{:<40} {:<7} {:<40} {}\n",
+        "Network", "Prefix", "Gateway", "Interface"
+    ));
+    for r in routes {
+        let network = if r.network.prefix_len() == 0 {
+            "default".to_string()
+        } else {
+            r.network.network().to_string()
+        };
+        let gateway = r
+            .gateway
+            .clone()
+            .unwrap_or_else(|| "Local Subnet".to_string());
+        let vmknic = r.vmknic.clone().unwrap_or_else(|| "None".to_string());
+        out.push_str(&format!(
+            "{network:<40} {:<7} {gateway:<40} {vmknic}\n",
+            r.network.prefix_len()
+        ));
+    }
+    out
 }
 
 /// `VMkernel default gateway is 198.18.1.1` (or `... is not set`).

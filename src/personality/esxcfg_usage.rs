@@ -125,6 +125,9 @@ pub enum Problem {
     /// An empty port group name.
     #[error("the port group name is empty")]
     EmptyPortGroup,
+    /// Anything else, in words (IPv6 values, an unknown address family).
+    #[error("{0}")]
+    Other(String),
 }
 
 impl UsageError {

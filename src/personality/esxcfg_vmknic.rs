@@ -43,6 +43,18 @@ pub enum VmknicCommand {
         /// A unicast MAC, or one derived from the name.
         mac: Option<MacAddr>,
     },
+    /// `-a -i <addr>/<len> [-6 true] [-m <mtu>] [-M <mac>] <portgroup>`: add a vmknic with a
+    /// static IPv6 address (and its link-local one), no IPv4 address.
+    AddIpv6 {
+        /// Port group the vmknic joins.
+        portgroup: String,
+        /// The vmknic's IPv6 address with its prefix length.
+        ipv6: ipnet::Ipv6Net,
+        /// MTU in `MIN_MTU..=MAX_MTU`, or the default.
+        mtu: Option<u16>,
+        /// A unicast MAC, or one derived from the name.
+        mac: Option<MacAddr>,
+    },
     /// `-a -i DHCP [-m <mtu>] [-M <mac>] <portgroup>`: add a vmknic whose address comes from
     /// DHCP.
     AddDhcp {
@@ -101,6 +113,7 @@ pub enum VmknicCommand {
     override_usage = "esxcfg-vmknic -l\n       \
         esxcfg-vmknic -a -i <ip> -n <netmask> [-m <mtu>] [-M <mac>] <portgroup>\n       \
         esxcfg-vmknic -a -i DHCP [-m <mtu>] [-M <mac>] <portgroup>\n       \
+        esxcfg-vmknic -a -i <ipv6>/<len> [-6 true] [-m <mtu>] [-M <mac>] <portgroup>\n       \
         esxcfg-vmknic -d|-e|-D <portgroup>\n       \
         esxcfg-vmknic -m <mtu> <portgroup>\n       \
         esxcfg-vmknic -i <ip> -n <netmask> <portgroup>\n       \
@@ -123,9 +136,12 @@ struct VmknicArgs {
     /// Disable the vmknic on a port group
     #[arg(short = 'D', long = "disable-vmknic", group = "action")]
     disable: bool,
-    /// IPv4 address, or DHCP
+    /// IPv4 address, IPv6 address/prefix length, or DHCP
     #[arg(short = 'i', long = "ip", value_name = "IP")]
     ip: Option<String>,
+    /// Enable IPv6 (true or false; with -a and an IPv6 address)
+    #[arg(short = '6', long = "enable-ipv6", value_name = "true|false")]
+    ipv6: Option<String>,
     /// Netmask, dotted or as a length
     #[arg(short = 'n', long = "netmask", value_name = "NETMASK")]
     netmask: Option<String>,
@@ -202,6 +218,7 @@ fn vmknic_command(mut a: VmknicArgs) -> Result<VmknicCommand, UsageError> {
         ("-m/--mtu", a.mtu.is_some()),
         ("-M/--mac", a.mac.is_some()),
         ("-N/--netstack", a.netstack.is_some()),
+        ("-6/--enable-ipv6", a.ipv6.is_some()),
     ];
     // Refuses the first given option that is not in `allowed`.
     let only = |i: Invocation, allowed: &[&str]| {
@@ -226,6 +243,49 @@ fn vmknic_command(mut a: VmknicArgs) -> Result<VmknicCommand, UsageError> {
         only(i, &["-i/--ip", "-m/--mtu", "-M/--mac", "-N/--netstack"])?;
         return Ok(VmknicCommand::AddDhcp {
             portgroup: portgroup(i, &a.portgroup)?,
+            mtu: a.mtu.as_deref().map(|m| mtu(i, m)).transpose()?,
+            mac: a.mac.as_deref().map(|m| mac(i, m)).transpose()?,
+        });
+    }
+    if a.add && a.ip.as_deref().is_some_and(|ip| ip.contains(':')) {
+        let i = inv("-a");
+        only(
+            i,
+            &[
+                "-i/--ip",
+                "-m/--mtu",
+                "-M/--mac",
+                "-N/--netstack",
+                "-6/--enable-ipv6",
+            ],
+        )?;
+        match a.ipv6.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("true") => {}
+            Some("false") => {
+                return Err(i.error(Problem::Other(
+                    "an IPv6 address needs IPv6 on (-6 true)".to_string(),
+                )))
+            }
+            Some(other) => {
+                return Err(i.error(Problem::Other(format!(
+                    "-6/--enable-ipv6 takes true or false, not `{other}`"
+                ))))
+            }
+        }
+        let text = a.ip.as_deref().unwrap_or_default().trim();
+        let ipv6: ipnet::Ipv6Net = text.parse().map_err(|_| {
+            i.error(Problem::Other(format!(
+                "`{text}` is not an IPv6 address with its prefix length (as 2001:db8:1::100/64)"
+            )))
+        })?;
+        if let Some(reason) = vmkstack_routing::host_address6_problem(ipv6) {
+            return Err(i.error(Problem::Other(format!(
+                "{ipv6} cannot be a vmknic address: {reason}"
+            ))));
+        }
+        return Ok(VmknicCommand::AddIpv6 {
+            portgroup: portgroup(i, &a.portgroup)?,
+            ipv6,
             mtu: a.mtu.as_deref().map(|m| mtu(i, m)).transpose()?,
             mac: a.mac.as_deref().map(|m| mac(i, m)).transpose()?,
         });
@@ -370,6 +430,22 @@ pub fn action(cmd: &VmknicCommand) -> Option<Action> {
                 name: String::new(),
                 portgroup: portgroup.clone(),
                 ip: format!("{ip}/{prefix_len}"),
+                mtu: mtu.map(i64::from),
+                mac: mac.map(|m| m.to_string()),
+                ..RawVmknic::default()
+            },
+            netstack: None,
+        },
+        VmknicCommand::AddIpv6 {
+            portgroup,
+            ipv6,
+            mtu,
+            mac,
+        } => Action::VmknicAdd {
+            vmknic: RawVmknic {
+                name: String::new(),
+                portgroup: portgroup.clone(),
+                ipv6: vec![ipv6.to_string()],
                 mtu: mtu.map(i64::from),
                 mac: mac.map(|m| m.to_string()),
                 ..RawVmknic::default()

@@ -26,12 +26,13 @@ use vmkstack_stack::IP_DHCP;
 use vmkstack_vmknic::{MacAddr, MAX_MTU, MIN_MTU};
 
 use crate::api::{
-    Action, ClientError, ErrorKind, NeighborInfo, NetstackInfo, PingReply, RawVmknic, VmknicInfo,
+    Action, ClientError, ErrorKind, NeighborInfo, NetstackInfo, PingReply, RawVmknic, Route6Info,
+    VmknicInfo,
 };
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{
-    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, format_esxcli_interfaces,
-    format_esxcli_neighbors, EsxcliList, Field, Formatter, Layout,
+    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, esxcli_routes6,
+    format_esxcli_interfaces, format_esxcli_neighbors, EsxcliList, Field, Formatter, Layout,
 };
 use crate::personality::clap_util::{clap_outcome, Parsed};
 use crate::personality::vmkping::send_error_line;
@@ -264,6 +265,38 @@ pub enum Route {
         #[command(subcommand)]
         command: Ipv4Route,
     },
+    /// IPv6 routes
+    #[command(disable_help_subcommand = true)]
+    Ipv6 {
+        /// The command.
+        #[command(subcommand)]
+        command: Ipv6Route,
+    },
+}
+
+/// `esxcli network ip route ipv6 <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Ipv6Route {
+    /// List the IPv6 routes
+    List(NetstackOpt),
+    /// Add an IPv6 route (or the IPv6 default gateway with `-n default`)
+    Add(Route6Args),
+    /// Remove an IPv6 route (or the IPv6 default gateway with `-n default`)
+    Remove(Route6Args),
+}
+
+/// `--network` and `--gateway` of `route ipv6 add|remove`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Route6Args {
+    /// The network, as addr/len, or `default`
+    #[arg(short = 'n', long, value_name = "str")]
+    pub network: String,
+    /// The gateway: on a vmknic IPv6 prefix, or link-local with its vmknic (fe80::1%vmk0)
+    #[arg(short = 'g', long, value_name = "str")]
+    pub gateway: String,
+    /// The netstack.
+    #[command(flatten)]
+    pub netstack: NetstackOpt,
 }
 
 /// `esxcli network ip interface <command>`.
@@ -445,6 +478,27 @@ pub struct RouteArgs {
 /// A runnable esxcli command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EsxcliCommand {
+    /// `network ip route ipv6 list`.
+    Route6List {
+        /// `-N`.
+        netstack: Option<String>,
+    },
+    /// `network ip route ipv6 add`.
+    Route6Add {
+        /// Network (`addr/len`) or `default`.
+        network: String,
+        /// Gateway.
+        gateway: String,
+        /// `-N`.
+        netstack: Option<String>,
+    },
+    /// `network ip route ipv6 remove`.
+    Route6Remove {
+        /// Network (`addr/len`) or `default`.
+        network: String,
+        /// `-N`.
+        netstack: Option<String>,
+    },
     /// `network ip route ipv4 list`.
     RouteList {
         /// `-N`.
@@ -628,6 +682,22 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                     netstack: r.netstack.netstack,
                 },
             },
+            Ip::Route {
+                namespace: Route::Ipv6 { command },
+            } => match command {
+                Ipv6Route::List(n) => EsxcliCommand::Route6List {
+                    netstack: n.netstack,
+                },
+                Ipv6Route::Add(r) => EsxcliCommand::Route6Add {
+                    network: r.network,
+                    gateway: r.gateway,
+                    netstack: r.netstack.netstack,
+                },
+                Ipv6Route::Remove(r) => EsxcliCommand::Route6Remove {
+                    network: r.network,
+                    netstack: r.netstack.netstack,
+                },
+            },
             Ip::Netstack { command } => match command {
                 NetstackCmd::List => EsxcliCommand::NetstackList,
                 NetstackCmd::Get(n) => EsxcliCommand::NetstackGet(n.netstack),
@@ -707,6 +777,9 @@ impl EsxcliCommand {
     pub fn netstack(&self) -> Option<String> {
         match self {
             EsxcliCommand::RouteList { netstack }
+            | EsxcliCommand::Route6List { netstack }
+            | EsxcliCommand::Route6Add { netstack, .. }
+            | EsxcliCommand::Route6Remove { netstack, .. }
             | EsxcliCommand::RouteAdd { netstack, .. }
             | EsxcliCommand::RouteRemove { netstack, .. }
             | EsxcliCommand::NeighborList { netstack, .. }
@@ -904,6 +977,21 @@ pub fn run_formatted(
         }
         EsxcliCommand::NetstackRemove(name) => {
             ctl.call(Action::NetstackRemove { name })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::Route6List { .. } => {
+            let routes: Vec<Route6Info> =
+                call_as(ctl, Action::Route6List).map_err(|e| failed(&e))?;
+            console.print(&esxcli_routes6(&routes).output(formatter));
+        }
+        EsxcliCommand::Route6Add {
+            network, gateway, ..
+        } => {
+            ctl.call(Action::Route6Add { network, gateway })
+                .map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::Route6Remove { network, .. } => {
+            ctl.call(Action::Route6Remove { network })
                 .map_err(|e| failed(&e))?;
         }
         EsxcliCommand::RouteList { .. } => {
@@ -1443,7 +1531,7 @@ mod tests {
         assert_eq!(
             usage("network ip route"),
             "Error: Missing command or namespace after `esxcli network ip route` (expected one \
-             of: ipv4)"
+             of: ipv4, ipv6)"
         );
         assert!(usage("").contains("after `esxcli` (expected one of: network)"));
         assert!(usage("network ip route ipv4 show").contains("add, list, remove"));

@@ -14,7 +14,7 @@
 //! A probe that times out prints nothing; the `sendto() failed (...)` lines go to stderr.
 
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use clap::{ColorChoice, Parser};
@@ -36,10 +36,16 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
     bin_name = "vmkping",
     color = ColorChoice::Never,
     disable_version_flag = true,
-    override_usage = "vmkping [-I vmkN] [-S netstack] [-N next_hop] [-c count] [-s size] [-d] \
-        [-i interval] [-W timeout] [-t ttl] host"
+    override_usage = "vmkping [-I vmkN] [-S netstack] [-N next_hop] [-4|-6] [-c count] [-s size] \
+        [-d] [-i interval] [-W timeout] [-t ttl] host"
 )]
 pub struct VmkpingArgs {
+    /// IPv4 (the default)
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6: the host is an IPv6 address (-t is the hop limit)
+    #[arg(short = '6')]
+    pub ipv6: bool,
     /// Send from this vmknic, bypassing the routing lookup
     #[arg(short = 'I', value_name = "vmkN")]
     pub interface: Option<String>,
@@ -93,7 +99,7 @@ pub struct Ping {
     /// The arguments.
     pub args: VmkpingArgs,
     /// The destination.
-    pub destination: Ipv4Addr,
+    pub destination: IpAddr,
 }
 
 /// Parses a vmkping argv (`argv[0]` is the program name). A host that is not an IPv4 literal
@@ -103,10 +109,12 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<Ping>, CliError> {
         Ok(a) => a,
         Err(e) => return clap_outcome(e),
     };
-    let destination = args
-        .host
-        .parse::<Ipv4Addr>()
-        .map_err(|_| CliError::Failed(format!("vmkping: unknown host {}", args.host)))?;
+    let unknown = || CliError::Failed(format!("vmkping: unknown host {}", args.host));
+    let destination = if args.ipv6 {
+        IpAddr::V6(args.host.parse::<Ipv6Addr>().map_err(|_| unknown())?)
+    } else {
+        IpAddr::V4(args.host.parse::<Ipv4Addr>().map_err(|_| unknown())?)
+    };
     Ok(Parsed::Run(Ping { args, destination }))
 }
 
@@ -116,7 +124,7 @@ pub fn millis(us: u64) -> String {
 }
 
 /// `PING 198.18.1.1 (198.18.1.1): 56 data bytes`.
-pub fn header_line(host: &str, destination: Ipv4Addr, size: u32) -> String {
+pub fn header_line(host: &str, destination: IpAddr, size: u32) -> String {
     format!("PING {host} ({destination}): {size} data bytes")
 }
 
@@ -329,7 +337,10 @@ mod tests {
         let Ok(Parsed::Help(help)) = parse_str("-h") else {
             panic!("-h is help")
         };
-        assert!(help.contains("vmkping [-I vmkN]"), "{help}");
+        assert!(
+            help.contains("vmkping [-I vmkN]") && help.contains("[-4|-6]"),
+            "{help}"
+        );
     }
 
     #[test]

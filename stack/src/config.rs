@@ -45,15 +45,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::Path;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vmkstack_routing::{
-    host_address_problem, netmask_len, parse_addr, parse_network, prefix::network_with_mask,
-    RouteError, RoutingTable, VmknicId, GATEWAY_UNREACHABLE,
+    host_address6_problem, host_address_problem, is_link_local6, netmask_len, parse_addr,
+    parse_network, parse_network6, prefix::network_with_mask, Gateway6, Route6Error, RouteError,
+    RoutingTable, RoutingTable6, VmknicId, GATEWAY_UNREACHABLE,
 };
 use vmkstack_vmknic::{validate_tap_name, MacAddr, DEFAULT_MTU, MAX_MTU, MIN_MTU};
 
@@ -154,6 +155,12 @@ pub struct RawConfig {
     /// Port forwards through the stack.
     #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<RawForward>,
+    /// The one IPv6 default gateway (`addr`, or `fe80::1%vmk0` for a link-local one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_default_gateway: Option<String>,
+    /// IPv6 static routes.
+    #[serde(default, rename = "route6", skip_serializing_if = "Vec::is_empty")]
+    pub routes6: Vec<RawRoute6>,
     /// Netstacks beside the top-level one.
     #[serde(
         default,
@@ -178,6 +185,12 @@ pub struct RawNetstack {
     /// Its static routes.
     #[serde(default, rename = "route", skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RawRoute>,
+    /// Its one IPv6 default gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_default_gateway: Option<String>,
+    /// Its IPv6 static routes.
+    #[serde(default, rename = "route6", skip_serializing_if = "Vec::is_empty")]
+    pub routes6: Vec<RawRoute6>,
 }
 
 /// One `[[forward]]` table as written.
@@ -210,6 +223,16 @@ pub struct RawRoute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netmask: Option<String>,
     /// The gateway, on a vmknic subnet.
+    pub gateway: String,
+}
+
+/// One `[[route6]]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute6 {
+    /// `addr/len`.
+    pub network: String,
+    /// The gateway: on a vmknic IPv6 prefix, or link-local with its vmknic (`fe80::1%vmk0`).
     pub gateway: String,
 }
 
@@ -278,6 +301,10 @@ pub struct Config {
     /// The netstacks beside the top-level one (`netstack`, `forwarding`, `default_gateway`
     /// and `routes` above), in file order.
     pub netstacks: Vec<NetstackConfig>,
+    /// The configured IPv6 default gateway, reachable or not.
+    pub ipv6_default_gateway: Option<Gateway6>,
+    /// IPv6 static routes in file order.
+    pub routes6: Vec<StaticRoute6>,
 }
 
 /// A validated netstack beside the top-level one.
@@ -291,6 +318,10 @@ pub struct NetstackConfig {
     pub default_gateway: Option<Ipv4Addr>,
     /// Its static routes in file order.
     pub routes: Vec<StaticRoute>,
+    /// Its configured IPv6 default gateway, reachable or not.
+    pub ipv6_default_gateway: Option<Gateway6>,
+    /// Its IPv6 static routes in file order.
+    pub routes6: Vec<StaticRoute6>,
 }
 
 /// A validated vmknic.
@@ -326,6 +357,8 @@ pub struct VmknicConfig {
     pub netstack: String,
     /// Its own default gateway (ESXi 6.5+), on one of its subnets.
     pub gateway: Option<Ipv4Addr>,
+    /// Static IPv6 addresses with their prefix lengths; IPv6 is on when there is one.
+    pub ipv6: Vec<Ipv6Net>,
 }
 
 impl VmknicConfig {
@@ -334,6 +367,42 @@ impl VmknicConfig {
         self.address
             .into_iter()
             .chain(self.extra_addresses.iter().copied())
+    }
+
+    /// True when IPv6 is on: the vmknic has a static IPv6 address.
+    pub fn ipv6_enabled(&self) -> bool {
+        !self.ipv6.is_empty()
+    }
+
+    /// The link-local address derived from the MAC (EUI-64, RFC 4291 appendix A), `/64`.
+    pub fn link_local6(&self) -> Ipv6Net {
+        let m = self.mac.0;
+        let addr = Ipv6Addr::from([
+            0xfe,
+            0x80,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            m[0] ^ 0x02,
+            m[1],
+            m[2],
+            0xff,
+            0xfe,
+            m[3],
+            m[4],
+            m[5],
+        ]);
+        Ipv6Net::new(addr, 64).unwrap_or_default()
+    }
+
+    /// Every IPv6 address: the link-local one first, then the static ones (none when IPv6
+    /// is off).
+    pub fn addresses6(&self) -> impl Iterator<Item = Ipv6Net> + '_ {
+        let ll = self.ipv6_enabled().then(|| self.link_local6());
+        ll.into_iter().chain(self.ipv6.iter().copied())
     }
 
     /// The file form of the primary address: `a.b.c.d/len`, `dhcp`, or empty for none.
@@ -348,6 +417,15 @@ impl VmknicConfig {
 
 /// The value of a vmknic's `ip` whose address comes from DHCP (any case, as ESX's `-i DHCP`).
 pub const IP_DHCP: &str = "dhcp";
+
+/// A validated IPv6 static route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute6 {
+    /// Destination network.
+    pub network: Ipv6Net,
+    /// Gateway.
+    pub gateway: Gateway6,
+}
 
 /// A validated static route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -446,6 +524,19 @@ impl Config {
         )
     }
 
+    /// The IPv6 routing table of the top-level netstack, built as [`Config::routing`] builds
+    /// the IPv4 one.
+    pub fn routing6(&self) -> (RoutingTable6, Vec<Route6Error>) {
+        RoutingTable6::from_config(
+            self.vmknics
+                .iter()
+                .filter(|v| v.netstack == self.netstack)
+                .map(|v| (v.id, v.addresses6().collect(), v.enabled)),
+            self.ipv6_default_gateway,
+            self.routes6.iter().map(|r| (r.network, r.gateway)),
+        )
+    }
+
     /// The names of the netstacks: the top-level one first, then the others in file order.
     pub fn netstack_names(&self) -> impl Iterator<Item = &str> + '_ {
         std::iter::once(self.netstack.as_str())
@@ -469,6 +560,8 @@ impl Config {
             v.forwarding = n.forwarding;
             v.default_gateway = n.default_gateway;
             v.routes = n.routes.clone();
+            v.ipv6_default_gateway = n.ipv6_default_gateway;
+            v.routes6 = n.routes6.clone();
             v.forwards.clear();
         }
         v.vmknics.retain(|x| x.netstack == name);
@@ -519,6 +612,21 @@ impl Config {
             .map(|n| &mut n.routes)
     }
 
+    /// The IPv6 default gateway and static routes of netstack `name`, to change (`None` if
+    /// no such netstack).
+    pub fn v6_of_mut(
+        &mut self,
+        name: &str,
+    ) -> Option<(&mut Option<Gateway6>, &mut Vec<StaticRoute6>)> {
+        if name == self.netstack {
+            return Some((&mut self.ipv6_default_gateway, &mut self.routes6));
+        }
+        self.netstacks
+            .iter_mut()
+            .find(|n| n.name == name)
+            .map(|n| (&mut n.ipv6_default_gateway, &mut n.routes6))
+    }
+
     /// The file form, for writing back (defaults are written out explicitly).
     pub fn to_raw(&self) -> RawConfig {
         RawConfig {
@@ -550,9 +658,12 @@ impl Config {
                     netns: v.netns.clone(),
                     netstack: (v.netstack != self.netstack).then(|| v.netstack.clone()),
                     gateway: v.gateway.map(|g| g.to_string()),
+                    ipv6: v.ipv6.iter().map(|a| a.to_string()).collect(),
                 })
                 .collect(),
             routes: raw_routes(&self.routes),
+            ipv6_default_gateway: self.ipv6_default_gateway.map(|g| g.to_string()),
+            routes6: raw_routes6(&self.routes6),
             netstacks: self
                 .netstacks
                 .iter()
@@ -561,6 +672,8 @@ impl Config {
                     forwarding: Some(n.forwarding),
                     default_gateway: n.default_gateway.map(|g| g.to_string()),
                     routes: raw_routes(&n.routes),
+                    ipv6_default_gateway: n.ipv6_default_gateway.map(|g| g.to_string()),
+                    routes6: raw_routes6(&n.routes6),
                 })
                 .collect(),
             forwards: self
@@ -593,6 +706,73 @@ fn raw_routes(routes: &[StaticRoute]) -> Vec<RawRoute> {
             gateway: r.gateway.to_string(),
         })
         .collect()
+}
+
+/// IPv6 static routes in their file form.
+fn raw_routes6(routes: &[StaticRoute6]) -> Vec<RawRoute6> {
+    routes
+        .iter()
+        .map(|r| RawRoute6 {
+            network: r.network.to_string(),
+            gateway: r.gateway.to_string(),
+        })
+        .collect()
+}
+
+/// Parses an IPv6 gateway (`addr`, or `fe80::1%vmk0`): unicast, and link-local ones name their
+/// vmknic. The same rules and words as `esxcfg-route -f V6`.
+pub fn parse_gateway6(text: &str) -> Result<Gateway6, String> {
+    let g: Gateway6 = text
+        .parse()
+        .map_err(|e: vmkstack_routing::Prefix6Error| e.to_string())?;
+    if g.addr.is_unspecified() || g.addr.is_loopback() || g.addr.is_multicast() {
+        return Err(Route6Error::GatewayNotUnicast { gateway: g.addr }.to_string());
+    }
+    if is_link_local6(g.addr) && g.vmknic.is_none() {
+        return Err(Route6Error::LinkLocalNeedsVmknic { gateway: g.addr }.to_string());
+    }
+    Ok(g)
+}
+
+/// Validates the `[[route6]]` tables under `prefix`.
+fn validate_routes6(c: &mut Checker, prefix: &str, raw: &[RawRoute6]) -> Vec<StaticRoute6> {
+    let mut routes = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("{prefix}[{i}]");
+        let network = match parse_network6(&r.network) {
+            Ok(n) => n,
+            Err(e) => {
+                c.bad(format!("{key}.network"), &r.network, e.to_string());
+                continue;
+            }
+        };
+        if network.prefix_len() == 0 {
+            c.bad(
+                format!("{key}.network"),
+                &r.network,
+                "::/0 is the default route; set `ipv6_default_gateway` instead",
+            );
+            continue;
+        }
+        let gateway = match parse_gateway6(&r.gateway) {
+            Ok(g) => g,
+            Err(e) => {
+                c.bad(format!("{key}.gateway"), &r.gateway, e);
+                continue;
+            }
+        };
+        if !seen.insert(network) {
+            c.bad(
+                format!("{key}.network"),
+                &r.network,
+                format!("a route to {network} is already configured"),
+            );
+            continue;
+        }
+        routes.push(StaticRoute6 { network, gateway });
+    }
+    routes
 }
 
 /// The rule a netstack's name follows (also the control request's).
@@ -765,6 +945,12 @@ impl RawConfig {
             }
         }
         let routes = validate_routes(&mut c, "route", &self.routes);
+        let ipv6_default_gateway = self.ipv6_default_gateway.as_deref().and_then(|g| {
+            parse_gateway6(g)
+                .map_err(|e| c.bad("ipv6_default_gateway", g, e))
+                .ok()
+        });
+        let routes6 = validate_routes6(&mut c, "route6", &self.routes6);
         let mut netstacks: Vec<NetstackConfig> = Vec::new();
         for (i, n) in self.netstacks.iter().enumerate() {
             let key = |k: &str| format!("netstack_instance[{i}].{k}");
@@ -783,11 +969,19 @@ impl RawConfig {
                     .ok()
             });
             let routes = validate_routes(&mut c, &key("route"), &n.routes);
+            let ipv6_default_gateway = n.ipv6_default_gateway.as_deref().and_then(|g| {
+                parse_gateway6(g)
+                    .map_err(|e| c.bad(key("ipv6_default_gateway"), g, e))
+                    .ok()
+            });
+            let routes6 = validate_routes6(&mut c, &key("route6"), &n.routes6);
             netstacks.push(NetstackConfig {
                 name: n.name.clone(),
                 forwarding: n.forwarding.unwrap_or(false),
                 default_gateway,
                 routes,
+                ipv6_default_gateway,
+                routes6,
             });
         }
         if netstacks.len() + 1 > MAX_NETSTACKS {
@@ -901,6 +1095,8 @@ impl RawConfig {
                 vmknics,
                 routes,
                 netstacks,
+                ipv6_default_gateway,
+                routes6,
             })
         } else {
             Err(c.problems)
@@ -1063,6 +1259,30 @@ fn validate_vmknic(
         }
     }
 
+    let mut ipv6 = Vec::new();
+    for (j, text) in v.ipv6.iter().enumerate() {
+        let k = key(&format!("ipv6[{j}]"));
+        match text.trim().parse::<Ipv6Net>() {
+            Ok(n) if is_link_local6(n.addr()) => c.bad(
+                k,
+                text,
+                "the link-local address is derived from the MAC; give global addresses",
+            ),
+            Ok(n) => match host_address6_problem(n) {
+                Some(rule) => c.bad(k, text, rule),
+                None if ipv6.iter().any(|a: &Ipv6Net| a.addr() == n.addr()) => {
+                    c.bad(k, text, "this address is given twice")
+                }
+                None => ipv6.push(n),
+            },
+            Err(_) => c.bad(
+                k,
+                text,
+                "expected an IPv6 address with its prefix length, as 2001:db8:1::100/64",
+            ),
+        }
+    }
+
     if c.problems.len() > before || !address_ok {
         return None;
     }
@@ -1082,6 +1302,7 @@ fn validate_vmknic(
         // Filled in by the caller when empty: the top-level netstack.
         netstack: v.netstack.clone().unwrap_or_default(),
         gateway,
+        ipv6,
     })
 }
 
@@ -1094,6 +1315,7 @@ fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
     let mut taps = HashMap::new();
     let mut macs = HashMap::new();
     let mut addrs: Vec<(Ipv4Net, VmknicId, &str)> = Vec::new();
+    let mut addrs6: Vec<(Ipv6Net, VmknicId, &str)> = Vec::new();
     for v in vmknics {
         let key = |field: &str| format!("vmknic ({}).{field}", v.id);
         if let Some(other) = names.insert(v.id, v.id) {
@@ -1138,6 +1360,18 @@ fn check_vmknic_set(c: &mut Checker, vmknics: &[VmknicConfig]) {
                 }
             }
             addrs.push((a, v.id, v.netstack.as_str()));
+        }
+        for a in &v.ipv6 {
+            for &(b, owner, ns) in &addrs6 {
+                if ns == v.netstack && a.addr() == b.addr() {
+                    c.bad(
+                        key("ipv6"),
+                        a,
+                        format!("address {} is already used by {owner}", a.addr()),
+                    );
+                }
+            }
+            addrs6.push((*a, v.id, v.netstack.as_str()));
         }
     }
 }
@@ -1500,6 +1734,44 @@ ip = "198.18.1.10/24"
             let p = problems(&text).join("\n");
             assert!(p.contains(want), "{line}: {p}");
         }
+    }
+
+    #[test]
+    fn test_ipv6() {
+        let base = vmknic("mac = \"00:50:56:6a:01:02\"\nipv6 = [\"2001:db8:1::100/64\"]");
+        let text = format!(
+            "ipv6_default_gateway = \"fe80::1%vmk0\"\n{base}[[route6]]\nnetwork = \"2001:db8:100::/48\"\ngateway = \"2001:db8:1::1\"\n"
+        );
+        let cfg = Config::parse(&text, "t").unwrap();
+        let v = &cfg.vmknics[0];
+        assert_eq!(v.link_local6().to_string(), "fe80::250:56ff:fe6a:102/64");
+        let all: Vec<String> = v.addresses6().map(|a| a.to_string()).collect();
+        assert_eq!(all, ["fe80::250:56ff:fe6a:102/64", "2001:db8:1::100/64"]);
+        assert_eq!(Config::parse(&cfg.to_toml(), "t").unwrap(), cfg);
+        let (table, found) = cfg.routing6();
+        assert!(found.is_empty(), "{found:?}");
+        let r = table.lookup("2001:db8:100::5".parse().unwrap()).unwrap();
+        assert_eq!(r.next_hop.gateway(), Some("2001:db8:1::1".parse().unwrap()));
+        // Without an IPv6 address a vmknic has no IPv6 at all (old files unchanged).
+        let old = Config::parse(&vmknic(""), "t").unwrap();
+        assert_eq!(old.vmknics[0].addresses6().count(), 0);
+
+        let bad = vmknic("ipv6 = [\"2001:db8::/64\", \"fe80::5/64\", \"2001:db8:1::1\"]");
+        assert_eq!(
+            problems(&bad),
+            vec![
+                "vmknic[0] (vmk0).ipv6[0] = \"2001:db8::/64\": 2001:db8:: is the subnet-router anycast address of 2001:db8::/64",
+                "vmknic[0] (vmk0).ipv6[1] = \"fe80::5/64\": the link-local address is derived from the MAC; give global addresses",
+                "vmknic[0] (vmk0).ipv6[2] = \"2001:db8:1::1\": expected an IPv6 address with its prefix length, as 2001:db8:1::100/64",
+            ]
+        );
+        let ll = format!("ipv6_default_gateway = \"fe80::1\"\n{}", vmknic(""));
+        assert!(problems(&ll)[0].contains("name the vmknic it is reached through"));
+        let r0 = format!(
+            "{}[[route6]]\nnetwork = \"::/0\"\ngateway = \"2001:db8::1\"\n",
+            vmknic("")
+        );
+        assert!(problems(&r0)[0].contains("set `ipv6_default_gateway` instead"));
     }
 
     #[test]

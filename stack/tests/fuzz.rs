@@ -18,7 +18,7 @@ use smoltcp::wire::{checksum, Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Packe
 use vmkstack_api::{
     parse_request, Action, ErrorKind, Request, Response, MAX_LINE, PROTOCOL_VERSION,
 };
-use vmkstack_stack::config::{RawForward, RawNetstack, RawRoute, RawVmknic};
+use vmkstack_stack::config::{RawForward, RawNetstack, RawRoute, RawRoute6, RawVmknic};
 use vmkstack_stack::packet::{
     check_offload, decrement_ttl, finish_checksum, fragment, is_martian, may_send_icmp_error,
     parse_ipv4, segment_tcp, write_icmp_error, IcmpError, Ipv4Info, ICMP_ERROR_MAX_LEN,
@@ -1136,6 +1136,7 @@ fn control_actions() -> Vec<Action> {
         netns: Some(s("wire")),
         netstack: None,
         gateway: Some(s("198.18.2.254")),
+        ipv6: vec![s("2001:db8:2::1/64")],
     };
     vec![
         Action::VmknicList,
@@ -1499,6 +1500,11 @@ fn full_config() -> String {
         control_group: Some(s("vmkadmin")),
         mac_style: Some(s("vmware")),
         metrics_listen: Some(s("127.0.0.1:9469")),
+        ipv6_default_gateway: Some(s("fe80::1%vmk1")),
+        routes6: vec![RawRoute6 {
+            network: s("2001:db8:100::/48"),
+            gateway: s("2001:db8:1::1"),
+        }],
         vmknics: vec![
             RawVmknic {
                 name: s("vmk0"),
@@ -1518,6 +1524,7 @@ fn full_config() -> String {
                 tap: Some(s("vmks1")),
                 bridge: Some(s("br-san")),
                 netns: Some(s("storage")),
+                ipv6: vec![s("2001:db8:1::10/64"), s("2001:db8:11::10/64")],
                 ..RawVmknic::default()
             },
             RawVmknic {
@@ -1573,6 +1580,8 @@ fn full_config() -> String {
                 netmask: None,
                 gateway: s("198.18.50.1"),
             }],
+            ipv6_default_gateway: None,
+            routes6: Vec::new(),
         }],
     };
     toml::to_string(&raw).expect("encode config")

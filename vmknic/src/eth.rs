@@ -12,6 +12,8 @@ pub const ETH_HDR: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Why the link layer refused a frame or a packet: Ethernet, ARP and the neighbour table.
 /// The router's own reasons (TTL, no route, forwarding off, ...) are the data plane's
@@ -43,6 +45,8 @@ pub enum Ingress {
     Ipv4,
     /// An ARP packet after `ETH_HDR` bytes.
     Arp,
+    /// An IPv6 packet after `ETH_HDR` bytes (to our MAC or an IPv6 multicast MAC, 33:33:…).
+    Ipv6,
 }
 
 /// The six bytes at `at` as a MAC (zero if out of range).
@@ -55,18 +59,24 @@ pub(crate) fn mac_at(b: &[u8], at: usize) -> MacAddr {
     )
 }
 
-/// Checks a received frame for a vmknic with MAC `ours`: long enough, dst is ours or broadcast,
-/// ethertype IPv4 or ARP.
+/// Checks a received frame for a vmknic with MAC `ours`: long enough, dst is ours or broadcast
+/// (or an IPv6 multicast MAC for IPv6), ethertype IPv4, ARP or IPv6.
 #[inline]
 pub fn classify(frame: &[u8], ours: MacAddr) -> Result<Ingress, LinkDrop> {
     let hdr = frame.first_chunk::<ETH_HDR>().ok_or(LinkDrop::Truncated)?;
     let dst = mac_at(hdr, 0);
+    let ethertype = u16::from_be_bytes([hdr[12], hdr[13]]);
     if dst != ours && dst != MacAddr::BROADCAST {
-        return Err(LinkDrop::NotForUs);
+        // RFC 2464 7: IPv6 multicast goes to 33:33 and the group's last 32 bits; which groups
+        // we listen to is the IPv6 stage's to check.
+        if !(ethertype == ETHERTYPE_IPV6 && hdr[0] == 0x33 && hdr[1] == 0x33) {
+            return Err(LinkDrop::NotForUs);
+        }
     }
-    match u16::from_be_bytes([hdr[12], hdr[13]]) {
+    match ethertype {
         ETHERTYPE_IPV4 => Ok(Ingress::Ipv4),
         ETHERTYPE_ARP => Ok(Ingress::Arp),
+        ETHERTYPE_IPV6 => Ok(Ingress::Ipv6),
         _ => Err(LinkDrop::UnknownEthertype),
     }
 }
@@ -157,10 +167,28 @@ mod tests {
 
     #[test]
     fn test_classify_unknown_ethertype() {
-        for ethertype in [0x86dd, 0x8100, 0x0000] {
+        for ethertype in [0x8100, 0x0000, 0x88b5] {
             let f = with(OURS, ethertype);
             assert_eq!(classify(&f, OURS), Err(LinkDrop::UnknownEthertype));
         }
+    }
+
+    #[test]
+    fn test_classify_ipv6_and_its_multicast() {
+        assert_eq!(
+            classify(&with(OURS, ETHERTYPE_IPV6), OURS),
+            Ok(Ingress::Ipv6)
+        );
+        let group = MacAddr([0x33, 0x33, 0xff, 0, 0, 1]);
+        assert_eq!(
+            classify(&with(group, ETHERTYPE_IPV6), OURS),
+            Ok(Ingress::Ipv6)
+        );
+        // A 33:33 MAC is IPv6's only: IPv4 in it is not for us.
+        assert_eq!(
+            classify(&with(group, ETHERTYPE_IPV4), OURS),
+            Err(LinkDrop::NotForUs)
+        );
     }
 
     #[test]

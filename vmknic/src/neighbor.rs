@@ -6,6 +6,7 @@
 //! reserves `capacity` up front, so nothing allocates per packet or per neighbour.
 
 use rustc_hash::FxHashMap;
+use std::hash::Hash;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -73,9 +74,9 @@ impl State {
 
 /// One entry, for listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NeighborEntry {
+pub struct NeighborEntry<A = Ipv4Addr> {
     /// Neighbour address.
-    pub ip: Ipv4Addr,
+    pub ip: A,
     /// Its MAC, when known.
     pub mac: Option<MacAddr>,
     /// The vmknic it is reached through.
@@ -106,20 +107,20 @@ pub enum Resolve {
 
 /// A timer outcome reported by `NeighborTable::poll_events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NeighborEvent<'a> {
+pub enum NeighborEvent<'a, A = Ipv4Addr> {
     /// Send another ARP request for `ip` on `vmknic`.
     Retry {
         /// Egress vmknic.
         vmknic: u32,
         /// Neighbour being resolved.
-        ip: Ipv4Addr,
+        ip: A,
     },
     /// `ip` did not answer: `packet` (queued for it) gets ICMP Host Unreachable.
     Failed {
         /// Egress vmknic.
         vmknic: u32,
         /// Neighbour that failed.
-        ip: Ipv4Addr,
+        ip: A,
         /// One queued IP packet, freed after the callback.
         packet: &'a [u8],
     },
@@ -238,17 +239,17 @@ fn backoff(first: Duration, sent: u32) -> Duration {
 }
 
 /// The bounded neighbour table with its pending queues.
-pub struct NeighborTable {
+pub struct NeighborTable<A = Ipv4Addr> {
     cfg: NeighborConfig,
     /// Fx hashing: the fast path looks up a neighbour per packet; keys can only be on-subnet
     /// senders and the table is bounded, so collisions cannot grow without limit.
-    entries: FxHashMap<Ipv4Addr, Entry>,
+    entries: FxHashMap<A, Entry>,
     pool: Pool,
     /// No timer is due before this (a lower bound; `poll` recomputes it).
     next_timer: Option<Instant>,
 }
 
-impl NeighborTable {
+impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
     /// An empty table; allocates the pending pool (`pending_total` × `buf_size` bytes) and the
     /// entry map once.
     pub fn new(cfg: NeighborConfig) -> Self {
@@ -265,7 +266,7 @@ impl NeighborTable {
     }
 
     /// The MAC of `ip` if it is Reachable and not expired.
-    pub fn lookup(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+    pub fn lookup(&self, ip: A, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
         (e.state == State::Reachable && now < e.deadline)
             .then_some(e.mac)
@@ -275,7 +276,7 @@ impl NeighborTable {
     /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
     /// fast path must never send a MAC learned on one wire out of another.
     #[inline]
-    pub fn lookup_on(&self, ip: Ipv4Addr, vmknic: u32, now: Instant) -> Option<MacAddr> {
+    pub fn lookup_on(&self, ip: A, vmknic: u32, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
         (e.vmknic == vmknic && e.state == State::Reachable && now < e.deadline)
             .then_some(e.mac)
@@ -319,7 +320,7 @@ impl NeighborTable {
     /// when full, evict the oldest Failed or expired entry, else the longest-known Reachable
     /// one; with neither, refuse with `Dropped(QueueFull)`). A known entry on another vmknic is resolved again on `vmknic`.
     /// After `learn`, call `drain_ready` before sending new packets so that order is kept.
-    pub fn resolve(&mut self, ip: Ipv4Addr, vmknic: u32, packet: &[u8], now: Instant) -> Resolve {
+    pub fn resolve(&mut self, ip: A, vmknic: u32, packet: &[u8], now: Instant) -> Resolve {
         if packet.len() > self.cfg.buf_size {
             return Resolve::Dropped(LinkDrop::TooBig);
         }
@@ -382,7 +383,7 @@ impl NeighborTable {
     /// available through `drain_ready`.
     pub fn learn(
         &mut self,
-        ip: Ipv4Addr,
+        ip: A,
         mac: MacAddr,
         vmknic: u32,
         update_only: bool,
@@ -421,7 +422,7 @@ impl NeighborTable {
 
     /// Calls `f(vmknic, mac, packet)` for each packet queued for `ip` now that it is resolved,
     /// in arrival order, then frees their buffers. Does nothing unless `ip` is Reachable.
-    pub fn drain_ready(&mut self, ip: Ipv4Addr, mut f: impl FnMut(u32, MacAddr, &[u8])) {
+    pub fn drain_ready(&mut self, ip: A, mut f: impl FnMut(u32, MacAddr, &[u8])) {
         let Self { entries, pool, .. } = self;
         let Some(e) = entries.get_mut(&ip) else {
             return;
@@ -440,8 +441,8 @@ impl NeighborTable {
     pub fn poll(
         &mut self,
         now: Instant,
-        mut retry: impl FnMut(u32, Ipv4Addr),
-        mut failed: impl FnMut(u32, Ipv4Addr, &[u8]),
+        mut retry: impl FnMut(u32, A),
+        mut failed: impl FnMut(u32, A, &[u8]),
     ) {
         self.poll_events(now, |ev| match ev {
             NeighborEvent::Retry { vmknic, ip } => retry(vmknic, ip),
@@ -450,7 +451,7 @@ impl NeighborTable {
     }
 
     /// `poll` with one callback, for callers whose two callbacks would borrow the same state.
-    pub fn poll_events(&mut self, now: Instant, mut f: impl FnMut(NeighborEvent<'_>)) {
+    pub fn poll_events(&mut self, now: Instant, mut f: impl FnMut(NeighborEvent<'_, A>)) {
         if self.next_timer.is_none_or(|t| now < t) {
             return;
         }
@@ -499,7 +500,7 @@ impl NeighborTable {
     }
 
     /// Removes `ip`, discarding its queued packets. True if it was there.
-    pub fn remove(&mut self, ip: Ipv4Addr) -> bool {
+    pub fn remove(&mut self, ip: A) -> bool {
         match self.entries.remove(&ip) {
             Some(mut e) => {
                 self.pool.drain(&mut e.queue, |_| {});
@@ -522,8 +523,8 @@ impl NeighborTable {
     }
 
     /// Every entry, sorted by vmknic then address (allocates: for the control plane).
-    pub fn entries(&self, now: Instant) -> Vec<NeighborEntry> {
-        let mut v: Vec<NeighborEntry> = self
+    pub fn entries(&self, now: Instant) -> Vec<NeighborEntry<A>> {
+        let mut v: Vec<NeighborEntry<A>> = self
             .entries
             .iter()
             .map(|(ip, e)| NeighborEntry {

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use vmkstack_vmknic::arp::{self, ArpAction, ArpOp, ArpRepr, ARP_LEN};
-use vmkstack_vmknic::eth::{self, write_header, Ingress, LinkDrop, ETH_HDR};
+use vmkstack_vmknic::eth::{self, write_header, Ingress, LinkDrop, ETHERTYPE_IPV6, ETH_HDR};
 use vmkstack_vmknic::{MacAddr, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 
 use harness::Rng;
@@ -172,12 +172,15 @@ fn expected_class(frame: &[u8], ours: MacAddr) -> Result<Ingress, LinkDrop> {
     let Some(header) = frame.get(..ETH_HDR) else {
         return Err(LinkDrop::Truncated);
     };
-    if header[..6] != ours.0 && header[..6] != [0xff; 6] {
+    let ethertype = u16::from_be_bytes([header[12], header[13]]);
+    let v6_multicast = ethertype == ETHERTYPE_IPV6 && header[..2] == [0x33, 0x33];
+    if header[..6] != ours.0 && header[..6] != [0xff; 6] && !v6_multicast {
         return Err(LinkDrop::NotForUs);
     }
-    match u16::from_be_bytes([header[12], header[13]]) {
+    match ethertype {
         ETHERTYPE_IPV4 => Ok(Ingress::Ipv4),
         ETHERTYPE_ARP => Ok(Ingress::Arp),
+        ETHERTYPE_IPV6 => Ok(Ingress::Ipv6),
         _ => Err(LinkDrop::UnknownEthertype),
     }
 }

@@ -1,3 +1,4 @@
+complete -c esxcfg-route -s f -l family -d 'The address family: V4 (the default) or V6' -r
 complete -c esxcfg-route -s N -l netstack -d 'The netstack to act on (default: defaultTcpipStack)' -r
 complete -c esxcfg-route -s a -l add -d 'Add a route (or the default gateway)'
 complete -c esxcfg-route -s d -l del -d 'Delete a route (or the default gateway)'

@@ -264,6 +264,7 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand generate; and __fish_s
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for bash, zsh and fish, for `vmkstack` and each ESX personality: DIR/bash/NAME, DIR/zsh/_NAME, DIR/fish/NAME.fish'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages (section 1) for `vmkstack`, its subcommands and each ESX personality'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s f -l family -d 'The address family: V4 (the default) or V6' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s N -l netstack -d 'The netstack to act on (default: defaultTcpipStack)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s a -l add -d 'Add a route (or the default gateway)'
@@ -272,7 +273,8 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s l -l 
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s n -l neighbor-list -d 'List the neighbour (ARP) table'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-route" -s V -l version -d 'Print version'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s i -l ip -d 'IPv4 address, or DHCP' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s i -l ip -d 'IPv4 address, IPv6 address/prefix length, or DHCP' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s 6 -l enable-ipv6 -d 'Enable IPv6 (true or false; with -a and an IPv6 address)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s n -l netmask -d 'Netmask, dotted or as a length' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s m -l mtu -d 'MTU (68-9000)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s M -l mac -d 'MAC address (with -a)' -r
@@ -295,6 +297,8 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s i -d 'Seco
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s W -d 'Seconds to wait for each reply' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s t -d 'IP time to live' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s 4 -d 'IPv4 (the default)'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s 6 -d 'IPv6: the host is an IPv6 address (-t is the hop limit)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s d -d 'Set don\'t-fragment (refused when larger than the egress MTU)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcli; and not __fish_seen_subcommand_from network" -l formatter -d 'Print listings as csv, keyvalue or json (ESXi\'s field names)' -r -f -a "csv\t'Comma-separated: a header row of field names, columns in alphabetical order, every line ending with a comma (as esxcli writes them)'

@@ -274,11 +274,11 @@ impl Pings {
         let p = self.pending.swap_remove(pos);
         let reply = PingReply {
             bytes,
-            from,
+            from: from.into(),
             seq,
             ttl,
             rtt_us: at.saturating_duration_since(p.sent).as_micros() as u64,
-            destination: p.dst,
+            destination: p.dst.into(),
         };
         self.done.push((p.id, Ok(reply)));
     }
@@ -385,7 +385,7 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, id);
         let r = got[0].1.as_ref().map(|r| (r.from, r.seq, r.ttl, r.bytes));
-        assert_eq!(r, Ok((HOST0, 7, 61, 64)));
+        assert_eq!(r, Ok((HOST0.into(), 7, 61, 64)));
         assert_eq!(lab.engine.vmknics()[0].counters.delivered, 1);
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 use vmkstack_api::capture::CaptureStart;
@@ -20,7 +20,9 @@ use vmkstack_api::{
     CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError,
     Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
-use vmkstack_routing::{Explanation, Origin, RouteEntry, RouteError, RoutingTable, VmknicId};
+use vmkstack_routing::{
+    Explanation, Gateway6, Origin, Route6Error, RouteEntry, RouteError, RoutingTable, VmknicId,
+};
 
 use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, VmknicRef};
 use super::store;
@@ -30,7 +32,7 @@ use crate::apps::port_forward::{ForwardSpec, Forwarder};
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
 use crate::config::{
-    Config, RawConfig, RawForward, RawNetstack, StaticRoute, IP_DHCP, MAX_NETSTACKS,
+    Config, RawConfig, RawForward, RawNetstack, StaticRoute, StaticRoute6, IP_DHCP, MAX_NETSTACKS,
 };
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
@@ -80,6 +82,8 @@ struct Apps {
     tcp_probes: TcpProbes,
     probes: HashMap<ProbeId, Sender<Response>>,
     storage: Vec<(Probe, Sender<Response>)>,
+    /// `vmkping -6` requests in flight: destination, sequence, sent, deadline, answer.
+    pings6: Vec<(std::net::Ipv6Addr, u16, Instant, Instant, Sender<Response>)>,
 }
 
 /// What applying a command gave.
@@ -101,6 +105,18 @@ fn route_error(e: RouteError) -> RemoteError {
         }
         RouteError::NoSuchRoute(_) | RouteError::NoDefaultGateway => ErrorKind::NotFound,
         RouteError::NoRoute(_) => ErrorKind::NoRoute,
+        _ => ErrorKind::Invalid,
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+fn route6_error(e: Route6Error) -> RemoteError {
+    let kind = match e {
+        Route6Error::GatewayUnreachable { .. } | Route6Error::RouteGatewayUnreachable { .. } => {
+            ErrorKind::GatewayUnreachable
+        }
+        Route6Error::NoSuchRoute(_) | Route6Error::NoDefaultGateway => ErrorKind::NotFound,
+        Route6Error::NoRoute(_) => ErrorKind::NoRoute,
         _ => ErrorKind::Invalid,
     };
     RemoteError::new(kind, e.to_string())
@@ -261,6 +277,13 @@ impl Daemon {
             Command::RouteRemove { network, gateway } => {
                 self.route_remove(ns, &ns_name, network, gateway)
             }
+            Command::Route6List => Ok(json!(self.route6_list(ns))),
+            Command::Route6Get(dst) => self
+                .engine(ns)
+                .and_then(|e| e.routing6().explain(dst).map_err(route6_error))
+                .map(|x| json!(x)),
+            Command::Route6Add(network, gateway) => self.route6_add(ns, &ns_name, network, gateway),
+            Command::Route6Remove(network) => self.route6_remove(ns, &ns_name, network),
             Command::GatewayShow => Ok(json!(self.gateway_show(ns))),
             Command::GatewaySet(gateway) => self.gateway_set(ns, &ns_name, gateway),
             Command::GatewayClear(gateway) => self.gateway_clear(ns, &ns_name, gateway),
@@ -313,6 +336,38 @@ impl Daemon {
                     timeout,
                 };
                 return self.ping(ns, ping, vmknic.as_ref(), reply);
+            }
+            Command::Ping6 {
+                destination,
+                size,
+                hop_limit,
+                timeout,
+                seq,
+            } => {
+                let Some(engine) = self.stack.engine_mut(ns) else {
+                    return Outcome::Done(Err(invalid("no such netstack")));
+                };
+                if self.apps.len() <= ns {
+                    self.apps.resize_with(ns + 1, Apps::default);
+                }
+                let apps = &mut self.apps[ns];
+                if apps.pings6.len() >= 64 {
+                    return Outcome::Done(Err(ping_error(PingError::Busy)));
+                }
+                return match engine.send_echo6(destination, seq, size, hop_limit) {
+                    Ok(()) => {
+                        let now = Instant::now();
+                        apps.pings6
+                            .push((destination, seq, now, now + timeout, reply.clone()));
+                        Outcome::Later
+                    }
+                    Err(crate::engine::Ping6Error::NoRoute) => {
+                        Outcome::Done(Err(ping_error(PingError::NoRoute)))
+                    }
+                    Err(crate::engine::Ping6Error::TooBig) => {
+                        Outcome::Done(Err(ping_error(PingError::MessageTooLong)))
+                    }
+                };
             }
             Command::TcpProbe {
                 destination,
@@ -430,6 +485,7 @@ impl Daemon {
                     netns,
                     netstack: v.cfg.netstack.clone(),
                     gateway: v.cfg.gateway,
+                    ipv6: v.cfg.addresses6().collect(),
                     addressing: match (v.cfg.dhcp, v.cfg.address) {
                         (true, _) => "dhcp",
                         (false, Some(_)) => "static",
@@ -602,7 +658,7 @@ impl Daemon {
                 Some((
                     v.cfg.id,
                     NeighborInfo {
-                        ip: e.ip,
+                        ip: e.ip.into(),
                         mac: e.mac.map(|m| m.to_string()),
                         vmknic: v.cfg.id.to_string(),
                         state: e.state.as_str().to_string(),
@@ -611,6 +667,26 @@ impl Daemon {
                 ))
             })
             .collect();
+        // IPv6 neighbours (Neighbour Discovery) after the ARP entries of each vmknic.
+        rows.extend(
+            engine
+                .neighbors6()
+                .entries(now)
+                .into_iter()
+                .filter_map(|e| {
+                    let v = engine.vmknics().get(e.vmknic as usize)?;
+                    Some((
+                        v.cfg.id,
+                        NeighborInfo {
+                            ip: e.ip.into(),
+                            mac: e.mac.map(|m| m.to_string()),
+                            vmknic: v.cfg.id.to_string(),
+                            state: e.state.as_str().to_string(),
+                            expiry_s: e.expires_in.map(|d| d.as_secs()),
+                        },
+                    ))
+                }),
+        );
         // By vmknic number (vmk2 before vmk10), then address.
         rows.sort_by_key(|(id, n)| (*id, n.ip));
         rows.into_iter().map(|(_, n)| n).collect()
@@ -884,6 +960,84 @@ impl Daemon {
             }
             (Err(e), _) => Err(route_error(e)),
         }
+    }
+
+    fn route6_list(&self, ns: usize) -> Vec<vmkstack_api::Route6Info> {
+        let Ok(e) = self.engine(ns) else {
+            return Vec::new();
+        };
+        e.routing6()
+            .entries()
+            .into_iter()
+            .map(|r| vmkstack_api::Route6Info {
+                network: r.network,
+                gateway: r.gateway.map(|g| g.to_string()),
+                vmknic: r.vmknic.map(|v| v.to_string()),
+                origin: route_origin(r.origin),
+                active: r.active,
+            })
+            .collect()
+    }
+
+    /// Adds an IPv6 static route (`net`) or sets the IPv6 default gateway (`None`): checked on
+    /// a copy of the table, saved, then installed.
+    fn route6_add(
+        &mut self,
+        ns: usize,
+        name: &str,
+        net: Option<Ipv6Net>,
+        gw: Gateway6,
+    ) -> Result<Value, RemoteError> {
+        let mut table = self.engine(ns)?.routing6().clone();
+        match net {
+            Some(n) => table.add_static(n, gw),
+            None => table.set_default_gateway(gw),
+        }
+        .map_err(route6_error)?;
+        let mut new = self.cfg.clone();
+        if let Some((default, routes)) = new.v6_of_mut(name) {
+            match net {
+                Some(network) => routes.push(StaticRoute6 {
+                    network,
+                    gateway: gw,
+                }),
+                None => *default = Some(gw),
+            }
+        }
+        self.commit(new)?;
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing6(table);
+        }
+        info!(netstack = %name, network = ?net, gateway = %gw, "IPv6 route added");
+        Ok(Value::Null)
+    }
+
+    /// Removes an IPv6 static route (`net`) or the IPv6 default gateway (`None`).
+    fn route6_remove(
+        &mut self,
+        ns: usize,
+        name: &str,
+        net: Option<Ipv6Net>,
+    ) -> Result<Value, RemoteError> {
+        let mut table = self.engine(ns)?.routing6().clone();
+        match net {
+            Some(n) => table.remove_static(n),
+            None => table.clear_default_gateway(),
+        }
+        .map_err(route6_error)?;
+        let mut new = self.cfg.clone();
+        if let Some((default, routes)) = new.v6_of_mut(name) {
+            match net {
+                Some(n) => routes.retain(|r| r.network != n),
+                None => *default = None,
+            }
+        }
+        self.commit(new)?;
+        if let Some(e) = self.stack.engine_mut(ns) {
+            e.set_routing6(table);
+        }
+        info!(netstack = %name, network = ?net, "IPv6 route removed");
+        Ok(Value::Null)
     }
 
     fn gateway_show(&self, ns: usize) -> GatewayInfo {
@@ -1698,6 +1852,20 @@ impl Daemon {
             for r in nv.routes.iter().filter(|r| !old_routes.contains(r)) {
                 changes.push(format!("route {} via {} added{on}", r.network, r.gateway));
             }
+            let old_routes6 = ov.as_ref().map(|o| o.routes6.clone()).unwrap_or_default();
+            for r in old_routes6.iter().filter(|r| !nv.routes6.contains(r)) {
+                changes.push(format!("route {} via {} removed{on}", r.network, r.gateway));
+            }
+            for r in nv.routes6.iter().filter(|r| !old_routes6.contains(r)) {
+                changes.push(format!("route {} via {} added{on}", r.network, r.gateway));
+            }
+            let old_gw6 = ov.as_ref().and_then(|o| o.ipv6_default_gateway);
+            if old_gw6 != nv.ipv6_default_gateway {
+                changes.push(match nv.ipv6_default_gateway {
+                    Some(g) => format!("IPv6 default gateway {g}{on}"),
+                    None => format!("IPv6 default gateway removed{on}"),
+                });
+            }
             if old_gw != nv.default_gateway {
                 changes.push(match nv.default_gateway {
                     Some(g) => format!("default gateway {g}{on}"),
@@ -1720,6 +1888,10 @@ impl Daemon {
         // with ESX's message, the rest applies).
         for ns in 0..self.stack.netstack_slots() {
             self.rebuild_routing(ns);
+            let view = self.stack.engine(ns).and_then(|e| self.cfg.view(e.name()));
+            if let (Some(view), Some(e)) = (view, self.stack.engine_mut(ns)) {
+                e.set_routing6(view.routing6().0);
+            }
         }
         changes.extend(route_problems);
         for c in &changes {
@@ -1882,6 +2054,33 @@ fn finish_on(apps: &mut Apps, engine: &mut crate::engine::Engine<TapPort>) {
             let _ = tx.try_send(resp);
         }
     });
+    if !apps.pings6.is_empty() {
+        let pending = &mut apps.pings6;
+        engine.take_echo6(|r| {
+            if let Some(k) = pending.iter().position(|p| p.0 == r.from && p.1 == r.seq) {
+                let (dst, seq, sent, _, tx) = pending.swap_remove(k);
+                let reply = vmkstack_api::PingReply {
+                    bytes: r.bytes,
+                    from: r.from.into(),
+                    seq,
+                    ttl: r.hop_limit,
+                    rtt_us: r.at.saturating_duration_since(sent).as_micros() as u64,
+                    destination: dst.into(),
+                };
+                let _ = tx.try_send(Response::ok(json!(reply)));
+            }
+        });
+        let now = Instant::now();
+        pending.retain(|p| {
+            if p.3 > now {
+                return true;
+            }
+            let _ = p.4.try_send(Response::err(ping_error(PingError::Timeout)));
+            false
+        });
+    } else {
+        engine.take_echo6(|_| {});
+    }
     let probes = &mut apps.probes;
     apps.tcp_probes.take_results(engine, |id, r| {
         if let Some(tx) = probes.remove(&id) {

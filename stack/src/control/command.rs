@@ -112,6 +112,14 @@ pub enum Command {
     },
     /// Explain the route to a destination, for traffic from a source address when given.
     RouteGet(Ipv4Addr, Option<Ipv4Addr>),
+    /// List the IPv6 routes.
+    Route6List,
+    /// Explain the IPv6 route to a destination.
+    Route6Get(std::net::Ipv6Addr),
+    /// Add an IPv6 static route (`Some`) or set the IPv6 default gateway (`None`).
+    Route6Add(Option<ipnet::Ipv6Net>, vmkstack_routing::Gateway6),
+    /// Remove an IPv6 static route (`Some`) or the IPv6 default gateway (`None`).
+    Route6Remove(Option<ipnet::Ipv6Net>),
     /// List the netstacks.
     NetstackList,
     /// One netstack's settings.
@@ -161,6 +169,19 @@ pub enum Command {
         /// Wait for the reply, within [`PING_TIMEOUT_MS`].
         timeout: Duration,
         /// ICMP sequence number.
+        seq: u16,
+    },
+    /// Send one ICMPv6 echo request from the stack (`vmkping -6`).
+    Ping6 {
+        /// Destination.
+        destination: std::net::Ipv6Addr,
+        /// ICMPv6 payload bytes.
+        size: usize,
+        /// Hop limit, at least 1.
+        hop_limit: u8,
+        /// Wait for the reply, within [`PING_TIMEOUT_MS`].
+        timeout: Duration,
+        /// ICMPv6 sequence number.
         seq: u16,
     },
     /// Forward a kernel listening address through the stack.
@@ -229,6 +250,10 @@ impl Command {
             Command::VmknicSetMtu { .. } => "vmknic_set_mtu",
             Command::VmknicSetAddress { .. } => "vmknic_set_address",
             Command::RouteList => "route_list",
+            Command::Route6List => "route6_list",
+            Command::Route6Get(_) => "route_get",
+            Command::Route6Add(..) => "route6_add",
+            Command::Route6Remove(_) => "route6_remove",
             Command::RouteAdd { .. } => "route_add",
             Command::RouteRemove { .. } => "route_remove",
             Command::RouteGet(..) => "route_get",
@@ -246,7 +271,7 @@ impl Command {
             Command::Runtime => "runtime",
             Command::Capture { .. } => "capture",
             Command::Metrics => "metrics",
-            Command::Ping { .. } => "ping",
+            Command::Ping { .. } | Command::Ping6 { .. } => "ping",
             Command::ForwardAdd { .. } => "forward_add",
             Command::ForwardList => "forward_list",
             Command::Reload => "reload",
@@ -330,6 +355,15 @@ fn invalid(msg: impl Into<String>) -> RemoteError {
 }
 
 /// An IPv4 address, with the routing core's message.
+/// An IPv6 network `addr/len`; `default` or `::/0` is the default route (`None`).
+fn network6(s: &str) -> Result<Option<ipnet::Ipv6Net>, RemoteError> {
+    if s.trim() == "default" {
+        return Ok(None);
+    }
+    let n = vmkstack_routing::parse_network6(s).map_err(|e| invalid(e.to_string()))?;
+    Ok((n.prefix_len() > 0).then_some(n))
+}
+
 fn addr(s: &str) -> Result<Ipv4Addr, RemoteError> {
     parse_addr(s).map_err(|e| invalid(e.to_string()))
 }
@@ -459,11 +493,23 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         },
         Action::RouteGet {
             destination,
+            source: None,
+        } if destination.contains(':') => Command::Route6Get(
+            vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?,
+        ),
+        Action::RouteGet {
+            destination,
             source,
         } => Command::RouteGet(
             addr(&destination)?,
             source.as_deref().map(addr).transpose()?,
         ),
+        Action::Route6List => Command::Route6List,
+        Action::Route6Add { network, gateway } => Command::Route6Add(
+            network6(&network)?,
+            crate::config::parse_gateway6(&gateway).map_err(invalid)?,
+        ),
+        Action::Route6Remove { network } => Command::Route6Remove(network6(&network)?),
         Action::NetstackList => Command::NetstackList,
         Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
         Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),
@@ -490,6 +536,35 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
                 vmknic,
                 filter,
                 slot: CaptureSlot::default(),
+            }
+        }
+        // IPv6 never fragments on the way: don't-fragment is implied.
+        Action::Ping {
+            destination,
+            vmknic,
+            size,
+            ttl,
+            timeout_ms,
+            seq,
+            next_hop,
+            ..
+        } if destination.contains(':') => {
+            let dst =
+                vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?;
+            if vmknic.is_some() || next_hop.is_some() {
+                return Err(invalid("-I and -N are not supported with IPv6 yet"));
+            }
+            if dst.is_multicast() || dst.is_unspecified() || vmkstack_routing::is_link_local6(dst) {
+                return Err(invalid(format!(
+                    "{dst}: only global unicast IPv6 destinations are supported yet"
+                )));
+            }
+            Command::Ping6 {
+                destination: dst,
+                size: size as usize,
+                hop_limit: ttl.max(1),
+                timeout: timeout(timeout_ms, PING_TIMEOUT_MS),
+                seq,
             }
         }
         Action::Ping {

@@ -92,6 +92,7 @@ impl<P: Port> Engine<P> {
                 v.send(&self.tx_buf[..n]);
             }
         }
+        self.announce6(i);
     }
 
     /// Runs the neighbour table's timers: ARP retries go out; a neighbour that never

@@ -65,6 +65,14 @@ drop_reasons! {
     ForwardingOff => "forwarding_off",
     /// A virtio-net header that does not match its frame.
     BadOffload => "bad_offload",
+    /// Malformed or unsupported IPv6 header (or IPv6 on a vmknic without IPv6).
+    BadIpv6 => "bad_ipv6",
+    /// Malformed ICMPv6 message or wrong checksum.
+    BadIcmpv6 => "bad_icmpv6",
+    /// Neighbour Discovery message failing RFC 4861's checks.
+    BadNdp => "bad_ndp",
+    /// Neighbour Solicitation for an address that is not ours.
+    NdpNotForUs => "ndp_not_for_us",
     /// Anything else.
     Other => "other",
 }

@@ -64,6 +64,7 @@ impl<P: Port> Engine<P> {
             Err(r) => self.count(i, r),
             Ok(Ingress::Arp) => self.handle_arp(i, frame),
             Ok(Ingress::Ipv4) => self.handle_ipv4(i, buf),
+            Ok(Ingress::Ipv6) => self.handle_ipv6(i, buf),
         }
     }
 

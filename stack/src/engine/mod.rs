@@ -18,7 +18,7 @@
 //! `tests.rs` and `benches/forward_path.rs` run it on in-memory ports.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
@@ -27,7 +27,7 @@ use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 use vmkstack_api::capture::Point;
-use vmkstack_routing::{RouteError, RoutingTable, VmknicId};
+use vmkstack_routing::{RouteError, RoutingTable, RoutingTable6, VmknicId};
 use vmkstack_vmknic::arp as arp_wire;
 use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
@@ -48,6 +48,7 @@ mod endpoint;
 mod forward;
 mod icmp;
 mod ingress;
+mod ipv6;
 mod local;
 mod ops;
 mod routes;
@@ -56,12 +57,15 @@ mod runtime;
 pub(crate) mod testlab;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests6;
 
 pub use capture::{Capture, CaptureFilter, MAX_CAPTURES, RING_BYTES};
 pub use counters::Counters;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
+pub use ipv6::{EchoReply6, Ping6Error};
 pub use routes::SourceGateway;
 pub use runtime::{Runtime, Stage, StageStats};
 
@@ -281,6 +285,18 @@ pub struct Engine<P> {
     broadcasts: Vec<Ipv4Addr>,
     /// The captures running (each vmknic keeps a copy for its send path).
     taps: capture::Taps,
+    /// The IPv6 routing table.
+    routing6: RoutingTable6,
+    /// The IPv6 neighbour cache, with its own pending queue.
+    neighbors6: NeighborTable<Ipv6Addr>,
+    /// The IPv6 addresses of the active vmknics (link-local included) and their slots.
+    local6: Vec<(Ipv6Addr, usize)>,
+    /// One IPv6 packet being built (echo replies, Neighbour Discovery, ICMPv6 errors).
+    buf6: Box<[u8]>,
+    /// ICMPv6 errors built while the neighbour cache was borrowed, sent right after.
+    deferred6: Ring,
+    /// Echo replies to the stack's identifier (`vmkping -6`), bounded.
+    echo6_replies: std::collections::VecDeque<ipv6::EchoReply6>,
     /// What each stage of the turn cost.
     runtime: Runtime,
     /// A port failed to read since the owner last asked ([`Engine::take_port_failures`]).
@@ -297,6 +313,10 @@ impl<P: Port> Engine<P> {
         now: Instant,
     ) -> (Engine<P>, Vec<RouteError>) {
         let (routing, problems) = cfg.routing();
+        let (routing6, problems6) = cfg.routing6();
+        for p in &problems6 {
+            warn!(netstack = %cfg.netstack, "IPv6: {p}");
+        }
         let vmknics: Vec<Vmknic<P>> = cfg
             .vmknics
             .iter()
@@ -351,6 +371,15 @@ impl<P: Port> Engine<P> {
             local_addrs: Vec::new(),
             broadcasts: Vec::new(),
             taps: capture::Taps::default(),
+            routing6,
+            neighbors6: NeighborTable::new(NeighborConfig {
+                pending_total: 64,
+                ..NeighborConfig::default()
+            }),
+            local6: Vec::new(),
+            buf6: vec![0; FRAME].into_boxed_slice(),
+            deferred6: Ring::new(8, 1280),
+            echo6_replies: std::collections::VecDeque::with_capacity(64),
             runtime: Runtime::default(),
             port_failures: false,
         };
@@ -409,6 +438,7 @@ impl<P: Port> Engine<P> {
         if let Some(any) = first {
             let _ = self.iface.routes_mut().add_default_ipv4_route(any);
         }
+        self.refresh_addrs6();
     }
 
     /// The netstack's name.
@@ -419,6 +449,16 @@ impl<P: Port> Engine<P> {
     /// The routing table.
     pub fn routing(&self) -> &RoutingTable {
         &self.routing
+    }
+
+    /// The IPv6 routing table.
+    pub fn routing6(&self) -> &RoutingTable6 {
+        &self.routing6
+    }
+
+    /// The IPv6 neighbour cache.
+    pub fn neighbors6(&self) -> &NeighborTable<Ipv6Addr> {
+        &self.neighbors6
     }
 
     /// The per-vmknic default gateway (ESXi 6.5+) that applies to traffic the stack sends
@@ -461,7 +501,10 @@ impl<P: Port> Engine<P> {
             .iface
             .poll_delay(smol_time(self.epoch, self.clock), &self.sockets)
             .map(|d| self.clock + Duration::from_micros(d.total_micros()));
-        smol.into_iter().chain(self.neighbors.next_deadline()).min()
+        smol.into_iter()
+            .chain(self.neighbors.next_deadline())
+            .chain(self.neighbors6.next_deadline())
+            .min()
     }
 
     /// Sets the time of the work that follows ([`Engine::poll_local`], socket changes): the
@@ -497,6 +540,7 @@ impl<P: Port> Engine<P> {
         self.poll_local();
         let t = self.runtime.add(Stage::Endpoint, 0, t);
         self.poll_neighbors();
+        self.poll_neighbors6();
         let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
         self.runtime.add(Stage::PortFlush, 0, t);

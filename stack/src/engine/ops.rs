@@ -23,6 +23,13 @@ impl<P: Port> Engine<P> {
         }
     }
 
+    /// Replaces the IPv6 routing table (the caller validated the change on a copy). Its
+    /// vmknics are the engine's: they are set again from the running vmknics.
+    pub fn set_routing6(&mut self, table: vmkstack_routing::RoutingTable6) {
+        self.routing6 = table;
+        self.refresh_addrs6();
+    }
+
     /// Sets or clears a vmknic's own default gateway (the caller checked it lies on the
     /// vmknic's subnet). False if unknown.
     pub fn set_vmknic_gateway(&mut self, id: VmknicId, gateway: Option<Ipv4Addr>) -> bool {
@@ -98,6 +105,7 @@ impl<P: Port> Engine<P> {
             v.port.take()
         });
         self.neighbors.flush_vmknic(slot as u32);
+        self.neighbors6.flush_vmknic(slot as u32);
         self.routing.remove_vmknic(id);
         self.refresh_addrs();
         info!(vmknic = %id, "vmknic removed");
@@ -116,6 +124,7 @@ impl<P: Port> Engine<P> {
         }
         if !on {
             self.neighbors.flush_vmknic(slot as u32);
+            self.neighbors6.flush_vmknic(slot as u32);
         }
         let routable = self.vmknics.get(slot).is_some_and(|v| v.routable());
         self.routing.set_vmknic_enabled(id, routable);

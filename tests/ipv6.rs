@@ -1,0 +1,470 @@
+//! Root only. IPv6 through the stack with kernel hosts: h1 (2001:db8:1::10) on vmk0
+//! (2001:db8:1::1/64) and h2 (2001:db8:2::10) on vmk1 (2001:db8:2::1/64, MTU 1400), each
+//! vmknic's TAP in its host's namespace, forwarding on. Ping to the vmknics and across the
+//! stack (hop limit 63), Time Exceeded, Destination Unreachable (no route), Packet Too Big
+//! learned by tracepath, neighbour entries on both sides, vmkping -6, iperf3 -6 through the stack
+//! (offloads on and off), the IPv6 route commands,
+//! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::lab::Lab;
+use common::{require_root, wait_until, Netns};
+
+const VMK0_MAC: &str = "02:50:56:01:00:01";
+
+fn lab(tag: &str, offloads: bool) -> Lab {
+    let lab = Lab::builder(tag)
+        .tap_host("h1", "vmk0", "198.18.1.10/24")
+        .tap_host("h2", "vmk1", "198.18.2.10/24")
+        .build();
+    lab.write_config(&format!(
+        "forwarding = true\noffloads = {offloads}\n\n\
+         [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.1.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6 = [\"2001:db8:1::1/64\"]\nnetns = \"{}\"\n\n\
+         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"198.18.2.1/24\"\nmtu = 1400\n\
+         ipv6 = [\"2001:db8:2::1/64\"]\nnetns = \"{}\"\n",
+        lab.ns("h1").name,
+        lab.ns("h2").name,
+    ));
+    lab
+}
+
+/// Gives the hosts their IPv6 addresses and routes (after every start: the TAPs are new).
+fn wire6(lab: &Lab) {
+    for (role, dev, addr, gw) in [
+        ("h1", "vmk0", "2001:db8:1::10/64", "2001:db8:1::1"),
+        ("h2", "vmk1", "2001:db8:2::10/64", "2001:db8:2::1"),
+    ] {
+        let ns = lab.ns(role);
+        ns.run(
+            "sysctl",
+            &["-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")],
+        );
+        ns.ip(&["-6", "addr", "replace", addr, "dev", dev, "nodad"]);
+        ns.ip(&["-6", "route", "replace", "default", "via", gw, "dev", dev]);
+    }
+}
+
+fn ping6(ns: &Netns, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["-6", "-n"];
+    all.extend_from_slice(args);
+    let o = ns.exec("ping", &all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// Pings until one answer arrives (the hosts' addresses and NDP take a moment).
+fn ping6_ok(ns: &Netns, dst: &str) -> String {
+    let mut last = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        let (ok, text) = ping6(ns, &["-c", "1", "-W", "1", dst]);
+        last = text;
+        ok
+    });
+    assert!(ok, "no answer from {dst} in {}: {last}", ns.name);
+    last
+}
+
+/// The counters the daemon logs for `vmknic` when it stops.
+fn counters<'a>(log: &'a str, vmknic: &str) -> &'a str {
+    log.lines()
+        .rev()
+        .find(|l| l.contains("vmknic down") && l.contains(&format!("vmknic={vmknic}")))
+        .unwrap_or_else(|| panic!("no counters for {vmknic} in the log:\n{log}"))
+}
+
+/// A drop counter from a `vmknic down` line (0 when that reason never happened).
+fn drops(line: &str, reason: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("drops="))
+        .unwrap_or_default()
+        .split(',')
+        .find_map(|kv| kv.strip_prefix(&format!("{reason}:")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn counter(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in: {line}"))
+}
+
+/// iperf3 -6 from h1 to h2 through the stack for 2 s: it must succeed; the rate is printed.
+fn iperf6(h1: &Netns, h2: &Netns) {
+    let server = h2.spawn("iperf3", &["-s", "-1", "-B", "2001:db8:2::10"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = h1.exec(
+        "iperf3",
+        &["-6", "-c", "2001:db8:2::10", "-t", "2", "-f", "m"],
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "iperf3: {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rate = text
+        .lines()
+        .rfind(|l| l.contains("receiver"))
+        .unwrap_or_default()
+        .to_string();
+    println!("iperf3 -6 through the stack: {rate}");
+    drop(server);
+}
+
+#[test]
+fn ping6_forwarding_errors_and_neighbours() {
+    let Some(()) = require_root("ping6_forwarding_errors_and_neighbours") else {
+        return;
+    };
+    let lab = lab("ipv6", true);
+    let mut daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+
+    // The vmknics answer, from their global and link-local addresses.
+    let out = ping6_ok(h1, "2001:db8:1::1");
+    assert!(out.contains("ttl=64"), "{out}");
+    ping6_ok(h2, "2001:db8:2::1");
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "fe80::50:56ff:fe01:1%vmk0"]);
+    assert!(ok, "link-local: {out}");
+
+    // Across the stack: one hop, hop limit 63.
+    let out = ping6_ok(h1, "2001:db8:2::10");
+    assert!(out.contains("ttl=63"), "{out}");
+
+    // The hosts learned the vmknics' MACs through NDP.
+    let neigh = h1.ip(&["-6", "neigh", "show", "dev", "vmk0"]);
+    assert!(
+        neigh.contains("2001:db8:1::1 lladdr 02:50:56:01:00:01"),
+        "{neigh}"
+    );
+
+    // ... and the stack learned the hosts': `esxcli network ip neighbor list` shows them.
+    let (code, out, err) = lab.esx(&["esxcli", "network", "ip", "neighbor", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = common::squeeze(&out);
+    for (ns, dev, ip) in [
+        (h1, "vmk0", "2001:db8:1::10"),
+        (h2, "vmk1", "2001:db8:2::10"),
+    ] {
+        let mac = ns.run("cat", &[&format!("/sys/class/net/{dev}/address")]);
+        let want = format!("{ip} {} {dev}", mac.trim());
+        assert!(rows.contains(&want), "{want} in:\n{out}");
+    }
+    // The vmknics' IPv6 rows in `esxcfg-vmknic -l`: link-local and static, as ESXi lists them.
+    let (code, out, err) = lab.esx(&["esxcfg-vmknic", "-l"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = common::squeeze(&out);
+    assert!(
+        rows.contains("vmk0 A IPv6 fe80::50:56ff:fe01:1 64 02:50:56:01:00:01 1500 65535 true STATIC, PREFERRED"),
+        "{out}"
+    );
+    assert!(rows.contains("vmk1 B IPv6 2001:db8:2::1 64 "), "{out}");
+
+    // vmkping -6 from the stack itself.
+    let (code, out, err) = lab.esx(&["vmkping", "-6", "-c", "2", "-i", "0.2", "2001:db8:2::10"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PING 2001:db8:2::10 (2001:db8:2::10): 56 data bytes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("64 bytes from 2001:db8:2::10: icmp_seq=1 ttl=64 time="),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 2 packets received, 0% packet loss"),
+        "{out}"
+    );
+    let (code, out, err) = lab.esx(&["vmkping", "-6", "-c", "1", "2001:db8:99::1"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("sendto() failed (No route to host)"),
+        "{out}{err}"
+    );
+
+    // Hop limit 1: Time Exceeded from vmk0's address.
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "-t", "1", "2001:db8:2::10"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("From 2001:db8:1::1") && out.contains("Time exceeded: Hop limit"),
+        "{out}"
+    );
+
+    // Nowhere to go: Destination Unreachable, no route.
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:99::1"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("Destination unreachable: No route"), "{out}");
+
+    // A packet bigger than vmk1's MTU: Packet Too Big with 1400, which tracepath learns.
+    let (ok, out) = ping6(
+        h1,
+        &[
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1400",
+            "2001:db8:2::10",
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("Packet too big: mtu=1400"), "{out}");
+    let trace = h1.run("tracepath", &["-6", "-n", "2001:db8:2::10"]);
+    assert!(trace.contains("pmtu 1400"), "{trace}");
+
+    // TCP through the stack (offloads on).
+    iperf6(h1, h2);
+
+    // kill -9 and a restart: IPv6 is back as configured.
+    let pid = daemon.pid().to_string();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -KILL {pid}");
+    let status = daemon.child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(9));
+    let log_before = lab.log();
+    drop(daemon);
+    let daemon = lab.start();
+    wire6(&lab);
+    let out = ping6_ok(h1, "2001:db8:2::10");
+    assert!(out.contains("ttl=63"), "after restart: {out}");
+    let status = daemon.stop();
+    assert!(status.success(), "{}", lab.log());
+
+    // The second run forwarded (its counters, logged at a clean stop).
+    let log = lab.log();
+    let vmk1 = counters(&log, "vmk1");
+    assert!(counter(vmk1, "forwarded") >= 1, "{vmk1}");
+    assert!(!log_before.contains("panicked"), "{log_before}");
+}
+
+#[test]
+fn malformed_ipv6_is_dropped_and_counted() {
+    let Some(()) = require_root("malformed_ipv6_is_dropped_and_counted") else {
+        return;
+    };
+    let lab = lab("ipv6-bad", false);
+    let daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+    ping6_ok(h1, "2001:db8:1::1");
+    // TCP through the stack with offloads off (every segment's checksum computed by the host).
+    ping6_ok(h1, "2001:db8:2::10");
+    iperf6(h1, h2);
+    let inject = format!(
+        r#"
+import socket, struct
+ours = bytes.fromhex("{mac}")
+src = bytes.fromhex("020000000001")
+def eth(dst, payload):
+    return dst + src + b"\x86\xdd" + payload
+def a(s):
+    return socket.inet_pton(socket.AF_INET6, s)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def ip6(s, d, hl, payload, fix=True):
+    if fix:
+        ph = a(s) + a(d) + struct.pack("!I3xB", len(payload), 58)
+        c = csum(ph + payload)
+        payload = payload[:2] + struct.pack("!H", c) + payload[4:]
+    return struct.pack("!IHBB", 0x60000000, len(payload), 58, hl) + a(s) + a(d) + payload
+echo = b"\x80\x00\x00\x00\x00\x01\x00\x01hello"
+ns_other = b"\x87\x00\x00\x00\x00\x00\x00\x00" + a("2001:db8:1::99") + b"\x01\x01" + src
+ns_ours = b"\x87\x00\x00\x00\x00\x00\x00\x00" + a("2001:db8:1::1") + b"\x01\x01" + src
+ns_badopt = b"\x87\x00\x00\x00\x00\x00\x00\x00" + a("2001:db8:1::1") + b"\x01\x00" + src
+frames = [
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 64, echo)[:30]),         # truncated
+    eth(ours, b"\x40" + ip6("2001:db8:1::10", "2001:db8:1::1", 64, echo)[1:]),# version 4
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 64, echo, fix=False)),   # bad checksum
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 64, ns_ours)),           # NS, hop limit 64
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 255, ns_badopt)),        # zero-length option
+    eth(ours, ip6("2001:db8:1::10", "2001:db8:1::1", 255, ns_other)),         # NS not for us
+    eth(ours, ip6("ff02::1", "2001:db8:1::1", 64, echo)),                     # multicast source
+]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vmk0", 0))
+for _ in range(3):
+    for f in frames:
+        s.send(f)
+"#,
+        mac = VMK0_MAC.replace(':', ""),
+    );
+    h1.run("python3", &["-c", &inject]);
+    // Still alive and answering.
+    ping6_ok(h1, "2001:db8:1::1");
+    let status = daemon.stop();
+    assert!(status.success(), "{}", lab.log());
+    let log = lab.log();
+    let vmk0 = counters(&log, "vmk0");
+    for (reason, want) in [
+        ("truncated", 3),
+        ("bad_ipv6", 3),
+        ("bad_icmpv6", 3),
+        ("bad_ndp", 6),
+        ("ndp_not_for_us", 3),
+        ("martian", 3),
+    ] {
+        assert_eq!(drops(vmk0, reason), want, "{reason}: {vmk0}");
+    }
+    assert!(counter(vmk0, "delivered") >= 2, "{vmk0}");
+}
+
+#[test]
+fn ipv6_routes_from_the_esx_commands_survive_kill_9() {
+    let Some(()) = require_root("ipv6_routes_from_the_esx_commands_survive_kill_9") else {
+        return;
+    };
+    let lab = lab("ipv6-routes", true);
+    let mut daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+    // A network behind h2, which forwards.
+    h2.ip(&["-6", "addr", "add", "2001:db8:100::1/128", "dev", "lo"]);
+    h2.run("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
+    ping6_ok(h1, "2001:db8:2::10");
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:100::1"]);
+    assert!(!ok && out.contains("No route"), "{out}");
+
+    let (code, out, err) = lab.esx(&[
+        "esxcfg-route",
+        "-f",
+        "V6",
+        "-a",
+        "2001:db8:100::/48",
+        "2001:db8:2::10",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        "Adding static route 2001:db8:100::/48 to VMkernel"
+    );
+    ping6_ok(h1, "2001:db8:100::1");
+    let (code, out, err) = lab.esx(&["route", "get", "2001:db8:100::1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "2001:db8:100::1 via 2001:db8:2::10 dev vmk1 src 2001:db8:2::1 route 2001:db8:100::/48 (static)"
+    );
+
+    // A gateway on no vmknic prefix: ESX's words, nothing changed.
+    let (code, _, err) = lab.esx(&[
+        "esxcfg-route",
+        "-f",
+        "V6",
+        "-a",
+        "2001:db8:200::/48",
+        "2001:db8:9::1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("as there are not VMkernel interfaces on the same network"),
+        "{err}"
+    );
+    // A link-local gateway needs its vmknic.
+    let (code, _, err) = lab.esx(&[
+        "esxcli", "network", "ip", "route", "ipv6", "add", "-n", "default", "-g", "fe80::1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("name the vmknic"), "{err}");
+    let (code, out, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "route",
+        "ipv6",
+        "add",
+        "-n",
+        "default",
+        "-g",
+        "2001:db8:1::10",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (_, list, _) = lab.esx(&["esxcfg-route", "-f", "V6", "-l"]);
+    for row in [
+        "2001:db8:100:: 48 2001:db8:2::10 vmk1",
+        "2001:db8:1:: 64 Local Subnet vmk0",
+        "2001:db8:2:: 64 Local Subnet vmk1",
+        "default 0 2001:db8:1::10 vmk0",
+    ] {
+        assert!(common::squeeze(&list).contains(row), "{row} in:\n{list}");
+    }
+    let (_, json, _) = lab.esx(&[
+        "esxcli",
+        "--formatter=json",
+        "network",
+        "ip",
+        "route",
+        "ipv6",
+        "list",
+    ]);
+    assert!(
+        json.contains("\"Network\":\"default\"") || json.contains("\"Network\": \"default\""),
+        "{json}"
+    );
+
+    // A vmknic added with an IPv6 address only (ESXi's `-i ADDR/LEN -6 true`).
+    let (code, out, err) = lab.esx(&[
+        "esxcfg-vmknic",
+        "-a",
+        "-i",
+        "2001:db8:3::1/64",
+        "-6",
+        "true",
+        "C",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = lab.esx(&["esxcfg-vmknic", "-l"]);
+    assert!(
+        common::squeeze(&out).contains("vmk2 C IPv6 2001:db8:3::1 64 "),
+        "{out}"
+    );
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-a", "-i", "2001:db8:3::/64", "D"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("subnet-router anycast"), "{err}");
+    let (code, _, err) = lab.esx(&["esxcfg-vmknic", "-d", "C"]);
+    assert_eq!(code, 0, "{err}");
+
+    // kill -9: the routes were saved before they were acknowledged.
+    let pid = daemon.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .is_ok_and(|s| s.success()));
+    daemon.child.wait().expect("wait");
+    drop(daemon);
+    let daemon = lab.start();
+    wire6(&lab);
+    ping6_ok(h1, "2001:db8:100::1");
+    let (_, after, _) = lab.esx(&["esxcfg-route", "-f", "V6", "-l"]);
+    assert_eq!(after, list);
+
+    let (code, out, _) = lab.esx(&["esxcfg-route", "-f", "V6", "-d", "2001:db8:100::/48"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        "Deleting static route 2001:db8:100::/48 from VMkernel"
+    );
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:100::1"]);
+    // Now the default route (via h1 itself) applies: not delivered to h2's network.
+    assert!(!ok, "{out}");
+    drop(daemon);
+}
