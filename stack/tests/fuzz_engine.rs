@@ -3,7 +3,8 @@
 //!
 //! The target: frames into the whole data plane (`Engine` on two in-memory ports:
 //! Ethernet, ARP, the virtio-net header, IPv4 checks, forwarding, ICMP errors, fragmentation,
-//! the neighbour queue, smoltcp's endpoint), with time passing between them.
+//! the neighbour queue, smoltcp's endpoint; and IPv6: NDP, echo, forwarding and ICMPv6 errors,
+//! both vmknics holding an IPv6 prefix), with time passing between them.
 //!
 //! Input: one flags byte (bit 0: offloads on both ports), then records of a port byte (bit 0:
 //! vmk0 or vmk1), a big-endian u16 length and that many bytes: a 10-byte virtio-net header
@@ -45,7 +46,9 @@ pub fn run(data: &[u8]) {
         "forwarding = true\noffloads = {offloads}\ndefault_gateway = \"{GATEWAY}\"\n\
          [[route]]\nnetwork = \"198.20.0.0/16\"\ngateway = \"198.18.0.254\"\n\
          [[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"{}/24\"\nmac = \"{}\"\nmtu = {MTU}\n\
-         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"{}/24\"\nmac = \"{}\"\nmtu = {MTU}\n",
+         ipv6 = [\"2001:db8:1::1/64\"]\n\
+         [[vmknic]]\nname = \"vmk1\"\nportgroup = \"B\"\nip = \"{}/24\"\nmac = \"{}\"\nmtu = {MTU}\n\
+         ipv6 = [\"2001:db8:2::1/64\"]\n",
         ADDRS[0], MACS[0], ADDRS[1], MACS[1]
     );
     let cfg = match Config::parse(&text, "engine.toml") {

@@ -1,7 +1,9 @@
 //! Writes the `engine` target's seed corpus (`fuzz/corpus/engine/`) from the `arp`, `ipv4`
 //! and `offload` corpora: each frame alone on vmk0 (offloads off; `offload` inputs with
 //! offloads on), and each `ipv4` frame after an ARP request on vmk1 from their destination, so that
-//! forwarded packets reach the egress path instead of the neighbour queue.
+//! forwarded packets reach the egress path instead of the neighbour queue. The hand-made
+//! `ipv6-*` seeds beside them (echo, Neighbour Solicitation, forwarding after a Neighbour
+//! Advertisement, hop limit 1, no route, too big for vmk1) are left in place.
 //!
 //! Run: `cargo run --release --bin engine-seeds` in `fuzz/afl/` (no AFL runtime needed).
 
@@ -49,8 +51,17 @@ fn with_hdr(frame: &[u8]) -> Vec<u8> {
 
 fn main() {
     let out = corpus("engine");
-    let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    // Its own files start with their number; the others (the `ipv6-*` seeds, crashes kept)
+    // stay.
+    for e in fs::read_dir(&out).into_iter().flatten().flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(|c: char| c.is_ascii_digit())
+        {
+            let _ = fs::remove_file(e.path());
+        }
+    }
     let peer_mac = MacAddr([0x02, 0xaa, 0, 0, 0, 1]);
     let ask = ArpRepr {
         operation: ArpOp::Request,
