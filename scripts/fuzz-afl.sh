@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with AFL++ (cargo afl, stable Rust): each target of fuzz/afl/ runs
-# for AFL_SECS seconds from its seed corpus in fuzz/corpus/<target>/, two at a time (one per
-# core). Fails when any target finds a crash, and copies the crashing inputs to
+# for AFL_SECS seconds from its seed corpus in fuzz/corpus/<target>/, AFL_JOBS at a time (2 by
+# default: one per core). Fails when any target finds a crash, and copies the crashing inputs to
 # target/afl/crashes/<target>/: add them to fuzz/corpus/<target>/ (the mutation-fuzz tests
 # of `cargo test` run every corpus file, so each becomes a regression case), then fix.
 #
@@ -58,7 +58,7 @@ run() {
     >"$work/$t.log" 2>&1
 }
 
-jobs_at_once=2
+jobs_at_once=${AFL_JOBS:-2}
 for t in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_at_once" ]; do wait -n || true; done
   echo "fuzz-afl.sh: $t for ${secs}s"
