@@ -11,8 +11,9 @@
 //! and an Ethernet frame, as a TAP hands them over. A short last record takes what is left.
 //!
 //! Beyond "no panic": every frame the engine sends carries the sending vmknic's MAC as its
-//! source and is at least an Ethernet header long; an IPv4 frame that is not a super-frame
-//! fits the MTU and has a valid IPv4 header.
+//! source and is at least an Ethernet header long; an IP frame that is not a super-frame fits
+//! the MTU, an IPv4 one has a valid IPv4 header, and an IPv6 one a whole header with an exact
+//! payload length, a hop limit and a unicast source.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -111,18 +112,47 @@ fn check_sent(slot: usize, mac: MacAddr, buf: &[u8]) {
         mac.0,
         "vmk{slot} sent a frame from another MAC"
     );
-    if u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4 || hdr.gso_type != 0 {
+    let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+    if hdr.gso_type != 0 || (ethertype != ETHERTYPE_IPV4 && ethertype != ETHERTYPE_IPV6) {
         return;
     }
     assert!(
         frame.len() <= ETH_HDR + MTU,
-        "vmk{slot} sent a {}-byte IPv4 frame over its MTU",
+        "vmk{slot} sent a {}-byte IP frame over its MTU",
         frame.len()
     );
-    if let Err(e) = packet::parse_ipv4(&frame[ETH_HDR..]) {
-        panic!("vmk{slot} sent an IPv4 packet it would refuse: {e:?}");
+    let ip = &frame[ETH_HDR..];
+    if ethertype == ETHERTYPE_IPV4 {
+        if let Err(e) = packet::parse_ipv4(ip) {
+            panic!("vmk{slot} sent an IPv4 packet it would refuse: {e:?}");
+        }
+        return;
     }
+    // IPv6: a whole header, its payload length exact (our frames are never padded: the
+    // smallest, an echo reply without data, is 62 bytes), a hop limit, a unicast source.
+    assert!(
+        ip.len() >= 40,
+        "vmk{slot} sent a {}-byte IPv6 packet",
+        ip.len()
+    );
+    assert_eq!(
+        ip[0] >> 4,
+        6,
+        "vmk{slot} sent IPv6 with version {}",
+        ip[0] >> 4
+    );
+    let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    assert_eq!(
+        40 + payload,
+        ip.len(),
+        "vmk{slot} sent IPv6 with a wrong payload length"
+    );
+    assert!(ip[7] > 0, "vmk{slot} sent IPv6 with hop limit 0");
+    assert_ne!(ip[8], 0xff, "vmk{slot} sent IPv6 from a multicast source");
 }
+
+/// The IPv6 ethertype.
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Every input of the `engine` corpus (the seeds and any crash kept there) runs without a
 /// broken invariant.
