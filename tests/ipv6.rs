@@ -12,6 +12,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Duration;
 
+use common::counters::{counter, counters, drops};
 use common::lab::Lab;
 use common::{require_root, wait_until, Netns};
 
@@ -72,32 +73,6 @@ fn ping6_ok(ns: &Netns, dst: &str) -> String {
     });
     assert!(ok, "no answer from {dst} in {}: {last}", ns.name);
     last
-}
-
-/// The counters the daemon logs for `vmknic` when it stops.
-fn counters<'a>(log: &'a str, vmknic: &str) -> &'a str {
-    log.lines()
-        .rev()
-        .find(|l| l.contains("vmknic down") && l.contains(&format!("vmknic={vmknic}")))
-        .unwrap_or_else(|| panic!("no counters for {vmknic} in the log:\n{log}"))
-}
-
-/// A drop counter from a `vmknic down` line (0 when that reason never happened).
-fn drops(line: &str, reason: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("drops="))
-        .unwrap_or_default()
-        .split(',')
-        .find_map(|kv| kv.strip_prefix(&format!("{reason}:")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn counter(line: &str, key: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in: {line}"))
 }
 
 /// iperf3 -6 from h1 to h2 through the stack for 2 s: it must succeed; the rate is printed.

@@ -38,6 +38,7 @@
 // Each test binary uses its own subset of the helpers.
 #![allow(dead_code)]
 
+pub mod counters;
 pub mod fixtures;
 pub mod lab;
 pub mod storage_lab;
