@@ -634,3 +634,271 @@ netns = "{}"
     );
     drop(daemon);
 }
+
+/// A server that greets each connection with its name, then echoes what it reads.
+fn greeter(name: &str) -> String {
+    format!(
+        r#"
+import socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.100.20", 7000))
+s.listen(16)
+def serve(c):
+    c.sendall(b"{name}\n")
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#
+    )
+}
+
+/// What a connection to `listen` (in the daemon's namespace) reads back after sending a
+/// line: the server's greeting and the echo, or the client's error.
+fn through(lab: &Lab, listen: &str) -> String {
+    let (host, port) = listen.split_once(':').expect("host:port");
+    let script = format!(
+        r#"
+import socket, sys
+try:
+    c = socket.create_connection(("{host}", {port}), timeout=5)
+    c.sendall(b"ping-{port}\n")
+    c.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    sys.stdout.write(got.decode())
+except Exception as e:
+    sys.stdout.write("error: %s" % e)
+"#
+    );
+    lab.stack.run("python3", &["-c", &script])
+}
+
+/// Waits until `listen` answers with `want` (the forward listens and its netstack's route
+/// and neighbour are there), and returns the last answer.
+fn answers(lab: &Lab, listen: &str, want: &str) -> String {
+    let mut last = String::new();
+    wait_until(Duration::from_secs(10), || {
+        last = through(lab, listen);
+        last == want
+    });
+    last
+}
+
+/// Port forwards on two netstacks of overlapping subnets: each forward's connections leave
+/// from its own netstack's vmknic, through its own router, to its own server (the two servers
+/// share an address and port; their greeting tells them apart). `-N` on `forward`, the
+/// `netstack` key of `[[forward]]`, the Netstack column, the refusals, `reload`, `kill -9`.
+#[test]
+fn forwards_on_each_netstack_reach_their_own_server() {
+    let Some(()) = require_root("forwards_on_each_netstack_reach_their_own_server") else {
+        return;
+    };
+    let lab = two_stack_lab();
+    // One forward in the file, on `vmotion`.
+    let text = std::fs::read_to_string(lab.config()).expect("config");
+    lab.write_config(&format!(
+        "{text}\n[[forward]]\nlisten = \"127.0.0.1:17002\"\nremote = \"198.18.100.20:7000\"\n\
+         netstack = \"vmotion\"\n"
+    ));
+    let _sa = lab.ns("sa").spawn("python3", &["-c", &greeter("sa")]);
+    let _sb = lab.ns("sb").spawn("python3", &["-c", &greeter("sb")]);
+    let mut daemon = lab.start();
+    let (from_a, from_b) = ("sa\nping-17001\n", "sb\nping-17002\n");
+    // One on the default netstack, added live without -N.
+    ok(&lab, &["forward", "127.0.0.1:17001", "198.18.100.20:7000"]);
+    assert_eq!(
+        answers(&lab, "127.0.0.1:17002", from_b),
+        from_b,
+        "{}",
+        lab.log()
+    );
+    assert_eq!(
+        answers(&lab, "127.0.0.1:17001", from_a),
+        from_a,
+        "{}",
+        lab.log()
+    );
+    // Each through its own router: vmotion's connection crossed rb toward sb, not ra.
+    let (a0, b0) = (
+        tx_packets(&lab, "ra", "r-sa"),
+        tx_packets(&lab, "rb", "r-sb"),
+    );
+    assert_eq!(through(&lab, "127.0.0.1:17002"), from_b);
+    let (a1, b1) = (
+        tx_packets(&lab, "ra", "r-sa"),
+        tx_packets(&lab, "rb", "r-sb"),
+    );
+    assert!(b1 - b0 >= 3 && a1 == a0, "ra {a0}->{a1}, rb {b0}->{b1}");
+
+    // The listing names each forward's netstack; -N shows one netstack's.
+    let list = common::squeeze(&ok(&lab, &["forward", "list"]));
+    assert!(
+        list.contains("Listen Remote Vmknic Netstack Active"),
+        "{list}"
+    );
+    assert!(
+        list.contains("127.0.0.1:17001 198.18.100.20:7000 auto defaultTcpipStack"),
+        "{list}"
+    );
+    assert!(
+        list.contains("127.0.0.1:17002 198.18.100.20:7000 auto vmotion"),
+        "{list}"
+    );
+    let only: serde_json::Value =
+        serde_json::from_str(&ok(&lab, &["forward", "list", "-N", "vmotion", "--json"]))
+            .expect("JSON");
+    let listed: Vec<_> = only
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|f| (f["listen"].clone(), f["netstack"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(
+            serde_json::json!("127.0.0.1:17002"),
+            serde_json::json!("vmotion")
+        )]
+    );
+
+    // Refused with the reason, nothing changed: an unknown netstack, a vmknic of another
+    // netstack, a remove that names the wrong netstack, a netstack still carrying forwards.
+    let before = std::fs::read_to_string(lab.config()).expect("config");
+    let refusals: [(&[&str], &str); 3] = [
+        (
+            &[
+                "forward",
+                "-N",
+                "nosuch",
+                "127.0.0.1:17009",
+                "198.18.100.20:7000",
+            ],
+            "no netstack named `nosuch`",
+        ),
+        (
+            &[
+                "forward",
+                "-N",
+                "vmotion",
+                "-I",
+                "vmk0",
+                "127.0.0.1:17009",
+                "198.18.100.20:7000",
+            ],
+            "this vmknic is in netstack `defaultTcpipStack`, the forward in `vmotion`",
+        ),
+        (
+            &["forward", "remove", "-N", "vmotion", "127.0.0.1:17001"],
+            "no forward on 127.0.0.1:17001 in netstack `vmotion` (it is netstack \
+             `defaultTcpipStack`'s)",
+        ),
+    ];
+    for (args, want) in refusals {
+        let (code, out, err) = lab.esx(args);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    ok(
+        &lab,
+        &["esxcli", "network", "ip", "netstack", "add", "-N", "spare"],
+    );
+    ok(
+        &lab,
+        &[
+            "forward",
+            "-N",
+            "spare",
+            "127.0.0.1:17003",
+            "198.18.100.20:7000",
+        ],
+    );
+    let (code, _, err) = lab.esx(&[
+        "esxcli", "network", "ip", "netstack", "remove", "-N", "spare",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("netstack `spare` is in use by the forward(s) on 127.0.0.1:17003"),
+        "{err}"
+    );
+    assert!(ok(&lab, &["esxcli", "network", "ip", "netstack", "list"]).contains("Name: spare"));
+    ok(
+        &lab,
+        &["forward", "remove", "-N", "spare", "127.0.0.1:17003"],
+    );
+    ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "netstack", "remove", "-N", "spare",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(lab.config()).expect("config"),
+        before
+    );
+
+    // kill -9 and a restart: both forwards come back on their own netstacks.
+    kill_9(&mut daemon);
+    let daemon = lab.start();
+    assert_eq!(
+        answers(&lab, "127.0.0.1:17001", from_a),
+        from_a,
+        "{}",
+        lab.log()
+    );
+    assert_eq!(
+        answers(&lab, "127.0.0.1:17002", from_b),
+        from_b,
+        "{}",
+        lab.log()
+    );
+
+    // A hand edit, reloaded: vmotion's forward moves to another port and the default one
+    // moves to vmotion; only the difference is applied.
+    let text = std::fs::read_to_string(lab.config()).expect("config");
+    let edited = text.replace("127.0.0.1:17002", "127.0.0.1:17004").replace(
+        "listen = \"127.0.0.1:17001\"\nremote = \"198.18.100.20:7000\"\n",
+        "listen = \"127.0.0.1:17001\"\nremote = \"198.18.100.20:7000\"\nnetstack = \"vmotion\"\n",
+    );
+    assert_ne!(
+        edited.matches("netstack = \"vmotion\"").count(),
+        text.matches("netstack = \"vmotion\"").count(),
+        "{text}"
+    );
+    lab.write_config(&edited);
+    let out = ok(&lab, &["reload"]);
+    assert!(
+        out.contains("forward 127.0.0.1:17004 -> 198.18.100.20:7000 added"),
+        "{out}"
+    );
+    assert_eq!(
+        answers(&lab, "127.0.0.1:17004", "sb\nping-17004\n"),
+        "sb\nping-17004\n"
+    );
+    assert_eq!(
+        answers(&lab, "127.0.0.1:17001", "sb\nping-17001\n"),
+        "sb\nping-17001\n"
+    );
+    assert!(through(&lab, "127.0.0.1:17002").starts_with("error:"));
+    // A file whose forward names a netstack it does not configure is refused whole.
+    lab.write_config(&edited.replace("netstack = \"vmotion\"\n", "netstack = \"gone\"\n"));
+    let (code, _, err) = lab.esx(&["reload"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(".netstack = \"gone\": no such netstack"),
+        "{err}"
+    );
+    assert_eq!(through(&lab, "127.0.0.1:17004"), "sb\nping-17004\n");
+    lab.write_config(&edited);
+    drop(daemon);
+}

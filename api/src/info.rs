@@ -385,6 +385,9 @@ pub struct ForwardInfo {
     /// Bytes per second remote → client over the last interval.
     #[serde(default)]
     pub rate_in: u64,
+    /// The netstack whose endpoint connects (ESXi's `-N`).
+    #[serde(default)]
+    pub netstack: String,
 }
 
 #[cfg(test)]

@@ -438,8 +438,8 @@ pub struct ForwardCommand {
     /// Most connections at once (default 64); more are reset.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<u32>,
-    /// The netstack (ESXi's `-N`; forwards run on the default one, which is also the
-    /// default here: another is refused by the daemon).
+    /// The netstack whose vmknics connect (ESXi's `-N`; default `defaultTcpipStack`). With
+    /// `list`, only that netstack's forwards (all without `-N`).
     #[arg(short = 'N', long = "netstack", global = true, value_name = "NETSTACK")]
     pub netstack: Option<String>,
 }
@@ -503,6 +503,12 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
                 f.listen.to_string(),
                 f.remote.to_string(),
                 f.vmknic.clone().unwrap_or_else(|| "auto".into()),
+                // A daemon from before netstacks does not say.
+                if f.netstack.is_empty() {
+                    "-".into()
+                } else {
+                    f.netstack.clone()
+                },
                 format!("{}/{}", f.active, f.max_connections),
                 f.accepted.to_string(),
                 f.refused.to_string(),
@@ -518,6 +524,7 @@ pub fn format_forwards(f: &[ForwardInfo]) -> String {
             "Listen",
             "Remote",
             "Vmknic",
+            "Netstack",
             "Active",
             "Accepted",
             "Refused",
@@ -829,9 +836,10 @@ mod tests {
         let f: Vec<ForwardInfo> = serde_json::from_value(json!([{
             "listen": "127.0.0.1:3260", "remote": "198.18.100.20:3260", "vmknic": null,
             "max_connections": 64, "active": 2, "accepted": 3, "refused": 0,
-            "bytes_out": 1984, "bytes_in": 734003200, "rate_out": 1200, "rate_in": 245000000
+            "bytes_out": 1984, "bytes_in": 734003200, "rate_out": 1200, "rate_in": 245000000,
+            "netstack": "vmotion"
         }, {
-            // A daemon from before the rates: they read as zero.
+            // A daemon from before the rates and netstacks: zero, and `-`.
             "listen": "127.0.0.1:2049", "remote": "198.18.100.20:2049", "vmknic": "vmk0",
             "max_connections": 4, "active": 0, "accepted": 0, "refused": 1,
             "bytes_out": 0, "bytes_in": 0
@@ -839,12 +847,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             format_forwards(&f),
-            "Listen          Remote              Vmknic  Active  Accepted  Refused  Bytes out  \
-             Bytes in   Rate out   Rate in\n\
-             127.0.0.1:3260  198.18.100.20:3260  auto    2/64    3         0        1984       \
-             734003200  1.20 kB/s  245 MB/s\n\
-             127.0.0.1:2049  198.18.100.20:2049  vmk0    0/4     0         1        0          \
-             0          0 B/s      0 B/s\n"
+            "Listen          Remote              Vmknic  Netstack  Active  Accepted  Refused  \
+             Bytes out  Bytes in   Rate out   Rate in\n\
+             127.0.0.1:3260  198.18.100.20:3260  auto    vmotion   2/64    3         0        \
+             1984       734003200  1.20 kB/s  245 MB/s\n\
+             127.0.0.1:2049  198.18.100.20:2049  vmk0    -         0/4     0         1        \
+             0          0          0 B/s      0 B/s\n"
         );
     }
 

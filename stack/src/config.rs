@@ -78,6 +78,8 @@ pub struct ForwardSpec {
     pub vmknic: Option<VmknicId>,
     /// Most connections at once; more are refused (reset) and counted.
     pub max_connections: usize,
+    /// The netstack whose endpoint connects (ESXi's `-N`; the top-level one by default).
+    pub netstack: String,
 }
 
 /// How the data plane reads and writes its TAPs (the configuration's `io`). The default is
@@ -207,6 +209,9 @@ pub struct RawForward {
     /// Most connections at once (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<i64>,
+    /// The netstack whose endpoint connects (default: the top-level one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netstack: Option<String>,
 }
 
 /// One `[[vmknic]]` table as written: the control protocol's type, so that `vmknic_add`
@@ -550,7 +555,7 @@ impl Config {
 
     /// Netstack `name` as a configuration of its own: its gateway, routes, forwarding switch
     /// and vmknics at the top level, no other netstack (what one engine runs). The top-level
-    /// netstack keeps the forwards. `None` if there is no such netstack.
+    /// netstack's forwards. `None` if there is no such netstack.
     pub fn view(&self, name: &str) -> Option<Config> {
         let mut v = self.clone();
         v.netstacks.clear();
@@ -562,8 +567,8 @@ impl Config {
             v.routes = n.routes.clone();
             v.ipv6_default_gateway = n.ipv6_default_gateway;
             v.routes6 = n.routes6.clone();
-            v.forwards.clear();
         }
+        v.forwards.retain(|f| f.netstack == name);
         v.vmknics.retain(|x| x.netstack == name);
         Some(v)
     }
@@ -684,6 +689,7 @@ impl Config {
                     remote: f.remote.to_string(),
                     vmknic: f.vmknic.map(|v| v.to_string()),
                     max_connections: Some(f.max_connections as i64),
+                    netstack: (f.netstack != self.netstack).then(|| f.netstack.clone()),
                 })
                 .collect(),
         }
@@ -1047,19 +1053,36 @@ impl RawConfig {
                     Err(())
                 }
             };
-            if let Ok(Some(id)) = vmknic {
-                if vmknics.iter().any(|v| v.id == id && v.netstack != netstack) {
+            let fwd_netstack = match &f.netstack {
+                None => Ok(netstack.clone()),
+                Some(ns) if *ns == netstack || netstacks.iter().any(|n| n.name == *ns) => {
+                    Ok(ns.clone())
+                }
+                Some(ns) => {
+                    c.bad(
+                        key("netstack"),
+                        ns,
+                        "no such netstack (add it: `esxcli network ip netstack add -N NAME`, \
+                         or a [[netstack_instance]] table)",
+                    );
+                    Err(())
+                }
+            };
+            if let (Ok(Some(id)), Ok(ns)) = (vmknic, &fwd_netstack) {
+                if let Some(v) = vmknics.iter().find(|v| v.id == id && v.netstack != *ns) {
                     c.bad(
                         key("vmknic"),
                         id,
                         format!(
-                            "forwards run on the netstack `{netstack}`; this vmknic is on another"
+                            "this vmknic is in netstack `{}`, the forward in `{ns}` (a forward \
+                             connects from its own netstack's vmknics)",
+                            v.netstack
                         ),
                     );
                 }
             }
-            if let (Ok(listen), Ok(remote), Ok(vmknic), Ok(max_connections)) =
-                (listen, remote, vmknic, max)
+            if let (Ok(listen), Ok(remote), Ok(vmknic), Ok(max_connections), Ok(netstack)) =
+                (listen, remote, vmknic, max, fwd_netstack)
             {
                 if forwards.iter().any(|x| x.listen == listen) {
                     c.bad(
@@ -1075,6 +1098,7 @@ impl RawConfig {
                         remote,
                         vmknic,
                         max_connections,
+                        netstack,
                     });
                 }
             }
@@ -1820,6 +1844,49 @@ ip = "198.18.1.10/24"
             "{ok}[[forward]]\nlisten = \"127.0.0.1:13260\"\nremote = \"198.18.100.21:3260\"\n"
         );
         assert!(problems(&dup)[0].contains("already forwarded"));
+    }
+
+    #[test]
+    fn test_forwards_on_netstacks() {
+        let fwd = |ns: &str, via: &str| {
+            format!(
+                "{TWO_STACKS}[[forward]]\nlisten = \"127.0.0.1:13260\"\nremote = \"198.18.60.5:3260\"\n{ns}{via}"
+            )
+        };
+        // Without `netstack`: the top-level one.
+        let cfg = Config::parse(&fwd("", ""), "t").unwrap();
+        assert_eq!(cfg.forwards[0].netstack, DEFAULT_NETSTACK);
+        assert!(!cfg.to_toml().contains("[forward]]\nnetstack"));
+        // On `vmotion`, from its vmknic: kept in that netstack's view, written back.
+        let cfg =
+            Config::parse(&fwd("netstack = \"vmotion\"\n", "vmknic = \"vmk1\"\n"), "t").unwrap();
+        assert_eq!(cfg.forwards[0].netstack, "vmotion");
+        assert_eq!(cfg.view("vmotion").unwrap().forwards.len(), 1);
+        assert!(cfg.view(DEFAULT_NETSTACK).unwrap().forwards.is_empty());
+        assert!(cfg.to_toml().contains("netstack = \"vmotion\""));
+        assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
+        // An unknown netstack, and a vmknic of another netstack, are named.
+        assert_eq!(
+            problems(&fwd("netstack = \"nosuch\"\n", "")),
+            vec![
+                "forward[0].netstack = \"nosuch\": no such netstack (add it: `esxcli network \
+                  ip netstack add -N NAME`, or a [[netstack_instance]] table)"
+            ]
+        );
+        let p = problems(&fwd("netstack = \"vmotion\"\n", "vmknic = \"vmk0\"\n"));
+        assert_eq!(
+            p,
+            vec![
+                "forward[0].vmknic = \"vmk0\": this vmknic is in netstack `defaultTcpipStack`, \
+                  the forward in `vmotion` (a forward connects from its own netstack's vmknics)"
+            ]
+        );
+        // One listen address, whatever the netstacks (the kernel listens in one namespace).
+        let dup = format!(
+            "{}[[forward]]\nlisten = \"127.0.0.1:13260\"\nremote = \"198.18.60.6:1\"\nnetstack = \"vmotion\"\n",
+            fwd("", "")
+        );
+        assert!(problems(&dup)[0].contains("already forwarded"), "{dup}");
     }
 
     #[test]

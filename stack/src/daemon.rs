@@ -22,9 +22,9 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
-use crate::apps::port_forward::Forwarder;
 use crate::config::{Config, ConfigError};
 use crate::control::apply::{Daemon, Outcome};
+use crate::control::forwards::Forwards;
 use crate::control::server::{bind_socket, group_id, Pending, Policy, Server, QUEUE_DEPTH};
 use crate::control::store::{last_good, remove_stale_temp_files, save_atomic};
 use crate::netstack::{Netstack, StackError};
@@ -376,19 +376,15 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
         path: control.display().to_string(),
         source,
     })?;
-    let mut forwarder = Forwarder::new(
-        stack.registry(),
-        mio::Token(crate::netstack::FOREIGN_TOKENS),
-    )
-    .map_err(DaemonError::Loop)?;
+    let mut forwards = Forwards::new(stack.registry()).map_err(DaemonError::Loop)?;
     for f in &cfg.forwards {
         // A forward that cannot listen is reported; the stack runs anyway.
-        if let Err(e) = forwarder.add(f.clone()) {
+        if let Err(e) = forwards.add(f.clone()) {
             eprintln!("forward {} -> {}: cannot listen: {e}", f.listen, f.remote);
         }
     }
     let vmknics = cfg.vmknics.len();
-    let mut d = Daemon::new(config.to_path_buf(), cfg, loaded, stack, forwarder);
+    let mut d = Daemon::new(config.to_path_buf(), cfg, loaded, stack, forwards);
     info!(config = %config.display(), control = %control.display(), "vmkstack daemon running");
     // The vmknics are up and the control socket listens: ready (systemd `Type=notify`).
     notify(&format!(
@@ -420,7 +416,7 @@ pub fn run(config: &Path, control: &Path, signals: Signals) -> Result<(), Daemon
                 let _ = p.reply.try_send(resp);
             }
         }
-        d.forwarder.poll(&mut *d.stack);
+        d.forwards.poll(&mut d.stack);
         d.stack.poll_local();
         d.finish_async();
         ctl.keep(&server);

@@ -223,6 +223,7 @@ impl Forwarder {
                 bytes_in: f.bytes_in,
                 rate_out,
                 rate_in,
+                netstack: f.spec.netstack.clone(),
             })
             .collect()
     }

@@ -28,12 +28,13 @@ use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, Vmknic
 use super::store;
 use crate::apps::dhcp;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
-use crate::apps::port_forward::{ForwardSpec, Forwarder};
+use crate::apps::port_forward::ForwardSpec;
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
 use crate::config::{
     Config, RawConfig, RawForward, RawNetstack, StaticRoute, StaticRoute6, IP_DHCP, MAX_NETSTACKS,
 };
+use crate::control::forwards::Forwards;
 use crate::engine::Vmknic;
 use crate::engine::{Capture, CaptureFilter, Counters, DropReason, MAX_CAPTURES, RING_BYTES};
 use crate::metrics::Exposition;
@@ -58,8 +59,8 @@ pub(crate) struct Daemon {
     loaded: String,
     /// The netstack (the event loop runs it).
     pub(crate) stack: Netstack,
-    /// The port forwards (the event loop polls them).
-    pub(crate) forwarder: Forwarder,
+    /// The port forwards, by netstack (the event loop polls them).
+    pub(crate) forwards: Forwards,
     /// The pings and probes in flight, per netstack (by its index in `stack`).
     apps: Vec<Apps>,
     /// Control operations applied, by name (the metrics').
@@ -184,7 +185,7 @@ impl Daemon {
         cfg: Config,
         loaded: String,
         stack: Netstack,
-        forwarder: Forwarder,
+        forwards: Forwards,
     ) -> Daemon {
         let dhcp_vmknics: Vec<VmknicId> = cfg
             .vmknics
@@ -197,7 +198,7 @@ impl Daemon {
             cfg,
             loaded,
             stack,
-            forwarder,
+            forwards,
             apps: Vec::new(),
             ops: BTreeMap::new(),
             dhcp: BTreeMap::new(),
@@ -302,19 +303,14 @@ impl Daemon {
                 remote,
                 vmknic,
                 max_connections,
-            } => {
-                if ns != 0 {
-                    Err(invalid(format!(
-                        "forwards run on the netstack `{}`, not `{ns_name}`",
-                        self.cfg.netstack
-                    )))
-                } else {
-                    self.forward_add(listen, remote, vmknic.as_ref(), max_connections)
-                }
-            }
-            Command::ForwardList => Ok(json!(self.forwarder.list())),
+            } => self.forward_add(&ns_name, listen, remote, vmknic.as_ref(), max_connections),
+            Command::ForwardList => Ok(json!(self
+                .forwards
+                .list(netstack.map(|_| ns_name.as_str())))),
             Command::Reload => self.reload(),
-            Command::ForwardRemove(listen) => self.forward_remove(listen),
+            Command::ForwardRemove(listen) => {
+                self.forward_remove(netstack.map(|_| ns_name.as_str()), listen)
+            }
             Command::Ping {
                 destination,
                 vmknic,
@@ -588,6 +584,25 @@ impl Daemon {
                 ),
             ));
         }
+        // As with vmknics: a netstack that still carries forwards is refused, not emptied
+        // behind the user's back (ESXi refuses to remove a netstack in use).
+        let forwards: Vec<String> = self
+            .cfg
+            .forwards
+            .iter()
+            .filter(|f| f.netstack == name)
+            .map(|f| f.listen.to_string())
+            .collect();
+        if !forwards.is_empty() {
+            return Err(RemoteError::new(
+                ErrorKind::Busy,
+                format!(
+                    "netstack `{name}` is in use by the forward(s) on {}; remove them first \
+                     (`vmkstack forward remove -N {name} LISTEN`)",
+                    forwards.join(", ")
+                ),
+            ));
+        }
         let mut new = self.cfg.clone();
         new.netstacks.retain(|n| n.name != name);
         self.commit(new)?;
@@ -834,7 +849,7 @@ impl Daemon {
             .map(|e| e.neighbors().entries(Instant::now()).len())
             .sum();
         e.sample("vmkstack_neighbors", &[], neighbors as f64);
-        let forwards = self.forwarder.list();
+        let forwards = self.forwards.list(None);
         e.family("vmkstack_forwards", "gauge", "Port forwards configured.");
         e.sample("vmkstack_forwards", &[], forwards.len() as f64);
         e.family(
@@ -1542,6 +1557,7 @@ impl Daemon {
 
     fn forward_add(
         &mut self,
+        netstack: &str,
         listen: SocketAddrV4,
         remote: SocketAddrV4,
         vmknic: Option<&VmknicRef>,
@@ -1552,6 +1568,7 @@ impl Daemon {
             remote,
             vmknic: self.resolve_via(vmknic)?,
             max_connections,
+            netstack: netstack.to_string(),
         };
         // The same rules as a [[forward]] table in the file.
         let mut raw = self.cfg.to_raw();
@@ -1560,32 +1577,48 @@ impl Daemon {
             remote: spec.remote.to_string(),
             vmknic: spec.vmknic.map(|v| v.to_string()),
             max_connections: Some(spec.max_connections as i64),
+            netstack: (spec.netstack != self.cfg.netstack).then(|| spec.netstack.clone()),
         });
         let new = validated(raw)?;
-        self.forwarder.add(spec.clone()).map_err(|e| {
+        self.forwards.add(spec.clone()).map_err(|e| {
             RemoteError::new(
                 ErrorKind::Io,
                 format!("cannot listen on {}: {e}", spec.listen),
             )
         })?;
         if let Err(e) = self.commit(new) {
-            self.forwarder.remove(spec.listen, &mut *self.stack);
+            self.forwards.remove(spec.listen, &mut self.stack);
             return Err(e);
         }
         Ok(Value::Null)
     }
 
-    fn forward_remove(&mut self, listen: SocketAddrV4) -> Result<Value, RemoteError> {
-        if !self.cfg.forwards.iter().any(|f| f.listen == listen) {
+    /// Removes the forward on `listen`; with `-N` (`netstack`), only if it is that
+    /// netstack's (a listen address is forwarded once, so without `-N` it is found anywhere).
+    fn forward_remove(
+        &mut self,
+        netstack: Option<&str>,
+        listen: SocketAddrV4,
+    ) -> Result<Value, RemoteError> {
+        let Some(f) = self.cfg.forwards.iter().find(|f| f.listen == listen) else {
             return Err(RemoteError::new(
                 ErrorKind::NotFound,
                 format!("no forward on {listen}"),
+            ));
+        };
+        if let Some(ns) = netstack.filter(|ns| *ns != f.netstack) {
+            return Err(RemoteError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no forward on {listen} in netstack `{ns}` (it is netstack `{}`'s)",
+                    f.netstack
+                ),
             ));
         }
         let mut new = self.cfg.clone();
         new.forwards.retain(|f| f.listen != listen);
         self.commit(new)?;
-        self.forwarder.remove(listen, &mut *self.stack);
+        self.forwards.remove(listen, &mut self.stack);
         Ok(Value::Null)
     }
 
@@ -1709,21 +1742,21 @@ impl Daemon {
             }
         }
         for f in &fwd_gone {
-            self.forwarder.remove(f.listen, &mut *self.stack);
+            self.forwards.remove(f.listen, &mut self.stack);
         }
         let mut done_fwd = Vec::new();
         for f in &fwd_new {
-            match self.forwarder.add(f.clone()) {
+            match self.forwards.add(f.clone()) {
                 Ok(()) => done_fwd.push(f.listen),
                 Err(e) => problems.push(format!("forward {}: cannot listen: {e}", f.listen)),
             }
         }
         if !problems.is_empty() {
             for listen in done_fwd {
-                self.forwarder.remove(listen, &mut *self.stack);
+                self.forwards.remove(listen, &mut self.stack);
             }
             for f in &fwd_gone {
-                let _ = self.forwarder.add(f.clone());
+                let _ = self.forwards.add(f.clone());
             }
             for o in done_recreated {
                 self.stack.remove_vmknic(o.id);

@@ -6,6 +6,7 @@
 //!   [`Command`](command::Command) (addresses, prefixes, MTUs, timeouts parsed and checked);
 //! - `apply`: the state owner (the configuration, the netstack, the applications) and one
 //!   function per effect of a command;
+//! - `forwards`: the port forwards, one forwarder per netstack that has any;
 //! - [`store`]: the configuration file as the single store (atomic saves, the last good copy).
 //!
 //! A new operation is one [`Action`](vmkstack_api::Action) variant (in `vmkstack-api`), one
@@ -13,5 +14,6 @@
 
 pub(crate) mod apply;
 pub mod command;
+pub(crate) mod forwards;
 pub mod server;
 pub mod store;
