@@ -902,3 +902,91 @@ fn forwards_on_each_netstack_reach_their_own_server() {
     lab.write_config(&edited);
     drop(daemon);
 }
+
+/// `pktcap-uw --vmk` on a vmknic of any netstack: the vmknic's name says which netstack's
+/// engine taps. The two vmknics share their address and gateway; pings of different sizes
+/// from each netstack tell their frames apart in `tcpdump -r` of each capture.
+#[test]
+fn pktcap_uw_captures_the_vmknics_of_every_netstack() {
+    let Some(()) = require_root("pktcap_uw_captures_the_vmknics_of_every_netstack") else {
+        return;
+    };
+    let lab = two_stack_lab();
+    let _daemon = lab.start();
+    for netstack in ["defaultTcpipStack", "vmotion"] {
+        assert!(
+            wait_until(Duration::from_secs(5), || lab
+                .esx(&["vmkping", "-c", "1", "-S", netstack, "198.18.100.20"])
+                .0
+                == 0),
+            "{netstack}: {}",
+            lab.log()
+        );
+    }
+    let dir = common::Scratch::new("pktcap-netstacks");
+    let start = |vmk: &str| {
+        let file = dir.file(&format!("{vmk}.pcapng"));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vmkstack"));
+        c.arg("--control")
+            .arg(lab.socket())
+            .args(["pktcap-uw", "--vmk", vmk, "--dir", "2", "-o"])
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let p = common::Proc::spawn(c);
+        assert!(
+            wait_until(Duration::from_secs(5), || std::fs::metadata(&file)
+                .is_ok_and(|m| m.len() >= 60)),
+            "capture on {vmk} did not start"
+        );
+        (p, file)
+    };
+    let (p0, f0) = start("vmk0");
+    let (p1, f1) = start("vmk1");
+    ok(&lab, &["vmkping", "-c", "3", "-s", "100", "198.18.100.20"]);
+    ok(
+        &lab,
+        &[
+            "vmkping",
+            "-c",
+            "3",
+            "-s",
+            "200",
+            "-S",
+            "vmotion",
+            "198.18.100.20",
+        ],
+    );
+    for p in [p0, p1] {
+        assert!(p.stop().success());
+    }
+    let read = |file: &std::path::Path| -> String {
+        let o = Command::new("tcpdump")
+            .args(["-nr", file.to_str().unwrap_or_default(), "icmp"])
+            .output()
+            .expect("tcpdump");
+        assert!(o.status.success(), "{}", common::describe(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let count = |text: &str, what: &str| text.lines().filter(|l| l.contains(what)).count();
+    let (t0, t1) = (read(&f0), read(&f1));
+    // Each capture holds its own netstack's echoes, both ways, and none of the other's.
+    for (text, mine, other) in [
+        (&t0, "length 108", "length 208"),
+        (&t1, "length 208", "length 108"),
+    ] {
+        let requests = text
+            .lines()
+            .filter(|l| l.contains("198.18.10.100 > 198.18.100.20: ICMP echo request"))
+            .filter(|l| l.contains(mine))
+            .count();
+        let replies = text
+            .lines()
+            .filter(|l| l.contains("198.18.100.20 > 198.18.10.100: ICMP echo reply"))
+            .filter(|l| l.contains(mine))
+            .count();
+        assert!(requests >= 3 && replies >= 3, "{text}");
+        assert_eq!(count(text, other), 0, "{text}");
+    }
+}
