@@ -741,6 +741,21 @@ fn forwards_on_each_netstack_reach_their_own_server() {
     );
     assert!(b1 - b0 >= 3 && a1 == a0, "ra {a0}->{a1}, rb {b0}->{b1}");
 
+    // `netstack get` counts a netstack's forwards in its Max Connections (64 each by
+    // default, beside 64 `nc -z` probes and 16 storage probes).
+    let get = ok(
+        &lab,
+        &[
+            "esxcli", "network", "ip", "netstack", "get", "-N", "vmotion",
+        ],
+    );
+    assert!(
+        get.contains(
+            "   Max Connections: 144\n   Current Max Connections: 144\n   \
+                      Congestion Control Algorithm: cubic\n"
+        ),
+        "{get}"
+    );
     // The listing names each forward's netstack; -N shows one netstack's.
     let list = common::squeeze(&ok(&lab, &["forward", "list"]));
     assert!(

@@ -72,6 +72,14 @@ pub struct NetstackInfo {
     pub vmknics: Vec<String>,
     /// Its static routes.
     pub routes: usize,
+    /// The most TCP connections its endpoint holds at once (ESXi's Max Connections): its
+    /// forwards' limits and the probes'. 0 from a daemon that does not say.
+    #[serde(default)]
+    pub max_connections: u64,
+    /// Its TCP congestion control (ESXi's Congestion Control Algorithm: `newreno` or
+    /// `cubic`). Empty from a daemon that does not say.
+    #[serde(default)]
+    pub congestion_control: String,
 }
 
 /// The default gateway as `gateway_show` shows it.

@@ -16,7 +16,7 @@ use super::Endpoint;
 use crate::engine::{FailedPacket, SocketError};
 
 /// Probes in flight at once.
-const MAX_PENDING: usize = 64;
+pub(crate) const MAX_PENDING: usize = 64;
 
 /// Identifies a TCP probe in flight.
 pub type ProbeId = u64;

@@ -519,6 +519,17 @@ impl Daemon {
                 .map(|v| v.id.to_string())
                 .collect(),
             routes: self.cfg.routes_of(name)?.len(),
+            max_connections: self
+                .cfg
+                .forwards
+                .iter()
+                .filter(|f| f.netstack == name)
+                .map(|f| f.max_connections as u64)
+                .sum::<u64>()
+                + (crate::apps::tcp_probe::MAX_PENDING + MAX_STORAGE_PROBES) as u64,
+            // smoltcp's TCP sockets run CUBIC (its `socket-tcp-cubic` feature), as ESXi's
+            // netstacks may (`esxcli network ip netstack set -c cubic`).
+            congestion_control: "cubic".to_string(),
         })
     }
 
