@@ -278,3 +278,58 @@ fn test_every_netdev_operation_follows_a_tap_moved_by_hand() {
         },
     );
 }
+
+/// A TAP moved between namespaces over and over while another thread keeps asking for its
+/// name (TUNGETIFF, what the daemon's link watch takes for "gone" when it fails), its
+/// namespace (TUNGETDEVNETNS) and reading it: none of it ever fails during a move, so a
+/// moved TAP is never taken for a deleted one.
+#[test]
+fn test_a_tap_moved_back_and_forth_never_looks_deleted() {
+    in_netns(
+        "test_a_tap_moved_back_and_forth_never_looks_deleted",
+        |wire| {
+            let name = tap_name('m');
+            let tap = Tap::create(&name, MacAddr::local_from_name(&name), 1500, true).expect("TAP");
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let watcher = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let fd = tap.as_raw_fd();
+                    let (mut looks, mut failures) = (0u64, Vec::new());
+                    let mut buf = vec![0u8; 70000];
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        looks += 1;
+                        if let Err(e) = vmkstack_vmknic::sys::tun_ifname(fd) {
+                            failures.push(format!("TUNGETIFF: {e}"));
+                        }
+                        if let Err(e) = vmkstack_vmknic::sys::tun_netns(fd) {
+                            failures.push(format!("TUNGETDEVNETNS: {e}"));
+                        }
+                        if let Err(e) = tap.recv(&mut buf) {
+                            failures.push(format!("read: {e}"));
+                        }
+                    }
+                    drop(tap);
+                    (looks, failures)
+                })
+            };
+            let pid = std::process::id().to_string();
+            for _ in 0..100 {
+                ip(&["link", "set", "dev", &name, "netns", wire]);
+                ip(&["-n", wire, "link", "set", "dev", &name, "up"]);
+                ip(&["-n", wire, "link", "set", "dev", &name, "netns", &pid]);
+                ip(&["link", "set", "dev", &name, "up"]);
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let (looks, failures) = watcher.join().expect("watcher");
+            eprintln!("{looks} looks during 200 moves");
+            assert!(looks > 200, "{looks}");
+            assert!(
+                failures.is_empty(),
+                "{} failures: {:?}",
+                failures.len(),
+                &failures[..failures.len().min(10)]
+            );
+        },
+    );
+}
