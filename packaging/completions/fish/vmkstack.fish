@@ -229,19 +229,19 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand reload" -s h -l help -
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand reload" -s V -l version -d 'Print version'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -s I -d 'Connect from this vmknic\'s address' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -l max-connections -d 'Most connections at once (default 64); more are reset' -r
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -s N -l netstack -d 'The netstack (ESXi\'s `-N`; forwards run on the default one, which is also the default here: another is refused by the daemon)' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -s N -l netstack -d 'The netstack whose vmknics connect (ESXi\'s `-N`; default `defaultTcpipStack`). With `list`, only that netstack\'s forwards (all without `-N`)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -s V -l version -d 'Print version'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -a "list" -d 'List forwards with their connection and byte counters'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -a "remove" -d 'Stop a forward (its connections are reset)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and not __fish_seen_subcommand_from list remove help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from list" -s N -l netstack -d 'The netstack (ESXi\'s `-N`; forwards run on the default one, which is also the default here: another is refused by the daemon)' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from list" -s N -l netstack -d 'The netstack whose vmknics connect (ESXi\'s `-N`; default `defaultTcpipStack`). With `list`, only that netstack\'s forwards (all without `-N`)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from list" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from list" -l json -d 'Print the daemon\'s answer as JSON instead of a table'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from remove" -s N -l netstack -d 'The netstack (ESXi\'s `-N`; forwards run on the default one, which is also the default here: another is refused by the daemon)' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from remove" -s N -l netstack -d 'The netstack whose vmknics connect (ESXi\'s `-N`; default `defaultTcpipStack`). With `list`, only that netstack\'s forwards (all without `-N`)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from remove" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand forward; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
