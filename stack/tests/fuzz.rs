@@ -1563,12 +1563,14 @@ fn full_config() -> String {
                 remote: s("198.18.100.20:3260"),
                 vmknic: Some(s("vmk1")),
                 max_connections: Some(4096),
+                netstack: None,
             },
             RawForward {
                 listen: s("127.0.0.1:12049"),
                 remote: s("198.18.100.20:2049"),
                 vmknic: None,
                 max_connections: None,
+                netstack: Some(s("vmotion")),
             },
         ],
         netstacks: vec![RawNetstack {
