@@ -43,8 +43,10 @@ fn kill_9(daemon: &mut common::Proc) {
     assert_eq!(status.signal(), Some(9), "daemon exit {status}");
 }
 
-fn two_stack_lab() -> Lab {
-    let lab = Lab::builder("netstacks")
+/// The two-netstack lab; `tag` names its scratch directory (config, socket, log), so it must
+/// differ between tests that run at the same time.
+fn two_stack_lab(tag: &str) -> Lab {
+    let lab = Lab::builder(tag)
         .tap_host("ra", "vmk0", "198.18.10.1/24")
         .behind("ra", "sa", "198.18.100.1/24", "198.18.100.20/24")
         .tap_host("rb", "vmk1", "198.18.10.1/24")
@@ -90,7 +92,7 @@ fn two_netstacks_with_overlapping_subnets_use_their_own_gateways() {
     else {
         return;
     };
-    let lab = two_stack_lab();
+    let lab = two_stack_lab("netstacks");
     // A TCP listener on each server, on different ports: a connection that succeeds says
     // which server it reached.
     let _ia = lab.ns("sa").spawn("iperf3", &["-s", "-p", "5301"]);
@@ -704,7 +706,7 @@ fn forwards_on_each_netstack_reach_their_own_server() {
     let Some(()) = require_root("forwards_on_each_netstack_reach_their_own_server") else {
         return;
     };
-    let lab = two_stack_lab();
+    let lab = two_stack_lab("ns-forwards");
     // One forward in the file, on `vmotion`.
     let text = std::fs::read_to_string(lab.config()).expect("config");
     lab.write_config(&format!(
@@ -926,7 +928,7 @@ fn pktcap_uw_captures_the_vmknics_of_every_netstack() {
     let Some(()) = require_root("pktcap_uw_captures_the_vmknics_of_every_netstack") else {
         return;
     };
-    let lab = two_stack_lab();
+    let lab = two_stack_lab("ns-pktcap");
     let _daemon = lab.start();
     for netstack in ["defaultTcpipStack", "vmotion"] {
         assert!(
