@@ -343,6 +343,11 @@ pub struct RawVmknic {
     /// gets a link-local address derived from its MAC (EUI-64); none: IPv6 is off on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv6: Vec<String>,
+    /// Router-advertisement autoconfiguration (ESXi's `esxcfg-vmknic -P`, `esxcli network ip
+    /// interface ipv6 set -r`): IPv6 on, addresses and a default router from Router
+    /// Advertisements (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_autoconf: Option<bool>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.

@@ -52,12 +52,37 @@ ipv6 = ["2001:db8:1::1/64"]
         let (engine, _) = Engine::new(&cfg, [MemPort::new(false), MemPort::new(false)], now);
         let mut lab = Lab6 { engine, now };
         for i in 0..2 {
-            // A gratuitous ARP and two unsolicited advertisements (link-local, global).
+            // A gratuitous ARP and two DAD probes (link-local, global): the IPv6 addresses
+            // are tentative.
             let sent = lab.sent(i);
-            assert_eq!(sent.len(), 3, "start-up announcements on vmk{i}");
-            assert_eq!(sent[2][ETH_HDR + 40], 136);
+            assert_eq!(sent.len(), 3, "start-up frames on vmk{i}");
+            for probe in &sent[1..] {
+                assert_dad_probe(probe);
+            }
         }
+        assert!(lab
+            .engine
+            .addresses6()
+            .iter()
+            .all(|a| a.state == super::Addr6State::Tentative));
+        // RetransTimer later, unanswered: preferred, announced with unsolicited NAs.
+        lab.advance(std::time::Duration::from_secs(1));
+        for i in 0..2 {
+            let sent = lab.sent(i);
+            assert_eq!(sent.len(), 2, "announcements on vmk{i}");
+            assert!(sent.iter().all(|f| f[ETH_HDR + 40] == 136));
+        }
+        assert!(lab
+            .engine
+            .addresses6()
+            .iter()
+            .all(|a| a.state == super::Addr6State::Preferred));
         lab
+    }
+
+    fn advance(&mut self, d: std::time::Duration) {
+        self.now += d;
+        self.engine.turn(self.now);
     }
 
     fn receive(&mut self, i: usize, frame: &[u8]) {
@@ -104,6 +129,24 @@ fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hl: u8, payload: &[u8]) -> Vec<u8>
         p[42..44].copy_from_slice(&c.to_be_bytes());
     }
     p
+}
+
+/// Checks a DAD probe (RFC 4862 5.4.2): a solicitation from :: to the target's
+/// solicited-node group and its MAC, hop limit 255, no link-layer option, a valid checksum.
+fn assert_dad_probe(f: &[u8]) {
+    let ip = &f[ETH_HDR..];
+    assert_eq!(ip.len(), 40 + 24, "no option");
+    assert_eq!((ip[6], ip[7], ip[40]), (58, 255, 135));
+    let target = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[48..64]).unwrap_or_default());
+    let group = solicited_node(target);
+    assert_eq!(&ip[8..24], &Ipv6Addr::UNSPECIFIED.octets());
+    assert_eq!(&ip[24..40], &group.octets());
+    assert_eq!(&f[..6], &mcast_mac(group).0);
+    let mut s = sum16(&ip[8..40]) + 24 + 58 + sum16(&ip[40..]);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    assert_eq!(s, 0xffff, "checksum");
 }
 
 fn eth(dst: MacAddr, src: MacAddr, ip: &[u8]) -> Vec<u8> {
