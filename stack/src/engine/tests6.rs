@@ -475,3 +475,186 @@ fn test_stack_echo6_and_its_reply() {
         Err(super::Ping6Error::TooBig)
     );
 }
+
+/// A lab whose addresses are still tentative (no time has passed since the DAD probes).
+fn tentative_lab() -> Lab6 {
+    let text = format!(
+        "forwarding = true\noffloads = false\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.0.1/24\"\nmac = \"{VMK0_MAC}\"\nipv6 = [\"2001:db8:0::1/64\"]\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    assert_eq!(lab.sent(0).len(), 3, "ARP and two DAD probes");
+    lab
+}
+
+fn state6(lab: &Lab6, addr: Ipv6Addr) -> Option<super::Addr6State> {
+    lab.engine
+        .addresses6()
+        .iter()
+        .find(|a| a.net.addr() == addr)
+        .map(|a| a.state)
+}
+
+#[test]
+fn test_dad_advertisement_makes_the_address_duplicate_and_unused() {
+    let mut lab = tentative_lab();
+    let us = a("2001:db8::1");
+    // While tentative, a solicitation for it is not answered.
+    let (h0, g) = (a("2001:db8::2"), solicited_node(us));
+    let solicit = eth(
+        mcast_mac(g),
+        HOST0_MAC,
+        &ipv6(h0, g, 58, 255, &ns(us, HOST0_MAC)),
+    );
+    lab.receive(0, &solicit);
+    assert!(
+        lab.sent(0).is_empty(),
+        "a tentative address is not answered"
+    );
+    // Another node advertises it: duplicate.
+    let all = a("ff02::1");
+    let mut adv = na(us, HOST0_MAC);
+    adv[4] = 0x20; // override, unsolicited
+    lab.receive(
+        0,
+        &eth(mcast_mac(all), HOST0_MAC, &ipv6(h0, all, 58, 255, &adv)),
+    );
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Duplicate));
+    // It stays so, is never announced, answered or routed from; the link-local one goes on.
+    lab.advance(std::time::Duration::from_secs(2));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "only the link-local address is announced");
+    assert_ne!(&out[0][ETH_HDR + 48..ETH_HDR + 64], &us.octets());
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Duplicate));
+    lab.receive(0, &solicit);
+    assert!(
+        lab.sent(0).is_empty(),
+        "a duplicate address is not answered"
+    );
+    assert!(
+        lab.engine.routing6().lookup(h0).is_none(),
+        "no connected route"
+    );
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(1))),
+    );
+    assert!(
+        lab.sent(0).is_empty(),
+        "echo to a duplicate address unanswered"
+    );
+}
+
+#[test]
+fn test_dad_probe_from_another_node_makes_the_address_duplicate() {
+    let mut lab = tentative_lab();
+    let us = a("2001:db8::1");
+    let g = solicited_node(us);
+    let mut probe = ns(us, HOST0_MAC);
+    probe.truncate(24);
+    lab.receive(
+        0,
+        &eth(
+            mcast_mac(g),
+            HOST0_MAC,
+            &ipv6(Ipv6Addr::UNSPECIFIED, g, 58, 255, &probe),
+        ),
+    );
+    assert!(lab.sent(0).is_empty());
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Duplicate));
+    // Our own probe, looped back (our MAC), changes nothing.
+    let mut lab = tentative_lab();
+    lab.receive(
+        0,
+        &eth(
+            mcast_mac(g),
+            VMK0_MAC,
+            &ipv6(Ipv6Addr::UNSPECIFIED, g, 58, 255, &probe),
+        ),
+    );
+    lab.advance(std::time::Duration::from_secs(1));
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Preferred));
+}
+
+#[test]
+fn test_neighbour_states_stale_delay_probe_reachable() {
+    use vmkstack_vmknic::neighbor::State;
+    let mut lab = Lab6::new();
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    let st = |lab: &Lab6| {
+        lab.engine
+            .neighbors6()
+            .entries(lab.now)
+            .iter()
+            .find(|e| e.ip == h0)
+            .map(|e| e.state)
+    };
+    // Echo to h0: solicited, and its solicited answer makes it REACHABLE.
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(1))),
+    );
+    lab.sent(0);
+    lab.receive(
+        0,
+        &eth(
+            VMK0_MAC,
+            HOST0_MAC,
+            &ipv6(h0, us, 58, 255, &na(h0, HOST0_MAC)),
+        ),
+    );
+    assert_eq!(lab.sent(0).len(), 1, "the queued reply");
+    assert_eq!(st(&lab), Some(State::Reachable));
+    // ReachableTime (15-45 s, randomised) later: STALE.
+    lab.advance(std::time::Duration::from_secs(46));
+    assert_eq!(st(&lab), Some(State::Stale));
+    // Used: the reply goes at once, the entry is DELAY.
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(2))),
+    );
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][ETH_HDR + 40], 129, "the reply, not a solicitation");
+    assert_eq!(st(&lab), Some(State::Delay));
+    // 5 s later: PROBE, a unicast solicitation to h0's MAC from our address.
+    lab.advance(std::time::Duration::from_secs(5));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..6], &HOST0_MAC.0);
+    assert_eq!(out[0][ETH_HDR + 40], 135);
+    assert_eq!(&out[0][ETH_HDR + 24..ETH_HDR + 40], &h0.octets());
+    assert_eq!(&out[0][ETH_HDR + 8..ETH_HDR + 24], &us.octets());
+    assert_eq!(st(&lab), Some(State::Probe));
+    // Answered: REACHABLE.
+    lab.receive(
+        0,
+        &eth(
+            VMK0_MAC,
+            HOST0_MAC,
+            &ipv6(h0, us, 58, 255, &na(h0, HOST0_MAC)),
+        ),
+    );
+    assert_eq!(st(&lab), Some(State::Reachable));
+    // Gone silent: STALE, DELAY, three probes 1 s apart, then removed.
+    lab.advance(std::time::Duration::from_secs(46));
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(3))),
+    );
+    lab.sent(0);
+    let mut probes = 0;
+    for _ in 0..9 {
+        lab.advance(std::time::Duration::from_secs(1));
+        probes += lab
+            .sent(0)
+            .iter()
+            .filter(|f| f[ETH_HDR + 40] == 135)
+            .count();
+    }
+    assert_eq!(probes, 3, "MAX_UNICAST_SOLICIT");
+    assert_eq!(st(&lab), None, "removed");
+}
