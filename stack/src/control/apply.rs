@@ -17,8 +17,8 @@ use tracing::{info, warn};
 use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::StageInfo;
 use vmkstack_api::{
-    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError,
-    Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
+    CountersInfo, ErrorKind, GatewayInfo, Ipv6AddressInfo, NeighborInfo, NetstackInfo, RawVmknic,
+    RemoteError, Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{
     Explanation, Gateway6, Origin, Route6Error, RouteEntry, RouteError, RoutingTable, VmknicId,
@@ -462,6 +462,29 @@ impl Daemon {
             .ok_or_else(|| RemoteError::new(ErrorKind::NotFound, "no such netstack"))
     }
 
+    /// The IPv6 addresses of `v` as its engine holds them, with their DAD status.
+    fn ipv6_addresses(&self, v: &Vmknic<TapPort>) -> Vec<Ipv6AddressInfo> {
+        let now = Instant::now();
+        let secs = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now).as_secs());
+        self.stack
+            .engines()
+            .filter(|e| e.name() == v.cfg.netstack)
+            .flat_map(|e| {
+                let slot = e.vmknics().iter().position(|x| x.cfg.id == v.cfg.id);
+                e.addresses6()
+                    .iter()
+                    .filter(move |a| Some(a.slot) == slot)
+                    .map(|a| Ipv6AddressInfo {
+                        address: a.net,
+                        origin: a.origin.as_str().to_string(),
+                        status: a.state.as_str().to_string(),
+                        valid_s: secs(a.valid_until),
+                        preferred_s: secs(a.preferred_until),
+                    })
+            })
+            .collect()
+    }
+
     /// The vmknics; `bridge` and `netns` say where each TAP's kernel side is now (moved by
     /// hand included), as the kernel reports it, or as configured if it cannot be asked.
     fn vmknic_list(&self, netstack: Option<&str>) -> Vec<VmknicInfo> {
@@ -486,6 +509,8 @@ impl Daemon {
                     netstack: v.cfg.netstack.clone(),
                     gateway: v.cfg.gateway,
                     ipv6: v.cfg.addresses6().collect(),
+                    ipv6_addresses: self.ipv6_addresses(v),
+                    ipv6_autoconf: v.cfg.ipv6_autoconf,
                     addressing: match (v.cfg.dhcp, v.cfg.address) {
                         (true, _) => "dhcp",
                         (false, Some(_)) => "static",

@@ -62,11 +62,12 @@ pub enum Addr6Origin {
 }
 
 impl Addr6Origin {
-    /// ESXi's upper-case name (`esxcfg-vmknic -l` Type lists link-local ones as `STATIC`).
+    /// Lower-case name for the API: `link-local`, `static`, `autoconf`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Addr6Origin::LinkLocal | Addr6Origin::Static => "STATIC",
-            Addr6Origin::Autoconf => "AUTOCONF",
+            Addr6Origin::LinkLocal => "link-local",
+            Addr6Origin::Static => "static",
+            Addr6Origin::Autoconf => "autoconf",
         }
     }
 }
