@@ -200,6 +200,11 @@ impl<P: Port> Engine<P> {
                         "IPv6 address preferred: duplicate address detection found no other holder");
                     changed = true;
                     self.announce_addr6(a.slot, a.net.addr());
+                    if a.origin == Addr6Origin::LinkLocal {
+                        // Usable as the source of Router Solicitations from now on.
+                        self.apply_addrs6();
+                        self.start_solicit6(a.slot);
+                    }
                 }
             }
             k += 1;

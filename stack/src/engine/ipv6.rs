@@ -126,11 +126,11 @@ impl Icmp6Error {
 
 /// The fields of an IPv6 header the stages use.
 #[derive(Debug, Clone, Copy)]
-struct Ipv6Info {
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
+pub(super) struct Ipv6Info {
+    pub(super) src: Ipv6Addr,
+    pub(super) dst: Ipv6Addr,
     next_header: u8,
-    hop_limit: u8,
+    pub(super) hop_limit: u8,
     /// Header plus payload.
     total_len: usize,
 }
@@ -171,7 +171,7 @@ pub(super) fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
 }
 
 /// The Ethernet address of IPv6 multicast group `a` (RFC 2464 7).
-fn multicast_mac(a: Ipv6Addr) -> MacAddr {
+pub(super) fn multicast_mac(a: Ipv6Addr) -> MacAddr {
     let o = a.octets();
     MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
 }
@@ -199,7 +199,13 @@ fn icmp6_sum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
 }
 
 /// Writes a fixed IPv6 header for `payload_len` bytes of `next_header` into `buf`.
-fn write_header(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize, hl: u8) {
+pub(super) fn write_header(
+    buf: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    payload_len: usize,
+    hl: u8,
+) {
     let Some(h) = buf.first_chunk_mut::<IPV6_HDR>() else {
         return;
     };
@@ -212,7 +218,7 @@ fn write_header(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize
 }
 
 /// Fills in the ICMPv6 checksum of the packet `pkt` (header and message).
-fn seal_icmp6(pkt: &mut [u8]) {
+pub(super) fn seal_icmp6(pkt: &mut [u8]) {
     let src = addr_at(pkt, 8);
     let dst = addr_at(pkt, 24);
     let Some(msg) = pkt.get_mut(IPV6_HDR..) else {
@@ -277,6 +283,11 @@ pub(super) fn dad_probe<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], target: Ipv6A
     }
 }
 
+/// True when the ND options `opts` are well formed (no zero length, none cut).
+pub(super) fn options_ok(opts: &[u8]) -> bool {
+    ll_option(opts, 0).is_ok()
+}
+
 /// The link-layer address option of type `kind` among the options of an ND message, or
 /// `Err` when the options are malformed (RFC 4861 7.1: a zero-length option).
 fn ll_option(mut opts: &[u8], kind: u8) -> Result<Option<MacAddr>, ()> {
@@ -301,7 +312,7 @@ fn ll_option(mut opts: &[u8], kind: u8) -> Result<Option<MacAddr>, ()> {
 }
 
 /// Sends the IPv6 packet `pkt` out of `v` to `mac`, framed in `tx`.
-fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8]) {
+pub(super) fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8]) {
     let n = ETH_HDR + pkt.len();
     let Some(frame) = tx.get_mut(..n) else {
         return v.send_dropped(DropReason::TooBig, pkt, 0);
@@ -478,8 +489,9 @@ impl<P: Port> Engine<P> {
             }
             NS => self.on_solicitation(i, msg, info, src_mac),
             NA => self.on_advertisement(i, msg, info, src_mac),
-            // Router Solicitations/Advertisements, redirects, errors, echo replies: nothing
-            // uses them yet.
+            super::router6::RA => self.on_router_advertisement(i, msg, info),
+            // Router Solicitations (we are no advertising router), redirects, errors, echo
+            // replies: nothing uses them yet.
             _ => {}
         }
     }
@@ -621,7 +633,7 @@ impl<P: Port> Engine<P> {
             return self.count(i, DropReason::TtlExceeded);
         }
         // Routers never fragment IPv6: too big for the egress is Packet Too Big (RFC 8200 5).
-        let mtu = self.vmknics.get(e).map_or(0, |v| usize::from(v.cfg.mtu));
+        let mtu = self.vmknics.get(e).map_or(0, |v| v.mtu6());
         if info.total_len > mtu {
             self.icmp6_error(i, buf, Icmp6Error::TooBig(mtu as u32));
             return self.count(i, DropReason::TooBig);
@@ -801,11 +813,7 @@ impl<P: Port> Engine<P> {
         let e =
             super::index_of(&self.vmknics, route.next_hop.vmknic()).ok_or(Ping6Error::NoRoute)?;
         let n = IPV6_HDR + 8 + size;
-        if self
-            .vmknics
-            .get(e)
-            .is_none_or(|v| n > usize::from(v.cfg.mtu))
-        {
+        if self.vmknics.get(e).is_none_or(|v| n > v.mtu6()) {
             return Err(Ping6Error::TooBig);
         }
         let mut out = std::mem::take(&mut self.buf6);

@@ -52,6 +52,7 @@ mod ingress;
 mod ipv6;
 mod local;
 mod ops;
+mod router6;
 mod routes;
 mod runtime;
 #[cfg(test)]
@@ -134,9 +135,16 @@ pub struct Vmknic<P> {
     port_failed: bool,
     /// The captures running (a copy of the engine's list).
     taps: capture::Taps,
+    /// The IPv6 MTU a router advertised (at most `cfg.mtu`); `None`: `cfg.mtu`.
+    mtu6: Option<u16>,
 }
 
 impl<P: Port> Vmknic<P> {
+    /// The MTU for IPv6: the advertised one, else the vmknic's.
+    fn mtu6(&self) -> usize {
+        usize::from(self.mtu6.unwrap_or(self.cfg.mtu).min(self.cfg.mtu))
+    }
+
     /// Present, enabled and with a port: takes part in routing and delivery.
     fn active(&self) -> bool {
         self.present && self.cfg.enabled && self.port.is_some() && self.link_down.is_none()
@@ -295,6 +303,8 @@ pub struct Engine<P> {
     local6: Vec<(Ipv6Addr, usize)>,
     /// Every IPv6 address of the active vmknics with its DAD state (`addr6.rs`).
     addrs6: Vec<Addr6>,
+    /// Router discovery: solicitations, advertised routers (`router6.rs`).
+    ra6: router6::RouterState,
     /// One IPv6 packet being built (echo replies, Neighbour Discovery, ICMPv6 errors).
     buf6: Box<[u8]>,
     /// ICMPv6 errors built while the neighbour cache was borrowed, sent right after.
@@ -334,6 +344,7 @@ impl<P: Port> Engine<P> {
                 link_down: None,
                 port_failed: false,
                 taps: capture::Taps::default(),
+                mtu6: None,
             })
             .collect();
         let mtu = cfg
@@ -385,6 +396,7 @@ impl<P: Port> Engine<P> {
             }),
             local6: Vec::new(),
             addrs6: Vec::new(),
+            ra6: router6::RouterState::default(),
             buf6: vec![0; FRAME].into_boxed_slice(),
             deferred6: Ring::new(8, 1280),
             echo6_replies: std::collections::VecDeque::with_capacity(64),
@@ -515,6 +527,7 @@ impl<P: Port> Engine<P> {
             .chain(self.neighbors.next_deadline())
             .chain(self.neighbors6.next_deadline())
             .chain(self.addrs6_deadline())
+            .chain(self.router6_deadline())
             .min()
     }
 
@@ -553,6 +566,7 @@ impl<P: Port> Engine<P> {
         self.poll_neighbors();
         self.poll_neighbors6();
         self.poll_addrs6();
+        self.poll_router6();
         let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
         self.runtime.add(Stage::PortFlush, 0, t);

@@ -27,7 +27,10 @@ impl<P: Port> Engine<P> {
     /// vmknics are the engine's: they are set again from the running vmknics.
     pub fn set_routing6(&mut self, table: vmkstack_routing::RoutingTable6) {
         self.routing6 = table;
+        self.ra6.forget_installed();
         self.refresh_addrs6();
+        // A router advertised default router comes back when none is configured.
+        self.apply_ra_default();
     }
 
     /// Sets or clears a vmknic's own default gateway (the caller checked it lies on the
@@ -81,6 +84,7 @@ impl<P: Port> Engine<P> {
             link_down: None,
             port_failed: false,
             taps: self.taps.clone(),
+            mtu6: None,
         };
         if slot == self.vmknics.len() {
             self.vmknics.push(v);

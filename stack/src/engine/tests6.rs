@@ -658,3 +658,129 @@ fn test_neighbour_states_stale_delay_probe_reachable() {
     assert_eq!(probes, 3, "MAX_UNICAST_SOLICIT");
     assert_eq!(st(&lab), None, "removed");
 }
+
+/// A Router Advertisement from `src` with hop limit `hl`: router lifetime `router_s`,
+/// ReachableTime 1 s, a prefix option (A and L flags) with `valid`/`preferred` lifetimes, an
+/// MTU option (1400) and the router's link-layer address.
+fn ra(
+    src: Ipv6Addr,
+    hl: u8,
+    router_s: u16,
+    prefix: Ipv6Addr,
+    valid: u32,
+    preferred: u32,
+) -> Vec<u8> {
+    let mut m = vec![134, 0, 0, 0, 64, 0];
+    m.extend_from_slice(&router_s.to_be_bytes());
+    m.extend_from_slice(&1000u32.to_be_bytes());
+    m.extend_from_slice(&0u32.to_be_bytes());
+    m.extend_from_slice(&[3, 4, 64, 0xc0]);
+    m.extend_from_slice(&valid.to_be_bytes());
+    m.extend_from_slice(&preferred.to_be_bytes());
+    m.extend_from_slice(&[0; 4]);
+    m.extend_from_slice(&prefix.octets());
+    m.extend_from_slice(&[5, 1, 0, 0]);
+    m.extend_from_slice(&1400u32.to_be_bytes());
+    m.extend_from_slice(&[1, 1]);
+    m.extend_from_slice(&HOST0_MAC.0);
+    let all = a("ff02::1");
+    eth(mcast_mac(all), HOST0_MAC, &ipv6(src, all, 58, hl, &m))
+}
+
+#[test]
+fn test_router_solicitation_and_slaac() {
+    use std::time::Duration;
+    let text = format!(
+        "forwarding = false\noffloads = false\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.0.1/24\"\nmac = \"{VMK0_MAC}\"\nipv6_autoconf = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 2, "ARP and the link-local address's DAD probe");
+    assert_dad_probe(&sent[1]);
+    // DAD done: the link-local address is announced and a Router Solicitation goes out.
+    lab.advance(Duration::from_secs(1));
+    let sent = lab.sent(0);
+    let types: Vec<u8> = sent.iter().map(|f| f[ETH_HDR + 40]).collect();
+    assert_eq!(types, vec![136, 133]);
+    let rs = &sent[1][ETH_HDR..];
+    assert_eq!(&rs[24..40], &a("ff02::2").octets());
+    assert_eq!(rs[7], 255);
+    assert_eq!(&rs[8..10], &[0xfe, 0x80]);
+    assert_eq!(&rs[50..56], &VMK0_MAC.0, "our link-layer address");
+    // Unanswered: again after 4 s, three in all.
+    for _ in 0..3 {
+        lab.advance(Duration::from_secs(4));
+    }
+    let n = lab
+        .sent(0)
+        .iter()
+        .filter(|f| f[ETH_HDR + 40] == 133)
+        .count();
+    assert_eq!(n, 2);
+
+    let router = a("fe80::1");
+    let prefix = a("2001:db8:5::");
+    let ours = a("2001:db8:5::ff:fe00:10");
+    // Not from a link-local source, or hop limit not 255: ignored and counted.
+    lab.receive(0, &ra(a("2001:db8:5::1"), 255, 60, prefix, 30, 20));
+    lab.receive(0, &ra(router, 64, 60, prefix, 30, 20));
+    assert_eq!(lab.drops(0, DropReason::BadNdp), 2);
+    assert!(lab.engine.addresses6().iter().all(|a| a.net.addr() != ours));
+    // A good one: the EUI-64 address, tentative, then preferred after its DAD probe.
+    lab.receive(0, &ra(router, 255, 60, prefix, 30, 20));
+    assert_eq!(state6(&lab, ours), Some(super::Addr6State::Tentative));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    assert_dad_probe(&sent[0]);
+    lab.advance(Duration::from_secs(1));
+    assert_eq!(state6(&lab, ours), Some(super::Addr6State::Preferred));
+    // The default router, through vmk0; the MTU option caps IPv6 packets at 1400.
+    let r = lab.engine.routing6().lookup(a("2001:db8:99::1"));
+    assert_eq!(
+        r.map(|r| r.next_hop.neighbor_for(a("2001:db8:99::1"))),
+        Some(router)
+    );
+    assert_eq!(
+        lab.engine.send_echo6(a("2001:db8:99::1"), 1, 1400, 64),
+        Err(super::Ping6Error::TooBig)
+    );
+    // ReachableTime 1 s from the advertisement: a learned router goes STALE within 1.5 s.
+    lab.receive(
+        0,
+        &eth(
+            VMK0_MAC,
+            HOST0_MAC,
+            &ipv6(router, ours, 58, 255, &na(router, HOST0_MAC)),
+        ),
+    );
+    let st = |lab: &Lab6| {
+        lab.engine
+            .neighbors6()
+            .entries(lab.now)
+            .iter()
+            .find(|e| e.ip == router)
+            .map(|e| e.state)
+    };
+    assert_eq!(st(&lab), Some(vmkstack_vmknic::neighbor::State::Reachable));
+    lab.advance(Duration::from_millis(1500));
+    assert_eq!(st(&lab), Some(vmkstack_vmknic::neighbor::State::Stale));
+    // Preferred lifetime (20 s) over: deprecated; valid lifetime (30 s) over: removed.
+    lab.advance(Duration::from_secs(18));
+    assert_eq!(state6(&lab, ours), Some(super::Addr6State::Deprecated));
+    lab.advance(Duration::from_secs(10));
+    assert_eq!(state6(&lab, ours), None);
+    let r = lab.engine.routing6().lookup(a("2001:db8:5::2"));
+    assert_eq!(
+        r.map(|r| r.next_hop.neighbor_for(a("2001:db8:5::2"))),
+        Some(router),
+        "the prefix is no longer connected: only the default router reaches it"
+    );
+    // Router lifetime (60 s) over: no default router.
+    lab.advance(Duration::from_secs(30));
+    assert!(lab.engine.routing6().lookup(a("2001:db8:99::1")).is_none());
+    assert_eq!(lab.engine.routing6().default_gateway(), None);
+}
