@@ -109,6 +109,14 @@ pub enum Action {
         /// Its name.
         name: String,
     },
+    /// Turn a vmknic's IPv6 router-advertisement autoconfiguration on or off (`esxcfg-vmknic
+    /// -P`, `esxcli network ip interface ipv6 set -r`); on turns IPv6 on.
+    VmknicSetIpv6Autoconf {
+        /// `vmkN` or port group.
+        vmknic: String,
+        /// On or off.
+        enabled: bool,
+    },
     /// Set or clear a vmknic's own default gateway (ESXi 6.5+ override), on its subnet.
     VmknicSetGateway {
         /// `vmkN` or port group.
@@ -271,6 +279,7 @@ impl Action {
                 | Action::VmknicSetMtu { .. }
                 | Action::VmknicSetAddress { .. }
                 | Action::VmknicSetGateway { .. }
+                | Action::VmknicSetIpv6Autoconf { .. }
                 | Action::NetstackAdd { .. }
                 | Action::NetstackRemove { .. }
                 | Action::RouteAdd { .. }

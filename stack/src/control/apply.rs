@@ -264,6 +264,9 @@ impl Daemon {
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
+            Command::VmknicSetIpv6Autoconf { vmknic, enabled } => {
+                self.vmknic_ipv6_autoconf(&vmknic, enabled)
+            }
             Command::VmknicSetAddress {
                 vmknic,
                 address,
@@ -1314,6 +1317,30 @@ impl Daemon {
 
     /// As [`Daemon::vmknic_enable`]: the TAP's MTU (wherever its kernel side is now), then the
     /// file.
+    /// Turns a vmknic's IPv6 router-advertisement autoconfiguration on or off: live, then
+    /// saved (undone if the file cannot be written).
+    fn vmknic_ipv6_autoconf(
+        &mut self,
+        vmknic: &VmknicRef,
+        on: bool,
+    ) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let new = self.with_vmknic(id, |v| v.ipv6_autoconf = on.then_some(true))?;
+        let was = self
+            .cfg
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .is_some_and(|v| v.ipv6_autoconf);
+        self.stack.set_vmknic_ipv6_autoconf(id, on);
+        if let Err(e) = self.commit(new) {
+            self.stack.set_vmknic_ipv6_autoconf(id, was);
+            return Err(e);
+        }
+        info!(vmknic = %id, on, "IPv6 router advertisement autoconfiguration");
+        Ok(Value::Null)
+    }
+
     fn vmknic_mtu(&mut self, vmknic: &VmknicRef, mtu: u16) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.mtu = Some(i64::from(mtu)))?;

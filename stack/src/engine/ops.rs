@@ -140,6 +140,28 @@ impl<P: Port> Engine<P> {
         true
     }
 
+    /// Turns a vmknic's IPv6 router-advertisement autoconfiguration on or off. False if
+    /// unknown.
+    pub fn set_vmknic_ipv6_autoconf(&mut self, id: VmknicId, on: bool) -> bool {
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
+        if let Some(v) = self.vmknics.get_mut(slot) {
+            v.cfg.ipv6_autoconf = on;
+            if !on {
+                v.mtu6 = None;
+            }
+        }
+        // IPv6 may come or go with it (link-local DAD, then solicitations); autoconfigured
+        // addresses and advertised routers go when it is off.
+        self.refresh_addrs();
+        self.forget_routers6(slot);
+        if on {
+            self.start_solicit6(slot);
+        }
+        true
+    }
+
     /// Records a vmknic's new MTU (the owner set it on the device). False if unknown.
     pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> bool {
         let Some(v) = self.slot_of(id).and_then(|s| self.vmknics.get_mut(s)) else {

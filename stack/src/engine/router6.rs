@@ -120,6 +120,17 @@ impl<P: Port> Engine<P> {
         });
     }
 
+    /// Drops the routers and solicitations of vmknic `slot` (autoconfiguration turned off or
+    /// the vmknic gone); a default gateway installed from them goes too.
+    pub(super) fn forget_routers6(&mut self, slot: usize) {
+        let before = self.ra6.routers.len();
+        self.ra6.routers.retain(|r| r.slot != slot);
+        self.ra6.solicit.retain(|s| s.slot != slot);
+        if self.ra6.routers.len() != before {
+            self.apply_ra_default();
+        }
+    }
+
     /// When router discovery next has work: a solicitation, or a router's lifetime.
     pub(super) fn router6_deadline(&self) -> Option<Instant> {
         let s = self.ra6.solicit.iter().map(|s| s.at);
