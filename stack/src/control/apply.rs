@@ -1319,11 +1319,7 @@ impl Daemon {
     /// file.
     /// Turns a vmknic's IPv6 router-advertisement autoconfiguration on or off: live, then
     /// saved (undone if the file cannot be written).
-    fn vmknic_ipv6_autoconf(
-        &mut self,
-        vmknic: &VmknicRef,
-        on: bool,
-    ) -> Result<Value, RemoteError> {
+    fn vmknic_ipv6_autoconf(&mut self, vmknic: &VmknicRef, on: bool) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.ipv6_autoconf = on.then_some(true))?;
         let was = self
