@@ -888,7 +888,14 @@ pub fn esxcli_neighbors(neighbors: &[NeighborInfo]) -> EsxcliList {
                 n.expiry_s
                     .map_or_else(|| "-".to_string(), |s| format!("{s} sec"))
                     .into(),
-                String::new().into(),
+                // ESXi leaves State empty for ARP entries; IPv6 entries show their Neighbour
+                // Unreachability Detection state (REACHABLE, STALE, DELAY, PROBE, ...).
+                if n.ip.is_ipv6() {
+                    n.state.to_ascii_uppercase()
+                } else {
+                    String::new()
+                }
+                .into(),
                 "Unknown".into(),
             ]
         })
