@@ -586,6 +586,11 @@ impl<P: Port> Engine<P> {
             warn!(address = %target, "another node advertises our IPv6 address");
             return self.count(i, DropReason::BadNdp);
         }
+        // A router that advertises itself without the router flag is no router any more
+        // (RFC 4861 7.2.5).
+        if msg.get(4).is_some_and(|f| f & 0x80 == 0) {
+            self.not_a_router6(i, target);
+        }
         let update = NdUpdate::Advertisement {
             solicited,
             override_,

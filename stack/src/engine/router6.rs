@@ -131,6 +131,19 @@ impl<P: Port> Engine<P> {
         }
     }
 
+    /// `addr` on vmknic `slot` advertised itself without the router flag: it leaves the
+    /// default router list.
+    pub(super) fn not_a_router6(&mut self, slot: usize, addr: Ipv6Addr) {
+        let before = self.ra6.routers.len();
+        self.ra6
+            .routers
+            .retain(|r| !(r.slot == slot && r.addr == addr));
+        if self.ra6.routers.len() != before {
+            info!(netstack = %self.name, router = %addr, "IPv6 neighbour is no longer a router");
+            self.apply_ra_default();
+        }
+    }
+
     /// When router discovery next has work: a solicitation, or a router's lifetime.
     pub(super) fn router6_deadline(&self) -> Option<Instant> {
         let s = self.ra6.solicit.iter().map(|s| s.at);

@@ -749,13 +749,11 @@ fn test_router_solicitation_and_slaac() {
         Err(super::Ping6Error::TooBig)
     );
     // ReachableTime 1 s from the advertisement: a learned router goes STALE within 1.5 s.
+    let mut answer = na(router, HOST0_MAC);
+    answer[4] = 0xe0; // router, solicited, override
     lab.receive(
         0,
-        &eth(
-            VMK0_MAC,
-            HOST0_MAC,
-            &ipv6(router, ours, 58, 255, &na(router, HOST0_MAC)),
-        ),
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(router, ours, 58, 255, &answer)),
     );
     let st = |lab: &Lab6| {
         lab.engine
@@ -782,5 +780,32 @@ fn test_router_solicitation_and_slaac() {
     // Router lifetime (60 s) over: no default router.
     lab.advance(Duration::from_secs(30));
     assert!(lab.engine.routing6().lookup(a("2001:db8:99::1")).is_none());
+    assert_eq!(lab.engine.routing6().default_gateway(), None);
+}
+
+#[test]
+fn test_advertisement_without_router_flag_drops_the_default_router() {
+    use std::time::Duration;
+    let text = format!(
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.0.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6_autoconf = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    lab.advance(Duration::from_secs(1));
+    let router = a("fe80::1");
+    lab.receive(0, &ra(router, 255, 600, a("2001:db8:5::"), 3600, 1800));
+    lab.advance(Duration::from_secs(1));
+    assert!(lab.engine.routing6().default_gateway().is_some());
+    // Its own unsolicited advertisement without R: no longer a router.
+    let all = a("ff02::1");
+    let mut adv = na(router, HOST0_MAC);
+    adv[4] = 0x20;
+    lab.receive(
+        0,
+        &eth(mcast_mac(all), HOST0_MAC, &ipv6(router, all, 58, 255, &adv)),
+    );
     assert_eq!(lab.engine.routing6().default_gateway(), None);
 }
