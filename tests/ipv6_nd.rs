@@ -183,12 +183,12 @@ fn slaac_default_router_neighbour_states_and_expiry() {
     let reached = wait_until(Duration::from_secs(10), || ping6(h, SLAAC));
     assert!(
         reached,
-        "h cannot ping {SLAAC}: r addresses {}, routes {}, stack routes {}, neighbours {}, stats {}",
-        format!("{}{}", r.ip(&["addr"]), lab.log()),
-        r.ip(&["-6", "route"]),
+        "h cannot ping {SLAAC}: r's addresses {}, stack routes {}, neighbours {}, stats {}, log {}",
+        r.ip(&["addr"]),
         esx_ok(&lab, &["esxcli", "network", "ip", "route", "ipv6", "list"]),
         esx_ok(&lab, &["esxcli", "network", "ip", "neighbor", "list"]),
         esx_ok(&lab, &["stats"]),
+        lab.log(),
     );
     let routes = esx_ok(&lab, &["esxcli", "network", "ip", "route", "ipv6", "list"]);
     assert!(routes.contains(&router), "default via {router}:\n{routes}");
