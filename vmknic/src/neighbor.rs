@@ -308,6 +308,17 @@ pub enum NdUpdate {
     },
 }
 
+/// True when packets may go to the entry's MAC without a state change: Reachable and not
+/// expired, or Delay/Probe (NUD only; ARP entries are never in them).
+#[inline]
+fn usable(e: &Entry, now: Instant) -> bool {
+    match e.state {
+        State::Reachable => now < e.deadline,
+        State::Delay | State::Probe => true,
+        _ => false,
+    }
+}
+
 /// Which entries `make_room` may evict: failed, expired, or (NUD) stale ones.
 fn evictable(e: &Entry, now: Instant) -> bool {
     match e.state {
@@ -344,12 +355,12 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         self.next_timer = Some(self.next_timer.map_or(at, |t| t.min(at)));
     }
 
-    /// The MAC of `ip` if it is Reachable and not expired.
+    /// The MAC of `ip` if it is Reachable and not expired, or (NUD) in Delay or Probe, where
+    /// packets go to the cached MAC while it is being confirmed. Never for Stale: the first
+    /// packet to a Stale entry goes through `resolve`, which moves it to Delay.
     pub fn lookup(&self, ip: A, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
-        (e.state == State::Reachable && now < e.deadline)
-            .then_some(e.mac)
-            .flatten()
+        usable(e, now).then_some(e.mac).flatten()
     }
 
     /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
@@ -357,7 +368,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
     #[inline]
     pub fn lookup_on(&self, ip: A, vmknic: u32, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
-        (e.vmknic == vmknic && e.state == State::Reachable && now < e.deadline)
+        (e.vmknic == vmknic && usable(e, now))
             .then_some(e.mac)
             .flatten()
     }
@@ -1209,6 +1220,11 @@ mod tests {
         );
         assert_eq!(t.resolve(ip(1), 0, b"q", t1), Resolve::Ready(MAC_A));
         assert_eq!(state(&t, ip(1), t1), Some(State::Delay));
+        assert_eq!(
+            t.lookup(ip(1), t1),
+            Some(MAC_A),
+            "Delay sends to the cached MAC"
+        );
         // DELAY_FIRST_PROBE_TIME without confirmation: Probe, a unicast solicitation.
         let (p, _) = probes(&mut t, t1 + Duration::from_secs(5));
         assert_eq!(p, vec![(ip(1), MAC_A)]);
