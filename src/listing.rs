@@ -38,15 +38,26 @@ pub struct VmknicRow {
 }
 
 /// The IPv6 rows of a vmknic (after its IPv4 ones), as ESXi lists them: the prefix length in
-/// the Netmask column, no broadcast, Type `STATIC, PREFERRED`.
-fn ipv6_rows(first: &VmknicRow, addrs: &[ipnet::Ipv6Net]) -> Vec<VmknicRow> {
+/// the Netmask column, no broadcast, Type `STATIC, PREFERRED` (origin, then DAD status:
+/// `AUTOCONF` for router-advertised addresses; `TENTATIVE`, `DEPRECATED`, `DUPLICATE`).
+fn ipv6_rows<'a>(
+    first: &VmknicRow,
+    addrs: impl IntoIterator<Item = (ipnet::Ipv6Net, &'a str, &'a str)>,
+) -> Vec<VmknicRow> {
     addrs
-        .iter()
-        .map(|a| VmknicRow {
+        .into_iter()
+        .map(|(a, origin, status)| VmknicRow {
             ip: a.addr().to_string(),
             netmask: a.prefix_len().to_string(),
             broadcast: String::new(),
-            kind: "STATIC, PREFERRED".to_string(),
+            kind: format!(
+                "{}, {status}",
+                if origin == "autoconf" {
+                    "AUTOCONF"
+                } else {
+                    "STATIC"
+                }
+            ),
             family: "IPv6",
             ..first.clone()
         })
@@ -90,8 +101,7 @@ pub fn vmknic_rows(cfg: &Config) -> Vec<VmknicRow> {
             if rows.is_empty() {
                 rows.push(row("N/A".into(), "N/A".into(), "N/A".into()));
             }
-            let v6: Vec<_> = v.addresses6().collect();
-            let extra = ipv6_rows(&rows[0], &v6);
+            let extra = ipv6_rows(&rows[0], v.addresses6().map(|a| (a, "static", "PREFERRED")));
             rows.extend(extra);
             rows
         })
@@ -140,7 +150,18 @@ pub fn vmknic_rows_from_info(vmknics: &[VmknicInfo]) -> Vec<VmknicRow> {
                     })
                     .collect(),
             };
-            let extra = ipv6_rows(&rows[0], &v.ipv6);
+            // The data plane's view with each address's status; configured addresses as
+            // preferred when it has none (vmknic down).
+            let extra = if v.ipv6_addresses.is_empty() {
+                ipv6_rows(&rows[0], v.ipv6.iter().map(|a| (*a, "static", "PREFERRED")))
+            } else {
+                ipv6_rows(
+                    &rows[0],
+                    v.ipv6_addresses
+                        .iter()
+                        .map(|a| (a.address, a.origin.as_str(), a.status.as_str())),
+                )
+            };
             rows.extend(extra);
             rows
         })
@@ -867,7 +888,14 @@ pub fn esxcli_neighbors(neighbors: &[NeighborInfo]) -> EsxcliList {
                 n.expiry_s
                     .map_or_else(|| "-".to_string(), |s| format!("{s} sec"))
                     .into(),
-                String::new().into(),
+                // ESXi leaves State empty for ARP entries; IPv6 entries show their Neighbour
+                // Unreachability Detection state (REACHABLE, STALE, DELAY, PROBE, ...).
+                if n.ip.is_ipv6() {
+                    n.state.to_ascii_uppercase()
+                } else {
+                    String::new()
+                }
+                .into(),
                 "Unknown".into(),
             ]
         })

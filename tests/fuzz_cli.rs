@@ -456,6 +456,21 @@ fn check_vmknic(argv: &[OsString], args: &[String]) {
         | VmknicCommand::SetDhcp { portgroup } => {
             assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
         }
+        VmknicCommand::SetIpv6Autoconf { portgroup, enabled } => {
+            assert!(portgroup_ok(&portgroup), "port group {portgroup:?}");
+            let want: &[&str] = if enabled {
+                &["true", "1"]
+            } else {
+                &["false", "0"]
+            };
+            assert!(
+                args.iter().any(|a| {
+                    let v = a.rsplit('=').next().unwrap_or(a).trim_start_matches("-P");
+                    want.contains(&v.trim().to_ascii_lowercase().as_str())
+                }),
+                "-P {enabled} not asked"
+            );
+        }
         VmknicCommand::List => {}
     }
 }

@@ -49,6 +49,33 @@ pub struct VmknicInfo {
     /// IPv6 addresses with their prefix lengths, the link-local one first (empty: IPv6 off).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv6: Vec<ipnet::Ipv6Net>,
+    /// Its IPv6 addresses as the data plane holds them (autoconfigured ones included), each
+    /// with its DAD status; empty while the vmknic is down or IPv6 is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_addresses: Vec<Ipv6AddressInfo>,
+    /// Router-advertisement autoconfiguration is on (`esxcfg-vmknic -P`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6_autoconf: bool,
+}
+
+/// One IPv6 address of a vmknic with its state (RFC 4862).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6AddressInfo {
+    /// Address and prefix length.
+    pub address: ipnet::Ipv6Net,
+    /// How it was configured: `link-local`, `static` or `autoconf` (from a Router
+    /// Advertisement).
+    pub origin: String,
+    /// ESXi's status: `TENTATIVE` (duplicate address detection running), `PREFERRED`,
+    /// `DEPRECATED` (autoconf, past its preferred lifetime) or `DUPLICATE` (another node holds
+    /// it: not used).
+    pub status: String,
+    /// (Autoconf) seconds until it is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_s: Option<u64>,
+    /// (Autoconf) seconds until it is deprecated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_s: Option<u64>,
 }
 
 fn default_netstack() -> String {

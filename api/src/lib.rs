@@ -27,8 +27,8 @@ pub mod response;
 
 pub use client::{Client, ClientError, DEFAULT_CONTROL};
 pub use info::{
-    Check, CountersInfo, ExportInfo, ForwardInfo, GatewayInfo, NeighborInfo, NetstackInfo,
-    PingReply, ProbeReport, ProbeResult, ReadTestInfo, Route6Info, RouteExplanation,
+    Check, CountersInfo, ExportInfo, ForwardInfo, GatewayInfo, Ipv6AddressInfo, NeighborInfo,
+    NetstackInfo, PingReply, ProbeReport, ProbeResult, ReadTestInfo, Route6Info, RouteExplanation,
     RouteGetResult, RouteInfo, RouteListResult, RouteOrigin, StageInfo, StatsInfo, TargetInfo,
     VmknicInfo,
 };

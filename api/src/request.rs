@@ -109,6 +109,14 @@ pub enum Action {
         /// Its name.
         name: String,
     },
+    /// Turn a vmknic's IPv6 router-advertisement autoconfiguration on or off (`esxcfg-vmknic
+    /// -P`, `esxcli network ip interface ipv6 set -r`); on turns IPv6 on.
+    VmknicSetIpv6Autoconf {
+        /// `vmkN` or port group.
+        vmknic: String,
+        /// On or off.
+        enabled: bool,
+    },
     /// Set or clear a vmknic's own default gateway (ESXi 6.5+ override), on its subnet.
     VmknicSetGateway {
         /// `vmkN` or port group.
@@ -271,6 +279,7 @@ impl Action {
                 | Action::VmknicSetMtu { .. }
                 | Action::VmknicSetAddress { .. }
                 | Action::VmknicSetGateway { .. }
+                | Action::VmknicSetIpv6Autoconf { .. }
                 | Action::NetstackAdd { .. }
                 | Action::NetstackRemove { .. }
                 | Action::RouteAdd { .. }
@@ -343,6 +352,11 @@ pub struct RawVmknic {
     /// gets a link-local address derived from its MAC (EUI-64); none: IPv6 is off on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv6: Vec<String>,
+    /// Router-advertisement autoconfiguration (ESXi's `esxcfg-vmknic -P`, `esxcli network ip
+    /// interface ipv6 set -r`): IPv6 on, addresses and a default router from Router
+    /// Advertisements (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_autoconf: Option<bool>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.

@@ -19,7 +19,7 @@ use crate::client::CliError;
 use crate::personality::clap_util::Parsed;
 
 /// The actions `esxcfg-vmknic` takes, for the message when none is given.
-const VMKNIC_ACTIONS: &str = "-l, -a, -d, -e, -D, -m <mtu> or -i <ip> -n <netmask>";
+const VMKNIC_ACTIONS: &str = "-l, -a, -d, -e, -D, -m <mtu>, -P true|false or -i <ip> -n <netmask>";
 
 /// The command a usage error is about, written as the user would (`esxcfg-route -a`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

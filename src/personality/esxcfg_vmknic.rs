@@ -92,6 +92,13 @@ pub enum VmknicCommand {
         /// New MTU in `MIN_MTU..=MAX_MTU`.
         mtu: u16,
     },
+    /// `-P true|false <portgroup>`: IPv6 router-advertisement autoconfiguration on or off.
+    SetIpv6Autoconf {
+        /// Port group of the vmknic.
+        portgroup: String,
+        /// On or off.
+        enabled: bool,
+    },
     /// `-i <ip> -n <netmask> <portgroup>` without `-a`: change the address.
     SetAddress {
         /// Port group of the vmknic.
@@ -116,6 +123,7 @@ pub enum VmknicCommand {
         esxcfg-vmknic -a -i <ipv6>/<len> [-6 true] [-m <mtu>] [-M <mac>] <portgroup>\n       \
         esxcfg-vmknic -d|-e|-D <portgroup>\n       \
         esxcfg-vmknic -m <mtu> <portgroup>\n       \
+        esxcfg-vmknic -P true|false <portgroup>\n       \
         esxcfg-vmknic -i <ip> -n <netmask> <portgroup>\n       \
         esxcfg-vmknic -i DHCP <portgroup>\n       \
         (-p/--portgroup <portgroup> may name the port group)"
@@ -142,6 +150,10 @@ struct VmknicArgs {
     /// Enable IPv6 (true or false; with -a and an IPv6 address)
     #[arg(short = '6', long = "enable-ipv6", value_name = "true|false")]
     ipv6: Option<String>,
+    /// IPv6 router advertisement autoconfiguration (true or false): addresses and a default
+    /// router from Router Advertisements
+    #[arg(short = 'P', long = "enable-ipv6-autoconf", value_name = "true|false")]
+    autoconf: Option<String>,
     /// Netmask, dotted or as a length
     #[arg(short = 'n', long = "netmask", value_name = "NETMASK")]
     netmask: Option<String>,
@@ -219,6 +231,7 @@ fn vmknic_command(mut a: VmknicArgs) -> Result<VmknicCommand, UsageError> {
         ("-M/--mac", a.mac.is_some()),
         ("-N/--netstack", a.netstack.is_some()),
         ("-6/--enable-ipv6", a.ipv6.is_some()),
+        ("-P/--enable-ipv6-autoconf", a.autoconf.is_some()),
     ];
     // Refuses the first given option that is not in `allowed`.
     let only = |i: Invocation, allowed: &[&str]| {
@@ -341,6 +354,23 @@ fn vmknic_command(mut a: VmknicArgs) -> Result<VmknicCommand, UsageError> {
             portgroup,
             ip,
             prefix_len,
+        });
+    }
+    if let Some(on) = a.autoconf.as_deref() {
+        let i = inv("-P");
+        only(i, &["-P/--enable-ipv6-autoconf"])?;
+        let enabled = match on.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                return Err(i.error(Problem::Other(format!(
+                    "-P/--enable-ipv6-autoconf takes true or false, not `{other}`"
+                ))))
+            }
+        };
+        return Ok(VmknicCommand::SetIpv6Autoconf {
+            portgroup: portgroup(i, &a.portgroup)?,
+            enabled,
         });
     }
     if let Some(m) = a.mtu.as_deref() {
@@ -481,6 +511,10 @@ pub fn action(cmd: &VmknicCommand) -> Option<Action> {
         VmknicCommand::Disable { portgroup } => Action::VmknicDisable {
             vmknic: vmknic(portgroup),
         },
+        VmknicCommand::SetIpv6Autoconf { portgroup, enabled } => Action::VmknicSetIpv6Autoconf {
+            vmknic: vmknic(portgroup),
+            enabled: *enabled,
+        },
         VmknicCommand::SetMtu { portgroup, mtu } => Action::VmknicSetMtu {
             vmknic: vmknic(portgroup),
             mtu: u32::from(*mtu),
@@ -564,6 +598,9 @@ mod tests {
             ("-D pg", Disable { portgroup: pg() }),
             ("--disable-vmknic pg", Disable { portgroup: pg() }),
             ("-m 68 pg", SetMtu { portgroup: pg(), mtu: 68 }),
+            ("-P true pg", VmknicCommand::SetIpv6Autoconf { portgroup: pg(), enabled: true }),
+            ("--enable-ipv6-autoconf false -p pg",
+             VmknicCommand::SetIpv6Autoconf { portgroup: pg(), enabled: false }),
             ("--mtu 9000 pg", SetMtu { portgroup: pg(), mtu: 9000 }),
             ("-i 192.168.1.100 -n 29 pg", SetAddress { portgroup: pg(), ip, prefix_len: 29 }),
             ("--ip 192.168.1.100 --netmask 255.255.255.254 pg",

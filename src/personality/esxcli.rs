@@ -317,6 +317,31 @@ pub enum InterfaceCmd {
         #[command(subcommand)]
         command: InterfaceIpv4,
     },
+    /// IPv6 settings of VMkernel interfaces
+    #[command(disable_help_subcommand = true)]
+    Ipv6 {
+        /// The command.
+        #[command(subcommand)]
+        command: InterfaceIpv6,
+    },
+}
+
+/// `esxcli network ip interface ipv6 <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum InterfaceIpv6 {
+    /// Set the IPv6 settings of a VMkernel interface
+    Set(Ipv6SetArgs),
+}
+
+/// `interface ipv6 set` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Ipv6SetArgs {
+    /// The interface, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// true to take addresses and a default router from Router Advertisements, false to stop
+    #[arg(short = 'r', long = "enable-router-adv", value_name = "bool", value_parser = parse_bool)]
+    pub router_adv: Option<bool>,
 }
 
 /// `esxcli network ip interface ipv4 <command>`.
@@ -575,6 +600,13 @@ pub enum EsxcliCommand {
         /// `-g`: the interface's own default gateway, set with the address in one change.
         gateway: Option<Ipv4Addr>,
     },
+    /// `network ip interface ipv6 set`.
+    Ipv6Set {
+        /// vmkN.
+        interface: String,
+        /// `-r`: router-advertisement autoconfiguration on or off.
+        router_adv: Option<bool>,
+    },
     /// `network diag ping`.
     DiagPing(DiagPingArgs),
     /// `network ip neighbor list`.
@@ -755,6 +787,22 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                 gateway: a.gateway,
                 interface: a.interface,
             },
+            Ip::Interface {
+                command:
+                    InterfaceCmd::Ipv6 {
+                        command: InterfaceIpv6::Set(a),
+                    },
+            } => {
+                if a.router_adv.is_none() {
+                    return Err(CliError::Usage(
+                        "Error: give -r/--enable-router-adv true|false".to_string(),
+                    ));
+                }
+                EsxcliCommand::Ipv6Set {
+                    interface: a.interface,
+                    router_adv: a.router_adv,
+                }
+            }
             Ip::Neighbor {
                 command: NeighborCmd::List(a),
             } => EsxcliCommand::NeighborList {
@@ -1084,6 +1132,21 @@ pub fn run_formatted(
                 let action = match on {
                     true => Action::VmknicEnable { vmknic },
                     false => Action::VmknicDisable { vmknic },
+                };
+                ctl.call(action).map_err(|e| failed(&e))?;
+            }
+        }
+        EsxcliCommand::Ipv6Set {
+            interface,
+            router_adv,
+        } => {
+            if !vmknics(ctl)?.iter().any(|v| v.name == interface) {
+                return Err(no_interface(&interface));
+            }
+            if let Some(enabled) = router_adv {
+                let action = Action::VmknicSetIpv6Autoconf {
+                    vmknic: interface,
+                    enabled,
                 };
                 ctl.call(action).map_err(|e| failed(&e))?;
             }
@@ -1631,6 +1694,28 @@ mod tests {
                 gateway: Some("198.18.1.1".into())
             }
         );
+    }
+
+    #[test]
+    fn test_parse_ipv6_set_router_adv() {
+        assert_eq!(
+            command("network ip interface ipv6 set -i vmk1 -r true"),
+            EsxcliCommand::Ipv6Set {
+                interface: "vmk1".into(),
+                router_adv: Some(true),
+            }
+        );
+        assert_eq!(
+            command(
+                "network ip interface ipv6 set --interface-name vmk2 --enable-router-adv false"
+            ),
+            EsxcliCommand::Ipv6Set {
+                interface: "vmk2".into(),
+                router_adv: Some(false),
+            }
+        );
+        assert!(usage("network ip interface ipv6 set -i vmk1").contains("-r/--enable-router-adv"));
+        assert!(usage("network ip interface ipv6 set -i vmk1 -r maybe").contains("maybe"));
     }
 
     #[test]

@@ -364,6 +364,10 @@ pub struct VmknicConfig {
     pub gateway: Option<Ipv4Addr>,
     /// Static IPv6 addresses with their prefix lengths; IPv6 is on when there is one.
     pub ipv6: Vec<Ipv6Net>,
+    /// Router-advertisement autoconfiguration (ESXi's `esxcfg-vmknic -P`): Router
+    /// Solicitations at start, SLAAC addresses and a default router from advertisements.
+    /// IPv6 is on with it too.
+    pub ipv6_autoconf: bool,
 }
 
 impl VmknicConfig {
@@ -374,9 +378,9 @@ impl VmknicConfig {
             .chain(self.extra_addresses.iter().copied())
     }
 
-    /// True when IPv6 is on: the vmknic has a static IPv6 address.
+    /// True when IPv6 is on: the vmknic has a static IPv6 address or autoconfiguration.
     pub fn ipv6_enabled(&self) -> bool {
-        !self.ipv6.is_empty()
+        !self.ipv6.is_empty() || self.ipv6_autoconf
     }
 
     /// The link-local address derived from the MAC (EUI-64, RFC 4291 appendix A), `/64`.
@@ -664,6 +668,7 @@ impl Config {
                     netstack: (v.netstack != self.netstack).then(|| v.netstack.clone()),
                     gateway: v.gateway.map(|g| g.to_string()),
                     ipv6: v.ipv6.iter().map(|a| a.to_string()).collect(),
+                    ipv6_autoconf: v.ipv6_autoconf.then_some(true),
                 })
                 .collect(),
             routes: raw_routes(&self.routes),
@@ -1327,6 +1332,7 @@ fn validate_vmknic(
         netstack: v.netstack.clone().unwrap_or_default(),
         gateway,
         ipv6,
+        ipv6_autoconf: v.ipv6_autoconf.unwrap_or(false),
     })
 }
 

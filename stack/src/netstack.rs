@@ -431,6 +431,14 @@ impl Netstack {
         Some(tap.link())
     }
 
+    /// Turns a vmknic's IPv6 autoconfiguration on or off in its netstack's engine. False if
+    /// it is unknown.
+    pub fn set_vmknic_ipv6_autoconf(&mut self, id: VmknicId, on: bool) -> bool {
+        self.stack_of(id)
+            .and_then(|n| self.engine_mut(n))
+            .is_some_and(|e| e.set_vmknic_ipv6_autoconf(id, on))
+    }
+
     /// Changes a vmknic's MTU: its TAP's first (in the namespace the TAP's kernel side is in
     /// now), then the engine's. False if unknown.
     pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> Result<bool, StackError> {

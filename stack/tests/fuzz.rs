@@ -1137,6 +1137,7 @@ fn control_actions() -> Vec<Action> {
         netstack: None,
         gateway: Some(s("198.18.2.254")),
         ipv6: vec![s("2001:db8:2::1/64")],
+        ipv6_autoconf: Some(true),
     };
     vec![
         Action::VmknicList,
@@ -1192,6 +1193,10 @@ fn control_actions() -> Vec<Action> {
         Action::NetstackGet { name: s("vmotion") },
         Action::NetstackAdd { name: s("vmotion") },
         Action::NetstackRemove { name: s("vmotion") },
+        Action::VmknicSetIpv6Autoconf {
+            vmknic: s("vmk1"),
+            enabled: true,
+        },
         Action::VmknicSetGateway {
             vmknic: s("vmk1"),
             gateway: Some(s("198.18.1.1")),

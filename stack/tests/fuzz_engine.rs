@@ -60,7 +60,11 @@ pub fn run(data: &[u8]) {
     let ports = [MemPort::new(offloads), MemPort::new(offloads)];
     let (mut engine, _) = Engine::new(&cfg, ports, t0);
     drain(&mut engine);
-    let mut now = t0;
+    // The IPv6 addresses are tentative for a second (DAD): the records start once they are
+    // preferred, so that the seeds reach the IPv6 paths they were written for.
+    let mut now = t0 + Duration::from_secs(1);
+    engine.turn(now);
+    drain(&mut engine);
     for _ in 0..MAX_RECORDS {
         let Some((&port, tail)) = rest.split_first() else {
             break;

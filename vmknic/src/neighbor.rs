@@ -1,6 +1,13 @@
 //! The neighbour (ARP) table: IPv4 next hop → MAC, bounded, with a bounded pending queue so that
 //! the first packets to an unresolved neighbour wait for ARP instead of being lost.
 //!
+//! With [`NeighborConfig::nud`] on (IPv6), entries follow RFC 4861 7.3's Neighbour
+//! Unreachability Detection: REACHABLE for ReachableTime after a confirmation, then STALE; a
+//! packet sent to a STALE entry goes out at once and moves it to DELAY, which becomes PROBE
+//! (unicast solicitations every RetransTimer) unless a confirmation comes first; an entry whose
+//! probes all go unanswered is removed. With `nud` off (ARP) there are only INCOMPLETE,
+//! REACHABLE and FAILED, as before.
+//!
 //! Pure: the caller passes the time in (`now: Instant`) and sends ARP requests and ICMP errors
 //! through callbacks. All packet buffers come from one pool allocated in `new`; the entry map
 //! reserves `capacity` up front, so nothing allocates per packet or per neighbour.
@@ -33,6 +40,30 @@ pub struct NeighborConfig {
     pub first_retry: Duration,
     /// How long a failed entry answers "unreachable" without re-ARPing (default 3 s).
     pub failed_hold: Duration,
+    /// RFC 4861 Neighbour Unreachability Detection (IPv6): STALE, DELAY and PROBE, a constant
+    /// `first_retry` (RetransTimer) between solicitations instead of doubling. Default off.
+    pub nud: bool,
+    /// With `nud`: DELAY_FIRST_PROBE_TIME (default 5 s).
+    pub delay_first_probe: Duration,
+    /// With `nud`: MAX_UNICAST_SOLICIT, probes sent in PROBE before the entry goes (default 3).
+    pub max_unicast_probes: u32,
+    /// With `nud`: how long an unused STALE entry is kept (default 10 minutes).
+    pub stale_gc: Duration,
+}
+
+impl NeighborConfig {
+    /// RFC 4861's timers and constants for IPv6 (section 10): RetransTimer 1 s,
+    /// MAX_MULTICAST_SOLICIT 3 (a solicitation and two retries), DELAY_FIRST_PROBE_TIME 5 s,
+    /// MAX_UNICAST_SOLICIT 3, with `reachable` as ReachableTime (the caller randomises it).
+    pub fn nd(reachable: Duration) -> NeighborConfig {
+        NeighborConfig {
+            reachable,
+            retries: 2,
+            first_retry: Duration::from_secs(1),
+            nud: true,
+            ..NeighborConfig::default()
+        }
+    }
 }
 
 impl Default for NeighborConfig {
@@ -46,6 +77,10 @@ impl Default for NeighborConfig {
             retries: 2,
             first_retry: Duration::from_millis(500),
             failed_hold: Duration::from_secs(3),
+            nud: false,
+            delay_first_probe: Duration::from_secs(5),
+            max_unicast_probes: 3,
+            stale_gc: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -59,6 +94,12 @@ pub enum State {
     Reachable,
     /// No answer after every retry.
     Failed,
+    /// (NUD) MAC known but not confirmed for ReachableTime; used, it moves to Delay.
+    Stale,
+    /// (NUD) Used while Stale: waiting DELAY_FIRST_PROBE_TIME for a confirmation.
+    Delay,
+    /// (NUD) Unicast solicitations being sent to confirm the MAC.
+    Probe,
 }
 
 impl State {
@@ -68,6 +109,9 @@ impl State {
             State::Incomplete => "incomplete",
             State::Reachable => "reachable",
             State::Failed => "failed",
+            State::Stale => "stale",
+            State::Delay => "delay",
+            State::Probe => "probe",
         }
     }
 }
@@ -83,7 +127,8 @@ pub struct NeighborEntry<A = Ipv4Addr> {
     pub vmknic: u32,
     /// State.
     pub state: State,
-    /// Time to the entry's next timer: expiry (Reachable, Failed) or next retry (Incomplete).
+    /// Time to the entry's next timer: expiry (Reachable, Failed, Stale), next retry
+    /// (Incomplete), first probe (Delay) or next probe (Probe).
     pub expires_in: Option<Duration>,
     /// Packets waiting for it.
     pub queued: usize,
@@ -114,6 +159,15 @@ pub enum NeighborEvent<'a, A = Ipv4Addr> {
         vmknic: u32,
         /// Neighbour being resolved.
         ip: A,
+    },
+    /// (NUD) Send a unicast solicitation for `ip` to `mac` on `vmknic` (PROBE).
+    Probe {
+        /// Egress vmknic.
+        vmknic: u32,
+        /// Neighbour being probed.
+        ip: A,
+        /// Its MAC as cached.
+        mac: MacAddr,
     },
     /// `ip` did not answer: `packet` (queued for it) gets ICMP Host Unreachable.
     Failed {
@@ -219,9 +273,9 @@ struct Entry {
     mac: Option<MacAddr>,
     vmknic: u32,
     state: State,
-    /// Next retry (Incomplete) or expiry (Reachable, Failed).
+    /// Next retry (Incomplete), probe (Delay, Probe) or expiry (Reachable, Failed, Stale).
     deadline: Instant,
-    /// ARP requests sent for the current resolution (Incomplete).
+    /// Requests sent for the current resolution (Incomplete) or probes (Probe).
     sent: u32,
     queue: Queue,
 }
@@ -236,6 +290,42 @@ fn after(now: Instant, d: Duration) -> Instant {
 /// Wait after the `sent`-th request: `first`, then doubling.
 fn backoff(first: Duration, sent: u32) -> Duration {
     first.saturating_mul(2u32.saturating_pow(sent.saturating_sub(1)))
+}
+
+/// What a Neighbour Discovery message says about its sender or target (RFC 4861 7.2.3-7.2.5),
+/// for [`NeighborTable::learn_nd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NdUpdate {
+    /// A solicitation (or router message) with a source link-layer address: the MAC is
+    /// recorded, never confirmed (STALE when new or changed).
+    Solicitation,
+    /// A Neighbour Advertisement with its Solicited and Override flags.
+    Advertisement {
+        /// S: an answer to our solicitation, so a confirmation of reachability.
+        solicited: bool,
+        /// O: its link-layer address replaces the cached one.
+        override_: bool,
+    },
+}
+
+/// True when packets may go to the entry's MAC without a state change: Reachable and not
+/// expired, or Delay/Probe (NUD only; ARP entries are never in them).
+#[inline]
+fn usable(e: &Entry, now: Instant) -> bool {
+    match e.state {
+        State::Reachable => now < e.deadline,
+        State::Delay | State::Probe => true,
+        _ => false,
+    }
+}
+
+/// Which entries `make_room` may evict: failed, expired, or (NUD) stale ones.
+fn evictable(e: &Entry, now: Instant) -> bool {
+    match e.state {
+        State::Failed | State::Stale => true,
+        State::Reachable => e.deadline <= now,
+        _ => false,
+    }
 }
 
 /// The bounded neighbour table with its pending queues.
@@ -265,12 +355,12 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         self.next_timer = Some(self.next_timer.map_or(at, |t| t.min(at)));
     }
 
-    /// The MAC of `ip` if it is Reachable and not expired.
+    /// The MAC of `ip` if it is Reachable and not expired, or (NUD) in Delay or Probe, where
+    /// packets go to the cached MAC while it is being confirmed. Never for Stale: the first
+    /// packet to a Stale entry goes through `resolve`, which moves it to Delay.
     pub fn lookup(&self, ip: A, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
-        (e.state == State::Reachable && now < e.deadline)
-            .then_some(e.mac)
-            .flatten()
+        usable(e, now).then_some(e.mac).flatten()
     }
 
     /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
@@ -278,7 +368,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
     #[inline]
     pub fn lookup_on(&self, ip: A, vmknic: u32, now: Instant) -> Option<MacAddr> {
         let e = self.entries.get(&ip)?;
-        (e.vmknic == vmknic && e.state == State::Reachable && now < e.deadline)
+        (e.vmknic == vmknic && usable(e, now))
             .then_some(e.mac)
             .flatten()
     }
@@ -295,9 +385,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         let stale = self
             .entries
             .iter()
-            .filter(|(_, e)| {
-                e.state == State::Failed || (e.state == State::Reachable && e.deadline <= now)
-            })
+            .filter(|(_, e)| evictable(e, now))
             .min_by_key(|(_, e)| e.deadline)
             .map(|(ip, _)| *ip);
         let victim = stale.or_else(|| {
@@ -331,6 +419,11 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
                     return Resolve::Ready(mac)
                 }
                 (State::Failed, _) if now < e.deadline => return Resolve::Unreachable,
+                (State::Reachable | State::Stale | State::Delay | State::Probe, Some(mac))
+                    if self.cfg.nud && e.vmknic == vmknic =>
+                {
+                    return Resolve::Ready(self.used(ip, mac, now));
+                }
                 _ => queued = e.queue.len,
             }
         }
@@ -376,6 +469,156 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             Some(true) => Resolve::Queued { send_request },
             _ => Resolve::Dropped(LinkDrop::QueueFull),
         }
+    }
+
+    /// (NUD) A packet goes to the Stale (or expired Reachable) entry `ip`: it moves to Delay
+    /// (RFC 4861 7.3.3). Returns `mac` for the caller.
+    fn used(&mut self, ip: A, mac: MacAddr, now: Instant) -> MacAddr {
+        let delay = after(now, self.cfg.delay_first_probe);
+        let moved = match self.entries.get_mut(&ip) {
+            Some(e)
+                if e.state == State::Stale
+                    || (e.state == State::Reachable && now >= e.deadline) =>
+            {
+                e.state = State::Delay;
+                e.deadline = delay;
+                true
+            }
+            _ => false,
+        };
+        if moved {
+            self.arm(delay);
+        }
+        mac
+    }
+
+    /// Sets ReachableTime (NUD: from a Router Advertisement, randomised by the caller); entries
+    /// confirmed from now on use it.
+    pub fn set_reachable(&mut self, reachable: Duration) {
+        self.cfg.reachable = reachable;
+    }
+
+    /// Sets RetransTimer (the wait between solicitations, NUD).
+    pub fn set_retrans(&mut self, retrans: Duration) {
+        self.cfg.first_retry = retrans;
+    }
+
+    /// The limits and timers in force.
+    pub fn config(&self) -> &NeighborConfig {
+        &self.cfg
+    }
+
+    /// (NUD) Updates the cache from a Neighbour Discovery message naming `ip` (RFC 4861
+    /// 7.2.3 for solicitations, 7.2.5 for advertisements) with the link-layer address `mac`
+    /// (if the message carried one), received on `vmknic`. A solicitation creates or updates
+    /// a STALE entry; an advertisement never creates one, completes an INCOMPLETE one
+    /// (REACHABLE when solicited, else STALE), and changes a known MAC only with the override
+    /// flag. Returns true when the entry holds a MAC afterwards: call `drain_ready`.
+    pub fn learn_nd(
+        &mut self,
+        ip: A,
+        mac: Option<MacAddr>,
+        vmknic: u32,
+        update: NdUpdate,
+        now: Instant,
+    ) -> bool {
+        let reachable = after(now, self.cfg.reachable);
+        let stale = after(now, self.cfg.stale_gc);
+        let entry = self.entries.get_mut(&ip);
+        let armed = match (update, entry) {
+            (NdUpdate::Solicitation, None) => {
+                let Some(mac) = mac else { return false };
+                if !self.make_room(now, false) {
+                    return false;
+                }
+                self.entries.insert(
+                    ip,
+                    Entry {
+                        mac: Some(mac),
+                        vmknic,
+                        state: State::Stale,
+                        deadline: stale,
+                        sent: 0,
+                        queue: Queue::default(),
+                    },
+                );
+                stale
+            }
+            (NdUpdate::Solicitation, Some(e)) => {
+                let Some(mac) = mac else {
+                    return e.mac.is_some();
+                };
+                let fresh = matches!(e.state, State::Incomplete | State::Failed);
+                if fresh || e.mac != Some(mac) || e.vmknic != vmknic {
+                    e.mac = Some(mac);
+                    e.vmknic = vmknic;
+                    e.state = State::Stale;
+                    e.deadline = stale;
+                    e.sent = 0;
+                    stale
+                } else {
+                    return true;
+                }
+            }
+            (NdUpdate::Advertisement { .. }, None) => return false,
+            (NdUpdate::Advertisement { solicited, .. }, Some(e))
+                if matches!(e.state, State::Incomplete | State::Failed) =>
+            {
+                let Some(mac) = mac else { return false };
+                if e.state == State::Failed {
+                    return false;
+                }
+                e.mac = Some(mac);
+                e.vmknic = vmknic;
+                e.sent = 0;
+                if solicited {
+                    e.state = State::Reachable;
+                    e.deadline = reachable;
+                } else {
+                    e.state = State::Stale;
+                    e.deadline = stale;
+                }
+                e.deadline
+            }
+            (
+                NdUpdate::Advertisement {
+                    solicited,
+                    override_,
+                },
+                Some(e),
+            ) => {
+                if e.vmknic != vmknic {
+                    return false;
+                }
+                let differs = mac.is_some_and(|m| e.mac != Some(m));
+                if differs && !override_ {
+                    // RFC 4861 7.2.5: a different address without O only makes a REACHABLE
+                    // entry STALE.
+                    if e.state == State::Reachable {
+                        e.state = State::Stale;
+                        e.deadline = stale;
+                    }
+                    return true;
+                }
+                if let Some(m) = mac {
+                    e.mac = Some(m);
+                }
+                if solicited {
+                    e.state = State::Reachable;
+                    e.deadline = reachable;
+                    e.sent = 0;
+                } else if differs {
+                    e.state = State::Stale;
+                    e.deadline = stale;
+                    e.sent = 0;
+                } else {
+                    return true;
+                }
+                e.deadline
+            }
+        };
+        self.arm(armed);
+        true
     }
 
     /// Learns ip→mac (ARP). `update_only` refreshes existing entries (of the same vmknic) only.
@@ -427,7 +670,9 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         let Some(e) = entries.get_mut(&ip) else {
             return;
         };
-        if let (State::Reachable, Some(mac)) = (e.state, e.mac) {
+        if let (State::Reachable | State::Stale | State::Delay | State::Probe, Some(mac)) =
+            (e.state, e.mac)
+        {
             let vmknic = e.vmknic;
             pool.drain(&mut e.queue, |p| f(vmknic, mac, p));
         }
@@ -437,7 +682,9 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
     /// `retry(vmknic, ip)` (caller sends another ARP request; the wait doubles) or, after
     /// `retries`, marks it Failed and calls `failed(vmknic, ip, packet)` for each queued packet
     /// (caller sends ICMP Host Unreachable), freeing them. Removes Reachable entries
-    /// `reachable` after they were learned, and Failed entries after `failed_hold`.
+    /// `reachable` after they were learned, and Failed entries after `failed_hold`. With
+    /// `nud`: Reachable becomes Stale, Delay becomes Probe, and a probe is reported through
+    /// `retry` too (use `poll_events` to get the cached MAC for a unicast solicitation).
     pub fn poll(
         &mut self,
         now: Instant,
@@ -447,6 +694,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         self.poll_events(now, |ev| match ev {
             NeighborEvent::Retry { vmknic, ip } => retry(vmknic, ip),
             NeighborEvent::Failed { vmknic, ip, packet } => failed(vmknic, ip, packet),
+            NeighborEvent::Probe { vmknic, ip, .. } => retry(vmknic, ip),
         });
     }
 
@@ -471,7 +719,12 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
                             ip,
                         });
                         e.sent += 1;
-                        e.deadline = after(now, backoff(cfg.first_retry, e.sent));
+                        let wait = if cfg.nud {
+                            cfg.first_retry
+                        } else {
+                            backoff(cfg.first_retry, e.sent)
+                        };
+                        e.deadline = after(now, wait);
                     }
                     State::Incomplete => {
                         e.state = State::Failed;
@@ -481,7 +734,33 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
                             f(NeighborEvent::Failed { vmknic, ip, packet })
                         });
                     }
-                    State::Reachable | State::Failed => {
+                    State::Reachable if cfg.nud => {
+                        e.state = State::Stale;
+                        e.deadline = after(now, cfg.stale_gc);
+                    }
+                    State::Delay | State::Probe
+                        if e.state == State::Delay || e.sent < cfg.max_unicast_probes =>
+                    {
+                        if let Some(mac) = e.mac {
+                            f(NeighborEvent::Probe {
+                                vmknic: e.vmknic,
+                                ip,
+                                mac,
+                            });
+                        }
+                        e.sent = if e.state == State::Delay {
+                            1
+                        } else {
+                            e.sent + 1
+                        };
+                        e.state = State::Probe;
+                        e.deadline = after(now, cfg.first_retry);
+                    }
+                    State::Reachable
+                    | State::Failed
+                    | State::Stale
+                    | State::Delay
+                    | State::Probe => {
                         pool.drain(&mut e.queue, |_| {});
                         return false;
                     }
@@ -888,6 +1167,140 @@ mod tests {
             (l[1].ip, l[1].state.as_str(), l[1].mac),
             (ip(2), "reachable", Some(MAC_A))
         );
+    }
+
+    fn nd() -> NeighborConfig {
+        NeighborConfig {
+            stale_gc: Duration::from_secs(60),
+            ..NeighborConfig::nd(Duration::from_secs(30))
+        }
+    }
+
+    fn state(t: &NeighborTable, i: Ipv4Addr, now: Instant) -> Option<State> {
+        t.entries(now).iter().find(|e| e.ip == i).map(|e| e.state)
+    }
+
+    /// Polls at `now`; returns the (ip, mac) of the probes and the retries.
+    fn probes(t: &mut NeighborTable, now: Instant) -> (Vec<(Ipv4Addr, MacAddr)>, usize) {
+        let (mut p, mut r) = (vec![], 0);
+        t.poll_events(now, |ev| match ev {
+            NeighborEvent::Probe { ip, mac, .. } => p.push((ip, mac)),
+            NeighborEvent::Retry { .. } => r += 1,
+            NeighborEvent::Failed { .. } => {}
+        });
+        (p, r)
+    }
+
+    const SOLICITED: NdUpdate = NdUpdate::Advertisement {
+        solicited: true,
+        override_: true,
+    };
+
+    #[test]
+    fn test_nud_reachable_stale_delay_probe_reachable() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(nd());
+        // Incomplete: solicitations 1 s apart (RetransTimer), not doubling.
+        t.resolve(ip(1), 0, b"p", t0);
+        assert_eq!(probes(&mut t, at(t0, 1000)).1, 1);
+        assert_eq!(probes(&mut t, at(t0, 1999)).1, 0);
+        assert_eq!(probes(&mut t, at(t0, 2000)).1, 1);
+        // A solicited advertisement: Reachable, the queued packet released.
+        assert!(t.learn_nd(ip(1), Some(MAC_A), 0, SOLICITED, at(t0, 2100)));
+        assert_eq!(drained(&mut t, ip(1)).len(), 1);
+        assert_eq!(state(&t, ip(1), at(t0, 2100)), Some(State::Reachable));
+        // ReachableTime later: Stale, still usable at once.
+        let t1 = at(t0, 32_100);
+        probes(&mut t, t1);
+        assert_eq!(state(&t, ip(1), t1), Some(State::Stale));
+        assert_eq!(
+            t.lookup(ip(1), t1),
+            None,
+            "the fast path sees only Reachable"
+        );
+        assert_eq!(t.resolve(ip(1), 0, b"q", t1), Resolve::Ready(MAC_A));
+        assert_eq!(state(&t, ip(1), t1), Some(State::Delay));
+        assert_eq!(
+            t.lookup(ip(1), t1),
+            Some(MAC_A),
+            "Delay sends to the cached MAC"
+        );
+        // DELAY_FIRST_PROBE_TIME without confirmation: Probe, a unicast solicitation.
+        let (p, _) = probes(&mut t, t1 + Duration::from_secs(5));
+        assert_eq!(p, vec![(ip(1), MAC_A)]);
+        let t2 = t1 + Duration::from_secs(5);
+        assert_eq!(state(&t, ip(1), t2), Some(State::Probe));
+        assert_eq!(t.resolve(ip(1), 0, b"r", t2), Resolve::Ready(MAC_A));
+        // The answer: Reachable again.
+        assert!(t.learn_nd(ip(1), Some(MAC_A), 0, SOLICITED, t2));
+        assert_eq!(state(&t, ip(1), t2), Some(State::Reachable));
+        assert_eq!(t.lookup(ip(1), t2), Some(MAC_A));
+    }
+
+    #[test]
+    fn test_nud_probes_then_removed() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(nd());
+        t.learn_nd(ip(1), Some(MAC_A), 0, NdUpdate::Solicitation, t0);
+        assert_eq!(state(&t, ip(1), t0), Some(State::Stale));
+        assert_eq!(t.resolve(ip(1), 0, b"q", t0), Resolve::Ready(MAC_A));
+        let mut sent = 0;
+        for s in 5..=8 {
+            sent += probes(&mut t, t0 + Duration::from_secs(s)).0.len();
+        }
+        assert_eq!(sent, 3, "MAX_UNICAST_SOLICIT probes at 5, 6 and 7 s");
+        assert!(t.is_empty(), "removed at 8 s");
+        // The next packet starts a new resolution.
+        assert_eq!(
+            t.resolve(ip(1), 0, b"x", t0 + Duration::from_secs(9)),
+            Resolve::Queued { send_request: true }
+        );
+    }
+
+    #[test]
+    fn test_nud_unsolicited_updates() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(nd());
+        // An unsolicited advertisement creates nothing (RFC 4861 7.2.5).
+        let unsolicited = NdUpdate::Advertisement {
+            solicited: false,
+            override_: true,
+        };
+        assert!(!t.learn_nd(ip(1), Some(MAC_A), 0, unsolicited, t0));
+        assert!(t.is_empty());
+        // A solicitation from it does: Stale.
+        t.learn_nd(ip(1), Some(MAC_A), 0, NdUpdate::Solicitation, t0);
+        t.learn_nd(ip(1), Some(MAC_A), 0, SOLICITED, t0);
+        assert_eq!(state(&t, ip(1), t0), Some(State::Reachable));
+        // The same MAC from a solicitation changes nothing; another makes it Stale.
+        t.learn_nd(ip(1), Some(MAC_A), 0, NdUpdate::Solicitation, t0);
+        assert_eq!(state(&t, ip(1), t0), Some(State::Reachable));
+        // Without override, another MAC only makes it Stale, keeping the old one.
+        let no_override = NdUpdate::Advertisement {
+            solicited: true,
+            override_: false,
+        };
+        t.learn_nd(ip(1), Some(MAC_B), 0, no_override, t0);
+        let e = &t.entries(t0)[0];
+        assert_eq!((e.state, e.mac), (State::Stale, Some(MAC_A)));
+        // With override, unsolicited: the new MAC, Stale.
+        t.learn_nd(ip(1), Some(MAC_B), 0, unsolicited, t0);
+        let e = &t.entries(t0)[0];
+        assert_eq!((e.state, e.mac), (State::Stale, Some(MAC_B)));
+        // A solicitation with another MAC: updated, Stale.
+        t.learn_nd(ip(1), Some(MAC_A), 0, SOLICITED, t0);
+        t.learn_nd(ip(1), Some(MAC_B), 0, NdUpdate::Solicitation, t0);
+        let e = &t.entries(t0)[0];
+        assert_eq!((e.state, e.mac), (State::Stale, Some(MAC_B)));
+        // An unsolicited advertisement completes an Incomplete entry as Stale and releases
+        // its packets.
+        t.resolve(ip(2), 0, b"p", t0);
+        assert!(t.learn_nd(ip(2), Some(MAC_A), 0, unsolicited, t0));
+        assert_eq!(drained(&mut t, ip(2)), vec![(0, MAC_A, b"p".to_vec())]);
+        assert_eq!(state(&t, ip(2), t0), Some(State::Stale));
+        // An unused Stale entry goes after stale_gc.
+        probes(&mut t, t0 + Duration::from_secs(60));
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 complete -c esxcfg-vmknic -s i -l ip -d 'IPv4 address, IPv6 address/prefix length, or DHCP' -r
 complete -c esxcfg-vmknic -s 6 -l enable-ipv6 -d 'Enable IPv6 (true or false; with -a and an IPv6 address)' -r
+complete -c esxcfg-vmknic -s P -l enable-ipv6-autoconf -d 'IPv6 router advertisement autoconfiguration (true or false): addresses and a default router from Router Advertisements' -r
 complete -c esxcfg-vmknic -s n -l netmask -d 'Netmask, dotted or as a length' -r
 complete -c esxcfg-vmknic -s m -l mtu -d 'MTU (68-9000)' -r
 complete -c esxcfg-vmknic -s M -l mac -d 'MAC address (with -a)' -r

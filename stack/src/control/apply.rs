@@ -17,8 +17,8 @@ use tracing::{info, warn};
 use vmkstack_api::capture::CaptureStart;
 use vmkstack_api::StageInfo;
 use vmkstack_api::{
-    CountersInfo, ErrorKind, GatewayInfo, NeighborInfo, NetstackInfo, RawVmknic, RemoteError,
-    Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
+    CountersInfo, ErrorKind, GatewayInfo, Ipv6AddressInfo, NeighborInfo, NetstackInfo, RawVmknic,
+    RemoteError, Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{
     Explanation, Gateway6, Origin, Route6Error, RouteEntry, RouteError, RoutingTable, VmknicId,
@@ -265,6 +265,9 @@ impl Daemon {
             Command::VmknicRemove(v) => self.vmknic_remove(&v),
             Command::VmknicSetEnabled(v, on) => self.vmknic_enable(&v, on),
             Command::VmknicSetMtu { vmknic, mtu } => self.vmknic_mtu(&vmknic, mtu),
+            Command::VmknicSetIpv6Autoconf { vmknic, enabled } => {
+                self.vmknic_ipv6_autoconf(&vmknic, enabled)
+            }
             Command::VmknicSetAddress {
                 vmknic,
                 address,
@@ -458,6 +461,29 @@ impl Daemon {
             .ok_or_else(|| RemoteError::new(ErrorKind::NotFound, "no such netstack"))
     }
 
+    /// The IPv6 addresses of `v` as its engine holds them, with their DAD status.
+    fn ipv6_addresses(&self, v: &Vmknic<TapPort>) -> Vec<Ipv6AddressInfo> {
+        let now = Instant::now();
+        let secs = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now).as_secs());
+        self.stack
+            .engines()
+            .filter(|e| e.name() == v.cfg.netstack)
+            .flat_map(|e| {
+                let slot = e.vmknics().iter().position(|x| x.cfg.id == v.cfg.id);
+                e.addresses6()
+                    .iter()
+                    .filter(move |a| Some(a.slot) == slot)
+                    .map(|a| Ipv6AddressInfo {
+                        address: a.net,
+                        origin: a.origin.as_str().to_string(),
+                        status: a.state.as_str().to_string(),
+                        valid_s: secs(a.valid_until),
+                        preferred_s: secs(a.preferred_until),
+                    })
+            })
+            .collect()
+    }
+
     /// The vmknics; `bridge` and `netns` say where each TAP's kernel side is now (moved by
     /// hand included), as the kernel reports it, or as configured if it cannot be asked.
     fn vmknic_list(&self, netstack: Option<&str>) -> Vec<VmknicInfo> {
@@ -482,6 +508,8 @@ impl Daemon {
                     netstack: v.cfg.netstack.clone(),
                     gateway: v.cfg.gateway,
                     ipv6: v.cfg.addresses6().collect(),
+                    ipv6_addresses: self.ipv6_addresses(v),
+                    ipv6_autoconf: v.cfg.ipv6_autoconf,
                     addressing: match (v.cfg.dhcp, v.cfg.address) {
                         (true, _) => "dhcp",
                         (false, Some(_)) => "static",
@@ -1315,6 +1343,26 @@ impl Daemon {
 
     /// As [`Daemon::vmknic_enable`]: the TAP's MTU (wherever its kernel side is now), then the
     /// file.
+    /// Turns a vmknic's IPv6 router-advertisement autoconfiguration on or off: live, then
+    /// saved (undone if the file cannot be written).
+    fn vmknic_ipv6_autoconf(&mut self, vmknic: &VmknicRef, on: bool) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let new = self.with_vmknic(id, |v| v.ipv6_autoconf = on.then_some(true))?;
+        let was = self
+            .cfg
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .is_some_and(|v| v.ipv6_autoconf);
+        self.stack.set_vmknic_ipv6_autoconf(id, on);
+        if let Err(e) = self.commit(new) {
+            self.stack.set_vmknic_ipv6_autoconf(id, was);
+            return Err(e);
+        }
+        info!(vmknic = %id, on, "IPv6 router advertisement autoconfiguration");
+        Ok(Value::Null)
+    }
+
     fn vmknic_mtu(&mut self, vmknic: &VmknicRef, mtu: u16) -> Result<Value, RemoteError> {
         let id = self.resolve(vmknic)?;
         let new = self.with_vmknic(id, |v| v.mtu = Some(i64::from(mtu)))?;

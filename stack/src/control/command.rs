@@ -128,6 +128,13 @@ pub enum Command {
     NetstackAdd(String),
     /// Remove a netstack.
     NetstackRemove(String),
+    /// Turn a vmknic's IPv6 autoconfiguration on or off.
+    VmknicSetIpv6Autoconf {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// On or off.
+        enabled: bool,
+    },
     /// Set (or clear, `None`) a vmknic's own default gateway.
     VmknicSetGateway {
         /// The vmknic.
@@ -262,6 +269,7 @@ impl Command {
             Command::NetstackAdd(_) => "netstack_add",
             Command::NetstackRemove(_) => "netstack_remove",
             Command::VmknicSetGateway { .. } => "vmknic_set_gateway",
+            Command::VmknicSetIpv6Autoconf { .. } => "vmknic_set_ipv6_autoconf",
             Command::GatewayShow => "gateway_show",
             Command::GatewaySet(_) => "gateway_set",
             Command::GatewayClear(_) => "gateway_clear",
@@ -514,6 +522,10 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
         Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),
         Action::NetstackRemove { name } => Command::NetstackRemove(netstack_name(name)?),
+        Action::VmknicSetIpv6Autoconf { vmknic, enabled } => Command::VmknicSetIpv6Autoconf {
+            vmknic: VmknicRef(vmknic),
+            enabled,
+        },
         Action::VmknicSetGateway { vmknic, gateway } => Command::VmknicSetGateway {
             vmknic: VmknicRef(vmknic),
             gateway: gateway.as_deref().map(addr).transpose()?,

@@ -118,6 +118,7 @@ impl<P: Port> Engine<P> {
                     arp_request(v, tx_buf, ip);
                 }
             }
+            NeighborEvent::Probe { .. } => {}
             NeighborEvent::Failed {
                 vmknic,
                 ip,

@@ -6,17 +6,19 @@
 //! Exceeded; rate-limited with IPv4's).
 //!
 //! IPv6 is on for a vmknic that has a static IPv6 address; it then also holds a link-local
-//! address derived from its MAC. Not here yet: router advertisements (autoconfiguration),
-//! duplicate address detection for our own addresses (we answer others' probes), extension
+//! address derived from its MAC. Our addresses go through duplicate address detection first
+//! (`addr6.rs`); the neighbour cache runs RFC 4861's unreachability detection (REACHABLE,
+//! STALE, DELAY, PROBE). Not here yet: extension
 //! headers (a packet with one is forwarded untouched, and not delivered), TSO6 super-frames
 //! (never asked of the TAP, refused if one comes).
 
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 use smoltcp::wire::checksum;
 use tracing::{debug, warn};
 use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV6, ETH_HDR};
-use vmkstack_vmknic::neighbor::{NeighborEvent, Resolve};
+use vmkstack_vmknic::neighbor::{NdUpdate, NeighborEvent, Resolve};
 use vmkstack_vmknic::{MacAddr, Port, VnetHdr, VNET_HDR_LEN};
 
 use super::{DropReason, Engine, Vmknic};
@@ -41,6 +43,35 @@ const NA: u8 = 136;
 const DEST_UNREACHABLE: u8 = 1;
 const PACKET_TOO_BIG: u8 = 2;
 const TIME_EXCEEDED: u8 = 3;
+
+/// BaseReachableTime (RFC 4861 10): 30 s unless a Router Advertisement says otherwise.
+pub(super) const BASE_REACHABLE: Duration = Duration::from_secs(30);
+
+/// ReachableTime: `base` times a random factor in [0.5, 1.5) (RFC 4861 6.3.2), from `seed`.
+pub(super) fn reachable_time(base: Duration, seed: u64) -> Duration {
+    // xorshift64*: one draw, no dependency for a jitter.
+    let mut x = seed | 1;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11; // 53 bits
+    let f = 0.5 + (r as f64) / ((1u64 << 53) as f64);
+    base.mul_f64(f)
+}
+
+/// A seed for [`reachable_time`]: the wall clock's nanoseconds mixed with the vmknics' MACs,
+/// so that hosts started together draw differently.
+pub(super) fn seed(vmknics: &[crate::config::VmknicConfig]) -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    vmknics.iter().fold(t, |acc, v| {
+        v.mac
+            .0
+            .iter()
+            .fold(acc, |a, b| a.rotate_left(8) ^ u64::from(*b))
+    })
+}
 
 /// Echo replies to the stack's own identifier kept until `vmkping -6` takes them.
 const ECHO6_REPLIES: usize = 64;
@@ -95,11 +126,11 @@ impl Icmp6Error {
 
 /// The fields of an IPv6 header the stages use.
 #[derive(Debug, Clone, Copy)]
-struct Ipv6Info {
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
+pub(super) struct Ipv6Info {
+    pub(super) src: Ipv6Addr,
+    pub(super) dst: Ipv6Addr,
     next_header: u8,
-    hop_limit: u8,
+    pub(super) hop_limit: u8,
     /// Header plus payload.
     total_len: usize,
 }
@@ -140,7 +171,7 @@ pub(super) fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
 }
 
 /// The Ethernet address of IPv6 multicast group `a` (RFC 2464 7).
-fn multicast_mac(a: Ipv6Addr) -> MacAddr {
+pub(super) fn multicast_mac(a: Ipv6Addr) -> MacAddr {
     let o = a.octets();
     MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
 }
@@ -168,7 +199,13 @@ fn icmp6_sum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
 }
 
 /// Writes a fixed IPv6 header for `payload_len` bytes of `next_header` into `buf`.
-fn write_header(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize, hl: u8) {
+pub(super) fn write_header(
+    buf: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    payload_len: usize,
+    hl: u8,
+) {
     let Some(h) = buf.first_chunk_mut::<IPV6_HDR>() else {
         return;
     };
@@ -181,7 +218,7 @@ fn write_header(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize
 }
 
 /// Fills in the ICMPv6 checksum of the packet `pkt` (header and message).
-fn seal_icmp6(pkt: &mut [u8]) {
+pub(super) fn seal_icmp6(pkt: &mut [u8]) {
     let src = addr_at(pkt, 8);
     let dst = addr_at(pkt, 24);
     let Some(msg) = pkt.get_mut(IPV6_HDR..) else {
@@ -198,7 +235,7 @@ fn seal_icmp6(pkt: &mut [u8]) {
 
 /// Writes a Neighbour Solicitation for `target` from `src` (to its solicited-node group) or a
 /// Neighbour Advertisement of `target` (to `dst`) into `buf`, with our link-layer address as
-/// option. Returns the packet's length.
+/// option when `mac` is given (never in a DAD probe from `::`). Returns the packet's length.
 fn write_nd(
     buf: &mut [u8],
     kind: u8,
@@ -206,23 +243,49 @@ fn write_nd(
     dst: Ipv6Addr,
     target: Ipv6Addr,
     flags: u8,
-    mac: MacAddr,
+    mac: Option<MacAddr>,
 ) -> usize {
-    const LEN: usize = IPV6_HDR + 32;
-    let Some(p) = buf.get_mut(..LEN) else {
+    let len = IPV6_HDR + if mac.is_some() { 32 } else { 24 };
+    let Some(p) = buf.get_mut(..len) else {
         return 0;
     };
-    write_header(p, src, dst, 32, 255);
+    write_header(p, src, dst, len - IPV6_HDR, 255);
     let m = &mut p[IPV6_HDR..];
     m[..8].copy_from_slice(&[kind, 0, 0, 0, flags, 0, 0, 0]);
     m[8..24].copy_from_slice(&target.octets());
-    // Option 1 (source link-layer address) in a solicitation, 2 (target) in an
-    // advertisement; one 8-byte unit.
-    m[24] = if kind == NS { 1 } else { 2 };
-    m[25] = 1;
-    m[26..32].copy_from_slice(&mac.0);
+    if let Some(mac) = mac {
+        // Option 1 (source link-layer address) in a solicitation, 2 (target) in an
+        // advertisement; one 8-byte unit.
+        m[24] = if kind == NS { 1 } else { 2 };
+        m[25] = 1;
+        m[26..32].copy_from_slice(&mac.0);
+    }
     seal_icmp6(p);
-    LEN
+    len
+}
+
+/// Sends the DAD probe for our tentative `target` out of `v` (RFC 4862 5.4.2): a Neighbour
+/// Solicitation from `::` to its solicited-node group, without a link-layer option.
+pub(super) fn dad_probe<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], target: Ipv6Addr) {
+    let group = solicited_node(target);
+    let mut scratch = [0u8; IPV6_HDR + 24];
+    let n = write_nd(
+        &mut scratch,
+        NS,
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        target,
+        0,
+        None,
+    );
+    if n > 0 {
+        send_frame(v, tx, multicast_mac(group), &scratch[..n]);
+    }
+}
+
+/// True when the ND options `opts` are well formed (no zero length, none cut).
+pub(super) fn options_ok(opts: &[u8]) -> bool {
+    ll_option(opts, 0).is_ok()
 }
 
 /// The link-layer address option of type `kind` among the options of an ND message, or
@@ -249,7 +312,7 @@ fn ll_option(mut opts: &[u8], kind: u8) -> Result<Option<MacAddr>, ()> {
 }
 
 /// Sends the IPv6 packet `pkt` out of `v` to `mac`, framed in `tx`.
-fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8]) {
+pub(super) fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8]) {
     let n = ETH_HDR + pkt.len();
     let Some(frame) = tx.get_mut(..n) else {
         return v.send_dropped(DropReason::TooBig, pkt, 0);
@@ -259,33 +322,54 @@ fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8
     v.send(frame);
 }
 
-/// Sends a Neighbour Solicitation for `target` out of `v`.
-fn solicit<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], target: Ipv6Addr) {
-    let src = addr6_toward(v, target);
-    let group = solicited_node(target);
+/// Sends a Neighbour Solicitation for `target` out of `v` (slot `slot`): to its
+/// solicited-node group, or (`unicast`: a NUD probe) to `target` at that MAC. Its source is
+/// one of our usable addresses (`local6`); with none (all tentative or duplicate) nothing goes.
+fn solicit<P: Port>(
+    v: &mut Vmknic<P>,
+    slot: usize,
+    local6: &[(Ipv6Addr, usize)],
+    tx: &mut [u8],
+    target: Ipv6Addr,
+    unicast: Option<MacAddr>,
+) {
+    let usable = |a: Ipv6Addr| local6.iter().any(|&(x, s)| x == a && s == slot);
+    let Some(src) = addr6_toward(v, target)
+        .filter(|a| usable(*a))
+        .or_else(|| Some(v.cfg.link_local6().addr()).filter(|a| usable(*a)))
+    else {
+        return;
+    };
+    let (dst, mac) = match unicast {
+        Some(mac) => (target, mac),
+        None => (
+            solicited_node(target),
+            multicast_mac(solicited_node(target)),
+        ),
+    };
     let mut scratch = [0u8; IPV6_HDR + 32];
-    let n = write_nd(&mut scratch, NS, src, group, target, 0, v.cfg.mac);
+    let n = write_nd(&mut scratch, NS, src, dst, target, 0, Some(v.cfg.mac));
     if n > 0 {
-        send_frame(v, tx, multicast_mac(group), &scratch[..n]);
+        send_frame(v, tx, mac, &scratch[..n]);
     }
 }
 
-/// The vmknic's IPv6 address on the prefix holding `peer`, else its link-local one.
-fn addr6_toward<P>(v: &Vmknic<P>, peer: Ipv6Addr) -> Ipv6Addr {
+/// The vmknic's static IPv6 address on the prefix holding `peer`, if any.
+fn addr6_toward<P>(v: &Vmknic<P>, peer: Ipv6Addr) -> Option<Ipv6Addr> {
     v.cfg
         .ipv6
         .iter()
         .find(|a| a.contains(&peer))
-        .map_or(v.cfg.link_local6().addr(), |a| a.addr())
+        .map(|a| a.addr())
 }
 
-/// The vmknic's first global IPv6 address (the source of its ICMPv6 errors), else its
-/// link-local one.
-fn global6<P>(v: &Vmknic<P>) -> Ipv6Addr {
-    v.cfg
-        .ipv6
-        .first()
-        .map_or(v.cfg.link_local6().addr(), |a| a.addr())
+/// Vmknic `slot`'s first usable global IPv6 address (the source of its ICMPv6 errors), else
+/// its first usable one (link-local); `None` when none is usable yet.
+fn global6(local6: &[(Ipv6Addr, usize)], slot: usize) -> Option<Ipv6Addr> {
+    let mine = || local6.iter().filter(|&&(_, s)| s == slot).map(|&(a, _)| a);
+    mine()
+        .find(|a| !vmkstack_routing::is_link_local6(*a))
+        .or_else(|| mine().next())
 }
 
 /// Finishes a partial checksum (virtio-net `NEEDS_CSUM`) of the frame after `hdr` in place and
@@ -360,14 +444,15 @@ impl<P: Port> Engine<P> {
     }
 
     /// True when vmknic `i` listens to multicast group `g`: all-nodes, or the solicited-node
-    /// group of one of its addresses.
+    /// group of one of its addresses (tentative ones included, to hear others' DAD probes).
     fn listens6(&self, i: usize, g: Ipv6Addr) -> bool {
         g.is_multicast()
             && (g == ALL_NODES
-                || self
-                    .local6
-                    .iter()
-                    .any(|&(a, s)| s == i && solicited_node(a) == g))
+                || self.addrs6.iter().any(|a| {
+                    a.slot == i
+                        && a.state != super::Addr6State::Duplicate
+                        && solicited_node(a.net.addr()) == g
+                }))
     }
 
     /// An IPv6 packet for us: ICMPv6 echo and Neighbour Discovery; anything else is dropped.
@@ -404,8 +489,9 @@ impl<P: Port> Engine<P> {
             }
             NS => self.on_solicitation(i, msg, info, src_mac),
             NA => self.on_advertisement(i, msg, info, src_mac),
-            // Router Solicitations/Advertisements, redirects, errors, echo replies: nothing
-            // uses them yet.
+            super::router6::RA => self.on_router_advertisement(i, msg, info),
+            // Router Solicitations (we are no advertising router), redirects, errors, echo
+            // replies: nothing uses them yet.
             _ => {}
         }
     }
@@ -438,11 +524,23 @@ impl<P: Port> Engine<P> {
         if dad && (sll.is_some() || info.dst != solicited_node(target)) {
             return self.count(i, DropReason::BadNdp);
         }
+        // Our tentative address: never answered; another node's DAD probe for it means the
+        // address is taken (RFC 4862 5.4.3). A probe in our own frame is our own, looped.
+        if self.tentative6(i, target) {
+            let own = self
+                .vmknics
+                .get(i)
+                .is_some_and(|v| Some(v.cfg.mac) == src_mac);
+            if dad && !own {
+                self.duplicate6(i, target, "another node is probing for it (DAD)");
+            }
+            return;
+        }
         if !self.local6.iter().any(|&(a, s)| a == target && s == i) {
             return self.count(i, DropReason::NdpNotForUs);
         }
-        if let (false, Some(mac)) = (dad, sll) {
-            self.learn6(i, info.src, mac);
+        if let (false, Some(_)) = (dad, sll) {
+            self.learn6(i, info.src, sll, NdUpdate::Solicitation);
         }
         let Some(v) = self.vmknics.get_mut(i) else {
             return;
@@ -458,19 +556,22 @@ impl<P: Port> Engine<P> {
             (info.src, router | 0x60, mac)
         };
         let mut out = std::mem::take(&mut self.buf6);
-        let n = write_nd(&mut out, NA, target, dst, target, flags, v.cfg.mac);
+        let n = write_nd(&mut out, NA, target, dst, target, flags, Some(v.cfg.mac));
         if let Some(pkt) = out.get(..n).filter(|_| n > 0) {
             send_frame(v, &mut self.tx_buf, mac, pkt);
         }
         self.buf6 = out;
     }
 
-    /// A Neighbour Advertisement (RFC 4861 7.1.2 and 7.2.5): checked, and its target learned
-    /// (its link-layer option, else the frame's source), releasing what waited for it.
+    /// A Neighbour Advertisement (RFC 4861 7.1.2 and 7.2.5): checked, and the cache entry of
+    /// its target updated by its Solicited and Override flags (link-layer option, else the
+    /// frame's source), releasing what waited for it. An advertisement of our tentative
+    /// address makes it duplicate (RFC 4862 5.4.4).
     fn on_advertisement(&mut self, i: usize, msg: &[u8], info: Ipv6Info, src_mac: Option<MacAddr>) {
         let target = addr_at(msg, 8);
         let opts = msg.get(24..).unwrap_or_default();
         let solicited = msg.get(4).is_some_and(|f| f & 0x40 != 0);
+        let override_ = msg.get(4).is_some_and(|f| f & 0x20 != 0);
         let tll = match (info.hop_limit, msg[1], msg.len() >= 24, ll_option(opts, 2)) {
             (255, 0, true, Ok(tll)) if !target.is_multicast() => tll,
             _ => return self.count(i, DropReason::BadNdp),
@@ -478,21 +579,35 @@ impl<P: Port> Engine<P> {
         if solicited && info.dst.is_multicast() {
             return self.count(i, DropReason::BadNdp);
         }
+        if self.tentative6(i, target) {
+            return self.duplicate6(i, target, "another node advertises it");
+        }
         if self.is_local6(target) {
             warn!(address = %target, "another node advertises our IPv6 address");
             return self.count(i, DropReason::BadNdp);
         }
-        if let Some(mac) = tll.or(src_mac) {
-            self.learn6(i, target, mac);
+        // A router that advertises itself without the router flag is no router any more
+        // (RFC 4861 7.2.5).
+        if msg.get(4).is_some_and(|f| f & 0x80 == 0) {
+            self.not_a_router6(i, target);
         }
+        let update = NdUpdate::Advertisement {
+            solicited,
+            override_,
+        };
+        self.learn6(i, target, tll.or(src_mac), update);
     }
 
-    /// Learns `ip` at `mac` on vmknic `i` and sends what waited for it.
-    fn learn6(&mut self, i: usize, ip: Ipv6Addr, mac: MacAddr) {
-        if !mac.is_unicast() {
+    /// Updates the cache entry of `ip` on vmknic `i` (`mac`: the message's link-layer
+    /// address) and sends what waited for it.
+    fn learn6(&mut self, i: usize, ip: Ipv6Addr, mac: Option<MacAddr>, update: NdUpdate) {
+        if mac.is_some_and(|m| !m.is_unicast()) {
             return;
         }
-        if !self.neighbors6.learn(ip, mac, i as u32, false, self.clock) {
+        if !self
+            .neighbors6
+            .learn_nd(ip, mac, i as u32, update, self.clock)
+        {
             return;
         }
         let Self {
@@ -523,7 +638,7 @@ impl<P: Port> Engine<P> {
             return self.count(i, DropReason::TtlExceeded);
         }
         // Routers never fragment IPv6: too big for the egress is Packet Too Big (RFC 8200 5).
-        let mtu = self.vmknics.get(e).map_or(0, |v| usize::from(v.cfg.mtu));
+        let mtu = self.vmknics.get(e).map_or(0, |v| v.mtu6());
         if info.total_len > mtu {
             self.icmp6_error(i, buf, Icmp6Error::TooBig(mtu as u32));
             return self.count(i, DropReason::TooBig);
@@ -579,7 +694,7 @@ impl<P: Port> Engine<P> {
             Resolve::Queued { send_request } => {
                 if send_request {
                     if let Some(v) = self.vmknics.get_mut(e) {
-                        solicit(v, &mut self.tx_buf, next_hop);
+                        solicit(v, e, &self.local6, &mut self.tx_buf, next_hop, None);
                     }
                 }
                 Ok(())
@@ -617,10 +732,9 @@ impl<P: Port> Engine<P> {
     /// Sends an ICMPv6 error of `kind` about the packet in `buf` (received on vmknic `i`)
     /// back to its sender, under RFC 4443 2.4's rules and the rate limit.
     pub(super) fn icmp6_error(&mut self, i: usize, buf: &[u8], kind: Icmp6Error) {
-        let Some(v) = self.vmknics.get(i) else {
+        let Some(src) = global6(&self.local6, i) else {
             return;
         };
-        let src = global6(v);
         let original = buf.get(IP..).unwrap_or_default();
         let mut out = std::mem::take(&mut self.buf6);
         let n = build_error(&mut out, kind, original, src);
@@ -652,7 +766,12 @@ impl<P: Port> Engine<P> {
         neighbors6.poll_events(now, |event| match event {
             NeighborEvent::Retry { vmknic, ip } => {
                 if let Some(v) = vmknics.get_mut(vmknic as usize) {
-                    solicit(v, tx_buf, ip);
+                    solicit(v, vmknic as usize, local6, tx_buf, ip, None);
+                }
+            }
+            NeighborEvent::Probe { vmknic, ip, mac } => {
+                if let Some(v) = vmknics.get_mut(vmknic as usize) {
+                    solicit(v, vmknic as usize, local6, tx_buf, ip, Some(mac));
                 }
             }
             NeighborEvent::Failed { vmknic, ip, packet } => {
@@ -699,11 +818,7 @@ impl<P: Port> Engine<P> {
         let e =
             super::index_of(&self.vmknics, route.next_hop.vmknic()).ok_or(Ping6Error::NoRoute)?;
         let n = IPV6_HDR + 8 + size;
-        if self
-            .vmknics
-            .get(e)
-            .is_none_or(|v| n > usize::from(v.cfg.mtu))
-        {
+        if self.vmknics.get(e).is_none_or(|v| n > v.mtu6()) {
             return Err(Ping6Error::TooBig);
         }
         let mut out = std::mem::take(&mut self.buf6);
@@ -730,52 +845,73 @@ impl<P: Port> Engine<P> {
         }
     }
 
-    /// Rebuilds the IPv6 routing table's vmknics and the list of local IPv6 addresses from
-    /// the vmknics (called by `refresh_addrs`).
+    /// Brings our IPv6 addresses in line with the vmknics (new ones start DAD), then
+    /// rebuilds what uses them (called by `refresh_addrs`).
     pub(super) fn refresh_addrs6(&mut self) {
+        self.sync_addrs6();
+        self.apply_addrs6();
+    }
+
+    /// Rebuilds the IPv6 routing table's vmknics and the list of local IPv6 addresses from the
+    /// usable addresses (preferred or deprecated: never tentative or duplicate ones).
+    pub(super) fn apply_addrs6(&mut self) {
         self.local6.clear();
+        let usable = |slot: usize| {
+            self.addrs6
+                .iter()
+                .filter(move |a| a.slot == slot && a.state.usable())
+        };
         for (slot, v) in self.vmknics.iter().enumerate() {
             if v.present {
-                self.routing6
-                    .set_vmknic(v.cfg.id, v.cfg.addresses6().collect(), v.active());
+                let nets = usable(slot).map(|a| a.net).collect();
+                self.routing6.set_vmknic(v.cfg.id, nets, v.active());
             } else {
                 self.routing6.remove_vmknic(v.cfg.id);
             }
             if v.active() {
                 self.local6
-                    .extend(v.cfg.addresses6().map(|a| (a.addr(), slot)));
+                    .extend(usable(slot).map(|a| (a.net.addr(), slot)));
             }
         }
     }
 
-    /// Announces vmknic `slot`'s IPv6 addresses with unsolicited Neighbour Advertisements to
-    /// all-nodes (RFC 4861 7.2.6), as the gratuitous ARP does for IPv4.
+    /// Announces vmknic `slot`'s usable IPv6 addresses with unsolicited Neighbour
+    /// Advertisements to all-nodes (RFC 4861 7.2.6), as the gratuitous ARP does for IPv4.
+    /// Tentative addresses are announced when their DAD ends.
     pub(super) fn announce6(&mut self, slot: usize) {
+        let mut addrs: [Option<Ipv6Addr>; 8] = [None; 8];
+        for (k, a) in self
+            .local6
+            .iter()
+            .filter(|&&(_, s)| s == slot)
+            .take(8)
+            .enumerate()
+        {
+            addrs[k] = Some(a.0);
+        }
+        for target in addrs.into_iter().flatten() {
+            self.announce_addr6(slot, target);
+        }
+    }
+
+    /// Announces `target` on vmknic `slot` with an unsolicited Neighbour Advertisement.
+    pub(super) fn announce_addr6(&mut self, slot: usize, target: Ipv6Addr) {
         let Some(v) = self.vmknics.get_mut(slot).filter(|v| v.active()) else {
             return;
         };
         let router = if self.forwarding { 0x80 } else { 0 };
         let mut out = std::mem::take(&mut self.buf6);
-        let addrs: [Option<Ipv6Addr>; 4] = {
-            let mut a = [None; 4];
-            for (k, n) in v.cfg.addresses6().take(4).enumerate() {
-                a[k] = Some(n.addr());
-            }
-            a
-        };
-        for target in addrs.into_iter().flatten() {
-            let n = write_nd(
-                &mut out,
-                NA,
-                target,
-                ALL_NODES,
-                target,
-                router | 0x20,
-                v.cfg.mac,
-            );
-            if let Some(pkt) = out.get(..n).filter(|_| n > 0) {
-                send_frame(v, &mut self.tx_buf, multicast_mac(ALL_NODES), pkt);
-            }
+        let n = write_nd(
+            &mut out,
+            NA,
+            target,
+            ALL_NODES,
+            target,
+            router | 0x20,
+            Some(v.cfg.mac),
+        );
+        if let Some(pkt) = out.get(..n).filter(|_| n > 0) {
+            send_frame(v, &mut self.tx_buf, multicast_mac(ALL_NODES), pkt);
         }
         self.buf6 = out;
     }
@@ -846,7 +982,7 @@ mod tests {
             solicited_node(t),
             t,
             0,
-            MacAddr([2, 0, 0, 0, 0, 1]),
+            Some(MacAddr([2, 0, 0, 0, 0, 1])),
         );
         assert_eq!(n, 72);
         let info = parse(&b[..n]).expect("header");

@@ -37,6 +37,7 @@ use crate::config::{Config, VmknicConfig};
 use crate::device::{IpDevice, Ring};
 use crate::packet::{self, RateLimiter};
 
+mod addr6;
 mod arp;
 mod capture;
 mod counters;
@@ -51,6 +52,7 @@ mod ingress;
 mod ipv6;
 mod local;
 mod ops;
+mod router6;
 mod routes;
 mod runtime;
 #[cfg(test)]
@@ -60,6 +62,7 @@ mod tests;
 #[cfg(test)]
 mod tests6;
 
+pub use addr6::{Addr6, Addr6Origin, Addr6State};
 pub use capture::{Capture, CaptureFilter, MAX_CAPTURES, RING_BYTES};
 pub use counters::Counters;
 pub use drop::DropReason;
@@ -132,9 +135,16 @@ pub struct Vmknic<P> {
     port_failed: bool,
     /// The captures running (a copy of the engine's list).
     taps: capture::Taps,
+    /// The IPv6 MTU a router advertised (at most `cfg.mtu`); `None`: `cfg.mtu`.
+    mtu6: Option<u16>,
 }
 
 impl<P: Port> Vmknic<P> {
+    /// The MTU for IPv6: the advertised one, else the vmknic's.
+    fn mtu6(&self) -> usize {
+        usize::from(self.mtu6.unwrap_or(self.cfg.mtu).min(self.cfg.mtu))
+    }
+
     /// Present, enabled and with a port: takes part in routing and delivery.
     fn active(&self) -> bool {
         self.present && self.cfg.enabled && self.port.is_some() && self.link_down.is_none()
@@ -289,8 +299,12 @@ pub struct Engine<P> {
     routing6: RoutingTable6,
     /// The IPv6 neighbour cache, with its own pending queue.
     neighbors6: NeighborTable<Ipv6Addr>,
-    /// The IPv6 addresses of the active vmknics (link-local included) and their slots.
+    /// The usable IPv6 addresses of the active vmknics (link-local included) and their slots.
     local6: Vec<(Ipv6Addr, usize)>,
+    /// Every IPv6 address of the active vmknics with its DAD state (`addr6.rs`).
+    addrs6: Vec<Addr6>,
+    /// Router discovery: solicitations, advertised routers (`router6.rs`).
+    ra6: router6::RouterState,
     /// One IPv6 packet being built (echo replies, Neighbour Discovery, ICMPv6 errors).
     buf6: Box<[u8]>,
     /// ICMPv6 errors built while the neighbour cache was borrowed, sent right after.
@@ -330,6 +344,7 @@ impl<P: Port> Engine<P> {
                 link_down: None,
                 port_failed: false,
                 taps: capture::Taps::default(),
+                mtu6: None,
             })
             .collect();
         let mtu = cfg
@@ -374,9 +389,14 @@ impl<P: Port> Engine<P> {
             routing6,
             neighbors6: NeighborTable::new(NeighborConfig {
                 pending_total: 64,
-                ..NeighborConfig::default()
+                ..NeighborConfig::nd(ipv6::reachable_time(
+                    ipv6::BASE_REACHABLE,
+                    ipv6::seed(&cfg.vmknics),
+                ))
             }),
             local6: Vec::new(),
+            addrs6: Vec::new(),
+            ra6: router6::RouterState::default(),
             buf6: vec![0; FRAME].into_boxed_slice(),
             deferred6: Ring::new(8, 1280),
             echo6_replies: std::collections::VecDeque::with_capacity(64),
@@ -387,6 +407,8 @@ impl<P: Port> Engine<P> {
         for i in 0..engine.vmknics.len() {
             engine.announce(i);
         }
+        // The DAD probes of the new IPv6 addresses.
+        engine.poll_addrs6();
         info!(netstack = %engine.name, forwarding = engine.forwarding,
             offloads = engine.offloads, "netstack started");
         (engine, problems)
@@ -504,6 +526,8 @@ impl<P: Port> Engine<P> {
         smol.into_iter()
             .chain(self.neighbors.next_deadline())
             .chain(self.neighbors6.next_deadline())
+            .chain(self.addrs6_deadline())
+            .chain(self.router6_deadline())
             .min()
     }
 
@@ -541,6 +565,8 @@ impl<P: Port> Engine<P> {
         let t = self.runtime.add(Stage::Endpoint, 0, t);
         self.poll_neighbors();
         self.poll_neighbors6();
+        self.poll_addrs6();
+        self.poll_router6();
         let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
         self.runtime.add(Stage::PortFlush, 0, t);

@@ -27,7 +27,10 @@ impl<P: Port> Engine<P> {
     /// vmknics are the engine's: they are set again from the running vmknics.
     pub fn set_routing6(&mut self, table: vmkstack_routing::RoutingTable6) {
         self.routing6 = table;
+        self.ra6.forget_installed();
         self.refresh_addrs6();
+        // A router advertised default router comes back when none is configured.
+        self.apply_ra_default();
     }
 
     /// Sets or clears a vmknic's own default gateway (the caller checked it lies on the
@@ -81,6 +84,7 @@ impl<P: Port> Engine<P> {
             link_down: None,
             port_failed: false,
             taps: self.taps.clone(),
+            mtu6: None,
         };
         if slot == self.vmknics.len() {
             self.vmknics.push(v);
@@ -133,6 +137,28 @@ impl<P: Port> Engine<P> {
             self.announce(slot);
         }
         info!(vmknic = %id, enabled = on, "vmknic {}", if on { "enabled" } else { "disabled" });
+        true
+    }
+
+    /// Turns a vmknic's IPv6 router-advertisement autoconfiguration on or off. False if
+    /// unknown.
+    pub fn set_vmknic_ipv6_autoconf(&mut self, id: VmknicId, on: bool) -> bool {
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
+        if let Some(v) = self.vmknics.get_mut(slot) {
+            v.cfg.ipv6_autoconf = on;
+            if !on {
+                v.mtu6 = None;
+            }
+        }
+        // IPv6 may come or go with it (link-local DAD, then solicitations); autoconfigured
+        // addresses and advertised routers go when it is off.
+        self.refresh_addrs();
+        self.forget_routers6(slot);
+        if on {
+            self.start_solicit6(slot);
+        }
         true
     }
 

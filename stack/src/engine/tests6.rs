@@ -52,12 +52,37 @@ ipv6 = ["2001:db8:1::1/64"]
         let (engine, _) = Engine::new(&cfg, [MemPort::new(false), MemPort::new(false)], now);
         let mut lab = Lab6 { engine, now };
         for i in 0..2 {
-            // A gratuitous ARP and two unsolicited advertisements (link-local, global).
+            // A gratuitous ARP and two DAD probes (link-local, global): the IPv6 addresses
+            // are tentative.
             let sent = lab.sent(i);
-            assert_eq!(sent.len(), 3, "start-up announcements on vmk{i}");
-            assert_eq!(sent[2][ETH_HDR + 40], 136);
+            assert_eq!(sent.len(), 3, "start-up frames on vmk{i}");
+            for probe in &sent[1..] {
+                assert_dad_probe(probe);
+            }
         }
+        assert!(lab
+            .engine
+            .addresses6()
+            .iter()
+            .all(|a| a.state == super::Addr6State::Tentative));
+        // RetransTimer later, unanswered: preferred, announced with unsolicited NAs.
+        lab.advance(std::time::Duration::from_secs(1));
+        for i in 0..2 {
+            let sent = lab.sent(i);
+            assert_eq!(sent.len(), 2, "announcements on vmk{i}");
+            assert!(sent.iter().all(|f| f[ETH_HDR + 40] == 136));
+        }
+        assert!(lab
+            .engine
+            .addresses6()
+            .iter()
+            .all(|a| a.state == super::Addr6State::Preferred));
         lab
+    }
+
+    fn advance(&mut self, d: std::time::Duration) {
+        self.now += d;
+        self.engine.turn(self.now);
     }
 
     fn receive(&mut self, i: usize, frame: &[u8]) {
@@ -104,6 +129,24 @@ fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hl: u8, payload: &[u8]) -> Vec<u8>
         p[42..44].copy_from_slice(&c.to_be_bytes());
     }
     p
+}
+
+/// Checks a DAD probe (RFC 4862 5.4.2): a solicitation from :: to the target's
+/// solicited-node group and its MAC, hop limit 255, no link-layer option, a valid checksum.
+fn assert_dad_probe(f: &[u8]) {
+    let ip = &f[ETH_HDR..];
+    assert_eq!(ip.len(), 40 + 24, "no option");
+    assert_eq!((ip[6], ip[7], ip[40]), (58, 255, 135));
+    let target = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[48..64]).unwrap_or_default());
+    let group = solicited_node(target);
+    assert_eq!(&ip[8..24], &Ipv6Addr::UNSPECIFIED.octets());
+    assert_eq!(&ip[24..40], &group.octets());
+    assert_eq!(&f[..6], &mcast_mac(group).0);
+    let mut s = sum16(&ip[8..40]) + 24 + 58 + sum16(&ip[40..]);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    assert_eq!(s, 0xffff, "checksum");
 }
 
 fn eth(dst: MacAddr, src: MacAddr, ip: &[u8]) -> Vec<u8> {
@@ -431,4 +474,338 @@ fn test_stack_echo6_and_its_reply() {
         lab.engine.send_echo6(a("2001:db8:1::2"), 1, 1400, 64),
         Err(super::Ping6Error::TooBig)
     );
+}
+
+/// A lab whose addresses are still tentative (no time has passed since the DAD probes).
+fn tentative_lab() -> Lab6 {
+    let text = format!(
+        "forwarding = true\noffloads = false\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.0.1/24\"\nmac = \"{VMK0_MAC}\"\nipv6 = [\"2001:db8:0::1/64\"]\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    assert_eq!(lab.sent(0).len(), 3, "ARP and two DAD probes");
+    lab
+}
+
+fn state6(lab: &Lab6, addr: Ipv6Addr) -> Option<super::Addr6State> {
+    lab.engine
+        .addresses6()
+        .iter()
+        .find(|a| a.net.addr() == addr)
+        .map(|a| a.state)
+}
+
+#[test]
+fn test_dad_advertisement_makes_the_address_duplicate_and_unused() {
+    let mut lab = tentative_lab();
+    let us = a("2001:db8::1");
+    // While tentative, a solicitation for it is not answered.
+    let (h0, g) = (a("2001:db8::2"), solicited_node(us));
+    let solicit = eth(
+        mcast_mac(g),
+        HOST0_MAC,
+        &ipv6(h0, g, 58, 255, &ns(us, HOST0_MAC)),
+    );
+    lab.receive(0, &solicit);
+    assert!(
+        lab.sent(0).is_empty(),
+        "a tentative address is not answered"
+    );
+    // Another node advertises it: duplicate.
+    let all = a("ff02::1");
+    let mut adv = na(us, HOST0_MAC);
+    adv[4] = 0x20; // override, unsolicited
+    lab.receive(
+        0,
+        &eth(mcast_mac(all), HOST0_MAC, &ipv6(h0, all, 58, 255, &adv)),
+    );
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Duplicate));
+    // It stays so, is never announced, answered or routed from; the link-local one goes on.
+    lab.advance(std::time::Duration::from_secs(2));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "only the link-local address is announced");
+    assert_ne!(&out[0][ETH_HDR + 48..ETH_HDR + 64], &us.octets());
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Duplicate));
+    lab.receive(0, &solicit);
+    assert!(
+        lab.sent(0).is_empty(),
+        "a duplicate address is not answered"
+    );
+    assert!(
+        lab.engine.routing6().lookup(h0).is_none(),
+        "no connected route"
+    );
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(1))),
+    );
+    assert!(
+        lab.sent(0).is_empty(),
+        "echo to a duplicate address unanswered"
+    );
+}
+
+#[test]
+fn test_dad_probe_from_another_node_makes_the_address_duplicate() {
+    let mut lab = tentative_lab();
+    let us = a("2001:db8::1");
+    let g = solicited_node(us);
+    let mut probe = ns(us, HOST0_MAC);
+    probe.truncate(24);
+    lab.receive(
+        0,
+        &eth(
+            mcast_mac(g),
+            HOST0_MAC,
+            &ipv6(Ipv6Addr::UNSPECIFIED, g, 58, 255, &probe),
+        ),
+    );
+    assert!(lab.sent(0).is_empty());
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Duplicate));
+    // Our own probe, looped back (our MAC), changes nothing.
+    let mut lab = tentative_lab();
+    lab.receive(
+        0,
+        &eth(
+            mcast_mac(g),
+            VMK0_MAC,
+            &ipv6(Ipv6Addr::UNSPECIFIED, g, 58, 255, &probe),
+        ),
+    );
+    lab.advance(std::time::Duration::from_secs(1));
+    assert_eq!(state6(&lab, us), Some(super::Addr6State::Preferred));
+}
+
+#[test]
+fn test_neighbour_states_stale_delay_probe_reachable() {
+    use vmkstack_vmknic::neighbor::State;
+    let mut lab = Lab6::new();
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    let st = |lab: &Lab6| {
+        lab.engine
+            .neighbors6()
+            .entries(lab.now)
+            .iter()
+            .find(|e| e.ip == h0)
+            .map(|e| e.state)
+    };
+    // Echo to h0: solicited, and its solicited answer makes it REACHABLE.
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(1))),
+    );
+    lab.sent(0);
+    lab.receive(
+        0,
+        &eth(
+            VMK0_MAC,
+            HOST0_MAC,
+            &ipv6(h0, us, 58, 255, &na(h0, HOST0_MAC)),
+        ),
+    );
+    assert_eq!(lab.sent(0).len(), 1, "the queued reply");
+    assert_eq!(st(&lab), Some(State::Reachable));
+    // ReachableTime (15-45 s, randomised) later: STALE.
+    lab.advance(std::time::Duration::from_secs(46));
+    assert_eq!(st(&lab), Some(State::Stale));
+    // Used: the reply goes at once, the entry is DELAY.
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(2))),
+    );
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][ETH_HDR + 40], 129, "the reply, not a solicitation");
+    assert_eq!(st(&lab), Some(State::Delay));
+    // 5 s later: PROBE, a unicast solicitation to h0's MAC from our address.
+    lab.advance(std::time::Duration::from_secs(5));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..6], &HOST0_MAC.0);
+    assert_eq!(out[0][ETH_HDR + 40], 135);
+    assert_eq!(&out[0][ETH_HDR + 24..ETH_HDR + 40], &h0.octets());
+    assert_eq!(&out[0][ETH_HDR + 8..ETH_HDR + 24], &us.octets());
+    assert_eq!(st(&lab), Some(State::Probe));
+    // Answered: REACHABLE.
+    lab.receive(
+        0,
+        &eth(
+            VMK0_MAC,
+            HOST0_MAC,
+            &ipv6(h0, us, 58, 255, &na(h0, HOST0_MAC)),
+        ),
+    );
+    assert_eq!(st(&lab), Some(State::Reachable));
+    // Gone silent: STALE, DELAY, three probes 1 s apart, then removed.
+    lab.advance(std::time::Duration::from_secs(46));
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, us, 58, 64, &echo(3))),
+    );
+    lab.sent(0);
+    let mut probes = 0;
+    for _ in 0..9 {
+        lab.advance(std::time::Duration::from_secs(1));
+        probes += lab
+            .sent(0)
+            .iter()
+            .filter(|f| f[ETH_HDR + 40] == 135)
+            .count();
+    }
+    assert_eq!(probes, 3, "MAX_UNICAST_SOLICIT");
+    assert_eq!(st(&lab), None, "removed");
+}
+
+/// A Router Advertisement from `src` with hop limit `hl`: router lifetime `router_s`,
+/// ReachableTime 1 s, a prefix option (A and L flags) with `valid`/`preferred` lifetimes, an
+/// MTU option (1400) and the router's link-layer address.
+fn ra(
+    src: Ipv6Addr,
+    hl: u8,
+    router_s: u16,
+    prefix: Ipv6Addr,
+    valid: u32,
+    preferred: u32,
+) -> Vec<u8> {
+    let mut m = vec![134, 0, 0, 0, 64, 0];
+    m.extend_from_slice(&router_s.to_be_bytes());
+    m.extend_from_slice(&1000u32.to_be_bytes());
+    m.extend_from_slice(&0u32.to_be_bytes());
+    m.extend_from_slice(&[3, 4, 64, 0xc0]);
+    m.extend_from_slice(&valid.to_be_bytes());
+    m.extend_from_slice(&preferred.to_be_bytes());
+    m.extend_from_slice(&[0; 4]);
+    m.extend_from_slice(&prefix.octets());
+    m.extend_from_slice(&[5, 1, 0, 0]);
+    m.extend_from_slice(&1400u32.to_be_bytes());
+    m.extend_from_slice(&[1, 1]);
+    m.extend_from_slice(&HOST0_MAC.0);
+    let all = a("ff02::1");
+    eth(mcast_mac(all), HOST0_MAC, &ipv6(src, all, 58, hl, &m))
+}
+
+#[test]
+fn test_router_solicitation_and_slaac() {
+    use std::time::Duration;
+    let text = format!(
+        "forwarding = false\noffloads = false\n[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\n\
+         ip = \"198.18.0.1/24\"\nmac = \"{VMK0_MAC}\"\nipv6_autoconf = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 2, "ARP and the link-local address's DAD probe");
+    assert_dad_probe(&sent[1]);
+    // DAD done: the link-local address is announced and a Router Solicitation goes out.
+    lab.advance(Duration::from_secs(1));
+    let sent = lab.sent(0);
+    let types: Vec<u8> = sent.iter().map(|f| f[ETH_HDR + 40]).collect();
+    assert_eq!(types, vec![136, 133]);
+    let rs = &sent[1][ETH_HDR..];
+    assert_eq!(&rs[24..40], &a("ff02::2").octets());
+    assert_eq!(rs[7], 255);
+    assert_eq!(&rs[8..10], &[0xfe, 0x80]);
+    assert_eq!(&rs[50..56], &VMK0_MAC.0, "our link-layer address");
+    // Unanswered: again after 4 s, three in all.
+    for _ in 0..3 {
+        lab.advance(Duration::from_secs(4));
+    }
+    let n = lab
+        .sent(0)
+        .iter()
+        .filter(|f| f[ETH_HDR + 40] == 133)
+        .count();
+    assert_eq!(n, 2);
+
+    let router = a("fe80::1");
+    let prefix = a("2001:db8:5::");
+    let ours = a("2001:db8:5::ff:fe00:10");
+    // Not from a link-local source, or hop limit not 255: ignored and counted.
+    lab.receive(0, &ra(a("2001:db8:5::1"), 255, 60, prefix, 30, 20));
+    lab.receive(0, &ra(router, 64, 60, prefix, 30, 20));
+    assert_eq!(lab.drops(0, DropReason::BadNdp), 2);
+    assert!(lab.engine.addresses6().iter().all(|a| a.net.addr() != ours));
+    // A good one: the EUI-64 address, tentative, then preferred after its DAD probe.
+    lab.receive(0, &ra(router, 255, 60, prefix, 30, 20));
+    assert_eq!(state6(&lab, ours), Some(super::Addr6State::Tentative));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    assert_dad_probe(&sent[0]);
+    lab.advance(Duration::from_secs(1));
+    assert_eq!(state6(&lab, ours), Some(super::Addr6State::Preferred));
+    // The default router, through vmk0; the MTU option caps IPv6 packets at 1400.
+    let r = lab.engine.routing6().lookup(a("2001:db8:99::1"));
+    assert_eq!(
+        r.map(|r| r.next_hop.neighbor_for(a("2001:db8:99::1"))),
+        Some(router)
+    );
+    assert_eq!(
+        lab.engine.send_echo6(a("2001:db8:99::1"), 1, 1400, 64),
+        Err(super::Ping6Error::TooBig)
+    );
+    // ReachableTime 1 s from the advertisement: a learned router goes STALE within 1.5 s.
+    let mut answer = na(router, HOST0_MAC);
+    answer[4] = 0xe0; // router, solicited, override
+    lab.receive(
+        0,
+        &eth(VMK0_MAC, HOST0_MAC, &ipv6(router, ours, 58, 255, &answer)),
+    );
+    let st = |lab: &Lab6| {
+        lab.engine
+            .neighbors6()
+            .entries(lab.now)
+            .iter()
+            .find(|e| e.ip == router)
+            .map(|e| e.state)
+    };
+    assert_eq!(st(&lab), Some(vmkstack_vmknic::neighbor::State::Reachable));
+    lab.advance(Duration::from_millis(1500));
+    assert_eq!(st(&lab), Some(vmkstack_vmknic::neighbor::State::Stale));
+    // Preferred lifetime (20 s) over: deprecated; valid lifetime (30 s) over: removed.
+    lab.advance(Duration::from_secs(18));
+    assert_eq!(state6(&lab, ours), Some(super::Addr6State::Deprecated));
+    lab.advance(Duration::from_secs(10));
+    assert_eq!(state6(&lab, ours), None);
+    let r = lab.engine.routing6().lookup(a("2001:db8:5::2"));
+    assert_eq!(
+        r.map(|r| r.next_hop.neighbor_for(a("2001:db8:5::2"))),
+        Some(router),
+        "the prefix is no longer connected: only the default router reaches it"
+    );
+    // Router lifetime (60 s) over: no default router.
+    lab.advance(Duration::from_secs(30));
+    assert!(lab.engine.routing6().lookup(a("2001:db8:99::1")).is_none());
+    assert_eq!(lab.engine.routing6().default_gateway(), None);
+}
+
+#[test]
+fn test_advertisement_without_router_flag_drops_the_default_router() {
+    use std::time::Duration;
+    let text = format!(
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.0.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6_autoconf = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    lab.advance(Duration::from_secs(1));
+    let router = a("fe80::1");
+    lab.receive(0, &ra(router, 255, 600, a("2001:db8:5::"), 3600, 1800));
+    lab.advance(Duration::from_secs(1));
+    assert!(lab.engine.routing6().default_gateway().is_some());
+    // Its own unsolicited advertisement without R: no longer a router.
+    let all = a("ff02::1");
+    let mut adv = na(router, HOST0_MAC);
+    adv[4] = 0x20;
+    lab.receive(
+        0,
+        &eth(mcast_mac(all), HOST0_MAC, &ipv6(router, all, 58, 255, &adv)),
+    );
+    assert_eq!(lab.engine.routing6().default_gateway(), None);
 }
