@@ -23,18 +23,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::counters::forwarded_ipv4;
 use common::lab::Lab;
 use common::{require_root, squeeze, wait_until, Netns, Proc, Scratch};
-
-/// Packets sent by `dev` in host `role`'s namespace so far (the kernel's own counter).
-fn tx_packets(lab: &Lab, role: &str, dev: &str) -> u64 {
-    let path = format!("/sys/class/net/{dev}/statistics/tx_packets");
-    lab.ns(role)
-        .run("cat", &[&path])
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{role} {dev} tx_packets: {e}"))
-}
 
 /// Starts dnsmasq as a DHCP server only (`--port=0`: no DNS) on `iface` in `ns`, handing out
 /// `range`, logging each DHCP message to `log`.
@@ -405,20 +396,14 @@ netns = "{}"
 
     // Traffic through the lease's router, counted on it; none through the other netstack's.
     let through = |n: &str| {
-        let (a0, b0) = (
-            tx_packets(&lab, "ra", "r-sa"),
-            tx_packets(&lab, "rb", "r-sb"),
-        );
+        let (a0, b0) = (forwarded_ipv4(&lab, "ra"), forwarded_ipv4(&lab, "rb"));
         let mut args = vec!["vmkping", "-c", "3", "-i", "0.05"];
         if n != "defaultTcpipStack" {
             args.extend(["-S", n]);
         }
         args.push("198.18.111.20");
         let (code, out, err) = lab.esx(&args);
-        let (a1, b1) = (
-            tx_packets(&lab, "ra", "r-sa"),
-            tx_packets(&lab, "rb", "r-sb"),
-        );
+        let (a1, b1) = (forwarded_ipv4(&lab, "ra"), forwarded_ipv4(&lab, "rb"));
         (code, format!("{out}{err}"), a1 - a0, b1 - b0)
     };
     let (code, out, a, b) = through("vmotion");

@@ -17,22 +17,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Duration;
 
+use common::counters::forwarded_ipv4;
 use common::lab::Lab;
 use common::{require_root, wait_until};
 
 /// The message ESX prints for a gateway on no vmknic subnet.
 const GATEWAY_MSG: &str =
     "Unable to set VMkernel gateway as there are not VMkernel interfaces on the same network";
-
-/// Packets sent by `dev` in `ns` so far (the kernel's own counter).
-fn tx_packets(lab: &Lab, role: &str, dev: &str) -> u64 {
-    let path = format!("/sys/class/net/{dev}/statistics/tx_packets");
-    lab.ns(role)
-        .run("cat", &[&path])
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{role} {dev} tx_packets: {e}"))
-}
 
 /// Kills the daemon with SIGKILL (stale socket and lock left behind) and waits for it.
 fn kill_9(daemon: &mut common::Proc) {
@@ -134,10 +125,7 @@ fn two_netstacks_with_overlapping_subnets_use_their_own_gateways() {
 
     // Pings from each netstack leave through its own router only.
     let check_path = |netstack: Option<&str>, mine: (&str, &str), other: (&str, &str)| {
-        let (m0, o0) = (
-            tx_packets(&lab, mine.0, mine.1),
-            tx_packets(&lab, other.0, other.1),
-        );
+        let (m0, o0) = (forwarded_ipv4(&lab, mine.0), forwarded_ipv4(&lab, other.0));
         let mut args = vec!["vmkping", "-c", "5", "-i", "0.05"];
         if let Some(n) = netstack {
             args.extend(["-S", n]);
@@ -145,10 +133,7 @@ fn two_netstacks_with_overlapping_subnets_use_their_own_gateways() {
         args.push("198.18.100.20");
         let out = ok(&lab, &args);
         assert!(out.contains("5 packets received"), "{out}");
-        let (m1, o1) = (
-            tx_packets(&lab, mine.0, mine.1),
-            tx_packets(&lab, other.0, other.1),
-        );
+        let (m1, o1) = (forwarded_ipv4(&lab, mine.0), forwarded_ipv4(&lab, other.0));
         println!(
             "{netstack:?}: {} via {}, {} via {}",
             m1 - m0,
@@ -587,7 +572,7 @@ netns = "{}"
     ok(&lab, &["route", "remove", "198.18.100.0/25"]);
 
     let check = |lab: &Lab| {
-        let (a0, b0) = (tx_packets(lab, "ra", "r-sa"), tx_packets(lab, "rb", "r-sb"));
+        let (a0, b0) = (forwarded_ipv4(lab, "ra"), forwarded_ipv4(lab, "rb"));
         assert!(
             wait_until(Duration::from_secs(5), sb_ping),
             "sb's pings to vmk1 get replies through rb"
@@ -612,7 +597,7 @@ netns = "{}"
             ],
         );
         assert!(out.contains("3 packets received"), "{out}");
-        let (a1, b1) = (tx_packets(lab, "ra", "r-sa"), tx_packets(lab, "rb", "r-sb"));
+        let (a1, b1) = (forwarded_ipv4(lab, "ra"), forwarded_ipv4(lab, "rb"));
         println!("through ra: {}, through rb: {}", a1 - a0, b1 - b0);
         assert!(b1 - b0 >= 5, "rb forwarded {}", b1 - b0);
         assert!(a1 - a0 >= 1, "ra forwarded {}", a1 - a0);
@@ -732,15 +717,9 @@ fn forwards_on_each_netstack_reach_their_own_server() {
         lab.log()
     );
     // Each through its own router: vmotion's connection crossed rb toward sb, not ra.
-    let (a0, b0) = (
-        tx_packets(&lab, "ra", "r-sa"),
-        tx_packets(&lab, "rb", "r-sb"),
-    );
+    let (a0, b0) = (forwarded_ipv4(&lab, "ra"), forwarded_ipv4(&lab, "rb"));
     assert_eq!(through(&lab, "127.0.0.1:17002"), from_b);
-    let (a1, b1) = (
-        tx_packets(&lab, "ra", "r-sa"),
-        tx_packets(&lab, "rb", "r-sb"),
-    );
+    let (a1, b1) = (forwarded_ipv4(&lab, "ra"), forwarded_ipv4(&lab, "rb"));
     assert!(b1 - b0 >= 3 && a1 == a0, "ra {a0}->{a1}, rb {b0}->{b1}");
 
     // `netstack get` counts a netstack's forwards in its Max Connections (64 each by
