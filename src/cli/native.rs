@@ -428,10 +428,10 @@ pub struct ForwardCommand {
     pub action: Option<ForwardAction>,
     /// Add a forward: kernel address to listen on (in the daemon's namespace).
     #[arg(value_name = "LISTEN_ADDR:PORT", required = true)]
-    pub listen: Option<std::net::SocketAddrV4>,
+    pub listen: Option<std::net::SocketAddr>,
     /// Where the stack connects (through the routing core and the gateway).
     #[arg(value_name = "REMOTE_ADDR:PORT", required = true)]
-    pub remote: Option<std::net::SocketAddrV4>,
+    pub remote: Option<std::net::SocketAddr>,
     /// Connect from this vmknic's address.
     #[arg(short = 'I', value_name = "vmkN")]
     pub vmknic: Option<String>,
@@ -453,7 +453,7 @@ pub enum ForwardAction {
     Remove {
         /// Its listening address.
         #[arg(value_name = "LISTEN_ADDR:PORT")]
-        listen: std::net::SocketAddrV4,
+        listen: std::net::SocketAddr,
     },
 }
 

@@ -5,7 +5,7 @@
 //! views: the engine does not know the JSON layer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1542,8 +1542,8 @@ impl Daemon {
 
     fn forward_add(
         &mut self,
-        listen: SocketAddrV4,
-        remote: SocketAddrV4,
+        listen: SocketAddr,
+        remote: SocketAddr,
         vmknic: Option<&VmknicRef>,
         max_connections: usize,
     ) -> Result<Value, RemoteError> {
@@ -1575,7 +1575,7 @@ impl Daemon {
         Ok(Value::Null)
     }
 
-    fn forward_remove(&mut self, listen: SocketAddrV4) -> Result<Value, RemoteError> {
+    fn forward_remove(&mut self, listen: SocketAddr) -> Result<Value, RemoteError> {
         if !self.cfg.forwards.iter().any(|f| f.listen == listen) {
             return Err(RemoteError::new(
                 ErrorKind::NotFound,
@@ -1933,9 +1933,9 @@ impl Daemon {
     fn tcp_probe(
         &mut self,
         ns: usize,
-        destination: SocketAddrV4,
+        destination: SocketAddr,
         vmknic: Option<&VmknicRef>,
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         timeout: Duration,
         reply: &Sender<Response>,
     ) -> Outcome {
@@ -1968,7 +1968,7 @@ impl Daemon {
         &mut self,
         ns: usize,
         kind: StorageProbeKind,
-        host: Ipv4Addr,
+        host: IpAddr,
         vmknic: Option<&VmknicRef>,
         timeout: Duration,
         reply: &Sender<Response>,

@@ -5,7 +5,7 @@
 //! the rules across vmknics) is checked by the applier.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,9 +187,9 @@ pub enum Command {
     /// Forward a kernel listening address through the stack.
     ForwardAdd {
         /// Kernel address to listen on.
-        listen: SocketAddrV4,
+        listen: SocketAddr,
         /// Where the stack connects.
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
         /// Most connections at once.
@@ -200,13 +200,13 @@ pub enum Command {
     /// Apply the configuration file on disk (a hand edit).
     Reload,
     /// Stop the forward listening on this address.
-    ForwardRemove(SocketAddrV4),
+    ForwardRemove(SocketAddr),
     /// Check a storage server from the stack.
     StorageProbe {
         /// What to check.
         kind: StorageProbeKind,
         /// Server address.
-        host: Ipv4Addr,
+        host: IpAddr,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
         /// Wait per step, within [`STORAGE_PROBE_TIMEOUT_MS`].
@@ -228,11 +228,11 @@ pub enum Command {
     /// Open a TCP connection from the stack and close it.
     TcpProbe {
         /// Destination.
-        destination: SocketAddrV4,
+        destination: SocketAddr,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
         /// Source address (it chooses the vmknic); never together with `vmknic`.
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
@@ -414,10 +414,21 @@ fn interface_address(vmknic: &VmknicRef, ip: &str) -> Result<Ipv4Setting, Remote
     Err(invalid(format!("vmknic ({vmknic}).ip = \"{ip}\": {rule}")))
 }
 
-/// `a.b.c.d:port`; `what` names the field in the message.
-fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
+/// `a.b.c.d:port` or `[ipv6]:port`; `what` names the field in the message.
+fn socket(s: &str, what: &str) -> Result<SocketAddr, RemoteError> {
     s.parse()
-        .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port")))
+        .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port or [ipv6]:port")))
+}
+
+/// An IPv4 or IPv6 address (IPv6 when it holds a colon), with the routing core's message.
+fn ip_addr(s: &str) -> Result<IpAddr, RemoteError> {
+    if s.contains(':') {
+        vmkstack_routing::parse_addr6(s)
+            .map(IpAddr::V6)
+            .map_err(|e| invalid(e.to_string()))
+    } else {
+        addr(s).map(IpAddr::V4)
+    }
 }
 
 /// A netstack name, checked with the file's rule.
@@ -608,7 +619,7 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             timeout_ms,
             read_test_secs,
         } => {
-            let host = addr(&host)?;
+            let host = ip_addr(&host)?;
             let read_test = match read_test_secs {
                 Some(secs @ 1..=MAX_SECS) => Some(Duration::from_secs(u64::from(secs))),
                 Some(secs) => {
@@ -651,9 +662,9 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
                 ));
             }
             Command::TcpProbe {
-                destination: SocketAddrV4::new(addr(&destination)?, port),
+                destination: SocketAddr::new(ip_addr(&destination)?, port),
                 vmknic: vmknic_ref(vmknic),
-                source: source.as_deref().map(addr).transpose()?,
+                source: source.as_deref().map(ip_addr).transpose()?,
                 timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
             }
         }
@@ -1060,7 +1071,7 @@ mod tests {
                 vmknic: None,
                 max_connections: None
             }),
-            "listen address `127.0.0.1` is not a.b.c.d:port"
+            "listen address `127.0.0.1` is not a.b.c.d:port or [ipv6]:port"
         );
         assert_eq!(
             refused(Action::ForwardAdd {
@@ -1069,7 +1080,7 @@ mod tests {
                 vmknic: None,
                 max_connections: None
             }),
-            "remote address `198.18.100.20:99999` is not a.b.c.d:port"
+            "remote address `198.18.100.20:99999` is not a.b.c.d:port or [ipv6]:port"
         );
         assert_eq!(
             parse(Action::ForwardRemove {
@@ -1079,10 +1090,17 @@ mod tests {
             Command::ForwardRemove("127.0.0.1:3260".parse().unwrap())
         );
         assert_eq!(
-            refused(Action::ForwardRemove {
+            parse(Action::ForwardRemove {
                 listen: s("[::1]:3260")
+            })
+            .unwrap(),
+            Command::ForwardRemove("[::1]:3260".parse().unwrap())
+        );
+        assert_eq!(
+            refused(Action::ForwardRemove {
+                listen: s("[::1]3260")
             }),
-            "`[::1]:3260` is not a.b.c.d:port"
+            "`[::1]3260` is not a.b.c.d:port or [ipv6]:port"
         );
     }
 
@@ -1103,7 +1121,7 @@ mod tests {
                     port: 3260,
                     read_test: None
                 },
-                host: ip("198.18.100.20"),
+                host: ip("198.18.100.20").into(),
                 vmknic: Some(vref("NFS")),
                 timeout: Duration::from_secs(5)
             }
@@ -1194,7 +1212,7 @@ mod tests {
         else {
             panic!("not a tcp probe");
         };
-        assert_eq!(source, Some(ip("198.18.2.100")));
+        assert_eq!(source, Some(ip("198.18.2.100").into()));
         assert_eq!(
             refused(from(Some("vmk1"), Some("198.18.2.100"))),
             "give a source vmknic or a source address, not both (each chooses the other)"

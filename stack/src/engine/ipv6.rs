@@ -41,6 +41,7 @@ const NA: u8 = 136;
 const DEST_UNREACHABLE: u8 = 1;
 const PACKET_TOO_BIG: u8 = 2;
 const TIME_EXCEEDED: u8 = 3;
+const PARAMETER_PROBLEM: u8 = 4;
 
 /// Echo replies to the stack's own identifier kept until `vmkping -6` takes them.
 const ECHO6_REPLIES: usize = 64;
@@ -80,6 +81,9 @@ pub(super) enum Icmp6Error {
     TooBig(u32),
     /// Time Exceeded, hop limit exceeded in transit (code 0).
     HopLimit,
+    /// Parameter Problem, unrecognized Next Header (code 1), pointing at the fixed header's
+    /// Next Header field (RFC 8200 4).
+    UnknownNextHeader,
 }
 
 impl Icmp6Error {
@@ -89,6 +93,7 @@ impl Icmp6Error {
             Icmp6Error::AddressUnreachable => (DEST_UNREACHABLE, 3, 0),
             Icmp6Error::TooBig(mtu) => (PACKET_TOO_BIG, 0, mtu),
             Icmp6Error::HopLimit => (TIME_EXCEEDED, 0, 0),
+            Icmp6Error::UnknownNextHeader => (PARAMETER_PROBLEM, 1, 6),
         }
     }
 }
@@ -104,7 +109,7 @@ struct Ipv6Info {
     total_len: usize,
 }
 
-fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
+pub(super) fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
     b.get(at..at + 16)
         .and_then(|s| s.first_chunk::<16>())
         .map_or(Ipv6Addr::UNSPECIFIED, |a| Ipv6Addr::from(*a))
@@ -249,7 +254,7 @@ fn ll_option(mut opts: &[u8], kind: u8) -> Result<Option<MacAddr>, ()> {
 }
 
 /// Sends the IPv6 packet `pkt` out of `v` to `mac`, framed in `tx`.
-fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8]) {
+pub(super) fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8]) {
     let n = ETH_HDR + pkt.len();
     let Some(frame) = tx.get_mut(..n) else {
         return v.send_dropped(DropReason::TooBig, pkt, 0);
@@ -260,7 +265,7 @@ fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr, pkt: &[u8
 }
 
 /// Sends a Neighbour Solicitation for `target` out of `v`.
-fn solicit<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], target: Ipv6Addr) {
+pub(super) fn solicit<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], target: Ipv6Addr) {
     let src = addr6_toward(v, target);
     let group = solicited_node(target);
     let mut scratch = [0u8; IPV6_HDR + 32];
@@ -271,7 +276,7 @@ fn solicit<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], target: Ipv6Addr) {
 }
 
 /// The vmknic's IPv6 address on the prefix holding `peer`, else its link-local one.
-fn addr6_toward<P>(v: &Vmknic<P>, peer: Ipv6Addr) -> Ipv6Addr {
+pub(super) fn addr6_toward<P>(v: &Vmknic<P>, peer: Ipv6Addr) -> Ipv6Addr {
     v.cfg
         .ipv6
         .iter()
@@ -290,7 +295,7 @@ fn global6<P>(v: &Vmknic<P>) -> Ipv6Addr {
 
 /// Finishes a partial checksum (virtio-net `NEEDS_CSUM`) of the frame after `hdr` in place and
 /// marks the header plain. Offsets out of range change nothing.
-fn finish_partial(buf: &mut [u8]) {
+pub(super) fn finish_partial(buf: &mut [u8]) {
     let h = VnetHdr::read(buf);
     if !h.needs_csum() {
         return;
@@ -370,10 +375,14 @@ impl<P: Port> Engine<P> {
                     .any(|&(a, s)| s == i && solicited_node(a) == g))
     }
 
-    /// An IPv6 packet for us: ICMPv6 echo and Neighbour Discovery; anything else is dropped.
+    /// An IPv6 packet for us: ICMPv6 echo and Neighbour Discovery here, anything else to the
+    /// endpoint (`local6.rs`).
     fn local6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info) {
         if info.next_header != ICMPV6 {
-            return self.count(i, DropReason::Other);
+            if info.dst.is_multicast() {
+                return self.count(i, DropReason::NotForUs);
+            }
+            return self.deliver6(i, buf, info.next_header, info.total_len);
         }
         let ip = buf.get(IP..).unwrap_or_default();
         let msg = ip.get(IPV6_HDR..info.total_len).unwrap_or_default();

@@ -18,16 +18,16 @@
 //! `tests.rs` and `benches/forward_path.rs` run it on in-memory ports.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
 use smoltcp::socket::{tcp, udp};
-use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
+use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr, Ipv6Cidr};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 use vmkstack_api::capture::Point;
-use vmkstack_routing::{RouteError, RoutingTable, RoutingTable6, VmknicId};
+use vmkstack_routing::{Route6Error, RouteError, RoutingTable, RoutingTable6, VmknicId};
 use vmkstack_vmknic::arp as arp_wire;
 use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
@@ -50,6 +50,7 @@ mod icmp;
 mod ingress;
 mod ipv6;
 mod local;
+mod local6;
 mod ops;
 mod routes;
 mod runtime;
@@ -101,9 +102,26 @@ pub enum SocketError {
     /// the reason says why (its TAP deleted, its namespace or bridge gone, set down).
     #[error("{0} is down: {1}")]
     LinkDown(VmknicId, String),
+    /// No IPv6 route to the destination.
+    #[error(transparent)]
+    NoRoute6(#[from] Route6Error),
     /// The source address asked for is no enabled vmknic's (`nc -s`).
     #[error("{0} is not an address of an enabled vmknic")]
-    NotLocal(Ipv4Addr),
+    NotLocal(IpAddr),
+    /// The source and destination addresses are of different families.
+    #[error("source {src} and destination {dst} are not of the same address family")]
+    Family {
+        /// The source asked for.
+        src: IpAddr,
+        /// The destination.
+        dst: IpAddr,
+    },
+    /// The named vmknic has no IPv6 address.
+    #[error("{0} has no IPv6 address")]
+    NoIpv6(VmknicId),
+    /// A link-local destination with no vmknic named.
+    #[error("{0} is a link-local address: name the vmknic it is reached through (-I vmkN)")]
+    LinkLocalNeedsVmknic(Ipv6Addr),
     /// smoltcp refused the connect.
     #[error("connect: {0}")]
     Connect(#[from] tcp::ConnectError),
@@ -405,7 +423,7 @@ impl<P: Port> Engine<P> {
                 }
             }
         }
-        let mut first = None;
+        let (mut first, mut first6) = (None, None);
         let vmknics = &self.vmknics;
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
@@ -413,6 +431,15 @@ impl<P: Port> Engine<P> {
                 for a in v.cfg.addresses() {
                     first.get_or_insert(a.addr());
                     let cidr = IpCidr::Ipv4(Ipv4Cidr::new(a.addr(), a.prefix_len()));
+                    if addrs.push(cidr).is_err() {
+                        warn!(address = %a, "smoltcp address table full; address not local");
+                    }
+                }
+                // IPv6 (link-local included): smoltcp's sockets bind to them; the engine
+                // answers echo and Neighbour Discovery itself.
+                for a in v.cfg.addresses6() {
+                    first6.get_or_insert(a.addr());
+                    let cidr = IpCidr::Ipv6(Ipv6Cidr::new(a.addr(), a.prefix_len()));
                     if addrs.push(cidr).is_err() {
                         warn!(address = %a, "smoltcp address table full; address not local");
                     }
@@ -437,6 +464,10 @@ impl<P: Port> Engine<P> {
         self.iface.routes_mut().remove_default_ipv4_route();
         if let Some(any) = first {
             let _ = self.iface.routes_mut().add_default_ipv4_route(any);
+        }
+        self.iface.routes_mut().remove_default_ipv6_route();
+        if let Some(any) = first6 {
+            let _ = self.iface.routes_mut().add_default_ipv6_route(any);
         }
         self.refresh_addrs6();
     }
