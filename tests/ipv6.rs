@@ -4,7 +4,9 @@
 //! stack (hop limit 63), Time Exceeded, Destination Unreachable (no route), Packet Too Big
 //! learned by tracepath, neighbour entries on both sides, vmkping -6, iperf3 -6 through the stack
 //! (offloads on and off), the IPv6 route commands,
-//! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart.
+//! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart; the stack's own
+//! endpoint over IPv6 (nc -z, a port forward to an IPv6 target, Port Unreachable and resets for
+//! closed ports seen by a kernel host), the esxcli IPv6 interface commands.
 
 mod common;
 
@@ -441,5 +443,157 @@ fn ipv6_routes_from_the_esx_commands_survive_kill_9() {
     let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:100::1"]);
     // Now the default route (via h1 itself) applies: not delivered to h2's network.
     assert!(!ok, "{out}");
+    drop(daemon);
+}
+
+/// An IPv6 echo server on h2 (2001:db8:2::10:7000): sends back everything, closes after the
+/// client's FIN.
+const ECHO6: &str = r#"
+import socket, threading
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("2001:db8:2::10", 7000))
+s.listen(16)
+def serve(c):
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    except ConnectionResetError:
+        pass  # nc -z closes with a reset
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn endpoint_tcp_udp_and_forwards_over_ipv6() {
+    let Some(()) = require_root("endpoint_tcp_udp_and_forwards_over_ipv6") else {
+        return;
+    };
+    let lab = lab("ipv6ep", true);
+    let daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+    ping6_ok(h2, "2001:db8:2::1");
+    let _echo = h2.spawn("python3", &["-c", ECHO6]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        h2.run("ss", &["-ltn"]).contains("[2001:db8:2::10]:7000")
+    }));
+
+    // nc -z to the kernel host's listener over IPv6, from the route's source, from an
+    // address (-s) and from a vmknic (-I); a closed port is refused (the kernel's reset).
+    let (code, _, err) = lab.esx(&["nc", "-z", "-v", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err.trim(),
+        "Connection to 2001:db8:2::10 7000 port [tcp/*] succeeded!"
+    );
+    let (code, _, err) = lab.esx(&[
+        "nc",
+        "-6",
+        "-z",
+        "-v",
+        "-s",
+        "2001:db8:1::1",
+        "2001:db8:2::10",
+        "7000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = lab.esx(&["nc", "-z", "-I", "vmk1", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = lab.esx(&["nc", "-z", "-v", "2001:db8:2::10", "7001"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "nc: connect to 2001:db8:2::10 port 7001 (tcp) failed: Connection refused"
+    );
+    // A source of the other family, -4 with an IPv6 host, a source that is not ours.
+    let (code, _, err) = lab.esx(&["nc", "-z", "-s", "198.18.1.1", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Address family for hostname not supported"),
+        "{err}"
+    );
+    let (code, _, err) = lab.esx(&["nc", "-4", "-z", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Address family for hostname not supported"),
+        "{err}"
+    );
+    let (code, _, err) = lab.esx(&["nc", "-z", "-s", "2001:db8:1::99", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "nc: bind failed: Cannot assign requested address"
+    );
+    // A port forward to an IPv6 target: 1 MiB through and back, whole.
+    let o = lab.cli(&["forward", "127.0.0.1:17000", "[2001:db8:2::10]:7000"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert!(wait_until(Duration::from_secs(5), || {
+        lab.stack.run("ss", &["-ltn"]).contains("127.0.0.1:17000")
+    }));
+    let o = lab.stack.exec(
+        "python3",
+        &[
+            "-c",
+            r#"
+import socket, hashlib, os
+data = os.urandom(1 << 20)
+c = socket.create_connection(("127.0.0.1", 17000))
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+print(len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
+"#,
+        ],
+    );
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1048576 True");
+    let o = lab.cli(&["forward", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v[0]["remote"], "[2001:db8:2::10]:7000", "{v}");
+
+    // UDP to a closed port of the stack: the kernel host sees Port Unreachable
+    // (ECONNREFUSED on its connected socket); TCP to a closed port is reset.
+    let o = h1.exec(
+        "python3",
+        &[
+            "-c",
+            r#"
+import socket
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.settimeout(3)
+u.connect(("2001:db8:1::1", 9))
+u.send(b"x")
+try:
+    u.recv(10)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("silent")
+t = socket.socket(socket.AF_INET6)
+t.settimeout(3)
+try:
+    t.connect(("2001:db8:1::1", 9))
+    print("open")
+except ConnectionRefusedError:
+    print("reset")
+except socket.timeout:
+    print("silent")
+"#,
+        ],
+    );
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "refused\nreset");
     drop(daemon);
 }

@@ -308,6 +308,37 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// The server of a probe: `A.B.C.D`, `A.B.C.D:PORT`, an IPv6 address, or `[IPV6]:PORT`
+/// (a port only where `port_ok`, iSCSI's).
+fn split_host_port(text: &str, port_ok: bool) -> Result<(String, Option<u16>), CliError> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| CliError::Usage(format!("probe: `{p}` is not a port")))
+    };
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, p) = rest
+            .split_once("]:")
+            .ok_or_else(|| CliError::Usage(format!("probe: `{text}`: expected [IPV6]:PORT")))?;
+        (h.to_string(), Some(port(p)?))
+    } else if text.matches(':').count() == 1 {
+        let (h, p) = text.split_once(':').unwrap_or((text, ""));
+        (h.to_string(), Some(port(p)?))
+    } else {
+        (text.to_string(), None)
+    };
+    if port.is_some() && !port_ok {
+        return Err(CliError::Usage(format!(
+            "probe: `{text}`: only iSCSI takes a port"
+        )));
+    }
+    if host.contains(':') {
+        vmkstack_routing::parse_addr6(&host).map_err(|e| CliError::Usage(e.to_string()))?;
+    } else {
+        parse_ipv4(&host).map_err(CliError::Usage)?;
+    }
+    Ok((host, port))
+}
+
 /// Runs a `vmkstack probe` command. Exit 1 when any check failed.
 pub fn run_probe(
     cmd: &ProbeCommand,
@@ -326,16 +357,7 @@ pub fn run_probe(
         ctl.set_timeout(limit)
             .map_err(|e| CliError::from_client(PROGRAM, &e))?;
     }
-    let (host, port) = match a.host.split_once(':') {
-        Some((h, p)) if kind == "iscsi" => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| CliError::Usage(format!("probe: `{p}` is not a port")))?;
-            (h.to_string(), Some(port))
-        }
-        _ => (a.host.clone(), None),
-    };
-    parse_ipv4(&host).map_err(CliError::Usage)?;
+    let (host, port) = split_host_port(&a.host, kind == "iscsi")?;
     let v = call(
         ctl,
         Action::StorageProbe {

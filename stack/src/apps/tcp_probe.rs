@@ -299,7 +299,12 @@ mod tests {
             Err(ProbeError::NoRoute)
         );
         assert_eq!(
-            probes.start(&mut lab.engine, far, ProbeSource::Address(VMK0_IP.into()), t),
+            probes.start(
+                &mut lab.engine,
+                far,
+                ProbeSource::Address(VMK0_IP.into()),
+                t
+            ),
             Err(ProbeError::NoRoute)
         );
         let near = SocketAddr::from((HOST1, 22));
