@@ -847,6 +847,86 @@ pub fn esxcli_ipv4(vmknics: &[VmknicInfo]) -> EsxcliList {
     }
 }
 
+/// `esxcli network ip interface ipv6 get`: a vmknic's IPv6 switches (DHCPv6 and router
+/// advertisements are never on here) and its IPv6 gateway (`gateways`: the netstack's IPv6
+/// default gateway by the vmknic it leaves through; `::` for none).
+///
+/// ```text
+/// Name  IPv6 Enabled  DHCPv6 Enabled  Router Adv Enabled  DHCP DNS  Gateway
+/// ----  ------------  --------------  ------------------  --------  -------
+/// vmk0          true           false               false     false  ::
+/// ```
+pub fn esxcli_ipv6_get(vmknics: &[VmknicInfo], gateways: &[(String, String)]) -> EsxcliList {
+    let rows = vmknics
+        .iter()
+        .map(|v| {
+            let gateway = gateways
+                .iter()
+                .find(|(vmk, _)| *vmk == v.name)
+                .map_or_else(|| "::".to_string(), |(_, g)| g.clone());
+            vec![
+                v.name.clone().into(),
+                Field::Bool(!v.ipv6.is_empty()),
+                Field::Bool(false),
+                Field::Bool(false),
+                Field::Bool(false),
+                gateway.into(),
+            ]
+        })
+        .collect();
+    EsxcliList {
+        structure: "IPv6Interface",
+        fields: vec![
+            "Name",
+            "IPv6 Enabled",
+            "DHCPv6 Enabled",
+            "Router Adv Enabled",
+            "DHCP DNS",
+            "Gateway",
+        ],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
+/// `esxcli network ip interface ipv6 address list`: every IPv6 address of every vmknic, its
+/// prefix length, `LINK_LOCAL` or `STATIC`, and `PREFERRED` (duplicate address detection
+/// never marks one otherwise here).
+///
+/// ```text
+/// Interface  Address                   Netmask  Type        Status
+/// ---------  ------------------------  -------  ----------  ---------
+/// vmk0       fe80::250:56ff:fe01:1          64  LINK_LOCAL  PREFERRED
+/// vmk0       2001:db8:1::1                  64  STATIC      PREFERRED
+/// ```
+pub fn esxcli_ipv6_addresses(vmknics: &[VmknicInfo]) -> EsxcliList {
+    let rows = vmknics
+        .iter()
+        .flat_map(|v| {
+            v.ipv6.iter().map(move |a| {
+                let kind = if vmkstack_routing::is_link_local6(a.addr()) {
+                    "LINK_LOCAL"
+                } else {
+                    "STATIC"
+                };
+                vec![
+                    v.name.clone().into(),
+                    a.addr().to_string().into(),
+                    Field::Int(i64::from(a.prefix_len())),
+                    kind.into(),
+                    "PREFERRED".into(),
+                ]
+            })
+        })
+        .collect();
+    EsxcliList {
+        structure: "IPv6Address",
+        fields: vec!["Interface", "Address", "Netmask", "Type", "Status"],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
 /// `esxcli network ip neighbor list` as ESXi 6.x-8.x prints IPv4 entries: Expiry right-aligned
 /// as `1199 sec`, State empty, Type `Unknown`. An entry ARP has not resolved shows its MAC as
 /// `(incomplete)` and Expiry `-`.

@@ -5,6 +5,10 @@
 //! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip interface list
+//! esxcli network ip interface ipv6 get [-i vmkN] [-N NAME]
+//! esxcli network ip interface ipv6 set -i vmkN -e true|false
+//! esxcli network ip interface ipv6 address list [-i vmkN] [-N NAME]
+//! esxcli network ip interface ipv6 address add|remove -i vmkN -I ADDR/LEN
 //! esxcli network ip netstack list | get -N NAME | add -N NAME | remove -N NAME
 //! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all] [-N NAME]
 //! esxcli network ip neighbor remove -a|--neighbor-addr <ip> [-v|--version 4]
@@ -31,8 +35,9 @@ use crate::api::{
 };
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{
-    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, esxcli_routes6,
-    format_esxcli_interfaces, format_esxcli_neighbors, EsxcliList, Field, Formatter, Layout,
+    esxcli_interfaces, esxcli_ipv4, esxcli_ipv6_addresses, esxcli_ipv6_get, esxcli_neighbors,
+    esxcli_routes, esxcli_routes6, format_esxcli_interfaces, format_esxcli_neighbors, EsxcliList,
+    Field, Formatter, Layout,
 };
 use crate::personality::clap_util::{clap_outcome, Parsed};
 use crate::personality::vmkping::send_error_line;
@@ -317,6 +322,68 @@ pub enum InterfaceCmd {
         #[command(subcommand)]
         command: InterfaceIpv4,
     },
+    /// IPv6 settings and addresses of VMkernel interfaces
+    #[command(disable_help_subcommand = true)]
+    Ipv6 {
+        /// The command.
+        #[command(subcommand)]
+        command: InterfaceIpv6,
+    },
+}
+
+/// `esxcli network ip interface ipv6 <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum InterfaceIpv6 {
+    /// Show the IPv6 settings of the VMkernel interfaces
+    Get(Ipv4GetArgs),
+    /// Enable or disable IPv6 on a VMkernel interface
+    Set(Ipv6SetArgs),
+    /// The static and link-local IPv6 addresses of the VMkernel interfaces
+    #[command(disable_help_subcommand = true)]
+    Address {
+        /// The command.
+        #[command(subcommand)]
+        command: Ipv6AddressCmd,
+    },
+}
+
+/// `esxcli network ip interface ipv6 address <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Ipv6AddressCmd {
+    /// List the IPv6 addresses of the VMkernel interfaces
+    List(Ipv4GetArgs),
+    /// Add a static IPv6 address to a VMkernel interface
+    Add(Ipv6AddressArgs),
+    /// Remove a static IPv6 address from a VMkernel interface
+    Remove(Ipv6AddressArgs),
+}
+
+/// `interface ipv6 address add|remove` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Ipv6AddressArgs {
+    /// The interface, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// The IPv6 address with its prefix length, as 2001:db8:1::100/64
+    #[arg(short = 'I', long = "ipv6", value_name = "str")]
+    pub ipv6: String,
+}
+
+/// `interface ipv6 set` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Ipv6SetArgs {
+    /// The interface, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// true to enable IPv6 on it, false to disable it
+    #[arg(short = 'e', long = "enable-ipv6", value_name = "bool", value_parser = parse_bool)]
+    pub enable: Option<bool>,
+    /// Router advertisement autoconfiguration (not supported yet)
+    #[arg(short = 'r', long = "enable-router-adv", value_name = "bool", value_parser = parse_bool)]
+    pub router_adv: Option<bool>,
+    /// DHCPv6 (not supported yet)
+    #[arg(short = 'd', long = "enable-dhcpv6", value_name = "bool", value_parser = parse_bool)]
+    pub dhcpv6: Option<bool>,
 }
 
 /// `esxcli network ip interface ipv4 <command>`.
@@ -566,6 +633,36 @@ pub enum EsxcliCommand {
         /// Only this netstack's vmknics.
         netstack: Option<String>,
     },
+    /// `network ip interface ipv6 get`.
+    Ipv6Get {
+        /// Only this vmknic.
+        interface: Option<String>,
+        /// Only this netstack's vmknics.
+        netstack: Option<String>,
+    },
+    /// `network ip interface ipv6 address list`.
+    Ipv6AddressList {
+        /// Only this vmknic.
+        interface: Option<String>,
+        /// Only this netstack's vmknics.
+        netstack: Option<String>,
+    },
+    /// `network ip interface ipv6 address add|remove`.
+    Ipv6Address {
+        /// vmkN.
+        interface: String,
+        /// `ADDR/LEN` as given (the daemon checks it).
+        address: String,
+        /// Remove it instead.
+        remove: bool,
+    },
+    /// `network ip interface ipv6 set -e`.
+    Ipv6Set {
+        /// vmkN.
+        interface: String,
+        /// On or off.
+        enable: bool,
+    },
     /// `network ip interface ipv4 set`.
     Ipv4Set {
         /// vmkN.
@@ -755,6 +852,52 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                 gateway: a.gateway,
                 interface: a.interface,
             },
+            Ip::Interface {
+                command: InterfaceCmd::Ipv6 { command },
+            } => match command {
+                InterfaceIpv6::Get(a) => EsxcliCommand::Ipv6Get {
+                    interface: a.interface,
+                    netstack: a.netstack,
+                },
+                InterfaceIpv6::Address {
+                    command: Ipv6AddressCmd::List(a),
+                } => EsxcliCommand::Ipv6AddressList {
+                    interface: a.interface,
+                    netstack: a.netstack,
+                },
+                InterfaceIpv6::Address {
+                    command: Ipv6AddressCmd::Add(a),
+                } => EsxcliCommand::Ipv6Address {
+                    interface: a.interface,
+                    address: a.ipv6,
+                    remove: false,
+                },
+                InterfaceIpv6::Address {
+                    command: Ipv6AddressCmd::Remove(a),
+                } => EsxcliCommand::Ipv6Address {
+                    interface: a.interface,
+                    address: a.ipv6,
+                    remove: true,
+                },
+                InterfaceIpv6::Set(a) => {
+                    if a.router_adv.is_some() || a.dhcpv6.is_some() {
+                        return Err(CliError::Usage(
+                            "Error: -r/--enable-router-adv and -d/--enable-dhcpv6 are not \
+                             supported yet: give static addresses (ipv6 address add)"
+                                .to_string(),
+                        ));
+                    }
+                    let Some(enable) = a.enable else {
+                        return Err(CliError::Usage(
+                            "Error: nothing to set: give -e/--enable-ipv6 true|false".to_string(),
+                        ));
+                    };
+                    EsxcliCommand::Ipv6Set {
+                        interface: a.interface,
+                        enable,
+                    }
+                }
+            },
             Ip::Neighbor {
                 command: NeighborCmd::List(a),
             } => EsxcliCommand::NeighborList {
@@ -784,25 +927,31 @@ impl EsxcliCommand {
             | EsxcliCommand::RouteRemove { netstack, .. }
             | EsxcliCommand::NeighborList { netstack, .. }
             | EsxcliCommand::InterfaceAdd { netstack, .. }
-            | EsxcliCommand::Ipv4Get { netstack, .. } => netstack.clone(),
+            | EsxcliCommand::Ipv4Get { netstack, .. }
+            | EsxcliCommand::Ipv6Get { netstack, .. }
+            | EsxcliCommand::Ipv6AddressList { netstack, .. } => netstack.clone(),
             EsxcliCommand::DiagPing(p) => p.netstack.clone(),
             _ => None,
         }
     }
 }
 
-/// ESXi's `netstack list` record of one netstack (`get` adds its settings).
-fn format_netstack(n: &NetstackInfo, full: bool) -> String {
+/// ESXi's `netstack list` record of one netstack (`get` adds its settings, `ipv6`: true
+/// when one of its vmknics has IPv6).
+fn format_netstack(n: &NetstackInfo, full: bool, ipv6: bool) -> String {
     let mut s = format!("{0}\n   Key: {0}\n   Name: {0}\n", n.name);
     if full {
-        s.push_str("   Enabled: true\n   IPv6 Enabled: false\n   Current IPv6 Enabled: false\n");
+        s.push_str(&format!(
+            "   Enabled: true\n   IPv6 Enabled: {ipv6}\n   Current IPv6 Enabled: {ipv6}\n"
+        ));
     }
     s.push_str("   State: 4660\n");
     s
 }
 
-/// `netstack list` (and `get`, `full`) for `--formatter`: ESXi's fields of each netstack.
-fn esxcli_netstacks(list: &[NetstackInfo], full: bool) -> EsxcliList {
+/// `netstack list` (and `get`, `full`, with `ipv6` as in [`format_netstack`]) for
+/// `--formatter`: ESXi's fields of each netstack.
+fn esxcli_netstacks(list: &[NetstackInfo], full: bool, ipv6: bool) -> EsxcliList {
     let mut fields = vec!["Key", "Name"];
     if full {
         fields.extend(["Enabled", "IPv6 Enabled", "Current IPv6 Enabled"]);
@@ -813,7 +962,7 @@ fn esxcli_netstacks(list: &[NetstackInfo], full: bool) -> EsxcliList {
         .map(|n| {
             let mut row: Vec<Field> = vec![n.name.clone().into(), n.name.clone().into()];
             if full {
-                row.extend([Field::Bool(true), Field::Bool(false), Field::Bool(false)]);
+                row.extend([Field::Bool(true), Field::Bool(ipv6), Field::Bool(ipv6)]);
             }
             row.push(Field::Int(4660));
             row
@@ -955,10 +1104,12 @@ pub fn run_formatted(
             let list: Vec<NetstackInfo> =
                 call_as(ctl, Action::NetstackList).map_err(|e| failed(&e))?;
             match formatter {
-                Some(f) => console.print(&esxcli_netstacks(&list, false).format(f)),
+                Some(f) => console.print(&esxcli_netstacks(&list, false, false).format(f)),
                 None => {
-                    let text: Vec<String> =
-                        list.iter().map(|n| format_netstack(n, false)).collect();
+                    let text: Vec<String> = list
+                        .iter()
+                        .map(|n| format_netstack(n, false, false))
+                        .collect();
                     console.print(&text.join("\n"));
                 }
             }
@@ -966,9 +1117,12 @@ pub fn run_formatted(
         EsxcliCommand::NetstackGet(name) => {
             let n: NetstackInfo =
                 call_as(ctl, Action::NetstackGet { name }).map_err(|e| failed(&e))?;
+            let ipv6 = vmknics(ctl)?
+                .iter()
+                .any(|v| v.netstack == n.name && !v.ipv6.is_empty());
             match formatter {
-                Some(f) => console.print(&esxcli_netstacks(&[n], true).format(f)),
-                None => console.print(&format_netstack(&n, true)),
+                Some(f) => console.print(&esxcli_netstacks(&[n], true, ipv6).format(f)),
+                None => console.print(&format_netstack(&n, true, ipv6)),
             }
         }
         EsxcliCommand::NetstackAdd(name) => {
@@ -1083,6 +1237,68 @@ pub fn run_formatted(
             }
             console.print(&esxcli_ipv4(&list).output(formatter));
         }
+        EsxcliCommand::Ipv6Get {
+            interface,
+            netstack,
+        } => {
+            let list = selected_vmknics(ctl, interface.as_deref(), netstack.as_deref())?;
+            // The netstack's IPv6 default gateway, on the vmknic it leaves by.
+            let routes: Vec<Route6Info> =
+                call_as(ctl, Action::Route6List).map_err(|e| failed(&e))?;
+            let gateways: Vec<(String, String)> = routes
+                .iter()
+                .filter(|r| r.active && r.network.prefix_len() == 0)
+                .filter_map(|r| {
+                    let g = r.gateway.as_deref()?;
+                    // `fe80::1%vmk0`: the address alone, as ESXi shows it.
+                    let g = g.split('%').next().unwrap_or(g).to_string();
+                    Some((r.vmknic.clone()?, g))
+                })
+                .collect();
+            console.print(&esxcli_ipv6_get(&list, &gateways).output(formatter));
+        }
+        EsxcliCommand::Ipv6AddressList {
+            interface,
+            netstack,
+        } => {
+            let list = selected_vmknics(ctl, interface.as_deref(), netstack.as_deref())?;
+            console.print(&esxcli_ipv6_addresses(&list).output(formatter));
+        }
+        EsxcliCommand::Ipv6Address {
+            interface,
+            address,
+            remove,
+        } => {
+            let action = Action::VmknicIpv6Address {
+                vmknic: interface,
+                address,
+                remove,
+            };
+            ctl.call(action).map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::Ipv6Set { interface, enable } => {
+            // IPv6 is on exactly while a vmknic holds a static address (with its link-local
+            // one): `-e` states what it wants, and says how to get there when it is not so.
+            let list = selected_vmknics(ctl, Some(&interface), None)?;
+            let on = list.first().is_some_and(|v| !v.ipv6.is_empty());
+            match (enable, on) {
+                (true, true) | (false, false) => {}
+                (true, false) => {
+                    return Err(CliError::Failed(format!(
+                        "Error: IPv6 comes on for {interface} with its first address: add one \
+                         with `esxcli network ip interface ipv6 address add -i {interface} -I \
+                         ADDR/LEN` (a link-local-only vmknic is not supported yet)"
+                    )))
+                }
+                (false, true) => {
+                    return Err(CliError::Failed(format!(
+                        "Error: {interface} holds static IPv6 addresses: remove them with \
+                         `esxcli network ip interface ipv6 address remove -i {interface} -I \
+                         ADDR/LEN` to turn IPv6 off"
+                    )))
+                }
+            }
+        }
         EsxcliCommand::Ipv4Set {
             interface,
             ip,
@@ -1125,6 +1341,26 @@ pub fn run_formatted(
         }
     }
     Ok(())
+}
+
+/// The vmknics a listing is about: `-N`'s (the daemon lists that netstack's), and only
+/// `interface` when named (an unknown one is refused).
+fn selected_vmknics(
+    ctl: &mut dyn Control,
+    interface: Option<&str>,
+    netstack: Option<&str>,
+) -> Result<Vec<VmknicInfo>, CliError> {
+    let mut list = vmknics(ctl)?;
+    if let Some(n) = netstack {
+        list.retain(|v| v.netstack == n);
+    }
+    if let Some(name) = interface {
+        if !list.iter().any(|v| v.name == name) {
+            return Err(no_interface(name));
+        }
+        list.retain(|v| v.name == name);
+    }
+    Ok(list)
 }
 
 fn no_interface(name: &str) -> CliError {

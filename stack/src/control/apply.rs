@@ -257,6 +257,11 @@ impl Daemon {
             Command::VmknicSetGateway { vmknic, gateway } => {
                 self.vmknic_set_gateway(&vmknic, gateway)
             }
+            Command::VmknicIpv6Address {
+                vmknic,
+                address,
+                remove,
+            } => self.vmknic_ipv6_address(&vmknic, address, remove),
             Command::NetstackList => Ok(json!(self.netstack_list())),
             Command::NetstackGet(name) => self.netstack_get(&name),
             Command::NetstackAdd(name) => self.netstack_add(name),
@@ -1369,6 +1374,79 @@ impl Daemon {
         }
         // Routes follow the new subnet: gateways outside it become inactive, others active.
         self.rebuild_routing(ns);
+        Ok(Value::Null)
+    }
+
+    /// Adds (or removes) a static IPv6 address of a vmknic: refused when it is there already
+    /// (on this vmknic or another of its netstack), missing, or against the file's rules
+    /// (a host address, not link-local); saved, then applied to the running vmknic, whose
+    /// connected IPv6 routes follow.
+    fn vmknic_ipv6_address(
+        &mut self,
+        vmknic: &VmknicRef,
+        net: Ipv6Net,
+        remove: bool,
+    ) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let Some(cur) = self.cfg.vmknics.iter().find(|v| v.id == id) else {
+            return Err(invalid(format!("no vmknic {id}")));
+        };
+        let held = cur.ipv6.iter().find(|a| a.addr() == net.addr());
+        match (remove, held) {
+            (true, None) => {
+                return Err(RemoteError::new(
+                    ErrorKind::NotFound,
+                    format!("{id} has no IPv6 address {}", net.addr()),
+                ))
+            }
+            (true, Some(a)) if a.prefix_len() != net.prefix_len() => {
+                return Err(invalid(format!(
+                    "{id} holds {a}, not {net}: give its prefix length"
+                )))
+            }
+            (false, Some(a)) => {
+                return Err(invalid(format!("{id} already has the IPv6 address {a}")))
+            }
+            _ => {}
+        }
+        if !remove {
+            if let Some(other) = self.cfg.vmknics.iter().find(|v| {
+                v.netstack == cur.netstack && v.ipv6.iter().any(|a| a.addr() == net.addr())
+            }) {
+                return Err(invalid(format!(
+                    "{} is already an IPv6 address of {} in netstack {}",
+                    net.addr(),
+                    other.id,
+                    other.netstack
+                )));
+            }
+        }
+        let text = net.to_string();
+        let new = self.with_vmknic(id, |v| {
+            if remove {
+                v.ipv6.retain(|a| {
+                    a.trim()
+                        .parse::<Ipv6Net>()
+                        .map_or(true, |a| a.addr() != net.addr())
+                });
+            } else {
+                v.ipv6.push(text);
+            }
+        })?;
+        let list = new
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.ipv6.clone())
+            .unwrap_or_default();
+        self.commit(new)?;
+        if let Some(e) = self
+            .stack
+            .stack_of(id)
+            .and_then(|ns| self.stack.engine_mut(ns))
+        {
+            e.set_vmknic_ipv6(id, list);
+        }
         Ok(Value::Null)
     }
 

@@ -128,6 +128,15 @@ pub enum Command {
     NetstackAdd(String),
     /// Remove a netstack.
     NetstackRemove(String),
+    /// Add or remove a static IPv6 address of a vmknic.
+    VmknicIpv6Address {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// The address and its prefix length (its rules checked when applied).
+        address: ipnet::Ipv6Net,
+        /// Remove it instead.
+        remove: bool,
+    },
     /// Set (or clear, `None`) a vmknic's own default gateway.
     VmknicSetGateway {
         /// The vmknic.
@@ -262,6 +271,7 @@ impl Command {
             Command::NetstackAdd(_) => "netstack_add",
             Command::NetstackRemove(_) => "netstack_remove",
             Command::VmknicSetGateway { .. } => "vmknic_set_gateway",
+            Command::VmknicIpv6Address { .. } => "vmknic_ipv6_address",
             Command::GatewayShow => "gateway_show",
             Command::GatewaySet(_) => "gateway_set",
             Command::GatewayClear(_) => "gateway_clear",
@@ -525,6 +535,20 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         Action::NetstackGet { name } => Command::NetstackGet(netstack_name(name)?),
         Action::NetstackAdd { name } => Command::NetstackAdd(netstack_name(name)?),
         Action::NetstackRemove { name } => Command::NetstackRemove(netstack_name(name)?),
+        Action::VmknicIpv6Address {
+            vmknic,
+            address,
+            remove,
+        } => Command::VmknicIpv6Address {
+            vmknic: VmknicRef(vmknic),
+            address: address.trim().parse().map_err(|_| {
+                invalid(format!(
+                    "`{address}` is not an IPv6 address with its prefix length (as \
+                     2001:db8:1::100/64)"
+                ))
+            })?,
+            remove,
+        },
         Action::VmknicSetGateway { vmknic, gateway } => Command::VmknicSetGateway {
             vmknic: VmknicRef(vmknic),
             gateway: gateway.as_deref().map(addr).transpose()?,
