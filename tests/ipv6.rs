@@ -597,3 +597,242 @@ except socket.timeout:
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "refused\nreset");
     drop(daemon);
 }
+
+#[test]
+fn esxcli_ipv6_interface_commands() {
+    let Some(()) = require_root("esxcli_ipv6_interface_commands") else {
+        return;
+    };
+    let lab = lab("ipv6cmd", false);
+    let daemon = lab.start();
+    wire6(&lab);
+    let h1 = lab.ns("h1");
+    let ll0 = "fe80::50:56ff:fe01:1";
+
+    let esx_ok = |args: &[&str]| {
+        let (code, out, err) = lab.esx(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    let list = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "list",
+    ]);
+    let rows: Vec<String> = list.lines().map(common::squeeze).collect();
+    assert_eq!(rows[0], "Interface Address Netmask Type Status", "{list}");
+    assert!(rows[1].starts_with("---------"), "{list}");
+    assert!(
+        rows.contains(&format!("vmk0 {ll0} 64 LINK_LOCAL PREFERRED")),
+        "{list}"
+    );
+    assert!(
+        rows.contains(&"vmk0 2001:db8:1::1 64 STATIC PREFERRED".to_string()),
+        "{list}"
+    );
+    assert!(
+        rows.contains(&"vmk1 2001:db8:2::1 64 STATIC PREFERRED".to_string()),
+        "{list}"
+    );
+
+    // Add a second address to vmk0: live (the kernel host reaches it) and saved.
+    esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "add",
+        "-i",
+        "vmk0",
+        "-I",
+        "2001:db8:1::2/64",
+    ]);
+    ping6_ok(h1, "2001:db8:1::2");
+    assert!(std::fs::read_to_string(lab.config())
+        .unwrap_or_default()
+        .contains("2001:db8:1::2/64"));
+    // Refusals, each naming the problem, changing nothing.
+    for (args, why) in [
+        (
+            vec!["-i", "vmk0", "-I", "2001:db8:1::2/64"],
+            "already has the IPv6 address",
+        ),
+        (
+            vec!["-i", "vmk1", "-I", "2001:db8:1::2/64"],
+            "is already an IPv6 address of vmk0",
+        ),
+        (
+            vec!["-i", "vmk0", "-I", "2001:db8:1::/64"],
+            "subnet-router anycast",
+        ),
+        (vec!["-i", "vmk0", "-I", "2001:db8:1::9"], "prefix length"),
+        (vec!["-i", "vmk0", "-I", "fe80::9/64"], "link-local"),
+        (vec!["-i", "vmk7", "-I", "2001:db8:7::1/64"], "vmk7"),
+    ] {
+        let mut all = vec![
+            "esxcli",
+            "network",
+            "ip",
+            "interface",
+            "ipv6",
+            "address",
+            "add",
+        ];
+        all.extend(args.iter().copied());
+        let (code, _, err) = lab.esx(&all);
+        assert_ne!(code, 0, "{all:?}");
+        assert!(err.contains(why), "{all:?}: {err}");
+    }
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "remove",
+        "-i",
+        "vmk1",
+        "-I",
+        "2001:db8:1::2/64",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("vmk1 has no IPv6 address 2001:db8:1::2"),
+        "{err}"
+    );
+    let after = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "list",
+    ]);
+    assert_eq!(after.lines().count(), list.lines().count() + 1, "{after}");
+
+    // ipv6 get, with the default gateway on the vmknic it leaves by.
+    esx_ok(&["esxcfg-route", "-f", "V6", "2001:db8:1::10"]);
+    let get = esx_ok(&["esxcli", "network", "ip", "interface", "ipv6", "get"]);
+    let rows: Vec<String> = get.lines().map(common::squeeze).collect();
+    assert_eq!(
+        rows[0],
+        "Name IPv6 Enabled DHCPv6 Enabled Router Adv Enabled DHCP DNS Gateway"
+    );
+    assert_eq!(
+        rows[2], "vmk0 true false false false 2001:db8:1::10",
+        "{get}"
+    );
+    assert_eq!(rows[3], "vmk1 true false false false ::", "{get}");
+    let json = esx_ok(&[
+        "esxcli",
+        "--formatter=json",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "get",
+        "-i",
+        "vmk1",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v[0]["IPv6Enabled"], true, "{json}");
+    assert_eq!(v[0]["Name"], "vmk1", "{json}");
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "set",
+        "-i",
+        "vmk1",
+        "-r",
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not supported yet"), "{err}");
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "set",
+        "-i",
+        "vmk1",
+        "-e",
+        "false",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("address remove -i vmk1"), "{err}");
+    esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "set",
+        "-i",
+        "vmk1",
+        "-e",
+        "true",
+    ]);
+
+    // netstack get: IPv6 Enabled.
+    let ns = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "netstack",
+        "get",
+        "-N",
+        "defaultTcpipStack",
+    ]);
+    assert!(ns.contains("   IPv6 Enabled: true\n"), "{ns}");
+
+    // Remove the address: gone live, and after kill -9 and a restart the file holds the rest.
+    esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "remove",
+        "-i",
+        "vmk0",
+        "-I",
+        "2001:db8:1::2/64",
+    ]);
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "1", "2001:db8:1::2"]);
+    assert!(!ok, "{out}");
+    let pid = daemon.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .is_ok_and(|s| s.success()));
+    let mut daemon = daemon;
+    daemon.child.wait().expect("wait");
+    drop(daemon);
+    let daemon = lab.start();
+    wire6(&lab);
+    let again = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "list",
+    ]);
+    assert_eq!(again, list);
+    drop(daemon);
+}
