@@ -786,6 +786,77 @@ fn esxcli_ipv6_interface_commands() {
         "true",
     ]);
 
+    // vmkping -6 out of a named vmknic (global and link-local destinations) and through a
+    // named next hop: h1 does not forward, so h2 is not reached through it.
+    esx_ok(&["vmkping", "-6", "-c", "1", "-I", "vmk1", "2001:db8:2::10"]);
+    // h1's link-local address, as its kernel chose it, once its DAD is over.
+    let mut addrs = String::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        addrs = h1.ip(&["-6", "-o", "addr", "show", "dev", "vmk0", "scope", "link"]);
+        !addrs.contains("tentative")
+    }));
+    let h1_ll = addrs
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("/64"))
+        .unwrap_or_else(|| panic!("no link-local address on h1: {addrs}"))
+        .to_string();
+    let out = esx_ok(&["vmkping", "-6", "-c", "1", "-I", "vmk0", &h1_ll]);
+    assert!(out.contains(&h1_ll), "{out}");
+    let (code, _, err) = lab.esx(&["vmkping", "-6", "-c", "1", &h1_ll]);
+    assert_ne!(code, 0);
+    assert!(err.contains("needs the vmknic"), "{err}");
+    esx_ok(&[
+        "vmkping",
+        "-6",
+        "-c",
+        "1",
+        "-N",
+        "2001:db8:2::10",
+        "2001:db8:2::10",
+    ]);
+    let (code, out, _) = lab.esx(&[
+        "vmkping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "-N",
+        "2001:db8:1::10",
+        "2001:db8:2::10",
+    ]);
+    assert_ne!(
+        code, 0,
+        "answered through a host that does not forward: {out}"
+    );
+
+    // route get --source for IPv6.
+    let o = lab.cli(&[
+        "route",
+        "get",
+        "2001:db8:2::10",
+        "--source",
+        "2001:db8:1::1",
+    ]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "2001:db8:2::10 dev vmk1 src 2001:db8:1::1 route 2001:db8:2::/64 (connected)"
+    );
+    let o = lab.cli(&[
+        "route",
+        "get",
+        "2001:db8:2::10",
+        "--source",
+        "2001:db8:1::99",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not an IPv6 address of an enabled vmknic"),
+        "{}",
+        common::describe(&o)
+    );
+
     // netstack get: IPv6 Enabled.
     let ns = esx_ok(&[
         "esxcli",

@@ -226,9 +226,9 @@ pub enum RouteCommand {
         /// The destination (IPv4, or IPv6: its IPv6 table)
         #[arg(value_name = "ADDR")]
         destination: std::net::IpAddr,
-        /// For traffic sent from this address (a vmknic's).
-        #[arg(long, value_name = "A.B.C.D", value_parser = parse_ipv4)]
-        source: Option<Ipv4Addr>,
+        /// For traffic sent from this address (a vmknic's, of the destination's family).
+        #[arg(long, value_name = "ADDR")]
+        source: Option<std::net::IpAddr>,
         /// `--json`.
         #[command(flatten)]
         json: JsonFlag,
@@ -676,6 +676,12 @@ pub fn run_route(
             source,
             json: JsonFlag { json },
         } => {
+            if source.is_some_and(|s| s.is_ipv6() != destination.is_ipv6()) {
+                return Err(CliError::Usage(format!(
+                    "route get: the source and the destination {destination} must be of the \
+                     same address family"
+                )));
+            }
             let action = Action::RouteGet {
                 destination: destination.to_string(),
                 source: source.map(|s| s.to_string()),

@@ -283,10 +283,7 @@ impl Daemon {
                 self.route_remove(ns, &ns_name, network, gateway)
             }
             Command::Route6List => Ok(json!(self.route6_list(ns))),
-            Command::Route6Get(dst) => self
-                .engine(ns)
-                .and_then(|e| e.routing6().explain(dst).map_err(route6_error))
-                .map(|x| json!(x)),
+            Command::Route6Get(dst, source) => self.route6_get(ns, dst, source),
             Command::Route6Add(network, gateway) => self.route6_add(ns, &ns_name, network, gateway),
             Command::Route6Remove(network) => self.route6_remove(ns, &ns_name, network),
             Command::GatewayShow => Ok(json!(self.gateway_show(ns))),
@@ -344,11 +341,17 @@ impl Daemon {
             }
             Command::Ping6 {
                 destination,
+                vmknic,
+                next_hop,
                 size,
                 hop_limit,
                 timeout,
                 seq,
             } => {
+                let via = match self.resolve_via(vmknic.as_ref()) {
+                    Ok(v) => v,
+                    Err(e) => return Outcome::Done(Err(e)),
+                };
                 let Some(engine) = self.stack.engine_mut(ns) else {
                     return Outcome::Done(Err(invalid("no such netstack")));
                 };
@@ -359,7 +362,8 @@ impl Daemon {
                 if apps.pings6.len() >= 64 {
                     return Outcome::Done(Err(ping_error(PingError::Busy)));
                 }
-                return match engine.send_echo6(destination, seq, size, hop_limit) {
+                let sent = engine.send_echo6_via(destination, via, next_hop, seq, size, hop_limit);
+                return match sent {
                     Ok(()) => {
                         let now = Instant::now();
                         apps.pings6
@@ -965,6 +969,29 @@ impl Daemon {
             }
             (Err(e), _) => Err(route_error(e)),
         }
+    }
+
+    /// The IPv6 route to `dst`, for traffic from `source` (one of the netstack's IPv6
+    /// addresses) when given: IPv6 has no per-vmknic gateway, so it leaves as routed, from
+    /// that address.
+    fn route6_get(
+        &self,
+        ns: usize,
+        dst: std::net::Ipv6Addr,
+        source: Option<std::net::Ipv6Addr>,
+    ) -> Result<Value, RemoteError> {
+        let engine = self.engine(ns)?;
+        if let Some(s) = source.filter(|s| !engine.has_addr6(*s)) {
+            return Err(RemoteError::new(
+                ErrorKind::AddressNotAvailable,
+                format!("{s} is not an IPv6 address of an enabled vmknic of this netstack"),
+            ));
+        }
+        let mut x = engine.routing6().explain(dst).map_err(route6_error)?;
+        if let Some(s) = source {
+            x.source = s;
+        }
+        Ok(json!(x))
     }
 
     fn route6_list(&self, ns: usize) -> Vec<vmkstack_api::Route6Info> {

@@ -115,7 +115,7 @@ pub enum Command {
     /// List the IPv6 routes.
     Route6List,
     /// Explain the IPv6 route to a destination.
-    Route6Get(std::net::Ipv6Addr),
+    Route6Get(std::net::Ipv6Addr, Option<std::net::Ipv6Addr>),
     /// Add an IPv6 static route (`Some`) or set the IPv6 default gateway (`None`).
     Route6Add(Option<ipnet::Ipv6Net>, vmkstack_routing::Gateway6),
     /// Remove an IPv6 static route (`Some`) or the IPv6 default gateway (`None`).
@@ -184,6 +184,10 @@ pub enum Command {
     Ping6 {
         /// Destination.
         destination: std::net::Ipv6Addr,
+        /// `-I`: out of this vmknic.
+        vmknic: Option<VmknicRef>,
+        /// `-N`: through this neighbour.
+        next_hop: Option<std::net::Ipv6Addr>,
         /// ICMPv6 payload bytes.
         size: usize,
         /// Hop limit, at least 1.
@@ -260,7 +264,7 @@ impl Command {
             Command::VmknicSetAddress { .. } => "vmknic_set_address",
             Command::RouteList => "route_list",
             Command::Route6List => "route6_list",
-            Command::Route6Get(_) => "route_get",
+            Command::Route6Get(..) => "route_get",
             Command::Route6Add(..) => "route6_add",
             Command::Route6Remove(_) => "route6_remove",
             Command::RouteAdd { .. } => "route_add",
@@ -514,10 +518,11 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         },
         Action::RouteGet {
             destination,
-            source: None,
-        } if destination.contains(':') => Command::Route6Get(
-            vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?,
-        ),
+            source,
+        } if destination.contains(':') => {
+            let a6 = |s: &str| vmkstack_routing::parse_addr6(s).map_err(|e| invalid(e.to_string()));
+            Command::Route6Get(a6(&destination)?, source.as_deref().map(a6).transpose()?)
+        }
         Action::RouteGet {
             destination,
             source,
@@ -586,16 +591,28 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         } if destination.contains(':') => {
             let dst =
                 vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?;
-            if vmknic.is_some() || next_hop.is_some() {
-                return Err(invalid("-I and -N are not supported with IPv6 yet"));
-            }
-            if dst.is_multicast() || dst.is_unspecified() || vmkstack_routing::is_link_local6(dst) {
+            let a6 = |s: &str| vmkstack_routing::parse_addr6(s).map_err(|e| invalid(e.to_string()));
+            let next_hop = next_hop.as_deref().map(a6).transpose()?;
+            if dst.is_multicast() || dst.is_unspecified() {
                 return Err(invalid(format!(
-                    "{dst}: only global unicast IPv6 destinations are supported yet"
+                    "{dst}: only unicast IPv6 destinations are supported yet"
                 )));
+            }
+            // A link-local address is on every link: the vmknic says which.
+            let link_local = vmkstack_routing::is_link_local6;
+            if vmknic.is_none() && (link_local(dst) || next_hop.is_some_and(link_local)) {
+                return Err(invalid(
+                    "a link-local destination or next hop needs the vmknic it is reached \
+                     through (-I vmkN)",
+                ));
+            }
+            if next_hop.is_some_and(|n| n.is_multicast() || n.is_unspecified()) {
+                return Err(invalid("the next hop must be a unicast IPv6 address"));
             }
             Command::Ping6 {
                 destination: dst,
+                vmknic: vmknic_ref(vmknic),
+                next_hop,
                 size: size as usize,
                 hop_limit: ttl.max(1),
                 timeout: timeout(timeout_ms, PING_TIMEOUT_MS),

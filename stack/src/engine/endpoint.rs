@@ -117,6 +117,11 @@ impl<P: Port> Engine<P> {
         Ok(self.sockets.add(sock))
     }
 
+    /// True when `a` is an IPv6 address (link-local included) of an active vmknic.
+    pub fn has_addr6(&self, a: Ipv6Addr) -> bool {
+        self.local6.iter().any(|&(x, _)| x == a)
+    }
+
     /// The IPv6 source address for traffic to `dst`: `via`'s address on the prefix holding
     /// `dst` (else its link-local one), or the route's source. A link-local destination
     /// needs the vmknic named, as it is on every link.

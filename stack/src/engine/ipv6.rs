@@ -34,7 +34,7 @@ const MIN_MTU6: usize = 1280;
 /// Hop limit of packets we originate.
 const HOP_LIMIT: u8 = 64;
 
-const ECHO_REQUEST: u8 = 128;
+pub(super) const ECHO_REQUEST: u8 = 128;
 const ECHO_REPLY: u8 = 129;
 const NS: u8 = 135;
 const NA: u8 = 136;
@@ -173,7 +173,13 @@ fn icmp6_sum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
 }
 
 /// Writes a fixed IPv6 header for `payload_len` bytes of `next_header` into `buf`.
-fn write_header(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize, hl: u8) {
+pub(super) fn write_header(
+    buf: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    payload_len: usize,
+    hl: u8,
+) {
     let Some(h) = buf.first_chunk_mut::<IPV6_HDR>() else {
         return;
     };
@@ -186,7 +192,7 @@ fn write_header(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, payload_len: usize
 }
 
 /// Fills in the ICMPv6 checksum of the packet `pkt` (header and message).
-fn seal_icmp6(pkt: &mut [u8]) {
+pub(super) fn seal_icmp6(pkt: &mut [u8]) {
     let src = addr_at(pkt, 8);
     let dst = addr_at(pkt, 24);
     let Some(msg) = pkt.get_mut(IPV6_HDR..) else {
@@ -577,7 +583,12 @@ impl<P: Port> Engine<P> {
 
     /// Sends `pkt` to `next_hop` out of vmknic slot `e`, through the neighbour cache: at once
     /// when known, else queued while a solicitation goes out.
-    fn resolve6(&mut self, e: usize, next_hop: Ipv6Addr, pkt: &[u8]) -> Result<(), DropReason> {
+    pub(super) fn resolve6(
+        &mut self,
+        e: usize,
+        next_hop: Ipv6Addr,
+        pkt: &[u8],
+    ) -> Result<(), DropReason> {
         match self.neighbors6.resolve(next_hop, e as u32, pkt, self.clock) {
             Resolve::Ready(mac) => {
                 if let Some(v) = self.vmknics.get_mut(e) {

@@ -19,12 +19,12 @@ use std::net::Ipv6Addr;
 use smoltcp::wire::{checksum, IpProtocol};
 use tracing::debug;
 use vmkstack_api::capture::Point;
-use vmkstack_routing::{is_link_local6, RoutingTable6};
+use vmkstack_routing::{is_link_local6, RoutingTable6, VmknicId};
 use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborTable, Resolve};
 use vmkstack_vmknic::{Port, VnetHdr, VNET_HDR_LEN};
 
-use super::ipv6::{self, Icmp6Error, IPV6_HDR};
+use super::ipv6::{self, Icmp6Error, Ping6Error, IPV6_HDR};
 use super::{index_of, DropReason, Engine, Vmknic};
 use crate::device::Ring;
 use crate::packet::RateLimiter;
@@ -154,6 +154,80 @@ impl<P: Port> Out6<'_, P> {
 }
 
 impl<P: Port> Engine<P> {
+    /// Sends an ICMPv6 echo request to `dst` as [`Engine::send_echo6`] does, out of `via`
+    /// when given (`vmkping -6 -I vmkN`: `dst` on its prefix or link-local, else a route that
+    /// leaves by it) and through `next_hop` when given (`-N`: a neighbour on the egress
+    /// vmknic's prefix, or link-local on `via`), bypassing the routing table.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_echo6_via(
+        &mut self,
+        dst: Ipv6Addr,
+        via: Option<VmknicId>,
+        next_hop: Option<Ipv6Addr>,
+        seq: u16,
+        size: usize,
+        hop_limit: u8,
+    ) -> Result<(), Ping6Error> {
+        let on = |v: &Vmknic<P>, a: Ipv6Addr| {
+            is_link_local6(a) || v.cfg.ipv6.iter().any(|n| n.contains(&a))
+        };
+        let (e, hop) = match (via, next_hop) {
+            (None, None) => return self.send_echo6(dst, seq, size, hop_limit),
+            (Some(id), nh) => {
+                let e = index_of(&self.vmknics, id).ok_or(Ping6Error::NoRoute)?;
+                let v = self.vmknics.get(e).ok_or(Ping6Error::NoRoute)?;
+                if !v.cfg.ipv6_enabled() {
+                    return Err(Ping6Error::NoRoute);
+                }
+                let hop = match nh {
+                    Some(nh) if on(v, nh) => nh,
+                    Some(_) => return Err(Ping6Error::NoRoute),
+                    None if on(v, dst) => dst,
+                    None => self
+                        .routing6
+                        .lookup(dst)
+                        .filter(|r| r.next_hop.vmknic() == id)
+                        .map(|r| r.next_hop.neighbor_for(dst))
+                        .ok_or(Ping6Error::NoRoute)?,
+                };
+                (e, hop)
+            }
+            (None, Some(nh)) => {
+                let e = self
+                    .vmknics
+                    .iter()
+                    .position(|v| v.active() && v.cfg.ipv6.iter().any(|n| n.contains(&nh)))
+                    .ok_or(Ping6Error::NoRoute)?;
+                (e, nh)
+            }
+        };
+        let Some(v) = self.vmknics.get(e) else {
+            return Err(Ping6Error::NoRoute);
+        };
+        let n = IPV6_HDR + 8 + size;
+        if n > usize::from(v.cfg.mtu) {
+            return Err(Ping6Error::TooBig);
+        }
+        let source = ipv6::addr6_toward(v, dst);
+        let mut out = std::mem::take(&mut self.buf6);
+        if let Some(p) = out.get_mut(..n) {
+            ipv6::write_header(p, source, dst, 8 + size, hop_limit.max(1));
+            p[IPV6_HDR..IPV6_HDR + 4].copy_from_slice(&[ipv6::ECHO_REQUEST, 0, 0, 0]);
+            p[IPV6_HDR + 4..IPV6_HDR + 6].copy_from_slice(&super::ECHO_IDENT.to_be_bytes());
+            p[IPV6_HDR + 6..IPV6_HDR + 8].copy_from_slice(&seq.to_be_bytes());
+            for (k, b) in p[IPV6_HDR + 8..].iter_mut().enumerate() {
+                *b = k as u8;
+            }
+            ipv6::seal_icmp6(p);
+            if let Err(r) = self.resolve6(e, hop, &out[..n]) {
+                self.count(e, r);
+            }
+        }
+        self.buf6 = out;
+        self.flush();
+        Ok(())
+    }
+
     /// Hands an IPv6 packet for one of our addresses that is not ICMPv6 (`next_header`, the
     /// packet `total_len` bytes after the headers in `buf`) to smoltcp: TCP checked here, UDP
     /// with its partial checksum finished, a hop-by-hop header left to smoltcp. An unknown
