@@ -953,6 +953,39 @@ mod tests {
     }
 
     #[test]
+    fn test_probe_hosts() {
+        let ok = |t: &str, iscsi| split_host_port(t, iscsi).ok();
+        assert_eq!(
+            ok("198.18.100.20", true),
+            Some(("198.18.100.20".into(), None))
+        );
+        assert_eq!(
+            ok("198.18.100.20:3261", true),
+            Some(("198.18.100.20".into(), Some(3261)))
+        );
+        assert_eq!(
+            ok("2001:db8::20", false),
+            Some(("2001:db8::20".into(), None))
+        );
+        assert_eq!(
+            ok("[2001:db8::20]:3261", true),
+            Some(("2001:db8::20".into(), Some(3261)))
+        );
+        for (bad, iscsi) in [
+            ("[2001:db8::20]", true),
+            ("[2001:db8::20]:x", true),
+            ("198.18.100.20:2049", false),
+            ("2001:db8::zz", false),
+            ("nas", false),
+        ] {
+            assert!(
+                matches!(split_host_port(bad, iscsi), Err(CliError::Usage(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn test_route_get_and_json() {
         let explanation = json!({
             "destination": "198.18.100.5", "route": "198.18.100.0/24", "origin": "static",

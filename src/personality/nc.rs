@@ -286,6 +286,36 @@ mod tests {
     }
 
     #[test]
+    fn test_parse_ipv6() {
+        let p = probe("-6 -z -s 2001:db8:1::1 2001:db8:2::10 7000");
+        assert_eq!(
+            p.action(),
+            Action::TcpProbe {
+                destination: "2001:db8:2::10".into(),
+                port: 7000,
+                vmknic: None,
+                source: Some("2001:db8:1::1".into()),
+                timeout_ms: 5000,
+            }
+        );
+        let family = |s: &str| match parse_str(s) {
+            Err(CliError::Failed(m)) => m,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            family("-4 -z 2001:db8:2::10 7000"),
+            "nc: getaddrinfo for host \"2001:db8:2::10\" port 7000: Address family for hostname \
+             not supported"
+        );
+        assert!(family("-6 -z 198.18.1.1 80").contains("Address family"));
+        assert!(family("-z -s 198.18.1.1 2001:db8:2::10 80").contains("\"198.18.1.1\" port 0"));
+        assert!(matches!(
+            parse_str("-4 -6 -z 198.18.1.1 80"),
+            Err(CliError::Usage(_))
+        ));
+    }
+
+    #[test]
     fn test_parse() {
         assert_eq!(
             probe("-z 198.18.1.1 80").action(),
