@@ -62,7 +62,7 @@ fn run(
     }
 
     let start = Instant::now();
-    let handle = stack.tcp_connect(remote, None, 65536, 65536)?;
+    let handle = stack.tcp_connect(remote.into(), None, 65536, 65536)?;
     stack.poll_local();
     let deadline = start + Duration::from_secs(10);
     let mut sent = false;

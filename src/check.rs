@@ -1,11 +1,13 @@
 //! `vmkstack check`: validate a configuration offline and show what ESX would show.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
-use vmkstack_routing::{Explanation, RouteEntry, RouteError, RoutingTable};
+use vmkstack_routing::{
+    Explanation, Explanation6, RouteEntry, RouteError, RoutingTable, RoutingTable6,
+};
 use vmkstack_stack::{Config, ConfigError};
 
 use crate::listing::{format_routes, format_vmknics, vmknic_rows, VmknicRow};
@@ -52,10 +54,12 @@ pub struct NetstackReport {
 pub enum LookupAnswer {
     /// A route was found.
     Route(Explanation),
+    /// An IPv6 route was found (in the IPv6 table).
+    Route6(Explanation6),
     /// No route.
     Unreachable {
         /// The address.
-        destination: Ipv4Addr,
+        destination: IpAddr,
         /// Why.
         error: String,
     },
@@ -108,6 +112,9 @@ fn write_lookups(out: &mut String, title: &str, lookups: &[LookupAnswer]) {
             LookupAnswer::Route(e) => {
                 let _ = writeln!(out, "  {e}");
             }
+            LookupAnswer::Route6(e) => {
+                let _ = writeln!(out, "  {e}");
+            }
             LookupAnswer::Unreachable { destination, error } => {
                 let _ = writeln!(out, "  {destination}: {error}");
             }
@@ -115,16 +122,29 @@ fn write_lookups(out: &mut String, title: &str, lookups: &[LookupAnswer]) {
     }
 }
 
-/// The answers of `table` for `lookups`.
-fn lookup_all(table: &RoutingTable, lookups: &[Ipv4Addr]) -> Vec<LookupAnswer> {
+/// The answers of `table` (IPv4) and `table6` (IPv6) for `lookups`.
+fn lookup_all(
+    table: &RoutingTable,
+    table6: &RoutingTable6,
+    lookups: &[IpAddr],
+) -> Vec<LookupAnswer> {
     lookups
         .iter()
-        .map(|&dst| match table.explain(dst) {
-            Ok(e) => LookupAnswer::Route(e),
-            Err(e) => LookupAnswer::Unreachable {
+        .map(|&dst| {
+            let found = match dst {
+                IpAddr::V4(d) => table
+                    .explain(d)
+                    .map(LookupAnswer::Route)
+                    .map_err(|e| e.to_string()),
+                IpAddr::V6(d) => table6
+                    .explain(d)
+                    .map(LookupAnswer::Route6)
+                    .map_err(|e| e.to_string()),
+            };
+            found.unwrap_or_else(|error| LookupAnswer::Unreachable {
                 destination: dst,
-                error: e.to_string(),
-            },
+                error,
+            })
         })
         .collect()
 }
@@ -157,13 +177,14 @@ fn explain_problem(e: &RouteError, cfg: &Config) -> String {
 
 /// Loads `path` and builds the report: every vmknic, and each netstack's routing table,
 /// problems and lookups. A file that does not load is an error.
-pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigError> {
+pub fn check(path: &Path, lookups: &[IpAddr]) -> Result<CheckReport, ConfigError> {
     let cfg = Config::load(path)?;
     let (table, found) = cfg.routing();
     let own = cfg.view(&cfg.netstack).unwrap_or_else(|| cfg.clone());
     let mut problems: Vec<String> = found.iter().map(|e| explain_problem(e, &own)).collect();
     // IPv6's problems (its default gateway with ESX's message) are reported beside IPv4's.
-    problems.extend(own.routing6().1.into_iter().map(|e| format!("IPv6: {e}")));
+    let (table6, found6) = own.routing6();
+    problems.extend(found6.into_iter().map(|e| format!("IPv6: {e}")));
     let mut netstacks = Vec::new();
     for name in cfg.netstack_names().skip(1) {
         let Some(view) = cfg.view(name) else {
@@ -175,9 +196,9 @@ pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigErr
                 .iter()
                 .map(|e| format!("netstack `{name}`: {}", explain_problem(e, &view))),
         );
+        let (t6, found6) = view.routing6();
         problems.extend(
-            view.routing6()
-                .1
+            found6
                 .into_iter()
                 .map(|e| format!("netstack `{name}`: IPv6: {e}")),
         );
@@ -185,7 +206,7 @@ pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigErr
             name: name.to_string(),
             forwarding: view.forwarding,
             routes: t.entries(),
-            lookups: lookup_all(&t, lookups),
+            lookups: lookup_all(&t, &t6, lookups),
         });
     }
     Ok(CheckReport {
@@ -195,7 +216,7 @@ pub fn check(path: &Path, lookups: &[Ipv4Addr]) -> Result<CheckReport, ConfigErr
         vmknics: vmknic_rows(&cfg),
         routes: table.entries(),
         problems,
-        lookups: lookup_all(&table, lookups),
+        lookups: lookup_all(&table, &table6, lookups),
         netstacks,
     })
 }

@@ -868,6 +868,108 @@ pub fn esxcli_ipv4(vmknics: &[VmknicInfo]) -> EsxcliList {
     }
 }
 
+/// `esxcli network ip interface ipv6 get`: a vmknic's IPv6 switches (DHCPv6 and router
+/// advertisements are never on here) and its IPv6 gateway (`gateways`: the netstack's IPv6
+/// default gateway by the vmknic it leaves through; `::` for none).
+///
+/// ```text
+/// Name  IPv6 Enabled  DHCPv6 Enabled  Router Adv Enabled  DHCP DNS  Gateway
+/// ----  ------------  --------------  ------------------  --------  -------
+/// vmk0          true           false               false     false  ::
+/// ```
+pub fn esxcli_ipv6_get(vmknics: &[VmknicInfo], gateways: &[(String, String)]) -> EsxcliList {
+    let rows = vmknics
+        .iter()
+        .map(|v| {
+            let gateway = gateways
+                .iter()
+                .find(|(vmk, _)| *vmk == v.name)
+                .map_or_else(|| "::".to_string(), |(_, g)| g.clone());
+            vec![
+                v.name.clone().into(),
+                Field::Bool(!v.ipv6.is_empty()),
+                Field::Bool(false),
+                Field::Bool(false),
+                Field::Bool(false),
+                gateway.into(),
+            ]
+        })
+        .collect();
+    EsxcliList {
+        structure: "IPv6Interface",
+        fields: vec![
+            "Name",
+            "IPv6 Enabled",
+            "DHCPv6 Enabled",
+            "Router Adv Enabled",
+            "DHCP DNS",
+            "Gateway",
+        ],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
+/// `esxcli network ip interface ipv6 address list`: every IPv6 address of every vmknic, its
+/// prefix length, `LINK_LOCAL`, `STATIC` or `AUTOCONF` (router advertisements), and its
+/// duplicate-address-detection status (`TENTATIVE`, `PREFERRED`, `DEPRECATED`, `DUPLICATE`).
+/// A daemon that reports no states (older) gives each configured address as `PREFERRED`.
+///
+/// ```text
+/// Interface  Address                   Netmask  Type        Status
+/// ---------  ------------------------  -------  ----------  ---------
+/// vmk0       fe80::250:56ff:fe01:1          64  LINK_LOCAL  PREFERRED
+/// vmk0       2001:db8:1::1                  64  STATIC      PREFERRED
+/// ```
+pub fn esxcli_ipv6_addresses(vmknics: &[VmknicInfo]) -> EsxcliList {
+    let row = |v: &VmknicInfo, a: ipnet::Ipv6Net, kind: &str, status: &str| -> Vec<Field> {
+        vec![
+            v.name.clone().into(),
+            a.addr().to_string().into(),
+            Field::Int(i64::from(a.prefix_len())),
+            kind.into(),
+            status.into(),
+        ]
+    };
+    let rows = vmknics
+        .iter()
+        .flat_map(|v| {
+            let rows: Vec<Vec<Field>> = if v.ipv6_addresses.is_empty() {
+                v.ipv6
+                    .iter()
+                    .map(|a| {
+                        let kind = if vmkstack_routing::is_link_local6(a.addr()) {
+                            "LINK_LOCAL"
+                        } else {
+                            "STATIC"
+                        };
+                        row(v, *a, kind, "PREFERRED")
+                    })
+                    .collect()
+            } else {
+                v.ipv6_addresses
+                    .iter()
+                    .map(|a| {
+                        let kind = match a.origin.as_str() {
+                            "link-local" => "LINK_LOCAL",
+                            "autoconf" => "AUTOCONF",
+                            _ => "STATIC",
+                        };
+                        row(v, a.address, kind, &a.status)
+                    })
+                    .collect()
+            };
+            rows
+        })
+        .collect();
+    EsxcliList {
+        structure: "IPv6Address",
+        fields: vec!["Interface", "Address", "Netmask", "Type", "Status"],
+        rows,
+        layout: Layout::Table,
+    }
+}
+
 /// `esxcli network ip neighbor list` as ESXi 6.x-8.x prints IPv4 entries: Expiry right-aligned
 /// as `1199 sec`, State empty, Type `Unknown`. An entry ARP has not resolved shows its MAC as
 /// `(incomplete)` and Expiry `-`.

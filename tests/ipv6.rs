@@ -4,7 +4,9 @@
 //! stack (hop limit 63), Time Exceeded, Destination Unreachable (no route), Packet Too Big
 //! learned by tracepath, neighbour entries on both sides, vmkping -6, iperf3 -6 through the stack
 //! (offloads on and off), the IPv6 route commands,
-//! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart.
+//! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart; the stack's own
+//! endpoint over IPv6 (nc -z, a port forward to an IPv6 target, Port Unreachable and resets for
+//! closed ports seen by a kernel host), the esxcli IPv6 interface commands.
 
 mod common;
 
@@ -441,5 +443,467 @@ fn ipv6_routes_from_the_esx_commands_survive_kill_9() {
     let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "2001:db8:100::1"]);
     // Now the default route (via h1 itself) applies: not delivered to h2's network.
     assert!(!ok, "{out}");
+    drop(daemon);
+}
+
+/// An IPv6 echo server on h2 (2001:db8:2::10:7000): sends back everything, closes after the
+/// client's FIN.
+const ECHO6: &str = r#"
+import socket, threading
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("2001:db8:2::10", 7000))
+s.listen(16)
+def serve(c):
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    except ConnectionResetError:
+        pass  # nc -z closes with a reset
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn endpoint_tcp_udp_and_forwards_over_ipv6() {
+    let Some(()) = require_root("endpoint_tcp_udp_and_forwards_over_ipv6") else {
+        return;
+    };
+    let lab = lab("ipv6ep", true);
+    let daemon = lab.start();
+    wire6(&lab);
+    let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+    ping6_ok(h2, "2001:db8:2::1");
+    let _echo = h2.spawn("python3", &["-c", ECHO6]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        h2.run("ss", &["-ltn"]).contains("[2001:db8:2::10]:7000")
+    }));
+
+    // nc -z to the kernel host's listener over IPv6, from the route's source, from an
+    // address (-s) and from a vmknic (-I); a closed port is refused (the kernel's reset).
+    let (code, _, err) = lab.esx(&["nc", "-z", "-v", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err.trim(),
+        "Connection to 2001:db8:2::10 7000 port [tcp/*] succeeded!"
+    );
+    let (code, _, err) = lab.esx(&[
+        "nc",
+        "-6",
+        "-z",
+        "-v",
+        "-s",
+        "2001:db8:1::1",
+        "2001:db8:2::10",
+        "7000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = lab.esx(&["nc", "-z", "-I", "vmk1", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = lab.esx(&["nc", "-z", "-v", "2001:db8:2::10", "7001"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "nc: connect to 2001:db8:2::10 port 7001 (tcp) failed: Connection refused"
+    );
+    // A source of the other family, -4 with an IPv6 host, a source that is not ours.
+    let (code, _, err) = lab.esx(&["nc", "-z", "-s", "198.18.1.1", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Address family for hostname not supported"),
+        "{err}"
+    );
+    let (code, _, err) = lab.esx(&["nc", "-4", "-z", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Address family for hostname not supported"),
+        "{err}"
+    );
+    let (code, _, err) = lab.esx(&["nc", "-z", "-s", "2001:db8:1::99", "2001:db8:2::10", "7000"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "nc: bind failed: Cannot assign requested address"
+    );
+    // A port forward to an IPv6 target: 1 MiB through and back, whole.
+    let o = lab.cli(&["forward", "127.0.0.1:17000", "[2001:db8:2::10]:7000"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert!(wait_until(Duration::from_secs(5), || {
+        lab.stack.run("ss", &["-ltn"]).contains("127.0.0.1:17000")
+    }));
+    let o = lab.stack.exec(
+        "python3",
+        &[
+            "-c",
+            r#"
+import socket, hashlib, os
+data = os.urandom(1 << 20)
+c = socket.create_connection(("127.0.0.1", 17000))
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+print(len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
+"#,
+        ],
+    );
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1048576 True");
+    let o = lab.cli(&["forward", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v[0]["remote"], "[2001:db8:2::10]:7000", "{v}");
+
+    // UDP to a closed port of the stack: the kernel host sees Port Unreachable
+    // (ECONNREFUSED on its connected socket); TCP to a closed port is reset.
+    let o = h1.exec(
+        "python3",
+        &[
+            "-c",
+            r#"
+import socket
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.settimeout(3)
+u.connect(("2001:db8:1::1", 9))
+u.send(b"x")
+try:
+    u.recv(10)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("silent")
+t = socket.socket(socket.AF_INET6)
+t.settimeout(3)
+try:
+    t.connect(("2001:db8:1::1", 9))
+    print("open")
+except ConnectionRefusedError:
+    print("reset")
+except socket.timeout:
+    print("silent")
+"#,
+        ],
+    );
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "refused\nreset");
+    drop(daemon);
+}
+
+#[test]
+fn esxcli_ipv6_interface_commands() {
+    let Some(()) = require_root("esxcli_ipv6_interface_commands") else {
+        return;
+    };
+    let lab = lab("ipv6cmd", false);
+    let daemon = lab.start();
+    wire6(&lab);
+    let h1 = lab.ns("h1");
+    let ll0 = "fe80::50:56ff:fe01:1";
+
+    let esx_ok = |args: &[&str]| {
+        let (code, out, err) = lab.esx(args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
+    };
+    let list = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "list",
+    ]);
+    let rows: Vec<String> = list.lines().map(common::squeeze).collect();
+    assert_eq!(rows[0], "Interface Address Netmask Type Status", "{list}");
+    assert!(rows[1].starts_with("---------"), "{list}");
+    assert!(
+        rows.contains(&format!("vmk0 {ll0} 64 LINK_LOCAL PREFERRED")),
+        "{list}"
+    );
+    assert!(
+        rows.contains(&"vmk0 2001:db8:1::1 64 STATIC PREFERRED".to_string()),
+        "{list}"
+    );
+    assert!(
+        rows.contains(&"vmk1 2001:db8:2::1 64 STATIC PREFERRED".to_string()),
+        "{list}"
+    );
+
+    // Add a second address to vmk0: live (the kernel host reaches it) and saved.
+    esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "add",
+        "-i",
+        "vmk0",
+        "-I",
+        "2001:db8:1::2/64",
+    ]);
+    ping6_ok(h1, "2001:db8:1::2");
+    assert!(std::fs::read_to_string(lab.config())
+        .unwrap_or_default()
+        .contains("2001:db8:1::2/64"));
+    // Refusals, each naming the problem, changing nothing.
+    for (args, why) in [
+        (
+            vec!["-i", "vmk0", "-I", "2001:db8:1::2/64"],
+            "already has the IPv6 address",
+        ),
+        (
+            vec!["-i", "vmk1", "-I", "2001:db8:1::2/64"],
+            "is already an IPv6 address of vmk0",
+        ),
+        (
+            vec!["-i", "vmk0", "-I", "2001:db8:1::/64"],
+            "subnet-router anycast",
+        ),
+        (vec!["-i", "vmk0", "-I", "2001:db8:1::9"], "prefix length"),
+        (vec!["-i", "vmk0", "-I", "fe80::9/64"], "link-local"),
+        (vec!["-i", "vmk7", "-I", "2001:db8:7::1/64"], "vmk7"),
+    ] {
+        let mut all = vec![
+            "esxcli",
+            "network",
+            "ip",
+            "interface",
+            "ipv6",
+            "address",
+            "add",
+        ];
+        all.extend(args.iter().copied());
+        let (code, _, err) = lab.esx(&all);
+        assert_ne!(code, 0, "{all:?}");
+        assert!(err.contains(why), "{all:?}: {err}");
+    }
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "remove",
+        "-i",
+        "vmk1",
+        "-I",
+        "2001:db8:1::2/64",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("vmk1 has no IPv6 address 2001:db8:1::2"),
+        "{err}"
+    );
+    let after = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "list",
+    ]);
+    assert_eq!(after.lines().count(), list.lines().count() + 1, "{after}");
+
+    // ipv6 get, with the default gateway on the vmknic it leaves by.
+    esx_ok(&["esxcfg-route", "-f", "V6", "2001:db8:1::10"]);
+    let get = esx_ok(&["esxcli", "network", "ip", "interface", "ipv6", "get"]);
+    let rows: Vec<String> = get.lines().map(common::squeeze).collect();
+    assert_eq!(
+        rows[0],
+        "Name IPv6 Enabled DHCPv6 Enabled Router Adv Enabled DHCP DNS Gateway"
+    );
+    assert_eq!(
+        rows[2], "vmk0 true false false false 2001:db8:1::10",
+        "{get}"
+    );
+    assert_eq!(rows[3], "vmk1 true false false false ::", "{get}");
+    let json = esx_ok(&[
+        "esxcli",
+        "--formatter=json",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "get",
+        "-i",
+        "vmk1",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v[0]["IPv6Enabled"], true, "{json}");
+    assert_eq!(v[0]["Name"], "vmk1", "{json}");
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "set",
+        "-i",
+        "vmk1",
+        "-r",
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not supported yet"), "{err}");
+    let (code, _, err) = lab.esx(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "set",
+        "-i",
+        "vmk1",
+        "-e",
+        "false",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("address remove -i vmk1"), "{err}");
+    esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "set",
+        "-i",
+        "vmk1",
+        "-e",
+        "true",
+    ]);
+
+    // vmkping -6 out of a named vmknic (global and link-local destinations) and through a
+    // named next hop: h1 does not forward, so h2 is not reached through it.
+    esx_ok(&["vmkping", "-6", "-c", "1", "-I", "vmk1", "2001:db8:2::10"]);
+    // h1's link-local address, as its kernel chose it, once its DAD is over.
+    let mut addrs = String::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        addrs = h1.ip(&["-6", "-o", "addr", "show", "dev", "vmk0", "scope", "link"]);
+        !addrs.contains("tentative")
+    }));
+    let h1_ll = addrs
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("/64"))
+        .unwrap_or_else(|| panic!("no link-local address on h1: {addrs}"))
+        .to_string();
+    let out = esx_ok(&["vmkping", "-6", "-c", "1", "-I", "vmk0", &h1_ll]);
+    assert!(out.contains(&h1_ll), "{out}");
+    let (code, _, err) = lab.esx(&["vmkping", "-6", "-c", "1", &h1_ll]);
+    assert_ne!(code, 0);
+    assert!(err.contains("needs the vmknic"), "{err}");
+    esx_ok(&[
+        "vmkping",
+        "-6",
+        "-c",
+        "1",
+        "-N",
+        "2001:db8:2::10",
+        "2001:db8:2::10",
+    ]);
+    let (code, out, _) = lab.esx(&[
+        "vmkping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "-N",
+        "2001:db8:1::10",
+        "2001:db8:2::10",
+    ]);
+    assert_ne!(
+        code, 0,
+        "answered through a host that does not forward: {out}"
+    );
+
+    // route get --source for IPv6.
+    let o = lab.cli(&[
+        "route",
+        "get",
+        "2001:db8:2::10",
+        "--source",
+        "2001:db8:1::1",
+    ]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "2001:db8:2::10 dev vmk1 src 2001:db8:1::1 route 2001:db8:2::/64 (connected)"
+    );
+    let o = lab.cli(&[
+        "route",
+        "get",
+        "2001:db8:2::10",
+        "--source",
+        "2001:db8:1::99",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not an IPv6 address of an enabled vmknic"),
+        "{}",
+        common::describe(&o)
+    );
+
+    // netstack get: IPv6 Enabled.
+    let ns = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "netstack",
+        "get",
+        "-N",
+        "defaultTcpipStack",
+    ]);
+    assert!(ns.contains("   IPv6 Enabled: true\n"), "{ns}");
+
+    // Remove the address: gone live, and after kill -9 and a restart the file holds the rest.
+    esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "remove",
+        "-i",
+        "vmk0",
+        "-I",
+        "2001:db8:1::2/64",
+    ]);
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "1", "2001:db8:1::2"]);
+    assert!(!ok, "{out}");
+    let pid = daemon.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .is_ok_and(|s| s.success()));
+    let mut daemon = daemon;
+    daemon.child.wait().expect("wait");
+    drop(daemon);
+    let daemon = lab.start();
+    wire6(&lab);
+    let again = esx_ok(&[
+        "esxcli",
+        "network",
+        "ip",
+        "interface",
+        "ipv6",
+        "address",
+        "list",
+    ]);
+    assert_eq!(again, list);
     drop(daemon);
 }

@@ -3,7 +3,7 @@
 //! crates to read them. The JSON is the daemon's.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -337,7 +337,7 @@ pub struct ProbeReport {
     /// `iscsi` or `nfs`.
     pub kind: String,
     /// The server.
-    pub host: Ipv4Addr,
+    pub host: IpAddr,
     /// Each step in order.
     pub checks: Vec<Check>,
     /// iSCSI targets and their portals.
@@ -397,9 +397,9 @@ pub struct ExportInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardInfo {
     /// Kernel address it listens on, in the daemon's namespace.
-    pub listen: SocketAddrV4,
+    pub listen: SocketAddr,
     /// Where the stack connects.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Source vmknic (`vmkN`); by default the routing core picks it.
     pub vmknic: Option<String>,
     /// Most connections at once.

@@ -125,6 +125,17 @@ pub enum Action {
         #[serde(default)]
         gateway: Option<String>,
     },
+    /// Add or remove a static IPv6 address of a vmknic (`esxcli network ip interface ipv6
+    /// address add|remove`): live, and saved.
+    VmknicIpv6Address {
+        /// `vmkN` or port group.
+        vmknic: String,
+        /// `ADDR/LEN`.
+        address: String,
+        /// Remove it instead of adding it.
+        #[serde(default)]
+        remove: bool,
+    },
     /// Add a static route.
     RouteAdd {
         /// `a.b.c.d/len`.
@@ -280,6 +291,7 @@ impl Action {
                 | Action::VmknicSetAddress { .. }
                 | Action::VmknicSetGateway { .. }
                 | Action::VmknicSetIpv6Autoconf { .. }
+                | Action::VmknicIpv6Address { .. }
                 | Action::NetstackAdd { .. }
                 | Action::NetstackRemove { .. }
                 | Action::RouteAdd { .. }

@@ -3,7 +3,6 @@
 //! arguments are passed on untouched.
 
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -81,9 +80,10 @@ pub(crate) enum Command {
         /// Configuration file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
-        /// Explain which route, vmknic, gateway and source address traffic to ADDR would use.
+        /// Explain which route, vmknic, gateway and source address traffic to ADDR (IPv4 or
+        /// IPv6) would use.
         #[arg(long = "lookup", value_name = "ADDR")]
-        lookups: Vec<Ipv4Addr>,
+        lookups: Vec<std::net::IpAddr>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -226,9 +226,9 @@ pub enum RouteCommand {
         /// The destination (IPv4, or IPv6: its IPv6 table)
         #[arg(value_name = "ADDR")]
         destination: std::net::IpAddr,
-        /// For traffic sent from this address (a vmknic's).
-        #[arg(long, value_name = "A.B.C.D", value_parser = parse_ipv4)]
-        source: Option<Ipv4Addr>,
+        /// For traffic sent from this address (a vmknic's, of the destination's family).
+        #[arg(long, value_name = "ADDR")]
+        source: Option<std::net::IpAddr>,
         /// `--json`.
         #[command(flatten)]
         json: JsonFlag,
@@ -308,6 +308,37 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// The server of a probe: `A.B.C.D`, `A.B.C.D:PORT`, an IPv6 address, or `[IPV6]:PORT`
+/// (a port only where `port_ok`, iSCSI's).
+fn split_host_port(text: &str, port_ok: bool) -> Result<(String, Option<u16>), CliError> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| CliError::Usage(format!("probe: `{p}` is not a port")))
+    };
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, p) = rest
+            .split_once("]:")
+            .ok_or_else(|| CliError::Usage(format!("probe: `{text}`: expected [IPV6]:PORT")))?;
+        (h.to_string(), Some(port(p)?))
+    } else if text.matches(':').count() == 1 {
+        let (h, p) = text.split_once(':').unwrap_or((text, ""));
+        (h.to_string(), Some(port(p)?))
+    } else {
+        (text.to_string(), None)
+    };
+    if port.is_some() && !port_ok {
+        return Err(CliError::Usage(format!(
+            "probe: `{text}`: only iSCSI takes a port"
+        )));
+    }
+    if host.contains(':') {
+        vmkstack_routing::parse_addr6(&host).map_err(|e| CliError::Usage(e.to_string()))?;
+    } else {
+        parse_ipv4(&host).map_err(CliError::Usage)?;
+    }
+    Ok((host, port))
+}
+
 /// Runs a `vmkstack probe` command. Exit 1 when any check failed.
 pub fn run_probe(
     cmd: &ProbeCommand,
@@ -326,16 +357,7 @@ pub fn run_probe(
         ctl.set_timeout(limit)
             .map_err(|e| CliError::from_client(PROGRAM, &e))?;
     }
-    let (host, port) = match a.host.split_once(':') {
-        Some((h, p)) if kind == "iscsi" => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| CliError::Usage(format!("probe: `{p}` is not a port")))?;
-            (h.to_string(), Some(port))
-        }
-        _ => (a.host.clone(), None),
-    };
-    parse_ipv4(&host).map_err(CliError::Usage)?;
+    let (host, port) = split_host_port(&a.host, kind == "iscsi")?;
     let v = call(
         ctl,
         Action::StorageProbe {
@@ -428,10 +450,10 @@ pub struct ForwardCommand {
     pub action: Option<ForwardAction>,
     /// Add a forward: kernel address to listen on (in the daemon's namespace).
     #[arg(value_name = "LISTEN_ADDR:PORT", required = true)]
-    pub listen: Option<std::net::SocketAddrV4>,
+    pub listen: Option<std::net::SocketAddr>,
     /// Where the stack connects (through the routing core and the gateway).
     #[arg(value_name = "REMOTE_ADDR:PORT", required = true)]
-    pub remote: Option<std::net::SocketAddrV4>,
+    pub remote: Option<std::net::SocketAddr>,
     /// Connect from this vmknic's address.
     #[arg(short = 'I', value_name = "vmkN")]
     pub vmknic: Option<String>,
@@ -453,7 +475,7 @@ pub enum ForwardAction {
     Remove {
         /// Its listening address.
         #[arg(value_name = "LISTEN_ADDR:PORT")]
-        listen: std::net::SocketAddrV4,
+        listen: std::net::SocketAddr,
     },
 }
 
@@ -661,6 +683,12 @@ pub fn run_route(
             source,
             json: JsonFlag { json },
         } => {
+            if source.is_some_and(|s| s.is_ipv6() != destination.is_ipv6()) {
+                return Err(CliError::Usage(format!(
+                    "route get: the source and the destination {destination} must be of the \
+                     same address family"
+                )));
+            }
             let action = Action::RouteGet {
                 destination: destination.to_string(),
                 source: source.map(|s| s.to_string()),
@@ -930,6 +958,39 @@ mod tests {
                 gateway: Some("198.18.2.254".into())
             }]
         );
+    }
+
+    #[test]
+    fn test_probe_hosts() {
+        let ok = |t: &str, iscsi| split_host_port(t, iscsi).ok();
+        assert_eq!(
+            ok("198.18.100.20", true),
+            Some(("198.18.100.20".into(), None))
+        );
+        assert_eq!(
+            ok("198.18.100.20:3261", true),
+            Some(("198.18.100.20".into(), Some(3261)))
+        );
+        assert_eq!(
+            ok("2001:db8::20", false),
+            Some(("2001:db8::20".into(), None))
+        );
+        assert_eq!(
+            ok("[2001:db8::20]:3261", true),
+            Some(("2001:db8::20".into(), Some(3261)))
+        );
+        for (bad, iscsi) in [
+            ("[2001:db8::20]", true),
+            ("[2001:db8::20]:x", true),
+            ("198.18.100.20:2049", false),
+            ("2001:db8::zz", false),
+            ("nas", false),
+        ] {
+            assert!(
+                matches!(split_host_port(bad, iscsi), Err(CliError::Usage(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! esxcli network ip route ipv4 add    -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip interface list
+//! esxcli network ip interface ipv6 get [-i vmkN] [-N NAME]
+//! esxcli network ip interface ipv6 set -i vmkN -e true|false
+//! esxcli network ip interface ipv6 address list [-i vmkN] [-N NAME]
+//! esxcli network ip interface ipv6 address add|remove -i vmkN -I ADDR/LEN
 //! esxcli network ip netstack list | get -N NAME | add -N NAME | remove -N NAME
 //! esxcli network ip neighbor list   [-i|--interface-name vmkN] [-v|--version 4|6|all] [-N NAME]
 //! esxcli network ip neighbor remove -a|--neighbor-addr <ip> [-v|--version 4]
@@ -31,8 +35,9 @@ use crate::api::{
 };
 use crate::client::{call_as, CliError, Console, Control};
 use crate::listing::{
-    esxcli_interfaces, esxcli_ipv4, esxcli_neighbors, esxcli_routes, esxcli_routes6,
-    format_esxcli_interfaces, format_esxcli_neighbors, EsxcliList, Field, Formatter, Layout,
+    esxcli_interfaces, esxcli_ipv4, esxcli_ipv6_addresses, esxcli_ipv6_get, esxcli_neighbors,
+    esxcli_routes, esxcli_routes6, format_esxcli_interfaces, format_esxcli_neighbors, EsxcliList,
+    Field, Formatter, Layout,
 };
 use crate::personality::clap_util::{clap_outcome, Parsed};
 use crate::personality::vmkping::send_error_line;
@@ -317,7 +322,7 @@ pub enum InterfaceCmd {
         #[command(subcommand)]
         command: InterfaceIpv4,
     },
-    /// IPv6 settings of VMkernel interfaces
+    /// IPv6 settings and addresses of VMkernel interfaces
     #[command(disable_help_subcommand = true)]
     Ipv6 {
         /// The command.
@@ -329,8 +334,39 @@ pub enum InterfaceCmd {
 /// `esxcli network ip interface ipv6 <command>`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum InterfaceIpv6 {
-    /// Set the IPv6 settings of a VMkernel interface
+    /// Show the IPv6 settings of the VMkernel interfaces
+    Get(Ipv4GetArgs),
+    /// Set the IPv6 settings of a VMkernel interface (IPv6 on/off, router advertisements)
     Set(Ipv6SetArgs),
+    /// The static and link-local IPv6 addresses of the VMkernel interfaces
+    #[command(disable_help_subcommand = true)]
+    Address {
+        /// The command.
+        #[command(subcommand)]
+        command: Ipv6AddressCmd,
+    },
+}
+
+/// `esxcli network ip interface ipv6 address <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Ipv6AddressCmd {
+    /// List the IPv6 addresses of the VMkernel interfaces
+    List(Ipv4GetArgs),
+    /// Add a static IPv6 address to a VMkernel interface
+    Add(Ipv6AddressArgs),
+    /// Remove a static IPv6 address from a VMkernel interface
+    Remove(Ipv6AddressArgs),
+}
+
+/// `interface ipv6 address add|remove` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Ipv6AddressArgs {
+    /// The interface, vmkN
+    #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
+    pub interface: String,
+    /// The IPv6 address with its prefix length, as 2001:db8:1::100/64
+    #[arg(short = 'I', long = "ipv6", value_name = "str")]
+    pub ipv6: String,
 }
 
 /// `interface ipv6 set` options.
@@ -339,9 +375,15 @@ pub struct Ipv6SetArgs {
     /// The interface, vmkN
     #[arg(short = 'i', long = "interface-name", value_name = "str", value_parser = parse_vmknic_name)]
     pub interface: String,
+    /// true to enable IPv6 on it, false to disable it
+    #[arg(short = 'e', long = "enable-ipv6", value_name = "bool", value_parser = parse_bool)]
+    pub enable: Option<bool>,
     /// true to take addresses and a default router from Router Advertisements, false to stop
     #[arg(short = 'r', long = "enable-router-adv", value_name = "bool", value_parser = parse_bool)]
     pub router_adv: Option<bool>,
+    /// DHCPv6 (not supported yet)
+    #[arg(short = 'd', long = "enable-dhcpv6", value_name = "bool", value_parser = parse_bool)]
+    pub dhcpv6: Option<bool>,
 }
 
 /// `esxcli network ip interface ipv4 <command>`.
@@ -591,6 +633,29 @@ pub enum EsxcliCommand {
         /// Only this netstack's vmknics.
         netstack: Option<String>,
     },
+    /// `network ip interface ipv6 get`.
+    Ipv6Get {
+        /// Only this vmknic.
+        interface: Option<String>,
+        /// Only this netstack's vmknics.
+        netstack: Option<String>,
+    },
+    /// `network ip interface ipv6 address list`.
+    Ipv6AddressList {
+        /// Only this vmknic.
+        interface: Option<String>,
+        /// Only this netstack's vmknics.
+        netstack: Option<String>,
+    },
+    /// `network ip interface ipv6 address add|remove`.
+    Ipv6Address {
+        /// vmkN.
+        interface: String,
+        /// `ADDR/LEN` as given (the daemon checks it).
+        address: String,
+        /// Remove it instead.
+        remove: bool,
+    },
     /// `network ip interface ipv4 set`.
     Ipv4Set {
         /// vmkN.
@@ -604,6 +669,8 @@ pub enum EsxcliCommand {
     Ipv6Set {
         /// vmkN.
         interface: String,
+        /// `-e`: IPv6 on or off.
+        enable: Option<bool>,
         /// `-r`: router-advertisement autoconfiguration on or off.
         router_adv: Option<bool>,
     },
@@ -788,21 +855,54 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                 interface: a.interface,
             },
             Ip::Interface {
-                command:
-                    InterfaceCmd::Ipv6 {
-                        command: InterfaceIpv6::Set(a),
-                    },
-            } => {
-                if a.router_adv.is_none() {
-                    return Err(CliError::Usage(
-                        "Error: give -r/--enable-router-adv true|false".to_string(),
-                    ));
-                }
-                EsxcliCommand::Ipv6Set {
+                command: InterfaceCmd::Ipv6 { command },
+            } => match command {
+                InterfaceIpv6::Get(a) => EsxcliCommand::Ipv6Get {
                     interface: a.interface,
-                    router_adv: a.router_adv,
+                    netstack: a.netstack,
+                },
+                InterfaceIpv6::Address {
+                    command: Ipv6AddressCmd::List(a),
+                } => EsxcliCommand::Ipv6AddressList {
+                    interface: a.interface,
+                    netstack: a.netstack,
+                },
+                InterfaceIpv6::Address {
+                    command: Ipv6AddressCmd::Add(a),
+                } => EsxcliCommand::Ipv6Address {
+                    interface: a.interface,
+                    address: a.ipv6,
+                    remove: false,
+                },
+                InterfaceIpv6::Address {
+                    command: Ipv6AddressCmd::Remove(a),
+                } => EsxcliCommand::Ipv6Address {
+                    interface: a.interface,
+                    address: a.ipv6,
+                    remove: true,
+                },
+                InterfaceIpv6::Set(a) => {
+                    if a.dhcpv6.is_some() {
+                        return Err(CliError::Usage(
+                            "Error: -d/--enable-dhcpv6 is not supported yet: give static \
+                             addresses (ipv6 address add) or router advertisements (-r true)"
+                                .to_string(),
+                        ));
+                    }
+                    if a.enable.is_none() && a.router_adv.is_none() {
+                        return Err(CliError::Usage(
+                            "Error: nothing to set: give -e/--enable-ipv6 true|false or \
+                             -r/--enable-router-adv true|false"
+                                .to_string(),
+                        ));
+                    }
+                    EsxcliCommand::Ipv6Set {
+                        interface: a.interface,
+                        enable: a.enable,
+                        router_adv: a.router_adv,
+                    }
                 }
-            }
+            },
             Ip::Neighbor {
                 command: NeighborCmd::List(a),
             } => EsxcliCommand::NeighborList {
@@ -832,7 +932,9 @@ impl EsxcliCommand {
             | EsxcliCommand::RouteRemove { netstack, .. }
             | EsxcliCommand::NeighborList { netstack, .. }
             | EsxcliCommand::InterfaceAdd { netstack, .. }
-            | EsxcliCommand::Ipv4Get { netstack, .. } => netstack.clone(),
+            | EsxcliCommand::Ipv4Get { netstack, .. }
+            | EsxcliCommand::Ipv6Get { netstack, .. }
+            | EsxcliCommand::Ipv6AddressList { netstack, .. } => netstack.clone(),
             EsxcliCommand::DiagPing(p) => p.netstack.clone(),
             _ => None,
         }
@@ -841,8 +943,8 @@ impl EsxcliCommand {
 
 /// ESXi's `netstack list` record of one netstack (`get` adds its settings, in ESXi's order:
 /// Enabled, Max Connections, Current Max Connections, Congestion Control Algorithm, IPv6
-/// Enabled, Current IPv6 Enabled).
-fn format_netstack(n: &NetstackInfo, full: bool) -> String {
+/// Enabled, Current IPv6 Enabled; `ipv6`: true when one of its vmknics has IPv6).
+fn format_netstack(n: &NetstackInfo, full: bool, ipv6: bool) -> String {
     let mut s = format!("{0}\n   Key: {0}\n   Name: {0}\n", n.name);
     if full {
         s.push_str(&format!(
@@ -850,14 +952,17 @@ fn format_netstack(n: &NetstackInfo, full: bool) -> String {
              Congestion Control Algorithm: {1}\n",
             n.max_connections, n.congestion_control
         ));
-        s.push_str("   IPv6 Enabled: false\n   Current IPv6 Enabled: false\n");
+        s.push_str(&format!(
+            "   IPv6 Enabled: {ipv6}\n   Current IPv6 Enabled: {ipv6}\n"
+        ));
     }
     s.push_str("   State: 4660\n");
     s
 }
 
-/// `netstack list` (and `get`, `full`) for `--formatter`: ESXi's fields of each netstack.
-fn esxcli_netstacks(list: &[NetstackInfo], full: bool) -> EsxcliList {
+/// `netstack list` (and `get`, `full`, with `ipv6` as in [`format_netstack`]) for
+/// `--formatter`: ESXi's fields of each netstack.
+fn esxcli_netstacks(list: &[NetstackInfo], full: bool, ipv6: bool) -> EsxcliList {
     let mut fields = vec!["Key", "Name"];
     if full {
         fields.extend([
@@ -881,8 +986,8 @@ fn esxcli_netstacks(list: &[NetstackInfo], full: bool) -> EsxcliList {
                     max.clone(),
                     max,
                     n.congestion_control.clone().into(),
-                    Field::Bool(false),
-                    Field::Bool(false),
+                    Field::Bool(ipv6),
+                    Field::Bool(ipv6),
                 ]);
             }
             row.push(Field::Int(4660));
@@ -1025,10 +1130,12 @@ pub fn run_formatted(
             let list: Vec<NetstackInfo> =
                 call_as(ctl, Action::NetstackList).map_err(|e| failed(&e))?;
             match formatter {
-                Some(f) => console.print(&esxcli_netstacks(&list, false).format(f)),
+                Some(f) => console.print(&esxcli_netstacks(&list, false, false).format(f)),
                 None => {
-                    let text: Vec<String> =
-                        list.iter().map(|n| format_netstack(n, false)).collect();
+                    let text: Vec<String> = list
+                        .iter()
+                        .map(|n| format_netstack(n, false, false))
+                        .collect();
                     console.print(&text.join("\n"));
                 }
             }
@@ -1036,9 +1143,12 @@ pub fn run_formatted(
         EsxcliCommand::NetstackGet(name) => {
             let n: NetstackInfo =
                 call_as(ctl, Action::NetstackGet { name }).map_err(|e| failed(&e))?;
+            let ipv6 = vmknics(ctl)?
+                .iter()
+                .any(|v| v.netstack == n.name && (!v.ipv6.is_empty() || v.ipv6_autoconf));
             match formatter {
-                Some(f) => console.print(&esxcli_netstacks(&[n], true).format(f)),
-                None => console.print(&format_netstack(&n, true)),
+                Some(f) => console.print(&esxcli_netstacks(&[n], true, ipv6).format(f)),
+                None => console.print(&format_netstack(&n, true, ipv6)),
             }
         }
         EsxcliCommand::NetstackAdd(name) => {
@@ -1136,21 +1246,6 @@ pub fn run_formatted(
                 ctl.call(action).map_err(|e| failed(&e))?;
             }
         }
-        EsxcliCommand::Ipv6Set {
-            interface,
-            router_adv,
-        } => {
-            if !vmknics(ctl)?.iter().any(|v| v.name == interface) {
-                return Err(no_interface(&interface));
-            }
-            if let Some(enabled) = router_adv {
-                let action = Action::VmknicSetIpv6Autoconf {
-                    vmknic: interface,
-                    enabled,
-                };
-                ctl.call(action).map_err(|e| failed(&e))?;
-            }
-        }
         EsxcliCommand::Ipv4Get {
             interface,
             netstack,
@@ -1167,6 +1262,82 @@ pub fn run_formatted(
                 list.retain(|v| v.name == *name);
             }
             console.print(&esxcli_ipv4(&list).output(formatter));
+        }
+        EsxcliCommand::Ipv6Get {
+            interface,
+            netstack,
+        } => {
+            let list = selected_vmknics(ctl, interface.as_deref(), netstack.as_deref())?;
+            // The netstack's IPv6 default gateway, on the vmknic it leaves by.
+            let routes: Vec<Route6Info> =
+                call_as(ctl, Action::Route6List).map_err(|e| failed(&e))?;
+            let gateways: Vec<(String, String)> = routes
+                .iter()
+                .filter(|r| r.active && r.network.prefix_len() == 0)
+                .filter_map(|r| {
+                    let g = r.gateway.as_deref()?;
+                    // `fe80::1%vmk0`: the address alone, as ESXi shows it.
+                    let g = g.split('%').next().unwrap_or(g).to_string();
+                    Some((r.vmknic.clone()?, g))
+                })
+                .collect();
+            console.print(&esxcli_ipv6_get(&list, &gateways).output(formatter));
+        }
+        EsxcliCommand::Ipv6AddressList {
+            interface,
+            netstack,
+        } => {
+            let list = selected_vmknics(ctl, interface.as_deref(), netstack.as_deref())?;
+            console.print(&esxcli_ipv6_addresses(&list).output(formatter));
+        }
+        EsxcliCommand::Ipv6Address {
+            interface,
+            address,
+            remove,
+        } => {
+            let action = Action::VmknicIpv6Address {
+                vmknic: interface,
+                address,
+                remove,
+            };
+            ctl.call(action).map_err(|e| failed(&e))?;
+        }
+        EsxcliCommand::Ipv6Set {
+            interface,
+            enable,
+            router_adv,
+        } => {
+            // IPv6 is on exactly while a vmknic holds a static address or takes router
+            // advertisements (with its link-local address): `-e` states what it wants, and
+            // says how to get there when it is not so.
+            let list = selected_vmknics(ctl, Some(&interface), None)?;
+            let v = list.first();
+            let on = v.is_some_and(|v| !v.ipv6.is_empty() || router_adv.unwrap_or(v.ipv6_autoconf));
+            match (enable.unwrap_or(on), on) {
+                (true, true) | (false, false) => {}
+                (true, false) => {
+                    return Err(CliError::Failed(format!(
+                        "Error: IPv6 comes on for {interface} with its first address: add one \
+                         with `esxcli network ip interface ipv6 address add -i {interface} -I \
+                         ADDR/LEN` (a link-local-only vmknic is not supported yet)"
+                    )))
+                }
+                (false, true) => {
+                    return Err(CliError::Failed(format!(
+                        "Error: {interface} holds static IPv6 addresses or takes router \
+                         advertisements: remove them with `esxcli network ip interface ipv6 \
+                         address remove -i {interface} -I ADDR/LEN` (and `-r false`) to turn \
+                         IPv6 off"
+                    )))
+                }
+            }
+            if let Some(enabled) = router_adv {
+                let action = Action::VmknicSetIpv6Autoconf {
+                    vmknic: interface,
+                    enabled,
+                };
+                ctl.call(action).map_err(|e| failed(&e))?;
+            }
         }
         EsxcliCommand::Ipv4Set {
             interface,
@@ -1210,6 +1381,26 @@ pub fn run_formatted(
         }
     }
     Ok(())
+}
+
+/// The vmknics a listing is about: `-N`'s (the daemon lists that netstack's), and only
+/// `interface` when named (an unknown one is refused).
+fn selected_vmknics(
+    ctl: &mut dyn Control,
+    interface: Option<&str>,
+    netstack: Option<&str>,
+) -> Result<Vec<VmknicInfo>, CliError> {
+    let mut list = vmknics(ctl)?;
+    if let Some(n) = netstack {
+        list.retain(|v| v.netstack == n);
+    }
+    if let Some(name) = interface {
+        if !list.iter().any(|v| v.name == name) {
+            return Err(no_interface(name));
+        }
+        list.retain(|v| v.name == name);
+    }
+    Ok(list)
 }
 
 fn no_interface(name: &str) -> CliError {
@@ -1702,6 +1893,7 @@ mod tests {
             command("network ip interface ipv6 set -i vmk1 -r true"),
             EsxcliCommand::Ipv6Set {
                 interface: "vmk1".into(),
+                enable: None,
                 router_adv: Some(true),
             }
         );
@@ -1711,6 +1903,7 @@ mod tests {
             ),
             EsxcliCommand::Ipv6Set {
                 interface: "vmk2".into(),
+                enable: None,
                 router_adv: Some(false),
             }
         );
@@ -1841,7 +2034,8 @@ mod tests {
         let info = json!({"name": "vmotion", "gateway": "198.18.10.1", "forwarding": false,
             "vmknics": ["vmk1"], "routes": 1, "max_connections": 144,
             "congestion_control": "cubic"});
-        let mut d = FakeDaemon::new(vec![Ok(info.clone())]);
+        // The netstack, then the vmknics (none with IPv6).
+        let mut d = FakeDaemon::new(vec![Ok(info.clone()), Ok(json!([]))]);
         let get = || EsxcliCommand::NetstackGet("vmotion".into());
         let (r, out, _) = capture(|c| run(get(), &mut d, c));
         assert_eq!(r, Ok(()));
@@ -1852,7 +2046,7 @@ mod tests {
              Congestion Control Algorithm: cubic\n   IPv6 Enabled: false\n   \
              Current IPv6 Enabled: false\n   State: 4660\n"
         );
-        let mut d = FakeDaemon::new(vec![Ok(info)]);
+        let mut d = FakeDaemon::new(vec![Ok(info), Ok(json!([]))]);
         let (r, out, _) = capture(|c| run_formatted(get(), Some(Formatter::Csv), &mut d, c));
         assert_eq!(r, Ok(()));
         assert_eq!(

@@ -11,7 +11,7 @@
 //! error, so the two meanings cannot be mistaken for each other.
 
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::{ColorChoice, Parser};
@@ -30,12 +30,18 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
     bin_name = "nc",
     color = ColorChoice::Never,
     disable_version_flag = true,
-    override_usage = "nc -z [-nv] [-w secs] [-s source_ip | -I vmkN] host port"
+    override_usage = "nc -z [-46nv] [-w secs] [-s source_ip | -I vmkN] host port"
 )]
 pub struct NcArgs {
     /// Connect, then close without sending data (required: the only supported mode)
     #[arg(short = 'z')]
     pub zero_io: bool,
+    /// IPv4 addresses only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 addresses only
+    #[arg(short = '6')]
+    pub ipv6: bool,
     /// Seconds to wait for the connection
     #[arg(short = 'w', value_name = "secs", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
@@ -55,7 +61,7 @@ pub struct NcArgs {
     /// Numeric addresses only (always the case here)
     #[arg(short = 'n')]
     pub numeric: bool,
-    /// Destination (an IPv4 address)
+    /// Destination (an IPv4 or IPv6 address)
     #[arg(value_name = "host")]
     pub host: String,
     /// Destination port (1-65535)
@@ -71,7 +77,7 @@ pub enum Source {
     /// `-I vmkN`.
     Vmknic(String),
     /// `-s ADDR`.
-    Address(Ipv4Addr),
+    Address(IpAddr),
 }
 
 /// A parsed `nc -z`.
@@ -80,7 +86,7 @@ pub struct Probe {
     /// The arguments.
     pub args: NcArgs,
     /// The destination.
-    pub destination: Ipv4Addr,
+    pub destination: IpAddr,
     /// The source.
     pub source: Source,
 }
@@ -122,7 +128,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<Probe>, CliError> {
                 "nc: -s and -I {v} both choose the source: give one"
             )))
         }
-        (Some(s), None) => Source::Address(s.parse::<Ipv4Addr>().map_err(|_| {
+        (Some(s), None) => Source::Address(s.parse::<IpAddr>().map_err(|_| {
             CliError::Failed(format!(
                 "nc: getaddrinfo for host \"{s}\" port 0: Name or service not known"
             ))
@@ -130,12 +136,34 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<Probe>, CliError> {
         (None, Some(v)) => Source::Vmknic(v),
         (None, None) => Source::Route,
     };
-    let destination = args.host.parse::<Ipv4Addr>().map_err(|_| {
+    let destination = args.host.parse::<IpAddr>().map_err(|_| {
         CliError::Failed(format!(
             "nc: getaddrinfo for host \"{}\" port {}: Name or service not known",
             args.host, args.port
         ))
     })?;
+    // -4/-6, and a source of the destination's family (netcat asks for the source in the
+    // destination's family).
+    let family = |a: &IpAddr| if a.is_ipv6() { 6 } else { 4 };
+    let wanted = match (args.ipv4, args.ipv6) {
+        (true, _) => Some(4),
+        (_, true) => Some(6),
+        _ => None,
+    };
+    if wanted.is_some_and(|f| f != family(&destination)) {
+        return Err(CliError::Failed(format!(
+            "nc: getaddrinfo for host \"{}\" port {}: Address family for hostname not supported",
+            args.host, args.port
+        )));
+    }
+    if let Source::Address(a) = &source {
+        if family(a) != family(&destination) {
+            return Err(CliError::Failed(format!(
+                "nc: getaddrinfo for host \"{a}\" port 0: Address family for hostname not \
+                 supported"
+            )));
+        }
+    }
     Ok(Parsed::Run(Probe {
         args,
         destination,
@@ -255,6 +283,36 @@ mod tests {
             Err(CliError::Usage(m)) => m,
             other => panic!("{s}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn test_parse_ipv6() {
+        let p = probe("-6 -z -s 2001:db8:1::1 2001:db8:2::10 7000");
+        assert_eq!(
+            p.action(),
+            Action::TcpProbe {
+                destination: "2001:db8:2::10".into(),
+                port: 7000,
+                vmknic: None,
+                source: Some("2001:db8:1::1".into()),
+                timeout_ms: 5000,
+            }
+        );
+        let family = |s: &str| match parse_str(s) {
+            Err(CliError::Failed(m)) => m,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            family("-4 -z 2001:db8:2::10 7000"),
+            "nc: getaddrinfo for host \"2001:db8:2::10\" port 7000: Address family for hostname \
+             not supported"
+        );
+        assert!(family("-6 -z 198.18.1.1 80").contains("Address family"));
+        assert!(family("-z -s 198.18.1.1 2001:db8:2::10 80").contains("\"198.18.1.1\" port 0"));
+        assert!(matches!(
+            parse_str("-4 -6 -z 198.18.1.1 80"),
+            Err(CliError::Usage(_))
+        ));
     }
 
     #[test]

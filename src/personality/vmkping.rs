@@ -49,10 +49,10 @@ pub struct VmkpingArgs {
     /// Send from this vmknic, bypassing the routing lookup
     #[arg(short = 'I', value_name = "vmkN")]
     pub interface: Option<String>,
-    /// Send through this gateway (IPv4), bypassing the routing table; it must be on a vmknic
-    /// subnet
-    #[arg(short = 'N', value_name = "next_hop", value_parser = crate::route_target::parse_ipv4)]
-    pub next_hop: Option<Ipv4Addr>,
+    /// Send through this gateway, bypassing the routing table; it must be on a vmknic
+    /// subnet (IPv6 with -6: on a vmknic prefix, or link-local with -I)
+    #[arg(short = 'N', value_name = "next_hop")]
+    pub next_hop: Option<String>,
     /// The netstack to send from (ESXi's `-S`; default: defaultTcpipStack)
     #[arg(short = 'S', value_name = "netstack")]
     pub netstack: Option<String>,
@@ -115,6 +115,19 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed<Ping>, CliError> {
     } else {
         IpAddr::V4(args.host.parse::<Ipv4Addr>().map_err(|_| unknown())?)
     };
+    if let Some(n) = &args.next_hop {
+        let ok = if args.ipv6 {
+            n.parse::<Ipv6Addr>().is_ok()
+        } else {
+            crate::route_target::parse_ipv4(n).is_ok()
+        };
+        if !ok {
+            let family = if args.ipv6 { "an IPv6" } else { "an IPv4" };
+            return Err(CliError::Usage(format!(
+                "vmkping: -N {n}: the next hop must be {family} address"
+            )));
+        }
+    }
     Ok(Parsed::Run(Ping { args, destination }))
 }
 
@@ -184,7 +197,7 @@ impl Ping {
             ttl: self.args.ttl,
             timeout_ms: self.args.timeout.saturating_mul(1000),
             seq,
-            next_hop: self.args.next_hop.map(|n| n.to_string()),
+            next_hop: self.args.next_hop.clone(),
         }
     }
 

@@ -45,7 +45,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -71,9 +71,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardSpec {
     /// Kernel address to listen on, in the daemon's namespace.
-    pub listen: SocketAddrV4,
+    pub listen: SocketAddr,
     /// Where the stack connects.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// Source vmknic (`-I`); by default the routing core picks it.
     pub vmknic: Option<VmknicId>,
     /// Most connections at once; more are refused (reset) and counted.
@@ -199,9 +199,9 @@ pub struct RawNetstack {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawForward {
-    /// Kernel address to listen on, `a.b.c.d:port`.
+    /// Kernel address to listen on, `a.b.c.d:port` or `[ipv6]:port`.
     pub listen: String,
-    /// Where the stack connects, `a.b.c.d:port`.
+    /// Where the stack connects, `a.b.c.d:port` or `[ipv6]:port`.
     pub remote: String,
     /// Source vmknic (`vmkN`); by default the routing core picks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1028,14 +1028,20 @@ impl RawConfig {
         let mut forwards: Vec<ForwardSpec> = Vec::new();
         for (i, f) in self.forwards.iter().enumerate() {
             let key = |k: &str| format!("forward[{i}].{k}");
-            let listen = f
-                .listen
-                .parse::<std::net::SocketAddrV4>()
-                .map_err(|_| c.bad(key("listen"), &f.listen, "expected a.b.c.d:port"));
-            let remote = f
-                .remote
-                .parse::<std::net::SocketAddrV4>()
-                .map_err(|_| c.bad(key("remote"), &f.remote, "expected a.b.c.d:port"));
+            let listen = f.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                c.bad(
+                    key("listen"),
+                    &f.listen,
+                    "expected a.b.c.d:port or [ipv6]:port",
+                )
+            });
+            let remote = f.remote.parse::<std::net::SocketAddr>().map_err(|_| {
+                c.bad(
+                    key("remote"),
+                    &f.remote,
+                    "expected a.b.c.d:port or [ipv6]:port",
+                )
+            });
             let vmknic = match &f.vmknic {
                 None => Ok(None),
                 Some(n) => match n.parse::<VmknicId>() {

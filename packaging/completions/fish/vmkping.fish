@@ -1,5 +1,5 @@
 complete -c vmkping -s I -d 'Send from this vmknic, bypassing the routing lookup' -r
-complete -c vmkping -s N -d 'Send through this gateway (IPv4), bypassing the routing table; it must be on a vmknic subnet' -r
+complete -c vmkping -s N -d 'Send through this gateway, bypassing the routing table; it must be on a vmknic subnet (IPv6 with -6: on a vmknic prefix, or link-local with -I)' -r
 complete -c vmkping -s S -d 'The netstack to send from (ESXi\'s `-S`; default: defaultTcpipStack)' -r
 complete -c vmkping -s c -d 'Number of echo requests' -r
 complete -c vmkping -s s -d 'ICMP payload bytes (0-65507)' -r

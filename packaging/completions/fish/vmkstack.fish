@@ -49,7 +49,7 @@ complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "nc" -d 'nc -z [-n
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "pktcap-uw" -d 'pktcap-uw: capture packets inside the stack to pcapng ([--vmk vmkN] [--dir 0|1|2] [--capture Drop|Forward|Endpoint] [-o FILE|-] [-c COUNT] [filters])'
 complete -c vmkstack -n "__fish_vmkstack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand check" -s c -l config -d 'Configuration file (TOML)' -r -F
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand check" -l lookup -d 'Explain which route, vmknic, gateway and source address traffic to ADDR would use' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand check" -l lookup -d 'Explain which route, vmknic, gateway and source address traffic to ADDR (IPv4 or IPv6) would use' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand check" -l control -d 'Not used by `check`: present (hidden) so that the global `--control` of the client commands stays out of `check --help`' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand check" -l json -d 'Print JSON instead of text'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -131,7 +131,7 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from remove" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from get" -l source -d 'For traffic sent from this address (a vmknic\'s)' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from get" -l source -d 'For traffic sent from this address (a vmknic\'s, of the destination\'s family)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from get" -s N -l netstack -d 'The netstack to act on (ESXi\'s `-N`; default: defaultTcpipStack)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from get" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand route; and __fish_seen_subcommand_from get" -l json -d 'Print the daemon\'s answer as JSON instead of a table'
@@ -290,7 +290,7 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s D -l
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s h -l help -d 'Print help'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand esxcfg-vmknic" -s V -l version -d 'Print version'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s I -d 'Send from this vmknic, bypassing the routing lookup' -r
-complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s N -d 'Send through this gateway (IPv4), bypassing the routing table; it must be on a vmknic subnet' -r
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s N -d 'Send through this gateway, bypassing the routing table; it must be on a vmknic subnet (IPv6 with -6: on a vmknic prefix, or link-local with -I)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s S -d 'The netstack to send from (ESXi\'s `-S`; default: defaultTcpipStack)' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s c -d 'Number of echo requests' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand vmkping" -s s -d 'ICMP payload bytes (0-65507)' -r
@@ -318,6 +318,8 @@ complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s N -d 'The netst
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s I -d 'Connect from this vmknic (vmkN); a number is netcat\'s receive buffer length, ignored' -r
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -l control -d 'Control socket of the daemon [env: VMKSTACK_CONTROL] [default: /run/vmkstack/vmkstack.sock]' -r -F
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s z -d 'Connect, then close without sending data (required: the only supported mode)'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s 4 -d 'IPv4 addresses only'
+complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s 6 -d 'IPv6 addresses only'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s v -d 'Report the outcome on standard error'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s n -d 'Numeric addresses only (always the case here)'
 complete -c vmkstack -n "__fish_vmkstack_using_subcommand nc" -s h -l help -d 'Print help'

@@ -8,7 +8,7 @@
 //! The data read is counted, not kept: PDUs are parsed as they stream out of the socket's
 //! buffer (headers gathered, data segments skipped), so a test costs no copy of what it reads.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::SocketHandle;
@@ -54,7 +54,7 @@ enum Phase {
 
 /// A read test in flight; see the module docs.
 pub struct ReadTest {
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     via: Option<VmknicId>,
     target: String,
     duration: Duration,
@@ -110,7 +110,7 @@ impl ReadTest {
     /// A test of `duration` reading from `target` at `dst` through the stack (from `via`'s
     /// address when given), each step given `timeout`.
     pub fn new(
-        dst: SocketAddrV4,
+        dst: SocketAddr,
         target: String,
         via: Option<VmknicId>,
         duration: Duration,
@@ -633,7 +633,7 @@ mod tests {
 
     #[test]
     fn test_session_from_login_to_reads() {
-        let dst = SocketAddrV4::new([198, 18, 100, 20].into(), 3260);
+        let dst = SocketAddr::from(([198, 18, 100, 20], 3260));
         let mut t = ReadTest::new(
             dst,
             "iqn.x:disk".into(),

@@ -9,7 +9,7 @@
 //! - [`storage_probe`]: iSCSI and NFS checks from the stack (`vmkstack probe`), and
 //!   [`iscsi_read`], the read test of `probe iscsi --read-test`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -32,7 +32,7 @@ pub trait Endpoint {
     /// Opens a TCP connection to `remote` from the egress vmknic's address (or `via`'s).
     fn tcp_connect(
         &mut self,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         via: Option<VmknicId>,
         rx_buf: usize,
         tx_buf: usize,
@@ -40,8 +40,8 @@ pub trait Endpoint {
     /// Opens a TCP connection to `remote` from `source`, an enabled vmknic's address.
     fn tcp_connect_from(
         &mut self,
-        remote: SocketAddrV4,
-        source: Ipv4Addr,
+        remote: SocketAddr,
+        source: IpAddr,
         rx_buf: usize,
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError>;
@@ -76,7 +76,7 @@ impl<P: Port> Endpoint for Engine<P> {
 
     fn tcp_connect(
         &mut self,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         via: Option<VmknicId>,
         rx_buf: usize,
         tx_buf: usize,
@@ -86,8 +86,8 @@ impl<P: Port> Endpoint for Engine<P> {
 
     fn tcp_connect_from(
         &mut self,
-        remote: SocketAddrV4,
-        source: Ipv4Addr,
+        remote: SocketAddr,
+        source: IpAddr,
         rx_buf: usize,
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError> {

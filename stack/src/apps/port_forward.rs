@@ -12,7 +12,7 @@
 //! forward that is idle costs no system call per turn of the loop.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, SocketAddrV4};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -168,7 +168,7 @@ impl Forwarder {
                 format!("{} is already forwarded", spec.listen),
             ));
         }
-        let mut listener = TcpListener::bind(SocketAddr::V4(spec.listen))?;
+        let mut listener = TcpListener::bind(spec.listen)?;
         let token = self.token();
         self.poll
             .registry()
@@ -190,7 +190,7 @@ impl Forwarder {
     }
 
     /// Stops the forward on `listen`, resetting its connections. False if there is none.
-    pub fn remove(&mut self, listen: SocketAddrV4, stack: &mut impl Endpoint) -> bool {
+    pub fn remove(&mut self, listen: SocketAddr, stack: &mut impl Endpoint) -> bool {
         let Some(pos) = self.fwds.iter().position(|f| f.spec.listen == listen) else {
             return false;
         };

@@ -4,7 +4,7 @@
 //! to the portmapper, mountd and nfs, and MOUNT EXPORT). Each runs as a chain of TCP exchanges
 //! over smoltcp sockets, driven by the event loop; every failure point has its own diagnosis.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::SocketHandle;
@@ -100,7 +100,7 @@ pub enum Progress {
 impl Probe {
     /// An iSCSI probe of `host:port`; with `read_test`, then a read test of that long.
     pub fn iscsi(
-        host: Ipv4Addr,
+        host: IpAddr,
         port: u16,
         via: Option<VmknicId>,
         timeout: Duration,
@@ -114,7 +114,7 @@ impl Probe {
     }
 
     /// An NFS probe of `host` (portmapper on 111, then mountd and nfs where it says).
-    pub fn nfs(host: Ipv4Addr, via: Option<VmknicId>, timeout: Duration) -> Probe {
+    pub fn nfs(host: IpAddr, via: Option<VmknicId>, timeout: Duration) -> Probe {
         use storage::{MOUNT, NFS, PORTMAP};
         let steps = vec![
             Step::Rpc {
@@ -172,7 +172,7 @@ impl Probe {
 
     fn new(
         kind: &str,
-        host: Ipv4Addr,
+        host: IpAddr,
         via: Option<VmknicId>,
         timeout: Duration,
         mut steps: Vec<Step>,
@@ -251,7 +251,7 @@ impl Probe {
                     continue;
                 }
                 let started = Instant::now();
-                let dst = SocketAddrV4::new(self.report.host, port);
+                let dst = SocketAddr::new(self.report.host, port);
                 match stack.tcp_connect(dst, self.via, 65536, 16384) {
                     Ok(handle) => {
                         self.conn = Some(Conn {
@@ -280,7 +280,7 @@ impl Probe {
                 continue;
             };
             let sock = stack.sockets().get_mut::<tcp::Socket>(conn.handle);
-            let dst = SocketAddrV4::new(self.report.host, conn.port);
+            let dst = SocketAddr::new(self.report.host, conn.port);
             let state = sock.state();
             if !conn.connected {
                 match state {
@@ -303,12 +303,16 @@ impl Probe {
                     _ if Instant::now() >= conn.deadline => {
                         let (since, what) = (conn.started, format!("tcp connect {dst}"));
                         // Is the next hop (the host itself, or the gateway) known to ARP?
-                        let host = self.report.host;
-                        let next_hop = stack
-                            .egress_for(host, self.via)
-                            .map_or(host, |e| e.next_hop);
-                        let resolved =
-                            stack.neighbor_resolved(next_hop, Instant::now()) == Some(true);
+                        let resolved = match self.report.host {
+                            IpAddr::V4(host) => {
+                                let next_hop = stack
+                                    .egress_for(host, self.via)
+                                    .map_or(host, |e| e.next_hop);
+                                stack.neighbor_resolved(next_hop, Instant::now()) == Some(true)
+                            }
+                            // The IPv6 neighbour cache is not asked: say what is known.
+                            IpAddr::V6(_) => true,
+                        };
                         let detail = if resolved {
                             "timed out (no answer to SYN)"
                         } else {
@@ -500,7 +504,7 @@ impl Probe {
                     return self.finish(stack);
                 }
                 let port = self.port_for(&Step::IscsiLogin);
-                let dst = SocketAddrV4::new(self.report.host, port);
+                let dst = SocketAddr::new(self.report.host, port);
                 let test = ReadTest::new(dst, target, self.via, duration, self.timeout);
                 self.read = Read::Running(Box::new(test));
                 self.after_discovery(stack)

@@ -3,7 +3,7 @@
 //! down", and the deadline is "Connection timed out". A connected probe is closed with a
 //! reset, as `nc -z` does.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::SocketHandle;
@@ -32,7 +32,7 @@ pub enum ProbeError {
     NotFound(VmknicId),
     /// `-s` named an address that is no enabled vmknic's.
     #[error("{0} is not an address of an enabled vmknic")]
-    NotLocal(Ipv4Addr),
+    NotLocal(IpAddr),
     /// ARP got no answer.
     #[error("Host is down")]
     HostDown,
@@ -53,7 +53,7 @@ pub enum ProbeError {
 struct Pending {
     id: ProbeId,
     handle: SocketHandle,
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     local_port: u16,
     source: String,
     started: Instant,
@@ -68,7 +68,7 @@ pub enum ProbeSource {
     /// This vmknic's address (`nc -I vmkN`).
     Vmknic(VmknicId),
     /// This address, which chooses the vmknic (`nc -s ADDR`, as ESXi's netcat).
-    Address(Ipv4Addr),
+    Address(IpAddr),
 }
 
 /// The probes in flight and finished.
@@ -97,7 +97,7 @@ impl TcpProbes {
     pub fn start(
         &mut self,
         ep: &mut impl Endpoint,
-        dst: SocketAddrV4,
+        dst: SocketAddr,
         from: ProbeSource,
         timeout: Duration,
     ) -> Result<ProbeId, ProbeError> {
@@ -110,7 +110,7 @@ impl TcpProbes {
             ProbeSource::Address(a) => ep.tcp_connect_from(dst, a, 1024, 1024),
         };
         let handle = opened.map_err(|e| match e {
-            SocketError::NoRoute(_) => ProbeError::NoRoute,
+            SocketError::NoRoute(_) | SocketError::NoRoute6(_) => ProbeError::NoRoute,
             SocketError::NoVmknic(id) => ProbeError::NotFound(id),
             SocketError::NotLocal(a) => ProbeError::NotLocal(a),
             SocketError::LinkDown(id, why) => ProbeError::Other(format!("{id} is down: {why}")),
@@ -143,7 +143,9 @@ impl TcpProbes {
             return;
         }
         if let Some(pos) = self.pending.iter().position(|p| {
-            p.local_port == f.src_port && p.dst.port() == f.dst_port && *p.dst.ip() == f.dst
+            p.local_port == f.src_port
+                && p.dst.port() == f.dst_port
+                && p.dst.ip() == IpAddr::V4(f.dst)
         }) {
             let p = self.pending.swap_remove(pos);
             self.done.push((p.id, Err(ProbeError::HostDown)));
@@ -207,7 +209,7 @@ mod tests {
     /// Starts a probe of HOST1:3260 and returns the SYN it sent (TCP header and all).
     fn start(lab: &mut Lab, probes: &mut TcpProbes) -> (ProbeId, Vec<u8>) {
         lab.learn(1, HOST1, HOST1_MAC);
-        let dst = SocketAddrV4::new(HOST1, 3260);
+        let dst = SocketAddr::from((HOST1, 3260));
         let id = probes.start(
             &mut lab.engine,
             dst,
@@ -290,27 +292,32 @@ mod tests {
     fn test_no_route_and_unknown_vmknic() {
         let mut lab = Lab::new(&config(false, false, 1500, ""), [false, false]);
         let mut probes = TcpProbes::new();
-        let far = SocketAddrV4::new(REMOTE, 22);
+        let far = SocketAddr::from((REMOTE, 22));
         let t = Duration::from_secs(1);
         assert_eq!(
             probes.start(&mut lab.engine, far, ProbeSource::Route, t),
             Err(ProbeError::NoRoute)
         );
         assert_eq!(
-            probes.start(&mut lab.engine, far, ProbeSource::Address(VMK0_IP), t),
+            probes.start(
+                &mut lab.engine,
+                far,
+                ProbeSource::Address(VMK0_IP.into()),
+                t
+            ),
             Err(ProbeError::NoRoute)
         );
-        let near = SocketAddrV4::new(HOST1, 22);
+        let near = SocketAddr::from((HOST1, 22));
         let via = ProbeSource::Vmknic(VmknicId(5));
         assert_eq!(
             probes.start(&mut lab.engine, near, via, t),
             Err(ProbeError::NotFound(VmknicId(5)))
         );
         // `-s` with an address that is no vmknic's: netcat's "bind failed".
-        let stranger = ProbeSource::Address(HOST0);
+        let stranger = ProbeSource::Address(HOST0.into());
         assert_eq!(
             probes.start(&mut lab.engine, near, stranger, t),
-            Err(ProbeError::NotLocal(HOST0))
+            Err(ProbeError::NotLocal(HOST0.into()))
         );
     }
 
@@ -319,8 +326,8 @@ mod tests {
         let mut lab = Lab::plain();
         let mut probes = TcpProbes::new();
         lab.learn(1, HOST1, HOST1_MAC);
-        let dst = SocketAddrV4::new(HOST1, 3260);
-        let from = ProbeSource::Address(VMK0_IP);
+        let dst = SocketAddr::from((HOST1, 3260));
+        let from = ProbeSource::Address(VMK0_IP.into());
         let id = probes.start(&mut lab.engine, dst, from, Duration::from_secs(5));
         assert!(id.is_ok(), "{id:?}");
         assert!(lab.sent(0).is_empty(), "nothing out of vmk0");

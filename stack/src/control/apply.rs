@@ -5,7 +5,7 @@
 //! views: the engine does not know the JSON layer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -258,6 +258,11 @@ impl Daemon {
             Command::VmknicSetGateway { vmknic, gateway } => {
                 self.vmknic_set_gateway(&vmknic, gateway)
             }
+            Command::VmknicIpv6Address {
+                vmknic,
+                address,
+                remove,
+            } => self.vmknic_ipv6_address(&vmknic, address, remove),
             Command::NetstackList => Ok(json!(self.netstack_list())),
             Command::NetstackGet(name) => self.netstack_get(&name),
             Command::NetstackAdd(name) => self.netstack_add(name),
@@ -282,10 +287,7 @@ impl Daemon {
                 self.route_remove(ns, &ns_name, network, gateway)
             }
             Command::Route6List => Ok(json!(self.route6_list(ns))),
-            Command::Route6Get(dst) => self
-                .engine(ns)
-                .and_then(|e| e.routing6().explain(dst).map_err(route6_error))
-                .map(|x| json!(x)),
+            Command::Route6Get(dst, source) => self.route6_get(ns, dst, source),
             Command::Route6Add(network, gateway) => self.route6_add(ns, &ns_name, network, gateway),
             Command::Route6Remove(network) => self.route6_remove(ns, &ns_name, network),
             Command::GatewayShow => Ok(json!(self.gateway_show(ns))),
@@ -338,11 +340,17 @@ impl Daemon {
             }
             Command::Ping6 {
                 destination,
+                vmknic,
+                next_hop,
                 size,
                 hop_limit,
                 timeout,
                 seq,
             } => {
+                let via = match self.resolve_via(vmknic.as_ref()) {
+                    Ok(v) => v,
+                    Err(e) => return Outcome::Done(Err(e)),
+                };
                 let Some(engine) = self.stack.engine_mut(ns) else {
                     return Outcome::Done(Err(invalid("no such netstack")));
                 };
@@ -353,7 +361,8 @@ impl Daemon {
                 if apps.pings6.len() >= 64 {
                     return Outcome::Done(Err(ping_error(PingError::Busy)));
                 }
-                return match engine.send_echo6(destination, seq, size, hop_limit) {
+                let sent = engine.send_echo6_via(destination, via, next_hop, seq, size, hop_limit);
+                return match sent {
                     Ok(()) => {
                         let now = Instant::now();
                         apps.pings6
@@ -1016,6 +1025,29 @@ impl Daemon {
         }
     }
 
+    /// The IPv6 route to `dst`, for traffic from `source` (one of the netstack's IPv6
+    /// addresses) when given: IPv6 has no per-vmknic gateway, so it leaves as routed, from
+    /// that address.
+    fn route6_get(
+        &self,
+        ns: usize,
+        dst: std::net::Ipv6Addr,
+        source: Option<std::net::Ipv6Addr>,
+    ) -> Result<Value, RemoteError> {
+        let engine = self.engine(ns)?;
+        if let Some(s) = source.filter(|s| !engine.has_addr6(*s)) {
+            return Err(RemoteError::new(
+                ErrorKind::AddressNotAvailable,
+                format!("{s} is not an IPv6 address of an enabled vmknic of this netstack"),
+            ));
+        }
+        let mut x = engine.routing6().explain(dst).map_err(route6_error)?;
+        if let Some(s) = source {
+            x.source = s;
+        }
+        Ok(json!(x))
+    }
+
     fn route6_list(&self, ns: usize) -> Vec<vmkstack_api::Route6Info> {
         let Ok(e) = self.engine(ns) else {
             return Vec::new();
@@ -1446,6 +1478,79 @@ impl Daemon {
         Ok(Value::Null)
     }
 
+    /// Adds (or removes) a static IPv6 address of a vmknic: refused when it is there already
+    /// (on this vmknic or another of its netstack), missing, or against the file's rules
+    /// (a host address, not link-local); saved, then applied to the running vmknic, whose
+    /// connected IPv6 routes follow.
+    fn vmknic_ipv6_address(
+        &mut self,
+        vmknic: &VmknicRef,
+        net: Ipv6Net,
+        remove: bool,
+    ) -> Result<Value, RemoteError> {
+        let id = self.resolve(vmknic)?;
+        let Some(cur) = self.cfg.vmknics.iter().find(|v| v.id == id) else {
+            return Err(invalid(format!("no vmknic {id}")));
+        };
+        let held = cur.ipv6.iter().find(|a| a.addr() == net.addr());
+        match (remove, held) {
+            (true, None) => {
+                return Err(RemoteError::new(
+                    ErrorKind::NotFound,
+                    format!("{id} has no IPv6 address {}", net.addr()),
+                ))
+            }
+            (true, Some(a)) if a.prefix_len() != net.prefix_len() => {
+                return Err(invalid(format!(
+                    "{id} holds {a}, not {net}: give its prefix length"
+                )))
+            }
+            (false, Some(a)) => {
+                return Err(invalid(format!("{id} already has the IPv6 address {a}")))
+            }
+            _ => {}
+        }
+        if !remove {
+            if let Some(other) = self.cfg.vmknics.iter().find(|v| {
+                v.netstack == cur.netstack && v.ipv6.iter().any(|a| a.addr() == net.addr())
+            }) {
+                return Err(invalid(format!(
+                    "{} is already an IPv6 address of {} in netstack {}",
+                    net.addr(),
+                    other.id,
+                    other.netstack
+                )));
+            }
+        }
+        let text = net.to_string();
+        let new = self.with_vmknic(id, |v| {
+            if remove {
+                v.ipv6.retain(|a| {
+                    a.trim()
+                        .parse::<Ipv6Net>()
+                        .map_or(true, |a| a.addr() != net.addr())
+                });
+            } else {
+                v.ipv6.push(text);
+            }
+        })?;
+        let list = new
+            .vmknics
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.ipv6.clone())
+            .unwrap_or_default();
+        self.commit(new)?;
+        if let Some(e) = self
+            .stack
+            .stack_of(id)
+            .and_then(|ns| self.stack.engine_mut(ns))
+        {
+            e.set_vmknic_ipv6(id, list);
+        }
+        Ok(Value::Null)
+    }
+
     /// Rebuilds netstack `ns`'s routing table from its configuration on its vmknics'
     /// addresses now (DHCP leases included), with its configured default gateway or, when
     /// there is none, the router of the first DHCP lease of its vmknics that names one and
@@ -1617,8 +1722,8 @@ impl Daemon {
     fn forward_add(
         &mut self,
         netstack: &str,
-        listen: SocketAddrV4,
-        remote: SocketAddrV4,
+        listen: SocketAddr,
+        remote: SocketAddr,
         vmknic: Option<&VmknicRef>,
         max_connections: usize,
     ) -> Result<Value, RemoteError> {
@@ -1657,7 +1762,7 @@ impl Daemon {
     fn forward_remove(
         &mut self,
         netstack: Option<&str>,
-        listen: SocketAddrV4,
+        listen: SocketAddr,
     ) -> Result<Value, RemoteError> {
         let Some(f) = self.cfg.forwards.iter().find(|f| f.listen == listen) else {
             return Err(RemoteError::new(
@@ -2025,9 +2130,9 @@ impl Daemon {
     fn tcp_probe(
         &mut self,
         ns: usize,
-        destination: SocketAddrV4,
+        destination: SocketAddr,
         vmknic: Option<&VmknicRef>,
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         timeout: Duration,
         reply: &Sender<Response>,
     ) -> Outcome {
@@ -2060,7 +2165,7 @@ impl Daemon {
         &mut self,
         ns: usize,
         kind: StorageProbeKind,
-        host: Ipv4Addr,
+        host: IpAddr,
         vmknic: Option<&VmknicRef>,
         timeout: Duration,
         reply: &Sender<Response>,

@@ -5,7 +5,7 @@
 //! the rules across vmknics) is checked by the applier.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,7 +115,7 @@ pub enum Command {
     /// List the IPv6 routes.
     Route6List,
     /// Explain the IPv6 route to a destination.
-    Route6Get(std::net::Ipv6Addr),
+    Route6Get(std::net::Ipv6Addr, Option<std::net::Ipv6Addr>),
     /// Add an IPv6 static route (`Some`) or set the IPv6 default gateway (`None`).
     Route6Add(Option<ipnet::Ipv6Net>, vmkstack_routing::Gateway6),
     /// Remove an IPv6 static route (`Some`) or the IPv6 default gateway (`None`).
@@ -134,6 +134,15 @@ pub enum Command {
         vmknic: VmknicRef,
         /// On or off.
         enabled: bool,
+    },
+    /// Add or remove a static IPv6 address of a vmknic.
+    VmknicIpv6Address {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// The address and its prefix length (its rules checked when applied).
+        address: ipnet::Ipv6Net,
+        /// Remove it instead.
+        remove: bool,
     },
     /// Set (or clear, `None`) a vmknic's own default gateway.
     VmknicSetGateway {
@@ -182,6 +191,10 @@ pub enum Command {
     Ping6 {
         /// Destination.
         destination: std::net::Ipv6Addr,
+        /// `-I`: out of this vmknic.
+        vmknic: Option<VmknicRef>,
+        /// `-N`: through this neighbour.
+        next_hop: Option<std::net::Ipv6Addr>,
         /// ICMPv6 payload bytes.
         size: usize,
         /// Hop limit, at least 1.
@@ -194,9 +207,9 @@ pub enum Command {
     /// Forward a kernel listening address through the stack.
     ForwardAdd {
         /// Kernel address to listen on.
-        listen: SocketAddrV4,
+        listen: SocketAddr,
         /// Where the stack connects.
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
         /// Most connections at once.
@@ -207,13 +220,13 @@ pub enum Command {
     /// Apply the configuration file on disk (a hand edit).
     Reload,
     /// Stop the forward listening on this address.
-    ForwardRemove(SocketAddrV4),
+    ForwardRemove(SocketAddr),
     /// Check a storage server from the stack.
     StorageProbe {
         /// What to check.
         kind: StorageProbeKind,
         /// Server address.
-        host: Ipv4Addr,
+        host: IpAddr,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
         /// Wait per step, within [`STORAGE_PROBE_TIMEOUT_MS`].
@@ -235,11 +248,11 @@ pub enum Command {
     /// Open a TCP connection from the stack and close it.
     TcpProbe {
         /// Destination.
-        destination: SocketAddrV4,
+        destination: SocketAddr,
         /// Source vmknic.
         vmknic: Option<VmknicRef>,
         /// Source address (it chooses the vmknic); never together with `vmknic`.
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         /// Wait, within [`TCP_PROBE_TIMEOUT_MS`].
         timeout: Duration,
     },
@@ -258,7 +271,7 @@ impl Command {
             Command::VmknicSetAddress { .. } => "vmknic_set_address",
             Command::RouteList => "route_list",
             Command::Route6List => "route6_list",
-            Command::Route6Get(_) => "route_get",
+            Command::Route6Get(..) => "route_get",
             Command::Route6Add(..) => "route6_add",
             Command::Route6Remove(_) => "route6_remove",
             Command::RouteAdd { .. } => "route_add",
@@ -270,6 +283,7 @@ impl Command {
             Command::NetstackRemove(_) => "netstack_remove",
             Command::VmknicSetGateway { .. } => "vmknic_set_gateway",
             Command::VmknicSetIpv6Autoconf { .. } => "vmknic_set_ipv6_autoconf",
+            Command::VmknicIpv6Address { .. } => "vmknic_ipv6_address",
             Command::GatewayShow => "gateway_show",
             Command::GatewaySet(_) => "gateway_set",
             Command::GatewayClear(_) => "gateway_clear",
@@ -422,10 +436,21 @@ fn interface_address(vmknic: &VmknicRef, ip: &str) -> Result<Ipv4Setting, Remote
     Err(invalid(format!("vmknic ({vmknic}).ip = \"{ip}\": {rule}")))
 }
 
-/// `a.b.c.d:port`; `what` names the field in the message.
-fn socket(s: &str, what: &str) -> Result<SocketAddrV4, RemoteError> {
+/// `a.b.c.d:port` or `[ipv6]:port`; `what` names the field in the message.
+fn socket(s: &str, what: &str) -> Result<SocketAddr, RemoteError> {
     s.parse()
-        .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port")))
+        .map_err(|_| invalid(format!("{what}`{s}` is not a.b.c.d:port or [ipv6]:port")))
+}
+
+/// An IPv4 or IPv6 address (IPv6 when it holds a colon), with the routing core's message.
+fn ip_addr(s: &str) -> Result<IpAddr, RemoteError> {
+    if s.contains(':') {
+        vmkstack_routing::parse_addr6(s)
+            .map(IpAddr::V6)
+            .map_err(|e| invalid(e.to_string()))
+    } else {
+        addr(s).map(IpAddr::V4)
+    }
 }
 
 /// A netstack name, checked with the file's rule.
@@ -501,10 +526,11 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         },
         Action::RouteGet {
             destination,
-            source: None,
-        } if destination.contains(':') => Command::Route6Get(
-            vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?,
-        ),
+            source,
+        } if destination.contains(':') => {
+            let a6 = |s: &str| vmkstack_routing::parse_addr6(s).map_err(|e| invalid(e.to_string()));
+            Command::Route6Get(a6(&destination)?, source.as_deref().map(a6).transpose()?)
+        }
         Action::RouteGet {
             destination,
             source,
@@ -525,6 +551,20 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         Action::VmknicSetIpv6Autoconf { vmknic, enabled } => Command::VmknicSetIpv6Autoconf {
             vmknic: VmknicRef(vmknic),
             enabled,
+        },
+        Action::VmknicIpv6Address {
+            vmknic,
+            address,
+            remove,
+        } => Command::VmknicIpv6Address {
+            vmknic: VmknicRef(vmknic),
+            address: address.trim().parse().map_err(|_| {
+                invalid(format!(
+                    "`{address}` is not an IPv6 address with its prefix length (as \
+                     2001:db8:1::100/64)"
+                ))
+            })?,
+            remove,
         },
         Action::VmknicSetGateway { vmknic, gateway } => Command::VmknicSetGateway {
             vmknic: VmknicRef(vmknic),
@@ -563,16 +603,28 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         } if destination.contains(':') => {
             let dst =
                 vmkstack_routing::parse_addr6(&destination).map_err(|e| invalid(e.to_string()))?;
-            if vmknic.is_some() || next_hop.is_some() {
-                return Err(invalid("-I and -N are not supported with IPv6 yet"));
-            }
-            if dst.is_multicast() || dst.is_unspecified() || vmkstack_routing::is_link_local6(dst) {
+            let a6 = |s: &str| vmkstack_routing::parse_addr6(s).map_err(|e| invalid(e.to_string()));
+            let next_hop = next_hop.as_deref().map(a6).transpose()?;
+            if dst.is_multicast() || dst.is_unspecified() {
                 return Err(invalid(format!(
-                    "{dst}: only global unicast IPv6 destinations are supported yet"
+                    "{dst}: only unicast IPv6 destinations are supported yet"
                 )));
+            }
+            // A link-local address is on every link: the vmknic says which.
+            let link_local = vmkstack_routing::is_link_local6;
+            if vmknic.is_none() && (link_local(dst) || next_hop.is_some_and(link_local)) {
+                return Err(invalid(
+                    "a link-local destination or next hop needs the vmknic it is reached \
+                     through (-I vmkN)",
+                ));
+            }
+            if next_hop.is_some_and(|n| n.is_multicast() || n.is_unspecified()) {
+                return Err(invalid("the next hop must be a unicast IPv6 address"));
             }
             Command::Ping6 {
                 destination: dst,
+                vmknic: vmknic_ref(vmknic),
+                next_hop,
                 size: size as usize,
                 hop_limit: ttl.max(1),
                 timeout: timeout(timeout_ms, PING_TIMEOUT_MS),
@@ -620,7 +672,7 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
             timeout_ms,
             read_test_secs,
         } => {
-            let host = addr(&host)?;
+            let host = ip_addr(&host)?;
             let read_test = match read_test_secs {
                 Some(secs @ 1..=MAX_SECS) => Some(Duration::from_secs(u64::from(secs))),
                 Some(secs) => {
@@ -663,9 +715,9 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
                 ));
             }
             Command::TcpProbe {
-                destination: SocketAddrV4::new(addr(&destination)?, port),
+                destination: SocketAddr::new(ip_addr(&destination)?, port),
                 vmknic: vmknic_ref(vmknic),
-                source: source.as_deref().map(addr).transpose()?,
+                source: source.as_deref().map(ip_addr).transpose()?,
                 timeout: timeout(timeout_ms, TCP_PROBE_TIMEOUT_MS),
             }
         }
@@ -1072,7 +1124,7 @@ mod tests {
                 vmknic: None,
                 max_connections: None
             }),
-            "listen address `127.0.0.1` is not a.b.c.d:port"
+            "listen address `127.0.0.1` is not a.b.c.d:port or [ipv6]:port"
         );
         assert_eq!(
             refused(Action::ForwardAdd {
@@ -1081,7 +1133,7 @@ mod tests {
                 vmknic: None,
                 max_connections: None
             }),
-            "remote address `198.18.100.20:99999` is not a.b.c.d:port"
+            "remote address `198.18.100.20:99999` is not a.b.c.d:port or [ipv6]:port"
         );
         assert_eq!(
             parse(Action::ForwardRemove {
@@ -1091,10 +1143,17 @@ mod tests {
             Command::ForwardRemove("127.0.0.1:3260".parse().unwrap())
         );
         assert_eq!(
-            refused(Action::ForwardRemove {
+            parse(Action::ForwardRemove {
                 listen: s("[::1]:3260")
+            })
+            .unwrap(),
+            Command::ForwardRemove("[::1]:3260".parse().unwrap())
+        );
+        assert_eq!(
+            refused(Action::ForwardRemove {
+                listen: s("[::1]3260")
             }),
-            "`[::1]:3260` is not a.b.c.d:port"
+            "`[::1]3260` is not a.b.c.d:port or [ipv6]:port"
         );
     }
 
@@ -1115,7 +1174,7 @@ mod tests {
                     port: 3260,
                     read_test: None
                 },
-                host: ip("198.18.100.20"),
+                host: ip("198.18.100.20").into(),
                 vmknic: Some(vref("NFS")),
                 timeout: Duration::from_secs(5)
             }
@@ -1206,7 +1265,7 @@ mod tests {
         else {
             panic!("not a tcp probe");
         };
-        assert_eq!(source, Some(ip("198.18.2.100")));
+        assert_eq!(source, Some(ip("198.18.2.100").into()));
         assert_eq!(
             refused(from(Some("vmk1"), Some("198.18.2.100"))),
             "give a source vmknic or a source address, not both (each chooses the other)"

@@ -8,7 +8,7 @@
 //! epoll and so takes it out of the loop.
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use mio::{Registry, Token};
 use vmkstack_api::ForwardInfo;
@@ -22,7 +22,7 @@ struct PerNetstack {
     netstack: String,
     forwarder: Forwarder,
     /// The listen addresses it holds.
-    listens: Vec<SocketAddrV4>,
+    listens: Vec<SocketAddr>,
 }
 
 /// Every forward of the daemon, by netstack.
@@ -45,7 +45,7 @@ impl Forwards {
     }
 
     /// The netstack forwarding `listen`, if any.
-    pub(crate) fn netstack_of(&self, listen: SocketAddrV4) -> Option<&str> {
+    pub(crate) fn netstack_of(&self, listen: SocketAddr) -> Option<&str> {
         self.per_netstack
             .iter()
             .find(|p| p.listens.contains(&listen))
@@ -93,7 +93,7 @@ impl Forwards {
 
     /// Stops the forward on `listen`, resetting its connections (sockets of its netstack's
     /// engine in `stack`). False if there is none.
-    pub(crate) fn remove(&mut self, listen: SocketAddrV4, stack: &mut Netstack) -> bool {
+    pub(crate) fn remove(&mut self, listen: SocketAddr, stack: &mut Netstack) -> bool {
         let Some(i) = self
             .per_netstack
             .iter()

@@ -4,17 +4,17 @@
 //! (echo replies with their TTL, packets ARP could not deliver). The applications live in
 //! `crate::apps` and reach the engine only through this interface.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint};
-use vmkstack_routing::{RouteError, VmknicId};
+use vmkstack_routing::{is_link_local6, RouteError, VmknicId};
 use vmkstack_vmknic::Port;
 
 use super::echo::{EchoReply, FailedPacket};
 use super::egress::{emit_ip, Emit};
-use super::{index_of, Engine, SocketError};
+use super::{index_of, ipv6, Engine, SocketError};
 use crate::packet;
 
 /// Where a packet the stack sends leaves: its vmknic, that vmknic's MTU, the next hop and the
@@ -48,44 +48,58 @@ impl<P: Port> Engine<P> {
         &mut self.sockets
     }
 
-    /// Opens a TCP connection from the stack to `remote`. The source address is the egress
-    /// vmknic's, as the routing core chooses it, or `via`'s when given (ESX `-I vmkN`).
+    /// Opens a TCP connection from the stack to `remote` (IPv4 or IPv6). The source address
+    /// is the egress vmknic's, as the routing core chooses it, or `via`'s when given (ESX
+    /// `-I vmkN`).
     pub fn tcp_connect(
         &mut self,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         via: Option<VmknicId>,
         rx_buf: usize,
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError> {
-        let source = self.source_for(*remote.ip(), via)?;
+        let source = match remote.ip() {
+            IpAddr::V4(dst) => IpAddr::V4(self.source_for(dst, via)?),
+            IpAddr::V6(dst) => IpAddr::V6(self.source_for6(dst, via)?),
+        };
         self.tcp_socket(remote, source, rx_buf, tx_buf)
     }
 
     /// Opens a TCP connection from the stack to `remote` with the source address `source`,
-    /// which must be an enabled vmknic's (`nc -s ADDR`: the address chooses the vmknic). The
-    /// packets leave as the routing core decides, as for any other connection.
+    /// which must be an enabled vmknic's (`nc -s ADDR`: the address chooses the vmknic) of the
+    /// same family. The packets leave as the routing core decides, as for any other
+    /// connection.
     pub fn tcp_connect_from(
         &mut self,
-        remote: SocketAddrV4,
-        source: Ipv4Addr,
+        remote: SocketAddr,
+        source: IpAddr,
         rx_buf: usize,
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError> {
-        if !self
-            .vmknics
-            .iter()
-            .any(|v| v.active() && v.has_addr(source))
-        {
-            return Err(SocketError::NotLocal(source));
+        match (remote.ip(), source) {
+            (IpAddr::V4(dst), IpAddr::V4(src)) => {
+                if !self.vmknics.iter().any(|v| v.active() && v.has_addr(src)) {
+                    return Err(SocketError::NotLocal(source));
+                }
+                self.routing.explain(dst)?;
+            }
+            (IpAddr::V6(dst), IpAddr::V6(src)) => {
+                if !self.local6.iter().any(|&(a, _)| a == src) {
+                    return Err(SocketError::NotLocal(source));
+                }
+                if !is_link_local6(dst) {
+                    self.routing6.explain(dst)?;
+                }
+            }
+            (dst, src) => return Err(SocketError::Family { src, dst }),
         }
-        self.routing.explain(*remote.ip())?;
         self.tcp_socket(remote, source, rx_buf, tx_buf)
     }
 
     fn tcp_socket(
         &mut self,
-        remote: SocketAddrV4,
-        source: Ipv4Addr,
+        remote: SocketAddr,
+        source: IpAddr,
         rx_buf: usize,
         tx_buf: usize,
     ) -> Result<SocketHandle, SocketError> {
@@ -97,10 +111,44 @@ impl<P: Port> Engine<P> {
         let port = self.ephemeral_port();
         sock.connect(
             self.iface.context(),
-            IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port()),
-            IpEndpoint::new(IpAddress::Ipv4(source), port),
+            IpEndpoint::new(IpAddress::from(remote.ip()), remote.port()),
+            IpEndpoint::new(IpAddress::from(source), port),
         )?;
         Ok(self.sockets.add(sock))
+    }
+
+    /// True when `a` is an IPv6 address (link-local included) of an active vmknic.
+    pub fn has_addr6(&self, a: Ipv6Addr) -> bool {
+        self.local6.iter().any(|&(x, _)| x == a)
+    }
+
+    /// The IPv6 source address for traffic to `dst`: `via`'s address on the prefix holding
+    /// `dst` (else its link-local one), or the route's source. A link-local destination
+    /// needs the vmknic named, as it is on every link.
+    pub fn source_for6(
+        &self,
+        dst: Ipv6Addr,
+        via: Option<VmknicId>,
+    ) -> Result<Ipv6Addr, SocketError> {
+        match via {
+            Some(id) => {
+                let v = self
+                    .vmknics
+                    .iter()
+                    .find(|v| v.cfg.id == id && v.active())
+                    .ok_or_else(|| {
+                        let dst4 = Ipv4Addr::UNSPECIFIED;
+                        super::down_or(&self.vmknics, via, dst4, None, SocketError::NoVmknic(id))
+                    })?;
+                if !v.cfg.ipv6_enabled() {
+                    return Err(SocketError::NoIpv6(id));
+                }
+                let slot = index_of(&self.vmknics, id).unwrap_or(usize::MAX);
+                ipv6::source6(v, slot, &self.local6, dst).ok_or(SocketError::NoIpv6(id))
+            }
+            None if is_link_local6(dst) => Err(SocketError::LinkLocalNeedsVmknic(dst)),
+            None => Ok(self.routing6.explain(dst)?.source),
+        }
     }
 
     /// Binds a UDP socket on the source address the routing core picks for `toward`.

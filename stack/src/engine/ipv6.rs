@@ -15,7 +15,7 @@
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use smoltcp::wire::checksum;
+use smoltcp::wire::{checksum, IpCidr, Ipv6Cidr};
 use tracing::{debug, warn};
 use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV6, ETH_HDR};
 use vmkstack_vmknic::neighbor::{NdUpdate, NeighborEvent, Resolve};
@@ -36,13 +36,14 @@ const MIN_MTU6: usize = 1280;
 /// Hop limit of packets we originate.
 const HOP_LIMIT: u8 = 64;
 
-const ECHO_REQUEST: u8 = 128;
+pub(super) const ECHO_REQUEST: u8 = 128;
 const ECHO_REPLY: u8 = 129;
 const NS: u8 = 135;
 const NA: u8 = 136;
 const DEST_UNREACHABLE: u8 = 1;
 const PACKET_TOO_BIG: u8 = 2;
 const TIME_EXCEEDED: u8 = 3;
+const PARAMETER_PROBLEM: u8 = 4;
 
 /// BaseReachableTime (RFC 4861 10): 30 s unless a Router Advertisement says otherwise.
 pub(super) const BASE_REACHABLE: Duration = Duration::from_secs(30);
@@ -111,6 +112,9 @@ pub(super) enum Icmp6Error {
     TooBig(u32),
     /// Time Exceeded, hop limit exceeded in transit (code 0).
     HopLimit,
+    /// Parameter Problem, unrecognized Next Header (code 1), pointing at the fixed header's
+    /// Next Header field (RFC 8200 4).
+    UnknownNextHeader,
 }
 
 impl Icmp6Error {
@@ -120,6 +124,7 @@ impl Icmp6Error {
             Icmp6Error::AddressUnreachable => (DEST_UNREACHABLE, 3, 0),
             Icmp6Error::TooBig(mtu) => (PACKET_TOO_BIG, 0, mtu),
             Icmp6Error::HopLimit => (TIME_EXCEEDED, 0, 0),
+            Icmp6Error::UnknownNextHeader => (PARAMETER_PROBLEM, 1, 6),
         }
     }
 }
@@ -135,7 +140,7 @@ pub(super) struct Ipv6Info {
     total_len: usize,
 }
 
-fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
+pub(super) fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
     b.get(at..at + 16)
         .and_then(|s| s.first_chunk::<16>())
         .map_or(Ipv6Addr::UNSPECIFIED, |a| Ipv6Addr::from(*a))
@@ -325,7 +330,7 @@ pub(super) fn send_frame<P: Port>(v: &mut Vmknic<P>, tx: &mut [u8], mac: MacAddr
 /// Sends a Neighbour Solicitation for `target` out of `v` (slot `slot`): to its
 /// solicited-node group, or (`unicast`: a NUD probe) to `target` at that MAC. Its source is
 /// one of our usable addresses (`local6`); with none (all tentative or duplicate) nothing goes.
-fn solicit<P: Port>(
+pub(super) fn solicit<P: Port>(
     v: &mut Vmknic<P>,
     slot: usize,
     local6: &[(Ipv6Addr, usize)],
@@ -333,11 +338,7 @@ fn solicit<P: Port>(
     target: Ipv6Addr,
     unicast: Option<MacAddr>,
 ) {
-    let usable = |a: Ipv6Addr| local6.iter().any(|&(x, s)| x == a && s == slot);
-    let Some(src) = addr6_toward(v, target)
-        .filter(|a| usable(*a))
-        .or_else(|| Some(v.cfg.link_local6().addr()).filter(|a| usable(*a)))
-    else {
+    let Some(src) = source6(v, slot, local6, target) else {
         return;
     };
     let (dst, mac) = match unicast {
@@ -352,6 +353,36 @@ fn solicit<P: Port>(
     if n > 0 {
         send_frame(v, tx, mac, &scratch[..n]);
     }
+}
+
+/// Our usable address on vmknic `slot` (`local6`: never tentative or duplicate) to send
+/// toward `peer` from: a static one on `peer`'s prefix, else one in `peer`'s /64 (where SLAAC
+/// puts them), else the link-local one for a link-local peer, else a global one; `None` while
+/// none is usable.
+pub(super) fn source6<P>(
+    v: &Vmknic<P>,
+    slot: usize,
+    local6: &[(Ipv6Addr, usize)],
+    peer: Ipv6Addr,
+) -> Option<Ipv6Addr> {
+    let mine = || {
+        local6
+            .iter()
+            .filter(move |&&(_, s)| s == slot)
+            .map(|&(a, _)| a)
+    };
+    let global = |a: &Ipv6Addr| !vmkstack_routing::is_link_local6(*a);
+    let same64 = |a: &Ipv6Addr| a.segments()[..4] == peer.segments()[..4];
+    addr6_toward(v, peer)
+        .filter(|a| mine().any(|x| x == *a))
+        .or_else(|| mine().find(|a| global(a) && same64(a)))
+        .or_else(|| {
+            if vmkstack_routing::is_link_local6(peer) {
+                mine().find(|a| !global(a))
+            } else {
+                mine().find(global).or_else(|| mine().next())
+            }
+        })
 }
 
 /// The vmknic's static IPv6 address on the prefix holding `peer`, if any.
@@ -374,7 +405,7 @@ fn global6(local6: &[(Ipv6Addr, usize)], slot: usize) -> Option<Ipv6Addr> {
 
 /// Finishes a partial checksum (virtio-net `NEEDS_CSUM`) of the frame after `hdr` in place and
 /// marks the header plain. Offsets out of range change nothing.
-fn finish_partial(buf: &mut [u8]) {
+pub(super) fn finish_partial(buf: &mut [u8]) {
     let h = VnetHdr::read(buf);
     if !h.needs_csum() {
         return;
@@ -455,10 +486,14 @@ impl<P: Port> Engine<P> {
                 }))
     }
 
-    /// An IPv6 packet for us: ICMPv6 echo and Neighbour Discovery; anything else is dropped.
+    /// An IPv6 packet for us: ICMPv6 echo and Neighbour Discovery here, anything else to the
+    /// endpoint (`local6.rs`).
     fn local6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info) {
         if info.next_header != ICMPV6 {
-            return self.count(i, DropReason::Other);
+            if info.dst.is_multicast() {
+                return self.count(i, DropReason::NotForUs);
+            }
+            return self.deliver6(i, buf, info.next_header, info.total_len);
         }
         let ip = buf.get(IP..).unwrap_or_default();
         let msg = ip.get(IPV6_HDR..info.total_len).unwrap_or_default();
@@ -683,7 +718,12 @@ impl<P: Port> Engine<P> {
 
     /// Sends `pkt` to `next_hop` out of vmknic slot `e`, through the neighbour cache: at once
     /// when known, else queued while a solicitation goes out.
-    fn resolve6(&mut self, e: usize, next_hop: Ipv6Addr, pkt: &[u8]) -> Result<(), DropReason> {
+    pub(super) fn resolve6(
+        &mut self,
+        e: usize,
+        next_hop: Ipv6Addr,
+        pkt: &[u8],
+    ) -> Result<(), DropReason> {
         match self.neighbors6.resolve(next_hop, e as u32, pkt, self.clock) {
             Resolve::Ready(mac) => {
                 if let Some(v) = self.vmknics.get_mut(e) {
@@ -872,6 +912,25 @@ impl<P: Port> Engine<P> {
                 self.local6
                     .extend(usable(slot).map(|a| (a.net.addr(), slot)));
             }
+        }
+        // smoltcp's sockets bind to the usable ones (link-local included); the engine answers
+        // echo and Neighbour Discovery itself, and routes what smoltcp sends.
+        let (addrs6, vmknics) = (&self.addrs6, &self.vmknics);
+        let mut first6 = None;
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.retain(|c| !matches!(c, IpCidr::Ipv6(_)));
+            let active = |slot: usize| vmknics.get(slot).is_some_and(|v| v.active());
+            for a in addrs6.iter().filter(|a| a.state.usable() && active(a.slot)) {
+                first6.get_or_insert(a.net.addr());
+                let cidr = IpCidr::Ipv6(Ipv6Cidr::new(a.net.addr(), a.net.prefix_len()));
+                if addrs.push(cidr).is_err() {
+                    warn!(address = %a.net, "smoltcp address table full; address not local");
+                }
+            }
+        });
+        self.iface.routes_mut().remove_default_ipv6_route();
+        if let Some(any) = first6 {
+            let _ = self.iface.routes_mut().add_default_ipv6_route(any);
         }
     }
 

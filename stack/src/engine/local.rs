@@ -16,6 +16,7 @@ use vmkstack_vmknic::Port;
 
 use super::egress::{route_local, send_coalesced};
 use super::ingress::Ipv4Rx;
+use super::local6::Out6;
 use super::{smol_time, DropReason, Engine};
 use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM};
 use crate::packet;
@@ -147,6 +148,10 @@ impl<P: Port> Engine<P> {
                 local_addrs,
                 offloads,
                 taps,
+                routing6,
+                neighbors6,
+                local6,
+                icmp_limit,
                 ..
             } = self;
             let IpDevice { rx, tx, .. } = device;
@@ -155,6 +160,21 @@ impl<P: Port> Engine<P> {
             while let Some(pkt) = tx.front_mut() {
                 if taps.active() {
                     taps.tap(Point::EndpointOut, None, None, None, 0, pkt);
+                }
+                if pkt.first().is_some_and(|b| b >> 4 == 6) {
+                    let mut out = Out6 {
+                        routing6,
+                        neighbors6,
+                        vmknics,
+                        tx_buf,
+                        local6,
+                        icmp_limit,
+                        rx,
+                        now,
+                    };
+                    looped |= out.send(pkt);
+                    tx.pop();
+                    continue;
                 }
                 match local_destination(local_addrs, pkt) {
                     Some(info) => {

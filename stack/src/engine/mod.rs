@@ -18,7 +18,7 @@
 //! `tests.rs` and `benches/forward_path.rs` run it on in-memory ports.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
@@ -27,7 +27,7 @@ use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 use vmkstack_api::capture::Point;
-use vmkstack_routing::{RouteError, RoutingTable, RoutingTable6, VmknicId};
+use vmkstack_routing::{Route6Error, RouteError, RoutingTable, RoutingTable6, VmknicId};
 use vmkstack_vmknic::arp as arp_wire;
 use vmkstack_vmknic::eth::ETH_HDR;
 use vmkstack_vmknic::neighbor::{NeighborConfig, NeighborTable};
@@ -51,6 +51,7 @@ mod icmp;
 mod ingress;
 mod ipv6;
 mod local;
+mod local6;
 mod ops;
 mod router6;
 mod routes;
@@ -104,9 +105,26 @@ pub enum SocketError {
     /// the reason says why (its TAP deleted, its namespace or bridge gone, set down).
     #[error("{0} is down: {1}")]
     LinkDown(VmknicId, String),
+    /// No IPv6 route to the destination.
+    #[error(transparent)]
+    NoRoute6(#[from] Route6Error),
     /// The source address asked for is no enabled vmknic's (`nc -s`).
     #[error("{0} is not an address of an enabled vmknic")]
-    NotLocal(Ipv4Addr),
+    NotLocal(IpAddr),
+    /// The source and destination addresses are of different families.
+    #[error("source {src} and destination {dst} are not of the same address family")]
+    Family {
+        /// The source asked for.
+        src: IpAddr,
+        /// The destination.
+        dst: IpAddr,
+    },
+    /// The named vmknic has no IPv6 address.
+    #[error("{0} has no IPv6 address")]
+    NoIpv6(VmknicId),
+    /// A link-local destination with no vmknic named.
+    #[error("{0} is a link-local address: name the vmknic it is reached through (-I vmkN)")]
+    LinkLocalNeedsVmknic(Ipv6Addr),
     /// smoltcp refused the connect.
     #[error("connect: {0}")]
     Connect(#[from] tcp::ConnectError),
@@ -460,6 +478,7 @@ impl<P: Port> Engine<P> {
         if let Some(any) = first {
             let _ = self.iface.routes_mut().add_default_ipv4_route(any);
         }
+        // IPv6 addresses go onto smoltcp's interface as they become usable (DAD).
         self.refresh_addrs6();
     }
 

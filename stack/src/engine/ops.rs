@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use tracing::{info, warn};
 use vmkstack_routing::{RoutingTable, VmknicId};
 use vmkstack_vmknic::Port;
@@ -197,6 +197,27 @@ impl<P: Port> Engine<P> {
             self.announce(slot);
         }
         info!(vmknic = %id, address = ?address, "vmknic address changed");
+        true
+    }
+
+    /// Sets vmknic `id`'s static IPv6 addresses (IPv6 is on while it has one): smoltcp's
+    /// addresses and the connected IPv6 routes follow, its IPv6 neighbours are forgotten when
+    /// it loses IPv6, and its addresses are announced. False if no such vmknic.
+    pub fn set_vmknic_ipv6(&mut self, id: VmknicId, ipv6: Vec<Ipv6Net>) -> bool {
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
+        let Some(v) = self.vmknics.get_mut(slot) else {
+            return false;
+        };
+        v.cfg.ipv6 = ipv6;
+        let on = v.cfg.ipv6_enabled();
+        if !on {
+            self.neighbors6.flush_vmknic(slot as u32);
+        }
+        self.refresh_addrs();
+        self.announce6(slot);
+        info!(vmknic = %id, ipv6 = ?self.vmknics.get(slot).map(|v| &v.cfg.ipv6), "vmknic IPv6 addresses changed");
         true
     }
 

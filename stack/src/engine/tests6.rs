@@ -809,3 +809,166 @@ fn test_advertisement_without_router_flag_drops_the_default_router() {
     );
     assert_eq!(lab.engine.routing6().default_gateway(), None);
 }
+
+/// The checksum of a TCP (16) or UDP (6) payload over IPv6, written into `p` (a packet
+/// built by [`ipv6`]).
+fn seal_transport(p: &mut [u8]) {
+    let field = match p[6] {
+        6 => 40 + 16,
+        17 => 40 + 6,
+        _ => return,
+    };
+    p[field..field + 2].fill(0);
+    let len = (p.len() - 40) as u32;
+    let mut s = sum16(&p[8..40]) + len + u32::from(p[6]) + sum16(&p[40..]);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    let c = !(s as u16);
+    p[field..field + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Host 0 (2001:db8::2) made known on vmk0 with a solicitation for our address.
+fn learn_host0(lab: &mut Lab6) {
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    let g = solicited_node(us);
+    let frame = eth(
+        mcast_mac(g),
+        HOST0_MAC,
+        &ipv6(h0, g, 58, 255, &ns(us, HOST0_MAC)),
+    );
+    lab.receive(0, &frame);
+    assert_eq!(lab.sent(0).len(), 1, "our advertisement");
+}
+
+#[test]
+fn test_endpoint_answers_closed_ports_and_unknown_next_headers() {
+    let mut lab = Lab6::new();
+    learn_host0(&mut lab);
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    // UDP to a closed port: Port Unreachable (type 1, code 4) quoting the datagram.
+    let mut udp = ipv6(
+        h0,
+        us,
+        17,
+        64,
+        &[0x9c, 0x40, 0x00, 0x09, 0, 12, 0, 0, b'a', b'b', b'c', b'd'],
+    );
+    seal_transport(&mut udp);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &udp));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "one error: {out:?}");
+    let r = &out[0][ETH_HDR..];
+    assert_eq!((r[6], r[40], r[41]), (58, 1, 4), "Port Unreachable");
+    assert_eq!(&r[8..24], &us.octets());
+    assert_eq!(&r[24..40], &h0.octets());
+    assert_eq!(
+        &r[48..48 + udp.len()],
+        &udp[..],
+        "the datagram quoted whole"
+    );
+    assert_eq!(&out[0][..6], &HOST0_MAC.0);
+
+    // TCP SYN to a closed port: a reset.
+    let mut syn = vec![0u8; 20];
+    syn[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    syn[2..4].copy_from_slice(&3260u16.to_be_bytes());
+    syn[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    syn[12] = 5 << 4;
+    syn[13] = 0x02;
+    syn[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    let mut p = ipv6(h0, us, 6, 64, &syn);
+    seal_transport(&mut p);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &p));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "one reset");
+    let r = &out[0][ETH_HDR..];
+    assert_eq!(r[6], 6);
+    assert_eq!(r[40 + 13] & 0x14, 0x14, "RST, ACK");
+    let mut check = r.to_vec();
+    let sent_sum = u16::from_be_bytes([check[56], check[57]]);
+    seal_transport(&mut check);
+    assert_eq!(
+        u16::from_be_bytes([check[56], check[57]]),
+        sent_sum,
+        "TCP checksum filled in by the engine"
+    );
+    // A bad TCP checksum is dropped, not answered.
+    p[56] ^= 0xff;
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &p));
+    assert!(lab.sent(0).is_empty());
+    assert_eq!(lab.drops(0, DropReason::BadChecksum), 1);
+
+    // An unknown next header: Parameter Problem, code 1, pointing at the Next Header field.
+    let odd = ipv6(h0, us, 253, 64, b"whatever");
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &odd));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "one error");
+    let r = &out[0][ETH_HDR..];
+    assert_eq!((r[40], r[41]), (4, 1));
+    assert_eq!(&r[44..48], &6u32.to_be_bytes());
+    // No Next Header: nothing.
+    let none = ipv6(h0, us, 59, 64, b"");
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &none));
+    assert!(lab.sent(0).is_empty());
+}
+
+#[test]
+fn test_endpoint_connects_over_ipv6_after_solicitation() {
+    use std::net::{IpAddr, SocketAddr};
+    let mut lab = Lab6::new();
+    let (h1, us) = (a("2001:db8:1::2"), a("2001:db8:1::1"));
+    let dst = SocketAddr::new(IpAddr::V6(h1), 3260);
+    let h = lab.engine.tcp_connect(dst, None, 4096, 4096);
+    assert!(h.is_ok(), "{h:?}");
+    lab.engine.poll_local();
+    let out = lab.sent(1);
+    assert_eq!(out.len(), 1, "a solicitation, the SYN queued");
+    assert_eq!(out[0][ETH_HDR + 40], 135);
+    lab.receive(
+        1,
+        &eth(
+            VMK1_MAC,
+            HOST1_MAC,
+            &ipv6(h1, us, 58, 255, &na(h1, HOST1_MAC)),
+        ),
+    );
+    let out = lab.sent(1);
+    assert_eq!(out.len(), 1, "the queued SYN, not lost");
+    let r = &out[0][ETH_HDR..];
+    assert_eq!(&out[0][..6], &HOST1_MAC.0);
+    assert_eq!((r[6], r[40 + 13] & 0x12), (6, 0x02), "TCP SYN");
+    assert_eq!(&r[8..24], &us.octets(), "from vmk1's address on the prefix");
+    let mut check = r.to_vec();
+    seal_transport(&mut check);
+    assert_eq!(&check[56..58], &r[56..58], "valid TCP checksum");
+
+    // The source chosen by address, and the refusals.
+    let from = lab
+        .engine
+        .tcp_connect_from(dst, IpAddr::V6(a("2001:db8::1")), 4096, 4096);
+    assert!(from.is_ok(), "{from:?}");
+    let stranger = lab
+        .engine
+        .tcp_connect_from(dst, IpAddr::V6(a("2001:db8::77")), 4096, 4096);
+    assert!(
+        matches!(stranger, Err(super::SocketError::NotLocal(_))),
+        "{stranger:?}"
+    );
+    let mixed = lab.engine.tcp_connect_from(
+        dst,
+        "198.18.0.1".parse().unwrap_or(IpAddr::V6(us)),
+        4096,
+        4096,
+    );
+    assert!(
+        matches!(mixed, Err(super::SocketError::Family { .. })),
+        "{mixed:?}"
+    );
+    let far = SocketAddr::new(IpAddr::V6(a("2001:db8:99::1")), 22);
+    let no_route = lab.engine.tcp_connect(far, None, 4096, 4096);
+    assert!(
+        matches!(no_route, Err(super::SocketError::NoRoute6(_))),
+        "{no_route:?}"
+    );
+}

@@ -1,0 +1,312 @@
+//! Local delivery over IPv6 (Linux's `ip6_input_finish` and `ip6_output` for the stack's own
+//! sockets): TCP and UDP for one of our IPv6 addresses go into smoltcp, which holds every
+//! vmknic's IPv6 addresses (link-local included); the packets smoltcp sends over IPv6 leave
+//! through the IPv6 routing table and neighbour cache (queued while a solicitation goes out:
+//! no first packet is lost), or loop back when they are for us.
+//!
+//! As for IPv4, TCP checksums are the engine's: a received segment is checked here unless the
+//! kernel behind the TAP left it partial, and each segment smoltcp sends gets its checksum
+//! filled in on the way out (IPv6 segments are not merged into super-frames: TSO6 is never
+//! asked of the TAP). UDP checksums are smoltcp's.
+//!
+//! ICMPv6 errors from the endpoint (RFC 4443): smoltcp answers UDP to a closed port with
+//! Port Unreachable and TCP to a closed port with a reset; an unknown next header gets
+//! Parameter Problem (code 1, pointing at the Next Header field) from the engine. Every error
+//! shares the engine's ICMP rate limit.
+
+use std::net::Ipv6Addr;
+
+use smoltcp::wire::{checksum, IpProtocol};
+use tracing::debug;
+use vmkstack_api::capture::Point;
+use vmkstack_routing::{is_link_local6, RoutingTable6, VmknicId};
+use vmkstack_vmknic::eth::ETH_HDR;
+use vmkstack_vmknic::neighbor::{NeighborTable, Resolve};
+use vmkstack_vmknic::{Port, VnetHdr, VNET_HDR_LEN};
+
+use super::ipv6::{self, Icmp6Error, Ping6Error, IPV6_HDR};
+use super::{index_of, DropReason, Engine, Vmknic};
+use crate::device::Ring;
+use crate::packet::RateLimiter;
+
+/// Where the IP packet starts in a received buffer.
+const IP: usize = VNET_HDR_LEN + ETH_HDR;
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const HOP_BY_HOP: u8 = 0;
+const ICMPV6: u8 = 58;
+/// "No Next Header": nothing follows, and nothing is answered (RFC 8200 4.7).
+const NO_NEXT_HEADER: u8 = 59;
+/// Extension headers smoltcp does not walk (routing, fragment, destination options): such a
+/// packet is dropped, not answered as an unknown protocol.
+const UNWALKED: [u8; 3] = [43, 44, 60];
+
+/// The TCP checksum of the TCP/IPv6 packet `pkt` summed with its field as it is: `!0` when
+/// it verifies. `None` when it is not a whole TCP segment behind a fixed header.
+fn tcp6_sum(pkt: &[u8]) -> Option<u16> {
+    let tcp = pkt.get(IPV6_HDR..).filter(|t| t.len() >= 20)?;
+    let len = u32::try_from(tcp.len()).ok()?;
+    let (src, dst) = (ipv6::addr_at(pkt, 8), ipv6::addr_at(pkt, 24));
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, len);
+    Some(checksum::combine(&[pseudo, checksum::data(tcp)]))
+}
+
+/// Fills in the TCP checksum of the TCP/IPv6 segment smoltcp built (`pkt`, no extension
+/// header); anything else is left as it is.
+pub(super) fn fill_tcp6_checksum(pkt: &mut [u8]) {
+    if pkt.get(6) != Some(&TCP) || pkt.len() < IPV6_HDR + 20 {
+        return;
+    }
+    pkt[IPV6_HDR + 16..IPV6_HDR + 18].fill(0);
+    if let Some(sum) = tcp6_sum(pkt) {
+        pkt[IPV6_HDR + 16..IPV6_HDR + 18].copy_from_slice(&(!sum).to_be_bytes());
+    }
+}
+
+/// True when the virtio-net header in `buf` says the TCP checksum of the IPv6 packet after
+/// it is partial (built by the kernel behind the TAP, which vouches for its bytes).
+fn partial_tcp6(buf: &[u8]) -> bool {
+    let h = VnetHdr::read(buf);
+    h.needs_csum()
+        && usize::from(h.csum_start) == ETH_HDR + IPV6_HDR
+        && usize::from(h.csum_offset) == 16
+}
+
+/// What the send path of smoltcp's IPv6 packets needs of the engine, borrowed apart from the
+/// device ring the packets come from.
+pub(super) struct Out6<'a, P> {
+    pub routing6: &'a RoutingTable6,
+    pub neighbors6: &'a mut NeighborTable<Ipv6Addr>,
+    pub vmknics: &'a mut [Vmknic<P>],
+    pub tx_buf: &'a mut [u8],
+    pub local6: &'a [(Ipv6Addr, usize)],
+    pub icmp_limit: &'a mut RateLimiter,
+    pub rx: &'a mut Ring,
+    pub now: std::time::Instant,
+}
+
+impl<P: Port> Out6<'_, P> {
+    /// Sends one IPv6 packet smoltcp built: looped back into smoltcp when it is for one of
+    /// our addresses (returns true), else routed and resolved. An ICMPv6 error over the rate
+    /// limit is dropped.
+    pub(super) fn send(&mut self, pkt: &mut [u8]) -> bool {
+        let (src, dst) = (ipv6::addr_at(pkt, 8), ipv6::addr_at(pkt, 24));
+        if self.local6.iter().any(|&(a, _)| a == dst) {
+            // A full ring drops, as a congested loopback would.
+            self.rx.push(pkt);
+            return true;
+        }
+        fill_tcp6_checksum(pkt);
+        let error = pkt.get(6) == Some(&ICMPV6) && pkt.get(IPV6_HDR).is_some_and(|t| *t < 128);
+        if error && !self.icmp_limit.allow(self.now) {
+            return false;
+        }
+        // A link-local destination leaves by the vmknic that holds the source.
+        let way = if is_link_local6(dst) {
+            self.local6
+                .iter()
+                .find(|&&(a, _)| a == src)
+                .map(|&(_, slot)| (slot, dst))
+        } else {
+            self.routing6.lookup(dst).and_then(|r| {
+                let e = index_of(self.vmknics, r.next_hop.vmknic())?;
+                Some((e, r.next_hop.neighbor_for(dst)))
+            })
+        };
+        let Some((e, next_hop)) = way else {
+            debug!(destination = %dst, "no IPv6 route for a packet of the endpoint");
+            return false;
+        };
+        // smoltcp sizes its segments by the smallest vmknic MTU: only a hand-made packet is
+        // larger than its egress.
+        if let Some(v) = self
+            .vmknics
+            .get_mut(e)
+            .filter(|v| pkt.len() > usize::from(v.cfg.mtu))
+        {
+            v.counters.drop(DropReason::TooBig);
+            return false;
+        }
+        match self.neighbors6.resolve(next_hop, e as u32, pkt, self.now) {
+            Resolve::Ready(mac) => {
+                if let Some(v) = self.vmknics.get_mut(e) {
+                    ipv6::send_frame(v, self.tx_buf, mac, pkt);
+                }
+            }
+            Resolve::Queued { send_request } => {
+                if let Some(v) = self.vmknics.get_mut(e).filter(|_| send_request) {
+                    ipv6::solicit(v, e, self.local6, self.tx_buf, next_hop, None);
+                }
+            }
+            Resolve::Unreachable => {
+                if let Some(v) = self.vmknics.get_mut(e) {
+                    v.counters.drop(DropReason::NeighborUnreachable);
+                }
+            }
+            Resolve::Dropped(r) => {
+                if let Some(v) = self.vmknics.get_mut(e) {
+                    v.counters.drop(DropReason::from(r));
+                }
+            }
+        }
+        false
+    }
+}
+
+impl<P: Port> Engine<P> {
+    /// Sends an ICMPv6 echo request to `dst` as [`Engine::send_echo6`] does, out of `via`
+    /// when given (`vmkping -6 -I vmkN`: `dst` on its prefix or link-local, else a route that
+    /// leaves by it) and through `next_hop` when given (`-N`: a neighbour on the egress
+    /// vmknic's prefix, or link-local on `via`), bypassing the routing table.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_echo6_via(
+        &mut self,
+        dst: Ipv6Addr,
+        via: Option<VmknicId>,
+        next_hop: Option<Ipv6Addr>,
+        seq: u16,
+        size: usize,
+        hop_limit: u8,
+    ) -> Result<(), Ping6Error> {
+        let on = |v: &Vmknic<P>, a: Ipv6Addr| {
+            is_link_local6(a) || v.cfg.ipv6.iter().any(|n| n.contains(&a))
+        };
+        let (e, hop) = match (via, next_hop) {
+            (None, None) => return self.send_echo6(dst, seq, size, hop_limit),
+            (Some(id), nh) => {
+                let e = index_of(&self.vmknics, id).ok_or(Ping6Error::NoRoute)?;
+                let v = self.vmknics.get(e).ok_or(Ping6Error::NoRoute)?;
+                if !v.cfg.ipv6_enabled() {
+                    return Err(Ping6Error::NoRoute);
+                }
+                let hop = match nh {
+                    Some(nh) if on(v, nh) => nh,
+                    Some(_) => return Err(Ping6Error::NoRoute),
+                    None if on(v, dst) => dst,
+                    None => self
+                        .routing6
+                        .lookup(dst)
+                        .filter(|r| r.next_hop.vmknic() == id)
+                        .map(|r| r.next_hop.neighbor_for(dst))
+                        .ok_or(Ping6Error::NoRoute)?,
+                };
+                (e, hop)
+            }
+            (None, Some(nh)) => {
+                let e = self
+                    .vmknics
+                    .iter()
+                    .position(|v| v.active() && v.cfg.ipv6.iter().any(|n| n.contains(&nh)))
+                    .ok_or(Ping6Error::NoRoute)?;
+                (e, nh)
+            }
+        };
+        let Some(v) = self.vmknics.get(e) else {
+            return Err(Ping6Error::NoRoute);
+        };
+        let n = IPV6_HDR + 8 + size;
+        if n > usize::from(v.cfg.mtu) {
+            return Err(Ping6Error::TooBig);
+        }
+        let Some(source) = ipv6::source6(v, e, &self.local6, dst) else {
+            // Every address of the vmknic is still tentative (DAD) or duplicate.
+            return Err(Ping6Error::NoRoute);
+        };
+        let mut out = std::mem::take(&mut self.buf6);
+        if let Some(p) = out.get_mut(..n) {
+            ipv6::write_header(p, source, dst, 8 + size, hop_limit.max(1));
+            p[IPV6_HDR..IPV6_HDR + 4].copy_from_slice(&[ipv6::ECHO_REQUEST, 0, 0, 0]);
+            p[IPV6_HDR + 4..IPV6_HDR + 6].copy_from_slice(&super::ECHO_IDENT.to_be_bytes());
+            p[IPV6_HDR + 6..IPV6_HDR + 8].copy_from_slice(&seq.to_be_bytes());
+            for (k, b) in p[IPV6_HDR + 8..].iter_mut().enumerate() {
+                *b = k as u8;
+            }
+            ipv6::seal_icmp6(p);
+            if let Err(r) = self.resolve6(e, hop, &out[..n]) {
+                self.count(e, r);
+            }
+        }
+        self.buf6 = out;
+        self.flush();
+        Ok(())
+    }
+
+    /// Hands an IPv6 packet for one of our addresses that is not ICMPv6 (`next_header`, the
+    /// packet `total_len` bytes after the headers in `buf`) to smoltcp: TCP checked here, UDP
+    /// with its partial checksum finished, a hop-by-hop header left to smoltcp. An unknown
+    /// next header is answered with Parameter Problem.
+    pub(super) fn deliver6(&mut self, i: usize, buf: &mut [u8], next_header: u8, total_len: usize) {
+        if self.taps.active() {
+            let id = self.vmknics.get(i).map(|v| v.cfg.id.0);
+            let ip = buf.get(IP..IP + total_len).unwrap_or_default();
+            self.taps.tap(Point::EndpointIn, id, None, None, 0, ip);
+        }
+        let verdict = match next_header {
+            TCP => {
+                let ip = buf.get(IP..IP + total_len).unwrap_or_default();
+                if partial_tcp6(buf) || tcp6_sum(ip) == Some(!0) {
+                    Ok(())
+                } else {
+                    Err(DropReason::BadChecksum)
+                }
+            }
+            UDP | HOP_BY_HOP => {
+                ipv6::finish_partial(buf);
+                Ok(())
+            }
+            NO_NEXT_HEADER => Err(DropReason::Other),
+            h if UNWALKED.contains(&h) => Err(DropReason::Other),
+            _ => {
+                self.icmp6_error(i, buf, Icmp6Error::UnknownNextHeader);
+                Err(DropReason::Other)
+            }
+        };
+        let verdict = verdict.and_then(|()| {
+            if !self.device.rx.fits(total_len) {
+                // Make room first: smoltcp drains the ring when polled.
+                self.poll_local();
+            }
+            let ip = buf.get(IP..IP + total_len).unwrap_or_default();
+            self.device
+                .rx
+                .push(ip)
+                .then_some(())
+                .ok_or(DropReason::QueueFull)
+        });
+        if let Some(v) = self.vmknics.get_mut(i) {
+            match verdict {
+                Ok(()) => v.counters.delivered += 1,
+                Err(r) => v.counters.drop(r),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_tcp6_checksum_filled_verifies() {
+        let mut p = [0u8; IPV6_HDR + 24];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&24u16.to_be_bytes());
+        p[6] = TCP;
+        p[8..24].copy_from_slice(
+            &"2001:db8::1"
+                .parse::<Ipv6Addr>()
+                .map_or([0; 16], |a| a.octets()),
+        );
+        p[24..40].copy_from_slice(
+            &"2001:db8::2"
+                .parse::<Ipv6Addr>()
+                .map_or([0; 16], |a| a.octets()),
+        );
+        p[IPV6_HDR + 12] = 5 << 4;
+        p[IPV6_HDR + 20] = 0xab;
+        fill_tcp6_checksum(&mut p);
+        assert_eq!(tcp6_sum(&p), Some(!0));
+        p[IPV6_HDR + 20] ^= 1;
+        assert_ne!(tcp6_sum(&p), Some(!0), "a changed byte fails");
+    }
+}
