@@ -868,8 +868,8 @@ pub fn esxcli_ipv4(vmknics: &[VmknicInfo]) -> EsxcliList {
     }
 }
 
-/// `esxcli network ip interface ipv6 get`: a vmknic's IPv6 switches (DHCPv6 and router
-/// advertisements are never on here) and its IPv6 gateway (`gateways`: the netstack's IPv6
+/// `esxcli network ip interface ipv6 get`: a vmknic's IPv6 switches (router advertisements
+/// as `esxcfg-vmknic -P` set them; DHCPv6 is never on here) and its IPv6 gateway (`gateways`: the netstack's IPv6
 /// default gateway by the vmknic it leaves through; `::` for none).
 ///
 /// ```text
@@ -887,9 +887,9 @@ pub fn esxcli_ipv6_get(vmknics: &[VmknicInfo], gateways: &[(String, String)]) ->
                 .map_or_else(|| "::".to_string(), |(_, g)| g.clone());
             vec![
                 v.name.clone().into(),
-                Field::Bool(!v.ipv6.is_empty()),
+                Field::Bool(!v.ipv6.is_empty() || v.ipv6_autoconf),
                 Field::Bool(false),
-                Field::Bool(false),
+                Field::Bool(v.ipv6_autoconf),
                 Field::Bool(false),
                 gateway.into(),
             ]

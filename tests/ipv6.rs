@@ -614,15 +614,27 @@ fn esxcli_ipv6_interface_commands() {
         assert_eq!(code, 0, "{args:?}: {out}{err}");
         out
     };
-    let list = esx_ok(&[
-        "esxcli",
-        "network",
-        "ip",
-        "interface",
-        "ipv6",
-        "address",
-        "list",
-    ]);
+    let address_list = || {
+        esx_ok(&[
+            "esxcli",
+            "network",
+            "ip",
+            "interface",
+            "ipv6",
+            "address",
+            "list",
+        ])
+    };
+    // Every address is TENTATIVE for the second its duplicate address detection takes.
+    let mut list = address_list();
+    assert!(
+        list.contains("TENTATIVE") || list.contains("PREFERRED"),
+        "{list}"
+    );
+    common::wait_until(Duration::from_secs(5), || {
+        list = address_list();
+        !list.contains("TENTATIVE")
+    });
     let rows: Vec<String> = list.lines().map(common::squeeze).collect();
     assert_eq!(rows[0], "Interface Address Netmask Type Status", "{list}");
     assert!(rows[1].starts_with("---------"), "{list}");
@@ -754,7 +766,7 @@ fn esxcli_ipv6_interface_commands() {
         "set",
         "-i",
         "vmk1",
-        "-r",
+        "-d",
         "true",
     ]);
     assert_ne!(code, 0);
@@ -895,15 +907,12 @@ fn esxcli_ipv6_interface_commands() {
     drop(daemon);
     let daemon = lab.start();
     wire6(&lab);
-    let again = esx_ok(&[
-        "esxcli",
-        "network",
-        "ip",
-        "interface",
-        "ipv6",
-        "address",
-        "list",
-    ]);
+    // The same list once duplicate address detection has run again.
+    let mut again = address_list();
+    common::wait_until(Duration::from_secs(5), || {
+        again = address_list();
+        !again.contains("TENTATIVE")
+    });
     assert_eq!(again, list);
     drop(daemon);
 }
