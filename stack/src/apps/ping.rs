@@ -232,7 +232,9 @@ impl Pings {
             // Replies smoltcp reassembled carry no IP header: their TTL is the first
             // fragment's, which the engine noted.
             while let Ok((data, from)) = ep.sockets().get_mut::<icmp::Socket>(h).recv() {
-                let IpAddress::Ipv4(from) = from;
+                let IpAddress::Ipv4(from) = from else {
+                    continue;
+                };
                 let (Some(&0), Some(ECHO_IDENT), Some(seq)) =
                     (data.first(), be16(data, 4), be16(data, 6))
                 else {

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use vmkstack_api::capture::Point;
 use vmkstack_vmknic::Port;
 
-use super::egress::{route_local, send_coalesced};
+use super::egress::{route_local, route_tso, send_coalesced};
 use super::ingress::Ipv4Rx;
 use super::{smol_time, DropReason, Engine};
 use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM};
@@ -106,6 +106,7 @@ impl<P: Port> Engine<P> {
                 pkt: Some(pkt.ip()),
                 tx: &mut device.tx,
                 mtu: device.mtu,
+                tso: device.tso,
             };
             iface.poll_ingress_single(smol_time(*epoch, *clock), &mut one, sockets);
             Ok(())
@@ -152,7 +153,13 @@ impl<P: Port> Engine<P> {
             let IpDevice { rx, tx, .. } = device;
             // The coalescer given up next when every one holds another flow.
             let mut victim = 0;
-            while let Some(pkt) = tx.front_mut() {
+            loop {
+                // A TCP segment larger than the MSS (device TSO, offloads on) carries the
+                // segment size it is to be cut into.
+                let gso = tx.front_tag();
+                let Some(pkt) = tx.front_mut() else {
+                    break;
+                };
                 if taps.active() {
                     taps.tap(Point::EndpointOut, None, None, None, 0, pkt);
                 }
@@ -181,6 +188,13 @@ impl<P: Port> Engine<P> {
                             (None, _) => None,
                         };
                         let merged = i.and_then(|i| coalescers.get_mut(i)).is_some_and(|c| {
+                            if gso > 0 {
+                                // Already a super-frame: it goes alone, after what was held.
+                                send_coalesced(
+                                    c, routing, neighbors, vmknics, tx_buf, seg_buf, now,
+                                );
+                                return c.push_tso(pkt, gso);
+                            }
                             c.push(pkt) || {
                                 // Not a continuation: what is held goes first, in order.
                                 send_coalesced(
@@ -189,10 +203,15 @@ impl<P: Port> Engine<P> {
                                 c.push(pkt)
                             }
                         });
-                        if !merged {
+                        if !merged && gso > 0 {
+                            route_tso(routing, neighbors, vmknics, tx_buf, seg_buf, pkt, gso, now);
+                        } else if !merged {
                             packet::fill_tcp_checksum(pkt);
                             route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
                         }
+                    }
+                    None if gso > 0 => {
+                        route_tso(routing, neighbors, vmknics, tx_buf, seg_buf, pkt, gso, now);
                     }
                     None => {
                         packet::fill_tcp_checksum(pkt);

@@ -382,6 +382,51 @@ impl Coalescer {
         true
     }
 
+    /// Takes a TCP segment whose payload is larger than `mss` (built whole by the stack's own
+    /// TCP, as a TSO sender hands one to its NIC) as a super-frame of `mss`-byte segments.
+    /// Only into an empty coalescer (the caller sends what is held first); nothing joins it
+    /// afterwards. ACK, PSH and FIN may be set (PSH and FIN go to the last segment, as with
+    /// [`segment_tcp`]). False when it cannot be taken: the caller cuts it itself.
+    pub fn push_tso(&mut self, pkt: &[u8], mss: u16) -> bool {
+        const FIN: u8 = 0x01;
+        let Ok(info) = parse_ipv4(pkt) else {
+            return false;
+        };
+        let fragment = info.more_frags || info.frag_offset > 0;
+        if self.len != 0
+            || info.protocol != 6
+            || info.has_options
+            || fragment
+            || info.total_len != pkt.len()
+        {
+            return false;
+        }
+        let Ok(thl) = tcp_header_len(pkt, &info) else {
+            return false;
+        };
+        let hl = info.header_len;
+        let (payload, mss) = (pkt.len() - hl - thl, usize::from(mss));
+        let flags = pkt[hl + 13];
+        if mss < usize::from(TCP_MIN_MSS)
+            || payload <= mss
+            || flags & !(Self::TCP_ACK | Self::TCP_PSH | FIN) != 0
+        {
+            return false;
+        }
+        let Some(dst) = self
+            .buf
+            .get_mut(COALESCE_HEADROOM..COALESCE_HEADROOM + pkt.len())
+        else {
+            return false;
+        };
+        dst.copy_from_slice(pkt);
+        let seq = u32::from_be_bytes([pkt[hl + 4], pkt[hl + 5], pkt[hl + 6], pkt[hl + 7]]);
+        (self.len, self.segments, self.hl, self.thl) = (pkt.len(), payload.div_ceil(mss), hl, thl);
+        (self.mss, self.next_seq) = (mss, seq.wrapping_add(payload as u32));
+        self.closed = true;
+        true
+    }
+
     /// Hands out what is held and empties the coalescer. A single segment comes back as it
     /// was pushed; several come back as one packet with its IP length and header checksum
     /// set and its TCP checksum left partial (the pseudo-header sum), with the virtio-net
