@@ -195,12 +195,17 @@ impl Ring {
 /// The largest IPv4 datagram.
 pub const MAX_DATAGRAM: usize = 65535;
 
+/// Bytes kept free before each packet smoltcp writes into the transmit ring: room for the
+/// virtio-net and Ethernet headers it leaves with, so that a super-frame goes to the TAP from
+/// where smoltcp built it, without a copy.
+pub const TX_HEADROOM: usize = crate::packet::COALESCE_HEADROOM;
+
 /// The device smoltcp polls.
 #[derive(Debug)]
 pub struct IpDevice {
     /// Packets for the stack's own addresses, waiting for smoltcp.
     pub rx: Ring,
-    /// Packets smoltcp sent, waiting for the routing core.
+    /// Packets smoltcp sent, waiting for the routing core, each after [`TX_HEADROOM`] bytes.
     pub tx: Ring,
     /// MTU smoltcp sizes its packets for (the smallest vmknic MTU, so that TCP's MSS fits
     /// every egress vmknic).
@@ -220,7 +225,7 @@ impl IpDevice {
     pub fn new(count: usize, slot: usize, mtu: usize) -> IpDevice {
         IpDevice {
             rx: Ring::with_bytes(count, count * slot, MAX_DATAGRAM),
-            tx: Ring::with_bytes(count, (count + 1) * slot, MAX_DATAGRAM),
+            tx: Ring::with_bytes(count, (count + 1) * slot, TX_HEADROOM + MAX_DATAGRAM),
             mtu,
             tso: false,
         }
@@ -228,9 +233,10 @@ impl IpDevice {
 }
 
 /// True when the transmit ring can take whatever smoltcp may write next: any packet while
-/// a slot is free (they are at most a slot's size), a largest datagram with `tso`.
+/// a slot is free (they are at most a slot's size, headroom included), a largest datagram
+/// with `tso`.
 fn tx_room(tx: &Ring, tso: bool) -> bool {
-    !tx.is_full() && (!tso || tx.fits(MAX_DATAGRAM))
+    !tx.is_full() && (!tso || tx.fits(TX_HEADROOM + MAX_DATAGRAM))
 }
 
 /// Hands one received packet to smoltcp.
@@ -258,10 +264,10 @@ impl phy::RxToken for RxToken<'_> {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        match self.ring.reserve(len) {
+        match self.ring.reserve(TX_HEADROOM + len) {
             Some(buf) => {
-                let r = f(buf);
-                self.ring.commit_tagged(len, self.gso);
+                let r = f(&mut buf[TX_HEADROOM..]);
+                self.ring.commit_tagged(TX_HEADROOM + len, self.gso);
                 r
             }
             // `transmit` hands out a token only when the ring has room for the largest packet

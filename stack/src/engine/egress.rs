@@ -142,9 +142,21 @@ pub(super) fn send_coalesced<P: Port>(
     seg_buf: &mut [u8],
     now: Instant,
 ) {
-    let Some(m) = c.take() else {
-        return;
-    };
+    if let Some(m) = c.take() {
+        send_merged(m, routing, neighbors, vmknics, frame, seg_buf, now);
+    }
+}
+
+/// Sends a super-frame the stack built (see [`send_coalesced`]).
+pub(super) fn send_merged<P: Port>(
+    m: packet::Merged<'_>,
+    routing: &Routes,
+    neighbors: &mut NeighborTable,
+    vmknics: &mut [Vmknic<P>],
+    frame: &mut [u8],
+    seg_buf: &mut [u8],
+    now: Instant,
+) {
     let (segments, hdr, gso_size) = (m.segments, m.hdr, m.gso_size);
     let (headroom, pkt) = m.buf.split_at_mut(packet::COALESCE_HEADROOM);
     if segments == 1 {

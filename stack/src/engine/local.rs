@@ -14,10 +14,10 @@ use std::net::Ipv4Addr;
 use vmkstack_api::capture::Point;
 use vmkstack_vmknic::Port;
 
-use super::egress::{route_local, route_tso, send_coalesced};
+use super::egress::{route_local, route_tso, send_coalesced, send_merged};
 use super::ingress::Ipv4Rx;
 use super::{smol_time, DropReason, Engine};
-use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM};
+use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM, TX_HEADROOM};
 use crate::packet;
 
 /// IP protocol number of TCP.
@@ -157,11 +157,15 @@ impl<P: Port> Engine<P> {
                 // A TCP segment larger than the MSS (device TSO, offloads on) carries the
                 // segment size it is to be cut into.
                 let gso = tx.front_tag();
-                let Some(pkt) = tx.front_mut() else {
+                let Some(slot) = tx.front_mut() else {
                     break;
                 };
+                let Some(pkt) = slot.get_mut(TX_HEADROOM..) else {
+                    tx.pop();
+                    continue;
+                };
                 if taps.active() {
-                    taps.tap(Point::EndpointOut, None, None, None, 0, pkt);
+                    taps.tap(Point::EndpointOut, None, None, None, gso, pkt);
                 }
                 match local_destination(local_addrs, pkt) {
                     Some(info) => {
@@ -169,6 +173,32 @@ impl<P: Port> Engine<P> {
                         // A full rx ring drops, as a congested loopback would.
                         if !echo.capture(pkt, &info, now) {
                             rx.push(pkt);
+                        }
+                    }
+                    // A segment smoltcp built larger than the MSS leaves whole from where it
+                    // was built, after what the same flow's coalescer holds (in order).
+                    None if *offloads && gso > 0 => {
+                        let flow = packet::flow_of(pkt);
+                        let held = coalescers
+                            .iter_mut()
+                            .find(|c| flow.is_some() && c.flow() == flow);
+                        if let Some(c) = held {
+                            send_coalesced(c, routing, neighbors, vmknics, tx_buf, seg_buf, now);
+                        }
+                        match packet::tso_frame(slot, gso) {
+                            Some(m) => {
+                                send_merged(m, routing, neighbors, vmknics, tx_buf, seg_buf, now)
+                            }
+                            None => route_tso(
+                                routing,
+                                neighbors,
+                                vmknics,
+                                tx_buf,
+                                seg_buf,
+                                &slot[TX_HEADROOM..],
+                                gso,
+                                now,
+                            ),
                         }
                     }
                     // With offloads, a burst of TCP segments leaves as one super-frame: each
@@ -188,13 +218,6 @@ impl<P: Port> Engine<P> {
                             (None, _) => None,
                         };
                         let merged = i.and_then(|i| coalescers.get_mut(i)).is_some_and(|c| {
-                            if gso > 0 {
-                                // Already a super-frame: it goes alone, after what was held.
-                                send_coalesced(
-                                    c, routing, neighbors, vmknics, tx_buf, seg_buf, now,
-                                );
-                                return c.push_tso(pkt, gso);
-                            }
                             c.push(pkt) || {
                                 // Not a continuation: what is held goes first, in order.
                                 send_coalesced(
@@ -203,9 +226,7 @@ impl<P: Port> Engine<P> {
                                 c.push(pkt)
                             }
                         });
-                        if !merged && gso > 0 {
-                            route_tso(routing, neighbors, vmknics, tx_buf, seg_buf, pkt, gso, now);
-                        } else if !merged {
+                        if !merged {
                             packet::fill_tcp_checksum(pkt);
                             route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
                         }
