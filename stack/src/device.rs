@@ -234,7 +234,7 @@ impl IpDevice {
 
 /// True when the transmit ring can take whatever smoltcp may write next: any packet while
 /// a slot is free (they are at most a slot's size, headroom included), a largest datagram
-/// with `tso`.
+/// with `tso` (a little more than [`tso_size`]).
 fn tx_room(tx: &Ring, tso: bool) -> bool {
     !tx.is_full() && (!tso || tx.fits(TX_HEADROOM + MAX_DATAGRAM))
 }
@@ -350,9 +350,26 @@ fn capabilities(mtu: usize, tso: bool) -> DeviceCapabilities {
     cs.tcp = Checksum::None;
     caps.checksum = cs;
     if tso {
-        caps.segmentation.tcpv4 = NonZeroUsize::new(MAX_DATAGRAM);
+        caps.segmentation.tcpv4 = NonZeroUsize::new(tso_size(mtu));
     }
     caps
+}
+
+/// Bytes of GSO room a Linux device leaves below its `gso_max_size` (64 KiB) for the headers
+/// in front of the IP packet: a super-frame whose IP packet reaches 64 KiB with its Ethernet
+/// header is not handed on as one by the kernel behind the TAP but cut (copied) in software
+/// at its next hop (`gso_features_check`), which costs more than the segments it saves.
+const GSO_SLACK: usize = 512;
+
+/// The largest TCP/IPv4 packet smoltcp builds with TSO on an `mtu`-byte device: a whole
+/// number of segments of the MSS that MTU allows (no short segment at the end of each
+/// super-frame when the peer's MSS is the same), its length with an Ethernet header well
+/// below 64 KiB (see [`GSO_SLACK`]).
+pub fn tso_size(mtu: usize) -> usize {
+    const HEADERS: usize = 40;
+    let room = 65536 - GSO_SLACK - HEADERS;
+    let mss = mtu.saturating_sub(HEADERS).clamp(1, room);
+    HEADERS + room / mss * mss
 }
 
 impl phy::Device for IpDevice {
@@ -378,6 +395,18 @@ impl phy::Device for IpDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_tso_size_is_whole_segments_below_64_kib() {
+        // 44 segments of 1460 bytes, 7 of 8960: with the Ethernet header, far enough below
+        // the 64 KiB at which the kernel would cut a super-frame in software.
+        assert_eq!(tso_size(1500), 40 + 44 * 1460);
+        assert_eq!(tso_size(9000), 40 + 7 * 8960);
+        for mtu in [68, 576, 1280, 1500, 4000, 9000, 65535] {
+            let n = tso_size(mtu);
+            assert!(n <= 65536 - GSO_SLACK && n > mtu.min(32768), "{mtu}: {n}");
+        }
+    }
 
     #[test]
     fn test_ring_fifo_and_bounds() {
