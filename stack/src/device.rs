@@ -364,7 +364,7 @@ const GSO_SLACK: usize = 512;
 /// The largest TCP/IPv4 packet smoltcp builds with TSO on an `mtu`-byte device: a whole
 /// number of segments of the MSS that MTU allows (no short segment at the end of each
 /// super-frame when the peer's MSS is the same), its length with an Ethernet header well
-/// below 64 KiB (see [`GSO_SLACK`]).
+/// below 64 KiB (512 bytes of slack).
 pub fn tso_size(mtu: usize) -> usize {
     const HEADERS: usize = 40;
     let room = 65536 - GSO_SLACK - HEADERS;
