@@ -28,6 +28,9 @@
 #   scripts/bench-storage.sh [--rounds N] [--secs S]   # full run (3 rounds of 5 s: ~5 min)
 #   scripts/bench-storage.sh --compare OLD_BIN         # also "forward-B", "routed-B" by OLD_BIN
 #   scripts/bench-storage.sh --quick                   # smoke test (CI): that it works, not how fast
+#   scripts/bench-storage.sh --only iperf,iperf4       # only these workloads (of: iscsi_read,
+#                                                      #   iscsi_sessions, iscsi_rw, iscsi_rand,
+#                                                      #   nfs, iperf, iperf4)
 #
 # --compare runs a second daemon, another build, beside the first (its own ESX and client
 # namespaces, its vmknic on 198.18.4.0/24 of the same router, its clients on 198.18.5.0/24), so
@@ -45,13 +48,21 @@ rounds=3
 secs=5
 quick=0
 compare=""
+workloads="iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
     --compare) [ $# -ge 2 ] || { echo "$PROG: --compare needs a binary" >&2; exit 2; }; compare=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || { echo "$PROG: --rounds needs a value" >&2; exit 2; }; rounds=$2; shift 2 ;;
     --secs) [ $# -ge 2 ] || { echo "$PROG: --secs needs a value" >&2; exit 2; }; secs=$2; shift 2 ;;
-    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN]" >&2; exit 2 ;;
+    --only)
+      [ $# -ge 2 ] || { echo "$PROG: --only needs a list of workloads" >&2; exit 2; }
+      for w in ${2//,/ }; do
+        [[ " $workloads " == *" $w "* ]] \
+          || { echo "$PROG: --only: unknown workload '$w' (known: $workloads)" >&2; exit 2; }
+      done
+      workloads=${2//,/ }; shift 2 ;;
+    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--only W,...]" >&2; exit 2 ;;
   esac
 done
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --rounds must be 1-99 (got '$rounds')" >&2; exit 2; }
@@ -311,7 +322,7 @@ for ((round = 0; round < rounds; round++)); do
   order=()
   for ((i = 0; i < ${#paths[@]}; i++)); do order+=("${paths[$(((i + round) % ${#paths[@]}))]}"); done
   echo "== round $((round + 1))/$rounds (${order[*]})"
-  for w in iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4; do
+  for w in $workloads; do
     for path in "${order[@]}"; do
       # (Assigned first: a failing workload must stop the script through `set -e`.)
       case $w in
@@ -344,6 +355,7 @@ echo "$rounds round(s), ${secs} s per timed test, medians; load average $load_be
 {
   echo "${paths[*]}"
   for m in "${measures[@]}"; do
+    [ -n "${R[$m,direct]:-}" ] || continue   # a workload left out with --only
     line=${LABEL[$m]}
     for path in "${paths[@]}"; do line+=$'\t'"${R[$m,$path]}"; done
     echo "$line"
@@ -376,6 +388,7 @@ echo "$daemons"
 
 if [ $quick -eq 1 ]; then
   for m in "${measures[@]}"; do
+    [ -n "${R[$m,direct]:-}" ] || continue
     for path in "${paths[@]}"; do
       python3 -c "import sys; sys.exit(0 if float('${R[$m,$path]:-0}'.split()[0]) > 0 else 1)" \
         || fail "$m on the $path path measured nothing"

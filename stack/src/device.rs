@@ -2,6 +2,8 @@
 //! slots. The data plane pushes IP packets addressed to the stack into `rx`; smoltcp writes the
 //! packets it sends into `tx`, which the routing core drains. Slots are allocated once.
 
+use std::num::NonZeroUsize;
+
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
@@ -13,6 +15,9 @@ pub struct Ring {
     data: Box<[u8]>,
     /// Start and length of each packet held, the oldest at `head`.
     slots: Box<[(usize, usize)]>,
+    /// A number kept with each packet (the TCP segment size a large segment is to be cut
+    /// into; 0: none).
+    tags: Box<[u16]>,
     max: usize,
     head: usize,
     len: usize,
@@ -35,6 +40,7 @@ impl Ring {
         Ring {
             data: vec![0; bytes].into_boxed_slice(),
             slots: vec![(0, 0); count.max(1)].into_boxed_slice(),
+            tags: vec![0; count.max(1)].into_boxed_slice(),
             max: max.min(bytes),
             head: 0,
             len: 0,
@@ -132,6 +138,11 @@ impl Ring {
     /// Stores the first `len` bytes of the region that [`Ring::reserve`] returned as the
     /// newest packet (nothing if none was reserved or `len` exceeds it).
     pub fn commit(&mut self, len: usize) {
+        self.commit_tagged(len, 0);
+    }
+
+    /// [`Ring::commit`], keeping `tag` with the packet (see [`Ring::front_tag`]).
+    pub fn commit_tagged(&mut self, len: usize, tag: u16) {
         let Some((start, room)) = self.reserved.take() else {
             return;
         };
@@ -139,8 +150,19 @@ impl Ring {
             return;
         }
         let n = self.slots.len();
-        self.slots[(self.head + self.len) % n] = (start, len);
+        let at = (self.head + self.len) % n;
+        self.slots[at] = (start, len);
+        self.tags[at] = tag;
         self.len += 1;
+    }
+
+    /// The tag kept with the oldest packet (0 when empty or untagged).
+    pub fn front_tag(&self) -> u16 {
+        if self.is_empty() {
+            0
+        } else {
+            self.tags[self.head]
+        }
     }
 
     /// The oldest packet.
@@ -173,35 +195,64 @@ impl Ring {
 /// The largest IPv4 datagram.
 pub const MAX_DATAGRAM: usize = 65535;
 
+/// Bytes kept free before each packet smoltcp writes into the transmit ring: room for the
+/// virtio-net and Ethernet headers it leaves with, so that a super-frame goes to the TAP from
+/// where smoltcp built it, without a copy.
+pub const TX_HEADROOM: usize = crate::packet::COALESCE_HEADROOM;
+
 /// The device smoltcp polls.
 #[derive(Debug)]
 pub struct IpDevice {
     /// Packets for the stack's own addresses, waiting for smoltcp.
     pub rx: Ring,
-    /// Packets smoltcp sent, waiting for the routing core.
+    /// Packets smoltcp sent, waiting for the routing core, each after [`TX_HEADROOM`] bytes.
     pub tx: Ring,
     /// MTU smoltcp sizes its packets for (the smallest vmknic MTU, so that TCP's MSS fits
     /// every egress vmknic).
     pub mtu: usize,
+    /// smoltcp may send TCP segments larger than the MSS (up to [`MAX_DATAGRAM`]), each
+    /// tagged in `tx` with the segment size it is to be cut into: what TSO is to a NIC. Set
+    /// with offloads on, before the smoltcp `Interface` is made (it reads the capabilities
+    /// once).
+    pub tso: bool,
 }
 
 impl IpDevice {
-    /// Rings of `count` packets of `slot` bytes (the largest vmknic MTU) each way; the
-    /// receive ring keeps the same bytes but also takes whole TCP super-frames (up to the
-    /// largest IPv4 datagram), which smoltcp handles as one segment.
+    /// Rings of `count` packets of `slot` bytes (the largest vmknic MTU) each way; both
+    /// also take whole TCP super-frames (up to the largest IPv4 datagram) in the same bytes:
+    /// smoltcp handles a received one as one segment, and with [`IpDevice::tso`] builds
+    /// them itself.
     pub fn new(count: usize, slot: usize, mtu: usize) -> IpDevice {
         IpDevice {
             rx: Ring::with_bytes(count, count * slot, MAX_DATAGRAM),
-            tx: Ring::new(count, slot),
+            tx: Ring::with_bytes(count, (count + 1) * slot, TX_HEADROOM + MAX_DATAGRAM),
             mtu,
+            tso: false,
         }
     }
+}
+
+/// True when the transmit ring can take whatever smoltcp may write next: any packet while
+/// a slot is free (they are at most a slot's size, headroom included), a largest datagram
+/// with `tso` (a little more than [`tso_size`]).
+fn tx_room(tx: &Ring, tso: bool) -> bool {
+    !tx.is_full() && (!tso || tx.fits(TX_HEADROOM + MAX_DATAGRAM))
 }
 
 /// Hands one received packet to smoltcp.
 pub struct RxToken<'a>(&'a mut Ring);
 /// Lets smoltcp write one packet.
-pub struct TxToken<'a>(&'a mut Ring);
+pub struct TxToken<'a> {
+    ring: &'a mut Ring,
+    /// The segment size smoltcp asked a large TCP segment to be cut into (0: none).
+    gso: u16,
+}
+
+impl<'a> TxToken<'a> {
+    fn new(ring: &'a mut Ring) -> TxToken<'a> {
+        TxToken { ring, gso: 0 }
+    }
+}
 
 impl phy::RxToken for RxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -213,17 +264,21 @@ impl phy::RxToken for RxToken<'_> {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        match self.0.reserve(len) {
+        match self.ring.reserve(TX_HEADROOM + len) {
             Some(buf) => {
-                let r = f(buf);
-                self.0.commit(len);
+                let r = f(&mut buf[TX_HEADROOM..]);
+                self.ring.commit_tagged(TX_HEADROOM + len, self.gso);
                 r
             }
-            // `transmit` hands out a token only when a slot is free, and smoltcp never asks
-            // for more than the MTU, which fits a slot: this cannot happen with a correctly
-            // sized ring. Let smoltcp build the packet in scratch space and drop it.
+            // `transmit` hands out a token only when the ring has room for the largest packet
+            // smoltcp may write (see `tx_room`): this cannot happen with a correctly sized
+            // ring. Let smoltcp build the packet in scratch space and drop it.
             None => f(&mut vec![0; len]),
         }
+    }
+
+    fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.gso = meta.segmentation_offload_size.map_or(0, |s| s.get());
     }
 }
 
@@ -237,6 +292,8 @@ pub struct OnePacket<'a> {
     pub tx: &'a mut Ring,
     /// The device's MTU.
     pub mtu: usize,
+    /// The device's [`IpDevice::tso`].
+    pub tso: bool,
 }
 
 /// Hands smoltcp a packet in the caller's buffer.
@@ -259,29 +316,28 @@ impl phy::Device for OnePacket<'_> {
         Self: 'b;
 
     fn receive(&mut self, _now: Instant) -> Option<(SliceToken<'_>, TxToken<'_>)> {
-        if self.tx.is_full() {
+        if !tx_room(self.tx, self.tso) {
             return None;
         }
         let pkt = self.pkt.take()?;
-        Some((SliceToken(pkt), TxToken(&mut *self.tx)))
+        Some((SliceToken(pkt), TxToken::new(&mut *self.tx)))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        if self.tx.is_full() {
-            None
-        } else {
-            Some(TxToken(&mut *self.tx))
-        }
+        tx_room(self.tx, self.tso).then(|| TxToken::new(&mut *self.tx))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        capabilities(self.mtu)
+        capabilities(self.mtu, self.tso)
     }
 }
 
-/// What smoltcp may expect of the device: IP packets of `mtu` bytes, and which checksums it
-/// computes and checks.
-fn capabilities(mtu: usize) -> DeviceCapabilities {
+/// What smoltcp may expect of the device: IP packets of `mtu` bytes, which checksums it
+/// computes and checks, and with `tso` TCP segments up to the largest datagram, which the
+/// engine hands whole to an offloading TAP (the kernel behind it cuts them) or cuts itself.
+/// smoltcp keeps its congestion window and MSS in real segments either way: only the
+/// packets are larger.
+fn capabilities(mtu: usize, tso: bool) -> DeviceCapabilities {
     let mut caps = DeviceCapabilities::default();
     caps.medium = Medium::Ip;
     caps.max_transmission_unit = mtu;
@@ -293,7 +349,27 @@ fn capabilities(mtu: usize) -> DeviceCapabilities {
     cs.ipv4 = Checksum::Tx;
     cs.tcp = Checksum::None;
     caps.checksum = cs;
+    if tso {
+        caps.segmentation.tcpv4 = NonZeroUsize::new(tso_size(mtu));
+    }
     caps
+}
+
+/// Bytes of GSO room a Linux device leaves below its `gso_max_size` (64 KiB) for the headers
+/// in front of the IP packet: a super-frame whose IP packet reaches 64 KiB with its Ethernet
+/// header is not handed on as one by the kernel behind the TAP but cut (copied) in software
+/// at its next hop (`gso_features_check`), which costs more than the segments it saves.
+const GSO_SLACK: usize = 512;
+
+/// The largest TCP/IPv4 packet smoltcp builds with TSO on an `mtu`-byte device: a whole
+/// number of segments of the MSS that MTU allows (no short segment at the end of each
+/// super-frame when the peer's MSS is the same), its length with an Ethernet header well
+/// below 64 KiB (512 bytes of slack).
+pub fn tso_size(mtu: usize) -> usize {
+    const HEADERS: usize = 40;
+    let room = 65536 - GSO_SLACK - HEADERS;
+    let mss = mtu.saturating_sub(HEADERS).clamp(1, room);
+    HEADERS + room / mss * mss
 }
 
 impl phy::Device for IpDevice {
@@ -301,28 +377,36 @@ impl phy::Device for IpDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        if self.rx.is_empty() || self.tx.is_full() {
+        if self.rx.is_empty() || !tx_room(&self.tx, self.tso) {
             return None;
         }
-        Some((RxToken(&mut self.rx), TxToken(&mut self.tx)))
+        Some((RxToken(&mut self.rx), TxToken::new(&mut self.tx)))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        if self.tx.is_full() {
-            None
-        } else {
-            Some(TxToken(&mut self.tx))
-        }
+        tx_room(&self.tx, self.tso).then(|| TxToken::new(&mut self.tx))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        capabilities(self.mtu)
+        capabilities(self.mtu, self.tso)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_tso_size_is_whole_segments_below_64_kib() {
+        // 44 segments of 1460 bytes, 7 of 8960: with the Ethernet header, far enough below
+        // the 64 KiB at which the kernel would cut a super-frame in software.
+        assert_eq!(tso_size(1500), 40 + 44 * 1460);
+        assert_eq!(tso_size(9000), 40 + 7 * 8960);
+        for mtu in [68, 576, 1280, 1500, 4000, 9000, 65535] {
+            let n = tso_size(mtu);
+            assert!(n <= 65536 - GSO_SLACK && n > mtu.min(32768), "{mtu}: {n}");
+        }
+    }
 
     #[test]
     fn test_ring_fifo_and_bounds() {

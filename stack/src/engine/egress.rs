@@ -106,6 +106,30 @@ pub(super) fn route_local<P: Port>(
     let _ = emit_ip(neighbors, vmknics, frame, e, next_hop, pkt, now);
 }
 
+/// Routes a TCP segment the stack built larger than its MSS (`gso`) where no coalescer took
+/// it: cut into `gso`-byte segments, each with its checksums, as a NIC doing TSO would.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn route_tso<P: Port>(
+    routing: &Routes,
+    neighbors: &mut NeighborTable,
+    vmknics: &mut [Vmknic<P>],
+    frame: &mut [u8],
+    seg_buf: &mut [u8],
+    pkt: &[u8],
+    gso: u16,
+    now: Instant,
+) {
+    let Ok(info) = packet::parse_ipv4(pkt) else {
+        return;
+    };
+    let res = packet::segment_tcp(pkt, &info, gso, seg_buf, |seg| {
+        route_local(routing, neighbors, vmknics, frame, seg, now);
+    });
+    if let Err(e) = res {
+        debug!(dst = %info.dst, "local TCP segment of {} bytes not cut: {e:?}", pkt.len());
+    }
+}
+
 /// Sends what the coalescer holds, a packet the stack sent itself: a super-frame whole to an
 /// offloading egress port with a known neighbour whose MTU fits its segments, otherwise as
 /// segments through the routing core (and so through the ARP queue); a lone segment as it is.
@@ -118,9 +142,21 @@ pub(super) fn send_coalesced<P: Port>(
     seg_buf: &mut [u8],
     now: Instant,
 ) {
-    let Some(m) = c.take() else {
-        return;
-    };
+    if let Some(m) = c.take() {
+        send_merged(m, routing, neighbors, vmknics, frame, seg_buf, now);
+    }
+}
+
+/// Sends a super-frame the stack built (see [`send_coalesced`]).
+pub(super) fn send_merged<P: Port>(
+    m: packet::Merged<'_>,
+    routing: &Routes,
+    neighbors: &mut NeighborTable,
+    vmknics: &mut [Vmknic<P>],
+    frame: &mut [u8],
+    seg_buf: &mut [u8],
+    now: Instant,
+) {
     let (segments, hdr, gso_size) = (m.segments, m.hdr, m.gso_size);
     let (headroom, pkt) = m.buf.split_at_mut(packet::COALESCE_HEADROOM);
     if segments == 1 {

@@ -14,11 +14,11 @@ use std::net::Ipv4Addr;
 use vmkstack_api::capture::Point;
 use vmkstack_vmknic::Port;
 
-use super::egress::{route_local, send_coalesced};
+use super::egress::{route_local, route_tso, send_coalesced, send_merged};
 use super::ingress::Ipv4Rx;
 use super::local6::Out6;
 use super::{smol_time, DropReason, Engine};
-use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM};
+use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM, TX_HEADROOM};
 use crate::packet;
 
 /// IP protocol number of TCP.
@@ -107,6 +107,7 @@ impl<P: Port> Engine<P> {
                 pkt: Some(pkt.ip()),
                 tx: &mut device.tx,
                 mtu: device.mtu,
+                tso: device.tso,
             };
             iface.poll_ingress_single(smol_time(*epoch, *clock), &mut one, sockets);
             Ok(())
@@ -157,9 +158,19 @@ impl<P: Port> Engine<P> {
             let IpDevice { rx, tx, .. } = device;
             // The coalescer given up next when every one holds another flow.
             let mut victim = 0;
-            while let Some(pkt) = tx.front_mut() {
+            loop {
+                // A TCP segment larger than the MSS (device TSO, offloads on) carries the
+                // segment size it is to be cut into.
+                let gso = tx.front_tag();
+                let Some(slot) = tx.front_mut() else {
+                    break;
+                };
+                let Some(pkt) = slot.get_mut(TX_HEADROOM..) else {
+                    tx.pop();
+                    continue;
+                };
                 if taps.active() {
-                    taps.tap(Point::EndpointOut, None, None, None, 0, pkt);
+                    taps.tap(Point::EndpointOut, None, None, None, gso, pkt);
                 }
                 if pkt.first().is_some_and(|b| b >> 4 == 6) {
                     let mut out = Out6 {
@@ -182,6 +193,32 @@ impl<P: Port> Engine<P> {
                         // A full rx ring drops, as a congested loopback would.
                         if !echo.capture(pkt, &info, now) {
                             rx.push(pkt);
+                        }
+                    }
+                    // A segment smoltcp built larger than the MSS leaves whole from where it
+                    // was built, after what the same flow's coalescer holds (in order).
+                    None if *offloads && gso > 0 => {
+                        let flow = packet::flow_of(pkt);
+                        let held = coalescers
+                            .iter_mut()
+                            .find(|c| flow.is_some() && c.flow() == flow);
+                        if let Some(c) = held {
+                            send_coalesced(c, routing, neighbors, vmknics, tx_buf, seg_buf, now);
+                        }
+                        match packet::tso_frame(slot, gso) {
+                            Some(m) => {
+                                send_merged(m, routing, neighbors, vmknics, tx_buf, seg_buf, now)
+                            }
+                            None => route_tso(
+                                routing,
+                                neighbors,
+                                vmknics,
+                                tx_buf,
+                                seg_buf,
+                                &slot[TX_HEADROOM..],
+                                gso,
+                                now,
+                            ),
                         }
                     }
                     // With offloads, a burst of TCP segments leaves as one super-frame: each
@@ -213,6 +250,9 @@ impl<P: Port> Engine<P> {
                             packet::fill_tcp_checksum(pkt);
                             route_local(routing, neighbors, vmknics, tx_buf, pkt, now);
                         }
+                    }
+                    None if gso > 0 => {
+                        route_tso(routing, neighbors, vmknics, tx_buf, seg_buf, pkt, gso, now);
                     }
                     None => {
                         packet::fill_tcp_checksum(pkt);

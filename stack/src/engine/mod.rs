@@ -372,6 +372,8 @@ impl<P: Port> Engine<P> {
             .min()
             .unwrap_or(1500);
         let mut device = IpDevice::new(DEVICE_SLOTS, FRAME, mtu);
+        // With offloads, smoltcp builds TCP segments up to 64 KiB (TSO; see local.rs).
+        device.tso = cfg.offloads;
         let iface = Interface::new(
             IfaceConfig::new(HardwareAddress::Ip),
             &mut device,

@@ -864,3 +864,157 @@ fn test_local_tcp_connections_each_leave_merged() {
     ports.sort_unstable();
     assert_eq!(ports, vec![40000, 40001], "one super-frame per connection");
 }
+
+/// A lab whose vmk0 port offloads or not (`offload`), offloads on in the configuration, and a
+/// smoltcp socket listening on vmk0:3260 that HOST0 connected to with an MSS of 1460 and
+/// window scaling (shift 7, so its 65535 is 8 MiB): the lab, the socket, HOST0's next
+/// sequence number and smoltcp's.
+fn large_window_lab(offload: bool) -> (Lab, smoltcp::iface::SocketHandle, u32, u32) {
+    use smoltcp::socket::tcp;
+    let mut lab = Lab::new(&config(true, true, 1500, ""), [offload, offload]);
+    lab.learn(0, HOST0, HOST0_MAC);
+    let mut sock = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 65535]),
+        tcp::SocketBuffer::new(vec![0; 256 * 1024]),
+    );
+    assert!(sock.listen(3260).is_ok());
+    let h = lab.engine.sockets().add(sock);
+    // SYN with MSS 1460, NOP, window scale 7.
+    let mut syn = tcp_from(40000, 1000, 0, 0x02, &[], false)[20..].to_vec();
+    syn[12] = 7 << 4;
+    syn.extend_from_slice(&[2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
+    syn[16..18].fill(0);
+    let sum = tcp_checksum(HOST0, VMK0_IP, &syn);
+    syn[16..18].copy_from_slice(&sum.to_be_bytes());
+    let syn = ipv4(HOST0, VMK0_IP, IpProtocol::Tcp, 64, false, &syn);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &syn));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1, "a SYN-ACK");
+    let t = ip_of(&sent[0]).payload().to_vec();
+    let isn = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+    let ack = tcp_from(40000, 1001, isn.wrapping_add(1), 0x10, &[], false);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ack));
+    let state = lab.engine.sockets().get::<tcp::Socket>(h).state();
+    assert_eq!(state, tcp::State::Established);
+    (lab, h, 1001, isn.wrapping_add(1))
+}
+
+/// Sends `data` through the socket, HOST0 acknowledging every frame that leaves vmk0 (one
+/// ACK per frame, as a receiver behind GRO does), and returns each frame's virtio-net header
+/// (`None` for a port without offloads) and TCP segment (checksum checked when complete),
+/// after checking that the bytes arrive whole and in order.
+fn send_acked(
+    lab: &mut Lab,
+    h: smoltcp::iface::SocketHandle,
+    data: &[u8],
+    (seq, isn): (u32, u32),
+) -> Vec<(Option<VnetHdr>, Vec<u8>)> {
+    use smoltcp::socket::tcp;
+    let offload = vmkstack_vmknic::Port::offload(lab.port(0));
+    let (mut queued, mut got, mut frames) = (0, Vec::new(), Vec::new());
+    for _ in 0..1000 {
+        if got.len() == data.len() {
+            break;
+        }
+        let sock = lab.engine.sockets().get_mut::<tcp::Socket>(h);
+        queued += sock.send_slice(&data[queued..]).unwrap_or(0);
+        lab.engine.poll_local();
+        let mut acked = None;
+        while let Some(out) = lab.port(0).tx.pop_front() {
+            let (hdr, frame) = (offload.then(|| VnetHdr::read(&out)), &out[VNET_HDR_LEN..]);
+            let t = ip_of(frame).payload().to_vec();
+            let at = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_sub(isn) as usize;
+            let payload = &t[usize::from(t[12] >> 4) * 4..];
+            assert_eq!(at, got.len(), "in order, nothing lost");
+            if hdr.is_none_or(|h| h.gso_type == 0) {
+                assert_eq!(tcp_checksum(VMK0_IP, HOST0, &t), 0, "checksum complete");
+            }
+            got.extend_from_slice(payload);
+            acked = Some(isn.wrapping_add(got.len() as u32));
+            frames.push((hdr, t));
+        }
+        if let Some(a) = acked {
+            let ack = tcp_from(40000, seq, a, 0x10, &[], false);
+            lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ack));
+        } else {
+            lab.advance(Duration::from_millis(10));
+        }
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    frames
+}
+
+#[test]
+fn test_local_tcp_builds_large_segments_for_an_offloading_port() {
+    let (mut lab, h, seq, isn) = large_window_lab(true);
+    lab.sent(0);
+    let data: Vec<u8> = (0..1_000_000u32).map(|k| (k * 13 % 255) as u8).collect();
+    let frames = send_acked(&mut lab, h, &data, (seq, isn));
+    // smoltcp built segments beyond the MSS (device TSO); each left whole with the real MSS
+    // for the kernel to cut at, its checksum partial.
+    let mut large = 0;
+    for (hdr, t) in &frames {
+        let hdr = hdr.as_ref().map(|h| (h.gso_type, h.gso_size));
+        let len = t.len() - 20;
+        if len > 1460 {
+            large += 1;
+            assert_eq!(
+                hdr,
+                Some((VnetHdr::GSO_TCPV4, 1460)),
+                "a {len}-byte segment"
+            );
+            assert_eq!(
+                &t[16..18],
+                &pseudo_sum(VMK0_IP, HOST0, t.len(), &[]).to_be_bytes()
+            );
+        }
+    }
+    let biggest = frames.iter().map(|(_, t)| t.len() - 20).max().unwrap_or(0);
+    assert!(
+        large > 0 && biggest > 16 * 1460,
+        "{large} large segments, the largest {biggest} bytes"
+    );
+    // Fewer frames than MSS-sized segments would take, and the congestion window still
+    // grows from its start (two segments), not all at once.
+    assert!(
+        frames.len() < 1_000_000 / 1460 / 4,
+        "{} frames",
+        frames.len()
+    );
+    assert!(
+        frames[0].1.len() - 20 <= 2 * 1460,
+        "first flight: the initial window"
+    );
+    assert_eq!(lab.total_drops(0), 0);
+    // Straight from smoltcp (not merged after it): with the window open, one poll writes
+    // segments beyond the MSS into the device, each tagged with the MSS to cut at.
+    let sock = lab
+        .engine
+        .sockets()
+        .get_mut::<smoltcp::socket::tcp::Socket>(h);
+    assert_eq!(sock.send_slice(&data[..200_000]), Ok(200_000));
+    let e = &mut lab.engine;
+    let now = super::smol_time(e.epoch, e.clock);
+    e.iface.poll(now, &mut e.device, &mut e.sockets);
+    let first = e
+        .device
+        .tx
+        .front()
+        .map_or(0, <[u8]>::len)
+        .saturating_sub(crate::device::TX_HEADROOM);
+    assert_eq!(e.device.tx.front_tag(), 1460);
+    assert!(first > 40 + 4 * 1460, "a {first}-byte packet");
+}
+
+#[test]
+fn test_local_tcp_large_segments_are_cut_for_a_plain_port() {
+    // Offloads on in the configuration but not on the port: the large segments smoltcp
+    // builds are cut by the engine into MSS-sized ones with complete checksums.
+    let (mut lab, h, seq, isn) = large_window_lab(false);
+    lab.sent(0);
+    let data: Vec<u8> = (0..300_000u32).map(|k| (k * 7 % 251) as u8).collect();
+    let frames = send_acked(&mut lab, h, &data, (seq, isn));
+    assert!(frames.iter().all(|(_, t)| t.len() - 20 <= 1460));
+    assert!(frames.len() >= 300_000 / 1460);
+    assert_eq!(lab.total_drops(0), 0);
+}

@@ -238,6 +238,57 @@ pub fn flow_of(pkt: &[u8]) -> Option<Flow> {
 /// Bytes a [`Coalescer`] keeps before the packet: a virtio-net header and an Ethernet header.
 pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
 
+/// Sets the IP length and header checksum of the TCP/IPv4 super-frame `pkt` (IP header
+/// `hl` bytes, TCP header `thl`) and leaves its TCP checksum partial (the pseudo-header sum);
+/// returns the virtio-net header that asks the kernel to cut it into `gso_size`-byte segments
+/// and finish their checksums.
+fn finish_super_frame(pkt: &mut [u8], hl: usize, thl: usize, gso_size: u16) -> VnetHdr {
+    let len = pkt.len();
+    let mut ip = Ipv4Packet::new_unchecked(&mut *pkt);
+    ip.set_total_len(u16::try_from(len).unwrap_or(u16::MAX));
+    ip.fill_checksum();
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let pseudo = checksum::pseudo_header_v4(&src, &dst, IpProtocol::Tcp, (len - hl) as u32);
+    pkt[hl + 16..hl + 18].copy_from_slice(&pseudo.to_be_bytes());
+    VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV4,
+        hdr_len: (ETH_HDR + hl + thl) as u16,
+        gso_size,
+        csum_start: (ETH_HDR + hl) as u16,
+        csum_offset: 16,
+    }
+}
+
+/// Makes a super-frame of a TCP/IPv4 segment whose payload is larger than `mss`, built whole
+/// by the stack's own TCP as a TSO sender hands one to its NIC: `buf` is
+/// [`COALESCE_HEADROOM`] bytes, then the segment, which stays where it is. ACK, PSH and FIN
+/// may be set (the kernel puts PSH and FIN on the last segment only, as [`segment_tcp`]
+/// does). `None` (nothing changed) when it is not such a segment: the caller cuts it itself.
+pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    let pkt = buf.get(COALESCE_HEADROOM..)?;
+    let info = parse_ipv4(pkt).ok()?;
+    let fragment = info.more_frags || info.frag_offset > 0;
+    if info.protocol != 6 || info.has_options || fragment || info.total_len != pkt.len() {
+        return None;
+    }
+    let thl = tcp_header_len(pkt, &info).ok()?;
+    let hl = info.header_len;
+    let payload = pkt.len() - hl - thl;
+    let flags = pkt[hl + 13];
+    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+        return None;
+    }
+    let hdr = finish_super_frame(&mut buf[COALESCE_HEADROOM..], hl, thl, mss);
+    Some(Merged {
+        segments: payload.div_ceil(usize::from(mss)),
+        hdr,
+        gso_size: mss,
+        buf,
+    })
+}
+
 /// Merges consecutive TCP/IPv4 segments of one flow into one super-frame for an offloading
 /// TAP: the inverse of [`segment_tcp`], what a NIC's TSO would be handed. The stack's own TCP
 /// (smoltcp) sends MSS-sized segments; merged, a burst of them costs one TAP write instead of
@@ -396,22 +447,7 @@ impl Coalescer {
         let gso_size = u16::try_from(self.mss).unwrap_or(u16::MAX);
         let mut hdr = VnetHdr::default();
         if segments > 1 {
-            let pkt = &mut buf[COALESCE_HEADROOM..];
-            let mut ip = Ipv4Packet::new_unchecked(&mut *pkt);
-            ip.set_total_len(u16::try_from(len).unwrap_or(u16::MAX));
-            ip.fill_checksum();
-            let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            let tcp_len = (len - hl) as u32;
-            let pseudo = checksum::pseudo_header_v4(&src, &dst, IpProtocol::Tcp, tcp_len);
-            pkt[hl + 16..hl + 18].copy_from_slice(&pseudo.to_be_bytes());
-            hdr = VnetHdr {
-                flags: VnetHdr::NEEDS_CSUM,
-                gso_type: VnetHdr::GSO_TCPV4,
-                hdr_len: (ETH_HDR + hl + self.thl) as u16,
-                gso_size,
-                csum_start: (ETH_HDR + hl) as u16,
-                csum_offset: 16,
-            };
+            hdr = finish_super_frame(&mut buf[COALESCE_HEADROOM..], hl, self.thl, gso_size);
         }
         Some(Merged {
             segments,

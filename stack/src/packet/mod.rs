@@ -25,7 +25,7 @@ mod reasm;
 pub use frag::fragment;
 pub use gso::{
     check_offload, fill_tcp_checksum, finish_checksum, flow_of, segment_tcp, tcp_checksum_ok,
-    Coalescer, Flow, Merged, Offload, COALESCE_HEADROOM, TCP_MIN_MSS,
+    tso_frame, Coalescer, Flow, Merged, Offload, COALESCE_HEADROOM, TCP_MIN_MSS,
 };
 pub use icmp::{
     may_send_icmp_error, write_icmp_error, IcmpError, ICMP_ERROR_MAX_LEN, ICMP_ERROR_TTL,
