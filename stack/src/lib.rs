@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod netstack;
 pub mod packet;
 pub mod service;
+pub mod workers;
 mod sys;
 
 pub use config::{

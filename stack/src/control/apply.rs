@@ -1607,6 +1607,7 @@ impl Daemon {
             ("netstack", old.netstack == new.netstack),
             ("offloads", old.offloads == new.offloads),
             ("io", old.io == new.io),
+            ("workers", old.workers == new.workers),
             ("busy_poll_us", old.busy_poll_us == new.busy_poll_us),
             ("control_group", old.control_group == new.control_group),
             ("metrics_listen", old.metrics_listen == new.metrics_listen),
