@@ -314,11 +314,7 @@ impl Netstack {
         let Some(workers) = self.workers.take() else {
             return 0;
         };
-        workers.drain_counts(|n, slot, c| {
-            if let Some(dst) = self.engine_mut(n).and_then(|e| e.counters_mut(slot)) {
-                add_counters(dst, c);
-            }
-        });
+        self.add_worker_counts(&workers);
         let mut frames = 0;
         // At most what the hand-off queues hold at once: the engines' own ports get their
         // turn too.
@@ -337,6 +333,15 @@ impl Netstack {
         }
         self.workers = Some(workers);
         frames
+    }
+
+    /// Adds what the workers counted to the engines' counters.
+    fn add_worker_counts(&mut self, workers: &Workers) {
+        workers.drain_counts(|n, slot, c| {
+            if let Some(dst) = self.engine_mut(n).and_then(|e| e.counters_mut(slot)) {
+                add_counters(dst, c);
+            }
+        });
     }
 
     /// Rebuilds and publishes the snapshots of the engines whose forwarding state moved
@@ -573,6 +578,17 @@ fn add_counters(dst: &mut crate::engine::Counters, c: &crate::engine::Counters) 
     dst.gso_forwarded += c.gso_forwarded;
     for (reason, n) in c.nonzero_drops() {
         dst.add_drops(reason, n);
+    }
+}
+
+impl Drop for Netstack {
+    fn drop(&mut self) {
+        // The workers stop first and their last counts join the engines', which log each
+        // vmknic's counters as they go.
+        if let Some(mut w) = self.workers.take() {
+            w.stop();
+            self.add_worker_counts(&w);
+        }
     }
 }
 

@@ -151,6 +151,9 @@ pub struct WorkerStats {
     pub forwarded: u64,
     /// Frames it handed to worker 0.
     pub handed: u64,
+    /// Of those, IPv4 datagrams (for the stack, to an unresolved next hop, needing an ICMP
+    /// error, or while a capture runs): the fast path's misses.
+    pub handed_ipv4: u64,
     /// Frames it could not hand over (no free buffer or the queue full): dropped.
     pub handoff_full: u64,
 }
@@ -162,6 +165,7 @@ struct Shared {
     frames: AtomicU64,
     forwarded: AtomicU64,
     handed: AtomicU64,
+    handed_ipv4: AtomicU64,
     handoff_full: AtomicU64,
 }
 
@@ -212,6 +216,7 @@ impl Workers {
                 frames: AtomicU64::new(0),
                 forwarded: AtomicU64::new(0),
                 handed: AtomicU64::new(0),
+                handed_ipv4: AtomicU64::new(0),
                 handoff_full: AtomicU64::new(0),
             });
             let worker = Worker {
@@ -355,14 +360,16 @@ impl Workers {
                 frames: h.shared.frames.load(Ordering::Relaxed),
                 forwarded: h.shared.forwarded.load(Ordering::Relaxed),
                 handed: h.shared.handed.load(Ordering::Relaxed),
+                handed_ipv4: h.shared.handed_ipv4.load(Ordering::Relaxed),
                 handoff_full: h.shared.handoff_full.load(Ordering::Relaxed),
             })
             .collect()
     }
 }
 
-impl Drop for Workers {
-    fn drop(&mut self) {
+impl Workers {
+    /// Stops the worker threads and waits for them (their last counts stay to be drained).
+    pub fn stop(&mut self) {
         for h in &self.handles {
             if h.commands.send(Command::Stop).is_ok() {
                 let _ = h.waker.wake();
@@ -373,6 +380,12 @@ impl Drop for Workers {
                 let _ = t.join();
             }
         }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -461,7 +474,7 @@ impl Worker {
         }
         let s = self.stats;
         info!(worker = self.id, frames = s.frames, forwarded = s.forwarded, handed = s.handed,
-            handoff_full = s.handoff_full, "worker stopped");
+            handed_ipv4 = s.handed_ipv4, handoff_full = s.handoff_full, "worker stopped");
     }
 
     /// Applies worker 0's commands; true on Stop.
@@ -650,6 +663,8 @@ impl Worker {
         };
         if sent {
             self.stats.handed += 1;
+            let ipv4 = frame.get(VNET_HDR_LEN + 12..VNET_HDR_LEN + 14) == Some(&[0x08, 0x00][..]);
+            self.stats.handed_ipv4 += u64::from(ipv4);
         } else {
             self.stats.handoff_full += 1;
             if let Some(d) = delta(&mut self.deltas, stack, slot) {
@@ -682,6 +697,8 @@ impl Worker {
         s.frames.store(self.stats.frames, Ordering::Relaxed);
         s.forwarded.store(self.stats.forwarded, Ordering::Relaxed);
         s.handed.store(self.stats.handed, Ordering::Relaxed);
+        s.handed_ipv4
+            .store(self.stats.handed_ipv4, Ordering::Relaxed);
         s.handoff_full
             .store(self.stats.handoff_full, Ordering::Relaxed);
     }
