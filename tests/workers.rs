@@ -282,3 +282,67 @@ fn workers_out_of_range_are_refused_naming_the_key() {
         }
     }
 }
+
+/// Worker 1's count of `kind` from the daemon's metrics (`metrics_listen` on `port`).
+fn worker1_metric(lab: &Lab, port: u16, kind: &str) -> u64 {
+    const GET: &str = "import sys, urllib.request\n\
+        print(urllib.request.urlopen('http://127.0.0.1:%s/metrics' % sys.argv[1], timeout=5)\
+        .read().decode())";
+    let text = lab.stack.run("python3", &["-c", GET, &port.to_string()]);
+    let want = format!("kind=\"{kind}\"");
+    text.lines()
+        .find(|l| {
+            l.starts_with("vmkstack_worker_frames_total{")
+                && l.contains("worker=\"1\"")
+                && l.contains(&want)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or_else(|| panic!("no worker 1 {kind} in:\n{text}"))
+}
+
+#[test]
+fn a_flow_stays_on_one_queue() {
+    let Some(()) = require_root("a_flow_stays_on_one_queue") else {
+        return;
+    };
+    const PORT: u16 = 19471;
+    let lab = routed_pair(
+        "wk-sticky",
+        &format!("workers = 2\nmetrics_listen = \"127.0.0.1:{PORT}\""),
+        "",
+        "",
+    );
+    let daemon = lab.start();
+    assert!(wait_until(Duration::from_secs(10), || lab
+        .ns("h1")
+        .exec("ping", &["-c", "1", "-W", "1", "198.18.2.10"])
+        .status
+        .success()));
+    // A sink in h2, so that no ICMP Port Unreachable (another flow) comes back.
+    const SINK: &str = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s.bind(('0.0.0.0', 5001))\nwhile True: s.recv(2048)";
+    let _sink = lab.ns("h2").spawn("python3", &["-c", SINK]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Each flow alone: worker 1 forwards all of its datagrams or none (the kernel's queue
+    // choice keeps a flow on one queue; its first datagram finds h2 resolved already).
+    let mut on_worker1 = 0;
+    for k in 0..12 {
+        let before = worker1_metric(&lab, PORT, "forwarded");
+        let base = (41000 + k).to_string();
+        lab.ns("h1")
+            .run("python3", &["-c", SEND, "198.18.2.10", "1", "100", &base]);
+        let delta = worker1_metric(&lab, PORT, "forwarded") - before;
+        assert!(
+            delta == 0 || delta == 100,
+            "flow {k}: worker 1 forwarded {delta} of its 100 datagrams"
+        );
+        on_worker1 += usize::from(delta == 100);
+    }
+    assert!(
+        (1..12).contains(&on_worker1),
+        "twelve flows spread over both queues ({on_worker1} on worker 1)"
+    );
+    daemon.stop();
+}
