@@ -97,15 +97,16 @@ fn udp_flows_with(
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(&ready);
     let _rx = lab.ns("h2").spawn("python3", &["-c", RECV, &out_s]);
-    assert!(wait_until(Duration::from_secs(10), || std::path::Path::new(
-        &ready
-    )
-    .exists()));
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::path::Path::new(&ready).exists()
+    }));
     for k in 0..ports {
         before(k);
         let base = (40000 + k).to_string();
-        lab.ns("h1")
-            .run("python3", &["-c", SEND, dst, "1", &count.to_string(), &base]);
+        lab.ns("h1").run(
+            "python3",
+            &["-c", SEND, dst, "1", &count.to_string(), &base],
+        );
     }
     assert!(
         wait_until(Duration::from_secs(25), || out.exists()),
@@ -114,7 +115,9 @@ fn udp_flows_with(
     let text = std::fs::read_to_string(&out).expect("receiver's count");
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(&ready);
-    let mut f = text.split_whitespace().map(|w| w.parse::<u64>().unwrap_or(0));
+    let mut f = text
+        .split_whitespace()
+        .map(|w| w.parse::<u64>().unwrap_or(0));
     (f.next().unwrap_or(0), f.next().unwrap_or(0))
 }
 
@@ -178,7 +181,13 @@ fn first_packet_to_an_unresolved_neighbour_is_delivered_from_any_queue() {
     let (got, ports) = udp_flows_with(&lab, "198.18.2.10", 16, 1, |k| {
         if k > 0 {
             let (code, _, err) = lab.esx(&[
-                "esxcli", "network", "ip", "neighbor", "remove", "-a", "198.18.2.10",
+                "esxcli",
+                "network",
+                "ip",
+                "neighbor",
+                "remove",
+                "-a",
+                "198.18.2.10",
             ]);
             assert_eq!(code, 0, "{err}");
         }
@@ -187,14 +196,22 @@ fn first_packet_to_an_unresolved_neighbour_is_delivered_from_any_queue() {
     daemon.stop();
     let log = lab.log();
     let line = worker_line(&log, 1);
-    assert_eq!(counter(line, "forwarded"), 0, "no neighbour was known: {line}");
+    assert_eq!(
+        counter(line, "forwarded"),
+        0,
+        "no neighbour was known: {line}"
+    );
     assert!(
         counter(line, "handed_ipv4") > 0,
         "worker 1 read some of the datagrams and handed them over: {log}"
     );
     let vmk1 = counters(&log, "vmk1");
     assert_eq!(counter(vmk1, "forwarded"), 16, "{vmk1}");
-    assert_eq!(counter(line, "handoff_full"), 0, "no hand-off was refused: {line}");
+    assert_eq!(
+        counter(line, "handoff_full"),
+        0,
+        "no hand-off was refused: {line}"
+    );
 }
 
 #[test]
@@ -203,7 +220,8 @@ fn route_added_at_run_time_is_used_by_the_workers_at_once() {
         return;
     };
     let lab = lab("wk-route");
-    lab.ns("h2").ip(&["addr", "add", "198.18.50.10/32", "dev", "lo"]);
+    lab.ns("h2")
+        .ip(&["addr", "add", "198.18.50.10/32", "dev", "lo"]);
     let daemon = lab.start();
     assert!(wait_until(Duration::from_secs(10), || lab
         .ns("h1")
@@ -221,10 +239,7 @@ fn route_added_at_run_time_is_used_by_the_workers_at_once() {
     daemon.stop();
     let log = lab.log();
     let (_, forwarded1, _) = worker(&log, 1);
-    assert!(
-        forwarded1 > 0,
-        "worker 1 forwarded on the new route: {log}"
-    );
+    assert!(forwarded1 > 0, "worker 1 forwarded on the new route: {log}");
 }
 
 #[test]
@@ -237,12 +252,22 @@ fn the_stack_answers_pings_whichever_queue_they_come_in_on() {
     // Sixteen source addresses: sixteen flows to the kernel's queue choice.
     let h1 = lab.ns("h1");
     for k in 0..16 {
-        h1.ip(&["addr", "add", &format!("198.18.1.{}/24", 100 + k), "dev", "vmk0"]);
+        h1.ip(&[
+            "addr",
+            "add",
+            &format!("198.18.1.{}/24", 100 + k),
+            "dev",
+            "vmk0",
+        ]);
     }
     for k in 0..16 {
         let src = format!("198.18.1.{}", 100 + k);
         let o = h1.exec("ping", &["-c", "2", "-W", "2", "-I", &src, "198.18.1.1"]);
-        assert!(o.status.success(), "ping from {src}: {}", common::describe(&o));
+        assert!(
+            o.status.success(),
+            "ping from {src}: {}",
+            common::describe(&o)
+        );
     }
     daemon.stop();
     let log = lab.log();

@@ -1620,7 +1620,10 @@ gateway = "198.18.10.254"
     fn test_workers() {
         let cfg = Config::parse(&vmknic(""), "t").unwrap();
         assert_eq!(cfg.workers, DEFAULT_WORKERS);
-        assert!(cfg.to_raw().workers.is_none(), "the default is not written out");
+        assert!(
+            cfg.to_raw().workers.is_none(),
+            "the default is not written out"
+        );
         let cfg = Config::parse(&format!("workers = 2\n{}", vmknic("")), "t").unwrap();
         assert_eq!(cfg.workers, 2);
         assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);

@@ -13,8 +13,8 @@ pub mod metrics;
 pub mod netstack;
 pub mod packet;
 pub mod service;
-pub mod workers;
 mod sys;
+pub mod workers;
 
 pub use config::{
     Config, ConfigError, MacStyle, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK, IP_DHCP,

@@ -285,7 +285,10 @@ impl Workers {
         let (done, wait) = bounded(self.handles.len());
         for h in &self.handles {
             let done = done.clone();
-            if h.commands.send(Command::Close { stack, slot, done }).is_ok() {
+            if h.commands
+                .send(Command::Close { stack, slot, done })
+                .is_ok()
+            {
                 let _ = h.waker.wake();
             }
         }
@@ -390,8 +393,8 @@ impl Drop for Workers {
 }
 
 /// One vmknic queue a worker owns.
-struct Queue {
-    port: TapPort,
+struct Queue<P> {
+    port: P,
     readable: bool,
 }
 
@@ -412,7 +415,7 @@ struct Worker {
     seen: u64,
     snapshots: Vec<Option<Arc<Snapshot>>>,
     /// `[stack][slot]`.
-    ports: Vec<Vec<Option<Queue>>>,
+    ports: Vec<Vec<Option<Queue<TapPort>>>>,
     /// Counts of this turn, `[stack][slot]`.
     deltas: Vec<Vec<Delta>>,
     rx: RxBatch,
@@ -422,6 +425,7 @@ struct Worker {
 }
 
 /// What became of a frame.
+#[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Forwarded,
     Hand,
@@ -473,8 +477,15 @@ impl Worker {
             }
         }
         let s = self.stats;
-        info!(worker = self.id, frames = s.frames, forwarded = s.forwarded, handed = s.handed,
-            handed_ipv4 = s.handed_ipv4, handoff_full = s.handoff_full, "worker stopped");
+        info!(
+            worker = self.id,
+            frames = s.frames,
+            forwarded = s.forwarded,
+            handed = s.handed,
+            handed_ipv4 = s.handed_ipv4,
+            handoff_full = s.handoff_full,
+            "worker stopped"
+        );
     }
 
     /// Applies worker 0's commands; true on Stop.
@@ -725,13 +736,13 @@ fn delta(d: &mut [Vec<Delta>], stack: usize, slot: usize) -> Option<&mut Delta> 
 /// stages that let a datagram through unchanged, then the MACs rewritten in place and one
 /// send on the worker's own queue of the egress vmknic. Anything else goes to worker 0,
 /// whose stages decide it (and count drops, send ICMP errors, resolve neighbours).
-fn forward(
+fn forward<P: Port>(
     s: &Snapshot,
     stack: usize,
     i: usize,
     buf: &mut [u8],
     now: Instant,
-    ports: &mut [Vec<Option<Queue>>],
+    ports: &mut [Vec<Option<Queue<P>>>],
     deltas: &mut [Vec<Delta>],
 ) -> Verdict {
     let Some(rx) = s.vmknics.get(i) else {
@@ -757,8 +768,7 @@ fn forward(
     };
     let (src, dst) = (info.src, info.dst);
     let special = |a| packet::is_martian(a) || s.local.contains(&a) || s.broadcasts.contains(&a);
-    if special(src) || special(dst) || info.has_options || info.more_frags || info.frag_offset > 0
-    {
+    if special(src) || special(dst) || info.has_options || info.more_frags || info.frag_offset > 0 {
         return Verdict::Hand;
     }
     // TTL errors and packets too big for the egress need ICMP: worker 0's.
@@ -809,4 +819,144 @@ fn forward(
         }
     }
     Verdict::Forwarded
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vmkstack_vmknic::arp::ArpOp;
+    use vmkstack_vmknic::{MacAddr, MemPort};
+
+    use super::*;
+    use crate::engine::testlab::{
+        arp, config, eth, udp, Lab, GATEWAY, GATEWAY_MAC, HOST0, HOST0_MAC, HOST1, HOST1_MAC,
+        REMOTE, VMK0_IP, VMK0_MAC,
+    };
+
+    /// A worker's queues on two in-memory ports, and its counts.
+    struct Side {
+        ports: Vec<Vec<Option<Queue<MemPort>>>>,
+        deltas: Vec<Vec<Delta>>,
+    }
+
+    impl Side {
+        fn new(offload: bool) -> Side {
+            let q = || {
+                Some(Queue {
+                    port: MemPort::new(offload),
+                    readable: false,
+                })
+            };
+            Side {
+                ports: vec![vec![q(), q()]],
+                deltas: vec![vec![Delta::default(), Delta::default()]],
+            }
+        }
+
+        /// Offers `frame` (received on vmknic 0) to the worker's fast path.
+        fn forward(&mut self, s: &Snapshot, frame: &[u8], now: Instant) -> Verdict {
+            let mut buf = vec![0u8; VNET_HDR_LEN];
+            buf.extend_from_slice(frame);
+            forward(s, 0, 0, &mut buf, now, &mut self.ports, &mut self.deltas)
+        }
+
+        fn sent(&mut self, slot: usize) -> Vec<Vec<u8>> {
+            let q = self.ports[0][slot].as_mut().expect("queue");
+            std::iter::from_fn(|| q.port.take_frame()).collect()
+        }
+    }
+
+    #[test]
+    fn test_worker_forwards_as_the_engine_does() {
+        for offload in [false, true] {
+            let mut lab = Lab::new(&config(true, offload, 1500, ""), [offload; 2]);
+            lab.learn(1, HOST1, HOST1_MAC);
+            lab.learn(1, GATEWAY, GATEWAY_MAC);
+            let s = lab.engine.snapshot();
+            let mut w = Side::new(offload);
+            for dst in [HOST1, REMOTE] {
+                let frame = eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, dst, 64, true, 200));
+                assert_eq!(w.forward(&s, &frame, lab.now), Verdict::Forwarded);
+                lab.sent(1);
+                lab.receive(0, &frame);
+                let engine = lab.sent(1);
+                assert_eq!(w.sent(1), engine, "byte for byte as the engine (to {dst})");
+                assert_eq!(engine.len(), 1);
+            }
+            let d = w.deltas[0][1];
+            assert_eq!((d.forwarded, d.tx_packets), (2, 2));
+        }
+    }
+
+    #[test]
+    fn test_worker_hands_over_what_it_cannot_forward() {
+        let mut lab = Lab::new(&config(true, false, 1280, ""), [false; 2]);
+        let now = lab.now;
+        let mut w = Side::new(false);
+        let ip = |dst, ttl, len| eth(VMK0_MAC, HOST0_MAC, &udp(HOST0, dst, ttl, true, len));
+        // Nothing resolved: the next hop is worker 0's to resolve.
+        let s = lab.engine.snapshot();
+        assert_eq!(w.forward(&s, &ip(HOST1, 64, 100), now), Verdict::Hand);
+        lab.learn(1, HOST1, HOST1_MAC);
+        let s = lab.engine.snapshot();
+        let cases = [
+            ("resolved", ip(HOST1, 64, 100), Verdict::Forwarded),
+            ("TTL 1", ip(HOST1, 1, 100), Verdict::Hand),
+            ("for the stack", ip(VMK0_IP, 64, 100), Verdict::Hand),
+            ("too big for vmk1, DF", ip(HOST1, 64, 1400), Verdict::Hand),
+            (
+                "no neighbour for the gateway",
+                ip(REMOTE, 64, 100),
+                Verdict::Hand,
+            ),
+            (
+                "ARP",
+                arp(ArpOp::Request, HOST0_MAC, HOST0, MacAddr([0; 6]), VMK0_IP),
+                Verdict::Hand,
+            ),
+        ];
+        for (what, frame, want) in cases {
+            assert_eq!(w.forward(&s, &frame, now), want, "{what}");
+        }
+        // Reachability ends at its deadline, without a new snapshot.
+        let late = now + Duration::from_secs(3600);
+        assert_eq!(w.forward(&s, &ip(HOST1, 64, 100), late), Verdict::Hand);
+        // A capture, or forwarding off: everything to worker 0.
+        lab.engine.set_forwarding(false);
+        let off = lab.engine.snapshot();
+        assert_eq!(w.forward(&off, &ip(HOST1, 64, 100), now), Verdict::Hand);
+    }
+
+    #[test]
+    fn test_snapshot_key_moves_with_every_change() {
+        let mut lab = Lab::new(&config(true, false, 1500, ""), [false; 2]);
+        let mut key = lab.engine.snapshot_key();
+        let mut moved = |lab: &Lab, what: &str| {
+            let k = lab.engine.snapshot_key();
+            assert_ne!(k, key, "{what}");
+            key = k;
+        };
+        lab.learn(1, HOST1, HOST1_MAC);
+        moved(&lab, "a neighbour learned");
+        let mut table = lab.engine.routing().clone();
+        table
+            .add_static("198.19.9.0/24".parse().expect("net"), HOST1)
+            .expect("route");
+        lab.engine.set_routing(table);
+        moved(&lab, "a route added");
+        lab.engine
+            .set_vmknic_mtu(vmkstack_routing::VmknicId(1), 1400);
+        moved(&lab, "an MTU");
+        lab.engine
+            .set_vmknic_enabled(vmkstack_routing::VmknicId(1), false);
+        moved(&lab, "a vmknic disabled");
+        let s = lab.engine.snapshot();
+        assert!(!s.vmknics[1].active && s.vmknics[0].active);
+        assert!(
+            s.neighbor_on(HOST1, 1, lab.now).is_none(),
+            "its neighbours gone"
+        );
+        assert_eq!(lab.engine.snapshot_key(), s.key);
+    }
 }

@@ -558,10 +558,12 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
 
     /// The Reachable entries: address, vmknic, MAC and the time their reachability ends.
     pub fn reachable(&self) -> impl Iterator<Item = (A, u32, MacAddr, Instant)> + '_ {
-        self.entries.iter().filter_map(|(ip, e)| match (e.state, e.mac) {
-            (State::Reachable, Some(mac)) => Some((*ip, e.vmknic, mac, e.deadline)),
-            _ => None,
-        })
+        self.entries
+            .iter()
+            .filter_map(|(ip, e)| match (e.state, e.mac) {
+                (State::Reachable, Some(mac)) => Some((*ip, e.vmknic, mac, e.deadline)),
+                _ => None,
+            })
     }
 
     /// Number of entries.
