@@ -158,7 +158,7 @@ fn flows_are_forwarded_on_both_queues_and_counted_once() {
         "worker 0 forwarded some flows too ({forwarded} in all, {forwarded1} by worker 1)"
     );
     // Each datagram was read once, by one worker: vmk0 counts them received once.
-    assert!(counter(vmk0, "rx_packets") >= got + 1);
+    assert!(counter(vmk0, "rx_packets") > got);
     assert!(
         counter(vmk0, "rx_packets") < got + 20,
         "vmk0 counted no frame twice: {vmk0}"
