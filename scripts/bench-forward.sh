@@ -8,12 +8,14 @@
 #     io = "uring" (batched)
 # (S) the same with io = "syscalls" (one read/write per frame, the default): the two I/O
 #     backends side by side
+# (W) the same as (S) with workers = 2 (BENCH_WORKERS): multi-queue TAPs, a second
+#     data-plane thread forwarding on queue 1
 # (K) router = a Linux namespace with two veth pairs and ip_forward=1: the kernel router
 # (C) a two-thread TAP-to-TAP copy with offloads on (examples/naive_copy.rs --offload: blocking
 #     read/write, one thread per direction, super-frames pass whole; an L2 cable, so A and B
 #     are one subnet there): the limit of plain TAP I/O, a reference of our own kind
 #
-# Each round measures every path in turn (U S K C), three rounds interleaved, and the table
+# Each round measures every path in turn (U S W K C), three rounds interleaved, and the table
 # quotes medians: iperf3 TCP x1 and x4, UDP 64 B and 1472 B at full rate (packets/s received
 # and loss), ping RTT p50/p99, the daemons' CPU nanoseconds per forwarded frame (UDP 64 B) and
 # CPU seconds per GB, the idle daemon's CPU share, and its peak RSS. Everything runs in
@@ -29,6 +31,7 @@ cd "$(dirname "$0")/.."
 secs=${BENCH_SECS:-5}
 pings=500
 rounds=${BENCH_ROUNDS:-3}
+workers=${BENCH_WORKERS:-2}
 idle_secs=5
 quick=0
 if [ "${1:-}" = "--quick" ]; then
@@ -61,11 +64,12 @@ p="vmks-bench-$$"
 work=$(mktemp -d "/tmp/$p.XXXX")
 uring_pid=""
 sys_pid=""
+wk_pid=""
 copy_pid=""
-namespaces="c1 s1 su c3 s3 ss c2 r2 s2 c4 s4 nc"
+namespaces="c1 s1 su c3 s3 ss c5 s5 sw c2 r2 s2 c4 s4 nc"
 cleanup() {
   set +e
-  for pid in $uring_pid $sys_pid $copy_pid; do
+  for pid in $uring_pid $sys_pid $wk_pid $copy_pid; do
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   for ns in $namespaces; do ip netns del "$p-$ns" 2>/dev/null; done
@@ -80,10 +84,10 @@ done
 x() { ns=$1; shift; ip netns exec "$p-$ns" "$@"; }
 
 # (U) and (S): vmkstack. $1: daemon ns, $2: client ns, $3: server ns, $4: third octet of the
-# client subnet (the server's is the next), $5: io.
+# client subnet (the server's is the next), $5: io, $6: workers (default 1).
 vmkstack_router() {
-  local st=$1 c=$2 s=$3 a=$4 b=$(($4 + 1)) io=$5
-  printf '%s\n' "forwarding = true" "io = \"$io\"" \
+  local st=$1 c=$2 s=$3 a=$4 b=$(($4 + 1)) io=$5 w=${6:-1}
+  printf '%s\n' "forwarding = true" "io = \"$io\"" "workers = $w" \
     "[[vmknic]]" 'name = "vmk0"' 'portgroup = "A"' "ip = \"198.18.$a.1/24\"" "netns = \"$p-$c\"" \
     "[[vmknic]]" 'name = "vmk1"' 'portgroup = "B"' "ip = \"198.18.$b.1/24\"" "netns = \"$p-$s\"" \
     > "$work/$st.toml"
@@ -105,6 +109,8 @@ vmkstack_router su c1 s1 10 uring
 uring_pid=$router_pid
 vmkstack_router ss c3 s3 12 syscalls
 sys_pid=$router_pid
+vmkstack_router sw c5 s5 14 syscalls "$workers"
+wk_pid=$router_pid
 
 # (C) the two-thread copy with offloads: one subnet, 198.18.30.0/24.
 ip netns exec "$p-nc" "$naive" --offload n0 "$p-c4" n1 "$p-s4" < /dev/null > "$work/copy.out" 2> "$work/copy.log" &
@@ -126,6 +132,7 @@ ip -n "$p-s2" route add default via 198.18.21.1
 
 x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path (uring) does not forward" >&2; cat "$work/su.log" >&2; exit 1; }
 x c3 ping -c 3 -i 0.2 -W 2 198.18.13.2 >/dev/null || { echo "vmkstack path (syscalls) does not forward" >&2; cat "$work/ss.log" >&2; exit 1; }
+x c5 ping -c 3 -i 0.2 -W 2 198.18.15.2 >/dev/null || { echo "vmkstack path (workers = $workers) does not forward" >&2; cat "$work/sw.log" >&2; exit 1; }
 x c4 ping -c 3 -i 0.2 -W 2 198.18.30.3 >/dev/null || { echo "the TAP copy does not carry" >&2; cat "$work/copy.log" >&2; exit 1; }
 x c2 ping -c 3 -i 0.2 -W 2 198.18.21.2 >/dev/null || { echo "kernel path does not forward" >&2; exit 1; }
 io_used=$(grep -o 'io="[a-z]*"' "$work/su.log" | sort -u | tr -d '"' | sed 's/^io=//' | paste -sd,)
@@ -213,6 +220,7 @@ measure() {
 for r in $(seq "$rounds"); do
   measure U c1 s1 198.18.11.2 su "$uring_pid"
   measure S c3 s3 198.18.13.2 ss "$sys_pid"
+  measure W c5 s5 198.18.15.2 sw "$wk_pid"
   measure K c2 s2 198.18.21.2
   measure C c4 s4 198.18.30.3
 done
@@ -235,16 +243,17 @@ med() {
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print('%.2f' % (a / b) if b else 'n/a')"; }
 # One row: $1 title, $2 metric, $3 printf format of a figure.
 row() {
-  local u s k c
-  u=$(med U "$2"); s=$(med S "$2"); k=$(med K "$2"); c=$(med C "$2")
-  printf "%-27s $3 $3 $3 $3 %8s %8s %8s\n" "$1" "$u" "$s" "$k" "$c" \
-    "$(ratio "$u" "$k")" "$(ratio "$u" "$c")" "$(ratio "$u" "$s")"
+  local u s w k c
+  u=$(med U "$2"); s=$(med S "$2"); w=$(med W "$2"); k=$(med K "$2"); c=$(med C "$2")
+  printf "%-27s $3 $3 $3 $3 $3 %8s %8s %8s %8s %8s\n" "$1" "$u" "$s" "$w" "$k" "$c" \
+    "$(ratio "$u" "$k")" "$(ratio "$u" "$c")" "$(ratio "$u" "$s")" "$(ratio "$w" "$k")" \
+    "$(ratio "$w" "$s")"
 }
 echo
 echo "vmkstack forwarding ($(nproc) cores, kernel $(uname -r), $profile build, ${secs}s per test," \
   "$rounds interleaved rounds, medians; vmkstack's io: $io_used)"
-printf '%-27s %10s %10s %10s %10s %8s %8s %8s\n' "measure" "uring" "syscalls" "kernel" \
-  "TAP copy" "/kernel" "/copy" "/sysc."
+printf '%-27s %10s %10s %10s %10s %10s %8s %8s %8s %8s %8s\n' "measure" "uring" "syscalls" \
+  "w=$workers" "kernel" "TAP copy" "u/kernel" "u/copy" "u/sysc." "w/kernel" "w/sysc."
 row "TCP x1 (Gbit/s)" tcp1 "%10.2f"
 row "TCP x4 (Gbit/s)" tcp4 "%10.2f"
 row "UDP 64 B (packets/s rx)" udp64 "%10.0f"
@@ -253,8 +262,10 @@ row "UDP 1472 B (packets/s rx)" udp1472 "%10.0f"
 row "UDP 1472 B loss (%)" udp1472loss "%10.1f"
 row "ping RTT p50 (us)" p50 "%10.0f"
 row "ping RTT p99 (us)" p99 "%10.0f"
-printf '%-27s %10.0f %10.0f\n' "CPU ns per frame, UDP 64 B" "$(med U ns64)" "$(med S ns64)"
-printf '%-27s %10.2f %10.2f\n' "CPU s per GB forwarded" "$(med U cpugb)" "$(med S cpugb)"
+printf '%-27s %10.0f %10.0f %10.0f\n' "CPU ns per frame, UDP 64 B" "$(med U ns64)" "$(med S ns64)" \
+  "$(med W ns64)"
+printf '%-27s %10.2f %10.2f %10.2f\n' "CPU s per GB forwarded" "$(med U cpugb)" "$(med S cpugb)" \
+  "$(med W cpugb)"
 printf '%-27s %10s\n' "added ping p50/p99 (us)" \
   "$(python3 -c "print('+%.0f/+%.0f' % ($(med U p50) - $(med K p50), $(med U p99) - $(med K p99)))")"
 printf '%-27s %9s%%\n' "idle daemon CPU" "$idle_pct"
@@ -264,13 +275,14 @@ printf '%-27s %10s\n' "daemon threads" "$threads ($iowq io-wq)"
 echo "rounds (TCP x1 Gbit/s, UDP 64 B packets/s):"
 for r in $(seq "$rounds"); do
   echo "  $r: uring ${R[U.tcp1.$r]} ${R[U.udp64.$r]}, syscalls ${R[S.tcp1.$r]} ${R[S.udp64.$r]}," \
+    "workers=$workers ${R[W.tcp1.$r]} ${R[W.udp64.$r]}," \
     "kernel ${R[K.tcp1.$r]} ${R[K.udp64.$r]}, copy ${R[C.tcp1.$r]} ${R[C.udp64.$r]}"
 done
 
 if [ $quick -eq 1 ]; then
   # Smoke test: every path carried traffic, and the io_uring daemon really ran on io_uring.
   python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
-    "${R[U.tcp1.1]}" "${R[S.tcp1.1]}" "${R[K.tcp1.1]}" "${R[C.tcp1.1]}" \
+    "${R[U.tcp1.1]}" "${R[S.tcp1.1]}" "${R[W.tcp1.1]}" "${R[K.tcp1.1]}" "${R[C.tcp1.1]}" \
     || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
   [ "$iowq" -eq 0 ] || { echo "bench-forward.sh: the daemon used $iowq io-wq worker threads" >&2; exit 1; }
   case "$io_used" in

@@ -86,6 +86,10 @@ VMKSTACK_FUZZ_SECS=${VMKSTACK_FUZZ_SECS:-30} cargo test --workspace --locked 2>&
 # io_uring (batched reads and writes), the other backend.
 echo "== the data-plane tests on io = \"uring\""
 VMKSTACK_TEST_IO=uring cargo test --locked --test dataplane --test floods 2>&1 | tee -a "$log"
+# And again with two data-plane workers (multi-queue TAPs; the default is one; tests/workers.rs
+# holds the tests of the workers themselves).
+echo "== the data-plane tests with workers = 2"
+VMKSTACK_TEST_WORKERS=2 cargo test --locked --test dataplane --test floods 2>&1 | tee -a "$log"
 
 # Coverage-guided fuzzing (AFL++ through cargo afl, installed on first use): a minute per
 # target, all five at once (sharing the two cores: a minute of wall time instead of three);

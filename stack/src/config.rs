@@ -12,6 +12,7 @@
 //! offloads = true               # checksum/TSO offloads on the TAPs (IFF_VNET_HDR)
 //! busy_poll_us = 100            # longest adaptive poll window after traffic (latency; 0 = off)
 //! io = "syscalls"               # TAP I/O: "syscalls" (read/write per frame) or "uring" (batched)
+//! workers = 1                   # data-plane threads, one TAP queue each (IFF_MULTI_QUEUE when > 1)
 //! metrics_listen = "127.0.0.1:9469"  # Prometheus `GET /metrics` (default: off)
 //! default_gateway = "192.168.1.1"
 //!
@@ -114,6 +115,13 @@ pub const DEFAULT_BUSY_POLL_US: u32 = 100;
 /// Longest `busy_poll_us` (one second).
 pub const MAX_BUSY_POLL_US: u32 = 1_000_000;
 
+/// `workers` when none is configured (README, performance: chosen by measurement).
+pub const DEFAULT_WORKERS: usize = 1;
+
+/// Most data-plane workers: each is a thread and a queue of every TAP (Linux allows 256 queues
+/// per TAP; more threads than cores only adds switches).
+pub const MAX_WORKERS: usize = 16;
+
 /// The file as written: strings and numbers, before any rule is checked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +143,10 @@ pub struct RawConfig {
     /// (batched on io_uring).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io: Option<String>,
+    /// Data-plane worker threads, each on its own queue of every TAP (default
+    /// [`DEFAULT_WORKERS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
     /// The one default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_gateway: Option<String>,
@@ -289,6 +301,9 @@ pub struct Config {
     pub busy_poll_us: u32,
     /// How the TAPs' frames are read and written.
     pub io: IoMode,
+    /// Data-plane threads: worker 0 is the event loop (everything), workers 1.. forward
+    /// what they can on queue `i` of every TAP (`IFF_MULTI_QUEUE` when more than one).
+    pub workers: usize,
     /// The configured default gateway, reachable or not.
     pub default_gateway: Option<Ipv4Addr>,
     /// The group allowed to change state through the control socket.
@@ -644,6 +659,7 @@ impl Config {
             offloads: Some(self.offloads),
             busy_poll_us: (self.busy_poll_us != DEFAULT_BUSY_POLL_US).then_some(self.busy_poll_us),
             io: (self.io != IoMode::default()).then(|| self.io.as_str().to_string()),
+            workers: (self.workers != DEFAULT_WORKERS).then_some(self.workers as u32),
             default_gateway: self.default_gateway.map(|g| g.to_string()),
             control_group: self.control_group.clone(),
             mac_style: (self.mac_style != MacStyle::default())
@@ -926,6 +942,15 @@ impl RawConfig {
                 IoMode::default()
             }
         };
+        let workers = match self.workers {
+            None => DEFAULT_WORKERS,
+            Some(n) if (1..=MAX_WORKERS as u32).contains(&n) => n as usize,
+            Some(n) => {
+                let rule = format!("from 1 to {MAX_WORKERS} data-plane threads");
+                c.bad_num("workers", i64::from(n), rule);
+                DEFAULT_WORKERS
+            }
+        };
         if let Some(g) = &self.control_group {
             if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {
                 c.bad("control_group", g, "a group name is one word without `:`");
@@ -1123,6 +1148,7 @@ impl RawConfig {
                 offloads: self.offloads.unwrap_or(true),
                 busy_poll_us: self.busy_poll_us.unwrap_or(DEFAULT_BUSY_POLL_US),
                 io,
+                workers,
                 default_gateway,
                 control_group: self.control_group.clone(),
                 mac_style,
@@ -1624,6 +1650,23 @@ gateway = "198.18.10.254"
             .unwrap_err()
             .to_string();
         assert!(err.contains("offloads") || err.contains("bool"), "{err}");
+    }
+
+    #[test]
+    fn test_workers() {
+        let cfg = Config::parse(&vmknic(""), "t").unwrap();
+        assert_eq!(cfg.workers, DEFAULT_WORKERS);
+        assert!(
+            cfg.to_raw().workers.is_none(),
+            "the default is not written out"
+        );
+        let cfg = Config::parse(&format!("workers = 2\n{}", vmknic("")), "t").unwrap();
+        assert_eq!(cfg.workers, 2);
+        assert_eq!(Config::parse(&cfg.to_toml(), "again").unwrap(), cfg);
+        let p = problems(&format!("workers = 0\n{}", vmknic("")));
+        assert_eq!(p, vec!["workers = 0: from 1 to 16 data-plane threads"]);
+        let p = problems(&format!("workers = 17\n{}", vmknic("")));
+        assert_eq!(p, vec!["workers = 17: from 1 to 16 data-plane threads"]);
     }
 
     #[test]

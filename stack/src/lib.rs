@@ -14,6 +14,7 @@ pub mod netstack;
 pub mod packet;
 pub mod service;
 mod sys;
+pub mod workers;
 
 pub use config::{
     Config, ConfigError, MacStyle, RawConfig, StaticRoute, VmknicConfig, DEFAULT_NETSTACK, IP_DHCP,

@@ -32,6 +32,7 @@ use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
 use crate::governor::PollGovernor;
 use crate::metrics::TurnHistogram;
+use crate::workers::{WorkerStats, Workers};
 
 mod linkwatch;
 use linkwatch::{LinkWatch, LINK_EVENTS};
@@ -100,6 +101,12 @@ pub struct Netstack {
     turns: TurnHistogram,
     /// The vmknics' wires changed from outside: faults found and repaired.
     watch: LinkWatch,
+    /// Queues per TAP: one per data-plane worker (the configuration's `workers`).
+    queues: usize,
+    /// Workers 1..n (`None` with one worker: this loop is the whole data plane).
+    workers: Option<Workers>,
+    /// The snapshots published to the workers, by netstack index.
+    snapshots: Vec<Option<Arc<crate::engine::Snapshot>>>,
 }
 
 /// Bytes of io_uring receive buffers per TAP: enough for a burst between two turns (32
@@ -132,20 +139,22 @@ fn tap_port(tap: Tap, io: IoMode, vmknic: VmknicId) -> TapPort {
     }
 }
 
-/// Creates a vmknic's TAP: MTU, up, bridge, namespace, registered with `poll` under `token`.
-/// A disabled vmknic gets its TAP too, with the carrier off (the cable is pulled).
+/// Creates a vmknic's TAP with `queues` queues: MTU, up, bridge, namespace, queue 0
+/// registered with `poll` under `token`. A disabled vmknic gets its TAP too, with the carrier
+/// off (the cable is pulled). Returns queue 0's port and the other queues, for the workers.
 fn open_tap(
     v: &VmknicConfig,
     offload: bool,
     io: IoMode,
+    queues: usize,
     poll: &Poll,
     token: Token,
-) -> Result<TapPort, StackError> {
+) -> Result<(TapPort, Vec<Tap>), StackError> {
     let err = |source| StackError::Tap {
         vmknic: v.id,
         source,
     };
-    let mut tap = Tap::create(&v.tap, v.mac, v.mtu, offload).map_err(err)?;
+    let (mut tap, more) = Tap::create_queues(&v.tap, v.mac, v.mtu, offload, queues).map_err(err)?;
     // Into the namespace first: a bridge named together with a namespace lives there.
     if let Some(ns) = &v.netns {
         tap.move_to_netns(ns).map_err(err)?;
@@ -165,8 +174,8 @@ fn open_tap(
         .register(&mut SourceFd(&fd), token, Interest::READABLE)
         .map_err(StackError::Poll)?;
     info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = ?v.address,
-        portgroup = %v.portgroup, enabled = v.enabled, io = port.io_name(), "vmknic up");
-    Ok(port)
+        portgroup = %v.portgroup, enabled = v.enabled, io = port.io_name(), queues, "vmknic up");
+    Ok((port, more))
 }
 
 impl Netstack {
@@ -179,6 +188,11 @@ impl Netstack {
         let poll = Poll::new().map_err(StackError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StackError::Poll)?);
         let now = Instant::now();
+        let busy_poll = Duration::from_micros(u64::from(cfg.busy_poll_us));
+        let workers = match cfg.workers {
+            0 | 1 => None,
+            n => Some(Workers::start(n - 1, busy_poll, waker.clone()).map_err(StackError::Poll)?),
+        };
         let mut problems = Vec::new();
         let mut engines = Vec::new();
         for (n, name) in cfg.netstack_names().enumerate() {
@@ -187,7 +201,14 @@ impl Netstack {
             };
             let mut taps = Vec::with_capacity(view.vmknics.len());
             for (i, v) in view.vmknics.iter().enumerate() {
-                taps.push(open_tap(v, cfg.offloads, cfg.io, &poll, token(n, i))?);
+                let (port, more) =
+                    open_tap(v, cfg.offloads, cfg.io, cfg.workers, &poll, token(n, i))?;
+                taps.push(port);
+                if let Some(w) = &workers {
+                    for (k, q) in more.into_iter().enumerate() {
+                        w.give_port(k + 1, n, i, tap_port(q, cfg.io, v.id));
+                    }
+                }
             }
             let (engine, p) = Engine::new(&view, taps, now);
             problems.extend(p.into_iter().map(|p| (name.to_string(), p)));
@@ -199,19 +220,23 @@ impl Netstack {
             return Err(StackError::Poll(io::Error::other("no netstack")));
         };
         let watch = LinkWatch::new(poll.registry(), now);
-        let stack = Netstack {
+        let mut stack = Netstack {
             engine,
             others: engines.map(Some).collect(),
             poll,
             events: Events::with_capacity(64),
             waker,
-            governor: PollGovernor::new(Duration::from_micros(u64::from(cfg.busy_poll_us))),
+            governor: PollGovernor::new(busy_poll),
             last_turn: now,
             offloads: cfg.offloads,
             io: cfg.io,
             turns: TurnHistogram::default(),
             watch,
+            queues: cfg.workers.max(1),
+            workers,
+            snapshots: Vec::new(),
         };
+        stack.publish();
         Ok((stack, problems))
     }
 
@@ -236,8 +261,10 @@ impl Netstack {
         // Adaptive polling: a frame that comes soon after the last one finds the loop awake.
         // While polling, the last turn's time is recent enough and no deadline matters (every
         // turn runs the timers): the clock is read once per turn, not twice.
-        let readable =
-            self.engine.has_readable() || self.others.iter().flatten().any(|e| e.has_readable());
+        self.publish();
+        let readable = self.engine.has_readable()
+            || self.others.iter().flatten().any(|e| e.has_readable())
+            || self.workers.as_ref().is_some_and(Workers::has_handed);
         let timeout = if readable || self.governor.polling(self.last_turn) {
             Duration::ZERO
         } else {
@@ -267,7 +294,8 @@ impl Netstack {
         }
         let now = Instant::now();
         self.last_turn = now;
-        let mut frames = self.engine.turn(now);
+        let mut frames = self.handle_handed(now);
+        frames += self.engine.turn(now);
         for e in self.others.iter_mut().flatten() {
             frames += e.turn(now);
         }
@@ -276,7 +304,92 @@ impl Netstack {
             self.turns.observe(now.elapsed());
         }
         self.watch_links(now);
+        self.publish();
         Ok(())
+    }
+
+    /// Handles the frames the workers handed over (as if this loop had read them), and adds
+    /// what they counted to the engines' counters. Returns the frames handled.
+    fn handle_handed(&mut self, now: Instant) -> usize {
+        let Some(workers) = self.workers.take() else {
+            return 0;
+        };
+        self.add_worker_counts(&workers);
+        let mut frames = 0;
+        // At most what the hand-off queues hold at once: the engines' own ports get their
+        // turn too.
+        while frames < 64 * workers.len() {
+            let Some(mut h) = workers.take_handed() else {
+                break;
+            };
+            frames += 1;
+            if let Some(e) = self.engine_mut(h.stack) {
+                e.set_time(now);
+                if let Some(buf) = h.buf.get_mut(..h.len) {
+                    e.receive_handed(h.slot, buf);
+                }
+            }
+            workers.give_back(h);
+        }
+        self.workers = Some(workers);
+        frames
+    }
+
+    /// Adds what the workers counted to the engines' counters.
+    fn add_worker_counts(&mut self, workers: &Workers) {
+        workers.drain_counts(|n, slot, c| {
+            if let Some(dst) = self.engine_mut(n).and_then(|e| e.counters_mut(slot)) {
+                add_counters(dst, c);
+            }
+        });
+    }
+
+    /// Rebuilds and publishes the snapshots of the engines whose forwarding state moved
+    /// since they were last published (nothing to do without workers).
+    fn publish(&mut self) {
+        let Some(workers) = &self.workers else {
+            return;
+        };
+        let slots = 1 + self.others.len();
+        let mut changed = self.snapshots.len() != slots;
+        self.snapshots.resize(slots, None);
+        for n in 0..slots {
+            let engine = match n {
+                0 => Some(&self.engine),
+                i => self.others.get(i - 1).and_then(Option::as_ref),
+            };
+            let Some(slot) = self.snapshots.get_mut(n) else {
+                continue;
+            };
+            match engine {
+                Some(e) if slot.as_ref().is_none_or(|s| s.key != e.snapshot_key()) => {
+                    *slot = Some(Arc::new(e.snapshot()));
+                    changed = true;
+                }
+                None if slot.is_some() => {
+                    *slot = None;
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            workers.publish(self.snapshots.clone());
+        }
+    }
+
+    /// What the data-plane workers 1..n did so far (empty with one worker).
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.workers.as_ref().map_or_else(Vec::new, Workers::stats)
+    }
+
+    /// Hands queues 1..n of vmknic `slot` of netstack `n` to the workers.
+    fn give_queues(&self, n: usize, slot: usize, id: VmknicId, queues: Vec<Tap>) {
+        if let Some(w) = &self.workers {
+            for (k, q) in queues.into_iter().enumerate() {
+                w.give_port(k + 1, n, slot, tap_port(q, self.io, id));
+            }
+        }
     }
 
     /// How long the turns that handled frames took.
@@ -293,6 +406,8 @@ impl Netstack {
             e.poll_local();
             e.flush();
         }
+        // Changes applied since the turn (routes, vmknics) reach the workers at once.
+        self.publish();
     }
 
     /// Every netstack's engine, the default one first.
@@ -376,11 +491,13 @@ impl Netstack {
             return Ok(());
         };
         let slot = engine.free_slot(cfg.id);
-        let tap = open_tap(cfg, offloads, io, &self.poll, token(n, slot))?;
+        let (tap, more) = open_tap(cfg, offloads, io, self.queues, &self.poll, token(n, slot))?;
         if let Some(engine) = self.engine_mut(n) {
             engine.add_vmknic(cfg, tap);
         }
+        self.give_queues(n, slot, cfg.id, more);
         self.watch.forget(n, slot);
+        self.publish();
         Ok(())
     }
 
@@ -397,6 +514,9 @@ impl Netstack {
         let n = self.stack_of(id)?;
         if let Some(slot) = self.engine(n).and_then(|e| e.slot_of(id)) {
             self.watch.forget(n, slot);
+            if let Some(w) = &self.workers {
+                w.close_port(n, slot);
+            }
         }
         let tap = self.engine_mut(n).and_then(|e| e.remove_vmknic(id))?;
         if let Some(tap) = &tap {
@@ -453,6 +573,30 @@ impl Netstack {
                 .map_err(|source| StackError::Tap { vmknic: id, source })?;
         }
         Ok(engine.set_vmknic_mtu(id, mtu))
+    }
+}
+
+/// Adds a worker's counts to a vmknic's.
+fn add_counters(dst: &mut crate::engine::Counters, c: &crate::engine::Counters) {
+    dst.rx_packets += c.rx_packets;
+    dst.rx_bytes += c.rx_bytes;
+    dst.tx_packets += c.tx_packets;
+    dst.tx_bytes += c.tx_bytes;
+    dst.forwarded += c.forwarded;
+    dst.gso_forwarded += c.gso_forwarded;
+    for (reason, n) in c.nonzero_drops() {
+        dst.add_drops(reason, n);
+    }
+}
+
+impl Drop for Netstack {
+    fn drop(&mut self) {
+        // The workers stop first and their last counts join the engines', which log each
+        // vmknic's counters as they go.
+        if let Some(mut w) = self.workers.take() {
+            w.stop();
+            self.add_worker_counts(&w);
+        }
     }
 }
 

@@ -1501,6 +1501,7 @@ fn full_config() -> String {
         offloads: Some(false),
         busy_poll_us: Some(50),
         io: Some(s("syscalls")),
+        workers: Some(2),
         default_gateway: Some(s("198.18.1.1")),
         control_group: Some(s("vmkadmin")),
         mac_style: Some(s("vmware")),

@@ -282,11 +282,17 @@ impl Lab {
     ///
     /// With `VMKSTACK_TEST_IO` set (`uring` or `syscalls`), the file starts with that `io`
     /// key: `scripts/test.sh` runs the data-plane tests a second time on the other backend.
+    /// With `VMKSTACK_TEST_WORKERS` set (a number), it starts with that `workers` key (unless
+    /// the text sets its own): the data-plane tests run again on multi-queue TAPs.
     pub fn write_config(&self, text: &str) {
         let p = self.config();
         let text = match std::env::var("VMKSTACK_TEST_IO") {
             Ok(io) => format!("io = \"{io}\"\n{text}"),
             Err(_) => text.to_string(),
+        };
+        let text = match std::env::var("VMKSTACK_TEST_WORKERS") {
+            Ok(n) if !text.contains("workers =") => format!("workers = {n}\n{text}"),
+            _ => text,
         };
         std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
     }

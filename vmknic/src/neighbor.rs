@@ -337,6 +337,9 @@ pub struct NeighborTable<A = Ipv4Addr> {
     pool: Pool,
     /// No timer is due before this (a lower bound; `poll` recomputes it).
     next_timer: Option<Instant>,
+    /// Bumped whenever a Reachable entry may have appeared, changed or gone: the data-plane
+    /// workers' snapshot of resolved neighbours is rebuilt when it moves.
+    generation: u64,
 }
 
 impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
@@ -347,6 +350,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             entries: FxHashMap::with_capacity_and_hasher(cfg.capacity, Default::default()),
             pool: Pool::new(cfg.pending_total, cfg.buf_size),
             next_timer: None,
+            generation: 0,
             cfg,
         }
     }
@@ -460,6 +464,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         };
         if send_request {
             self.arm(first_deadline);
+            self.generation += 1;
         }
         let Self { entries, pool, .. } = self;
         match entries
@@ -660,6 +665,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             }
         }
         self.arm(deadline);
+        self.generation += 1;
         true
     }
 
@@ -708,7 +714,9 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             entries,
             pool,
             next_timer,
+            generation,
         } = self;
+        *generation += 1;
         let mut next: Option<Instant> = None;
         entries.retain(|&ip, e| {
             if now >= e.deadline {
@@ -782,6 +790,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
     pub fn remove(&mut self, ip: A) -> bool {
         match self.entries.remove(&ip) {
             Some(mut e) => {
+                self.generation += 1;
                 self.pool.drain(&mut e.queue, |_| {});
                 true
             }
@@ -792,6 +801,7 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
     /// Removes every entry reached through `vmknic` (it went down or lost its address),
     /// discarding their queued packets.
     pub fn flush_vmknic(&mut self, vmknic: u32) {
+        self.generation += 1;
         let Self { entries, pool, .. } = self;
         entries.retain(|_, e| {
             if e.vmknic == vmknic {
@@ -817,6 +827,22 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             .collect();
         v.sort_by_key(|e| (e.vmknic, e.ip));
         v
+    }
+
+    /// Moves whenever a Reachable entry may have appeared, changed or gone (a copy of the
+    /// resolved entries, [`NeighborTable::reachable`], is stale once it moved).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The Reachable entries: address, vmknic, MAC and the time their reachability ends.
+    pub fn reachable(&self) -> impl Iterator<Item = (A, u32, MacAddr, Instant)> + '_ {
+        self.entries
+            .iter()
+            .filter_map(|(ip, e)| match (e.state, e.mac) {
+                (State::Reachable, Some(mac)) => Some((*ip, e.vmknic, mac, e.deadline)),
+                _ => None,
+            })
     }
 
     /// Number of entries.

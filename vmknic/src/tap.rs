@@ -161,6 +161,8 @@ pub struct Tap {
     mtu: u16,
     /// `IFF_VNET_HDR` with checksum and TSO offloads.
     offload: bool,
+    /// Which queue of a multi-queue TAP this descriptor is (0: the first, or the only one).
+    queue: u16,
 }
 
 impl fmt::Debug for Tap {
@@ -185,6 +187,61 @@ impl Tap {
     /// `mac` is the vmknic's wire MAC, kept for the caller ([`Tap::mac`]) and for logs only: it
     /// is NOT configured on the netdev (see [`Tap`]).
     pub fn create(name: &str, mac: MacAddr, mtu: u16, offload: bool) -> Result<Tap, TapError> {
+        Tap::create_inner(name, mac, mtu, offload, false)
+    }
+
+    /// [`Tap::create`] with `queues` queues (`IFF_MULTI_QUEUE` when more than one): the
+    /// returned `Tap` is queue 0, which takes the device operations; the others are plain
+    /// descriptors of the same device, one per data-plane worker. The kernel spreads the
+    /// frames it sends among the queues by flow (a hash of the addresses and ports, or the
+    /// queue a flow's last frame was written on), so a flow stays on one queue.
+    pub fn create_queues(
+        name: &str,
+        mac: MacAddr,
+        mtu: u16,
+        offload: bool,
+        queues: usize,
+    ) -> Result<(Tap, Vec<Tap>), TapError> {
+        let tap = Tap::create_inner(name, mac, mtu, offload, queues > 1)?;
+        let mut more = Vec::with_capacity(queues.saturating_sub(1));
+        for q in 1..queues {
+            more.push(tap.open_queue(q as u16)?);
+        }
+        Ok((tap, more))
+    }
+
+    /// Attaches another queue to this multi-queue TAP.
+    fn open_queue(&self, queue: u16) -> Result<Tap, TapError> {
+        let tap = || self.name.clone();
+        let dev = self
+            .dev
+            .try_clone()
+            .map_err(|source| TapError::Create { tap: tap(), source })?;
+        if self.offload {
+            // tun-rs sets its own offload mask on the new queue (device-wide): back to ours.
+            use crate::sys::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN};
+            crate::sys::set_offload(dev.as_raw_fd(), TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN)
+                .map_err(|source| TapError::Offload { tap: tap(), source })?;
+        }
+        dev.set_nonblocking(true)
+            .map_err(|source| TapError::NonBlocking { tap: tap(), source })?;
+        Ok(Tap {
+            dev,
+            name: self.name.clone(),
+            mac: self.mac,
+            mtu: self.mtu,
+            offload: self.offload,
+            queue,
+        })
+    }
+
+    fn create_inner(
+        name: &str,
+        mac: MacAddr,
+        mtu: u16,
+        offload: bool,
+        multi_queue: bool,
+    ) -> Result<Tap, TapError> {
         validate_tap_name(name)?;
         let tap = || name.to_string();
         let dev = DeviceBuilder::new()
@@ -192,6 +249,7 @@ impl Tap {
             .layer(Layer::L2)
             .packet_information(false)
             .offload(offload)
+            .multi_queue(multi_queue)
             .inherit_enable_state()
             .build_sync()
             .map_err(|source| TapError::Create { tap: tap(), source })?;
@@ -216,6 +274,7 @@ impl Tap {
             mac,
             mtu,
             offload,
+            queue: 0,
         };
         tap.set_mtu(mtu)?;
         tap.set_up(true)?;
@@ -271,6 +330,11 @@ impl Tap {
     /// True when frames carry a virtio-net header (checksum and TSO offloads on).
     pub fn offload(&self) -> bool {
         self.offload
+    }
+
+    /// Which queue of the TAP this descriptor is (0 for a single-queue TAP).
+    pub fn queue(&self) -> u16 {
+        self.queue
     }
 
     /// The kernel side as it is now: its name, namespace, MTU, up, carrier and bridge,
@@ -402,6 +466,9 @@ impl AsFd for Tap {
 
 impl Drop for Tap {
     fn drop(&mut self) {
+        if self.queue > 0 {
+            return tracing::debug!(tap = %self.name, queue = self.queue, "TAP queue closed");
+        }
         tracing::info!(tap = %self.name, "TAP closed; the kernel deletes the device");
     }
 }

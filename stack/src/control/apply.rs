@@ -937,6 +937,31 @@ impl Daemon {
                 *n as f64,
             );
         }
+        let workers = self.stack.worker_stats();
+        if !workers.is_empty() {
+            e.family(
+                "vmkstack_worker_frames_total",
+                "counter",
+                "Frames data-plane workers 1..n read, forwarded themselves, handed to worker 0 \
+                 (IPv4 among them) or could not hand over.",
+            );
+            for (k, w) in workers.iter().enumerate() {
+                let id = (k + 1).to_string();
+                for (kind, n) in [
+                    ("read", w.frames),
+                    ("forwarded", w.forwarded),
+                    ("handed", w.handed),
+                    ("handed_ipv4", w.handed_ipv4),
+                    ("handoff_full", w.handoff_full),
+                ] {
+                    e.sample(
+                        "vmkstack_worker_frames_total",
+                        &[("worker", &id), ("kind", kind)],
+                        n as f64,
+                    );
+                }
+            }
+        }
         e.family("vmkstack_captures", "gauge", "Packet captures running.");
         e.sample("vmkstack_captures", &[], self.stack.captures() as f64);
         self.stack.turn_histogram().render(
@@ -1804,6 +1829,7 @@ impl Daemon {
             ("netstack", old.netstack == new.netstack),
             ("offloads", old.offloads == new.offloads),
             ("io", old.io == new.io),
+            ("workers", old.workers == new.workers),
             ("busy_poll_us", old.busy_poll_us == new.busy_poll_us),
             ("control_group", old.control_group == new.control_group),
             ("metrics_listen", old.metrics_listen == new.metrics_listen),

@@ -44,6 +44,18 @@ impl Counters {
         self.last_drop = Some(reason);
     }
 
+    /// Counts `n` packets dropped for `reason` (what a data-plane worker counted).
+    pub fn add_drops(&mut self, reason: DropReason, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(c) = self.drops.get_mut(reason.index()) {
+            *c += n;
+        }
+        self.drop_seq += n;
+        self.last_drop = Some(reason);
+    }
+
     /// Drops counted so far (all reasons).
     pub fn drop_seq(&self) -> u64 {
         self.drop_seq

@@ -73,6 +73,8 @@ drop_reasons! {
     BadNdp => "bad_ndp",
     /// Neighbour Solicitation for an address that is not ours.
     NdpNotForUs => "ndp_not_for_us",
+    /// A data-plane worker could not hand a frame to the main loop: its queue was full.
+    HandoffFull => "handoff_full",
     /// Anything else.
     Other => "other",
 }

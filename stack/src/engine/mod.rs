@@ -56,6 +56,7 @@ mod ops;
 mod router6;
 mod routes;
 mod runtime;
+mod snapshot;
 #[cfg(test)]
 pub(crate) mod testlab;
 #[cfg(test)]
@@ -72,6 +73,7 @@ pub use endpoint::{Egress, Sent};
 pub use ipv6::{EchoReply6, Ping6Error};
 pub use routes::SourceGateway;
 pub use runtime::{Runtime, Stage, StageStats};
+pub use snapshot::{Snapshot, SnapshotKey, VmknicView};
 
 /// Largest frame a vmknic handles: 9000-byte MTU plus the Ethernet header, rounded up.
 const FRAME: usize = 9216 + ETH_HDR;
@@ -333,6 +335,9 @@ pub struct Engine<P> {
     runtime: Runtime,
     /// A port failed to read since the owner last asked ([`Engine::take_port_failures`]).
     port_failures: bool,
+    /// Bumped when the vmknics, their addresses, MTUs or forwarding change (the workers'
+    /// snapshot is rebuilt: [`Engine::snapshot_key`]).
+    generation: u64,
 }
 
 impl<P: Port> Engine<P> {
@@ -422,6 +427,7 @@ impl<P: Port> Engine<P> {
             echo6_replies: std::collections::VecDeque::with_capacity(64),
             runtime: Runtime::default(),
             port_failures: false,
+            generation: 0,
         };
         engine.refresh_addrs();
         for i in 0..engine.vmknics.len() {
@@ -437,6 +443,7 @@ impl<P: Port> Engine<P> {
     /// Gives smoltcp the addresses of every active vmknic, and refreshes the lists the
     /// per-packet checks use. Called whenever a vmknic, its state or its addresses change.
     fn refresh_addrs(&mut self) {
+        self.generation += 1;
         self.local_addrs.clear();
         self.broadcasts.clear();
         for v in self.vmknics.iter().filter(|v| v.active()) {
@@ -679,6 +686,27 @@ impl<P: Port> Engine<P> {
         } else {
             v.counters.drop(DropReason::Disabled);
         }
+    }
+
+    /// Handles one frame a data-plane worker read on vmknic `i` and handed over (the worker
+    /// counted it received): as [`Engine::receive_frame`], without counting it again.
+    pub fn receive_handed(&mut self, i: usize, hdr_and_frame: &mut [u8]) {
+        let Some(v) = self.vmknics.get_mut(i) else {
+            return;
+        };
+        if v.taps.active() {
+            return self.receive_captured(i, hdr_and_frame);
+        }
+        if v.active() {
+            self.handle_frame(i, hdr_and_frame);
+        } else {
+            v.counters.drop(DropReason::Disabled);
+        }
+    }
+
+    /// The counters of the vmknic in `slot`, for the owner to add what its workers counted.
+    pub fn counters_mut(&mut self, slot: usize) -> Option<&mut Counters> {
+        Some(&mut self.vmknics.get_mut(slot)?.counters)
     }
 
     /// [`Engine::receive_frame`] while a capture runs: the frame is offered at the receive

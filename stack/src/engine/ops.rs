@@ -52,6 +52,7 @@ impl<P: Port> Engine<P> {
             info!(forwarding = on, "forwarding changed");
         }
         self.forwarding = on;
+        self.generation += 1;
     }
 
     /// The slot of a present vmknic.
@@ -168,6 +169,7 @@ impl<P: Port> Engine<P> {
             return false;
         };
         v.cfg.mtu = mtu;
+        self.generation += 1;
         if usize::from(mtu) < self.device.mtu {
             // smoltcp sized its TCP segments at start-up; larger ones leaving by this vmknic
             // are fragmented (or refused with DF) by the routing core.
@@ -253,6 +255,7 @@ impl<P: Port> Engine<P> {
         let v = self.vmknics.get_mut(slot)?;
         v.port_failed = false;
         v.readable = port.is_some();
+        self.generation += 1;
         std::mem::replace(&mut v.port, port)
     }
 

@@ -27,6 +27,9 @@ pub struct SourceGateway {
 pub(crate) struct Routes {
     table: RoutingTable,
     overrides: Vec<SourceGateway>,
+    /// Bumped by every mutable access to the table: the workers' snapshot is rebuilt when it
+    /// moved.
+    generation: u64,
 }
 
 impl Routes {
@@ -35,11 +38,18 @@ impl Routes {
         Routes {
             table,
             overrides: Vec::new(),
+            generation: 0,
         }
+    }
+
+    /// Moves whenever the table may have changed.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Replaces the table; the per-vmknic gateways stay.
     pub(crate) fn set_table(&mut self, table: RoutingTable) {
+        self.generation += 1;
         self.table = table;
     }
 
@@ -88,6 +98,7 @@ impl Deref for Routes {
 
 impl DerefMut for Routes {
     fn deref_mut(&mut self) -> &mut RoutingTable {
+        self.generation += 1;
         &mut self.table
     }
 }

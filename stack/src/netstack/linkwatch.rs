@@ -278,6 +278,9 @@ impl Netstack {
 
     /// Closes vmknic `key`'s TAP (its netdev goes, wherever it is).
     fn close_port(&mut self, (n, slot): Key) {
+        if let Some(w) = &self.workers {
+            w.close_port(n, slot);
+        }
         if let Some(port) = self.engine_mut(n).and_then(|e| e.replace_port(slot, None)) {
             let fd: RawFd = port.event_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
@@ -421,7 +424,9 @@ impl Netstack {
             vmknic: cfg.id,
             source,
         };
-        let mut tap = Tap::create(&cfg.tap, cfg.mac, cfg.mtu, self.offloads).map_err(err)?;
+        let (mut tap, queues) =
+            Tap::create_queues(&cfg.tap, cfg.mac, cfg.mtu, self.offloads, self.queues)
+                .map_err(err)?;
         if let Some(ns) = &cfg.netns {
             tap.move_to_netns(ns).map_err(err)?;
         }
@@ -447,6 +452,7 @@ impl Netstack {
         if let Some(e) = self.engine_mut(n) {
             e.replace_port(slot, Some(port));
         }
+        self.give_queues(n, slot, cfg.id, queues);
         Ok(())
     }
 }
