@@ -612,21 +612,19 @@ impl<V> Lpm6Table<V> {
     fn free(&mut self, w: u32) {
         match w & TAG_MASK {
             RANGES => self.garbage += encoded_len(&self.arena, (w & !TAG_MASK) as usize),
-            CHUNK_TAG => {
+            tag @ (CHUNK_TAG | WIDE_TAG) => {
                 let c = (w & !TAG_MASK) as usize;
-                for i in 0..CHUNK {
-                    let child = self.chunks[c * CHUNK + i];
+                let wide = tag == WIDE_TAG;
+                let n = if wide { WIDE_WORDS } else { CHUNK };
+                for i in c * n..(c + 1) * n {
+                    let child = if wide { self.wide[i] } else { self.chunks[i] };
                     self.free(child);
                 }
-                self.chunk_free.push(c as u32);
-            }
-            WIDE_TAG => {
-                let c = (w & !TAG_MASK) as usize;
-                for i in 0..WIDE_WORDS {
-                    let child = self.wide[c * WIDE_WORDS + i];
-                    self.free(child);
+                if wide {
+                    self.wide_free.push(c as u32);
+                } else {
+                    self.chunk_free.push(c as u32);
                 }
-                self.wide_free.push(c as u32);
             }
             _ => {}
         }
