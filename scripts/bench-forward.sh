@@ -15,6 +15,11 @@
 #     read/write, one thread per direction, super-frames pass whole; an L2 cable, so A and B
 #     are one subnet there): the limit of plain TAP I/O, a reference of our own kind
 #
+# IPv6 (BENCH_IPV6=0 skips it): (U6) a third vmkstack daemon (io = "uring") forwarding IPv6
+# between its two vmknics, beside (K6) the kernel router and (C6) the TAP copy above carrying
+# IPv6 too (2001:db8::/32 addresses, added to those paths' interfaces), for TCP x1 and UDP 64 B
+# in the same interleaved rounds; a table of its own follows the IPv4 one.
+#
 # Each round measures every path in turn (U S W K C), three rounds interleaved, and the table
 # quotes medians: iperf3 TCP x1 and x4, UDP 64 B and 1472 B at full rate (packets/s received
 # and loss), ping RTT p50/p99, the daemons' CPU nanoseconds per forwarded frame (UDP 64 B) and
@@ -66,10 +71,13 @@ uring_pid=""
 sys_pid=""
 wk_pid=""
 copy_pid=""
+v6_pid=""
+bench6=${BENCH_IPV6:-1}
 namespaces="c1 s1 su c3 s3 ss c5 s5 sw c2 r2 s2 c4 s4 nc"
+if [ "$bench6" = 1 ]; then namespaces="$namespaces c6 s6 u6"; fi
 cleanup() {
   set +e
-  for pid in $uring_pid $sys_pid $wk_pid $copy_pid; do
+  for pid in $uring_pid $sys_pid $wk_pid $copy_pid $v6_pid; do
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   for ns in $namespaces; do ip netns del "$p-$ns" 2>/dev/null; done
@@ -130,6 +138,40 @@ x r2 sysctl -qw net.ipv4.ip_forward=1
 ip -n "$p-c2" route add default via 198.18.20.1
 ip -n "$p-s2" route add default via 198.18.21.1
 
+# IPv6 paths: (U6) a vmkstack daemon of its own, in namespaces of its own; (K6) and (C6) are
+# the kernel router and the TAP copy above with IPv6 addresses added beside their IPv4 ones.
+ipv6_setup() {
+  printf '%s\n' "forwarding = true" 'io = "uring"' \
+    "[[vmknic]]" 'name = "vmk0"' 'portgroup = "A"' 'ip = "198.18.40.1/24"' 'ipv6 = ["2001:db8:40::1/64"]' "netns = \"$p-c6\"" \
+    "[[vmknic]]" 'name = "vmk1"' 'portgroup = "B"' 'ip = "198.18.41.1/24"' 'ipv6 = ["2001:db8:41::1/64"]' "netns = \"$p-s6\"" \
+    > "$work/u6.toml"
+  ip netns exec "$p-u6" "$bin" daemon --config "$work/u6.toml" --control "$work/u6.sock" \
+    --log info < /dev/null > /dev/null 2> "$work/u6.log" &
+  v6_pid=$!
+  for i in $(seq 100); do
+    ip -n "$p-c6" link show vmk0 >/dev/null 2>&1 && ip -n "$p-s6" link show vmk1 >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  # nodad: the addresses are usable at once (no 1-2 s of duplicate address detection).
+  ip -n "$p-c6" addr add 2001:db8:40::2/64 dev vmk0 nodad; ip -n "$p-c6" link set vmk0 up
+  ip -n "$p-c6" -6 route add default via 2001:db8:40::1
+  ip -n "$p-s6" addr add 2001:db8:41::2/64 dev vmk1 nodad; ip -n "$p-s6" link set vmk1 up
+  ip -n "$p-s6" -6 route add default via 2001:db8:41::1
+  ip -n "$p-c2" addr add 2001:db8:20::2/64 dev eth0 nodad
+  ip -n "$p-s2" addr add 2001:db8:21::2/64 dev eth0 nodad
+  ip -n "$p-r2" addr add 2001:db8:20::1/64 dev a0 nodad
+  ip -n "$p-r2" addr add 2001:db8:21::1/64 dev b0 nodad
+  x r2 sysctl -qw net.ipv6.conf.all.forwarding=1
+  ip -n "$p-c2" -6 route add default via 2001:db8:20::1
+  ip -n "$p-s2" -6 route add default via 2001:db8:21::1
+  ip -n "$p-c4" addr add 2001:db8:30::2/64 dev n0 nodad
+  ip -n "$p-s4" addr add 2001:db8:30::3/64 dev n1 nodad
+  x c6 ping -6 -c 3 -i 0.2 -W 2 2001:db8:41::2 >/dev/null || { echo "vmkstack path (IPv6) does not forward" >&2; cat "$work/u6.log" >&2; exit 1; }
+  x c2 ping -6 -c 3 -i 0.2 -W 2 2001:db8:21::2 >/dev/null || { echo "kernel path (IPv6) does not forward" >&2; exit 1; }
+  x c4 ping -6 -c 3 -i 0.2 -W 2 2001:db8:30::3 >/dev/null || { echo "the TAP copy does not carry IPv6" >&2; cat "$work/copy.log" >&2; exit 1; }
+}
+if [ "$bench6" = 1 ]; then ipv6_setup; fi
+
 x c1 ping -c 3 -i 0.2 -W 2 198.18.11.2 >/dev/null || { echo "vmkstack path (uring) does not forward" >&2; cat "$work/su.log" >&2; exit 1; }
 x c3 ping -c 3 -i 0.2 -W 2 198.18.13.2 >/dev/null || { echo "vmkstack path (syscalls) does not forward" >&2; cat "$work/ss.log" >&2; exit 1; }
 x c5 ping -c 3 -i 0.2 -W 2 198.18.15.2 >/dev/null || { echo "vmkstack path (workers = $workers) does not forward" >&2; cat "$work/sw.log" >&2; exit 1; }
@@ -161,7 +203,7 @@ iperf() {
   local cns=$1 sns=$2 addr=$3; shift 3
   ip netns exec "$p-$sns" iperf3 -s -1 -B "$addr" -p 5201 < /dev/null > /dev/null 2>&1 &
   local spid=$!
-  for i in $(seq 100); do x "$sns" ss -ltn | grep -q "$addr:5201" && break; sleep 0.02; done
+  for i in $(seq 100); do x "$sns" ss -ltn | grep -qF -e "$addr:5201" -e "[$addr]:5201" && break; sleep 0.02; done
   x "$cns" iperf3 -c "$addr" -p 5201 -t "$secs" -J "$@" > "$work/iperf.json" || true
   wait "$spid" 2>/dev/null || true
   python3 -c '
@@ -217,12 +259,25 @@ measure() {
     R[$k.cpugb.$r]=$(python3 -c "t = ($t1 - $t0) / $hz; print('%.2f' % (t / ($bytes / 1e9)) if $bytes else 0)")
   fi
 }
+# The IPv6 tests of one path in round $r: $1 the path's key, $2 client ns, $3 server ns, $4
+# server address.
+measure6() {
+  local k=$1 c=$2 sv=$3 addr=$4
+  read -r R[$k.tcp1.$r] _ _ < <(iperf "$c" "$sv" "$addr")
+  read -r R[$k.udp64.$r] _ R[$k.udp64loss.$r] < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 64)
+}
+ipv6_round() {
+  measure6 U6 c6 s6 2001:db8:41::2
+  measure6 K6 c2 s2 2001:db8:21::2
+  measure6 C6 c4 s4 2001:db8:30::3
+}
 for r in $(seq "$rounds"); do
   measure U c1 s1 198.18.11.2 su "$uring_pid"
   measure S c3 s3 198.18.13.2 ss "$sys_pid"
   measure W c5 s5 198.18.15.2 sw "$wk_pid"
   measure K c2 s2 198.18.21.2
   measure C c4 s4 198.18.30.3
+  if [ "$bench6" = 1 ]; then ipv6_round; fi
 done
 # The idle daemon: no traffic for a while.
 i0=$(cpu_ticks "$uring_pid")
@@ -279,11 +334,35 @@ for r in $(seq "$rounds"); do
     "kernel ${R[K.tcp1.$r]} ${R[K.udp64.$r]}, copy ${R[C.tcp1.$r]} ${R[C.udp64.$r]}"
 done
 
+# The IPv6 table: vmkstack (uring) beside the kernel router and the TAP copy.
+ipv6_report() {
+  local m u k c title metric fmt
+  echo
+  echo "IPv6 forwarding (same rounds, medians; 2001:db8::/32, vmkstack io = uring)"
+  printf '%-27s %10s %10s %10s %8s %8s\n' "measure" "vmkstack" "kernel" "TAP copy" "/kernel" "/copy"
+  for m in "TCP x1 (Gbit/s):tcp1:%10.2f" "UDP 64 B (packets/s rx):udp64:%10.0f" "UDP 64 B loss (%):udp64loss:%10.1f"; do
+    IFS=: read -r title metric fmt <<< "$m"
+    u=$(med U6 "$metric"); k=$(med K6 "$metric"); c=$(med C6 "$metric")
+    printf "%-27s $fmt $fmt $fmt %8s %8s\n" "$title" "$u" "$k" "$c" "$(ratio "$u" "$k")" "$(ratio "$u" "$c")"
+  done
+  echo "rounds (IPv6 TCP x1 Gbit/s, UDP 64 B packets/s):"
+  for r in $(seq "$rounds"); do
+    echo "  $r: vmkstack ${R[U6.tcp1.$r]} ${R[U6.udp64.$r]}, kernel ${R[K6.tcp1.$r]} ${R[K6.udp64.$r]}," \
+      "copy ${R[C6.tcp1.$r]} ${R[C6.udp64.$r]}"
+  done
+}
+if [ "$bench6" = 1 ]; then ipv6_report; fi
+
 if [ $quick -eq 1 ]; then
   # Smoke test: every path carried traffic, and the io_uring daemon really ran on io_uring.
   python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
     "${R[U.tcp1.1]}" "${R[S.tcp1.1]}" "${R[W.tcp1.1]}" "${R[K.tcp1.1]}" "${R[C.tcp1.1]}" \
     || { echo "bench-forward.sh: a path carried no TCP traffic" >&2; exit 1; }
+  if [ "$bench6" = 1 ]; then
+    python3 -c "import sys; sys.exit(0 if min(float(x) for x in sys.argv[1:]) > 0 else 1)" \
+      "${R[U6.tcp1.1]}" "${R[U6.udp64.1]}" "${R[K6.tcp1.1]}" "${R[C6.tcp1.1]}" \
+      || { echo "bench-forward.sh: an IPv6 path carried no traffic" >&2; exit 1; }
+  fi
   [ "$iowq" -eq 0 ] || { echo "bench-forward.sh: the daemon used $iowq io-wq worker threads" >&2; exit 1; }
   case "$io_used" in
     *uring*) ;;

@@ -1,5 +1,6 @@
-//! The IPv6 longest-prefix-match table: a 2^16 directly indexed first level, 256-word chunks
-//! only where prefixes crowd, and short sorted range lists everywhere else.
+//! The IPv6 longest-prefix-match table: a 2^16 directly indexed first level, 2^16-word wide
+//! chunks under the crowded /16s, 256-word chunks only where prefixes crowd further, and short
+//! sorted range lists everywhere else.
 //!
 //! IPv6 tables are sparse and deep (mostly /32-/48 and /64, a few /128) and concentrated in a
 //! few regional blocks, so neither IPv4's fixed DIR-16-8-8 levels nor a bit-per-level trie
@@ -7,15 +8,22 @@
 //!
 //! - a route id (or "no route"): every address behind the word has that answer;
 //! - a *range list*: at most [`SPLIT`] prefixes lie under the word, flattened into the disjoint
-//!   address ranges they make (at most 2k+1), searched by binary search; when every prefix
-//!   there is /64 or shorter the range starts are stored as their upper 64 bits;
-//! - a *chunk*: more prefixes than that lie under the word, so it is split by the next 8 bits.
+//!   address ranges they make (at most 2k+1), searched by a branch-free count; when every
+//!   prefix there is /64 or shorter the range starts are stored as their upper 64 bits;
+//! - a *wide chunk* (first level only): more than [`WIDE_SPLIT`] prefixes lie under the /16,
+//!   so it is split by the next 16 bits at once, straight down to its /32s;
+//! - a *chunk*: more than [`SPLIT`] prefixes lie under the word, so it is split by the next 8
+//!   bits.
 //!
-//! A lookup reads one first-level word, then a few chunk words where prefixes crowd, then one
-//! range list. An update rebuilds only the deepest word (or the few words of one chunk) whose
-//! range holds the prefix, from an ordered index of the prefixes, and folds chunks back into a
-//! word when they become uniform. The default route (::/0) lives beside the structure, so
-//! adding or removing it is O(1).
+//! A lookup reads one first-level word, one wide-chunk word in the busy blocks, a chunk word
+//! where prefixes crowd further, then one range list (one or two cache lines for the usual
+//! one or two prefixes). An update rebuilds only the deepest word (or the few words of one
+//! chunk) whose range holds the prefix, from an ordered index of the prefixes, and folds
+//! chunks back into a word when they become uniform. The default route (::/0) lives beside
+//! the structure, so adding or removing it is O(1).
+//!
+//! Memory at 200k BGP-like prefixes is about 40 MiB (the wide chunks, 256 KiB each under
+//! about fifty busy /16s, are a quarter of it); an empty table takes 256 KiB.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
@@ -24,16 +32,24 @@ use ipnet::Ipv6Net;
 
 /// The "no route" id (route ids start at 1).
 const NONE: u32 = 0;
-/// Word tags (top two bits): a range list, or a chunk. Untagged words are route ids.
+/// Word tags (top two bits): a range list, a chunk, or a wide chunk. Untagged words are route
+/// ids.
 const TAG_MASK: u32 = 0b11 << 30;
 const RANGES: u32 = 0b10 << 30;
 const CHUNK_TAG: u32 = 0b11 << 30;
+const WIDE_TAG: u32 = 0b01 << 30;
 /// Words in the first level (one per /16).
 const L1_SIZE: usize = 1 << 16;
 /// Words in a chunk (8 bits of the address).
 const CHUNK: usize = 256;
 /// Most prefixes a range list holds before its word is split into a chunk.
-pub const SPLIT: usize = 16;
+pub const SPLIT: usize = 8;
+/// Words in a wide chunk (16 bits of the address: a /16 split into its /32s).
+const WIDE_WORDS: usize = 1 << 16;
+/// Most prefixes longer than /16 under one first-level word before that word becomes a wide
+/// chunk: where a /16 is this crowded (the registries' busy blocks), one 256 KiB load level
+/// replaces two chunk levels on the way to the /32s and /48s that dominate IPv6 tables.
+pub const WIDE_SPLIT: usize = 1024;
 /// Route ids must stay clear of the tag bits.
 const MAX_ID: u32 = (1 << 30) - 1;
 
@@ -60,6 +76,7 @@ struct RangeList {
 enum Loc {
     Root(usize),
     Chunk(usize, usize),
+    Wide(usize, usize),
 }
 
 /// A longest-prefix-match table from IPv6 prefixes to values.
@@ -79,6 +96,12 @@ pub struct Lpm6Table<V> {
     l1: Box<[u32]>,
     chunks: Vec<u32>,
     chunk_free: Vec<u32>,
+    /// Wide chunks (2^16 words each), only under crowded first-level words.
+    wide: Vec<u32>,
+    wide_free: Vec<u32>,
+    /// Thresholds: [`SPLIT`] and [`WIDE_SPLIT`] unless a test asked for others.
+    split: usize,
+    wide_split: usize,
     /// Range lists, one after another: see [`encode`].
     arena: Vec<u64>,
     /// Words of `arena` held by lists no word points to any more; compacted when large.
@@ -122,6 +145,10 @@ impl<V> Lpm6Table<V> {
             l1: vec![NONE; L1_SIZE].into_boxed_slice(),
             chunks: Vec::new(),
             chunk_free: Vec::new(),
+            wide: Vec::new(),
+            wide_free: Vec::new(),
+            split: SPLIT,
+            wide_split: WIDE_SPLIT,
             arena: Vec::new(),
             garbage: 0,
             prefixes: vec![Ipv6Net::default()],
@@ -130,6 +157,18 @@ impl<V> Lpm6Table<V> {
             index: BTreeMap::new(),
             len_count: [0; 129],
             default: NONE,
+        }
+    }
+
+    /// An empty table that splits words at other thresholds than [`SPLIT`] and
+    /// [`WIDE_SPLIT`] (at least 2 and 4): small ones let tests reach every shape with few
+    /// prefixes.
+    #[doc(hidden)]
+    pub fn with_thresholds(split: usize, wide_split: usize) -> Self {
+        Self {
+            split: split.max(2),
+            wide_split: wide_split.max(4),
+            ..Self::new()
         }
     }
 
@@ -156,6 +195,7 @@ impl<V> Lpm6Table<V> {
         let index_slot = size_of::<(u128, u8)>() + size_of::<u32>();
         L1_SIZE * 4
             + self.chunks.capacity() * 4
+            + self.wide.capacity() * 4
             + self.arena.capacity() * 8
             + self.prefixes.capacity() * size_of::<Ipv6Net>()
             + self.values.capacity() * size_of::<Option<V>>()
@@ -198,6 +238,12 @@ impl<V> Lpm6Table<V> {
         let mut w = self.l1[(a >> 112) as usize];
         // The bits that pick a word in the next chunk sit `shift` bits up.
         let mut shift = 104u32;
+        if w & TAG_MASK == WIDE_TAG {
+            let c = (w & !TAG_MASK) as usize;
+            let i = ((a >> 96) & 0xffff) as usize;
+            w = self.wide.get(c * WIDE_WORDS + i).copied().unwrap_or(NONE);
+            shift = 88;
+        }
         while w & TAG_MASK == CHUNK_TAG {
             let c = (w & !TAG_MASK) as usize;
             let i = ((a >> (shift & 127)) & 0xff) as usize;
@@ -289,6 +335,7 @@ impl<V> Lpm6Table<V> {
         match loc {
             Loc::Root(i) => self.l1[i],
             Loc::Chunk(c, i) => self.chunks[c * CHUNK + i],
+            Loc::Wide(c, i) => self.wide[c * WIDE_WORDS + i],
         }
     }
 
@@ -296,6 +343,7 @@ impl<V> Lpm6Table<V> {
         match loc {
             Loc::Root(i) => self.l1[i] = w,
             Loc::Chunk(c, i) => self.chunks[c * CHUNK + i] = w,
+            Loc::Wide(c, i) => self.wide[c * WIDE_WORDS + i] = w,
         }
     }
 
@@ -303,7 +351,7 @@ impl<V> Lpm6Table<V> {
     /// folds chunks that became uniform. `removed` is the id of a prefix just removed.
     fn update(&mut self, net: u128, len: u8, removed: Option<u32>) {
         self.repaint(net, len, removed);
-        if self.garbage > 4096 && self.garbage > self.arena.len() / 2 {
+        if self.garbage > 4096 && self.garbage > self.arena.len() / 4 {
             self.compact();
         }
     }
@@ -311,7 +359,8 @@ impl<V> Lpm6Table<V> {
     /// Copies the live range lists into a new arena and points their words at the copies.
     fn compact(&mut self) {
         let old = std::mem::take(&mut self.arena);
-        let mut arena = Vec::with_capacity(old.len() - self.garbage);
+        let live = old.len() - self.garbage;
+        let mut arena = Vec::with_capacity(live + live / 4);
         let mut move_word = |w: u32| -> u32 {
             let at = (w & !TAG_MASK) as usize;
             let new = arena.len();
@@ -324,6 +373,16 @@ impl<V> Lpm6Table<V> {
             match *w & TAG_MASK {
                 RANGES => *w = move_word(*w),
                 CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
+                WIDE_TAG => {
+                    let c = (*w & !TAG_MASK) as usize;
+                    for w in &mut self.wide[c * WIDE_WORDS..(c + 1) * WIDE_WORDS] {
+                        match *w & TAG_MASK {
+                            RANGES => *w = move_word(*w),
+                            CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
+                            _ => {}
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -342,29 +401,16 @@ impl<V> Lpm6Table<V> {
 
     /// The rebuilding half of [`Self::update`].
     fn repaint(&mut self, net: u128, len: u8, removed: Option<u32>) {
+        let added = self
+            .index
+            .get(&(net, len))
+            .copied()
+            .filter(|_| removed.is_none());
         if len <= 16 {
-            // A plain first-level word is its /16's cover, so most words need only a
-            // comparison; words with longer prefixes beneath are rebuilt.
             let first = (net >> 112) as usize;
-            let added = self
-                .index
-                .get(&(net, len))
-                .copied()
-                .filter(|_| removed.is_none());
-            for i in first..first + (1usize << (16 - len)) {
-                let w = self.l1[i];
-                let base = (i as u128) << 112;
-                if w & TAG_MASK != 0 {
-                    self.rebuild(Loc::Root(i), base, 16);
-                } else if let Some(id) = added {
-                    let shorter = self.entry(w).is_none_or(|(p, _)| p.prefix_len() < len);
-                    if shorter {
-                        self.l1[i] = id;
-                    }
-                } else if removed == Some(w) {
-                    self.l1[i] = self.cover(base, 16);
-                }
-            }
+            let words =
+                (first..first + (1usize << (16 - len))).map(|i| (Loc::Root(i), (i as u128) << 112));
+            self.paint_span(words.collect(), 16, len, added, removed);
             return;
         }
         // Walk down through chunks while the prefix lies inside one word of the next chunk.
@@ -374,39 +420,91 @@ impl<V> Lpm6Table<V> {
         loop {
             let w = self.word(loc);
             let base = net & !host_mask(depth);
-            if w & TAG_MASK != CHUNK_TAG {
-                self.rebuild(loc, base, depth);
-                break;
-            }
+            let bits = match w & TAG_MASK {
+                CHUNK_TAG => 8u8,
+                WIDE_TAG => 16,
+                _ => {
+                    self.rebuild(loc, base, depth);
+                    break;
+                }
+            };
             let c = (w & !TAG_MASK) as usize;
-            let shift = 120 - u32::from(depth);
-            let i = ((net >> shift) & 0xff) as usize;
+            let shift = 128 - u32::from(depth + bits);
+            let i = ((net >> shift) & ((1u128 << bits) - 1)) as usize;
+            let at = |j: usize| {
+                if bits == 8 {
+                    Loc::Chunk(c, j)
+                } else {
+                    Loc::Wide(c, j)
+                }
+            };
             path.push((loc, base, depth));
-            if len > depth + 8 {
-                loc = Loc::Chunk(c, i);
-                depth += 8;
+            if len > depth + bits {
+                loc = at(i);
+                depth += bits;
                 continue;
             }
             // The prefix spans whole words of this chunk.
-            for j in i..i + (1usize << (depth + 8 - len)) {
-                self.rebuild(Loc::Chunk(c, j), base | ((j as u128) << shift), depth + 8);
-            }
+            let words = (i..i + (1usize << (depth + bits - len)))
+                .map(|j| (at(j), base | ((j as u128) << shift)));
+            self.paint_span(words.collect(), depth + bits, len, added, removed);
             break;
         }
         // Deepest first: a chunk whose words all give one answer becomes that answer, and one
         // left with few prefixes beneath becomes a range list again (at half the split size,
-        // so that a word at the threshold does not flip on every update).
+        // so that a word at the threshold does not flip on every update). A crowded /16
+        // becomes a wide chunk, and one left with half that few prefixes an ordinary one.
+        // (Every level is checked, up to the first: a /16 may cross the wide threshold
+        // whatever happens deeper.)
         while let Some((parent, base, depth)) = path.pop() {
-            let c = (self.word(parent) & !TAG_MASK) as usize;
+            let w = self.word(parent);
+            let c = (w & !TAG_MASK) as usize;
+            if w & TAG_MASK == WIDE_TAG {
+                let half = self.wide_split / 2;
+                if self.under(base, depth).take(half + 1).count() <= half {
+                    self.rebuild(parent, base, depth);
+                }
+                break;
+            }
             let words = &self.chunks[c * CHUNK..(c + 1) * CHUNK];
             let first = words[0];
+            let half = self.split / 2;
             if first & TAG_MASK == 0 && words.iter().all(|&w| w == first) {
                 self.chunk_free.push(c as u32);
                 self.set_word(parent, first);
-            } else if self.under(base, depth).take(SPLIT / 2 + 1).count() <= SPLIT / 2 {
+            } else if self.under(base, depth).take(half + 1).count() <= half
+                || (depth == 16
+                    && self.under(base, depth).take(self.wide_split + 1).count() > self.wide_split)
+            {
                 self.rebuild(parent, base, depth);
-            } else {
-                break;
+            }
+        }
+    }
+
+    /// Brings the words `words` (each a /`depth` at its base) up to date after `len` (at most
+    /// `depth`) covering them all was added (`added`) or removed (`removed`). A plain word is
+    /// the whole answer for its range, so it needs only a comparison; words with longer
+    /// prefixes beneath are rebuilt.
+    fn paint_span(
+        &mut self,
+        words: Vec<(Loc, u128)>,
+        depth: u8,
+        len: u8,
+        added: Option<u32>,
+        removed: Option<u32>,
+    ) {
+        for (loc, base) in words {
+            let w = self.word(loc);
+            if w & TAG_MASK != 0 {
+                self.rebuild(loc, base, depth);
+            } else if let Some(id) = added {
+                let shorter = self.entry(w).is_none_or(|(p, _)| p.prefix_len() < len);
+                if shorter {
+                    self.set_word(loc, id);
+                }
+            } else if removed == Some(w) {
+                let cover = self.cover(base, depth);
+                self.set_word(loc, cover);
             }
         }
     }
@@ -446,7 +544,7 @@ impl<V> Lpm6Table<V> {
         if inner.is_empty() {
             return cover;
         }
-        if inner.len() <= SPLIT || depth > 120 {
+        if inner.len() <= self.split || depth > 120 {
             let list = ranges(base, end, depth, cover, &inner);
             let at = self.arena.len();
             encode(&list, &mut self.arena);
@@ -456,41 +554,77 @@ impl<V> Lpm6Table<V> {
             );
             return RANGES | at as u32;
         }
-        let c = match self.chunk_free.pop() {
+        // A crowded /16 is split by its next 16 bits at once, any other word by 8.
+        let wide = depth == 16 && inner.len() > self.wide_split;
+        let (bits, n, tag) = if wide {
+            (16u8, WIDE_WORDS, WIDE_TAG)
+        } else {
+            (8u8, CHUNK, CHUNK_TAG)
+        };
+        let (words, free) = if wide {
+            (&mut self.wide, &mut self.wide_free)
+        } else {
+            (&mut self.chunks, &mut self.chunk_free)
+        };
+        let c = match free.pop() {
             Some(c) => c as usize,
             None => {
-                self.chunks.resize(self.chunks.len() + CHUNK, NONE);
-                self.chunks.len() / CHUNK - 1
+                words.resize(words.len() + n, NONE);
+                words.len() / n - 1
             }
         };
-        let shift = 120 - u32::from(depth);
-        // Covers of the chunk's words: prefixes of length depth+1..=depth+8, shortest first.
-        let mut covers = [cover; CHUNK];
-        let mut short: Vec<&(u128, u8, u32)> =
-            inner.iter().filter(|&&(_, l, _)| l <= depth + 8).collect();
+        let shift = 128 - u32::from(depth + bits);
+        let pick = |a: u128| ((a >> shift) as usize) & (n - 1);
+        // Covers of the chunk's words: prefixes of length depth+1..=depth+bits, shortest
+        // first; and which words have longer prefixes beneath (only those are built further).
+        let mut covers = vec![cover; n];
+        let mut deep = vec![false; n];
+        let mut short: Vec<&(u128, u8, u32)> = Vec::new();
+        for p in &inner {
+            if p.1 <= depth + bits {
+                short.push(p);
+            } else {
+                deep[pick(p.0)] = true;
+            }
+        }
         short.sort_by_key(|&&(_, l, _)| l);
-        for &&(n, l, id) in &short {
-            let first = ((n >> shift) & 0xff) as usize;
-            covers[first..first + (1usize << (depth + 8 - l))].fill(id);
+        for &&(net, l, id) in &short {
+            let first = pick(net);
+            covers[first..first + (1usize << (depth + bits - l))].fill(id);
         }
-        for (i, &word_cover) in covers.iter().enumerate() {
-            let w = self.build(base | ((i as u128) << shift), depth + 8, word_cover);
-            self.chunks[c * CHUNK + i] = w;
+        for i in 0..n {
+            let w = if deep[i] {
+                self.build(base | ((i as u128) << shift), depth + bits, covers[i])
+            } else {
+                covers[i]
+            };
+            let words = if wide {
+                &mut self.wide
+            } else {
+                &mut self.chunks
+            };
+            words[c * n + i] = w;
         }
-        CHUNK_TAG | c as u32
+        tag | c as u32
     }
 
     /// Returns a word's chunks and range lists to their free lists.
     fn free(&mut self, w: u32) {
         match w & TAG_MASK {
             RANGES => self.garbage += encoded_len(&self.arena, (w & !TAG_MASK) as usize),
-            CHUNK_TAG => {
+            tag @ (CHUNK_TAG | WIDE_TAG) => {
                 let c = (w & !TAG_MASK) as usize;
-                for i in 0..CHUNK {
-                    let child = self.chunks[c * CHUNK + i];
+                let wide = tag == WIDE_TAG;
+                let n = if wide { WIDE_WORDS } else { CHUNK };
+                for i in c * n..(c + 1) * n {
+                    let child = if wide { self.wide[i] } else { self.chunks[i] };
                     self.free(child);
                 }
-                self.chunk_free.push(c as u32);
+                if wide {
+                    self.wide_free.push(c as u32);
+                } else {
+                    self.chunk_free.push(c as u32);
+                }
             }
             _ => {}
         }
@@ -723,6 +857,39 @@ mod tests {
     }
 
     #[test]
+    fn test_crowded_slash16_goes_wide_and_folds_back() {
+        let mut t = Lpm6Table::with_thresholds(4, 16);
+        t.insert(net("2a00::/16"), 1);
+        let many: Vec<Ipv6Net> = (0..40u128)
+            .map(|i| Ipv6Net::new(Ipv6Addr::from((0x2a00u128 << 112) | (i << 98)), 40).unwrap())
+            .collect();
+        for (i, &p) in many.iter().enumerate() {
+            t.insert(p, 100 + i as u32);
+        }
+        assert_eq!(
+            t.l1[0x2a00] & TAG_MASK,
+            WIDE_TAG,
+            "40 prefixes under the /16 make it wide"
+        );
+        for (i, &p) in many.iter().enumerate() {
+            assert_eq!(t.lookup_value(p.network()), Some(&(100 + i as u32)));
+        }
+        assert_eq!(look(&t, "2a00:ffff::1"), Some(("2a00::/16".into(), 1)));
+        for &p in &many[..36] {
+            t.remove(p);
+        }
+        assert_ne!(
+            t.l1[0x2a00] & TAG_MASK,
+            WIDE_TAG,
+            "4 left: an ordinary word again"
+        );
+        assert_eq!(t.wide_free.len() * WIDE_WORDS, t.wide.len());
+        for (i, &p) in many.iter().enumerate().skip(36) {
+            assert_eq!(t.lookup_value(p.network()), Some(&(100 + i as u32)));
+        }
+    }
+
+    #[test]
     fn test_arena_compacts_and_answers_stay() {
         // Churn: every insert rebuilds a list, leaving the old one as garbage.
         let mut t = Lpm6Table::new();
@@ -740,7 +907,7 @@ mod tests {
                 t.remove(p(i - 1));
             }
         }
-        assert!(t.garbage <= t.arena.len() / 2 || t.garbage <= 4096);
+        assert!(t.garbage <= t.arena.len() / 4 || t.garbage <= 4096);
         assert!(
             t.arena.len() < 3000 * 8,
             "compacted: {} words",

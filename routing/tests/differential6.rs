@@ -6,7 +6,10 @@ use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
 use proptest::prelude::*;
-use vmkstack_routing::{lpm6::SPLIT, Lpm6Table};
+use vmkstack_routing::{
+    lpm6::{SPLIT, WIDE_SPLIT},
+    Lpm6Table,
+};
 
 /// The oracle: a plain list, searched end to end.
 #[derive(Default)]
@@ -107,12 +110,18 @@ fn edges(p: Ipv6Net) -> [Ipv6Addr; 4] {
     ]
 }
 
+/// Small split thresholds: few prefixes make range lists split into chunks and crowded /16s
+/// into wide chunks, and fold back.
+fn small_table() -> Lpm6Table<u32> {
+    Lpm6Table::with_thresholds(2, 6)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn lpm6_matches_linear_scan(ops in prop::collection::vec(op(), 1..300)) {
-        let mut t = Lpm6Table::new();
+    fn lpm6_matches_linear_scan(ops in prop::collection::vec(op(), 1..300), small in prop::bool::weighted(0.25)) {
+        let mut t = if small { small_table() } else { Lpm6Table::new() };
         let mut o = Linear::default();
         let mut probes = Vec::new();
         for op in ops {
@@ -131,6 +140,37 @@ proptest! {
         check_all(&t, &o, &probes);
     }
 
+}
+
+proptest! {
+    // Fewer cases: every step is checked against the oracle.
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Churn: a fixed pool of nested and overlapping prefixes inserted and removed again and
+    /// again in a generated order (so removals hit), every answer checked after each step
+    /// near the prefix that changed, and everything at the end.
+    #[test]
+    fn lpm6_stays_right_under_churn(
+        pool in prop::collection::vec(prefix(), 4..40),
+        steps in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 50..400),
+        small in any::<bool>(),
+    ) {
+        let mut t = if small { small_table() } else { Lpm6Table::new() };
+        let mut o = Linear::default();
+        let probes: Vec<_> = pool.iter().flat_map(|&p| edges(p)).collect();
+        for (k, (i, insert)) in steps.into_iter().enumerate() {
+            let p = pool[i.index(pool.len())];
+            if insert {
+                prop_assert_eq!(t.insert(p, k as u32), o.insert(p, k as u32));
+            } else {
+                prop_assert_eq!(t.remove(p), o.remove(p));
+            }
+            for a in edges(p) {
+                prop_assert_eq!(t.lookup(a).map(|(q, v)| (q, *v)), o.lookup(a), "after step {} at {}", k, a);
+            }
+        }
+        check_all(&t, &o, &probes);
+    }
 }
 
 proptest! {
@@ -185,6 +225,40 @@ fn crowded_prefixes_split_and_fold() {
     check_all(&t, &o, &probes);
     for &p in ps.iter().skip(3).step_by(2) {
         assert_eq!(t.remove(p), o.remove(p));
+    }
+    check_all(&t, &o, &probes);
+}
+
+#[test]
+fn crowded_slash16_goes_wide_and_back() {
+    // More prefixes under one /16 than WIDE_SPLIT (with /32 covers, nested /56s and /128s),
+    // at the real thresholds; then most removed, so the /16 folds back into ordinary chunks.
+    let mut t = Lpm6Table::new();
+    let mut o = Linear::default();
+    let mut ps: Vec<Ipv6Net> = Vec::new();
+    for i in 0..(WIDE_SPLIT as u128 * 2) {
+        let a = (0x2a00u128 << 112) | ((i * 7919 % 65536) << 96) | ((i % 13) << 80);
+        let len = [48u8, 32, 48, 56, 128, 48, 44][(i % 7) as usize];
+        ps.push(
+            Ipv6Net::new(Ipv6Addr::from(a | (i % 3)), len)
+                .expect("len")
+                .trunc(),
+        );
+    }
+    ps.push("2a00::/12".parse().expect("prefix"));
+    for (i, &p) in ps.iter().enumerate() {
+        assert_eq!(t.insert(p, i as u32), o.insert(p, i as u32));
+    }
+    let probes: Vec<_> = ps.iter().flat_map(|&p| edges(p)).collect();
+    check_all(&t, &o, &probes);
+    for &p in ps.iter().step_by(7).skip(1) {
+        assert_eq!(t.remove(p), o.remove(p));
+    }
+    check_all(&t, &o, &probes);
+    for (i, &p) in ps.iter().enumerate() {
+        if i % 10 != 0 {
+            assert_eq!(t.remove(p), o.remove(p));
+        }
     }
     check_all(&t, &o, &probes);
 }
