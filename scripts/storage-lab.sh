@@ -8,7 +8,7 @@
 #                                                              rpcbind :111
 #
 #   scripts/storage-lab.sh up     [--name NAME] [--prefix A.B]   build it (idempotent)
-#                                 [--lun-mib N] [--tmpfs]
+#                                 [--lun-mib N] [--tmpfs] [--ipv6]
 #   scripts/storage-lab.sh attach DEV [--name NAME]              address + up DEV in the router
 #   scripts/storage-lab.sh status [--name NAME]                  exit 0 if up, 1 if not
 #   scripts/storage-lab.sh down   [--name NAME]                  remove everything (always safe)
@@ -23,6 +23,12 @@
 # 64, at most 4096). --tmpfs keeps the LUN file and the NFS export in /dev/shm/NAME (memory, as
 # benchmarks want: no disk writeback behind the servers) instead of the state dir; `down` removes
 # that directory too.
+#
+# --ipv6 (opt-in) makes the servers listen on IPv6 only: both subnets also get 2001:db8::/32
+# prefixes (vmknic side 2001:db8:1::/64, router 2001:db8:1::1; storage 2001:db8:100::/64, router
+# 2001:db8:100::1, server 2001:db8:100::20), the router forwards IPv6, tgtd's portal is
+# [2001:db8:100::20]:3260 and ganesha binds 2001:db8:100::20 (rpcbind listens on both families).
+# The IPv4 addresses stay (nothing listens on them). Without --ipv6 nothing IPv6 is configured.
 #
 # The router's vmknic-side interface does not exist after `up`: vmkstack creates it, as a TAP
 # whose kernel side it moves into NAME-router (vmknic config `netns = "NAME-router"`); then
@@ -48,6 +54,7 @@ say() { echo "$PROG: $*"; }
 usage() {
   cat >&2 <<'EOF'
 usage: storage-lab.sh up     [--name NAME] [--prefix 198.18|192.168] [--lun-mib N] [--tmpfs]
+                             [--ipv6]
        storage-lab.sh attach DEV [--name NAME]
        storage-lab.sh status [--name NAME]
        storage-lab.sh down   [--name NAME]
@@ -62,6 +69,7 @@ NAME=vmks-lab
 PREFIX=""
 prefix_set=0
 TMPFS=0
+IPV6=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) [ $# -ge 2 ] || usage; NAME=$2; shift 2 ;;
@@ -71,6 +79,7 @@ while [ $# -gt 0 ]; do
     --lun-mib) [ $# -ge 2 ] || usage; LUN_MIB=$2; shift 2 ;;
     --lun-mib=*) LUN_MIB=${1#--lun-mib=}; shift ;;
     --tmpfs) TMPFS=1; shift ;;
+    --ipv6) IPV6=1; shift ;;
     -h|--help) usage ;;
     -*) echo "$PROG: unknown option $1" >&2; usage ;;
     *)
@@ -119,6 +128,7 @@ load_env() {
   PREFIX=${PREFIX:-198.18}
   DATA=${DATA:-$STATE}
   LUN_MIB=${LUN_MIB:-64}
+  IPV6=${IPV6:-0}
   set_addrs
 }
 
@@ -128,6 +138,18 @@ set_addrs() {
   SERVER="$PREFIX.100.20"
   VMK_NET="$PREFIX.1.0/24"
   RT_VMK_IP="$PREFIX.1.1"
+  # IPv6 mode: fixed 2001:db8::/32 prefixes. SERVER_HOST is the server in iSCSI URLs and the
+  # portal ([ADDR]), NFS_HOST in NFS URLs (libnfs 4.0 takes an IPv6 host without brackets).
+  ST_NET6=2001:db8:100::/64
+  RT_ST_IP6=2001:db8:100::1
+  SERVER6=2001:db8:100::20
+  VMK_NET6=2001:db8:1::/64
+  RT_VMK_IP6=2001:db8:1::1
+  if [ "${IPV6:-0}" = 1 ]; then
+    SERVER_HOST="[$SERVER6]"; NFS_HOST=$SERVER6; LISTEN=$SERVER6
+  else
+    SERVER_HOST=$SERVER; NFS_HOST=$SERVER; LISTEN=$SERVER
+  fi
 }
 
 read_pid() { if [ -f "$STATE/$1.pid" ]; then tr -dc 0-9 < "$STATE/$1.pid"; fi; }
@@ -257,12 +279,12 @@ install_packages() {
 # (Output captured first: `cmd | grep -q` can fail under pipefail when grep exits early.)
 check_iscsi() {
   local out
-  out=$(timeout 5 ip netns exec "$NS_RT" iscsi-ls "iscsi://$SERVER/" 2>/dev/null) || return 1
+  out=$(timeout 5 ip netns exec "$NS_RT" iscsi-ls "iscsi://$SERVER_HOST/" 2>/dev/null) || return 1
   [[ "$out" == *"$IQN"* ]]
 }
 check_nfs() {
   local out
-  out=$(timeout 5 ip netns exec "$NS_RT" nfs-ls "nfs://$SERVER/export" 2>/dev/null) || return 1
+  out=$(timeout 5 ip netns exec "$NS_RT" nfs-ls "nfs://$NFS_HOST/export" 2>/dev/null) || return 1
   [[ "$out" == *hello.txt* ]]
 }
 
@@ -280,19 +302,23 @@ status_report() {
     if ns_exists "$n"; then echo "  namespace $n: present"; else echo "  namespace $n: MISSING"; ok=1; fi
   done
   echo "  storage subnet $ST_NET: router $RT_ST_IP, server $SERVER"
+  if [ "$IPV6" = 1 ]; then
+    echo "  IPv6: storage subnet $ST_NET6: router $RT_ST_IP6, server $SERVER6 (servers listen on IPv6 only)"
+  fi
   local vmkdev
   vmkdev=$(ip -n "$NS_RT" -o -4 addr show 2>/dev/null | awk -v a="$RT_VMK_IP/24" '$4 == a {print $2}' | head -n1)
   echo "  vmknic subnet $VMK_NET: router $RT_VMK_IP on ${vmkdev:-<not attached yet: $0 attach DEV --name $NAME>}"
+  [ "$IPV6" != 1 ] || echo "  IPv6: vmknic subnet $VMK_NET6: router $RT_VMK_IP6"
   for n in tgtd:tgtd rpcbind:rpcbind ganesha:ganesha.nfsd; do
     pid=$(read_pid "${n%%:*}"); comm=${n#*:}
     if pid_alive "$pid" "$comm"; then echo "  ${n%%:*}: running, pid $pid"
     else echo "  ${n%%:*}: NOT running${pid:+ (pid $pid)}"; ok=1; fi
   done
   echo "  tgtd control port: -C $CTL_PORT"
-  if ns_exists "$NS_RT" && check_iscsi; then echo "  iSCSI: iscsi://$SERVER/$IQN/1 answers ($LUN_MIB MiB LUN in $DATA)"
-  else echo "  iSCSI: iscsi://$SERVER/ does NOT answer"; ok=1; fi
-  if ns_exists "$NS_RT" && check_nfs; then echo "  NFS: nfs://$SERVER/export answers (NFSv3, NFSv4)"
-  else echo "  NFS: nfs://$SERVER/export does NOT answer"; ok=1; fi
+  if ns_exists "$NS_RT" && check_iscsi; then echo "  iSCSI: iscsi://$SERVER_HOST/$IQN/1 answers ($LUN_MIB MiB LUN in $DATA)"
+  else echo "  iSCSI: iscsi://$SERVER_HOST/ does NOT answer"; ok=1; fi
+  if ns_exists "$NS_RT" && check_nfs; then echo "  NFS: nfs://$NFS_HOST/export answers (NFSv3, NFSv4)"
+  else echo "  NFS: nfs://$NFS_HOST/export does NOT answer"; ok=1; fi
   return $ok
 }
 
@@ -365,11 +391,11 @@ NFS_CORE_PARAM {
     Protocols = 3, 4;
     NFS_Port = 2049;
     MNT_Port = 20048;
-    Bind_addr = $SERVER;
+    Bind_addr = $LISTEN;
     Enable_NLM = false;
     Enable_RQUOTA = false;
     Enable_UDP = false;
-    # NFSv3 clients mount the Pseudo path too: nfs://$SERVER/export for v3 and v4 alike.
+    # NFSv3 clients mount the Pseudo path too: nfs://$NFS_HOST/export for v3 and v4 alike.
     Mount_Path_Pseudo = true;
     Plugins_Dir = "$plugins";
 }
@@ -419,10 +445,13 @@ do_up() {
   done
 
   if [ -f "$ENVF" ]; then
-    local want=$PREFIX
+    local want=$PREFIX want6=${IPV6:-0}
     load_env
     if [ -n "$want" ] && [ "$want" != "$PREFIX" ]; then
       die "lab '$NAME' is already up with --prefix $PREFIX; run '$0 down --name $NAME' first"
+    fi
+    if [ "$want6" != "$IPV6" ]; then
+      die "lab '$NAME' is already up $([ "$IPV6" = 1 ] && echo with || echo without) --ipv6; run '$0 down --name $NAME' first"
     fi
     if status_report; then
       say "lab '$NAME' is already up"
@@ -437,6 +466,7 @@ do_up() {
   [ "$DATA" = "$STATE" ] || [ ! -e "$DATA" ] || die "$DATA exists but is not a lab's data; remove it or pick another --name"
 
   PREFIX=${PREFIX:-198.18}
+  IPV6=${IPV6:-0}
   set_addrs
   local t0=$SECONDS
   # From here on, any failure removes everything (namespaces, daemons, state dir).
@@ -452,6 +482,7 @@ PREFIX=$PREFIX
 CTL_PORT=$CTL_PORT
 DATA=$DATA
 LUN_MIB=$LUN_MIB
+IPV6=$IPV6
 EOF
 
   # Namespaces: NAME-router <-> NAME-storage over a veth pair created inside the router ns.
@@ -466,6 +497,13 @@ EOF
   ip -n "$NS_ST" link set stor0 up
   ip -n "$NS_ST" route add default via "$RT_ST_IP"
   in_rt sysctl -qw net.ipv4.ip_forward=1
+  if [ "$IPV6" = 1 ]; then
+    # nodad: the servers bind these addresses at once (a tentative address cannot be bound).
+    in_rt sysctl -qw net.ipv6.conf.all.forwarding=1
+    ip -n "$NS_RT" addr add "$RT_ST_IP6/64" dev rt-stor nodad
+    ip -n "$NS_ST" addr add "$SERVER6/64" dev stor0 nodad
+    ip -n "$NS_ST" -6 route add default via "$RT_ST_IP6"
+  fi
   maybe_fail namespaces
 
   # Export directory and LUN file.
@@ -476,7 +514,7 @@ EOF
   truncate -s "$((LUN_MIB * 1024 * 1024))" "$DATA/lun0.img"
 
   # iSCSI: tgtd, foreground, PID = $! (ip netns exec execs it).
-  ip netns exec "$NS_ST" tgtd -f -C "$CTL_PORT" --iscsi "portal=$SERVER:3260" \
+  ip netns exec "$NS_ST" tgtd -f -C "$CTL_PORT" --iscsi "portal=$SERVER_HOST:3260" \
     </dev/null >"$STATE/tgtd.log" 2>&1 &
   echo $! > "$STATE/tgtd.pid"
   wait_exec tgtd tgtd
@@ -536,14 +574,16 @@ EOF
 storage lab '$NAME' is up ($((SECONDS - t0)) s)
   namespaces : $NS_RT (Linux router, ip_forward=1), $NS_ST (servers)
   storage    : $ST_NET   router $RT_ST_IP (rt-stor), server $SERVER (stor0, default via $RT_ST_IP)
+$([ "$IPV6" != 1 ] || printf '%s\n' "  IPv6       : $ST_NET6   router $RT_ST_IP6, server $SERVER6 (default via $RT_ST_IP6)" \
+  "               vmknic side $VMK_NET6, router $RT_VMK_IP6 (after attach); servers on IPv6 only")
   vmknic side: $VMK_NET   router $RT_VMK_IP: put the vmknic's TAP in netns "$NS_RT", then
                $0 attach <DEV> --name $NAME
-  iSCSI      : tgtd pid $(read_pid tgtd) (-C $CTL_PORT), $SERVER:3260, target $IQN,
+  iSCSI      : tgtd pid $(read_pid tgtd) (-C $CTL_PORT), $SERVER_HOST:3260, target $IQN,
                LUN 1 = $LUN_MIB MiB file $DATA/lun0.img, bound to ALL initiators
-               iscsi://$SERVER/$IQN/1
-  NFS        : ganesha pid $(read_pid ganesha), rpcbind pid $(read_pid rpcbind); NFSv3+v4 on $SERVER:2049 (mount 20048)
+               iscsi://$SERVER_HOST/$IQN/1
+  NFS        : ganesha pid $(read_pid ganesha), rpcbind pid $(read_pid rpcbind); NFSv3+v4 on $LISTEN port 2049 (mount 20048)
                export /export = $DATA/export (hello.txt, data.bin), RW, no_root_squash
-               nfs://$SERVER/export
+               nfs://$NFS_HOST/export
   stop with  : $0 down --name $NAME
 EOF
 }
@@ -561,8 +601,13 @@ do_attach() {
   ip -n "$NS_RT" link show dev "$dev" >/dev/null 2>&1 \
     || die "device $dev did not appear in namespace $NS_RT within 10 s"
   ip -n "$NS_RT" addr replace "$RT_VMK_IP/24" dev "$dev"
+  if [ "$IPV6" = 1 ]; then
+    ip netns exec "$NS_RT" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=0"
+    ip -n "$NS_RT" addr replace "$RT_VMK_IP6/64" dev "$dev" nodad
+  fi
   ip -n "$NS_RT" link set dev "$dev" up
   say "$dev in $NS_RT: $RT_VMK_IP/24, up (vmknic subnet $VMK_NET; gateway for the vmknic: $RT_VMK_IP)"
+  [ "$IPV6" != 1 ] || say "$dev in $NS_RT: $RT_VMK_IP6/64 (vmknic subnet $VMK_NET6; IPv6 gateway for the vmknic: $RT_VMK_IP6)"
 }
 
 case "$cmd" in

@@ -1,6 +1,8 @@
 //! A handle on `scripts/storage-lab.sh`: a real iSCSI target and NFS server in namespace
 //! `NAME-storage` behind a Linux router in `NAME-router` (198.18.1.1 | 198.18.100.1 -- storage
-//! 198.18.100.20). `down` on Drop, so that a failing assertion leaves nothing behind.
+//! 198.18.100.20); with `--ipv6` ([`StorageLab::up_ipv6`]) the servers listen on IPv6 only
+//! (2001:db8:1::1 | 2001:db8:100::1 -- storage [`SERVER6`]). `down` on Drop, so that a failing
+//! assertion leaves nothing behind.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -12,6 +14,10 @@ use super::describe;
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/storage-lab.sh");
 /// The lab's iSCSI target.
 pub const IQN: &str = "iqn.2026-11.lab.vmkstack:storage";
+/// The server's address in an IPv6 lab (`up --ipv6`), the only address its servers listen on.
+pub const SERVER6: &str = "2001:db8:100::20";
+/// The router's address on the vmknic side in an IPv6 lab (after `attach`).
+pub const ROUTER6: &str = "2001:db8:1::1";
 /// How long a first `up` may take (on a fresh machine it installs the Debian packages).
 pub const UP_LIMIT: Duration = Duration::from_secs(900);
 
@@ -34,6 +40,13 @@ impl StorageLab {
     pub fn up(tag: &str) -> StorageLab {
         let lab = StorageLab::new(tag);
         lab.ok(&["up"], UP_LIMIT);
+        lab
+    }
+
+    /// An IPv6 lab that is up (`up --ipv6`; panics unless it succeeds within [`UP_LIMIT`]).
+    pub fn up_ipv6(tag: &str) -> StorageLab {
+        let lab = StorageLab::new(tag);
+        lab.ok(&["up", "--ipv6"], UP_LIMIT);
         lab
     }
 
