@@ -1,17 +1,19 @@
 //! Root only. The storage lab script (`scripts/storage-lab.sh`, driven through
 //! [`common::storage_lab`]): a real iSCSI target (tgt) and NFS server (nfs-ganesha) behind a
 //! Linux router namespace, reached with the userspace clients (libiscsi-bin, libnfs-utils) from
-//! the router namespace; `up` is idempotent, `down` leaves nothing behind, and a failed `up`
-//! cleans up after itself. Skipped with `SKIPPED (needs root)` outside CI (namespaces), a
-//! failure in CI when not root; `up` installs the Debian packages when they are missing.
+//! the router namespace; `up` is idempotent, `down` leaves nothing behind, a failed `up` cleans
+//! up after itself, and `up --ipv6` serves on IPv6 only. Skipped with `SKIPPED (needs root)`
+//! outside CI (namespaces), a failure in CI when not root; `up` installs the Debian packages
+//! when they are missing.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::storage_lab::{StorageLab, IQN, UP_LIMIT};
+use common::storage_lab::{StorageLab, IQN, SERVER6, UP_LIMIT};
 
 const SERVER: &str = "198.18.100.20";
 
@@ -221,4 +223,65 @@ fn failed_storage_lab_up_leaves_nothing_behind() {
         assert!(!alive(*pid), "{comm} (pid {pid}) survived a failed up");
     }
     lab.assert_gone();
+}
+
+#[test]
+fn ipv6_storage_lab_serves_on_ipv6_only_and_leaves_nothing_behind() {
+    let Some(()) =
+        common::require_root("ipv6_storage_lab_serves_on_ipv6_only_and_leaves_nothing_behind")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = StorageLab::new("t6");
+    let out = lab.ok(&["up", "--ipv6"], UP_LIMIT);
+    assert!(
+        out.contains(&format!("iscsi://[{SERVER6}]/{IQN}/1"))
+            && out.contains(&format!("nfs://{SERVER6}/export")),
+        "{out}"
+    );
+    // The router forwards IPv6; the servers listen on the IPv6 address only.
+    let fwd = lab.in_router_ok("sysctl", &["-n", "net.ipv6.conf.all.forwarding"]);
+    assert_eq!(fwd.trim(), "1");
+    let ls = lab.in_router_ok("iscsi-ls", &[&format!("iscsi://[{SERVER6}]/")]);
+    assert!(ls.contains(IQN), "iscsi-ls over IPv6:\n{ls}");
+    let ls = lab.in_router_ok("nfs-ls", &[&format!("nfs://{SERVER6}/export")]);
+    assert!(ls.contains("hello.txt"), "nfs-ls over IPv6:\n{ls}");
+    let ss = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-storage", lab.name), "ss", "-ltnH"])
+        .output()
+        .expect("ss");
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    for port in [3260, 2049, 20048] {
+        let on: Vec<&str> = ss
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .filter(|a| a.ends_with(&format!(":{port}")))
+            .collect();
+        assert_eq!(on, [format!("[{SERVER6}]:{port}")], "{ss}");
+    }
+    let o = lab.in_router("iscsi-ls", &[&format!("iscsi://{SERVER}/")]);
+    assert!(!o.status.success(), "iSCSI answers on IPv4 in IPv6 mode");
+
+    // status names the IPv6 side; up without --ipv6 is refused and changes nothing.
+    let st = lab.ok(&["status"], Duration::from_secs(60));
+    assert!(
+        st.contains(&format!("server {SERVER6}")) && st.contains("answers"),
+        "status:\n{st}"
+    );
+    let pids = pid_files(&lab.state_dir());
+    let o = lab.script(&["up"], &[], Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", common::describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already up with --ipv6"),
+        "{}",
+        common::describe(&o)
+    );
+    assert_eq!(pid_files(&lab.state_dir()), pids);
+
+    lab.ok(&["down"], Duration::from_secs(120));
+    lab.assert_gone();
+    for (n, pid) in &pids {
+        assert!(!alive(*pid), "{n} (pid {pid}) still runs after down");
+    }
 }
