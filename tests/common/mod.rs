@@ -17,7 +17,7 @@
 //! | `dataplane.rs` | yes, except `second_daemon_on_same_control_path_...` (and Debian packages traceroute, iputils-tracepath, mtr-tiny) |
 //! | `control.rs`, `control_security.rs`, `forward.rs`, `offload.rs`, `floods.rs`, `restart.rs` | yes (namespaces, TAPs) |
 //! | `service.rs` | yes (namespaces, TAPs, setpriv, a private /dev/net/tun) |
-//! | `storage.rs`, `storage_lab.rs`, `demo.rs` | yes (namespaces; Debian packages tgt, nfs-ganesha, libiscsi-bin, libnfs-utils, libiscsi-dev) |
+//! | `storage.rs`, `storage6.rs`, `storage_lab.rs`, `demo.rs` | yes (namespaces; Debian packages tgt, nfs-ganesha, libiscsi-bin, libnfs-utils, libiscsi-dev) |
 //!
 //! `grep -l '^//! Root only' tests/*.rs` lists them.
 //!
