@@ -248,7 +248,13 @@ fn ipv6_storage_lab_serves_on_ipv6_only_and_leaves_nothing_behind() {
     let ls = lab.in_router_ok("nfs-ls", &[&format!("nfs://{SERVER6}/export")]);
     assert!(ls.contains("hello.txt"), "nfs-ls over IPv6:\n{ls}");
     let ss = Command::new("ip")
-        .args(["netns", "exec", &format!("{}-storage", lab.name), "ss", "-ltnH"])
+        .args([
+            "netns",
+            "exec",
+            &format!("{}-storage", lab.name),
+            "ss",
+            "-ltnH",
+        ])
         .output()
         .expect("ss");
     let ss = String::from_utf8_lossy(&ss.stdout);
