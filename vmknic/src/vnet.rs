@@ -140,6 +140,10 @@ mod tests {
         assert_eq!(h.gso(), Gso::TcpV4 { ecn: true });
         assert!(h.needs_csum() && !h.is_plain());
         assert_eq!(VnetHdr::read(&[0; 10]).gso(), Gso::None);
+        assert_eq!(
+            VnetHdr::read(&[1, 4, 0, 0, 0, 0, 0, 0, 0, 0]).gso(),
+            Gso::TcpV6 { ecn: false }
+        );
         assert!(VnetHdr::read(&[0; 10]).is_plain());
         assert_eq!(
             VnetHdr::read(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0]).gso(),

@@ -197,8 +197,8 @@ pub fn segment_tcp6(
         gso_size,
         scratch,
         |buf, _| {
-            let plen = u16::try_from(buf.len() - IPV6_HDR)
-                .map_err(|_| PacketError::CannotSegment)?;
+            let plen =
+                u16::try_from(buf.len() - IPV6_HDR).map_err(|_| PacketError::CannotSegment)?;
             buf[4..6].copy_from_slice(&plen.to_be_bytes());
             Ok(())
         },
