@@ -237,7 +237,10 @@ fn ping6_forwarding_errors_and_neighbours() {
     // TCP through the stack (offloads on): the TAPs do TSO6, so h1's super-frames cross
     // whole to vmk1 (an offloading TAP with MTU 1400: h2's MSS makes the segments fit).
     iperf6(h1, h2);
-    let (whole, bad) = (tcp6_super_frames(&lab, "vmk1"), tcp6_bad_offload(&lab, "vmk0"));
+    let (whole, bad) = (
+        tcp6_super_frames(&lab, "vmk1"),
+        tcp6_bad_offload(&lab, "vmk0"),
+    );
     println!("offloads on: TCPv6 super-frames forwarded whole to vmk1: {whole}");
     assert!(whole > 0, "no super-frame crossed whole");
     assert_eq!(bad, 0, "bad offload headers on vmk0");
@@ -277,7 +280,11 @@ fn malformed_ipv6_is_dropped_and_counted() {
     // TCP through the stack with offloads off (every segment's checksum computed by the host).
     ping6_ok(h1, "2001:db8:2::10");
     iperf6(h1, h2);
-    assert_eq!(tcp6_super_frames(&lab, "vmk1"), 0, "super-frames without offloads");
+    assert_eq!(
+        tcp6_super_frames(&lab, "vmk1"),
+        0,
+        "super-frames without offloads"
+    );
     let inject = format!(
         r#"
 import socket, struct

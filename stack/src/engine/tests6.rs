@@ -1163,7 +1163,8 @@ fn test_tso6_packet_too_big_on_the_segment_size() {
 fn test_tso6_bad_offload_headers_counted() {
     let mut lab = Lab6::with_ports([true, true]);
     learn_both(&mut lab);
-    let bad: [(&str, fn(&mut Vec<u8>)); 8] = [
+    type Spoil = fn(&mut Vec<u8>);
+    let bad: [(&str, Spoil); 8] = [
         ("TCPv4 segmentation on IPv6", |f| f[1] = VnetHdr::GSO_TCPV4),
         ("UDP segmentation", |f| f[1] = 5),
         ("gso_size 0", |f| f[4..6].fill(0)),

@@ -160,8 +160,7 @@ pub fn segment_tcp(
     let (src, dst) = (info.src, info.dst);
     cut_tcp(
         pkt,
-        hl,
-        thl,
+        (hl, thl),
         gso_size,
         scratch,
         |buf, i| {
@@ -192,8 +191,7 @@ pub fn segment_tcp6(
     let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
     cut_tcp(
         pkt,
-        IPV6_HDR,
-        thl,
+        (IPV6_HDR, thl),
         gso_size,
         scratch,
         |buf, _| {
@@ -208,13 +206,12 @@ pub fn segment_tcp6(
 }
 
 /// The cutting common to [`segment_tcp`] and [`segment_tcp6`]: `pkt` is an IP header of `hl`
-/// bytes, a TCP header of `thl` and the payload. Each segment is built in `scratch`;
+/// bytes, a TCP header of `thl` (`lens`) and the payload. Each segment is built in `scratch`;
 /// `fix_ip(segment, index)` sets its IP header's lengths (and ID), `pseudo(tcp_len)` gives
 /// the pseudo-header sum for its TCP checksum.
 fn cut_tcp(
     pkt: &[u8],
-    hl: usize,
-    thl: usize,
+    (hl, thl): (usize, usize),
     gso_size: u16,
     scratch: &mut [u8],
     fix_ip: impl Fn(&mut [u8], usize) -> Result<(), PacketError>,
