@@ -100,6 +100,35 @@ fn iperf6(h1: &Netns, h2: &Netns) {
     drop(server);
 }
 
+/// The running daemon's `stats --json` counters of `vmk`.
+fn stats_of(lab: &Lab, vmk: &str) -> serde_json::Value {
+    let o = lab.cli(&["stats", "--json"]);
+    assert!(o.status.success(), "stats: {}", common::describe(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stats JSON");
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["vmknic"] == vmk)
+        .map(|s| s["counters"].clone())
+        .unwrap_or_default()
+}
+
+/// Super-frames forwarded whole out of `vmk` (only IPv6 crosses between h1 and h2 here).
+fn tcp6_super_frames(lab: &Lab, vmk: &str) -> u64 {
+    stats_of(lab, vmk)["gso_forwarded"].as_u64().unwrap_or(0)
+}
+
+/// Frames received on `vmk` dropped for a bad virtio-net header.
+fn tcp6_bad_offload(lab: &Lab, vmk: &str) -> u64 {
+    stats_of(lab, vmk)["drops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d[0] == "bad_offload")
+        .and_then(|d| d[1].as_u64())
+        .unwrap_or(0)
+}
+
 #[test]
 fn ping6_forwarding_errors_and_neighbours() {
     let Some(()) = require_root("ping6_forwarding_errors_and_neighbours") else {
@@ -205,8 +234,16 @@ fn ping6_forwarding_errors_and_neighbours() {
     let trace = h1.run("tracepath", &["-6", "-n", "2001:db8:2::10"]);
     assert!(trace.contains("pmtu 1400"), "{trace}");
 
-    // TCP through the stack (offloads on).
+    // TCP through the stack (offloads on): the TAPs do TSO6, so h1's super-frames cross
+    // whole to vmk1 (an offloading TAP with MTU 1400: h2's MSS makes the segments fit).
     iperf6(h1, h2);
+    let (whole, bad) = (
+        tcp6_super_frames(&lab, "vmk1"),
+        tcp6_bad_offload(&lab, "vmk0"),
+    );
+    println!("offloads on: TCPv6 super-frames forwarded whole to vmk1: {whole}");
+    assert!(whole > 0, "no super-frame crossed whole");
+    assert_eq!(bad, 0, "bad offload headers on vmk0");
 
     // kill -9 and a restart: IPv6 is back as configured.
     let pid = daemon.pid().to_string();
@@ -243,6 +280,11 @@ fn malformed_ipv6_is_dropped_and_counted() {
     // TCP through the stack with offloads off (every segment's checksum computed by the host).
     ping6_ok(h1, "2001:db8:2::10");
     iperf6(h1, h2);
+    assert_eq!(
+        tcp6_super_frames(&lab, "vmk1"),
+        0,
+        "super-frames without offloads"
+    );
     let inject = format!(
         r#"
 import socket, struct

@@ -31,6 +31,8 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 pub const TUN_F_CSUM: libc::c_uint = 0x01;
 /// `TUN_F_TSO4`: the reader takes TCP/IPv4 super-frames.
 pub const TUN_F_TSO4: libc::c_uint = 0x02;
+/// `TUN_F_TSO6`: the reader takes TCP/IPv6 super-frames.
+pub const TUN_F_TSO6: libc::c_uint = 0x04;
 /// `TUN_F_TSO_ECN`: ... including those whose first segment carries CWR.
 pub const TUN_F_TSO_ECN: libc::c_uint = 0x08;
 

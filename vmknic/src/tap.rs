@@ -260,10 +260,11 @@ impl Tap {
             return Err(TapError::Renamed { tap: tap(), actual });
         }
         if offload {
-            // tun-rs also enables TSO6 and USO; the data plane handles TCP/IPv4 only (it
-            // drops IPv6), so ask for exactly that.
-            use crate::sys::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN};
-            crate::sys::set_offload(dev.as_raw_fd(), TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN)
+            // tun-rs also enables USO; the data plane cuts and forwards TCP super-frames (IPv4
+            // and IPv6) only, so ask for exactly that.
+            use crate::sys::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN};
+            let flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            crate::sys::set_offload(dev.as_raw_fd(), flags)
                 .map_err(|source| TapError::Offload { tap: tap(), source })?;
         }
         dev.set_nonblocking(true)

@@ -1,10 +1,10 @@
 //! The virtio-net header a TAP opened with `IFF_VNET_HDR` puts before every frame
 //! (`struct virtio_net_hdr` in `<linux/virtio_net.h>`, 10 bytes, native byte order).
 //!
-//! With the TAP's offloads on (`TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4`), the kernel
+//! With the TAP's offloads on (`TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`), the kernel
 //! hands the daemon frames whose TCP/UDP checksum is left for the "hardware" to finish
 //! ([`VnetHdr::NEEDS_CSUM`]) and TCP super-frames of up to 64 KiB that the "hardware" is to cut
-//! into `gso_size` segments ([`Gso::TcpV4`]). The daemon forwards both whole to another
+//! into `gso_size` segments ([`Gso::TcpV4`], [`Gso::TcpV6`]). The daemon forwards both whole to another
 //! offloading TAP (the kernel on the other side finishes the job, or never needs to), and
 //! finishes them itself where a packet leaves the offload world: a non-offloading TAP, the
 //! ARP queue, fragmentation, and its own smoltcp endpoint.
@@ -22,8 +22,13 @@ pub enum Gso {
         /// `VIRTIO_NET_HDR_GSO_ECN`.
         ecn: bool,
     },
-    /// Anything else (UFO, TCPv6, USO): the daemon never enables them, so such a frame is
-    /// malformed input.
+    /// A TCP/IPv6 super-frame (TSO6); `ecn` when its first segment carries CWR.
+    TcpV6 {
+        /// `VIRTIO_NET_HDR_GSO_ECN`.
+        ecn: bool,
+    },
+    /// Anything else (UFO, USO): the daemon never enables them, so such a frame is malformed
+    /// input.
     Other(u8),
 }
 
@@ -51,6 +56,8 @@ impl VnetHdr {
     pub const DATA_VALID: u8 = 2;
     /// `VIRTIO_NET_HDR_GSO_TCPV4`.
     pub const GSO_TCPV4: u8 = 1;
+    /// `VIRTIO_NET_HDR_GSO_TCPV6`.
+    pub const GSO_TCPV6: u8 = 4;
     /// `VIRTIO_NET_HDR_GSO_ECN`.
     pub const GSO_ECN: u8 = 0x80;
 
@@ -95,6 +102,9 @@ impl VnetHdr {
             Self::GSO_TCPV4 => Gso::TcpV4 {
                 ecn: self.gso_type & Self::GSO_ECN != 0,
             },
+            Self::GSO_TCPV6 => Gso::TcpV6 {
+                ecn: self.gso_type & Self::GSO_ECN != 0,
+            },
             _ => Gso::Other(self.gso_type),
         }
     }
@@ -130,6 +140,10 @@ mod tests {
         assert_eq!(h.gso(), Gso::TcpV4 { ecn: true });
         assert!(h.needs_csum() && !h.is_plain());
         assert_eq!(VnetHdr::read(&[0; 10]).gso(), Gso::None);
+        assert_eq!(
+            VnetHdr::read(&[1, 4, 0, 0, 0, 0, 0, 0, 0, 0]).gso(),
+            Gso::TcpV6 { ecn: false }
+        );
         assert!(VnetHdr::read(&[0; 10]).is_plain());
         assert_eq!(
             VnetHdr::read(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0]).gso(),

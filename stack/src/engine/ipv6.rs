@@ -8,9 +8,10 @@
 //! IPv6 is on for a vmknic that has a static IPv6 address; it then also holds a link-local
 //! address derived from its MAC. Our addresses go through duplicate address detection first
 //! (`addr6.rs`); the neighbour cache runs RFC 4861's unreachability detection (REACHABLE,
-//! STALE, DELAY, PROBE). Not here yet: extension
-//! headers (a packet with one is forwarded untouched, and not delivered), TSO6 super-frames
-//! (never asked of the TAP, refused if one comes).
+//! STALE, DELAY, PROBE). With offloads, TSO6 super-frames are forwarded whole to an
+//! offloading egress port with a known neighbour, cut into segments for any other (or the
+//! neighbour queue), and delivered whole to smoltcp, as IPv4's are. Not here yet: extension
+//! headers (a packet with one is forwarded untouched, and not delivered).
 
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use vmkstack_vmknic::neighbor::{NdUpdate, NeighborEvent, Resolve};
 use vmkstack_vmknic::{MacAddr, Port, VnetHdr, VNET_HDR_LEN};
 
 use super::{DropReason, Engine, Vmknic};
+use crate::packet;
 
 /// Length of the fixed IPv6 header.
 pub(super) const IPV6_HDR: usize = 40;
@@ -438,12 +440,13 @@ impl<P: Port> Engine<P> {
             Ok(info) => info,
             Err(r) => return self.count(i, r),
         };
-        // TSO6 is never asked of the TAP; a super-frame anyway is refused, not forwarded cut.
-        if VnetHdr::read(buf).gso_type != 0 {
-            return self.count(i, DropReason::BadOffload);
-        }
         let Some(buf) = buf.get_mut(..IP + info.total_len) else {
             return self.count(i, DropReason::Truncated);
+        };
+        // A TSO6 super-frame must be TCPv6 with its checksum partial and a sane segment size.
+        let hdr = VnetHdr::read(buf);
+        let Ok(o) = packet::check_offload6(&hdr, buf.get(IP..).unwrap_or_default()) else {
+            return self.count(i, DropReason::BadOffload);
         };
         // A multicast or loopback source, or one of our own addresses, is never accepted.
         if info.src.is_multicast() || info.src.is_loopback() || self.is_local6(info.src) {
@@ -465,7 +468,7 @@ impl<P: Port> Engine<P> {
         if never_forwarded(info.src) || never_forwarded(info.dst) {
             return self.count(i, DropReason::Martian);
         }
-        self.forward6(i, buf, info);
+        self.forward6(i, buf, info, o);
     }
 
     /// True when `a` is an IPv6 address of an active vmknic.
@@ -658,8 +661,10 @@ impl<P: Port> Engine<P> {
         });
     }
 
-    /// Forwards a checked packet that is not for us (RFC 8200 3, RFC 4443 3).
-    fn forward6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info) {
+    /// Forwards a checked packet that is not for us (RFC 8200 3, RFC 4443 3). A TSO6
+    /// super-frame (`o.gso_size`) goes whole, virtio-net header and all, to an offloading port
+    /// with a known neighbour, and is otherwise cut into segments here (as IPv4's are).
+    fn forward6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info, o: packet::Offload6) {
         let Some(route) = self.routing6.lookup(info.dst) else {
             self.icmp6_error(i, buf, Icmp6Error::NoRoute);
             return self.count(i, DropReason::NoRoute);
@@ -673,8 +678,9 @@ impl<P: Port> Engine<P> {
             return self.count(i, DropReason::TtlExceeded);
         }
         // Routers never fragment IPv6: too big for the egress is Packet Too Big (RFC 8200 5).
+        // A super-frame goes on the wire as segments: each of them must fit.
         let mtu = self.vmknics.get(e).map_or(0, |v| v.mtu6());
-        if info.total_len > mtu {
+        if o.wire_len > mtu {
             self.icmp6_error(i, buf, Icmp6Error::TooBig(mtu as u32));
             return self.count(i, DropReason::TooBig);
         }
@@ -684,6 +690,9 @@ impl<P: Port> Engine<P> {
         let next_hop = route.next_hop.neighbor_for(info.dst);
         let offload = self.vmknics.get(e).is_some_and(|v| v.offload());
         let known = self.neighbors6.lookup_on(next_hop, e as u32, self.clock);
+        if let Some(gso) = o.gso_size.filter(|_| !(offload && known.is_some())) {
+            return self.forward6_cut(i, buf, e, next_hop, gso);
+        }
         // A partial checksum travels on to an offloading port with its header; anything else
         // gets it finished here (a queued packet loses its virtio-net header).
         if !(offload && known.is_some()) {
@@ -699,6 +708,9 @@ impl<P: Port> Engine<P> {
                 v.send(buf.get(FRAME..).unwrap_or_default());
             }
             v.counters.forwarded += 1;
+            if o.gso_size.is_some() {
+                v.counters.gso_forwarded += 1;
+            }
             return;
         }
         let pkt = buf.get(IP..).unwrap_or_default();
@@ -713,6 +725,35 @@ impl<P: Port> Engine<P> {
                 self.count(i, DropReason::NeighborUnreachable);
             }
             Err(r) => self.count(i, r),
+        }
+    }
+
+    /// Cuts the TSO6 super-frame in `buf` (hop limit already decremented) into `gso`-byte
+    /// segments, each with its TCP checksum, and sends them to `next_hop` out of vmknic `e`
+    /// through the neighbour cache (queued while a solicitation goes out).
+    fn forward6_cut(&mut self, i: usize, buf: &[u8], e: usize, next_hop: Ipv6Addr, gso: u16) {
+        let mut seg_buf = std::mem::take(&mut self.seg_buf);
+        let mut failed = None;
+        let pkt = buf.get(IP..).unwrap_or_default();
+        let res = packet::segment_tcp6(pkt, gso, &mut seg_buf, |seg| {
+            if failed.is_none() {
+                failed = self.resolve6(e, next_hop, seg).err();
+            }
+        });
+        self.seg_buf = seg_buf;
+        match (res, failed) {
+            (Err(_), _) => self.count(i, DropReason::BadOffload),
+            (Ok(_), None) => {
+                if let Some(v) = self.vmknics.get_mut(e) {
+                    v.counters.forwarded += 1;
+                    v.counters.gso_segmented += 1;
+                }
+            }
+            (Ok(_), Some(DropReason::NeighborUnreachable)) => {
+                self.icmp6_error(i, buf, Icmp6Error::AddressUnreachable);
+                self.count(i, DropReason::NeighborUnreachable);
+            }
+            (Ok(_), Some(r)) => self.count(i, r),
         }
     }
 

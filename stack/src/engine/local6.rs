@@ -6,8 +6,9 @@
 //!
 //! As for IPv4, TCP checksums are the engine's: a received segment is checked here unless the
 //! kernel behind the TAP left it partial, and each segment smoltcp sends gets its checksum
-//! filled in on the way out (IPv6 segments are not merged into super-frames: TSO6 is never
-//! asked of the TAP). UDP checksums are smoltcp's.
+//! filled in on the way out (the segments smoltcp sends over IPv6 are not merged into
+//! super-frames yet). A TSO6 super-frame from the TAP comes in whole, its checksum partial,
+//! and smoltcp takes it as one segment. UDP checksums are smoltcp's.
 //!
 //! ICMPv6 errors from the endpoint (RFC 4443): smoltcp answers UDP to a closed port with
 //! Port Unreachable and TCP to a closed port with a reset; an unknown next header gets

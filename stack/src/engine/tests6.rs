@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use vmkstack_vmknic::eth::{ETHERTYPE_IPV6, ETH_HDR};
-use vmkstack_vmknic::{MacAddr, MemPort};
+use vmkstack_vmknic::{MacAddr, MemPort, VnetHdr, VNET_HDR_LEN};
 
 use super::ipv6::solicited_node;
 use super::{DropReason, Engine};
@@ -28,10 +28,17 @@ struct Lab6 {
 
 impl Lab6 {
     fn new() -> Lab6 {
+        Lab6::with_ports([false, false])
+    }
+
+    /// A lab whose ports offload as `offload` says (offloads on in the configuration when
+    /// one does).
+    fn with_ports(offload: [bool; 2]) -> Lab6 {
+        let offloads = offload.contains(&true);
         let text = format!(
             r#"
 forwarding = true
-offloads = false
+offloads = {offloads}
 [[vmknic]]
 name = "vmk0"
 portgroup = "A"
@@ -49,7 +56,7 @@ ipv6 = ["2001:db8:1::1/64"]
         );
         let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
         let now = Instant::now();
-        let (engine, _) = Engine::new(&cfg, [MemPort::new(false), MemPort::new(false)], now);
+        let (engine, _) = Engine::new(&cfg, offload.map(MemPort::new), now);
         let mut lab = Lab6 { engine, now };
         for i in 0..2 {
             // A gratuitous ARP and two DAD probes (link-local, global): the IPv6 addresses
@@ -971,4 +978,220 @@ fn test_endpoint_connects_over_ipv6_after_solicitation() {
         matches!(no_route, Err(super::SocketError::NoRoute6(_))),
         "{no_route:?}"
     );
+}
+
+/// Makes both hosts reachable (each solicits its vmknic's address, then advertises its
+/// own, solicited): the forwarding fast path sends to REACHABLE neighbours.
+fn learn_both(lab: &mut Lab6) {
+    let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
+    for (i, h, vmk, mac) in [
+        (0, h0, "2001:db8::1", HOST0_MAC),
+        (1, h1, "2001:db8:1::1", HOST1_MAC),
+    ] {
+        let g = solicited_node(a(vmk));
+        lab.receive(
+            i,
+            &eth(mcast_mac(g), mac, &ipv6(h, g, 58, 255, &ns(a(vmk), mac))),
+        );
+        let vmk_mac = if i == 0 { VMK0_MAC } else { VMK1_MAC };
+        lab.receive(
+            i,
+            &eth(vmk_mac, mac, &ipv6(h, a(vmk), 58, 255, &na(h, mac))),
+        );
+    }
+    lab.sent(0);
+    lab.sent(1);
+}
+
+/// Folds a 32-bit one's complement sum to 16 bits.
+fn fold(mut s: u32) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// The IPv6 pseudo-header sum (not complemented) for `len` bytes of TCP.
+fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u16 {
+    fold(sum16(&src.octets()) + sum16(&dst.octets()) + len as u32 + 6)
+}
+
+/// A TCP/IPv6 super-frame of `payload` bytes from host0 to host1 as an offloading TAP hands
+/// it over: a virtio-net header asking for TSO6 at `mss`, the TCP checksum holding the
+/// pseudo-header sum only.
+fn super_frame6(payload: usize, mss: u16) -> Vec<u8> {
+    let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
+    let mut tcp = vec![0u8; 20 + payload];
+    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&0xffff_f000u32.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+    tcp[14..16].copy_from_slice(&512u16.to_be_bytes());
+    for (k, b) in tcp[20..].iter_mut().enumerate() {
+        *b = (k % 251) as u8;
+    }
+    let partial = pseudo6(h0, h1, tcp.len());
+    tcp[16..18].copy_from_slice(&partial.to_be_bytes());
+    let hdr = VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV6,
+        hdr_len: (ETH_HDR + 60) as u16,
+        gso_size: mss,
+        csum_start: (ETH_HDR + 40) as u16,
+        csum_offset: 16,
+    };
+    let mut out = vec![0; VNET_HDR_LEN];
+    hdr.write(&mut out);
+    out.extend_from_slice(&eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, h1, 6, 64, &tcp)));
+    out
+}
+
+fn inject(lab: &mut Lab6, i: usize, hdr_and_frame: &[u8]) {
+    if let Some(p) = lab.engine.port_mut(i) {
+        p.inject_offloaded(hdr_and_frame);
+    }
+    lab.engine.set_readable(i);
+    lab.engine.turn(lab.now);
+}
+
+/// Checks the segments `sent` (Ethernet frames) of [`super_frame6`]'s `payload` bytes: each
+/// within vmk1's MTU, hop limit 63, its own payload length, a complete checksum, its
+/// sequence number, PSH on the last only; the payload reassembles in order.
+fn check_segments(sent: &[Vec<u8>], payload: usize) {
+    let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
+    let mut data = Vec::new();
+    for (k, f) in sent.iter().enumerate() {
+        let ip = &f[ETH_HDR..];
+        let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+        assert_eq!(plen, ip.len() - 40, "payload length of segment {k}");
+        assert!(ip.len() <= 1400, "segment {k} fits vmk1's MTU");
+        assert_eq!(ip[7], 63, "hop limit decremented");
+        assert_eq!((&f[..6], &f[6..12]), (&HOST1_MAC.0[..], &VMK1_MAC.0[..]));
+        let tcp = &ip[40..];
+        let sum = fold(u32::from(pseudo6(h0, h1, tcp.len())) + sum16(tcp));
+        assert_eq!(sum, 0xffff, "segment {k}'s checksum is complete");
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        assert_eq!(seq, 0xffff_f000u32.wrapping_add(data.len() as u32));
+        let last = k + 1 == sent.len();
+        assert_eq!(tcp[13], if last { 0x18 } else { 0x10 }, "flags of {k}");
+        data.extend_from_slice(&tcp[20..]);
+    }
+    let want: Vec<u8> = (0..payload).map(|k| (k % 251) as u8).collect();
+    assert_eq!(data, want, "the payload, in order");
+}
+
+#[test]
+fn test_tso6_super_frame_forwarded_whole_to_an_offloading_port() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    let sf = super_frame6(4000, 1340);
+    inject(&mut lab, 0, &sf);
+    let Some(out) = lab.engine.port_mut(1).and_then(|p| p.tx.pop_front()) else {
+        panic!("nothing forwarded")
+    };
+    // The header goes as it came; the frame has new MACs and hop limit 63.
+    assert_eq!(VnetHdr::read(&out), VnetHdr::read(&sf));
+    assert_eq!(out.len(), sf.len());
+    let f = &out[VNET_HDR_LEN..];
+    assert_eq!((&f[..6], &f[6..12]), (&HOST1_MAC.0[..], &VMK1_MAC.0[..]));
+    assert_eq!(f[ETH_HDR + 7], 63);
+    assert_eq!(&f[ETH_HDR + 8..], &sf[VNET_HDR_LEN + ETH_HDR + 8..]);
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 1, 0));
+}
+
+#[test]
+fn test_tso6_super_frame_cut_for_a_plain_port() {
+    let mut lab = Lab6::with_ports([true, false]);
+    learn_both(&mut lab);
+    inject(&mut lab, 0, &super_frame6(4000, 1340));
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 3, "4000 bytes at 1340 per segment");
+    check_segments(&sent, 4000);
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 0, 1));
+}
+
+#[test]
+fn test_tso6_super_frame_waits_for_the_neighbour_as_segments() {
+    let mut lab = Lab6::with_ports([true, true]);
+    let g = solicited_node(a("2001:db8::1"));
+    let solicit = ipv6(
+        a("2001:db8::2"),
+        g,
+        58,
+        255,
+        &ns(a("2001:db8::1"), HOST0_MAC),
+    );
+    lab.receive(0, &eth(mcast_mac(g), HOST0_MAC, &solicit));
+    lab.sent(0);
+    // Host1 unknown: the segments wait while vmk1 solicits it, and leave on its answer.
+    inject(&mut lab, 0, &super_frame6(3000, 1340));
+    let out = lab.sent(1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][ETH_HDR + 40], 135, "a solicitation");
+    let h1 = a("2001:db8:1::2");
+    lab.receive(
+        1,
+        &eth(
+            VMK1_MAC,
+            HOST1_MAC,
+            &ipv6(h1, a("2001:db8:1::1"), 58, 255, &na(h1, HOST1_MAC)),
+        ),
+    );
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 3, "the queued segments");
+    check_segments(&sent, 3000);
+}
+
+#[test]
+fn test_tso6_packet_too_big_on_the_segment_size() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    // 40 + 20 + 1400 bytes per segment do not fit vmk1's 1400.
+    inject(&mut lab, 0, &super_frame6(4000, 1400));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "Packet Too Big");
+    assert_eq!(out[0][ETH_HDR + 40], 2);
+    assert_eq!(&out[0][ETH_HDR + 44..ETH_HDR + 48], &1400u32.to_be_bytes());
+    assert!(lab.sent(1).is_empty());
+    assert_eq!(lab.drops(0, DropReason::TooBig), 1);
+}
+
+#[test]
+fn test_tso6_bad_offload_headers_counted() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    type Spoil = fn(&mut Vec<u8>);
+    let bad: [(&str, Spoil); 8] = [
+        ("TCPv4 segmentation on IPv6", |f| f[1] = VnetHdr::GSO_TCPV4),
+        ("UDP segmentation", |f| f[1] = 5),
+        ("gso_size 0", |f| f[4..6].fill(0)),
+        ("gso_size below TCP_MIN_MSS", |f| {
+            f[4..6].copy_from_slice(&40u16.to_ne_bytes())
+        }),
+        ("no partial checksum", |f| f[0] = 0),
+        ("checksum start off the TCP header", |f| {
+            f[6..8].copy_from_slice(&((ETH_HDR + 20) as u16).to_ne_bytes())
+        }),
+        ("not TCP", |f| f[VNET_HDR_LEN + ETH_HDR + 6] = 17),
+        ("TCP header past the packet", |f| {
+            // 60 bytes of TCP header in a 40 + 40-byte packet.
+            f.truncate(VNET_HDR_LEN + ETH_HDR + 80);
+            f[VNET_HDR_LEN + ETH_HDR + 4..VNET_HDR_LEN + ETH_HDR + 6]
+                .copy_from_slice(&40u16.to_be_bytes());
+            f[VNET_HDR_LEN + ETH_HDR + 52] = 15 << 4;
+        }),
+    ];
+    for (k, (what, spoil)) in bad.iter().enumerate() {
+        let mut sf = super_frame6(4000, 1340);
+        spoil(&mut sf);
+        inject(&mut lab, 0, &sf);
+        assert_eq!(lab.drops(0, DropReason::BadOffload), k as u64 + 1, "{what}");
+        assert!(lab.sent(1).is_empty(), "{what}: nothing forwarded");
+    }
+    // The good one still crosses.
+    inject(&mut lab, 0, &super_frame6(4000, 1340));
+    assert_eq!(lab.engine.vmknics()[1].counters.gso_forwarded, 1);
 }

@@ -32,7 +32,7 @@ impl Offload {
 /// its parsed header). A partial checksum must start at or after the IP header and its field
 /// lie inside the packet on a 16-bit word; a super-frame must be an unfragmented TCP/IPv4
 /// packet with a partial TCP checksum and a segment size of at least [`TCP_MIN_MSS`]. Anything
-/// else (UFO, TCPv6, USO, which the daemon never enables) is [`PacketError::BadOffload`].
+/// else (TCPv6 on an IPv4 packet, UFO, USO) is [`PacketError::BadOffload`].
 #[inline]
 pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offload, PacketError> {
     let mut out = Offload {
@@ -54,7 +54,7 @@ pub fn check_offload(hdr: &VnetHdr, pkt: &[u8], info: &Ipv4Info) -> Result<Offlo
     }
     match hdr.gso() {
         Gso::None => {}
-        Gso::Other(_) => return Err(PacketError::BadOffload),
+        Gso::TcpV6 { .. } | Gso::Other(_) => return Err(PacketError::BadOffload),
         Gso::TcpV4 { .. } => {
             let hl = info.header_len;
             let fragment = info.more_frags || info.frag_offset > 0;
@@ -148,25 +148,88 @@ pub fn segment_tcp(
     info: &Ipv4Info,
     gso_size: u16,
     scratch: &mut [u8],
+    emit: impl FnMut(&[u8]),
+) -> Result<usize, PacketError> {
+    if info.protocol != 6 {
+        return Err(PacketError::BadOffload);
+    }
+    let hl = info.header_len;
+    let thl = tcp_header_len(pkt, info)?;
+    let pkt = pkt.get(..info.total_len).ok_or(PacketError::Truncated)?;
+    let id = u16::from_be_bytes([pkt[4], pkt[5]]);
+    let (src, dst) = (info.src, info.dst);
+    cut_tcp(
+        pkt,
+        (hl, thl),
+        gso_size,
+        scratch,
+        |buf, i| {
+            let len = u16::try_from(buf.len()).map_err(|_| PacketError::CannotSegment)?;
+            let mut ip = Ipv4Packet::new_unchecked(buf);
+            ip.set_total_len(len);
+            ip.set_ident(id.wrapping_add(i as u16));
+            ip.fill_checksum();
+            Ok(())
+        },
+        |tcp_len| checksum::pseudo_header_v4(&src, &dst, IpProtocol::Tcp, tcp_len),
+        emit,
+    )
+}
+
+/// Cuts a TCP/IPv6 super-frame `pkt` (a fixed IPv6 header, then TCP: what
+/// [`check_offload6`] accepts; `pkt` ends where its payload does) into segments carrying at
+/// most `gso_size` payload bytes each, as [`segment_tcp`] does for IPv4: each segment gets
+/// its own payload length, sequence number and full TCP checksum over the IPv6
+/// pseudo-header. Returns the number of segments; on error nothing has been emitted.
+pub fn segment_tcp6(
+    pkt: &[u8],
+    gso_size: u16,
+    scratch: &mut [u8],
+    emit: impl FnMut(&[u8]),
+) -> Result<usize, PacketError> {
+    let thl = tcp6_header_len(pkt)?;
+    let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
+    cut_tcp(
+        pkt,
+        (IPV6_HDR, thl),
+        gso_size,
+        scratch,
+        |buf, _| {
+            let plen =
+                u16::try_from(buf.len() - IPV6_HDR).map_err(|_| PacketError::CannotSegment)?;
+            buf[4..6].copy_from_slice(&plen.to_be_bytes());
+            Ok(())
+        },
+        |tcp_len| checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, tcp_len),
+        emit,
+    )
+}
+
+/// The cutting common to [`segment_tcp`] and [`segment_tcp6`]: `pkt` is an IP header of `hl`
+/// bytes, a TCP header of `thl` (`lens`) and the payload. Each segment is built in `scratch`;
+/// `fix_ip(segment, index)` sets its IP header's lengths (and ID), `pseudo(tcp_len)` gives
+/// the pseudo-header sum for its TCP checksum.
+fn cut_tcp(
+    pkt: &[u8],
+    (hl, thl): (usize, usize),
+    gso_size: u16,
+    scratch: &mut [u8],
+    fix_ip: impl Fn(&mut [u8], usize) -> Result<(), PacketError>,
+    pseudo: impl Fn(u32) -> u16,
     mut emit: impl FnMut(&[u8]),
 ) -> Result<usize, PacketError> {
     const CWR: u8 = 0x80;
     const PSH: u8 = 0x08;
     const FIN: u8 = 0x01;
-    if info.protocol != 6 || gso_size == 0 {
+    if gso_size == 0 {
         return Err(PacketError::BadOffload);
     }
-    let hl = info.header_len;
-    let thl = tcp_header_len(pkt, info)?;
     let headers = pkt.get(..hl + thl).ok_or(PacketError::Truncated)?;
-    let payload = pkt
-        .get(hl + thl..info.total_len)
-        .ok_or(PacketError::Truncated)?;
+    let payload = pkt.get(hl + thl..).ok_or(PacketError::Truncated)?;
     let gso = usize::from(gso_size);
     if scratch.len() < headers.len() + gso.min(payload.len()) {
         return Err(PacketError::CannotSegment);
     }
-    let id = u16::from_be_bytes([headers[4], headers[5]]);
     let seq = u32::from_be_bytes([
         headers[hl + 4],
         headers[hl + 5],
@@ -179,19 +242,12 @@ pub fn segment_tcp(
         let chunk = payload.get(i * gso..).unwrap_or_default();
         let chunk = chunk.get(..gso).unwrap_or(chunk);
         let len = headers.len() + chunk.len();
-        let (Some(buf), Ok(total_len), Ok(tcp_len)) = (
-            scratch.get_mut(..len),
-            u16::try_from(len),
-            u32::try_from(len - hl),
-        ) else {
+        let (Some(buf), Ok(tcp_len)) = (scratch.get_mut(..len), u32::try_from(len - hl)) else {
             return Err(PacketError::CannotSegment);
         };
         buf[..headers.len()].copy_from_slice(headers);
         buf[headers.len()..].copy_from_slice(chunk);
-        let mut ip = Ipv4Packet::new_unchecked(&mut *buf);
-        ip.set_total_len(total_len);
-        ip.set_ident(id.wrapping_add(i as u16));
-        ip.fill_checksum();
+        fix_ip(buf, i)?;
         let tcp = &mut buf[hl..];
         let offset = (i * gso) as u32;
         tcp[4..8].copy_from_slice(&seq.wrapping_add(offset).to_be_bytes());
@@ -204,12 +260,75 @@ pub fn segment_tcp(
         }
         tcp[13] = f;
         tcp[16..18].fill(0);
-        let pseudo = checksum::pseudo_header_v4(&info.src, &info.dst, IpProtocol::Tcp, tcp_len);
-        let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
+        let sum = !checksum::combine(&[pseudo(tcp_len), checksum::data(tcp)]);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
         emit(buf);
     }
     Ok(count)
+}
+
+/// Bytes of a fixed IPv6 header.
+const IPV6_HDR: usize = 40;
+
+/// The IPv6 address at byte `at` of `pkt` (unspecified when `pkt` is too short).
+fn addr6_at(pkt: &[u8], at: usize) -> std::net::Ipv6Addr {
+    pkt.get(at..at + 16)
+        .and_then(|s| s.first_chunk::<16>())
+        .map_or(std::net::Ipv6Addr::UNSPECIFIED, |a| (*a).into())
+}
+
+/// The TCP header length of a TCP/IPv6 packet with no extension header, checked to lie
+/// within the packet.
+fn tcp6_header_len(pkt: &[u8]) -> Result<usize, PacketError> {
+    if pkt.get(6) != Some(&6) {
+        return Err(PacketError::BadOffload);
+    }
+    let doff = pkt.get(IPV6_HDR + 12).ok_or(PacketError::BadOffload)?;
+    let thl = usize::from(doff >> 4) * 4;
+    if thl < 20 || IPV6_HDR + thl > pkt.len() {
+        return Err(PacketError::BadOffload);
+    }
+    Ok(thl)
+}
+
+/// What a virtio-net header asks of a received IPv6 packet, checked against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offload6 {
+    /// Payload bytes per segment of a TCP super-frame.
+    pub gso_size: Option<u16>,
+    /// IP length of the largest packet that goes on the wire: the packet itself, or a
+    /// super-frame's first segment. This is what the egress MTU must hold.
+    pub wire_len: usize,
+}
+
+/// Checks the segmentation `hdr` asks of the IPv6 packet `pkt` (after the Ethernet header,
+/// cut to its payload length). A super-frame must be TCPv6 (no extension header) with a
+/// partial TCP checksum at the right place, a segment size of at least [`TCP_MIN_MSS`] and a
+/// TCP header inside the packet; any other segmentation (TCPv4, UFO, USO) is
+/// [`PacketError::BadOffload`]. A partial checksum alone is finished where it is needed.
+#[inline]
+pub fn check_offload6(hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload6, PacketError> {
+    let mut out = Offload6 {
+        gso_size: None,
+        wire_len: pkt.len(),
+    };
+    match hdr.gso() {
+        Gso::None => {}
+        Gso::TcpV4 { .. } | Gso::Other(_) => return Err(PacketError::BadOffload),
+        Gso::TcpV6 { .. } => {
+            let csum_ok = hdr.needs_csum()
+                && usize::from(hdr.csum_start) == ETH_HDR + IPV6_HDR
+                && hdr.csum_offset == 16;
+            if !csum_ok || hdr.gso_size < TCP_MIN_MSS {
+                return Err(PacketError::BadOffload);
+            }
+            let thl = tcp6_header_len(pkt)?;
+            let payload = pkt.len() - IPV6_HDR - thl;
+            out.gso_size = Some(hdr.gso_size);
+            out.wire_len = IPV6_HDR + thl + payload.min(usize::from(hdr.gso_size));
+        }
+    }
+    Ok(out)
 }
 
 /// The smallest TCP segment size Linux uses (`TCP_MIN_MSS`); a super-frame asking for less is
