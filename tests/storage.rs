@@ -11,14 +11,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::fixtures::article_fixed_storage_side;
 use common::lab::Lab;
-use common::storage_lab::{StorageLab, IQN};
-use common::{require_root, wait_until, Proc};
+use common::storage_lab::{forward_ports, iscsi_clients_through_forward, StorageLab, IQN};
+use common::{require_root, Proc};
 
 /// The ESX side: a lab of only the daemon's namespace, its vmk0 in the storage lab's router
 /// namespace.
@@ -49,34 +48,10 @@ fn real_iscsi_and_nfs_clients_through_a_forward() {
     let lab = StorageLab::up("st");
     let esx = esx_lab(&lab, "st");
     let _daemon = start(&esx, &lab);
-    for port in ["3260", "111", "20048", "2049"] {
-        let o = esx.cli(&[
-            "forward",
-            &format!("127.0.0.1:{port}"),
-            &format!("198.18.100.20:{port}"),
-        ]);
-        assert!(o.status.success(), "{}", common::describe(&o));
-    }
-    assert!(wait_until(Duration::from_secs(5), || {
-        esx.stack.run("ss", &["-ltn"]).contains("127.0.0.1:2049")
-    }));
+    forward_ports(&esx, "198.18.100.20", &["3260", "111", "20048", "2049"]);
 
     // iSCSI: discovery, inquiry, capacity, then a block write read back.
-    let ls = esx.stack.run("iscsi-ls", &["iscsi://127.0.0.1:3260/"]);
-    assert!(ls.contains(&format!("Target:{IQN}")), "{ls}");
-    let lun = format!("iscsi://127.0.0.1:3260/{IQN}/1");
-    let inq = esx.stack.run("iscsi-inq", &[&lun]);
-    assert!(
-        inq.contains("Peripheral Device Type:DIRECT_ACCESS"),
-        "{inq}"
-    );
-    let cap = esx.stack.run("iscsi-readcapacity16", &[&lun]);
-    assert!(cap.contains("Total size:67108864"), "{cap}");
-    let rw = compile_iscsi_rw(&esx.dir.0);
-    let got = esx
-        .stack
-        .run(rw.to_str().expect("utf-8"), &[&lun, "2048", "256"]);
-    assert_eq!(got.trim(), "identical 131072 bytes at lba 2048");
+    iscsi_clients_through_forward(&esx, "2048");
 
     // NFS: list, read, and a 1 MiB file up and back down, byte-identical.
     let ls = esx.stack.run("nfs-ls", &["nfs://127.0.0.1/export"]);
@@ -211,23 +186,4 @@ fn storage_probes_diagnose_each_failure_point() {
     let o = esx.cli(&["probe", "iscsi", "198.18.1.77", "-w", "2"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(out(&o).contains("does not answer ARP"), "{}", out(&o));
-}
-
-/// Builds the libiscsi write/read-back helper (libiscsi-dev; scripts/test.sh installs it).
-fn compile_iscsi_rw(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iscsi_rw.c");
-    let exe = dir.join("iscsi_rw");
-    let o = Command::new("cc")
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .arg("-liscsi")
-        .output()
-        .expect("cc");
-    assert!(
-        o.status.success(),
-        "cc iscsi_rw.c: {}",
-        common::describe(&o)
-    );
-    exe
 }

@@ -13,12 +13,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::lab::Lab;
-use common::storage_lab::{StorageLab, IQN, ROUTER6, SERVER6};
+use common::storage_lab::{
+    forward_ports, iscsi_clients_through_forward, StorageLab, IQN, ROUTER6, SERVER6,
+};
 use common::{require_root, wait_until, Proc};
 
 /// The ESX side: a lab of only the daemon's namespace; vmk0 (dual stack) in the storage lab's
@@ -133,36 +134,16 @@ fn real_iscsi_and_nfs_clients_over_ipv6_through_a_forward() {
     let esx = esx_lab(&lab, "f6");
     let _daemon = start(&esx, &lab);
     // iSCSI and NFSv4 need one port each; NFSv3 also the portmapper and mountd.
-    for port in ["3260", "2049", "111", "20048"] {
-        let o = esx.cli(&[
-            "forward",
-            &format!("127.0.0.1:{port}"),
-            &format!("[{SERVER6}]:{port}"),
-        ]);
-        assert!(o.status.success(), "{}", common::describe(&o));
-    }
-    assert!(wait_until(Duration::from_secs(5), || {
-        esx.stack.run("ss", &["-ltn"]).contains("127.0.0.1:20048")
-    }));
+    forward_ports(
+        &esx,
+        &format!("[{SERVER6}]"),
+        &["3260", "2049", "111", "20048"],
+    );
 
     // iSCSI: discovery (the target reports its IPv6 portal), inquiry, capacity, a block
     // write read back.
-    let ls = esx.stack.run("iscsi-ls", &["iscsi://127.0.0.1:3260/"]);
-    assert!(ls.contains(&format!("Target:{IQN}")), "{ls}");
+    let ls = iscsi_clients_through_forward(&esx, "4096");
     assert!(ls.contains(&format!("Portal:[{SERVER6}]:3260,1")), "{ls}");
-    let lun = format!("iscsi://127.0.0.1:3260/{IQN}/1");
-    let inq = esx.stack.run("iscsi-inq", &[&lun]);
-    assert!(
-        inq.contains("Peripheral Device Type:DIRECT_ACCESS"),
-        "{inq}"
-    );
-    let cap = esx.stack.run("iscsi-readcapacity16", &[&lun]);
-    assert!(cap.contains("Total size:67108864"), "{cap}");
-    let rw = compile_iscsi_rw(&esx.dir.0);
-    let got = esx
-        .stack
-        .run(rw.to_str().expect("utf-8"), &[&lun, "4096", "256"]);
-    assert_eq!(got.trim(), "identical 131072 bytes at lba 4096");
 
     // NFS: v3 (portmapper, mountd, nfs) lists, reads, and sends a 1 MiB file up and back
     // down; v4 (port 2049 only) lists and reads it back. Byte-identical everywhere. (libnfs
@@ -216,23 +197,4 @@ fn real_iscsi_and_nfs_clients_over_ipv6_through_a_forward() {
             .all(|f| f["remote"].as_str().is_some_and(|r| r.contains(SERVER6))),
         "{v}"
     );
-}
-
-/// Builds the libiscsi write/read-back helper (libiscsi-dev; scripts/test.sh installs it).
-fn compile_iscsi_rw(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iscsi_rw.c");
-    let exe = dir.join("iscsi_rw");
-    let o = Command::new("cc")
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .arg("-liscsi")
-        .output()
-        .expect("cc");
-    assert!(
-        o.status.success(),
-        "cc iscsi_rw.c: {}",
-        common::describe(&o)
-    );
-    exe
 }

@@ -4,11 +4,12 @@
 //! (2001:db8:1::1 | 2001:db8:100::1 -- storage [`SERVER6`]). `down` on Drop, so that a failing
 //! assertion leaves nothing behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::describe;
+use super::lab::Lab;
+use super::{describe, wait_until};
 
 /// The script.
 pub const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/storage-lab.sh");
@@ -156,4 +157,58 @@ impl Drop for StorageLab {
             .stdin(Stdio::null())
             .output();
     }
+}
+
+/// Forwards 127.0.0.1:PORT in the daemon's namespace to `server`:PORT for each of `ports`
+/// (`server`: an IPv4 address, or an IPv6 one in brackets) and waits until the last listens.
+pub fn forward_ports(esx: &Lab, server: &str, ports: &[&str]) {
+    for port in ports {
+        let o = esx.cli(&[
+            "forward",
+            &format!("127.0.0.1:{port}"),
+            &format!("{server}:{port}"),
+        ]);
+        assert!(o.status.success(), "{}", describe(&o));
+    }
+    let last = format!("127.0.0.1:{}", ports.last().expect("a port"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        esx.stack.run("ss", &["-ltn"]).contains(&last)
+    }));
+}
+
+/// libiscsi's clients through the forward on 127.0.0.1:3260: discovery, inquiry, capacity,
+/// then 256 blocks written at `lba` and read back identical (tests/fixtures/iscsi_rw.c).
+/// Returns the discovery output, for the portal the target reports.
+pub fn iscsi_clients_through_forward(esx: &Lab, lba: &str) -> String {
+    let ls = esx.stack.run("iscsi-ls", &["iscsi://127.0.0.1:3260/"]);
+    assert!(ls.contains(&format!("Target:{IQN}")), "{ls}");
+    let lun = format!("iscsi://127.0.0.1:3260/{IQN}/1");
+    let inq = esx.stack.run("iscsi-inq", &[&lun]);
+    assert!(
+        inq.contains("Peripheral Device Type:DIRECT_ACCESS"),
+        "{inq}"
+    );
+    let cap = esx.stack.run("iscsi-readcapacity16", &[&lun]);
+    assert!(cap.contains("Total size:67108864"), "{cap}");
+    let rw = compile_iscsi_rw(&esx.dir.0);
+    let got = esx
+        .stack
+        .run(rw.to_str().expect("utf-8"), &[&lun, lba, "256"]);
+    assert_eq!(got.trim(), format!("identical 131072 bytes at lba {lba}"));
+    ls
+}
+
+/// Builds the libiscsi write/read-back helper (libiscsi-dev; scripts/test.sh installs it).
+pub fn compile_iscsi_rw(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iscsi_rw.c");
+    let exe = dir.join("iscsi_rw");
+    let o = Command::new("cc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-liscsi")
+        .output()
+        .expect("cc");
+    assert!(o.status.success(), "cc iscsi_rw.c: {}", describe(&o));
+    exe
 }
