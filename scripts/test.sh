@@ -79,9 +79,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# The mutation-fuzz targets get 30 s each here (60 s by default): the frame, offload, control
+# The mutation-fuzz targets get 20 s each here (60 s by default): the frame, offload, control
 # and config parsers also get a minute of coverage-guided fuzzing below.
-VMKSTACK_FUZZ_SECS=${VMKSTACK_FUZZ_SECS:-30} cargo test --workspace --locked 2>&1 | tee "$log"
+VMKSTACK_FUZZ_SECS=${VMKSTACK_FUZZ_SECS:-20} cargo test --workspace --locked 2>&1 | tee "$log"
 # The default TAP I/O is plain system calls; the data-plane and flood tests run again on
 # io_uring (batched reads and writes), the other backend.
 echo "== the data-plane tests on io = \"uring\""
