@@ -106,6 +106,24 @@ pub struct V4;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct V6;
 
+/// The prefix methods, the same for both of ipnet's prefix types.
+macro_rules! ipnet_prefix {
+    () => {
+        fn addr(net: Self::Net) -> Self::Addr {
+            net.addr()
+        }
+        fn trunc(net: Self::Net) -> Self::Net {
+            net.trunc()
+        }
+        fn prefix_len(net: Self::Net) -> u8 {
+            net.prefix_len()
+        }
+        fn contains(net: Self::Net, addr: Self::Addr) -> bool {
+            net.contains(&addr)
+        }
+    };
+}
+
 impl Family for V4 {
     type Addr = Ipv4Addr;
     type Net = Ipv4Net;
@@ -116,18 +134,7 @@ impl Family for V4 {
     const NAME: &'static str = "";
     const SET_DEFAULT: &'static str = "esxcfg-route -a default <gateway>";
 
-    fn addr(net: Ipv4Net) -> Ipv4Addr {
-        net.addr()
-    }
-    fn trunc(net: Ipv4Net) -> Ipv4Net {
-        net.trunc()
-    }
-    fn prefix_len(net: Ipv4Net) -> u8 {
-        net.prefix_len()
-    }
-    fn contains(net: Ipv4Net, addr: Ipv4Addr) -> bool {
-        net.contains(&addr)
-    }
+    ipnet_prefix!();
     fn check_network(net: Ipv4Net) -> Result<Ipv4Net, PrefixError> {
         check_network(net)
     }
@@ -149,18 +156,7 @@ impl Family for V6 {
     const NAME: &'static str = "IPv6 ";
     const SET_DEFAULT: &'static str = "esxcfg-route -f V6 -a default <gateway>";
 
-    fn addr(net: Ipv6Net) -> Ipv6Addr {
-        net.addr()
-    }
-    fn trunc(net: Ipv6Net) -> Ipv6Net {
-        net.trunc()
-    }
-    fn prefix_len(net: Ipv6Net) -> u8 {
-        net.prefix_len()
-    }
-    fn contains(net: Ipv6Net, addr: Ipv6Addr) -> bool {
-        net.contains(&addr)
-    }
+    ipnet_prefix!();
     fn check_network(net: Ipv6Net) -> Result<Ipv6Net, Prefix6Error> {
         check_network6(net)
     }

@@ -680,14 +680,14 @@ impl<F: Family> RoutingTableOf<F> {
             .ok_or(unreachable)
     }
 
+    /// A vmknic's addresses (none for an unknown vmknic).
+    fn addrs(&self, id: VmknicId) -> &[F::Net] {
+        self.vmknics.get(&id).map_or(&[], |v| v.addrs.as_slice())
+    }
+
     /// The vmknic's address on `net`, or its first source (see [`Self::first_source`]).
     fn source_on(&self, id: VmknicId, net: F::Net) -> F::Addr {
-        let addrs = self
-            .vmknics
-            .get(&id)
-            .map(|v| v.addrs.as_slice())
-            .unwrap_or(&[]);
-        addrs
+        self.addrs(id)
             .iter()
             .find(|&&a| F::trunc(a) == net)
             .map(|&a| F::addr(a))
@@ -697,11 +697,7 @@ impl<F: Family> RoutingTableOf<F> {
     /// The vmknic's first address that is not link-local, else its first address, else the
     /// unspecified address.
     fn first_source(&self, id: VmknicId) -> F::Addr {
-        let addrs = self
-            .vmknics
-            .get(&id)
-            .map(|v| v.addrs.as_slice())
-            .unwrap_or(&[]);
+        let addrs = self.addrs(id);
         addrs
             .iter()
             .find(|&&a| !F::is_link_local(F::addr(a)))
