@@ -1,13 +1,17 @@
 //! The pure routing core of vmkstack: IPv4 and IPv6 prefixes, fast longest-prefix-match tables
-//! for each ([`LpmTable`], [`Lpm6Table`]), and a netstack's routing tables under the ESX
-//! VMkernel rules (connected subnets, one default gateway, static routes whose gateway must sit
-//! on a vmknic subnet; for IPv6, or be link-local with its vmknic named), with `explain` for
-//! "which vmknic and gateway would traffic to X use?".
+//! for each ([`LpmTable`], [`Lpm6Table`]: one API over two lookup structures), and a
+//! netstack's routing tables under the ESX VMkernel rules (connected subnets, one default
+//! gateway, static routes whose gateway must sit on a vmknic subnet; for IPv6, or be
+//! link-local with its vmknic named), with `explain` for "which vmknic and gateway would
+//! traffic to X use?". The routing table is one implementation generic over the address
+//! family ([`RoutingTableOf`] over [`Family`]; [`RoutingTable`] and [`RoutingTable6`]).
 //!
 //! No I/O, no threads, no smoltcp: everything here is deterministic and unit-tested.
 
+pub mod family;
 pub mod lpm;
 pub mod lpm6;
+pub mod lpm_core;
 pub mod prefix;
 pub mod prefix6;
 #[cfg(feature = "synth")]
@@ -21,8 +25,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use family::{Family, V4, V6};
 pub use lpm::LpmTable;
 pub use lpm6::Lpm6Table;
+pub use lpm_core::LpmOf;
 pub use prefix::{
     check_network, host_address_problem, netmask_len, parse_addr, parse_netmask, parse_network,
     PrefixError,
@@ -32,7 +38,8 @@ pub use prefix6::{
     Prefix6Error,
 };
 pub use table::{
-    Explanation, NextHop, Origin, Route, RouteEntry, RouteError, RoutingTable, GATEWAY_UNREACHABLE,
+    Explanation, ExplanationOf, NextHop, NextHopOf, Origin, Route, RouteEntry, RouteEntryOf,
+    RouteError, RouteErrorOf, RouteOf, RoutingTable, RoutingTableOf, GATEWAY_UNREACHABLE,
 };
 pub use table6::{Explanation6, NextHop6, Route6, Route6Error, RouteEntry6, RoutingTable6};
 

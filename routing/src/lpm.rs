@@ -7,25 +7,20 @@
 //! created when the first longer prefix lands under them and freed when the last one leaves, so
 //! memory follows the table's contents. The default route (/0) lives beside the trie instead of
 //! being expanded into every word, which keeps adding or removing it O(1).
+//!
+//! The route storage, the ordered index and the table's API are shared with the IPv6 table
+//! ([`crate::lpm_core::LpmOf`]); this file holds the IPv4 lookup structure, [`Dir16`].
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use rustc_hash::FxHashMap;
+
+use crate::lpm_core::{Index, LpmOf, Pool, Structure, NONE};
 
 /// Marks a word that points to a child chunk rather than holding a route id.
 const CHILD: u32 = 1 << 31;
-/// The "no route" word (route ids start at 1).
-const NONE: u32 = 0;
 const L1_SIZE: usize = 1 << 16;
 const CHUNK: usize = 256;
-
-/// One stored route.
-#[derive(Debug, Clone)]
-struct Entry<V> {
-    prefix: Ipv4Net,
-    value: V,
-}
 
 /// A longest-prefix-match table from IPv4 prefixes to values.
 ///
@@ -39,61 +34,21 @@ struct Entry<V> {
 /// assert_eq!(t.lookup("198.19.0.1".parse().unwrap()).map(|(_, v)| *v), Some("lab"));
 /// assert!(t.lookup("203.0.113.1".parse().unwrap()).is_none());
 /// ```
+pub type LpmTable<V> = LpmOf<Dir16, V>;
+
+/// The IPv4 lookup structure: a DIR-16-8-8 multibit trie (256 KiB for the first level).
 #[derive(Clone)]
-pub struct LpmTable<V> {
+pub struct Dir16 {
     l1: Box<[u32; L1_SIZE]>,
-    l2: Vec<u32>,
-    l3: Vec<u32>,
+    l2: Pool<CHUNK>,
+    l3: Pool<CHUNK>,
     /// Per chunk: how many prefixes longer than the chunk's parent level live under it.
     l2_count: Vec<u32>,
     l3_count: Vec<u32>,
-    l2_free: Vec<u32>,
-    l3_free: Vec<u32>,
-    /// Route storage; id 0 is the unused "no route" slot.
-    entries: Vec<Option<Entry<V>>>,
-    /// Prefix length per id, kept apart from `entries` so that updates compare lengths
-    /// without touching the (larger) route storage.
-    lens: Vec<u8>,
-    free_ids: Vec<u32>,
-    /// Exact index: `key(network, length)` to id. Keys are routes an admin configured, not
-    /// packet contents, so a fast non-keyed hash is fine here.
-    index: FxHashMap<u64, u32>,
-    /// How many prefixes of each length exist, to skip empty lengths on removal.
-    len_count: [u32; 33],
-    /// Id of the /0 route, or `NONE`.
-    default: u32,
 }
 
-impl<V> Default for LpmTable<V> {
+impl Default for Dir16 {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<V: std::fmt::Debug> std::fmt::Debug for LpmTable<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-/// The exact-index key of a prefix.
-#[inline]
-fn key(addr: u32, len: u8) -> u64 {
-    (u64::from(addr) << 8) | u64::from(len)
-}
-
-#[inline]
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    }
-}
-
-impl<V> LpmTable<V> {
-    /// An empty table (256 KiB for the first level).
-    pub fn new() -> Self {
         let l1: Box<[u32]> = vec![NONE; L1_SIZE].into_boxed_slice();
         let l1: Box<[u32; L1_SIZE]> = match l1.try_into() {
             Ok(b) => b,
@@ -101,184 +56,72 @@ impl<V> LpmTable<V> {
         };
         Self {
             l1,
-            l2: Vec::new(),
-            l3: Vec::new(),
+            l2: Pool::default(),
+            l3: Pool::default(),
             l2_count: Vec::new(),
             l3_count: Vec::new(),
-            l2_free: Vec::new(),
-            l3_free: Vec::new(),
-            entries: vec![None],
-            lens: vec![0],
-            free_ids: Vec::new(),
-            index: FxHashMap::default(),
-            len_count: [0; 33],
-            default: NONE,
         }
     }
+}
 
-    /// Number of prefixes stored.
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
+impl Structure for Dir16 {
+    type Key = u32;
+    type Net = Ipv4Net;
+    type Addr = Ipv4Addr;
+    const MAX_ID: u32 = CHILD - 1;
 
-    /// True when no prefix is stored.
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    /// Removes every prefix.
-    pub fn clear(&mut self) {
-        *self = Self::new();
-    }
-
-    /// Bytes held by the lookup structure and the route storage (not counting heap data owned
-    /// by the values themselves).
-    pub fn memory_bytes(&self) -> usize {
-        use std::mem::size_of;
-        L1_SIZE * 4
-            + (self.l2.capacity() + self.l3.capacity()) * 4
-            + (self.l2_count.capacity() + self.l3_count.capacity()) * 4
-            + self.entries.capacity() * size_of::<Option<Entry<V>>>()
-            // A hash map slot holds the key and value plus one control byte.
-            + self.index.capacity() * (size_of::<u64>() + size_of::<u32>() + 1)
-    }
-
-    /// Exact match: the value stored for `prefix` (host bits are ignored).
-    pub fn get(&self, prefix: Ipv4Net) -> Option<&V> {
-        let p = prefix.trunc();
-        let id = *self
-            .index
-            .get(&key(u32::from(p.network()), p.prefix_len()))?;
-        self.entry(id).map(|e| &e.value)
-    }
-
-    /// Exact match, mutable. Changing a value never changes which prefix wins a lookup.
-    pub fn get_mut(&mut self, prefix: Ipv4Net) -> Option<&mut V> {
-        let p = prefix.trunc();
-        let id = *self
-            .index
-            .get(&key(u32::from(p.network()), p.prefix_len()))?;
-        self.entries
-            .get_mut(id as usize)
-            .and_then(Option::as_mut)
-            .map(|e| &mut e.value)
-    }
-
-    /// True when exactly `prefix` is stored.
-    pub fn contains(&self, prefix: Ipv4Net) -> bool {
-        self.get(prefix).is_some()
-    }
-
-    /// Iterates over every prefix in listing order: by network address, then by length.
-    /// (Sorts on each call: listings are rare, lookups and updates are not.)
-    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Net, &V)> + '_ {
-        let mut all: Vec<(Ipv4Net, &V)> = self
-            .entries
-            .iter()
-            .flatten()
-            .map(|e| (e.prefix, &e.value))
-            .collect();
-        all.sort_unstable_by_key(|(p, _)| (u32::from(p.network()), p.prefix_len()));
-        all.into_iter()
+    #[inline]
+    fn key(addr: Ipv4Addr) -> u32 {
+        u32::from(addr)
     }
 
     #[inline]
-    fn entry(&self, id: u32) -> Option<&Entry<V>> {
-        self.entries.get(id as usize).and_then(Option::as_ref)
+    fn parts(prefix: Ipv4Net) -> (Ipv4Net, u32, u8) {
+        let p = prefix.trunc();
+        (p, u32::from(p.network()), p.prefix_len())
     }
 
-    /// The id of the longest prefix covering `addr`, or 0. Three dependent loads at most.
+    /// Three dependent loads at most.
     #[inline]
     fn lookup_id(&self, addr: u32) -> u32 {
         let mut e = self.l1[(addr >> 16) as usize];
         if e & CHILD != 0 {
-            e = self.l2[(((e & !CHILD) as usize) << 8) | ((addr >> 8) & 0xff) as usize];
+            e = self.l2.words[(((e & !CHILD) as usize) << 8) | ((addr >> 8) & 0xff) as usize];
             if e & CHILD != 0 {
-                e = self.l3[(((e & !CHILD) as usize) << 8) | (addr & 0xff) as usize];
+                e = self.l3.words[(((e & !CHILD) as usize) << 8) | (addr & 0xff) as usize];
             }
         }
-        if e == NONE {
-            self.default
-        } else {
-            e
-        }
+        e
     }
 
-    /// Longest-prefix match: the most specific stored prefix containing `addr`, and its value.
-    #[inline]
-    pub fn lookup(&self, addr: Ipv4Addr) -> Option<(Ipv4Net, &V)> {
-        self.entry(self.lookup_id(u32::from(addr)))
-            .map(|e| (e.prefix, &e.value))
+    fn inserted(&mut self, index: &Index<u32>, addr: u32, len: u8, id: u32) {
+        self.paint_insert(addr, len, id, index.lens());
     }
 
-    /// Longest-prefix match returning only the value (skips building the prefix).
-    #[inline]
-    pub fn lookup_value(&self, addr: Ipv4Addr) -> Option<&V> {
-        self.entry(self.lookup_id(u32::from(addr)))
-            .map(|e| &e.value)
+    fn removed(&mut self, index: &Index<u32>, addr: u32, len: u8, id: u32) {
+        let cover = index.cover(addr, len - 1);
+        self.paint_remove(addr, len, id, cover);
     }
 
-    /// Inserts `prefix` (host bits are ignored) and returns the value it replaced, if any.
-    pub fn insert(&mut self, prefix: Ipv4Net, value: V) -> Option<V> {
-        let prefix = prefix.trunc();
-        let addr = u32::from(prefix.network());
-        let len = prefix.prefix_len();
-        if let Some(&id) = self.index.get(&key(addr, len)) {
-            if let Some(e) = self.entries.get_mut(id as usize).and_then(Option::as_mut) {
-                return Some(std::mem::replace(&mut e.value, value));
-            }
-        }
-        let entry = Some(Entry { prefix, value });
-        let id = match self.free_ids.pop() {
-            Some(id) => {
-                self.entries[id as usize] = entry;
-                self.lens[id as usize] = len;
-                id
-            }
-            None => {
-                self.entries.push(entry);
-                self.lens.push(len);
-                (self.entries.len() - 1) as u32
-            }
-        };
-        self.index.insert(key(addr, len), id);
-        self.len_count[len as usize] += 1;
-        if len == 0 {
-            self.default = id;
-        } else {
-            self.paint_insert(addr, len, id);
-        }
-        None
+    fn memory_bytes(&self) -> usize {
+        L1_SIZE * 4
+            + self.l2.memory_bytes()
+            + self.l3.memory_bytes()
+            + (self.l2_count.capacity() + self.l3_count.capacity()) * 4
     }
+}
 
-    /// Removes `prefix` (host bits are ignored) and returns its value, if it was stored.
-    pub fn remove(&mut self, prefix: Ipv4Net) -> Option<V> {
-        let prefix = prefix.trunc();
-        let addr = u32::from(prefix.network());
-        let len = prefix.prefix_len();
-        let id = self.index.remove(&key(addr, len))?;
-        self.len_count[len as usize] -= 1;
-        if len == 0 {
-            self.default = NONE;
-        } else {
-            let cover = self.cover(addr, len);
-            self.paint_remove(addr, len, id, cover);
-        }
-        let entry = self.entries.get_mut(id as usize).and_then(Option::take);
-        self.free_ids.push(id);
-        entry.map(|e| e.value)
+/// Takes a chunk from `pool` filled with `fill`, with its prefix count at 0.
+fn alloc_chunk(pool: &mut Pool<CHUNK>, counts: &mut Vec<u32>, fill: u32) -> usize {
+    let c = pool.alloc(fill);
+    if counts.len() <= c {
+        counts.resize(c + 1, 0);
     }
+    counts[c] = 0;
+    c
+}
 
-    /// The id of the longest stored prefix strictly shorter than `len` (and longer than /0,
-    /// which is handled beside the trie) that covers `addr`.
-    fn cover(&self, addr: u32, len: u8) -> u32 {
-        (1..len)
-            .rev()
-            .filter(|&l| self.len_count[l as usize] > 0)
-            .find_map(|l| self.index.get(&key(addr & mask(l), l)).copied())
-            .unwrap_or(NONE)
-    }
-
+impl Dir16 {
     /// Range of word indexes `[start, end)` that a prefix of `len` covers inside a level whose
     /// words each stand for `1 << shift` addresses and which starts `top` bits deep.
     #[inline]
@@ -296,7 +139,7 @@ impl<V> LpmTable<V> {
         if e & CHILD != 0 {
             return (e & !CHILD) as usize;
         }
-        let c = alloc_chunk(&mut self.l2, &mut self.l2_count, &mut self.l2_free, e);
+        let c = alloc_chunk(&mut self.l2, &mut self.l2_count, e);
         self.l1[slot] = CHILD | c as u32;
         c
     }
@@ -304,16 +147,16 @@ impl<V> LpmTable<V> {
     /// The level-3 chunk under the /24 of `addr` inside level-2 chunk `c2`.
     fn l3_chunk(&mut self, c2: usize, addr: u32) -> usize {
         let slot = c2 * CHUNK + ((addr >> 8) & 0xff) as usize;
-        let e = self.l2[slot];
+        let e = self.l2.words[slot];
         if e & CHILD != 0 {
             return (e & !CHILD) as usize;
         }
-        let c = alloc_chunk(&mut self.l3, &mut self.l3_count, &mut self.l3_free, e);
-        self.l2[slot] = CHILD | c as u32;
+        let c = alloc_chunk(&mut self.l3, &mut self.l3_count, e);
+        self.l2.words[slot] = CHILD | c as u32;
         c
     }
 
-    fn paint_insert(&mut self, addr: u32, len: u8, id: u32) {
+    fn paint_insert(&mut self, addr: u32, len: u8, id: u32, lens: &[u8]) {
         // Chunks are created first; then the levels are borrowed apart so that the fill loops
         // run over plain slices.
         let (c2, c3) = match len {
@@ -331,7 +174,7 @@ impl<V> LpmTable<V> {
                 (c2, c3)
             }
         };
-        let (l1, l2, l3, lens) = (&mut self.l1[..], &mut self.l2, &mut self.l3, &self.lens[..]);
+        let (l1, l2, l3) = (&mut self.l1[..], &mut self.l2.words, &mut self.l3.words);
         let mut fill_l3 =
             |c: usize| fill(&mut l3[c * CHUNK..(c + 1) * CHUNK], lens, id, len, |_| {});
         if len <= 16 {
@@ -370,7 +213,7 @@ impl<V> LpmTable<V> {
     fn paint_remove(&mut self, addr: u32, len: u8, id: u32, cover: u32) {
         if len <= 16 {
             let (s, e) = Self::span(addr, len, 0, 16);
-            let (l2, l3) = (&mut self.l2, &mut self.l3);
+            let (l2, l3) = (&mut self.l2.words, &mut self.l3.words);
             let mut in_l3 =
                 |c: usize| replace(&mut l3[c * CHUNK..(c + 1) * CHUNK], id, cover, |_| {});
             let mut in_l2 =
@@ -388,25 +231,25 @@ impl<V> LpmTable<V> {
         let c2 = (e1 & !CHILD) as usize;
         if len <= 24 {
             let (s, e) = Self::span(addr, len, 16, 8);
-            let l3 = &mut self.l3;
+            let l3 = &mut self.l3.words;
             let mut in_l3 =
                 |c: usize| replace(&mut l3[c * CHUNK..(c + 1) * CHUNK], id, cover, |_| {});
             replace(
-                &mut self.l2[c2 * CHUNK + s..c2 * CHUNK + e],
+                &mut self.l2.words[c2 * CHUNK + s..c2 * CHUNK + e],
                 id,
                 cover,
                 &mut in_l3,
             );
         } else {
             let l2_slot = c2 * CHUNK + ((addr >> 8) & 0xff) as usize;
-            let e2 = self.l2[l2_slot];
+            let e2 = self.l2.words[l2_slot];
             if e2 & CHILD == 0 {
                 return;
             }
             let c3 = (e2 & !CHILD) as usize;
             let (s, e) = Self::span(addr, len, 24, 8);
             replace(
-                &mut self.l3[c3 * CHUNK + s..c3 * CHUNK + e],
+                &mut self.l3.words[c3 * CHUNK + s..c3 * CHUNK + e],
                 id,
                 cover,
                 |_| {},
@@ -414,14 +257,14 @@ impl<V> LpmTable<V> {
             self.l3_count[c3] -= 1;
             if self.l3_count[c3] == 0 {
                 // No prefix longer than /24 is left here: every word now holds the same cover.
-                self.l2[l2_slot] = self.l3[c3 * CHUNK];
-                self.l3_free.push(c3 as u32);
+                self.l2.words[l2_slot] = self.l3.words[c3 * CHUNK];
+                self.l3.release(c3);
             }
         }
         self.l2_count[c2] -= 1;
         if self.l2_count[c2] == 0 {
-            self.l1[l1_slot] = self.l2[c2 * CHUNK];
-            self.l2_free.push(c2 as u32);
+            self.l1[l1_slot] = self.l2.words[c2 * CHUNK];
+            self.l2.release(c2);
         }
     }
 }
@@ -458,26 +301,6 @@ fn replace(words: &mut [u32], id: u32, cover: u32, mut child: impl FnMut(usize))
             *w = cover;
         }
     }
-}
-
-/// Takes a chunk from the free list or grows `words`, and fills it with `fill`.
-fn alloc_chunk(
-    words: &mut Vec<u32>,
-    counts: &mut Vec<u32>,
-    free: &mut Vec<u32>,
-    fill: u32,
-) -> usize {
-    let c = match free.pop() {
-        Some(c) => c as usize,
-        None => {
-            words.resize(words.len() + CHUNK, NONE);
-            counts.push(0);
-            counts.len() - 1
-        }
-    };
-    words[c * CHUNK..(c + 1) * CHUNK].fill(fill);
-    counts[c] = 0;
-    c
 }
 
 #[cfg(test)]
@@ -557,15 +380,15 @@ mod tests {
         t.insert(net("198.18.0.0/16"), 16);
         t.insert(net("198.18.1.0/24"), 24);
         t.insert(net("198.18.1.7/32"), 32);
-        assert_eq!(t.l2_count.iter().sum::<u32>(), 2);
+        assert_eq!(t.s.l2_count.iter().sum::<u32>(), 2);
         assert_eq!(t.remove(net("198.18.1.7/32")), Some(32));
         assert_eq!(look(&t, "198.18.1.7"), Some(("198.18.1.0/24".into(), 24)));
-        assert_eq!(t.l3_free.len(), 1, "the /24's chunk is freed");
+        assert_eq!(t.s.l3.free.len(), 1, "the /24's chunk is freed");
         assert_eq!(t.remove(net("198.18.1.0/24")), Some(24));
         assert_eq!(look(&t, "198.18.1.7"), Some(("198.18.0.0/16".into(), 16)));
-        assert_eq!(t.l2_free.len(), 1, "the /16's chunk is freed");
+        assert_eq!(t.s.l2.free.len(), 1, "the /16's chunk is freed");
         assert_eq!(
-            t.l1[(u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 16) as usize] & CHILD,
+            t.s.l1[(u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 16) as usize] & CHILD,
             0
         );
         assert_eq!(
@@ -576,7 +399,7 @@ mod tests {
         // Re-adding reuses the freed chunk and id.
         t.insert(net("198.18.1.7/32"), 99);
         assert_eq!(look(&t, "198.18.1.7"), Some(("198.18.1.7/32".into(), 99)));
-        assert_eq!(t.l3.len(), CHUNK);
+        assert_eq!(t.s.l3.words.len(), CHUNK);
     }
 
     #[test]

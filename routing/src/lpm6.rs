@@ -24,14 +24,15 @@
 //!
 //! Memory at 200k BGP-like prefixes is about 40 MiB (the wide chunks, 256 KiB each under
 //! about fifty busy /16s, are a quarter of it); an empty table takes 256 KiB.
+//!
+//! The route storage, the ordered index and the table's API are shared with the IPv4 table
+//! ([`crate::lpm_core::LpmOf`]); this file holds the IPv6 lookup structure, [`Wide6`].
 
-use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
 
-/// The "no route" id (route ids start at 1).
-const NONE: u32 = 0;
+use crate::lpm_core::{Index, LpmOf, Pool, Structure, NONE};
 /// Word tags (top two bits): a range list, a chunk, or a wide chunk. Untagged words are route
 /// ids.
 const TAG_MASK: u32 = 0b11 << 30;
@@ -91,14 +92,15 @@ enum Loc {
 /// assert_eq!(t.lookup("2001:db8:2::1".parse().unwrap()).map(|(_, v)| *v), Some("lab"));
 /// assert!(t.lookup("2001:db9::1".parse().unwrap()).is_none());
 /// ```
+pub type Lpm6Table<V> = LpmOf<Wide6, V>;
+
+/// The IPv6 lookup structure: a 2^16 first level, wide chunks, chunks and range lists.
 #[derive(Clone)]
-pub struct Lpm6Table<V> {
+pub struct Wide6 {
     l1: Box<[u32]>,
-    chunks: Vec<u32>,
-    chunk_free: Vec<u32>,
+    chunks: Pool<CHUNK>,
     /// Wide chunks (2^16 words each), only under crowded first-level words.
-    wide: Vec<u32>,
-    wide_free: Vec<u32>,
+    wide: Pool<WIDE_WORDS>,
     /// Thresholds: [`SPLIT`] and [`WIDE_SPLIT`] unless a test asked for others.
     split: usize,
     wide_split: usize,
@@ -106,29 +108,19 @@ pub struct Lpm6Table<V> {
     arena: Vec<u64>,
     /// Words of `arena` held by lists no word points to any more; compacted when large.
     garbage: usize,
-    /// Route storage by id, prefixes apart from values so that a lookup of the value reads
-    /// only the (small) value; id 0 is the unused "no route" slot.
-    prefixes: Vec<Ipv6Net>,
-    values: Vec<Option<V>>,
-    free_ids: Vec<u32>,
-    /// Ordered index `(network, length)` to id: exact matches, listing order, and the
-    /// prefixes under a word when it is rebuilt.
-    index: BTreeMap<(u128, u8), u32>,
-    /// How many prefixes of each length exist, to skip empty lengths when finding covers.
-    len_count: [u32; 129],
-    /// Id of the ::/0 route, or `NONE`.
-    default: u32,
 }
 
-impl<V> Default for Lpm6Table<V> {
+impl Default for Wide6 {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<V: std::fmt::Debug> std::fmt::Debug for Lpm6Table<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        Self {
+            l1: vec![NONE; L1_SIZE].into_boxed_slice(),
+            chunks: Pool::default(),
+            wide: Pool::default(),
+            split: SPLIT,
+            wide_split: WIDE_SPLIT,
+            arena: Vec::new(),
+            garbage: 0,
+        }
     }
 }
 
@@ -139,100 +131,36 @@ fn host_mask(len: u8) -> u128 {
 }
 
 impl<V> Lpm6Table<V> {
-    /// An empty table (256 KiB for the first level).
-    pub fn new() -> Self {
-        Self {
-            l1: vec![NONE; L1_SIZE].into_boxed_slice(),
-            chunks: Vec::new(),
-            chunk_free: Vec::new(),
-            wide: Vec::new(),
-            wide_free: Vec::new(),
-            split: SPLIT,
-            wide_split: WIDE_SPLIT,
-            arena: Vec::new(),
-            garbage: 0,
-            prefixes: vec![Ipv6Net::default()],
-            values: vec![None],
-            free_ids: Vec::new(),
-            index: BTreeMap::new(),
-            len_count: [0; 129],
-            default: NONE,
-        }
-    }
-
     /// An empty table that splits words at other thresholds than [`SPLIT`] and
     /// [`WIDE_SPLIT`] (at least 2 and 4): small ones let tests reach every shape with few
     /// prefixes.
     #[doc(hidden)]
     pub fn with_thresholds(split: usize, wide_split: usize) -> Self {
-        Self {
+        Self::with_structure(Wide6 {
             split: split.max(2),
             wide_split: wide_split.max(4),
-            ..Self::new()
-        }
+            ..Wide6::default()
+        })
     }
+}
 
-    /// Number of prefixes stored.
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
+impl Structure for Wide6 {
+    type Key = u128;
+    type Net = Ipv6Net;
+    type Addr = Ipv6Addr;
+    const MAX_ID: u32 = MAX_ID;
 
-    /// True when no prefix is stored.
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    /// Removes every prefix.
-    pub fn clear(&mut self) {
-        *self = Self::new();
-    }
-
-    /// Bytes held by the lookup structure, the ordered index and the route storage (not
-    /// counting heap data owned by the values themselves). The index is estimated at its
-    /// B-tree's usual fill (two thirds of each node's slots).
-    pub fn memory_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let index_slot = size_of::<(u128, u8)>() + size_of::<u32>();
-        L1_SIZE * 4
-            + self.chunks.capacity() * 4
-            + self.wide.capacity() * 4
-            + self.arena.capacity() * 8
-            + self.prefixes.capacity() * size_of::<Ipv6Net>()
-            + self.values.capacity() * size_of::<Option<V>>()
-            + self.index.len() * index_slot * 3 / 2
-    }
-
-    /// Exact match: the value stored for `prefix` (host bits are ignored).
-    pub fn get(&self, prefix: Ipv6Net) -> Option<&V> {
-        let p = prefix.trunc();
-        let id = *self.index.get(&(u128::from(p.network()), p.prefix_len()))?;
-        self.values.get(id as usize)?.as_ref()
-    }
-
-    /// Exact match, mutable. Changing a value never changes which prefix wins a lookup.
-    pub fn get_mut(&mut self, prefix: Ipv6Net) -> Option<&mut V> {
-        let p = prefix.trunc();
-        let id = *self.index.get(&(u128::from(p.network()), p.prefix_len()))?;
-        self.values.get_mut(id as usize)?.as_mut()
-    }
-
-    /// True when exactly `prefix` is stored.
-    pub fn contains(&self, prefix: Ipv6Net) -> bool {
-        self.get(prefix).is_some()
-    }
-
-    /// Iterates over every prefix in listing order: by network address, then by length.
-    pub fn iter(&self) -> impl Iterator<Item = (Ipv6Net, &V)> + '_ {
-        self.index.values().filter_map(|&id| self.entry(id))
+    #[inline]
+    fn key(addr: Ipv6Addr) -> u128 {
+        u128::from(addr)
     }
 
     #[inline]
-    fn entry(&self, id: u32) -> Option<(Ipv6Net, &V)> {
-        let v = self.values.get(id as usize)?.as_ref()?;
-        Some((*self.prefixes.get(id as usize)?, v))
+    fn parts(prefix: Ipv6Net) -> (Ipv6Net, u128, u8) {
+        let p = prefix.trunc();
+        (p, u128::from(p.network()), p.prefix_len())
     }
 
-    /// The id of the longest prefix covering `a`, or 0.
     #[inline]
     fn lookup_id(&self, a: u128) -> u32 {
         let mut w = self.l1[(a >> 112) as usize];
@@ -241,116 +169,76 @@ impl<V> Lpm6Table<V> {
         if w & TAG_MASK == WIDE_TAG {
             let c = (w & !TAG_MASK) as usize;
             let i = ((a >> 96) & 0xffff) as usize;
-            w = self.wide.get(c * WIDE_WORDS + i).copied().unwrap_or(NONE);
+            w = self
+                .wide
+                .words
+                .get(c * WIDE_WORDS + i)
+                .copied()
+                .unwrap_or(NONE);
             shift = 88;
         }
         while w & TAG_MASK == CHUNK_TAG {
             let c = (w & !TAG_MASK) as usize;
             let i = ((a >> (shift & 127)) & 0xff) as usize;
-            w = self.chunks.get(c * CHUNK + i).copied().unwrap_or(NONE);
+            w = self
+                .chunks
+                .words
+                .get(c * CHUNK + i)
+                .copied()
+                .unwrap_or(NONE);
             shift = shift.wrapping_sub(8);
         }
         if w & TAG_MASK == RANGES {
             w = find(&self.arena, (w & !TAG_MASK) as usize, a);
         }
-        if w == NONE {
-            self.default
-        } else {
-            w
-        }
+        w
     }
 
-    /// Longest-prefix match: the most specific stored prefix containing `addr`, and its value.
-    #[inline]
-    pub fn lookup(&self, addr: Ipv6Addr) -> Option<(Ipv6Net, &V)> {
-        self.entry(self.lookup_id(u128::from(addr)))
+    fn inserted(&mut self, index: &Index<u128>, net: u128, len: u8, id: u32) {
+        self.update(index, net, len, Some(id), None);
     }
 
-    /// Longest-prefix match returning only the value (skips building the prefix).
-    #[inline]
-    pub fn lookup_value(&self, addr: Ipv6Addr) -> Option<&V> {
-        self.values
-            .get(self.lookup_id(u128::from(addr)) as usize)?
-            .as_ref()
+    fn removed(&mut self, index: &Index<u128>, net: u128, len: u8, id: u32) {
+        self.update(index, net, len, None, Some(id));
     }
 
-    /// Inserts `prefix` (host bits are ignored) and returns the value it replaced, if any.
-    ///
-    /// # Panics
-    /// When more than 2^30 - 1 prefixes would be stored, or their range lists would pass
-    /// 2^30 words (8 GiB): far beyond any routing table.
-    pub fn insert(&mut self, prefix: Ipv6Net, value: V) -> Option<V> {
-        let prefix = prefix.trunc();
-        let net = u128::from(prefix.network());
-        let len = prefix.prefix_len();
-        if let Some(&id) = self.index.get(&(net, len)) {
-            if let Some(v) = self.values.get_mut(id as usize).and_then(Option::as_mut) {
-                return Some(std::mem::replace(v, value));
-            }
-        }
-        let id = match self.free_ids.pop() {
-            Some(id) => {
-                self.prefixes[id as usize] = prefix;
-                self.values[id as usize] = Some(value);
-                id
-            }
-            None => {
-                assert!(
-                    self.values.len() <= MAX_ID as usize,
-                    "an IPv6 LPM table holds at most {MAX_ID} prefixes"
-                );
-                self.prefixes.push(prefix);
-                self.values.push(Some(value));
-                (self.values.len() - 1) as u32
-            }
-        };
-        self.index.insert((net, len), id);
-        self.len_count[len as usize] += 1;
-        if len == 0 {
-            self.default = id;
-        } else {
-            self.update(net, len, None);
-        }
-        None
+    fn memory_bytes(&self) -> usize {
+        L1_SIZE * 4
+            + self.chunks.memory_bytes()
+            + self.wide.memory_bytes()
+            + self.arena.capacity() * 8
     }
+}
 
-    /// Removes `prefix` (host bits are ignored) and returns its value, if it was stored.
-    pub fn remove(&mut self, prefix: Ipv6Net) -> Option<V> {
-        let prefix = prefix.trunc();
-        let net = u128::from(prefix.network());
-        let len = prefix.prefix_len();
-        let id = self.index.remove(&(net, len))?;
-        self.len_count[len as usize] -= 1;
-        if len == 0 {
-            self.default = NONE;
-        } else {
-            self.update(net, len, Some(id));
-        }
-        let value = self.values.get_mut(id as usize).and_then(Option::take);
-        self.free_ids.push(id);
-        value
-    }
-
+impl Wide6 {
     fn word(&self, loc: Loc) -> u32 {
         match loc {
             Loc::Root(i) => self.l1[i],
-            Loc::Chunk(c, i) => self.chunks[c * CHUNK + i],
-            Loc::Wide(c, i) => self.wide[c * WIDE_WORDS + i],
+            Loc::Chunk(c, i) => self.chunks.words[c * CHUNK + i],
+            Loc::Wide(c, i) => self.wide.words[c * WIDE_WORDS + i],
         }
     }
 
     fn set_word(&mut self, loc: Loc, w: u32) {
         match loc {
             Loc::Root(i) => self.l1[i] = w,
-            Loc::Chunk(c, i) => self.chunks[c * CHUNK + i] = w,
-            Loc::Wide(c, i) => self.wide[c * WIDE_WORDS + i] = w,
+            Loc::Chunk(c, i) => self.chunks.words[c * CHUNK + i] = w,
+            Loc::Wide(c, i) => self.wide.words[c * WIDE_WORDS + i] = w,
         }
     }
 
     /// Rebuilds the words whose answers a change of `net/len` (`len` ≥ 1) can alter, then
-    /// folds chunks that became uniform. `removed` is the id of a prefix just removed.
-    fn update(&mut self, net: u128, len: u8, removed: Option<u32>) {
-        self.repaint(net, len, removed);
+    /// folds chunks that became uniform. `added` is the id of a prefix just added, `removed`
+    /// that of one just removed.
+    fn update(
+        &mut self,
+        index: &Index<u128>,
+        net: u128,
+        len: u8,
+        added: Option<u32>,
+        removed: Option<u32>,
+    ) {
+        self.repaint(index, net, len, added, removed);
         if self.garbage > 4096 && self.garbage > self.arena.len() / 4 {
             self.compact();
         }
@@ -375,7 +263,7 @@ impl<V> Lpm6Table<V> {
                 CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
                 WIDE_TAG => {
                     let c = (*w & !TAG_MASK) as usize;
-                    for w in &mut self.wide[c * WIDE_WORDS..(c + 1) * WIDE_WORDS] {
+                    for w in self.wide.chunk_mut(c) {
                         match *w & TAG_MASK {
                             RANGES => *w = move_word(*w),
                             CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
@@ -387,7 +275,7 @@ impl<V> Lpm6Table<V> {
             }
         }
         while let Some(c) = stack.pop() {
-            for w in &mut self.chunks[c * CHUNK..(c + 1) * CHUNK] {
+            for w in self.chunks.chunk_mut(c) {
                 match *w & TAG_MASK {
                     RANGES => *w = move_word(*w),
                     CHUNK_TAG => stack.push((*w & !TAG_MASK) as usize),
@@ -400,17 +288,19 @@ impl<V> Lpm6Table<V> {
     }
 
     /// The rebuilding half of [`Self::update`].
-    fn repaint(&mut self, net: u128, len: u8, removed: Option<u32>) {
-        let added = self
-            .index
-            .get(&(net, len))
-            .copied()
-            .filter(|_| removed.is_none());
+    fn repaint(
+        &mut self,
+        index: &Index<u128>,
+        net: u128,
+        len: u8,
+        added: Option<u32>,
+        removed: Option<u32>,
+    ) {
         if len <= 16 {
             let first = (net >> 112) as usize;
             let words =
                 (first..first + (1usize << (16 - len))).map(|i| (Loc::Root(i), (i as u128) << 112));
-            self.paint_span(words.collect(), 16, len, added, removed);
+            self.paint_span(index, words.collect(), 16, len, added, removed);
             return;
         }
         // Walk down through chunks while the prefix lies inside one word of the next chunk.
@@ -424,7 +314,7 @@ impl<V> Lpm6Table<V> {
                 CHUNK_TAG => 8u8,
                 WIDE_TAG => 16,
                 _ => {
-                    self.rebuild(loc, base, depth);
+                    self.rebuild(index, loc, base, depth);
                     break;
                 }
             };
@@ -447,7 +337,7 @@ impl<V> Lpm6Table<V> {
             // The prefix spans whole words of this chunk.
             let words = (i..i + (1usize << (depth + bits - len)))
                 .map(|j| (at(j), base | ((j as u128) << shift)));
-            self.paint_span(words.collect(), depth + bits, len, added, removed);
+            self.paint_span(index, words.collect(), depth + bits, len, added, removed);
             break;
         }
         // Deepest first: a chunk whose words all give one answer becomes that answer, and one
@@ -461,22 +351,22 @@ impl<V> Lpm6Table<V> {
             let c = (w & !TAG_MASK) as usize;
             if w & TAG_MASK == WIDE_TAG {
                 let half = self.wide_split / 2;
-                if self.under(base, depth).take(half + 1).count() <= half {
-                    self.rebuild(parent, base, depth);
+                if index.under(base, depth).take(half + 1).count() <= half {
+                    self.rebuild(index, parent, base, depth);
                 }
                 break;
             }
-            let words = &self.chunks[c * CHUNK..(c + 1) * CHUNK];
+            let words = self.chunks.chunk(c);
             let first = words[0];
             let half = self.split / 2;
             if first & TAG_MASK == 0 && words.iter().all(|&w| w == first) {
-                self.chunk_free.push(c as u32);
+                self.chunks.release(c);
                 self.set_word(parent, first);
-            } else if self.under(base, depth).take(half + 1).count() <= half
+            } else if index.under(base, depth).take(half + 1).count() <= half
                 || (depth == 16
-                    && self.under(base, depth).take(self.wide_split + 1).count() > self.wide_split)
+                    && index.under(base, depth).take(self.wide_split + 1).count() > self.wide_split)
             {
-                self.rebuild(parent, base, depth);
+                self.rebuild(index, parent, base, depth);
             }
         }
     }
@@ -487,6 +377,7 @@ impl<V> Lpm6Table<V> {
     /// prefixes beneath are rebuilt.
     fn paint_span(
         &mut self,
+        index: &Index<u128>,
         words: Vec<(Loc, u128)>,
         depth: u8,
         len: u8,
@@ -496,51 +387,35 @@ impl<V> Lpm6Table<V> {
         for (loc, base) in words {
             let w = self.word(loc);
             if w & TAG_MASK != 0 {
-                self.rebuild(loc, base, depth);
+                self.rebuild(index, loc, base, depth);
             } else if let Some(id) = added {
-                let shorter = self.entry(w).is_none_or(|(p, _)| p.prefix_len() < len);
+                let shorter = w == NONE || index.len_of(w) < len;
                 if shorter {
                     self.set_word(loc, id);
                 }
             } else if removed == Some(w) {
-                let cover = self.cover(base, depth);
+                let cover = index.cover(base, depth);
                 self.set_word(loc, cover);
             }
         }
     }
 
-    /// The prefixes strictly inside the /`depth` at `base` (`depth` < 128), in index order.
-    fn under(&self, base: u128, depth: u8) -> impl Iterator<Item = (u128, u8, u32)> + '_ {
-        self.index
-            .range((base, depth + 1)..=(base | host_mask(depth), 128))
-            .map(|(&(n, l), &id)| (n, l, id))
-    }
-
     /// Replaces the word at `loc` (the /`depth` at `base`) with one built from the index.
-    fn rebuild(&mut self, loc: Loc, base: u128, depth: u8) {
+    fn rebuild(&mut self, index: &Index<u128>, loc: Loc, base: u128, depth: u8) {
         let old = self.word(loc);
         self.free(old);
-        let cover = self.cover(base, depth);
-        let w = self.build(base, depth, cover);
+        let cover = index.cover(base, depth);
+        let w = self.build(index, base, depth, cover);
         self.set_word(loc, w);
     }
 
-    /// The id of the longest stored prefix of length 1..=`depth` that holds `base`, or `NONE`.
-    fn cover(&self, base: u128, depth: u8) -> u32 {
-        (1..=depth)
-            .rev()
-            .filter(|&l| self.len_count[l as usize] > 0)
-            .find_map(|l| self.index.get(&(base & !host_mask(l), l)).copied())
-            .unwrap_or(NONE)
-    }
-
     /// Builds the word for the /`depth` at `base`, whose shorter prefixes give `cover`.
-    fn build(&mut self, base: u128, depth: u8, cover: u32) -> u32 {
+    fn build(&mut self, index: &Index<u128>, base: u128, depth: u8, cover: u32) -> u32 {
         if depth >= 128 {
             return cover;
         }
         let end = base | host_mask(depth);
-        let inner: Vec<(u128, u8, u32)> = self.under(base, depth).collect();
+        let inner: Vec<(u128, u8, u32)> = index.under(base, depth).collect();
         if inner.is_empty() {
             return cover;
         }
@@ -561,17 +436,10 @@ impl<V> Lpm6Table<V> {
         } else {
             (8u8, CHUNK, CHUNK_TAG)
         };
-        let (words, free) = if wide {
-            (&mut self.wide, &mut self.wide_free)
+        let c = if wide {
+            self.wide.alloc(NONE)
         } else {
-            (&mut self.chunks, &mut self.chunk_free)
-        };
-        let c = match free.pop() {
-            Some(c) => c as usize,
-            None => {
-                words.resize(words.len() + n, NONE);
-                words.len() / n - 1
-            }
+            self.chunks.alloc(NONE)
         };
         let shift = 128 - u32::from(depth + bits);
         let pick = |a: u128| ((a >> shift) as usize) & (n - 1);
@@ -594,14 +462,19 @@ impl<V> Lpm6Table<V> {
         }
         for i in 0..n {
             let w = if deep[i] {
-                self.build(base | ((i as u128) << shift), depth + bits, covers[i])
+                self.build(
+                    index,
+                    base | ((i as u128) << shift),
+                    depth + bits,
+                    covers[i],
+                )
             } else {
                 covers[i]
             };
             let words = if wide {
-                &mut self.wide
+                &mut self.wide.words
             } else {
-                &mut self.chunks
+                &mut self.chunks.words
             };
             words[c * n + i] = w;
         }
@@ -617,13 +490,17 @@ impl<V> Lpm6Table<V> {
                 let wide = tag == WIDE_TAG;
                 let n = if wide { WIDE_WORDS } else { CHUNK };
                 for i in c * n..(c + 1) * n {
-                    let child = if wide { self.wide[i] } else { self.chunks[i] };
+                    let child = if wide {
+                        self.wide.words[i]
+                    } else {
+                        self.chunks.words[i]
+                    };
                     self.free(child);
                 }
                 if wide {
-                    self.wide_free.push(c as u32);
+                    self.wide.release(c);
                 } else {
-                    self.chunk_free.push(c as u32);
+                    self.chunks.release(c);
                 }
             }
             _ => {}
@@ -832,7 +709,10 @@ mod tests {
         for (i, &p) in many.iter().enumerate() {
             t.insert(p, 100 + i as u32);
         }
-        assert!(!t.chunks.is_empty(), "200 prefixes under one /16 split it");
+        assert!(
+            !t.s.chunks.words.is_empty(),
+            "200 prefixes under one /16 split it"
+        );
         for (i, &p) in many.iter().enumerate() {
             assert_eq!(
                 t.lookup(p.network()).map(|(q, v)| (q, *v)),
@@ -847,13 +727,13 @@ mod tests {
             t.remove(p);
         }
         assert_eq!(
-            t.chunk_free.len() * CHUNK,
-            t.chunks.len(),
+            t.s.chunks.free.len() * CHUNK,
+            t.s.chunks.words.len(),
             "every chunk is folded back once the word is uniform"
         );
         assert_eq!(look(&t, "2001:db8:5::1"), Some(("2001:db8::/32".into(), 1)));
         assert_eq!(t.remove(net("2001:db8::/32")), Some(1));
-        assert_eq!(t.l1.iter().filter(|&&w| w != NONE).count(), 0);
+        assert_eq!(t.s.l1.iter().filter(|&&w| w != NONE).count(), 0);
     }
 
     #[test]
@@ -867,7 +747,7 @@ mod tests {
             t.insert(p, 100 + i as u32);
         }
         assert_eq!(
-            t.l1[0x2a00] & TAG_MASK,
+            t.s.l1[0x2a00] & TAG_MASK,
             WIDE_TAG,
             "40 prefixes under the /16 make it wide"
         );
@@ -879,11 +759,11 @@ mod tests {
             t.remove(p);
         }
         assert_ne!(
-            t.l1[0x2a00] & TAG_MASK,
+            t.s.l1[0x2a00] & TAG_MASK,
             WIDE_TAG,
             "4 left: an ordinary word again"
         );
-        assert_eq!(t.wide_free.len() * WIDE_WORDS, t.wide.len());
+        assert_eq!(t.s.wide.free.len() * WIDE_WORDS, t.s.wide.words.len());
         for (i, &p) in many.iter().enumerate().skip(36) {
             assert_eq!(t.lookup_value(p.network()), Some(&(100 + i as u32)));
         }
@@ -907,11 +787,11 @@ mod tests {
                 t.remove(p(i - 1));
             }
         }
-        assert!(t.garbage <= t.arena.len() / 4 || t.garbage <= 4096);
+        assert!(t.s.garbage <= t.s.arena.len() / 4 || t.s.garbage <= 4096);
         assert!(
-            t.arena.len() < 3000 * 8,
+            t.s.arena.len() < 3000 * 8,
             "compacted: {} words",
-            t.arena.len()
+            t.s.arena.len()
         );
         for i in 0..3000u128 {
             let want = (i % 2 == 1).then_some(i as u32);

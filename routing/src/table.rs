@@ -1,10 +1,16 @@
-//! A netstack's routing table under the ESX VMkernel rules.
+//! A netstack's routing table under the ESX VMkernel rules, one implementation for both
+//! address families ([`RoutingTableOf`] over [`Family`]): [`RoutingTable`] for IPv4 and
+//! [`RoutingTable6`](crate::RoutingTable6) for IPv6 (`esxcfg-route -f V6`,
+//! `esxcli network ip route ipv6`), kept apart per family as ESX keeps them.
 //!
 //! - Every enabled vmknic's subnet is a connected route (`Local Subnet`); when several vmknics
-//!   share a subnet, the lowest-numbered one owns it.
-//! - There is at most one default gateway; setting it again replaces it.
+//!   share a subnet, the lowest-numbered one owns it. IPv6 link-local addresses (fe80::/10)
+//!   are on every link, so they give no route.
+//! - There is at most one default gateway per family; setting it again replaces it.
 //! - A gateway (default or static) must lie inside a connected subnet; the static route's egress
-//!   vmknic is the one whose subnet holds its gateway.
+//!   vmknic is the one whose subnet holds its gateway. An IPv6 gateway may instead be
+//!   link-local with the vmknic it is reached through named (`fe80::1%vmk0`); a named vmknic
+//!   is the egress.
 //!
 //! Configured gateways and static routes that are not (or no longer) reachable stay in the
 //! table as *inactive* entries, as ESX keeps them in esx.conf: they are listed, but they do not
@@ -12,13 +18,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-use crate::lpm::LpmTable;
+pub use crate::family::{Family, V4, V6};
+use crate::lpm_core::LpmOf;
 use crate::VmknicId;
 
 /// The ESX error text for a default gateway outside every vmknic subnet (kept verbatim).
@@ -49,70 +53,77 @@ impl fmt::Display for Origin {
 
 /// Where a packet goes next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
-pub enum NextHop {
+#[serde(rename_all = "lowercase", tag = "kind", bound = "")]
+pub enum NextHopOf<F: Family> {
     /// The destination is on the vmknic's own subnet: deliver to it directly.
     Connected {
         /// Egress vmknic.
         vmknic: VmknicId,
     },
-    /// Send to a gateway on the vmknic's subnet.
+    /// Send to a gateway on the vmknic's subnet (IPv6: link-local or global).
     Gateway {
         /// The gateway's address.
-        via: Ipv4Addr,
+        via: F::Addr,
         /// Egress vmknic.
         vmknic: VmknicId,
     },
 }
 
-impl NextHop {
+/// Where an IPv4 packet goes next.
+pub type NextHop = NextHopOf<V4>;
+
+impl<F: Family> NextHopOf<F> {
     /// The egress vmknic.
     pub fn vmknic(&self) -> VmknicId {
         match *self {
-            NextHop::Connected { vmknic } | NextHop::Gateway { vmknic, .. } => vmknic,
+            Self::Connected { vmknic } | Self::Gateway { vmknic, .. } => vmknic,
         }
     }
 
     /// The gateway, if the route has one.
-    pub fn gateway(&self) -> Option<Ipv4Addr> {
+    pub fn gateway(&self) -> Option<F::Addr> {
         match *self {
-            NextHop::Connected { .. } => None,
-            NextHop::Gateway { via, .. } => Some(via),
+            Self::Connected { .. } => None,
+            Self::Gateway { via, .. } => Some(via),
         }
     }
 
-    /// The address to resolve with ARP for a packet to `dst`.
-    pub fn neighbor_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+    /// The address to resolve (ARP, neighbour discovery) for a packet to `dst`.
+    pub fn neighbor_for(&self, dst: F::Addr) -> F::Addr {
         self.gateway().unwrap_or(dst)
     }
 }
 
 /// An active route as the lookup sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Route {
+#[serde(bound = "")]
+pub struct RouteOf<F: Family> {
     /// The destination network.
-    pub prefix: Ipv4Net,
+    pub prefix: F::Net,
     /// Egress vmknic and gateway.
-    pub next_hop: NextHop,
+    pub next_hop: NextHopOf<F>,
     /// Where the route came from.
     pub origin: Origin,
     /// Source address for locally sent packets: the egress vmknic's address on the subnet
-    /// that holds the next hop.
-    pub source: Ipv4Addr,
+    /// that holds the next hop (IPv6: its first global address for a link-local gateway).
+    pub source: F::Addr,
 }
 
-impl Route {
+/// An active IPv4 route.
+pub type Route = RouteOf<V4>;
+
+impl<F: Family> RouteOf<F> {
     /// A route through `gateway`, leaving by `vmknic` with `source` as its source address.
     pub fn via(
-        prefix: Ipv4Net,
-        gateway: Ipv4Addr,
+        prefix: F::Net,
+        gateway: F::Addr,
         vmknic: VmknicId,
-        source: Ipv4Addr,
+        source: F::Addr,
         origin: Origin,
-    ) -> Route {
-        Route {
+    ) -> Self {
+        Self {
             prefix,
-            next_hop: NextHop::Gateway {
+            next_hop: NextHopOf::Gateway {
                 via: gateway,
                 vmknic,
             },
@@ -122,41 +133,49 @@ impl Route {
     }
 }
 
-/// One row of the route listing (`esxcfg-route -l`), active or not.
+/// One row of the route listing (`esxcfg-route -l`, `-f V6 -l`), active or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteEntry {
-    /// Destination network (`0.0.0.0/0` for the default gateway).
-    pub network: Ipv4Net,
-    /// The gateway; `None` for a `Local Subnet` row.
-    pub gateway: Option<Ipv4Addr>,
+#[serde(bound = "")]
+pub struct RouteEntryOf<F: Family> {
+    /// Destination network (`0.0.0.0/0` or `::/0` for the default gateway).
+    pub network: F::Net,
+    /// The gateway as configured; `None` for a `Local Subnet` row.
+    pub gateway: Option<F::Gateway>,
     /// Egress vmknic; `None` when the route is inactive.
     pub vmknic: Option<VmknicId>,
     /// Where the route came from.
     pub origin: Origin,
-    /// False for a configured route whose gateway is on no vmknic subnet.
+    /// False for a configured route whose gateway cannot be reached.
     pub active: bool,
 }
 
+/// One row of the IPv4 route listing.
+pub type RouteEntry = RouteEntryOf<V4>;
+
 /// The answer to "which vmknic and gateway would traffic to X use?".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Explanation {
+#[serde(bound = "")]
+pub struct ExplanationOf<F: Family> {
     /// The address asked about.
-    pub destination: Ipv4Addr,
+    pub destination: F::Addr,
     /// The route that wins the longest-prefix match.
-    pub route: Ipv4Net,
+    pub route: F::Net,
     /// Where that route came from.
     pub origin: Origin,
     /// Egress vmknic.
     pub vmknic: VmknicId,
     /// Gateway, if any.
-    pub gateway: Option<Ipv4Addr>,
-    /// The address ARP resolves: the gateway, or the destination itself.
-    pub next_hop: Ipv4Addr,
+    pub gateway: Option<F::Addr>,
+    /// The address ARP or neighbour discovery resolves: the gateway, or the destination.
+    pub next_hop: F::Addr,
     /// Source address of locally sent packets.
-    pub source: Ipv4Addr,
+    pub source: F::Addr,
 }
 
-impl fmt::Display for Explanation {
+/// The IPv4 answer to "which vmknic and gateway would traffic to X use?".
+pub type Explanation = ExplanationOf<V4>;
+
+impl<F: Family> fmt::Display for ExplanationOf<F> {
     /// `ip route get` style: `198.18.100.5 via 198.18.1.1 dev vmk0 src 198.18.1.100 ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.destination)?;
@@ -171,90 +190,201 @@ impl fmt::Display for Explanation {
     }
 }
 
-/// Why a routing change was refused. The table is unchanged after any of these.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum RouteError {
-    /// The default gateway is on no vmknic subnet (ESX's own words).
-    #[error("{GATEWAY_UNREACHABLE}")]
+/// Why a routing change was refused. The table is unchanged after any of these. The
+/// link-local, unicast and never-routed refusals only arise for IPv6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteErrorOf<F: Family> {
+    /// The default gateway is on no vmknic subnet (ESX's own words, for both families).
     GatewayUnreachable {
         /// The refused gateway.
-        gateway: Ipv4Addr,
+        gateway: F::Gateway,
     },
     /// A static route's gateway is on no vmknic subnet.
-    #[error("Unable to add route to {network} via {gateway} as there are not VMkernel interfaces on the same network")]
     RouteGatewayUnreachable {
         /// The route's network.
-        network: Ipv4Net,
+        network: F::Net,
         /// The refused gateway.
-        gateway: Ipv4Addr,
+        gateway: F::Gateway,
+    },
+    /// A link-local gateway given without the vmknic it is reached through.
+    LinkLocalNeedsVmknic {
+        /// The refused gateway.
+        gateway: F::Addr,
+    },
+    /// A gateway that cannot be a neighbour: unspecified, loopback or multicast.
+    GatewayNotUnicast {
+        /// The refused gateway.
+        gateway: F::Addr,
     },
     /// The same network is already routed.
-    #[error("a route to {network} already exists (via {gateway}); delete it first")]
     Duplicate {
         /// The network.
-        network: Ipv4Net,
+        network: F::Net,
         /// The existing route's gateway.
-        gateway: Ipv4Addr,
+        gateway: F::Gateway,
     },
     /// The network is a vmknic's local subnet.
-    #[error("{network} is the local subnet of {vmknic}; it needs no route")]
     ConnectedSubnet {
         /// The network.
-        network: Ipv4Net,
+        network: F::Net,
         /// The vmknic that owns it.
         vmknic: VmknicId,
     },
-    /// A static route for 0.0.0.0/0; the default gateway has its own command.
-    #[error("0.0.0.0/0 is the default route; set it with `esxcfg-route -a default <gateway>`")]
+    /// A static route for the /0; the default gateway has its own command.
     DefaultAsStatic,
+    /// A static route to link-local or multicast space, which is never routed.
+    NotRoutable {
+        /// The network.
+        network: F::Net,
+        /// "link-local" or "multicast".
+        what: &'static str,
+    },
     /// Removing a route that is not there.
-    #[error("no static route to {0}")]
-    NoSuchRoute(Ipv4Net),
+    NoSuchRoute(F::Net),
     /// Clearing a default gateway that is not set.
-    #[error("no default gateway is set")]
     NoDefaultGateway,
     /// Nothing routes the destination.
-    #[error("no route to {0} (network unreachable)")]
-    NoRoute(Ipv4Addr),
+    NoRoute(F::Addr),
     /// A network with host bits set.
-    #[error(transparent)]
-    Prefix(#[from] crate::prefix::PrefixError),
+    Prefix(F::PrefixError),
     /// A gateway that is one of our own addresses.
-    #[error("{gateway} is the address of {vmknic}, not a gateway")]
     GatewayIsLocal {
         /// The refused gateway.
-        gateway: Ipv4Addr,
+        gateway: F::Addr,
         /// Whose address it is.
         vmknic: VmknicId,
     },
 }
 
+/// Why an IPv4 routing change was refused.
+pub type RouteError = RouteErrorOf<V4>;
+
+impl<F: Family> fmt::Display for RouteErrorOf<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::GatewayUnreachable { .. } => f.write_str(GATEWAY_UNREACHABLE),
+            Self::RouteGatewayUnreachable { network, gateway } => write!(
+                f,
+                "Unable to add route to {network} via {gateway} as there are not VMkernel \
+                 interfaces on the same network"
+            ),
+            Self::LinkLocalNeedsVmknic { gateway } => write!(
+                f,
+                "{gateway} is a link-local address: name the vmknic it is reached through \
+                 (as {gateway}%vmk0)"
+            ),
+            Self::GatewayNotUnicast { gateway } => {
+                write!(
+                    f,
+                    "{gateway} is not a unicast address and cannot be a gateway"
+                )
+            }
+            Self::Duplicate { network, gateway } => write!(
+                f,
+                "a route to {network} already exists (via {gateway}); delete it first"
+            ),
+            Self::ConnectedSubnet { network, vmknic } => {
+                write!(
+                    f,
+                    "{network} is the local subnet of {vmknic}; it needs no route"
+                )
+            }
+            Self::DefaultAsStatic => write!(
+                f,
+                "{} is the default route; set it with `{}`",
+                F::Net::default(),
+                F::SET_DEFAULT
+            ),
+            Self::NotRoutable { network, what } => {
+                write!(f, "{network} is {what} space, which is never routed")
+            }
+            Self::NoSuchRoute(network) => write!(f, "no static route to {network}"),
+            Self::NoDefaultGateway => write!(f, "no {}default gateway is set", F::NAME),
+            Self::NoRoute(dst) => write!(f, "no route to {dst} (network unreachable)"),
+            Self::Prefix(e) => fmt::Display::fmt(e, f),
+            Self::GatewayIsLocal { gateway, vmknic } => {
+                write!(f, "{gateway} is the address of {vmknic}, not a gateway")
+            }
+        }
+    }
+}
+
+impl<F: Family> std::error::Error for RouteErrorOf<F> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent, as the prefix error's own message is shown.
+            Self::Prefix(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::prefix::PrefixError> for RouteErrorOf<V4> {
+    fn from(e: crate::prefix::PrefixError) -> Self {
+        Self::Prefix(e)
+    }
+}
+
+impl From<crate::prefix6::Prefix6Error> for RouteErrorOf<V6> {
+    fn from(e: crate::prefix6::Prefix6Error) -> Self {
+        Self::Prefix(e)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Vmknic {
-    /// Addresses with their prefix length (host bits are the address).
-    addrs: Vec<Ipv4Net>,
+struct Vmknic<F: Family> {
+    /// Addresses with their prefix length (host bits are the address), IPv6 link-local
+    /// included.
+    addrs: Vec<F::Net>,
     enabled: bool,
 }
 
-/// One netstack's routes: connected subnets from its vmknics, static routes, one default
-/// gateway, and the LPM table compiled from those that are active.
-#[derive(Debug, Clone, Default)]
-pub struct RoutingTable {
-    vmknics: BTreeMap<VmknicId, Vmknic>,
+/// One netstack's routes of one family: connected subnets from its vmknics, static routes,
+/// one default gateway, and the LPM table compiled from those that are active.
+#[derive(Clone)]
+pub struct RoutingTableOf<F: Family> {
+    vmknics: BTreeMap<VmknicId, Vmknic<F>>,
     /// Configured static routes (network → gateway), active or not.
-    statics: BTreeMap<Ipv4Net, Ipv4Addr>,
-    default_gateway: Option<Ipv4Addr>,
-    lpm: LpmTable<Route>,
+    statics: BTreeMap<F::Net, F::Gateway>,
+    default_gateway: Option<F::Gateway>,
+    lpm: LpmOf<F::Structure, RouteOf<F>>,
 }
 
-impl RoutingTable {
+/// One netstack's IPv4 routes.
+pub type RoutingTable = RoutingTableOf<V4>;
+
+// By hand: derived impls would ask the same of the family's lookup structure and gateway.
+impl<F: Family> Default for RoutingTableOf<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Family> fmt::Debug for RoutingTableOf<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutingTable")
+            .field("vmknics", &self.vmknics)
+            .field("statics", &self.statics)
+            .field("default_gateway", &self.default_gateway)
+            .field("lpm", &self.lpm)
+            .finish()
+    }
+}
+
+impl<F: Family> RoutingTableOf<F> {
     /// A table with no vmknics and no routes.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            vmknics: BTreeMap::new(),
+            statics: BTreeMap::new(),
+            default_gateway: None,
+            lpm: LpmOf::new(),
+        }
     }
 
-    /// Adds (or replaces) a vmknic with its addresses (each `ip/len`). Connected routes follow.
-    pub fn set_vmknic(&mut self, id: VmknicId, addrs: Vec<Ipv4Net>, enabled: bool) {
+    /// Adds (or replaces) a vmknic with its addresses (each `ip/len`; IPv6 link-local ones
+    /// included). Connected routes follow.
+    pub fn set_vmknic(&mut self, id: VmknicId, addrs: Vec<F::Net>, enabled: bool) {
         self.vmknics.insert(id, Vmknic { addrs, enabled });
         self.rebuild();
     }
@@ -277,11 +407,12 @@ impl RoutingTable {
     }
 
     /// Sets (replaces) the one default gateway. Refused, changing nothing, when the gateway
-    /// lies on no enabled vmknic subnet.
-    pub fn set_default_gateway(&mut self, gateway: Ipv4Addr) -> Result<(), RouteError> {
+    /// lies on no enabled vmknic subnet (ESX's message), or for IPv6 is link-local without a
+    /// vmknic, or is not unicast.
+    pub fn set_default_gateway(&mut self, gateway: F::Gateway) -> Result<(), RouteErrorOf<F>> {
         self.check_gateway(gateway).map_err(|e| match e {
-            RouteError::RouteGatewayUnreachable { gateway, .. } => {
-                RouteError::GatewayUnreachable { gateway }
+            RouteErrorOf::RouteGatewayUnreachable { gateway, .. } => {
+                RouteErrorOf::GatewayUnreachable { gateway }
             }
             e => e,
         })?;
@@ -291,60 +422,69 @@ impl RoutingTable {
     }
 
     /// Removes the default gateway.
-    pub fn clear_default_gateway(&mut self) -> Result<Ipv4Addr, RouteError> {
+    pub fn clear_default_gateway(&mut self) -> Result<F::Gateway, RouteErrorOf<F>> {
         let gw = self
             .default_gateway
             .take()
-            .ok_or(RouteError::NoDefaultGateway)?;
-        self.lpm.remove(Ipv4Net::default());
+            .ok_or(RouteErrorOf::NoDefaultGateway)?;
+        self.lpm.remove(F::Net::default());
         Ok(gw)
     }
 
     /// The configured default gateway, active or not.
-    pub fn default_gateway(&self) -> Option<Ipv4Addr> {
+    pub fn default_gateway(&self) -> Option<F::Gateway> {
         self.default_gateway
     }
 
-    /// Adds a static route. Refused, changing nothing, for 0.0.0.0/0, a duplicate, a vmknic's
-    /// own subnet, or a gateway on no vmknic subnet.
-    pub fn add_static(&mut self, network: Ipv4Net, gateway: Ipv4Addr) -> Result<(), RouteError> {
-        let network = crate::prefix::check_network(network)?;
-        if network.prefix_len() == 0 {
-            return Err(RouteError::DefaultAsStatic);
+    /// Adds a static route. Refused, changing nothing, for the /0, IPv6 link-local or
+    /// multicast networks, a duplicate, a vmknic's own subnet, or a gateway that cannot be
+    /// reached.
+    pub fn add_static(
+        &mut self,
+        network: F::Net,
+        gateway: F::Gateway,
+    ) -> Result<(), RouteErrorOf<F>> {
+        let network = F::check_network(network).map_err(RouteErrorOf::Prefix)?;
+        if F::prefix_len(network) == 0 {
+            return Err(RouteErrorOf::DefaultAsStatic);
+        }
+        if let Some(what) = F::not_routable(network) {
+            return Err(RouteErrorOf::NotRoutable { network, what });
         }
         if let Some(&existing) = self.statics.get(&network) {
-            return Err(RouteError::Duplicate {
+            return Err(RouteErrorOf::Duplicate {
                 network,
                 gateway: existing,
             });
         }
         if let Some(owner) = self.connected_owner(network) {
-            return Err(RouteError::ConnectedSubnet {
+            return Err(RouteErrorOf::ConnectedSubnet {
                 network,
                 vmknic: owner,
             });
         }
         let (vmknic, source) = self.check_gateway(gateway).map_err(|e| match e {
-            RouteError::RouteGatewayUnreachable { gateway, .. } => {
-                RouteError::RouteGatewayUnreachable { network, gateway }
+            RouteErrorOf::RouteGatewayUnreachable { gateway, .. } => {
+                RouteErrorOf::RouteGatewayUnreachable { network, gateway }
             }
             e => e,
         })?;
         self.statics.insert(network, gateway);
+        let via = F::gateway_addr(gateway);
         self.lpm.insert(
             network,
-            Route::via(network, gateway, vmknic, source, Origin::Static),
+            RouteOf::via(network, via, vmknic, source, Origin::Static),
         );
         Ok(())
     }
 
     /// Removes a static route, returning its gateway.
-    pub fn remove_static(&mut self, network: Ipv4Net) -> Result<Ipv4Addr, RouteError> {
-        let network = network.trunc();
+    pub fn remove_static(&mut self, network: F::Net) -> Result<F::Gateway, RouteErrorOf<F>> {
+        let network = F::trunc(network);
         let gw = self
             .statics
             .remove(&network)
-            .ok_or(RouteError::NoSuchRoute(network))?;
+            .ok_or(RouteErrorOf::NoSuchRoute(network))?;
         // A static route that a vmknic's subnet now shadows is not in the LPM: the entry there
         // is the connected route, which stays.
         if self
@@ -359,15 +499,17 @@ impl RoutingTable {
 
     /// Builds a table the way ESX starts up: every configured gateway and route is kept, and
     /// each one that cannot be activated is reported (the default gateway with ESX's exact
-    /// message) and left inactive.
+    /// message) and left inactive. Routes refused for their own form (the /0, host bits, IPv6
+    /// link-local or multicast networks, link-local gateways without a vmknic) are reported
+    /// and dropped.
     pub fn from_config<I, R>(
         vmknics: I,
-        default_gateway: Option<Ipv4Addr>,
+        default_gateway: Option<F::Gateway>,
         statics: R,
-    ) -> (Self, Vec<RouteError>)
+    ) -> (Self, Vec<RouteErrorOf<F>>)
     where
-        I: IntoIterator<Item = (VmknicId, Vec<Ipv4Net>, bool)>,
-        R: IntoIterator<Item = (Ipv4Net, Ipv4Addr)>,
+        I: IntoIterator<Item = (VmknicId, Vec<F::Net>, bool)>,
+        R: IntoIterator<Item = (F::Net, F::Gateway)>,
     {
         let mut t = Self::new();
         for (id, addrs, enabled) in vmknics {
@@ -379,21 +521,30 @@ impl RoutingTable {
             match t.add_static(network, gateway) {
                 Ok(()) => {}
                 Err(
-                    e @ (RouteError::RouteGatewayUnreachable { .. }
-                    | RouteError::ConnectedSubnet { .. }),
+                    e @ (RouteErrorOf::RouteGatewayUnreachable { .. }
+                    | RouteErrorOf::ConnectedSubnet { .. }
+                    | RouteErrorOf::GatewayIsLocal { .. }),
                 ) => {
-                    // Keep it configured but inactive (unreachable gateway, or shadowed by a
-                    // vmknic's own subnet), so that it is listed and can still be deleted.
-                    t.statics.insert(network, gateway);
+                    // Keep it configured but inactive (unreachable gateway, shadowed by a
+                    // vmknic's own subnet, or a gateway that is now our own address), so that
+                    // it is listed and can still be deleted.
+                    t.statics.insert(F::trunc(network), gateway);
                     problems.push(e);
                 }
                 Err(e) => problems.push(e),
             }
         }
         if let Some(gw) = default_gateway {
-            if let Err(e) = t.set_default_gateway(gw) {
-                t.default_gateway = Some(gw);
-                problems.push(e);
+            match t.set_default_gateway(gw) {
+                Ok(()) => {}
+                Err(
+                    e @ (RouteErrorOf::GatewayUnreachable { .. }
+                    | RouteErrorOf::GatewayIsLocal { .. }),
+                ) => {
+                    t.default_gateway = Some(gw);
+                    problems.push(e);
+                }
+                Err(e) => problems.push(e),
             }
         }
         (t, problems)
@@ -401,14 +552,14 @@ impl RoutingTable {
 
     /// Longest-prefix match over the active routes.
     #[inline]
-    pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Route> {
+    pub fn lookup(&self, dst: F::Addr) -> Option<&RouteOf<F>> {
         self.lpm.lookup_value(dst)
     }
 
     /// Which route, vmknic, gateway and source address traffic to `dst` would use.
-    pub fn explain(&self, dst: Ipv4Addr) -> Result<Explanation, RouteError> {
-        let r = self.lookup(dst).ok_or(RouteError::NoRoute(dst))?;
-        Ok(Explanation {
+    pub fn explain(&self, dst: F::Addr) -> Result<ExplanationOf<F>, RouteErrorOf<F>> {
+        let r = self.lookup(dst).ok_or(RouteErrorOf::NoRoute(dst))?;
+        Ok(ExplanationOf {
             destination: dst,
             route: r.prefix,
             origin: r.origin,
@@ -420,17 +571,17 @@ impl RoutingTable {
     }
 
     /// The compiled LPM table of active routes (the data plane's view).
-    pub fn lpm(&self) -> &LpmTable<Route> {
+    pub fn lpm(&self) -> &LpmOf<F::Structure, RouteOf<F>> {
         &self.lpm
     }
 
     /// Every route in ESX listing order: static routes, then `Local Subnet` rows (in vmknic
     /// order), then the default gateway.
-    pub fn entries(&self) -> Vec<RouteEntry> {
+    pub fn entries(&self) -> Vec<RouteEntryOf<F>> {
         let mut out = Vec::new();
         for (&network, &gateway) in &self.statics {
             let active = self.lpm.get(network).filter(|r| r.origin == Origin::Static);
-            out.push(RouteEntry {
+            out.push(RouteEntryOf {
                 network,
                 gateway: Some(gateway),
                 vmknic: active.map(|r| r.next_hop.vmknic()),
@@ -439,7 +590,7 @@ impl RoutingTable {
             });
         }
         for (id, net) in self.connected() {
-            out.push(RouteEntry {
+            out.push(RouteEntryOf {
                 network: net,
                 gateway: None,
                 vmknic: Some(id),
@@ -448,9 +599,9 @@ impl RoutingTable {
             });
         }
         if let Some(gw) = self.default_gateway {
-            let active = self.lpm.get(Ipv4Net::default());
-            out.push(RouteEntry {
-                network: Ipv4Net::default(),
+            let active = self.lpm.get(F::Net::default());
+            out.push(RouteEntryOf {
+                network: F::Net::default(),
                 gateway: Some(gw),
                 vmknic: active.map(|r| r.next_hop.vmknic()),
                 origin: Origin::Default,
@@ -461,12 +612,12 @@ impl RoutingTable {
     }
 
     /// Connected subnets with their owners, in vmknic order: the first vmknic (lowest number)
-    /// on a subnet owns it.
-    fn connected(&self) -> Vec<(VmknicId, Ipv4Net)> {
-        let mut seen: Vec<(VmknicId, Ipv4Net)> = Vec::new();
+    /// on a subnet owns it. Link-local prefixes are left out.
+    fn connected(&self) -> Vec<(VmknicId, F::Net)> {
+        let mut seen: Vec<(VmknicId, F::Net)> = Vec::new();
         for (&id, v) in self.vmknics.iter().filter(|(_, v)| v.enabled) {
-            for a in &v.addrs {
-                let net = a.trunc();
+            for a in v.addrs.iter().filter(|&&a| !F::is_link_local(F::addr(a))) {
+                let net = F::trunc(*a);
                 if !seen.iter().any(|&(_, n)| n == net) {
                     seen.push((id, net));
                 }
@@ -475,47 +626,83 @@ impl RoutingTable {
         seen
     }
 
-    fn connected_owner(&self, network: Ipv4Net) -> Option<VmknicId> {
+    fn connected_owner(&self, network: F::Net) -> Option<VmknicId> {
         self.connected()
             .into_iter()
             .find(|&(_, n)| n == network)
             .map(|(id, _)| id)
     }
 
-    /// The egress vmknic and source address for a gateway: the owner of the most specific
-    /// connected subnet that holds it.
-    fn check_gateway(&self, gateway: Ipv4Addr) -> Result<(VmknicId, Ipv4Addr), RouteError> {
+    /// The egress vmknic and source address for a gateway: the vmknic named with a
+    /// link-local gateway, else the owner of the most specific connected subnet that holds
+    /// it (among the named vmknic's, when one is named).
+    fn check_gateway(&self, gateway: F::Gateway) -> Result<(VmknicId, F::Addr), RouteErrorOf<F>> {
+        let addr = F::gateway_addr(gateway);
+        let named = F::gateway_vmknic(gateway);
+        if F::not_unicast(addr) {
+            return Err(RouteErrorOf::GatewayNotUnicast { gateway: addr });
+        }
         for (&id, v) in &self.vmknics {
-            if v.addrs.iter().any(|a| a.addr() == gateway) {
-                return Err(RouteError::GatewayIsLocal {
-                    gateway,
+            if v.addrs.iter().any(|&a| F::addr(a) == addr) {
+                return Err(RouteErrorOf::GatewayIsLocal {
+                    gateway: addr,
                     vmknic: id,
                 });
             }
         }
+        let unreachable = RouteErrorOf::RouteGatewayUnreachable {
+            network: F::Net::default(),
+            gateway,
+        };
+        if F::is_link_local(addr) {
+            let id = named.ok_or(RouteErrorOf::LinkLocalNeedsVmknic { gateway: addr })?;
+            return match self.vmknics.get(&id) {
+                Some(v) if v.enabled => Ok((id, self.first_source(id))),
+                _ => Err(unreachable),
+            };
+        }
         self.connected()
             .into_iter()
-            .filter(|(_, n)| n.contains(&gateway))
-            .max_by_key(|(_, n)| n.prefix_len())
+            .filter(|&(id, n)| F::contains(n, addr) && named.is_none_or(|v| v == id))
+            .max_by_key(|&(_, n)| F::prefix_len(n))
             .map(|(id, net)| (id, self.source_on(id, net)))
-            .ok_or(RouteError::RouteGatewayUnreachable {
-                network: Ipv4Net::default(),
-                gateway,
+            .or_else(|| {
+                // A named vmknic whose subnet holds the gateway but that a lower vmknic owns.
+                let id = named?;
+                let v = self.vmknics.get(&id).filter(|v| v.enabled)?;
+                let net = v
+                    .addrs
+                    .iter()
+                    .filter(|&&a| !F::is_link_local(F::addr(a)) && F::contains(a, addr))
+                    .max_by_key(|&&a| F::prefix_len(a))?;
+                Some((id, F::addr(*net)))
             })
+            .ok_or(unreachable)
     }
 
-    /// The vmknic's address on `net`, or its first address.
-    fn source_on(&self, id: VmknicId, net: Ipv4Net) -> Ipv4Addr {
-        let addrs = self
-            .vmknics
-            .get(&id)
-            .map(|v| v.addrs.as_slice())
-            .unwrap_or(&[]);
+    /// A vmknic's addresses (none for an unknown vmknic).
+    fn addrs(&self, id: VmknicId) -> &[F::Net] {
+        self.vmknics.get(&id).map_or(&[], |v| v.addrs.as_slice())
+    }
+
+    /// The vmknic's address on `net`, or its first source (see [`Self::first_source`]).
+    fn source_on(&self, id: VmknicId, net: F::Net) -> F::Addr {
+        self.addrs(id)
+            .iter()
+            .find(|&&a| F::trunc(a) == net)
+            .map(|&a| F::addr(a))
+            .unwrap_or_else(|| self.first_source(id))
+    }
+
+    /// The vmknic's first address that is not link-local, else its first address, else the
+    /// unspecified address.
+    fn first_source(&self, id: VmknicId) -> F::Addr {
+        let addrs = self.addrs(id);
         addrs
             .iter()
-            .find(|a| a.trunc() == net)
+            .find(|&&a| !F::is_link_local(F::addr(a)))
             .or_else(|| addrs.first())
-            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr())
+            .map_or(F::UNSPECIFIED, |&a| F::addr(a))
     }
 
     /// Recompiles the LPM from vmknics, statics and the default gateway. Statics and the
@@ -526,9 +713,9 @@ impl RoutingTable {
             let source = self.source_on(id, net);
             self.lpm.insert(
                 net,
-                Route {
+                RouteOf {
                     prefix: net,
-                    next_hop: NextHop::Connected { vmknic: id },
+                    next_hop: NextHopOf::Connected { vmknic: id },
                     origin: Origin::Connected,
                     source,
                 },
@@ -542,9 +729,10 @@ impl RoutingTable {
                 continue;
             }
             if let Ok((vmknic, source)) = self.check_gateway(gateway) {
+                let via = F::gateway_addr(gateway);
                 self.lpm.insert(
                     network,
-                    Route::via(network, gateway, vmknic, source, Origin::Static),
+                    RouteOf::via(network, via, vmknic, source, Origin::Static),
                 );
             }
         }
@@ -552,15 +740,15 @@ impl RoutingTable {
     }
 
     fn rebuild_default(&mut self) {
-        self.lpm.remove(Ipv4Net::default());
+        let any = F::Net::default();
+        self.lpm.remove(any);
         let Some(gw) = self.default_gateway else {
             return;
         };
         if let Ok((vmknic, source)) = self.check_gateway(gw) {
-            self.lpm.insert(
-                Ipv4Net::default(),
-                Route::via(Ipv4Net::default(), gw, vmknic, source, Origin::Default),
-            );
+            let via = F::gateway_addr(gw);
+            self.lpm
+                .insert(any, RouteOf::via(any, via, vmknic, source, Origin::Default));
         }
     }
 }
@@ -568,6 +756,9 @@ impl RoutingTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
+
+    use ipnet::Ipv4Net;
 
     fn a(s: &str) -> Ipv4Addr {
         s.parse().unwrap()

@@ -679,7 +679,7 @@ fn check_table6(table: &RoutingTable6, model: &Model6, probes: &[Ipv6Addr]) {
             .values()
             .filter(|r| r.prefix.contains(&dst))
             .max_by_key(|r| r.prefix.prefix_len());
-        assert_eq!(table.lookup(dst).as_ref(), linear, "lookup {dst}");
+        assert_eq!(table.lookup(dst), linear, "lookup {dst}");
         match (table.explain(dst), linear) {
             (Ok(e), Some(r)) => {
                 assert_eq!(

@@ -21,7 +21,8 @@ use vmkstack_api::{
     RemoteError, Response, RouteExplanation, RouteInfo, RouteOrigin, StatsInfo, VmknicInfo,
 };
 use vmkstack_routing::{
-    Explanation, Gateway6, Origin, Route6Error, RouteEntry, RouteError, RoutingTable, VmknicId,
+    Explanation, Family, Gateway6, Origin, RouteEntry, RouteError, RouteErrorOf, RoutingTable,
+    VmknicId,
 };
 
 use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, VmknicRef};
@@ -99,25 +100,14 @@ fn invalid(msg: impl Into<String>) -> RemoteError {
     RemoteError::new(ErrorKind::Invalid, msg)
 }
 
-fn route_error(e: RouteError) -> RemoteError {
+/// A refused routing change of either family as the control API's typed error.
+fn route_error<F: Family>(e: RouteErrorOf<F>) -> RemoteError {
     let kind = match e {
-        RouteError::GatewayUnreachable { .. } | RouteError::RouteGatewayUnreachable { .. } => {
+        RouteErrorOf::GatewayUnreachable { .. } | RouteErrorOf::RouteGatewayUnreachable { .. } => {
             ErrorKind::GatewayUnreachable
         }
-        RouteError::NoSuchRoute(_) | RouteError::NoDefaultGateway => ErrorKind::NotFound,
-        RouteError::NoRoute(_) => ErrorKind::NoRoute,
-        _ => ErrorKind::Invalid,
-    };
-    RemoteError::new(kind, e.to_string())
-}
-
-fn route6_error(e: Route6Error) -> RemoteError {
-    let kind = match e {
-        Route6Error::GatewayUnreachable { .. } | Route6Error::RouteGatewayUnreachable { .. } => {
-            ErrorKind::GatewayUnreachable
-        }
-        Route6Error::NoSuchRoute(_) | Route6Error::NoDefaultGateway => ErrorKind::NotFound,
-        Route6Error::NoRoute(_) => ErrorKind::NoRoute,
+        RouteErrorOf::NoSuchRoute(_) | RouteErrorOf::NoDefaultGateway => ErrorKind::NotFound,
+        RouteErrorOf::NoRoute(_) => ErrorKind::NoRoute,
         _ => ErrorKind::Invalid,
     };
     RemoteError::new(kind, e.to_string())
@@ -1066,7 +1056,7 @@ impl Daemon {
                 format!("{s} is not an IPv6 address of an enabled vmknic of this netstack"),
             ));
         }
-        let mut x = engine.routing6().explain(dst).map_err(route6_error)?;
+        let mut x = engine.routing6().explain(dst).map_err(route_error)?;
         if let Some(s) = source {
             x.source = s;
         }
@@ -1104,7 +1094,7 @@ impl Daemon {
             Some(n) => table.add_static(n, gw),
             None => table.set_default_gateway(gw),
         }
-        .map_err(route6_error)?;
+        .map_err(route_error)?;
         let mut new = self.cfg.clone();
         if let Some((default, routes)) = new.v6_of_mut(name) {
             match net {
@@ -1135,7 +1125,7 @@ impl Daemon {
             Some(n) => table.remove_static(n),
             None => table.clear_default_gateway(),
         }
-        .map_err(route6_error)?;
+        .map_err(route_error)?;
         let mut new = self.cfg.clone();
         if let Some((default, routes)) = new.v6_of_mut(name) {
             match net {
