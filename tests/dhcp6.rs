@@ -133,9 +133,11 @@ fn link_local(ns: &Netns, dev: &str) -> String {
 }
 
 fn ping6(ns: &Netns, dst: &str) -> bool {
-    ns.exec("ping", &["-6", "-n", "-c", "1", "-W", "2", dst])
-        .status
-        .success()
+    let o = ns.exec("ping", &["-6", "-n", "-c", "1", "-W", "2", dst]);
+    if !o.status.success() {
+        eprintln!("ping -6 {dst}: {}", common::describe(&o));
+    }
+    o.status.success()
 }
 
 /// The server side's global address (no DAD: dnsmasq binds to it at once).
@@ -182,8 +184,9 @@ fn link_local_only_then_dhcpv6_leased_renewed_released() {
         addr_rows(&lab)
     );
     assert_eq!(get_row(&lab), "vmk1 true false false false ::");
-    assert!(ping6(srv, &format!("{VMK1_LL}%vmk1")), "{}", lab.log());
+    // (The server side's own link-local address first: its DAD done, ping has a source.)
     let srv_ll = link_local(srv, "vmk1");
+    assert!(ping6(srv, &format!("{VMK1_LL}%vmk1")), "{}", lab.log());
     let out = esx_ok(&lab, &["vmkping", "-6", "-c", "1", "-I", "vmk1", &srv_ll]);
     assert!(out.contains("1 packets received"), "{out}");
     let saved = std::fs::read_to_string(lab.config()).unwrap_or_default();
