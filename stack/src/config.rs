@@ -1876,6 +1876,28 @@ ip = "198.18.1.10/24"
     }
 
     #[test]
+    fn test_ipv6_enabled_and_dhcp() {
+        // IPv6 on alone, or with DHCPv6: the link-local address; both saved as they were.
+        for extra in ["ipv6_enabled = true", "ipv6_dhcp = true"] {
+            let cfg = Config::parse(&vmknic(extra), "t").unwrap();
+            let v = &cfg.vmknics[0];
+            assert!(v.ipv6_enabled(), "{extra}");
+            assert_eq!(v.addresses6().collect::<Vec<_>>(), [v.link_local6()]);
+            assert!(cfg.to_toml().contains(extra), "{}", cfg.to_toml());
+            assert_eq!(Config::parse(&cfg.to_toml(), "t").unwrap(), cfg);
+        }
+        let off = Config::parse(&vmknic("ipv6_enabled = false"), "t").unwrap();
+        assert!(!off.vmknics[0].ipv6_enabled());
+        assert!(!off.to_toml().contains("ipv6_enabled"));
+        assert_eq!(
+            problems(&vmknic("ipv6_enabled = false
+ipv6_dhcp = true")),
+            ["vmknic[0] (vmk0).ipv6_enabled = \"false\": IPv6 cannot be off on a vmknic with IPv6 \
+              addresses, `ipv6_autoconf` or `ipv6_dhcp`"]
+        );
+    }
+
+    #[test]
     fn test_routes() {
         let base = vmknic("");
         let ok = format!("{base}[[route]]\nnetwork = \"198.18.100.0\"\nnetmask = \"255.255.255.0\"\ngateway = \"198.18.1.254\"\n");
