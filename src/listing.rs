@@ -39,7 +39,8 @@ pub struct VmknicRow {
 
 /// The IPv6 rows of a vmknic (after its IPv4 ones), as ESXi lists them: the prefix length in
 /// the Netmask column, no broadcast, Type `STATIC, PREFERRED` (origin, then DAD status:
-/// `AUTOCONF` for router-advertised addresses; `TENTATIVE`, `DEPRECATED`, `DUPLICATE`).
+/// `AUTOCONF` for router-advertised addresses, `DHCP` for DHCPv6 ones; `TENTATIVE`,
+/// `DEPRECATED`, `DUPLICATE`).
 fn ipv6_rows<'a>(
     first: &VmknicRow,
     addrs: impl IntoIterator<Item = (ipnet::Ipv6Net, &'a str, &'a str)>,
@@ -52,10 +53,10 @@ fn ipv6_rows<'a>(
             broadcast: String::new(),
             kind: format!(
                 "{}, {status}",
-                if origin == "autoconf" {
-                    "AUTOCONF"
-                } else {
-                    "STATIC"
+                match origin {
+                    "autoconf" => "AUTOCONF",
+                    "dhcp" => "DHCP",
+                    _ => "STATIC",
                 }
             ),
             family: "IPv6",
@@ -887,8 +888,8 @@ pub fn esxcli_ipv6_get(vmknics: &[VmknicInfo], gateways: &[(String, String)]) ->
                 .map_or_else(|| "::".to_string(), |(_, g)| g.clone());
             vec![
                 v.name.clone().into(),
-                Field::Bool(!v.ipv6.is_empty() || v.ipv6_autoconf),
-                Field::Bool(false),
+                Field::Bool(!v.ipv6.is_empty() || v.ipv6_autoconf || v.ipv6_dhcp),
+                Field::Bool(v.ipv6_dhcp),
                 Field::Bool(v.ipv6_autoconf),
                 Field::Bool(false),
                 gateway.into(),
@@ -911,7 +912,8 @@ pub fn esxcli_ipv6_get(vmknics: &[VmknicInfo], gateways: &[(String, String)]) ->
 }
 
 /// `esxcli network ip interface ipv6 address list`: every IPv6 address of every vmknic, its
-/// prefix length, `LINK_LOCAL`, `STATIC` or `AUTOCONF` (router advertisements), and its
+/// prefix length, `LINK_LOCAL`, `STATIC`, `AUTOCONF` (router advertisements) or `DHCP`
+/// (DHCPv6; the vSphere API's origin `DHCP`), and its
 /// duplicate-address-detection status (`TENTATIVE`, `PREFERRED`, `DEPRECATED`, `DUPLICATE`).
 /// A daemon that reports no states (older) gives each configured address as `PREFERRED`.
 ///
@@ -953,6 +955,7 @@ pub fn esxcli_ipv6_addresses(vmknics: &[VmknicInfo]) -> EsxcliList {
                         let kind = match a.origin.as_str() {
                             "link-local" => "LINK_LOCAL",
                             "autoconf" => "AUTOCONF",
+                            "dhcp" => "DHCP",
                             _ => "STATIC",
                         };
                         row(v, a.address, kind, &a.status)

@@ -809,10 +809,10 @@ fn esxcli_ipv6_interface_commands() {
         "-i",
         "vmk1",
         "-d",
-        "true",
+        "sometimes",
     ]);
     assert_ne!(code, 0);
-    assert!(err.contains("not supported yet"), "{err}");
+    assert!(err.contains("`sometimes` is not a boolean"), "{err}");
     let (code, _, err) = lab.esx(&[
         "esxcli",
         "network",

@@ -56,6 +56,9 @@ pub struct VmknicInfo {
     /// Router-advertisement autoconfiguration is on (`esxcfg-vmknic -P`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ipv6_autoconf: bool,
+    /// DHCPv6 is on (`esxcli network ip interface ipv6 set -d true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6_dhcp: bool,
 }
 
 /// One IPv6 address of a vmknic with its state (RFC 4862).
@@ -63,17 +66,17 @@ pub struct VmknicInfo {
 pub struct Ipv6AddressInfo {
     /// Address and prefix length.
     pub address: ipnet::Ipv6Net,
-    /// How it was configured: `link-local`, `static` or `autoconf` (from a Router
-    /// Advertisement).
+    /// How it was configured: `link-local`, `static`, `autoconf` (from a Router
+    /// Advertisement) or `dhcp` (from a DHCPv6 server).
     pub origin: String,
     /// ESXi's status: `TENTATIVE` (duplicate address detection running), `PREFERRED`,
     /// `DEPRECATED` (autoconf, past its preferred lifetime) or `DUPLICATE` (another node holds
     /// it: not used).
     pub status: String,
-    /// (Autoconf) seconds until it is removed.
+    /// (Autoconf, DHCP) seconds until it is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_s: Option<u64>,
-    /// (Autoconf) seconds until it is deprecated.
+    /// (Autoconf, DHCP) seconds until it is deprecated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_s: Option<u64>,
 }

@@ -117,6 +117,22 @@ pub enum Action {
         /// On or off.
         enabled: bool,
     },
+    /// Set a vmknic's IPv6 switches in one change (`esxcli network ip interface ipv6 set -e -r
+    /// -d`); an absent one is kept.
+    VmknicSetIpv6 {
+        /// `vmkN` or port group.
+        vmknic: String,
+        /// IPv6 on (the link-local address alone when nothing else gives an address), or off
+        /// (refused while static addresses, autoconfiguration or DHCPv6 remain).
+        #[serde(default)]
+        enabled: Option<bool>,
+        /// Router-advertisement autoconfiguration.
+        #[serde(default)]
+        autoconf: Option<bool>,
+        /// DHCPv6.
+        #[serde(default)]
+        dhcp: Option<bool>,
+    },
     /// Set or clear a vmknic's own default gateway (ESXi 6.5+ override), on its subnet.
     VmknicSetGateway {
         /// `vmkN` or port group.
@@ -291,6 +307,7 @@ impl Action {
                 | Action::VmknicSetAddress { .. }
                 | Action::VmknicSetGateway { .. }
                 | Action::VmknicSetIpv6Autoconf { .. }
+                | Action::VmknicSetIpv6 { .. }
                 | Action::VmknicIpv6Address { .. }
                 | Action::NetstackAdd { .. }
                 | Action::NetstackRemove { .. }
@@ -369,6 +386,15 @@ pub struct RawVmknic {
     /// Advertisements (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_autoconf: Option<bool>,
+    /// DHCPv6 (ESXi's `esxcli network ip interface ipv6 set -d true`): IPv6 on, an address
+    /// from a DHCPv6 server (the lease is never saved; default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_dhcp: Option<bool>,
+    /// IPv6 on with the link-local address alone (`esxcli network ip interface ipv6 set -e
+    /// true`; default false). `false` is refused beside IPv6 addresses, `ipv6_autoconf` or
+    /// `ipv6_dhcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_enabled: Option<bool>,
 }
 
 /// Parses one request line (without its newline). Pure: the caller applies the request.

@@ -6,7 +6,7 @@
 //! esxcli network ip route ipv4 remove -n|--network <net/len|default> -g|--gateway <gw> [-N NAME]
 //! esxcli network ip interface list
 //! esxcli network ip interface ipv6 get [-i vmkN] [-N NAME]
-//! esxcli network ip interface ipv6 set -i vmkN -e true|false
+//! esxcli network ip interface ipv6 set -i vmkN [-e true|false] [-r true|false] [-d true|false]
 //! esxcli network ip interface ipv6 address list [-i vmkN] [-N NAME]
 //! esxcli network ip interface ipv6 address add|remove -i vmkN -I ADDR/LEN
 //! esxcli network ip netstack list | get -N NAME | add -N NAME | remove -N NAME
@@ -381,7 +381,7 @@ pub struct Ipv6SetArgs {
     /// true to take addresses and a default router from Router Advertisements, false to stop
     #[arg(short = 'r', long = "enable-router-adv", value_name = "bool", value_parser = parse_bool)]
     pub router_adv: Option<bool>,
-    /// DHCPv6 (not supported yet)
+    /// true to obtain an IPv6 address from a DHCPv6 server, false to release it
     #[arg(short = 'd', long = "enable-dhcpv6", value_name = "bool", value_parser = parse_bool)]
     pub dhcpv6: Option<bool>,
 }
@@ -673,6 +673,8 @@ pub enum EsxcliCommand {
         enable: Option<bool>,
         /// `-r`: router-advertisement autoconfiguration on or off.
         router_adv: Option<bool>,
+        /// `-d`: DHCPv6 on or off.
+        dhcpv6: Option<bool>,
     },
     /// `network diag ping`.
     DiagPing(DiagPingArgs),
@@ -882,17 +884,10 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                     remove: true,
                 },
                 InterfaceIpv6::Set(a) => {
-                    if a.dhcpv6.is_some() {
+                    if a.enable.is_none() && a.router_adv.is_none() && a.dhcpv6.is_none() {
                         return Err(CliError::Usage(
-                            "Error: -d/--enable-dhcpv6 is not supported yet: give static \
-                             addresses (ipv6 address add) or router advertisements (-r true)"
-                                .to_string(),
-                        ));
-                    }
-                    if a.enable.is_none() && a.router_adv.is_none() {
-                        return Err(CliError::Usage(
-                            "Error: nothing to set: give -e/--enable-ipv6 true|false or \
-                             -r/--enable-router-adv true|false"
+                            "Error: nothing to set: give -e/--enable-ipv6 true|false, \
+                             -r/--enable-router-adv true|false or -d/--enable-dhcpv6 true|false"
                                 .to_string(),
                         ));
                     }
@@ -900,6 +895,7 @@ impl TryFrom<EsxcliArgs> for EsxcliCommand {
                         interface: a.interface,
                         enable: a.enable,
                         router_adv: a.router_adv,
+                        dhcpv6: a.dhcpv6,
                     }
                 }
             },
@@ -1306,38 +1302,17 @@ pub fn run_formatted(
             interface,
             enable,
             router_adv,
+            dhcpv6,
         } => {
-            // IPv6 is on exactly while a vmknic holds a static address or takes router
-            // advertisements (with its link-local address): `-e` states what it wants, and
-            // says how to get there when it is not so.
-            let list = selected_vmknics(ctl, Some(&interface), None)?;
-            let v = list.first();
-            let on = v.is_some_and(|v| !v.ipv6.is_empty() || router_adv.unwrap_or(v.ipv6_autoconf));
-            match (enable.unwrap_or(on), on) {
-                (true, true) | (false, false) => {}
-                (true, false) => {
-                    return Err(CliError::Failed(format!(
-                        "Error: IPv6 comes on for {interface} with its first address: add one \
-                         with `esxcli network ip interface ipv6 address add -i {interface} -I \
-                         ADDR/LEN` (a link-local-only vmknic is not supported yet)"
-                    )))
-                }
-                (false, true) => {
-                    return Err(CliError::Failed(format!(
-                        "Error: {interface} holds static IPv6 addresses or takes router \
-                         advertisements: remove them with `esxcli network ip interface ipv6 \
-                         address remove -i {interface} -I ADDR/LEN` (and `-r false`) to turn \
-                         IPv6 off"
-                    )))
-                }
-            }
-            if let Some(enabled) = router_adv {
-                let action = Action::VmknicSetIpv6Autoconf {
-                    vmknic: interface,
-                    enabled,
-                };
-                ctl.call(action).map_err(|e| failed(&e))?;
-            }
+            // One change: the daemon refuses IPv6 off while an address source remains, and
+            // says which.
+            let action = Action::VmknicSetIpv6 {
+                vmknic: interface,
+                enabled: enable,
+                autoconf: router_adv,
+                dhcp: dhcpv6,
+            };
+            ctl.call(action).map_err(|e| failed(&e))?;
         }
         EsxcliCommand::Ipv4Set {
             interface,
@@ -1895,6 +1870,7 @@ mod tests {
                 interface: "vmk1".into(),
                 enable: None,
                 router_adv: Some(true),
+                dhcpv6: None,
             }
         );
         assert_eq!(
@@ -1905,10 +1881,22 @@ mod tests {
                 interface: "vmk2".into(),
                 enable: None,
                 router_adv: Some(false),
+                dhcpv6: None,
             }
         );
-        assert!(usage("network ip interface ipv6 set -i vmk1").contains("-r/--enable-router-adv"));
+        assert_eq!(
+            command("network ip interface ipv6 set -i vmk1 -e true -d true"),
+            EsxcliCommand::Ipv6Set {
+                interface: "vmk1".into(),
+                enable: Some(true),
+                router_adv: None,
+                dhcpv6: Some(true),
+            }
+        );
+        assert!(usage("network ip interface ipv6 set -i vmk1").contains("-d/--enable-dhcpv6"));
         assert!(usage("network ip interface ipv6 set -i vmk1 -r maybe").contains("maybe"));
+        assert!(usage("network ip interface ipv6 set -i vmk1 -d maybe")
+            .contains("`maybe` is not a boolean"));
     }
 
     #[test]

@@ -383,6 +383,13 @@ pub struct VmknicConfig {
     /// Solicitations at start, SLAAC addresses and a default router from advertisements.
     /// IPv6 is on with it too.
     pub ipv6_autoconf: bool,
+    /// DHCPv6 (ESXi's `esxcli network ip interface ipv6 set -d true`, `ipv6_dhcp`): a
+    /// stateful DHCPv6 client asks for an address (the lease is run-time state, never written
+    /// to the file). IPv6 is on with it too.
+    pub ipv6_dhcp: bool,
+    /// IPv6 on without any address source (`ipv6_enabled = true`, `esxcli network ip
+    /// interface ipv6 set -e true`): the link-local address alone.
+    pub ipv6_on: bool,
 }
 
 impl VmknicConfig {
@@ -393,9 +400,10 @@ impl VmknicConfig {
             .chain(self.extra_addresses.iter().copied())
     }
 
-    /// True when IPv6 is on: the vmknic has a static IPv6 address or autoconfiguration.
+    /// True when IPv6 is on: switched on, or the vmknic has a static IPv6 address,
+    /// autoconfiguration or DHCPv6.
     pub fn ipv6_enabled(&self) -> bool {
-        !self.ipv6.is_empty() || self.ipv6_autoconf
+        self.ipv6_on || !self.ipv6.is_empty() || self.ipv6_autoconf || self.ipv6_dhcp
     }
 
     /// The link-local address derived from the MAC (EUI-64, RFC 4291 appendix A), `/64`.
@@ -685,6 +693,8 @@ impl Config {
                     gateway: v.gateway.map(|g| g.to_string()),
                     ipv6: v.ipv6.iter().map(|a| a.to_string()).collect(),
                     ipv6_autoconf: v.ipv6_autoconf.then_some(true),
+                    ipv6_enabled: v.ipv6_on.then_some(true),
+                    ipv6_dhcp: v.ipv6_dhcp.then_some(true),
                 })
                 .collect(),
             routes: raw_routes(&self.routes),
@@ -1344,6 +1354,16 @@ fn validate_vmknic(
         }
     }
 
+    let ipv6_autoconf = v.ipv6_autoconf.unwrap_or(false);
+    let ipv6_dhcp = v.ipv6_dhcp.unwrap_or(false);
+    if v.ipv6_enabled == Some(false) && (!ipv6.is_empty() || ipv6_autoconf || ipv6_dhcp) {
+        c.bad(
+            key("ipv6_enabled"),
+            "false",
+            "IPv6 cannot be off on a vmknic with IPv6 addresses, `ipv6_autoconf` or `ipv6_dhcp`",
+        );
+    }
+
     if c.problems.len() > before || !address_ok {
         return None;
     }
@@ -1364,7 +1384,9 @@ fn validate_vmknic(
         netstack: v.netstack.clone().unwrap_or_default(),
         gateway,
         ipv6,
-        ipv6_autoconf: v.ipv6_autoconf.unwrap_or(false),
+        ipv6_autoconf,
+        ipv6_dhcp,
+        ipv6_on: v.ipv6_enabled.unwrap_or(false),
     })
 }
 
@@ -1851,6 +1873,28 @@ ip = "198.18.1.10/24"
             vmknic("")
         );
         assert!(problems(&r0)[0].contains("set `ipv6_default_gateway` instead"));
+    }
+
+    #[test]
+    fn test_ipv6_enabled_and_dhcp() {
+        // IPv6 on alone, or with DHCPv6: the link-local address; both saved as they were.
+        for extra in ["ipv6_enabled = true", "ipv6_dhcp = true"] {
+            let cfg = Config::parse(&vmknic(extra), "t").unwrap();
+            let v = &cfg.vmknics[0];
+            assert!(v.ipv6_enabled(), "{extra}");
+            assert_eq!(v.addresses6().collect::<Vec<_>>(), [v.link_local6()]);
+            assert!(cfg.to_toml().contains(extra), "{}", cfg.to_toml());
+            assert_eq!(Config::parse(&cfg.to_toml(), "t").unwrap(), cfg);
+        }
+        let off = Config::parse(&vmknic("ipv6_enabled = false"), "t").unwrap();
+        assert!(!off.vmknics[0].ipv6_enabled());
+        assert!(!off.to_toml().contains("ipv6_enabled"));
+        assert_eq!(
+            problems(&vmknic("ipv6_enabled = false
+ipv6_dhcp = true")),
+            ["vmknic[0] (vmk0).ipv6_enabled = \"false\": IPv6 cannot be off on a vmknic with IPv6 \
+              addresses, `ipv6_autoconf` or `ipv6_dhcp`"]
+        );
     }
 
     #[test]

@@ -559,6 +559,21 @@ impl Netstack {
             .is_some_and(|e| e.set_vmknic_ipv6_autoconf(id, on))
     }
 
+    /// Sets a vmknic's IPv6 switches in its netstack's engine (see
+    /// [`Engine::set_vmknic_ipv6_switches`](crate::engine::Engine::set_vmknic_ipv6_switches)). False if it is
+    /// unknown.
+    pub fn set_vmknic_ipv6_switches(
+        &mut self,
+        id: VmknicId,
+        enabled: bool,
+        autoconf: bool,
+        dhcp: bool,
+    ) -> bool {
+        self.stack_of(id)
+            .and_then(|n| self.engine_mut(n))
+            .is_some_and(|e| e.set_vmknic_ipv6_switches(id, enabled, autoconf, dhcp))
+    }
+
     /// Changes a vmknic's MTU: its TAP's first (in the namespace the TAP's kernel side is in
     /// now), then the engine's. False if unknown.
     pub fn set_vmknic_mtu(&mut self, id: VmknicId, mtu: u16) -> Result<bool, StackError> {

@@ -1138,6 +1138,8 @@ fn control_actions() -> Vec<Action> {
         gateway: Some(s("198.18.2.254")),
         ipv6: vec![s("2001:db8:2::1/64")],
         ipv6_autoconf: Some(true),
+        ipv6_dhcp: Some(true),
+        ipv6_enabled: Some(true),
     };
     vec![
         Action::VmknicList,
@@ -1196,6 +1198,12 @@ fn control_actions() -> Vec<Action> {
         Action::VmknicSetIpv6Autoconf {
             vmknic: s("vmk1"),
             enabled: true,
+        },
+        Action::VmknicSetIpv6 {
+            vmknic: s("vmk1"),
+            enabled: Some(true),
+            autoconf: None,
+            dhcp: Some(true),
         },
         Action::VmknicSetGateway {
             vmknic: s("vmk1"),

@@ -19,6 +19,7 @@ use vmkstack_vmknic::Port;
 use crate::engine::{EchoReply, Egress, Engine, FailedPacket, Sent, SocketError};
 
 pub mod dhcp;
+pub mod dhcp6;
 pub mod iscsi_read;
 pub mod ping;
 pub mod port_forward;

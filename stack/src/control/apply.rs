@@ -27,11 +27,11 @@ use vmkstack_routing::{
 
 use super::command::{CaptureSlot, Command, Ipv4Setting, StorageProbeKind, VmknicRef};
 use super::store;
-use crate::apps::dhcp;
 use crate::apps::ping::{PingError, PingId, PingSpec, Pings};
 use crate::apps::port_forward::ForwardSpec;
 use crate::apps::storage_probe::{Probe, Progress};
 use crate::apps::tcp_probe::{ProbeError, ProbeId, ProbeSource, TcpProbes};
+use crate::apps::{dhcp, dhcp6};
 use crate::config::{
     Config, RawConfig, RawForward, RawNetstack, StaticRoute, StaticRoute6, IP_DHCP, MAX_NETSTACKS,
 };
@@ -68,6 +68,8 @@ pub(crate) struct Daemon {
     ops: BTreeMap<&'static str, u64>,
     /// The DHCP clients of the vmknics whose address comes from DHCP (any netstack).
     dhcp: BTreeMap<VmknicId, dhcp::Client>,
+    /// The DHCPv6 clients of the vmknics with `ipv6_dhcp` (any netstack; `apply/dhcp6.rs`).
+    dhcp6: BTreeMap<VmknicId, dhcp6::Client>,
     /// A DHCP frame being built.
     dhcp_frame: Box<[u8]>,
     /// TAPs of removed vmknics kept open until their deadline ([`RELEASE_GRACE`]).
@@ -95,6 +97,8 @@ pub(crate) enum Outcome {
     /// The answer comes from the event loop later (pings, probes).
     Later,
 }
+
+mod dhcpv6;
 
 fn invalid(msg: impl Into<String>) -> RemoteError {
     RemoteError::new(ErrorKind::Invalid, msg)
@@ -183,6 +187,12 @@ impl Daemon {
             .filter(|v| v.dhcp)
             .map(|v| v.id)
             .collect();
+        let dhcp6_vmknics: Vec<VmknicId> = cfg
+            .vmknics
+            .iter()
+            .filter(|v| v.ipv6_dhcp)
+            .map(|v| v.id)
+            .collect();
         let mut d = Daemon {
             path,
             cfg,
@@ -192,11 +202,15 @@ impl Daemon {
             apps: Vec::new(),
             ops: BTreeMap::new(),
             dhcp: BTreeMap::new(),
+            dhcp6: BTreeMap::new(),
             dhcp_frame: vec![0; dhcp::MAX_FRAME].into_boxed_slice(),
             lingering: Vec::new(),
         };
         for id in dhcp_vmknics {
             d.dhcp_start(id);
+        }
+        for id in dhcp6_vmknics {
+            d.dhcp6_start(id);
         }
         d
     }
@@ -263,6 +277,12 @@ impl Daemon {
             Command::VmknicSetIpv6Autoconf { vmknic, enabled } => {
                 self.vmknic_ipv6_autoconf(&vmknic, enabled)
             }
+            Command::VmknicSetIpv6 {
+                vmknic,
+                enabled,
+                autoconf,
+                dhcp,
+            } => self.vmknic_ipv6_set(&vmknic, enabled, autoconf, dhcp),
             Command::VmknicSetAddress {
                 vmknic,
                 address,
@@ -509,6 +529,7 @@ impl Daemon {
                     ipv6: v.cfg.addresses6().collect(),
                     ipv6_addresses: self.ipv6_addresses(v),
                     ipv6_autoconf: v.cfg.ipv6_autoconf,
+                    ipv6_dhcp: v.cfg.ipv6_dhcp,
                     addressing: match (v.cfg.dhcp, v.cfg.address) {
                         (true, _) => "dhcp",
                         (false, Some(_)) => "static",
@@ -1352,7 +1373,8 @@ impl Daemon {
         self.commit(new)?;
         let was_dhcp = self.dhcp.contains_key(&id);
         let ns = self.stack.stack_of(id);
-        if self.dhcp_stop(id) {
+        let released6 = self.dhcp6_stop(id);
+        if self.dhcp_stop(id) || released6 {
             // The RELEASE is on the wire: the vmknic goes now, its TAP a moment later.
             if let Some(Some(tap)) = self.stack.detach_vmknic(id) {
                 self.lingering.push((Instant::now() + RELEASE_GRACE, tap));
@@ -1955,6 +1977,7 @@ impl Daemon {
         let mut changes = Vec::new();
         for v in &removed {
             self.dhcp_stop(v.id);
+            self.dhcp6_stop(v.id);
             self.stack.remove_vmknic(v.id);
             changes.push(format!("{} removed", v.id));
         }
@@ -1971,6 +1994,9 @@ impl Daemon {
             if v.dhcp {
                 self.dhcp_start(v.id);
             }
+            if v.ipv6_dhcp {
+                self.dhcp6_start(v.id);
+            }
             changes.push(format!("{} added", v.id));
         }
         for (o, v) in &recreated {
@@ -1979,6 +2005,12 @@ impl Daemon {
             }
             if v.dhcp {
                 self.dhcp_start(v.id);
+            }
+            if o.ipv6_dhcp {
+                self.dhcp6_stop(v.id);
+            }
+            if v.ipv6_dhcp {
+                self.dhcp6_start(v.id);
             }
         }
         for (_, v) in &recreated {
@@ -2218,6 +2250,7 @@ impl Daemon {
                     .chain(a.tcp_probes.next_deadline())
             })
             .chain(self.dhcp.values().map(dhcp::Client::next_deadline))
+            .chain(self.dhcp6.values().map(dhcp6::Client::next_deadline))
             .chain(self.lingering.iter().map(|(t, _)| *t))
             .min()
     }
@@ -2231,6 +2264,7 @@ impl Daemon {
             self.lingering.retain(|(t, _)| *t > now);
         }
         self.poll_dhcp();
+        self.poll_dhcp6();
         for (ns, apps) in self.apps.iter_mut().enumerate() {
             let Some(engine) = self.stack.engine_mut(ns) else {
                 continue;

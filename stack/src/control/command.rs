@@ -135,6 +135,17 @@ pub enum Command {
         /// On or off.
         enabled: bool,
     },
+    /// Set a vmknic's IPv6 switches (an absent one is kept).
+    VmknicSetIpv6 {
+        /// The vmknic.
+        vmknic: VmknicRef,
+        /// IPv6 on or off.
+        enabled: Option<bool>,
+        /// Router-advertisement autoconfiguration.
+        autoconf: Option<bool>,
+        /// DHCPv6.
+        dhcp: Option<bool>,
+    },
     /// Add or remove a static IPv6 address of a vmknic.
     VmknicIpv6Address {
         /// The vmknic.
@@ -284,6 +295,7 @@ impl Command {
             Command::VmknicSetGateway { .. } => "vmknic_set_gateway",
             Command::VmknicSetIpv6Autoconf { .. } => "vmknic_set_ipv6_autoconf",
             Command::VmknicIpv6Address { .. } => "vmknic_ipv6_address",
+            Command::VmknicSetIpv6 { .. } => "vmknic_set_ipv6",
             Command::GatewayShow => "gateway_show",
             Command::GatewaySet(_) => "gateway_set",
             Command::GatewayClear(_) => "gateway_clear",
@@ -551,6 +563,17 @@ pub fn parse(action: Action) -> Result<Command, RemoteError> {
         Action::VmknicSetIpv6Autoconf { vmknic, enabled } => Command::VmknicSetIpv6Autoconf {
             vmknic: VmknicRef(vmknic),
             enabled,
+        },
+        Action::VmknicSetIpv6 {
+            vmknic,
+            enabled,
+            autoconf,
+            dhcp,
+        } => Command::VmknicSetIpv6 {
+            vmknic: VmknicRef(vmknic),
+            enabled,
+            autoconf,
+            dhcp,
         },
         Action::VmknicIpv6Address {
             vmknic,

@@ -59,15 +59,18 @@ pub enum Addr6Origin {
     Static,
     /// Stateless autoconfiguration from a Router Advertisement's prefix (RFC 4862 5.5.3).
     Autoconf,
+    /// Granted by a DHCPv6 server (RFC 8415 IA_NA).
+    Dhcp,
 }
 
 impl Addr6Origin {
-    /// Lower-case name for the API: `link-local`, `static`, `autoconf`.
+    /// Lower-case name for the API: `link-local`, `static`, `autoconf`, `dhcp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Addr6Origin::LinkLocal => "link-local",
             Addr6Origin::Static => "static",
             Addr6Origin::Autoconf => "autoconf",
+            Addr6Origin::Dhcp => "dhcp",
         }
     }
 }
@@ -83,9 +86,9 @@ pub struct Addr6 {
     pub state: Addr6State,
     /// How it was configured.
     pub origin: Addr6Origin,
-    /// (Autoconf) when it is removed; `None`: never.
+    /// (Autoconf, DHCP) when it is removed; `None`: never.
     pub valid_until: Option<Instant>,
-    /// (Autoconf) when it is deprecated; `None`: never.
+    /// (Autoconf, DHCP) when it is deprecated; `None`: never.
     pub preferred_until: Option<Instant>,
     /// Next DAD step (Tentative).
     deadline: Instant,
@@ -138,6 +141,7 @@ impl<P: Port> Engine<P> {
                 v.active()
                     && match a.origin {
                         Addr6Origin::Autoconf => v.cfg.ipv6_autoconf,
+                        Addr6Origin::Dhcp => v.cfg.ipv6_dhcp,
                         _ => v.cfg.addresses6().any(|n| n == a.net),
                     }
             })
@@ -176,8 +180,8 @@ impl<P: Port> Engine<P> {
         let mut k = 0;
         while let Some(a) = self.addrs6.get(k).copied() {
             if a.valid_until.is_some_and(|t| now >= t) {
-                info!(vmknic = %self.vmknic_name(a.slot), address = %a.net,
-                    "autoconfigured IPv6 address removed: its valid lifetime ended");
+                info!(vmknic = %self.vmknic_name(a.slot), address = %a.net, origin = a.origin.as_str(),
+                    "IPv6 address removed: its valid lifetime ended");
                 self.addrs6.remove(k);
                 changed = true;
                 continue;

@@ -75,6 +75,9 @@ drop_reasons! {
     NdpNotForUs => "ndp_not_for_us",
     /// A data-plane worker could not hand a frame to the main loop: its queue was full.
     HandoffFull => "handoff_full",
+    /// A DHCPv6 answer for a vmknic's client that is malformed (cut options, bad checksum, no
+    /// server identifier, larger than 1500 bytes).
+    BadDhcp6 => "bad_dhcp6",
     /// Anything else.
     Other => "other",
 }

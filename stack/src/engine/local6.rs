@@ -33,7 +33,7 @@ use crate::packet::RateLimiter;
 /// Where the IP packet starts in a received buffer.
 const IP: usize = VNET_HDR_LEN + ETH_HDR;
 const TCP: u8 = 6;
-const UDP: u8 = 17;
+pub(super) const UDP: u8 = 17;
 const HOP_BY_HOP: u8 = 0;
 const ICMPV6: u8 = 58;
 /// "No Next Header": nothing follows, and nothing is answered (RFC 8200 4.7).

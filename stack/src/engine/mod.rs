@@ -42,6 +42,7 @@ mod arp;
 mod capture;
 mod counters;
 mod dhcp;
+mod dhcp6;
 mod drop;
 mod echo;
 mod egress;
@@ -67,6 +68,7 @@ mod tests6;
 pub use addr6::{Addr6, Addr6Origin, Addr6State};
 pub use capture::{Capture, CaptureFilter, MAX_CAPTURES, RING_BYTES};
 pub use counters::Counters;
+pub use dhcp6::DHCP6_PREFIX_LEN;
 pub use drop::DropReason;
 pub use echo::{EchoReply, FailedPacket, ECHO_IDENT};
 pub use endpoint::{Egress, Sent};
@@ -157,6 +159,8 @@ pub struct Vmknic<P> {
     taps: capture::Taps,
     /// The IPv6 MTU a router advertised (at most `cfg.mtu`); `None`: `cfg.mtu`.
     mtu6: Option<u16>,
+    /// The M and O flags of the last Router Advertisement (kept for the DHCPv6 client).
+    ra_flags: Option<(bool, bool)>,
 }
 
 impl<P: Port> Vmknic<P> {
@@ -309,6 +313,8 @@ pub struct Engine<P> {
     echo: echo::EchoTap,
     /// DHCP answers for the vmknics' DHCP clients, each behind its vmknic's slot.
     dhcp_in: Ring,
+    /// DHCPv6 answers for the vmknics' DHCPv6 clients, each behind its vmknic's slot.
+    dhcp6_in: Ring,
     /// The addresses of the active vmknics, and the broadcast addresses of their subnets:
     /// flat copies that the per-packet checks scan (kept by `refresh_addrs`).
     local_addrs: Vec<Ipv4Addr>,
@@ -368,6 +374,7 @@ impl<P: Port> Engine<P> {
                 port_failed: false,
                 taps: capture::Taps::default(),
                 mtu6: None,
+                ra_flags: None,
             })
             .collect();
         let mtu = cfg
@@ -408,6 +415,7 @@ impl<P: Port> Engine<P> {
             next_port: 49152,
             echo: echo::EchoTap::new(),
             dhcp_in: Ring::new(dhcp::DHCP_QUEUE, dhcp::DHCP_MAX + 1),
+            dhcp6_in: Ring::new(dhcp6::DHCP6_QUEUE, dhcp6::DHCP6_MAX + 1),
             local_addrs: Vec::new(),
             broadcasts: Vec::new(),
             taps: capture::Taps::default(),

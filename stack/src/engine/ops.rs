@@ -86,6 +86,7 @@ impl<P: Port> Engine<P> {
             port_failed: false,
             taps: self.taps.clone(),
             mtu6: None,
+            ra_flags: None,
         };
         if slot == self.vmknics.len() {
             self.vmknics.push(v);

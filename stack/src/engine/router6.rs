@@ -223,9 +223,14 @@ impl<P: Port> Engine<P> {
         if !valid {
             return self.count(i, DropReason::BadNdp);
         }
-        let Some(v) = self.vmknics.get(i) else {
+        let Some(v) = self.vmknics.get_mut(i) else {
             return;
         };
+        // M and O for the DHCPv6 client (RFC 4861 4.2), whether or not the vmknic
+        // autoconfigures.
+        if v.cfg.ipv6_dhcp {
+            v.ra_flags = Some((msg[5] & 0x80 != 0, msg[5] & 0x40 != 0));
+        }
         if !v.cfg.ipv6_autoconf {
             return;
         }

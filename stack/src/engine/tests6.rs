@@ -1195,3 +1195,105 @@ fn test_tso6_bad_offload_headers_counted() {
     inject(&mut lab, 0, &super_frame6(4000, 1340));
     assert_eq!(lab.engine.vmknics()[1].counters.gso_forwarded, 1);
 }
+
+#[test]
+fn test_dhcp6_answers_kept_flags_and_address_through_dad() {
+    use std::time::Duration;
+    use vmkstack_routing::VmknicId;
+    let text = format!(
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.0.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6_dhcp = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    let id = VmknicId(0);
+    let ll = a("fe80::ff:fe00:10");
+    // DHCPv6 turns IPv6 on: the link-local address, usable once its DAD is over.
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 2, "ARP and the link-local address's DAD probe");
+    assert_eq!(lab.engine.link_local6(id), None);
+    lab.advance(Duration::from_secs(1));
+    lab.sent(0);
+    assert_eq!(lab.engine.link_local6(id), Some(ll));
+
+    // A Router Advertisement's M and O flags are kept for the client (autoconf off).
+    let router = a("fe80::1");
+    let mut m = vec![134, 0, 0, 0, 64, 0x80, 0, 0];
+    m.extend_from_slice(&[0; 8]);
+    let all = a("ff02::1");
+    lab.receive(
+        0,
+        &eth(mcast_mac(all), HOST0_MAC, &ipv6(router, all, 58, 255, &m)),
+    );
+    assert_eq!(lab.engine.ra_flags(id), Some((true, false)));
+
+    // A server's answer (UDP 547 → 546) to the link-local address is kept for the client,
+    // not given to smoltcp.
+    let mut udp = vec![2, 35, 2, 34, 0, 12, 0, 0];
+    udp.extend_from_slice(&[7, 1, 2, 3]);
+    let answer = ipv6(router, ll, 17, 64, &udp);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &answer));
+    let mut kept = Vec::new();
+    lab.engine.take_dhcp6(|v, ip| kept.push((v, ip.to_vec())));
+    assert_eq!(kept, vec![(id, answer.clone())]);
+    lab.engine.count_bad_dhcp6(id);
+    assert_eq!(lab.drops(0, DropReason::BadDhcp6), 1);
+
+    // The granted address: tentative (a DAD probe), then preferred with a connected /64;
+    // deprecated after its preferred lifetime, gone after its valid one.
+    let ours = a("2001:db8:61::10");
+    let life = |p: u64, v: u64| Some((ours, Duration::from_secs(p), Duration::from_secs(v)));
+    lab.engine.set_dhcp6_address(id, life(20, 30));
+    assert_eq!(
+        lab.engine.addr6_state(id, ours),
+        Some(super::Addr6State::Tentative)
+    );
+    lab.advance(Duration::from_millis(10));
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1);
+    assert_dad_probe(&sent[0]);
+    lab.advance(Duration::from_secs(1));
+    assert_eq!(
+        lab.engine.addr6_state(id, ours),
+        Some(super::Addr6State::Preferred)
+    );
+    let r = lab.engine.routing6().lookup(a("2001:db8:61::1"));
+    assert_eq!(
+        r.map(|r| r.next_hop.neighbor_for(a("2001:db8:61::1"))),
+        Some(a("2001:db8:61::1")),
+        "connected"
+    );
+    let origin = lab
+        .engine
+        .addresses6()
+        .iter()
+        .find(|x| x.net.addr() == ours)
+        .map(|x| x.origin);
+    assert_eq!(origin, Some(super::Addr6Origin::Dhcp));
+    // Renewed: the same address keeps its state, with new lifetimes.
+    lab.engine.set_dhcp6_address(id, life(20, 30));
+    assert_eq!(
+        lab.engine.addr6_state(id, ours),
+        Some(super::Addr6State::Preferred)
+    );
+    lab.advance(Duration::from_secs(21));
+    assert_eq!(
+        lab.engine.addr6_state(id, ours),
+        Some(super::Addr6State::Deprecated)
+    );
+    lab.advance(Duration::from_secs(10));
+    assert_eq!(lab.engine.addr6_state(id, ours), None);
+
+    // DHCPv6 off: answers are no longer kept, the flags forgotten, an address removed.
+    lab.engine.set_dhcp6_address(id, life(20, 30));
+    assert!(lab.engine.set_vmknic_ipv6_switches(id, true, false, false));
+    assert_eq!(lab.engine.addr6_state(id, ours), None);
+    assert_eq!(lab.engine.ra_flags(id), None);
+    lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &answer));
+    let mut n = 0;
+    lab.engine.take_dhcp6(|_, _| n += 1);
+    assert_eq!(n, 0);
+    assert_eq!(lab.engine.link_local6(id), Some(ll), "IPv6 stays on");
+}
