@@ -122,8 +122,8 @@ fn vmknics_answer_ping_and_hosts_learn_their_macs(offloads: bool) {
     assert!(neigh.contains(VMK0_MAC), "h1 learned {neigh}");
     let neigh = lab.ns("h2").ip(&["neigh", "show", "198.18.2.1"]);
     assert!(neigh.contains(VMK1_MAC), "h2 learned {neigh}");
-    // The TAP I/O the configuration asked for (a writer thread by default) is the one running.
-    let io = std::env::var("VMKSTACK_TEST_IO").unwrap_or_else(|_| "threaded".into());
+    // The TAP I/O the configuration asked for (system calls by default) is the one running.
+    let io = std::env::var("VMKSTACK_TEST_IO").unwrap_or_else(|_| "syscalls".into());
     let log = lab.log();
     assert_eq!(log.matches(&format!("io=\"{io}\"")).count(), 2, "{log}");
     let status = daemon.stop();
