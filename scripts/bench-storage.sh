@@ -22,15 +22,18 @@
 #   - NFSv3 write and read of one file, `nfs-cp` (libnfs), read-back compared   MB/s each
 #   - a TCP stream, `iperf3` (the reference the port forward's target is set in) Gbit/s
 #   - 4 TCP streams, `iperf3 -P 4`                                               Gbit/s
+#   - a TCP stream from the server to the client, `iperf3 -R` (the direction of
+#     iSCSI and NFS reads)                                                       Gbit/s
 # It prints the median of the rounds for each, the ratio of each vmkstack path to direct, and
 # every round's figure. MB = 10^6 bytes.
 #
 #   scripts/bench-storage.sh [--rounds N] [--secs S]   # full run (3 rounds of 5 s: ~5 min)
 #   scripts/bench-storage.sh --compare OLD_BIN         # also "forward-B", "routed-B" by OLD_BIN
+#   scripts/bench-storage.sh --io threaded             # the (first) daemon's `io` (default: its own)
 #   scripts/bench-storage.sh --quick                   # smoke test (CI): that it works, not how fast
 #   scripts/bench-storage.sh --only iperf,iperf4       # only these workloads (of: iscsi_read,
 #                                                      #   iscsi_sessions, iscsi_rw, iscsi_rand,
-#                                                      #   nfs, iperf, iperf4)
+#                                                      #   nfs, iperf, iperf4, iperf_r)
 #
 # --compare runs a second daemon, another build, beside the first (its own ESX and client
 # namespaces, its vmknic on 198.18.4.0/24 of the same router, its clients on 198.18.5.0/24), so
@@ -48,11 +51,13 @@ rounds=3
 secs=5
 quick=0
 compare=""
-workloads="iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4"
+io=""
+workloads="iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4 iperf_r"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
     --compare) [ $# -ge 2 ] || { echo "$PROG: --compare needs a binary" >&2; exit 2; }; compare=$2; shift 2 ;;
+    --io) [ $# -ge 2 ] || { echo "$PROG: --io needs a mode" >&2; exit 2; }; io=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || { echo "$PROG: --rounds needs a value" >&2; exit 2; }; rounds=$2; shift 2 ;;
     --secs) [ $# -ge 2 ] || { echo "$PROG: --secs needs a value" >&2; exit 2; }; secs=$2; shift 2 ;;
     --only)
@@ -62,7 +67,7 @@ while [ $# -gt 0 ]; do
           || { echo "$PROG: --only: unknown workload '$w' (known: $workloads)" >&2; exit 2; }
       done
       workloads=${2//,/ }; shift 2 ;;
-    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--only W,...]" >&2; exit 2 ;;
+    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--io MODE] [--only W,...]" >&2; exit 2 ;;
   esac
 done
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --rounds must be 1-99 (got '$rounds')" >&2; exit 2; }
@@ -138,14 +143,16 @@ server=198.18.100.20
 iqn=iqn.2026-11.lab.vmkstack:storage
 # One daemon: $1 binary, $2 ESX namespace, $3 client namespace, $4 third octet of its vmknic
 # subnet on the router (the router is .1, the vmknic .100), $5 that of its client subnet (the
-# vmknic is .1, the client .2), $6 the vmknic's TAP name in the router. Sets $started_pid.
+# vmknic is .1, the client .2), $6 the vmknic's TAP name in the router, $7 its `io` (empty:
+# the binary's default). Sets $started_pid.
 start_daemon() {
-  local b=$1 e=$2 c=$3 v=$4 k=$5 tap=$6
+  local b=$1 e=$2 c=$3 v=$4 k=$5 tap=$6 mode=${7:-}
   for ns in "$e" "$c"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
   done
-  cat > "$work/$e.toml" <<EOF
+  { [ -z "$mode" ] || echo "io = \"$mode\""; } > "$work/$e.toml"
+  cat >> "$work/$e.toml" <<EOF
 forwarding = true
 default_gateway = "198.18.$v.1"
 
@@ -183,7 +190,7 @@ EOF
   ip -n "$c" link set vmk1 up
   ip -n "$c" route add default via "198.18.$k.1"
 }
-start_daemon "$bin" "$esx" "$cli" 1 2 vmk0
+start_daemon "$bin" "$esx" "$cli" 1 2 vmk0 "$io"
 daemon_pid=$started_pid
 if [ -n "$compare" ]; then
   start_daemon "$compare" "$esx_b" "$cli_b" 4 5 vmkb0
@@ -297,7 +304,7 @@ print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] /
 }
 
 # Measures, in table order: name, unit, workload function, which of its figures.
-measures=(iscsi_read iscsi_sessions iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp tcp4)
+measures=(iscsi_read iscsi_sessions iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp tcp4 tcp_r)
 declare -A LABEL=(
   [iscsi_read]="iSCSI seq read, iscsi-perf (MB/s)"
   [iscsi_sessions]="iSCSI seq read, 4 sessions (MB/s)"
@@ -308,6 +315,7 @@ declare -A LABEL=(
   [nfs_read]="NFS read, nfs-cp ${nfs_mib}M (MB/s)"
   [tcp]="TCP, iperf3 (Gbit/s)"
   [tcp4]="TCP x4, iperf3 -P 4 (Gbit/s)"
+  [tcp_r]="TCP download, iperf3 -R (Gbit/s)"
 )
 declare -A R   # "measure,path" -> the rounds' figures
 record() { R[$1,$2]="${R[$1,$2]:-} $3"; }
@@ -333,6 +341,7 @@ for ((round = 0; round < rounds; round++)); do
         iscsi_sessions) v=$(w_iscsi_sessions "$path"); record iscsi_sessions "$path" "$v" ;;
         iperf) v=$(w_iperf "$path"); record tcp "$path" "$v" ;;
         iperf4) v=$(w_iperf "$path" -P 4); record tcp4 "$path" "$v" ;;
+        iperf_r) v=$(w_iperf "$path" -R); record tcp_r "$path" "$v" ;;
       esac
     done
   done

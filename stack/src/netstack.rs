@@ -26,7 +26,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use thiserror::Error;
 use tracing::{info, warn};
 use vmkstack_routing::{RouteError, VmknicId};
-use vmkstack_vmknic::{LinkState, Tap, TapError, TapPort, UringSizes, UringTap, VNET_HDR_LEN};
+use vmkstack_vmknic::{
+    LinkState, Tap, TapError, TapPort, ThreadedTap, UringSizes, UringTap, VNET_HDR_LEN,
+};
 
 use crate::config::{Config, IoMode, VmknicConfig};
 use crate::engine::Engine;
@@ -116,8 +118,18 @@ const URING_RX_BYTES: usize = 4 << 20;
 /// Puts a TAP on the I/O backend `io` asks for, falling back to system calls (logged) when
 /// io_uring is unavailable or refused.
 fn tap_port(tap: Tap, io: IoMode, vmknic: VmknicId) -> TapPort {
-    if io == IoMode::Syscalls {
-        return TapPort::Syscalls(tap);
+    match io {
+        IoMode::Syscalls => return TapPort::Syscalls(tap),
+        IoMode::Threaded => {
+            return match ThreadedTap::new(tap) {
+                Ok(t) => TapPort::Threaded(Box::new(t)),
+                Err((tap, e)) => {
+                    warn!(%vmknic, "no TAP writer thread ({e}): writes on the event loop");
+                    TapPort::Syscalls(tap)
+                }
+            }
+        }
+        IoMode::Uring => {}
     }
     // A buffer takes the largest frame the TAP hands out: a TCP super-frame with offloads,
     // a jumbo frame without.

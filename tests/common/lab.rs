@@ -280,8 +280,8 @@ impl Lab {
 
     /// Writes the configuration file.
     ///
-    /// With `VMKSTACK_TEST_IO` set (`uring` or `syscalls`), the file starts with that `io`
-    /// key: `scripts/test.sh` runs the data-plane tests a second time on the other backend.
+    /// With `VMKSTACK_TEST_IO` set (`uring`, `syscalls` or `threaded`), the file starts with
+    /// that `io` key: `scripts/test.sh` runs the data-plane tests a second time on io_uring.
     /// With `VMKSTACK_TEST_WORKERS` set (a number), it starts with that `workers` key (unless
     /// the text sets its own): the data-plane tests run again on multi-queue TAPs.
     pub fn write_config(&self, text: &str) {

@@ -11,6 +11,7 @@ pub mod sys;
 pub mod tap;
 pub mod uring;
 pub mod vnet;
+pub mod writer;
 
 pub use arp::{ArpAction, ArpOp, ArpRepr, ARP_FRAME_LEN};
 pub use eth::{Ingress, LinkDrop, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HDR};
@@ -24,6 +25,7 @@ pub use tap::{validate_tap_name, TapNameError, MAX_IFNAME};
 pub use tap::{Tap, TapError};
 pub use uring::{TapPort, UringSizes, UringTap};
 pub use vnet::{Gso, VnetHdr, VNET_HDR_LEN};
+pub use writer::ThreadedTap;
 
 /// Smallest MTU a vmknic accepts (RFC 791's minimum datagram every host must take).
 pub const MIN_MTU: u16 = 68;

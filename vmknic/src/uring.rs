@@ -461,6 +461,8 @@ pub enum TapPort {
     Syscalls(Tap),
     /// Batched on io_uring (boxed: the ring's state is large beside a plain TAP).
     Uring(Box<UringTap>),
+    /// System calls, super-frames written by a writer thread of the TAP's own.
+    Threaded(Box<crate::writer::ThreadedTap>),
 }
 
 impl TapPort {
@@ -469,6 +471,7 @@ impl TapPort {
         match self {
             TapPort::Syscalls(t) => t.as_raw_fd(),
             TapPort::Uring(u) => u.event_fd(),
+            TapPort::Threaded(t) => t.tap().as_raw_fd(),
         }
     }
 
@@ -477,6 +480,7 @@ impl TapPort {
         match self {
             TapPort::Syscalls(_) => "syscalls",
             TapPort::Uring(_) => "uring",
+            TapPort::Threaded(_) => "threaded",
         }
     }
 }
@@ -488,6 +492,7 @@ impl std::ops::Deref for TapPort {
         match self {
             TapPort::Syscalls(t) => t,
             TapPort::Uring(u) => u.tap(),
+            TapPort::Threaded(t) => t.tap(),
         }
     }
 }
@@ -497,6 +502,7 @@ impl std::ops::DerefMut for TapPort {
         match self {
             TapPort::Syscalls(t) => t,
             TapPort::Uring(u) => u.tap_mut(),
+            TapPort::Threaded(t) => t.tap_mut(),
         }
     }
 }
@@ -506,6 +512,7 @@ impl Port for TapPort {
         match self {
             TapPort::Syscalls(t) => Port::offload(t),
             TapPort::Uring(u) => u.offload(),
+            TapPort::Threaded(t) => Port::offload(t.as_ref()),
         }
     }
 
@@ -513,6 +520,7 @@ impl Port for TapPort {
         match self {
             TapPort::Syscalls(t) => Port::recv(t, batch),
             TapPort::Uring(u) => u.recv(batch),
+            TapPort::Threaded(t) => t.recv(batch),
         }
     }
 
@@ -520,6 +528,7 @@ impl Port for TapPort {
         match self {
             TapPort::Syscalls(t) => Port::send(t, frame),
             TapPort::Uring(u) => u.send(frame),
+            TapPort::Threaded(t) => t.send(frame),
         }
     }
 
@@ -527,6 +536,7 @@ impl Port for TapPort {
         match self {
             TapPort::Syscalls(t) => Port::send_offloaded(t, hdr_and_frame),
             TapPort::Uring(u) => u.send_offloaded(hdr_and_frame),
+            TapPort::Threaded(t) => t.send_offloaded(hdr_and_frame),
         }
     }
 
@@ -534,6 +544,7 @@ impl Port for TapPort {
         match self {
             TapPort::Syscalls(t) => t.release(batch),
             TapPort::Uring(u) => u.release(batch),
+            TapPort::Threaded(t) => t.release(batch),
         }
     }
 
@@ -541,6 +552,7 @@ impl Port for TapPort {
         match self {
             TapPort::Syscalls(t) => t.flush(),
             TapPort::Uring(u) => u.flush(),
+            TapPort::Threaded(t) => t.flush(),
         }
     }
 }

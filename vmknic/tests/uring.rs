@@ -2,7 +2,9 @@
 //! provided-buffer pool arrives whole and in order (the multishot read ends when the buffers
 //! run out and is re-armed when they come back), and frames sent, small ones staged and large
 //! ones written at once, reach the kernel's UDP socket whole and in order. With and without
-//! TAP offloads (without them the frame lands after a header's room).
+//! TAP offloads (without them the frame lands after a header's room). The threaded port
+//! (a writer thread per TAP) keeps the same order: small frames written at once or behind
+//! queued large ones.
 
 mod support;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use support::{in_netns, ip, tap_name};
 use vmkstack_vmknic::{
-    MacAddr, Port, RxBatch, Tap, TapPort, UringSizes, UringTap, ETH_HDR, VNET_HDR_LEN,
+    MacAddr, Port, RxBatch, Tap, TapPort, ThreadedTap, UringSizes, UringTap, ETH_HDR, VNET_HDR_LEN,
 };
 
 /// The wire side's address and the one our frames come from.
@@ -39,10 +41,39 @@ fn test_uring_tap_burst_and_order_without_offloads() {
     });
 }
 
-fn burst_and_order(wire: &str, suffix: char, offload: bool) {
+#[test]
+fn test_threaded_tap_sends_in_order() {
+    in_netns("test_threaded_tap_sends_in_order", |wire| {
+        let (tap, wire_mac) = wire_tap(wire, 't', 65000, true);
+        let threaded = ThreadedTap::new(tap).map_err(|(_, e)| e).expect("writer");
+        let mut port = TapPort::Threaded(Box::new(threaded));
+        assert_eq!(port.io_name(), "threaded");
+        // Large frames (above the writer's 16 KiB) go to the writer thread; the small ones
+        // after them must not overtake them.
+        let got = send_and_receive(wire, SENT, |i| {
+            let frame = udp_frame(wire_mac, i, if i % 7 == 3 { 20_000 } else { 0 });
+            let mut buf = vec![0u8; VNET_HDR_LEN];
+            buf.extend_from_slice(&frame);
+            if i % 7 == 3 {
+                port.send_offloaded(&buf).ok()
+            } else {
+                port.send(&frame).ok()
+            }
+        });
+        let want: Vec<usize> = (0..SENT).collect();
+        assert_eq!(got, want, "every frame sent, in order");
+        if let TapPort::Threaded(t) = &port {
+            assert_eq!(t.tx_errors(), 0);
+        }
+    });
+}
+
+/// A TAP moved into `wire` with the wire's address on it and ours as a permanent neighbour;
+/// returns it and the wire side's MAC.
+fn wire_tap(wire: &str, suffix: char, mtu: u16, offload: bool) -> (Tap, [u8; 6]) {
     let name = tap_name(suffix);
     let mut tap =
-        Tap::create(&name, MacAddr::local_from_name(&name), 9000, offload).expect("create TAP");
+        Tap::create(&name, MacAddr::local_from_name(&name), mtu, offload).expect("create TAP");
     tap.move_to_netns(wire).expect("move TAP");
     ip(&["-n", wire, "addr", "add", "198.18.9.1/24", "dev", &name]);
     ip(&[
@@ -59,6 +90,46 @@ fn burst_and_order(wire: &str, suffix: char, offload: bool) {
         "permanent",
     ]);
     let wire_mac = netdev_mac(wire, &name);
+    (tap, wire_mac)
+}
+
+/// Starts a UDP receiver on the wire, sends `count` frames with `send(i)` (each must be
+/// taken) and returns the sequence numbers received, in arrival order.
+fn send_and_receive(
+    wire: &str,
+    count: usize,
+    mut send: impl FnMut(usize) -> Option<bool>,
+) -> Vec<usize> {
+    let recv = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)\n\
+         s.bind(('198.18.9.1', 7777))\ns.settimeout(5)\nprint('ready', flush=True)\n\
+         got = []\ntry:\n    while len(got) < {count}:\n        d, _ = s.recvfrom(65536)\n\
+         \x20       got.append(d.split(b':')[1].split(b' ')[0].decode())\nexcept socket.timeout:\n    pass\n\
+         print(' '.join(got), flush=True)\n"
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", wire, "python3", "-c", &recv])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn receiver");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("ready line");
+    assert_eq!(line.trim(), "ready");
+    for i in 0..count {
+        assert_eq!(send(i), Some(true), "frame {i} taken");
+    }
+    line.clear();
+    out.read_line(&mut line).expect("received line");
+    let _ = child.wait();
+    line.split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+fn burst_and_order(wire: &str, suffix: char, offload: bool) {
+    let (tap, wire_mac) = wire_tap(wire, suffix, 9000, offload);
     let sizes = UringSizes {
         rx_buffers: 8,
         rx_buffer: VNET_HDR_LEN + ETH_HDR + 65536,
