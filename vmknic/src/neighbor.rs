@@ -367,6 +367,15 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         usable(e, now).then_some(e.mac).flatten()
     }
 
+    /// The state of `ip`'s entry on `vmknic`, if it has one there (no allocation: the default
+    /// router choice asks it of each router).
+    pub fn state_on(&self, ip: A, vmknic: u32) -> Option<State> {
+        self.entries
+            .get(&ip)
+            .filter(|e| e.vmknic == vmknic)
+            .map(|e| e.state)
+    }
+
     /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
     /// fast path must never send a MAC learned on one wire out of another.
     #[inline]

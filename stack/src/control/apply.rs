@@ -1077,11 +1077,13 @@ impl Daemon {
         let Ok(e) = self.engine(ns) else {
             return Vec::new();
         };
+        let learned = e.learned_default6();
         e.routing6()
             .entries()
             .into_iter()
             .map(|r| vmkstack_api::Route6Info {
                 network: r.network,
+                learned: r.network.prefix_len() == 0 && learned.is_some() && r.gateway == learned,
                 gateway: r.gateway.map(|g| g.to_string()),
                 vmknic: r.vmknic.map(|v| v.to_string()),
                 origin: route_origin(r.origin),

@@ -595,6 +595,7 @@ impl<P: Port> Engine<P> {
         self.poll_neighbors6();
         self.poll_addrs6();
         self.poll_router6();
+        self.check_routers6();
         let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
         self.runtime.add(Stage::PortFlush, 0, t);

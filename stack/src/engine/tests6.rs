@@ -677,6 +677,19 @@ fn ra(
     valid: u32,
     preferred: u32,
 ) -> Vec<u8> {
+    ra_from(src, HOST0_MAC, hl, router_s, prefix, valid, preferred)
+}
+
+/// [`ra`] from a router whose link-layer address is `mac`.
+fn ra_from(
+    src: Ipv6Addr,
+    mac: MacAddr,
+    hl: u8,
+    router_s: u16,
+    prefix: Ipv6Addr,
+    valid: u32,
+    preferred: u32,
+) -> Vec<u8> {
     let mut m = vec![134, 0, 0, 0, 64, 0];
     m.extend_from_slice(&router_s.to_be_bytes());
     m.extend_from_slice(&1000u32.to_be_bytes());
@@ -689,9 +702,9 @@ fn ra(
     m.extend_from_slice(&[5, 1, 0, 0]);
     m.extend_from_slice(&1400u32.to_be_bytes());
     m.extend_from_slice(&[1, 1]);
-    m.extend_from_slice(&HOST0_MAC.0);
+    m.extend_from_slice(&mac.0);
     let all = a("ff02::1");
-    eth(mcast_mac(all), HOST0_MAC, &ipv6(src, all, 58, hl, &m))
+    eth(mcast_mac(all), mac, &ipv6(src, all, 58, hl, &m))
 }
 
 #[test]
@@ -815,6 +828,77 @@ fn test_advertisement_without_router_flag_drops_the_default_router() {
         &eth(mcast_mac(all), HOST0_MAC, &ipv6(router, all, 58, 255, &adv)),
     );
     assert_eq!(lab.engine.routing6().default_gateway(), None);
+}
+
+/// An autoconfiguring vmk0 (no forwarding) whose link-local address is preferred.
+fn autoconf_lab() -> Lab6 {
+    let text = format!(
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.0.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6_autoconf = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    for _ in 0..3 {
+        lab.advance(std::time::Duration::from_secs(1));
+    }
+    lab.sent(0);
+    lab
+}
+
+#[test]
+fn test_default_router_list_moves_on_when_the_router_in_use_fails() {
+    use std::time::Duration;
+    use vmkstack_routing::{Gateway6, VmknicId};
+    let mut lab = autoconf_lab();
+    let (r1, r2) = (a("fe80::1"), a("fe80::2"));
+    let far = a("2001:db8:99::1");
+    let prefix = a("2001:db8:5::");
+    lab.receive(0, &ra_from(r1, HOST0_MAC, 255, 600, prefix, 3600, 1800));
+    lab.receive(0, &ra_from(r2, HOST1_MAC, 255, 600, prefix, 3600, 1800));
+    lab.advance(Duration::from_secs(1));
+    lab.sent(0);
+    let vmk0 = VmknicId(0);
+    let gw = |lab: &Lab6| lab.engine.routing6().default_gateway();
+    // Both are kept; the first one heard is in use (probably reachable: STALE from its
+    // advertisement's link-layer option), and it stays while the second is heard again.
+    assert_eq!(lab.engine.routers6().count(), 2);
+    assert_eq!(gw(&lab), Some(Gateway6::on(r1, vmk0)));
+    assert_eq!(lab.engine.learned_default6(), Some(Gateway6::on(r1, vmk0)));
+    lab.receive(0, &ra_from(r2, HOST1_MAC, 255, 600, prefix, 3600, 1800));
+    assert_eq!(gw(&lab), Some(Gateway6::on(r1, vmk0)));
+    // Traffic goes to r1's MAC; r1 never answers: DELAY, three probes, entry removed...
+    assert_eq!(lab.engine.send_echo6(far, 1, 8, 64), Ok(()));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..6], &HOST0_MAC.0, "to r1");
+    for _ in 0..9 {
+        lab.advance(Duration::from_secs(1));
+    }
+    assert!(lab
+        .engine
+        .neighbors6()
+        .entries(lab.now)
+        .iter()
+        .all(|e| e.ip != r1));
+    // ...and the default router is r2, which traffic now reaches.
+    assert_eq!(gw(&lab), Some(Gateway6::on(r2, vmk0)));
+    lab.sent(0);
+    assert_eq!(lab.engine.send_echo6(far, 2, 8, 64), Ok(()));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..6], &HOST1_MAC.0, "to r2");
+    // A configured default gateway wins over both; removed, r2 comes back.
+    let mut table = lab.engine.routing6().clone();
+    let configured = Gateway6::on(a("fe80::99"), vmk0);
+    assert!(table.set_default_gateway(configured).is_ok());
+    lab.engine.set_routing6(table.clone());
+    assert_eq!(gw(&lab), Some(configured));
+    assert_eq!(lab.engine.learned_default6(), None);
+    assert!(table.clear_default_gateway().is_ok());
+    lab.engine.set_routing6(table);
+    assert_eq!(gw(&lab), Some(Gateway6::on(r2, vmk0)));
 }
 
 /// The checksum of a TCP (16) or UDP (6) payload over IPv6, written into `p` (a packet
