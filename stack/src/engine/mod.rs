@@ -331,6 +331,8 @@ pub struct Engine<P> {
     deferred6: Ring,
     /// Echo replies to the stack's identifier (`vmkping -6`), bounded.
     echo6_replies: std::collections::VecDeque<ipv6::EchoReply6>,
+    /// New acknowledgements heard on the endpoint's IPv6 connections this turn.
+    progress6: local6::Progress6,
     /// What each stage of the turn cost.
     runtime: Runtime,
     /// A port failed to read since the owner last asked ([`Engine::take_port_failures`]).
@@ -425,6 +427,7 @@ impl<P: Port> Engine<P> {
             buf6: vec![0; FRAME].into_boxed_slice(),
             deferred6: Ring::new(8, 1280),
             echo6_replies: std::collections::VecDeque::with_capacity(64),
+            progress6: local6::Progress6::default(),
             runtime: Runtime::default(),
             port_failures: false,
             generation: 0,
@@ -591,6 +594,7 @@ impl<P: Port> Engine<P> {
         let t = Instant::now();
         self.poll_local();
         let t = self.runtime.add(Stage::Endpoint, 0, t);
+        self.confirm_progress6();
         self.poll_neighbors();
         self.poll_neighbors6();
         self.poll_addrs6();

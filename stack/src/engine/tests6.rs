@@ -1064,6 +1064,109 @@ fn test_endpoint_connects_over_ipv6_after_solicitation() {
     );
 }
 
+/// A TCP segment from `src`:`sport` to `dst`:`dport` over IPv6, checksummed.
+#[allow(clippy::too_many_arguments)]
+fn tcp6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(data);
+    let mut p = ipv6(src, dst, 6, 64, &t);
+    seal_transport(&mut p);
+    p
+}
+
+fn be32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[test]
+fn test_tcp_progress_keeps_the_neighbour_reachable_without_probes() {
+    use smoltcp::socket::tcp;
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Duration;
+    use vmkstack_vmknic::neighbor::State;
+    let mut lab = Lab6::new();
+    let (h1, us) = (a("2001:db8:1::2"), a("2001:db8:1::1"));
+    let dst = SocketAddr::new(IpAddr::V6(h1), 3260);
+    let Ok(h) = lab.engine.tcp_connect(dst, None, 4096, 4096) else {
+        panic!("connect")
+    };
+    lab.engine.poll_local();
+    lab.sent(1);
+    lab.receive(
+        1,
+        &eth(
+            VMK1_MAC,
+            HOST1_MAC,
+            &ipv6(h1, us, 58, 255, &na(h1, HOST1_MAC)),
+        ),
+    );
+    let syn = lab.sent(1).remove(0);
+    let t = &syn[ETH_HDR + 40..];
+    let port = u16::from_be_bytes([t[0], t[1]]);
+    let mut ours = be32_at(t, 4).wrapping_add(1);
+    let mut theirs = 5000u32;
+    let synack = tcp6(h1, us, 3260, port, theirs, ours, 0x12, b"");
+    theirs += 1;
+    lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &synack));
+    lab.sent(1);
+    let st = |lab: &Lab6| {
+        lab.engine
+            .neighbors6()
+            .entries(lab.now)
+            .iter()
+            .find(|e| e.ip == h1)
+            .map(|e| e.state)
+    };
+    assert_eq!(st(&lab), Some(State::Reachable));
+    // A minute of data acknowledged every 5 s: REACHABLE all along, never a solicitation
+    // (ReachableTime is 15-45 s).
+    let mut solicitations = 0;
+    for _ in 0..12 {
+        lab.advance(Duration::from_secs(5));
+        let sock = lab.engine.sockets().get_mut::<tcp::Socket>(h);
+        assert_eq!(sock.send_slice(b"data"), Ok(4));
+        lab.engine.poll_local();
+        for f in lab.sent(1) {
+            match f[ETH_HDR + 6] {
+                58 if f[ETH_HDR + 40] == 135 => solicitations += 1,
+                6 if f.len() > ETH_HDR + 60 => {
+                    let n = (f.len() - ETH_HDR - 60) as u32;
+                    ours = be32_at(&f[ETH_HDR + 40..], 4).wrapping_add(n);
+                }
+                _ => {}
+            }
+        }
+        let ack = tcp6(h1, us, 3260, port, theirs, ours, 0x10, b"");
+        lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &ack));
+        lab.sent(1);
+        assert_eq!(st(&lab), Some(State::Reachable));
+    }
+    assert_eq!(solicitations, 0);
+    // The same acknowledgement again and again is no progress: STALE after ReachableTime.
+    for _ in 0..10 {
+        lab.advance(Duration::from_secs(5));
+        let dup = tcp6(h1, us, 3260, port, theirs, ours, 0x10, b"");
+        lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &dup));
+    }
+    assert_ne!(st(&lab), Some(State::Reachable));
+}
+
 /// Makes both hosts reachable (each solicits its vmknic's address, then advertises its
 /// own, solicited): the forwarding fast path sends to REACHABLE neighbours.
 fn learn_both(lab: &mut Lab6) {
