@@ -423,7 +423,7 @@ impl<P: Port> Engine<P> {
             }),
             local6: Vec::new(),
             addrs6: Vec::new(),
-            ra6: router6::RouterState::default(),
+            ra6: router6::RouterState::seeded(ipv6::seed(&cfg.vmknics).rotate_left(17)),
             buf6: vec![0; FRAME].into_boxed_slice(),
             deferred6: Ring::new(8, 1280),
             echo6_replies: std::collections::VecDeque::with_capacity(64),

@@ -27,6 +27,9 @@ use super::addr6::{Addr6, Addr6Origin};
 use super::ipv6::{self, Ipv6Info};
 use super::{DropReason, Engine};
 
+/// MAX_RTR_SOLICITATION_DELAY (RFC 4861 10): the most the first Router Solicitation, and the
+/// first DAD probe after an interface comes up (RFC 4862 5.4.2), wait.
+pub(super) const MAX_RTR_SOLICITATION_DELAY: Duration = Duration::from_secs(1);
 /// MAX_RTR_SOLICITATIONS (RFC 4861 10).
 const MAX_RTR_SOLICITATIONS: u8 = 3;
 /// RTR_SOLICITATION_INTERVAL (RFC 4861 10).
@@ -66,9 +69,31 @@ pub(super) struct RouterState {
     base_reachable_ms: u32,
     /// The neighbour cache's generation when the routers' reachability was last looked at.
     seen_generation: u64,
+    /// xorshift64 state for the random start delays.
+    rng: u64,
 }
 
 impl RouterState {
+    /// Empty, with `seed` for the random delays (nodes started together draw differently).
+    pub(super) fn seeded(seed: u64) -> RouterState {
+        RouterState {
+            rng: seed | 1,
+            ..RouterState::default()
+        }
+    }
+
+    /// A random delay in (0, MAX_RTR_SOLICITATION_DELAY], to the microsecond: hosts that come
+    /// up together (a power cut, a switch reboot) do not all solicit at once.
+    pub(super) fn start_delay(&mut self) -> Duration {
+        let mut x = self.rng | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        let max = MAX_RTR_SOLICITATION_DELAY.as_micros() as u64;
+        Duration::from_micros(1 + x % max)
+    }
+
     /// The table was replaced: what we installed in the old one is gone.
     pub(super) fn forget_installed(&mut self) {
         self.installed = None;
@@ -111,7 +136,7 @@ pub(super) fn eui64(prefix: Ipv6Addr, mac: MacAddr) -> Ipv6Addr {
 
 impl<P: Port> Engine<P> {
     /// Vmknic `slot`'s link-local address just became preferred: with autoconfiguration on,
-    /// Router Solicitations start.
+    /// Router Solicitations start, the first after a random delay (RFC 4861 6.3.7).
     pub(super) fn start_solicit6(&mut self, slot: usize) {
         let now = self.clock;
         if !self
@@ -122,11 +147,8 @@ impl<P: Port> Engine<P> {
             return;
         }
         self.ra6.solicit.retain(|s| s.slot != slot);
-        self.ra6.solicit.push(Solicit6 {
-            slot,
-            sent: 0,
-            at: now,
-        });
+        let at = after(now, self.ra6.start_delay());
+        self.ra6.solicit.push(Solicit6 { slot, sent: 0, at });
     }
 
     /// Drops the routers and solicitations of vmknic `slot` (autoconfiguration turned off or

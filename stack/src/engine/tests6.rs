@@ -59,11 +59,16 @@ ipv6 = ["2001:db8:1::1/64"]
         let (engine, _) = Engine::new(&cfg, offload.map(MemPort::new), now);
         let mut lab = Lab6 { engine, now };
         for i in 0..2 {
-            // A gratuitous ARP and two DAD probes (link-local, global): the IPv6 addresses
-            // are tentative.
+            // A gratuitous ARP; the DAD probes wait their random start delay.
+            assert_eq!(lab.sent(i).len(), 1, "start-up frames on vmk{i}");
+        }
+        // Within MAX_RTR_SOLICITATION_DELAY: two DAD probes (link-local, global); the IPv6
+        // addresses are tentative.
+        lab.advance(std::time::Duration::from_secs(1));
+        for i in 0..2 {
             let sent = lab.sent(i);
-            assert_eq!(sent.len(), 3, "start-up frames on vmk{i}");
-            for probe in &sent[1..] {
+            assert_eq!(sent.len(), 2, "DAD probes on vmk{i}");
+            for probe in &sent {
                 assert_dad_probe(probe);
             }
         }
@@ -493,8 +498,43 @@ fn tentative_lab() -> Lab6 {
     let now = Instant::now();
     let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
     let mut lab = Lab6 { engine, now };
-    assert_eq!(lab.sent(0).len(), 3, "ARP and two DAD probes");
+    assert_eq!(lab.sent(0).len(), 1, "ARP; the DAD probes wait");
+    // The random start delay is at most 1 s; the probes go out on the first turn after it.
+    let mut probes = 0;
+    for _ in 0..10 {
+        lab.advance(std::time::Duration::from_millis(100));
+        probes += lab.sent(0).len();
+        if probes > 0 {
+            break;
+        }
+    }
+    assert_eq!(probes, 2, "two DAD probes within 1 s");
     lab
+}
+
+#[test]
+fn test_first_dad_probe_waits_a_random_delay_but_added_addresses_do_not() {
+    // The vmknic came up: no probe at once, both within 1 s (tentative_lab checks it).
+    let mut lab = tentative_lab();
+    assert!(lab
+        .engine
+        .addresses6()
+        .iter()
+        .all(|a| a.state == super::Addr6State::Tentative));
+    // An address added to the running vmknic is probed at once.
+    let added = a("2001:db8::7");
+    let nets = vec![
+        "2001:db8::1/64".parse().unwrap_or_else(|e| panic!("{e}")),
+        "2001:db8::7/64".parse().unwrap_or_else(|e| panic!("{e}")),
+    ];
+    assert!(lab
+        .engine
+        .set_vmknic_ipv6(vmkstack_routing::VmknicId(0), nets));
+    lab.engine.turn(lab.now);
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_dad_probe(&sent[0]);
+    assert_eq!(&sent[0][ETH_HDR + 48..ETH_HDR + 64], &added.octets());
 }
 
 fn state6(lab: &Lab6, addr: Ipv6Addr) -> Option<super::Addr6State> {
@@ -718,15 +758,26 @@ fn test_router_solicitation_and_slaac() {
     let now = Instant::now();
     let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
     let mut lab = Lab6 { engine, now };
+    assert_eq!(
+        lab.sent(0).len(),
+        1,
+        "ARP; the DAD probe waits its random delay"
+    );
+    lab.advance(Duration::from_secs(1));
     let sent = lab.sent(0);
-    assert_eq!(sent.len(), 2, "ARP and the link-local address's DAD probe");
-    assert_dad_probe(&sent[1]);
-    // DAD done: the link-local address is announced and a Router Solicitation goes out.
+    assert_eq!(sent.len(), 1, "the link-local address's DAD probe");
+    assert_dad_probe(&sent[0]);
+    // DAD done: the link-local address is announced; a Router Solicitation follows after its
+    // own random delay (at most 1 s).
     lab.advance(Duration::from_secs(1));
     let sent = lab.sent(0);
     let types: Vec<u8> = sent.iter().map(|f| f[ETH_HDR + 40]).collect();
-    assert_eq!(types, vec![136, 133]);
-    let rs = &sent[1][ETH_HDR..];
+    assert_eq!(types, vec![136]);
+    lab.advance(Duration::from_secs(1));
+    let sent = lab.sent(0);
+    let types: Vec<u8> = sent.iter().map(|f| f[ETH_HDR + 40]).collect();
+    assert_eq!(types, vec![133]);
+    let rs = &sent[0][ETH_HDR..];
     assert_eq!(&rs[24..40], &a("ff02::2").octets());
     assert_eq!(rs[7], 255);
     assert_eq!(&rs[8..10], &[0xfe, 0x80]);
@@ -814,6 +865,7 @@ fn test_advertisement_without_router_flag_drops_the_default_router() {
     let now = Instant::now();
     let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
     let mut lab = Lab6 { engine, now };
+    lab.advance(Duration::from_secs(1));
     lab.advance(Duration::from_secs(1));
     let router = a("fe80::1");
     lab.receive(0, &ra(router, 255, 600, a("2001:db8:5::"), 3600, 1800));
