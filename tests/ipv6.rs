@@ -572,6 +572,21 @@ fn endpoint_tcp_udp_and_forwards_over_ipv6() {
         err.trim(),
         "nc: bind failed: Cannot assign requested address"
     );
+    // Nobody holds 2001:db8:2::77 on vmk1's link: Neighbour Discovery gives up after three
+    // solicitations and nc says so, as for an IPv4 host that never answers ARP (the probe's
+    // own timeout is longer).
+    let started = std::time::Instant::now();
+    let (code, _, err) = lab.esx(&["nc", "-z", "-v", "-w", "10", "2001:db8:2::77", "7000"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "nc: connect to 2001:db8:2::77 port 7000 (tcp) failed: Host is down"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     // A port forward to an IPv6 target: 1 MiB through and back, whole.
     let o = lab.cli(&["forward", "127.0.0.1:17000", "[2001:db8:2::10]:7000"]);
     assert!(o.status.success(), "{}", common::describe(&o));

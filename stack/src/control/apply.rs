@@ -2264,10 +2264,20 @@ fn finish_on(apps: &mut Apps, engine: &mut crate::engine::Engine<TapPort>) {
             }
         }
     }
-    let (pinger, tcp_probes) = (&mut apps.pinger, &mut apps.tcp_probes);
+    let (pinger, tcp_probes, pings6) = (&mut apps.pinger, &mut apps.tcp_probes, &mut apps.pings6);
     engine.take_failed(|f| {
         pinger.neighbor_failed(&f);
         tcp_probes.neighbor_failed(&f);
+        // `vmkping -6` whose request Neighbour Discovery could not deliver: "Host is down".
+        if f.protocol == 58 && f.src_port == crate::engine::ECHO_IDENT {
+            let k = pings6
+                .iter()
+                .position(|p| std::net::IpAddr::V6(p.0) == f.dst && p.1 == f.dst_port);
+            if let Some(k) = k {
+                let p = pings6.swap_remove(k);
+                let _ = p.4.try_send(Response::err(ping_error(PingError::HostDown)));
+            }
+        }
     });
     let pings = &mut apps.pings;
     apps.pinger.take_results(engine, |id, r| {

@@ -841,6 +841,7 @@ impl<P: Port> Engine<P> {
             icmp_limit,
             local6,
             clock,
+            echo,
             ..
         } = self;
         let now = *clock;
@@ -862,6 +863,9 @@ impl<P: Port> Engine<P> {
                 }
                 let orig_src = addr_at(packet, 8);
                 if local6.iter().any(|&(a, _)| a == orig_src) {
+                    // Our own: no error to ourselves, but the application hears of it
+                    // ("Host is down").
+                    echo.failed6(packet);
                     return;
                 }
                 let Some(src) = routing6.lookup(orig_src).map(|r| r.source) else {

@@ -171,6 +171,7 @@ pub(super) struct Out6<'a, P> {
     pub local6: &'a [(Ipv6Addr, usize)],
     pub icmp_limit: &'a mut RateLimiter,
     pub rx: &'a mut Ring,
+    pub echo: &'a mut super::echo::EchoTap,
     pub now: std::time::Instant,
 }
 
@@ -231,6 +232,8 @@ impl<P: Port> Out6<'_, P> {
                 if let Some(v) = self.vmknics.get_mut(e) {
                     v.counters.drop(DropReason::NeighborUnreachable);
                 }
+                // A retransmitted SYN while the neighbour is known to have failed.
+                self.echo.failed6(pkt);
             }
             Resolve::Dropped(r) => {
                 if let Some(v) = self.vmknics.get_mut(e) {

@@ -1219,6 +1219,43 @@ fn test_tcp_progress_keeps_the_neighbour_reachable_without_probes() {
     assert_ne!(st(&lab), Some(State::Reachable));
 }
 
+#[test]
+fn test_probe_to_a_silent_ipv6_neighbour_is_host_down() {
+    use crate::apps::tcp_probe::{ProbeError, ProbeSource, TcpProbes};
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Duration;
+    let mut lab = Lab6::new();
+    let h1 = a("2001:db8:1::2");
+    let dst = SocketAddr::new(IpAddr::V6(h1), 3260);
+    let mut probes = TcpProbes::new();
+    let started = probes.start(
+        &mut lab.engine,
+        dst,
+        ProbeSource::Route,
+        Duration::from_secs(60),
+    );
+    let Ok(id) = started else {
+        panic!("{started:?}")
+    };
+    // Three solicitations 1 s apart, unanswered: the queued SYN is reported as failed (and
+    // so are its retransmissions while the entry stays FAILED)...
+    let mut failed = Vec::new();
+    for _ in 0..6 {
+        lab.advance(Duration::from_secs(1));
+        lab.engine.take_failed(|f| failed.push(f));
+    }
+    assert!(!failed.is_empty());
+    for f in &failed {
+        assert_eq!((f.dst, f.protocol, f.dst_port), (IpAddr::V6(h1), 6, 3260));
+    }
+    // ...and the probe fails with "Host is down", not a timeout.
+    probes.neighbor_failed(&failed[0]);
+    let mut got = Vec::new();
+    probes.take_results(&mut lab.engine, |i, r| got.push((i, r.map(|_| ()))));
+    assert_eq!(got, vec![(id, Err(ProbeError::HostDown))]);
+    assert_eq!(ProbeError::HostDown.to_string(), "Host is down");
+}
+
 /// Makes both hosts reachable (each solicits its vmknic's address, then advertises its
 /// own, solicited): the forwarding fast path sends to REACHABLE neighbours.
 fn learn_both(lab: &mut Lab6) {
