@@ -145,6 +145,13 @@ fn ping6_forwarding_errors_and_neighbours() {
     ping6_ok(h2, "2001:db8:2::1");
     let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "fe80::50:56ff:fe01:1%vmk0"]);
     assert!(ok, "link-local: {out}");
+    // 3000 bytes of echo data on a 1500-byte link: the kernel sends three fragments, the
+    // stack reassembles them and answers in fragments of its own (RFC 8200 4.5).
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "-s", "3000", "2001:db8:1::1"]);
+    assert!(
+        ok && out.contains("3008 bytes from 2001:db8:1::1"),
+        "fragmented: {out}"
+    );
 
     // Across the stack: one hop, hop limit 63.
     let out = ping6_ok(h1, "2001:db8:2::10");

@@ -42,13 +42,9 @@ use crate::packet::RateLimiter;
 const IP: usize = VNET_HDR_LEN + ETH_HDR;
 const TCP: u8 = 6;
 const UDP: u8 = 17;
-const HOP_BY_HOP: u8 = 0;
 const ICMPV6: u8 = 58;
 /// "No Next Header": nothing follows, and nothing is answered (RFC 8200 4.7).
-const NO_NEXT_HEADER: u8 = 59;
-/// Extension headers smoltcp does not walk (routing, fragment, destination options): such a
-/// packet is dropped, not answered as an unknown protocol.
-const UNWALKED: [u8; 3] = [43, 44, 60];
+pub(super) const NO_NEXT_HEADER: u8 = 59;
 
 /// TCP flows whose last acknowledgement number is remembered.
 const ACK_FLOWS: usize = 16;
@@ -324,9 +320,9 @@ impl<P: Port> Engine<P> {
     }
 
     /// Hands an IPv6 packet for one of our addresses that is not ICMPv6 (`next_header`, the
-    /// packet `total_len` bytes after the headers in `buf`) to smoltcp: TCP checked here, UDP
-    /// with its partial checksum finished, a hop-by-hop header left to smoltcp. An unknown
-    /// next header is answered with Parameter Problem.
+    /// packet `total_len` bytes after the headers in `buf`, its extension headers already
+    /// taken out by `ext6.rs`) to smoltcp: TCP checked here, UDP with its partial checksum
+    /// finished. An unknown next header is answered with Parameter Problem.
     pub(super) fn deliver6(&mut self, i: usize, buf: &mut [u8], next_header: u8, total_len: usize) {
         if self.taps.active() {
             let id = self.vmknics.get(i).map(|v| v.cfg.id.0);
@@ -344,12 +340,11 @@ impl<P: Port> Engine<P> {
                     Err(DropReason::BadChecksum)
                 }
             }
-            UDP | HOP_BY_HOP => {
+            UDP => {
                 ipv6::finish_partial(buf);
                 Ok(())
             }
             NO_NEXT_HEADER => Err(DropReason::Other),
-            h if UNWALKED.contains(&h) => Err(DropReason::Other),
             _ => {
                 self.icmp6_error(i, buf, Icmp6Error::UnknownNextHeader);
                 Err(DropReason::Other)

@@ -46,6 +46,7 @@ mod drop;
 mod echo;
 mod egress;
 mod endpoint;
+mod ext6;
 mod forward;
 mod icmp;
 mod ingress;
@@ -333,6 +334,10 @@ pub struct Engine<P> {
     echo6_replies: std::collections::VecDeque<ipv6::EchoReply6>,
     /// New acknowledgements heard on the endpoint's IPv6 connections this turn.
     progress6: local6::Progress6,
+    /// IPv6 datagrams for us arriving in fragments, put together (`packet::reasm6`).
+    reasm6: packet::Reassembler6,
+    /// Identification of the next IPv6 datagram the stack fragments itself.
+    frag_id6: u32,
     /// What each stage of the turn cost.
     runtime: Runtime,
     /// A port failed to read since the owner last asked ([`Engine::take_port_failures`]).
@@ -428,6 +433,8 @@ impl<P: Port> Engine<P> {
             deferred6: Ring::new(8, 1280),
             echo6_replies: std::collections::VecDeque::with_capacity(64),
             progress6: local6::Progress6::default(),
+            reasm6: packet::Reassembler6::new(now),
+            frag_id6: ipv6::seed(&cfg.vmknics) as u32,
             runtime: Runtime::default(),
             port_failures: false,
             generation: 0,

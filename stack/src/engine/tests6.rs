@@ -1256,6 +1256,162 @@ fn test_probe_to_a_silent_ipv6_neighbour_is_host_down() {
     assert_eq!(ProbeError::HostDown.to_string(), "Host is down");
 }
 
+/// `payload` of next header `nh` behind extension headers `ext` (each whole, its own Next
+/// Header set by the caller): an IPv6 packet whose fixed header names `first`.
+fn ipv6_ext(src: Ipv6Addr, dst: Ipv6Addr, first: u8, ext: &[u8], upper: &[u8], nh: u8) -> Vec<u8> {
+    // The upper-layer checksum (ICMPv6, UDP) is computed without the extension headers.
+    let plain = ipv6(src, dst, nh, 64, upper);
+    let mut p = plain[..40].to_vec();
+    p[4..6].copy_from_slice(&((ext.len() + upper.len()) as u16).to_be_bytes());
+    p[6] = first;
+    p.extend_from_slice(ext);
+    p.extend_from_slice(&plain[40..]);
+    p
+}
+
+#[test]
+fn test_extension_headers_walked_to_the_upper_layer() {
+    let mut lab = Lab6::new();
+    learn_host0(&mut lab);
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    let to_us = |p: &[u8]| eth(VMK0_MAC, HOST0_MAC, p);
+    // Hop-by-Hop (PadN), Destination Options (an option to skip), Routing with Segments Left
+    // 0, an atomic fragment, then an echo request: answered.
+    let ext = [
+        60, 0, 1, 4, 0, 0, 0, 0, // Hop-by-Hop → Destination Options
+        43, 0, 0x1e, 1, 0xaa, 1, 1, 0, // Destination Options → Routing
+        44, 0, 0, 0, 0, 0, 0, 0, // Routing, Segments Left 0 → Fragment
+        58, 0, 0, 0, 0, 0, 0, 7, // atomic fragment → ICMPv6
+    ];
+    lab.receive(0, &to_us(&ipv6_ext(h0, us, 0, &ext, &echo(5), 58)));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "the echo reply");
+    let r = &out[0][ETH_HDR..];
+    assert_eq!((r[6], r[40], r[45]), (58, 129, 5));
+    // Destination Options before UDP to a closed port: Port Unreachable, from smoltcp.
+    let mut udp = ipv6(
+        h0,
+        us,
+        17,
+        64,
+        &[0x9c, 0x40, 0x00, 0x09, 0, 10, 0, 0, b'h', b'i'],
+    );
+    seal_transport(&mut udp);
+    let opts = [17, 0, 1, 4, 0, 0, 0, 0];
+    lab.receive(0, &to_us(&ipv6_ext(h0, us, 60, &opts, &udp[40..], 17)));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "Port Unreachable");
+    assert_eq!((out[0][ETH_HDR + 40], out[0][ETH_HDR + 41]), (1, 4));
+
+    // Refused, with a Parameter Problem (type 4) of the right code and pointer:
+    let problem = |lab: &mut Lab6, first: u8, ext: &[u8]| -> Option<(u8, u32)> {
+        lab.receive(0, &to_us(&ipv6_ext(h0, us, first, ext, &echo(6), 58)));
+        let out = lab.sent(0);
+        let r = &out.first()?[ETH_HDR..];
+        assert_eq!(r[40], 4, "Parameter Problem");
+        Some((r[41], u32::from_be_bytes([r[44], r[45], r[46], r[47]])))
+    };
+    // a Routing header (Type 0 or any) with Segments Left 1: code 0 at its Routing Type;
+    assert_eq!(
+        problem(&mut lab, 43, &[58, 0, 0, 1, 0, 0, 0, 0]),
+        Some((0, 42))
+    );
+    // an unknown option whose type says "discard and report": code 2 at the option;
+    assert_eq!(
+        problem(&mut lab, 60, &[58, 0, 1, 0, 0x87, 0, 0, 0]),
+        Some((2, 44))
+    );
+    // Hop-by-Hop after another header: code 1 at the Next Header field naming it;
+    let late_hbh = [0, 0, 1, 4, 0, 0, 0, 0, 58, 0, 1, 4, 0, 0, 0, 0];
+    assert_eq!(problem(&mut lab, 60, &late_hbh), Some((1, 40)));
+    // an unknown upper layer behind an extension header: code 1 at the field naming it.
+    lab.receive(
+        0,
+        &to_us(&ipv6_ext(
+            h0,
+            us,
+            60,
+            &[253, 0, 1, 4, 0, 0, 0, 0],
+            b"zz",
+            253,
+        )),
+    );
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][ETH_HDR + 41], 1);
+    assert_eq!(&out[0][ETH_HDR + 44..ETH_HDR + 48], &40u32.to_be_bytes());
+    assert_eq!(lab.drops(0, DropReason::BadIpv6Ext), 3);
+    // Silently dropped and counted: an option whose type says "discard", a cut chain.
+    assert_eq!(problem(&mut lab, 60, &[58, 0, 1, 0, 0x47, 0, 0, 0]), None);
+    assert_eq!(problem(&mut lab, 60, &[58, 3, 1, 0, 0, 0, 0, 0]), None);
+    assert_eq!(lab.drops(0, DropReason::BadIpv6Ext), 5);
+}
+
+#[test]
+fn test_fragmented_echo_reassembled_and_answered_in_fragments() {
+    let mut lab = Lab6::new();
+    learn_host0(&mut lab);
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    // A 3000-byte echo request as a kernel sends it on a 1500-byte link: three fragments,
+    // the last first.
+    let mut req = vec![128, 0, 0, 0, 0, 9, 0, 1];
+    req.extend((0..3000u32).map(|k| k as u8));
+    let whole = ipv6(h0, us, 58, 64, &req);
+    let body = &whole[40..];
+    let frag = |off: usize, end: usize, more: bool| {
+        let mut ext = vec![58, 0];
+        ext.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
+        ext.extend_from_slice(&0x1234u32.to_be_bytes());
+        let mut p = whole[..40].to_vec();
+        p[4..6].copy_from_slice(&((8 + end - off) as u16).to_be_bytes());
+        p[6] = 44;
+        p.extend_from_slice(&ext);
+        p.extend_from_slice(&body[off..end]);
+        eth(VMK0_MAC, HOST0_MAC, &p)
+    };
+    lab.receive(0, &frag(2896, body.len(), false));
+    lab.receive(0, &frag(1448, 2896, true));
+    assert!(
+        lab.sent(0).is_empty(),
+        "nothing before the datagram is whole"
+    );
+    lab.receive(0, &frag(0, 1448, true));
+    // The reply (3048 bytes) leaves in fragments that fit vmk0's 1500 bytes.
+    let out = lab.sent(0);
+    assert!(out.len() >= 3, "{}", out.len());
+    let mut reply = vec![0u8; 0];
+    let mut id = None;
+    for f in &out {
+        assert!(f.len() - ETH_HDR <= 1500);
+        let ip = &f[ETH_HDR..];
+        assert_eq!((ip[6], ip[40]), (44, 58), "a Fragment header before ICMPv6");
+        let field = u16::from_be_bytes([ip[42], ip[43]]);
+        assert_eq!(usize::from(field & !7), reply.len(), "in order, no gap");
+        assert_eq!(field & 1 == 1, f != out.last().unwrap_or(f));
+        let this = u32::from_be_bytes([ip[44], ip[45], ip[46], ip[47]]);
+        assert_eq!(*id.get_or_insert(this), this, "one identification");
+        reply.extend_from_slice(&ip[48..]);
+    }
+    assert_eq!(reply.len(), 8 + 3000);
+    assert_eq!(reply[0], 129, "echo reply");
+    assert_eq!(&reply[8..], &req[8..], "the data echoed whole");
+    // Its checksum verifies over the whole reply.
+    let mut s = sum16(&us.octets()) + sum16(&h0.octets()) + reply.len() as u32 + 58;
+    s += sum16(&reply);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    assert_eq!(s, 0xffff);
+    // A middle fragment not a multiple of 8 bytes: Parameter Problem, code 0, at Payload
+    // Length, and counted.
+    lab.receive(0, &frag(0, 1444, true));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0][ETH_HDR + 40], out[0][ETH_HDR + 41]), (4, 0));
+    assert_eq!(&out[0][ETH_HDR + 44..ETH_HDR + 48], &4u32.to_be_bytes());
+    assert_eq!(lab.drops(0, DropReason::Fragment), 1);
+}
+
 /// Makes both hosts reachable (each solicits its vmknic's address, then advertises its
 /// own, solicited): the forwarding fast path sends to REACHABLE neighbours.
 fn learn_both(lab: &mut Lab6) {
