@@ -686,7 +686,9 @@ pub fn esxcli_routes(entries: &[RouteEntry]) -> EsxcliList {
 }
 
 /// `esxcli network ip route ipv6 list`: the default gateway first, then the others, with
-/// the prefix length in ESXi's `Netmask` column.
+/// the prefix length in ESXi's `Netmask` column. Source is `MANUAL` for configured routes and
+/// `DYNAMIC` (ESXi's word for routes it learned itself) for a default router learned from
+/// router advertisements.
 pub fn esxcli_routes6(entries: &[Route6Info]) -> EsxcliList {
     let defaults = entries.iter().filter(|e| e.network.prefix_len() == 0);
     let others = entries.iter().filter(|e| e.network.prefix_len() != 0);
@@ -706,7 +708,7 @@ pub fn esxcli_routes6(entries: &[Route6Info]) -> EsxcliList {
                     .clone()
                     .unwrap_or_else(|| "None".to_string())
                     .into(),
-                "MANUAL".into(),
+                if e.learned { "DYNAMIC" } else { "MANUAL" }.into(),
             ]
         })
         .collect();
@@ -1228,6 +1230,29 @@ mod tests {
              -----------  ---------------  -----------  ---------  ------\n\
              default      0.0.0.0          198.18.64.1  vmk0       MANUAL\n\
              198.18.64.0  255.255.255.192  0.0.0.0      vmk0       MANUAL\n"
+        );
+    }
+
+    /// A default router learned from advertisements is `DYNAMIC`; configured routes and the
+    /// vmknic's prefix stay `MANUAL`.
+    #[test]
+    fn test_esxcli_ipv6_routes_show_a_learned_default_router_as_dynamic() {
+        let table: Vec<Route6Info> = serde_json::from_value(serde_json::json!([
+            {"network": "2001:db8:3::/64", "gateway": null, "vmknic": "vmk0",
+             "origin": "connected", "active": true},
+            {"network": "::/0", "gateway": "fe80::1%vmk0", "vmknic": "vmk0",
+             "origin": "default", "active": true, "learned": true},
+            {"network": "2001:db8:100::/48", "gateway": "2001:db8:3::10", "vmknic": "vmk0",
+             "origin": "static", "active": true}
+        ]))
+        .unwrap();
+        assert_eq!(
+            esxcli_routes6(&table).render(),
+            "Network         Netmask  Gateway         Interface  Source \n\
+             --------------  -------  --------------  ---------  -------\n\
+             default         0        fe80::1%vmk0    vmk0       DYNAMIC\n\
+             2001:db8:3::    64       ::              vmk0       MANUAL \n\
+             2001:db8:100::  48       2001:db8:3::10  vmk0       MANUAL \n"
         );
     }
 

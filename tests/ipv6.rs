@@ -145,6 +145,13 @@ fn ping6_forwarding_errors_and_neighbours() {
     ping6_ok(h2, "2001:db8:2::1");
     let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "fe80::50:56ff:fe01:1%vmk0"]);
     assert!(ok, "link-local: {out}");
+    // 3000 bytes of echo data on a 1500-byte link: the kernel sends three fragments, the
+    // stack reassembles them and answers in fragments of its own (RFC 8200 4.5).
+    let (ok, out) = ping6(h1, &["-c", "1", "-W", "2", "-s", "3000", "2001:db8:1::1"]);
+    assert!(
+        ok && out.contains("3008 bytes from 2001:db8:1::1"),
+        "fragmented: {out}"
+    );
 
     // Across the stack: one hop, hop limit 63.
     let out = ping6_ok(h1, "2001:db8:2::10");
@@ -571,6 +578,21 @@ fn endpoint_tcp_udp_and_forwards_over_ipv6() {
     assert_eq!(
         err.trim(),
         "nc: bind failed: Cannot assign requested address"
+    );
+    // Nobody holds 2001:db8:2::77 on vmk1's link: Neighbour Discovery gives up after three
+    // solicitations and nc says so, as for an IPv4 host that never answers ARP (the probe's
+    // own timeout is longer).
+    let started = std::time::Instant::now();
+    let (code, _, err) = lab.esx(&["nc", "-z", "-v", "-w", "10", "2001:db8:2::77", "7000"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "nc: connect to 2001:db8:2::77 port 7000 (tcp) failed: Host is down"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
     );
     // A port forward to an IPv6 target: 1 MiB through and back, whole.
     let o = lab.cli(&["forward", "127.0.0.1:17000", "[2001:db8:2::10]:7000"]);

@@ -8,7 +8,11 @@
 //!   ReachableTime, → DELAY when used, → REACHABLE after the kernel answers the unicast probe,
 //!   and is removed when the router stops answering;
 //! - DAD: a kernel host on the same bridge already holds one of vmk0's static addresses: it is
-//!   DUPLICATE, logged and unused, while the other is PREFERRED.
+//!   DUPLICATE, logged and unused, while the other is PREFERRED;
+//! - the default router list: two kernel routers run radvd on vmk0's bridge; the first one
+//!   heard is in use (`esxcli network ip route ipv6 list` shows it, Source DYNAMIC) and stays
+//!   when the second is heard; once the first one's link dies, Neighbour Unreachability
+//!   Detection gives up on it and the stack's pings reach the far host through the second.
 
 mod common;
 
@@ -89,16 +93,22 @@ fn ping6(ns: &Netns, dst: &str) -> bool {
 /// Starts radvd in `r` for 2001:db8:1::/64 on vmk0: advertisements every 3-4 s, router
 /// lifetime 30 s, ReachableTime 1 s, prefix valid 20 s and preferred 10 s.
 fn radvd(lab: &Lab, r: &Netns) -> Proc {
-    let conf = lab.dir.file("radvd.conf");
-    std::fs::write(
-        &conf,
+    radvd_with(
+        lab,
+        r,
+        "radvd",
         "interface vmk0 {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n \
          AdvDefaultLifetime 30;\n AdvReachableTime 1000;\n \
          prefix 2001:db8:1::/64 {\n  AdvOnLink on;\n  AdvAutonomous on;\n  \
          AdvValidLifetime 20;\n  AdvPreferredLifetime 10;\n };\n};\n",
     )
-    .unwrap_or_else(|e| panic!("radvd.conf: {e}"));
-    let pid = lab.dir.file("radvd.pid");
+}
+
+/// Starts radvd in `r` with the configuration `conf_text` (files named after `name`).
+fn radvd_with(lab: &Lab, r: &Netns, name: &str, conf_text: &str) -> Proc {
+    let conf = lab.dir.file(&format!("{name}.conf"));
+    std::fs::write(&conf, conf_text).unwrap_or_else(|e| panic!("{name}.conf: {e}"));
+    let pid = lab.dir.file(&format!("{name}.pid"));
     r.spawn(
         "radvd",
         &[
@@ -336,4 +346,117 @@ fn dad_marks_an_address_a_kernel_host_holds_duplicate() {
     )));
     let neigh = k.ip(&["-6", "neigh", "show", "2001:db8:2::10"]);
     assert!(!neigh.contains(&VMK0_MAC.to_string()), "{neigh}");
+}
+
+/// The default row of `esxcli network ip route ipv6 list`, squeezed.
+fn default_route6(lab: &Lab) -> String {
+    let out = esx_ok(lab, &["esxcli", "network", "ip", "route", "ipv6", "list"]);
+    squeeze(&out)
+        .lines()
+        .find(|l| l.starts_with("default "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn vmkping6(lab: &Lab, dst: &str) -> bool {
+    lab.esx(&["vmkping", "-6", "-c", "1", "-W", "1", dst]).0 == 0
+}
+
+#[test]
+fn default_router_list_moves_to_the_second_router_when_the_first_dies() {
+    let Some(()) =
+        require_root("default_router_list_moves_to_the_second_router_when_the_first_dies")
+    else {
+        return;
+    };
+    let lab = Lab::builder("ipv6-2r")
+        .bridge_host("r1", "vmk0", "br2r", "198.18.3.11/24")
+        .bridge_host("r2", "vmk0", "br2r", "198.18.3.12/24")
+        .behind("r2", "h", "198.18.9.1/24", "198.18.9.10/24")
+        .build();
+    let (r1, r2, h) = (lab.ns("r1"), lab.ns("r2"), lab.ns("h"));
+    for (ns, dev) in [(r1, "eth0"), (r2, "eth0"), (r2, "r-h"), (h, "eth0")] {
+        ns.run(
+            "sysctl",
+            &["-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")],
+        );
+    }
+    for (ns, dev, addr) in [
+        (r1, "eth0", "2001:db8:3::11/64"),
+        (r2, "eth0", "2001:db8:3::12/64"),
+        (r2, "r-h", "2001:db8:9::1/64"),
+        (h, "eth0", "2001:db8:9::10/64"),
+    ] {
+        ns.ip(&["-6", "addr", "replace", addr, "dev", dev, "nodad"]);
+    }
+    for r in [r1, r2] {
+        r.run("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"]);
+    }
+    // The far host is behind r2; r1 reaches it through r2 on the shared link.
+    r1.ip(&[
+        "-6",
+        "route",
+        "replace",
+        "2001:db8:9::/64",
+        "via",
+        "2001:db8:3::12",
+    ]);
+    h.ip(&["-6", "route", "replace", "default", "via", "2001:db8:9::1"]);
+    let (ll1, ll2) = (link_local(r1, "eth0"), link_local(r2, "eth0"));
+    lab.write_config(&format!(
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.3.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6_autoconf = true\nbridge = \"br2r\"\n"
+    ));
+    let _daemon = lab.start();
+    // Fast advertisements, a 1 s ReachableTime and 300 ms RetransTimer: NUD gives up on a dead
+    // router within about 7 s (DELAY_FIRST_PROBE_TIME is 5 s).
+    let conf = "interface eth0 {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n \
+                MaxRtrAdvInterval 4;\n AdvDefaultLifetime 60;\n AdvReachableTime 1000;\n \
+                AdvRetransTimer 300;\n prefix 2001:db8:3::/64 {\n  AdvOnLink on;\n  \
+                AdvAutonomous on;\n };\n};\n";
+    let _ra1 = radvd_with(&lab, r1, "radvd1", conf);
+    let chose_r1 = wait_until(Duration::from_secs(15), || {
+        default_route6(&lab).contains(&ll1)
+    });
+    assert!(chose_r1, "{}\n{}", default_route6(&lab), lab.log());
+    let row = default_route6(&lab);
+    assert!(row.ends_with(" vmk0 DYNAMIC"), "{row}");
+    let reached = wait_until(Duration::from_secs(10), || vmkping6(&lab, "2001:db8:9::10"));
+    assert!(reached, "no ping through r1: {}", lab.log());
+
+    // The second router is heard (its entry appears) and kept, but the first stays in use.
+    let _ra2 = radvd_with(&lab, r2, "radvd2", conf);
+    let heard = wait_until(Duration::from_secs(10), || {
+        neighbor_state(&lab, &ll2).is_some()
+    });
+    assert!(
+        heard,
+        "{}",
+        esx_ok(&lab, &["esxcli", "network", "ip", "neighbor", "list"])
+    );
+    assert!(
+        default_route6(&lab).contains(&ll1),
+        "{}",
+        default_route6(&lab)
+    );
+
+    // r1's link dies: pings fail until NUD gives up on r1, then go through r2.
+    r1.ip(&["link", "set", "eth0", "down"]);
+    let moved = wait_until(Duration::from_secs(25), || vmkping6(&lab, "2001:db8:9::10"));
+    assert!(
+        moved,
+        "no ping after r1 died: {} {}",
+        default_route6(&lab),
+        lab.log()
+    );
+    let row = default_route6(&lab);
+    assert!(
+        row.contains(&ll2) && row.ends_with(" vmk0 DYNAMIC"),
+        "{row}"
+    );
+    assert!(
+        lab.log().contains("IPv6 default router changed"),
+        "{}",
+        lab.log()
+    );
 }

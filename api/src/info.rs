@@ -252,6 +252,9 @@ pub struct Route6Info {
     pub origin: RouteOrigin,
     /// False for a configured route whose gateway is on no vmknic prefix.
     pub active: bool,
+    /// The default route to a router learned from its advertisements (not configured).
+    #[serde(default)]
+    pub learned: bool,
 }
 
 /// One row of `route_list` (in ESX order), active or not.

@@ -96,7 +96,8 @@ impl LabBuilder {
     }
 
     /// A host `role` on Linux bridge `bridge` in the daemon's namespace, which `vmknic`'s TAP
-    /// joins (config key `bridge`); `addr` (CIDR) goes on the host's veth `eth0`.
+    /// joins (config key `bridge`); `addr` (CIDR) goes on the host's veth `eth0`, whose peer is
+    /// the bridge port `<bridge>-port` (`<bridge>-<role>` for a further host on that bridge).
     pub fn bridge_host(mut self, role: &str, vmknic: &str, bridge: &str, addr: &str) -> LabBuilder {
         let wire = Wire::Bridge {
             vmknic: vmknic.into(),
@@ -208,12 +209,13 @@ impl LabBuilder {
             match &h.spec.wire {
                 Wire::Tap { .. } => continue,
                 Wire::Bridge { bridge, .. } => {
-                    let port = format!("{bridge}-port");
-                    if !lab
-                        .stack
-                        .ip(&["link", "show"])
-                        .contains(&format!(" {bridge}:"))
-                    {
+                    let links = lab.stack.ip(&["link", "show"]);
+                    // A second host on the same bridge gets a port named after its role.
+                    let mut port = format!("{bridge}-port");
+                    if links.contains(&format!(" {port}@")) {
+                        port = format!("{bridge}-{}", h.role).chars().take(15).collect();
+                    }
+                    if !links.contains(&format!(" {bridge}:")) {
                         lab.stack.ip(&["link", "add", bridge, "type", "bridge"]);
                         lab.stack.ip(&["link", "set", bridge, "up"]);
                     }

@@ -367,6 +367,15 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
         usable(e, now).then_some(e.mac).flatten()
     }
 
+    /// The state of `ip`'s entry on `vmknic`, if it has one there (no allocation: the default
+    /// router choice asks it of each router).
+    pub fn state_on(&self, ip: A, vmknic: u32) -> Option<State> {
+        self.entries
+            .get(&ip)
+            .filter(|e| e.vmknic == vmknic)
+            .map(|e| e.state)
+    }
+
     /// Like [`NeighborTable::lookup`], for an entry learned on `vmknic` only: the forwarding
     /// fast path must never send a MAC learned on one wire out of another.
     #[inline]
@@ -623,6 +632,50 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             }
         };
         self.arm(armed);
+        true
+    }
+
+    /// (NUD) True when an upper-layer confirmation of `ip` on `vmknic` would change something:
+    /// its entry holds a MAC there and is STALE, DELAY or PROBE, or REACHABLE with less than
+    /// half its ReachableTime left. Lets the caller confirm at most once per half
+    /// ReachableTime, whatever the packet rate.
+    pub fn wants_confirmation(&self, ip: A, vmknic: u32, now: Instant) -> bool {
+        let Some(e) = self.entries.get(&ip) else {
+            return false;
+        };
+        if e.vmknic != vmknic || e.mac.is_none() {
+            return false;
+        }
+        match e.state {
+            State::Reachable => e.deadline.saturating_duration_since(now) < self.cfg.reachable / 2,
+            State::Stale | State::Delay | State::Probe => true,
+            State::Incomplete | State::Failed => false,
+        }
+    }
+
+    /// (NUD) Upper-layer reachability confirmation (RFC 4861 7.3.1): a connection made forward
+    /// progress through `ip` on `vmknic`, which is REACHABLE again for ReachableTime with no
+    /// probe. An INCOMPLETE or FAILED entry, or one on another vmknic, is left alone (only
+    /// Neighbour Discovery learns a MAC). Returns true when it was confirmed.
+    pub fn confirm(&mut self, ip: A, vmknic: u32, now: Instant) -> bool {
+        let reachable = after(now, self.cfg.reachable);
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return false;
+        };
+        let known = matches!(
+            e.state,
+            State::Reachable | State::Stale | State::Delay | State::Probe
+        );
+        if e.vmknic != vmknic || e.mac.is_none() || !known {
+            return false;
+        }
+        if e.state != State::Reachable {
+            self.generation += 1;
+        }
+        e.state = State::Reachable;
+        e.deadline = reachable;
+        e.sent = 0;
+        self.arm(reachable);
         true
     }
 
@@ -1281,6 +1334,38 @@ mod tests {
             t.resolve(ip(1), 0, b"x", t0 + Duration::from_secs(9)),
             Resolve::Queued { send_request: true }
         );
+    }
+
+    #[test]
+    fn test_nud_upper_layer_confirmation() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(nd());
+        // Nothing to confirm: no entry, or one still being resolved.
+        assert!(!t.wants_confirmation(ip(1), 0, t0));
+        assert!(!t.confirm(ip(1), 0, t0));
+        t.resolve(ip(2), 0, b"p", t0);
+        assert!(!t.wants_confirmation(ip(2), 0, t0));
+        assert!(!t.confirm(ip(2), 0, t0));
+        assert_eq!(state(&t, ip(2), t0), Some(State::Incomplete));
+        // A DELAY entry confirmed is REACHABLE, and no probe goes out.
+        t.learn_nd(ip(1), Some(MAC_A), 0, NdUpdate::Solicitation, t0);
+        assert_eq!(t.resolve(ip(1), 0, b"q", t0), Resolve::Ready(MAC_A));
+        assert_eq!(state(&t, ip(1), t0), Some(State::Delay));
+        assert!(!t.wants_confirmation(ip(1), 1, t0), "another vmknic");
+        assert!(!t.confirm(ip(1), 1, t0));
+        assert!(t.wants_confirmation(ip(1), 0, t0));
+        assert!(t.confirm(ip(1), 0, at(t0, 4000)));
+        assert_eq!(state(&t, ip(1), at(t0, 4000)), Some(State::Reachable));
+        assert_eq!(probes(&mut t, at(t0, 6000)).0.len(), 0);
+        // Freshly confirmed: nothing wanted until half of ReachableTime (30 s) is gone.
+        assert!(!t.wants_confirmation(ip(1), 0, at(t0, 5000)));
+        assert!(t.wants_confirmation(ip(1), 0, at(t0, 4000 + 15_001)));
+        // Confirmed every 10 s, it stays REACHABLE for a minute without a probe.
+        for s in 1..=6u64 {
+            assert!(t.confirm(ip(1), 0, at(t0, 4000 + s * 10_000)));
+            assert_eq!(probes(&mut t, at(t0, 5000 + s * 10_000)).0.len(), 0);
+        }
+        assert_eq!(state(&t, ip(1), at(t0, 65_000)), Some(State::Reachable));
     }
 
     #[test]

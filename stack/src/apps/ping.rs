@@ -200,7 +200,7 @@ impl Pings {
         if let Some(pos) = self
             .pending
             .iter()
-            .position(|p| p.seq == seq && p.dst == f.dst)
+            .position(|p| p.seq == seq && std::net::IpAddr::V4(p.dst) == f.dst)
         {
             let p = self.pending.swap_remove(pos);
             self.done.push((p.id, Err(PingError::HostDown)));

@@ -1,6 +1,6 @@
 //! A TCP connect test from the stack (`nc -z`): a smoltcp socket connects; established is
-//! success, a reset is "Connection refused", a next hop that never answers ARP is "Host is
-//! down", and the deadline is "Connection timed out". A connected probe is closed with a
+//! success, a reset is "Connection refused", a next hop that never answers ARP (or Neighbour
+//! Discovery) is "Host is down", and the deadline is "Connection timed out". A connected probe is closed with a
 //! reset, as `nc -z` does.
 
 use std::net::{IpAddr, SocketAddr};
@@ -137,15 +137,13 @@ impl TcpProbes {
         Ok(id)
     }
 
-    /// Probes whose SYN ARP could not deliver fail with "Host is down".
+    /// Probes whose SYN ARP or Neighbour Discovery could not deliver fail with "Host is down".
     pub fn neighbor_failed(&mut self, f: &FailedPacket) {
         if f.protocol != 6 {
             return;
         }
         if let Some(pos) = self.pending.iter().position(|p| {
-            p.local_port == f.src_port
-                && p.dst.port() == f.dst_port
-                && p.dst.ip() == IpAddr::V4(f.dst)
+            p.local_port == f.src_port && p.dst.port() == f.dst_port && p.dst.ip() == f.dst
         }) {
             let p = self.pending.swap_remove(pos);
             self.done.push((p.id, Err(ProbeError::HostDown)));
@@ -160,7 +158,8 @@ impl TcpProbes {
         ep: &mut impl Endpoint,
         mut f: impl FnMut(ProbeId, Result<ProbeResult, ProbeError>),
     ) {
-        if self.pending.is_empty() {
+        // Probes `neighbor_failed` finished are no longer pending but still to be reported.
+        if self.pending.is_empty() && self.done.is_empty() && self.finished.is_empty() {
             return;
         }
         let now = Instant::now();

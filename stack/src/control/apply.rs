@@ -1088,11 +1088,13 @@ impl Daemon {
         let Ok(e) = self.engine(ns) else {
             return Vec::new();
         };
+        let learned = e.learned_default6();
         e.routing6()
             .entries()
             .into_iter()
             .map(|r| vmkstack_api::Route6Info {
                 network: r.network,
+                learned: r.network.prefix_len() == 0 && learned.is_some() && r.gateway == learned,
                 gateway: r.gateway.map(|g| g.to_string()),
                 vmknic: r.vmknic.map(|v| v.to_string()),
                 origin: route_origin(r.origin),
@@ -2286,10 +2288,20 @@ fn finish_on(apps: &mut Apps, engine: &mut crate::engine::Engine<TapPort>) {
             }
         }
     }
-    let (pinger, tcp_probes) = (&mut apps.pinger, &mut apps.tcp_probes);
+    let (pinger, tcp_probes, pings6) = (&mut apps.pinger, &mut apps.tcp_probes, &mut apps.pings6);
     engine.take_failed(|f| {
         pinger.neighbor_failed(&f);
         tcp_probes.neighbor_failed(&f);
+        // `vmkping -6` whose request Neighbour Discovery could not deliver: "Host is down".
+        if f.protocol == 58 && f.src_port == crate::engine::ECHO_IDENT {
+            let k = pings6
+                .iter()
+                .position(|p| std::net::IpAddr::V6(p.0) == f.dst && p.1 == f.dst_port);
+            if let Some(k) = k {
+                let p = pings6.swap_remove(k);
+                let _ = p.4.try_send(Response::err(ping_error(PingError::HostDown)));
+            }
+        }
     });
     let pings = &mut apps.pings;
     apps.pinger.take_results(engine, |id, r| {

@@ -5,7 +5,8 @@
 //! announced with an unsolicited Neighbour Advertisement. An advertisement for a tentative
 //! address, or another node's DAD probe for it, makes it *duplicate*: never used, logged, and
 //! shown as such in the listings. Autoconfigured addresses are *deprecated* after their
-//! preferred lifetime and removed after their valid lifetime.
+//! preferred lifetime and removed after their valid lifetime. When a vmknic comes up, its
+//! first DAD probes wait a random delay of up to MAX_RTR_SOLICITATION_DELAY (RFC 4862 5.4.2).
 
 use std::net::Ipv6Addr;
 use std::time::Instant;
@@ -97,7 +98,7 @@ pub struct Addr6 {
 }
 
 impl Addr6 {
-    /// A new tentative address whose first DAD probe is due at `now`.
+    /// A new tentative address whose first DAD probe is due at `now` (its start time).
     pub(super) fn tentative(slot: usize, net: Ipv6Net, origin: Addr6Origin, now: Instant) -> Addr6 {
         Addr6 {
             slot,
@@ -148,6 +149,14 @@ impl<P: Port> Engine<P> {
         });
         for (slot, v) in self.vmknics.iter().enumerate().filter(|(_, v)| v.active()) {
             let ll = v.cfg.link_local6();
+            // A vmknic with no address yet just came up (started, enabled, its link back, IPv6
+            // turned on): its first DAD probes wait a random delay (RFC 4862 5.4.2). Addresses
+            // added to a running vmknic are probed at once.
+            let first = if self.addrs6.iter().any(|a| a.slot == slot) {
+                now
+            } else {
+                now.checked_add(self.ra6.start_delay()).unwrap_or(now)
+            };
             for net in v.cfg.addresses6() {
                 if self.addrs6.iter().any(|a| a.slot == slot && a.net == net) {
                     continue;
@@ -157,7 +166,7 @@ impl<P: Port> Engine<P> {
                 } else {
                     Addr6Origin::Static
                 };
-                self.addrs6.push(Addr6::tentative(slot, net, origin, now));
+                self.addrs6.push(Addr6::tentative(slot, net, origin, first));
             }
         }
     }

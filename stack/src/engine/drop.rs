@@ -73,6 +73,9 @@ drop_reasons! {
     BadNdp => "bad_ndp",
     /// Neighbour Solicitation for an address that is not ours.
     NdpNotForUs => "ndp_not_for_us",
+    /// An IPv6 packet for us whose extension headers are cut short or refused (a Routing
+    /// header with segments left, an option whose type says discard, Hop-by-Hop not first).
+    BadIpv6Ext => "bad_ipv6_ext",
     /// A data-plane worker could not hand a frame to the main loop: its queue was full.
     HandoffFull => "handoff_full",
     /// A DHCPv6 answer for a vmknic's client that is malformed (cut options, bad checksum, no

@@ -1,10 +1,10 @@
 //! What the engine keeps for the stack's diagnostics (`vmkping`, `nc -z`), which run as
 //! applications outside it: ICMP echo replies to the stack's own identifier, with the TTL that
-//! smoltcp's sockets do not report, and the stack's own packets that ARP could not deliver
-//! ("Host is down"). Both queues are bounded and allocated once.
+//! smoltcp's sockets do not report, and the stack's own packets that ARP or Neighbour
+//! Discovery could not deliver ("Host is down"). Both queues are bounded and allocated once.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use crate::packet::{self, Ipv4Info};
@@ -34,12 +34,13 @@ pub struct EchoReply {
     pub at: Instant,
 }
 
-/// A packet the stack sent itself that was dropped because its next hop never answered ARP.
+/// A packet the stack sent itself that was dropped because its next hop never answered ARP
+/// (IPv4) or Neighbour Discovery (IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailedPacket {
     /// Its destination.
-    pub dst: Ipv4Addr,
-    /// Its IP protocol (1 ICMP, 6 TCP, ...).
+    pub dst: IpAddr,
+    /// Its IP protocol or IPv6 next header (1 ICMP, 6 TCP, 58 ICMPv6, ...).
     pub protocol: u8,
     /// TCP/UDP source port, or the ICMP echo identifier.
     pub src_port: u16,
@@ -129,15 +130,43 @@ impl EchoTap {
             (1, _) => return,
             _ => (be16(l4, 0), be16(l4, 2)),
         };
-        if self.failed.len() >= FAILED {
-            self.failed.pop_front();
-        }
-        self.failed.push_back(FailedPacket {
-            dst: info.dst,
+        self.record(FailedPacket {
+            dst: IpAddr::V4(info.dst),
             protocol: info.protocol,
             src_port: src_port.unwrap_or(0),
             dst_port: dst_port.unwrap_or(0),
         });
+    }
+
+    /// Records one of our IPv6 packets (fixed header, no extension header: the endpoint's and
+    /// `vmkping -6`'s) that Neighbour Discovery could not deliver.
+    pub(super) fn failed6(&mut self, pkt: &[u8]) {
+        let (Some(h), Some(l4)) = (pkt.first_chunk::<40>(), pkt.get(40..)) else {
+            return;
+        };
+        let dst = h[24..40]
+            .first_chunk::<16>()
+            .map_or(Ipv6Addr::UNSPECIFIED, |a| Ipv6Addr::from(*a));
+        let (src_port, dst_port) = match (h[6], l4.first()) {
+            // Echo requests only: our ICMPv6 errors are nobody's to wait for.
+            (58, Some(&128)) => (be16(l4, 4), be16(l4, 6)),
+            (58, _) => return,
+            _ => (be16(l4, 0), be16(l4, 2)),
+        };
+        self.record(FailedPacket {
+            dst: IpAddr::V6(dst),
+            protocol: h[6],
+            src_port: src_port.unwrap_or(0),
+            dst_port: dst_port.unwrap_or(0),
+        });
+    }
+
+    /// Keeps `f` (the oldest record goes when the queue is full).
+    fn record(&mut self, f: FailedPacket) {
+        if self.failed.len() >= FAILED {
+            self.failed.pop_front();
+        }
+        self.failed.push_back(f);
     }
 
     /// Hands every echo reply kept so far to `f`.

@@ -117,6 +117,14 @@ pub(super) enum Icmp6Error {
     /// Parameter Problem, unrecognized Next Header (code 1), pointing at the fixed header's
     /// Next Header field (RFC 8200 4).
     UnknownNextHeader,
+    /// Parameter Problem of `code` pointing at byte `pointer` of the packet (an extension
+    /// header at fault: RFC 8200 4, 4.2, 4.4, 4.5).
+    Parameter {
+        /// 0 erroneous header field, 1 unrecognized Next Header, 2 unrecognized option.
+        code: u8,
+        /// Offset of the field at fault.
+        pointer: u32,
+    },
 }
 
 impl Icmp6Error {
@@ -127,6 +135,7 @@ impl Icmp6Error {
             Icmp6Error::TooBig(mtu) => (PACKET_TOO_BIG, 0, mtu),
             Icmp6Error::HopLimit => (TIME_EXCEEDED, 0, 0),
             Icmp6Error::UnknownNextHeader => (PARAMETER_PROBLEM, 1, 6),
+            Icmp6Error::Parameter { code, pointer } => (PARAMETER_PROBLEM, code, pointer),
         }
     }
 }
@@ -489,8 +498,8 @@ impl<P: Port> Engine<P> {
                 }))
     }
 
-    /// An IPv6 packet for us: ICMPv6 echo and Neighbour Discovery here, anything else to the
-    /// endpoint (`local6.rs`).
+    /// An IPv6 packet for us: its extension headers walked (`ext6.rs`), ICMPv6 echo and
+    /// Neighbour Discovery here, anything else to the endpoint (`local6.rs`).
     fn local6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info) {
         if info.next_header == super::local6::UDP
             && self.is_dhcp6_answer(i, buf.get(IP..IP + info.total_len).unwrap_or_default())
@@ -499,6 +508,9 @@ impl<P: Port> Engine<P> {
             finish_partial(buf);
             let ip = buf.get(IP..IP + info.total_len).unwrap_or_default();
             return self.queue_dhcp6(i, ip);
+        }
+        if super::ext6::is_ext(info.next_header) {
+            return self.local6_ext(i, buf, info, false);
         }
         if info.next_header != ICMPV6 {
             if info.dst.is_multicast() {
@@ -540,6 +552,90 @@ impl<P: Port> Engine<P> {
             // replies: nothing uses them yet.
             _ => {}
         }
+    }
+
+    /// A packet for us with extension headers (`reassembled`: put together from fragments):
+    /// the chain is walked; a fragment goes to the reassembler; otherwise the headers are
+    /// taken out (the fixed header moves up against the upper-layer header, whose checksum
+    /// does not cover them) and the packet is handled as if it had none.
+    fn local6_ext(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info, reassembled: bool) {
+        let ip = buf.get(IP..IP + info.total_len).unwrap_or_default();
+        let chain = match super::ext6::walk(ip, info.dst.is_multicast()) {
+            Ok(c) => c,
+            Err(super::ext6::ChainError::Problem { code, pointer }) => {
+                self.icmp6_error(i, buf, Icmp6Error::Parameter { code, pointer });
+                return self.count(i, DropReason::BadIpv6Ext);
+            }
+            Err(_) => return self.count(i, DropReason::BadIpv6Ext),
+        };
+        if let Some(frag) = chain.frag {
+            if reassembled {
+                // A fragment inside a reassembled datagram.
+                return self.count(i, DropReason::Fragment);
+            }
+            return self.reassemble6(i, buf, info, frag);
+        }
+        match chain.upper {
+            6 | 17 | ICMPV6 => {}
+            super::local6::NO_NEXT_HEADER => return self.count(i, DropReason::Other),
+            _ => {
+                let pointer = chain.naming_field as u32;
+                self.icmp6_error(i, buf, Icmp6Error::Parameter { code: 1, pointer });
+                return self.count(i, DropReason::Other);
+            }
+        }
+        // A partial checksum's offsets are the original layout's: finished first.
+        finish_partial(buf);
+        let ext = chain.upper_at - IPV6_HDR;
+        if buf.len() < IP + IPV6_HDR + ext {
+            return self.count(i, DropReason::Truncated);
+        }
+        buf.copy_within(..IP + IPV6_HDR, ext);
+        let Some(buf) = buf.get_mut(ext..) else {
+            return self.count(i, DropReason::Truncated);
+        };
+        let total_len = info.total_len - ext;
+        if let Some(h) = buf.get_mut(IP..IP + IPV6_HDR) {
+            h[4..6].copy_from_slice(&((total_len - IPV6_HDR) as u16).to_be_bytes());
+            h[6] = chain.upper;
+        }
+        let info = Ipv6Info {
+            next_header: chain.upper,
+            total_len,
+            ..info
+        };
+        self.local6(i, buf, info);
+    }
+
+    /// A fragment for us (RFC 8200 4.5): kept until its datagram is whole, which is then
+    /// handled as a packet of its own. A fragment that cannot belong to a valid datagram is
+    /// dropped as `fragment` (with Parameter Problem where RFC 8200 asks for one).
+    fn reassemble6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info, frag: packet::Fragment6) {
+        let mut r = std::mem::take(&mut self.reasm6);
+        match r.push(buf, info.src, info.dst, &frag, self.clock) {
+            packet::Reassembly6::Pending => {}
+            packet::Reassembly6::Invalid(problem) => {
+                if let Some((code, pointer)) = problem {
+                    self.icmp6_error(i, buf, Icmp6Error::Parameter { code, pointer });
+                }
+                self.count(i, DropReason::Fragment);
+            }
+            packet::Reassembly6::Done(whole) => {
+                let total_len = whole.len() - IP;
+                let next_header = whole.get(IP + 6).copied().unwrap_or(0);
+                let info = Ipv6Info {
+                    next_header,
+                    total_len,
+                    ..info
+                };
+                if super::ext6::is_ext(next_header) {
+                    self.local6_ext(i, whole, info, true);
+                } else {
+                    self.local6(i, whole, info);
+                }
+            }
+        }
+        self.reasm6 = r;
     }
 
     /// Answers an echo request with an echo reply of the same identifier, sequence and data.
@@ -813,9 +909,53 @@ impl<P: Port> Engine<P> {
                 }
             },
         };
+        let mtu = self.vmknics.get(e).map_or(0, |v| v.mtu6());
+        if pkt.len() > mtu {
+            return self.output6_fragments(e, next_hop, pkt, mtu);
+        }
         if let Err(r) = self.resolve6(e, next_hop, pkt) {
             self.count(e, r);
         }
+    }
+
+    /// Sends `pkt` (built by the stack: no extension header, so the unfragmentable part is
+    /// the fixed header) to `next_hop` out of vmknic `e` in fragments that fit `mtu`: a
+    /// source may fragment (RFC 8200 4.5), as an echo reply to a fragmented request must.
+    fn output6_fragments(&mut self, e: usize, next_hop: Ipv6Addr, pkt: &[u8], mtu: usize) {
+        let (Some(head), Some(data)) = (pkt.get(..IPV6_HDR), pkt.get(IPV6_HDR..)) else {
+            return;
+        };
+        let chunk = mtu.saturating_sub(IPV6_HDR + 8) / 8 * 8;
+        if chunk == 0 {
+            return self.count(e, DropReason::TooBig);
+        }
+        self.frag_id6 = self.frag_id6.wrapping_add(1);
+        let id = self.frag_id6;
+        let mut scratch = std::mem::take(&mut self.frag_buf);
+        let mut offset = 0;
+        while offset < data.len() {
+            let n = chunk.min(data.len() - offset);
+            let more = offset + n < data.len();
+            let len = IPV6_HDR + 8 + n;
+            let Some(f) = scratch.get_mut(..len) else {
+                break;
+            };
+            f[..IPV6_HDR].copy_from_slice(head);
+            f[4..6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+            f[6] = super::ext6::FRAGMENT;
+            f[IPV6_HDR..IPV6_HDR + 2].copy_from_slice(&[head[6], 0]);
+            // The offset is a multiple of 8: its 8-byte units sit above the flags' 3 bits.
+            let field = offset as u16 | u16::from(more);
+            f[IPV6_HDR + 2..IPV6_HDR + 4].copy_from_slice(&field.to_be_bytes());
+            f[IPV6_HDR + 4..IPV6_HDR + 8].copy_from_slice(&id.to_be_bytes());
+            f[IPV6_HDR + 8..].copy_from_slice(&data[offset..offset + n]);
+            if let Err(r) = self.resolve6(e, next_hop, f) {
+                self.count(e, r);
+                break;
+            }
+            offset += n;
+        }
+        self.frag_buf = scratch;
     }
 
     /// Sends an ICMPv6 error of `kind` about the packet in `buf` (received on vmknic `i`)
@@ -849,6 +989,7 @@ impl<P: Port> Engine<P> {
             icmp_limit,
             local6,
             clock,
+            echo,
             ..
         } = self;
         let now = *clock;
@@ -870,6 +1011,9 @@ impl<P: Port> Engine<P> {
                 }
                 let orig_src = addr_at(packet, 8);
                 if local6.iter().any(|&(a, _)| a == orig_src) {
+                    // Our own: no error to ourselves, but the application hears of it
+                    // ("Host is down").
+                    echo.failed6(packet);
                     return;
                 }
                 let Some(src) = routing6.lookup(orig_src).map(|r| r.source) else {

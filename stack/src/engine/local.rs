@@ -181,6 +181,7 @@ impl<P: Port> Engine<P> {
                         local6,
                         icmp_limit,
                         rx,
+                        echo,
                         now,
                     };
                     looped |= out.send(pkt);

@@ -10,6 +10,13 @@
 //! super-frames yet). A TSO6 super-frame from the TAP comes in whole, its checksum partial,
 //! and smoltcp takes it as one segment. UDP checksums are smoltcp's.
 //!
+//! Upper-layer reachability confirmation (RFC 4861 7.3.1): a new acknowledgement on an
+//! established connection of the endpoint shows that what we sent reached the peer, so the
+//! neighbour it came through stays REACHABLE without Neighbour Unreachability Detection's
+//! probes. The last acknowledgement number of a few flows is remembered in a fixed table
+//! ([`Progress6`]); a neighbour is confirmed at most once per turn, and only once past half its
+//! ReachableTime, so the cost is a few comparisons per segment and no allocation.
+//!
 //! ICMPv6 errors from the endpoint (RFC 4443): smoltcp answers UDP to a closed port with
 //! Port Unreachable and TCP to a closed port with a reset; an unknown next header gets
 //! Parameter Problem (code 1, pointing at the Next Header field) from the engine. Every error
@@ -17,7 +24,8 @@
 
 use std::net::Ipv6Addr;
 
-use smoltcp::wire::{checksum, IpProtocol};
+use smoltcp::socket::{tcp, Socket};
+use smoltcp::wire::{checksum, IpAddress, IpProtocol};
 use tracing::debug;
 use vmkstack_api::capture::Point;
 use vmkstack_routing::{is_link_local6, RoutingTable6, VmknicId};
@@ -34,13 +42,89 @@ use crate::packet::RateLimiter;
 const IP: usize = VNET_HDR_LEN + ETH_HDR;
 const TCP: u8 = 6;
 pub(super) const UDP: u8 = 17;
-const HOP_BY_HOP: u8 = 0;
 const ICMPV6: u8 = 58;
 /// "No Next Header": nothing follows, and nothing is answered (RFC 8200 4.7).
-const NO_NEXT_HEADER: u8 = 59;
-/// Extension headers smoltcp does not walk (routing, fragment, destination options): such a
-/// packet is dropped, not answered as an unknown protocol.
-const UNWALKED: [u8; 3] = [43, 44, 60];
+pub(super) const NO_NEXT_HEADER: u8 = 59;
+
+/// TCP flows whose last acknowledgement number is remembered.
+const ACK_FLOWS: usize = 16;
+/// Peers whose progress is confirmed at the end of one turn.
+const PROGRESS_PEERS: usize = 4;
+
+/// One remembered flow: the peer, its port and ours, the last acknowledgement it sent.
+#[derive(Debug, Clone, Copy)]
+struct AckFlow {
+    peer: Ipv6Addr,
+    ports: (u16, u16),
+    ack: u32,
+}
+
+/// New acknowledgements heard this turn, by peer (see the module docs).
+#[derive(Debug)]
+pub(super) struct Progress6 {
+    flows: [Option<AckFlow>; ACK_FLOWS],
+    /// The slot the next new flow takes (round-robin).
+    next: usize,
+    /// (peer, its port, our port, vmknic slot) that showed progress this turn.
+    peers: [(Ipv6Addr, u16, u16, usize); PROGRESS_PEERS],
+    count: usize,
+}
+
+impl Default for Progress6 {
+    fn default() -> Self {
+        Progress6 {
+            flows: [None; ACK_FLOWS],
+            next: 0,
+            peers: [(Ipv6Addr::UNSPECIFIED, 0, 0, 0); PROGRESS_PEERS],
+            count: 0,
+        }
+    }
+}
+
+impl Progress6 {
+    /// Notes the TCP segment `tcp` (header first) from `peer` on vmknic `slot`: an ACK without
+    /// SYN or RST whose acknowledgement number moved forward marks `peer` for confirmation.
+    fn note(&mut self, peer: Ipv6Addr, slot: usize, tcp: &[u8]) {
+        let (Some(p), Some(a), Some(&flags)) = (
+            tcp.first_chunk::<4>(),
+            tcp.get(8..12).and_then(|b| b.first_chunk::<4>()),
+            tcp.get(13),
+        ) else {
+            return;
+        };
+        if flags & 0x10 == 0 || flags & 0x06 != 0 {
+            return;
+        }
+        let ports = (
+            u16::from_be_bytes([p[0], p[1]]),
+            u16::from_be_bytes([p[2], p[3]]),
+        );
+        let ack = u32::from_be_bytes(*a);
+        let known = self
+            .flows
+            .iter_mut()
+            .flatten()
+            .find(|f| f.peer == peer && f.ports == ports);
+        let progress = match known {
+            Some(f) => {
+                // Sequence space comparison (RFC 9293 3.4): newer, within 2^31.
+                let newer = (ack.wrapping_sub(f.ack) as i32) > 0;
+                f.ack = ack;
+                newer
+            }
+            None => {
+                self.flows[self.next] = Some(AckFlow { peer, ports, ack });
+                self.next = (self.next + 1) % ACK_FLOWS;
+                false
+            }
+        };
+        let listed = self.peers[..self.count].iter().any(|q| q.0 == peer);
+        if progress && !listed && self.count < PROGRESS_PEERS {
+            self.peers[self.count] = (peer, ports.0, ports.1, slot);
+            self.count += 1;
+        }
+    }
+}
 
 /// The TCP checksum of the TCP/IPv6 packet `pkt` summed with its field as it is: `!0` when
 /// it verifies. `None` when it is not a whole TCP segment behind a fixed header.
@@ -83,6 +167,7 @@ pub(super) struct Out6<'a, P> {
     pub local6: &'a [(Ipv6Addr, usize)],
     pub icmp_limit: &'a mut RateLimiter,
     pub rx: &'a mut Ring,
+    pub echo: &'a mut super::echo::EchoTap,
     pub now: std::time::Instant,
 }
 
@@ -143,6 +228,8 @@ impl<P: Port> Out6<'_, P> {
                 if let Some(v) = self.vmknics.get_mut(e) {
                     v.counters.drop(DropReason::NeighborUnreachable);
                 }
+                // A retransmitted SYN while the neighbour is known to have failed.
+                self.echo.failed6(pkt);
             }
             Resolve::Dropped(r) => {
                 if let Some(v) = self.vmknics.get_mut(e) {
@@ -233,9 +320,9 @@ impl<P: Port> Engine<P> {
     }
 
     /// Hands an IPv6 packet for one of our addresses that is not ICMPv6 (`next_header`, the
-    /// packet `total_len` bytes after the headers in `buf`) to smoltcp: TCP checked here, UDP
-    /// with its partial checksum finished, a hop-by-hop header left to smoltcp. An unknown
-    /// next header is answered with Parameter Problem.
+    /// packet `total_len` bytes after the headers in `buf`, its extension headers already
+    /// taken out by `ext6.rs`) to smoltcp: TCP checked here, UDP with its partial checksum
+    /// finished. An unknown next header is answered with Parameter Problem.
     pub(super) fn deliver6(&mut self, i: usize, buf: &mut [u8], next_header: u8, total_len: usize) {
         if self.taps.active() {
             let id = self.vmknics.get(i).map(|v| v.cfg.id.0);
@@ -246,17 +333,18 @@ impl<P: Port> Engine<P> {
             TCP => {
                 let ip = buf.get(IP..IP + total_len).unwrap_or_default();
                 if partial_tcp6(buf) || tcp6_sum(ip) == Some(!0) {
+                    let tcp = ip.get(IPV6_HDR..).unwrap_or_default();
+                    self.progress6.note(ipv6::addr_at(ip, 8), i, tcp);
                     Ok(())
                 } else {
                     Err(DropReason::BadChecksum)
                 }
             }
-            UDP | HOP_BY_HOP => {
+            UDP => {
                 ipv6::finish_partial(buf);
                 Ok(())
             }
             NO_NEXT_HEADER => Err(DropReason::Other),
-            h if UNWALKED.contains(&h) => Err(DropReason::Other),
             _ => {
                 self.icmp6_error(i, buf, Icmp6Error::UnknownNextHeader);
                 Err(DropReason::Other)
@@ -280,6 +368,53 @@ impl<P: Port> Engine<P> {
                 Err(r) => v.counters.drop(r),
             }
         }
+    }
+}
+
+impl<P: Port> Engine<P> {
+    /// Confirms the neighbours through which the endpoint's connections made progress this
+    /// turn (RFC 4861 7.3.1): the next hop toward each peer, when its entry wants it and the
+    /// segment belonged to an established connection. Called once per turn.
+    pub(super) fn confirm_progress6(&mut self) {
+        let n = std::mem::take(&mut self.progress6.count);
+        for k in 0..n {
+            let (peer, remote, local, slot) = self.progress6.peers[k];
+            let (e, hop) = if is_link_local6(peer) {
+                (slot, peer)
+            } else {
+                match self.routing6.lookup(peer).and_then(|r| {
+                    Some((
+                        index_of(&self.vmknics, r.next_hop.vmknic())?,
+                        r.next_hop.neighbor_for(peer),
+                    ))
+                }) {
+                    Some(way) => way,
+                    None => continue,
+                }
+            };
+            if self
+                .neighbors6
+                .wants_confirmation(hop, e as u32, self.clock)
+                && self.established6(peer, remote, local)
+            {
+                self.neighbors6.confirm(hop, e as u32, self.clock);
+            }
+        }
+    }
+
+    /// True when an endpoint TCP connection between our port `local` and `peer`'s `remote`
+    /// is established.
+    fn established6(&self, peer: Ipv6Addr, remote: u16, local: u16) -> bool {
+        self.sockets.iter().any(|(_, s)| match s {
+            Socket::Tcp(t) => {
+                t.state() == tcp::State::Established
+                    && t.remote_endpoint()
+                        .is_some_and(|r| r.addr == IpAddress::Ipv6(peer) && r.port == remote)
+                    && t.local_endpoint().is_some_and(|l| l.port == local)
+            }
+            #[allow(unreachable_patterns)]
+            _ => false,
+        })
     }
 }
 

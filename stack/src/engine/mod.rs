@@ -47,6 +47,7 @@ mod drop;
 mod echo;
 mod egress;
 mod endpoint;
+mod ext6;
 mod forward;
 mod icmp;
 mod ingress;
@@ -337,6 +338,12 @@ pub struct Engine<P> {
     deferred6: Ring,
     /// Echo replies to the stack's identifier (`vmkping -6`), bounded.
     echo6_replies: std::collections::VecDeque<ipv6::EchoReply6>,
+    /// New acknowledgements heard on the endpoint's IPv6 connections this turn.
+    progress6: local6::Progress6,
+    /// IPv6 datagrams for us arriving in fragments, put together (`packet::reasm6`).
+    reasm6: packet::Reassembler6,
+    /// Identification of the next IPv6 datagram the stack fragments itself.
+    frag_id6: u32,
     /// What each stage of the turn cost.
     runtime: Runtime,
     /// A port failed to read since the owner last asked ([`Engine::take_port_failures`]).
@@ -429,10 +436,13 @@ impl<P: Port> Engine<P> {
             }),
             local6: Vec::new(),
             addrs6: Vec::new(),
-            ra6: router6::RouterState::default(),
+            ra6: router6::RouterState::seeded(ipv6::seed(&cfg.vmknics).rotate_left(17)),
             buf6: vec![0; FRAME].into_boxed_slice(),
             deferred6: Ring::new(8, 1280),
             echo6_replies: std::collections::VecDeque::with_capacity(64),
+            progress6: local6::Progress6::default(),
+            reasm6: packet::Reassembler6::new(now),
+            frag_id6: ipv6::seed(&cfg.vmknics) as u32,
             runtime: Runtime::default(),
             port_failures: false,
             generation: 0,
@@ -599,10 +609,12 @@ impl<P: Port> Engine<P> {
         let t = Instant::now();
         self.poll_local();
         let t = self.runtime.add(Stage::Endpoint, 0, t);
+        self.confirm_progress6();
         self.poll_neighbors();
         self.poll_neighbors6();
         self.poll_addrs6();
         self.poll_router6();
+        self.check_routers6();
         let t = self.runtime.add(Stage::Neighbors, 0, t);
         self.flush();
         self.runtime.add(Stage::PortFlush, 0, t);

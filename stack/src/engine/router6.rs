@@ -3,9 +3,16 @@
 //! link-local address is preferred (at most 3, 4 s apart, until an advertisement comes);
 //! Router Advertisements from a link-local source with hop limit 255 give an address per
 //! autonomous /64 prefix (the MAC's EUI-64 interface identifier) with its valid and preferred
-//! lifetimes, a default router for the netstack's IPv6 table while no default gateway is
-//! configured (removed when its lifetime ends), the link's IPv6 MTU, and ReachableTime and
-//! RetransTimer for the neighbour cache.
+//! lifetimes, the link's IPv6 MTU, ReachableTime and RetransTimer for the neighbour cache, and
+//! a place in the default router list (RFC 4861 6.3.6).
+//!
+//! Every advertising router is kept with its lifetime. One of them is installed as the
+//! netstack's IPv6 default gateway while no default gateway is configured (a configured one
+//! always wins): the one in use while its neighbour entry is reachable or probably reachable
+//! (any state but INCOMPLETE or FAILED), else the next probably reachable one in list order,
+//! else (no router known reachable) the one in use while its reachability is still unknown,
+//! and the next one round-robin once its resolution failed. So when Neighbour Unreachability
+//! Detection gives up on the router in use, or its lifetime ends, traffic moves to the next.
 
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -13,13 +20,16 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv6Net;
 use tracing::{debug, info, warn};
 use vmkstack_routing::{is_link_local6, Gateway6};
-use vmkstack_vmknic::neighbor::NdUpdate;
+use vmkstack_vmknic::neighbor::{NdUpdate, State};
 use vmkstack_vmknic::{MacAddr, Port};
 
 use super::addr6::{Addr6, Addr6Origin};
 use super::ipv6::{self, Ipv6Info};
 use super::{DropReason, Engine};
 
+/// MAX_RTR_SOLICITATION_DELAY (RFC 4861 10): the most the first Router Solicitation, and the
+/// first DAD probe after an interface comes up (RFC 4862 5.4.2), wait.
+pub(super) const MAX_RTR_SOLICITATION_DELAY: Duration = Duration::from_secs(1);
 /// MAX_RTR_SOLICITATIONS (RFC 4861 10).
 const MAX_RTR_SOLICITATIONS: u8 = 3;
 /// RTR_SOLICITATION_INTERVAL (RFC 4861 10).
@@ -57,9 +67,33 @@ pub(super) struct RouterState {
     installed: Option<Gateway6>,
     /// BaseReachableTime last advertised (0: none yet).
     base_reachable_ms: u32,
+    /// The neighbour cache's generation when the routers' reachability was last looked at.
+    seen_generation: u64,
+    /// xorshift64 state for the random start delays.
+    rng: u64,
 }
 
 impl RouterState {
+    /// Empty, with `seed` for the random delays (nodes started together draw differently).
+    pub(super) fn seeded(seed: u64) -> RouterState {
+        RouterState {
+            rng: seed | 1,
+            ..RouterState::default()
+        }
+    }
+
+    /// A random delay in (0, MAX_RTR_SOLICITATION_DELAY], to the microsecond: hosts that come
+    /// up together (a power cut, a switch reboot) do not all solicit at once.
+    pub(super) fn start_delay(&mut self) -> Duration {
+        let mut x = self.rng | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        let max = MAX_RTR_SOLICITATION_DELAY.as_micros() as u64;
+        Duration::from_micros(1 + x % max)
+    }
+
     /// The table was replaced: what we installed in the old one is gone.
     pub(super) fn forget_installed(&mut self) {
         self.installed = None;
@@ -102,7 +136,7 @@ pub(super) fn eui64(prefix: Ipv6Addr, mac: MacAddr) -> Ipv6Addr {
 
 impl<P: Port> Engine<P> {
     /// Vmknic `slot`'s link-local address just became preferred: with autoconfiguration on,
-    /// Router Solicitations start.
+    /// Router Solicitations start, the first after a random delay (RFC 4861 6.3.7).
     pub(super) fn start_solicit6(&mut self, slot: usize) {
         let now = self.clock;
         if !self
@@ -113,11 +147,8 @@ impl<P: Port> Engine<P> {
             return;
         }
         self.ra6.solicit.retain(|s| s.slot != slot);
-        self.ra6.solicit.push(Solicit6 {
-            slot,
-            sent: 0,
-            at: now,
-        });
+        let at = after(now, self.ra6.start_delay());
+        self.ra6.solicit.push(Solicit6 { slot, sent: 0, at });
     }
 
     /// Drops the routers and solicitations of vmknic `slot` (autoconfiguration turned off or
@@ -377,8 +408,81 @@ impl<P: Port> Engine<P> {
         }
     }
 
-    /// Installs the first live advertised router as the netstack's IPv6 default gateway
-    /// unless one is configured, or removes the one we installed when no router is left.
+    /// The neighbour cache moved (an entry changed state or went): the default router in use
+    /// is looked at again, and replaced when it is no longer probably reachable. Cheap when
+    /// nothing changed or no router is known.
+    pub(super) fn check_routers6(&mut self) {
+        let generation = self.neighbors6.generation();
+        if self.ra6.routers.is_empty() || generation == self.ra6.seen_generation {
+            return;
+        }
+        self.ra6.seen_generation = generation;
+        self.apply_ra_default();
+    }
+
+    /// The learned default router in use: the default gateway we installed from an
+    /// advertisement, while it is the table's default gateway.
+    pub fn learned_default6(&self) -> Option<Gateway6> {
+        self.ra6
+            .installed
+            .filter(|g| self.routing6.default_gateway() == Some(*g))
+    }
+
+    /// The advertised routers (address, vmknic slot, remaining lifetime) in list order.
+    pub fn routers6(&self) -> impl Iterator<Item = (Ipv6Addr, usize, Duration)> + '_ {
+        let now = self.clock;
+        self.ra6
+            .routers
+            .iter()
+            .map(move |r| (r.addr, r.slot, r.until.saturating_duration_since(now)))
+    }
+
+    /// The gateway for router `r` (its link-local address on its vmknic).
+    fn gateway_of(&self, r: &Router6) -> Option<Gateway6> {
+        Some(Gateway6::on(r.addr, self.vmknics.get(r.slot)?.cfg.id))
+    }
+
+    /// Which advertised router to use (RFC 4861 6.3.6; see the module docs), as an index
+    /// into the router list.
+    fn choose_router(&self) -> Option<usize> {
+        let routers = &self.ra6.routers;
+        let n = routers.len();
+        if n == 0 {
+            return None;
+        }
+        let state = |k: usize| {
+            let r = routers.get(k)?;
+            self.neighbors6.state_on(r.addr, r.slot as u32)
+        };
+        let probably = |k: usize| {
+            matches!(
+                state(k),
+                Some(State::Reachable | State::Stale | State::Delay | State::Probe)
+            )
+        };
+        let current = self
+            .ra6
+            .installed
+            .and_then(|g| (0..n).find(|&k| self.gateway_of(&routers[k]) == Some(g)));
+        if let Some(c) = current.filter(|&c| probably(c)) {
+            return Some(c);
+        }
+        let start = current.map_or(0, |c| c + 1);
+        if let Some(k) = (0..n).map(|k| (start + k) % n).find(|&k| probably(k)) {
+            return Some(k);
+        }
+        match current {
+            // Still being resolved, or not looked for yet: it stays.
+            Some(c) if matches!(state(c), None | Some(State::Incomplete)) => Some(c),
+            // Its resolution failed: the next one, round-robin.
+            Some(c) => Some((c + 1) % n),
+            None => Some(0),
+        }
+    }
+
+    /// Installs the advertised router [`Engine::choose_router`] picks as the netstack's IPv6
+    /// default gateway unless one is configured, or removes the one we installed when no
+    /// router is left.
     pub(super) fn apply_ra_default(&mut self) {
         let current = self.routing6.default_gateway();
         if current.is_some() && current != self.ra6.installed {
@@ -386,17 +490,21 @@ impl<P: Port> Engine<P> {
             self.ra6.installed = None;
             return;
         }
-        let want = self.ra6.routers.first().and_then(|r| {
-            let id = self.vmknics.get(r.slot)?.cfg.id;
-            Some(Gateway6::on(r.addr, id))
-        });
+        let want = self
+            .choose_router()
+            .and_then(|k| self.gateway_of(self.ra6.routers.get(k)?));
         if want == current {
             return;
         }
         match want {
             Some(g) => match self.routing6.set_default_gateway(g) {
                 Ok(()) => {
-                    info!(netstack = %self.name, gateway = %g, "IPv6 default router from a router advertisement");
+                    match current {
+                        Some(old) => info!(netstack = %self.name, gateway = %g, previous = %old,
+                            "IPv6 default router changed: the previous one is unreachable or gone"),
+                        None => info!(netstack = %self.name, gateway = %g,
+                            "IPv6 default router from a router advertisement"),
+                    }
                     self.ra6.installed = Some(g);
                 }
                 Err(e) => warn!(netstack = %self.name, "advertised default router refused: {e}"),

@@ -59,11 +59,16 @@ ipv6 = ["2001:db8:1::1/64"]
         let (engine, _) = Engine::new(&cfg, offload.map(MemPort::new), now);
         let mut lab = Lab6 { engine, now };
         for i in 0..2 {
-            // A gratuitous ARP and two DAD probes (link-local, global): the IPv6 addresses
-            // are tentative.
+            // A gratuitous ARP; the DAD probes wait their random start delay.
+            assert_eq!(lab.sent(i).len(), 1, "start-up frames on vmk{i}");
+        }
+        // Within MAX_RTR_SOLICITATION_DELAY: two DAD probes (link-local, global); the IPv6
+        // addresses are tentative.
+        lab.advance(std::time::Duration::from_secs(1));
+        for i in 0..2 {
             let sent = lab.sent(i);
-            assert_eq!(sent.len(), 3, "start-up frames on vmk{i}");
-            for probe in &sent[1..] {
+            assert_eq!(sent.len(), 2, "DAD probes on vmk{i}");
+            for probe in &sent {
                 assert_dad_probe(probe);
             }
         }
@@ -493,8 +498,43 @@ fn tentative_lab() -> Lab6 {
     let now = Instant::now();
     let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
     let mut lab = Lab6 { engine, now };
-    assert_eq!(lab.sent(0).len(), 3, "ARP and two DAD probes");
+    assert_eq!(lab.sent(0).len(), 1, "ARP; the DAD probes wait");
+    // The random start delay is at most 1 s; the probes go out on the first turn after it.
+    let mut probes = 0;
+    for _ in 0..10 {
+        lab.advance(std::time::Duration::from_millis(100));
+        probes += lab.sent(0).len();
+        if probes > 0 {
+            break;
+        }
+    }
+    assert_eq!(probes, 2, "two DAD probes within 1 s");
     lab
+}
+
+#[test]
+fn test_first_dad_probe_waits_a_random_delay_but_added_addresses_do_not() {
+    // The vmknic came up: no probe at once, both within 1 s (tentative_lab checks it).
+    let mut lab = tentative_lab();
+    assert!(lab
+        .engine
+        .addresses6()
+        .iter()
+        .all(|a| a.state == super::Addr6State::Tentative));
+    // An address added to the running vmknic is probed at once.
+    let added = a("2001:db8::7");
+    let nets = vec![
+        "2001:db8::1/64".parse().unwrap_or_else(|e| panic!("{e}")),
+        "2001:db8::7/64".parse().unwrap_or_else(|e| panic!("{e}")),
+    ];
+    assert!(lab
+        .engine
+        .set_vmknic_ipv6(vmkstack_routing::VmknicId(0), nets));
+    lab.engine.turn(lab.now);
+    let sent = lab.sent(0);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_dad_probe(&sent[0]);
+    assert_eq!(&sent[0][ETH_HDR + 48..ETH_HDR + 64], &added.octets());
 }
 
 fn state6(lab: &Lab6, addr: Ipv6Addr) -> Option<super::Addr6State> {
@@ -677,6 +717,19 @@ fn ra(
     valid: u32,
     preferred: u32,
 ) -> Vec<u8> {
+    ra_from(src, HOST0_MAC, hl, router_s, prefix, valid, preferred)
+}
+
+/// [`ra`] from a router whose link-layer address is `mac`.
+fn ra_from(
+    src: Ipv6Addr,
+    mac: MacAddr,
+    hl: u8,
+    router_s: u16,
+    prefix: Ipv6Addr,
+    valid: u32,
+    preferred: u32,
+) -> Vec<u8> {
     let mut m = vec![134, 0, 0, 0, 64, 0];
     m.extend_from_slice(&router_s.to_be_bytes());
     m.extend_from_slice(&1000u32.to_be_bytes());
@@ -689,9 +742,9 @@ fn ra(
     m.extend_from_slice(&[5, 1, 0, 0]);
     m.extend_from_slice(&1400u32.to_be_bytes());
     m.extend_from_slice(&[1, 1]);
-    m.extend_from_slice(&HOST0_MAC.0);
+    m.extend_from_slice(&mac.0);
     let all = a("ff02::1");
-    eth(mcast_mac(all), HOST0_MAC, &ipv6(src, all, 58, hl, &m))
+    eth(mcast_mac(all), mac, &ipv6(src, all, 58, hl, &m))
 }
 
 #[test]
@@ -705,15 +758,26 @@ fn test_router_solicitation_and_slaac() {
     let now = Instant::now();
     let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
     let mut lab = Lab6 { engine, now };
+    assert_eq!(
+        lab.sent(0).len(),
+        1,
+        "ARP; the DAD probe waits its random delay"
+    );
+    lab.advance(Duration::from_secs(1));
     let sent = lab.sent(0);
-    assert_eq!(sent.len(), 2, "ARP and the link-local address's DAD probe");
-    assert_dad_probe(&sent[1]);
-    // DAD done: the link-local address is announced and a Router Solicitation goes out.
+    assert_eq!(sent.len(), 1, "the link-local address's DAD probe");
+    assert_dad_probe(&sent[0]);
+    // DAD done: the link-local address is announced; a Router Solicitation follows after its
+    // own random delay (at most 1 s).
     lab.advance(Duration::from_secs(1));
     let sent = lab.sent(0);
     let types: Vec<u8> = sent.iter().map(|f| f[ETH_HDR + 40]).collect();
-    assert_eq!(types, vec![136, 133]);
-    let rs = &sent[1][ETH_HDR..];
+    assert_eq!(types, vec![136]);
+    lab.advance(Duration::from_secs(1));
+    let sent = lab.sent(0);
+    let types: Vec<u8> = sent.iter().map(|f| f[ETH_HDR + 40]).collect();
+    assert_eq!(types, vec![133]);
+    let rs = &sent[0][ETH_HDR..];
     assert_eq!(&rs[24..40], &a("ff02::2").octets());
     assert_eq!(rs[7], 255);
     assert_eq!(&rs[8..10], &[0xfe, 0x80]);
@@ -802,6 +866,7 @@ fn test_advertisement_without_router_flag_drops_the_default_router() {
     let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
     let mut lab = Lab6 { engine, now };
     lab.advance(Duration::from_secs(1));
+    lab.advance(Duration::from_secs(1));
     let router = a("fe80::1");
     lab.receive(0, &ra(router, 255, 600, a("2001:db8:5::"), 3600, 1800));
     lab.advance(Duration::from_secs(1));
@@ -815,6 +880,77 @@ fn test_advertisement_without_router_flag_drops_the_default_router() {
         &eth(mcast_mac(all), HOST0_MAC, &ipv6(router, all, 58, 255, &adv)),
     );
     assert_eq!(lab.engine.routing6().default_gateway(), None);
+}
+
+/// An autoconfiguring vmk0 (no forwarding) whose link-local address is preferred.
+fn autoconf_lab() -> Lab6 {
+    let text = format!(
+        "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.0.1/24\"\n\
+         mac = \"{VMK0_MAC}\"\nipv6_autoconf = true\n"
+    );
+    let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let now = Instant::now();
+    let (engine, _) = Engine::new(&cfg, [MemPort::new(false)], now);
+    let mut lab = Lab6 { engine, now };
+    for _ in 0..3 {
+        lab.advance(std::time::Duration::from_secs(1));
+    }
+    lab.sent(0);
+    lab
+}
+
+#[test]
+fn test_default_router_list_moves_on_when_the_router_in_use_fails() {
+    use std::time::Duration;
+    use vmkstack_routing::{Gateway6, VmknicId};
+    let mut lab = autoconf_lab();
+    let (r1, r2) = (a("fe80::1"), a("fe80::2"));
+    let far = a("2001:db8:99::1");
+    let prefix = a("2001:db8:5::");
+    lab.receive(0, &ra_from(r1, HOST0_MAC, 255, 600, prefix, 3600, 1800));
+    lab.receive(0, &ra_from(r2, HOST1_MAC, 255, 600, prefix, 3600, 1800));
+    lab.advance(Duration::from_secs(1));
+    lab.sent(0);
+    let vmk0 = VmknicId(0);
+    let gw = |lab: &Lab6| lab.engine.routing6().default_gateway();
+    // Both are kept; the first one heard is in use (probably reachable: STALE from its
+    // advertisement's link-layer option), and it stays while the second is heard again.
+    assert_eq!(lab.engine.routers6().count(), 2);
+    assert_eq!(gw(&lab), Some(Gateway6::on(r1, vmk0)));
+    assert_eq!(lab.engine.learned_default6(), Some(Gateway6::on(r1, vmk0)));
+    lab.receive(0, &ra_from(r2, HOST1_MAC, 255, 600, prefix, 3600, 1800));
+    assert_eq!(gw(&lab), Some(Gateway6::on(r1, vmk0)));
+    // Traffic goes to r1's MAC; r1 never answers: DELAY, three probes, entry removed...
+    assert_eq!(lab.engine.send_echo6(far, 1, 8, 64), Ok(()));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..6], &HOST0_MAC.0, "to r1");
+    for _ in 0..9 {
+        lab.advance(Duration::from_secs(1));
+    }
+    assert!(lab
+        .engine
+        .neighbors6()
+        .entries(lab.now)
+        .iter()
+        .all(|e| e.ip != r1));
+    // ...and the default router is r2, which traffic now reaches.
+    assert_eq!(gw(&lab), Some(Gateway6::on(r2, vmk0)));
+    lab.sent(0);
+    assert_eq!(lab.engine.send_echo6(far, 2, 8, 64), Ok(()));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..6], &HOST1_MAC.0, "to r2");
+    // A configured default gateway wins over both; removed, r2 comes back.
+    let mut table = lab.engine.routing6().clone();
+    let configured = Gateway6::on(a("fe80::99"), vmk0);
+    assert!(table.set_default_gateway(configured).is_ok());
+    lab.engine.set_routing6(table.clone());
+    assert_eq!(gw(&lab), Some(configured));
+    assert_eq!(lab.engine.learned_default6(), None);
+    assert!(table.clear_default_gateway().is_ok());
+    lab.engine.set_routing6(table);
+    assert_eq!(gw(&lab), Some(Gateway6::on(r2, vmk0)));
 }
 
 /// The checksum of a TCP (16) or UDP (6) payload over IPv6, written into `p` (a packet
@@ -978,6 +1114,302 @@ fn test_endpoint_connects_over_ipv6_after_solicitation() {
         matches!(no_route, Err(super::SocketError::NoRoute6(_))),
         "{no_route:?}"
     );
+}
+
+/// A TCP segment from `src`:`sport` to `dst`:`dport` over IPv6, checksummed.
+#[allow(clippy::too_many_arguments)]
+fn tcp6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(data);
+    let mut p = ipv6(src, dst, 6, 64, &t);
+    seal_transport(&mut p);
+    p
+}
+
+fn be32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[test]
+fn test_tcp_progress_keeps_the_neighbour_reachable_without_probes() {
+    use smoltcp::socket::tcp;
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Duration;
+    use vmkstack_vmknic::neighbor::State;
+    let mut lab = Lab6::new();
+    let (h1, us) = (a("2001:db8:1::2"), a("2001:db8:1::1"));
+    let dst = SocketAddr::new(IpAddr::V6(h1), 3260);
+    let Ok(h) = lab.engine.tcp_connect(dst, None, 4096, 4096) else {
+        panic!("connect")
+    };
+    lab.engine.poll_local();
+    lab.sent(1);
+    lab.receive(
+        1,
+        &eth(
+            VMK1_MAC,
+            HOST1_MAC,
+            &ipv6(h1, us, 58, 255, &na(h1, HOST1_MAC)),
+        ),
+    );
+    let syn = lab.sent(1).remove(0);
+    let t = &syn[ETH_HDR + 40..];
+    let port = u16::from_be_bytes([t[0], t[1]]);
+    let mut ours = be32_at(t, 4).wrapping_add(1);
+    let mut theirs = 5000u32;
+    let synack = tcp6(h1, us, 3260, port, theirs, ours, 0x12, b"");
+    theirs += 1;
+    lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &synack));
+    lab.sent(1);
+    let st = |lab: &Lab6| {
+        lab.engine
+            .neighbors6()
+            .entries(lab.now)
+            .iter()
+            .find(|e| e.ip == h1)
+            .map(|e| e.state)
+    };
+    assert_eq!(st(&lab), Some(State::Reachable));
+    // A minute of data acknowledged every 5 s: REACHABLE all along, never a solicitation
+    // (ReachableTime is 15-45 s).
+    let mut solicitations = 0;
+    for _ in 0..12 {
+        lab.advance(Duration::from_secs(5));
+        let sock = lab.engine.sockets().get_mut::<tcp::Socket>(h);
+        assert_eq!(sock.send_slice(b"data"), Ok(4));
+        lab.engine.poll_local();
+        for f in lab.sent(1) {
+            match f[ETH_HDR + 6] {
+                58 if f[ETH_HDR + 40] == 135 => solicitations += 1,
+                6 if f.len() > ETH_HDR + 60 => {
+                    let n = (f.len() - ETH_HDR - 60) as u32;
+                    ours = be32_at(&f[ETH_HDR + 40..], 4).wrapping_add(n);
+                }
+                _ => {}
+            }
+        }
+        let ack = tcp6(h1, us, 3260, port, theirs, ours, 0x10, b"");
+        lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &ack));
+        lab.sent(1);
+        assert_eq!(st(&lab), Some(State::Reachable));
+    }
+    assert_eq!(solicitations, 0);
+    // The same acknowledgement again and again is no progress: STALE after ReachableTime.
+    for _ in 0..10 {
+        lab.advance(Duration::from_secs(5));
+        let dup = tcp6(h1, us, 3260, port, theirs, ours, 0x10, b"");
+        lab.receive(1, &eth(VMK1_MAC, HOST1_MAC, &dup));
+    }
+    assert_ne!(st(&lab), Some(State::Reachable));
+}
+
+#[test]
+fn test_probe_to_a_silent_ipv6_neighbour_is_host_down() {
+    use crate::apps::tcp_probe::{ProbeError, ProbeSource, TcpProbes};
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Duration;
+    let mut lab = Lab6::new();
+    let h1 = a("2001:db8:1::2");
+    let dst = SocketAddr::new(IpAddr::V6(h1), 3260);
+    let mut probes = TcpProbes::new();
+    let started = probes.start(
+        &mut lab.engine,
+        dst,
+        ProbeSource::Route,
+        Duration::from_secs(60),
+    );
+    let Ok(id) = started else {
+        panic!("{started:?}")
+    };
+    // Three solicitations 1 s apart, unanswered: the queued SYN is reported as failed (and
+    // so are its retransmissions while the entry stays FAILED)...
+    let mut failed = Vec::new();
+    for _ in 0..6 {
+        lab.advance(Duration::from_secs(1));
+        lab.engine.take_failed(|f| failed.push(f));
+    }
+    assert!(!failed.is_empty());
+    for f in &failed {
+        assert_eq!((f.dst, f.protocol, f.dst_port), (IpAddr::V6(h1), 6, 3260));
+    }
+    // ...and the probe fails with "Host is down", not a timeout.
+    probes.neighbor_failed(&failed[0]);
+    let mut got = Vec::new();
+    probes.take_results(&mut lab.engine, |i, r| got.push((i, r.map(|_| ()))));
+    assert_eq!(got, vec![(id, Err(ProbeError::HostDown))]);
+    assert_eq!(ProbeError::HostDown.to_string(), "Host is down");
+}
+
+/// `payload` of next header `nh` behind extension headers `ext` (each whole, its own Next
+/// Header set by the caller): an IPv6 packet whose fixed header names `first`.
+fn ipv6_ext(src: Ipv6Addr, dst: Ipv6Addr, first: u8, ext: &[u8], upper: &[u8], nh: u8) -> Vec<u8> {
+    // The upper-layer checksum (ICMPv6, UDP) is computed without the extension headers.
+    let plain = ipv6(src, dst, nh, 64, upper);
+    let mut p = plain[..40].to_vec();
+    p[4..6].copy_from_slice(&((ext.len() + upper.len()) as u16).to_be_bytes());
+    p[6] = first;
+    p.extend_from_slice(ext);
+    p.extend_from_slice(&plain[40..]);
+    p
+}
+
+#[test]
+fn test_extension_headers_walked_to_the_upper_layer() {
+    let mut lab = Lab6::new();
+    learn_host0(&mut lab);
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    let to_us = |p: &[u8]| eth(VMK0_MAC, HOST0_MAC, p);
+    // Hop-by-Hop (PadN), Destination Options (an option to skip), Routing with Segments Left
+    // 0, an atomic fragment, then an echo request: answered.
+    let ext = [
+        60, 0, 1, 4, 0, 0, 0, 0, // Hop-by-Hop → Destination Options
+        43, 0, 0x1e, 1, 0xaa, 1, 1, 0, // Destination Options → Routing
+        44, 0, 0, 0, 0, 0, 0, 0, // Routing, Segments Left 0 → Fragment
+        58, 0, 0, 0, 0, 0, 0, 7, // atomic fragment → ICMPv6
+    ];
+    lab.receive(0, &to_us(&ipv6_ext(h0, us, 0, &ext, &echo(5), 58)));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "the echo reply");
+    let r = &out[0][ETH_HDR..];
+    assert_eq!((r[6], r[40], r[45]), (58, 129, 5));
+    // Destination Options before UDP to a closed port: Port Unreachable, from smoltcp.
+    let mut udp = ipv6(
+        h0,
+        us,
+        17,
+        64,
+        &[0x9c, 0x40, 0x00, 0x09, 0, 10, 0, 0, b'h', b'i'],
+    );
+    seal_transport(&mut udp);
+    let opts = [17, 0, 1, 4, 0, 0, 0, 0];
+    lab.receive(0, &to_us(&ipv6_ext(h0, us, 60, &opts, &udp[40..], 17)));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1, "Port Unreachable");
+    assert_eq!((out[0][ETH_HDR + 40], out[0][ETH_HDR + 41]), (1, 4));
+
+    // Refused, with a Parameter Problem (type 4) of the right code and pointer:
+    let problem = |lab: &mut Lab6, first: u8, ext: &[u8]| -> Option<(u8, u32)> {
+        lab.receive(0, &to_us(&ipv6_ext(h0, us, first, ext, &echo(6), 58)));
+        let out = lab.sent(0);
+        let r = &out.first()?[ETH_HDR..];
+        assert_eq!(r[40], 4, "Parameter Problem");
+        Some((r[41], u32::from_be_bytes([r[44], r[45], r[46], r[47]])))
+    };
+    // a Routing header (Type 0 or any) with Segments Left 1: code 0 at its Routing Type;
+    assert_eq!(
+        problem(&mut lab, 43, &[58, 0, 0, 1, 0, 0, 0, 0]),
+        Some((0, 42))
+    );
+    // an unknown option whose type says "discard and report": code 2 at the option;
+    assert_eq!(
+        problem(&mut lab, 60, &[58, 0, 1, 0, 0x87, 0, 0, 0]),
+        Some((2, 44))
+    );
+    // Hop-by-Hop after another header: code 1 at the Next Header field naming it;
+    let late_hbh = [0, 0, 1, 4, 0, 0, 0, 0, 58, 0, 1, 4, 0, 0, 0, 0];
+    assert_eq!(problem(&mut lab, 60, &late_hbh), Some((1, 40)));
+    // an unknown upper layer behind an extension header: code 1 at the field naming it.
+    lab.receive(
+        0,
+        &to_us(&ipv6_ext(
+            h0,
+            us,
+            60,
+            &[253, 0, 1, 4, 0, 0, 0, 0],
+            b"zz",
+            253,
+        )),
+    );
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][ETH_HDR + 41], 1);
+    assert_eq!(&out[0][ETH_HDR + 44..ETH_HDR + 48], &40u32.to_be_bytes());
+    assert_eq!(lab.drops(0, DropReason::BadIpv6Ext), 3);
+    // Silently dropped and counted: an option whose type says "discard", a cut chain.
+    assert_eq!(problem(&mut lab, 60, &[58, 0, 1, 0, 0x47, 0, 0, 0]), None);
+    assert_eq!(problem(&mut lab, 60, &[58, 3, 1, 0, 0, 0, 0, 0]), None);
+    assert_eq!(lab.drops(0, DropReason::BadIpv6Ext), 5);
+}
+
+#[test]
+fn test_fragmented_echo_reassembled_and_answered_in_fragments() {
+    let mut lab = Lab6::new();
+    learn_host0(&mut lab);
+    let (h0, us) = (a("2001:db8::2"), a("2001:db8::1"));
+    // A 3000-byte echo request as a kernel sends it on a 1500-byte link: three fragments,
+    // the last first.
+    let mut req = vec![128, 0, 0, 0, 0, 9, 0, 1];
+    req.extend((0..3000u32).map(|k| k as u8));
+    let whole = ipv6(h0, us, 58, 64, &req);
+    let body = &whole[40..];
+    let frag = |off: usize, end: usize, more: bool| {
+        let mut ext = vec![58, 0];
+        ext.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
+        ext.extend_from_slice(&0x1234u32.to_be_bytes());
+        let mut p = whole[..40].to_vec();
+        p[4..6].copy_from_slice(&((8 + end - off) as u16).to_be_bytes());
+        p[6] = 44;
+        p.extend_from_slice(&ext);
+        p.extend_from_slice(&body[off..end]);
+        eth(VMK0_MAC, HOST0_MAC, &p)
+    };
+    lab.receive(0, &frag(2896, body.len(), false));
+    lab.receive(0, &frag(1448, 2896, true));
+    assert!(
+        lab.sent(0).is_empty(),
+        "nothing before the datagram is whole"
+    );
+    lab.receive(0, &frag(0, 1448, true));
+    // The reply (3048 bytes) leaves in fragments that fit vmk0's 1500 bytes.
+    let out = lab.sent(0);
+    assert!(out.len() >= 3, "{}", out.len());
+    let mut reply = vec![0u8; 0];
+    let mut id = None;
+    for f in &out {
+        assert!(f.len() - ETH_HDR <= 1500);
+        let ip = &f[ETH_HDR..];
+        assert_eq!((ip[6], ip[40]), (44, 58), "a Fragment header before ICMPv6");
+        let field = u16::from_be_bytes([ip[42], ip[43]]);
+        assert_eq!(usize::from(field & !7), reply.len(), "in order, no gap");
+        assert_eq!(field & 1 == 1, f != out.last().unwrap_or(f));
+        let this = u32::from_be_bytes([ip[44], ip[45], ip[46], ip[47]]);
+        assert_eq!(*id.get_or_insert(this), this, "one identification");
+        reply.extend_from_slice(&ip[48..]);
+    }
+    assert_eq!(reply.len(), 8 + 3000);
+    assert_eq!(reply[0], 129, "echo reply");
+    assert_eq!(&reply[8..], &req[8..], "the data echoed whole");
+    // Its checksum verifies over the whole reply.
+    let mut s = sum16(&us.octets()) + sum16(&h0.octets()) + reply.len() as u32 + 58;
+    s += sum16(&reply);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    assert_eq!(s, 0xffff);
+    // A middle fragment not a multiple of 8 bytes: Parameter Problem, code 0, at Payload
+    // Length, and counted.
+    lab.receive(0, &frag(0, 1444, true));
+    let out = lab.sent(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0][ETH_HDR + 40], out[0][ETH_HDR + 41]), (4, 0));
+    assert_eq!(&out[0][ETH_HDR + 44..ETH_HDR + 48], &4u32.to_be_bytes());
+    assert_eq!(lab.drops(0, DropReason::Fragment), 1);
 }
 
 /// Makes both hosts reachable (each solicits its vmknic's address, then advertises its

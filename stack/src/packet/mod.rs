@@ -21,6 +21,7 @@ mod gso;
 mod icmp;
 mod ratelimit;
 mod reasm;
+mod reasm6;
 
 pub use frag::fragment;
 pub use gso::{
@@ -33,6 +34,7 @@ pub use icmp::{
 };
 pub use ratelimit::RateLimiter;
 pub use reasm::{Reassembler, Reassembly};
+pub use reasm6::{Fragment6, Reassembler6, Reassembly6};
 
 /// Why a packet is not forwarded (the stack maps these to counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
