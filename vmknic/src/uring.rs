@@ -16,8 +16,8 @@
 //!   cost more than the call) is written at once, after the queued ones, so order holds.
 //!
 //! The event loop waits on the ring's descriptor ([`UringTap::event_fd`]), readable when
-//! completions wait, and on the TAP itself, whose wake-up keeps the loop on the waker's CPU
-//! ([`TapPort::event_fds`]). No SQPOLL (a polling kernel thread takes a whole core of two), no
+//! completions wait, and on the TAP itself, whose synchronous wake-up the scheduler may serve
+//! on the sender's CPU ([`TapPort::event_fds`]). No SQPOLL (a polling kernel thread takes a whole core of two), no
 //! DEFER_TASKRUN (its completions only appear inside `io_uring_enter`, not to epoll).
 #![allow(unsafe_code)]
 
