@@ -27,20 +27,21 @@
 //! and metrics keep their shape and see the sum.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use mio::{Events, Poll, Token, Waker};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, info, warn};
 use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV4, ETH_HDR};
 use vmkstack_vmknic::{Port, RxBatch, TapPort, VnetHdr, VNET_HDR_LEN};
 
 use crate::engine::{Counters, DropReason, Snapshot};
 use crate::governor::PollGovernor;
-use crate::netstack::{deregister_port, register_port};
 use crate::packet;
 
 /// Frames a worker can have handed to worker 0 and not yet got back (its buffer pool).
@@ -491,14 +492,17 @@ impl Worker {
     fn commands(&mut self) -> bool {
         while let Ok(c) = self.commands.try_recv() {
             match c {
-                Command::Port {
-                    stack,
-                    slot,
-                    mut port,
-                } => {
+                Command::Port { stack, slot, port } => {
                     self.close(stack, slot);
+                    // The ring's descriptor only (not the TAP too, as worker 0 does): with the
+                    // TAP registered as well, the workers' tests lost datagrams on io_uring.
+                    let fd: RawFd = port.event_fd();
                     let token = Token((stack << SLOT_BITS) | slot);
-                    if let Err(e) = register_port(self.poll.registry(), &mut port, token) {
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+                    {
                         warn!(worker = self.id, "epoll register: {e}");
                         continue;
                     }
@@ -528,8 +532,9 @@ impl Worker {
             .get_mut(stack)
             .and_then(|s| s.get_mut(slot))
             .and_then(Option::take);
-        if let Some(mut q) = q {
-            deregister_port(self.poll.registry(), &mut q.port);
+        if let Some(q) = q {
+            let fd: RawFd = q.port.event_fd();
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         }
     }
 
@@ -601,8 +606,9 @@ impl Worker {
             batch.clear();
             self.rx = batch;
             let q = self.ports.get_mut(stack).and_then(|s| s.get_mut(slot));
-            if let Some(mut q) = q.and_then(Option::take) {
-                deregister_port(self.poll.registry(), &mut q.port);
+            if let Some(q) = q.and_then(Option::take) {
+                let fd: RawFd = q.port.event_fd();
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             }
             return (0, false);
         }
