@@ -181,6 +181,8 @@ io_used=$(grep -o 'io="[a-z]*"' "$work/su.log" | sort -u | tr -d '"' | sed 's/^i
 
 # CPU ticks (user + system) of a process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Voluntary context switches (waits that slept) of every thread of a process.
+sleeps() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}'; }
 # Frames a vmkstack daemon forwarded so far (both vmknics). $1: its daemon ns.
 forwarded() {
   "$bin" --control "$work/$1.sock" stats --json 2>/dev/null | python3 -c '
@@ -242,7 +244,7 @@ declare -A R
 # Every test on one path in round $r: $1 the path's letter, $2 client ns, $3 server ns, $4
 # server address, $5 the daemon ns and $6 its PID (vmkstack paths only).
 measure() {
-  local k=$1 c=$2 sv=$3 addr=$4 st=${5:-} pid=${6:-} b bytes=0 t0 t1 u0 u1 f0 f1
+  local k=$1 c=$2 sv=$3 addr=$4 st=${5:-} pid=${6:-} b bytes=0 t0 t1 u0 u1 f0 f1 v0
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
   read -r R[$k.tcp1.$r] b _ < <(iperf "$c" "$sv" "$addr"); bytes=$((bytes + ${b%.*}))
   read -r R[$k.tcp4.$r] b _ < <(iperf "$c" "$sv" "$addr" -P 4); bytes=$((bytes + ${b%.*}))
@@ -253,7 +255,11 @@ measure() {
     R[$k.ns64.$r]=$(python3 -c "t, f = ($u1 - $u0) / $hz, $f1 - $f0; print('%.0f' % (t * 1e9 / f) if f else 0)")
   fi
   read -r R[$k.udp1472.$r] b R[$k.udp1472loss.$r] < <(iperf "$c" "$sv" "$addr" -u -b 0 -l 1472); bytes=$((bytes + ${b%.*}))
+  [ -n "$pid" ] && v0=$(sleeps "$pid")
   read -r R[$k.p50.$r] R[$k.p99.$r] < <(rtt "$c" "$addr")
+  # Blocking waits that slept, per ping round trip (both ping runs of rtt): a wake-up costs
+  # tens of µs on an idle VM, so this is the load-independent side of the latency.
+  [ -n "$pid" ] && R[$k.sleeps.$r]=$(python3 -c "print('%.2f' % (($(sleeps "$pid") - $v0) / (2 * $pings)))")
   if [ -n "$pid" ]; then
     t1=$(cpu_ticks "$pid")
     R[$k.cpugb.$r]=$(python3 -c "t = ($t1 - $t0) / $hz; print('%.2f' % (t / ($bytes / 1e9)) if $bytes else 0)")
@@ -321,6 +327,8 @@ printf '%-27s %10.0f %10.0f %10.0f\n' "CPU ns per frame, UDP 64 B" "$(med U ns64
   "$(med W ns64)"
 printf '%-27s %10.2f %10.2f %10.2f\n' "CPU s per GB forwarded" "$(med U cpugb)" "$(med S cpugb)" \
   "$(med W cpugb)"
+printf '%-27s %10.2f %10.2f %10.2f\n' "daemon sleeps per ping" "$(med U sleeps)" "$(med S sleeps)" \
+  "$(med W sleeps)"
 printf '%-27s %10s\n' "added ping p50/p99 (us)" \
   "$(python3 -c "print('+%.0f/+%.0f' % ($(med U p50) - $(med K p50), $(med U p99) - $(med K p99)))")"
 printf '%-27s %9s%%\n' "idle daemon CPU" "$idle_pct"

@@ -17,7 +17,7 @@
 
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,6 +151,29 @@ fn tap_port(tap: Tap, io: IoMode, vmknic: VmknicId) -> TapPort {
     }
 }
 
+/// Registers every descriptor of `port` ([`TapPort::event_fds`]) with `registry` under
+/// `token`, and tells the port where (it registers its TAP again after re-arming a read).
+pub(crate) fn register_port(
+    registry: &mio::Registry,
+    port: &mut TapPort,
+    token: Token,
+) -> io::Result<()> {
+    for fd in port.event_fds() {
+        registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+    }
+    port.set_epoll(Some((registry.as_raw_fd(), token.0 as u64)));
+    Ok(())
+}
+
+/// Deregisters every descriptor of `port` from `registry` (before it closes or is handed
+/// over).
+pub(crate) fn deregister_port(registry: &mio::Registry, port: &mut TapPort) {
+    for fd in port.event_fds() {
+        let _ = registry.deregister(&mut SourceFd(&fd));
+    }
+    port.set_epoll(None);
+}
+
 /// Creates a vmknic's TAP with `queues` queues: MTU, up, bridge, namespace, queue 0
 /// registered with `poll` under `token`. A disabled vmknic gets its TAP too, with the carrier
 /// off (the cable is pulled). Returns queue 0's port and the other queues, for the workers.
@@ -180,11 +203,8 @@ fn open_tap(
             source: e,
         })?;
     }
-    let port = tap_port(tap, io, v.id);
-    let fd: RawFd = port.event_fd();
-    poll.registry()
-        .register(&mut SourceFd(&fd), token, Interest::READABLE)
-        .map_err(StackError::Poll)?;
+    let mut port = tap_port(tap, io, v.id);
+    register_port(poll.registry(), &mut port, token).map_err(StackError::Poll)?;
     info!(vmknic = %v.id, tap = %v.tap, mac = %v.mac, mtu = v.mtu, address = ?v.address,
         portgroup = %v.portgroup, enabled = v.enabled, io = port.io_name(), queues, "vmknic up");
     Ok((port, more))
@@ -288,7 +308,16 @@ impl Netstack {
         };
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            // io_uring's task work interrupts the wait (it runs before the call returns, so
+            // its completions are ready now): look again at once rather than lose the turn.
+            // A signal's flag is seen by the caller right after this turn.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                match self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) => return Err(e),
         }
         for ev in self.events.iter() {
@@ -530,10 +559,9 @@ impl Netstack {
                 w.close_port(n, slot);
             }
         }
-        let tap = self.engine_mut(n).and_then(|e| e.remove_vmknic(id))?;
-        if let Some(tap) = &tap {
-            let fd: RawFd = tap.event_fd();
-            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        let mut tap = self.engine_mut(n).and_then(|e| e.remove_vmknic(id))?;
+        if let Some(tap) = &mut tap {
+            deregister_port(self.poll.registry(), tap);
         }
         Some(tap)
     }

@@ -494,6 +494,8 @@ impl Worker {
             match c {
                 Command::Port { stack, slot, port } => {
                     self.close(stack, slot);
+                    // The ring's descriptor only (not the TAP too, as worker 0 does): with the
+                    // TAP registered as well, the workers' tests lost datagrams on io_uring.
                     let fd: RawFd = port.event_fd();
                     let token = Token((stack << SLOT_BITS) | slot);
                     if let Err(e) =

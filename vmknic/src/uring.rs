@@ -15,8 +15,9 @@
 //!   write queued until [`Port::flush`]; a large one (a TCP super-frame, where the copy would
 //!   cost more than the call) is written at once, after the queued ones, so order holds.
 //!
-//! The event loop waits on the ring's descriptor ([`UringTap::event_fd`]): it is readable
-//! when completions wait. No SQPOLL (a polling kernel thread takes a whole core of two), no
+//! The event loop waits on the ring's descriptor ([`UringTap::event_fd`]), readable when
+//! completions wait, and on the TAP itself, whose synchronous wake-up the scheduler may serve
+//! on the sender's CPU ([`TapPort::event_fds`]). No SQPOLL (a polling kernel thread takes a whole core of two), no
 //! DEFER_TASKRUN (its completions only appear inside `io_uring_enter`, not to epoll).
 #![allow(unsafe_code)]
 
@@ -69,6 +70,12 @@ pub struct UringTap {
     tx_free: Vec<u16>,
     /// Writes that completed with an error (their frames are lost).
     tx_errors: u64,
+    /// The epoll instance and token the TAP itself is registered under ([`TapPort::event_fds`]),
+    /// to register it again after the read is re-armed.
+    epoll: Option<(RawFd, u64)>,
+    /// The read was re-armed: its poll entry went to the front of the TAP's wait queue, ahead
+    /// of epoll's; the TAP is registered again once the re-armed read is submitted.
+    rewake: bool,
 }
 
 /// The io_uring instance and the receive buffers it owns.
@@ -120,7 +127,44 @@ impl UringTap {
             tx: vec![0; TX_SLOTS * STAGE_MAX].into_boxed_slice(),
             tx_free: (0..TX_SLOTS as u16).rev().collect(),
             tx_errors: 0,
+            epoll: None,
+            rewake: false,
         })
+    }
+
+    /// Tells the port that its TAP is registered with epoll instance `epfd` under `token`
+    /// (edge-triggered, readable, as mio registers it), so that it can put epoll's entry back
+    /// in front of the TAP's wait queue after re-arming its read ([`TapPort::event_fds`]);
+    /// `None` once it is deregistered.
+    pub fn set_epoll(&mut self, at: Option<(RawFd, u64)>) {
+        self.epoll = at;
+    }
+
+    /// Registers the TAP with epoll again (removed, then added: a new entry goes to the front
+    /// of the wait queue), after the re-armed read put its own entry there.
+    fn renew_epoll(&mut self) {
+        self.rewake = false;
+        let Some((epfd, token)) = self.epoll else {
+            return;
+        };
+        let fd = self.tap.as_raw_fd();
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLET | libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+            u64: token,
+        };
+        // SAFETY: plain system calls on descriptors this port and its owner hold; `ev` lives
+        // across the call. A failure leaves the TAP registered (DEL failed) or not (ADD
+        // failed); the ring's own descriptor still wakes the loop either way.
+        unsafe {
+            libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut());
+            if libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) != 0 {
+                tracing::debug!(
+                    tap = self.tap.name(),
+                    "epoll re-register: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        }
     }
 
     /// The TAP underneath (device operations: carrier, MTU, bridge, namespace).
@@ -442,14 +486,20 @@ impl Port for UringTap {
         batch.clear();
         self.io.publish();
         if !self.io.armed {
-            if let Err(e) = self.io.arm(self.tap.as_raw_fd()) {
-                tracing::warn!(tap = self.tap.name(), "io_uring read: {e}");
+            match self.io.arm(self.tap.as_raw_fd()) {
+                Ok(()) => self.rewake = true,
+                Err(e) => tracing::warn!(tap = self.tap.name(), "io_uring read: {e}"),
             }
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.io.submit()
+        self.io.submit()?;
+        // The re-armed read is in the kernel now (it arms its poll when submitted, inline).
+        if self.rewake && self.io.queued == 0 {
+            self.renew_epoll();
+        }
+        Ok(())
     }
 }
 
@@ -475,7 +525,33 @@ impl TapPort {
         }
     }
 
-    /// The backend's name for logs and listings: `syscalls` or `uring`.
+    /// Every descriptor the event loop waits on: [`TapPort::event_fd`], and on io_uring the
+    /// TAP itself too. Why the TAP: on the ring alone, a frame wakes the sleeping loop
+    /// through io_uring's task work, an ordinary wake-up (traced: every ping's wake-up came
+    /// from `task_work_add`) that the scheduler serves on the loop's own vCPU, halted on an
+    /// idle machine; the TAP's wake-up through epoll is a synchronous one, served where the
+    /// sender runs, as on the system-call backend (traced: every one from `ep_poll_callback`).
+    /// Registered after the ring armed its read, epoll's entry is first on the TAP's wait
+    /// queue, so its wake-up is the one that counts (the port registers the TAP again after
+    /// re-arming: [`UringTap::set_epoll`]); the frame is still read by the ring, whose task
+    /// work runs before the wait returns to user space.
+    pub fn event_fds(&self) -> impl Iterator<Item = RawFd> {
+        let tap = match self {
+            TapPort::Syscalls(_) | TapPort::Threaded(_) => None,
+            TapPort::Uring(u) => Some(u.tap().as_raw_fd()),
+        };
+        std::iter::once(self.event_fd()).chain(tap)
+    }
+
+    /// Tells an io_uring port which epoll instance and token its TAP is registered under, or
+    /// that it is not any more ([`UringTap::set_epoll`]); nothing to do on system calls.
+    pub fn set_epoll(&mut self, at: Option<(RawFd, u64)>) {
+        if let TapPort::Uring(u) = self {
+            u.set_epoll(at);
+        }
+    }
+
+    /// The backend's name for logs and listings: `syscalls`, `uring` or `threaded`.
     pub fn io_name(&self) -> &'static str {
         match self {
             TapPort::Syscalls(_) => "syscalls",

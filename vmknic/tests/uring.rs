@@ -4,7 +4,9 @@
 //! ones written at once, reach the kernel's UDP socket whole and in order. With and without
 //! TAP offloads (without them the frame lands after a header's room). The threaded port
 //! (a writer thread per TAP) keeps the same order: small frames written at once or behind
-//! queued large ones.
+//! queued large ones. The TAP's own epoll registration (beside the ring's) survives the
+//! read's re-arms and keeps waking the loop.
+#![allow(unsafe_code)]
 
 mod support;
 
@@ -139,6 +141,15 @@ fn burst_and_order(wire: &str, suffix: char, offload: bool) {
         .expect("io_uring");
     let mut port = TapPort::Uring(Box::new(uring));
     assert_eq!(port.io_name(), "uring");
+    // The event loop waits on the ring and on the TAP itself (for the TAP's own wake-up):
+    // the TAP's registration must survive the read's re-arms (the burst below forces them)
+    // and keep waking the loop.
+    let fds: Vec<_> = port.event_fds().collect();
+    assert_eq!(fds.len(), 2, "the ring's descriptor and the TAP's");
+    let tap_fd = fds[1];
+    let epfd = Epoll::new();
+    assert_eq!(epfd.add(tap_fd), 0, "registered");
+    port.set_epoll(Some((epfd.0, TAP_TOKEN)));
 
     // Receive: the wire sends a burst; every datagram arrives, in order.
     let send = format!(
@@ -174,6 +185,32 @@ fn burst_and_order(wire: &str, suffix: char, offload: bool) {
     }
     let want: Vec<usize> = (0..BURST).collect();
     assert_eq!(seqs, want, "every datagram of the burst, in order");
+    assert_eq!(
+        epfd.add(tap_fd),
+        libc::EEXIST,
+        "the TAP is still registered after the re-arms"
+    );
+    while epfd.wait(0).is_some() {}
+    let one = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+               s.sendto(b'seq:0', ('198.18.9.2', 9999))\n";
+    let status = Command::new("ip")
+        .args(["netns", "exec", wire, "python3", "-c", one])
+        .status()
+        .expect("run python3");
+    assert!(status.success());
+    assert_eq!(
+        epfd.wait(5000),
+        Some(TAP_TOKEN),
+        "a frame wakes the TAP's entry"
+    );
+    // Take it, so that the send test below starts clean.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while port.recv(&mut batch).expect("recv") == 0 && Instant::now() < deadline {
+        port.release(&mut batch);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    port.release(&mut batch);
+    port.flush().expect("flush");
 
     // Send: small frames staged, large ones written at once; all arrive, in order (the
     // receiver's buffer is forced large, SO_RCVBUFFORCE, so that it cannot drop any).
@@ -218,6 +255,49 @@ fn burst_and_order(wire: &str, suffix: char, offload: bool) {
     assert_eq!(got, want, "every frame sent, in order");
     if let TapPort::Uring(u) = &port {
         assert_eq!(u.tx_errors(), 0);
+    }
+}
+
+/// The epoll token the test registers the TAP under.
+const TAP_TOKEN: u64 = 7;
+
+/// An epoll instance, as mio makes one (edge-triggered, readable).
+struct Epoll(i32);
+
+impl Epoll {
+    fn new() -> Epoll {
+        // SAFETY: a plain system call.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0, "epoll_create1");
+        Epoll(fd)
+    }
+
+    /// Registers `fd` under [`TAP_TOKEN`]: 0, or the errno.
+    fn add(&self, fd: i32) -> i32 {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLET | libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+            u64: TAP_TOKEN,
+        };
+        // SAFETY: `ev` lives across the call.
+        match unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut ev) } {
+            0 => 0,
+            _ => std::io::Error::last_os_error().raw_os_error().unwrap_or(-1),
+        }
+    }
+
+    /// The token of one event within `ms` milliseconds.
+    fn wait(&self, ms: i32) -> Option<u64> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: room for one event.
+        let n = unsafe { libc::epoll_wait(self.0, &mut ev, 1, ms) };
+        (n == 1).then_some(ev.u64)
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(self.0) };
     }
 }
 

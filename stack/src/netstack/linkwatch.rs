@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use vmkstack_vmknic::netdev::NETNS_RUN_DIR;
 use vmkstack_vmknic::{LinkMonitor, LinkState, Netns, Tap, TapPort};
 
-use super::{tap_port, token, Netstack, StackError};
+use super::{deregister_port, register_port, tap_port, token, Netstack, StackError};
 use crate::config::VmknicConfig;
 
 /// How often every vmknic's netdev is looked at without an event.
@@ -281,9 +281,8 @@ impl Netstack {
         if let Some(w) = &self.workers {
             w.close_port(n, slot);
         }
-        if let Some(port) = self.engine_mut(n).and_then(|e| e.replace_port(slot, None)) {
-            let fd: RawFd = port.event_fd();
-            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        if let Some(mut port) = self.engine_mut(n).and_then(|e| e.replace_port(slot, None)) {
+            deregister_port(self.poll.registry(), &mut port);
         }
     }
 
@@ -442,12 +441,8 @@ impl Netstack {
                     source,
                 })?;
         }
-        let port: TapPort = tap_port(tap, self.io, cfg.id);
-        let fd: RawFd = port.event_fd();
-        self.poll
-            .registry()
-            .register(&mut SourceFd(&fd), token(n, slot), Interest::READABLE)
-            .map_err(StackError::Poll)?;
+        let mut port: TapPort = tap_port(tap, self.io, cfg.id);
+        register_port(self.poll.registry(), &mut port, token(n, slot)).map_err(StackError::Poll)?;
         info!(vmknic = %cfg.id, tap = %cfg.tap, io = port.io_name(), "TAP re-created");
         if let Some(e) = self.engine_mut(n) {
             e.replace_port(slot, Some(port));
