@@ -1020,6 +1020,12 @@ fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u16 {
 /// it over: a virtio-net header asking for TSO6 at `mss`, the TCP checksum holding the
 /// pseudo-header sum only.
 fn super_frame6(payload: usize, mss: u16) -> Vec<u8> {
+    super_frame6_ext(payload, mss, 6, &[])
+}
+
+/// [`super_frame6`] with the extension headers `ext` between the IPv6 header (next header
+/// `nh`) and TCP; the partial checksum starts at the TCP header.
+fn super_frame6_ext(payload: usize, mss: u16, nh: u8, ext: &[u8]) -> Vec<u8> {
     let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
     let mut tcp = vec![0u8; 20 + payload];
     tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
@@ -1036,16 +1042,25 @@ fn super_frame6(payload: usize, mss: u16) -> Vec<u8> {
     let hdr = VnetHdr {
         flags: VnetHdr::NEEDS_CSUM,
         gso_type: VnetHdr::GSO_TCPV6,
-        hdr_len: (ETH_HDR + 60) as u16,
+        hdr_len: (ETH_HDR + 60 + ext.len()) as u16,
         gso_size: mss,
-        csum_start: (ETH_HDR + 40) as u16,
+        csum_start: (ETH_HDR + 40 + ext.len()) as u16,
         csum_offset: 16,
     };
     let mut out = vec![0; VNET_HDR_LEN];
     hdr.write(&mut out);
-    out.extend_from_slice(&eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, h1, 6, 64, &tcp)));
+    let mut ip_payload = ext.to_vec();
+    ip_payload.extend_from_slice(&tcp);
+    out.extend_from_slice(&eth(
+        VMK0_MAC,
+        HOST0_MAC,
+        &ipv6(h0, h1, nh, 64, &ip_payload),
+    ));
     out
 }
+
+/// A Destination Options header (next header TCP) of 8 bytes: a PadN option.
+const DEST_OPTS: [u8; 8] = [6, 0, 1, 4, 0, 0, 0, 0];
 
 fn inject(lab: &mut Lab6, i: usize, hdr_and_frame: &[u8]) {
     if let Some(p) = lab.engine.port_mut(i) {
@@ -1059,6 +1074,12 @@ fn inject(lab: &mut Lab6, i: usize, hdr_and_frame: &[u8]) {
 /// within vmk1's MTU, hop limit 63, its own payload length, a complete checksum, its
 /// sequence number, PSH on the last only; the payload reassembles in order.
 fn check_segments(sent: &[Vec<u8>], payload: usize) {
+    check_segments_ext(sent, payload, 6, &[]);
+}
+
+/// [`check_segments`] for [`super_frame6_ext`]: every segment carries the extension headers
+/// `ext` after an IPv6 header of next header `nh`.
+fn check_segments_ext(sent: &[Vec<u8>], payload: usize, nh: u8, ext: &[u8]) {
     let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
     let mut data = Vec::new();
     for (k, f) in sent.iter().enumerate() {
@@ -1066,9 +1087,15 @@ fn check_segments(sent: &[Vec<u8>], payload: usize) {
         let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
         assert_eq!(plen, ip.len() - 40, "payload length of segment {k}");
         assert!(ip.len() <= 1400, "segment {k} fits vmk1's MTU");
+        assert_eq!(ip[6], nh, "next header of segment {k}");
         assert_eq!(ip[7], 63, "hop limit decremented");
+        assert_eq!(
+            &ip[40..40 + ext.len()],
+            ext,
+            "extension headers of segment {k}"
+        );
         assert_eq!((&f[..6], &f[6..12]), (&HOST1_MAC.0[..], &VMK1_MAC.0[..]));
-        let tcp = &ip[40..];
+        let tcp = &ip[40 + ext.len()..];
         let sum = fold(u32::from(pseudo6(h0, h1, tcp.len())) + sum16(tcp));
         assert_eq!(sum, 0xffff, "segment {k}'s checksum is complete");
         let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
@@ -1194,4 +1221,115 @@ fn test_tso6_bad_offload_headers_counted() {
     // The good one still crosses.
     inject(&mut lab, 0, &super_frame6(4000, 1340));
     assert_eq!(lab.engine.vmknics()[1].counters.gso_forwarded, 1);
+}
+
+#[test]
+fn test_tso6_super_frame_to_a_stale_neighbour_crosses_whole() {
+    use vmkstack_vmknic::neighbor::State;
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    // Host1 known only from its solicitation: STALE (RFC 4861 7.2.3), usable at once.
+    let h1 = a("2001:db8:1::2");
+    lab.engine.neighbors6.remove(h1);
+    let g = solicited_node(a("2001:db8:1::1"));
+    lab.receive(
+        1,
+        &eth(
+            mcast_mac(g),
+            HOST1_MAC,
+            &ipv6(h1, g, 58, 255, &ns(a("2001:db8:1::1"), HOST1_MAC)),
+        ),
+    );
+    lab.sent(1);
+    let state = |lab: &Lab6| {
+        let entries = lab.engine.neighbors6().entries(lab.now);
+        entries.iter().find(|e| e.ip == h1).map(|e| e.state)
+    };
+    assert_eq!(state(&lab), Some(State::Stale));
+    let sf = super_frame6(4000, 1340);
+    inject(&mut lab, 0, &sf);
+    let out: Vec<_> = lab
+        .engine
+        .port_mut(1)
+        .map(|p| p.tx.drain(..).collect())
+        .unwrap_or_default();
+    assert_eq!(out.len(), 1, "one super-frame, not cut");
+    assert_eq!(VnetHdr::read(&out[0]), VnetHdr::read(&sf));
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 1, 0));
+    assert_eq!(state(&lab), Some(State::Delay), "used: DELAY");
+}
+
+#[test]
+fn test_tso6_super_frame_with_destination_options_forwarded_whole() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    let sf = super_frame6_ext(4000, 1300, 60, &DEST_OPTS);
+    inject(&mut lab, 0, &sf);
+    let Some(out) = lab.engine.port_mut(1).and_then(|p| p.tx.pop_front()) else {
+        panic!("nothing forwarded")
+    };
+    assert_eq!(VnetHdr::read(&out), VnetHdr::read(&sf));
+    assert_eq!(out.len(), sf.len());
+    let f = &out[VNET_HDR_LEN..];
+    assert_eq!(f[ETH_HDR + 7], 63);
+    assert_eq!(&f[ETH_HDR + 8..], &sf[VNET_HDR_LEN + ETH_HDR + 8..]);
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 1, 0));
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 0);
+}
+
+#[test]
+fn test_tso6_super_frame_with_extension_headers_cut_for_a_plain_port() {
+    let mut lab = Lab6::with_ports([true, false]);
+    learn_both(&mut lab);
+    // Destination options alone, then hop-by-hop, a routing header with no segments left
+    // and destination options: 16 + 8 bytes before TCP.
+    let hbh_rt_dst: Vec<u8> = [
+        [43, 0, 1, 4, 0, 0, 0, 0],
+        [60, 0, 0, 0, 0, 0, 0, 0],
+        [6, 0, 1, 4, 0, 0, 0, 0],
+    ]
+    .concat();
+    let chains: [(u8, &[u8]); 2] = [(60, &DEST_OPTS), (0, &hbh_rt_dst)];
+    for (k, (nh, ext)) in chains.into_iter().enumerate() {
+        inject(&mut lab, 0, &super_frame6_ext(4000, 1300, nh, ext));
+        let sent = lab.sent(1);
+        assert_eq!(sent.len(), 4, "4000 bytes at 1300 per segment");
+        check_segments_ext(&sent, 4000, nh, ext);
+        let c = &lab.engine.vmknics()[1].counters;
+        assert_eq!((c.gso_forwarded, c.gso_segmented), (0, k as u64 + 1));
+    }
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 0);
+}
+
+#[test]
+fn test_tso6_extension_headers_that_cannot_be_cut_are_refused() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    let routing_left = [6, 0, 0, 1, 0, 0, 0, 0];
+    let fragment = [6, 0, 0, 0, 0, 0, 0, 1];
+    let hbh_late: Vec<u8> = [[0, 0, 0, 0, 0, 0, 0, 0], [6, 0, 1, 4, 0, 0, 0, 0]].concat();
+    let unknown = [6, 0, 0, 0, 0, 0, 0, 0];
+    // Ten destination options headers: more than the cutter walks.
+    let mut many = [60, 0, 1, 4, 0, 0, 0, 0].repeat(10);
+    many[72] = 6;
+    let cases: [(&str, u8, &[u8]); 5] = [
+        ("a routing header with segments left", 43, &routing_left),
+        ("a fragment header", 44, &fragment),
+        ("hop-by-hop after another header", 60, &hbh_late),
+        ("an unknown header", 253, &unknown),
+        ("too many extension headers", 60, &many),
+    ];
+    for (k, (what, nh, ext)) in cases.into_iter().enumerate() {
+        inject(&mut lab, 0, &super_frame6_ext(4000, 1300, nh, ext));
+        assert_eq!(lab.drops(0, DropReason::BadOffload), k as u64 + 1, "{what}");
+        assert!(lab.sent(1).is_empty(), "{what}: nothing forwarded");
+    }
+    // The checksum must start at the TCP header, after the extension header.
+    let mut sf = super_frame6_ext(4000, 1300, 60, &DEST_OPTS);
+    sf[6..8].copy_from_slice(&((ETH_HDR + 40) as u16).to_ne_bytes());
+    inject(&mut lab, 0, &sf);
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 6);
+    assert!(lab.sent(1).is_empty());
 }
