@@ -1333,3 +1333,191 @@ fn test_tso6_extension_headers_that_cannot_be_cut_are_refused() {
     assert_eq!(lab.drops(0, DropReason::BadOffload), 6);
     assert!(lab.sent(1).is_empty());
 }
+
+/// A TCP/IPv6 segment from host1 (port 40000) to vmk1's port 3260 with `flags` and TCP
+/// options `opts`, its checksum complete, in an Ethernet frame to vmk1.
+fn tcp6_from_host1(seq: u32, ack: u32, flags: u8, opts: &[u8]) -> Vec<u8> {
+    let (h1, v1) = (a("2001:db8:1::2"), a("2001:db8:1::1"));
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    t[2..4].copy_from_slice(&3260u16.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = (((20 + opts.len()) / 4) as u8) << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    t.extend_from_slice(opts);
+    let sum = !fold(u32::from(pseudo6(h1, v1, t.len())) + sum16(&t));
+    t[16..18].copy_from_slice(&sum.to_be_bytes());
+    eth(VMK1_MAC, HOST1_MAC, &ipv6(h1, v1, 6, 64, &t))
+}
+
+/// A lab whose vmk1 port offloads or not (`offload`; offloads on in the configuration) and
+/// a smoltcp socket on [2001:db8:1::1]:3260 that host1 connected to with an MSS of 1340 and
+/// window scaling (shift 7): the lab, the socket, host1's next sequence number and smoltcp's.
+fn connected6(offload: bool) -> (Lab6, smoltcp::iface::SocketHandle, u32, u32) {
+    use smoltcp::socket::tcp;
+    let mut lab = Lab6::with_ports([true, offload]);
+    learn_both(&mut lab);
+    let mut sock = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 65535]),
+        tcp::SocketBuffer::new(vec![0; 256 * 1024]),
+    );
+    assert!(sock.listen(3260).is_ok());
+    let h = lab.engine.sockets().add(sock);
+    // SYN with MSS 1340, NOP, window scale 7.
+    let syn = tcp6_from_host1(1000, 0, 0x02, &[2, 4, 0x05, 0x3c, 1, 3, 3, 7]);
+    lab.receive(1, &syn);
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 1, "a SYN-ACK");
+    let t = &sent[0][ETH_HDR + 40..];
+    let isn = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_add(1);
+    lab.receive(1, &tcp6_from_host1(1001, isn, 0x10, &[]));
+    let state = lab.engine.sockets().get::<tcp::Socket>(h).state();
+    assert_eq!(state, tcp::State::Established);
+    (lab, h, 1001, isn)
+}
+
+/// Sends `data` through the socket, host1 acknowledging every frame that leaves vmk1, and
+/// returns each frame's virtio-net header and TCP segment (its payload length checked, its
+/// checksum too when complete), after checking that the bytes arrive whole and in order.
+fn send_acked6(
+    lab: &mut Lab6,
+    h: smoltcp::iface::SocketHandle,
+    data: &[u8],
+    (seq, isn): (u32, u32),
+) -> Vec<(VnetHdr, Vec<u8>)> {
+    use smoltcp::socket::tcp;
+    let (v1, h1) = (a("2001:db8:1::1"), a("2001:db8:1::2"));
+    let (mut queued, mut got, mut frames) = (0, Vec::new(), Vec::new());
+    for _ in 0..1000 {
+        if got.len() == data.len() {
+            break;
+        }
+        let sock = lab.engine.sockets().get_mut::<tcp::Socket>(h);
+        queued += sock.send_slice(&data[queued..]).unwrap_or(0);
+        lab.engine.poll_local();
+        let mut acked = None;
+        while let Some(out) = lab.engine.port_mut(1).and_then(|p| p.tx.pop_front()) {
+            let hdr = VnetHdr::read(&out);
+            let ip = &out[VNET_HDR_LEN + ETH_HDR..];
+            assert_eq!(
+                (ip[6], usize::from(u16::from_be_bytes([ip[4], ip[5]]))),
+                (6, ip.len() - 40)
+            );
+            let t = ip[40..].to_vec();
+            let at = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_sub(isn) as usize;
+            assert_eq!(at, got.len(), "in order, nothing lost");
+            if hdr.gso_type == 0 {
+                let sum = fold(u32::from(pseudo6(v1, h1, t.len())) + sum16(&t));
+                assert_eq!(sum, 0xffff, "checksum complete");
+            }
+            got.extend_from_slice(&t[usize::from(t[12] >> 4) * 4..]);
+            acked = Some(isn.wrapping_add(got.len() as u32));
+            frames.push((hdr, t));
+        }
+        match acked {
+            Some(a) => lab.receive(1, &tcp6_from_host1(seq, a, 0x10, &[])),
+            None => lab.advance(std::time::Duration::from_millis(10)),
+        }
+    }
+    assert!(
+        got == data,
+        "{} of {} bytes; drops {:?} {:?}; tx {}",
+        got.len(),
+        data.len(),
+        lab.engine.vmknics()[1]
+            .counters
+            .nonzero_drops()
+            .collect::<Vec<_>>(),
+        lab.engine.vmknics()[0]
+            .counters
+            .nonzero_drops()
+            .collect::<Vec<_>>(),
+        lab.engine.device.tx.len(),
+    );
+    frames
+}
+
+#[test]
+fn test_local_tcp6_builds_large_segments_for_an_offloading_port() {
+    let (mut lab, h, seq, isn) = connected6(true);
+    let data: Vec<u8> = (0..1_000_000u32).map(|k| (k * 13 % 255) as u8).collect();
+    let frames = send_acked6(&mut lab, h, &data, (seq, isn));
+    // smoltcp built segments beyond the MSS (TSO6); each left whole with the real MSS for
+    // the kernel to cut at, its checksum partial (the pseudo-header sum).
+    let (v1, h1) = (a("2001:db8:1::1"), a("2001:db8:1::2"));
+    let mut large = 0;
+    for (hdr, t) in &frames {
+        let len = t.len() - 20;
+        if len > 1340 {
+            large += 1;
+            let want = VnetHdr {
+                flags: VnetHdr::NEEDS_CSUM,
+                gso_type: VnetHdr::GSO_TCPV6,
+                hdr_len: (ETH_HDR + 60) as u16,
+                gso_size: 1340,
+                csum_start: (ETH_HDR + 40) as u16,
+                csum_offset: 16,
+            };
+            assert_eq!(*hdr, want, "a {len}-byte segment");
+            assert_eq!(&t[16..18], &pseudo6(v1, h1, t.len()).to_be_bytes());
+        } else {
+            assert_eq!(hdr.gso_type, 0, "a {len}-byte segment goes plain");
+        }
+    }
+    let biggest = frames.iter().map(|(_, t)| t.len() - 20).max().unwrap_or(0);
+    assert!(
+        large > 0 && biggest > 16 * 1340,
+        "{large} large segments, the largest {biggest} bytes"
+    );
+    assert!(biggest <= crate::device::tso_size6(1400) - 60, "{biggest}");
+    assert!(
+        frames.len() < 1_000_000 / 1340 / 4,
+        "{} frames",
+        frames.len()
+    );
+    assert_eq!(
+        lab.engine.vmknics()[1].counters.drops(DropReason::TooBig),
+        0
+    );
+}
+
+#[test]
+fn test_local_tcp6_large_segments_are_cut_for_a_plain_port() {
+    // Offloads on in the configuration but not on vmk1's port: the engine cuts smoltcp's
+    // large segments into MSS-sized ones with complete checksums.
+    let (mut lab, h, seq, isn) = connected6(false);
+    let data: Vec<u8> = (0..300_000u32).map(|k| (k * 7 % 251) as u8).collect();
+    let frames = send_acked6(&mut lab, h, &data, (seq, isn));
+    assert!(frames
+        .iter()
+        .all(|(h, t)| h.gso_type == 0 && t.len() - 20 <= 1340));
+    assert!(frames.len() >= 300_000 / 1340);
+}
+
+#[test]
+fn test_local_tcp6_large_segment_to_a_stale_neighbour_leaves_whole() {
+    use vmkstack_vmknic::neighbor::State;
+    let (mut lab, h, seq, isn) = connected6(true);
+    // A first burst opens the congestion window.
+    let data: Vec<u8> = (0..200_000u32).map(|k| (k % 253) as u8).collect();
+    send_acked6(&mut lab, h, &data, (seq, isn));
+    // Host1's entry goes STALE (ReachableTime, at most 45 s, passes without traffic).
+    let h1 = a("2001:db8:1::2");
+    lab.advance(std::time::Duration::from_secs(50));
+    lab.sent(1);
+    let state = |lab: &Lab6| {
+        let entries = lab.engine.neighbors6().entries(lab.now);
+        entries.iter().find(|e| e.ip == h1).map(|e| e.state)
+    };
+    assert_eq!(state(&lab), Some(State::Stale));
+    // The next burst's first packet is a large segment: it leaves whole to the STALE entry,
+    // which goes to DELAY (RFC 4861 7.3.3), instead of being cut for the pending queue.
+    let next = isn.wrapping_add(data.len() as u32);
+    let frames = send_acked6(&mut lab, h, &data, (seq, next));
+    let (hdr, t) = &frames[0];
+    assert!(t.len() - 20 > 1340, "a {}-byte first segment", t.len() - 20);
+    assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV6);
+    assert_eq!(state(&lab), Some(State::Delay));
+}

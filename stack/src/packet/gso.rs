@@ -437,6 +437,42 @@ pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
     })
 }
 
+/// [`tso_frame`] for a TCP/IPv6 segment the stack's own TCP built larger than `mss` (no
+/// extension header): its TCP checksum left partial (the pseudo-header sum) and the
+/// virtio-net header that asks the kernel behind the TAP for TSO6. `None` (nothing changed)
+/// when it is not such a segment: the caller cuts it with [`segment_tcp6`].
+pub fn tso_frame6(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    let pkt = buf.get(COALESCE_HEADROOM..)?;
+    let plen = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
+    if pkt[0] >> 4 != 6 || pkt.get(6) != Some(&6) || IPV6_HDR + plen != pkt.len() {
+        return None;
+    }
+    let (l4, thl) = tcp6_headers(pkt).ok()?;
+    let payload = pkt.len() - l4 - thl;
+    let flags = pkt[l4 + 13];
+    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+        return None;
+    }
+    let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, plen as u32);
+    let ip = &mut buf[COALESCE_HEADROOM..];
+    ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    Some(Merged {
+        segments: payload.div_ceil(usize::from(mss)),
+        hdr: VnetHdr {
+            flags: VnetHdr::NEEDS_CSUM,
+            gso_type: VnetHdr::GSO_TCPV6,
+            hdr_len: (ETH_HDR + l4 + thl) as u16,
+            gso_size: mss,
+            csum_start: (ETH_HDR + l4) as u16,
+            csum_offset: 16,
+        },
+        gso_size: mss,
+        buf,
+    })
+}
+
 /// Merges consecutive TCP/IPv4 segments of one flow into one super-frame for an offloading
 /// TAP: the inverse of [`segment_tcp`], what a NIC's TSO would be handed. The stack's own TCP
 /// (smoltcp) sends MSS-sized segments; merged, a burst of them costs one TAP write instead of
