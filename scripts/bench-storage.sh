@@ -24,6 +24,7 @@
 #   - 4 TCP streams, `iperf3 -P 4`                                               Gbit/s
 #   - a TCP stream from the server to the client, `iperf3 -R` (the direction of
 #     iSCSI and NFS reads)                                                       Gbit/s
+#   - with --ipv6 only: a TCP stream over IPv6, `iperf3` to [2001:db8:100::20]     Gbit/s
 # It prints the median of the rounds for each, the ratio of each vmkstack path to direct, and
 # every round's figure. MB = 10^6 bytes.
 #
@@ -33,7 +34,15 @@
 #   scripts/bench-storage.sh --quick                   # smoke test (CI): that it works, not how fast
 #   scripts/bench-storage.sh --only iperf,iperf4       # only these workloads (of: iscsi_read,
 #                                                      #   iscsi_sessions, iscsi_rw, iscsi_rand,
-#                                                      #   nfs, iperf, iperf4, iperf_r)
+#                                                      #   nfs, iperf, iperf4, iperf_r, iperf6)
+#   scripts/bench-storage.sh --ipv6                    # also iperf6 (alone: --only iperf6)
+#
+# iperf6 (--ipv6, or named in --only) gives the lab's router, the storage host and each
+# daemon's vmknics IPv6 addresses beside their IPv4 ones (storage 2001:db8:100::/64, vmknic
+# subnet 2001:db8:1::/64, client subnet 2001:db8:2::/64; the compared daemon 2001:db8:4::/64
+# and 2001:db8:5::/64), a forward 127.0.0.1:5206 -> [2001:db8:100::20]:5206 and an iperf3
+# server there: the forward path is then the stack's own TCP over IPv6 (TSO6), the routed
+# path IPv6 forwarding. The storage servers stay on IPv4.
 #
 # --compare runs a second daemon, another build, beside the first (its own ESX and client
 # namespaces, its vmknic on 198.18.4.0/24 of the same router, its clients on 198.18.5.0/24), so
@@ -53,9 +62,11 @@ quick=0
 compare=""
 io=""
 workloads="iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4 iperf_r"
+known="$workloads iperf6"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
+    --ipv6) [[ " $workloads " == *" iperf6 "* ]] || workloads="$workloads iperf6"; shift ;;
     --compare) [ $# -ge 2 ] || { echo "$PROG: --compare needs a binary" >&2; exit 2; }; compare=$2; shift 2 ;;
     --io) [ $# -ge 2 ] || { echo "$PROG: --io needs a mode" >&2; exit 2; }; io=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || { echo "$PROG: --rounds needs a value" >&2; exit 2; }; rounds=$2; shift 2 ;;
@@ -63,13 +74,15 @@ while [ $# -gt 0 ]; do
     --only)
       [ $# -ge 2 ] || { echo "$PROG: --only needs a list of workloads" >&2; exit 2; }
       for w in ${2//,/ }; do
-        [[ " $workloads " == *" $w "* ]] \
-          || { echo "$PROG: --only: unknown workload '$w' (known: $workloads)" >&2; exit 2; }
+        [[ " $known " == *" $w "* ]] \
+          || { echo "$PROG: --only: unknown workload '$w' (known: $known)" >&2; exit 2; }
       done
       workloads=${2//,/ }; shift 2 ;;
-    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--io MODE] [--only W,...]" >&2; exit 2 ;;
+    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--io MODE] [--only W,...] [--ipv6]" >&2; exit 2 ;;
   esac
 done
+ipv6=0
+[[ " $workloads " != *" iperf6 "* ]] || ipv6=1
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --rounds must be 1-99 (got '$rounds')" >&2; exit 2; }
 [[ "$secs" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --secs must be 1-99 (got '$secs')" >&2; exit 2; }
 lun_mib=1024   # the LUN
@@ -118,9 +131,10 @@ shm="/dev/shm/$p-files"
 daemon_pid=""
 daemon_b_pid=""
 iperf_pid=""
+iperf6_pid=""
 cleanup() {
   set +e
-  for pid in $iperf_pid $daemon_pid $daemon_b_pid; do
+  for pid in $iperf_pid $iperf6_pid $daemon_pid $daemon_b_pid; do
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   for ns in "$esx" "$cli" "$esx_b" "$cli_b"; do ip netns del "$ns" 2>/dev/null; done
@@ -140,6 +154,14 @@ scripts/storage-lab.sh up --name "$lab" --lun-mib "$lun_mib" --tmpfs | sed 's/^/
 rt="$lab-router"
 st="$lab-storage"
 server=198.18.100.20
+server6=2001:db8:100::20
+if [ $ipv6 -eq 1 ]; then
+  # IPv6 beside IPv4 on the storage subnet (the storage servers themselves stay on IPv4).
+  ip netns exec "$rt" sysctl -qw net.ipv6.conf.all.forwarding=1
+  ip -n "$rt" addr add 2001:db8:100::1/64 dev rt-stor nodad
+  ip -n "$st" addr add "$server6/64" dev stor0 nodad
+  ip -n "$st" -6 route add default via 2001:db8:100::1
+fi
 iqn=iqn.2026-11.lab.vmkstack:storage
 # One daemon: $1 binary, $2 ESX namespace, $3 client namespace, $4 third octet of its vmknic
 # subnet on the router (the router is .1, the vmknic .100), $5 that of its client subnet (the
@@ -152,6 +174,12 @@ start_daemon() {
     ip -n "$ns" link set lo up
   done
   { [ -z "$mode" ] || echo "io = \"$mode\""; } > "$work/$e.toml"
+  local v6="" v6k=""
+  if [ $ipv6 -eq 1 ]; then
+    v6="ipv6 = [\"2001:db8:$v::100/64\"]"
+    v6k="ipv6 = [\"2001:db8:$k::1/64\"]"
+    printf 'ipv6_default_gateway = "2001:db8:%s::1"\n' "$v" >> "$work/$e.toml"
+  fi
   cat >> "$work/$e.toml" <<EOF
 forwarding = true
 default_gateway = "198.18.$v.1"
@@ -162,17 +190,21 @@ portgroup = "iSCSI_SAN"
 ip = "198.18.$v.100/24"
 tap = "$tap"
 netns = "$rt"
+$v6
 
 [[vmknic]]
 name = "vmk1"
 portgroup = "Clients"
 ip = "198.18.$k.1/24"
 netns = "$c"
+$v6k
 EOF
   for port in 3260 111 20048 2049 5201; do
     printf '\n[[forward]]\nlisten = "127.0.0.1:%s"\nremote = "%s:%s"\n' "$port" "$server" "$port" \
       >> "$work/$e.toml"
   done
+  [ $ipv6 -eq 0 ] || printf '\n[[forward]]\nlisten = "127.0.0.1:5206"\nremote = "[%s]:5206"\n' \
+    "$server6" >> "$work/$e.toml"
   # `ip netns exec` is the background job itself, so $! is the daemon's own PID.
   ip netns exec "$e" "$b" daemon --config "$work/$e.toml" --control "$work/$e.sock" \
     --log warn < /dev/null > /dev/null 2> "$work/$e.log" &
@@ -189,6 +221,14 @@ EOF
   ip -n "$c" addr add "198.18.$k.2/24" dev vmk1
   ip -n "$c" link set vmk1 up
   ip -n "$c" route add default via "198.18.$k.1"
+  if [ $ipv6 -eq 1 ]; then
+    ip netns exec "$rt" sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=0"
+    ip netns exec "$c" sysctl -qw net.ipv6.conf.vmk1.disable_ipv6=0
+    ip -n "$rt" addr add "2001:db8:$v::1/64" dev "$tap" nodad
+    ip -n "$rt" -6 route add "2001:db8:$k::/64" via "2001:db8:$v::100"
+    ip -n "$c" addr add "2001:db8:$k::2/64" dev vmk1 nodad
+    ip -n "$c" -6 route add default via "2001:db8:$k::1"
+  fi
 }
 start_daemon "$bin" "$esx" "$cli" 1 2 vmk0 "$io"
 daemon_pid=$started_pid
@@ -199,6 +239,10 @@ fi
 
 ip netns exec "$st" iperf3 -s -B "$server" -p 5201 < /dev/null > /dev/null 2>&1 &
 iperf_pid=$!
+if [ $ipv6 -eq 1 ]; then
+  ip netns exec "$st" iperf3 -s -B "$server6" -p 5206 < /dev/null > /dev/null 2>&1 &
+  iperf6_pid=$!
+fi
 
 # The paths: namespace and the storage server's address as the client sees it.
 declare -A NS=([direct]=$rt [forward]=$esx [routed]=$cli [forward-B]=$esx_b [routed-B]=$cli_b)
@@ -216,6 +260,20 @@ for path in "${paths[@]}"; do
   done
   [ $ok -eq 1 ] || { echo "$PROG: the $path path does not reach the iSCSI target: $out" >&2; cat "$work"/*.log >&2; exit 1; }
 done
+
+if [ $ipv6 -eq 1 ]; then
+  # The vmknics' IPv6 addresses are usable after duplicate address detection (1 s); the
+  # routed path answering means the stack's way to the server is up too.
+  for path in "${paths[@]}"; do
+    [[ $path == routed* ]] || continue
+    ok=0
+    for _ in $(seq 50); do
+      ip netns exec "${NS[$path]}" ping -6 -c 1 -W 1 "$server6" >/dev/null 2>&1 && { ok=1; break; }
+      sleep 0.2
+    done
+    [ $ok -eq 1 ] || { echo "$PROG: the $path path does not reach $server6" >&2; cat "$work"/*.log >&2; exit 1; }
+  done
+fi
 
 mkdir -p "$shm"
 head -c $((nfs_mib << 20)) /dev/urandom > "$shm/src.bin"
@@ -303,8 +361,19 @@ import json, sys
 print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$out"
 }
 
+# iperf3 over IPv6: the forward paths through 127.0.0.1:5206, the others to the server.
+w_iperf6() {
+  local out path=$1 host=$server6
+  [[ $path != forward* ]] || host=127.0.0.1
+  out=$(run_in "${NS[$path]}" iperf3 -c "$host" -p 5206 -t "$secs" -J 2>&1) \
+    || fail "iperf3 over IPv6 on the $path path failed: $out"
+  python3 -c '
+import json, sys
+print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$out"
+}
+
 # Measures, in table order: name, unit, workload function, which of its figures.
-measures=(iscsi_read iscsi_sessions iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp tcp4 tcp_r)
+measures=(iscsi_read iscsi_sessions iscsi_write iscsi_readback iscsi_rand nfs_write nfs_read tcp tcp4 tcp_r tcp6)
 declare -A LABEL=(
   [iscsi_read]="iSCSI seq read, iscsi-perf (MB/s)"
   [iscsi_sessions]="iSCSI seq read, 4 sessions (MB/s)"
@@ -316,6 +385,7 @@ declare -A LABEL=(
   [tcp]="TCP, iperf3 (Gbit/s)"
   [tcp4]="TCP x4, iperf3 -P 4 (Gbit/s)"
   [tcp_r]="TCP download, iperf3 -R (Gbit/s)"
+  [tcp6]="TCP over IPv6, iperf3 (Gbit/s)"
 )
 declare -A R   # "measure,path" -> the rounds' figures
 record() { R[$1,$2]="${R[$1,$2]:-} $3"; }
@@ -342,6 +412,7 @@ for ((round = 0; round < rounds; round++)); do
         iperf) v=$(w_iperf "$path"); record tcp "$path" "$v" ;;
         iperf4) v=$(w_iperf "$path" -P 4); record tcp4 "$path" "$v" ;;
         iperf_r) v=$(w_iperf "$path" -R); record tcp_r "$path" "$v" ;;
+        iperf6) v=$(w_iperf6 "$path"); record tcp6 "$path" "$v" ;;
       esac
     done
   done

@@ -5,8 +5,9 @@
 //! learned by tracepath, neighbour entries on both sides, vmkping -6, iperf3 -6 through the stack
 //! (offloads on and off), the IPv6 route commands,
 //! malformed IPv6/ICMPv6/NDP frames dropped and counted, kill -9 and a restart; the stack's own
-//! endpoint over IPv6 (nc -z, a port forward to an IPv6 target, Port Unreachable and resets for
-//! closed ports seen by a kernel host), the esxcli IPv6 interface commands.
+//! endpoint over IPv6 (nc -z, a port forward to an IPv6 target carrying 8 MiB both ways with
+//! offloads on, in large segments that leave vmk1 whole, and off; Port Unreachable and resets
+//! for closed ports seen by a kernel host), the esxcli IPv6 interface commands.
 
 mod common;
 
@@ -292,6 +293,17 @@ fn malformed_ipv6_is_dropped_and_counted() {
         0,
         "super-frames without offloads"
     );
+    // The stack's own TCP over IPv6 without offloads: MSS-sized segments, every byte back.
+    let _echo = h2.spawn("python3", &["-c", ECHO6]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        h2.run("ss", &["-ltn"]).contains("[2001:db8:2::10]:7000")
+    }));
+    let (frames, segments) = forward6_round_trip(&lab, 8);
+    println!("offloads off: {frames} frames out of vmk1 for {segments} segments' worth");
+    assert!(
+        frames >= segments,
+        "{frames} frames for {segments} segments"
+    );
     let inject = format!(
         r#"
 import socket, struct
@@ -518,6 +530,55 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
+/// Through `vmkstack forward 127.0.0.1:17000 [2001:db8:2::10]:7000` (added here) to
+/// [`ECHO6`] on h2: `mb` MiB up and back, compared by SHA-256. Returns the frames vmk1 sent
+/// meanwhile (the upload's and the ACKs of the download) and the number of MSS-sized (1340
+/// bytes at vmk1's MTU of 1400) segments the upload takes.
+fn forward6_round_trip(lab: &Lab, mb: u32) -> (u64, u64) {
+    let o = lab.cli(&["forward", "127.0.0.1:17000", "[2001:db8:2::10]:7000"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    assert!(wait_until(Duration::from_secs(5), || {
+        lab.stack.run("ss", &["-ltn"]).contains("127.0.0.1:17000")
+    }));
+    let tx = |lab: &Lab| stats_of(lab, "vmk1")["tx_packets"].as_u64().unwrap_or(0);
+    let before = tx(lab);
+    let o = lab.stack.exec(
+        "python3",
+        &[
+            "-c",
+            r#"
+import hashlib, os, socket, sys, threading
+data = os.urandom(int(sys.argv[1]) << 20)
+c = socket.create_connection(("127.0.0.1", 17000))
+got = []
+def read():
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        got.append(d)
+t = threading.Thread(target=read)
+t.start()
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+t.join()
+back = b"".join(got)
+print(len(back), hashlib.sha256(back).digest() == hashlib.sha256(data).digest())
+"#,
+            &mb.to_string(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        common::describe(&o),
+        lab.log()
+    );
+    let want = format!("{} True", u64::from(mb) << 20);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), want);
+    (tx(lab) - before, (u64::from(mb) << 20) / 1340)
+}
+
 #[test]
 fn endpoint_tcp_udp_and_forwards_over_ipv6() {
     let Some(()) = require_root("endpoint_tcp_udp_and_forwards_over_ipv6") else {
@@ -594,34 +655,14 @@ fn endpoint_tcp_udp_and_forwards_over_ipv6() {
         "{:?}",
         started.elapsed()
     );
-    // A port forward to an IPv6 target: 1 MiB through and back, whole.
-    let o = lab.cli(&["forward", "127.0.0.1:17000", "[2001:db8:2::10]:7000"]);
-    assert!(o.status.success(), "{}", common::describe(&o));
-    assert!(wait_until(Duration::from_secs(5), || {
-        lab.stack.run("ss", &["-ltn"]).contains("127.0.0.1:17000")
-    }));
-    let o = lab.stack.exec(
-        "python3",
-        &[
-            "-c",
-            r#"
-import socket, hashlib, os
-data = os.urandom(1 << 20)
-c = socket.create_connection(("127.0.0.1", 17000))
-c.sendall(data)
-c.shutdown(socket.SHUT_WR)
-got = b""
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    got += d
-print(len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
-"#,
-        ],
+    // A port forward to an IPv6 target: 8 MiB through and back, whole. With offloads, the
+    // stack's own TCP sends them to h2 in large segments (TSO6) that leave vmk1 whole.
+    let (frames, segments) = forward6_round_trip(&lab, 8);
+    println!("offloads on: {frames} frames out of vmk1 for {segments} segments' worth");
+    assert!(
+        frames < segments / 4,
+        "{frames} frames for {segments} segments"
     );
-    assert!(o.status.success(), "{}", common::describe(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1048576 True");
     let o = lab.cli(&["forward", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v[0]["remote"], "[2001:db8:2::10]:7000", "{v}");

@@ -210,8 +210,9 @@ pub struct IpDevice {
     /// MTU smoltcp sizes its packets for (the smallest vmknic MTU, so that TCP's MSS fits
     /// every egress vmknic).
     pub mtu: usize,
-    /// smoltcp may send TCP segments larger than the MSS (up to [`MAX_DATAGRAM`]), each
-    /// tagged in `tx` with the segment size it is to be cut into: what TSO is to a NIC. Set
+    /// smoltcp may send TCP segments larger than the MSS (up to [`MAX_DATAGRAM`], over IPv4
+    /// and IPv6), each tagged in `tx` with the segment size it is to be cut into: what TSO
+    /// and TSO6 are to a NIC. Set
     /// with offloads on, before the smoltcp `Interface` is made (it reads the capabilities
     /// once).
     pub tso: bool,
@@ -333,7 +334,7 @@ impl phy::Device for OnePacket<'_> {
 }
 
 /// What smoltcp may expect of the device: IP packets of `mtu` bytes, which checksums it
-/// computes and checks, and with `tso` TCP segments up to the largest datagram, which the
+/// computes and checks, and with `tso` TCP segments (IPv4 and IPv6) up to nearly 64 KiB, which the
 /// engine hands whole to an offloading TAP (the kernel behind it cuts them) or cuts itself.
 /// smoltcp keeps its congestion window and MSS in real segments either way: only the
 /// packets are larger.
@@ -351,6 +352,7 @@ fn capabilities(mtu: usize, tso: bool) -> DeviceCapabilities {
     caps.checksum = cs;
     if tso {
         caps.segmentation.tcpv4 = NonZeroUsize::new(tso_size(mtu));
+        caps.segmentation.tcpv6 = NonZeroUsize::new(tso_size6(mtu));
     }
     caps
 }
@@ -366,10 +368,20 @@ const GSO_SLACK: usize = 512;
 /// super-frame when the peer's MSS is the same), its length with an Ethernet header well
 /// below 64 KiB (512 bytes of slack).
 pub fn tso_size(mtu: usize) -> usize {
-    const HEADERS: usize = 40;
-    let room = 65536 - GSO_SLACK - HEADERS;
-    let mss = mtu.saturating_sub(HEADERS).clamp(1, room);
-    HEADERS + room / mss * mss
+    tso_size_with(mtu, 20 + 20)
+}
+
+/// [`tso_size`] for TCP/IPv6 (a 40-byte IP header): 45 segments of 1440 bytes at MTU 1500.
+pub fn tso_size6(mtu: usize) -> usize {
+    tso_size_with(mtu, 40 + 20)
+}
+
+/// The largest TCP packet of whole `mtu - headers`-byte segments below 64 KiB less the slack
+/// (`headers`: IP and TCP headers).
+fn tso_size_with(mtu: usize, headers: usize) -> usize {
+    let room = 65536 - GSO_SLACK - headers;
+    let mss = mtu.saturating_sub(headers).clamp(1, room);
+    headers + room / mss * mss
 }
 
 impl phy::Device for IpDevice {
@@ -402,10 +414,27 @@ mod tests {
         // the 64 KiB at which the kernel would cut a super-frame in software.
         assert_eq!(tso_size(1500), 40 + 44 * 1460);
         assert_eq!(tso_size(9000), 40 + 7 * 8960);
+        // IPv6: 45 segments of 1440 bytes, 7 of 8940.
+        assert_eq!(tso_size6(1500), 60 + 45 * 1440);
+        assert_eq!(tso_size6(9000), 60 + 7 * 8940);
         for mtu in [68, 576, 1280, 1500, 4000, 9000, 65535] {
-            let n = tso_size(mtu);
-            assert!(n <= 65536 - GSO_SLACK && n > mtu.min(32768), "{mtu}: {n}");
+            for n in [tso_size(mtu), tso_size6(mtu)] {
+                assert!(n <= 65536 - GSO_SLACK && n > mtu.min(32768), "{mtu}: {n}");
+            }
         }
+    }
+
+    #[test]
+    fn test_capabilities_offer_tso_for_both_families() {
+        let caps = capabilities(1500, true);
+        let seg = |n: Option<NonZeroUsize>| n.map_or(0, NonZeroUsize::get);
+        assert_eq!(seg(caps.segmentation.tcpv4), tso_size(1500));
+        assert_eq!(seg(caps.segmentation.tcpv6), tso_size6(1500));
+        let plain = capabilities(1500, false);
+        assert_eq!(
+            (plain.segmentation.tcpv4, plain.segmentation.tcpv6),
+            (None, None)
+        );
     }
 
     #[test]

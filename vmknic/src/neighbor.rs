@@ -386,6 +386,20 @@ impl<A: Copy + Eq + Hash + Ord> NeighborTable<A> {
             .flatten()
     }
 
+    /// Like [`NeighborTable::lookup_on`], for a packet that is sent now without going through
+    /// [`NeighborTable::resolve`] (a TSO super-frame, too large for the pending queue): with
+    /// NUD, a Stale (or expired Reachable) entry is usable too and moves to Delay (RFC 4861
+    /// 7.3.3), as `resolve` would move it. `None` leaves the entry as it is.
+    pub fn use_on(&mut self, ip: A, vmknic: u32, now: Instant) -> Option<MacAddr> {
+        let e = self.entries.get(&ip)?;
+        let mac = e.mac.filter(|_| e.vmknic == vmknic)?;
+        if usable(e, now) {
+            return Some(mac);
+        }
+        let stale = matches!(e.state, State::Stale | State::Reachable);
+        (self.cfg.nud && stale).then(|| self.used(ip, mac, now))
+    }
+
     /// Frees room for one more entry: evicts the Failed or expired entry with the earliest
     /// deadline. False if the table is full of live entries.
     /// Frees a slot when the table is full: a Failed or expired entry first; for a neighbour
@@ -1314,6 +1328,33 @@ mod tests {
         assert!(t.learn_nd(ip(1), Some(MAC_A), 0, SOLICITED, t2));
         assert_eq!(state(&t, ip(1), t2), Some(State::Reachable));
         assert_eq!(t.lookup(ip(1), t2), Some(MAC_A));
+    }
+
+    #[test]
+    fn test_use_on_takes_a_stale_entry_to_delay() {
+        let t0 = Instant::now();
+        let mut t = NeighborTable::new(nd());
+        t.learn_nd(ip(1), Some(MAC_A), 0, NdUpdate::Solicitation, t0);
+        assert_eq!(
+            t.lookup_on(ip(1), 0, t0),
+            None,
+            "Stale: not for the fast path"
+        );
+        assert_eq!(t.use_on(ip(1), 1, t0), None, "learned on another vmknic");
+        assert_eq!(state(&t, ip(1), t0), Some(State::Stale), "left as it was");
+        assert_eq!(t.use_on(ip(1), 0, t0), Some(MAC_A));
+        assert_eq!(state(&t, ip(1), t0), Some(State::Delay));
+        assert_eq!(t.use_on(ip(1), 0, t0), Some(MAC_A), "Delay: usable");
+        // DELAY_FIRST_PROBE_TIME later: a unicast probe, as after `resolve`.
+        let (p, _) = probes(&mut t, t0 + Duration::from_secs(5));
+        assert_eq!(p, vec![(ip(1), MAC_A)]);
+        assert_eq!(t.use_on(ip(2), 0, t0), None, "unknown");
+        // Without NUD (ARP) an expired entry is not used: `resolve` asks again.
+        let mut arp = NeighborTable::new(NeighborConfig::default());
+        arp.learn(ip(3), MAC_B, 0, false, t0);
+        assert_eq!(arp.use_on(ip(3), 0, t0), Some(MAC_B));
+        let late = t0 + Duration::from_secs(3600);
+        assert_eq!(arp.use_on(ip(3), 0, late), None);
     }
 
     #[test]

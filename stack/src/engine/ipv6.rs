@@ -8,10 +8,11 @@
 //! IPv6 is on for a vmknic that has a static IPv6 address; it then also holds a link-local
 //! address derived from its MAC. Our addresses go through duplicate address detection first
 //! (`addr6.rs`); the neighbour cache runs RFC 4861's unreachability detection (REACHABLE,
-//! STALE, DELAY, PROBE). With offloads, TSO6 super-frames are forwarded whole to an
-//! offloading egress port with a known neighbour, cut into segments for any other (or the
-//! neighbour queue), and delivered whole to smoltcp, as IPv4's are. Not here yet: extension
-//! headers (a packet with one is forwarded untouched, and not delivered).
+//! STALE, DELAY, PROBE). With offloads, TSO6 super-frames (hop-by-hop, routing and
+//! destination options headers before TCP included) are forwarded whole to an offloading
+//! egress port with a usable neighbour, cut into segments for any other (or the neighbour
+//! queue), and delivered whole to smoltcp, as IPv4's are. Not here yet: extension headers on
+//! packets for us (a packet with one is forwarded untouched, and not delivered).
 
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -766,8 +767,9 @@ impl<P: Port> Engine<P> {
     }
 
     /// Forwards a checked packet that is not for us (RFC 8200 3, RFC 4443 3). A TSO6
-    /// super-frame (`o.gso_size`) goes whole, virtio-net header and all, to an offloading port
-    /// with a known neighbour, and is otherwise cut into segments here (as IPv4's are).
+    /// super-frame (`o.gso_size`, extension headers included) goes whole, virtio-net header
+    /// and all, to an offloading port with a usable neighbour (STALE included), and is
+    /// otherwise cut into segments here (as IPv4's are), each carrying the extension headers.
     fn forward6(&mut self, i: usize, buf: &mut [u8], info: Ipv6Info, o: packet::Offload6) {
         let Some(route) = self.routing6.lookup(info.dst) else {
             self.icmp6_error(i, buf, Icmp6Error::NoRoute);
@@ -793,7 +795,9 @@ impl<P: Port> Engine<P> {
         }
         let next_hop = route.next_hop.neighbor_for(info.dst);
         let offload = self.vmknics.get(e).is_some_and(|v| v.offload());
-        let known = self.neighbors6.lookup_on(next_hop, e as u32, self.clock);
+        // A STALE entry is usable (RFC 4861 7.3.3: send, and go to DELAY), so a super-frame
+        // to it crosses whole rather than cut for the pending queue.
+        let known = self.neighbors6.use_on(next_hop, e as u32, self.clock);
         if let Some(gso) = o.gso_size.filter(|_| !(offload && known.is_some())) {
             return self.forward6_cut(i, buf, e, next_hop, gso);
         }

@@ -184,7 +184,13 @@ impl<P: Port> Engine<P> {
                         echo,
                         now,
                     };
-                    looped |= out.send(pkt);
+                    // A TCP segment larger than the MSS (TSO6) leaves whole from where it
+                    // was built, or cut.
+                    looped |= if gso > 0 {
+                        out.send_tso(slot, gso, seg_buf)
+                    } else {
+                        out.send(pkt)
+                    };
                     tx.pop();
                     continue;
                 }

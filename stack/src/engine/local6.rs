@@ -6,9 +6,11 @@
 //!
 //! As for IPv4, TCP checksums are the engine's: a received segment is checked here unless the
 //! kernel behind the TAP left it partial, and each segment smoltcp sends gets its checksum
-//! filled in on the way out (the segments smoltcp sends over IPv6 are not merged into
-//! super-frames yet). A TSO6 super-frame from the TAP comes in whole, its checksum partial,
-//! and smoltcp takes it as one segment. UDP checksums are smoltcp's.
+//! filled in on the way out. A TSO6 super-frame from the TAP comes in whole, its checksum
+//! partial, and smoltcp takes it as one segment. With offloads, smoltcp builds TCP segments
+//! larger than the MSS over IPv6 too (TSO6): each leaves whole to an offloading TAP with a
+//! usable neighbour, or is cut here (`packet::segment_tcp6`). Segments of MSS size or less are
+//! not merged into super-frames (IPv4's coalescer is IPv4 only). UDP checksums are smoltcp's.
 //!
 //! Upper-layer reachability confirmation (RFC 4861 7.3.1): a new acknowledgement on an
 //! established connection of the endpoint shows that what we sent reached the peer, so the
@@ -29,14 +31,14 @@ use smoltcp::wire::{checksum, IpAddress, IpProtocol};
 use tracing::debug;
 use vmkstack_api::capture::Point;
 use vmkstack_routing::{is_link_local6, RoutingTable6, VmknicId};
-use vmkstack_vmknic::eth::ETH_HDR;
+use vmkstack_vmknic::eth::{self, ETHERTYPE_IPV6, ETH_HDR};
 use vmkstack_vmknic::neighbor::{NeighborTable, Resolve};
 use vmkstack_vmknic::{Port, VnetHdr, VNET_HDR_LEN};
 
 use super::ipv6::{self, Icmp6Error, Ping6Error, IPV6_HDR};
 use super::{index_of, DropReason, Engine, Vmknic};
-use crate::device::Ring;
-use crate::packet::RateLimiter;
+use crate::device::{Ring, TX_HEADROOM};
+use crate::packet::{self, RateLimiter};
 
 /// Where the IP packet starts in a received buffer.
 const IP: usize = VNET_HDR_LEN + ETH_HDR;
@@ -187,7 +189,70 @@ impl<P: Port> Out6<'_, P> {
         if error && !self.icmp_limit.allow(self.now) {
             return false;
         }
-        // A link-local destination leaves by the vmknic that holds the source.
+        let Some((e, next_hop)) = self.way(src, dst) else {
+            return false;
+        };
+        // smoltcp sizes its segments by the smallest vmknic MTU: only a hand-made packet is
+        // larger than its egress.
+        if self.too_big(e, pkt.len()) {
+            return false;
+        }
+        self.resolve(e, next_hop, pkt);
+        false
+    }
+
+    /// Sends a TCP segment smoltcp built larger than the MSS (`gso`, TSO6), `slot` being
+    /// [`TX_HEADROOM`] bytes then the packet: whole from where it was built, its checksum
+    /// partial, to an offloading TAP whose neighbour is usable (a STALE one too, which goes
+    /// to DELAY); cut into `gso`-byte segments in `seg_buf` (each with its checksum, through
+    /// the neighbour cache) for a plain TAP or while the neighbour is being solicited; looped
+    /// back whole into smoltcp when it is for us (returns true).
+    pub(super) fn send_tso(&mut self, slot: &mut [u8], gso: u16, seg_buf: &mut [u8]) -> bool {
+        let Some(pkt) = slot.get(TX_HEADROOM..) else {
+            return false;
+        };
+        let (src, dst) = (ipv6::addr_at(pkt, 8), ipv6::addr_at(pkt, 24));
+        if self.local6.iter().any(|&(a, _)| a == dst) {
+            self.rx.push(pkt);
+            return true;
+        }
+        let Some((e, next_hop)) = self.way(src, dst) else {
+            return false;
+        };
+        // On the wire it is segments: each must fit (smoltcp's MSS is the smallest MTU's).
+        let thl = pkt
+            .get(IPV6_HDR + 12)
+            .map_or(20, |d| usize::from(d >> 4) * 4);
+        let wire = (IPV6_HDR + thl + usize::from(gso)).min(pkt.len());
+        if self.too_big(e, wire) {
+            return false;
+        }
+        let offload = self.vmknics.get(e).is_some_and(|v| v.offload());
+        let mac = offload
+            .then(|| self.neighbors6.use_on(next_hop, e as u32, self.now))
+            .flatten();
+        if let (Some(mac), Some(v)) = (mac, self.vmknics.get_mut(e)) {
+            if let Some(m) = packet::tso_frame6(slot, gso) {
+                let (headroom, _) = m.buf.split_at_mut(TX_HEADROOM);
+                m.hdr.write(headroom);
+                if let Some(h) = headroom.get_mut(VNET_HDR_LEN..) {
+                    eth::write_header(h, mac, v.cfg.mac, ETHERTYPE_IPV6);
+                }
+                v.send_offloaded(m.buf);
+                return false;
+            }
+        }
+        let pkt = slot.get(TX_HEADROOM..).unwrap_or_default();
+        let res = packet::segment_tcp6(pkt, gso, seg_buf, |seg| self.resolve(e, next_hop, seg));
+        if let Err(r) = res {
+            debug!(destination = %dst, "local TCPv6 segment of {} bytes not cut: {r:?}", pkt.len());
+        }
+        false
+    }
+
+    /// The egress vmknic and next hop toward `dst` of a packet from `src`: a link-local
+    /// destination leaves by the vmknic that holds the source, any other by the IPv6 table.
+    fn way(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Option<(usize, Ipv6Addr)> {
         let way = if is_link_local6(dst) {
             self.local6
                 .iter()
@@ -199,20 +264,26 @@ impl<P: Port> Out6<'_, P> {
                 Some((e, r.next_hop.neighbor_for(dst)))
             })
         };
-        let Some((e, next_hop)) = way else {
+        if way.is_none() {
             debug!(destination = %dst, "no IPv6 route for a packet of the endpoint");
-            return false;
-        };
-        // smoltcp sizes its segments by the smallest vmknic MTU: only a hand-made packet is
-        // larger than its egress.
-        if let Some(v) = self
-            .vmknics
-            .get_mut(e)
-            .filter(|v| pkt.len() > usize::from(v.cfg.mtu))
-        {
-            v.counters.drop(DropReason::TooBig);
-            return false;
         }
+        way
+    }
+
+    /// True (and the drop counted) when `len` bytes do not fit vmknic `e`'s MTU.
+    fn too_big(&mut self, e: usize, len: usize) -> bool {
+        match self.vmknics.get_mut(e) {
+            Some(v) if len > usize::from(v.cfg.mtu) => {
+                v.counters.drop(DropReason::TooBig);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends `pkt` to `next_hop` out of vmknic `e` through the neighbour cache: at once when
+    /// usable, else queued while a solicitation goes out.
+    fn resolve(&mut self, e: usize, next_hop: Ipv6Addr, pkt: &[u8]) {
         match self.neighbors6.resolve(next_hop, e as u32, pkt, self.now) {
             Resolve::Ready(mac) => {
                 if let Some(v) = self.vmknics.get_mut(e) {
@@ -237,7 +308,6 @@ impl<P: Port> Out6<'_, P> {
                 }
             }
         }
-        false
     }
 }
 

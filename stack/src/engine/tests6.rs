@@ -1452,6 +1452,12 @@ fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u16 {
 /// it over: a virtio-net header asking for TSO6 at `mss`, the TCP checksum holding the
 /// pseudo-header sum only.
 fn super_frame6(payload: usize, mss: u16) -> Vec<u8> {
+    super_frame6_ext(payload, mss, 6, &[])
+}
+
+/// [`super_frame6`] with the extension headers `ext` between the IPv6 header (next header
+/// `nh`) and TCP; the partial checksum starts at the TCP header.
+fn super_frame6_ext(payload: usize, mss: u16, nh: u8, ext: &[u8]) -> Vec<u8> {
     let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
     let mut tcp = vec![0u8; 20 + payload];
     tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
@@ -1468,16 +1474,25 @@ fn super_frame6(payload: usize, mss: u16) -> Vec<u8> {
     let hdr = VnetHdr {
         flags: VnetHdr::NEEDS_CSUM,
         gso_type: VnetHdr::GSO_TCPV6,
-        hdr_len: (ETH_HDR + 60) as u16,
+        hdr_len: (ETH_HDR + 60 + ext.len()) as u16,
         gso_size: mss,
-        csum_start: (ETH_HDR + 40) as u16,
+        csum_start: (ETH_HDR + 40 + ext.len()) as u16,
         csum_offset: 16,
     };
     let mut out = vec![0; VNET_HDR_LEN];
     hdr.write(&mut out);
-    out.extend_from_slice(&eth(VMK0_MAC, HOST0_MAC, &ipv6(h0, h1, 6, 64, &tcp)));
+    let mut ip_payload = ext.to_vec();
+    ip_payload.extend_from_slice(&tcp);
+    out.extend_from_slice(&eth(
+        VMK0_MAC,
+        HOST0_MAC,
+        &ipv6(h0, h1, nh, 64, &ip_payload),
+    ));
     out
 }
+
+/// A Destination Options header (next header TCP) of 8 bytes: a PadN option.
+const DEST_OPTS: [u8; 8] = [6, 0, 1, 4, 0, 0, 0, 0];
 
 fn inject(lab: &mut Lab6, i: usize, hdr_and_frame: &[u8]) {
     if let Some(p) = lab.engine.port_mut(i) {
@@ -1491,6 +1506,12 @@ fn inject(lab: &mut Lab6, i: usize, hdr_and_frame: &[u8]) {
 /// within vmk1's MTU, hop limit 63, its own payload length, a complete checksum, its
 /// sequence number, PSH on the last only; the payload reassembles in order.
 fn check_segments(sent: &[Vec<u8>], payload: usize) {
+    check_segments_ext(sent, payload, 6, &[]);
+}
+
+/// [`check_segments`] for [`super_frame6_ext`]: every segment carries the extension headers
+/// `ext` after an IPv6 header of next header `nh`.
+fn check_segments_ext(sent: &[Vec<u8>], payload: usize, nh: u8, ext: &[u8]) {
     let (h0, h1) = (a("2001:db8::2"), a("2001:db8:1::2"));
     let mut data = Vec::new();
     for (k, f) in sent.iter().enumerate() {
@@ -1498,9 +1519,15 @@ fn check_segments(sent: &[Vec<u8>], payload: usize) {
         let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
         assert_eq!(plen, ip.len() - 40, "payload length of segment {k}");
         assert!(ip.len() <= 1400, "segment {k} fits vmk1's MTU");
+        assert_eq!(ip[6], nh, "next header of segment {k}");
         assert_eq!(ip[7], 63, "hop limit decremented");
+        assert_eq!(
+            &ip[40..40 + ext.len()],
+            ext,
+            "extension headers of segment {k}"
+        );
         assert_eq!((&f[..6], &f[6..12]), (&HOST1_MAC.0[..], &VMK1_MAC.0[..]));
-        let tcp = &ip[40..];
+        let tcp = &ip[40 + ext.len()..];
         let sum = fold(u32::from(pseudo6(h0, h1, tcp.len())) + sum16(tcp));
         assert_eq!(sum, 0xffff, "segment {k}'s checksum is complete");
         let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
@@ -1730,4 +1757,303 @@ fn test_dhcp6_answers_kept_flags_and_address_through_dad() {
     lab.engine.take_dhcp6(|_, _| n += 1);
     assert_eq!(n, 0);
     assert_eq!(lab.engine.link_local6(id), Some(ll), "IPv6 stays on");
+}
+
+#[test]
+fn test_tso6_super_frame_to_a_stale_neighbour_crosses_whole() {
+    use vmkstack_vmknic::neighbor::State;
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    // Host1 known only from its solicitation: STALE (RFC 4861 7.2.3), usable at once.
+    let h1 = a("2001:db8:1::2");
+    lab.engine.neighbors6.remove(h1);
+    let g = solicited_node(a("2001:db8:1::1"));
+    lab.receive(
+        1,
+        &eth(
+            mcast_mac(g),
+            HOST1_MAC,
+            &ipv6(h1, g, 58, 255, &ns(a("2001:db8:1::1"), HOST1_MAC)),
+        ),
+    );
+    lab.sent(1);
+    let state = |lab: &Lab6| {
+        let entries = lab.engine.neighbors6().entries(lab.now);
+        entries.iter().find(|e| e.ip == h1).map(|e| e.state)
+    };
+    assert_eq!(state(&lab), Some(State::Stale));
+    let sf = super_frame6(4000, 1340);
+    inject(&mut lab, 0, &sf);
+    let out: Vec<_> = lab
+        .engine
+        .port_mut(1)
+        .map(|p| p.tx.drain(..).collect())
+        .unwrap_or_default();
+    assert_eq!(out.len(), 1, "one super-frame, not cut");
+    assert_eq!(VnetHdr::read(&out[0]), VnetHdr::read(&sf));
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 1, 0));
+    assert_eq!(state(&lab), Some(State::Delay), "used: DELAY");
+}
+
+#[test]
+fn test_tso6_super_frame_with_destination_options_forwarded_whole() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    let sf = super_frame6_ext(4000, 1300, 60, &DEST_OPTS);
+    inject(&mut lab, 0, &sf);
+    let Some(out) = lab.engine.port_mut(1).and_then(|p| p.tx.pop_front()) else {
+        panic!("nothing forwarded")
+    };
+    assert_eq!(VnetHdr::read(&out), VnetHdr::read(&sf));
+    assert_eq!(out.len(), sf.len());
+    let f = &out[VNET_HDR_LEN..];
+    assert_eq!(f[ETH_HDR + 7], 63);
+    assert_eq!(&f[ETH_HDR + 8..], &sf[VNET_HDR_LEN + ETH_HDR + 8..]);
+    let c = &lab.engine.vmknics()[1].counters;
+    assert_eq!((c.forwarded, c.gso_forwarded, c.gso_segmented), (1, 1, 0));
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 0);
+}
+
+#[test]
+fn test_tso6_super_frame_with_extension_headers_cut_for_a_plain_port() {
+    let mut lab = Lab6::with_ports([true, false]);
+    learn_both(&mut lab);
+    // Destination options alone, then hop-by-hop, a routing header with no segments left
+    // and destination options: 16 + 8 bytes before TCP.
+    let hbh_rt_dst: Vec<u8> = [
+        [43, 0, 1, 4, 0, 0, 0, 0],
+        [60, 0, 0, 0, 0, 0, 0, 0],
+        [6, 0, 1, 4, 0, 0, 0, 0],
+    ]
+    .concat();
+    let chains: [(u8, &[u8]); 2] = [(60, &DEST_OPTS), (0, &hbh_rt_dst)];
+    for (k, (nh, ext)) in chains.into_iter().enumerate() {
+        inject(&mut lab, 0, &super_frame6_ext(4000, 1300, nh, ext));
+        let sent = lab.sent(1);
+        assert_eq!(sent.len(), 4, "4000 bytes at 1300 per segment");
+        check_segments_ext(&sent, 4000, nh, ext);
+        let c = &lab.engine.vmknics()[1].counters;
+        assert_eq!((c.gso_forwarded, c.gso_segmented), (0, k as u64 + 1));
+    }
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 0);
+}
+
+#[test]
+fn test_tso6_extension_headers_that_cannot_be_cut_are_refused() {
+    let mut lab = Lab6::with_ports([true, true]);
+    learn_both(&mut lab);
+    let routing_left = [6, 0, 0, 1, 0, 0, 0, 0];
+    let fragment = [6, 0, 0, 0, 0, 0, 0, 1];
+    let hbh_late: Vec<u8> = [[0, 0, 0, 0, 0, 0, 0, 0], [6, 0, 1, 4, 0, 0, 0, 0]].concat();
+    let unknown = [6, 0, 0, 0, 0, 0, 0, 0];
+    // Ten destination options headers: more than the cutter walks.
+    let mut many = [60, 0, 1, 4, 0, 0, 0, 0].repeat(10);
+    many[72] = 6;
+    let cases: [(&str, u8, &[u8]); 5] = [
+        ("a routing header with segments left", 43, &routing_left),
+        ("a fragment header", 44, &fragment),
+        ("hop-by-hop after another header", 60, &hbh_late),
+        ("an unknown header", 253, &unknown),
+        ("too many extension headers", 60, &many),
+    ];
+    for (k, (what, nh, ext)) in cases.into_iter().enumerate() {
+        inject(&mut lab, 0, &super_frame6_ext(4000, 1300, nh, ext));
+        assert_eq!(lab.drops(0, DropReason::BadOffload), k as u64 + 1, "{what}");
+        assert!(lab.sent(1).is_empty(), "{what}: nothing forwarded");
+    }
+    // The checksum must start at the TCP header, after the extension header.
+    let mut sf = super_frame6_ext(4000, 1300, 60, &DEST_OPTS);
+    sf[6..8].copy_from_slice(&((ETH_HDR + 40) as u16).to_ne_bytes());
+    inject(&mut lab, 0, &sf);
+    assert_eq!(lab.drops(0, DropReason::BadOffload), 6);
+    assert!(lab.sent(1).is_empty());
+}
+
+/// A TCP/IPv6 segment from host1 (port 40000) to vmk1's port 3260 with `flags` and TCP
+/// options `opts`, its checksum complete, in an Ethernet frame to vmk1.
+fn tcp6_from_host1(seq: u32, ack: u32, flags: u8, opts: &[u8]) -> Vec<u8> {
+    let (h1, v1) = (a("2001:db8:1::2"), a("2001:db8:1::1"));
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    t[2..4].copy_from_slice(&3260u16.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = (((20 + opts.len()) / 4) as u8) << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    t.extend_from_slice(opts);
+    let sum = !fold(u32::from(pseudo6(h1, v1, t.len())) + sum16(&t));
+    t[16..18].copy_from_slice(&sum.to_be_bytes());
+    eth(VMK1_MAC, HOST1_MAC, &ipv6(h1, v1, 6, 64, &t))
+}
+
+/// A lab whose vmk1 port offloads or not (`offload`; offloads on in the configuration) and
+/// a smoltcp socket on [2001:db8:1::1]:3260 that host1 connected to with an MSS of 1340 and
+/// window scaling (shift 7): the lab, the socket, host1's next sequence number and smoltcp's.
+fn connected6(offload: bool) -> (Lab6, smoltcp::iface::SocketHandle, u32, u32) {
+    use smoltcp::socket::tcp;
+    let mut lab = Lab6::with_ports([true, offload]);
+    learn_both(&mut lab);
+    let mut sock = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 65535]),
+        tcp::SocketBuffer::new(vec![0; 256 * 1024]),
+    );
+    assert!(sock.listen(3260).is_ok());
+    let h = lab.engine.sockets().add(sock);
+    // SYN with MSS 1340, NOP, window scale 7.
+    let syn = tcp6_from_host1(1000, 0, 0x02, &[2, 4, 0x05, 0x3c, 1, 3, 3, 7]);
+    lab.receive(1, &syn);
+    let sent = lab.sent(1);
+    assert_eq!(sent.len(), 1, "a SYN-ACK");
+    let t = &sent[0][ETH_HDR + 40..];
+    let isn = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_add(1);
+    lab.receive(1, &tcp6_from_host1(1001, isn, 0x10, &[]));
+    let state = lab.engine.sockets().get::<tcp::Socket>(h).state();
+    assert_eq!(state, tcp::State::Established);
+    (lab, h, 1001, isn)
+}
+
+/// Sends `data` through the socket, host1 acknowledging every frame that leaves vmk1, and
+/// returns each frame's virtio-net header and TCP segment (its payload length checked, its
+/// checksum too when complete), after checking that the bytes arrive whole and in order.
+fn send_acked6(
+    lab: &mut Lab6,
+    h: smoltcp::iface::SocketHandle,
+    data: &[u8],
+    (seq, isn): (u32, u32),
+) -> Vec<(VnetHdr, Vec<u8>)> {
+    use smoltcp::socket::tcp;
+    let (v1, h1) = (a("2001:db8:1::1"), a("2001:db8:1::2"));
+    let (mut queued, mut got, mut frames) = (0, Vec::new(), Vec::new());
+    for _ in 0..1000 {
+        if got.len() == data.len() {
+            break;
+        }
+        let sock = lab.engine.sockets().get_mut::<tcp::Socket>(h);
+        queued += sock.send_slice(&data[queued..]).unwrap_or(0);
+        lab.engine.poll_local();
+        let mut acked = None;
+        while let Some(out) = lab.engine.port_mut(1).and_then(|p| p.tx.pop_front()) {
+            let hdr = VnetHdr::read(&out);
+            let ip = &out[VNET_HDR_LEN + ETH_HDR..];
+            assert_eq!(
+                (ip[6], usize::from(u16::from_be_bytes([ip[4], ip[5]]))),
+                (6, ip.len() - 40)
+            );
+            let t = ip[40..].to_vec();
+            let at = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_sub(isn) as usize;
+            assert_eq!(at, got.len(), "in order, nothing lost");
+            if hdr.gso_type == 0 {
+                let sum = fold(u32::from(pseudo6(v1, h1, t.len())) + sum16(&t));
+                assert_eq!(sum, 0xffff, "checksum complete");
+            }
+            got.extend_from_slice(&t[usize::from(t[12] >> 4) * 4..]);
+            acked = Some(isn.wrapping_add(got.len() as u32));
+            frames.push((hdr, t));
+        }
+        match acked {
+            Some(a) => lab.receive(1, &tcp6_from_host1(seq, a, 0x10, &[])),
+            None => lab.advance(std::time::Duration::from_millis(10)),
+        }
+    }
+    assert!(
+        got == data,
+        "{} of {} bytes; drops {:?} {:?}; tx {}",
+        got.len(),
+        data.len(),
+        lab.engine.vmknics()[1]
+            .counters
+            .nonzero_drops()
+            .collect::<Vec<_>>(),
+        lab.engine.vmknics()[0]
+            .counters
+            .nonzero_drops()
+            .collect::<Vec<_>>(),
+        lab.engine.device.tx.len(),
+    );
+    frames
+}
+
+#[test]
+fn test_local_tcp6_builds_large_segments_for_an_offloading_port() {
+    let (mut lab, h, seq, isn) = connected6(true);
+    let data: Vec<u8> = (0..1_000_000u32).map(|k| (k * 13 % 255) as u8).collect();
+    let frames = send_acked6(&mut lab, h, &data, (seq, isn));
+    // smoltcp built segments beyond the MSS (TSO6); each left whole with the real MSS for
+    // the kernel to cut at, its checksum partial (the pseudo-header sum).
+    let (v1, h1) = (a("2001:db8:1::1"), a("2001:db8:1::2"));
+    let mut large = 0;
+    for (hdr, t) in &frames {
+        let len = t.len() - 20;
+        if len > 1340 {
+            large += 1;
+            let want = VnetHdr {
+                flags: VnetHdr::NEEDS_CSUM,
+                gso_type: VnetHdr::GSO_TCPV6,
+                hdr_len: (ETH_HDR + 60) as u16,
+                gso_size: 1340,
+                csum_start: (ETH_HDR + 40) as u16,
+                csum_offset: 16,
+            };
+            assert_eq!(*hdr, want, "a {len}-byte segment");
+            assert_eq!(&t[16..18], &pseudo6(v1, h1, t.len()).to_be_bytes());
+        } else {
+            assert_eq!(hdr.gso_type, 0, "a {len}-byte segment goes plain");
+        }
+    }
+    let biggest = frames.iter().map(|(_, t)| t.len() - 20).max().unwrap_or(0);
+    assert!(
+        large > 0 && biggest > 16 * 1340,
+        "{large} large segments, the largest {biggest} bytes"
+    );
+    assert!(biggest <= crate::device::tso_size6(1400) - 60, "{biggest}");
+    assert!(
+        frames.len() < 1_000_000 / 1340 / 4,
+        "{} frames",
+        frames.len()
+    );
+    assert_eq!(
+        lab.engine.vmknics()[1].counters.drops(DropReason::TooBig),
+        0
+    );
+}
+
+#[test]
+fn test_local_tcp6_large_segments_are_cut_for_a_plain_port() {
+    // Offloads on in the configuration but not on vmk1's port: the engine cuts smoltcp's
+    // large segments into MSS-sized ones with complete checksums.
+    let (mut lab, h, seq, isn) = connected6(false);
+    let data: Vec<u8> = (0..300_000u32).map(|k| (k * 7 % 251) as u8).collect();
+    let frames = send_acked6(&mut lab, h, &data, (seq, isn));
+    assert!(frames
+        .iter()
+        .all(|(h, t)| h.gso_type == 0 && t.len() - 20 <= 1340));
+    assert!(frames.len() >= 300_000 / 1340);
+}
+
+#[test]
+fn test_local_tcp6_large_segment_to_a_stale_neighbour_leaves_whole() {
+    use vmkstack_vmknic::neighbor::State;
+    let (mut lab, h, seq, isn) = connected6(true);
+    // A first burst opens the congestion window.
+    let data: Vec<u8> = (0..200_000u32).map(|k| (k % 253) as u8).collect();
+    send_acked6(&mut lab, h, &data, (seq, isn));
+    // Host1's entry goes STALE (ReachableTime, at most 45 s, passes without traffic).
+    let h1 = a("2001:db8:1::2");
+    lab.advance(std::time::Duration::from_secs(50));
+    lab.sent(1);
+    let state = |lab: &Lab6| {
+        let entries = lab.engine.neighbors6().entries(lab.now);
+        entries.iter().find(|e| e.ip == h1).map(|e| e.state)
+    };
+    assert_eq!(state(&lab), Some(State::Stale));
+    // The next burst's first packet is a large segment: it leaves whole to the STALE entry,
+    // which goes to DELAY (RFC 4861 7.3.3), instead of being cut for the pending queue.
+    let next = isn.wrapping_add(data.len() as u32);
+    let frames = send_acked6(&mut lab, h, &data, (seq, next));
+    let (hdr, t) = &frames[0];
+    assert!(t.len() - 20 > 1340, "a {}-byte first segment", t.len() - 20);
+    assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV6);
+    assert_eq!(state(&lab), Some(State::Delay));
 }

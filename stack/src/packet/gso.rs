@@ -176,22 +176,23 @@ pub fn segment_tcp(
     )
 }
 
-/// Cuts a TCP/IPv6 super-frame `pkt` (a fixed IPv6 header, then TCP: what
-/// [`check_offload6`] accepts; `pkt` ends where its payload does) into segments carrying at
-/// most `gso_size` payload bytes each, as [`segment_tcp`] does for IPv4: each segment gets
-/// its own payload length, sequence number and full TCP checksum over the IPv6
-/// pseudo-header. Returns the number of segments; on error nothing has been emitted.
+/// Cuts a TCP/IPv6 super-frame `pkt` (a fixed IPv6 header, the extension headers
+/// [`check_offload6`] accepts, then TCP; `pkt` ends where its payload does) into segments
+/// carrying at most `gso_size` payload bytes each, as [`segment_tcp`] does for IPv4: each
+/// segment carries every header before the payload (extension headers included), its own
+/// payload length, sequence number and full TCP checksum over the IPv6 pseudo-header.
+/// Returns the number of segments; on error nothing has been emitted.
 pub fn segment_tcp6(
     pkt: &[u8],
     gso_size: u16,
     scratch: &mut [u8],
     emit: impl FnMut(&[u8]),
 ) -> Result<usize, PacketError> {
-    let thl = tcp6_header_len(pkt)?;
+    let (l4, thl) = tcp6_headers(pkt)?;
     let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
     cut_tcp(
         pkt,
-        (IPV6_HDR, thl),
+        (l4, thl),
         gso_size,
         scratch,
         |buf, _| {
@@ -277,18 +278,44 @@ fn addr6_at(pkt: &[u8], at: usize) -> std::net::Ipv6Addr {
         .map_or(std::net::Ipv6Addr::UNSPECIFIED, |a| (*a).into())
 }
 
-/// The TCP header length of a TCP/IPv6 packet with no extension header, checked to lie
-/// within the packet.
-fn tcp6_header_len(pkt: &[u8]) -> Result<usize, PacketError> {
-    if pkt.get(6) != Some(&6) {
-        return Err(PacketError::BadOffload);
+/// Extension headers a TSO6 super-frame may carry before TCP, as the kernel's GSO walks them
+/// (`ipv6_gso_pull_exthdrs`): hop-by-hop options (first only), routing and destination
+/// options. More than this many is refused.
+const MAX_EXT_HEADERS6: usize = 8;
+
+/// Where the TCP header of a TCP/IPv6 packet starts, after the fixed header and any
+/// hop-by-hop, routing or destination options headers, and its length, both checked to lie
+/// within the packet. A fragment header (a super-frame is never a fragment), any other next
+/// header, or a routing header with segments left (the TCP checksum would cover a final
+/// destination other than the packet's) is [`PacketError::BadOffload`].
+fn tcp6_headers(pkt: &[u8]) -> Result<(usize, usize), PacketError> {
+    const HOP_BY_HOP: u8 = 0;
+    const TCP: u8 = 6;
+    const ROUTING: u8 = 43;
+    const DEST_OPTS: u8 = 60;
+    let mut next = *pkt.get(6).ok_or(PacketError::BadOffload)?;
+    let mut at = IPV6_HDR;
+    for _ in 0..=MAX_EXT_HEADERS6 {
+        match next {
+            TCP => {
+                let doff = pkt.get(at + 12).ok_or(PacketError::BadOffload)?;
+                let thl = usize::from(doff >> 4) * 4;
+                if thl < 20 || at + thl > pkt.len() {
+                    return Err(PacketError::BadOffload);
+                }
+                return Ok((at, thl));
+            }
+            HOP_BY_HOP if at != IPV6_HDR => return Err(PacketError::BadOffload),
+            ROUTING if pkt.get(at + 3) != Some(&0) => return Err(PacketError::BadOffload),
+            HOP_BY_HOP | ROUTING | DEST_OPTS => {
+                let ext = pkt.get(at..at + 2).ok_or(PacketError::BadOffload)?;
+                next = ext[0];
+                at += (usize::from(ext[1]) + 1) * 8;
+            }
+            _ => return Err(PacketError::BadOffload),
+        }
     }
-    let doff = pkt.get(IPV6_HDR + 12).ok_or(PacketError::BadOffload)?;
-    let thl = usize::from(doff >> 4) * 4;
-    if thl < 20 || IPV6_HDR + thl > pkt.len() {
-        return Err(PacketError::BadOffload);
-    }
-    Ok(thl)
+    Err(PacketError::BadOffload)
 }
 
 /// What a virtio-net header asks of a received IPv6 packet, checked against it.
@@ -302,10 +329,12 @@ pub struct Offload6 {
 }
 
 /// Checks the segmentation `hdr` asks of the IPv6 packet `pkt` (after the Ethernet header,
-/// cut to its payload length). A super-frame must be TCPv6 (no extension header) with a
-/// partial TCP checksum at the right place, a segment size of at least [`TCP_MIN_MSS`] and a
-/// TCP header inside the packet; any other segmentation (TCPv4, UFO, USO) is
-/// [`PacketError::BadOffload`]. A partial checksum alone is finished where it is needed.
+/// cut to its payload length). A super-frame must be TCPv6 (after hop-by-hop, routing without
+/// segments left, or destination options headers, as the kernel's `virtio_net_hdr_to_skb` and
+/// GSO take them) with a partial TCP checksum at the TCP header, a segment size of at least
+/// [`TCP_MIN_MSS`] and a TCP header inside the packet; any other segmentation (TCPv4, UFO,
+/// USO) is [`PacketError::BadOffload`]. A partial checksum alone is finished where it is
+/// needed.
 #[inline]
 pub fn check_offload6(hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload6, PacketError> {
     let mut out = Offload6 {
@@ -316,16 +345,16 @@ pub fn check_offload6(hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload6, PacketError
         Gso::None => {}
         Gso::TcpV4 { .. } | Gso::Other(_) => return Err(PacketError::BadOffload),
         Gso::TcpV6 { .. } => {
-            let csum_ok = hdr.needs_csum()
-                && usize::from(hdr.csum_start) == ETH_HDR + IPV6_HDR
-                && hdr.csum_offset == 16;
-            if !csum_ok || hdr.gso_size < TCP_MIN_MSS {
+            if !hdr.needs_csum() || hdr.csum_offset != 16 || hdr.gso_size < TCP_MIN_MSS {
                 return Err(PacketError::BadOffload);
             }
-            let thl = tcp6_header_len(pkt)?;
-            let payload = pkt.len() - IPV6_HDR - thl;
+            let (l4, thl) = tcp6_headers(pkt)?;
+            if usize::from(hdr.csum_start) != ETH_HDR + l4 {
+                return Err(PacketError::BadOffload);
+            }
+            let payload = pkt.len() - l4 - thl;
             out.gso_size = Some(hdr.gso_size);
-            out.wire_len = IPV6_HDR + thl + payload.min(usize::from(hdr.gso_size));
+            out.wire_len = l4 + thl + payload.min(usize::from(hdr.gso_size));
         }
     }
     Ok(out)
@@ -403,6 +432,42 @@ pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
     Some(Merged {
         segments: payload.div_ceil(usize::from(mss)),
         hdr,
+        gso_size: mss,
+        buf,
+    })
+}
+
+/// [`tso_frame`] for a TCP/IPv6 segment the stack's own TCP built larger than `mss` (no
+/// extension header): its TCP checksum left partial (the pseudo-header sum) and the
+/// virtio-net header that asks the kernel behind the TAP for TSO6. `None` (nothing changed)
+/// when it is not such a segment: the caller cuts it with [`segment_tcp6`].
+pub fn tso_frame6(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    let pkt = buf.get(COALESCE_HEADROOM..)?;
+    let plen = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
+    if pkt[0] >> 4 != 6 || pkt.get(6) != Some(&6) || IPV6_HDR + plen != pkt.len() {
+        return None;
+    }
+    let (l4, thl) = tcp6_headers(pkt).ok()?;
+    let payload = pkt.len() - l4 - thl;
+    let flags = pkt[l4 + 13];
+    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+        return None;
+    }
+    let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, plen as u32);
+    let ip = &mut buf[COALESCE_HEADROOM..];
+    ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    Some(Merged {
+        segments: payload.div_ceil(usize::from(mss)),
+        hdr: VnetHdr {
+            flags: VnetHdr::NEEDS_CSUM,
+            gso_type: VnetHdr::GSO_TCPV6,
+            hdr_len: (ETH_HDR + l4 + thl) as u16,
+            gso_size: mss,
+            csum_start: (ETH_HDR + l4) as u16,
+            csum_offset: 16,
+        },
         gso_size: mss,
         buf,
     })
