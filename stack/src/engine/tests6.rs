@@ -2055,5 +2055,7 @@ fn test_local_tcp6_large_segment_to_a_stale_neighbour_leaves_whole() {
     let (hdr, t) = &frames[0];
     assert!(t.len() - 20 > 1340, "a {}-byte first segment", t.len() - 20);
     assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV6);
-    assert_eq!(state(&lab), Some(State::Delay));
+    // Used, the entry left STALE for DELAY; the burst's new ACKs then confirm it REACHABLE
+    // (upper-layer reachability confirmation, RFC 4861 7.3.1) without a probe.
+    assert_eq!(state(&lab), Some(State::Reachable));
 }
