@@ -41,16 +41,18 @@ import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 5001))
 open(sys.argv[1] + ".ready", "w").close()
-n, ports, end = 0, set(), time.time() + 20
+# Until the expected count arrived, 20 s passed, or the line stayed silent (10 s before the
+# first datagram, 5 s between two: the sender starts a process per flow, slow on a busy machine).
+n, ports, end, want = 0, set(), time.time() + 20, int(sys.argv[2])
 s.settimeout(10)
-while time.time() < end:
+while time.time() < end and n < want:
     try:
         _, (a, p) = s.recvfrom(2048)
     except socket.timeout:
         break
     n += 1
     ports.add(p)
-    s.settimeout(1)
+    s.settimeout(5)
 open(sys.argv[1], "w").write("%d %d" % (n, len(ports)))
 "#;
 
@@ -96,7 +98,8 @@ fn udp_flows_with(
     let ready = format!("{out_s}.ready");
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(&ready);
-    let _rx = lab.ns("h2").spawn("python3", &["-c", RECV, &out_s]);
+    let want = (ports * count).to_string();
+    let _rx = lab.ns("h2").spawn("python3", &["-c", RECV, &out_s, &want]);
     assert!(wait_until(Duration::from_secs(10), || {
         std::path::Path::new(&ready).exists()
     }));
