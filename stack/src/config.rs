@@ -87,9 +87,8 @@ pub struct ForwardSpec {
 /// chosen by measurement (README, performance): io_uring forwards small packets faster for
 /// less CPU, plain system calls forward TCP faster on this kernel, and TCP is what storage
 /// users move. A writer thread per TAP queue for the super-frames (`threaded`) carried a TCP
-/// stream routed through the stack faster in every round measured, but through a port
-/// forward faster in some runs and slower in others on a loaded 2-vCPU machine: opt-in until
-/// measured quietly.
+/// stream routed through the stack faster in every round on a loaded 2-vCPU machine, but not
+/// on a quiet one (0.87-1.01 of system calls): opt-in, for hosts whose cores are busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IoMode {
     /// io_uring: one multishot read per TAP into provided buffers, small writes submitted
