@@ -114,24 +114,6 @@ fn dnsmasq_log(dir: &Scratch) -> String {
     std::fs::read_to_string(dir.file("dnsmasq.log")).unwrap_or_default()
 }
 
-/// The kernel's link-local address of `dev` in `ns`, once DAD is done.
-fn link_local(ns: &Netns, dev: &str) -> String {
-    let mut ll = String::new();
-    let ok = wait_until(Duration::from_secs(5), || {
-        let out = ns.ip(&["-6", "-o", "addr", "show", "dev", dev, "scope", "link"]);
-        ll = out
-            .split_whitespace()
-            .skip_while(|w| *w != "inet6")
-            .nth(1)
-            .and_then(|a| a.split('/').next())
-            .unwrap_or_default()
-            .to_string();
-        !ll.is_empty() && !out.contains("tentative")
-    });
-    assert!(ok, "no link-local address on {dev} in {}", ns.name);
-    ll
-}
-
 fn ping6(ns: &Netns, dst: &str) -> bool {
     let o = ns.exec("ping", &["-6", "-n", "-c", "1", "-W", "2", dst]);
     if !o.status.success() {
@@ -185,7 +167,7 @@ fn link_local_only_then_dhcpv6_leased_renewed_released() {
     );
     assert_eq!(get_row(&lab), "vmk1 true false false false ::");
     // (The server side's own link-local address first: its DAD done, ping has a source.)
-    let srv_ll = link_local(srv, "vmk1");
+    let srv_ll = srv.link_local("vmk1");
     assert!(ping6(srv, &format!("{VMK1_LL}%vmk1")), "{}", lab.log());
     let out = esx_ok(&lab, &["vmkping", "-6", "-c", "1", "-I", "vmk1", &srv_ll]);
     assert!(out.contains("1 packets received"), "{out}");

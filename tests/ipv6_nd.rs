@@ -66,24 +66,6 @@ fn vmknic_type(lab: &Lab, addr: &str) -> Option<String> {
     })
 }
 
-/// The kernel's link-local address of `dev` in `ns`.
-fn link_local(ns: &Netns, dev: &str) -> String {
-    let mut ll = String::new();
-    let ok = wait_until(Duration::from_secs(5), || {
-        let out = ns.ip(&["-6", "-o", "addr", "show", "dev", dev, "scope", "link"]);
-        ll = out
-            .split_whitespace()
-            .skip_while(|w| *w != "inet6")
-            .nth(1)
-            .and_then(|a| a.split('/').next())
-            .unwrap_or_default()
-            .to_string();
-        !ll.is_empty() && !out.contains("tentative")
-    });
-    assert!(ok, "no link-local address on {dev} in {}", ns.name);
-    ll
-}
-
 fn ping6(ns: &Netns, dst: &str) -> bool {
     ns.exec("ping", &["-6", "-n", "-c", "1", "-W", "1", dst])
         .status
@@ -165,7 +147,7 @@ fn slaac_default_router_neighbour_states_and_expiry() {
         "nodad",
     ]);
     h.ip(&["-6", "route", "replace", "default", "via", "2001:db8:9::1"]);
-    let router = link_local(r, "vmk0");
+    let router = r.link_local("vmk0");
     // Given once the kernel's link-local address is settled: given earlier, while the TAP's
     // IPv6 was just enabled, the kernel dropped it now and then.
     r.ip(&[
@@ -402,7 +384,7 @@ fn default_router_list_moves_to_the_second_router_when_the_first_dies() {
         "2001:db8:3::12",
     ]);
     h.ip(&["-6", "route", "replace", "default", "via", "2001:db8:9::1"]);
-    let (ll1, ll2) = (link_local(r1, "eth0"), link_local(r2, "eth0"));
+    let (ll1, ll2) = (r1.link_local("eth0"), r2.link_local("eth0"));
     lab.write_config(&format!(
         "[[vmknic]]\nname = \"vmk0\"\nportgroup = \"A\"\nip = \"198.18.3.1/24\"\n\
          mac = \"{VMK0_MAC}\"\nipv6_autoconf = true\nbridge = \"br2r\"\n"

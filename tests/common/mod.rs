@@ -126,6 +126,25 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// The link-local IPv6 address of `dev` here, once duplicate address detection is over
+    /// (waits up to 5 s; fails the test without one).
+    pub fn link_local(&self, dev: &str) -> String {
+        let mut ll = String::new();
+        let ok = wait_until(Duration::from_secs(5), || {
+            let out = self.ip(&["-6", "-o", "addr", "show", "dev", dev, "scope", "link"]);
+            ll = out
+                .split_whitespace()
+                .skip_while(|w| *w != "inet6")
+                .nth(1)
+                .and_then(|a| a.split('/').next())
+                .unwrap_or_default()
+                .to_string();
+            !ll.is_empty() && !out.contains("tentative")
+        });
+        assert!(ok, "no link-local address on {dev} in {}", self.name);
+        ll
+    }
+
     /// Creates the namespace and brings `lo` up. `tag` (letters, digits, `-`, `_`; at most 16
     /// kept) only makes `ip netns list` readable. Panics if `ip` fails.
     pub fn new(tag: &str) -> Netns {
