@@ -11,6 +11,10 @@
 #   routed   client on a subnet of its own, vmkstack forwarding between two subnets:
 #              client 198.18.2.2 -> vmk1 TAP -> vmkstack (forwarding = true) -> vmk0 TAP
 #              -> router -> storage
+#   relay    (iperf3 workloads only) the reference of the forward's own kind, kernel only: a
+#              user-space relay between two kernel TCP connections, `socat -b 262144`, in the
+#              router's namespace: client -> 127.0.0.1:5202 socat -> veth -> storage. What
+#              any port forward that ends TCP on both sides pays on this machine.
 #
 # One vmkstack daemon (offloads on, the default) serves both vmkstack paths. Workloads, each
 # on every path, the paths taking turns in rotating order within each round:
@@ -96,9 +100,9 @@ if [ $quick -eq 1 ]; then
   nfs_mib=16
 fi
 [ "$(id -u)" -eq 0 ] || { echo "$PROG: run as root (it creates namespaces and TAPs)" >&2; exit 1; }
-for tool in ip iperf3 python3 iscsi-perf nfs-cp cc; do
+for tool in ip iperf3 python3 iscsi-perf nfs-cp cc socat; do
   command -v "$tool" >/dev/null || {
-    echo "$PROG: needs $tool (apt-get install -y iproute2 iperf3 python3 libiscsi-bin libiscsi-dev libnfs-utils gcc)" >&2
+    echo "$PROG: needs $tool (apt-get install -y iproute2 iperf3 python3 libiscsi-bin libiscsi-dev libnfs-utils gcc socat)" >&2
     exit 1
   }
 done
@@ -131,10 +135,11 @@ shm="/dev/shm/$p-files"
 daemon_pid=""
 daemon_b_pid=""
 iperf_pid=""
+relay_pid=""
 iperf6_pid=""
 cleanup() {
   set +e
-  for pid in $iperf_pid $iperf6_pid $daemon_pid $daemon_b_pid; do
+  for pid in $relay_pid $iperf_pid $iperf6_pid $daemon_pid $daemon_b_pid; do
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   for ns in "$esx" "$cli" "$esx_b" "$cli_b"; do ip netns del "$ns" 2>/dev/null; done
@@ -239,19 +244,31 @@ fi
 
 ip netns exec "$st" iperf3 -s -B "$server" -p 5201 < /dev/null > /dev/null 2>&1 &
 iperf_pid=$!
+# The relay reference: socat forks a child per connection, each moving 256 KiB per read/write.
+# `ip netns exec` is the background job itself, so $! is socat's own PID (its children end
+# with their connections).
+ip netns exec "$rt" socat -b 262144 TCP-LISTEN:5202,bind=127.0.0.1,fork,reuseaddr \
+  "TCP:$server:5201" < /dev/null > /dev/null 2> "$work/socat.log" &
+relay_pid=$!
 if [ $ipv6 -eq 1 ]; then
   ip netns exec "$st" iperf3 -s -B "$server6" -p 5206 < /dev/null > /dev/null 2>&1 &
   iperf6_pid=$!
 fi
 
 # The paths: namespace and the storage server's address as the client sees it.
-declare -A NS=([direct]=$rt [forward]=$esx [routed]=$cli [forward-B]=$esx_b [routed-B]=$cli_b)
+declare -A NS=([direct]=$rt [forward]=$esx [routed]=$cli [forward-B]=$esx_b [routed-B]=$cli_b
+  [relay]=$rt)
 declare -A HOST=([direct]=$server [forward]=127.0.0.1 [routed]=$server [forward-B]=127.0.0.1
-  [routed-B]=$server)
+  [routed-B]=$server [relay]=127.0.0.1)
+declare -A PORT=([relay]=5202)
 paths=(direct forward routed)
 [ -z "$compare" ] || paths+=(forward-B routed-B)
+# The relay takes part only when an iperf3 workload over IPv4 runs.
+[[ " $workloads " != *" iperf "* && " $workloads " != *" iperf4 "* && " $workloads " != *" iperf_r "* ]] \
+  || paths+=(relay)
 
 for path in "${paths[@]}"; do
+  [ "$path" != relay ] || continue   # (checked by its first iperf3)
   ok=0
   for _ in $(seq 50); do
     if out=$(timeout 5 ip netns exec "${NS[$path]}" iscsi-ls "iscsi://${HOST[$path]}/" 2>&1) \
@@ -354,7 +371,7 @@ w_nfs() {
 }
 w_iperf() {
   local out path=$1; shift
-  out=$(run_in "${NS[$path]}" iperf3 -c "${HOST[$path]}" -p 5201 -t "$secs" -J "$@" 2>&1) \
+  out=$(run_in "${NS[$path]}" iperf3 -c "${HOST[$path]}" -p "${PORT[$path]:-5201}" -t "$secs" -J "$@" 2>&1) \
     || fail "iperf3 $* on the $path path failed: $out"
   python3 -c '
 import json, sys
@@ -402,6 +419,7 @@ for ((round = 0; round < rounds; round++)); do
   echo "== round $((round + 1))/$rounds (${order[*]})"
   for w in $workloads; do
     for path in "${order[@]}"; do
+      [[ $path != relay || $w == iperf || $w == iperf4 || $w == iperf_r ]] || continue
       # (Assigned first: a failing workload must stop the script through `set -e`.)
       case $w in
         iscsi_read) v=$(w_iscsi_read "$path"); record iscsi_read "$path" "$v" ;;
@@ -437,7 +455,7 @@ echo "$rounds round(s), ${secs} s per timed test, medians; load average $load_be
   for m in "${measures[@]}"; do
     [ -n "${R[$m,direct]:-}" ] || continue   # a workload left out with --only
     line=${LABEL[$m]}
-    for path in "${paths[@]}"; do line+=$'\t'"${R[$m,$path]}"; done
+    for path in "${paths[@]}"; do line+=$'\t'"${R[$m,$path]:-}"; done
     echo "$line"
   done
 } | python3 -c '
@@ -445,7 +463,7 @@ import statistics, sys
 lines = sys.stdin.read().splitlines()
 paths = lines[0].split()
 rows = [l.split("\t") for l in lines[1:] if l.strip()]
-short = {"forward": "fwd", "routed": "rt", "forward-B": "fwdB", "routed-B": "rtB"}
+short = {"forward": "fwd", "routed": "rt", "forward-B": "fwdB", "routed-B": "rtB", "relay": "rl"}
 head = ["%-36s" % "measure"] + ["%10s" % p for p in paths]
 head += ["%8s" % (short[p] + "/dir") for p in paths[1:]]
 print(" ".join(head))
@@ -453,8 +471,9 @@ raw = []
 for label, *cols in rows:
     vals = [[float(x) for x in c.split()] for c in cols]
     med = [statistics.median(v) if v else 0.0 for v in vals]
-    show = lambda x: ("%.2f" % x) if x < 100 else ("%.0f" % x)
-    ratio = lambda a: ("%.2f" % (a / med[0])) if med[0] else "n/a"
+    show = lambda x: "-" if x is None else ("%.2f" % x) if x < 100 else ("%.0f" % x)
+    ratio = lambda a: "-" if a is None else ("%.2f" % (a / med[0])) if med[0] else "n/a"
+    med = [m if v else None for m, v in zip(med, vals)]
     cells = ["%-36s" % label] + ["%10s" % show(m) for m in med]
     cells += ["%8s" % ratio(m) for m in med[1:]]
     print(" ".join(cells))
@@ -470,6 +489,7 @@ if [ $quick -eq 1 ]; then
   for m in "${measures[@]}"; do
     [ -n "${R[$m,direct]:-}" ] || continue
     for path in "${paths[@]}"; do
+      [[ $path != relay || $m == tcp || $m == tcp4 || $m == tcp_r ]] || continue
       python3 -c "import sys; sys.exit(0 if float('${R[$m,$path]:-0}'.split()[0]) > 0 else 1)" \
         || fail "$m on the $path path measured nothing"
     done

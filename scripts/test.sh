@@ -16,11 +16,12 @@ need=()
 # running daemon's descriptor limit (tests/limits.rs). cargo-afl builds AFL++ with make and cc
 # (scripts/fuzz-afl.sh). dnsmasq (its binary only, no service) is the DHCP server of
 # tests/dhcp.rs. radvd (its binary only, run in a namespace) advertises the prefix of
-# tests/ipv6_nd.rs.
+# tests/ipv6_nd.rs. socat is the kernel-only relay that scripts/bench-storage.sh measures beside
+# the port forward.
 for pair in ip:iproute2 ping:iputils-ping iperf3:iperf3 python3:python3 traceroute:traceroute \
             tracepath:iputils-tracepath mtr:mtr-tiny systemd-analyze:systemd man:man-db \
             setpriv:util-linux prlimit:util-linux dpkg-deb:dpkg tcpdump:tcpdump tshark:tshark \
-            tmux:tmux cc:gcc make:make dnsmasq:dnsmasq-base radvd:radvd; do
+            tmux:tmux cc:gcc make:make dnsmasq:dnsmasq-base radvd:radvd socat:socat; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
