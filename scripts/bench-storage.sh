@@ -35,6 +35,7 @@
 #   scripts/bench-storage.sh [--rounds N] [--secs S]   # full run (3 rounds of 5 s: ~5 min)
 #   scripts/bench-storage.sh --compare OLD_BIN         # also "forward-B", "routed-B" by OLD_BIN
 #   scripts/bench-storage.sh --io threaded             # the (first) daemon's `io` (default: its own)
+#   scripts/bench-storage.sh --workers 2               # the (first) daemon's `workers` (default: 1)
 #   scripts/bench-storage.sh --quick                   # smoke test (CI): that it works, not how fast
 #   scripts/bench-storage.sh --only iperf,iperf4       # only these workloads (of: iscsi_read,
 #                                                      #   iscsi_sessions, iscsi_rw, iscsi_rand,
@@ -65,6 +66,7 @@ secs=5
 quick=0
 compare=""
 io=""
+workers=""
 workloads="iscsi_read iscsi_sessions iscsi_rw iscsi_rand nfs iperf iperf4 iperf_r"
 known="$workloads iperf6"
 while [ $# -gt 0 ]; do
@@ -73,6 +75,7 @@ while [ $# -gt 0 ]; do
     --ipv6) [[ " $workloads " == *" iperf6 "* ]] || workloads="$workloads iperf6"; shift ;;
     --compare) [ $# -ge 2 ] || { echo "$PROG: --compare needs a binary" >&2; exit 2; }; compare=$2; shift 2 ;;
     --io) [ $# -ge 2 ] || { echo "$PROG: --io needs a mode" >&2; exit 2; }; io=$2; shift 2 ;;
+    --workers) [ $# -ge 2 ] || { echo "$PROG: --workers needs a count" >&2; exit 2; }; workers=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || { echo "$PROG: --rounds needs a value" >&2; exit 2; }; rounds=$2; shift 2 ;;
     --secs) [ $# -ge 2 ] || { echo "$PROG: --secs needs a value" >&2; exit 2; }; secs=$2; shift 2 ;;
     --only)
@@ -82,12 +85,14 @@ while [ $# -gt 0 ]; do
           || { echo "$PROG: --only: unknown workload '$w' (known: $known)" >&2; exit 2; }
       done
       workloads=${2//,/ }; shift 2 ;;
-    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--io MODE] [--only W,...] [--ipv6]" >&2; exit 2 ;;
+    *) echo "usage: $PROG [--quick] [--rounds N] [--secs S] [--compare OLD_BIN] [--io MODE] [--workers N] [--only W,...] [--ipv6]" >&2; exit 2 ;;
   esac
 done
 ipv6=0
 [[ " $workloads " != *" iperf6 "* ]] || ipv6=1
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --rounds must be 1-99 (got '$rounds')" >&2; exit 2; }
+[ -z "$workers" ] || [[ "$workers" =~ ^[1-9][0-9]?$ ]] \
+  || { echo "$PROG: --workers must be 1-99 (got '$workers')" >&2; exit 2; }
 [[ "$secs" =~ ^[1-9][0-9]?$ ]] || { echo "$PROG: --secs must be 1-99 (got '$secs')" >&2; exit 2; }
 lun_mib=1024   # the LUN
 rw_mib=512     # written and read back by iscsi-bench
@@ -173,12 +178,13 @@ iqn=iqn.2026-11.lab.vmkstack:storage
 # vmknic is .1, the client .2), $6 the vmknic's TAP name in the router, $7 its `io` (empty:
 # the binary's default). Sets $started_pid.
 start_daemon() {
-  local b=$1 e=$2 c=$3 v=$4 k=$5 tap=$6 mode=${7:-}
+  local b=$1 e=$2 c=$3 v=$4 k=$5 tap=$6 mode=${7:-} nworkers=${8:-}
   for ns in "$e" "$c"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
   done
   { [ -z "$mode" ] || echo "io = \"$mode\""; } > "$work/$e.toml"
+  [ -z "$nworkers" ] || echo "workers = $nworkers" >> "$work/$e.toml"
   local v6="" v6k=""
   if [ $ipv6 -eq 1 ]; then
     v6="ipv6 = [\"2001:db8:$v::100/64\"]"
@@ -235,7 +241,7 @@ EOF
     ip -n "$c" -6 route add default via "2001:db8:$k::1"
   fi
 }
-start_daemon "$bin" "$esx" "$cli" 1 2 vmk0 "$io"
+start_daemon "$bin" "$esx" "$cli" 1 2 vmk0 "$io" "$workers"
 daemon_pid=$started_pid
 if [ -n "$compare" ]; then
   start_daemon "$compare" "$esx_b" "$cli_b" 4 5 vmkb0
