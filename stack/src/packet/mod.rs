@@ -17,6 +17,7 @@ use smoltcp::wire::{checksum, Ipv4Packet, IPV4_HEADER_LEN};
 use thiserror::Error;
 
 mod frag;
+mod fragslots;
 mod gso;
 mod icmp;
 mod ratelimit;

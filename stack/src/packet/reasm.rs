@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use smoltcp::wire::Ipv4Packet;
 
+use super::fragslots::Slots;
 use super::Ipv4Info;
 
 /// Datagrams reassembled at once.
@@ -21,68 +22,10 @@ pub const SLOTS: usize = 2;
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest datagram (IPv4 total length).
 const MAX: usize = 65535;
-/// Fragment offsets count 8-byte blocks.
-const BLOCKS: usize = MAX.div_ceil(8);
 
 /// Which datagram a fragment belongs to (RFC 791: source, destination, protocol and
 /// identification; the protocol is always TCP here).
 type Key = (Ipv4Addr, Ipv4Addr, u16);
-
-#[derive(Debug)]
-struct Slot {
-    key: Option<Key>,
-    started: Instant,
-    /// The IP header (from the first fragment), then the payload at its offset.
-    buf: Box<[u8]>,
-    /// Header length, once the first fragment arrived (0 before).
-    header_len: usize,
-    /// Payload length, once the last fragment arrived.
-    total: Option<usize>,
-    /// One bit per 8-byte block of payload that arrived.
-    have: Box<[u64]>,
-}
-
-impl Slot {
-    fn new(now: Instant) -> Slot {
-        Slot {
-            key: None,
-            started: now,
-            buf: vec![0; 60 + MAX].into_boxed_slice(),
-            header_len: 0,
-            total: None,
-            have: vec![0; BLOCKS.div_ceil(64)].into_boxed_slice(),
-        }
-    }
-
-    fn reset(&mut self, key: Option<Key>, now: Instant) {
-        self.key = key;
-        self.started = now;
-        self.header_len = 0;
-        self.total = None;
-        self.have.fill(0);
-    }
-
-    fn mark(&mut self, first: usize, end: usize) {
-        for b in first..end {
-            if let Some(w) = self.have.get_mut(b / 64) {
-                *w |= 1 << (b % 64);
-            }
-        }
-    }
-
-    /// True when the header and every block up to the last fragment's end arrived.
-    fn complete(&self) -> bool {
-        let Some(total) = self.total else {
-            return false;
-        };
-        self.header_len > 0
-            && (0..total.div_ceil(8)).all(|b| {
-                self.have
-                    .get(b / 64)
-                    .is_some_and(|w| w & (1 << (b % 64)) != 0)
-            })
-    }
-}
 
 /// What became of a fragment handed to [`Reassembler::push`].
 #[derive(Debug, PartialEq, Eq)]
@@ -100,7 +43,9 @@ pub enum Reassembly<'a> {
 /// Fragments of TCP datagrams for the stack, put back together; see the module docs.
 #[derive(Debug)]
 pub struct Reassembler {
-    slots: Vec<Slot>,
+    /// Each slot's buffer: the IP header (from the first fragment), then the payload at its
+    /// offset after the longest header a first fragment may bring (60 bytes).
+    slots: Slots<Key>,
 }
 
 impl Reassembler {
@@ -108,7 +53,7 @@ impl Reassembler {
     /// now).
     pub fn new(now: Instant) -> Reassembler {
         Reassembler {
-            slots: (0..SLOTS).map(|_| Slot::new(now)).collect(),
+            slots: Slots::new(SLOTS, 60 + MAX, MAX, TIMEOUT, now),
         }
     }
 
@@ -124,45 +69,23 @@ impl Reassembler {
             return Reassembly::Invalid;
         }
         let key = (info.src, info.dst, u16::from_be_bytes([pkt[4], pkt[5]]));
-        for s in &mut self.slots {
-            if s.key.is_some() && now.saturating_duration_since(s.started) > TIMEOUT {
-                s.reset(None, now);
-            }
-        }
-        let i = match self.slots.iter().position(|s| s.key == Some(key)) {
-            Some(i) => i,
-            None => {
-                // A free slot, else the oldest datagram is given up.
-                let i = self
-                    .slots
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| (s.key.is_some(), s.started))
-                    .map_or(0, |(i, _)| i);
-                self.slots[i].reset(Some(key), now);
-                i
-            }
+        let Some(s) = self.slots.slot(key, now) else {
+            return Reassembly::Invalid;
         };
-        let s = &mut self.slots[i];
-        if !info.more_frags {
-            if s.total.is_some_and(|t| t != end) {
-                s.reset(None, now);
-                return Reassembly::Invalid;
-            }
-            s.total = Some(end);
+        if !info.more_frags && !s.set_total(end, now) {
+            return Reassembly::Invalid;
         }
         if offset == 0 {
             s.buf[..hl].copy_from_slice(header);
-            s.header_len = hl;
+            s.head = hl;
         }
-        // The payload goes after the longest header a first fragment may bring.
         s.buf[60 + offset..60 + end].copy_from_slice(payload);
-        s.mark(offset / 8, end.div_ceil(8));
+        s.mark(offset, end);
         if !s.complete() {
             return Reassembly::Pending;
         }
-        let (hl, total) = (s.header_len, s.total.unwrap_or(0));
-        s.key = None;
+        let (hl, total) = (s.head, s.total.unwrap_or(0));
+        s.finish();
         // The header moves up against the payload.
         s.buf.copy_within(..hl, 60 - hl);
         let out = &mut s.buf[60 - hl..60 + total];

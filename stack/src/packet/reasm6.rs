@@ -18,6 +18,8 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use vmkstack_vmknic::eth::ETH_HDR;
+
+use super::fragslots::Slots;
 use vmkstack_vmknic::VNET_HDR_LEN;
 
 /// Datagrams reassembled at once.
@@ -33,9 +35,6 @@ const MAX: usize = 65535;
 const IP: usize = VNET_HDR_LEN + ETH_HDR;
 /// Where the fragmentable part starts in a slot's buffer.
 const DATA: usize = IP + UNFRAG_MAX;
-/// Fragment offsets count 8-byte blocks.
-const BLOCKS: usize = MAX.div_ceil(8);
-
 /// Which datagram a fragment belongs to (RFC 8200 4.5: source, destination, identification).
 type Key = (Ipv6Addr, Ipv6Addr, u32);
 
@@ -57,61 +56,6 @@ pub struct Fragment6 {
     pub id: u32,
 }
 
-#[derive(Debug)]
-struct Slot {
-    key: Option<Key>,
-    started: Instant,
-    buf: Box<[u8]>,
-    /// Length of the unfragmentable part, once the first fragment arrived (0 before).
-    unfrag: usize,
-    /// Length of the fragmentable part, once the last fragment arrived.
-    total: Option<usize>,
-    /// One bit per 8-byte block that arrived.
-    have: Box<[u64]>,
-}
-
-impl Slot {
-    fn new(now: Instant) -> Slot {
-        Slot {
-            key: None,
-            started: now,
-            buf: vec![0; DATA + MAX].into_boxed_slice(),
-            unfrag: 0,
-            total: None,
-            have: vec![0; BLOCKS.div_ceil(64)].into_boxed_slice(),
-        }
-    }
-
-    fn reset(&mut self, key: Option<Key>, now: Instant) {
-        self.key = key;
-        self.started = now;
-        self.unfrag = 0;
-        self.total = None;
-        self.have.fill(0);
-    }
-
-    fn has(&self, b: usize) -> bool {
-        self.have
-            .get(b / 64)
-            .is_some_and(|w| w & (1 << (b % 64)) != 0)
-    }
-
-    fn mark(&mut self, first: usize, end: usize) {
-        for b in first..end {
-            if let Some(w) = self.have.get_mut(b / 64) {
-                *w |= 1 << (b % 64);
-            }
-        }
-    }
-
-    fn complete(&self) -> bool {
-        let Some(total) = self.total else {
-            return false;
-        };
-        self.unfrag > 0 && (0..total.div_ceil(8)).all(|b| self.has(b))
-    }
-}
-
 /// What became of a fragment handed to [`Reassembler6::push`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reassembly6<'a> {
@@ -127,17 +71,20 @@ pub enum Reassembly6<'a> {
     Invalid(Option<(u8, u32)>),
 }
 
-/// Fragments of IPv6 datagrams for the stack, put back together; see the module docs.
+/// Fragments of IPv6 datagrams for the stack, put back together; see the module docs. (The
+/// default has no slots and takes no fragment: a placeholder.)
 #[derive(Debug, Default)]
 pub struct Reassembler6 {
-    slots: Vec<Slot>,
+    /// Each slot's buffer: see the module docs; its `head` is the unfragmentable part's
+    /// length.
+    slots: Slots<Key>,
 }
 
 impl Reassembler6 {
     /// Empty slots (their buffers allocated now).
     pub fn new(now: Instant) -> Reassembler6 {
         Reassembler6 {
-            slots: (0..SLOTS).map(|_| Slot::new(now)).collect(),
+            slots: Slots::new(SLOTS, DATA + MAX, MAX, TIMEOUT, now),
         }
     }
 
@@ -165,57 +112,31 @@ impl Reassembler6 {
         if end + (f.at - 40) > MAX {
             return Reassembly6::Invalid(Some((0, (f.at + 2) as u32)));
         }
-        let key = (src, dst, f.id);
-        for s in &mut self.slots {
-            if s.key.is_some() && now.saturating_duration_since(s.started) > TIMEOUT {
-                s.reset(None, now);
-            }
-        }
-        let Some(k) = self
-            .slots
-            .iter()
-            .position(|s| s.key == Some(key))
-            .or_else(|| {
-                // A free slot, else the oldest datagram is given up.
-                self.slots
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| (s.key.is_some(), s.started))
-                    .map(|(k, _)| k)
-            })
-        else {
+        let Some(s) = self.slots.slot((src, dst, f.id), now) else {
             return Reassembly6::Invalid(None);
         };
-        let s = &mut self.slots[k];
-        if s.key != Some(key) {
-            s.reset(Some(key), now);
-        }
         // Overlap with what arrived (a duplicate included): the datagram is abandoned.
-        if (f.offset / 8..end.div_ceil(8)).any(|b| s.has(b)) {
+        if s.overlaps(f.offset, end) {
             s.reset(None, now);
             return Reassembly6::Invalid(None);
         }
-        if !f.more {
-            if s.total.is_some_and(|t| t != end) {
-                s.reset(None, now);
-                return Reassembly6::Invalid(None);
-            }
-            s.total = Some(end);
+        if !f.more && !s.set_total(end, now) {
+            return Reassembly6::Invalid(None);
         }
         if f.offset == 0 {
             // The unfragmentable part (and the frame's headers) go right before the data.
             let start = DATA - IP - f.at;
             s.buf[start..start + IP].copy_from_slice(&frame[..IP]);
             s.buf[start + IP..DATA].copy_from_slice(unfrag);
-            s.unfrag = f.at;
+            s.head = f.at;
         }
         s.buf[DATA + f.offset..DATA + end].copy_from_slice(data);
-        s.mark(f.offset / 8, end.div_ceil(8));
+        s.mark(f.offset, end);
         if !s.complete() {
             return Reassembly6::Pending;
         }
-        let (unfrag, total) = (s.unfrag, s.total.unwrap_or(0));
-        s.key = None;
+        let (unfrag, total) = (s.head, s.total.unwrap_or(0));
+        s.finish();
         let start = DATA - IP - unfrag;
         let out = &mut s.buf[start..DATA + total];
         out[..VNET_HDR_LEN].fill(0);
