@@ -251,7 +251,11 @@ impl<P: Port> Vmknic<P> {
     /// offloading port that takes them, and no capture running (it would need the frame
     /// whole).
     fn gathers(&self) -> bool {
-        !self.taps.active() && self.port.as_ref().is_some_and(|p| p.offload() && p.gathers())
+        !self.taps.active()
+            && self
+                .port
+                .as_ref()
+                .is_some_and(|p| p.offload() && p.gathers())
     }
 
     /// Writes a virtio-net header and a frame in two pieces, `head` (the header and the
