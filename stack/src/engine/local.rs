@@ -145,6 +145,9 @@ impl<P: Port> Engine<P> {
             offloads,
             taps,
             runtime,
+            routing6,
+            neighbors6,
+            local6,
             ..
         } = self;
         let at = smol_time(*epoch, now);
@@ -158,6 +161,9 @@ impl<P: Port> Engine<P> {
             vmknics,
             coalescers,
             local_addrs,
+            routing6,
+            neighbors6,
+            local6,
             runtime,
             now,
         };

@@ -479,6 +479,46 @@ pub fn tso_headers(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> 
     Some(finish_super_frame_headers(hdrs, total, IPV4_HDR, thl, mss))
 }
 
+/// [`tso_frame6`] for a segment whose payload lies elsewhere (sent with a gathering write):
+/// `buf` is [`COALESCE_HEADROOM`] bytes, then exactly the segment's IPv6 and TCP headers;
+/// `payload` bytes follow them on the wire. The same checks, the same change to the TCP
+/// header (the partial checksum) and the same virtio-net header as [`tso_frame6`] on the
+/// whole segment; `None` (nothing changed) when it is not such a segment.
+pub fn tso_headers6(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    let hdrs = buf.get(COALESCE_HEADROOM..)?;
+    let plen = usize::from(u16::from_be_bytes([*hdrs.get(4)?, *hdrs.get(5)?]));
+    if hdrs[0] >> 4 != 6 || hdrs.get(6) != Some(&6) || IPV6_HDR + plen != hdrs.len() + payload {
+        return None;
+    }
+    let (l4, thl) = tcp6_headers(hdrs).ok()?;
+    let flags = hdrs[l4 + 13];
+    if l4 + thl != hdrs.len() {
+        return None;
+    }
+    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+        return None;
+    }
+    let (src, dst) = (addr6_at(hdrs, 8), addr6_at(hdrs, 24));
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, plen as u32);
+    let ip = &mut buf[COALESCE_HEADROOM..];
+    ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    Some(tso6_vnet_hdr(l4, thl, mss))
+}
+
+/// The virtio-net header of a TSO6 super-frame whose TCP header starts at `l4` of the IP
+/// packet and is `thl` bytes long.
+fn tso6_vnet_hdr(l4: usize, thl: usize, mss: u16) -> VnetHdr {
+    VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV6,
+        hdr_len: (ETH_HDR + l4 + thl) as u16,
+        gso_size: mss,
+        csum_start: (ETH_HDR + l4) as u16,
+        csum_offset: 16,
+    }
+}
+
 /// [`tso_frame`] for a TCP/IPv6 segment the stack's own TCP built larger than `mss` (no
 /// extension header): its TCP checksum left partial (the pseudo-header sum) and the
 /// virtio-net header that asks the kernel behind the TAP for TSO6. `None` (nothing changed)
@@ -502,14 +542,7 @@ pub fn tso_frame6(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
     ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
     Some(Merged {
         segments: payload.div_ceil(usize::from(mss)),
-        hdr: VnetHdr {
-            flags: VnetHdr::NEEDS_CSUM,
-            gso_type: VnetHdr::GSO_TCPV6,
-            hdr_len: (ETH_HDR + l4 + thl) as u16,
-            gso_size: mss,
-            csum_start: (ETH_HDR + l4) as u16,
-            csum_offset: 16,
-        },
+        hdr: tso6_vnet_hdr(l4, thl, mss),
         gso_size: mss,
         buf,
     })
