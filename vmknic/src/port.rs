@@ -494,4 +494,21 @@ mod tests {
         assert_eq!(p.send(&[9; 20]).ok(), Some(false), "queue full");
         assert_eq!(p.take_frame(), Some(vec![9; 20]));
     }
+
+    #[test]
+    fn test_mem_port_takes_a_frame_in_pieces() {
+        let mut plain = MemPort::new(false);
+        assert!(!plain.gathers(), "no offloads, no pieces");
+        assert!(plain.send_offloaded_gather(&[0; 12], &[1; 4]).is_err());
+        let mut p = MemPort::new(true);
+        assert!(p.gathers());
+        let head = [[7u8; VNET_HDR_LEN].as_slice(), &[1, 2, 3]].concat();
+        assert_eq!(p.send_offloaded_gather(&head, &[4, 5]).ok(), Some(true));
+        assert_eq!(p.gathered, 1);
+        assert_eq!(p.tx.pop_front(), Some([head.as_slice(), &[4, 5]].concat()));
+        p.gather = false;
+        assert!(!p.gathers(), "turned off for a test of the copying path");
+        assert!(p.send_offloaded_gather(&head, &[4, 5]).is_err());
+        assert_eq!(p.gathered, 1);
+    }
 }
