@@ -262,4 +262,20 @@ fn forward_throughput_against_the_kernel_path() {
         a / b
     );
     assert!(a > 10.0, "{through}");
+    // The upload's super-frames left from smoltcp's socket buffer with a gathering write,
+    // not copied into the device's ring first: `stats --runtime`'s endpoint-gather row
+    // (calls: super-frames, packets: the segments they carry, at least 8 KiB each).
+    let o = lab.cli(&["stats", "--runtime", "--json"]);
+    assert!(o.status.success(), "{}", common::describe(&o));
+    let stages: serde_json::Value = serde_json::from_slice(&o.stdout).expect("runtime JSON");
+    let gather = stages
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["stage"] == "endpoint-gather"))
+        .unwrap_or_else(|| panic!("no endpoint-gather row: {stages}"))
+        .clone();
+    let frames = gather["calls"].as_u64().unwrap_or(0);
+    let segments = gather["packets"].as_u64().unwrap_or(0);
+    eprintln!("gathered: {frames} super-frames, {segments} segments");
+    // 3 s at more than 10 Mbit/s is more than 3.75 MB: over 60 super-frames of 8 KiB.
+    assert!(frames > 60 && segments >= frames * 6, "{gather}");
 }

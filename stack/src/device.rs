@@ -132,7 +132,12 @@ impl Ring {
         let start = self.place(len);
         self.reserved = start.map(|s| (s, len));
         let start = start?;
-        self.data.get_mut(start..start + len)
+        let buf = self.data.get_mut(start..start + len)?;
+        // Unit tests see a region full of junk, not what an earlier packet left there: code
+        // that relies on stale bytes (a header it forgot to write) fails them.
+        #[cfg(test)]
+        buf.fill(0xa5);
+        Some(buf)
     }
 
     /// Stores the first `len` bytes of the region that [`Ring::reserve`] returned as the
@@ -154,6 +159,11 @@ impl Ring {
         self.slots[at] = (start, len);
         self.tags[at] = tag;
         self.len += 1;
+    }
+
+    /// Forgets what the last [`Ring::reserve`] set aside (nothing was stored).
+    pub fn cancel(&mut self) {
+        self.reserved = None;
     }
 
     /// The tag kept with the oldest packet (0 when empty or untagged).
@@ -240,6 +250,23 @@ fn tx_room(tx: &Ring, tso: bool) -> bool {
     !tx.is_full() && (!tso || tx.fits(TX_HEADROOM + MAX_DATAGRAM))
 }
 
+/// TCP payloads from this size on may leave from smoltcp's socket buffer without being
+/// copied into the transmit ring ([`DirectSend`]); smaller ones cost less to copy than a
+/// second piece in the write.
+pub const GATHER_MIN: usize = 8 * 1024;
+
+/// Sends a large TCP segment of the stack's own straight to the wire, its payload from where
+/// it lies in smoltcp's socket buffer (a gathering write), while smoltcp builds it: the
+/// engine's egress, lent to smoltcp for one poll ([`Gathering`]).
+pub trait DirectSend {
+    /// Sends the segment whose IP and TCP headers fill `head` after [`TX_HEADROOM`] bytes
+    /// (room for the headers it leaves with) and whose payload is `payload`, to be cut into
+    /// `gso`-byte segments, if it can leave now exactly as it would from the transmit ring.
+    /// True when it was handled (sent, or dropped and counted as from the ring); false, with
+    /// `head` unchanged, when it must go through the ring.
+    fn send_direct(&mut self, head: &mut [u8], payload: &[u8], gso: u16) -> bool;
+}
+
 /// Hands one received packet to smoltcp.
 pub struct RxToken<'a>(&'a mut Ring);
 /// Lets smoltcp write one packet.
@@ -247,11 +274,17 @@ pub struct TxToken<'a> {
     ring: &'a mut Ring,
     /// The segment size smoltcp asked a large TCP segment to be cut into (0: none).
     gso: u16,
+    /// Where a large TCP segment may go instead of the ring (see [`DirectSend`]).
+    direct: Option<&'a mut dyn DirectSend>,
 }
 
 impl<'a> TxToken<'a> {
     fn new(ring: &'a mut Ring) -> TxToken<'a> {
-        TxToken { ring, gso: 0 }
+        TxToken {
+            ring,
+            gso: 0,
+            direct: None,
+        }
     }
 }
 
@@ -280,6 +313,87 @@ impl phy::TxToken for TxToken<'_> {
 
     fn set_meta(&mut self, meta: phy::PacketMeta) {
         self.gso = meta.segmentation_offload_size.map_or(0, |s| s.get());
+    }
+
+    /// smoltcp's TCP segment, its payload still in the socket's buffer: a large one (a
+    /// super-frame) leaves from there when nothing waits in the ring before it and the
+    /// engine can send it now ([`DirectSend`]); anything else is copied into the ring whole,
+    /// as [`phy::TxToken::consume`] would.
+    fn consume_gather<R, F: FnOnce(&mut [u8]) -> R>(
+        self,
+        hdr_len: usize,
+        payload: &[u8],
+        f: F,
+    ) -> R {
+        let len = TX_HEADROOM + hdr_len + payload.len();
+        // Only with an empty ring: a packet queued before it must not be overtaken.
+        let first = self.ring.is_empty();
+        let Some(buf) = self.ring.reserve(len) else {
+            // As in `consume`: cannot happen with a correctly sized ring.
+            return f(&mut vec![0; hdr_len]);
+        };
+        let (head, tail) = buf.split_at_mut(TX_HEADROOM + hdr_len);
+        let r = f(&mut head[TX_HEADROOM..]);
+        let direct = first && self.gso > 0 && payload.len() >= GATHER_MIN;
+        if let Some(d) = self.direct.filter(|_| direct) {
+            if d.send_direct(head, payload, self.gso) {
+                self.ring.cancel();
+                return r;
+            }
+        }
+        tail.copy_from_slice(payload);
+        self.ring.commit_tagged(len, self.gso);
+        r
+    }
+}
+
+/// The device for one poll of smoltcp that may send large TCP segments of its own straight
+/// to the wire ([`DirectSend`]); everything else goes through `dev`'s rings as with
+/// [`IpDevice`] itself.
+pub struct Gathering<'a> {
+    /// The device.
+    pub dev: &'a mut IpDevice,
+    /// The engine's egress.
+    pub direct: &'a mut dyn DirectSend,
+}
+
+impl phy::Device for Gathering<'_> {
+    type RxToken<'b>
+        = RxToken<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let dev = &mut *self.dev;
+        if dev.rx.is_empty() || !tx_room(&dev.tx, dev.tso) {
+            return None;
+        }
+        let tx = TxToken {
+            ring: &mut dev.tx,
+            gso: 0,
+            direct: Some(&mut *self.direct),
+        };
+        Some((RxToken(&mut dev.rx), tx))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        let dev = &mut *self.dev;
+        if !tx_room(&dev.tx, dev.tso) {
+            return None;
+        }
+        Some(TxToken {
+            ring: &mut dev.tx,
+            gso: 0,
+            direct: Some(&mut *self.direct),
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        capabilities(self.dev.mtu, self.dev.tso)
     }
 }
 

@@ -37,6 +37,25 @@ pub trait Port {
     /// checksum or a super-frame goes as it is. Only for a port with [`Port::offload`].
     fn send_offloaded(&mut self, hdr_and_frame: &[u8]) -> io::Result<bool>;
 
+    /// True when [`Port::send_offloaded_gather`] takes a frame in two pieces without first
+    /// copying them into one (a gathering write, or one copy into the port's own queue).
+    /// Ports without it are never handed one.
+    fn gathers(&self) -> bool {
+        false
+    }
+
+    /// [`Port::send_offloaded`] of a frame in two pieces: `head` (the virtio-net header and
+    /// the frame's first bytes, its headers) and `tail` (the rest, a TCP payload sent from
+    /// where it lies). Only for a port with [`Port::offload`] and [`Port::gathers`]; the
+    /// default refuses it with an error.
+    fn send_offloaded_gather(&mut self, head: &[u8], tail: &[u8]) -> io::Result<bool> {
+        let _ = (head, tail);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this port does not take a frame in pieces",
+        ))
+    }
+
     /// Takes back what [`Port::recv`] lent to `batch` (slots of the port's own memory) once
     /// the data plane is done with its frames, and empties the batch. Ports that copy into
     /// the batch have nothing to take back.
@@ -291,6 +310,14 @@ impl Port for Tap {
     fn send_offloaded(&mut self, hdr_and_frame: &[u8]) -> io::Result<bool> {
         Tap::send_offloaded(self, hdr_and_frame)
     }
+
+    fn gathers(&self) -> bool {
+        Tap::offload(self)
+    }
+
+    fn send_offloaded_gather(&mut self, head: &[u8], tail: &[u8]) -> io::Result<bool> {
+        Tap::send_offloaded_gather(self, head, tail)
+    }
 }
 
 /// An in-memory port: frames queued in `rx` are received, frames sent land in `tx` (each with
@@ -309,6 +336,11 @@ pub struct MemPort {
     pub tx_limit: usize,
     /// Keep the frames sent in `tx`.
     pub keep_tx: bool,
+    /// Take frames in pieces ([`Port::gathers`], with offloads): on by default; tests turn
+    /// it off to see the copying path.
+    pub gather: bool,
+    /// Frames taken in pieces ([`Port::send_offloaded_gather`]).
+    pub gathered: u64,
     offload: bool,
 }
 
@@ -321,6 +353,8 @@ impl MemPort {
             sent: 0,
             tx_limit: 1024,
             keep_tx: true,
+            gather: true,
+            gathered: 0,
             offload,
         }
     }
@@ -345,13 +379,18 @@ impl MemPort {
     }
 
     fn store(&mut self, hdr: &[u8], frame: &[u8]) -> bool {
+        self.store_parts(hdr, frame, &[])
+    }
+
+    fn store_parts(&mut self, hdr: &[u8], frame: &[u8], tail: &[u8]) -> bool {
         if self.keep_tx {
             if self.tx.len() >= self.tx_limit {
                 return false;
             }
-            let mut v = Vec::with_capacity(hdr.len() + frame.len());
+            let mut v = Vec::with_capacity(hdr.len() + frame.len() + tail.len());
             v.extend_from_slice(hdr);
             v.extend_from_slice(frame);
+            v.extend_from_slice(tail);
             self.tx.push_back(v);
         }
         self.sent += 1;
@@ -390,6 +429,24 @@ impl Port for MemPort {
         }
         let (hdr, frame) = hdr_and_frame.split_at(VNET_HDR_LEN.min(hdr_and_frame.len()));
         Ok(self.store(hdr, frame))
+    }
+
+    fn gathers(&self) -> bool {
+        self.offload && self.gather
+    }
+
+    /// Stores the two pieces as one frame (a copy: this is the tests' port).
+    fn send_offloaded_gather(&mut self, head: &[u8], tail: &[u8]) -> io::Result<bool> {
+        if !self.gathers() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "frame in pieces on a port that does not take them",
+            ));
+        }
+        let (hdr, frame) = head.split_at(VNET_HDR_LEN.min(head.len()));
+        let stored = self.store_parts(hdr, frame, tail);
+        self.gathered += u64::from(stored);
+        Ok(stored)
     }
 }
 
@@ -436,5 +493,22 @@ mod tests {
         assert_eq!(p.send(&[9; 20]).ok(), Some(true));
         assert_eq!(p.send(&[9; 20]).ok(), Some(false), "queue full");
         assert_eq!(p.take_frame(), Some(vec![9; 20]));
+    }
+
+    #[test]
+    fn test_mem_port_takes_a_frame_in_pieces() {
+        let mut plain = MemPort::new(false);
+        assert!(!plain.gathers(), "no offloads, no pieces");
+        assert!(plain.send_offloaded_gather(&[0; 12], &[1; 4]).is_err());
+        let mut p = MemPort::new(true);
+        assert!(p.gathers());
+        let head = [[7u8; VNET_HDR_LEN].as_slice(), &[1, 2, 3]].concat();
+        assert_eq!(p.send_offloaded_gather(&head, &[4, 5]).ok(), Some(true));
+        assert_eq!(p.gathered, 1);
+        assert_eq!(p.tx.pop_front(), Some([head.as_slice(), &[4, 5]].concat()));
+        p.gather = false;
+        assert!(!p.gathers(), "turned off for a test of the copying path");
+        assert!(p.send_offloaded_gather(&head, &[4, 5]).is_err());
+        assert_eq!(p.gathered, 1);
     }
 }

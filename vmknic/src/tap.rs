@@ -408,6 +408,19 @@ impl Tap {
         self.write(|dev| dev.send(hdr_and_frame))
     }
 
+    /// [`Tap::send_offloaded`] of a frame in two pieces, with one gathering write
+    /// (`writev`): `head` (the virtio-net header and the frame's first bytes) and `tail`
+    /// (the rest), neither copied in user space.
+    pub fn send_offloaded_gather(&self, head: &[u8], tail: &[u8]) -> io::Result<bool> {
+        if !self.offload {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "virtio-net header on a TAP without offloads",
+            ));
+        }
+        self.write(|dev| dev.send_vectored(&[IoSlice::new(head), IoSlice::new(tail)]))
+    }
+
     fn write(&self, mut op: impl FnMut(&SyncDevice) -> io::Result<usize>) -> io::Result<bool> {
         loop {
             match op(&self.dev) {

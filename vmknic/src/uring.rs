@@ -616,6 +616,22 @@ impl Port for TapPort {
         }
     }
 
+    fn gathers(&self) -> bool {
+        match self {
+            TapPort::Syscalls(t) => Port::gathers(t),
+            TapPort::Uring(u) => u.gathers(),
+            TapPort::Threaded(t) => t.gathers(),
+        }
+    }
+
+    fn send_offloaded_gather(&mut self, head: &[u8], tail: &[u8]) -> io::Result<bool> {
+        match self {
+            TapPort::Syscalls(t) => Port::send_offloaded_gather(t, head, tail),
+            TapPort::Uring(u) => u.send_offloaded_gather(head, tail),
+            TapPort::Threaded(t) => t.send_offloaded_gather(head, tail),
+        }
+    }
+
     fn release(&mut self, batch: &mut RxBatch) {
         match self {
             TapPort::Syscalls(t) => t.release(batch),

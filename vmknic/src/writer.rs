@@ -221,4 +221,20 @@ impl Port for ThreadedTap {
         }
         self.writer.queue(&[hdr_and_frame])
     }
+
+    fn gathers(&self) -> bool {
+        self.tap.offload()
+    }
+
+    /// Written at once with `writev` when small and nothing is queued, else copied once
+    /// into a writer's buffer (the payload's only copy in user space).
+    fn send_offloaded_gather(&mut self, head: &[u8], tail: &[u8]) -> io::Result<bool> {
+        if head.len() + tail.len() < THREAD_MIN && self.writer.idle() {
+            return self.tap.send_offloaded_gather(head, tail);
+        }
+        if !self.tap.offload() {
+            return self.tap.send_offloaded_gather(head, tail);
+        }
+        self.writer.queue(&[head, tail])
+    }
 }

@@ -15,10 +15,11 @@ use vmkstack_api::capture::Point;
 use vmkstack_vmknic::Port;
 
 use super::egress::{route_local, route_tso, send_coalesced, send_merged};
+use super::gather::Egress;
 use super::ingress::Ipv4Rx;
 use super::local6::Out6;
 use super::{smol_time, DropReason, Engine};
-use crate::device::{IpDevice, OnePacket, MAX_DATAGRAM, TX_HEADROOM};
+use crate::device::{Gathering, IpDevice, OnePacket, MAX_DATAGRAM, TX_HEADROOM};
 use crate::packet;
 
 /// IP protocol number of TCP.
@@ -127,15 +128,57 @@ impl<P: Port> Engine<P> {
         }
     }
 
+    /// Runs smoltcp once. With offloads on and no capture, a large TCP segment it sends
+    /// may leave at once from its socket buffer, without the copy into the transmit ring
+    /// (`gather.rs`).
+    fn poll_smoltcp(&mut self, now: std::time::Instant) {
+        let Self {
+            iface,
+            device,
+            sockets,
+            epoch,
+            routing,
+            neighbors,
+            vmknics,
+            coalescers,
+            local_addrs,
+            offloads,
+            taps,
+            runtime,
+            routing6,
+            neighbors6,
+            local6,
+            ..
+        } = self;
+        let at = smol_time(*epoch, now);
+        if !*offloads || taps.active() {
+            iface.poll(at, device, sockets);
+            return;
+        }
+        let mut egress = Egress {
+            routing,
+            neighbors,
+            vmknics,
+            coalescers,
+            local_addrs,
+            routing6,
+            neighbors6,
+            local6,
+            runtime,
+            now,
+        };
+        let mut dev = Gathering {
+            dev: device,
+            direct: &mut egress,
+        };
+        iface.poll(at, &mut dev, sockets);
+    }
+
     /// Runs smoltcp and routes what it sent (call after changing a socket to send promptly).
     pub fn poll_local(&mut self) {
         for _ in 0..LOOPBACK_ROUNDS {
             let now = self.clock;
-            self.iface.poll(
-                smol_time(self.epoch, now),
-                &mut self.device,
-                &mut self.sockets,
-            );
+            self.poll_smoltcp(now);
             let mut looped = false;
             let Self {
                 routing,

@@ -253,17 +253,7 @@ impl<P: Port> Out6<'_, P> {
     /// The egress vmknic and next hop toward `dst` of a packet from `src`: a link-local
     /// destination leaves by the vmknic that holds the source, any other by the IPv6 table.
     fn way(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Option<(usize, Ipv6Addr)> {
-        let way = if is_link_local6(dst) {
-            self.local6
-                .iter()
-                .find(|&&(a, _)| a == src)
-                .map(|&(_, slot)| (slot, dst))
-        } else {
-            self.routing6.lookup(dst).and_then(|r| {
-                let e = index_of(self.vmknics, r.next_hop.vmknic())?;
-                Some((e, r.next_hop.neighbor_for(dst)))
-            })
-        };
+        let way = way6(self.routing6, self.local6, self.vmknics, src, dst);
         if way.is_none() {
             debug!(destination = %dst, "no IPv6 route for a packet of the endpoint");
         }
@@ -484,6 +474,29 @@ impl<P: Port> Engine<P> {
             }
             #[allow(unreachable_patterns)]
             _ => false,
+        })
+    }
+}
+
+/// The egress vmknic and next hop toward `dst` of a packet the stack sends from `src`: a
+/// link-local destination leaves by the vmknic that holds the source (`local6`), any other
+/// by the IPv6 table.
+pub(super) fn way6<P: Port>(
+    routing6: &RoutingTable6,
+    local6: &[(Ipv6Addr, usize)],
+    vmknics: &[Vmknic<P>],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) -> Option<(usize, Ipv6Addr)> {
+    if is_link_local6(dst) {
+        local6
+            .iter()
+            .find(|&&(a, _)| a == src)
+            .map(|&(_, slot)| (slot, dst))
+    } else {
+        routing6.lookup(dst).and_then(|r| {
+            let e = index_of(vmknics, r.next_hop.vmknic())?;
+            Some((e, r.next_hop.neighbor_for(dst)))
         })
     }
 }

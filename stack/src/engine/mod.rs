@@ -49,6 +49,7 @@ mod egress;
 mod endpoint;
 mod ext6;
 mod forward;
+mod gather;
 mod icmp;
 mod ingress;
 mod ipv6;
@@ -244,6 +245,38 @@ impl<P: Port> Vmknic<P> {
         let sent = port.send_offloaded(hdr_and_frame);
         let gso = VnetHdr::read(hdr_and_frame).gso_size;
         self.count_send(sent, frame, gso);
+    }
+
+    /// True when a super-frame may go to its port in two pieces ([`Port::gathers`]): an
+    /// offloading port that takes them, and no capture running (it would need the frame
+    /// whole).
+    fn gathers(&self) -> bool {
+        !self.taps.active()
+            && self
+                .port
+                .as_ref()
+                .is_some_and(|p| p.offload() && p.gathers())
+    }
+
+    /// Writes a virtio-net header and a frame in two pieces, `head` (the header and the
+    /// frame's headers) and `tail` (the rest), to a port that [`Vmknic::gathers`]; counts it
+    /// or the drop as [`Vmknic::send_offloaded`] does.
+    fn send_offloaded_gather(&mut self, head: &[u8], tail: &[u8]) {
+        let Some(port) = &mut self.port else {
+            return self.counters.drop(DropReason::Disabled);
+        };
+        let len = head.len().saturating_sub(VNET_HDR_LEN) + tail.len();
+        match port.send_offloaded_gather(head, tail) {
+            Ok(true) => {
+                self.counters.tx_packets += 1;
+                self.counters.tx_bytes += len as u64;
+            }
+            Ok(false) => self.counters.drop(DropReason::QueueFull),
+            Err(e) => {
+                debug!(vmknic = %self.cfg.id, "send: {e}");
+                self.counters.drop(DropReason::Other);
+            }
+        }
     }
 
     fn count_send(&mut self, sent: io::Result<bool>, frame: &[u8], gso: u16) {

@@ -20,17 +20,22 @@ pub enum Stage {
     Neighbors,
     /// Handing the turn's sends to the wire (`Port::flush`).
     PortFlush,
+    /// Not a stage but a count within [`Stage::Endpoint`]: the stack's own TCP super-frames
+    /// sent from smoltcp's socket buffer with a gathering write, without a copy (calls:
+    /// frames, packets: the segments they carry; not timed).
+    Gather,
 }
 
 impl Stage {
     /// Every stage, in the order a turn runs them.
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::PortRecv,
         Stage::Handle,
         Stage::PortRelease,
         Stage::Endpoint,
         Stage::Neighbors,
         Stage::PortFlush,
+        Stage::Gather,
     ];
 
     /// Its name in listings.
@@ -42,6 +47,7 @@ impl Stage {
             Stage::Endpoint => "endpoint",
             Stage::Neighbors => "neighbors",
             Stage::PortFlush => "port-flush",
+            Stage::Gather => "endpoint-gather",
         }
     }
 }
@@ -75,6 +81,16 @@ impl Runtime {
             s.nanos += now.saturating_duration_since(since).as_nanos() as u64;
         }
         now
+    }
+
+    /// Counts a super-frame of `segments` segments sent with a gathering write
+    /// ([`Stage::Gather`]).
+    #[inline]
+    pub(crate) fn add_gathered(&mut self, segments: usize) {
+        if let Some(s) = self.stages.get_mut(Stage::Gather as usize) {
+            s.calls += 1;
+            s.packets += segments as u64;
+        }
     }
 
     /// The totals, by stage, in [`Stage::ALL`]'s order.

@@ -909,6 +909,19 @@ fn send_acked(
     data: &[u8],
     (seq, isn): (u32, u32),
 ) -> Vec<(Option<VnetHdr>, Vec<u8>)> {
+    send_acked_raw(lab, h, data, (seq, isn))
+        .into_iter()
+        .map(|(hdr, t, _)| (hdr, t))
+        .collect()
+}
+
+/// [`send_acked`], each frame also whole as the port took it (virtio-net header and frame).
+fn send_acked_raw(
+    lab: &mut Lab,
+    h: smoltcp::iface::SocketHandle,
+    data: &[u8],
+    (seq, isn): (u32, u32),
+) -> Vec<(Option<VnetHdr>, Vec<u8>, Vec<u8>)> {
     use smoltcp::socket::tcp;
     let offload = vmkstack_vmknic::Port::offload(lab.port(0));
     let (mut queued, mut got, mut frames) = (0, Vec::new(), Vec::new());
@@ -931,7 +944,7 @@ fn send_acked(
             }
             got.extend_from_slice(payload);
             acked = Some(isn.wrapping_add(got.len() as u32));
-            frames.push((hdr, t));
+            frames.push((hdr, t, out));
         }
         if let Some(a) = acked {
             let ack = tcp_from(40000, seq, a, 0x10, &[], false);
@@ -1017,4 +1030,221 @@ fn test_local_tcp_large_segments_are_cut_for_a_plain_port() {
     assert!(frames.iter().all(|(_, t)| t.len() - 20 <= 1460));
     assert!(frames.len() >= 300_000 / 1460);
     assert_eq!(lab.total_drops(0), 0);
+}
+
+/// The super-frames sent from smoltcp's socket buffer with a gathering write, and the
+/// segments they carried (`stats --runtime`'s `endpoint-gather` row).
+fn gathered(lab: &Lab) -> (u64, u64) {
+    let (_, s) = lab
+        .engine
+        .runtime()
+        .stages()
+        .find(|(s, _)| *s == super::runtime::Stage::Gather)
+        .unwrap_or_else(|| panic!("no gather row"));
+    (s.calls, s.packets)
+}
+
+/// `n` bytes of data that differ from `seed`'s.
+fn data_of(n: usize, seed: u32) -> Vec<u8> {
+    (0..n as u32)
+        .map(|k| (k.wrapping_mul(seed) % 253) as u8)
+        .collect()
+}
+
+/// Warms the connection of `large_window_lab` up (its congestion window opens) with 300 KB;
+/// returns smoltcp's next sequence number.
+fn warm_up(lab: &mut Lab, h: smoltcp::iface::SocketHandle, seq: u32, isn: u32) -> u32 {
+    lab.sent(0);
+    let warm = data_of(300_000, 7);
+    send_acked(lab, h, &warm, (seq, isn));
+    isn.wrapping_add(warm.len() as u32)
+}
+
+#[test]
+fn test_gathered_super_frames_equal_the_ring_path() {
+    // The same transfer twice: the port taking frames in pieces (the payload leaves from
+    // smoltcp's socket buffer) and not (every segment copied into the transmit ring).
+    let data = data_of(600_000, 31);
+    let run = |gather: bool| {
+        let (mut lab, h, seq, isn) = large_window_lab(true);
+        lab.port(0).gather = gather;
+        lab.sent(0);
+        let frames = send_acked_raw(&mut lab, h, &data, (seq, isn));
+        let c = &lab.engine.vmknics()[0].counters;
+        let counts = (c.tx_packets, c.tx_bytes, c.total_drops());
+        // Sequence numbers from smoltcp's ISN, which differs run to run.
+        let at = VNET_HDR_LEN + ETH_HDR + 20 + 4;
+        let frames: Vec<Vec<u8>> = frames
+            .into_iter()
+            .map(|(_, _, mut f)| {
+                let s = u32::from_be_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]]);
+                f[at..at + 4].copy_from_slice(&s.wrapping_sub(isn).to_be_bytes());
+                f
+            })
+            .collect();
+        (frames, counts, gathered(&lab), lab.port(0).gathered)
+    };
+    let (direct, direct_counts, (calls, segments), port_gathered) = run(true);
+    let (ring, ring_counts, ring_gathered, ring_port) = run(false);
+    assert_eq!(
+        (ring_gathered, ring_port),
+        ((0, 0), 0),
+        "no gather: all by the ring"
+    );
+    // Most large segments left from the socket buffer, as one super-frame each (not those
+    // smoltcp wrote behind a small one that went into the ring in the same poll).
+    let large: Vec<&Vec<u8>> = direct
+        .iter()
+        .filter(|f| f.len() - VNET_HDR_LEN - ETH_HDR - 40 >= crate::device::GATHER_MIN)
+        .collect();
+    assert!(large.len() > 3, "{} large frames", large.len());
+    let n = large.len() as u64;
+    assert!(calls <= n && calls * 4 >= n * 3, "{calls} of {n} gathered");
+    assert_eq!(port_gathered, calls, "the port took them in pieces");
+    let carried: usize = large
+        .iter()
+        .map(|f| (f.len() - VNET_HDR_LEN - ETH_HDR - 40).div_ceil(1460))
+        .sum();
+    assert!(
+        segments >= calls * 6 && segments <= carried as u64,
+        "{segments} segments gathered, {carried} in large frames"
+    );
+    for f in &large {
+        let h = VnetHdr::read(f);
+        assert_eq!(
+            (h.flags, h.gso_type, h.gso_size, h.hdr_len),
+            (VnetHdr::NEEDS_CSUM, VnetHdr::GSO_TCPV4, 1460, 54)
+        );
+        assert_eq!((h.csum_start, h.csum_offset), (34, 16));
+    }
+    // Byte for byte what the ring sent (virtio-net header, Ethernet, IP and TCP headers,
+    // payload), in the same frames, counted alike.
+    assert_eq!(direct.len(), ring.len(), "frames");
+    for (k, (d, r)) in direct.iter().zip(&ring).enumerate() {
+        assert!(
+            d == r,
+            "frame {k} differs ({} and {} bytes)",
+            d.len(),
+            r.len()
+        );
+    }
+    assert_eq!(direct_counts, ring_counts, "tx packets, bytes, drops");
+}
+
+/// Checks that `frames` (TCP from vmk0:3260, without their virtio-net headers) follow on
+/// from `next`, acknowledges them as HOST0 and does the same with what smoltcp sends next,
+/// until it sends nothing; returns its next sequence number.
+fn ack_all(lab: &mut Lab, seq: u32, mut next: u32, mut frames: Vec<Vec<u8>>) -> u32 {
+    while !frames.is_empty() {
+        for f in &frames {
+            let ip = ip_of(f);
+            assert_eq!(ip.next_header(), IpProtocol::Tcp);
+            let t = ip.payload();
+            let at = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+            assert_eq!(at, next, "in order");
+            next = next.wrapping_add((t.len() - 20) as u32);
+        }
+        let ack = tcp_from(40000, seq, next, 0x10, &[], false);
+        lab.receive(0, &eth(VMK0_MAC, HOST0_MAC, &ack));
+        frames = lab.sent(0);
+    }
+    next
+}
+
+#[test]
+fn test_gather_waits_behind_a_packet_in_the_ring() {
+    let (mut lab, h, seq, isn) = large_window_lab(true);
+    let isn = warm_up(&mut lab, h, seq, isn);
+    let before = gathered(&lab);
+    assert!(before.0 > 0, "the warm-up gathered");
+    // A packet already waits in the transmit ring when smoltcp sends its next segments.
+    let sock = lab
+        .engine
+        .sockets()
+        .get_mut::<smoltcp::socket::tcp::Socket>(h);
+    assert_eq!(sock.send_slice(&data_of(100_000, 3)), Ok(100_000));
+    let dgram = udp(VMK0_IP, HOST0, 64, false, 50);
+    let headroom = crate::device::TX_HEADROOM;
+    let queued = lab.engine.device.tx.push_with(headroom + dgram.len(), |b| {
+        b[headroom..].copy_from_slice(&dgram)
+    });
+    assert!(queued);
+    lab.engine.poll_local();
+    let out = lab.sent(0);
+    assert!(out.len() >= 2, "{} frames", out.len());
+    assert_eq!(
+        ip_of(&out[0]).next_header(),
+        IpProtocol::Udp,
+        "the queued packet first"
+    );
+    let tcp = out[1..].to_vec();
+    let largest = tcp.iter().map(|f| ip_of(f).payload().len() - 20).max();
+    assert!(
+        largest > Some(crate::device::GATHER_MIN),
+        "{largest:?} bytes"
+    );
+    assert_eq!(gathered(&lab), before, "nothing overtook the queued packet");
+    // Acknowledged, with the ring empty again, the next ones leave from the socket buffer.
+    let isn = ack_all(&mut lab, seq, isn, tcp);
+    send_acked(&mut lab, h, &data_of(200_000, 5), (seq, isn));
+    assert!(gathered(&lab).0 > before.0, "gathered again");
+}
+
+#[test]
+fn test_gather_stays_off_while_a_capture_runs() {
+    use std::sync::Arc;
+    use vmkstack_api::capture::Point;
+
+    use super::{Capture, CaptureFilter};
+
+    let (mut lab, h, seq, isn) = large_window_lab(true);
+    let isn = warm_up(&mut lab, h, seq, isn);
+    let before = gathered(&lab);
+    let cap = Arc::new(Capture::new(
+        CaptureFilter {
+            points: Point::EndpointOut.bit() | Point::Tx.bit(),
+            ..Default::default()
+        },
+        1 << 22,
+    ));
+    assert!(lab.engine.capture_add(cap.clone()));
+    let frames = send_acked(&mut lab, h, &data_of(300_000, 11), (seq, isn));
+    assert!(
+        frames
+            .iter()
+            .any(|(_, t)| t.len() - 20 >= crate::device::GATHER_MIN),
+        "large segments still"
+    );
+    assert_eq!(gathered(&lab), before, "the capture sees every frame whole");
+}
+
+#[test]
+fn test_gather_leaves_an_unresolved_neighbour_to_the_ring() {
+    let (mut lab, h, seq, isn) = large_window_lab(true);
+    let isn = warm_up(&mut lab, h, seq, isn);
+    let before = gathered(&lab);
+    assert!(lab.engine.remove_neighbor(HOST0));
+    let sock = lab
+        .engine
+        .sockets()
+        .get_mut::<smoltcp::socket::tcp::Socket>(h);
+    assert_eq!(sock.send_slice(&data_of(100_000, 13)), Ok(100_000));
+    lab.engine.poll_local();
+    let out = lab.sent(0);
+    assert_eq!(gathered(&lab), before, "no MAC: through the ring");
+    assert!(
+        out.iter().any(|f| f[12..14] == ETHERTYPE_ARP.to_be_bytes()),
+        "an ARP request for the host"
+    );
+    assert!(
+        out.iter().all(|f| f[12..14] == ETHERTYPE_ARP.to_be_bytes()),
+        "nothing else while the MAC is unknown"
+    );
+    // Answered: what waited leaves, in order.
+    lab.receive(0, &arp(ArpOp::Reply, HOST0_MAC, HOST0, VMK0_MAC, VMK0_IP));
+    let out = lab.sent(0);
+    assert!(!out.is_empty(), "the queued segments");
+    let t = ip_of(&out[0]).payload().to_vec();
+    let at = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_sub(isn);
+    assert_eq!(at, 0, "the first segment first");
 }

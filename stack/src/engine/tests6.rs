@@ -2051,11 +2051,77 @@ fn test_local_tcp6_large_segment_to_a_stale_neighbour_leaves_whole() {
     // The next burst's first packet is a large segment: it leaves whole to the STALE entry,
     // which goes to DELAY (RFC 4861 7.3.3), instead of being cut for the pending queue.
     let next = isn.wrapping_add(data.len() as u32);
+    let before = gathered6(&lab).0;
     let frames = send_acked6(&mut lab, h, &data, (seq, next));
     let (hdr, t) = &frames[0];
     assert!(t.len() - 20 > 1340, "a {}-byte first segment", t.len() - 20);
     assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV6);
+    if t.len() - 20 >= crate::device::GATHER_MIN {
+        assert!(gathered6(&lab).0 > before, "it left from the socket buffer");
+    }
     // Used, the entry left STALE for DELAY; the burst's new ACKs then confirm it REACHABLE
     // (upper-layer reachability confirmation, RFC 4861 7.3.1) without a probe.
     assert_eq!(state(&lab), Some(State::Reachable));
+}
+
+/// The super-frames sent from smoltcp's socket buffer with a gathering write (calls) and the
+/// segments they carried.
+fn gathered6(lab: &Lab6) -> (u64, u64) {
+    let (_, s) = lab
+        .engine
+        .runtime()
+        .stages()
+        .find(|(s, _)| *s == super::runtime::Stage::Gather)
+        .unwrap_or_else(|| panic!("no gather row"));
+    (s.calls, s.packets)
+}
+
+#[test]
+fn test_local_tcp6_gathered_super_frames_equal_the_ring_path() {
+    // The same transfer twice: vmk1's port taking frames in pieces (the payload leaves from
+    // smoltcp's socket buffer) and not (every segment copied into the transmit ring).
+    let data: Vec<u8> = (0..500_000u32).map(|k| (k * 17 % 251) as u8).collect();
+    let run = |gather: bool| {
+        let (mut lab, h, seq, isn) = connected6(true);
+        if let Some(p) = lab.engine.port_mut(1) {
+            p.gather = gather;
+        }
+        let frames: Vec<(VnetHdr, Vec<u8>)> = send_acked6(&mut lab, h, &data, (seq, isn))
+            .into_iter()
+            .map(|(hdr, mut t)| {
+                // Sequence numbers from smoltcp's ISN, which differs run to run.
+                let s = u32::from_be_bytes([t[4], t[5], t[6], t[7]]).wrapping_sub(isn);
+                t[4..8].copy_from_slice(&s.to_be_bytes());
+                (hdr, t)
+            })
+            .collect();
+        let c = &lab.engine.vmknics()[1].counters;
+        let counts = (c.tx_packets, c.tx_bytes, c.total_drops());
+        let port = lab.engine.port_mut(1).map_or(0, |p| p.gathered);
+        (frames, counts, gathered6(&lab), port)
+    };
+    let (direct, direct_counts, (calls, segments), port) = run(true);
+    let (ring, ring_counts, ring_gathered, ring_port) = run(false);
+    assert_eq!((ring_gathered, ring_port), ((0, 0), 0));
+    let large = direct
+        .iter()
+        .filter(|(_, t)| t.len() - 20 >= crate::device::GATHER_MIN)
+        .count() as u64;
+    assert!(large > 3, "{large} large frames");
+    assert!(
+        calls <= large && calls * 4 >= large * 3,
+        "{calls} of {large}"
+    );
+    assert_eq!(port, calls, "the port took them in pieces");
+    assert!(segments >= calls * 6, "{segments} segments");
+    assert_eq!(direct.len(), ring.len(), "frames");
+    for (k, (d, r)) in direct.iter().zip(&ring).enumerate() {
+        assert!(
+            d == r,
+            "frame {k} differs ({} and {} bytes)",
+            d.1.len(),
+            r.1.len()
+        );
+    }
+    assert_eq!(direct_counts, ring_counts, "tx packets, bytes, drops");
 }

@@ -392,6 +392,18 @@ pub const COALESCE_HEADROOM: usize = VNET_HDR_LEN + ETH_HDR;
 /// and finish their checksums.
 fn finish_super_frame(pkt: &mut [u8], hl: usize, thl: usize, gso_size: u16) -> VnetHdr {
     let len = pkt.len();
+    finish_super_frame_headers(pkt, len, hl, thl, gso_size)
+}
+
+/// [`finish_super_frame`] on the IP and TCP headers (`pkt`, at least) of a packet of `len`
+/// bytes: only the headers are written.
+fn finish_super_frame_headers(
+    pkt: &mut [u8],
+    len: usize,
+    hl: usize,
+    thl: usize,
+    gso_size: u16,
+) -> VnetHdr {
     let mut ip = Ipv4Packet::new_unchecked(&mut *pkt);
     ip.set_total_len(u16::try_from(len).unwrap_or(u16::MAX));
     ip.fill_checksum();
@@ -437,6 +449,76 @@ pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
     })
 }
 
+/// [`tso_frame`] for a segment whose payload lies elsewhere (sent with a gathering write):
+/// `buf` is [`COALESCE_HEADROOM`] bytes, then exactly the segment's IPv4 and TCP headers;
+/// `payload` bytes follow them on the wire. The same checks, the same changes to the headers
+/// and the same virtio-net header as [`tso_frame`] on the whole segment; `None` (nothing
+/// changed) when it is not such a segment.
+pub fn tso_headers(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    let hdrs = buf.get(COALESCE_HEADROOM..)?;
+    let header = hdrs.get(..IPV4_HDR)?;
+    let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let frag = u16::from_be_bytes([header[6], header[7]]) & 0x3fff; // MF and the offset
+    let options = header[0] & 0x0f != 5;
+    if header[0] >> 4 != 4 || options || frag != 0 || header[9] != 6 {
+        return None;
+    }
+    if checksum::data(header) != !0 || total != hdrs.len() + payload {
+        return None;
+    }
+    let thl = usize::from(*hdrs.get(IPV4_HDR + 12)? >> 4) * 4;
+    let flags = *hdrs.get(IPV4_HDR + 13)?;
+    if thl < 20 || IPV4_HDR + thl != hdrs.len() {
+        return None;
+    }
+    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+        return None;
+    }
+    let hdrs = &mut buf[COALESCE_HEADROOM..];
+    Some(finish_super_frame_headers(hdrs, total, IPV4_HDR, thl, mss))
+}
+
+/// [`tso_frame6`] for a segment whose payload lies elsewhere (sent with a gathering write):
+/// `buf` is [`COALESCE_HEADROOM`] bytes, then exactly the segment's IPv6 and TCP headers;
+/// `payload` bytes follow them on the wire. The same checks, the same change to the TCP
+/// header (the partial checksum) and the same virtio-net header as [`tso_frame6`] on the
+/// whole segment; `None` (nothing changed) when it is not such a segment.
+pub fn tso_headers6(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    let hdrs = buf.get(COALESCE_HEADROOM..)?;
+    let plen = usize::from(u16::from_be_bytes([*hdrs.get(4)?, *hdrs.get(5)?]));
+    if hdrs[0] >> 4 != 6 || hdrs.get(6) != Some(&6) || IPV6_HDR + plen != hdrs.len() + payload {
+        return None;
+    }
+    let (l4, thl) = tcp6_headers(hdrs).ok()?;
+    let flags = hdrs[l4 + 13];
+    if l4 + thl != hdrs.len() {
+        return None;
+    }
+    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+        return None;
+    }
+    let (src, dst) = (addr6_at(hdrs, 8), addr6_at(hdrs, 24));
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, plen as u32);
+    let ip = &mut buf[COALESCE_HEADROOM..];
+    ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    Some(tso6_vnet_hdr(l4, thl, mss))
+}
+
+/// The virtio-net header of a TSO6 super-frame whose TCP header starts at `l4` of the IP
+/// packet and is `thl` bytes long.
+fn tso6_vnet_hdr(l4: usize, thl: usize, mss: u16) -> VnetHdr {
+    VnetHdr {
+        flags: VnetHdr::NEEDS_CSUM,
+        gso_type: VnetHdr::GSO_TCPV6,
+        hdr_len: (ETH_HDR + l4 + thl) as u16,
+        gso_size: mss,
+        csum_start: (ETH_HDR + l4) as u16,
+        csum_offset: 16,
+    }
+}
+
 /// [`tso_frame`] for a TCP/IPv6 segment the stack's own TCP built larger than `mss` (no
 /// extension header): its TCP checksum left partial (the pseudo-header sum) and the
 /// virtio-net header that asks the kernel behind the TAP for TSO6. `None` (nothing changed)
@@ -460,18 +542,14 @@ pub fn tso_frame6(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
     ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
     Some(Merged {
         segments: payload.div_ceil(usize::from(mss)),
-        hdr: VnetHdr {
-            flags: VnetHdr::NEEDS_CSUM,
-            gso_type: VnetHdr::GSO_TCPV6,
-            hdr_len: (ETH_HDR + l4 + thl) as u16,
-            gso_size: mss,
-            csum_start: (ETH_HDR + l4) as u16,
-            csum_offset: 16,
-        },
+        hdr: tso6_vnet_hdr(l4, thl, mss),
         gso_size: mss,
         buf,
     })
 }
+
+/// Bytes of an IPv4 header without options.
+const IPV4_HDR: usize = 20;
 
 /// Merges consecutive TCP/IPv4 segments of one flow into one super-frame for an offloading
 /// TAP: the inverse of [`segment_tcp`], what a NIC's TSO would be handed. The stack's own TCP

@@ -27,8 +27,8 @@ mod reasm6;
 pub use frag::fragment;
 pub use gso::{
     check_offload, check_offload6, fill_tcp_checksum, finish_checksum, flow_of, segment_tcp,
-    segment_tcp6, tcp_checksum_ok, tso_frame, tso_frame6, Coalescer, Flow, Merged, Offload,
-    Offload6, COALESCE_HEADROOM, TCP_MIN_MSS,
+    segment_tcp6, tcp_checksum_ok, tso_frame, tso_frame6, tso_headers, tso_headers6, Coalescer,
+    Flow, Merged, Offload, Offload6, COALESCE_HEADROOM, TCP_MIN_MSS,
 };
 pub use icmp::{
     may_send_icmp_error, write_icmp_error, IcmpError, ICMP_ERROR_MAX_LEN, ICMP_ERROR_TTL,

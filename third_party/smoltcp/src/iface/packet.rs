@@ -70,6 +70,35 @@ impl<'p> Packet<'p> {
         }
     }
 
+    /// vmkstack: the payload of a TCP segment that may leave without the interface copying
+    /// it ([`crate::phy::TxToken::consume_gather`]): one with data, whose checksum the
+    /// interface does not compute (`caps`), so that it never reads the payload.
+    #[cfg(feature = "socket-tcp")]
+    pub(crate) fn tcp_gather_payload(&self, caps: &DeviceCapabilities) -> Option<&'p [u8]> {
+        match self.payload() {
+            IpPayload::Tcp(tcp) if !tcp.payload.is_empty() && !caps.checksum.tcp.tx() => {
+                Some(tcp.payload)
+            }
+            _ => None,
+        }
+    }
+
+    /// vmkstack: [`Packet::emit_payload`] for a TCP segment without its payload: only the
+    /// TCP header (options included) goes into `header`, the payload is sent from where it
+    /// lies (see [`Packet::tcp_gather_payload`]).
+    #[cfg(feature = "socket-tcp")]
+    pub(crate) fn emit_tcp_header(
+        &self,
+        ip_repr: &IpRepr,
+        header: &mut [u8],
+        caps: &DeviceCapabilities,
+    ) {
+        if let &IpPayload::Tcp(mut tcp_repr) = self.payload() {
+            tcp_repr.payload = &[];
+            emit_tcp(ip_repr, tcp_repr, header, caps);
+        }
+    }
+
     pub(crate) fn emit_payload(
         &self,
         _ip_repr: &IpRepr,
@@ -144,32 +173,7 @@ impl<'p> Packet<'p> {
                 &caps.checksum,
             ),
             #[cfg(feature = "socket-tcp")]
-            &IpPayload::Tcp(mut tcp_repr) => {
-                // This is a terrible hack to make TCP performance more acceptable on systems
-                // where the TCP buffers are significantly larger than network buffers,
-                // e.g. a 64 kB TCP receive buffer (and so, when empty, a 64k window)
-                // together with four 1500 B Ethernet receive buffers. If left untreated,
-                // this would result in our peer pushing our window and sever packet loss.
-                //
-                // I'm really not happy about this "solution" but I don't know what else to do.
-                if let Some(max_burst_size) = caps.max_burst_size {
-                    let mut max_segment_size = caps.max_transmission_unit;
-                    max_segment_size -= _ip_repr.header_len();
-                    max_segment_size -= tcp_repr.header_len();
-
-                    let max_window_size = max_burst_size * max_segment_size;
-                    if tcp_repr.window_len as usize > max_window_size {
-                        tcp_repr.window_len = max_window_size as u16;
-                    }
-                }
-
-                tcp_repr.emit(
-                    &mut TcpPacket::new_unchecked(payload),
-                    &_ip_repr.src_addr(),
-                    &_ip_repr.dst_addr(),
-                    &caps.checksum,
-                );
-            }
+            &IpPayload::Tcp(tcp_repr) => emit_tcp(_ip_repr, tcp_repr, payload, caps),
             #[cfg(feature = "socket-dhcpv4")]
             IpPayload::Dhcpv4(udp_repr, dhcp_repr) => udp_repr.emit(
                 &mut UdpPacket::new_unchecked(payload),
@@ -261,4 +265,33 @@ pub(crate) fn icmp_reply_payload_len(len: usize, mtu: usize, header_len: usize) 
     //
     // <min mtu> - IP Header Size * 2 - ICMPv4 DstUnreachable hdr size
     len.min(mtu - header_len * 2 - 8)
+}
+
+/// Emits a TCP segment into `payload` (the IP packet's payload).
+#[cfg(feature = "socket-tcp")]
+fn emit_tcp(ip_repr: &IpRepr, mut tcp_repr: TcpRepr, payload: &mut [u8], caps: &DeviceCapabilities) {
+    // This is a terrible hack to make TCP performance more acceptable on systems
+    // where the TCP buffers are significantly larger than network buffers,
+    // e.g. a 64 kB TCP receive buffer (and so, when empty, a 64k window)
+    // together with four 1500 B Ethernet receive buffers. If left untreated,
+    // this would result in our peer pushing our window and sever packet loss.
+    //
+    // I'm really not happy about this "solution" but I don't know what else to do.
+    if let Some(max_burst_size) = caps.max_burst_size {
+        let mut max_segment_size = caps.max_transmission_unit;
+        max_segment_size -= ip_repr.header_len();
+        max_segment_size -= tcp_repr.header_len();
+
+        let max_window_size = max_burst_size * max_segment_size;
+        if tcp_repr.window_len as usize > max_window_size {
+            tcp_repr.window_len = max_window_size as u16;
+        }
+    }
+
+    tcp_repr.emit(
+        &mut TcpPacket::new_unchecked(payload),
+        &ip_repr.src_addr(),
+        &ip_repr.dst_addr(),
+        &caps.checksum,
+    );
 }

@@ -453,4 +453,25 @@ pub trait TxToken {
     /// The Packet ID to be associated with the frame to be transmitted by this [`TxToken`].
     #[allow(unused_variables)]
     fn set_meta(&mut self, meta: PacketMeta) {}
+
+    /// vmkstack: consumes the token to send a packet of `hdr_len` bytes of headers, which
+    /// `f` writes into the buffer it is given (exactly `hdr_len` bytes), followed by
+    /// `payload`, which the interface does not copy itself: a device that can hand the
+    /// wire two pieces (a gathering write) sends the payload from where it lies (a TCP
+    /// socket's transmit buffer), within this call. The interface uses it only when no
+    /// checksum covers the payload (the device's TCP checksum capability does not include
+    /// `tx`). The default copies both into one buffer of [`TxToken::consume`], as before.
+    fn consume_gather<R, F>(self, hdr_len: usize, payload: &[u8], f: F) -> R
+    where
+        Self: Sized,
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        self.consume(hdr_len + payload.len(), |buf| {
+            let (hdr, rest) = buf.split_at_mut(hdr_len.min(buf.len()));
+            let r = f(hdr);
+            let n = payload.len().min(rest.len());
+            rest[..n].copy_from_slice(&payload[..n]);
+            r
+        })
+    }
 }

@@ -1288,6 +1288,18 @@ impl InterfaceInner {
             packet.emit_payload(repr, payload, &caps)
         };
 
+        // vmkstack: the IP and TCP headers alone, for a TCP segment whose payload the
+        // device sends from the socket's buffer (`TxToken::consume_gather`).
+        #[cfg(feature = "socket-tcp")]
+        let emit_ip_header = |repr: &IpRepr, tx_buffer: &mut [u8]| {
+            repr.emit(&mut *tx_buffer, &self.caps.checksum);
+
+            let header = &mut tx_buffer[repr.header_len()..];
+            packet.emit_tcp_header(repr, header, &caps)
+        };
+        #[cfg(feature = "socket-tcp")]
+        let gather = packet.tcp_gather_payload(&caps);
+
         let total_ip_len = ip_repr.buffer_len();
 
         match &mut ip_repr {
@@ -1388,6 +1400,22 @@ impl InterfaceInner {
                 } else {
                     tx_token.set_meta(meta);
 
+                    // vmkstack: a TCP segment's payload is not copied here (see `gather`).
+                    #[cfg(feature = "socket-tcp")]
+                    if let Some(payload) = gather {
+                        let hdr_len = total_len - payload.len();
+                        tx_token.consume_gather(hdr_len, payload, |mut tx_buffer| {
+                            #[cfg(feature = "medium-ethernet")]
+                            if matches!(self.caps.medium, Medium::Ethernet) {
+                                emit_ethernet(&ip_repr, tx_buffer);
+                                tx_buffer = &mut tx_buffer[EthernetFrame::<&[u8]>::header_len()..];
+                            }
+
+                            emit_ip_header(&ip_repr, tx_buffer);
+                        });
+                        return Ok(());
+                    }
+
                     // No fragmentation is required.
                     tx_token.consume(total_len, |mut tx_buffer| {
                         #[cfg(feature = "medium-ethernet")]
@@ -1417,6 +1445,22 @@ impl InterfaceInner {
                 } else {
                     // vmkstack: the segment size reaches the device, as IPv4's does.
                     tx_token.set_meta(meta);
+
+                    // vmkstack: a TCP segment's payload is not copied here (see `gather`).
+                    #[cfg(feature = "socket-tcp")]
+                    if let Some(payload) = gather {
+                        let hdr_len = total_len - payload.len();
+                        tx_token.consume_gather(hdr_len, payload, |mut tx_buffer| {
+                            #[cfg(feature = "medium-ethernet")]
+                            if matches!(self.caps.medium, Medium::Ethernet) {
+                                emit_ethernet(&ip_repr, tx_buffer);
+                                tx_buffer = &mut tx_buffer[EthernetFrame::<&[u8]>::header_len()..];
+                            }
+
+                            emit_ip_header(&ip_repr, tx_buffer);
+                        });
+                        return Ok(());
+                    }
 
                     tx_token.consume(total_len, |mut tx_buffer| {
                         #[cfg(feature = "medium-ethernet")]
