@@ -252,3 +252,14 @@ pub(crate) fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, len: usize, data: &[u8]) 
     pseudo.extend_from_slice(data);
     smoltcp::wire::checksum::data(&pseudo)
 }
+
+/// The super-frames `engine` sent from smoltcp's socket buffer with a gathering write, and the
+/// segments they carried (`stats --runtime`'s `endpoint-gather` row).
+pub(crate) fn gathered(engine: &Engine<MemPort>) -> (u64, u64) {
+    let (_, s) = engine
+        .runtime()
+        .stages()
+        .find(|(s, _)| *s == super::runtime::Stage::Gather)
+        .unwrap_or_else(|| panic!("no gather row"));
+    (s.calls, s.packets)
+}

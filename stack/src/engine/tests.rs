@@ -1032,18 +1032,6 @@ fn test_local_tcp_large_segments_are_cut_for_a_plain_port() {
     assert_eq!(lab.total_drops(0), 0);
 }
 
-/// The super-frames sent from smoltcp's socket buffer with a gathering write, and the
-/// segments they carried (`stats --runtime`'s `endpoint-gather` row).
-fn gathered(lab: &Lab) -> (u64, u64) {
-    let (_, s) = lab
-        .engine
-        .runtime()
-        .stages()
-        .find(|(s, _)| *s == super::runtime::Stage::Gather)
-        .unwrap_or_else(|| panic!("no gather row"));
-    (s.calls, s.packets)
-}
-
 /// `n` bytes of data that differ from `seed`'s.
 fn data_of(n: usize, seed: u32) -> Vec<u8> {
     (0..n as u32)
@@ -1082,7 +1070,7 @@ fn test_gathered_super_frames_equal_the_ring_path() {
                 f
             })
             .collect();
-        (frames, counts, gathered(&lab), lab.port(0).gathered)
+        (frames, counts, gathered(&lab.engine), lab.port(0).gathered)
     };
     let (direct, direct_counts, (calls, segments), port_gathered) = run(true);
     let (ring, ring_counts, ring_gathered, ring_port) = run(false);
@@ -1155,7 +1143,7 @@ fn ack_all(lab: &mut Lab, seq: u32, mut next: u32, mut frames: Vec<Vec<u8>>) -> 
 fn test_gather_waits_behind_a_packet_in_the_ring() {
     let (mut lab, h, seq, isn) = large_window_lab(true);
     let isn = warm_up(&mut lab, h, seq, isn);
-    let before = gathered(&lab);
+    let before = gathered(&lab.engine);
     assert!(before.0 > 0, "the warm-up gathered");
     // A packet already waits in the transmit ring when smoltcp sends its next segments.
     let sock = lab
@@ -1183,11 +1171,15 @@ fn test_gather_waits_behind_a_packet_in_the_ring() {
         largest > Some(crate::device::GATHER_MIN),
         "{largest:?} bytes"
     );
-    assert_eq!(gathered(&lab), before, "nothing overtook the queued packet");
+    assert_eq!(
+        gathered(&lab.engine),
+        before,
+        "nothing overtook the queued packet"
+    );
     // Acknowledged, with the ring empty again, the next ones leave from the socket buffer.
     let isn = ack_all(&mut lab, seq, isn, tcp);
     send_acked(&mut lab, h, &data_of(200_000, 5), (seq, isn));
-    assert!(gathered(&lab).0 > before.0, "gathered again");
+    assert!(gathered(&lab.engine).0 > before.0, "gathered again");
 }
 
 #[test]
@@ -1199,7 +1191,7 @@ fn test_gather_stays_off_while_a_capture_runs() {
 
     let (mut lab, h, seq, isn) = large_window_lab(true);
     let isn = warm_up(&mut lab, h, seq, isn);
-    let before = gathered(&lab);
+    let before = gathered(&lab.engine);
     let cap = Arc::new(Capture::new(
         CaptureFilter {
             points: Point::EndpointOut.bit() | Point::Tx.bit(),
@@ -1215,14 +1207,18 @@ fn test_gather_stays_off_while_a_capture_runs() {
             .any(|(_, t)| t.len() - 20 >= crate::device::GATHER_MIN),
         "large segments still"
     );
-    assert_eq!(gathered(&lab), before, "the capture sees every frame whole");
+    assert_eq!(
+        gathered(&lab.engine),
+        before,
+        "the capture sees every frame whole"
+    );
 }
 
 #[test]
 fn test_gather_leaves_an_unresolved_neighbour_to_the_ring() {
     let (mut lab, h, seq, isn) = large_window_lab(true);
     let isn = warm_up(&mut lab, h, seq, isn);
-    let before = gathered(&lab);
+    let before = gathered(&lab.engine);
     assert!(lab.engine.remove_neighbor(HOST0));
     let sock = lab
         .engine
@@ -1231,7 +1227,7 @@ fn test_gather_leaves_an_unresolved_neighbour_to_the_ring() {
     assert_eq!(sock.send_slice(&data_of(100_000, 13)), Ok(100_000));
     lab.engine.poll_local();
     let out = lab.sent(0);
-    assert_eq!(gathered(&lab), before, "no MAC: through the ring");
+    assert_eq!(gathered(&lab.engine), before, "no MAC: through the ring");
     assert!(
         out.iter().any(|f| f[12..14] == ETHERTYPE_ARP.to_be_bytes()),
         "an ARP request for the host"

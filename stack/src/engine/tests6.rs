@@ -9,6 +9,7 @@ use vmkstack_vmknic::eth::{ETHERTYPE_IPV6, ETH_HDR};
 use vmkstack_vmknic::{MacAddr, MemPort, VnetHdr, VNET_HDR_LEN};
 
 use super::ipv6::solicited_node;
+use super::testlab::gathered;
 use super::{DropReason, Engine};
 use crate::config::Config;
 
@@ -2051,29 +2052,20 @@ fn test_local_tcp6_large_segment_to_a_stale_neighbour_leaves_whole() {
     // The next burst's first packet is a large segment: it leaves whole to the STALE entry,
     // which goes to DELAY (RFC 4861 7.3.3), instead of being cut for the pending queue.
     let next = isn.wrapping_add(data.len() as u32);
-    let before = gathered6(&lab).0;
+    let before = gathered(&lab.engine).0;
     let frames = send_acked6(&mut lab, h, &data, (seq, next));
     let (hdr, t) = &frames[0];
     assert!(t.len() - 20 > 1340, "a {}-byte first segment", t.len() - 20);
     assert_eq!(hdr.gso_type, VnetHdr::GSO_TCPV6);
     if t.len() - 20 >= crate::device::GATHER_MIN {
-        assert!(gathered6(&lab).0 > before, "it left from the socket buffer");
+        assert!(
+            gathered(&lab.engine).0 > before,
+            "it left from the socket buffer"
+        );
     }
     // Used, the entry left STALE for DELAY; the burst's new ACKs then confirm it REACHABLE
     // (upper-layer reachability confirmation, RFC 4861 7.3.1) without a probe.
     assert_eq!(state(&lab), Some(State::Reachable));
-}
-
-/// The super-frames sent from smoltcp's socket buffer with a gathering write (calls) and the
-/// segments they carried.
-fn gathered6(lab: &Lab6) -> (u64, u64) {
-    let (_, s) = lab
-        .engine
-        .runtime()
-        .stages()
-        .find(|(s, _)| *s == super::runtime::Stage::Gather)
-        .unwrap_or_else(|| panic!("no gather row"));
-    (s.calls, s.packets)
 }
 
 #[test]
@@ -2098,7 +2090,7 @@ fn test_local_tcp6_gathered_super_frames_equal_the_ring_path() {
         let c = &lab.engine.vmknics()[1].counters;
         let counts = (c.tx_packets, c.tx_bytes, c.total_drops());
         let port = lab.engine.port_mut(1).map_or(0, |p| p.gathered);
-        (frames, counts, gathered6(&lab), port)
+        (frames, counts, gathered(&lab.engine), port)
     };
     let (direct, direct_counts, (calls, segments), port) = run(true);
     let (ring, ring_counts, ring_gathered, ring_port) = run(false);
