@@ -588,7 +588,10 @@ fn endpoint_tcp_udp_and_forwards_over_ipv6() {
     let daemon = lab.start();
     wire6(&lab);
     let (h1, h2) = (lab.ns("h1"), lab.ns("h2"));
+    // Both vmknics' addresses answer, so both are through duplicate address detection (which
+    // starts after a random delay of up to 1 s): `nc -s 2001:db8:1::1` binds vmk0's.
     ping6_ok(h2, "2001:db8:2::1");
+    ping6_ok(h1, "2001:db8:1::1");
     let _echo = h2.spawn("python3", &["-c", ECHO6]);
     assert!(wait_until(Duration::from_secs(5), || {
         h2.run("ss", &["-ltn"]).contains("[2001:db8:2::10]:7000")
