@@ -426,7 +426,6 @@ fn finish_super_frame_headers(
 /// may be set (the kernel puts PSH and FIN on the last segment only, as [`segment_tcp`]
 /// does). `None` (nothing changed) when it is not such a segment: the caller cuts it itself.
 pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
-    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
     let pkt = buf.get(COALESCE_HEADROOM..)?;
     let info = parse_ipv4(pkt).ok()?;
     let fragment = info.more_frags || info.frag_offset > 0;
@@ -436,8 +435,7 @@ pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
     let thl = tcp_header_len(pkt, &info).ok()?;
     let hl = info.header_len;
     let payload = pkt.len() - hl - thl;
-    let flags = pkt[hl + 13];
-    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+    if !tso_ok(mss, payload, pkt[hl + 13]) {
         return None;
     }
     let hdr = finish_super_frame(&mut buf[COALESCE_HEADROOM..], hl, thl, mss);
@@ -455,7 +453,6 @@ pub fn tso_frame(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
 /// and the same virtio-net header as [`tso_frame`] on the whole segment; `None` (nothing
 /// changed) when it is not such a segment.
 pub fn tso_headers(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> {
-    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
     let hdrs = buf.get(COALESCE_HEADROOM..)?;
     let header = hdrs.get(..IPV4_HDR)?;
     let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
@@ -472,7 +469,7 @@ pub fn tso_headers(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> 
     if thl < 20 || IPV4_HDR + thl != hdrs.len() {
         return None;
     }
-    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+    if !tso_ok(mss, payload, flags) {
         return None;
     }
     let hdrs = &mut buf[COALESCE_HEADROOM..];
@@ -485,25 +482,41 @@ pub fn tso_headers(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> 
 /// header (the partial checksum) and the same virtio-net header as [`tso_frame6`] on the
 /// whole segment; `None` (nothing changed) when it is not such a segment.
 pub fn tso_headers6(buf: &mut [u8], payload: usize, mss: u16) -> Option<VnetHdr> {
-    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
-    let hdrs = buf.get(COALESCE_HEADROOM..)?;
-    let plen = usize::from(u16::from_be_bytes([*hdrs.get(4)?, *hdrs.get(5)?]));
-    if hdrs[0] >> 4 != 6 || hdrs.get(6) != Some(&6) || IPV6_HDR + plen != hdrs.len() + payload {
+    tso6(buf.get_mut(COALESCE_HEADROOM..)?, payload, mss).map(|(hdr, _)| hdr)
+}
+
+/// What [`tso_frame6`] and [`tso_headers6`] share: `pkt` holds the IPv6 packet, all of it
+/// (`elsewhere` 0) or exactly its headers with `elsewhere` payload bytes following them on
+/// the wire. Checks it is a TCP segment to send as a super-frame, leaves its TCP checksum
+/// partial and returns the virtio-net header and the segment count.
+fn tso6(pkt: &mut [u8], elsewhere: usize, mss: u16) -> Option<(VnetHdr, usize)> {
+    let plen = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
+    if pkt[0] >> 4 != 6 || pkt.get(6) != Some(&6) || IPV6_HDR + plen != pkt.len() + elsewhere {
         return None;
     }
-    let (l4, thl) = tcp6_headers(hdrs).ok()?;
-    let flags = hdrs[l4 + 13];
-    if l4 + thl != hdrs.len() {
+    let (l4, thl) = tcp6_headers(pkt).ok()?;
+    if elsewhere > 0 && l4 + thl != pkt.len() {
         return None;
     }
-    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
+    let payload = pkt.len() + elsewhere - l4 - thl;
+    if !tso_ok(mss, payload, pkt[l4 + 13]) {
         return None;
     }
-    let (src, dst) = (addr6_at(hdrs, 8), addr6_at(hdrs, 24));
+    let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
     let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, plen as u32);
-    let ip = &mut buf[COALESCE_HEADROOM..];
-    ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
-    Some(tso6_vnet_hdr(l4, thl, mss))
+    pkt[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    Some((
+        tso6_vnet_hdr(l4, thl, mss),
+        payload.div_ceil(usize::from(mss)),
+    ))
+}
+
+/// True when a TCP segment of `payload` bytes with TCP flags `flags` may leave as a
+/// super-frame of `mss`-byte segments: larger than one, and only ACK, PSH and FIN set (the
+/// kernel puts PSH and FIN on the last segment only, as [`segment_tcp`] does).
+fn tso_ok(mss: u16, payload: usize, flags: u8) -> bool {
+    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
+    mss >= TCP_MIN_MSS && payload > usize::from(mss) && flags & !FLAGS_OK == 0
 }
 
 /// The virtio-net header of a TSO6 super-frame whose TCP header starts at `l4` of the IP
@@ -524,25 +537,10 @@ fn tso6_vnet_hdr(l4: usize, thl: usize, mss: u16) -> VnetHdr {
 /// virtio-net header that asks the kernel behind the TAP for TSO6. `None` (nothing changed)
 /// when it is not such a segment: the caller cuts it with [`segment_tcp6`].
 pub fn tso_frame6(buf: &mut [u8], mss: u16) -> Option<Merged<'_>> {
-    const FLAGS_OK: u8 = 0x10 | 0x08 | 0x01; // ACK, PSH, FIN
-    let pkt = buf.get(COALESCE_HEADROOM..)?;
-    let plen = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
-    if pkt[0] >> 4 != 6 || pkt.get(6) != Some(&6) || IPV6_HDR + plen != pkt.len() {
-        return None;
-    }
-    let (l4, thl) = tcp6_headers(pkt).ok()?;
-    let payload = pkt.len() - l4 - thl;
-    let flags = pkt[l4 + 13];
-    if mss < TCP_MIN_MSS || payload <= usize::from(mss) || flags & !FLAGS_OK != 0 {
-        return None;
-    }
-    let (src, dst) = (addr6_at(pkt, 8), addr6_at(pkt, 24));
-    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::Tcp, plen as u32);
-    let ip = &mut buf[COALESCE_HEADROOM..];
-    ip[l4 + 16..l4 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    let (hdr, segments) = tso6(buf.get_mut(COALESCE_HEADROOM..)?, 0, mss)?;
     Some(Merged {
-        segments: payload.div_ceil(usize::from(mss)),
-        hdr: tso6_vnet_hdr(l4, thl, mss),
+        segments,
+        hdr,
         gso_size: mss,
         buf,
     })
@@ -1050,6 +1048,36 @@ mod tests {
             let expected = if count == 1 { tcp(&payload, seq, flags, 77, true, false) } else { full };
             proptest::prop_assert_eq!(&merged[20..], &expected[20..]);
             proptest::prop_assert!(parse_ipv4(merged).is_ok());
+        }
+    }
+
+    /// A segment the stack's TCP built larger than the MSS becomes a super-frame, whole
+    /// ([`tso_frame`]) or as its headers alone ([`tso_headers`], the same virtio-net header
+    /// and header bytes); SYN or RST set, or a payload of one MSS or less, does not.
+    #[test]
+    fn test_tso_frame_and_headers_agree_and_refuse() {
+        let payload: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        for (flags, len, ok) in [
+            (0x10, 3000, true),
+            (0x18 | 0x01, 3000, true),
+            (0x12, 3000, false),
+            (0x14, 3000, false),
+            (0x10, 1460, false),
+        ] {
+            let seg = tcp(&payload[..len], 7, flags, 1, true, false);
+            let mut whole = vec![0u8; COALESCE_HEADROOM];
+            whole.extend_from_slice(&seg);
+            let mut heads = vec![0u8; COALESCE_HEADROOM];
+            heads.extend_from_slice(&seg[..40]);
+            let merged = tso_frame(&mut whole, 1460).map(|m| (m.hdr, m.segments));
+            let hdr = tso_headers(&mut heads, len, 1460);
+            assert_eq!(merged.is_some(), ok, "flags {flags:#x}, {len} bytes");
+            assert_eq!(hdr.is_some(), ok, "flags {flags:#x}, {len} bytes");
+            if let (Some((m, segments)), Some(h)) = (merged, hdr) {
+                assert_eq!(m, h);
+                assert_eq!(segments, 3);
+                assert_eq!(&whole[..COALESCE_HEADROOM + 40], &heads[..]);
+            }
         }
     }
 }
